@@ -1,0 +1,46 @@
+/* wsg_config: 12-factor configuration. Each option has an environment variable
+ * (WSGATE_NODE_ID) and an equivalent command-line flag (--node-id); the flag wins. Values are
+ * parsed and range-checked at start-up into the caller's struct, so nothing later re-parses
+ * strings. `--help` prints the table. */
+#ifndef WSG_CONFIG_H
+#define WSG_CONFIG_H
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    WSG_OPT_STRING,   /* char **            */
+    WSG_OPT_INT,      /* int64_t *, within [min, max] */
+    WSG_OPT_BOOL,     /* int *: 1/0, true/false, yes/no, on/off */
+    WSG_OPT_BYTES,    /* int64_t *: 65536, 64KiB, 1MiB, 2GiB (also k/m/g, KB/MB/GB as 1024s) */
+    WSG_OPT_DURATION, /* int64_t * in milliseconds: 250ms, 30s, 5m, 1h; a bare number is seconds */
+} wsg_opt_type;
+
+typedef struct wsg_opt {
+    const char *env;      /* "WSGATE_NODE_ID" */
+    const char *flag;     /* "node-id" (used as --node-id=V or --node-id V) */
+    wsg_opt_type type;
+    const char *def;      /* default as text, parsed like user input; NULL = unset/empty */
+    int64_t min, max;     /* for numeric types; min == max == 0 means unchecked */
+    void *target;
+    const char *help;
+} wsg_opt;
+
+typedef enum {
+    WSG_CONFIG_OK = 0,
+    WSG_CONFIG_HELP = 1,   /* --help was printed; exit 0 */
+    WSG_CONFIG_ERROR = -1, /* err holds a one-line reason; exit 2 */
+} wsg_config_status;
+
+/* Strings stored into char** targets are allocated; free them with wsg_config_free. */
+wsg_config_status wsg_config_load(const wsg_opt *opts, size_t n, const char *prog, int argc,
+                                  char **argv, char *err, size_t errlen);
+void wsg_config_free(const wsg_opt *opts, size_t n);
+
+/* Parsers, exposed for tests. Return 0 or -1. */
+int wsg_parse_bytes(const char *s, int64_t *out);
+int wsg_parse_duration_ms(const char *s, int64_t *out);
+
+/* "host:port" or ":port" or "port" -> host (may be "" meaning any) and port. Returns 0/-1. */
+int wsg_parse_hostport(const char *s, char *host, size_t hostlen, int *port);
+
+#endif

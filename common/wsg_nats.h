@@ -1,0 +1,35 @@
+/* wsg_nats: how every wsgate process connects to NATS. Reconnects forever with jittered
+ * back-off, starts even when no server is reachable yet (retry on failed connect), and keeps
+ * the process's view of the connection state in one atomic flag that readiness and metrics
+ * read. Subscriptions made on the returned connection are re-established by nats.c after each
+ * reconnect. */
+#ifndef WSG_NATS_H
+#define WSG_NATS_H
+#include <stdatomic.h>
+#include <stdint.h>
+#include <nats/nats.h>
+
+typedef struct wsg_nats_cfg {
+    const char *urls;         /* comma-separated nats://host:port */
+    const char *name;         /* connection name shown by the server */
+    int ordered_delivery;     /* 1: one delivery thread for every subscription, in arrival order */
+    int64_t reconnect_buf;    /* bytes buffered while disconnected; 0 = nats.c default */
+    /* Called on nats.c threads after (re)connection and after disconnection. May be NULL. */
+    void (*on_connected)(void *arg);
+    void (*on_disconnected)(void *arg);
+    void *arg;
+} wsg_nats_cfg;
+
+typedef struct wsg_nats {
+    natsConnection *conn;
+    atomic_int connected;       /* 1 while connected */
+    _Atomic int64_t reconnects; /* count of successful reconnections */
+    wsg_nats_cfg cfg;
+} wsg_nats;
+
+/* Creates the connection. Returns NATS_OK even if no server is up yet (it keeps trying). */
+natsStatus wsg_nats_open(wsg_nats *n, const wsg_nats_cfg *cfg);
+/* Flushes (bounded by timeout_ms), closes and destroys. Safe on a zeroed struct. */
+void wsg_nats_close(wsg_nats *n, int64_t timeout_ms);
+
+#endif

@@ -1,0 +1,166 @@
+/* gw_config: the gateway's option table and the checks that span several options. */
+#include "gw_config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "wsg_subject.h"
+
+#define N_OPTS(a) (sizeof(a) / sizeof((a)[0]))
+
+static void opts_for(gw_config *c, wsg_opt *o, size_t *n)
+{
+    const wsg_opt table[] = {
+        {"WSGATE_NODE_ID", "node-id", WSG_OPT_STRING, NULL, 0, 0, &c->node_id,
+         "this gateway's unique id, [A-Za-z0-9_-]{1,64} (default: gw-<hostname>)"},
+        {"WSGATE_LISTEN", "listen", WSG_OPT_STRING, "0.0.0.0:8080", 0, 0, &c->listen,
+         "address for WebSocket and HTTP (/ws, /health, /ready, /metrics)"},
+        {"WSGATE_WORKERS", "workers", WSG_OPT_INT, "0", 0, 255, &c->workers,
+         "event-loop threads sharing the port (0 = number of cores)"},
+        {"WSGATE_NATS_URL", "nats-url", WSG_OPT_STRING, "nats://127.0.0.1:4222", 0, 0,
+         &c->nats_url, "NATS servers, comma-separated"},
+        {"WSGATE_PREFIX", "prefix", WSG_OPT_STRING, "wsgate", 0, 0, &c->prefix,
+         "subject prefix shared by the cluster"},
+        {"WSGATE_AUTH", "auth", WSG_OPT_STRING, "jwt", 0, 0, &c->auth,
+         "jwt, or none (development only: clients name themselves with ?user_id=)"},
+        {"WSGATE_JWT_SECRET", "jwt-secret", WSG_OPT_STRING, NULL, 0, 0, &c->jwt_secret,
+         "HS256 secret"},
+        {"WSGATE_JWT_PUBLIC_KEY_FILE", "jwt-public-key-file", WSG_OPT_STRING, NULL, 0, 0,
+         &c->jwt_public_key_file, "PEM public key (RSA: RS256, EC P-256: ES256)"},
+        {"WSGATE_JWT_LEEWAY", "jwt-leeway", WSG_OPT_DURATION, "5s", 0, 3600000,
+         &c->jwt_leeway_ms, "clock skew allowed on exp/nbf"},
+        {"WSGATE_MAX_MESSAGE_BYTES", "max-message-bytes", WSG_OPT_BYTES, "64KiB", 64,
+         16 * 1024 * 1024, &c->max_message_bytes, "largest client message (over it: close 1009)"},
+        {"WSGATE_OUTBOUND_QUEUE_BYTES", "outbound-queue-bytes", WSG_OPT_BYTES, "1MiB", 1024,
+         INT64_C(1) << 32, &c->outbound_queue_bytes,
+         "per-connection send queue (over it: close 4008, slow consumer)"},
+        {"WSGATE_HEARTBEAT_INTERVAL", "heartbeat-interval", WSG_OPT_DURATION, "2s", 100, 60000,
+         &c->heartbeat_interval_ms, "how often the node heartbeat goes to the routers"},
+        {"WSGATE_PING_INTERVAL", "ping-interval", WSG_OPT_DURATION, "30s", 1000, 86400000,
+         &c->ping_interval_ms, "ping a connection silent for this long"},
+        {"WSGATE_PING_TIMEOUT", "ping-timeout", WSG_OPT_DURATION, "60s", 1000, 86400000,
+         &c->ping_timeout_ms, "close a connection silent for this long"},
+        {"WSGATE_DRAIN_SECONDS", "drain-seconds", WSG_OPT_DURATION, "10s", 0, 3600000,
+         &c->drain_ms, "on SIGTERM, how long clients get to leave before the process exits"},
+        {"WSGATE_NATS_BUFFER_BYTES", "nats-buffer-bytes", WSG_OPT_BYTES, "8MiB", 0,
+         INT64_C(1) << 32, &c->nats_buffer_bytes,
+         "client frames buffered while NATS is unreachable (beyond: error 'unavailable')"},
+        {"WSGATE_REUSEPORT", "reuseport", WSG_OPT_BOOL, "false", 0, 0, &c->reuseport,
+         "let several gateway processes share the listening port (SO_REUSEPORT)"},
+        {"WSGATE_LOG_LEVEL", "log-level", WSG_OPT_STRING, "info", 0, 0, &c->log_level,
+         "debug, info, warn or error"},
+    };
+    memcpy(o, table, sizeof(table));
+    *n = N_OPTS(table);
+}
+
+#define GW_MAX_OPTS 32
+
+static int read_file(const char *path, char **out, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "WSGATE_JWT_PUBLIC_KEY_FILE: cannot open %s", path);
+        return -1;
+    }
+    char *buf = malloc(65537);
+    size_t n = buf ? fread(buf, 1, 65536, f) : 0;
+    int bad = !buf || ferror(f) || !feof(f) || n == 0;
+    fclose(f);
+    if (bad) {
+        free(buf);
+        snprintf(err, errlen, "WSGATE_JWT_PUBLIC_KEY_FILE: cannot read %s (empty or over 64 KiB)",
+                 path);
+        return -1;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    return 0;
+}
+
+/* gw-<hostname>, with anything that may not appear in a subject token replaced. */
+static char *default_node_id(void)
+{
+    char host[64] = "local";
+    if (gethostname(host, sizeof(host)) != 0)
+        strcpy(host, "local");
+    host[sizeof(host) - 1] = '\0';
+    char *id = malloc(WSG_NODE_ID_MAX + 1);
+    if (!id)
+        return NULL;
+    snprintf(id, WSG_NODE_ID_MAX + 1, "gw-%s", host);
+    for (char *p = id; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '_' || *p == '-'))
+            *p = '-';
+    return id;
+}
+
+wsg_config_status gw_config_load(gw_config *c, int argc, char **argv, char *err, size_t errlen)
+{
+    wsg_opt opts[GW_MAX_OPTS];
+    size_t n;
+    memset(c, 0, sizeof(*c));
+    opts_for(c, opts, &n);
+    wsg_config_status st = wsg_config_load(opts, n, "wsgate-gateway", argc, argv, err, errlen);
+    if (st != WSG_CONFIG_OK)
+        return st;
+
+    if (!c->node_id || !*c->node_id) {
+        free(c->node_id);
+        c->node_id = default_node_id();
+        if (!c->node_id) {
+            snprintf(err, errlen, "out of memory");
+            return WSG_CONFIG_ERROR;
+        }
+    }
+    if (!wsg_subject_node_id_valid(c->node_id, strlen(c->node_id))) {
+        snprintf(err, errlen, "WSGATE_NODE_ID: \"%s\" must match [A-Za-z0-9_-]{1,64}", c->node_id);
+        return WSG_CONFIG_ERROR;
+    }
+    if (!wsg_subject_prefix_valid(c->prefix)) {
+        snprintf(err, errlen, "WSGATE_PREFIX: \"%s\" is not a valid subject prefix", c->prefix);
+        return WSG_CONFIG_ERROR;
+    }
+    if (wsg_parse_hostport(c->listen, c->listen_host, sizeof(c->listen_host), &c->listen_port)) {
+        snprintf(err, errlen, "WSGATE_LISTEN: \"%s\" is not host:port", c->listen);
+        return WSG_CONFIG_ERROR;
+    }
+    if (wsg_log_level_parse(c->log_level, &c->log_level_v)) {
+        snprintf(err, errlen, "WSGATE_LOG_LEVEL: \"%s\" is not debug, info, warn or error",
+                 c->log_level);
+        return WSG_CONFIG_ERROR;
+    }
+    if (!strcmp(c->auth, "jwt")) {
+        c->auth_mode = GW_AUTH_MODE_JWT;
+    } else if (!strcmp(c->auth, "none")) {
+        c->auth_mode = GW_AUTH_MODE_NONE;
+    } else {
+        snprintf(err, errlen, "WSGATE_AUTH: \"%s\" is not jwt or none", c->auth);
+        return WSG_CONFIG_ERROR;
+    }
+    if (c->auth_mode == GW_AUTH_MODE_JWT && c->jwt_public_key_file && *c->jwt_public_key_file &&
+        read_file(c->jwt_public_key_file, &c->jwt_public_key_pem, err, errlen))
+        return WSG_CONFIG_ERROR;
+    if (c->ping_timeout_ms <= c->ping_interval_ms) {
+        snprintf(err, errlen, "WSGATE_PING_TIMEOUT must be longer than WSGATE_PING_INTERVAL");
+        return WSG_CONFIG_ERROR;
+    }
+    if (c->workers == 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        c->workers = cores > 0 ? cores : 1;
+    }
+    return WSG_CONFIG_OK;
+}
+
+void gw_config_free(gw_config *c)
+{
+    wsg_opt opts[GW_MAX_OPTS];
+    size_t n;
+    opts_for(c, opts, &n);
+    wsg_config_free(opts, n);
+    free(c->jwt_public_key_pem);
+    c->jwt_public_key_pem = NULL;
+}

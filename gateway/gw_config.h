@@ -1,0 +1,41 @@
+/* gw_config: the gateway's settings, read once at start-up from WSGATE_* environment
+ * variables and the equivalent flags (see README's table), validated, and then read-only. */
+#ifndef GW_CONFIG_H
+#define GW_CONFIG_H
+#include <stdint.h>
+#include <stddef.h>
+#include "gw_auth.h"
+#include "wsg_config.h"
+#include "wsg_log.h"
+
+typedef struct gw_config {
+    char *node_id;
+    char *listen;          /* host:port */
+    char listen_host[256]; /* "" = every interface */
+    int listen_port;
+    int64_t workers;
+    char *nats_url;
+    char *prefix;
+    char *auth;            /* "jwt" | "none" */
+    gw_auth_mode auth_mode;
+    char *jwt_secret;
+    char *jwt_public_key_file;
+    char *jwt_public_key_pem; /* file contents, loaded at start-up */
+    int64_t jwt_leeway_ms;
+    int64_t max_message_bytes;
+    int64_t outbound_queue_bytes;
+    int64_t heartbeat_interval_ms;
+    int64_t ping_interval_ms;
+    int64_t ping_timeout_ms;
+    int64_t drain_ms;
+    int64_t nats_buffer_bytes;
+    int reuseport;
+    char *log_level;
+    wsg_log_level log_level_v;
+} gw_config;
+
+/* Returns WSG_CONFIG_OK, WSG_CONFIG_HELP (help printed) or WSG_CONFIG_ERROR (err filled). */
+wsg_config_status gw_config_load(gw_config *c, int argc, char **argv, char *err, size_t errlen);
+void gw_config_free(gw_config *c);
+
+#endif

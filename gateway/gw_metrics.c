@@ -1,0 +1,70 @@
+/* gw_metrics: descriptor table. Series of one family are adjacent, as wsg_metrics needs. */
+#include "gw_metrics.h"
+
+#define CLOSED(label) \
+    {"wsgate_connections_closed_total", "reason=\"" label "\"", WSG_METRIC_COUNTER, \
+     "WebSocket connections closed, by reason"}
+#define AUTHF(label) \
+    {"wsgate_auth_failures_total", "reason=\"" label "\"", WSG_METRIC_COUNTER, \
+     "Connections refused for bad or missing credentials, by reason"}
+#define REJ(label) \
+    {"wsgate_frames_rejected_total", "reason=\"" label "\"", WSG_METRIC_COUNTER, \
+     "Client frames refused, by reason"}
+#define DROP(label) \
+    {"wsgate_deliveries_dropped_total", "reason=\"" label "\"", WSG_METRIC_COUNTER, \
+     "Deliveries from NATS not queued to a connection, by reason"}
+
+const wsg_metric_desc gw_metric_descs[GW_M__COUNT] = {
+    [GW_M_CONNECTIONS] = {"wsgate_connections", NULL, WSG_METRIC_GAUGE,
+                          "Authenticated WebSocket connections open now"},
+    [GW_M_CONNECTIONS_OPENED] = {"wsgate_connections_opened_total", NULL, WSG_METRIC_COUNTER,
+                                 "Authenticated WebSocket connections opened"},
+    [GW_M_CLOSED_PEER] = CLOSED("peer"),
+    [GW_M_CLOSED_AUTH] = CLOSED("auth"),
+    [GW_M_CLOSED_TOO_BIG] = CLOSED("too_big"),
+    [GW_M_CLOSED_SLOW_CONSUMER] = CLOSED("slow_consumer"),
+    [GW_M_CLOSED_DRAIN] = CLOSED("drain"),
+    [GW_M_CLOSED_OTHER] = CLOSED("other"),
+    [GW_M_AUTH_FAILURES_FIRST + 0] = AUTHF("missing"),
+    [GW_M_AUTH_FAILURES_FIRST + 1] = AUTHF("malformed"),
+    [GW_M_AUTH_FAILURES_FIRST + 2] = AUTHF("wrong_alg"),
+    [GW_M_AUTH_FAILURES_FIRST + 3] = AUTHF("bad_signature"),
+    [GW_M_AUTH_FAILURES_FIRST + 4] = AUTHF("expired"),
+    [GW_M_AUTH_FAILURES_FIRST + 5] = AUTHF("not_yet_valid"),
+    [GW_M_AUTH_FAILURES_FIRST + 6] = AUTHF("bad_sub"),
+    [GW_M_FRAMES_RECEIVED] = {"wsgate_frames_received_total", NULL, WSG_METRIC_COUNTER,
+                              "Complete client messages received"},
+    [GW_M_BYTES_RECEIVED] = {"wsgate_received_bytes_total", NULL, WSG_METRIC_COUNTER,
+                             "Payload bytes of client messages received"},
+    [GW_M_FRAMES_SENT] = {"wsgate_frames_sent_total", NULL, WSG_METRIC_COUNTER,
+                          "Messages written to clients"},
+    [GW_M_BYTES_SENT] = {"wsgate_sent_bytes_total", NULL, WSG_METRIC_COUNTER,
+                         "Payload bytes of messages written to clients"},
+    [GW_M_REJECTED_FIRST + 0] = REJ("invalid_json"),
+    [GW_M_REJECTED_FIRST + 1] = REJ("invalid_frame"),
+    [GW_M_REJECTED_FIRST + 2] = REJ("invalid_type"),
+    [GW_M_REJECTED_FIRST + 3] = REJ("invalid_field"),
+    [GW_M_REJECTED_FIRST + 4] = REJ("binary_unsupported"),
+    [GW_M_REJECTED_FIRST + 5] = REJ("unavailable"),
+    [GW_M_REJECTED_TOO_BIG] = REJ("too_big"),
+    [GW_M_INBOUND_PUBLISHED] = {"wsgate_inbound_published_total", NULL, WSG_METRIC_COUNTER,
+                                "Client frames published to NATS"},
+    [GW_M_DELIVERIES] = {"wsgate_deliveries_total", NULL, WSG_METRIC_COUNTER,
+                         "Deliveries from NATS queued to a connection"},
+    [GW_M_DROPPED_UNKNOWN_CONN] = DROP("unknown_conn"),
+    [GW_M_DROPPED_STALE_EPOCH] = DROP("stale_epoch"),
+    [GW_M_DROPPED_BAD_MESSAGE] = DROP("bad_message"),
+    [GW_M_DROPPED_CLOSING] = DROP("closing"),
+    [GW_M_DROPPED_NOMEM] = DROP("nomem"),
+    [GW_M_SLOW_CONSUMERS] = {"wsgate_slow_consumer_disconnects_total", NULL, WSG_METRIC_COUNTER,
+                             "Connections closed with 4008 because their queue overflowed"},
+    [GW_M_NATS_CONNECTED] = {"wsgate_nats_connected", NULL, WSG_METRIC_GAUGE,
+                             "1 while connected to NATS"},
+    [GW_M_NATS_RECONNECTS] = {"wsgate_nats_reconnects_total", NULL, WSG_METRIC_COUNTER,
+                              "Reconnections to NATS"},
+    [GW_M_NATS_PUBLISH_ERRORS] = {"wsgate_nats_publish_errors_total", NULL, WSG_METRIC_COUNTER,
+                                  "Publications NATS refused"},
+};
+
+_Static_assert(GW_AUTH__COUNT == 8, "one auth failure series per gw_auth_result");
+_Static_assert(GW_ERR__COUNT == 7, "one rejection series per gw_frame_error");

@@ -1,0 +1,84 @@
+/* gw_outq: a growable ring of message pointers; see gw_outq.h. */
+#include "gw_outq.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+gw_msg *gw_msg_new(const void *payload, size_t len, int64_t created_us)
+{
+    if (len > UINT32_MAX)
+        return NULL;
+    gw_msg *m = malloc(sizeof(*m) + LWS_PRE + len);
+    if (!m)
+        return NULL;
+    m->refs = 1;
+    m->len = (uint32_t)len;
+    m->created_us = created_us;
+    if (len)
+        memcpy(m->buf + LWS_PRE, payload, len);
+    return m;
+}
+
+void gw_msg_unref(gw_msg *m)
+{
+    if (m && --m->refs == 0)
+        free(m);
+}
+
+static int grow(gw_outq *q)
+{
+    uint32_t cap = q->cap ? q->cap * 2 : 4;
+    gw_msg **ring = malloc(sizeof(*ring) * cap);
+    if (!ring)
+        return -1;
+    for (uint32_t i = 0; i < q->count; i++)
+        ring[i] = q->ring[(q->head + i) % q->cap];
+    free(q->ring);
+    q->ring = ring;
+    q->head = 0;
+    q->cap = cap;
+    return 0;
+}
+
+gw_outq_status gw_outq_push(gw_outq *q, gw_msg *m, size_t max_bytes)
+{
+    if (q->count && q->bytes + m->len > max_bytes)
+        return GW_OUTQ_FULL;
+    if (q->count == q->cap && grow(q))
+        return GW_OUTQ_NOMEM;
+    q->ring[(q->head + q->count) % q->cap] = m;
+    q->count++;
+    q->bytes += m->len;
+    gw_msg_ref(m);
+    return GW_OUTQ_OK;
+}
+
+gw_msg *gw_outq_peek(const gw_outq *q)
+{
+    return q->count ? q->ring[q->head] : NULL;
+}
+
+void gw_outq_pop(gw_outq *q)
+{
+    if (!q->count)
+        return;
+    gw_msg *m = q->ring[q->head];
+    q->head = (q->head + 1) % q->cap;
+    q->count--;
+    q->bytes -= m->len;
+    gw_msg_unref(m);
+    /* An idle connection should hold no queue memory at all. */
+    if (q->count == 0) {
+        free(q->ring);
+        q->ring = NULL;
+        q->cap = q->head = 0;
+    }
+}
+
+void gw_outq_clear(gw_outq *q)
+{
+    while (q->count)
+        gw_outq_pop(q);
+    free(q->ring);
+    memset(q, 0, sizeof(*q));
+}

@@ -1,0 +1,53 @@
+/* gw_outq: what a connection still has to send. A gw_msg is one server->client text
+ * message, stored once with LWS_PRE bytes of headroom so libwebsockets can put the frame
+ * header in front of it without a copy; a broadcast is one gw_msg per worker shared by every
+ * connection of that worker through a reference count. A gw_outq is a connection's FIFO of
+ * such messages, bounded in bytes so that a client that reads too slowly is disconnected
+ * instead of growing the gateway's memory. Both belong to one worker thread: nothing here is
+ * thread-safe, and a gw_msg must be handed to its worker (through the worker's queue) before
+ * anyone else touches it. */
+#ifndef GW_OUTQ_H
+#define GW_OUTQ_H
+#include <stddef.h>
+#include <stdint.h>
+#include <libwebsockets.h>
+
+typedef struct gw_msg {
+    uint32_t refs;
+    uint32_t len;        /* payload bytes */
+    int64_t created_us;  /* when the message entered the cluster (0: unknown) */
+    unsigned char buf[]; /* LWS_PRE bytes of headroom, then the payload */
+} gw_msg;
+
+/* One reference, held by the caller. NULL on allocation failure. */
+gw_msg *gw_msg_new(const void *payload, size_t len, int64_t created_us);
+static inline unsigned char *gw_msg_payload(gw_msg *m) { return m->buf + LWS_PRE; }
+static inline void gw_msg_ref(gw_msg *m) { m->refs++; }
+void gw_msg_unref(gw_msg *m);
+
+/* Members are private to gw_outq.c; the struct is public only so it can live inside the
+ * per-connection state without another allocation. An empty queue owns no memory. */
+typedef struct gw_outq {
+    gw_msg **ring;
+    uint32_t head, count, cap;
+    size_t bytes;
+} gw_outq;
+
+typedef enum {
+    GW_OUTQ_OK = 0,
+    GW_OUTQ_FULL = 1,   /* over the byte bound: the consumer is too slow */
+    GW_OUTQ_NOMEM = -1,
+} gw_outq_status;
+
+/* Appends m, taking a reference of its own. One message is always accepted into an empty
+ * queue, whatever its size, so a large delivery is never refused to an idle connection. */
+gw_outq_status gw_outq_push(gw_outq *q, gw_msg *m, size_t max_bytes);
+/* Oldest message, still queued (NULL if empty). */
+gw_msg *gw_outq_peek(const gw_outq *q);
+/* Drops the oldest message. */
+void gw_outq_pop(gw_outq *q);
+/* Drops everything and frees the ring. */
+void gw_outq_clear(gw_outq *q);
+static inline int gw_outq_empty(const gw_outq *q) { return q->count == 0; }
+
+#endif
