@@ -1,0 +1,209 @@
+/* gw_bus: NATS transport for the gateway; see gw_bus.h. */
+#include "gw_bus.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "gw_metrics.h"
+#include "wsg_log.h"
+#include "wsg_nats.h"
+#include "wsg_pb.h"
+#include "wsg_subject.h"
+#include "wsg_time.h"
+
+struct gw_bus {
+    wsg_nats nats;
+    natsSubscription *sub;
+    gw_bus_cfg cfg;
+    char *prefix;
+    char *node_id;
+    char subj_conn[WSG_SUBJECT_MAX];
+    char subj_hb[WSG_SUBJECT_MAX];
+    char subj_node[WSG_SUBJECT_MAX];
+};
+
+static void on_connected(void *arg)
+{
+    gw_bus *b = arg;
+    wsg_metrics_set(b->cfg.metrics, GW_M_NATS_CONNECTED, 1);
+    wsg_metrics_set(b->cfg.metrics, GW_M_NATS_RECONNECTS, b->nats.reconnects);
+    if (b->cfg.on_state)
+        b->cfg.on_state(b->cfg.arg, 1);
+}
+
+static void on_disconnected(void *arg)
+{
+    gw_bus *b = arg;
+    wsg_metrics_set(b->cfg.metrics, GW_M_NATS_CONNECTED, 0);
+    if (b->cfg.on_state)
+        b->cfg.on_state(b->cfg.arg, 0);
+}
+
+/* Everything on our node subject comes from a router, but is still a peer's input: decode,
+ * check it is addressed to this node and this life of it, and count what is dropped. */
+static void on_node_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    gw_bus *b = closure;
+    const uint8_t *data = (const uint8_t *)natsMsg_GetData(msg);
+    size_t len = (size_t)natsMsg_GetDataLength(msg);
+    Wsgate__NodeDelivery *nd = wsgate__node_delivery__unpack(NULL, len, data);
+    if (!nd) {
+        wsg_metrics_add(b->cfg.metrics, GW_M_DROPPED_BAD_MESSAGE, 1);
+        wsg_warn("node_delivery_undecodable", "bytes=%zu", len);
+        goto out;
+    }
+    if (!nd->node_id || strcmp(nd->node_id, b->node_id) != 0) {
+        wsg_metrics_add(b->cfg.metrics, GW_M_DROPPED_BAD_MESSAGE, (int64_t)nd->n_items);
+        wsg_warn("node_delivery_wrong_node", "items=%zu", nd->n_items);
+        goto out;
+    }
+    if (nd->node_epoch != 0 && nd->node_epoch != b->cfg.node_epoch) {
+        /* Meant for an earlier life of this node id: those connections are gone. */
+        wsg_metrics_add(b->cfg.metrics, GW_M_DROPPED_STALE_EPOCH, (int64_t)nd->n_items);
+        wsg_debug("node_delivery_stale", "epoch=%llu items=%zu",
+                  (unsigned long long)nd->node_epoch, nd->n_items);
+        goto out;
+    }
+    b->cfg.on_delivery(b->cfg.arg, nd);
+out:
+    if (nd)
+        wsgate__node_delivery__free_unpacked(nd, NULL);
+    natsMsg_Destroy(msg);
+}
+
+int gw_bus_open(gw_bus **out, const gw_bus_cfg *cfg)
+{
+    gw_bus *b = calloc(1, sizeof(*b));
+    if (!b)
+        return -1;
+    b->cfg = *cfg;
+    b->prefix = strdup(cfg->prefix);
+    b->node_id = strdup(cfg->node_id);
+    if (!b->prefix || !b->node_id)
+        goto fail;
+    if (wsg_subject_fmt(b->subj_conn, sizeof(b->subj_conn), b->prefix, "conn") ||
+        wsg_subject_fmt(b->subj_hb, sizeof(b->subj_hb), b->prefix, "hb") ||
+        wsg_subject_fmt(b->subj_node, sizeof(b->subj_node), b->prefix, "node.%s", b->node_id))
+        goto fail;
+
+    char name[128];
+    snprintf(name, sizeof(name), "wsgate-gateway %s", b->node_id);
+    wsg_nats_cfg nc = {
+        .urls = cfg->urls,
+        .name = name,
+        .ordered_delivery = 0,
+        .reconnect_buf = cfg->reconnect_buf,
+        .on_connected = on_connected,
+        .on_disconnected = on_disconnected,
+        .arg = b,
+    };
+    natsStatus s = wsg_nats_open(&b->nats, &nc);
+    if (s != NATS_OK) {
+        wsg_error("nats_open_failed", "err=\"%s\"", natsStatus_GetText(s));
+        goto fail;
+    }
+    /* The subscription is registered even before the first connect succeeds; nats.c sends it
+     * to every server it (re)connects to. */
+    s = natsConnection_Subscribe(&b->sub, b->nats.conn, b->subj_node, on_node_msg, b);
+    if (s == NATS_OK)
+        /* A burst of deliveries must not be dropped by the client library's default
+         * pending limit: the workers' own queues bound memory per connection. */
+        s = natsSubscription_SetPendingLimits(b->sub, -1, 256 * 1024 * 1024);
+    if (s != NATS_OK) {
+        wsg_error("nats_subscribe_failed", "subject=%s err=\"%s\"", b->subj_node,
+                  natsStatus_GetText(s));
+        goto fail;
+    }
+    *out = b;
+    return 0;
+fail:
+    gw_bus_close(b, 0);
+    return -1;
+}
+
+void gw_bus_close(gw_bus *b, int64_t timeout_ms)
+{
+    if (!b)
+        return;
+    if (b->sub) {
+        natsSubscription_Unsubscribe(b->sub);
+        natsSubscription_Destroy(b->sub);
+    }
+    wsg_nats_close(&b->nats, timeout_ms);
+    free(b->prefix);
+    free(b->node_id);
+    free(b);
+}
+
+int gw_bus_connected(const gw_bus *b)
+{
+    return atomic_load(&b->nats.connected);
+}
+
+static int publish(gw_bus *b, const char *subject, const ProtobufCMessage *m)
+{
+    uint8_t *data;
+    size_t len;
+    if (wsg_pb_pack(m, &data, &len)) {
+        wsg_metrics_add(b->cfg.metrics, GW_M_NATS_PUBLISH_ERRORS, 1);
+        return -1;
+    }
+    natsStatus s = natsConnection_Publish(b->nats.conn, subject, data, (int)len);
+    free(data);
+    if (s != NATS_OK) {
+        wsg_metrics_add(b->cfg.metrics, GW_M_NATS_PUBLISH_ERRORS, 1);
+        wsg_debug("nats_publish_failed", "subject=%s err=\"%s\"", subject, natsStatus_GetText(s));
+        return -1;
+    }
+    return 0;
+}
+
+int gw_bus_publish_inbound(gw_bus *b, uint64_t conn_id, const char *user_id, const char *type,
+                           const void *payload, size_t len, int64_t received_us)
+{
+    char subject[WSG_SUBJECT_MAX];
+    if (wsg_subject_fmt(subject, sizeof(subject), b->prefix, "in.%s", type))
+        return -1;
+    Wsgate__InboundFrame f = WSGATE__INBOUND_FRAME__INIT;
+    f.node_id = b->node_id;
+    f.node_epoch = b->cfg.node_epoch;
+    f.conn_id = conn_id;
+    f.user_id = (char *)user_id;
+    f.type = (char *)type;
+    f.payload.data = (uint8_t *)payload;
+    f.payload.len = len;
+    f.received_at_us = received_us;
+    return publish(b, subject, &f.base);
+}
+
+int gw_bus_publish_conn(gw_bus *b, Wsgate__ConnEvent__Kind kind, uint32_t stream, uint64_t seq,
+                        uint64_t conn_id, const char *user_id, int64_t connected_us)
+{
+    Wsgate__Conn c = WSGATE__CONN__INIT;
+    c.conn_id = conn_id;
+    c.user_id = (char *)user_id;
+    c.connected_at_us = connected_us;
+    Wsgate__Conn *conns[1] = {&c};
+    Wsgate__ConnEvent ev = WSGATE__CONN_EVENT__INIT;
+    ev.kind = kind;
+    ev.node_id = b->node_id;
+    ev.node_epoch = b->cfg.node_epoch;
+    ev.stream = stream;
+    ev.seq = seq;
+    ev.n_conns = 1;
+    ev.conns = conns;
+    ev.at_us = wsg_now_us();
+    return publish(b, b->subj_conn, &ev.base);
+}
+
+int gw_bus_publish_heartbeat(gw_bus *b, uint32_t connections, int draining, uint32_t interval_ms)
+{
+    Wsgate__NodeHeartbeat hb = WSGATE__NODE_HEARTBEAT__INIT;
+    hb.node_id = b->node_id;
+    hb.node_epoch = b->cfg.node_epoch;
+    hb.connections = connections;
+    hb.draining = draining != 0;
+    hb.at_us = wsg_now_us();
+    hb.interval_ms = interval_ms;
+    return publish(b, b->subj_hb, &hb.base);
+}

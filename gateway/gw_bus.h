@@ -1,0 +1,50 @@
+/* gw_bus: the gateway's side of the NATS contract. Encodes what the gateway tells the
+ * cluster (client frames as InboundFrame on <prefix>.in.<type>, ConnEvents on <prefix>.conn,
+ * NodeHeartbeats on <prefix>.hb) and receives what the routers send to this node
+ * (NodeDelivery on <prefix>.node.<node_id>), checked to be for this node and this life of it.
+ *
+ * Publishing is thread-safe (any worker may publish). Deliveries arrive on a nats.c thread:
+ * the on_delivery callback must only hand the work over (queue + wake-up), never touch
+ * libwebsockets objects. The connection reconnects by itself and resubscribes. */
+#ifndef GW_BUS_H
+#define GW_BUS_H
+#include <stddef.h>
+#include <stdint.h>
+#include "proto/wsgate.pb-c.h"
+#include "wsg_metrics.h"
+
+typedef struct gw_bus gw_bus;
+
+/* Called on a nats.c thread with a delivery for this node; nd is freed after it returns. */
+typedef void (*gw_bus_delivery_fn)(void *arg, const Wsgate__NodeDelivery *nd);
+/* Called on a nats.c thread when the connection comes up (1) or goes down (0). */
+typedef void (*gw_bus_state_fn)(void *arg, int connected);
+
+typedef struct gw_bus_cfg {
+    const char *urls;
+    const char *prefix;
+    const char *node_id;
+    uint64_t node_epoch;
+    int64_t reconnect_buf;   /* bytes nats.c buffers while disconnected */
+    wsg_metrics *metrics;    /* gateway metrics (gw_metrics.h ids) */
+    gw_bus_delivery_fn on_delivery;
+    gw_bus_state_fn on_state;
+    void *arg;
+} gw_bus_cfg;
+
+/* Returns 0 and a bus that keeps trying to reach NATS in the background, or -1 (logged). */
+int gw_bus_open(gw_bus **out, const gw_bus_cfg *cfg);
+/* Flushes what is buffered (bounded by timeout_ms), then closes. NULL is fine. */
+void gw_bus_close(gw_bus *b, int64_t timeout_ms);
+
+int gw_bus_connected(const gw_bus *b);
+
+/* Each returns 0, or -1 if NATS refused the message (reconnect buffer full, closed): the
+ * caller decides what the client sees. */
+int gw_bus_publish_inbound(gw_bus *b, uint64_t conn_id, const char *user_id, const char *type,
+                           const void *payload, size_t len, int64_t received_us);
+int gw_bus_publish_conn(gw_bus *b, Wsgate__ConnEvent__Kind kind, uint32_t stream, uint64_t seq,
+                        uint64_t conn_id, const char *user_id, int64_t connected_us);
+int gw_bus_publish_heartbeat(gw_bus *b, uint32_t connections, int draining, uint32_t interval_ms);
+
+#endif

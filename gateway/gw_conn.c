@@ -1,0 +1,330 @@
+/* gw_conn: client connection life cycle; see gw_conn.h. */
+#include "gw_conn.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "gw_frame.h"
+#include "wsg_log.h"
+#include "wsg_time.h"
+
+/* JWTs of a few KiB are common (many claims); anything larger is refused as malformed by
+ * being cut short, which gw_auth then rejects. */
+#define GW_TOKEN_MAX 8192
+
+static gw_auth_result authenticate(gw_node *n, struct lws *wsi, char user[GW_USER_ID_MAX + 1])
+{
+    char buf[GW_TOKEN_MAX + 16];
+    const char *v;
+
+    if (gw_auth_get_mode(n->auth) == GW_AUTH_MODE_NONE) {
+        v = lws_get_urlarg_by_name(wsi, "user_id=", buf, (int)sizeof(buf));
+        if (!v)
+            return GW_AUTH_MISSING;
+        return gw_auth_check_user_id(v, user);
+    }
+
+    v = lws_get_urlarg_by_name(wsi, "token=", buf, (int)sizeof(buf));
+    if (!v || !*v) {
+        int l = lws_hdr_copy(wsi, buf, (int)sizeof(buf), WSI_TOKEN_HTTP_AUTHORIZATION);
+        if (l <= 0)
+            return GW_AUTH_MISSING;
+        if (l < 7 || strncasecmp(buf, "Bearer ", 7) != 0)
+            return GW_AUTH_MALFORMED;
+        v = buf + 7;
+        while (*v == ' ')
+            v++;
+        if (!*v)
+            return GW_AUTH_MISSING;
+    }
+    return gw_auth_check_token(n->auth, v, (int64_t)time(NULL), user);
+}
+
+/* Queues a message the gateway itself produced (welcome, pong, error). */
+static void enqueue(gw_worker *w, gw_conn *c, gw_msg *m)
+{
+    gw_node *n = gw_worker_node(w);
+    switch (gw_outq_push(&c->q, m, (size_t)n->cfg->outbound_queue_bytes)) {
+    case GW_OUTQ_OK:
+        lws_callback_on_writable(c->wsi);
+        break;
+    case GW_OUTQ_FULL:
+        /* The client is not reading: drop what it has not read and tell it to resume. */
+        wsg_metrics_add(&n->metrics, GW_M_SLOW_CONSUMERS, 1);
+        wsg_info("slow_consumer", "conn=%llu user=\"%s\" queued_bytes=%zu",
+                 (unsigned long long)c->id, c->user, c->q.bytes);
+        gw_outq_clear(&c->q);
+        gw_conn_close(c, 4008, "slow consumer", GW_M_CLOSED_SLOW_CONSUMER);
+        break;
+    case GW_OUTQ_NOMEM:
+        wsg_metrics_add(&n->metrics, GW_M_DROPPED_NOMEM, 1);
+        break;
+    }
+}
+
+static void enqueue_text(gw_worker *w, gw_conn *c, const char *text, size_t len)
+{
+    gw_msg *m = gw_msg_new(text, len, 0);
+    if (!m) {
+        wsg_metrics_add(&gw_worker_node(w)->metrics, GW_M_DROPPED_NOMEM, 1);
+        return;
+    }
+    enqueue(w, c, m);
+    gw_msg_unref(m);
+}
+
+static void send_error(gw_worker *w, gw_conn *c, gw_frame_error e, const char *message,
+                       const char *ref)
+{
+    gw_node *n = gw_worker_node(w);
+    wsg_metrics_add(&n->metrics, gw_metric_rejected(e), 1);
+    size_t len;
+    char *json = gw_frame_error_json(e, message, ref, &len);
+    if (!json) {
+        wsg_metrics_add(&n->metrics, GW_M_DROPPED_NOMEM, 1);
+        return;
+    }
+    enqueue_text(w, c, json, len);
+    free(json);
+}
+
+void gw_conn_close(gw_conn *c, uint16_t code, const char *reason, gw_metric_id metric)
+{
+    if (c->state == GW_CONN_CLOSING)
+        return;
+    c->state = GW_CONN_CLOSING;
+    c->close_code = code;
+    c->close_reason = reason;
+    c->close_metric = (uint16_t)metric;
+    lws_callback_on_writable(c->wsi);
+}
+
+void gw_conn_deliver(gw_worker *w, gw_conn *c, gw_msg *m)
+{
+    gw_node *n = gw_worker_node(w);
+    if (c->state != GW_CONN_OPEN) {
+        wsg_metrics_add(&n->metrics, GW_M_DROPPED_CLOSING, 1);
+        return;
+    }
+    wsg_metrics_add(&n->metrics, GW_M_DELIVERIES, 1);
+    enqueue(w, c, m);
+}
+
+static int on_established(gw_worker *w, struct lws *wsi, gw_conn *c)
+{
+    gw_node *n = gw_worker_node(w);
+    memset(c, 0, sizeof(*c));
+    c->wsi = wsi;
+
+    gw_auth_result r = authenticate(n, wsi, c->user);
+    if (r != GW_AUTH_OK) {
+        /* The upgrade is complete, so the client gets a real close code and reason instead of a
+         * bare HTTP error that browsers hide from scripts. */
+        wsg_metrics_add(&n->metrics, gw_metric_auth_failure(r), 1);
+        wsg_debug("auth_failed", "reason=\"%s\"", gw_auth_result_reason(r));
+        c->user[0] = '\0';
+        gw_conn_close(c, 4001, gw_auth_result_reason(r), GW_M_CLOSED_AUTH);
+        return 0;
+    }
+
+    c->id = gw_worker_next_conn_id(w);
+    c->connected_us = wsg_now_us();
+    c->state = GW_CONN_OPEN;
+    gw_worker_add_conn(w, c);
+    atomic_fetch_add(&n->connections, 1);
+    wsg_metrics_add(&n->metrics, GW_M_CONNECTIONS, 1);
+    wsg_metrics_add(&n->metrics, GW_M_CONNECTIONS_OPENED, 1);
+    if (gw_bus_publish_conn(n->bus, WSGATE__CONN_EVENT__KIND__OPEN, gw_worker_index(w),
+                            gw_worker_next_event_seq(w), c->id, c->user, c->connected_us))
+        wsg_warn("conn_event_not_published", "conn=%llu user=\"%s\" kind=open",
+                 (unsigned long long)c->id, c->user);
+    wsg_debug("conn_open", "conn=%llu user=\"%s\"", (unsigned long long)c->id, c->user);
+
+    size_t len;
+    char *welcome = gw_frame_welcome(c->user, n->cfg->node_id, c->id, &len);
+    if (!welcome) {
+        gw_conn_close(c, 1011, "out of memory", GW_M_CLOSED_OTHER);
+        return 0;
+    }
+    enqueue_text(w, c, welcome, len);
+    free(welcome);
+    if (gw_worker_draining(w))
+        gw_conn_close(c, 1012, "server draining", GW_M_CLOSED_DRAIN);
+    return 0;
+}
+
+static void on_text(gw_worker *w, gw_conn *c, const char *data, size_t len)
+{
+    gw_node *n = gw_worker_node(w);
+    gw_frame f;
+    gw_frame_parse(data, len, &f);
+    switch (f.kind) {
+    case GW_FRAME_PING:
+        enqueue_text(w, c, GW_FRAME_PONG, sizeof(GW_FRAME_PONG) - 1);
+        return;
+    case GW_FRAME_ERROR:
+        send_error(w, c, f.error, f.message, f.ref);
+        return;
+    case GW_FRAME_SEND_MESSAGE:
+    case GW_FRAME_BROADCAST:
+    case GW_FRAME_FORWARD:
+        if (gw_bus_publish_inbound(n->bus, c->id, c->user, f.type, data, len, wsg_now_us())) {
+            send_error(w, c, GW_ERR_UNAVAILABLE, "the message could not be forwarded; retry",
+                       f.ref);
+            return;
+        }
+        wsg_metrics_add(&n->metrics, GW_M_INBOUND_PUBLISHED, 1);
+        return;
+    }
+}
+
+/* lws hands a message over in pieces (fragments, and chunks of large frames); a message is
+ * complete when lws says the final piece has arrived. */
+static int on_receive(gw_worker *w, struct lws *wsi, gw_conn *c, const void *in, size_t len)
+{
+    gw_node *n = gw_worker_node(w);
+    if (c->state != GW_CONN_OPEN)
+        return 0; /* closing: what it still sends is ignored */
+
+    int final = lws_is_final_fragment(wsi);
+    if (c->rx_len == 0 && !c->rx_too_big)
+        c->rx_binary = (uint8_t)lws_frame_is_binary(wsi);
+    size_t max = (size_t)n->cfg->max_message_bytes;
+    if ((size_t)c->rx_len + len > max) {
+        wsg_metrics_add(&n->metrics, GW_M_REJECTED_TOO_BIG, 1);
+        wsg_metrics_add(&n->metrics, GW_M_CLOSED_TOO_BIG, 1);
+        c->close_metric = GW_M__COUNT; /* counted here, not again in CLOSED */
+        c->state = GW_CONN_CLOSING;
+        static const char reason[] = "message too big";
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)reason,
+                         sizeof(reason) - 1);
+        return -1;
+    }
+
+    if (c->rx_binary) {
+        /* Not our protocol: the content is not kept, only its size is checked. */
+        c->rx_len += (uint32_t)len;
+        if (final) {
+            wsg_metrics_add(&n->metrics, GW_M_FRAMES_RECEIVED, 1);
+            wsg_metrics_add(&n->metrics, GW_M_BYTES_RECEIVED, (int64_t)c->rx_len);
+            c->rx_len = 0;
+            send_error(w, c, GW_ERR_BINARY_UNSUPPORTED,
+                       "binary frames are not supported; send JSON text", NULL);
+        }
+        return 0;
+    }
+
+    if (final && c->rx_len == 0) {
+        /* The common case, a message in one piece, is parsed in place. */
+        wsg_metrics_add(&n->metrics, GW_M_FRAMES_RECEIVED, 1);
+        wsg_metrics_add(&n->metrics, GW_M_BYTES_RECEIVED, (int64_t)len);
+        on_text(w, c, in, len);
+        return 0;
+    }
+    if ((size_t)c->rx_len + len > c->rx_cap) {
+        size_t cap = c->rx_cap ? c->rx_cap : 4096;
+        while (cap < (size_t)c->rx_len + len)
+            cap *= 2;
+        if (cap > max)
+            cap = max;
+        unsigned char *p = realloc(c->rx, cap);
+        if (!p) {
+            gw_conn_close(c, 1011, "out of memory", GW_M_CLOSED_OTHER);
+            return 0;
+        }
+        c->rx = p;
+        c->rx_cap = (uint32_t)cap;
+    }
+    memcpy(c->rx + c->rx_len, in, len);
+    c->rx_len += (uint32_t)len;
+    if (final) {
+        wsg_metrics_add(&n->metrics, GW_M_FRAMES_RECEIVED, 1);
+        wsg_metrics_add(&n->metrics, GW_M_BYTES_RECEIVED, (int64_t)c->rx_len);
+        size_t mlen = c->rx_len;
+        c->rx_len = 0;
+        on_text(w, c, (const char *)c->rx, mlen);
+        /* Large buffers are not kept for the connection's whole life. */
+        if (c->rx_cap > 4096) {
+            free(c->rx);
+            c->rx = NULL;
+            c->rx_cap = 0;
+        }
+    }
+    return 0;
+}
+
+static int on_writeable(gw_worker *w, struct lws *wsi, gw_conn *c)
+{
+    gw_node *n = gw_worker_node(w);
+    gw_msg *m;
+    while ((m = gw_outq_peek(&c->q))) {
+        if (lws_send_pipe_choked(wsi)) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+        int wrote = lws_write(wsi, gw_msg_payload(m), m->len, LWS_WRITE_TEXT);
+        if (wrote < (int)m->len) {
+            wsg_debug("write_failed", "conn=%llu", (unsigned long long)c->id);
+            return -1;
+        }
+        wsg_metrics_add(&n->metrics, GW_M_FRAMES_SENT, 1);
+        wsg_metrics_add(&n->metrics, GW_M_BYTES_SENT, (int64_t)m->len);
+        gw_outq_pop(&c->q);
+    }
+    if (c->state == GW_CONN_CLOSING) {
+        const char *reason = c->close_reason ? c->close_reason : "";
+        lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)reason,
+                         strlen(reason));
+        return -1;
+    }
+    return 0;
+}
+
+static void on_closed(gw_worker *w, gw_conn *c)
+{
+    gw_node *n = gw_worker_node(w);
+    gw_metric_id why = c->close_code ? (gw_metric_id)c->close_metric
+                       : c->peer_closed ? GW_M_CLOSED_PEER
+                                        : GW_M_CLOSED_OTHER;
+    if (c->close_metric != GW_M__COUNT)
+        wsg_metrics_add(&n->metrics, why, 1);
+    if (c->id) {
+        gw_worker_remove_conn(w, c);
+        atomic_fetch_sub(&n->connections, 1);
+        wsg_metrics_add(&n->metrics, GW_M_CONNECTIONS, -1);
+        if (gw_bus_publish_conn(n->bus, WSGATE__CONN_EVENT__KIND__CLOSE, gw_worker_index(w),
+                                gw_worker_next_event_seq(w), c->id, c->user, c->connected_us))
+            wsg_warn("conn_event_not_published", "conn=%llu user=\"%s\" kind=close",
+                     (unsigned long long)c->id, c->user);
+        wsg_debug("conn_closed", "conn=%llu user=\"%s\" code=%u", (unsigned long long)c->id,
+                  c->user, (unsigned)c->close_code);
+        c->id = 0;
+    }
+    gw_outq_clear(&c->q);
+    free(c->rx);
+    c->rx = NULL;
+    c->rx_cap = c->rx_len = 0;
+}
+
+int gw_conn_callback(gw_worker *w, struct lws *wsi, enum lws_callback_reasons reason,
+                     gw_conn *c, void *in, size_t len)
+{
+    switch (reason) {
+    case LWS_CALLBACK_ESTABLISHED:
+        return on_established(w, wsi, c);
+    case LWS_CALLBACK_RECEIVE:
+        return on_receive(w, wsi, c, in, len);
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return on_writeable(w, wsi, c);
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        c->peer_closed = 1;
+        return 0;
+    case LWS_CALLBACK_CLOSED:
+        on_closed(w, c);
+        return 0;
+    default:
+        return 0;
+    }
+}

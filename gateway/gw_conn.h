@@ -1,0 +1,59 @@
+/* gw_conn: one client WebSocket connection, from the upgrade to the close. Authenticates the
+ * client, announces the connection to the cluster (ConnEvent OPEN/CLOSE), reassembles and
+ * classifies client messages (ping answered here, everything else forwarded to NATS, bad input
+ * answered with an error frame or a close code), and writes its outbound queue when
+ * libwebsockets says the socket is writeable. Lives entirely on its worker's thread.
+ *
+ * The struct is libwebsockets' per-session storage (lws allocates and frees it); its fields
+ * are private to gw_conn.c except `hh` and `id`, which key the worker's connection table, and
+ * `http`, which gw_http uses when the session is a plain HTTP request instead. */
+#ifndef GW_CONN_H
+#define GW_CONN_H
+#include <stdint.h>
+#include <libwebsockets.h>
+#include <uthash.h>
+
+#include "gw_auth.h"
+#include "gw_metrics.h"
+#include "gw_outq.h"
+#include "gw_worker.h"
+
+typedef enum {
+    GW_CONN_NEW = 0,    /* upgrade done, not yet (or never) authenticated */
+    GW_CONN_OPEN,       /* authenticated, registered, announced */
+    GW_CONN_CLOSING,    /* a close code is set: flush the queue, then close */
+} gw_conn_state;
+
+typedef struct gw_conn {
+    UT_hash_handle hh;
+    uint64_t id;
+    struct lws *wsi;
+    void *http;                 /* gw_http's response when this is an HTTP request */
+    gw_outq q;
+    int64_t connected_us;
+    unsigned char *rx;          /* a message arriving in several fragments */
+    uint32_t rx_len, rx_cap;
+    uint8_t state;              /* gw_conn_state */
+    uint8_t rx_binary;
+    uint8_t rx_too_big;
+    uint8_t peer_closed;
+    uint16_t close_code;
+    uint16_t close_metric;      /* gw_metric_id counted when the close completes */
+    const char *close_reason;   /* static text */
+    char user[GW_USER_ID_MAX + 1];
+} gw_conn;
+
+/* Handles the WebSocket callbacks of a session (ESTABLISHED, RECEIVE, SERVER_WRITEABLE,
+ * WS_PEER_INITIATED_CLOSE, CLOSED). Returns what the lws callback must return. */
+int gw_conn_callback(gw_worker *w, struct lws *wsi, enum lws_callback_reasons reason,
+                     gw_conn *c, void *in, size_t len);
+
+/* Queues m (taking a reference) and asks for a writeable callback. A consumer over its
+ * queue bound is closed with 4008. */
+void gw_conn_deliver(gw_worker *w, gw_conn *c, gw_msg *m);
+
+/* Asks the connection to close with code/reason once what is queued has been written.
+ * reason must be static text. */
+void gw_conn_close(gw_conn *c, uint16_t code, const char *reason, gw_metric_id metric);
+
+#endif

@@ -1,0 +1,195 @@
+/* gw_node: process-wide state, delivery fan-out to workers, heartbeat, drain; see gw_node.h. */
+#include "gw_node.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "gw_metrics.h"
+#include "gw_worker.h"
+#include "wsg_id.h"
+#include "wsg_log.h"
+#include "wsg_time.h"
+
+int gw_node_ready(const gw_node *n, const char **reason)
+{
+    if (atomic_load(&n->draining)) {
+        *reason = "draining";
+        return 0;
+    }
+    if (!n->bus || !gw_bus_connected(n->bus)) {
+        *reason = "nats";
+        return 0;
+    }
+    *reason = NULL;
+    return 1;
+}
+
+void gw_node_heartbeat(gw_node *n)
+{
+    int64_t conns = atomic_load(&n->connections);
+    if (gw_bus_publish_heartbeat(n->bus, conns > 0 ? (uint32_t)conns : 0,
+                                 atomic_load(&n->draining),
+                                 (uint32_t)n->cfg->heartbeat_interval_ms))
+        wsg_debug("heartbeat_not_published", "connections=%lld", (long long)conns);
+}
+
+/* On a nats.c thread. Connection ids say which worker owns them, so each item is split by
+ * worker and each worker gets its own copy of the payload: a gw_msg's reference count is
+ * not atomic, so one copy must never be shared by two threads. */
+static void on_delivery(void *arg, const Wsgate__NodeDelivery *nd)
+{
+    gw_node *n = arg;
+    unsigned nw = n->nworkers;
+    uint64_t *ids = NULL;
+    size_t *counts = calloc(nw, sizeof(size_t));
+    if (!counts)
+        goto nomem;
+
+    for (size_t i = 0; i < nd->n_items; i++) {
+        const Wsgate__NodeDelivery__Item *it = nd->items[i];
+        if (it->all) {
+            for (unsigned k = 0; k < nw; k++) {
+                gw_msg *m = gw_msg_new(it->payload.data, it->payload.len, it->created_at_us);
+                if (!m || gw_worker_post_delivery(n->workers[k], m, 1, NULL, 0))
+                    wsg_metrics_add(&n->metrics, GW_M_DROPPED_NOMEM, 1);
+            }
+            continue;
+        }
+        if (!it->n_conn_ids)
+            continue;
+        /* Bucket the ids by worker, in place in one array laid out worker after worker. */
+        memset(counts, 0, nw * sizeof(size_t));
+        for (size_t j = 0; j < it->n_conn_ids; j++) {
+            unsigned k = gw_conn_id_worker(it->conn_ids[j]);
+            if (k < nw)
+                counts[k]++;
+            else
+                wsg_metrics_add(&n->metrics, GW_M_DROPPED_UNKNOWN_CONN, 1);
+        }
+        uint64_t *tmp = realloc(ids, it->n_conn_ids * sizeof(uint64_t));
+        if (!tmp)
+            goto nomem;
+        ids = tmp;
+        size_t off = 0;
+        for (unsigned k = 0; k < nw; k++) {
+            if (!counts[k])
+                continue;
+            size_t c = 0;
+            for (size_t j = 0; j < it->n_conn_ids; j++)
+                if (gw_conn_id_worker(it->conn_ids[j]) == k)
+                    ids[off + c++] = it->conn_ids[j];
+            gw_msg *m = gw_msg_new(it->payload.data, it->payload.len, it->created_at_us);
+            if (!m || gw_worker_post_delivery(n->workers[k], m, 0, ids + off, c))
+                wsg_metrics_add(&n->metrics, GW_M_DROPPED_NOMEM, (int64_t)c);
+            off += c;
+        }
+    }
+    free(counts);
+    free(ids);
+    return;
+nomem:
+    wsg_metrics_add(&n->metrics, GW_M_DROPPED_NOMEM, 1);
+    wsg_error("delivery_dropped", "reason=nomem items=%zu", nd->n_items);
+    free(counts);
+    free(ids);
+}
+
+static void node_free(gw_node *n)
+{
+    if (!n)
+        return;
+    for (unsigned i = 0; i < n->nworkers; i++)
+        gw_worker_join_and_free(n->workers[i]);
+    free(n->workers);
+    /* After the workers: their last CLOSE events are flushed with the bus. */
+    gw_bus_close(n->bus, 2000);
+    gw_auth_free(n->auth);
+    wsg_metrics_free(&n->metrics);
+    free(n);
+}
+
+gw_node *gw_node_start(const gw_config *cfg, char *err, size_t errlen)
+{
+    gw_node *n = calloc(1, sizeof(*n));
+    if (!n) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    n->cfg = cfg;
+    n->epoch = wsg_id_new_epoch();
+    n->nworkers = (unsigned)cfg->workers;
+    if (wsg_metrics_init(&n->metrics, gw_metric_descs, GW_M__COUNT)) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    gw_auth_cfg ac = {
+        .mode = cfg->auth_mode,
+        .hs256_secret = cfg->jwt_secret,
+        .public_key_pem = cfg->jwt_public_key_pem,
+        .leeway_s = cfg->jwt_leeway_ms / 1000,
+    };
+    n->auth = gw_auth_new(&ac, err, errlen);
+    if (!n->auth)
+        goto fail;
+
+    gw_bus_cfg bc = {
+        .urls = cfg->nats_url,
+        .prefix = cfg->prefix,
+        .node_id = cfg->node_id,
+        .node_epoch = n->epoch,
+        .reconnect_buf = cfg->nats_buffer_bytes,
+        .metrics = &n->metrics,
+        .on_delivery = on_delivery,
+        .on_state = NULL, /* readiness reads the bus state directly; wsg_nats logs it */
+        .arg = n,
+    };
+    /* Workers must exist before the first delivery can arrive, so they are created first,
+     * but they start serving only after the bus is open. */
+    n->workers = calloc(n->nworkers, sizeof(gw_worker *));
+    if (!n->workers) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    for (unsigned i = 0; i < n->nworkers; i++) {
+        n->workers[i] = gw_worker_new(n, i, err, errlen);
+        if (!n->workers[i])
+            goto fail;
+    }
+    if (gw_bus_open(&n->bus, &bc)) {
+        snprintf(err, errlen, "cannot set up the NATS connection to %s", cfg->nats_url);
+        goto fail;
+    }
+    for (unsigned i = 0; i < n->nworkers; i++) {
+        if (gw_worker_start(n->workers[i])) {
+            snprintf(err, errlen, "cannot start worker thread %u", i);
+            /* Started workers stop through a drain with no connections. */
+            gw_node_drain(n, 0);
+            goto fail;
+        }
+    }
+    wsg_info("gateway_started", "listen=%s workers=%u epoch=%llu auth=%s prefix=%s",
+             cfg->listen, n->nworkers, (unsigned long long)n->epoch, cfg->auth, cfg->prefix);
+    return n;
+fail:
+    node_free(n);
+    return NULL;
+}
+
+void gw_node_drain(gw_node *n, int64_t drain_ms)
+{
+    if (!atomic_exchange(&n->draining, 1)) {
+        /* Tell the routers at once rather than at the next tick. */
+        gw_node_heartbeat(n);
+    }
+    wsg_info("drain_started", "connections=%lld drain_ms=%lld",
+             (long long)atomic_load(&n->connections), (long long)drain_ms);
+    int64_t deadline = wsg_mono_us() + drain_ms * 1000;
+    for (unsigned i = 0; i < n->nworkers; i++)
+        if (n->workers[i] && gw_worker_post_drain(n->workers[i], deadline))
+            wsg_error("drain_not_posted", "worker=%u", i);
+}
+
+void gw_node_wait_and_free(gw_node *n)
+{
+    node_free(n);
+}

@@ -1,0 +1,48 @@
+/* gw_node: one gateway process. Owns everything shared by its worker event loops: the
+ * configuration, the authenticator, the metrics, the NATS bus, the node epoch (a fresh one per
+ * process, so routers can tell this life of the node id from earlier ones) and the workers.
+ * Routes each delivery from NATS to the workers that own its target connections, drives the
+ * heartbeat and the drain on SIGTERM.
+ *
+ * Fields are read by every worker thread; after gw_node_start they change only through the
+ * atomics. */
+#ifndef GW_NODE_H
+#define GW_NODE_H
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "gw_auth.h"
+#include "gw_bus.h"
+#include "gw_config.h"
+#include "wsg_metrics.h"
+
+typedef struct gw_worker gw_worker;
+
+typedef struct gw_node {
+    const gw_config *cfg;
+    gw_auth *auth;
+    wsg_metrics metrics;
+    gw_bus *bus;
+    uint64_t epoch;
+    atomic_int draining;
+    _Atomic int64_t connections;   /* authenticated connections on every worker */
+    unsigned nworkers;
+    gw_worker **workers;
+} gw_node;
+
+/* Builds the node, opens the bus and starts the workers (listening). Returns NULL and fills
+ * err on failure. */
+gw_node *gw_node_start(const gw_config *cfg, char *err, size_t errlen);
+/* Begins the drain (any thread): readiness goes 503, upgrades are refused, connections are
+ * closed with 1012 spread over drain_ms, then the workers stop. */
+void gw_node_drain(gw_node *n, int64_t drain_ms);
+/* Waits for every worker to stop, then closes the bus and frees the node. */
+void gw_node_wait_and_free(gw_node *n);
+
+/* 1 if ready for traffic; otherwise 0 and *reason says why ("nats", "draining"). */
+int gw_node_ready(const gw_node *n, const char **reason);
+
+/* Sends the heartbeat now (called from worker 0's loop). */
+void gw_node_heartbeat(gw_node *n);
+
+#endif

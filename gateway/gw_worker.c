@@ -1,0 +1,416 @@
+/* gw_worker: one event loop thread and the connections it owns; see gw_worker.h. */
+#include "gw_worker.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gw_conn.h"
+#include "gw_http.h"
+#include "gw_listen.h"
+#include "wsg_log.h"
+#include "wsg_queue.h"
+#include "wsg_time.h"
+
+#define DRAIN_TICK_US 100000   /* closes are paced in steps of this length */
+#define ACCEPT_BATCH 64         /* accepts per wake-up, so one loop turn stays short */
+#define ACCEPT_PAUSE_US 100000  /* out of descriptors: stop accepting for this long */
+
+typedef enum { JOB_DELIVER, JOB_DRAIN } gw_job_kind;
+
+typedef struct gw_job {
+    wsg_qnode node;
+    gw_job_kind kind;
+    int all;
+    gw_msg *msg;
+    int64_t deadline_us;
+    size_t n;
+    uint64_t ids[];
+} gw_job;
+
+struct gw_worker {
+    gw_node *node;
+    unsigned idx;
+    struct lws_context *ctx;
+    struct lws_protocols protocols[3];
+    int listen_fd;
+    struct lws *listen_wsi;
+    lws_sorted_usec_list_t sul_accept;
+    lws_retry_bo_t idle_policy;
+    pthread_t thread;
+    int started;
+
+    /* Posting and destroying the context must not overlap: lws_cancel_service on a destroyed
+     * context would touch freed memory. */
+    pthread_mutex_t post_lock;
+    int ctx_gone;
+    wsg_queue inbox;
+
+    gw_conn *conns; /* uthash by id */
+    uint64_t next_conn;
+    uint64_t event_seq;
+    int stop;
+
+    int draining;
+    int64_t drain_deadline_us;
+    lws_sorted_usec_list_t sul_drain;
+    lws_sorted_usec_list_t sul_heartbeat;
+};
+
+gw_node *gw_worker_node(gw_worker *w) { return w->node; }
+unsigned gw_worker_index(const gw_worker *w) { return w->idx; }
+int gw_worker_draining(const gw_worker *w) { return w->draining; }
+
+uint64_t gw_worker_next_conn_id(gw_worker *w)
+{
+    return ((uint64_t)w->idx << GW_CONN_ID_WORKER_SHIFT) | ++w->next_conn;
+}
+
+uint64_t gw_worker_next_event_seq(gw_worker *w) { return ++w->event_seq; }
+
+void gw_worker_add_conn(gw_worker *w, gw_conn *c) { HASH_ADD(hh, w->conns, id, sizeof(c->id), c); }
+
+void gw_worker_remove_conn(gw_worker *w, gw_conn *c)
+{
+    HASH_DELETE(hh, w->conns, c);
+    if (w->draining && !w->conns)
+        w->stop = 1; /* the last connection is gone: the drain is over */
+}
+
+/* ---- jobs from other threads ---- */
+
+static int post(gw_worker *w, gw_job *job)
+{
+    pthread_mutex_lock(&w->post_lock);
+    int gone = w->ctx_gone;
+    if (!gone) {
+        wsg_queue_push(&w->inbox, &job->node);
+        lws_cancel_service(w->ctx);
+    }
+    pthread_mutex_unlock(&w->post_lock);
+    return gone ? -1 : 0;
+}
+
+static void job_free(gw_job *job)
+{
+    if (job->msg)
+        gw_msg_unref(job->msg);
+    free(job);
+}
+
+int gw_worker_post_delivery(gw_worker *w, gw_msg *msg, int all, const uint64_t *ids, size_t n)
+{
+    gw_job *job = malloc(sizeof(*job) + (all ? 0 : n) * sizeof(uint64_t));
+    if (!job) {
+        gw_msg_unref(msg);
+        return -1;
+    }
+    job->kind = JOB_DELIVER;
+    job->all = all;
+    job->msg = msg;
+    job->n = all ? 0 : n;
+    if (!all)
+        memcpy(job->ids, ids, n * sizeof(uint64_t));
+    if (post(w, job)) {
+        wsg_metrics_add(&w->node->metrics, GW_M_DROPPED_CLOSING, all ? 1 : (int64_t)n);
+        job_free(job);
+    }
+    return 0;
+}
+
+int gw_worker_post_drain(gw_worker *w, int64_t deadline_mono_us)
+{
+    gw_job *job = calloc(1, sizeof(*job));
+    if (!job)
+        return -1;
+    job->kind = JOB_DRAIN;
+    job->deadline_us = deadline_mono_us;
+    if (post(w, job))
+        job_free(job);
+    return 0;
+}
+
+/* ---- work on the loop ---- */
+
+static void deliver(gw_worker *w, gw_job *job)
+{
+    gw_conn *c, *tmp;
+    if (job->all) {
+        HASH_ITER(hh, w->conns, c, tmp)
+            gw_conn_deliver(w, c, job->msg);
+        return;
+    }
+    for (size_t i = 0; i < job->n; i++) {
+        HASH_FIND(hh, w->conns, &job->ids[i], sizeof(uint64_t), c);
+        if (c)
+            gw_conn_deliver(w, c, job->msg);
+        else
+            wsg_metrics_add(&w->node->metrics, GW_M_DROPPED_UNKNOWN_CONN, 1);
+    }
+}
+
+/* A draining node leaves: the kernel sends new connections to the other workers and
+ * processes sharing the port, or refuses them once none is left. */
+static void stop_listening(gw_worker *w)
+{
+    if (!w->listen_wsi)
+        return;
+    lws_sul_cancel(&w->sul_accept);
+    lws_set_timeout(w->listen_wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+static void accept_resume(lws_sorted_usec_list_t *sul)
+{
+    gw_worker *w = lws_container_of(sul, gw_worker, sul_accept);
+    if (w->listen_wsi)
+        lws_rx_flow_control(w->listen_wsi, 1);
+}
+
+static void accept_pending(gw_worker *w)
+{
+    struct lws_vhost *vh = lws_get_vhost(w->listen_wsi);
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        int fd = gw_listen_accept(w->listen_fd);
+        if (fd == -1)
+            return;
+        if (fd == -2) {
+            /* Typically EMFILE: the socket stays readable, so pause instead of spinning. */
+            wsg_warn("accept_failed", "worker=%u err=\"%s\"", w->idx, strerror(errno));
+            lws_rx_flow_control(w->listen_wsi, 0);
+            lws_sul_schedule(w->ctx, 0, &w->sul_accept, accept_resume, ACCEPT_PAUSE_US);
+            return;
+        }
+        /* lws closes the socket itself if it cannot take it. */
+        if (!lws_adopt_socket_vhost(vh, fd))
+            wsg_warn("adopt_failed", "worker=%u", w->idx);
+    }
+}
+
+/* Closes a share of the remaining connections each tick so that they are spread over the
+ * drain period: clients reconnecting elsewhere arrive as a stream, not as a storm. The last
+ * fifth of the period is left for queues to flush. */
+static void drain_tick(lws_sorted_usec_list_t *sul)
+{
+    gw_worker *w = lws_container_of(sul, gw_worker, sul_drain);
+    int64_t now = wsg_mono_us();
+    if (!w->conns || now >= w->drain_deadline_us) {
+        w->stop = 1;
+        lws_cancel_service(w->ctx);
+        return;
+    }
+    size_t open = 0;
+    gw_conn *c, *tmp;
+    HASH_ITER(hh, w->conns, c, tmp)
+        if (c->state != GW_CONN_CLOSING)
+            open++;
+    if (open) {
+        int64_t close_until = w->drain_deadline_us - (w->drain_deadline_us - now) / 5;
+        int64_t ticks = (close_until - now) / DRAIN_TICK_US;
+        size_t quota = ticks > 1 ? (open + (size_t)ticks - 1) / (size_t)ticks : open;
+        HASH_ITER(hh, w->conns, c, tmp) {
+            if (!quota)
+                break;
+            if (c->state == GW_CONN_CLOSING)
+                continue;
+            gw_conn_close(c, 1012, "server draining", GW_M_CLOSED_DRAIN);
+            quota--;
+        }
+    }
+    lws_sul_schedule(w->ctx, 0, &w->sul_drain, drain_tick, DRAIN_TICK_US);
+}
+
+static void start_drain(gw_worker *w, int64_t deadline_us)
+{
+    if (w->draining) {
+        /* A second signal shortens the drain. */
+        if (deadline_us < w->drain_deadline_us)
+            w->drain_deadline_us = deadline_us;
+        return;
+    }
+    w->draining = 1;
+    w->drain_deadline_us = deadline_us;
+    stop_listening(w);
+    wsg_info("worker_draining", "worker=%u connections=%u", w->idx, HASH_COUNT(w->conns));
+    drain_tick(&w->sul_drain);
+}
+
+static void run_jobs(gw_worker *w)
+{
+    wsg_qnode *q = wsg_queue_take_all(&w->inbox);
+    while (q) {
+        gw_job *job = wsg_container_of(q, gw_job, node);
+        q = q->next;
+        if (job->kind == JOB_DELIVER)
+            deliver(w, job);
+        else
+            start_drain(w, job->deadline_us);
+        job_free(job);
+    }
+}
+
+static void heartbeat_tick(lws_sorted_usec_list_t *sul)
+{
+    gw_worker *w = lws_container_of(sul, gw_worker, sul_heartbeat);
+    gw_node_heartbeat(w->node);
+    lws_sul_schedule(w->ctx, 0, &w->sul_heartbeat, heartbeat_tick,
+                     w->node->cfg->heartbeat_interval_ms * 1000);
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len)
+{
+    gw_worker *w = lws_context_user(lws_get_context(wsi));
+    gw_conn *c = user;
+    switch (reason) {
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        run_jobs(w);
+        return 0;
+    case LWS_CALLBACK_RAW_RX_FILE:
+        if (wsi == w->listen_wsi)
+            accept_pending(w);
+        return 0;
+    case LWS_CALLBACK_RAW_CLOSE_FILE:
+        if (wsi == w->listen_wsi) {
+            /* lws closes the descriptor itself once this returns. */
+            w->listen_wsi = NULL;
+            w->listen_fd = -1;
+        }
+        return 0;
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: {
+        void *none = NULL; /* no response body is kept for a refused upgrade */
+        return gw_http_callback(w->node, wsi, reason, &none, in, len);
+    }
+    case LWS_CALLBACK_HTTP:
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+    case LWS_CALLBACK_CLOSED_HTTP:
+        return c ? gw_http_callback(w->node, wsi, reason, &c->http, in, len) : -1;
+    case LWS_CALLBACK_ESTABLISHED:
+    case LWS_CALLBACK_RECEIVE:
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+    case LWS_CALLBACK_CLOSED:
+        return c ? gw_conn_callback(w, wsi, reason, c, in, len) : 0;
+    default:
+        return 0;
+    }
+}
+
+gw_worker *gw_worker_new(gw_node *node, unsigned idx, char *err, size_t errlen)
+{
+    const gw_config *cfg = node->cfg;
+    gw_worker *w = calloc(1, sizeof(*w));
+    if (!w) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    w->node = node;
+    w->idx = idx;
+    w->listen_fd = -1;
+    if (pthread_mutex_init(&w->post_lock, NULL) || wsg_queue_init(&w->inbox)) {
+        free(w);
+        snprintf(err, errlen, "cannot create worker %u queue", idx);
+        return NULL;
+    }
+    /* Browsers may offer no subprotocol: index 0 is then chosen, and it also serves HTTP. */
+    w->protocols[0] = (struct lws_protocols){
+        .name = "wsgate.v1",
+        .callback = callback,
+        .per_session_data_size = sizeof(gw_conn),
+        .rx_buffer_size = 0,
+    };
+    w->protocols[1] = (struct lws_protocols){
+        .name = "wsgate-accept",
+        .callback = callback,
+    };
+    /* lws pings a connection silent for ping_interval and drops one silent for ping_timeout. */
+    w->idle_policy.secs_since_valid_ping = (uint16_t)(cfg->ping_interval_ms / 1000);
+    w->idle_policy.secs_since_valid_hangup = (uint16_t)(cfg->ping_timeout_ms / 1000);
+
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof(info));
+    /* A server vhost that does not listen: connections come from our own socket. */
+    info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
+    info.protocols = w->protocols;
+    info.user = w;
+    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+    info.retry_and_idle_policy = &w->idle_policy;
+    info.max_http_header_data = 10240; /* room for long bearer tokens */
+    info.timeout_secs = 10;            /* handshake must complete within this */
+    info.count_threads = 1;
+    w->ctx = lws_create_context(&info);
+    if (!w->ctx) {
+        snprintf(err, errlen, "cannot create the libwebsockets context (worker %u)", idx);
+        goto fail;
+    }
+    w->listen_fd = gw_listen_open(cfg->listen_host, cfg->listen_port,
+                                  node->nworkers > 1 || cfg->reuseport, err, errlen);
+    if (w->listen_fd < 0)
+        goto fail;
+    lws_sock_file_fd_type fdu;
+    fdu.filefd = (lws_filefd_type)w->listen_fd;
+    w->listen_wsi = lws_adopt_descriptor_vhost(lws_get_vhost_by_name(w->ctx, "default"),
+                                               LWS_ADOPT_RAW_FILE_DESC, fdu, "wsgate-accept",
+                                               NULL);
+    if (!w->listen_wsi) {
+        snprintf(err, errlen, "cannot watch the listening socket (worker %u)", idx);
+        goto fail;
+    }
+    return w;
+fail:
+    if (w->ctx)
+        lws_context_destroy(w->ctx);
+    if (w->listen_fd >= 0 && !w->listen_wsi)
+        close(w->listen_fd);
+    wsg_queue_destroy(&w->inbox);
+    pthread_mutex_destroy(&w->post_lock);
+    free(w);
+    return NULL;
+}
+
+static void *worker_main(void *arg)
+{
+    gw_worker *w = arg;
+    if (w->idx == 0)
+        heartbeat_tick(&w->sul_heartbeat);
+    while (!w->stop)
+        if (lws_service(w->ctx, 0) < 0)
+            break;
+
+    pthread_mutex_lock(&w->post_lock);
+    w->ctx_gone = 1;
+    pthread_mutex_unlock(&w->post_lock);
+    /* Destroying the context closes what is left (a drain that ran out of time), which
+     * publishes their CLOSE events from this thread while the bus is still open. */
+    lws_context_destroy(w->ctx);
+    w->ctx = NULL;
+    return NULL;
+}
+
+int gw_worker_start(gw_worker *w)
+{
+    if (pthread_create(&w->thread, NULL, worker_main, w))
+        return -1;
+    w->started = 1;
+    return 0;
+}
+
+void gw_worker_join_and_free(gw_worker *w)
+{
+    if (!w)
+        return;
+    if (w->started)
+        pthread_join(w->thread, NULL);
+    else if (w->ctx)
+        lws_context_destroy(w->ctx);
+    wsg_qnode *q = wsg_queue_take_all(&w->inbox);
+    while (q) {
+        gw_job *job = wsg_container_of(q, gw_job, node);
+        q = q->next;
+        job_free(job);
+    }
+    wsg_queue_destroy(&w->inbox);
+    pthread_mutex_destroy(&w->post_lock);
+    free(w);
+}

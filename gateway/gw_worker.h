@@ -1,0 +1,50 @@
+/* gw_worker: one event loop. Each worker is a thread with its own libwebsockets context
+ * listening on the shared port (SO_REUSEPORT when there are several), and it alone owns the
+ * connections the kernel hands it: their state, their outbound queues, and every lws call on
+ * them. Other threads talk to a worker only through gw_worker_post*, which queue a job and
+ * wake the loop with lws_cancel_service.
+ *
+ * A connection id carries its worker's index in its top 8 bits, so a delivery can be routed
+ * to the right worker without any shared table. */
+#ifndef GW_WORKER_H
+#define GW_WORKER_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gw_node.h"
+#include "gw_outq.h"
+
+#define GW_WORKER_MAX 255
+#define GW_CONN_ID_WORKER_SHIFT 56
+
+static inline unsigned gw_conn_id_worker(uint64_t conn_id)
+{
+    return (unsigned)(conn_id >> GW_CONN_ID_WORKER_SHIFT);
+}
+
+/* Creates the worker's lws context (binds the port). NULL and err filled on failure. */
+gw_worker *gw_worker_new(gw_node *node, unsigned idx, char *err, size_t errlen);
+int gw_worker_start(gw_worker *w);
+/* Joins the thread (after it stopped by itself at the end of a drain) and frees. */
+void gw_worker_join_and_free(gw_worker *w);
+
+/* Any thread. Queues one delivery of msg (the worker takes over the caller's reference) to
+ * every connection of the worker (all != 0) or to the listed connection ids. Returns 0, or
+ * -1 on allocation failure (msg is then released). */
+int gw_worker_post_delivery(gw_worker *w, gw_msg *msg, int all, const uint64_t *ids, size_t n);
+/* Any thread. Starts this worker's drain; it stops its loop once every connection is gone
+ * or the deadline (monotonic us) has passed. */
+int gw_worker_post_drain(gw_worker *w, int64_t deadline_mono_us);
+
+/* For the connections of this worker (gw_conn), on the worker's thread only. */
+typedef struct gw_conn gw_conn;
+gw_node *gw_worker_node(gw_worker *w);
+unsigned gw_worker_index(const gw_worker *w);
+int gw_worker_draining(const gw_worker *w);
+uint64_t gw_worker_next_conn_id(gw_worker *w);
+/* The next sequence number of this worker's ConnEvent stream (1, 2, ...). */
+uint64_t gw_worker_next_event_seq(gw_worker *w);
+void gw_worker_add_conn(gw_worker *w, gw_conn *c);
+void gw_worker_remove_conn(gw_worker *w, gw_conn *c);
+
+#endif
