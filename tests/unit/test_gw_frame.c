@@ -1,0 +1,182 @@
+/* Unit tests: client frame classification and the frames the gateway builds (gw_frame). */
+#include <check.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gw_frame.h"
+
+static gw_frame parse(const char *s)
+{
+    gw_frame f;
+    gw_frame_parse(s, strlen(s), &f);
+    return f;
+}
+
+START_TEST(ping_is_local)
+{
+    gw_frame f = parse("{\"type\":\"ping\"}");
+    ck_assert_int_eq(f.kind, GW_FRAME_PING);
+}
+END_TEST
+
+START_TEST(send_message_valid)
+{
+    gw_frame f = parse("{\"type\":\"send_message\",\"target_user\":\"bob\",\"content\":\"hi\"}");
+    ck_assert_int_eq(f.kind, GW_FRAME_SEND_MESSAGE);
+    ck_assert_str_eq(f.type, "send_message");
+}
+END_TEST
+
+START_TEST(send_message_fields)
+{
+    const char *bad[] = {
+        "{\"type\":\"send_message\",\"content\":\"hi\"}",
+        "{\"type\":\"send_message\",\"target_user\":\"\",\"content\":\"hi\"}",
+        "{\"type\":\"send_message\",\"target_user\":7,\"content\":\"hi\"}",
+        "{\"type\":\"send_message\",\"target_user\":\"bob\"}",
+        "{\"type\":\"send_message\",\"target_user\":\"bob\",\"content\":5}",
+        "{\"type\":\"broadcast\"}",
+        "{\"type\":\"broadcast\",\"content\":null}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        gw_frame f = parse(bad[i]);
+        ck_assert_msg(f.kind == GW_FRAME_ERROR && f.error == GW_ERR_INVALID_FIELD, "%s", bad[i]);
+        ck_assert_ptr_nonnull(f.message);
+    }
+    char big[300];
+    snprintf(big, sizeof(big), "{\"type\":\"send_message\",\"target_user\":\"%0129d\",\"content\":\"x\"}", 0);
+    gw_frame f = parse(big);
+    ck_assert_int_eq(f.error, GW_ERR_INVALID_FIELD);
+}
+END_TEST
+
+START_TEST(broadcast_valid)
+{
+    gw_frame f = parse("{\"type\":\"broadcast\",\"content\":\"\"}");
+    ck_assert_int_eq(f.kind, GW_FRAME_BROADCAST);
+}
+END_TEST
+
+START_TEST(forward_any_safe_type)
+{
+    const char *ok[] = {"chat", "chat.typing", "a-b_c.D9", "x"};
+    for (size_t i = 0; i < 4; i++) {
+        char buf[128];
+        snprintf(buf, sizeof(buf), "{\"type\":\"%s\",\"x\":[1,2]}", ok[i]);
+        gw_frame f = parse(buf);
+        ck_assert_msg(f.kind == GW_FRAME_FORWARD, "%s", ok[i]);
+        ck_assert_str_eq(f.type, ok[i]);
+    }
+    char t64[65];
+    memset(t64, 'a', 64);
+    t64[64] = '\0';
+    char buf[128];
+    snprintf(buf, sizeof(buf), "{\"type\":\"%s\"}", t64);
+    ck_assert_int_eq(parse(buf).kind, GW_FRAME_FORWARD);
+}
+END_TEST
+
+START_TEST(type_injection_refused)
+{
+    const char *bad[] = {"a b", "a.*", "a.>", ">", "*", "a..b", ".a", "a.", "",
+                         "caf\\u00e9", "a\\tb", "a/b"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char buf[128];
+        snprintf(buf, sizeof(buf), "{\"type\":\"%s\",\"id\":\"r%zu\"}", bad[i], i);
+        gw_frame f = parse(buf);
+        ck_assert_msg(f.kind == GW_FRAME_ERROR && f.error == GW_ERR_INVALID_TYPE, "%s", bad[i]);
+    }
+    /* jansson refuses NUL inside strings unless asked: such a frame is not JSON to us */
+    ck_assert_int_eq(parse("{\"type\":\"a\\u0000b\"}").kind, GW_FRAME_ERROR);
+    char t65[66];
+    memset(t65, 'a', 65);
+    t65[65] = '\0';
+    char buf[128];
+    snprintf(buf, sizeof(buf), "{\"type\":\"%s\"}", t65);
+    ck_assert_int_eq(parse(buf).error, GW_ERR_INVALID_TYPE);
+}
+END_TEST
+
+START_TEST(not_json_or_not_object)
+{
+    ck_assert_int_eq(parse("hello").error, GW_ERR_INVALID_JSON);
+    ck_assert_int_eq(parse("{\"type\":").error, GW_ERR_INVALID_JSON);
+    ck_assert_int_eq(parse("{\"type\":\"a\",\"type\":\"b\"}").error, GW_ERR_INVALID_JSON);
+    ck_assert_int_eq(parse("[1,2]").error, GW_ERR_INVALID_FRAME);
+    ck_assert_int_eq(parse("\"ping\"").error, GW_ERR_INVALID_FRAME);
+    ck_assert_int_eq(parse("42").error, GW_ERR_INVALID_FRAME);
+    ck_assert_int_eq(parse("{}").error, GW_ERR_INVALID_FRAME);
+    ck_assert_int_eq(parse("{\"type\":3}").error, GW_ERR_INVALID_FRAME);
+    gw_frame_error e = GW_ERR_NONE;
+    gw_frame f;
+    gw_frame_parse("", 0, &f);
+    e = f.error;
+    ck_assert_int_eq(e, GW_ERR_INVALID_JSON);
+}
+END_TEST
+
+START_TEST(ref_echoes_id)
+{
+    gw_frame f = parse("{\"type\":\"a b\",\"id\":\"abc\"}");
+    ck_assert_str_eq(f.ref, "\"abc\"");
+    f = parse("{\"type\":\"a b\",\"id\":17}");
+    ck_assert_str_eq(f.ref, "17");
+    f = parse("{\"type\":\"a b\",\"id\":{\"x\":1}}");
+    ck_assert_str_eq(f.ref, "");
+
+    size_t len;
+    char *json = gw_frame_error_json(GW_ERR_INVALID_TYPE, "bad", "\"abc\"", &len);
+    ck_assert_ptr_nonnull(json);
+    ck_assert_uint_eq(len, strlen(json));
+    json_t *o = json_loads(json, 0, NULL);
+    ck_assert_ptr_nonnull(o);
+    ck_assert_str_eq(json_string_value(json_object_get(o, "type")), "error");
+    ck_assert_str_eq(json_string_value(json_object_get(o, "code")), "invalid_type");
+    ck_assert_str_eq(json_string_value(json_object_get(o, "ref")), "abc");
+    json_decref(o);
+    free(json);
+}
+END_TEST
+
+START_TEST(welcome_frame)
+{
+    size_t len;
+    char *json = gw_frame_welcome("al\"ice", "gw-1", UINT64_C(18446744073709551615), &len);
+    ck_assert_ptr_nonnull(json);
+    json_t *o = json_loads(json, 0, NULL);
+    ck_assert_ptr_nonnull(o);
+    ck_assert_str_eq(json_string_value(json_object_get(o, "type")), "welcome");
+    ck_assert_str_eq(json_string_value(json_object_get(o, "user")), "al\"ice");
+    ck_assert_str_eq(json_string_value(json_object_get(o, "node")), "gw-1");
+    ck_assert_str_eq(json_string_value(json_object_get(o, "conn_id")), "18446744073709551615");
+    ck_assert(json_is_integer(json_object_get(o, "epoch")));
+    json_t *pos = json_object_get(o, "positions");
+    ck_assert(json_is_integer(json_object_get(pos, "user")));
+    ck_assert(json_is_integer(json_object_get(pos, "broadcast")));
+    json_decref(o);
+    free(json);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("gw_frame");
+    TCase *tc = tcase_create("frames");
+    tcase_add_test(tc, ping_is_local);
+    tcase_add_test(tc, send_message_valid);
+    tcase_add_test(tc, send_message_fields);
+    tcase_add_test(tc, broadcast_valid);
+    tcase_add_test(tc, forward_any_safe_type);
+    tcase_add_test(tc, type_injection_refused);
+    tcase_add_test(tc, not_json_or_not_object);
+    tcase_add_test(tc, ref_echoes_id);
+    tcase_add_test(tc, welcome_frame);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    int run = srunner_ntests_run(sr);
+    srunner_free(sr);
+    return failed == 0 && run > 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

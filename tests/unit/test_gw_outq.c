@@ -1,0 +1,101 @@
+/* Unit tests: per-connection outbound queue bounds and shared messages (gw_outq). */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gw_outq.h"
+
+START_TEST(fifo_and_refcount)
+{
+    gw_outq q;
+    memset(&q, 0, sizeof(q));
+    gw_msg *m[10];
+    for (int i = 0; i < 10; i++) {
+        char t[8];
+        snprintf(t, sizeof(t), "m%d", i);
+        m[i] = gw_msg_new(t, strlen(t), i);
+        ck_assert_ptr_nonnull(m[i]);
+        ck_assert_int_eq(gw_outq_push(&q, m[i], 1 << 20), GW_OUTQ_OK);
+        ck_assert_uint_eq(m[i]->refs, 2);
+    }
+    for (int i = 0; i < 10; i++) {
+        gw_msg *h = gw_outq_peek(&q);
+        ck_assert_ptr_eq(h, m[i]);
+        ck_assert_int_eq(memcmp(gw_msg_payload(h), "m", 1), 0);
+        gw_outq_pop(&q);
+        ck_assert_uint_eq(m[i]->refs, 1);
+        gw_msg_unref(m[i]);
+    }
+    ck_assert(gw_outq_empty(&q));
+    gw_outq_clear(&q);
+}
+END_TEST
+
+START_TEST(byte_bound)
+{
+    gw_outq q;
+    memset(&q, 0, sizeof(q));
+    char payload[400];
+    memset(payload, 'x', sizeof(payload));
+    gw_msg *m = gw_msg_new(payload, sizeof(payload), 0);
+    ck_assert_int_eq(gw_outq_push(&q, m, 1000), GW_OUTQ_OK);
+    ck_assert_int_eq(gw_outq_push(&q, m, 1000), GW_OUTQ_OK);
+    ck_assert_int_eq(gw_outq_push(&q, m, 1000), GW_OUTQ_FULL);
+    ck_assert_uint_eq(m->refs, 3);
+    gw_outq_clear(&q);
+    ck_assert_uint_eq(m->refs, 1);
+    ck_assert(gw_outq_empty(&q));
+    gw_msg_unref(m);
+}
+END_TEST
+
+START_TEST(first_message_always_fits)
+{
+    gw_outq q;
+    memset(&q, 0, sizeof(q));
+    char *big = calloc(1, 5000);
+    gw_msg *m = gw_msg_new(big, 5000, 0);
+    free(big);
+    ck_assert_int_eq(gw_outq_push(&q, m, 1000), GW_OUTQ_OK);
+    ck_assert_int_eq(gw_outq_push(&q, m, 1000), GW_OUTQ_FULL);
+    gw_outq_clear(&q);
+    gw_msg_unref(m);
+}
+END_TEST
+
+START_TEST(wraps_around)
+{
+    gw_outq q;
+    memset(&q, 0, sizeof(q));
+    gw_msg *m = gw_msg_new("a", 1, 0);
+    /* interleave pushes and pops so head moves through the ring while it grows */
+    int pushed = 0, popped = 0;
+    for (int round = 0; round < 100; round++) {
+        for (int i = 0; i < 3; i++, pushed++)
+            ck_assert_int_eq(gw_outq_push(&q, m, 1 << 20), GW_OUTQ_OK);
+        for (int i = 0; i < 2; i++, popped++)
+            gw_outq_pop(&q);
+    }
+    ck_assert_uint_eq(m->refs, (uint32_t)(1 + pushed - popped));
+    gw_outq_clear(&q);
+    ck_assert_uint_eq(m->refs, 1);
+    gw_msg_unref(m);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("gw_outq");
+    TCase *tc = tcase_create("outq");
+    tcase_add_test(tc, fifo_and_refcount);
+    tcase_add_test(tc, byte_bound);
+    tcase_add_test(tc, first_message_always_fits);
+    tcase_add_test(tc, wraps_around);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    int run = srunner_ntests_run(sr);
+    srunner_free(sr);
+    return failed == 0 && run > 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
