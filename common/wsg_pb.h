@@ -9,8 +9,9 @@
 /* Packs msg into a new malloc'd buffer. Returns 0, or -1 on allocation failure. */
 int wsg_pb_pack(const ProtobufCMessage *msg, uint8_t **out, size_t *len);
 
-/* Cheap checks on strings from a peer: protobuf-c accepts any bytes in `string` fields only
- * if they are valid UTF-8, but lengths are unbounded. */
+/* Cheap checks on strings from a peer: protobuf-c unpacks any bytes into `string` fields (it
+ * does not check UTF-8) and lengths are unbounded. Returns 1 if s is non-NULL, at most max
+ * bytes long and valid UTF-8, else 0. */
 int wsg_pb_str_ok(const char *s, size_t max);
 
 #endif

@@ -8,6 +8,7 @@
 
 typedef void (*wsg_signal_fn)(int signo, void *arg);
 
+/* Also ignores SIGPIPE, so a write to a closed socket fails with EPIPE instead of killing. */
 int wsg_signal_block(void);
 /* fn runs on the waiter thread for each SIGTERM, SIGINT (and SIGHUP is ignored). */
 int wsg_signal_start(wsg_signal_fn fn, void *arg);

@@ -1,0 +1,997 @@
+/* Unit tests for wsgate_common: subjects, parsers, configuration, buffers, queues, metrics,
+ * logging, protobuf helpers, ids, signals and the NATS connection wrapper. */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libwebsockets.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <regex.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "wsg_buf.h"
+#include "wsg_config.h"
+#include "wsg_id.h"
+#include "wsg_log.h"
+#include "wsg_metrics.h"
+#include "wsg_nats.h"
+#include "wsg_pb.h"
+#include "wsg_queue.h"
+#include "wsg_signal.h"
+#include "wsg_subject.h"
+#include "wsg_time.h"
+
+#define NV(s) wsg_subject_node_id_valid((s), strlen(s))
+#define TV(s) wsg_subject_type_valid((s), strlen(s))
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* Reads the whole file at fd (rewound first) into buf. */
+static void slurp_fd(int fd, char *buf, size_t cap)
+{
+    ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+    size_t len = 0;
+    ssize_t r;
+    while (len < cap - 1 && (r = read(fd, buf + len, cap - 1 - len)) > 0)
+        len += (size_t)r;
+    buf[len] = '\0';
+}
+
+/* Redirects stream fd (1 or 2) into a temporary file; returns the saved original fd. */
+static int capture_start(int target, int *tmpfd)
+{
+    char path[] = "/tmp/wsg_test_XXXXXX";
+    *tmpfd = mkstemp(path);
+    ck_assert_int_ge(*tmpfd, 0);
+    unlink(path);
+    int saved = dup(target);
+    ck_assert_int_ge(saved, 0);
+    ck_assert_int_ge(dup2(*tmpfd, target), 0);
+    return saved;
+}
+
+static void capture_end(int target, int saved)
+{
+    fflush(stdout);
+    ck_assert_int_ge(dup2(saved, target), 0);
+    close(saved);
+}
+
+/* ---- subjects ---- */
+
+START_TEST(test_node_id)
+{
+    char s65[66];
+    memset(s65, 'a', 65);
+    s65[65] = '\0';
+    ck_assert(NV("gw-1"));
+    ck_assert(NV("A_z-09"));
+    ck_assert(wsg_subject_node_id_valid(s65, 64));
+    ck_assert(!wsg_subject_node_id_valid(s65, 65));
+    ck_assert(!NV(""));
+    ck_assert(!NV("gw.1"));
+    ck_assert(!NV("gw*"));
+    ck_assert(!NV(">"));
+    ck_assert(!NV("gw 1"));
+    ck_assert(!NV("gw\t1"));
+    ck_assert(!NV("gw/1"));
+    ck_assert(!wsg_subject_node_id_valid("ab\0c", 4));
+    ck_assert(!wsg_subject_node_id_valid(NULL, 3));
+}
+END_TEST
+
+START_TEST(test_type)
+{
+    char s65[66];
+    memset(s65, 'x', 65);
+    s65[65] = '\0';
+    ck_assert(TV("chat"));
+    ck_assert(TV("chat.room.join"));
+    ck_assert(TV("a-b_c.d"));
+    ck_assert(wsg_subject_type_valid(s65, 64));
+    ck_assert(!wsg_subject_type_valid(s65, 65));
+    s65[10] = '.';
+    ck_assert(wsg_subject_type_valid(s65, 64));
+    ck_assert(!TV(""));
+    ck_assert(!TV(".chat"));
+    ck_assert(!TV("chat."));
+    ck_assert(!TV("chat..room"));
+    ck_assert(!TV("."));
+    ck_assert(!TV("chat.*"));
+    ck_assert(!TV("chat.>"));
+    ck_assert(!TV("*"));
+    ck_assert(!TV("chat room"));
+    ck_assert(!TV("chat\n"));
+    ck_assert(!TV("ch\xc3\xa9t"));
+}
+END_TEST
+
+START_TEST(test_prefix_and_fmt)
+{
+    char s[70];
+    memset(s, 'p', 65);
+    s[65] = '\0';
+    ck_assert(wsg_subject_prefix_valid("wsgate"));
+    ck_assert(wsg_subject_prefix_valid("acme.wsgate"));
+    ck_assert(!wsg_subject_prefix_valid(s));
+    s[64] = '\0';
+    ck_assert(wsg_subject_prefix_valid(s));
+    ck_assert(!wsg_subject_prefix_valid(""));
+    ck_assert(!wsg_subject_prefix_valid(NULL));
+    ck_assert(!wsg_subject_prefix_valid("a..b"));
+    ck_assert(!wsg_subject_prefix_valid("a."));
+    ck_assert(!wsg_subject_prefix_valid("a.*"));
+    ck_assert(!wsg_subject_prefix_valid("a b"));
+
+    char out[17]; /* exactly "wsgate.node.gw-1" and its NUL */
+    ck_assert_int_eq(wsg_subject_fmt(out, sizeof(out), "wsgate", "node.%s", "gw-1"), 0);
+    ck_assert_str_eq(out, "wsgate.node.gw-1");
+    ck_assert_int_eq(wsg_subject_fmt(out, sizeof(out), "wsgate", "node.%s", "gw-12"), -1);
+    ck_assert_int_eq(wsg_subject_fmt(out, 7, "wsgate", "hb"), -1);
+    ck_assert_int_eq(wsg_subject_fmt(out, sizeof(out), "wsgate", "hb"), 0);
+    ck_assert_str_eq(out, "wsgate.hb");
+}
+END_TEST
+
+/* ---- parsers ---- */
+
+START_TEST(test_parse_bytes)
+{
+    static const struct {
+        const char *s;
+        int64_t v;
+    } ok[] = {
+        {"0", 0},          {"65536", 65536},         {"64KiB", 65536},
+        {"1MiB", 1048576}, {"2GiB", 2147483648LL},   {"1k", 1024},
+        {"1K", 1024},      {"3m", 3 * 1048576},      {"4G", 4LL << 30},
+        {"8KB", 8192},     {"5MB", 5 * 1048576},     {"1GB", 1LL << 30},
+        {"10 KiB", 10240}, {"12b", 12},
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        int64_t v = -1;
+        ck_assert_msg(wsg_parse_bytes(ok[i].s, &v) == 0, "rejected %s", ok[i].s);
+        ck_assert_msg(v == ok[i].v, "%s -> %lld", ok[i].s, (long long)v);
+    }
+    static const char *const bad[] = {"",    "abc",   "-1",     "1.5MiB", "1TiB", "1KiBx",
+                                      "KiB", " 5",    "5 5",    "+5",     "0x10",
+                                      "9223372036854775807G",   "99999999999999999999"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int64_t v = 42;
+        ck_assert_msg(wsg_parse_bytes(bad[i], &v) == -1, "accepted %s", bad[i]);
+        ck_assert_int_eq(v, 42);
+    }
+    int64_t v;
+    ck_assert_int_eq(wsg_parse_bytes(NULL, &v), -1);
+}
+END_TEST
+
+START_TEST(test_parse_duration)
+{
+    static const struct {
+        const char *s;
+        int64_t v;
+    } ok[] = {{"250ms", 250}, {"30s", 30000},  {"5m", 300000},
+              {"1h", 3600000}, {"7", 7000},    {"0", 0},
+              {"0ms", 0},      {"1500ms", 1500}};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        int64_t v = -1;
+        ck_assert_msg(wsg_parse_duration_ms(ok[i].s, &v) == 0, "rejected %s", ok[i].s);
+        ck_assert_msg(v == ok[i].v, "%s -> %lld", ok[i].s, (long long)v);
+    }
+    static const char *const bad[] = {"",   "ms",   "-1s", "1d", "1.5s", "s5",
+                                      "5x", "5 ms s", "9223372036854775807h"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int64_t v = 42;
+        ck_assert_msg(wsg_parse_duration_ms(bad[i], &v) == -1, "accepted %s", bad[i]);
+        ck_assert_int_eq(v, 42);
+    }
+}
+END_TEST
+
+START_TEST(test_parse_hostport)
+{
+    char host[64];
+    int port = 0;
+    ck_assert_int_eq(wsg_parse_hostport("0.0.0.0:8080", host, sizeof(host), &port), 0);
+    ck_assert_str_eq(host, "0.0.0.0");
+    ck_assert_int_eq(port, 8080);
+    ck_assert_int_eq(wsg_parse_hostport(":9000", host, sizeof(host), &port), 0);
+    ck_assert_str_eq(host, "");
+    ck_assert_int_eq(port, 9000);
+    ck_assert_int_eq(wsg_parse_hostport("9001", host, sizeof(host), &port), 0);
+    ck_assert_str_eq(host, "");
+    ck_assert_int_eq(port, 9001);
+    ck_assert_int_eq(wsg_parse_hostport("[::1]:8443", host, sizeof(host), &port), 0);
+    ck_assert_str_eq(host, "::1");
+    ck_assert_int_eq(port, 8443);
+    ck_assert_int_eq(wsg_parse_hostport("localhost:65535", host, sizeof(host), &port), 0);
+    ck_assert_str_eq(host, "localhost");
+    ck_assert_int_eq(port, 65535);
+
+    static const char *const bad[] = {"",         "host:",     "host:0",  "host:65536",
+                                      "host:abc", "host:-1",   "::1:80",  "[::1]8080",
+                                      "[::1]",    "[]:80",     "a b:80",  "host:80x",
+                                      "host: 80", "[::1]:",    "x:+80"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        port = 7;
+        ck_assert_msg(wsg_parse_hostport(bad[i], host, sizeof(host), &port) == -1, "accepted %s",
+                      bad[i]);
+        ck_assert_int_eq(port, 7);
+    }
+    char small[4];
+    ck_assert_int_eq(wsg_parse_hostport("abcd:80", small, sizeof(small), &port), -1);
+    ck_assert_int_eq(wsg_parse_hostport("abc:80", small, sizeof(small), &port), 0);
+    ck_assert_str_eq(small, "abc");
+}
+END_TEST
+
+/* ---- config ---- */
+
+typedef struct tcfg {
+    char *name;
+    char *secret;
+    int64_t workers;
+    int verbose;
+    int64_t bufsize;
+    int64_t timeout_ms;
+} tcfg;
+
+#define TOPTS(c)                                                                              \
+    {                                                                                         \
+        {"WT_NAME", "name", WSG_OPT_STRING, "dflt", 0, 0, &(c).name, "a name"},              \
+        {"WT_SECRET", "secret", WSG_OPT_STRING, NULL, 0, 0, &(c).secret, "optional"},         \
+        {"WT_WORKERS", "workers", WSG_OPT_INT, "2", 1, 16, &(c).workers, "threads"},          \
+        {"WT_VERBOSE", "verbose", WSG_OPT_BOOL, "false", 0, 0, &(c).verbose, "chatty"},       \
+        {"WT_BUF", "buf", WSG_OPT_BYTES, "64KiB", 1024, 1 << 20, &(c).bufsize, "buffer"},     \
+        {"WT_TIMEOUT", "timeout", WSG_OPT_DURATION, "5s", 0, 0, &(c).timeout_ms, "timeout"}, \
+    }
+
+static void clear_env(void)
+{
+    static const char *const vars[] = {"WT_NAME", "WT_SECRET", "WT_WORKERS",
+                                       "WT_VERBOSE", "WT_BUF", "WT_TIMEOUT"};
+    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+        unsetenv(vars[i]);
+}
+
+static wsg_config_status load(tcfg *c, int argc, char **argv, char *err, size_t errlen)
+{
+    wsg_opt opts[] = TOPTS(*c);
+    return wsg_config_load(opts, sizeof(opts) / sizeof(opts[0]), "prog", argc, argv, err, errlen);
+}
+
+static void free_cfg(tcfg *c)
+{
+    wsg_opt opts[] = TOPTS(*c);
+    wsg_config_free(opts, sizeof(opts) / sizeof(opts[0]));
+}
+
+START_TEST(test_config_defaults)
+{
+    clear_env();
+    tcfg c;
+    memset(&c, 0xab, sizeof(c));
+    char err[256] = "";
+    char *argv[] = {"prog", NULL};
+    ck_assert_int_eq(load(&c, 1, argv, err, sizeof(err)), WSG_CONFIG_OK);
+    ck_assert_str_eq(c.name, "dflt");
+    ck_assert_ptr_null(c.secret);
+    ck_assert_int_eq(c.workers, 2);
+    ck_assert_int_eq(c.verbose, 0);
+    ck_assert_int_eq(c.bufsize, 65536);
+    ck_assert_int_eq(c.timeout_ms, 5000);
+    free_cfg(&c);
+    ck_assert_ptr_null(c.name);
+}
+END_TEST
+
+START_TEST(test_config_precedence)
+{
+    clear_env();
+    setenv("WT_NAME", "from-env", 1);
+    setenv("WT_WORKERS", "4", 1);
+    setenv("WT_VERBOSE", "yes", 1);
+    setenv("WT_BUF", "", 1); /* empty = unset: default applies */
+    setenv("WT_TIMEOUT", "250ms", 1);
+    tcfg c;
+    char err[256] = "";
+    char *argv[] = {"prog", "--workers=8", "--secret", "s3 cret", "--timeout", "2m", NULL};
+    ck_assert_int_eq(load(&c, 6, argv, err, sizeof(err)), WSG_CONFIG_OK);
+    ck_assert_str_eq(c.name, "from-env");
+    ck_assert_str_eq(c.secret, "s3 cret");
+    ck_assert_int_eq(c.workers, 8);
+    ck_assert_int_eq(c.verbose, 1);
+    ck_assert_int_eq(c.bufsize, 65536);
+    ck_assert_int_eq(c.timeout_ms, 120000);
+    free_cfg(&c);
+
+    static const char *const truthy[] = {"1", "true", "yes", "on", "TRUE"};
+    static const char *const falsy[] = {"0", "false", "no", "off"};
+    for (size_t i = 0; i < sizeof(truthy) / sizeof(truthy[0]); i++) {
+        setenv("WT_VERBOSE", truthy[i], 1);
+        ck_assert_int_eq(load(&c, 1, argv, err, sizeof(err)), WSG_CONFIG_OK);
+        ck_assert_msg(c.verbose == 1, "%s", truthy[i]);
+        free_cfg(&c);
+    }
+    for (size_t i = 0; i < sizeof(falsy) / sizeof(falsy[0]); i++) {
+        setenv("WT_VERBOSE", falsy[i], 1);
+        ck_assert_int_eq(load(&c, 1, argv, err, sizeof(err)), WSG_CONFIG_OK);
+        ck_assert_msg(c.verbose == 0, "%s", falsy[i]);
+        free_cfg(&c);
+    }
+    /* The flag wins even over an environment value that would not parse. */
+    setenv("WT_VERBOSE", "maybe", 1);
+    char *argv2[] = {"prog", "--verbose=on", NULL};
+    ck_assert_int_eq(load(&c, 2, argv2, err, sizeof(err)), WSG_CONFIG_OK);
+    ck_assert_int_eq(c.verbose, 1);
+    free_cfg(&c);
+}
+END_TEST
+
+START_TEST(test_config_errors)
+{
+    clear_env();
+    tcfg c;
+    char err[256];
+
+    char *range[] = {"prog", "--name=x", "--workers=17", NULL};
+    err[0] = '\0';
+    ck_assert_int_eq(load(&c, 3, range, err, sizeof(err)), WSG_CONFIG_ERROR);
+    ck_assert_ptr_nonnull(strstr(err, "--workers"));
+    ck_assert_ptr_nonnull(strstr(err, "range"));
+    ck_assert_ptr_null(c.name); /* freed on error */
+
+    setenv("WT_BUF", "512", 1);
+    err[0] = '\0';
+    char *none[] = {"prog", NULL};
+    ck_assert_int_eq(load(&c, 1, none, err, sizeof(err)), WSG_CONFIG_ERROR);
+    ck_assert_ptr_nonnull(strstr(err, "WT_BUF"));
+    setenv("WT_BUF", "2MiB", 1);
+    ck_assert_int_eq(load(&c, 1, none, err, sizeof(err)), WSG_CONFIG_ERROR);
+    setenv("WT_BUF", "1MiB", 1);
+    ck_assert_int_eq(load(&c, 1, none, err, sizeof(err)), WSG_CONFIG_OK);
+    ck_assert_int_eq(c.bufsize, 1 << 20);
+    free_cfg(&c);
+    unsetenv("WT_BUF");
+
+    setenv("WT_WORKERS", "four", 1);
+    ck_assert_int_eq(load(&c, 1, none, err, sizeof(err)), WSG_CONFIG_ERROR);
+    ck_assert_ptr_nonnull(strstr(err, "WT_WORKERS"));
+    unsetenv("WT_WORKERS");
+
+    setenv("WT_VERBOSE", "maybe", 1);
+    ck_assert_int_eq(load(&c, 1, none, err, sizeof(err)), WSG_CONFIG_ERROR);
+    unsetenv("WT_VERBOSE");
+
+    char *unknown[] = {"prog", "--nmae=x", NULL};
+    err[0] = '\0';
+    ck_assert_int_eq(load(&c, 2, unknown, err, sizeof(err)), WSG_CONFIG_ERROR);
+    ck_assert_ptr_nonnull(strstr(err, "--nmae"));
+
+    char *prefix_only[] = {"prog", "--work=3", NULL};
+    ck_assert_int_eq(load(&c, 2, prefix_only, err, sizeof(err)), WSG_CONFIG_ERROR);
+
+    char *positional[] = {"prog", "extra", NULL};
+    ck_assert_int_eq(load(&c, 2, positional, err, sizeof(err)), WSG_CONFIG_ERROR);
+
+    char *missing[] = {"prog", "--name", NULL};
+    err[0] = '\0';
+    ck_assert_int_eq(load(&c, 2, missing, err, sizeof(err)), WSG_CONFIG_ERROR);
+    ck_assert_ptr_nonnull(strstr(err, "--name"));
+
+    char *baddur[] = {"prog", "--timeout=3d", NULL};
+    ck_assert_int_eq(load(&c, 2, baddur, err, sizeof(err)), WSG_CONFIG_ERROR);
+}
+END_TEST
+
+START_TEST(test_config_help)
+{
+    clear_env();
+    tcfg c;
+    char err[256] = "";
+    char *argv[] = {"prog", "--workers=99", "--help", NULL};
+    int tmp;
+    int saved = capture_start(STDOUT_FILENO, &tmp);
+    wsg_config_status st = load(&c, 3, argv, err, sizeof(err));
+    capture_end(STDOUT_FILENO, saved);
+    ck_assert_int_eq(st, WSG_CONFIG_HELP);
+    char out[8192];
+    slurp_fd(tmp, out, sizeof(out));
+    close(tmp);
+    ck_assert_ptr_nonnull(strstr(out, "Usage: prog"));
+    ck_assert_ptr_nonnull(strstr(out, "WT_WORKERS"));
+    ck_assert_ptr_nonnull(strstr(out, "--workers"));
+    ck_assert_ptr_nonnull(strstr(out, "64KiB"));
+    ck_assert_ptr_nonnull(strstr(out, "(unset)"));
+    ck_assert_ptr_nonnull(strstr(out, "threads"));
+    ck_assert_ptr_null(c.name);
+}
+END_TEST
+
+/* ---- buf ---- */
+
+START_TEST(test_buf)
+{
+    wsg_buf b;
+    wsg_buf_init(&b);
+    ck_assert(wsg_buf_ok(&b));
+    wsg_buf_puts(&b, "hello");
+    wsg_buf_append(&b, ", ", 2);
+    wsg_buf_printf(&b, "%s %d", "world", 42);
+    ck_assert(wsg_buf_ok(&b));
+    ck_assert_uint_eq(b.len, strlen("hello, world 42"));
+    ck_assert_str_eq(b.data, "hello, world 42");
+
+    /* printf longer than the current capacity takes the grow-and-retry path. */
+    char big[5000];
+    memset(big, 'z', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    wsg_buf_printf(&b, "[%s]", big);
+    ck_assert(wsg_buf_ok(&b));
+    ck_assert_uint_eq(b.len, 15 + 2 + sizeof(big) - 1);
+    ck_assert_int_eq(b.data[15], '[');
+    ck_assert_int_eq(b.data[b.len - 1], ']');
+    ck_assert_int_eq(b.data[b.len], '\0');
+
+    wsg_buf_reset(&b);
+    ck_assert_uint_eq(b.len, 0);
+    ck_assert_str_eq(b.data, "");
+    char *p = wsg_buf_reserve(&b, 10);
+    ck_assert_ptr_nonnull(p);
+    memcpy(p, "abc", 3);
+    wsg_buf_commit(&b, 3);
+    ck_assert_str_eq(b.data, "abc");
+    wsg_buf_commit(&b, b.cap); /* more than reserved: a caller bug, reported as failure */
+    ck_assert(!wsg_buf_ok(&b));
+    wsg_buf_puts(&b, "ignored");
+    ck_assert_str_eq(b.data, "abc");
+    ck_assert_ptr_null(wsg_buf_reserve(&b, 1));
+    wsg_buf_reset(&b);
+    ck_assert(wsg_buf_ok(&b));
+    wsg_buf_free(&b);
+    ck_assert_ptr_null(b.data);
+    wsg_buf_free(&b);
+}
+END_TEST
+
+/* ---- queue ---- */
+
+typedef struct item {
+    wsg_qnode node;
+    int producer;
+    int seq;
+} item;
+
+START_TEST(test_queue_fifo)
+{
+    wsg_queue q;
+    ck_assert_int_eq(wsg_queue_init(&q), 0);
+    ck_assert_ptr_null(wsg_queue_take_all(&q));
+    item it[5];
+    for (int i = 0; i < 5; i++) {
+        it[i].seq = i;
+        ck_assert_uint_eq(wsg_queue_push(&q, &it[i].node), (size_t)i + 1);
+    }
+    ck_assert_uint_eq(wsg_queue_len(&q), 5);
+    wsg_qnode *n = wsg_queue_take_all(&q);
+    ck_assert_uint_eq(wsg_queue_len(&q), 0);
+    int expect = 0;
+    for (; n; n = n->next)
+        ck_assert_int_eq(wsg_container_of(n, item, node)->seq, expect++);
+    ck_assert_int_eq(expect, 5);
+    ck_assert_ptr_null(wsg_queue_take_all(&q));
+    ck_assert_uint_eq(wsg_queue_push(&q, &it[0].node), 1);
+    n = wsg_queue_take_all(&q);
+    ck_assert_ptr_eq(n, &it[0].node);
+    ck_assert_ptr_null(n->next);
+    wsg_queue_destroy(&q);
+}
+END_TEST
+
+#define PRODUCERS 4
+#define PER_PRODUCER 20000
+
+typedef struct producer {
+    wsg_queue *q;
+    item *items;
+    int id;
+} producer;
+
+static void *produce(void *arg)
+{
+    producer *p = arg;
+    for (int i = 0; i < PER_PRODUCER; i++) {
+        p->items[i].producer = p->id;
+        p->items[i].seq = i;
+        wsg_queue_push(p->q, &p->items[i].node);
+    }
+    return NULL;
+}
+
+START_TEST(test_queue_threads)
+{
+    wsg_queue q;
+    ck_assert_int_eq(wsg_queue_init(&q), 0);
+    pthread_t th[PRODUCERS];
+    producer prod[PRODUCERS];
+    for (int i = 0; i < PRODUCERS; i++) {
+        prod[i] = (producer){&q, calloc(PER_PRODUCER, sizeof(item)), i};
+        ck_assert_ptr_nonnull(prod[i].items);
+        ck_assert_int_eq(pthread_create(&th[i], NULL, produce, &prod[i]), 0);
+    }
+    int next[PRODUCERS] = {0};
+    int total = 0;
+    while (total < PRODUCERS * PER_PRODUCER) {
+        for (wsg_qnode *n = wsg_queue_take_all(&q); n;) {
+            wsg_qnode *nx = n->next;
+            item *it = wsg_container_of(n, item, node);
+            ck_assert_int_eq(it->seq, next[it->producer]);
+            next[it->producer]++;
+            total++;
+            n = nx;
+        }
+    }
+    for (int i = 0; i < PRODUCERS; i++) {
+        ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+        ck_assert_int_eq(next[i], PER_PRODUCER);
+        free(prod[i].items);
+    }
+    ck_assert_uint_eq(wsg_queue_len(&q), 0);
+    wsg_queue_destroy(&q);
+}
+END_TEST
+
+/* ---- metrics ---- */
+
+START_TEST(test_metrics_render)
+{
+    static const wsg_metric_desc descs[] = {
+        {"t_open", NULL, WSG_METRIC_GAUGE, "Open now"},
+        {"t_closed_total", "reason=\"auth\"", WSG_METRIC_COUNTER, "Closed, by reason"},
+        {"t_closed_total", "reason=\"peer\"", WSG_METRIC_COUNTER, "Closed, by reason"},
+        {"t_odd", NULL, WSG_METRIC_COUNTER, "back\\slash\nnewline"},
+    };
+    wsg_metrics m;
+    ck_assert_int_eq(wsg_metrics_init(&m, descs, 4), 0);
+    wsg_metrics_set(&m, 0, 7);
+    wsg_metrics_add(&m, 0, -2);
+    wsg_metrics_add(&m, 2, 3);
+    wsg_metrics_add(&m, 2, 1);
+    ck_assert_int_eq(wsg_metrics_get(&m, 2), 4);
+    wsg_buf b;
+    wsg_buf_init(&b);
+    wsg_metrics_render(&m, &b);
+    ck_assert(wsg_buf_ok(&b));
+    ck_assert_str_eq(b.data, "# HELP t_open Open now\n"
+                             "# TYPE t_open gauge\n"
+                             "t_open 5\n"
+                             "# HELP t_closed_total Closed, by reason\n"
+                             "# TYPE t_closed_total counter\n"
+                             "t_closed_total{reason=\"auth\"} 0\n"
+                             "t_closed_total{reason=\"peer\"} 4\n"
+                             "# HELP t_odd back\\\\slash\\nnewline\n"
+                             "# TYPE t_odd counter\n"
+                             "t_odd 0\n");
+    wsg_buf_free(&b);
+    wsg_metrics_free(&m);
+}
+END_TEST
+
+/* ---- log ---- */
+
+START_TEST(test_log_format)
+{
+    wsg_log_level lv;
+    ck_assert_int_eq(wsg_log_level_parse("debug", &lv), 0);
+    ck_assert_int_eq(lv, WSG_LOG_DEBUG);
+    ck_assert_int_eq(wsg_log_level_parse("error", &lv), 0);
+    ck_assert_int_eq(lv, WSG_LOG_ERROR);
+    ck_assert_int_eq(wsg_log_level_parse("warning", &lv), -1);
+    ck_assert_int_eq(wsg_log_level_parse(NULL, &lv), -1);
+
+    wsg_log_init("gateway", "gw-1", WSG_LOG_INFO);
+    ck_assert(!wsg_log_enabled(WSG_LOG_DEBUG));
+    ck_assert(wsg_log_enabled(WSG_LOG_WARN));
+    int tmp;
+    int saved = capture_start(STDERR_FILENO, &tmp);
+    wsg_debug("hidden", "x=%d", 1);
+    wsg_info("listening", "addr=%s port=%d", "0.0.0.0", 8080);
+    wsg_error("bare", NULL);
+    char longv[6000];
+    memset(longv, 'v', sizeof(longv) - 1);
+    longv[sizeof(longv) - 1] = '\0';
+    wsg_warn("long", "v=%s", longv);
+    wsg_log_route_lws();
+    _lws_log(LLL_ERR, "bad \"thing\" here\n");
+    _lws_log(LLL_WARN, "careful\n");
+    _lws_log(LLL_NOTICE, "not routed\n");
+    capture_end(STDERR_FILENO, saved);
+
+    char out[16384];
+    slurp_fd(tmp, out, sizeof(out));
+    close(tmp);
+    ck_assert_ptr_null(strstr(out, "hidden"));
+    ck_assert_ptr_null(strstr(out, "not routed"));
+    regex_t re;
+    ck_assert_int_eq(
+        regcomp(&re,
+                "^ts=[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z "
+                "level=info svc=gateway node=gw-1 msg=listening addr=0\\.0\\.0\\.0 port=8080\n",
+                REG_EXTENDED | REG_NEWLINE),
+        0);
+    ck_assert_msg(regexec(&re, out, 0, NULL, 0) == 0, "first line: %.200s", out);
+    regfree(&re);
+    ck_assert_ptr_nonnull(strstr(out, "level=error svc=gateway node=gw-1 msg=bare\n"));
+    /* The overlong line is cut but still one line. */
+    char *lw = strstr(out, "msg=long v=vvv");
+    ck_assert_ptr_nonnull(lw);
+    char *nl = strchr(lw, '\n');
+    ck_assert_ptr_nonnull(nl);
+    ck_assert_int_lt(nl - lw, 4096);
+    ck_assert_ptr_nonnull(
+        strstr(out, "level=error svc=gateway node=gw-1 msg=lws text=\"bad \\\"thing\\\" here\"\n"));
+    ck_assert_ptr_nonnull(strstr(out, "level=warn svc=gateway node=gw-1 msg=lws text=\"careful\"\n"));
+    int lines = 0;
+    for (char *p = out; *p; p++)
+        lines += *p == '\n';
+    ck_assert_int_eq(lines, 5);
+}
+END_TEST
+
+/* ---- protobuf ---- */
+
+START_TEST(test_pb)
+{
+    Wsgate__InboundFrame f = WSGATE__INBOUND_FRAME__INIT;
+    f.node_id = "gw-1";
+    f.node_epoch = 12345;
+    f.type = "chat.room";
+    f.payload.data = (uint8_t *)"{\"type\":\"chat.room\"}";
+    f.payload.len = strlen((const char *)f.payload.data);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(wsg_pb_pack(&f.base, &buf, &len), 0);
+    ck_assert_uint_gt(len, 0);
+    Wsgate__InboundFrame *g = wsgate__inbound_frame__unpack(NULL, len, buf);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_str_eq(g->node_id, "gw-1");
+    ck_assert_str_eq(g->type, "chat.room");
+    ck_assert_uint_eq(g->node_epoch, 12345);
+    ck_assert_uint_eq(g->payload.len, f.payload.len);
+    wsgate__inbound_frame__free_unpacked(g, NULL);
+    free(buf);
+
+    Wsgate__InboundFrame empty = WSGATE__INBOUND_FRAME__INIT;
+    ck_assert_int_eq(wsg_pb_pack(&empty.base, &buf, &len), 0);
+    ck_assert_uint_eq(len, 0);
+    free(buf);
+
+    ck_assert(wsg_pb_str_ok("alice", 64));
+    ck_assert(wsg_pb_str_ok("", 64));
+    ck_assert(wsg_pb_str_ok("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80", 64));
+    ck_assert(wsg_pb_str_ok("abcd", 4));
+    ck_assert(!wsg_pb_str_ok("abcde", 4));
+    ck_assert(!wsg_pb_str_ok(NULL, 4));
+    ck_assert(!wsg_pb_str_ok("\xc0\xaf", 64));         /* overlong */
+    ck_assert(!wsg_pb_str_ok("\xed\xa0\x80", 64));     /* surrogate */
+    ck_assert(!wsg_pb_str_ok("\xf4\x90\x80\x80", 64)); /* above U+10FFFF */
+    ck_assert(!wsg_pb_str_ok("ab\xc3", 64));           /* truncated */
+    ck_assert(!wsg_pb_str_ok("\xff", 64));
+}
+END_TEST
+
+/* ---- ids and time ---- */
+
+START_TEST(test_id_time)
+{
+    int64_t w = wsg_now_us();
+    ck_assert_int_gt(w, INT64_C(1600000000) * 1000000);
+    int64_t m1 = wsg_mono_us();
+    sleep_ms(2);
+    int64_t m2 = wsg_mono_us();
+    ck_assert_int_ge(m2 - m1, 2000);
+
+    uint64_t e1 = wsg_id_new_epoch();
+    sleep_ms(1);
+    uint64_t e2 = wsg_id_new_epoch();
+    ck_assert_uint_gt(e2, e1);
+    ck_assert_uint_lt(e2, UINT64_C(1) << 63);
+
+    unsigned char a[32], b[32];
+    ck_assert_int_eq(wsg_id_random(a, sizeof(a)), 0);
+    ck_assert_int_eq(wsg_id_random(b, sizeof(b)), 0);
+    ck_assert(memcmp(a, b, sizeof(a)) != 0);
+}
+END_TEST
+
+/* ---- signals ---- */
+
+static atomic_int g_sigterm, g_sigint, g_sigother;
+
+static void on_signal(int signo, void *arg)
+{
+    ck_assert_ptr_eq(arg, &g_sigterm);
+    if (signo == SIGTERM)
+        atomic_fetch_add(&g_sigterm, 1);
+    else if (signo == SIGINT)
+        atomic_fetch_add(&g_sigint, 1);
+    else
+        atomic_fetch_add(&g_sigother, 1);
+}
+
+static int wait_for(atomic_int *v, int want, int ms)
+{
+    for (int i = 0; i < ms && atomic_load(v) < want; i++)
+        sleep_ms(1);
+    return atomic_load(v) >= want;
+}
+
+START_TEST(test_signal)
+{
+    ck_assert_int_eq(wsg_signal_block(), 0);
+    ck_assert_int_eq(wsg_signal_start(on_signal, &g_sigterm), 0);
+    ck_assert_int_eq(wsg_signal_start(on_signal, &g_sigterm), -1);
+    ck_assert_int_eq(kill(getpid(), SIGHUP), 0);
+    ck_assert_int_eq(kill(getpid(), SIGTERM), 0);
+    ck_assert(wait_for(&g_sigterm, 1, 2000));
+    ck_assert_int_eq(kill(getpid(), SIGINT), 0);
+    ck_assert(wait_for(&g_sigint, 1, 2000));
+    ck_assert_int_eq(atomic_load(&g_sigother), 0);
+    /* SIGPIPE is ignored: writing to a closed pipe reports EPIPE instead of killing us. */
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    close(p[0]);
+    ck_assert_int_eq(write(p[1], "x", 1), -1);
+    ck_assert_int_eq(errno, EPIPE);
+    close(p[1]);
+    wsg_signal_stop();
+    ck_assert_int_eq(atomic_load(&g_sigterm), 1);
+    ck_assert_int_eq(atomic_load(&g_sigint), 1);
+    wsg_signal_stop(); /* a second stop is a no-op */
+    ck_assert_int_eq(wsg_signal_start(on_signal, &g_sigterm), 0);
+    wsg_signal_stop();
+}
+END_TEST
+
+/* ---- NATS ---- */
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    socklen_t l = sizeof(a);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &l), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static int port_open(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    close(fd);
+    return ok;
+}
+
+static pid_t start_nats(const char *bin, int port)
+{
+    char portstr[16];
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        if (devnull >= 0) {
+            dup2(devnull, STDOUT_FILENO);
+            dup2(devnull, STDERR_FILENO);
+        }
+        execl(bin, bin, "-a", "127.0.0.1", "-p", portstr, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 5000 && !port_open(port); i++)
+        sleep_ms(1);
+    ck_assert_msg(port_open(port), "nats-server did not start on %d", port);
+    return pid;
+}
+
+static void stop_nats(pid_t pid)
+{
+    ck_assert_int_eq(kill(pid, SIGKILL), 0);
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+}
+
+static atomic_int g_up, g_down;
+
+static void cb_up(void *arg)
+{
+    ck_assert_ptr_eq(arg, &g_up);
+    atomic_fetch_add(&g_up, 1);
+}
+
+static void cb_down(void *arg)
+{
+    atomic_fetch_add(&g_down, 1);
+}
+
+START_TEST(test_nats_unreachable)
+{
+    wsg_nats zero;
+    memset(&zero, 0, sizeof(zero));
+    wsg_nats_close(&zero, 100);
+
+    atomic_store(&g_up, 0);
+    atomic_store(&g_down, 0);
+    wsg_log_init("test", "t", WSG_LOG_ERROR);
+    int port = free_port();
+    char url[64];
+    snprintf(url, sizeof(url), "nats://127.0.0.1:%d", port);
+    wsg_nats_cfg cfg = {.urls = url, .name = "t", .on_connected = cb_up,
+                        .on_disconnected = cb_down, .arg = &g_up};
+    wsg_nats n;
+    ck_assert_int_eq(wsg_nats_open(&n, &cfg), NATS_OK);
+    ck_assert_ptr_nonnull(n.conn);
+    ck_assert_int_eq(atomic_load(&n.connected), 0);
+
+    /* It keeps trying: a server that shows up later is found without help. */
+    const char *bin = getenv("WSGATE_TEST_NATS_SERVER");
+    ck_assert_msg(bin != NULL, "WSGATE_TEST_NATS_SERVER is not set (ctest sets it)");
+    {
+        pid_t pid = start_nats(bin, port);
+        ck_assert(wait_for(&g_up, 1, 5000));
+        ck_assert_int_eq(atomic_load(&n.connected), 1);
+        ck_assert_int_eq(atomic_load(&n.reconnects), 0);
+        wsg_nats_close(&n, 1000);
+        stop_nats(pid);
+    }
+    ck_assert_ptr_null(n.conn);
+    wsg_nats_close(&n, 100);
+
+    wsg_nats_cfg bad = {.urls = " , "};
+    ck_assert_int_ne(wsg_nats_open(&n, &bad), NATS_OK);
+    ck_assert_ptr_null(n.conn);
+    nats_CloseAndWait(0);
+}
+END_TEST
+
+typedef struct order_state {
+    pthread_mutex_t lock;
+    char seen[64];
+    int count;
+} order_state;
+
+static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    order_state *st = closure;
+    pthread_mutex_lock(&st->lock);
+    if (st->count < (int)sizeof(st->seen) - 1 && natsMsg_GetDataLength(msg) == 1)
+        st->seen[st->count++] = natsMsg_GetData(msg)[0];
+    pthread_mutex_unlock(&st->lock);
+    natsMsg_Destroy(msg);
+}
+
+static int order_count(order_state *st)
+{
+    pthread_mutex_lock(&st->lock);
+    int c = st->count;
+    pthread_mutex_unlock(&st->lock);
+    return c;
+}
+
+START_TEST(test_nats_reconnect_and_order)
+{
+    const char *bin = getenv("WSGATE_TEST_NATS_SERVER");
+    ck_assert_msg(bin != NULL, "WSGATE_TEST_NATS_SERVER is not set (ctest sets it)");
+    atomic_store(&g_up, 0);
+    atomic_store(&g_down, 0);
+    wsg_log_init("test", "t", WSG_LOG_ERROR);
+    int port = free_port();
+    pid_t pid = start_nats(bin, port);
+    char url[96];
+    snprintf(url, sizeof(url), "nats://127.0.0.1:1, nats://127.0.0.1:%d", port);
+    wsg_nats_cfg cfg = {.urls = url, .name = "t", .ordered_delivery = 1,
+                        .reconnect_buf = INT64_C(1) << 40, .on_connected = cb_up,
+                        .on_disconnected = cb_down, .arg = &g_up};
+    wsg_nats n;
+    ck_assert_int_eq(wsg_nats_open(&n, &cfg), NATS_OK);
+    ck_assert_int_eq(atomic_load(&n.connected), 1);
+    ck_assert_int_eq(atomic_load(&g_up), 1); /* the first connection is reported too */
+
+    /* Two subscriptions, one delivery thread: interleaved publications arrive interleaved. */
+    order_state st = {.count = 0};
+    ck_assert_int_eq(pthread_mutex_init(&st.lock, NULL), 0);
+    natsSubscription *sa = NULL, *sb = NULL;
+    ck_assert_int_eq(natsConnection_Subscribe(&sa, n.conn, "t.a", on_msg, &st), NATS_OK);
+    ck_assert_int_eq(natsConnection_Subscribe(&sb, n.conn, "t.b", on_msg, &st), NATS_OK);
+    ck_assert_int_eq(natsConnection_Flush(n.conn), NATS_OK);
+    const char *seq = "abababbbaaabab";
+    for (const char *p = seq; *p; p++) {
+        const char *subj = *p == 'a' ? "t.a" : "t.b";
+        ck_assert_int_eq(natsConnection_Publish(n.conn, subj, p, 1), NATS_OK);
+    }
+    ck_assert_int_eq(natsConnection_Flush(n.conn), NATS_OK);
+    for (int i = 0; i < 5000 && order_count(&st) < (int)strlen(seq); i++)
+        sleep_ms(1);
+    pthread_mutex_lock(&st.lock);
+    st.seen[st.count] = '\0';
+    ck_assert_str_eq(st.seen, seq);
+    pthread_mutex_unlock(&st.lock);
+
+    /* Server gone: the flag drops and the callback runs; back: reconnect is counted. */
+    stop_nats(pid);
+    ck_assert(wait_for(&g_down, 1, 5000));
+    ck_assert_int_eq(atomic_load(&n.connected), 0);
+    pid = start_nats(bin, port);
+    ck_assert(wait_for(&g_up, 2, 10000));
+    ck_assert_int_eq(atomic_load(&n.connected), 1);
+    ck_assert_int_eq(atomic_load(&n.reconnects), 1);
+
+    natsSubscription_Destroy(sa);
+    natsSubscription_Destroy(sb);
+    int downs = atomic_load(&g_down);
+    wsg_nats_close(&n, 1000);
+    ck_assert_int_eq(atomic_load(&g_down), downs + 1); /* close reports the disconnection */
+    ck_assert_int_eq(atomic_load(&n.connected), 0);
+    pthread_mutex_destroy(&st.lock);
+    stop_nats(pid);
+    nats_CloseAndWait(0);
+}
+END_TEST
+
+static Suite *common_suite(void)
+{
+    Suite *s = suite_create("common");
+    TCase *t = tcase_create("core");
+    tcase_add_test(t, test_node_id);
+    tcase_add_test(t, test_type);
+    tcase_add_test(t, test_prefix_and_fmt);
+    tcase_add_test(t, test_parse_bytes);
+    tcase_add_test(t, test_parse_duration);
+    tcase_add_test(t, test_parse_hostport);
+    tcase_add_test(t, test_config_defaults);
+    tcase_add_test(t, test_config_precedence);
+    tcase_add_test(t, test_config_errors);
+    tcase_add_test(t, test_config_help);
+    tcase_add_test(t, test_buf);
+    tcase_add_test(t, test_queue_fifo);
+    tcase_add_test(t, test_queue_threads);
+    tcase_add_test(t, test_metrics_render);
+    tcase_add_test(t, test_log_format);
+    tcase_add_test(t, test_pb);
+    tcase_add_test(t, test_id_time);
+    tcase_add_test(t, test_signal);
+    suite_add_tcase(s, t);
+    TCase *nt = tcase_create("nats");
+    tcase_set_timeout(nt, 60);
+    tcase_add_test(nt, test_nats_unreachable);
+    tcase_add_test(nt, test_nats_reconnect_and_order);
+    suite_add_tcase(s, nt);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(common_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
