@@ -1,0 +1,32 @@
+/* rt_app: the router process wired together and its main-thread loop. One lws context
+ * (rt_http) runs on the main thread; NATS messages (rt_bus) and Redis results (rt_store)
+ * arrive through queues and a wake-up. On each wake-up the loop applies store results
+ * (publishing presence), then — once the registry snapshot is loaded — drains every queued
+ * NATS message in order, updating the in-memory registry (rt_registry), routing (rt_route)
+ * into per-node batches (rt_batch), and handing registry changes to the store; it then
+ * flushes the batches. A 1 s tick expires silent nodes.
+ *
+ * Presence: each registry change goes to Redis as a script call, and a PresenceEvent is
+ * published for the transitions the script reports, so with several replicas exactly one
+ * publishes each. When Redis did not run the call (down, or awaiting the rewrite after it came
+ * back), the transitions this replica's in-memory registry computed are published instead:
+ * then every replica publishes them, so presence may be duplicated (never lost) until Redis is
+ * back. */
+#ifndef RT_APP_H
+#define RT_APP_H
+#include "rt_config.h"
+#include "wsg_metrics.h"
+
+typedef struct rt_app rt_app;
+
+rt_app *rt_app_new(const rt_config *cfg, wsg_metrics *metrics);
+/* Starts HTTP, the store thread (which loads the snapshot) and NATS. 0 / -1 (logged). */
+int rt_app_start(rt_app *a);
+/* Runs the loop on the calling thread until rt_app_stop. 0, or -1 if the loop broke. */
+int rt_app_run(rt_app *a);
+/* Any thread. */
+void rt_app_stop(rt_app *a);
+/* Unsubscribes and flushes NATS, stops the store, frees everything. */
+void rt_app_free(rt_app *a);
+
+#endif

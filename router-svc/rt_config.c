@@ -1,0 +1,171 @@
+/* rt_config: the router's option table and the checks that span several options. */
+#include "rt_config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "wsg_subject.h"
+
+#define N_OPTS(a) (sizeof(a) / sizeof((a)[0]))
+#define RT_MAX_OPTS 16
+
+static void opts_for(rt_config *c, wsg_opt *o, size_t *n)
+{
+    const wsg_opt table[] = {
+        {"WSGATE_NODE_ID", "node-id", WSG_OPT_STRING, NULL, 0, 0, &c->node_id,
+         "this router's id, [A-Za-z0-9_-]{1,64} (default: router-<hostname>)"},
+        {"WSGATE_NATS_URL", "nats-url", WSG_OPT_STRING, "nats://127.0.0.1:4222", 0, 0,
+         &c->nats_url, "NATS servers, comma-separated"},
+        {"WSGATE_REDIS_URL", "redis-url", WSG_OPT_STRING, "redis://127.0.0.1:6379", 0, 0,
+         &c->redis_url, "registry store, redis://[:password@]host:port[/db]"},
+        {"WSGATE_PREFIX", "prefix", WSG_OPT_STRING, "wsgate", 0, 0, &c->prefix,
+         "subject and Redis key prefix shared by the cluster"},
+        {"WSGATE_HTTP_LISTEN", "http-listen", WSG_OPT_STRING, "0.0.0.0:8090", 0, 0,
+         &c->http_listen, "address for /health, /ready and /metrics"},
+        {"WSGATE_NODE_TIMEOUT", "node-timeout", WSG_OPT_DURATION, "10s", 1000, 3600000,
+         &c->node_timeout_ms, "a gateway silent for this long is dead (its connections are purged)"},
+        {"WSGATE_MAX_DELIVERY_BYTES", "max-delivery-bytes", WSG_OPT_BYTES, "1MiB", 16,
+         64 * 1024 * 1024, &c->max_delivery_bytes, "largest Delivery payload accepted"},
+        {"WSGATE_LOG_LEVEL", "log-level", WSG_OPT_STRING, "info", 0, 0, &c->log_level,
+         "debug, info, warn or error"},
+    };
+    memcpy(o, table, sizeof(table));
+    *n = N_OPTS(table);
+}
+
+/* router-<hostname>, with anything that may not appear in a subject token replaced. */
+static char *default_node_id(void)
+{
+    char host[64] = "local";
+    if (gethostname(host, sizeof(host)) != 0)
+        strcpy(host, "local");
+    host[sizeof(host) - 1] = '\0';
+    char *id = malloc(WSG_NODE_ID_MAX + 1);
+    if (!id)
+        return NULL;
+    snprintf(id, WSG_NODE_ID_MAX + 1, "router-%s", host);
+    for (char *p = id; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '_' || *p == '-'))
+            *p = '-';
+    return id;
+}
+
+static int parse_uint(const char *s, size_t n, long max, long *out)
+{
+    if (n == 0 || n > 10)
+        return -1;
+    long v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    if (v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int rt_redis_url_parse(const char *url, rt_redis_addr *out)
+{
+    static const char scheme[] = "redis://";
+    memset(out, 0, sizeof(*out));
+    out->port = 6379;
+    if (!url || strncmp(url, scheme, sizeof(scheme) - 1) != 0)
+        return -1;
+    const char *p = url + sizeof(scheme) - 1;
+    const char *end = p + strcspn(p, "/");
+    const char *at = memrchr(p, '@', (size_t)(end - p));
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        if (!colon)
+            return -1; /* credentials must be [user]:password */
+        size_t ulen = (size_t)(colon - p), plen = (size_t)(at - colon - 1);
+        if (ulen >= sizeof(out->user) || plen >= sizeof(out->password) || plen == 0)
+            return -1;
+        memcpy(out->user, p, ulen);
+        memcpy(out->password, colon + 1, plen);
+        p = at + 1;
+    }
+    const char *colon = memchr(p, ':', (size_t)(end - p));
+    const char *hend = colon ? colon : end;
+    size_t hlen = (size_t)(hend - p);
+    if (hlen == 0 || hlen >= sizeof(out->host))
+        return -1;
+    memcpy(out->host, p, hlen);
+    if (colon) {
+        long port;
+        if (parse_uint(colon + 1, (size_t)(end - colon - 1), 65535, &port) || port == 0)
+            return -1;
+        out->port = (int)port;
+    }
+    if (*end == '/' && end[1] != '\0') {
+        long db;
+        if (parse_uint(end + 1, strlen(end + 1), 1000000, &db))
+            return -1;
+        out->db = (int)db;
+    }
+    return 0;
+}
+
+wsg_config_status rt_config_load(rt_config *c, int argc, char **argv, char *err, size_t errlen)
+{
+    wsg_opt opts[RT_MAX_OPTS];
+    size_t n;
+    memset(c, 0, sizeof(*c));
+    opts_for(c, opts, &n);
+    wsg_config_status st = wsg_config_load(opts, n, "wsgate-router", argc, argv, err, errlen);
+    if (st != WSG_CONFIG_OK)
+        return st;
+
+    if (!c->node_id || !*c->node_id) {
+        free(c->node_id);
+        c->node_id = default_node_id();
+        if (!c->node_id) {
+            snprintf(err, errlen, "out of memory");
+            return WSG_CONFIG_ERROR;
+        }
+    }
+    if (!wsg_subject_node_id_valid(c->node_id, strlen(c->node_id))) {
+        snprintf(err, errlen, "WSGATE_NODE_ID: \"%s\" must match [A-Za-z0-9_-]{1,64}", c->node_id);
+        return WSG_CONFIG_ERROR;
+    }
+    if (!c->prefix || !wsg_subject_prefix_valid(c->prefix)) {
+        snprintf(err, errlen, "WSGATE_PREFIX: \"%s\" is not a valid subject prefix",
+                 c->prefix ? c->prefix : "");
+        return WSG_CONFIG_ERROR;
+    }
+    if (!c->http_listen || wsg_parse_hostport(c->http_listen, c->http_host, sizeof(c->http_host),
+                                              &c->http_port)) {
+        snprintf(err, errlen, "WSGATE_HTTP_LISTEN: \"%s\" is not host:port",
+                 c->http_listen ? c->http_listen : "");
+        return WSG_CONFIG_ERROR;
+    }
+    if (rt_redis_url_parse(c->redis_url, &c->redis)) {
+        /* never echo the URL: it may hold a password */
+        snprintf(err, errlen, "WSGATE_REDIS_URL: expected redis://[:password@]host:port[/db]");
+        return WSG_CONFIG_ERROR;
+    }
+    if (!c->nats_url || !*c->nats_url) {
+        snprintf(err, errlen, "WSGATE_NATS_URL: empty");
+        return WSG_CONFIG_ERROR;
+    }
+    if (!c->log_level || wsg_log_level_parse(c->log_level, &c->log_level_v)) {
+        snprintf(err, errlen, "WSGATE_LOG_LEVEL: \"%s\" is not debug, info, warn or error",
+                 c->log_level ? c->log_level : "");
+        return WSG_CONFIG_ERROR;
+    }
+    return WSG_CONFIG_OK;
+}
+
+void rt_config_free(rt_config *c)
+{
+    wsg_opt opts[RT_MAX_OPTS];
+    size_t n;
+    opts_for(c, opts, &n);
+    wsg_config_free(opts, n);
+    memset(&c->redis, 0, sizeof(c->redis));
+}

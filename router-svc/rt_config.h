@@ -1,0 +1,40 @@
+/* rt_config: the router's settings, read once at start-up from WSGATE_* environment variables
+ * and the equivalent flags, validated, and then read-only. Also parses Redis URLs. */
+#ifndef RT_CONFIG_H
+#define RT_CONFIG_H
+#include <stddef.h>
+#include <stdint.h>
+#include "wsg_config.h"
+#include "wsg_log.h"
+
+typedef struct rt_redis_addr {
+    char host[256];
+    int port;
+    char user[128];     /* "" = no ACL user (AUTH <password>) */
+    char password[256]; /* "" = no AUTH */
+    int db;
+} rt_redis_addr;
+
+typedef struct rt_config {
+    char *node_id;
+    char *nats_url;
+    char *redis_url;
+    rt_redis_addr redis;
+    char *prefix;
+    char *http_listen;
+    char http_host[256]; /* "" = every interface */
+    int http_port;
+    int64_t node_timeout_ms;
+    int64_t max_delivery_bytes;
+    char *log_level;
+    wsg_log_level log_level_v;
+} rt_config;
+
+/* Returns WSG_CONFIG_OK, WSG_CONFIG_HELP (help printed) or WSG_CONFIG_ERROR (err filled). */
+wsg_config_status rt_config_load(rt_config *c, int argc, char **argv, char *err, size_t errlen);
+void rt_config_free(rt_config *c);
+
+/* redis://[[user]:password@]host[:port][/db] -> addr. Returns 0, or -1 if malformed. */
+int rt_redis_url_parse(const char *url, rt_redis_addr *out);
+
+#endif

@@ -1,0 +1,54 @@
+/* rt_metrics: the router's time series. Ids index the descriptor table in rt_metrics.c; any
+ * thread may bump them through wsg_metrics_add. */
+#ifndef RT_METRICS_H
+#define RT_METRICS_H
+#include "wsg_metrics.h"
+
+/* Why a message from NATS was dropped; one wsgate_router_rejected_total series each. */
+typedef enum {
+    RT_REJ_DECODE,        /* protobuf does not decode */
+    RT_REJ_NO_TARGET,     /* Delivery without exactly one usable target */
+    RT_REJ_EMPTY_USERS,   /* Delivery.users with no user */
+    RT_REJ_BAD_PAYLOAD,   /* payload not a UTF-8 JSON object */
+    RT_REJ_TOO_BIG,       /* payload or list over its limit */
+    RT_REJ_INVALID_FRAME, /* InboundFrame whose JSON is not the frame it claims */
+    RT_REJ_INVALID_EVENT, /* ConnEvent / NodeHeartbeat with bad ids or shape */
+    RT_REJ__COUNT
+} rt_reject;
+
+typedef enum {
+    RT_M_NODES, /* gauges */
+    RT_M_CONNECTIONS,
+    RT_M_USERS,
+    RT_M_CONN_EVENTS,
+    RT_M_STALE_EVENTS,
+    RT_M_DUPLICATE_EVENTS,
+    RT_M_SEQ_GAPS,
+    RT_M_HEARTBEATS,
+    RT_M_ROUTED_SEND_MESSAGE, /* wsgate_router_routed_total{kind} */
+    RT_M_ROUTED_BROADCAST,
+    RT_M_ROUTED_DELIVER,
+    RT_M_REJECTED_FIRST, /* wsgate_router_rejected_total{reason}, one per rt_reject */
+    RT_M_REJECTED_LAST = RT_M_REJECTED_FIRST + RT_REJ__COUNT - 1,
+    RT_M_UNDELIVERABLE,
+    RT_M_USER_OFFLINE,
+    RT_M_NODE_DELIVERIES,
+    RT_M_PRESENCE,
+    RT_M_NODES_EXPIRED,
+    RT_M_NATS_CONNECTED, /* gauge */
+    RT_M_NATS_PUBLISH_ERRORS,
+    RT_M_REDIS_CONNECTED, /* gauge */
+    RT_M_REDIS_ERRORS,
+    RT_M_REDIS_REWRITES,
+    RT_M_INTERNAL_ERRORS,
+    RT_M__COUNT
+} rt_metric_id;
+
+extern const wsg_metric_desc rt_metric_descs[RT_M__COUNT];
+
+static inline rt_metric_id rt_metric_rejected(rt_reject r)
+{
+    return (rt_metric_id)(RT_M_REJECTED_FIRST + (int)r);
+}
+
+#endif

@@ -1,0 +1,520 @@
+/* rt_registry: nodes, users and connections in uthash tables. A connection is in its node's
+ * table (by conn id) and in its user's list; users are created on their first connection and
+ * freed after their last one, at the end of the change that removed it ("reaping"), which is
+ * what makes presence transitions net of a whole event. */
+#include "rt_registry.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+#include <utlist.h>
+
+#include "wsg_pb.h"
+#include "wsg_subject.h"
+
+typedef struct rt_node rt_node;
+typedef struct rt_user rt_user;
+
+typedef struct rt_conn {
+    UT_hash_handle hh; /* in node->conns */
+    uint64_t id;
+    rt_node *node;
+    rt_user *user;
+    struct rt_conn *prev, *next; /* in user->conns */
+} rt_conn;
+
+struct rt_user {
+    UT_hash_handle hh;
+    char *id;
+    rt_conn *conns;
+    size_t n;
+    int reaping;
+    rt_user *reap_next;
+    /* the last connection removed: named in the offline transition */
+    uint64_t last_conn_id;
+    char last_node[WSG_NODE_ID_MAX + 1];
+};
+
+typedef struct rt_stream {
+    UT_hash_handle hh;
+    uint32_t id;
+    uint64_t seq;
+} rt_stream;
+
+struct rt_node {
+    UT_hash_handle hh;
+    char id[WSG_NODE_ID_MAX + 1];
+    uint64_t epoch;
+    int64_t last_seen_us;
+    int draining;
+    rt_conn *conns;
+    rt_stream *streams;
+};
+
+struct rt_registry {
+    rt_node *nodes;
+    rt_user *users;
+    size_t nconns;
+    rt_user *reap;
+    int oom; /* set when a transition could not be recorded */
+};
+
+rt_registry *rt_registry_new(void)
+{
+    return calloc(1, sizeof(rt_registry));
+}
+
+static void streams_clear(rt_node *n)
+{
+    rt_stream *s, *tmp;
+    HASH_ITER(hh, n->streams, s, tmp) {
+        HASH_DEL(n->streams, s);
+        free(s);
+    }
+}
+
+static void user_free(rt_user *u)
+{
+    free(u->id);
+    free(u);
+}
+
+static void note(rt_registry *r, rt_presence_list *out, const char *user, int online,
+                 const char *node, uint64_t conn)
+{
+    if (out && rt_presence_list_add(out, user, strlen(user), online, node, conn))
+        r->oom = 1;
+}
+
+static void conn_detach(rt_registry *r, rt_conn *c)
+{
+    rt_user *u = c->user;
+    rt_node *n = c->node;
+    DL_DELETE(u->conns, c);
+    u->n--;
+    u->last_conn_id = c->id;
+    memcpy(u->last_node, n->id, sizeof(u->last_node));
+    if (u->n == 0 && !u->reaping) {
+        u->reaping = 1;
+        u->reap_next = r->reap;
+        r->reap = u;
+    }
+    HASH_DEL(n->conns, c);
+    r->nconns--;
+    free(c);
+}
+
+/* Ends a change: users left without a connection go offline and are freed. */
+static void reap(rt_registry *r, rt_presence_list *out)
+{
+    while (r->reap) {
+        rt_user *u = r->reap;
+        r->reap = u->reap_next;
+        u->reaping = 0;
+        u->reap_next = NULL;
+        if (u->n == 0) {
+            note(r, out, u->id, 0, u->last_node, u->last_conn_id);
+            HASH_DEL(r->users, u);
+            user_free(u);
+        }
+    }
+}
+
+static int conn_attach(rt_registry *r, rt_node *n, uint64_t conn_id, const char *user_id,
+                       rt_presence_list *out)
+{
+    rt_conn *c;
+    HASH_FIND(hh, n->conns, &conn_id, sizeof(conn_id), c);
+    if (c) {
+        if (!strcmp(c->user->id, user_id))
+            return 0;
+        conn_detach(r, c); /* a conn id reused for another user: the newest word wins */
+    }
+    size_t ulen = strlen(user_id);
+    rt_user *u;
+    HASH_FIND(hh, r->users, user_id, ulen, u);
+    if (!u) {
+        u = calloc(1, sizeof(*u));
+        if (!u)
+            return -1;
+        u->id = strdup(user_id);
+        if (!u->id) {
+            free(u);
+            return -1;
+        }
+        HASH_ADD_KEYPTR(hh, r->users, u->id, ulen, u);
+    }
+    c = calloc(1, sizeof(*c));
+    if (!c) {
+        if (u->n == 0 && !u->reaping) {
+            HASH_DEL(r->users, u);
+            user_free(u);
+        }
+        return -1;
+    }
+    c->id = conn_id;
+    c->node = n;
+    c->user = u;
+    HASH_ADD(hh, n->conns, id, sizeof(c->id), c);
+    DL_APPEND(u->conns, c);
+    /* a user reaping lost its connections earlier in this same change: net, no transition */
+    if (u->n++ == 0 && !u->reaping)
+        note(r, out, u->id, 1, n->id, conn_id);
+    r->nconns++;
+    return 0;
+}
+
+static void node_purge(rt_registry *r, rt_node *n)
+{
+    rt_conn *c, *tmp;
+    HASH_ITER(hh, n->conns, c, tmp) conn_detach(r, c);
+    streams_clear(n);
+}
+
+static void node_remove(rt_registry *r, rt_node *n)
+{
+    node_purge(r, n);
+    HASH_DEL(r->nodes, n);
+    free(n);
+}
+
+void rt_registry_clear(rt_registry *r)
+{
+    rt_node *n, *tmp;
+    HASH_ITER(hh, r->nodes, n, tmp) node_remove(r, n);
+    reap(r, NULL);
+    r->oom = 0;
+}
+
+void rt_registry_free(rt_registry *r)
+{
+    if (!r)
+        return;
+    rt_registry_clear(r);
+    free(r);
+}
+
+static rt_node *node_find(const rt_registry *r, const char *id)
+{
+    rt_node *n;
+    HASH_FIND_STR(r->nodes, id, n);
+    return n;
+}
+
+static rt_node *node_add(rt_registry *r, const char *id, uint64_t epoch)
+{
+    rt_node *n = calloc(1, sizeof(*n));
+    if (!n)
+        return NULL;
+    strcpy(n->id, id); /* caller validated: at most WSG_NODE_ID_MAX */
+    n->epoch = epoch;
+    HASH_ADD_STR(r->nodes, id, n);
+    return n;
+}
+
+static int node_id_ok(const char *s)
+{
+    return s && wsg_subject_node_id_valid(s, strnlen(s, WSG_NODE_ID_MAX + 1));
+}
+
+static int user_id_ok(const char *s)
+{
+    return s && *s && wsg_pb_str_ok(s, RT_USER_ID_MAX);
+}
+
+/* Fencing shared by events and heartbeats. Returns the node, or NULL with res->status set
+ * (stale) or r->oom set. */
+static rt_node *fence(rt_registry *r, const char *node_id, uint64_t epoch, int64_t now_us,
+                      rt_ev_result *res)
+{
+    rt_node *n = node_find(r, node_id);
+    if (!n) {
+        n = node_add(r, node_id, epoch);
+        if (!n) {
+            r->oom = 1;
+            return NULL;
+        }
+        res->new_node = 1;
+    } else if (epoch < n->epoch) {
+        res->status = RT_EV_STALE;
+        return NULL;
+    } else if (epoch > n->epoch) {
+        node_purge(r, n);
+        n->epoch = epoch;
+        n->draining = 0;
+        res->new_life = 1;
+    }
+    n->last_seen_us = now_us;
+    return n;
+}
+
+static int event_ok(const Wsgate__ConnEvent *ev)
+{
+    if (!node_id_ok(ev->node_id) || ev->seq == 0 || (ev->n_conns > 0 && !ev->conns))
+        return 0;
+    switch (ev->kind) {
+    case WSGATE__CONN_EVENT__KIND__OPEN:
+    case WSGATE__CONN_EVENT__KIND__CLOSE:
+        if (ev->n_conns != 1)
+            return 0;
+        break;
+    case WSGATE__CONN_EVENT__KIND__RESYNC:
+        if (ev->n_conns > RT_MAX_EVENT_CONNS)
+            return 0;
+        break;
+    default:
+        return 0;
+    }
+    for (size_t i = 0; i < ev->n_conns; i++)
+        if (!ev->conns[i] || !user_id_ok(ev->conns[i]->user_id))
+            return 0;
+    return 1;
+}
+
+typedef struct keep_id {
+    UT_hash_handle hh;
+    uint64_t id;
+} keep_id;
+
+static int resync(rt_registry *r, rt_node *n, const Wsgate__ConnEvent *ev, rt_presence_list *out)
+{
+    keep_id *keep = NULL, *k, *ktmp;
+    int rc = 0;
+    for (size_t i = 0; i < ev->n_conns; i++) {
+        uint64_t id = ev->conns[i]->conn_id;
+        HASH_FIND(hh, keep, &id, sizeof(id), k);
+        if (k)
+            continue;
+        k = calloc(1, sizeof(*k));
+        if (!k) {
+            rc = -1; /* without the full set nothing may be dropped */
+            goto out;
+        }
+        k->id = id;
+        HASH_ADD(hh, keep, id, sizeof(k->id), k);
+    }
+    /* Attach the new set first, then drop what it lacks: a user present in both never
+     * touches zero connections, so transitions come out net. */
+    for (size_t i = 0; i < ev->n_conns; i++)
+        if (conn_attach(r, n, ev->conns[i]->conn_id, ev->conns[i]->user_id, out))
+            rc = -1;
+    rt_conn *c, *tmp;
+    HASH_ITER(hh, n->conns, c, tmp) {
+        HASH_FIND(hh, keep, &c->id, sizeof(c->id), k);
+        if (!k)
+            conn_detach(r, c);
+    }
+out:
+    HASH_ITER(hh, keep, k, ktmp) {
+        HASH_DEL(keep, k);
+        free(k);
+    }
+    return rc;
+}
+
+int rt_registry_conn_event(rt_registry *r, const Wsgate__ConnEvent *ev, int64_t now_us,
+                           rt_ev_result *res, rt_presence_list *out)
+{
+    memset(res, 0, sizeof(*res));
+    r->oom = 0;
+    if (!event_ok(ev)) {
+        res->status = RT_EV_INVALID;
+        return 0;
+    }
+    rt_node *n = fence(r, ev->node_id, ev->node_epoch, now_us, res);
+    if (!n) {
+        reap(r, out);
+        return r->oom ? -1 : 0;
+    }
+    rt_stream *s;
+    uint32_t sid = ev->stream;
+    HASH_FIND(hh, n->streams, &sid, sizeof(sid), s);
+    if (s && ev->seq <= s->seq) {
+        res->status = RT_EV_DUPLICATE;
+        reap(r, out);
+        return r->oom ? -1 : 0;
+    }
+    res->gap = s ? ev->seq != s->seq + 1 : ev->seq != 1;
+    if (!s) {
+        s = calloc(1, sizeof(*s));
+        if (!s) {
+            reap(r, out);
+            return -1;
+        }
+        s->id = sid;
+        HASH_ADD(hh, n->streams, id, sizeof(s->id), s);
+    }
+    s->seq = ev->seq;
+    res->status = RT_EV_APPLIED;
+
+    int rc = 0;
+    if (ev->kind == WSGATE__CONN_EVENT__KIND__OPEN) {
+        rc = conn_attach(r, n, ev->conns[0]->conn_id, ev->conns[0]->user_id, out);
+    } else if (ev->kind == WSGATE__CONN_EVENT__KIND__CLOSE) {
+        rt_conn *c;
+        uint64_t id = ev->conns[0]->conn_id;
+        HASH_FIND(hh, n->conns, &id, sizeof(id), c);
+        if (c)
+            conn_detach(r, c);
+    } else {
+        rc = resync(r, n, ev, out);
+    }
+    reap(r, out);
+    return rc || r->oom ? -1 : 0;
+}
+
+int rt_registry_heartbeat(rt_registry *r, const Wsgate__NodeHeartbeat *hb, int64_t now_us,
+                          rt_ev_result *res, rt_presence_list *out)
+{
+    memset(res, 0, sizeof(*res));
+    r->oom = 0;
+    if (!node_id_ok(hb->node_id)) {
+        res->status = RT_EV_INVALID;
+        return 0;
+    }
+    rt_node *n = fence(r, hb->node_id, hb->node_epoch, now_us, res);
+    if (n) {
+        n->draining = hb->draining ? 1 : 0;
+        res->status = RT_EV_APPLIED;
+    }
+    reap(r, out);
+    return r->oom ? -1 : 0;
+}
+
+size_t rt_registry_expire(rt_registry *r, int64_t now_us, int64_t timeout_us, rt_expire_fn fn,
+                          void *arg)
+{
+    size_t count = 0;
+    rt_presence_list off;
+    rt_presence_list_init(&off);
+    rt_node *n, *tmp;
+    HASH_ITER(hh, r->nodes, n, tmp) {
+        if (now_us - n->last_seen_us <= timeout_us)
+            continue;
+        char id[WSG_NODE_ID_MAX + 1];
+        uint64_t epoch = n->epoch;
+        memcpy(id, n->id, sizeof(id));
+        node_remove(r, n);
+        reap(r, &off);
+        if (fn)
+            fn(id, epoch, &off, arg);
+        rt_presence_list_clear(&off);
+        count++;
+    }
+    rt_presence_list_free(&off);
+    return count;
+}
+
+int rt_registry_load_node(rt_registry *r, const char *node_id, uint64_t epoch, int64_t now_us)
+{
+    if (!node_id_ok(node_id))
+        return 1;
+    rt_node *n = node_find(r, node_id);
+    if (n)
+        return 1;
+    n = node_add(r, node_id, epoch);
+    if (!n)
+        return -1;
+    n->last_seen_us = now_us; /* a loaded node gets one full timeout to show it is alive */
+    return 0;
+}
+
+int rt_registry_load_conn(rt_registry *r, const char *node_id, uint64_t conn_id,
+                          const char *user_id)
+{
+    if (!node_id_ok(node_id) || !user_id_ok(user_id))
+        return 1;
+    rt_node *n = node_find(r, node_id);
+    if (!n)
+        return 1;
+    int rc = conn_attach(r, n, conn_id, user_id, NULL);
+    reap(r, NULL);
+    return rc;
+}
+
+int rt_registry_load_applied(rt_registry *r, const char *node_id, uint64_t epoch,
+                             uint32_t stream, uint64_t seq)
+{
+    if (!node_id_ok(node_id))
+        return 1;
+    rt_node *n = node_find(r, node_id);
+    if (!n || n->epoch != epoch)
+        return 1;
+    rt_stream *s;
+    HASH_FIND(hh, n->streams, &stream, sizeof(stream), s);
+    if (!s) {
+        s = calloc(1, sizeof(*s));
+        if (!s)
+            return -1;
+        s->id = stream;
+        HASH_ADD(hh, n->streams, id, sizeof(s->id), s);
+    }
+    if (seq > s->seq)
+        s->seq = seq;
+    return 0;
+}
+
+size_t rt_registry_node_count(const rt_registry *r)
+{
+    return HASH_COUNT(r->nodes);
+}
+
+size_t rt_registry_conn_count(const rt_registry *r)
+{
+    return r->nconns;
+}
+
+size_t rt_registry_user_count(const rt_registry *r)
+{
+    return HASH_COUNT(r->users);
+}
+
+size_t rt_registry_user_conns(const rt_registry *r, const char *user_id, rt_conn_fn fn, void *arg)
+{
+    rt_user *u;
+    HASH_FIND(hh, r->users, user_id, strlen(user_id), u);
+    if (!u)
+        return 0;
+    size_t k = 0;
+    rt_conn *c;
+    DL_FOREACH(u->conns, c) {
+        fn(c->node->id, c->node->epoch, c->id, arg);
+        k++;
+    }
+    return k;
+}
+
+size_t rt_registry_nodes(const rt_registry *r, rt_node_fn fn, void *arg)
+{
+    size_t k = 0;
+    for (rt_node *n = r->nodes; n; n = n->hh.next, k++)
+        fn(n->id, n->epoch, arg);
+    return k;
+}
+
+int rt_registry_node_epoch(const rt_registry *r, const char *node_id, uint64_t *epoch)
+{
+    if (!node_id_ok(node_id))
+        return -1;
+    rt_node *n = node_find(r, node_id);
+    if (!n)
+        return -1;
+    *epoch = n->epoch;
+    return 0;
+}
+
+int rt_registry_walk(const rt_registry *r, const rt_registry_visitor *v, void *arg)
+{
+    for (rt_node *n = r->nodes; n; n = n->hh.next) {
+        int rc;
+        if (v->node && (rc = v->node(n->id, n->epoch, arg)))
+            return rc;
+        for (rt_conn *c = n->conns; c && v->conn; c = c->hh.next)
+            if ((rc = v->conn(n->id, c->id, c->user->id, arg)))
+                return rc;
+        for (rt_stream *s = n->streams; s && v->applied; s = s->hh.next)
+            if ((rc = v->applied(n->id, n->epoch, s->id, s->seq, arg)))
+                return rc;
+    }
+    return 0;
+}

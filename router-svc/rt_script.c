@@ -1,0 +1,335 @@
+/* rt_script: Lua sources and their argument / reply formats. */
+#include "rt_script.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Shared by the change scripts. ARGV[1..3] = prefix, node id, epoch. Epochs and seqs are
+ * uint64 decimal strings: compared by length then bytes, never as Lua doubles. Presence is
+ * net over the whole call: each touched user's set size before vs after. */
+#define LUA_PRELUDE \
+    "local P, node, epoch = ARGV[1], ARGV[2], ARGV[3]\n" \
+    "local NODES, NK, AK = P .. ':nodes', P .. ':node:' .. node, P .. ':applied'\n" \
+    "local function newer(a, b)\n" \
+    "  if #a ~= #b then return #a > #b end\n" \
+    "  return a > b\n" \
+    "end\n" \
+    "local before, order, lastc = {}, {}, {}\n" \
+    "local function touch(u)\n" \
+    "  if before[u] == nil then\n" \
+    "    before[u] = redis.call('SCARD', P .. ':user:' .. u)\n" \
+    "    order[#order + 1] = u\n" \
+    "  end\n" \
+    "end\n" \
+    "local function unlink(cid, u)\n" \
+    "  touch(u)\n" \
+    "  redis.call('SREM', P .. ':user:' .. u, node .. ':' .. cid)\n" \
+    "  lastc[u] = cid\n" \
+    "end\n" \
+    "local function link(cid, u)\n" \
+    "  local old = redis.call('HGET', NK, cid)\n" \
+    "  if old == u then return end\n" \
+    "  if old then unlink(cid, old) end\n" \
+    "  touch(u)\n" \
+    "  redis.call('HSET', NK, cid, u)\n" \
+    "  redis.call('SADD', P .. ':user:' .. u, node .. ':' .. cid)\n" \
+    "  lastc[u] = cid\n" \
+    "end\n" \
+    "local function drop(cid)\n" \
+    "  local old = redis.call('HGET', NK, cid)\n" \
+    "  if old then\n" \
+    "    unlink(cid, old)\n" \
+    "    redis.call('HDEL', NK, cid)\n" \
+    "  end\n" \
+    "end\n" \
+    "local function purge()\n" \
+    "  local all = redis.call('HGETALL', NK)\n" \
+    "  for i = 1, #all, 2 do unlink(all[i], all[i + 1]) end\n" \
+    "  redis.call('DEL', NK)\n" \
+    "  local pre = node .. ':'\n" \
+    "  for _, f in ipairs(redis.call('HKEYS', AK)) do\n" \
+    "    if string.sub(f, 1, #pre) == pre then redis.call('HDEL', AK, f) end\n" \
+    "  end\n" \
+    "end\n" \
+    "local function fence()\n" \
+    "  local cur = redis.call('HGET', NODES, node)\n" \
+    "  if cur and newer(cur, epoch) then return false end\n" \
+    "  if cur ~= epoch then\n" \
+    "    if cur then purge() end\n" \
+    "    redis.call('HSET', NODES, node, epoch)\n" \
+    "  end\n" \
+    "  return true\n" \
+    "end\n" \
+    "local function result(code, gap)\n" \
+    "  local out = {code, gap}\n" \
+    "  for _, u in ipairs(order) do\n" \
+    "    local after = redis.call('SCARD', P .. ':user:' .. u)\n" \
+    "    local st = -1\n" \
+    "    if before[u] == 0 and after > 0 then st = 1 end\n" \
+    "    if before[u] > 0 and after == 0 then st = 0 end\n" \
+    "    if st >= 0 then\n" \
+    "      out[#out + 1] = st\n" \
+    "      out[#out + 1] = u\n" \
+    "      out[#out + 1] = lastc[u]\n" \
+    "    end\n" \
+    "  end\n" \
+    "  return out\n" \
+    "end\n"
+
+const char *const rt_scripts[RT_SCRIPT__COUNT] = {
+    /* ARGV[4..6] = stream, seq, kind (0 open, 1 close, 2 resync), then conn id, user id pairs */
+    [RT_SCRIPT_CONN] = LUA_PRELUDE
+    "local stream, seq, kind = ARGV[4], ARGV[5], ARGV[6]\n"
+    "if not fence() then return {2, 0} end\n"
+    "local af = node .. ':' .. epoch .. ':' .. stream\n"
+    "local last = redis.call('HGET', AK, af)\n"
+    "if last and not newer(seq, last) then return result(1, 0) end\n"
+    "local gap = 0\n"
+    "if last then\n"
+    "  if tonumber(seq) ~= tonumber(last) + 1 then gap = 1 end\n"
+    "elseif seq ~= '1' then gap = 1 end\n"
+    "redis.call('HSET', AK, af, seq)\n"
+    "if kind == '0' then\n"
+    "  link(ARGV[7], ARGV[8])\n"
+    "elseif kind == '1' then\n"
+    "  drop(ARGV[7])\n"
+    "else\n"
+    "  local keep = {}\n"
+    "  for i = 7, #ARGV - 1, 2 do keep[ARGV[i]] = true end\n"
+    "  local old = redis.call('HKEYS', NK)\n"
+    "  for i = 7, #ARGV - 1, 2 do link(ARGV[i], ARGV[i + 1]) end\n"
+    "  for _, cid in ipairs(old) do\n"
+    "    if not keep[cid] then drop(cid) end\n"
+    "  end\n"
+    "end\n"
+    "return result(0, gap)\n",
+
+    [RT_SCRIPT_NODE] = LUA_PRELUDE
+    "if not fence() then return {2, 0} end\n"
+    "return result(0, 0)\n",
+
+    [RT_SCRIPT_PURGE] = LUA_PRELUDE
+    "if redis.call('HGET', NODES, node) ~= epoch then return {1, 0} end\n"
+    "purge()\n"
+    "redis.call('HDEL', NODES, node)\n"
+    "return result(0, 0)\n",
+
+    /* ARGV[1] = prefix. {nodes, applied, conns of nodes[1], conns of nodes[2], ...} */
+    [RT_SCRIPT_SNAPSHOT] =
+    "local P = ARGV[1]\n"
+    "local nodes = redis.call('HGETALL', P .. ':nodes')\n"
+    "local out = {nodes, redis.call('HGETALL', P .. ':applied')}\n"
+    "for i = 1, #nodes, 2 do\n"
+    "  out[#out + 1] = redis.call('HGETALL', P .. ':node:' .. nodes[i])\n"
+    "end\n"
+    "return out\n",
+};
+
+int rt_parse_u64(const char *s, size_t n, uint64_t *out)
+{
+    if (n == 0 || n > 20)
+        return -1;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        uint64_t d = (uint64_t)(s[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+static int head_args(rt_cmd *a, const char *prefix, const char *node_id, uint64_t epoch)
+{
+    return rt_cmd_adds(a, prefix) || rt_cmd_adds(a, node_id) ||
+           rt_cmd_addf(a, "%" PRIu64, epoch);
+}
+
+int rt_script_conn_args(rt_cmd *a, const char *prefix, const Wsgate__ConnEvent *ev)
+{
+    int kind = ev->kind == WSGATE__CONN_EVENT__KIND__OPEN    ? 0
+               : ev->kind == WSGATE__CONN_EVENT__KIND__CLOSE ? 1
+                                                             : 2;
+    if (head_args(a, prefix, ev->node_id, ev->node_epoch) ||
+        rt_cmd_addf(a, "%" PRIu32, ev->stream) || rt_cmd_addf(a, "%" PRIu64, ev->seq) ||
+        rt_cmd_addf(a, "%d", kind))
+        return -1;
+    for (size_t i = 0; i < ev->n_conns; i++)
+        if (rt_cmd_addf(a, "%" PRIu64, ev->conns[i]->conn_id) ||
+            rt_cmd_adds(a, ev->conns[i]->user_id))
+            return -1;
+    return 0;
+}
+
+int rt_script_node_args(rt_cmd *a, const char *prefix, const char *node_id, uint64_t epoch)
+{
+    return head_args(a, prefix, node_id, epoch) ? -1 : 0;
+}
+
+int rt_script_purge_args(rt_cmd *a, const char *prefix, const char *node_id, uint64_t epoch)
+{
+    return head_args(a, prefix, node_id, epoch) ? -1 : 0;
+}
+
+int rt_script_snapshot_args(rt_cmd *a, const char *prefix)
+{
+    return rt_cmd_adds(a, prefix);
+}
+
+static int is_str(const redisReply *r)
+{
+    return r && r->type == REDIS_REPLY_STRING && r->str;
+}
+
+int rt_script_parse_change(const redisReply *r, const char *node_id, rt_script_status *status,
+                           int *gap, rt_presence_list *out)
+{
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 2 || (r->elements - 2) % 3 != 0)
+        return -1;
+    const redisReply *st = r->element[0], *g = r->element[1];
+    if (st->type != REDIS_REPLY_INTEGER || st->integer < 0 || st->integer > 2 ||
+        g->type != REDIS_REPLY_INTEGER)
+        return -1;
+    *status = (rt_script_status)st->integer;
+    *gap = g->integer != 0;
+    for (size_t i = 2; i < r->elements; i += 3) {
+        const redisReply *on = r->element[i], *u = r->element[i + 1], *c = r->element[i + 2];
+        uint64_t conn_id;
+        if (on->type != REDIS_REPLY_INTEGER || (on->integer != 0 && on->integer != 1) ||
+            !is_str(u) || u->len == 0 || u->len > RT_USER_ID_MAX || !is_str(c) ||
+            rt_parse_u64(c->str, c->len, &conn_id))
+            return -1;
+        if (rt_presence_list_add(out, u->str, u->len, (int)on->integer, node_id, conn_id))
+            return -1;
+    }
+    return 0;
+}
+
+static int flat_pairs(const redisReply *r)
+{
+    return r && r->type == REDIS_REPLY_ARRAY && r->elements % 2 == 0;
+}
+
+/* "node:epoch:stream" */
+static int parse_applied_field(const redisReply *f, char *node, size_t nodelen, uint64_t *epoch,
+                               uint32_t *stream)
+{
+    if (!is_str(f))
+        return -1;
+    const char *s = f->str, *end = s + f->len;
+    const char *c2 = memrchr(s, ':', f->len);
+    if (!c2)
+        return -1;
+    const char *c1 = memrchr(s, ':', (size_t)(c2 - s));
+    uint64_t st;
+    if (!c1 || (size_t)(c1 - s) >= nodelen || (size_t)(c1 - s) == 0 ||
+        rt_parse_u64(c1 + 1, (size_t)(c2 - c1 - 1), epoch) ||
+        rt_parse_u64(c2 + 1, (size_t)(end - c2 - 1), &st) || st > UINT32_MAX)
+        return -1;
+    memcpy(node, s, (size_t)(c1 - s));
+    node[c1 - s] = '\0';
+    *stream = (uint32_t)st;
+    return 0;
+}
+
+int rt_script_load_snapshot(const redisReply *r, rt_registry *reg, int64_t now_us, size_t *bad)
+{
+    *bad = 0;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 2)
+        return -1;
+    const redisReply *nodes = r->element[0], *applied = r->element[1];
+    if (!flat_pairs(nodes) || !flat_pairs(applied) || r->elements != 2 + nodes->elements / 2)
+        return -1;
+    for (size_t i = 0; i < nodes->elements; i += 2) {
+        const redisReply *id = nodes->element[i], *ep = nodes->element[i + 1];
+        const redisReply *conns = r->element[2 + i / 2];
+        uint64_t epoch;
+        if (!is_str(id) || strlen(id->str) != id->len || !is_str(ep) ||
+            rt_parse_u64(ep->str, ep->len, &epoch) || !flat_pairs(conns)) {
+            (*bad)++;
+            continue;
+        }
+        int rc = rt_registry_load_node(reg, id->str, epoch, now_us);
+        if (rc < 0)
+            return -1;
+        if (rc > 0) {
+            (*bad)++;
+            continue;
+        }
+        for (size_t k = 0; k < conns->elements; k += 2) {
+            const redisReply *cid = conns->element[k], *uid = conns->element[k + 1];
+            uint64_t conn_id;
+            if (!is_str(cid) || rt_parse_u64(cid->str, cid->len, &conn_id) || !is_str(uid) ||
+                strlen(uid->str) != uid->len) {
+                (*bad)++;
+                continue;
+            }
+            rc = rt_registry_load_conn(reg, id->str, conn_id, uid->str);
+            if (rc < 0)
+                return -1;
+            if (rc > 0)
+                (*bad)++;
+        }
+    }
+    for (size_t i = 0; i < applied->elements; i += 2) {
+        char node[WSG_NODE_ID_MAX + 1];
+        uint64_t epoch, seq;
+        uint32_t stream;
+        const redisReply *v = applied->element[i + 1];
+        if (parse_applied_field(applied->element[i], node, sizeof(node), &epoch, &stream) ||
+            !is_str(v) || rt_parse_u64(v->str, v->len, &seq)) {
+            (*bad)++;
+            continue;
+        }
+        /* entries of lives that are over are leftovers, not errors */
+        if (rt_registry_load_applied(reg, node, epoch, stream, seq) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+typedef struct rewrite_ctx {
+    rt_store_op *op;
+    const char *prefix;
+} rewrite_ctx;
+
+static int rw_node(const char *node_id, uint64_t epoch, void *arg)
+{
+    rewrite_ctx *c = arg;
+    rt_cmd *cmd = rt_store_op_cmd(c->op);
+    return !cmd || rt_cmd_adds(cmd, "HSET") || rt_cmd_addf(cmd, "%s:nodes", c->prefix) ||
+           rt_cmd_adds(cmd, node_id) || rt_cmd_addf(cmd, "%" PRIu64, epoch);
+}
+
+static int rw_conn(const char *node_id, uint64_t conn_id, const char *user_id, void *arg)
+{
+    rewrite_ctx *c = arg;
+    rt_cmd *h = rt_store_op_cmd(c->op);
+    if (!h || rt_cmd_adds(h, "HSET") || rt_cmd_addf(h, "%s:node:%s", c->prefix, node_id) ||
+        rt_cmd_addf(h, "%" PRIu64, conn_id) || rt_cmd_adds(h, user_id))
+        return -1;
+    rt_cmd *s = rt_store_op_cmd(c->op);
+    return !s || rt_cmd_adds(s, "SADD") || rt_cmd_addf(s, "%s:user:%s", c->prefix, user_id) ||
+           rt_cmd_addf(s, "%s:%" PRIu64, node_id, conn_id);
+}
+
+static int rw_applied(const char *node_id, uint64_t epoch, uint32_t stream, uint64_t seq,
+                      void *arg)
+{
+    rewrite_ctx *c = arg;
+    rt_cmd *cmd = rt_store_op_cmd(c->op);
+    return !cmd || rt_cmd_adds(cmd, "HSET") || rt_cmd_addf(cmd, "%s:applied", c->prefix) ||
+           rt_cmd_addf(cmd, "%s:%" PRIu64 ":%" PRIu32, node_id, epoch, stream) ||
+           rt_cmd_addf(cmd, "%" PRIu64, seq);
+}
+
+int rt_script_rewrite_cmds(rt_store_op *op, const char *prefix, const rt_registry *reg)
+{
+    rewrite_ctx c = {.op = op, .prefix = prefix};
+    rt_registry_visitor v = {.node = rw_node, .conn = rw_conn, .applied = rw_applied};
+    return rt_registry_walk(reg, &v, &c) ? -1 : 0;
+}

@@ -1,0 +1,56 @@
+/* rt_script: the registry's durable form in Redis and the Lua scripts that change it.
+ *
+ * Layout (P = prefix): P:nodes HASH node_id -> epoch; P:node:<node_id> HASH conn_id -> user_id;
+ * P:user:<user_id> SET "node_id:conn_id"; P:applied HASH "node:epoch:stream" -> last seq.
+ * Each script fences on the epoch, dedupes on the seq and changes the keys atomically, and
+ * answers which users went online/offline, so among several router replicas exactly the one
+ * whose call made a change learns of it. This module builds the scripts' arguments and reads
+ * their replies (and the snapshot and rewrite forms); it does no I/O. */
+#ifndef RT_SCRIPT_H
+#define RT_SCRIPT_H
+#include <stddef.h>
+#include <stdint.h>
+#include <hiredis.h>
+#include "proto/wsgate.pb-c.h"
+#include "rt_presence.h"
+#include "rt_registry.h"
+#include "rt_store.h"
+
+typedef enum {
+    RT_SCRIPT_CONN,     /* apply a ConnEvent */
+    RT_SCRIPT_NODE,     /* a heartbeat from a new node or life: fence (purging the old life) */
+    RT_SCRIPT_PURGE,    /* a node is dead: drop its connections */
+    RT_SCRIPT_SNAPSHOT, /* read the whole registry */
+    RT_SCRIPT__COUNT
+} rt_script_id;
+
+extern const char *const rt_scripts[RT_SCRIPT__COUNT];
+
+typedef enum {
+    RT_SCRIPT_APPLIED = 0,
+    RT_SCRIPT_SKIPPED = 1, /* duplicate, or (purge) the node is not in that life any more */
+    RT_SCRIPT_STALE = 2,
+} rt_script_status;
+
+/* Fill a script op's ARGV. 0 / -1 (ENOMEM). */
+int rt_script_conn_args(rt_cmd *args, const char *prefix, const Wsgate__ConnEvent *ev);
+int rt_script_node_args(rt_cmd *args, const char *prefix, const char *node_id, uint64_t epoch);
+int rt_script_purge_args(rt_cmd *args, const char *prefix, const char *node_id, uint64_t epoch);
+int rt_script_snapshot_args(rt_cmd *args, const char *prefix);
+
+/* Reads a CONN/NODE/PURGE reply: status, gap, and the transitions (appended to out, named
+ * after node_id). Returns 0, or -1 if the reply is malformed (out may hold part of it). */
+int rt_script_parse_change(const redisReply *r, const char *node_id, rt_script_status *status,
+                           int *gap, rt_presence_list *out);
+
+/* Loads a SNAPSHOT reply into an empty registry. Entries that do not parse are skipped and
+ * counted in *bad. Returns 0, or -1 if the reply's shape is wrong or memory ran out. */
+int rt_script_load_snapshot(const redisReply *r, rt_registry *reg, int64_t now_us, size_t *bad);
+
+/* Fills a rewrite op with the commands recreating reg. 0 / -1 (ENOMEM). */
+int rt_script_rewrite_cmds(rt_store_op *op, const char *prefix, const rt_registry *reg);
+
+/* Strict unsigned decimal (no sign, no spaces, no overflow). 0 / -1. */
+int rt_parse_u64(const char *s, size_t n, uint64_t *out);
+
+#endif

@@ -1,0 +1,625 @@
+/* Unit tests for rt_script and rt_store (Redis formats, the Lua scripts against a private
+ * redis-server, the store thread's fallback and rewrite protocol) and for rt_config's Redis URL
+ * parser. The redis-server cases need WSGATE_TEST_REDIS_SERVER (set by router.cmake). */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rt_config.h"
+#include "rt_presence.h"
+#include "rt_registry.h"
+#include "rt_script.h"
+#include "rt_store.h"
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* ---- hand-built replies ---- */
+
+static redisReply *rstr(const char *s)
+{
+    redisReply *r = calloc(1, sizeof(*r));
+    r->type = REDIS_REPLY_STRING;
+    r->str = strdup(s);
+    r->len = strlen(s);
+    return r;
+}
+
+static redisReply *rnum(long long v)
+{
+    redisReply *r = calloc(1, sizeof(*r));
+    r->type = REDIS_REPLY_INTEGER;
+    r->integer = v;
+    return r;
+}
+
+static redisReply *rarr(size_t n, ...)
+{
+    redisReply *r = calloc(1, sizeof(*r));
+    r->type = REDIS_REPLY_ARRAY;
+    r->elements = n;
+    r->element = calloc(n ? n : 1, sizeof(*r->element));
+    va_list ap;
+    va_start(ap, n);
+    for (size_t i = 0; i < n; i++)
+        r->element[i] = va_arg(ap, redisReply *);
+    va_end(ap);
+    return r;
+}
+
+START_TEST(redis_url_parse)
+{
+    rt_redis_addr a;
+    ck_assert_int_eq(rt_redis_url_parse("redis://127.0.0.1:6379", &a), 0);
+    ck_assert_str_eq(a.host, "127.0.0.1");
+    ck_assert_int_eq(a.port, 6379);
+    ck_assert_int_eq(a.db, 0);
+    ck_assert_str_eq(a.password, "");
+    ck_assert_int_eq(rt_redis_url_parse("redis://:s3cr@t@db.local:7000/3", &a), 0);
+    ck_assert_str_eq(a.password, "s3cr@t");
+    ck_assert_str_eq(a.user, "");
+    ck_assert_str_eq(a.host, "db.local");
+    ck_assert_int_eq(a.port, 7000);
+    ck_assert_int_eq(a.db, 3);
+    ck_assert_int_eq(rt_redis_url_parse("redis://app:pw@h", &a), 0);
+    ck_assert_str_eq(a.user, "app");
+    ck_assert_str_eq(a.password, "pw");
+    ck_assert_int_eq(a.port, 6379);
+    ck_assert_int_eq(rt_redis_url_parse("redis://h/", &a), 0);
+    const char *bad[] = {"http://h:1", "redis://", "redis://:1", "redis://h:0", "redis://h:70000",
+                         "redis://h:x", "redis://pw@h", "redis://h/x", "redis://h:1/-1", NULL};
+    for (int i = 0; bad[i]; i++)
+        ck_assert_msg(rt_redis_url_parse(bad[i], &a) == -1, "%s", bad[i]);
+}
+END_TEST
+
+START_TEST(parse_u64)
+{
+    uint64_t v;
+    ck_assert_int_eq(rt_parse_u64("18446744073709551615", 20, &v), 0);
+    ck_assert_uint_eq(v, UINT64_MAX);
+    ck_assert_int_eq(rt_parse_u64("18446744073709551616", 20, &v), -1);
+    ck_assert_int_eq(rt_parse_u64("", 0, &v), -1);
+    ck_assert_int_eq(rt_parse_u64("-1", 2, &v), -1);
+    ck_assert_int_eq(rt_parse_u64("12a", 3, &v), -1);
+    ck_assert_int_eq(rt_parse_u64("0", 1, &v), 0);
+    ck_assert_uint_eq(v, 0);
+}
+END_TEST
+
+START_TEST(parse_change_replies)
+{
+    rt_presence_list l;
+    rt_presence_list_init(&l);
+    rt_script_status st;
+    int gap;
+    redisReply *r = rarr(8, rnum(0), rnum(1), rnum(1), rstr("alice"), rstr("12"), rnum(0),
+                         rstr("bob"), rstr("18446744073709551615"));
+    ck_assert_int_eq(rt_script_parse_change(r, "gw1", &st, &gap, &l), 0);
+    ck_assert_int_eq(st, RT_SCRIPT_APPLIED);
+    ck_assert_int_eq(gap, 1);
+    ck_assert_uint_eq(l.n, 2);
+    ck_assert_str_eq(l.v[0].user_id, "alice");
+    ck_assert_int_eq(l.v[0].online, 1);
+    ck_assert_str_eq(l.v[0].node_id, "gw1");
+    ck_assert_uint_eq(l.v[0].conn_id, 12);
+    ck_assert_int_eq(l.v[1].online, 0);
+    ck_assert_uint_eq(l.v[1].conn_id, UINT64_MAX);
+    freeReplyObject(r);
+    rt_presence_list_clear(&l);
+
+    r = rarr(2, rnum(2), rnum(0));
+    ck_assert_int_eq(rt_script_parse_change(r, "gw1", &st, &gap, &l), 0);
+    ck_assert_int_eq(st, RT_SCRIPT_STALE);
+    freeReplyObject(r);
+
+    /* malformed: wrong shapes, types, values */
+    redisReply *bad[] = {
+        rstr("OK"),
+        rarr(1, rnum(0)),
+        rarr(3, rnum(0), rnum(0), rnum(1)),
+        rarr(2, rnum(3), rnum(0)),
+        rarr(2, rstr("0"), rnum(0)),
+        rarr(5, rnum(0), rnum(0), rnum(2), rstr("a"), rstr("1")),
+        rarr(5, rnum(0), rnum(0), rnum(1), rstr(""), rstr("1")),
+        rarr(5, rnum(0), rnum(0), rnum(1), rstr("a"), rstr("x1")),
+        rarr(5, rnum(0), rnum(0), rnum(1), rnum(5), rstr("1")),
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ck_assert_msg(rt_script_parse_change(bad[i], "gw1", &st, &gap, &l) == -1, "case %zu", i);
+        freeReplyObject(bad[i]);
+    }
+    ck_assert_int_eq(rt_script_parse_change(NULL, "gw1", &st, &gap, &l), -1);
+    rt_presence_list_free(&l);
+}
+END_TEST
+
+START_TEST(load_snapshot_reply)
+{
+    rt_registry *reg = rt_registry_new();
+    size_t bad;
+    redisReply *r = rarr(
+        5,
+        rarr(8, rstr("gw1"), rstr("5"), rstr("gw2"), rstr("notanumber"), rstr("bad.id"), rstr("1"),
+             rstr("gw3"), rstr("9")),
+        rarr(6, rstr("gw1:5:0"), rstr("7"), rstr("gw1:4:0"), rstr("3"), rstr("garbage"), rstr("1")),
+        rarr(6, rstr("1"), rstr("alice"), rstr("2"), rstr("bob"), rstr("x"), rstr("carol")),
+        rarr(0), rarr(0));
+    /* gw3 has no conns array of its own in this reply shape: 4 nodes need 4 arrays */
+    ck_assert_int_eq(rt_script_load_snapshot(r, reg, 0, &bad), -1);
+    freeReplyObject(r);
+
+    r = rarr(6,
+             rarr(8, rstr("gw1"), rstr("5"), rstr("gw2"), rstr("notanumber"), rstr("bad.id"),
+                  rstr("1"), rstr("gw3"), rstr("9")),
+             rarr(6, rstr("gw1:5:0"), rstr("7"), rstr("gw1:4:0"), rstr("3"), rstr("garbage"),
+                  rstr("1")),
+             rarr(6, rstr("1"), rstr("alice"), rstr("2"), rstr("bob"), rstr("x"), rstr("carol")),
+             rarr(0), rarr(0), rarr(2, rstr("4"), rstr("alice")));
+    ck_assert_int_eq(rt_script_load_snapshot(r, reg, 0, &bad), 0);
+    /* gw2 (epoch), bad.id, conn "x", applied "garbage" */
+    ck_assert_uint_eq(bad, 4);
+    ck_assert_uint_eq(rt_registry_node_count(reg), 2);
+    ck_assert_uint_eq(rt_registry_conn_count(reg), 3);
+    ck_assert_uint_eq(rt_registry_user_count(reg), 2);
+    /* applied gw1:5:0 = 7 was loaded: seq 7 is a duplicate */
+    Wsgate__Conn c = WSGATE__CONN__INIT;
+    Wsgate__Conn *pc = &c;
+    c.conn_id = 1;
+    c.user_id = "alice";
+    Wsgate__ConnEvent ev = WSGATE__CONN_EVENT__INIT;
+    ev.kind = WSGATE__CONN_EVENT__KIND__CLOSE;
+    ev.node_id = "gw1";
+    ev.node_epoch = 5;
+    ev.seq = 7;
+    ev.n_conns = 1;
+    ev.conns = &pc;
+    rt_ev_result res;
+    ck_assert_int_eq(rt_registry_conn_event(reg, &ev, 0, &res, NULL), 0);
+    ck_assert_int_eq(res.status, RT_EV_DUPLICATE);
+    freeReplyObject(r);
+    rt_registry_free(reg);
+}
+END_TEST
+
+START_TEST(args_and_rewrite_commands)
+{
+    Wsgate__Conn c[2] = {WSGATE__CONN__INIT, WSGATE__CONN__INIT};
+    Wsgate__Conn *pc[2] = {&c[0], &c[1]};
+    c[0].conn_id = 5;
+    c[0].user_id = "alice";
+    c[1].conn_id = 6;
+    c[1].user_id = "bob";
+    Wsgate__ConnEvent ev = WSGATE__CONN_EVENT__INIT;
+    ev.kind = WSGATE__CONN_EVENT__KIND__RESYNC;
+    ev.node_id = "gw1";
+    ev.node_epoch = UINT64_MAX;
+    ev.stream = 3;
+    ev.seq = 9;
+    ev.n_conns = 2;
+    ev.conns = pc;
+    rt_cmd a;
+    rt_cmd_init(&a);
+    ck_assert_int_eq(rt_script_conn_args(&a, "wsgate", &ev), 0);
+    const char *want[] = {"wsgate", "gw1", "18446744073709551615", "3", "9", "2", "5", "alice",
+                          "6", "bob"};
+    ck_assert_uint_eq(a.argc, 10);
+    for (size_t i = 0; i < a.argc; i++)
+        ck_assert_str_eq(a.argv[i], want[i]);
+    rt_cmd_free(&a);
+
+    rt_registry *reg = rt_registry_new();
+    ck_assert_int_eq(rt_registry_conn_event(reg, &ev, 0, &(rt_ev_result){0}, NULL), 0);
+    rt_store_op *op = rt_store_op_new(RT_OP_REWRITE);
+    ck_assert_int_eq(rt_script_rewrite_cmds(op, "p", reg), 0);
+    /* node HSET, 2 x (HSET conn + SADD user), applied HSET */
+    ck_assert_uint_eq(op->ncmds, 6);
+    ck_assert_str_eq(op->cmds[0].argv[1], "p:nodes");
+    int saw_sadd = 0, saw_applied = 0;
+    for (size_t i = 0; i < op->ncmds; i++) {
+        if (!strcmp(op->cmds[i].argv[0], "SADD") && !strcmp(op->cmds[i].argv[1], "p:user:bob"))
+            saw_sadd = !strcmp(op->cmds[i].argv[2], "gw1:6");
+        if (!strcmp(op->cmds[i].argv[1], "p:applied"))
+            saw_applied = !strcmp(op->cmds[i].argv[2], "gw1:18446744073709551615:3") &&
+                          !strcmp(op->cmds[i].argv[3], "9");
+    }
+    ck_assert(saw_sadd && saw_applied);
+    rt_store_op_free(op);
+    rt_registry_free(reg);
+}
+END_TEST
+
+/* ---- against a real redis-server ---- */
+
+static pid_t redis_pid;
+static int redis_port;
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    socklen_t sl = sizeof(sa);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+static redisContext *redis_wait(void)
+{
+    for (int i = 0; i < 100; i++) {
+        struct timeval tv = {1, 0};
+        redisContext *c = redisConnectWithTimeout("127.0.0.1", redis_port, tv);
+        if (c && !c->err)
+            return c;
+        if (c)
+            redisFree(c);
+        sleep_ms(50);
+    }
+    return NULL;
+}
+
+static void redis_start(void)
+{
+    const char *bin = getenv("WSGATE_TEST_REDIS_SERVER");
+    ck_assert_msg(bin != NULL, "WSGATE_TEST_REDIS_SERVER not set");
+    if (!redis_port)
+        redis_port = free_port();
+    char port[16];
+    snprintf(port, sizeof(port), "%d", redis_port);
+    redis_pid = fork();
+    ck_assert_int_ge(redis_pid, 0);
+    if (redis_pid == 0) {
+        int devnull = open("/dev/null", 0);
+        dup2(devnull, 1);
+        execl(bin, bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+              (char *)NULL);
+        _exit(127);
+    }
+    redisContext *c = redis_wait();
+    ck_assert_ptr_nonnull(c);
+    redisFree(c);
+}
+
+static void redis_stop(void)
+{
+    if (redis_pid > 0) {
+        kill(redis_pid, SIGTERM);
+        waitpid(redis_pid, NULL, 0);
+        redis_pid = 0;
+    }
+}
+
+/* EVALs a script with args; the caller frees the reply. */
+static redisReply *eval(redisContext *c, rt_script_id id, const rt_cmd *args)
+{
+    size_t n = 3 + args->argc;
+    const char **argv = calloc(n, sizeof(*argv));
+    size_t *lens = calloc(n, sizeof(*lens));
+    argv[0] = "EVAL";
+    argv[1] = rt_scripts[id];
+    argv[2] = "0";
+    for (size_t i = 0; i < 3; i++)
+        lens[i] = strlen(argv[i]);
+    for (size_t i = 0; i < args->argc; i++) {
+        argv[3 + i] = args->argv[i];
+        lens[3 + i] = args->argvlen[i];
+    }
+    redisReply *r = redisCommandArgv(c, (int)n, argv, lens);
+    free(argv);
+    free(lens);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_msg(r->type != REDIS_REPLY_ERROR, "%s", r->type == REDIS_REPLY_ERROR ? r->str : "");
+    return r;
+}
+
+static rt_script_status conn_call(redisContext *c, int kind, const char *node, uint64_t epoch,
+                                  uint64_t seq, uint64_t conn, const char *user,
+                                  rt_presence_list *out)
+{
+    Wsgate__Conn cn = WSGATE__CONN__INIT;
+    Wsgate__Conn *pc = &cn;
+    cn.conn_id = conn;
+    cn.user_id = (char *)user;
+    Wsgate__ConnEvent ev = WSGATE__CONN_EVENT__INIT;
+    ev.kind = kind;
+    ev.node_id = (char *)node;
+    ev.node_epoch = epoch;
+    ev.seq = seq;
+    ev.n_conns = 1;
+    ev.conns = &pc;
+    rt_cmd a;
+    rt_cmd_init(&a);
+    ck_assert_int_eq(rt_script_conn_args(&a, "t", &ev), 0);
+    redisReply *r = eval(c, RT_SCRIPT_CONN, &a);
+    rt_script_status st;
+    int gap;
+    ck_assert_int_eq(rt_script_parse_change(r, node, &st, &gap, out), 0);
+    freeReplyObject(r);
+    rt_cmd_free(&a);
+    return st;
+}
+
+static char *get(redisContext *c, const char *fmt, const char *a, const char *b)
+{
+    static char buf[256];
+    redisReply *r = redisCommand(c, fmt, a, b);
+    ck_assert_ptr_nonnull(r);
+    snprintf(buf, sizeof(buf), "%s", r->type == REDIS_REPLY_STRING ? r->str : "(nil)");
+    freeReplyObject(r);
+    return buf;
+}
+
+START_TEST(lua_scripts_exactly_once)
+{
+    redis_start();
+    redisContext *c = redis_wait();
+    rt_presence_list l;
+    rt_presence_list_init(&l);
+    /* 18446744073709551615 > 9999999999999999999: compared as decimal strings, not doubles */
+    ck_assert_int_eq(conn_call(c, 0, "gw1", 9999999999999999999ULL, 1, 1, "alice", &l),
+                     RT_SCRIPT_APPLIED);
+    ck_assert_uint_eq(l.n, 1);
+    ck_assert_int_eq(l.v[0].online, 1);
+    rt_presence_list_clear(&l);
+    /* a second replica applying the same event learns nothing */
+    ck_assert_int_eq(conn_call(c, 0, "gw1", 9999999999999999999ULL, 1, 1, "alice", &l),
+                     RT_SCRIPT_SKIPPED);
+    ck_assert_uint_eq(l.n, 0);
+    ck_assert_int_eq(conn_call(c, 0, "gw2", 5, 1, 7, "alice", &l), RT_SCRIPT_APPLIED);
+    ck_assert_uint_eq(l.n, 0);
+    ck_assert_str_eq(get(c, "HGET %s %s", "t:node:gw1", "1"), "alice");
+    ck_assert_str_eq(get(c, "HGET %s %s", "t:applied", "gw1:9999999999999999999:0"), "1");
+
+    /* newer life of gw1 (more digits): fenced, purged, alice still on gw2 */
+    ck_assert_int_eq(conn_call(c, 0, "gw1", UINT64_MAX, 1, 3, "bob", &l), RT_SCRIPT_APPLIED);
+    ck_assert_uint_eq(l.n, 1);
+    ck_assert_str_eq(l.v[0].user_id, "bob");
+    rt_presence_list_clear(&l);
+    ck_assert_str_eq(get(c, "HGET %s %s", "t:node:gw1", "1"), "(nil)");
+    ck_assert_str_eq(get(c, "HGET %s %s", "t:applied", "gw1:9999999999999999999:0"), "(nil)");
+    ck_assert_int_eq(conn_call(c, 0, "gw1", 9999999999999999999ULL, 2, 4, "zed", &l),
+                     RT_SCRIPT_STALE);
+
+    /* heartbeat-driven new life and purge of a dead node */
+    rt_cmd a;
+    rt_cmd_init(&a);
+    rt_script_node_args(&a, "t", "gw2", 6);
+    redisReply *r = eval(c, RT_SCRIPT_NODE, &a);
+    rt_script_status st;
+    int gap;
+    ck_assert_int_eq(rt_script_parse_change(r, "gw2", &st, &gap, &l), 0);
+    ck_assert_int_eq(st, RT_SCRIPT_APPLIED);
+    ck_assert_uint_eq(l.n, 1);
+    ck_assert_str_eq(l.v[0].user_id, "alice");
+    ck_assert_int_eq(l.v[0].online, 0);
+    ck_assert_uint_eq(l.v[0].conn_id, 7);
+    rt_presence_list_clear(&l);
+    freeReplyObject(r);
+    rt_cmd_free(&a);
+
+    rt_script_purge_args(&a, "t", "gw1", 5); /* wrong life: not ours */
+    r = eval(c, RT_SCRIPT_PURGE, &a);
+    ck_assert_int_eq(rt_script_parse_change(r, "gw1", &st, &gap, &l), 0);
+    ck_assert_int_eq(st, RT_SCRIPT_SKIPPED);
+    freeReplyObject(r);
+    rt_cmd_free(&a);
+    rt_script_purge_args(&a, "t", "gw1", UINT64_MAX);
+    r = eval(c, RT_SCRIPT_PURGE, &a);
+    ck_assert_int_eq(rt_script_parse_change(r, "gw1", &st, &gap, &l), 0);
+    ck_assert_int_eq(st, RT_SCRIPT_APPLIED);
+    ck_assert_uint_eq(l.n, 1);
+    ck_assert_str_eq(l.v[0].user_id, "bob");
+    ck_assert_int_eq(l.v[0].online, 0);
+    freeReplyObject(r);
+    rt_cmd_free(&a);
+    rt_presence_list_clear(&l);
+    ck_assert_str_eq(get(c, "HGET %s %s", "t:nodes", "gw1"), "(nil)");
+
+    /* snapshot round trip */
+    ck_assert_int_eq(conn_call(c, 0, "gw3", 1, 1, 1, "carol", &l), RT_SCRIPT_APPLIED);
+    rt_script_snapshot_args(&a, "t");
+    r = eval(c, RT_SCRIPT_SNAPSHOT, &a);
+    rt_registry *reg = rt_registry_new();
+    size_t bad;
+    ck_assert_int_eq(rt_script_load_snapshot(r, reg, 0, &bad), 0);
+    ck_assert_uint_eq(bad, 0);
+    ck_assert_uint_eq(rt_registry_node_count(reg), 2); /* gw2 (empty) and gw3 */
+    ck_assert_uint_eq(rt_registry_conn_count(reg), 1);
+    rt_registry_free(reg);
+    freeReplyObject(r);
+    rt_cmd_free(&a);
+    rt_presence_list_free(&l);
+    redisFree(c);
+    redis_stop();
+}
+END_TEST
+
+/* ---- the store thread ---- */
+
+static pthread_mutex_t wake_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake_cond = PTHREAD_COND_INITIALIZER;
+static int wakes;
+
+static void on_wake(void *arg)
+{
+    pthread_mutex_lock(&wake_lock);
+    wakes++;
+    pthread_cond_signal(&wake_cond);
+    pthread_mutex_unlock(&wake_lock);
+}
+
+/* Waits for the next handed-back op (up to 10 s). */
+static rt_store_op *next_op(rt_store *s, rt_store_op **pending)
+{
+    for (int i = 0; i < 200; i++) {
+        if (!*pending)
+            *pending = rt_store_take(s);
+        if (*pending) {
+            rt_store_op *op = *pending;
+            *pending = op->q.next ? wsg_container_of(op->q.next, rt_store_op, q) : NULL;
+            op->q.next = NULL;
+            return op;
+        }
+        sleep_ms(50);
+    }
+    return NULL;
+}
+
+static rt_store_op *script_op(rt_script_id id, int wait)
+{
+    rt_store_op *op = rt_store_op_new(RT_OP_SCRIPT);
+    op->script = id;
+    op->wait = wait;
+    if (id == RT_SCRIPT_SNAPSHOT)
+        rt_script_snapshot_args(&op->args, "s");
+    else
+        rt_script_node_args(&op->args, "s", "gw1", 1);
+    return op;
+}
+
+START_TEST(store_fallback_and_rewrite)
+{
+    redis_port = free_port();
+    rt_store_cfg cfg = {.prefix = "s", .scripts = rt_scripts, .nscripts = RT_SCRIPT__COUNT,
+                        .wake = on_wake};
+    snprintf(cfg.addr.host, sizeof(cfg.addr.host), "127.0.0.1");
+    cfg.addr.port = redis_port;
+    rt_store *s = rt_store_start(&cfg);
+    ck_assert_ptr_nonnull(s);
+    rt_store_op *pending = NULL;
+
+    /* no Redis yet: a normal op fails at once, the wait op (snapshot) is kept */
+    rt_store_submit(s, script_op(RT_SCRIPT_SNAPSHOT, 1));
+    rt_store_submit(s, script_op(RT_SCRIPT_NODE, 0));
+    rt_store_op *op = next_op(s, &pending);
+    ck_assert_ptr_nonnull(op);
+    ck_assert_int_eq(op->script, RT_SCRIPT_NODE);
+    ck_assert_int_eq(op->done, 0);
+    rt_store_op_free(op);
+    ck_assert_int_eq(rt_store_connected(s), 0);
+
+    redis_start();
+    op = next_op(s, &pending);
+    ck_assert_ptr_nonnull(op);
+    ck_assert_int_eq(op->script, RT_SCRIPT_SNAPSHOT);
+    ck_assert_int_eq(op->done, 1);
+    ck_assert_int_eq(op->reply->type, REDIS_REPLY_ARRAY);
+    rt_store_op_free(op);
+    ck_assert_int_eq(rt_store_connected(s), 1);
+
+    /* pipelined script ops, in order */
+    for (int i = 0; i < 3; i++)
+        rt_store_submit(s, script_op(RT_SCRIPT_NODE, 0));
+    for (int i = 0; i < 3; i++) {
+        op = next_op(s, &pending);
+        ck_assert_ptr_nonnull(op);
+        ck_assert_int_eq(op->done, 1);
+        rt_store_op_free(op);
+    }
+
+    /* Redis restarts empty: the store notices, asks for a rewrite, refuses changes until then */
+    redis_stop();
+    redis_start();
+    op = next_op(s, &pending);
+    ck_assert_ptr_nonnull(op);
+    ck_assert_int_eq(op->kind, RT_OP_NEED_REWRITE);
+    uint64_t gen = op->generation;
+    rt_store_op_free(op);
+    rt_store_submit(s, script_op(RT_SCRIPT_NODE, 0));
+    op = next_op(s, &pending);
+    ck_assert_int_eq(op->done, 0);
+    rt_store_op_free(op);
+
+    rt_store_op *rw = rt_store_op_new(RT_OP_REWRITE);
+    rw->generation = gen + 1; /* a stale generation is not run */
+    rt_store_submit(s, rw);
+    op = next_op(s, &pending);
+    ck_assert_int_eq(op->done, 0);
+    rt_store_op_free(op);
+    rw = rt_store_op_new(RT_OP_REWRITE);
+    rw->generation = gen;
+    rt_cmd *cmd = rt_store_op_cmd(rw);
+    rt_cmd_adds(cmd, "HSET");
+    rt_cmd_adds(cmd, "s:nodes");
+    rt_cmd_adds(cmd, "gwR");
+    rt_cmd_adds(cmd, "42");
+    rt_store_submit(s, rw);
+    op = next_op(s, &pending);
+    ck_assert_int_eq(op->kind, RT_OP_REWRITE);
+    ck_assert_int_eq(op->done, 1);
+    rt_store_op_free(op);
+    redisContext *c = redis_wait();
+    ck_assert_str_eq(get(c, "HGET %s %s", "s:nodes", "gwR"), "42");
+    /* Redis forgets the scripts: EVALSHA gets NOSCRIPT and the store falls back to EVAL */
+    redisReply *fr = redisCommand(c, "SCRIPT FLUSH");
+    ck_assert_ptr_nonnull(fr);
+    freeReplyObject(fr);
+    rt_store_submit(s, script_op(RT_SCRIPT_NODE, 0));
+    op = next_op(s, &pending);
+    ck_assert_int_eq(op->done, 1);
+    ck_assert_int_eq(op->reply->type, REDIS_REPLY_ARRAY);
+    rt_store_op_free(op);
+    ck_assert_str_eq(get(c, "HGET %s %s", "s:nodes", "gw1"), "1");
+    redisFree(c);
+
+    /* stopping runs what was submitted last */
+    rt_store_op *last = rt_store_op_new(RT_OP_SCRIPT);
+    last->script = RT_SCRIPT_NODE;
+    rt_script_node_args(&last->args, "s", "gwLast", 3);
+    rt_store_submit(s, last);
+    rt_store_stop(s);
+    c = redis_wait();
+    ck_assert_str_eq(get(c, "HGET %s %s", "s:nodes", "gwLast"), "3");
+    redisFree(c);
+
+    /* ops still inside are freed with the store */
+    redis_stop();
+    rt_store_submit(s, script_op(RT_SCRIPT_SNAPSHOT, 1));
+    rt_store_free(s);
+    while (pending) {
+        op = pending;
+        pending = op->q.next ? wsg_container_of(op->q.next, rt_store_op, q) : NULL;
+        rt_store_op_free(op);
+    }
+    ck_assert_int_gt(wakes, 0);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("router_script");
+    TCase *tc = tcase_create("script");
+    tcase_add_test(tc, redis_url_parse);
+    tcase_add_test(tc, parse_u64);
+    tcase_add_test(tc, parse_change_replies);
+    tcase_add_test(tc, load_snapshot_reply);
+    tcase_add_test(tc, args_and_rewrite_commands);
+    suite_add_tcase(s, tc);
+    TCase *tr = tcase_create("redis");
+    tcase_set_timeout(tr, 60);
+    tcase_add_test(tr, lua_scripts_exactly_once);
+    tcase_add_test(tr, store_fallback_and_rewrite);
+    suite_add_tcase(s, tr);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
