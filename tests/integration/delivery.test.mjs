@@ -1,0 +1,125 @@
+// Business deliveries: a Delivery published on <prefix>.deliver reaches exactly the targeted
+// connections (user, users, broadcast, one connection), with the payload unchanged; bad
+// Deliveries are dropped and counted by the router without harming anyone.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startCluster } from './lib/cluster.mjs';
+import { connect, closeAll } from './lib/client.mjs';
+import { connectBus, pb, encode } from './lib/bus.mjs';
+import { metricSum, waitFor } from './lib/http.mjs';
+
+describe('business deliveries', () => {
+  let cluster;
+  let bus;
+  let alice; let bob; let carolA; let carolB; let dave;
+  let all;
+  let seq = 0;
+  // A payload unique to this call, in deliberately unusual (but valid) JSON formatting, so
+  // that "unchanged" means byte for byte.
+  const payload = (tag) => `{ "type" : "biz.${tag}",  "n":${++seq}, "s":"ü\\u00e9\\n", "a":[1, {"b":null}] }`;
+  const rawIs = (text) => (f) => f.text === text;
+
+  before(async () => {
+    cluster = await startCluster({ auth: 'none' });
+    bus = await connectBus(cluster);
+    const join = (node, user) => connect(cluster.wsUrl(node, { user_id: user }), { name: `${user}@${node}` });
+    alice = await join('gw-a', 'alice');
+    bob = await join('gw-b', 'bob');
+    carolA = await join('gw-a', 'carol');
+    carolB = await join('gw-b', 'carol');
+    dave = await join('gw-a', 'dave');
+    all = [alice, bob, carolA, carolB, dave];
+    await cluster.waitRouterConnections(all.length);
+  });
+  after(async () => {
+    await closeAll(all ?? []);
+    await bus?.close();
+    await cluster?.stop();
+  });
+
+  // Every client in `targets` gets exactly one frame with this exact text; nobody else any.
+  async function expectExactly(text, targets) {
+    for (const c of targets) {
+      const f = await c.nextFrame(rawIs(text), 5000, `delivery on ${c.name}`);
+      assert.equal(f.isBinary, false, 'delivered as a text frame');
+    }
+    await Promise.all(all.map((c) => c.frames.expectNone(rawIs(text), 600,
+      targets.includes(c) ? `second copy on ${c.name}` : `delivery on non-target ${c.name}`)));
+  }
+
+  it('target user: every connection of that user', async () => {
+    const p = payload('user');
+    await bus.deliver({ user: 'bob', payload: p, id: 'd-1' });
+    await expectExactly(p, [bob]);
+    const p2 = payload('user2');
+    await bus.deliver({ user: 'carol', payload: p2 });
+    await expectExactly(p2, [carolA, carolB]);
+  });
+
+  it('target users: each listed user once, duplicates collapsed', async () => {
+    const p = payload('users');
+    await bus.deliver({ users: { user_ids: ['bob', 'carol', 'bob', 'carol', 'nobody'] }, payload: p });
+    await expectExactly(p, [bob, carolA, carolB]);
+  });
+
+  it('target broadcast: every connection on every node', async () => {
+    const p = payload('broadcast');
+    await bus.deliver({ broadcast: true, payload: p });
+    await expectExactly(p, all);
+  });
+
+  it('target connection: exactly the one connection named by node id and conn_id', async () => {
+    const p = payload('conn-b');
+    await bus.deliver({ connection: { node_id: 'gw-b', conn_id: carolB.welcome.conn_id }, payload: p });
+    await expectExactly(p, [carolB]);
+    const p2 = payload('conn-a');
+    await bus.deliver({ connection: { node_id: 'gw-a', conn_id: carolA.welcome.conn_id }, payload: p2 });
+    await expectExactly(p2, [carolA]);
+    // A conn_id that exists only on the other node reaches nobody.
+    const p3 = payload('conn-wrong-node');
+    await bus.deliver({ connection: { node_id: 'gw-a', conn_id: '18446744073709551615' }, payload: p3 });
+    await expectExactly(p3, []);
+  });
+
+  it('drops and counts malformed deliveries, and keeps working', async () => {
+    const before = metricSum(await cluster.routerMetrics(), 'wsgate_router_rejected_total');
+    const bad = [
+      Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f]),                        // not protobuf
+      Buffer.from([0x0a, 0x64, 0x61]),                                    // truncated field
+      encode(pb.Delivery, { payload: Buffer.from('{"type":"no.target"}') }), // no target
+      encode(pb.Delivery, { users: { user_ids: [] }, payload: Buffer.from('{"type":"empty"}') }),
+      encode(pb.Delivery, { broadcast: false, payload: Buffer.from('{"type":"false.bcast"}') }),
+      encode(pb.Delivery, { user: 'bob', payload: Buffer.from('[1,2,3]') }),      // not an object
+      encode(pb.Delivery, { user: 'bob', payload: Buffer.from('not json at all') }),
+      encode(pb.Delivery, { user: 'bob', payload: Buffer.from('') }),
+      encode(pb.Delivery, { user: 'bob', payload: Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d]) }), // bad UTF-8
+      encode(pb.Delivery, { user: 'bob', payload: Buffer.from('{"a":1} trailing') }),
+    ];
+    for (const b of bad) await bus.publish('deliver', b);
+    let after;
+    await waitFor(async () => {
+      after = metricSum(await cluster.routerMetrics(), 'wsgate_router_rejected_total');
+      return after >= before + bad.length;
+    }, 5000, `wsgate_router_rejected_total to grow by ${bad.length} from ${before}`);
+    await new Promise((r) => setTimeout(r, 300));
+    after = metricSum(await cluster.routerMetrics(), 'wsgate_router_rejected_total');
+    assert.equal(after - before, bad.length, 'each bad delivery counted once');
+    await Promise.all(all.map((c) => c.expectNone(() => true, 0, 'frame from a bad delivery')));
+
+    // Everything still works: deliveries, routing, every connection alive.
+    const p = payload('after-bad');
+    await bus.deliver({ broadcast: true, payload: p });
+    await expectExactly(p, all);
+    for (const c of all) await c.ping();
+    const h = await cluster.routerHealth();
+    assert.equal(h.nodes, 2);
+    assert.equal(h.connections, all.length);
+  });
+
+  it('counts deliveries to users with no connection as undeliverable', async () => {
+    const m0 = metricSum(await cluster.routerMetrics(), 'wsgate_router_undeliverable_total');
+    await bus.deliver({ user: 'ghost', payload: payload('ghost') });
+    await waitFor(async () => metricSum(await cluster.routerMetrics(),
+      'wsgate_router_undeliverable_total') > m0, 5000, 'wsgate_router_undeliverable_total to grow');
+  });
+});

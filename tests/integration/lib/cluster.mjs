@@ -1,0 +1,371 @@
+// cluster: starts a complete wsgate cluster on loopback for one test file: nats-server,
+// redis-server, one wsgate-router and two wsgate-gateways (gw-a, gw-b), each on free ports and
+// with a subject prefix of its own, so clusters never see each other. start() returns once
+// every /ready answers 200 and the router counts both gateways as live; stop() sends SIGTERM
+// to each child by PID and fails unless every wsgate process exited 0 with a log free of
+// sanitizer reports. Each child's stdout+stderr goes to a log file in a temp dir, whose tail
+// is shown whenever something fails.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { getJSON, httpGet, getMetrics, waitFor, sleep } from './http.mjs';
+
+export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+export const buildDir = path.resolve(repoRoot, process.env.WSGATE_BUILD_DIR || 'build');
+
+const SANITIZER_MARKERS = ['ERROR: AddressSanitizer', 'LeakSanitizer', 'runtime error:'];
+// Sanitizer builds start and stop several times slower than release builds.
+const READY_TIMEOUT_MS = 30000;
+const EXIT_TIMEOUT_MS = 20000;
+
+const live = new Set(); // every child not yet reaped, killed if the test process dies early
+process.on('exit', () => {
+  for (const p of live) {
+    try { process.kill(p.child.pid, 'SIGKILL'); } catch { /* already gone */ }
+  }
+});
+
+let clusterCounter = 0;
+const reservedPorts = new Set();
+
+export async function freePort() {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = await new Promise((resolve, reject) => {
+      const srv = net.createServer();
+      srv.unref();
+      srv.on('error', reject);
+      srv.listen(0, '127.0.0.1', () => {
+        const { port: p } = srv.address();
+        srv.close(() => resolve(p));
+      });
+    });
+    if (!reservedPorts.has(port)) {
+      reservedPorts.add(port);
+      return port;
+    }
+  }
+  throw new Error('freePort: no free loopback port found');
+}
+
+function tcpProbe(port, send, expect) {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    let buf = '';
+    const done = (ok) => { sock.destroy(); resolve(ok); };
+    sock.setTimeout(1000, () => done(false));
+    sock.on('error', () => done(false));
+    sock.on('connect', () => {
+      if (!send) done(true);
+      else sock.write(send);
+    });
+    sock.on('data', (d) => {
+      buf += d.toString();
+      if (buf.includes(expect)) done(true);
+    });
+  });
+}
+
+class Proc {
+  constructor({ name, cmd, args = [], env = {}, dir, wsgate }) {
+    this.name = name;
+    this.cmd = cmd;
+    this.args = args;
+    this.env = env;
+    this.dir = dir;
+    this.wsgate = wsgate; // our own binary: exit code and sanitizer reports are checked
+    this.logPath = path.join(dir, `${name}.log`);
+    this.exitInfo = null;
+  }
+
+  start() {
+    if (!fs.existsSync(this.cmd) && path.isAbsolute(this.cmd)) {
+      throw new Error(`${this.name}: ${this.cmd} does not exist (build first, or set WSGATE_BUILD_DIR)`);
+    }
+    const fd = fs.openSync(this.logPath, 'a');
+    try {
+      this.child = spawn(this.cmd, this.args, {
+        env: this.env, cwd: this.dir, stdio: ['ignore', fd, fd],
+      });
+    } finally {
+      fs.closeSync(fd);
+    }
+    live.add(this);
+    this.exited = new Promise((resolve) => {
+      this.child.on('error', (err) => {
+        this.exitInfo = { code: null, signal: null, error: err.message };
+        live.delete(this);
+        resolve(this.exitInfo);
+      });
+      this.child.on('exit', (code, signal) => {
+        this.exitInfo = { code, signal };
+        live.delete(this);
+        resolve(this.exitInfo);
+      });
+    });
+  }
+
+  get pid() { return this.child?.pid; }
+
+  log() {
+    try { return fs.readFileSync(this.logPath, 'utf8'); } catch { return ''; }
+  }
+
+  tail(lines = 40) {
+    const all = this.log().split('\n');
+    return all.slice(-lines).join('\n');
+  }
+
+  describeExit() {
+    const e = this.exitInfo;
+    if (!e) return 'running';
+    if (e.error) return `failed to start: ${e.error}`;
+    return e.signal ? `killed by ${e.signal}` : `exited with code ${e.code}`;
+  }
+
+  // SIGTERM by PID, bounded wait, SIGKILL as a last resort. Returns the exit info.
+  async terminate(timeoutMs = EXIT_TIMEOUT_MS) {
+    if (!this.child || this.exitInfo) return this.exitInfo;
+    this.stopping = true;
+    try { process.kill(this.child.pid, 'SIGTERM'); } catch { /* raced with exit */ }
+    const timedOut = Symbol('timeout');
+    let timer;
+    const r = await Promise.race([
+      this.exited,
+      new Promise((resolve) => { timer = setTimeout(() => resolve(timedOut), timeoutMs); }),
+    ]);
+    clearTimeout(timer);
+    if (r === timedOut) {
+      try { process.kill(this.child.pid, 'SIGKILL'); } catch { /* gone */ }
+      await this.exited;
+      this.exitInfo.timedOut = true;
+    }
+    return this.exitInfo;
+  }
+
+  // Problems found after exit: non-zero exit, signal, timeout, sanitizer reports.
+  problems() {
+    const out = [];
+    const e = this.exitInfo;
+    if (e?.timedOut) out.push(`did not exit within ${EXIT_TIMEOUT_MS} ms of SIGTERM (SIGKILLed)`);
+    else if (e && (e.code !== 0 || e.signal)) out.push(this.describeExit());
+    const log = this.log();
+    for (const m of SANITIZER_MARKERS) {
+      if (log.includes(m)) out.push(`log contains "${m}"`);
+    }
+    return out;
+  }
+}
+
+function cleanEnv(extra) {
+  const env = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (!k.startsWith('WSGATE_')) env[k] = v;
+  }
+  return { ...env, ...extra };
+}
+
+export class Cluster {
+  // opts.auth: 'none' (default) or { jwtSecret: '...' }
+  // opts.env: { router: {...}, gateway: {...} (both gateways), 'gw-a': {...}, 'gw-b': {...} }
+  constructor(opts = {}) {
+    this.opts = opts;
+    this.auth = opts.auth ?? 'none';
+    this.id = ++clusterCounter;
+    this.prefix = `itest${process.pid}n${this.id}`;
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsgate-itest-'));
+    this.procs = [];
+    this.gateways = {};
+    this.nodeIds = opts.nodeIds ?? ['gw-a', 'gw-b'];
+  }
+
+  add(spec) {
+    const p = new Proc({ ...spec, dir: this.dir });
+    this.procs.push(p);
+    p.start();
+    return p;
+  }
+
+  logsTail(lines = 25) {
+    return this.procs.map((p) => `----- ${p.name} (pid ${p.pid}, ${p.describeExit()}) ` +
+      `${p.logPath}\n${p.tail(lines)}`).join('\n');
+  }
+
+  // Bounded wait that fails fast (with every log tail) when a child has died.
+  async waitUp(fn, timeoutMs, what) {
+    try {
+      await waitFor(async () => {
+        const dead = this.procs.find((p) => p.exitInfo && !p.stopping);
+        if (dead) throw new Error(`${dead.name} ${dead.describeExit()}`);
+        return fn();
+      }, timeoutMs, what);
+    } catch (err) {
+      throw new Error(`cluster ${this.prefix}: ${err.message}\n${this.logsTail()}`);
+    }
+  }
+
+  async start() {
+    try {
+      await this.startAll();
+    } catch (err) {
+      for (const p of [...this.procs].reverse()) await p.terminate(5000);
+      throw err;
+    }
+    return this;
+  }
+
+  async startAll() {
+    const natsPort = await freePort();
+    const redisPort = await freePort();
+    this.natsUrl = `nats://127.0.0.1:${natsPort}`;
+    this.redisUrl = `redis://127.0.0.1:${redisPort}`;
+    const envFor = (key) => ({ ...(this.opts.env?.[key] ?? {}) });
+
+    this.nats = this.add({ name: 'nats', cmd: 'nats-server',
+      args: ['-a', '127.0.0.1', '-p', String(natsPort)], env: cleanEnv({}) });
+    this.redis = this.add({ name: 'redis', cmd: 'redis-server',
+      args: ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly',
+        'no', '--dir', this.dir], env: cleanEnv({}) });
+    await this.waitUp(() => tcpProbe(natsPort, null), 10000, 'nats-server to listen');
+    await this.waitUp(() => tcpProbe(redisPort, 'PING\r\n', '+PONG'), 10000,
+      'redis-server to answer PING');
+
+    const routerPort = await freePort();
+    this.routerHttp = `http://127.0.0.1:${routerPort}`;
+    this.router = this.add({ name: 'router', cmd: path.join(buildDir, 'wsgate-router'), wsgate: true,
+      env: cleanEnv({
+        WSGATE_NODE_ID: 'router-1',
+        WSGATE_NATS_URL: this.natsUrl,
+        WSGATE_REDIS_URL: this.redisUrl,
+        WSGATE_PREFIX: this.prefix,
+        WSGATE_HTTP_LISTEN: `127.0.0.1:${routerPort}`,
+        WSGATE_LOG_LEVEL: 'info',
+        ...envFor('router'),
+      }) });
+
+    const authEnv = this.auth === 'none'
+      ? { WSGATE_AUTH: 'none' }
+      : { WSGATE_AUTH: 'jwt', WSGATE_JWT_SECRET: this.auth.jwtSecret };
+    for (const node of this.nodeIds) {
+      const port = await freePort();
+      const proc = this.add({ name: node, cmd: path.join(buildDir, 'wsgate-gateway'), wsgate: true,
+        env: cleanEnv({
+          WSGATE_NODE_ID: node,
+          WSGATE_LISTEN: `127.0.0.1:${port}`,
+          WSGATE_WORKERS: '2',
+          WSGATE_NATS_URL: this.natsUrl,
+          WSGATE_PREFIX: this.prefix,
+          WSGATE_HEARTBEAT_INTERVAL: '1s',
+          WSGATE_DRAIN_SECONDS: '1',
+          WSGATE_LOG_LEVEL: 'info',
+          ...authEnv,
+          ...envFor('gateway'),
+          ...envFor(node),
+        }) });
+      this.gateways[node] = { proc, port, http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}/ws` };
+    }
+
+    await this.waitUp(async () => (await httpGet(`${this.routerHttp}/ready`, 1000)).status === 200,
+      READY_TIMEOUT_MS, 'router /ready == 200');
+    for (const node of this.nodeIds) {
+      await this.waitUp(async () => (await httpGet(`${this.gateways[node].http}/ready`, 1000)).status === 200,
+        READY_TIMEOUT_MS, `${node} /ready == 200`);
+    }
+    await this.waitUp(async () => (await this.routerHealth()).nodes === this.nodeIds.length,
+      READY_TIMEOUT_MS, `router /health nodes == ${this.nodeIds.length}`);
+  }
+
+  // ws://.../ws?query for a node; query values are URL-encoded.
+  wsUrl(node, query = {}) {
+    const qs = new URLSearchParams(query).toString();
+    return qs ? `${this.gateways[node].ws}?${qs}` : this.gateways[node].ws;
+  }
+
+  async health(node) {
+    const r = await getJSON(`${this.gateways[node].http}/health`);
+    if (r.status !== 200) throw new Error(`${node} /health: status ${r.status}`);
+    return r.json;
+  }
+
+  async routerHealth() {
+    const r = await getJSON(`${this.routerHttp}/health`);
+    if (r.status !== 200) throw new Error(`router /health: status ${r.status}`);
+    return r.json;
+  }
+
+  gatewayMetrics(node) { return getMetrics(`${this.gateways[node].http}/metrics`); }
+  routerMetrics() { return getMetrics(`${this.routerHttp}/metrics`); }
+
+  // Waits until the router's registry holds exactly n connections: the point from which
+  // routing to the users just connected (or away from those just gone) is guaranteed.
+  async waitRouterConnections(n, timeoutMs = 10000) {
+    let last;
+    await this.waitUp(async () => {
+      last = await this.routerHealth();
+      return last.connections === n;
+    }, timeoutMs, `router /health connections == ${n}`);
+    return last;
+  }
+
+  proc(name) {
+    const p = this.procs.find((x) => x.name === name);
+    if (!p) throw new Error(`cluster ${this.prefix}: no process ${name}`);
+    return p;
+  }
+
+  // Sends a signal to one process by PID. SIGTERM/SIGINT mark it as stopping on purpose, so
+  // that its exit does not count as a crash.
+  signal(name, sig) {
+    const p = this.proc(name);
+    if (sig === 'SIGTERM' || sig === 'SIGINT') p.stopping = true;
+    process.kill(p.pid, sig);
+  }
+
+  // Stops one process (SIGTERM by PID) and returns its problems (empty when clean).
+  async stopOne(name) {
+    const p = this.proc(name);
+    await p.terminate();
+    return p.wsgate ? p.problems() : [];
+  }
+
+  // Starts a stopped process again with the same command, environment and ports (its log
+  // file is appended to).
+  restart(name) {
+    const p = this.proc(name);
+    if (!p.exitInfo) throw new Error(`cluster ${this.prefix}: ${name} is still running`);
+    p.exitInfo = null;
+    p.stopping = false;
+    p.start();
+    return p;
+  }
+
+  async stop() {
+    const order = [...this.nodeIds, 'router', 'nats', 'redis'];
+    const failures = [];
+    for (const name of order) {
+      const p = this.procs.find((x) => x.name === name);
+      if (!p) continue;
+      await p.terminate();
+      if (p.wsgate) {
+        const probs = p.problems();
+        if (probs.length) failures.push({ p, probs });
+      }
+    }
+    if (failures.length) {
+      const text = failures.map(({ p, probs }) => `${p.name} (pid ${p.pid}): ${probs.join('; ')}\n` +
+        `----- ${p.logPath} -----\n${p.tail(150)}`).join('\n');
+      throw new Error(`cluster ${this.prefix} did not stop cleanly (logs kept in ${this.dir}):\n${text}`);
+    }
+    if (!process.env.WSGATE_KEEP_LOGS) fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export async function startCluster(opts) {
+  const c = new Cluster(opts);
+  await c.start();
+  return c;
+}
+
+export { sleep };
