@@ -14,12 +14,14 @@
 struct gw_bus {
     wsg_nats nats;
     natsSubscription *sub;
+    natsSubscription *sub_resync;
     gw_bus_cfg cfg;
     char *prefix;
     char *node_id;
     char subj_conn[WSG_SUBJECT_MAX];
     char subj_hb[WSG_SUBJECT_MAX];
     char subj_node[WSG_SUBJECT_MAX];
+    char subj_resync[WSG_SUBJECT_MAX];
 };
 
 static void on_connected(void *arg)
@@ -71,6 +73,26 @@ out:
     natsMsg_Destroy(msg);
 }
 
+static void on_resync_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    gw_bus *b = closure;
+    const uint8_t *data = (const uint8_t *)natsMsg_GetData(msg);
+    size_t len = (size_t)natsMsg_GetDataLength(msg);
+    Wsgate__ResyncRequest *rq = wsgate__resync_request__unpack(NULL, len, data);
+    if (!rq) {
+        wsg_metrics_add(b->cfg.metrics, GW_M_DROPPED_BAD_MESSAGE, 1);
+        wsg_warn("resync_request_undecodable", "bytes=%zu", len);
+    } else if (!rq->node_id || !rq->node_id[0] || strcmp(rq->node_id, b->node_id) == 0) {
+        const char *reason = rq->reason && wsg_pb_str_ok(rq->reason, 128) ? rq->reason : "";
+        wsg_info("resync_requested", "reason=\"%s\"", reason);
+        if (b->cfg.on_resync)
+            b->cfg.on_resync(b->cfg.arg, reason);
+    }
+    if (rq)
+        wsgate__resync_request__free_unpacked(rq, NULL);
+    natsMsg_Destroy(msg);
+}
+
 int gw_bus_open(gw_bus **out, const gw_bus_cfg *cfg)
 {
     gw_bus *b = calloc(1, sizeof(*b));
@@ -83,7 +105,8 @@ int gw_bus_open(gw_bus **out, const gw_bus_cfg *cfg)
         goto fail;
     if (wsg_subject_fmt(b->subj_conn, sizeof(b->subj_conn), b->prefix, "conn") ||
         wsg_subject_fmt(b->subj_hb, sizeof(b->subj_hb), b->prefix, "hb") ||
-        wsg_subject_fmt(b->subj_node, sizeof(b->subj_node), b->prefix, "node.%s", b->node_id))
+        wsg_subject_fmt(b->subj_node, sizeof(b->subj_node), b->prefix, "node.%s", b->node_id) ||
+        wsg_subject_fmt(b->subj_resync, sizeof(b->subj_resync), b->prefix, "resync"))
         goto fail;
 
     char name[128];
@@ -114,6 +137,12 @@ int gw_bus_open(gw_bus **out, const gw_bus_cfg *cfg)
                   natsStatus_GetText(s));
         goto fail;
     }
+    s = natsConnection_Subscribe(&b->sub_resync, b->nats.conn, b->subj_resync, on_resync_msg, b);
+    if (s != NATS_OK) {
+        wsg_error("nats_subscribe_failed", "subject=%s err=\"%s\"", b->subj_resync,
+                  natsStatus_GetText(s));
+        goto fail;
+    }
     *out = b;
     return 0;
 fail:
@@ -125,9 +154,17 @@ void gw_bus_close(gw_bus *b, int64_t timeout_ms)
 {
     if (!b)
         return;
-    if (b->sub) {
-        natsSubscription_Unsubscribe(b->sub);
-        natsSubscription_Destroy(b->sub);
+    /* Draining waits until a callback that is running has returned, so nothing of ours runs
+     * on a nats.c thread after this; without a connection, unsubscribing is all there is. */
+    natsSubscription *subs[2] = {b->sub, b->sub_resync};
+    for (int i = 0; i < 2; i++) {
+        if (!subs[i])
+            continue;
+        if (natsSubscription_Drain(subs[i]) != NATS_OK ||
+            natsSubscription_WaitForDrainCompletion(subs[i], timeout_ms > 0 ? timeout_ms : 1) !=
+                NATS_OK)
+            natsSubscription_Unsubscribe(subs[i]);
+        natsSubscription_Destroy(subs[i]);
     }
     wsg_nats_close(&b->nats, timeout_ms);
     free(b->prefix);
@@ -193,6 +230,22 @@ int gw_bus_publish_conn(gw_bus *b, Wsgate__ConnEvent__Kind kind, uint32_t stream
     ev.n_conns = 1;
     ev.conns = conns;
     ev.at_us = wsg_now_us();
+    return publish(b, b->subj_conn, &ev.base);
+}
+
+int gw_bus_publish_resync(gw_bus *b, uint32_t stream, uint64_t seq, Wsgate__Conn **conns,
+                          size_t n, int more)
+{
+    Wsgate__ConnEvent ev = WSGATE__CONN_EVENT__INIT;
+    ev.kind = WSGATE__CONN_EVENT__KIND__RESYNC;
+    ev.node_id = b->node_id;
+    ev.node_epoch = b->cfg.node_epoch;
+    ev.stream = stream;
+    ev.seq = seq;
+    ev.n_conns = n;
+    ev.conns = conns;
+    ev.at_us = wsg_now_us();
+    ev.more = more != 0;
     return publish(b, b->subj_conn, &ev.base);
 }
 

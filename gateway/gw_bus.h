@@ -17,8 +17,11 @@ typedef struct gw_bus gw_bus;
 
 /* Called on a nats.c thread with a delivery for this node; nd is freed after it returns. */
 typedef void (*gw_bus_delivery_fn)(void *arg, const Wsgate__NodeDelivery *nd);
-/* Called on a nats.c thread when the connection comes up (1) or goes down (0). */
+/* Called on a nats.c thread (or, for the first connection, possibly on the thread calling
+ * gw_bus_open) when the connection comes up (1) or goes down (0). */
 typedef void (*gw_bus_state_fn)(void *arg, int connected);
+/* Called on a nats.c thread when a router asks this node to announce its connections. */
+typedef void (*gw_bus_resync_fn)(void *arg, const char *reason);
 
 typedef struct gw_bus_cfg {
     const char *urls;
@@ -29,6 +32,7 @@ typedef struct gw_bus_cfg {
     wsg_metrics *metrics;    /* gateway metrics (gw_metrics.h ids) */
     gw_bus_delivery_fn on_delivery;
     gw_bus_state_fn on_state;
+    gw_bus_resync_fn on_resync;
     void *arg;
 } gw_bus_cfg;
 
@@ -45,6 +49,10 @@ int gw_bus_publish_inbound(gw_bus *b, uint64_t conn_id, const char *user_id, con
                            const void *payload, size_t len, int64_t received_us);
 int gw_bus_publish_conn(gw_bus *b, Wsgate__ConnEvent__Kind kind, uint32_t stream, uint64_t seq,
                         uint64_t conn_id, const char *user_id, int64_t connected_us);
+/* One part of a worker's RESYNC (see ConnEvent in wsgate.proto). */
+int gw_bus_publish_resync(gw_bus *b, uint32_t stream, uint64_t seq, Wsgate__Conn **conns,
+                          size_t n, int more);
+/* interval_ms 0 marks the last heartbeat of a stopping node. */
 int gw_bus_publish_heartbeat(gw_bus *b, uint32_t connections, int draining, uint32_t interval_ms);
 
 #endif

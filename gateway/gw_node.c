@@ -94,15 +94,42 @@ nomem:
     free(ids);
 }
 
+static void post_resync(gw_node *n)
+{
+    for (unsigned k = 0; k < n->nworkers; k++)
+        if (gw_worker_post_resync(n->workers[k]))
+            wsg_error("resync_not_posted", "worker=%u", k);
+}
+
+/* Events published while NATS was away may be lost and a router may have declared this node
+ * dead meanwhile: after every (re)connection the workers announce their sets again. */
+static void on_bus_state(void *arg, int connected)
+{
+    if (connected)
+        post_resync(arg);
+}
+
+static void on_resync_request(void *arg, const char *reason)
+{
+    post_resync(arg);
+}
+
 static void node_free(gw_node *n)
 {
     if (!n)
         return;
-    for (unsigned i = 0; i < n->nworkers; i++)
-        gw_worker_join_and_free(n->workers[i]);
-    free(n->workers);
-    /* After the workers: their last CLOSE events are flushed with the bus. */
+    for (unsigned i = 0; n->workers && i < n->nworkers; i++)
+        gw_worker_join(n->workers[i]);
+    /* The last heartbeat (interval 0) lets routers forget this node now rather than after
+     * their timeout; every CLOSE event went out before it, from the joined workers. */
+    if (n->bus && atomic_load(&n->draining) && gw_bus_publish_heartbeat(n->bus, 0, 1, 0))
+        wsg_warn("last_heartbeat_not_published", NULL);
+    /* The bus goes before the workers are freed: its callbacks may still post to them (and
+     * are dropped, the workers being stopped). */
     gw_bus_close(n->bus, 2000);
+    for (unsigned i = 0; n->workers && i < n->nworkers; i++)
+        gw_worker_free(n->workers[i]);
+    free(n->workers);
     gw_auth_free(n->auth);
     wsg_metrics_free(&n->metrics);
     free(n);
@@ -140,7 +167,8 @@ gw_node *gw_node_start(const gw_config *cfg, char *err, size_t errlen)
         .reconnect_buf = cfg->nats_buffer_bytes,
         .metrics = &n->metrics,
         .on_delivery = on_delivery,
-        .on_state = NULL, /* readiness reads the bus state directly; wsg_nats logs it */
+        .on_state = on_bus_state,
+        .on_resync = on_resync_request,
         .arg = n,
     };
     /* Workers must exist before the first delivery can arrive, so they are created first,

@@ -18,7 +18,9 @@
 #define ACCEPT_BATCH 64         /* accepts per wake-up, so one loop turn stays short */
 #define ACCEPT_PAUSE_US 100000  /* out of descriptors: stop accepting for this long */
 
-typedef enum { JOB_DELIVER, JOB_DRAIN } gw_job_kind;
+#define RESYNC_PART 4096        /* connections per RESYNC part: far below NATS' 1 MB */
+
+typedef enum { JOB_DELIVER, JOB_DRAIN, JOB_RESYNC } gw_job_kind;
 
 typedef struct gw_job {
     wsg_qnode node;
@@ -132,7 +134,62 @@ int gw_worker_post_drain(gw_worker *w, int64_t deadline_mono_us)
     return 0;
 }
 
+int gw_worker_post_resync(gw_worker *w)
+{
+    gw_job *job = calloc(1, sizeof(*job));
+    if (!job)
+        return -1;
+    job->kind = JOB_RESYNC;
+    if (post(w, job))
+        job_free(job);
+    return 0;
+}
+
 /* ---- work on the loop ---- */
+
+/* Announces every open connection of this worker. Running on the worker's thread, between
+ * its own OPEN/CLOSE events, the parts describe exactly the set at this point of the stream. */
+static void resync(gw_worker *w)
+{
+    size_t total = HASH_COUNT(w->conns);
+    Wsgate__Conn *items = calloc(total ? (total < RESYNC_PART ? total : RESYNC_PART) : 1,
+                                 sizeof(*items));
+    Wsgate__Conn **ptrs = calloc(total ? (total < RESYNC_PART ? total : RESYNC_PART) : 1,
+                                 sizeof(*ptrs));
+    if (!items || !ptrs) {
+        wsg_error("resync_failed", "worker=%u reason=nomem connections=%zu", w->idx, total);
+        goto out;
+    }
+    size_t n = 0, sent = 0, parts = 0;
+    gw_conn *c, *tmp;
+    /* An empty set is announced too: it tells the router this stream has nothing. */
+    HASH_ITER(hh, w->conns, c, tmp) {
+        wsgate__conn__init(&items[n]);
+        items[n].conn_id = c->id;
+        items[n].user_id = c->user;
+        items[n].connected_at_us = c->connected_us;
+        ptrs[n] = &items[n];
+        n++;
+        sent++;
+        if (n == RESYNC_PART && sent < total) {
+            if (gw_bus_publish_resync(w->node->bus, w->idx, gw_worker_next_event_seq(w), ptrs, n,
+                                      1))
+                goto failed;
+            parts++;
+            n = 0;
+        }
+    }
+    if (gw_bus_publish_resync(w->node->bus, w->idx, gw_worker_next_event_seq(w), ptrs, n, 0))
+        goto failed;
+    parts++;
+    wsg_info("resync_sent", "worker=%u connections=%zu parts=%zu", w->idx, total, parts);
+    goto out;
+failed:
+    wsg_warn("resync_not_published", "worker=%u connections=%zu", w->idx, total);
+out:
+    free(items);
+    free(ptrs);
+}
 
 static void deliver(gw_worker *w, gw_job *job)
 {
@@ -149,16 +206,6 @@ static void deliver(gw_worker *w, gw_job *job)
         else
             wsg_metrics_add(&w->node->metrics, GW_M_DROPPED_UNKNOWN_CONN, 1);
     }
-}
-
-/* A draining node leaves: the kernel sends new connections to the other workers and
- * processes sharing the port, or refuses them once none is left. */
-static void stop_listening(gw_worker *w)
-{
-    if (!w->listen_wsi)
-        return;
-    lws_sul_cancel(&w->sul_accept);
-    lws_set_timeout(w->listen_wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
 
 static void accept_resume(lws_sorted_usec_list_t *sul)
@@ -231,7 +278,6 @@ static void start_drain(gw_worker *w, int64_t deadline_us)
     }
     w->draining = 1;
     w->drain_deadline_us = deadline_us;
-    stop_listening(w);
     wsg_info("worker_draining", "worker=%u connections=%u", w->idx, HASH_COUNT(w->conns));
     drain_tick(&w->sul_drain);
 }
@@ -242,10 +288,17 @@ static void run_jobs(gw_worker *w)
     while (q) {
         gw_job *job = wsg_container_of(q, gw_job, node);
         q = q->next;
-        if (job->kind == JOB_DELIVER)
+        switch (job->kind) {
+        case JOB_DELIVER:
             deliver(w, job);
-        else
+            break;
+        case JOB_DRAIN:
             start_drain(w, job->deadline_us);
+            break;
+        case JOB_RESYNC:
+            resync(w);
+            break;
+        }
         job_free(job);
     }
 }
@@ -396,14 +449,27 @@ int gw_worker_start(gw_worker *w)
     return 0;
 }
 
-void gw_worker_join_and_free(gw_worker *w)
+void gw_worker_join(gw_worker *w)
 {
     if (!w)
         return;
-    if (w->started)
+    if (w->started) {
         pthread_join(w->thread, NULL);
-    else if (w->ctx)
+        w->started = 0;
+    } else if (w->ctx) {
+        pthread_mutex_lock(&w->post_lock);
+        w->ctx_gone = 1;
+        pthread_mutex_unlock(&w->post_lock);
         lws_context_destroy(w->ctx);
+        w->ctx = NULL;
+    }
+}
+
+void gw_worker_free(gw_worker *w)
+{
+    if (!w)
+        return;
+    gw_worker_join(w);
     wsg_qnode *q = wsg_queue_take_all(&w->inbox);
     while (q) {
         gw_job *job = wsg_container_of(q, gw_job, node);

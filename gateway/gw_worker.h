@@ -25,8 +25,11 @@ static inline unsigned gw_conn_id_worker(uint64_t conn_id)
 /* Creates the worker's lws context (binds the port). NULL and err filled on failure. */
 gw_worker *gw_worker_new(gw_node *node, unsigned idx, char *err, size_t errlen);
 int gw_worker_start(gw_worker *w);
-/* Joins the thread (after it stopped by itself at the end of a drain) and frees. */
-void gw_worker_join_and_free(gw_worker *w);
+/* Waits for the thread to stop by itself at the end of a drain; its context is gone then, and
+ * jobs posted later are dropped. */
+void gw_worker_join(gw_worker *w);
+/* Frees a joined worker; nothing may post to it any more. */
+void gw_worker_free(gw_worker *w);
 
 /* Any thread. Queues one delivery of msg (the worker takes over the caller's reference) to
  * every connection of the worker (all != 0) or to the listed connection ids. Returns 0, or
@@ -35,6 +38,10 @@ int gw_worker_post_delivery(gw_worker *w, gw_msg *msg, int all, const uint64_t *
 /* Any thread. Starts this worker's drain; it stops its loop once every connection is gone
  * or the deadline (monotonic us) has passed. */
 int gw_worker_post_drain(gw_worker *w, int64_t deadline_mono_us);
+
+/* Any thread. Asks the worker to announce its whole connection set (ConnEvent RESYNC on
+ * its stream, in parts), after NATS reconnected or a router asked. */
+int gw_worker_post_resync(gw_worker *w);
 
 /* For the connections of this worker (gw_conn), on the worker's thread only. */
 typedef struct gw_conn gw_conn;
