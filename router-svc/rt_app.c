@@ -15,6 +15,7 @@
 #include "rt_metrics.h"
 #include "rt_presence.h"
 #include "rt_registry.h"
+#include "rt_resync.h"
 #include "rt_route.h"
 #include "rt_script.h"
 #include "rt_store.h"
@@ -29,6 +30,8 @@
 #define NATS_FLUSH_MS 2000
 /* NodeDelivery bytes around one item's payload (ids, epoch, tags, one conn id) */
 #define NODE_DELIVERY_OVERHEAD 256
+/* rt_resync entries of nodes not heard of for this long are forgotten */
+#define RESYNC_IDLE_US (3600 * INT64_C(1000000))
 
 typedef enum { OP_LOAD, OP_CONN, OP_NODE, OP_PURGE, OP_REWRITE } op_what;
 
@@ -48,10 +51,16 @@ struct rt_app {
     rt_http *http;
     rt_store *store;
     rt_bus *bus;
+    rt_resync *rs;
     int loaded;
     int load_inflight;
     atomic_int stop;
+    /* a ResyncRequest to every gateway is owed (sent once NATS is up and the limit allows) */
+    int resync_all_due;
+    rt_resync_reason resync_all_reason;
+    int nats_up, nats_was_up;
     char presence_subject[WSG_SUBJECT_MAX];
+    char resync_subject[WSG_SUBJECT_MAX];
     /* a misbehaving publisher must not flood the log: one rejection line per second */
     int64_t reject_logged_us;
     uint64_t reject_suppressed;
@@ -139,6 +148,62 @@ static void flush_batches(rt_app *a)
         wsg_metrics_add(a->m, RT_M_INTERNAL_ERRORS, (int64_t)failed);
 }
 
+static void publish_resync(const char *node_id, rt_resync_reason why, void *arg)
+{
+    rt_app *a = arg;
+    Wsgate__ResyncRequest rq = WSGATE__RESYNC_REQUEST__INIT;
+    rq.node_id = (char *)(node_id ? node_id : "");
+    rq.reason = (char *)rt_resync_reason_name(why);
+    rq.at_us = wsg_now_us();
+    uint8_t *buf;
+    size_t len;
+    if (wsg_pb_pack(&rq.base, &buf, &len)) {
+        count(a, RT_M_INTERNAL_ERRORS);
+        return;
+    }
+    int rc = rt_bus_publish(a->bus, a->resync_subject, buf, len);
+    free(buf);
+    if (rc) {
+        wsg_warn("resync_request_failed", "node=%s reason=%s", node_id ? node_id : "*",
+                 rt_resync_reason_name(why));
+        return;
+    }
+    count(a, rt_metric_resync_request(why));
+    wsg_info("resync_requested", "node=%s reason=%s", node_id ? node_id : "*",
+             rt_resync_reason_name(why));
+}
+
+/* Asks node_id (NULL: every gateway) to resync now, or once the rate limit allows. */
+static void request_resync(rt_app *a, const char *node_id, rt_resync_reason why)
+{
+    if (rt_resync_want(a->rs, node_id, why, wsg_mono_us()))
+        publish_resync(node_id, why, a);
+    else
+        wsg_debug("resync_request_owed", "node=%s reason=%s", node_id ? node_id : "*",
+                  rt_resync_reason_name(why));
+}
+
+/* The request to every gateway owed since the registry was loaded goes out once NATS is up. A
+ * NATS reconnect owes one too: events published while this replica was cut off never reached
+ * it. */
+static void resync_all_check(rt_app *a)
+{
+    a->nats_up = rt_bus_connected(a->bus);
+    if (a->nats_up && !a->nats_was_up) {
+        if (a->loaded && !a->resync_all_due) {
+            a->resync_all_due = 1;
+            a->resync_all_reason = RT_RSQ_RECONNECT;
+        }
+        a->nats_was_up = 1;
+    } else if (!a->nats_up && a->nats_was_up) {
+        a->nats_was_up = 0;
+    }
+    if (a->resync_all_due && a->loaded && a->nats_up) {
+        a->resync_all_due = 0;
+        request_resync(a, NULL, a->resync_all_reason);
+    }
+}
+
 static void update_gauges(rt_app *a)
 {
     wsg_metrics_set(a->m, RT_M_NODES, (int64_t)rt_registry_node_count(a->reg));
@@ -179,6 +244,9 @@ static void on_loaded(rt_app *a, rt_store_op *op)
         wsg_metrics_add(a->m, RT_M_REDIS_ERRORS, (int64_t)bad);
     }
     a->loaded = 1;
+    /* gateways may have changed while no router listened (or this one was loading) */
+    a->resync_all_due = 1;
+    a->resync_all_reason = RT_RSQ_START;
     update_gauges(a);
     wsg_info("registry_loaded", "nodes=%zu connections=%zu users=%zu",
              rt_registry_node_count(a->reg), rt_registry_conn_count(a->reg),
@@ -251,6 +319,25 @@ static void submit_change(rt_app *a, rt_store_op *op, rt_presence_list *fallback
 
 /* ---- NATS messages ---- */
 
+/* Hands an applied event to Redis (a whole RESYNC set in one call). */
+static void store_conn_event(rt_app *a, const Wsgate__ConnEvent *ev, const rt_ev_result *res,
+                             rt_presence_list *pl)
+{
+    rt_store_op *op = op_new(OP_CONN, RT_SCRIPT_CONN, ev->node_id);
+    int rc = !op ? -1
+             : res->set
+                 ? rt_script_resync_args(&op->args, a->cfg->prefix, ev->node_id, ev->node_epoch,
+                                         res->set)
+                 : rt_script_conn_args(&op->args, a->cfg->prefix, ev);
+    if (rc) {
+        rt_store_op_free(op);
+        count(a, RT_M_INTERNAL_ERRORS);
+        publish_presence(a, pl);
+        return;
+    }
+    submit_change(a, op, pl);
+}
+
 static void on_conn_event(rt_app *a, const natsMsg *msg)
 {
     Wsgate__ConnEvent *ev = wsgate__conn_event__unpack(
@@ -264,39 +351,72 @@ static void on_conn_event(rt_app *a, const natsMsg *msg)
     rt_ev_result res;
     if (rt_registry_conn_event(a->reg, ev, wsg_mono_us(), &res, &pl))
         count(a, RT_M_INTERNAL_ERRORS);
+    int resync = ev->kind == WSGATE__CONN_EVENT__KIND__RESYNC;
     switch (res.status) {
     case RT_EV_INVALID:
         count(a, rt_metric_rejected(RT_REJ_INVALID_EVENT));
-        wsg_debug("conn_event_invalid", "kind=%d conns=%zu", (int)ev->kind, ev->n_conns);
-        break;
+        wsg_debug("conn_event_invalid", "kind=%d stream=%" PRIu32 " conns=%zu", (int)ev->kind,
+                  ev->stream, ev->n_conns);
+        goto out;
     case RT_EV_STALE:
         count(a, RT_M_STALE_EVENTS);
-        break;
+        goto out;
     case RT_EV_DUPLICATE:
         count(a, RT_M_DUPLICATE_EVENTS);
+        goto out;
+    case RT_EV_PART:
+        count(a, RT_M_RESYNC_PARTS);
         break;
-    case RT_EV_APPLIED: {
+    case RT_EV_DISCARDED:
+        break;
+    case RT_EV_APPLIED:
         count(a, RT_M_CONN_EVENTS);
-        if (res.gap) {
-            count(a, RT_M_SEQ_GAPS);
-            wsg_warn("conn_event_gap", "node=%s epoch=%" PRIu64 " stream=%" PRIu32
-                     " seq=%" PRIu64, ev->node_id, ev->node_epoch, ev->stream, ev->seq);
-        }
-        if (res.new_life)
-            wsg_info("node_new_life", "node=%s epoch=%" PRIu64, ev->node_id, ev->node_epoch);
-        rt_store_op *op = op_new(OP_CONN, RT_SCRIPT_CONN, ev->node_id);
-        if (!op || rt_script_conn_args(&op->args, a->cfg->prefix, ev)) {
-            rt_store_op_free(op);
-            count(a, RT_M_INTERNAL_ERRORS);
-            publish_presence(a, &pl);
-            break;
-        }
-        submit_change(a, op, &pl);
         break;
     }
+    if (res.gap) {
+        count(a, RT_M_SEQ_GAPS);
+        wsg_warn("conn_event_gap", "node=%s epoch=%" PRIu64 " stream=%" PRIu32 " seq=%" PRIu64
+                 " kind=%d", ev->node_id, ev->node_epoch, ev->stream, ev->seq, (int)ev->kind);
     }
+    if (res.new_life)
+        wsg_info("node_new_life", "node=%s epoch=%" PRIu64, ev->node_id, ev->node_epoch);
+    if (res.abandoned != RT_ABANDON_NONE) {
+        count(a, RT_M_RESYNC_ABANDONED);
+        wsg_warn("resync_abandoned", "node=%s epoch=%" PRIu64 " stream=%" PRIu32 " seq=%" PRIu64
+                 " reason=%s", ev->node_id, ev->node_epoch, ev->stream, ev->seq,
+                 res.abandoned == RT_ABANDON_GAP ? "out_of_sequence" : "too_big");
+    }
+    if (res.new_node && rt_resync_node_seen(a->rs, ev->node_id, ev->node_epoch))
+        request_resync(a, ev->node_id, RT_RSQ_NODE_BACK);
+    else if (res.set_lost)
+        request_resync(a, ev->node_id, RT_RSQ_SET_LOST);
+    else if (res.gap && !resync)
+        /* a RESYNC starting after a gap repairs it; a lost OPEN / CLOSE needs one */
+        request_resync(a, ev->node_id, RT_RSQ_SEQ_GAP);
+    if (res.status == RT_EV_APPLIED)
+        store_conn_event(a, ev, &res, &pl);
+out:
     rt_presence_list_free(&pl);
     wsgate__conn_event__free_unpacked(ev, NULL);
+}
+
+/* A node's last heartbeat: it was removed from memory; Redis forgets it through the purge
+ * script, which tells exactly one replica about the users who went offline. */
+static void on_departed(rt_app *a, const Wsgate__NodeHeartbeat *hb, rt_presence_list *pl)
+{
+    count(a, RT_M_NODES_LEFT);
+    wsg_info("node_left", "node=%s epoch=%" PRIu64 " users_offline=%zu", hb->node_id,
+             hb->node_epoch, pl->n);
+    if (rt_resync_node_gone(a->rs, hb->node_id, hb->node_epoch, wsg_mono_us()))
+        count(a, RT_M_INTERNAL_ERRORS);
+    rt_store_op *op = op_new(OP_PURGE, RT_SCRIPT_PURGE, hb->node_id);
+    if (!op || rt_script_purge_args(&op->args, a->cfg->prefix, hb->node_id, hb->node_epoch)) {
+        rt_store_op_free(op);
+        count(a, RT_M_INTERNAL_ERRORS);
+        publish_presence(a, pl);
+        return;
+    }
+    submit_change(a, op, pl);
 }
 
 static void on_heartbeat(rt_app *a, const natsMsg *msg)
@@ -315,9 +435,22 @@ static void on_heartbeat(rt_app *a, const natsMsg *msg)
         count(a, RT_M_INTERNAL_ERRORS);
     if (res.status == RT_EV_INVALID) {
         count(a, rt_metric_rejected(RT_REJ_INVALID_EVENT));
-    } else if (res.status == RT_EV_STALE) {
+        goto out;
+    }
+    if (res.status == RT_EV_STALE) {
         count(a, RT_M_STALE_EVENTS);
-    } else if (res.new_node || res.new_life) {
+        goto out;
+    }
+    if (res.departed) {
+        on_departed(a, hb, &pl);
+        goto out;
+    }
+    int asked = 0;
+    if (res.new_node && rt_resync_node_seen(a->rs, hb->node_id, hb->node_epoch)) {
+        request_resync(a, hb->node_id, RT_RSQ_NODE_BACK);
+        asked = 1;
+    }
+    if (res.new_node || res.new_life) {
         /* only a new node or life changes the durable copy; a steady heartbeat does not */
         wsg_info(res.new_life ? "node_new_life" : "node_seen", "node=%s epoch=%" PRIu64,
                  hb->node_id, hb->node_epoch);
@@ -330,6 +463,18 @@ static void on_heartbeat(rt_app *a, const natsMsg *msg)
             submit_change(a, op, &pl);
         }
     }
+    size_t known;
+    int resyncing;
+    /* while a multi-part set is in flight the counts cannot agree */
+    if (!asked && rt_registry_node_stats(a->reg, hb->node_id, &known, &resyncing) == 0 &&
+        !resyncing &&
+        rt_resync_heartbeat(a->rs, hb->node_id, hb->node_epoch, hb->connections, known,
+                            wsg_mono_us())) {
+        wsg_warn("node_count_mismatch", "node=%s announced=%" PRIu32 " known=%zu", hb->node_id,
+                 hb->connections, known);
+        request_resync(a, hb->node_id, RT_RSQ_COUNT_MISMATCH);
+    }
+out:
     rt_presence_list_free(&pl);
     wsgate__node_heartbeat__free_unpacked(hb, NULL);
 }
@@ -425,6 +570,7 @@ static void on_wake(void *arg)
 {
     rt_app *a = arg;
     drain_store(a);
+    resync_all_check(a);
     if (a->loaded)
         drain_bus(a);
     update_gauges(a);
@@ -436,6 +582,9 @@ static void on_expired(const char *node_id, uint64_t epoch, const rt_presence_li
     count(a, RT_M_NODES_EXPIRED);
     wsg_warn("node_expired", "node=%s epoch=%" PRIu64 " users_offline=%zu", node_id, epoch,
              off->n);
+    /* if it was only slow, its next word makes this replica ask it for its set again */
+    if (rt_resync_node_gone(a->rs, node_id, epoch, wsg_mono_us()))
+        count(a, RT_M_INTERNAL_ERRORS);
     rt_store_op *op = op_new(OP_PURGE, RT_SCRIPT_PURGE, node_id);
     if (!op || rt_script_purge_args(&op->args, a->cfg->prefix, node_id, epoch)) {
         rt_store_op_free(op);
@@ -458,6 +607,10 @@ static void on_tick(void *arg)
         submit_load(a);
     if (a->loaded)
         rt_registry_expire(a->reg, wsg_mono_us(), a->cfg->node_timeout_ms * 1000, on_expired, a);
+    resync_all_check(a);
+    if (a->nats_up)
+        rt_resync_due(a->rs, wsg_mono_us(), publish_resync, a);
+    rt_resync_prune(a->rs, wsg_mono_us(), RESYNC_IDLE_US);
     update_gauges(a);
 }
 
@@ -522,10 +675,12 @@ rt_app *rt_app_new(const rt_config *cfg, wsg_metrics *metrics)
     a->cfg = cfg;
     a->m = metrics;
     a->reg = rt_registry_new();
+    a->rs = rt_resync_new(RT_RESYNC_MIN_INTERVAL_US);
     a->batch = rt_batch_new(RT_BATCH_MAX_ITEMS, RT_BATCH_MAX_BYTES);
-    if (!a->reg || !a->batch ||
+    if (!a->reg || !a->rs || !a->batch ||
         wsg_subject_fmt(a->presence_subject, sizeof(a->presence_subject), cfg->prefix,
-                        "events.presence")) {
+                        "events.presence") ||
+        wsg_subject_fmt(a->resync_subject, sizeof(a->resync_subject), cfg->prefix, "resync")) {
         rt_app_free(a);
         return NULL;
     }
@@ -618,5 +773,6 @@ void rt_app_free(rt_app *a)
     rt_http_free(a->http);
     rt_batch_free(a->batch);
     rt_registry_free(a->reg);
+    rt_resync_free(a->rs);
     free(a);
 }

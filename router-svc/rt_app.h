@@ -11,7 +11,13 @@
  * publishes each. When Redis did not run the call (down, or awaiting the rewrite after it came
  * back), the transitions this replica's in-memory registry computed are published instead:
  * then every replica publishes them, so presence may be duplicated (never lost) until Redis is
- * back. */
+ * back.
+ *
+ * Resync: the loop publishes ResyncRequests on <prefix>.resync (rt_resync decides when): to
+ * every gateway once the snapshot is loaded and after a NATS reconnect, and to one node when a
+ * node it had purged speaks again in the same life, when two heartbeats in a row disagree with
+ * the registry's count, when an OPEN / CLOSE skipped seqs, or when a multi-part RESYNC was
+ * abandoned. A heartbeat with interval_ms 0 purges its node at once. */
 #ifndef RT_APP_H
 #define RT_APP_H
 #include "rt_config.h"

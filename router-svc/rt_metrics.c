@@ -2,6 +2,10 @@
 #include "rt_metrics.h"
 
 #define REJ_HELP "Messages from NATS dropped as invalid, by reason"
+#define RSQ_HELP "ResyncRequests published, by reason"
+#define RSQ(r, label) \
+    [RT_M_RESYNC_REQUESTS_FIRST + (r)] = {"wsgate_router_resync_requests_total", \
+                                          "reason=\"" label "\"", WSG_METRIC_COUNTER, RSQ_HELP}
 
 const wsg_metric_desc rt_metric_descs[RT_M__COUNT] = {
     [RT_M_NODES] = {"wsgate_router_nodes", NULL, WSG_METRIC_GAUGE, "Live gateway nodes"},
@@ -54,6 +58,18 @@ const wsg_metric_desc rt_metric_descs[RT_M__COUNT] = {
                        "PresenceEvents published"},
     [RT_M_NODES_EXPIRED] = {"wsgate_router_nodes_expired_total", NULL, WSG_METRIC_COUNTER,
                             "Nodes declared dead after missing heartbeats"},
+    [RT_M_NODES_LEFT] = {"wsgate_router_nodes_left_total", NULL, WSG_METRIC_COUNTER,
+                         "Nodes removed at once on their last heartbeat (they were stopping)"},
+    [RT_M_RESYNC_PARTS] = {"wsgate_router_resync_parts_total", NULL, WSG_METRIC_COUNTER,
+                           "RESYNC parts kept until their set's last part"},
+    [RT_M_RESYNC_ABANDONED] = {"wsgate_router_resync_abandoned_total", NULL, WSG_METRIC_COUNTER,
+                               "Multi-part RESYNCs dropped (a part out of sequence, or too big)"},
+    RSQ(RT_RSQ_START, "start"),
+    RSQ(RT_RSQ_RECONNECT, "reconnect"),
+    RSQ(RT_RSQ_NODE_BACK, "node_back"),
+    RSQ(RT_RSQ_COUNT_MISMATCH, "count_mismatch"),
+    RSQ(RT_RSQ_SEQ_GAP, "seq_gap"),
+    RSQ(RT_RSQ_SET_LOST, "set_lost"),
     [RT_M_NATS_CONNECTED] = {"wsgate_router_nats_connected", NULL, WSG_METRIC_GAUGE,
                              "1 while connected to NATS"},
     [RT_M_NATS_PUBLISH_ERRORS] = {"wsgate_router_nats_publish_errors_total", NULL,

@@ -2,6 +2,7 @@
  * thread may bump them through wsg_metrics_add. */
 #ifndef RT_METRICS_H
 #define RT_METRICS_H
+#include "rt_resync.h"
 #include "wsg_metrics.h"
 
 /* Why a message from NATS was dropped; one wsgate_router_rejected_total series each. */
@@ -35,6 +36,11 @@ typedef enum {
     RT_M_NODE_DELIVERIES,
     RT_M_PRESENCE,
     RT_M_NODES_EXPIRED,
+    RT_M_NODES_LEFT,
+    RT_M_RESYNC_PARTS,
+    RT_M_RESYNC_ABANDONED,
+    RT_M_RESYNC_REQUESTS_FIRST, /* wsgate_router_resync_requests_total{reason} */
+    RT_M_RESYNC_REQUESTS_LAST = RT_M_RESYNC_REQUESTS_FIRST + RT_RSQ__COUNT - 1,
     RT_M_NATS_CONNECTED, /* gauge */
     RT_M_NATS_PUBLISH_ERRORS,
     RT_M_REDIS_CONNECTED, /* gauge */
@@ -49,6 +55,11 @@ extern const wsg_metric_desc rt_metric_descs[RT_M__COUNT];
 static inline rt_metric_id rt_metric_rejected(rt_reject r)
 {
     return (rt_metric_id)(RT_M_REJECTED_FIRST + (int)r);
+}
+
+static inline rt_metric_id rt_metric_resync_request(rt_resync_reason r)
+{
+    return (rt_metric_id)(RT_M_RESYNC_REQUESTS_FIRST + (int)r);
 }
 
 #endif

@@ -38,7 +38,9 @@ struct rt_user {
 typedef struct rt_stream {
     UT_hash_handle hh;
     uint32_t id;
-    uint64_t seq;
+    uint64_t seq;         /* the highest seq consumed: applied, kept as a part or dropped */
+    rt_conn_set *pending; /* the parts of an unfinished RESYNC so far */
+    int skipping;         /* the rest of an abandoned set is still coming: drop it */
 } rt_stream;
 
 struct rt_node {
@@ -46,8 +48,11 @@ struct rt_node {
     char id[WSG_NODE_ID_MAX + 1];
     uint64_t epoch;
     int64_t last_seen_us;
+    uint32_t interval_ms; /* the last heartbeat's; 0 until one came */
     int draining;
     rt_conn *conns;
+    size_t nconns;
+    size_t pending_conns; /* in the streams' unfinished sets */
     rt_stream *streams;
 };
 
@@ -56,18 +61,87 @@ struct rt_registry {
     rt_user *users;
     size_t nconns;
     rt_user *reap;
+    rt_conn_set *last_set; /* handed out in rt_ev_result.set */
+    size_t max_pending;    /* per node */
     int oom; /* set when a transition could not be recorded */
 };
 
 rt_registry *rt_registry_new(void)
 {
-    return calloc(1, sizeof(rt_registry));
+    rt_registry *r = calloc(1, sizeof(rt_registry));
+    if (r)
+        r->max_pending = RT_MAX_PENDING_CONNS;
+    return r;
+}
+
+void rt_registry_set_max_pending(rt_registry *r, size_t max_conns)
+{
+    r->max_pending = max_conns;
+}
+
+static void conn_set_free(rt_conn_set *set)
+{
+    if (!set)
+        return;
+    for (size_t i = 0; i < set->n; i++)
+        free(set->users[i]);
+    free(set->ids);
+    free(set->users);
+    free(set);
+}
+
+static rt_conn_set *conn_set_new(uint32_t stream, uint64_t first_seq)
+{
+    rt_conn_set *set = calloc(1, sizeof(*set));
+    if (set) {
+        set->stream = stream;
+        set->first_seq = set->last_seq = first_seq;
+    }
+    return set;
+}
+
+/* Appends a part's connections (copies). 0 / -1 (ENOMEM: set unchanged beyond whole items). */
+static int conn_set_append(rt_conn_set *set, const Wsgate__ConnEvent *ev)
+{
+    if (set->n + ev->n_conns > set->cap) {
+        size_t cap = set->cap ? set->cap : 64;
+        while (cap < set->n + ev->n_conns)
+            cap *= 2;
+        uint64_t *ids = realloc(set->ids, cap * sizeof(*ids));
+        if (!ids)
+            return -1;
+        set->ids = ids;
+        char **users = realloc(set->users, cap * sizeof(*users));
+        if (!users)
+            return -1;
+        set->users = users;
+        set->cap = cap;
+    }
+    for (size_t i = 0; i < ev->n_conns; i++) {
+        char *u = strdup(ev->conns[i]->user_id);
+        if (!u)
+            return -1;
+        set->ids[set->n] = ev->conns[i]->conn_id;
+        set->users[set->n++] = u;
+    }
+    set->last_seq = ev->seq;
+    return 0;
+}
+
+static void stream_drop_pending(rt_node *n, rt_stream *s)
+{
+    if (s->pending) {
+        n->pending_conns -= s->pending->n;
+        conn_set_free(s->pending);
+        s->pending = NULL;
+    }
 }
 
 static void streams_clear(rt_node *n)
 {
     rt_stream *s, *tmp;
     HASH_ITER(hh, n->streams, s, tmp) {
+        stream_drop_pending(n, s);
         HASH_DEL(n->streams, s);
         free(s);
     }
@@ -100,6 +174,7 @@ static void conn_detach(rt_registry *r, rt_conn *c)
         r->reap = u;
     }
     HASH_DEL(n->conns, c);
+    n->nconns--;
     r->nconns--;
     free(c);
 }
@@ -160,6 +235,7 @@ static int conn_attach(rt_registry *r, rt_node *n, uint64_t conn_id, const char 
     /* a user reaping lost its connections earlier in this same change: net, no transition */
     if (u->n++ == 0 && !u->reaping)
         note(r, out, u->id, 1, n->id, conn_id);
+    n->nconns++;
     r->nconns++;
     return 0;
 }
@@ -183,6 +259,8 @@ void rt_registry_clear(rt_registry *r)
     rt_node *n, *tmp;
     HASH_ITER(hh, r->nodes, n, tmp) node_remove(r, n);
     reap(r, NULL);
+    conn_set_free(r->last_set);
+    r->last_set = NULL;
     r->oom = 0;
 }
 
@@ -248,9 +326,11 @@ static rt_node *fence(rt_registry *r, const char *node_id, uint64_t epoch, int64
     return n;
 }
 
+/* Every connection of an event must belong to the event's stream. */
 static int event_ok(const Wsgate__ConnEvent *ev)
 {
-    if (!node_id_ok(ev->node_id) || ev->seq == 0 || (ev->n_conns > 0 && !ev->conns))
+    if (!node_id_ok(ev->node_id) || ev->seq == 0 || ev->stream > RT_STREAM_MAX ||
+        (ev->n_conns > 0 && !ev->conns))
         return 0;
     switch (ev->kind) {
     case WSGATE__CONN_EVENT__KIND__OPEN:
@@ -266,7 +346,8 @@ static int event_ok(const Wsgate__ConnEvent *ev)
         return 0;
     }
     for (size_t i = 0; i < ev->n_conns; i++)
-        if (!ev->conns[i] || !user_id_ok(ev->conns[i]->user_id))
+        if (!ev->conns[i] || !user_id_ok(ev->conns[i]->user_id) ||
+            rt_conn_stream(ev->conns[i]->conn_id) != ev->stream)
             return 0;
     return 1;
 }
@@ -276,12 +357,13 @@ typedef struct keep_id {
     uint64_t id;
 } keep_id;
 
-static int resync(rt_registry *r, rt_node *n, const Wsgate__ConnEvent *ev, rt_presence_list *out)
+/* Replaces the stream's connections of the node with the set. */
+static int apply_set(rt_registry *r, rt_node *n, const rt_conn_set *set, rt_presence_list *out)
 {
     keep_id *keep = NULL, *k, *ktmp;
     int rc = 0;
-    for (size_t i = 0; i < ev->n_conns; i++) {
-        uint64_t id = ev->conns[i]->conn_id;
+    for (size_t i = 0; i < set->n; i++) {
+        uint64_t id = set->ids[i];
         HASH_FIND(hh, keep, &id, sizeof(id), k);
         if (k)
             continue;
@@ -295,11 +377,13 @@ static int resync(rt_registry *r, rt_node *n, const Wsgate__ConnEvent *ev, rt_pr
     }
     /* Attach the new set first, then drop what it lacks: a user present in both never
      * touches zero connections, so transitions come out net. */
-    for (size_t i = 0; i < ev->n_conns; i++)
-        if (conn_attach(r, n, ev->conns[i]->conn_id, ev->conns[i]->user_id, out))
+    for (size_t i = 0; i < set->n; i++)
+        if (conn_attach(r, n, set->ids[i], set->users[i], out))
             rc = -1;
     rt_conn *c, *tmp;
     HASH_ITER(hh, n->conns, c, tmp) {
+        if (rt_conn_stream(c->id) != set->stream)
+            continue;
         HASH_FIND(hh, keep, &c->id, sizeof(c->id), k);
         if (!k)
             conn_detach(r, c);
@@ -312,11 +396,88 @@ out:
     return rc;
 }
 
+static rt_stream *stream_get(rt_node *n, uint32_t sid)
+{
+    rt_stream *s;
+    HASH_FIND(hh, n->streams, &sid, sizeof(sid), s);
+    if (!s) {
+        s = calloc(1, sizeof(*s));
+        if (!s)
+            return NULL;
+        s->id = sid;
+        HASH_ADD(hh, n->streams, id, sizeof(s->id), s);
+    }
+    return s;
+}
+
+/* Drops the stream's unfinished set. When more parts of it are still due they are skipped;
+ * otherwise the set is lost now. */
+static void abandon(rt_node *n, rt_stream *s, rt_abandon why, int more, rt_ev_result *res)
+{
+    stream_drop_pending(n, s);
+    res->abandoned = why;
+    s->skipping = more;
+    if (!more)
+        res->set_lost = 1;
+}
+
+/* A RESYNC part: starts or continues the stream's set, and applies it after the last part.
+ * The stream's seq is already consumed. */
+static int resync_part(rt_registry *r, rt_node *n, rt_stream *s, const Wsgate__ConnEvent *ev,
+                       rt_ev_result *res, rt_presence_list *out)
+{
+    int more = ev->more ? 1 : 0;
+    if (s->skipping) {
+        /* whether the rest of the abandoned set or the start of a new one, it cannot be told
+         * apart from the middle of a set: drop until a last part has gone by */
+        res->status = RT_EV_DISCARDED;
+        if (!more) {
+            s->skipping = 0;
+            res->set_lost = 1;
+        }
+        return 0;
+    }
+    if (s->pending && res->gap) {
+        abandon(n, s, RT_ABANDON_GAP, more, res);
+        res->status = RT_EV_DISCARDED;
+        return 0;
+    }
+    if (n->pending_conns + ev->n_conns > r->max_pending) {
+        abandon(n, s, RT_ABANDON_TOO_BIG, more, res);
+        res->status = RT_EV_DISCARDED;
+        return 0;
+    }
+    if (!s->pending && !(s->pending = conn_set_new(s->id, ev->seq)))
+        return -1;
+    size_t before = s->pending->n;
+    int rc = conn_set_append(s->pending, ev);
+    n->pending_conns += s->pending->n - before;
+    if (rc) {
+        /* a set missing connections must not replace anything */
+        abandon(n, s, RT_ABANDON_TOO_BIG, more, res);
+        res->status = RT_EV_DISCARDED;
+        return -1;
+    }
+    if (more) {
+        res->status = RT_EV_PART;
+        return 0;
+    }
+    rt_conn_set *set = s->pending;
+    s->pending = NULL;
+    n->pending_conns -= set->n;
+    r->last_set = set;
+    res->set = set;
+    res->status = RT_EV_APPLIED;
+    return apply_set(r, n, set, out);
+}
+
 int rt_registry_conn_event(rt_registry *r, const Wsgate__ConnEvent *ev, int64_t now_us,
                            rt_ev_result *res, rt_presence_list *out)
 {
     memset(res, 0, sizeof(*res));
     r->oom = 0;
+    conn_set_free(r->last_set);
+    r->last_set = NULL;
     if (!event_ok(ev)) {
         res->status = RT_EV_INVALID;
         return 0;
@@ -326,38 +487,41 @@ int rt_registry_conn_event(rt_registry *r, const Wsgate__ConnEvent *ev, int64_t 
         reap(r, out);
         return r->oom ? -1 : 0;
     }
-    rt_stream *s;
-    uint32_t sid = ev->stream;
-    HASH_FIND(hh, n->streams, &sid, sizeof(sid), s);
-    if (s && ev->seq <= s->seq) {
+    rt_stream *s = stream_get(n, ev->stream);
+    if (!s) {
+        reap(r, out);
+        return -1;
+    }
+    if (ev->seq <= s->seq) {
         res->status = RT_EV_DUPLICATE;
         reap(r, out);
         return r->oom ? -1 : 0;
     }
-    res->gap = s ? ev->seq != s->seq + 1 : ev->seq != 1;
-    if (!s) {
-        s = calloc(1, sizeof(*s));
-        if (!s) {
-            reap(r, out);
-            return -1;
-        }
-        s->id = sid;
-        HASH_ADD(hh, n->streams, id, sizeof(s->id), s);
-    }
+    res->gap = ev->seq != s->seq + 1;
     s->seq = ev->seq;
-    res->status = RT_EV_APPLIED;
 
     int rc = 0;
+    if (ev->kind == WSGATE__CONN_EVENT__KIND__RESYNC) {
+        rc = resync_part(r, n, s, ev, res, out);
+        reap(r, out);
+        return rc || r->oom ? -1 : 0;
+    }
+    /* an OPEN or CLOSE means the stream moved on: an unfinished set will never complete */
+    if (s->pending)
+        abandon(n, s, RT_ABANDON_GAP, 0, res);
+    else if (s->skipping) {
+        s->skipping = 0;
+        res->set_lost = 1;
+    }
+    res->status = RT_EV_APPLIED;
     if (ev->kind == WSGATE__CONN_EVENT__KIND__OPEN) {
         rc = conn_attach(r, n, ev->conns[0]->conn_id, ev->conns[0]->user_id, out);
-    } else if (ev->kind == WSGATE__CONN_EVENT__KIND__CLOSE) {
+    } else {
         rt_conn *c;
         uint64_t id = ev->conns[0]->conn_id;
         HASH_FIND(hh, n->conns, &id, sizeof(id), c);
         if (c)
             conn_detach(r, c);
-    } else {
-        rc = resync(r, n, ev, out);
     }
     reap(r, out);
     return rc || r->oom ? -1 : 0;
@@ -372,9 +536,24 @@ int rt_registry_heartbeat(rt_registry *r, const Wsgate__NodeHeartbeat *hb, int64
         res->status = RT_EV_INVALID;
         return 0;
     }
+    if (hb->interval_ms == 0) {
+        /* the node is stopping: forget it now rather than after the timeout */
+        rt_node *n = node_find(r, hb->node_id);
+        if (n && hb->node_epoch < n->epoch) {
+            res->status = RT_EV_STALE;
+            return 0;
+        }
+        if (n)
+            node_remove(r, n);
+        res->status = RT_EV_APPLIED;
+        res->departed = 1;
+        reap(r, out);
+        return r->oom ? -1 : 0;
+    }
     rt_node *n = fence(r, hb->node_id, hb->node_epoch, now_us, res);
     if (n) {
         n->draining = hb->draining ? 1 : 0;
+        n->interval_ms = hb->interval_ms;
         res->status = RT_EV_APPLIED;
     }
     reap(r, out);
@@ -389,7 +568,11 @@ size_t rt_registry_expire(rt_registry *r, int64_t now_us, int64_t timeout_us, rt
     rt_presence_list_init(&off);
     rt_node *n, *tmp;
     HASH_ITER(hh, r->nodes, n, tmp) {
-        if (now_us - n->last_seen_us <= timeout_us)
+        /* a node announcing a longer interval than the timeout keeps its word */
+        int64_t limit = timeout_us;
+        if ((int64_t)n->interval_ms * 3000 > limit)
+            limit = (int64_t)n->interval_ms * 3000;
+        if (now_us - n->last_seen_us <= limit)
             continue;
         char id[WSG_NODE_ID_MAX + 1];
         uint64_t epoch = n->epoch;
@@ -500,6 +683,22 @@ int rt_registry_node_epoch(const rt_registry *r, const char *node_id, uint64_t *
     if (!n)
         return -1;
     *epoch = n->epoch;
+    return 0;
+}
+
+int rt_registry_node_stats(const rt_registry *r, const char *node_id, size_t *conns,
+                           int *resyncing)
+{
+    if (!node_id_ok(node_id))
+        return -1;
+    rt_node *n = node_find(r, node_id);
+    if (!n)
+        return -1;
+    *conns = n->nconns;
+    *resyncing = 0;
+    for (rt_stream *s = n->streams; s; s = s->hh.next)
+        if (s->pending || s->skipping)
+            *resyncing = 1;
     return 0;
 }
 

@@ -6,7 +6,20 @@
  * transitions each change causes, net of the whole change (a user who loses and regains a
  * connection within one event stays online). It answers routing lookups without any I/O.
  * Single-threaded: the main loop owns it. Times are caller-supplied monotonic microseconds,
- * so tests drive the clock. */
+ * so tests drive the clock.
+ *
+ * Streams: a connection belongs to the stream conn_id >> 56 (the gateway worker announcing
+ * it); every event names its stream and only carries that stream's connections. A RESYNC
+ * replaces the stream's set and leaves the node's other streams alone. A large set comes in
+ * parts (consecutive seqs, more = true on all but the last): parts are kept per (node, epoch,
+ * stream), at most RT_MAX_PENDING_CONNS connections per node, and the set is replaced when the
+ * last part arrives, with transitions net over the whole replacement. A part out of sequence,
+ * any other event in between, or too many connections abandon the set: its remaining parts
+ * are dropped (their seqs consumed) and the result says the stream's set is lost, so the
+ * caller can ask the node to resync.
+ *
+ * Heartbeats: interval_ms > 0 sets the node's expiry to max(timeout, 3 * interval_ms);
+ * interval_ms == 0 is the node's last heartbeat and removes it at once. */
 #ifndef RT_REGISTRY_H
 #define RT_REGISTRY_H
 #include <stddef.h>
@@ -15,27 +28,62 @@
 #include "rt_presence.h"
 
 #define RT_USER_ID_MAX 128
-/* A RESYNC larger than this is refused (NATS' 1 MB payload cannot carry more anyway). */
+/* A RESYNC part larger than this is refused (NATS' 1 MB payload cannot carry more anyway). */
 #define RT_MAX_EVENT_CONNS 262144
+/* Connections held in unfinished multi-part RESYNCs of one node, over all its streams. */
+#define RT_MAX_PENDING_CONNS (4u * 1024 * 1024)
+#define RT_STREAM_SHIFT 56
+#define RT_STREAM_MAX 255u
+
+static inline uint32_t rt_conn_stream(uint64_t conn_id)
+{
+    return (uint32_t)(conn_id >> RT_STREAM_SHIFT);
+}
 
 typedef struct rt_registry rt_registry;
 
 typedef enum {
-    RT_EV_APPLIED,
-    RT_EV_DUPLICATE, /* seq already applied for (node, epoch, stream) */
+    RT_EV_APPLIED,   /* the registry changed (an OPEN, a CLOSE, a whole RESYNC set) */
+    RT_EV_PART,      /* a RESYNC part, kept until the set's last part arrives */
+    RT_EV_DISCARDED, /* a RESYNC part of an abandoned set: seq consumed, content dropped */
+    RT_EV_DUPLICATE, /* seq already consumed for (node, epoch, stream) */
     RT_EV_STALE,     /* epoch older than the node's current life */
     RT_EV_INVALID,   /* bad ids or shape; nothing changed */
 } rt_ev_status;
 
+typedef enum {
+    RT_ABANDON_NONE,
+    RT_ABANDON_GAP,     /* the next event of the stream was not the set's next part */
+    RT_ABANDON_TOO_BIG, /* the node's unfinished sets would exceed RT_MAX_PENDING_CONNS */
+} rt_abandon;
+
+/* One stream's whole set as a (possibly multi-part) RESYNC delivered it. */
+typedef struct rt_conn_set {
+    uint32_t stream;
+    uint64_t first_seq, last_seq; /* the seqs its parts covered */
+    size_t n, cap;
+    uint64_t *ids;
+    char **users;
+} rt_conn_set;
+
 typedef struct rt_ev_result {
     rt_ev_status status;
-    int gap;      /* seq skipped numbers (applied anyway) */
-    int new_node; /* node id was unknown */
-    int new_life; /* epoch was larger: the old life's connections were purged */
+    int gap;              /* seq skipped numbers (applied anyway) */
+    int new_node;         /* node id was unknown */
+    int new_life;         /* epoch was larger: the old life's connections were purged */
+    rt_abandon abandoned; /* this event made the stream's unfinished set be dropped */
+    int set_lost;         /* an abandoned set is over: the stream's set is unknown until the
+                           * node resyncs again */
+    int departed;         /* heartbeat with interval_ms 0: the node was removed (or unknown) */
+    /* RT_EV_APPLIED RESYNC: the set that replaced the stream; owned by the registry, valid
+     * until the next rt_registry_conn_event or rt_registry_free. NULL otherwise. */
+    const rt_conn_set *set;
 } rt_ev_result;
 
 rt_registry *rt_registry_new(void);
 void rt_registry_free(rt_registry *r);
+/* Changes the per-node bound on connections held in unfinished sets (RT_MAX_PENDING_CONNS). */
+void rt_registry_set_max_pending(rt_registry *r, size_t max_conns);
 
 /* Apply one event / heartbeat. Transitions are appended to out (may be NULL). Returns 0, or -1
  * if memory ran out part-way (the registry stays consistent but may miss part of the change). */
@@ -44,8 +92,9 @@ int rt_registry_conn_event(rt_registry *r, const Wsgate__ConnEvent *ev, int64_t 
 int rt_registry_heartbeat(rt_registry *r, const Wsgate__NodeHeartbeat *hb, int64_t now_us,
                           rt_ev_result *res, rt_presence_list *out);
 
-/* Declares dead every node not heard from for timeout_us, purging its connections. fn gets each
- * one with the offline transitions its death caused. Returns how many expired. */
+/* Declares dead every node not heard from for max(timeout_us, 3 * its heartbeat interval),
+ * purging its connections. fn gets each one with the offline transitions its death caused.
+ * Returns how many expired. */
 typedef void (*rt_expire_fn)(const char *node_id, uint64_t epoch, const rt_presence_list *off,
                              void *arg);
 size_t rt_registry_expire(rt_registry *r, int64_t now_us, int64_t timeout_us, rt_expire_fn fn,
@@ -72,6 +121,10 @@ size_t rt_registry_user_conns(const rt_registry *r, const char *user_id, rt_conn
 size_t rt_registry_nodes(const rt_registry *r, rt_node_fn fn, void *arg);
 /* 0 and *epoch set if the node is live, -1 if unknown. */
 int rt_registry_node_epoch(const rt_registry *r, const char *node_id, uint64_t *epoch);
+/* 0 with the node's connection count and whether a multi-part RESYNC of it is unfinished (or
+ * being dropped), -1 if the node is unknown. */
+int rt_registry_node_stats(const rt_registry *r, const char *node_id, size_t *conns,
+                           int *resyncing);
 
 /* Full walk, for rewriting the durable copy. A callback returning non-zero stops the walk,
  * and that value is returned. */

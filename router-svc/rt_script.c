@@ -78,29 +78,34 @@
     "end\n"
 
 const char *const rt_scripts[RT_SCRIPT__COUNT] = {
-    /* ARGV[4..6] = stream, seq, kind (0 open, 1 close, 2 resync), then conn id, user id pairs */
+    /* ARGV[4..7] = stream, first seq, last seq (a multi-part RESYNC covers first..last, any
+     * other event first == last), kind (0 open, 1 close, 2 resync); ARGV[8..9] = the stream's
+     * smallest and largest conn id (decimal; conn ids are compared as strings, never as Lua
+     * doubles, which cannot hold 64 bits); then conn id, user id pairs. A RESYNC replaces only
+     * the connections of its stream. */
     [RT_SCRIPT_CONN] = LUA_PRELUDE
-    "local stream, seq, kind = ARGV[4], ARGV[5], ARGV[6]\n"
+    "local stream, first, seq, kind, lo, hi = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], "
+    "ARGV[9]\n"
     "if not fence() then return {2, 0} end\n"
     "local af = node .. ':' .. epoch .. ':' .. stream\n"
     "local last = redis.call('HGET', AK, af)\n"
     "if last and not newer(seq, last) then return result(1, 0) end\n"
     "local gap = 0\n"
     "if last then\n"
-    "  if tonumber(seq) ~= tonumber(last) + 1 then gap = 1 end\n"
-    "elseif seq ~= '1' then gap = 1 end\n"
+    "  if tonumber(first) ~= tonumber(last) + 1 then gap = 1 end\n"
+    "elseif first ~= '1' then gap = 1 end\n"
     "redis.call('HSET', AK, af, seq)\n"
     "if kind == '0' then\n"
-    "  link(ARGV[7], ARGV[8])\n"
+    "  link(ARGV[10], ARGV[11])\n"
     "elseif kind == '1' then\n"
-    "  drop(ARGV[7])\n"
+    "  drop(ARGV[10])\n"
     "else\n"
     "  local keep = {}\n"
-    "  for i = 7, #ARGV - 1, 2 do keep[ARGV[i]] = true end\n"
+    "  for i = 10, #ARGV - 1, 2 do keep[ARGV[i]] = true end\n"
     "  local old = redis.call('HKEYS', NK)\n"
-    "  for i = 7, #ARGV - 1, 2 do link(ARGV[i], ARGV[i + 1]) end\n"
+    "  for i = 10, #ARGV - 1, 2 do link(ARGV[i], ARGV[i + 1]) end\n"
     "  for _, cid in ipairs(old) do\n"
-    "    if not keep[cid] then drop(cid) end\n"
+    "    if not keep[cid] and not newer(lo, cid) and not newer(cid, hi) then drop(cid) end\n"
     "  end\n"
     "end\n"
     "return result(0, gap)\n",
@@ -109,8 +114,11 @@ const char *const rt_scripts[RT_SCRIPT__COUNT] = {
     "if not fence() then return {2, 0} end\n"
     "return result(0, 0)\n",
 
+    /* purges the named life or an older one still recorded (the named life is over, so
+     * any older one is too); a newer life is left alone */
     [RT_SCRIPT_PURGE] = LUA_PRELUDE
-    "if redis.call('HGET', NODES, node) ~= epoch then return {1, 0} end\n"
+    "local cur = redis.call('HGET', NODES, node)\n"
+    "if not cur or newer(cur, epoch) then return {1, 0} end\n"
     "purge()\n"
     "redis.call('HDEL', NODES, node)\n"
     "return result(0, 0)\n",
@@ -149,18 +157,44 @@ static int head_args(rt_cmd *a, const char *prefix, const char *node_id, uint64_
            rt_cmd_addf(a, "%" PRIu64, epoch);
 }
 
+/* ARGV[1..9] of the CONN script. */
+static int conn_head_args(rt_cmd *a, const char *prefix, const char *node_id, uint64_t epoch,
+                          uint32_t stream, uint64_t first, uint64_t last, int kind)
+{
+    if (stream > RT_STREAM_MAX)
+        return -1;
+    uint64_t lo = (uint64_t)stream << RT_STREAM_SHIFT;
+    uint64_t hi = lo | ((UINT64_C(1) << RT_STREAM_SHIFT) - 1);
+    return head_args(a, prefix, node_id, epoch) || rt_cmd_addf(a, "%" PRIu32, stream) ||
+                   rt_cmd_addf(a, "%" PRIu64, first) || rt_cmd_addf(a, "%" PRIu64, last) ||
+                   rt_cmd_addf(a, "%d", kind) || rt_cmd_addf(a, "%" PRIu64, lo) ||
+                   rt_cmd_addf(a, "%" PRIu64, hi)
+               ? -1
+               : 0;
+}
+
 int rt_script_conn_args(rt_cmd *a, const char *prefix, const Wsgate__ConnEvent *ev)
 {
     int kind = ev->kind == WSGATE__CONN_EVENT__KIND__OPEN    ? 0
                : ev->kind == WSGATE__CONN_EVENT__KIND__CLOSE ? 1
                                                              : 2;
-    if (head_args(a, prefix, ev->node_id, ev->node_epoch) ||
-        rt_cmd_addf(a, "%" PRIu32, ev->stream) || rt_cmd_addf(a, "%" PRIu64, ev->seq) ||
-        rt_cmd_addf(a, "%d", kind))
+    if (conn_head_args(a, prefix, ev->node_id, ev->node_epoch, ev->stream, ev->seq, ev->seq,
+                       kind))
         return -1;
     for (size_t i = 0; i < ev->n_conns; i++)
         if (rt_cmd_addf(a, "%" PRIu64, ev->conns[i]->conn_id) ||
             rt_cmd_adds(a, ev->conns[i]->user_id))
+            return -1;
+    return 0;
+}
+
+int rt_script_resync_args(rt_cmd *a, const char *prefix, const char *node_id, uint64_t epoch,
+                          const rt_conn_set *set)
+{
+    if (conn_head_args(a, prefix, node_id, epoch, set->stream, set->first_seq, set->last_seq, 2))
+        return -1;
+    for (size_t i = 0; i < set->n; i++)
+        if (rt_cmd_addf(a, "%" PRIu64, set->ids[i]) || rt_cmd_adds(a, set->users[i]))
             return -1;
     return 0;
 }

@@ -2,6 +2,8 @@
  *
  * Layout (P = prefix): P:nodes HASH node_id -> epoch; P:node:<node_id> HASH conn_id -> user_id;
  * P:user:<user_id> SET "node_id:conn_id"; P:applied HASH "node:epoch:stream" -> last seq.
+ * A RESYNC replaces only its stream's connections (conn_id >> 56 == stream), a multi-part one
+ * in one call covering the seqs of all its parts.
  * Each script fences on the epoch, dedupes on the seq and changes the keys atomically, and
  * answers which users went online/offline, so among several router replicas exactly the one
  * whose call made a change learns of it. This module builds the scripts' arguments and reads
@@ -19,7 +21,7 @@
 typedef enum {
     RT_SCRIPT_CONN,     /* apply a ConnEvent */
     RT_SCRIPT_NODE,     /* a heartbeat from a new node or life: fence (purging the old life) */
-    RT_SCRIPT_PURGE,    /* a node is dead: drop its connections */
+    RT_SCRIPT_PURGE,    /* a node is dead or stopped: drop its connections (that life or older) */
     RT_SCRIPT_SNAPSHOT, /* read the whole registry */
     RT_SCRIPT__COUNT
 } rt_script_id;
@@ -32,8 +34,12 @@ typedef enum {
     RT_SCRIPT_STALE = 2,
 } rt_script_status;
 
-/* Fill a script op's ARGV. 0 / -1 (ENOMEM). */
+/* Fill a script op's ARGV. 0 / -1 (ENOMEM, or a stream above RT_STREAM_MAX).
+ * conn_args: one event as it came (a RESYNC then covers its own seq only); resync_args: a
+ * whole, possibly multi-part, RESYNC set of a stream. */
 int rt_script_conn_args(rt_cmd *args, const char *prefix, const Wsgate__ConnEvent *ev);
+int rt_script_resync_args(rt_cmd *args, const char *prefix, const char *node_id, uint64_t epoch,
+                          const rt_conn_set *set);
 int rt_script_node_args(rt_cmd *args, const char *prefix, const char *node_id, uint64_t epoch);
 int rt_script_purge_args(rt_cmd *args, const char *prefix, const char *node_id, uint64_t epoch);
 int rt_script_snapshot_args(rt_cmd *args, const char *prefix);

@@ -1,7 +1,9 @@
-# Router unit tests: registry logic, routing, batching, and the Redis side (script formats,
-# the Lua scripts and the store thread against a private redis-server on a free loopback
-# port; redis-server is a test dependency, see scripts/install-deps).
-foreach(t test_router_registry test_router_route test_router_batch test_router_script)
+# Router unit tests: registry logic, resync-request decisions, routing, batching, and the
+# Redis side (script formats, the Lua scripts and the store thread against a private
+# redis-server on a free loopback port; redis-server is a test dependency, see
+# scripts/install-deps).
+foreach(t test_router_registry test_router_resync test_router_route test_router_batch
+          test_router_script)
   wsgate_unit_test(${t} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/${t}.c LIBS wsgate_router_core)
 endforeach()
 find_program(WSGATE_REDIS_SERVER redis-server PATHS /usr/bin /usr/local/bin REQUIRED)

@@ -1,6 +1,7 @@
 /* Unit tests for rt_registry: open/close/resync, several connections per user on several
- * nodes, epoch fencing and stale events, seq dedupe and gaps, node expiry, presence
- * transitions, snapshot loading and rejection of bad events. */
+ * nodes, epoch fencing and stale events, seq dedupe and gaps, node expiry (and the announced
+ * interval), the last heartbeat, presence transitions, snapshot loading, rejection of bad
+ * events, per-stream RESYNC and multi-part RESYNC (accumulation, abandonment, the bound). */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,8 @@
 #define RESYNC WSGATE__CONN_EVENT__KIND__RESYNC
 #define MAXC 16
 #define SEC INT64_C(1000000)
+/* conn id `counter` of stream (gateway worker) s */
+#define CID(s, counter) (((uint64_t)(s) << 56) | (uint64_t)(counter))
 
 typedef struct evbuf {
     Wsgate__ConnEvent ev;
@@ -55,14 +58,22 @@ static rt_ev_status apply1(rt_registry *r, int kind, const char *node, uint64_t 
     return res.status;
 }
 
-static void hb(rt_registry *r, const char *node, uint64_t epoch, int draining, int64_t now,
-               rt_ev_result *res, rt_presence_list *out)
+static void hb_every(rt_registry *r, const char *node, uint64_t epoch, int draining,
+                     uint32_t interval_ms, int64_t now, rt_ev_result *res, rt_presence_list *out)
 {
     Wsgate__NodeHeartbeat h = WSGATE__NODE_HEARTBEAT__INIT;
     h.node_id = (char *)node;
     h.node_epoch = epoch;
     h.draining = draining;
+    h.interval_ms = interval_ms;
     ck_assert_int_eq(rt_registry_heartbeat(r, &h, now, res, out), 0);
+}
+
+/* a regular heartbeat (2 s interval) */
+static void hb(rt_registry *r, const char *node, uint64_t epoch, int draining, int64_t now,
+               rt_ev_result *res, rt_presence_list *out)
+{
+    hb_every(r, node, epoch, draining, 2000, now, res, out);
 }
 
 static void assert_tr(const rt_presence_list *l, size_t i, const char *user, int online,
@@ -303,12 +314,15 @@ START_TEST(seq_dedupe_and_gaps)
     ck_assert_int_eq(res.status, RT_EV_DUPLICATE);
     ck_assert_uint_eq(rt_registry_conn_count(r), 2);
     /* streams are independent; a stream starting above 1 is a gap */
+    id = CID(7, 3);
     rt_registry_conn_event(r, mk(&b, OPEN, "gw1", 1, 7, 1, 1, &id, u), 0, &res, NULL);
     ck_assert_int_eq(res.status, RT_EV_APPLIED);
     ck_assert_int_eq(res.gap, 0);
+    id = CID(8, 3);
     rt_registry_conn_event(r, mk(&b, OPEN, "gw1", 1, 8, 2, 1, &id, u), 0, &res, NULL);
     ck_assert_int_eq(res.gap, 1);
     /* a new life starts its streams afresh */
+    id = 3;
     rt_registry_conn_event(r, mk(&b, OPEN, "gw1", 2, 0, 1, 1, &id, u), 0, &res, NULL);
     ck_assert_int_eq(res.status, RT_EV_APPLIED);
     ck_assert_int_eq(res.gap, 0);
@@ -415,6 +429,15 @@ START_TEST(invalid_events_change_nothing)
     ck_assert_int_eq(res.status, RT_EV_INVALID);
     hb(r, "bad id", 1, 0, 0, &res, NULL);
     ck_assert_int_eq(res.status, RT_EV_INVALID);
+    /* a connection outside the event's stream, a stream no conn id can name */
+    uint64_t other = CID(1, 5);
+    rt_registry_conn_event(r, mk(&b, OPEN, "gw1", 1, 0, 1, 1, &other, ok), 0, &res, NULL);
+    ck_assert_int_eq(res.status, RT_EV_INVALID);
+    uint64_t mixed[2] = {CID(2, 1), CID(3, 1)};
+    rt_registry_conn_event(r, mk(&b, RESYNC, "gw1", 1, 2, 1, 2, mixed, ok), 0, &res, NULL);
+    ck_assert_int_eq(res.status, RT_EV_INVALID);
+    rt_registry_conn_event(r, mk(&b, RESYNC, "gw1", 1, 256, 1, 0, NULL, NULL), 0, &res, NULL);
+    ck_assert_int_eq(res.status, RT_EV_INVALID);
     ck_assert_uint_eq(rt_registry_node_count(r), 0);
     ck_assert_uint_eq(rt_registry_conn_count(r), 0);
     rt_registry_free(r);
@@ -447,6 +470,381 @@ START_TEST(snapshot_load)
     rt_presence_list_free(&l);
     rt_registry_clear(r);
     ck_assert_uint_eq(rt_registry_node_count(r), 0);
+    rt_registry_free(r);
+}
+END_TEST
+
+
+/* Opens conn `id` (stream taken from the id) with the next seq of that stream. */
+static void open_in(rt_registry *r, const char *node, uint64_t *seqs, uint64_t id,
+                    const char *user, rt_presence_list *out)
+{
+    evbuf b;
+    rt_ev_result res;
+    const char *users[1] = {user};
+    uint32_t st = rt_conn_stream(id);
+    ck_assert_int_eq(rt_registry_conn_event(r, mk(&b, OPEN, node, 1, st, ++seqs[st], 1, &id,
+                                                  users),
+                                            0, &res, out),
+                     0);
+    ck_assert_int_eq(res.status, RT_EV_APPLIED);
+}
+
+static int user_has(const rt_registry *r, const char *user, uint64_t conn)
+{
+    seen s = {.n = 0};
+    rt_registry_user_conns(r, user, collect, &s);
+    char want[96];
+    snprintf(want, sizeof(want), "gw1/1/%llu", (unsigned long long)conn);
+    return has(&s, want);
+}
+
+START_TEST(stream_of_conn_id_edges)
+{
+    const uint32_t streams[3] = {0, 1, 255};
+    const uint64_t counters[2] = {1, UINT64_C(1) << 40};
+    for (int i = 0; i < 3; i++)
+        for (int k = 0; k < 2; k++)
+            ck_assert_uint_eq(rt_conn_stream(CID(streams[i], counters[k])), streams[i]);
+    ck_assert_uint_eq(rt_conn_stream(UINT64_MAX), 255);
+    ck_assert_uint_eq(rt_conn_stream((UINT64_C(1) << 56) - 1), 0);
+    ck_assert_uint_eq(rt_conn_stream(UINT64_C(1) << 56), 1);
+}
+END_TEST
+
+START_TEST(resync_replaces_only_its_stream)
+{
+    rt_registry *r = rt_registry_new();
+    rt_presence_list l;
+    rt_presence_list_init(&l);
+    uint64_t seqs[256] = {0};
+    const uint64_t big = UINT64_C(1) << 40;
+    /* streams 0, 1 and 255, each with counters 1 and 2^40 */
+    open_in(r, "gw1", seqs, CID(0, 1), "a0", NULL);
+    open_in(r, "gw1", seqs, CID(0, big), "b0", NULL);
+    open_in(r, "gw1", seqs, CID(1, 1), "a1", NULL);
+    open_in(r, "gw1", seqs, CID(1, big), "b1", NULL);
+    open_in(r, "gw1", seqs, CID(255, 1), "a255", NULL);
+    open_in(r, "gw1", seqs, CID(255, big), "b255", NULL);
+    /* "shared" holds a connection on stream 0 and one on stream 1 */
+    open_in(r, "gw1", seqs, CID(0, 2), "shared", NULL);
+    open_in(r, "gw1", seqs, CID(1, 2), "shared", NULL);
+    ck_assert_uint_eq(rt_registry_conn_count(r), 8);
+
+    /* stream 1 now holds only b1 and a newcomer */
+    evbuf b;
+    rt_ev_result res;
+    uint64_t ids[2] = {CID(1, big), CID(1, 3)};
+    const char *users[2] = {"b1", "c1"};
+    ck_assert_int_eq(rt_registry_conn_event(r, mk(&b, RESYNC, "gw1", 1, 1, seqs[1] + 1, 2, ids,
+                                                  users),
+                                            0, &res, &l),
+                     0);
+    ck_assert_int_eq(res.status, RT_EV_APPLIED);
+    ck_assert_ptr_nonnull(res.set);
+    ck_assert_uint_eq(res.set->stream, 1);
+    ck_assert_uint_eq(res.set->n, 2);
+    ck_assert_uint_eq(res.set->first_seq, seqs[1] + 1);
+    ck_assert_uint_eq(res.set->last_seq, seqs[1] + 1);
+    /* a1 offline, c1 online; shared keeps its stream-0 connection */
+    ck_assert_uint_eq(l.n, 2);
+    for (size_t i = 0; i < l.n; i++) {
+        if (!strcmp(l.v[i].user_id, "a1"))
+            assert_tr(&l, i, "a1", 0, "gw1", CID(1, 1));
+        else
+            assert_tr(&l, i, "c1", 1, "gw1", CID(1, 3));
+    }
+    ck_assert_uint_eq(rt_registry_conn_count(r), 7);
+    ck_assert(user_has(r, "a0", CID(0, 1)) && user_has(r, "b0", CID(0, big)));
+    ck_assert(user_has(r, "a255", CID(255, 1)) && user_has(r, "b255", CID(255, big)));
+    ck_assert(user_has(r, "shared", CID(0, 2)) && !user_has(r, "shared", CID(1, 2)));
+
+    /* an empty set for stream 255 leaves streams 0 and 1 alone */
+    rt_presence_list_clear(&l);
+    ck_assert_int_eq(rt_registry_conn_event(r, mk(&b, RESYNC, "gw1", 1, 255, seqs[255] + 1, 0,
+                                                  NULL, NULL),
+                                            0, &res, &l),
+                     0);
+    ck_assert_int_eq(res.status, RT_EV_APPLIED);
+    ck_assert_uint_eq(l.n, 2);
+    ck_assert_uint_eq(rt_registry_conn_count(r), 5);
+    ck_assert(user_has(r, "b1", CID(1, big)) && user_has(r, "a0", CID(0, 1)));
+    size_t conns;
+    int resyncing;
+    ck_assert_int_eq(rt_registry_node_stats(r, "gw1", &conns, &resyncing), 0);
+    ck_assert_uint_eq(conns, 5);
+    ck_assert_int_eq(resyncing, 0);
+    ck_assert_int_eq(rt_registry_node_stats(r, "gw9", &conns, &resyncing), -1);
+    rt_presence_list_free(&l);
+    rt_registry_free(r);
+}
+END_TEST
+
+/* A RESYNC part of stream 2 of gw1 (epoch 1) with n connections CID(2, from..from+n-1), every
+ * one of user users[k % nusers]. */
+static rt_ev_result part(rt_registry *r, uint64_t seq, int more, uint64_t from, size_t n,
+                         const char *const *users, size_t nusers, rt_presence_list *out)
+{
+    evbuf b;
+    uint64_t ids[MAXC];
+    const char *us[MAXC];
+    ck_assert_uint_le(n, MAXC);
+    for (size_t k = 0; k < n; k++) {
+        ids[k] = CID(2, from + k);
+        us[k] = users[k % nusers];
+    }
+    Wsgate__ConnEvent *ev = mk(&b, RESYNC, "gw1", 1, 2, seq, n, ids, us);
+    ev->more = more;
+    rt_ev_result res;
+    ck_assert_int_eq(rt_registry_conn_event(r, ev, 0, &res, out), 0);
+    return res;
+}
+
+START_TEST(multi_part_resync_applies_at_last_part)
+{
+    rt_registry *r = rt_registry_new();
+    rt_presence_list l;
+    rt_presence_list_init(&l);
+    uint64_t seqs[256] = {0};
+    /* before: stay (2 conns), leave, mover on stream 2; other on stream 0 */
+    open_in(r, "gw1", seqs, CID(2, 1), "stay", NULL);
+    open_in(r, "gw1", seqs, CID(2, 2), "stay", NULL);
+    open_in(r, "gw1", seqs, CID(2, 3), "leave", NULL);
+    open_in(r, "gw1", seqs, CID(2, 4), "mover", NULL);
+    open_in(r, "gw1", seqs, CID(0, 1), "other", NULL);
+    ck_assert_uint_eq(seqs[2], 4);
+
+    const char *p1[] = {"new1"};
+    const char *p2[] = {"mover"}; /* mover's old conn 4 goes; a new one (12) comes */
+    const char *p3[] = {"stay"};
+    rt_ev_result res = part(r, 5, 1, 10, 2, p1, 1, &l);
+    ck_assert_int_eq(res.status, RT_EV_PART);
+    ck_assert_ptr_null(res.set);
+    /* nothing changes before the last part */
+    ck_assert_uint_eq(l.n, 0);
+    ck_assert_uint_eq(rt_registry_conn_count(r), 5);
+    size_t conns;
+    int resyncing;
+    rt_registry_node_stats(r, "gw1", &conns, &resyncing);
+    ck_assert_int_eq(resyncing, 1);
+    /* a redelivered part is a duplicate, not a gap */
+    res = part(r, 5, 1, 10, 2, p1, 1, &l);
+    ck_assert_int_eq(res.status, RT_EV_DUPLICATE);
+    res = part(r, 6, 1, 12, 1, p2, 1, &l);
+    ck_assert_int_eq(res.status, RT_EV_PART);
+    ck_assert_int_eq(res.gap, 0);
+    /* events of other streams go on meanwhile */
+    open_in(r, "gw1", seqs, CID(0, 2), "other", &l);
+    ck_assert_uint_eq(l.n, 0);
+    res = part(r, 7, 0, 1, 1, p3, 1, &l);
+    ck_assert_int_eq(res.status, RT_EV_APPLIED);
+    ck_assert_ptr_nonnull(res.set);
+    ck_assert_uint_eq(res.set->first_seq, 5);
+    ck_assert_uint_eq(res.set->last_seq, 7);
+    ck_assert_uint_eq(res.set->n, 4);
+    ck_assert_uint_eq(res.set->stream, 2);
+    /* net over the whole replacement: leave offline, new1 online; stay and mover untouched */
+    ck_assert_uint_eq(l.n, 2);
+    for (size_t i = 0; i < l.n; i++) {
+        if (!strcmp(l.v[i].user_id, "leave"))
+            assert_tr(&l, i, "leave", 0, "gw1", CID(2, 3));
+        else
+            assert_tr(&l, i, "new1", 1, "gw1", CID(2, 10));
+    }
+    /* stay(1), new1(10, 11), mover(12), other(0/1, 0/2) */
+    ck_assert_uint_eq(rt_registry_conn_count(r), 6);
+    ck_assert(user_has(r, "stay", CID(2, 1)) && !user_has(r, "stay", CID(2, 2)));
+    ck_assert(user_has(r, "mover", CID(2, 12)) && !user_has(r, "mover", CID(2, 4)));
+    rt_registry_node_stats(r, "gw1", &conns, &resyncing);
+    ck_assert_int_eq(resyncing, 0);
+    ck_assert_uint_eq(conns, 6);
+    /* the finished set is a duplicate if redelivered */
+    res = part(r, 7, 0, 1, 1, p3, 1, &l);
+    ck_assert_int_eq(res.status, RT_EV_DUPLICATE);
+    rt_presence_list_free(&l);
+    rt_registry_free(r);
+}
+END_TEST
+
+START_TEST(gap_inside_parts_abandons)
+{
+    rt_registry *r = rt_registry_new();
+    rt_presence_list l;
+    rt_presence_list_init(&l);
+    uint64_t seqs[256] = {0};
+    open_in(r, "gw1", seqs, CID(2, 1), "old", NULL);
+    const char *u[] = {"x"};
+
+    /* part 2 goes missing: 3 abandons, the rest of the set (4, last) is dropped */
+    rt_ev_result res = part(r, 2, 1, 10, 1, u, 1, &l);
+    ck_assert_int_eq(res.status, RT_EV_PART);
+    res = part(r, 4, 1, 12, 1, u, 1, &l);
+    ck_assert_int_eq(res.status, RT_EV_DISCARDED);
+    ck_assert_int_eq(res.gap, 1);
+    ck_assert_int_eq(res.abandoned, RT_ABANDON_GAP);
+    ck_assert_int_eq(res.set_lost, 0);
+    size_t conns;
+    int resyncing;
+    rt_registry_node_stats(r, "gw1", &conns, &resyncing);
+    ck_assert_int_eq(resyncing, 1);
+    res = part(r, 5, 0, 13, 1, u, 1, &l);
+    ck_assert_int_eq(res.status, RT_EV_DISCARDED);
+    ck_assert_int_eq(res.abandoned, RT_ABANDON_NONE);
+    ck_assert_int_eq(res.set_lost, 1);
+    ck_assert_uint_eq(l.n, 0);
+    ck_assert_uint_eq(rt_registry_conn_count(r), 1);
+    ck_assert(user_has(r, "old", CID(2, 1)));
+    rt_registry_node_stats(r, "gw1", &conns, &resyncing);
+    ck_assert_int_eq(resyncing, 0);
+
+    /* the next set (after the request) applies */
+    res = part(r, 6, 1, 20, 1, u, 1, &l);
+    ck_assert_int_eq(res.status, RT_EV_PART);
+    res = part(r, 7, 0, 21, 1, u, 1, &l);
+    ck_assert_int_eq(res.status, RT_EV_APPLIED);
+    ck_assert_uint_eq(rt_registry_conn_count(r), 2);
+    ck_assert_uint_eq(l.n, 2); /* old offline, x online */
+    rt_presence_list_clear(&l);
+
+    /* a gap onto a last part: abandoned and lost at once */
+    res = part(r, 8, 1, 30, 1, u, 1, &l);
+    ck_assert_int_eq(res.status, RT_EV_PART);
+    res = part(r, 10, 0, 31, 1, u, 1, &l);
+    ck_assert_int_eq(res.status, RT_EV_DISCARDED);
+    ck_assert_int_eq(res.abandoned, RT_ABANDON_GAP);
+    ck_assert_int_eq(res.set_lost, 1);
+    ck_assert_uint_eq(rt_registry_conn_count(r), 2);
+
+    /* an OPEN where the next part was due: the set is lost, the OPEN applies */
+    res = part(r, 11, 1, 40, 1, u, 1, &l);
+    ck_assert_int_eq(res.status, RT_EV_PART);
+    evbuf b;
+    uint64_t id = CID(2, 50);
+    const char *ou[1] = {"y"};
+    ck_assert_int_eq(rt_registry_conn_event(r, mk(&b, OPEN, "gw1", 1, 2, 12, 1, &id, ou), 0,
+                                            &res, &l),
+                     0);
+    ck_assert_int_eq(res.status, RT_EV_APPLIED);
+    ck_assert_int_eq(res.abandoned, RT_ABANDON_GAP);
+    ck_assert_int_eq(res.set_lost, 1);
+    ck_assert_uint_eq(rt_registry_conn_count(r), 3);
+    ck_assert_uint_eq(l.n, 1);
+    assert_tr(&l, 0, "y", 1, "gw1", CID(2, 50));
+
+    /* a new life drops an unfinished set with the old life */
+    res = part(r, 13, 1, 60, 1, u, 1, &l);
+    ck_assert_int_eq(res.status, RT_EV_PART);
+    hb(r, "gw1", 2, 0, 0, &res, NULL);
+    ck_assert_int_eq(res.new_life, 1);
+    rt_registry_node_stats(r, "gw1", &conns, &resyncing);
+    ck_assert_int_eq(resyncing, 0);
+    ck_assert_uint_eq(conns, 0);
+    rt_presence_list_free(&l);
+    rt_registry_free(r);
+}
+END_TEST
+
+START_TEST(pending_parts_are_bounded)
+{
+    rt_registry *r = rt_registry_new();
+    rt_registry_set_max_pending(r, 5);
+    const char *u[] = {"a", "b"};
+    rt_ev_result res = part(r, 1, 1, 1, 3, u, 2, NULL);
+    ck_assert_int_eq(res.status, RT_EV_PART);
+    /* 3 + 3 > 5: the set is dropped; its last part is still due */
+    res = part(r, 2, 1, 4, 3, u, 2, NULL);
+    ck_assert_int_eq(res.status, RT_EV_DISCARDED);
+    ck_assert_int_eq(res.abandoned, RT_ABANDON_TOO_BIG);
+    ck_assert_int_eq(res.set_lost, 0);
+    res = part(r, 3, 0, 7, 1, u, 2, NULL);
+    ck_assert_int_eq(res.status, RT_EV_DISCARDED);
+    ck_assert_int_eq(res.set_lost, 1);
+    ck_assert_uint_eq(rt_registry_conn_count(r), 0);
+    /* the bound is per node, over its streams: 3 pending on stream 2 leave room for 2 */
+    res = part(r, 4, 1, 1, 3, u, 2, NULL);
+    ck_assert_int_eq(res.status, RT_EV_PART);
+    evbuf b;
+    uint64_t ids[3] = {CID(5, 1), CID(5, 2), CID(5, 3)};
+    const char *us[3] = {"c", "c", "c"};
+    Wsgate__ConnEvent *ev = mk(&b, RESYNC, "gw1", 1, 5, 1, 3, ids, us);
+    ev->more = 1;
+    ck_assert_int_eq(rt_registry_conn_event(r, ev, 0, &res, NULL), 0);
+    ck_assert_int_eq(res.status, RT_EV_DISCARDED);
+    ck_assert_int_eq(res.abandoned, RT_ABANDON_TOO_BIG);
+    /* a single-part set within the bound applies */
+    ids[0] = CID(6, 1);
+    ids[1] = CID(6, 2);
+    ev = mk(&b, RESYNC, "gw1", 1, 6, 1, 2, ids, us);
+    ck_assert_int_eq(rt_registry_conn_event(r, ev, 0, &res, NULL), 0);
+    ck_assert_int_eq(res.status, RT_EV_APPLIED);
+    ck_assert_uint_eq(rt_registry_conn_count(r), 2);
+    res = part(r, 5, 0, 4, 1, u, 2, NULL);
+    ck_assert_int_eq(res.status, RT_EV_APPLIED);
+    ck_assert_uint_eq(rt_registry_conn_count(r), 6);
+    rt_registry_free(r);
+}
+END_TEST
+
+START_TEST(last_heartbeat_purges_at_once)
+{
+    rt_registry *r = rt_registry_new();
+    rt_presence_list l;
+    rt_presence_list_init(&l);
+    rt_ev_result res;
+    apply1(r, OPEN, "gw1", 3, 1, 1, "alice", 0, NULL);
+    apply1(r, OPEN, "gw1", 3, 2, 2, "bob", 0, NULL);
+    apply1(r, OPEN, "gw2", 1, 1, 5, "bob", 0, NULL);
+    hb(r, "gw1", 3, 1, SEC, &res, NULL);
+    ck_assert_int_eq(res.departed, 0);
+
+    /* an older life's last heartbeat is stale */
+    hb_every(r, "gw1", 2, 1, 0, 2 * SEC, &res, &l);
+    ck_assert_int_eq(res.status, RT_EV_STALE);
+    ck_assert_int_eq(res.departed, 0);
+    ck_assert_uint_eq(rt_registry_conn_count(r), 3);
+
+    hb_every(r, "gw1", 3, 1, 0, 2 * SEC, &res, &l);
+    ck_assert_int_eq(res.status, RT_EV_APPLIED);
+    ck_assert_int_eq(res.departed, 1);
+    /* alice had only gw1; bob keeps gw2 */
+    ck_assert_uint_eq(l.n, 1);
+    assert_tr(&l, 0, "alice", 0, "gw1", 1);
+    ck_assert_uint_eq(rt_registry_node_count(r), 1);
+    uint64_t epoch;
+    ck_assert_int_eq(rt_registry_node_epoch(r, "gw1", &epoch), -1);
+    ck_assert_uint_eq(rt_registry_conn_count(r), 1);
+
+    /* an unknown node's last heartbeat changes nothing here (Redis may still know it) */
+    rt_presence_list_clear(&l);
+    hb_every(r, "gw7", 1, 0, 0, 3 * SEC, &res, &l);
+    ck_assert_int_eq(res.status, RT_EV_APPLIED);
+    ck_assert_int_eq(res.departed, 1);
+    ck_assert_int_eq(res.new_node, 0);
+    ck_assert_uint_eq(l.n, 0);
+    ck_assert_uint_eq(rt_registry_node_count(r), 1);
+    rt_presence_list_free(&l);
+    rt_registry_free(r);
+}
+END_TEST
+
+START_TEST(announced_interval_extends_expiry)
+{
+    rt_registry *r = rt_registry_new();
+    rt_ev_result res;
+    expired e = {.count = 0};
+    rt_presence_list_init(&e.off);
+    apply1(r, OPEN, "slow", 1, 1, 1, "alice", 0, NULL);
+    apply1(r, OPEN, "fast", 1, 1, 2, "bob", 0, NULL);
+    hb_every(r, "slow", 1, 0, 10000, 0, &res, NULL); /* 10 s: 30 s > the 5 s timeout */
+    hb_every(r, "fast", 1, 0, 1000, 0, &res, NULL);  /* 3 s < 5 s: the timeout rules */
+    ck_assert_uint_eq(rt_registry_expire(r, 5 * SEC, 5 * SEC, on_expired, &e), 0);
+    ck_assert_uint_eq(rt_registry_expire(r, 6 * SEC, 5 * SEC, on_expired, &e), 1);
+    ck_assert_str_eq(e.node, "fast");
+    ck_assert_uint_eq(rt_registry_expire(r, 30 * SEC, 5 * SEC, on_expired, &e), 0);
+    ck_assert_uint_eq(rt_registry_expire(r, 31 * SEC, 5 * SEC, on_expired, &e), 1);
+    ck_assert_str_eq(e.node, "slow");
+    ck_assert_uint_eq(rt_registry_node_count(r), 0);
+    rt_presence_list_free(&e.off);
     rt_registry_free(r);
 }
 END_TEST
@@ -495,6 +893,13 @@ int main(void)
     tcase_add_test(tc, invalid_events_change_nothing);
     tcase_add_test(tc, snapshot_load);
     tcase_add_test(tc, walk_visits_everything);
+    tcase_add_test(tc, stream_of_conn_id_edges);
+    tcase_add_test(tc, resync_replaces_only_its_stream);
+    tcase_add_test(tc, multi_part_resync_applies_at_last_part);
+    tcase_add_test(tc, gap_inside_parts_abandons);
+    tcase_add_test(tc, pending_parts_are_bounded);
+    tcase_add_test(tc, last_heartbeat_purges_at_once);
+    tcase_add_test(tc, announced_interval_extends_expiry);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -85,6 +85,7 @@ static rt_registry *fixture(void)
     Wsgate__NodeHeartbeat hb = WSGATE__NODE_HEARTBEAT__INIT;
     hb.node_id = "gw3";
     hb.node_epoch = 33;
+    hb.interval_ms = 2000;
     rt_ev_result res;
     ck_assert_int_eq(rt_registry_heartbeat(r, &hb, 0, &res, NULL), 0);
     return r;
@@ -261,6 +262,7 @@ START_TEST(broadcast_to_live_nodes_only)
     Wsgate__NodeHeartbeat hb = WSGATE__NODE_HEARTBEAT__INIT;
     hb.node_id = "gw3";
     hb.node_epoch = 33;
+    hb.interval_ms = 2000;
     rt_ev_result er;
     rt_registry_heartbeat(r, &hb, 20 * 1000000, &er, NULL);
     ck_assert_uint_eq(rt_registry_expire(r, 25 * 1000000, 10 * 1000000, NULL, NULL), 2);

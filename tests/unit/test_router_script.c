@@ -202,9 +202,9 @@ START_TEST(args_and_rewrite_commands)
 {
     Wsgate__Conn c[2] = {WSGATE__CONN__INIT, WSGATE__CONN__INIT};
     Wsgate__Conn *pc[2] = {&c[0], &c[1]};
-    c[0].conn_id = 5;
+    c[0].conn_id = (UINT64_C(3) << 56) | 5;
     c[0].user_id = "alice";
-    c[1].conn_id = 6;
+    c[1].conn_id = (UINT64_C(3) << 56) | 6;
     c[1].user_id = "bob";
     Wsgate__ConnEvent ev = WSGATE__CONN_EVENT__INIT;
     ev.kind = WSGATE__CONN_EVENT__KIND__RESYNC;
@@ -217,11 +217,31 @@ START_TEST(args_and_rewrite_commands)
     rt_cmd a;
     rt_cmd_init(&a);
     ck_assert_int_eq(rt_script_conn_args(&a, "wsgate", &ev), 0);
-    const char *want[] = {"wsgate", "gw1", "18446744073709551615", "3", "9", "2", "5", "alice",
-                          "6", "bob"};
-    ck_assert_uint_eq(a.argc, 10);
+    /* prefix, node, epoch, stream, first seq, last seq, kind, stream's lowest and highest
+     * conn id, pairs */
+    const char *want[] = {"wsgate", "gw1", "18446744073709551615", "3", "9", "9", "2",
+                          "216172782113783808", "288230376151711743",
+                          "216172782113783813", "alice", "216172782113783814", "bob"};
+    ck_assert_uint_eq(a.argc, 13);
     for (size_t i = 0; i < a.argc; i++)
         ck_assert_str_eq(a.argv[i], want[i]);
+    rt_cmd_free(&a);
+    /* a multi-part set covers its parts' seqs */
+    uint64_t set_ids[1] = {(UINT64_C(255) << 56) | 1};
+    char *set_users[1] = {"carol"};
+    rt_conn_set set = {.stream = 255, .first_seq = 4, .last_seq = 7, .n = 1, .cap = 1,
+                       .ids = set_ids, .users = set_users};
+    ck_assert_int_eq(rt_script_resync_args(&a, "wsgate", "gw1", 2, &set), 0);
+    const char *want_set[] = {"wsgate", "gw1", "2", "255", "4", "7", "2",
+                              "18374686479671623680", "18446744073709551615",
+                              "18374686479671623681", "carol"};
+    ck_assert_uint_eq(a.argc, 11);
+    for (size_t i = 0; i < a.argc; i++)
+        ck_assert_str_eq(a.argv[i], want_set[i]);
+    rt_cmd_free(&a);
+    /* no conn id can be in a stream above 255 */
+    set.stream = 256;
+    ck_assert_int_eq(rt_script_resync_args(&a, "wsgate", "gw1", 2, &set), -1);
     rt_cmd_free(&a);
 
     rt_registry *reg = rt_registry_new();
@@ -234,7 +254,7 @@ START_TEST(args_and_rewrite_commands)
     int saw_sadd = 0, saw_applied = 0;
     for (size_t i = 0; i < op->ncmds; i++) {
         if (!strcmp(op->cmds[i].argv[0], "SADD") && !strcmp(op->cmds[i].argv[1], "p:user:bob"))
-            saw_sadd = !strcmp(op->cmds[i].argv[2], "gw1:6");
+            saw_sadd = !strcmp(op->cmds[i].argv[2], "gw1:216172782113783814");
         if (!strcmp(op->cmds[i].argv[1], "p:applied"))
             saw_applied = !strcmp(op->cmds[i].argv[2], "gw1:18446744073709551615:3") &&
                           !strcmp(op->cmds[i].argv[3], "9");
@@ -432,6 +452,27 @@ START_TEST(lua_scripts_exactly_once)
     rt_presence_list_clear(&l);
     ck_assert_str_eq(get(c, "HGET %s %s", "t:nodes", "gw1"), "(nil)");
 
+    /* a stopping node's purge may name a newer life than Redis holds: the older one goes */
+    ck_assert_int_eq(conn_call(c, 0, "gw4", 3, 1, 1, "dave", &l), RT_SCRIPT_APPLIED);
+    rt_presence_list_clear(&l);
+    rt_script_purge_args(&a, "t", "gw4", 2); /* older than Redis' life: left alone */
+    r = eval(c, RT_SCRIPT_PURGE, &a);
+    ck_assert_int_eq(rt_script_parse_change(r, "gw4", &st, &gap, &l), 0);
+    ck_assert_int_eq(st, RT_SCRIPT_SKIPPED);
+    freeReplyObject(r);
+    rt_cmd_free(&a);
+    rt_script_purge_args(&a, "t", "gw4", 4);
+    r = eval(c, RT_SCRIPT_PURGE, &a);
+    ck_assert_int_eq(rt_script_parse_change(r, "gw4", &st, &gap, &l), 0);
+    ck_assert_int_eq(st, RT_SCRIPT_APPLIED);
+    ck_assert_uint_eq(l.n, 1);
+    ck_assert_str_eq(l.v[0].user_id, "dave");
+    ck_assert_int_eq(l.v[0].online, 0);
+    freeReplyObject(r);
+    rt_cmd_free(&a);
+    rt_presence_list_clear(&l);
+    ck_assert_str_eq(get(c, "HGET %s %s", "t:nodes", "gw4"), "(nil)");
+
     /* snapshot round trip */
     ck_assert_int_eq(conn_call(c, 0, "gw3", 1, 1, 1, "carol", &l), RT_SCRIPT_APPLIED);
     rt_script_snapshot_args(&a, "t");
@@ -445,6 +486,157 @@ START_TEST(lua_scripts_exactly_once)
     rt_registry_free(reg);
     freeReplyObject(r);
     rt_cmd_free(&a);
+    rt_presence_list_free(&l);
+    redisFree(c);
+    redis_stop();
+}
+END_TEST
+
+
+#define CID(s, counter) (((uint64_t)(s) << 56) | (uint64_t)(counter))
+
+/* OPEN of conn id on its own stream of node gw (epoch 1) in prefix "r". */
+static void open_conn(redisContext *c, uint64_t *seqs, uint64_t id, const char *user)
+{
+    Wsgate__Conn cn = WSGATE__CONN__INIT;
+    Wsgate__Conn *pc = &cn;
+    cn.conn_id = id;
+    cn.user_id = (char *)user;
+    Wsgate__ConnEvent ev = WSGATE__CONN_EVENT__INIT;
+    ev.kind = WSGATE__CONN_EVENT__KIND__OPEN;
+    ev.node_id = "gw";
+    ev.node_epoch = 1;
+    ev.stream = rt_conn_stream(id);
+    ev.seq = ++seqs[ev.stream];
+    ev.n_conns = 1;
+    ev.conns = &pc;
+    rt_cmd a;
+    rt_cmd_init(&a);
+    ck_assert_int_eq(rt_script_conn_args(&a, "r", &ev), 0);
+    redisReply *r = eval(c, RT_SCRIPT_CONN, &a);
+    ck_assert_int_eq(r->element[0]->integer, RT_SCRIPT_APPLIED);
+    freeReplyObject(r);
+    rt_cmd_free(&a);
+}
+
+static rt_script_status resync_call(redisContext *c, const rt_conn_set *set, int *gap,
+                                    rt_presence_list *out)
+{
+    rt_cmd a;
+    rt_cmd_init(&a);
+    ck_assert_int_eq(rt_script_resync_args(&a, "r", "gw", 1, set), 0);
+    redisReply *r = eval(c, RT_SCRIPT_CONN, &a);
+    rt_script_status st;
+    ck_assert_int_eq(rt_script_parse_change(r, "gw", &st, gap, out), 0);
+    freeReplyObject(r);
+    rt_cmd_free(&a);
+    return st;
+}
+
+static int in_node(redisContext *c, uint64_t id)
+{
+    char cid[24];
+    snprintf(cid, sizeof(cid), "%llu", (unsigned long long)id);
+    return strcmp(get(c, "HGET %s %s", "r:node:gw", cid), "(nil)") != 0;
+}
+
+static int transition(const rt_presence_list *l, const char *user, int online, uint64_t conn)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (!strcmp(l->v[i].user_id, user))
+            return l->v[i].online == online && l->v[i].conn_id == conn;
+    return 0;
+}
+
+START_TEST(lua_resync_per_stream)
+{
+    redis_start();
+    redisContext *c = redis_wait();
+    rt_presence_list l;
+    rt_presence_list_init(&l);
+    uint64_t seqs[256] = {0};
+    const uint32_t streams[3] = {0, 1, 255};
+    const uint64_t counters[4] = {1, UINT64_C(1) << 40, 0, (UINT64_C(1) << 56) - 1};
+    char users[3][4][16];
+    /* every stream holds its edges: counters 1 and 2^40, and the range's ends */
+    for (int i = 0; i < 3; i++)
+        for (int k = 0; k < 4; k++) {
+            snprintf(users[i][k], sizeof(users[i][k]), "u%u_%d", streams[i], k);
+            open_conn(c, seqs, CID(streams[i], counters[k]), users[i][k]);
+        }
+    /* "both" has a connection on streams 1 and 255 */
+    open_conn(c, seqs, CID(1, 7), "both");
+    open_conn(c, seqs, CID(255, 7), "both");
+
+    for (int i = 0; i < 3; i++) {
+        uint32_t st = streams[i];
+        /* the stream keeps counter 2^40 and gains counter 9 */
+        uint64_t ids[2] = {CID(st, counters[1]), CID(st, 9)};
+        char nu[16];
+        snprintf(nu, sizeof(nu), "new%u", st);
+        char *us[2] = {users[i][1], nu};
+        /* parts seq+1 .. seq+3 of a multi-part set, applied in one call */
+        rt_conn_set set = {.stream = st, .first_seq = seqs[st] + 1, .last_seq = seqs[st] + 3,
+                           .n = 2, .cap = 2, .ids = ids, .users = us};
+        int gap = -1;
+        rt_presence_list_clear(&l);
+        ck_assert_int_eq(resync_call(c, &set, &gap, &l), RT_SCRIPT_APPLIED);
+        ck_assert_int_eq(gap, 0);
+        /* a second replica with the same set learns nothing */
+        rt_presence_list tmp;
+        rt_presence_list_init(&tmp);
+        ck_assert_int_eq(resync_call(c, &set, &gap, &tmp), RT_SCRIPT_SKIPPED);
+        ck_assert_uint_eq(tmp.n, 0);
+        rt_presence_list_free(&tmp);
+        seqs[st] += 3;
+        char field[32];
+        snprintf(field, sizeof(field), "gw:1:%u", st);
+        char want[24];
+        snprintf(want, sizeof(want), "%llu", (unsigned long long)seqs[st]);
+        ck_assert_str_eq(get(c, "HGET %s %s", "r:applied", field), want);
+
+        /* offline: counters 1, 0, 2^56-1 of this stream; online: the newcomer; "both" keeps
+         * its other stream until its last one is replaced */
+        size_t want_n = 4 + (st == 255 ? 1 : 0);
+        ck_assert_uint_eq(l.n, want_n);
+        ck_assert(transition(&l, users[i][0], 0, CID(st, counters[0])));
+        ck_assert(transition(&l, users[i][2], 0, CID(st, counters[2])));
+        ck_assert(transition(&l, users[i][3], 0, CID(st, counters[3])));
+        ck_assert(transition(&l, nu, 1, CID(st, 9)));
+        if (st == 255)
+            ck_assert(transition(&l, "both", 0, CID(255, 7)));
+        ck_assert(in_node(c, CID(st, counters[1])) && in_node(c, CID(st, 9)));
+        for (int k = 0; k < 4; k++)
+            if (k != 1)
+                ck_assert(!in_node(c, CID(st, counters[k])));
+        /* the streams not yet replaced are untouched */
+        for (int j = i + 1; j < 3; j++)
+            for (int k = 0; k < 4; k++)
+                ck_assert(in_node(c, CID(streams[j], counters[k])));
+    }
+    redisReply *r = redisCommand(c, "SCARD r:user:both");
+    ck_assert_int_eq(r->integer, 0);
+    freeReplyObject(r);
+
+    /* a set after missed events reports the gap; net presence within one set */
+    uint64_t ids[2] = {CID(1, 20), CID(1, 21)};
+    char *us[2] = {"mover", "mover"};
+    rt_conn_set set = {.stream = 1, .first_seq = seqs[1] + 5, .last_seq = seqs[1] + 5, .n = 2,
+                       .cap = 2, .ids = ids, .users = us};
+    int gap = 0;
+    rt_presence_list_clear(&l);
+    ck_assert_int_eq(resync_call(c, &set, &gap, &l), RT_SCRIPT_APPLIED);
+    ck_assert_int_eq(gap, 1);
+    /* the rest of stream 1 (u1_1, new1) goes; mover comes */
+    ck_assert_uint_eq(l.n, 3);
+    ck_assert(transition(&l, "mover", 1, CID(1, 21)) || transition(&l, "mover", 1, CID(1, 20)));
+    rt_presence_list_clear(&l);
+    ids[0] = CID(1, 22); /* mover swaps conn 20 for 22 and keeps 21: no transition */
+    set.first_seq = set.last_seq = seqs[1] + 6;
+    ck_assert_int_eq(resync_call(c, &set, &gap, &l), RT_SCRIPT_APPLIED);
+    ck_assert_int_eq(gap, 0);
+    ck_assert_uint_eq(l.n, 0);
+    ck_assert(!in_node(c, CID(1, 20)) && in_node(c, CID(1, 22)));
     rt_presence_list_free(&l);
     redisFree(c);
     redis_stop();
@@ -615,6 +807,7 @@ int main(void)
     TCase *tr = tcase_create("redis");
     tcase_set_timeout(tr, 60);
     tcase_add_test(tr, lua_scripts_exactly_once);
+    tcase_add_test(tr, lua_resync_per_stream);
     tcase_add_test(tr, store_fallback_and_rewrite);
     suite_add_tcase(s, tr);
     SRunner *sr = srunner_create(s);
