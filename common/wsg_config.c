@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
+
+#include "wsg_subject.h"
 
 typedef struct unit {
     const char *suffix;
@@ -324,4 +327,30 @@ void wsg_config_free(const wsg_opt *opts, size_t n)
         free(*t);
         *t = NULL;
     }
+}
+
+int wsg_config_node_id(char **node_id, const char *role, char *err, size_t errlen)
+{
+    if (!*node_id || !**node_id) {
+        char host[64] = "local";
+        if (gethostname(host, sizeof(host)) != 0)
+            strcpy(host, "local");
+        host[sizeof(host) - 1] = '\0';
+        char *id = malloc(WSG_NODE_ID_MAX + 1);
+        if (!id) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        snprintf(id, WSG_NODE_ID_MAX + 1, "%s-%s", role, host);
+        for (char *p = id; *p; p++)
+            if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-')
+                *p = '-';
+        free(*node_id);
+        *node_id = id;
+    }
+    if (!wsg_subject_node_id_valid(*node_id, strlen(*node_id))) {
+        snprintf(err, errlen, "WSGATE_NODE_ID: \"%s\" must match [A-Za-z0-9_-]{1,64}", *node_id);
+        return -1;
+    }
+    return 0;
 }

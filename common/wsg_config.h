@@ -36,6 +36,12 @@ wsg_config_status wsg_config_load(const wsg_opt *opts, size_t n, const char *pro
                                   char **argv, char *err, size_t errlen);
 void wsg_config_free(const wsg_opt *opts, size_t n);
 
+/* Settles a service's node id: an unset or empty *node_id becomes "<role>-<hostname>" (with
+ * characters a subject token may not hold replaced by '-'), and the result must match
+ * [A-Za-z0-9_-]{1,64}. Returns 0, or -1 with err filled. *node_id stays owned by the caller's
+ * option table. */
+int wsg_config_node_id(char **node_id, const char *role, char *err, size_t errlen);
+
 /* Parsers, exposed for tests. Return 0 or -1. */
 int wsg_parse_bytes(const char *s, int64_t *out);
 int wsg_parse_duration_ms(const char *s, int64_t *out);

@@ -35,24 +35,6 @@ static void opts_for(rt_config *c, wsg_opt *o, size_t *n)
     *n = N_OPTS(table);
 }
 
-/* router-<hostname>, with anything that may not appear in a subject token replaced. */
-static char *default_node_id(void)
-{
-    char host[64] = "local";
-    if (gethostname(host, sizeof(host)) != 0)
-        strcpy(host, "local");
-    host[sizeof(host) - 1] = '\0';
-    char *id = malloc(WSG_NODE_ID_MAX + 1);
-    if (!id)
-        return NULL;
-    snprintf(id, WSG_NODE_ID_MAX + 1, "router-%s", host);
-    for (char *p = id; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '_' || *p == '-'))
-            *p = '-';
-    return id;
-}
-
 static int parse_uint(const char *s, size_t n, long max, long *out)
 {
     if (n == 0 || n > 10)
@@ -121,18 +103,8 @@ wsg_config_status rt_config_load(rt_config *c, int argc, char **argv, char *err,
     if (st != WSG_CONFIG_OK)
         return st;
 
-    if (!c->node_id || !*c->node_id) {
-        free(c->node_id);
-        c->node_id = default_node_id();
-        if (!c->node_id) {
-            snprintf(err, errlen, "out of memory");
-            return WSG_CONFIG_ERROR;
-        }
-    }
-    if (!wsg_subject_node_id_valid(c->node_id, strlen(c->node_id))) {
-        snprintf(err, errlen, "WSGATE_NODE_ID: \"%s\" must match [A-Za-z0-9_-]{1,64}", c->node_id);
+    if (wsg_config_node_id(&c->node_id, "router", err, errlen))
         return WSG_CONFIG_ERROR;
-    }
     if (!c->prefix || !wsg_subject_prefix_valid(c->prefix)) {
         snprintf(err, errlen, "WSGATE_PREFIX: \"%s\" is not a valid subject prefix",
                  c->prefix ? c->prefix : "");
