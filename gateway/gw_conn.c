@@ -189,7 +189,7 @@ static int on_receive(gw_worker *w, struct lws *wsi, gw_conn *c, const void *in,
         return 0; /* closing: what it still sends is ignored */
 
     int final = lws_is_final_fragment(wsi);
-    if (c->rx_len == 0 && !c->rx_too_big)
+    if (c->rx_len == 0)
         c->rx_binary = (uint8_t)lws_frame_is_binary(wsi);
     size_t max = (size_t)n->cfg->max_message_bytes;
     if ((size_t)c->rx_len + len > max) {

@@ -35,7 +35,6 @@ typedef struct gw_conn {
     uint32_t rx_len, rx_cap;
     uint8_t state;              /* gw_conn_state */
     uint8_t rx_binary;
-    uint8_t rx_too_big;
     uint8_t peer_closed;
     uint16_t close_code;
     uint16_t close_metric;      /* gw_metric_id counted when the close completes */

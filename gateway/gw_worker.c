@@ -57,6 +57,7 @@ struct gw_worker {
 
     int draining;
     int64_t drain_deadline_us;
+    int64_t drain_close_until_us; /* closes are spread up to here; the rest is for flushing */
     lws_sorted_usec_list_t sul_drain;
     lws_sorted_usec_list_t sul_heartbeat;
 };
@@ -87,10 +88,10 @@ static int post(gw_worker *w, gw_job *job)
 {
     pthread_mutex_lock(&w->post_lock);
     int gone = w->ctx_gone;
-    if (!gone) {
-        wsg_queue_push(&w->inbox, &job->node);
+    /* One wake-up per batch: if jobs were already waiting, a wake-up is already pending (the
+     * loop empties the queue in one take), so a burst costs one pipe write, not one each. */
+    if (!gone && wsg_queue_push(&w->inbox, &job->node) == 1)
         lws_cancel_service(w->ctx);
-    }
     pthread_mutex_unlock(&w->post_lock);
     return gone ? -1 : 0;
 }
@@ -253,8 +254,7 @@ static void drain_tick(lws_sorted_usec_list_t *sul)
         if (c->state != GW_CONN_CLOSING)
             open++;
     if (open) {
-        int64_t close_until = w->drain_deadline_us - (w->drain_deadline_us - now) / 5;
-        int64_t ticks = (close_until - now) / DRAIN_TICK_US;
+        int64_t ticks = (w->drain_close_until_us - now) / DRAIN_TICK_US;
         size_t quota = ticks > 1 ? (open + (size_t)ticks - 1) / (size_t)ticks : open;
         HASH_ITER(hh, w->conns, c, tmp) {
             if (!quota)
@@ -272,12 +272,16 @@ static void start_drain(gw_worker *w, int64_t deadline_us)
 {
     if (w->draining) {
         /* A second signal shortens the drain. */
-        if (deadline_us < w->drain_deadline_us)
+        if (deadline_us < w->drain_deadline_us) {
             w->drain_deadline_us = deadline_us;
+            w->drain_close_until_us = deadline_us;
+        }
         return;
     }
+    int64_t now = wsg_mono_us();
     w->draining = 1;
     w->drain_deadline_us = deadline_us;
+    w->drain_close_until_us = deadline_us > now ? now + (deadline_us - now) * 4 / 5 : now;
     wsg_info("worker_draining", "worker=%u connections=%u", w->idx, HASH_COUNT(w->conns));
     drain_tick(&w->sul_drain);
 }
