@@ -49,6 +49,32 @@ static void opts_for(gw_config *c, wsg_opt *o, size_t *n)
          "client frames buffered while NATS is unreachable (beyond: error 'unavailable')"},
         {"WSGATE_REUSEPORT", "reuseport", WSG_OPT_BOOL, "false", 0, 0, &c->reuseport,
          "let several gateway processes share the listening port (SO_REUSEPORT)"},
+        {"WSGATE_MAX_CONNECTIONS", "max-connections", WSG_OPT_INT, "0", 0, INT64_C(1) << 40,
+         &c->max_connections, "connections this node accepts (0 = as many as the OS allows); "
+         "over it: HTTP 503 before the upgrade"},
+        {"WSGATE_ACCEPT_RATE", "accept-rate", WSG_OPT_INT, "1000", 0, 10000000, &c->accept_rate,
+         "new connections per second for the node (0 = unlimited); over it: HTTP 503 with "
+         "Retry-After"},
+        {"WSGATE_ACCEPT_BURST", "accept-burst", WSG_OPT_INT, "0", 0, 10000000, &c->accept_burst,
+         "new connections admitted at once before the rate applies (0 = one second's worth)"},
+        {"WSGATE_IP_CONN_LIMIT", "ip-conn-limit", WSG_OPT_INT, "100", 0, 100000000,
+         &c->ip_conn_limit, "connection attempts per client IP per window (0 = unlimited); "
+         "over it: HTTP 429"},
+        {"WSGATE_IP_CONN_WINDOW", "ip-conn-window", WSG_OPT_DURATION, "60s", 1000, 86400000,
+         &c->ip_conn_window_ms, "the sliding window of WSGATE_IP_CONN_LIMIT"},
+        {"WSGATE_IP_ALLOWLIST", "ip-allowlist", WSG_OPT_STRING, "127.0.0.0/8,::1/128", 0, 0,
+         &c->ip_allowlist, "CIDRs exempt from WSGATE_IP_CONN_LIMIT (none: no exemption)"},
+        {"WSGATE_ALLOWED_ORIGINS", "allowed-origins", WSG_OPT_STRING, NULL, 0, 0,
+         &c->allowed_origins, "browser Origins allowed to connect, comma-separated (unset: "
+         "any); others: HTTP 403"},
+        {"WSGATE_INBOUND_RATE", "inbound-rate", WSG_OPT_INT, "50", 0, 10000000, &c->inbound_rate,
+         "client messages per second per connection (0 = unlimited); over it: error "
+         "rate_limited, and close 1008 if it goes on"},
+        {"WSGATE_INBOUND_BURST", "inbound-burst", WSG_OPT_INT, "100", 1, 10000000,
+         &c->inbound_burst, "client messages a connection may send at once"},
+        {"WSGATE_MEMORY_BUDGET", "memory-budget", WSG_OPT_BYTES, "0", 0, INT64_C(1) << 50,
+         &c->memory_budget, "bytes all outbound queues of the node may hold (0 = a quarter of "
+         "RAM); over it the connections with the longest queues are closed with 4008"},
         {"WSGATE_LOG_LEVEL", "log-level", WSG_OPT_STRING, "info", 0, 0, &c->log_level,
          "debug, info, warn or error"},
     };
@@ -56,7 +82,7 @@ static void opts_for(gw_config *c, wsg_opt *o, size_t *n)
     *n = N_OPTS(table);
 }
 
-#define GW_MAX_OPTS 32
+#define GW_MAX_OPTS 48
 
 static int read_file(const char *path, char **out, char *err, size_t errlen)
 {
@@ -119,6 +145,16 @@ wsg_config_status gw_config_load(gw_config *c, int argc, char **argv, char *err,
     if (c->ping_timeout_ms <= c->ping_interval_ms) {
         snprintf(err, errlen, "WSGATE_PING_TIMEOUT must be longer than WSGATE_PING_INTERVAL");
         return WSG_CONFIG_ERROR;
+    }
+    if (c->ip_allowlist && strcmp(c->ip_allowlist, "none") == 0) {
+        free(c->ip_allowlist);
+        c->ip_allowlist = NULL;
+    }
+    if (c->accept_burst == 0)
+        c->accept_burst = c->accept_rate > 0 ? c->accept_rate : 1;
+    if (c->memory_budget == 0) {
+        long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+        c->memory_budget = pages > 0 && page > 0 ? (int64_t)pages * page / 4 : INT64_C(1) << 30;
     }
     if (c->workers == 0) {
         long cores = sysconf(_SC_NPROCESSORS_ONLN);

@@ -30,6 +30,16 @@ typedef struct gw_config {
     int64_t drain_ms;
     int64_t nats_buffer_bytes;
     int reuseport;
+    int64_t max_connections;
+    int64_t accept_rate;
+    int64_t accept_burst;
+    int64_t ip_conn_limit;
+    int64_t ip_conn_window_ms;
+    char *ip_allowlist;
+    char *allowed_origins;
+    int64_t inbound_rate;
+    int64_t inbound_burst;
+    int64_t memory_budget;
     char *log_level;
     wsg_log_level log_level_v;
 } gw_config;

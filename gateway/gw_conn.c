@@ -42,20 +42,51 @@ static gw_auth_result authenticate(gw_node *n, struct lws *wsi, char user[GW_USE
     return gw_auth_check_token(n->auth, v, (int64_t)time(NULL), user);
 }
 
+/* The node-wide total of queued bytes (the memory budget's measure) follows every change of
+ * a queue. */
+static void account(gw_node *n, const gw_conn *c, size_t before)
+{
+    int64_t delta = (int64_t)c->q.bytes - (int64_t)before;
+    if (delta)
+        wsg_metrics_add(&n->metrics, GW_M_QUEUED_BYTES, delta);
+}
+
+static void drop_queue(gw_node *n, gw_conn *c)
+{
+    size_t before = c->q.bytes;
+    gw_outq_clear(&c->q);
+    account(n, c, before);
+}
+
+void gw_conn_shed(gw_worker *w, gw_conn *c)
+{
+    gw_node *n = gw_worker_node(w);
+    wsg_metrics_add(&n->metrics, GW_M_LIMIT_MEMORY_BUDGET, 1);
+    wsg_metrics_add(&n->metrics, GW_M_SLOW_CONSUMERS, 1);
+    wsg_info("slow_consumer", "conn=%llu user=\"%s\" queued_bytes=%zu reason=memory_budget",
+             (unsigned long long)c->id, c->user, c->q.bytes);
+    drop_queue(n, c);
+    gw_conn_close(c, 4008, "slow consumer", GW_M_CLOSED_SLOW_CONSUMER);
+}
+
 /* Queues a message the gateway itself produced (welcome, pong, error). */
 static void enqueue(gw_worker *w, gw_conn *c, gw_msg *m)
 {
     gw_node *n = gw_worker_node(w);
+    size_t before = c->q.bytes;
     switch (gw_outq_push(&c->q, m, (size_t)n->cfg->outbound_queue_bytes)) {
     case GW_OUTQ_OK:
+        account(n, c, before);
         lws_callback_on_writable(c->wsi);
+        if (wsg_metrics_get(&n->metrics, GW_M_QUEUED_BYTES) > n->cfg->memory_budget)
+            gw_worker_over_budget(w);
         break;
     case GW_OUTQ_FULL:
         /* The client is not reading: drop what it has not read and tell it to resume. */
         wsg_metrics_add(&n->metrics, GW_M_SLOW_CONSUMERS, 1);
         wsg_info("slow_consumer", "conn=%llu user=\"%s\" queued_bytes=%zu",
                  (unsigned long long)c->id, c->user, c->q.bytes);
-        gw_outq_clear(&c->q);
+        drop_queue(n, c);
         gw_conn_close(c, 4008, "slow consumer", GW_M_CLOSED_SLOW_CONSUMER);
         break;
     case GW_OUTQ_NOMEM:
@@ -131,6 +162,7 @@ static int on_established(gw_worker *w, struct lws *wsi, gw_conn *c)
 
     c->id = gw_worker_next_conn_id(w);
     c->connected_us = wsg_now_us();
+    gw_rate_init(&c->in_rate, (double)n->cfg->inbound_burst, wsg_mono_us());
     c->state = GW_CONN_OPEN;
     gw_worker_add_conn(w, c);
     atomic_fetch_add(&n->connections, 1);
@@ -155,9 +187,34 @@ static int on_established(gw_worker *w, struct lws *wsi, gw_conn *c)
     return 0;
 }
 
+/* Per-connection token bucket on client messages. A client over it gets an error per
+ * refused message; one that keeps going regardless is closed with 1008. */
+#define GW_INBOUND_VIOLATIONS_MAX 20
+
+static int inbound_allowed(gw_worker *w, gw_conn *c)
+{
+    gw_node *n = gw_worker_node(w);
+    const gw_config *cfg = n->cfg;
+    if (gw_rate_take(&c->in_rate, (double)cfg->inbound_rate, (double)cfg->inbound_burst,
+                     wsg_mono_us())) {
+        c->violations = 0;
+        return 1;
+    }
+    wsg_metrics_add(&n->metrics, GW_M_LIMIT_INBOUND_RATE, 1);
+    if (++c->violations >= GW_INBOUND_VIOLATIONS_MAX) {
+        wsg_info("rate_limit_close", "conn=%llu user=\"%s\"", (unsigned long long)c->id, c->user);
+        gw_conn_close(c, 1008, "rate limit exceeded", GW_M_CLOSED_POLICY);
+    } else {
+        send_error(w, c, GW_ERR_RATE_LIMITED, "too many messages; the message was dropped", NULL);
+    }
+    return 0;
+}
+
 static void on_text(gw_worker *w, gw_conn *c, const char *data, size_t len)
 {
     gw_node *n = gw_worker_node(w);
+    if (!inbound_allowed(w, c))
+        return;
     gw_frame f;
     gw_frame_parse(data, len, &f);
     switch (f.kind) {
@@ -210,8 +267,9 @@ static int on_receive(gw_worker *w, struct lws *wsi, gw_conn *c, const void *in,
             wsg_metrics_add(&n->metrics, GW_M_FRAMES_RECEIVED, 1);
             wsg_metrics_add(&n->metrics, GW_M_BYTES_RECEIVED, (int64_t)c->rx_len);
             c->rx_len = 0;
-            send_error(w, c, GW_ERR_BINARY_UNSUPPORTED,
-                       "binary frames are not supported; send JSON text", NULL);
+            if (inbound_allowed(w, c))
+                send_error(w, c, GW_ERR_BINARY_UNSUPPORTED,
+                           "binary frames are not supported; send JSON text", NULL);
         }
         return 0;
     }
@@ -271,7 +329,9 @@ static int on_writeable(gw_worker *w, struct lws *wsi, gw_conn *c)
         }
         wsg_metrics_add(&n->metrics, GW_M_FRAMES_SENT, 1);
         wsg_metrics_add(&n->metrics, GW_M_BYTES_SENT, (int64_t)m->len);
+        size_t before = c->q.bytes;
         gw_outq_pop(&c->q);
+        account(n, c, before);
     }
     if (c->state == GW_CONN_CLOSING) {
         const char *reason = c->close_reason ? c->close_reason : "";
@@ -302,7 +362,7 @@ static void on_closed(gw_worker *w, gw_conn *c)
                   c->user, (unsigned)c->close_code);
         c->id = 0;
     }
-    gw_outq_clear(&c->q);
+    drop_queue(n, c);
     free(c->rx);
     c->rx = NULL;
     c->rx_cap = c->rx_len = 0;

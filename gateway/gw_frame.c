@@ -16,6 +16,7 @@ static const char *const error_codes[GW_ERR__COUNT] = {
     [GW_ERR_INVALID_FIELD] = "invalid_field",
     [GW_ERR_BINARY_UNSUPPORTED] = "binary_unsupported",
     [GW_ERR_UNAVAILABLE] = "unavailable",
+    [GW_ERR_RATE_LIMITED] = "rate_limited",
 };
 
 const char *gw_frame_error_code(gw_frame_error e)

@@ -26,6 +26,7 @@ typedef enum {
     GW_ERR_INVALID_FIELD,
     GW_ERR_BINARY_UNSUPPORTED,
     GW_ERR_UNAVAILABLE,
+    GW_ERR_RATE_LIMITED,
     GW_ERR__COUNT
 } gw_frame_error;
 

@@ -3,8 +3,11 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
+#include "gw_metrics.h"
 #include "wsg_log.h"
+#include "wsg_time.h"
 
 typedef struct gw_http_resp {
     size_t len;
@@ -106,20 +109,53 @@ static int on_writeable(struct lws *wsi, void **state)
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
-/* Only /ws upgrades, and none while draining: a draining node is leaving, so a new client is
- * told to go elsewhere before it is counted anywhere. */
+/* Answers a refused upgrade at once; returning 1 then tells lws the transaction is done. */
+static int refuse(struct lws *wsi, int status, int retry_after_s, const char *error)
+{
+    unsigned char hdr[LWS_PRE + 512];
+    unsigned char *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr) - 1;
+    unsigned char body[LWS_PRE + 128];
+    int blen = snprintf((char *)body + LWS_PRE, sizeof(body) - LWS_PRE, "{\"error\":\"%s\"}\n",
+                        error);
+    char ra[16];
+    int ralen = snprintf(ra, sizeof(ra), "%d", retry_after_s);
+    if (lws_add_http_common_headers(wsi, (unsigned)status, "application/json", (lws_filepos_t)blen,
+                                    &p, end) ||
+        (retry_after_s > 0 &&
+         lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",
+                                     (const unsigned char *)ra, ralen, &p, end)) ||
+        lws_finalize_write_http_header(wsi, start, &p, end) ||
+        lws_write(wsi, body + LWS_PRE, (size_t)blen, LWS_WRITE_HTTP_FINAL) != blen)
+        return -1;
+    return 1;
+}
+
+/* Only /ws upgrades; none while draining (the node is leaving, so the client is told to go
+ * elsewhere before it is counted anywhere); and only clients the limits admit. */
 static int confirm_upgrade(gw_node *n, struct lws *wsi)
 {
     char uri[256];
-    if (lws_hdr_copy(wsi, uri, (int)sizeof(uri), WSI_TOKEN_GET_URI) <= 0 || !path_is(uri, "/ws")) {
-        lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL);
-        return 1;
-    }
-    if (atomic_load(&n->draining)) {
-        lws_return_http_status(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, NULL);
-        return 1;
-    }
-    return 0;
+    if (lws_hdr_copy(wsi, uri, (int)sizeof(uri), WSI_TOKEN_GET_URI) <= 0 || !path_is(uri, "/ws"))
+        return refuse(wsi, HTTP_STATUS_NOT_FOUND, 0, "not found");
+    if (atomic_load(&n->draining))
+        return refuse(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, 1, "draining");
+
+    char origin[512];
+    int olen = lws_hdr_copy(wsi, origin, (int)sizeof(origin), WSI_TOKEN_ORIGIN);
+    struct sockaddr_storage peer;
+    socklen_t plen = sizeof(peer);
+    memset(&peer, 0, sizeof(peer));
+    if (getpeername(lws_get_socket_fd(wsi), (struct sockaddr *)&peer, &plen) != 0)
+        return -1; /* the client is already gone */
+    int retry_after = 0;
+    gw_admit_result r = gw_admit_check(n->admit, olen > 0 ? origin : NULL,
+                                       (struct sockaddr *)&peer, atomic_load(&n->connections),
+                                       wsg_mono_us(), &retry_after);
+    if (r == GW_ADMIT_OK)
+        return 0;
+    wsg_metrics_add(&n->metrics, gw_metric_limit(r), 1);
+    wsg_debug("upgrade_refused", "limit=%s", gw_admit_label(r));
+    return refuse(wsi, gw_admit_http_status(r), retry_after, gw_admit_label(r));
 }
 
 int gw_http_callback(gw_node *n, struct lws *wsi, enum lws_callback_reasons reason,

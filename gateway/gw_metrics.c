@@ -10,6 +10,9 @@
 #define REJ(label) \
     {"wsgate_frames_rejected_total", "reason=\"" label "\"", WSG_METRIC_COUNTER, \
      "Client frames refused, by reason"}
+#define LIMIT(label) \
+    {"wsgate_limit_rejections_total", "limit=\"" label "\"", WSG_METRIC_COUNTER, \
+     "Connections or frames refused by a limit, by limit"}
 #define DROP(label) \
     {"wsgate_deliveries_dropped_total", "reason=\"" label "\"", WSG_METRIC_COUNTER, \
      "Deliveries from NATS not queued to a connection, by reason"}
@@ -24,6 +27,7 @@ const wsg_metric_desc gw_metric_descs[GW_M__COUNT] = {
     [GW_M_CLOSED_TOO_BIG] = CLOSED("too_big"),
     [GW_M_CLOSED_SLOW_CONSUMER] = CLOSED("slow_consumer"),
     [GW_M_CLOSED_DRAIN] = CLOSED("drain"),
+    [GW_M_CLOSED_POLICY] = CLOSED("policy"),
     [GW_M_CLOSED_OTHER] = CLOSED("other"),
     [GW_M_AUTH_FAILURES_FIRST + 0] = AUTHF("missing"),
     [GW_M_AUTH_FAILURES_FIRST + 1] = AUTHF("malformed"),
@@ -46,6 +50,7 @@ const wsg_metric_desc gw_metric_descs[GW_M__COUNT] = {
     [GW_M_REJECTED_FIRST + 3] = REJ("invalid_field"),
     [GW_M_REJECTED_FIRST + 4] = REJ("binary_unsupported"),
     [GW_M_REJECTED_FIRST + 5] = REJ("unavailable"),
+    [GW_M_REJECTED_FIRST + 6] = REJ("rate_limited"),
     [GW_M_REJECTED_TOO_BIG] = REJ("too_big"),
     [GW_M_INBOUND_PUBLISHED] = {"wsgate_inbound_published_total", NULL, WSG_METRIC_COUNTER,
                                 "Client frames published to NATS"},
@@ -64,7 +69,16 @@ const wsg_metric_desc gw_metric_descs[GW_M__COUNT] = {
                               "Reconnections to NATS"},
     [GW_M_NATS_PUBLISH_ERRORS] = {"wsgate_nats_publish_errors_total", NULL, WSG_METRIC_COUNTER,
                                   "Publications NATS refused"},
+    [GW_M_LIMIT_FIRST + 0] = LIMIT("origin"),
+    [GW_M_LIMIT_FIRST + 1] = LIMIT("max_connections"),
+    [GW_M_LIMIT_FIRST + 2] = LIMIT("ip_rate"),
+    [GW_M_LIMIT_FIRST + 3] = LIMIT("accept_rate"),
+    [GW_M_LIMIT_INBOUND_RATE] = LIMIT("inbound_rate"),
+    [GW_M_LIMIT_MEMORY_BUDGET] = LIMIT("memory_budget"),
+    [GW_M_QUEUED_BYTES] = {"wsgate_outbound_queued_bytes", NULL, WSG_METRIC_GAUGE,
+                           "Bytes waiting in the outbound queues of every connection"},
 };
 
 _Static_assert(GW_AUTH__COUNT == 8, "one auth failure series per gw_auth_result");
-_Static_assert(GW_ERR__COUNT == 7, "one rejection series per gw_frame_error");
+_Static_assert(GW_ADMIT__COUNT == 5, "one limit series per gw_admit_result");
+_Static_assert(GW_ERR__COUNT == 8, "one rejection series per gw_frame_error");

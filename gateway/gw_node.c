@@ -131,6 +131,7 @@ static void node_free(gw_node *n)
         gw_worker_free(n->workers[i]);
     free(n->workers);
     gw_auth_free(n->auth);
+    gw_admit_free(n->admit);
     wsg_metrics_free(&n->metrics);
     free(n);
 }
@@ -157,6 +158,18 @@ gw_node *gw_node_start(const gw_config *cfg, char *err, size_t errlen)
     };
     n->auth = gw_auth_new(&ac, err, errlen);
     if (!n->auth)
+        goto fail;
+    gw_admit_cfg adc = {
+        .allowed_origins = cfg->allowed_origins,
+        .max_connections = cfg->max_connections,
+        .accept_rate = (double)cfg->accept_rate,
+        .accept_burst = (double)cfg->accept_burst,
+        .ip_limit = cfg->ip_conn_limit,
+        .ip_window_ms = cfg->ip_conn_window_ms,
+        .ip_allowlist = cfg->ip_allowlist,
+    };
+    n->admit = gw_admit_new(&adc, err, errlen);
+    if (!n->admit)
         goto fail;
 
     gw_bus_cfg bc = {

@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "gw_admit.h"
 #include "gw_auth.h"
 #include "gw_bus.h"
 #include "gw_config.h"
@@ -21,6 +22,7 @@ typedef struct gw_worker gw_worker;
 typedef struct gw_node {
     const gw_config *cfg;
     gw_auth *auth;
+    gw_admit *admit;
     wsg_metrics metrics;
     gw_bus *bus;
     uint64_t epoch;

@@ -18,6 +18,8 @@
 #define ACCEPT_BATCH 64         /* accepts per wake-up, so one loop turn stays short */
 #define ACCEPT_PAUSE_US 100000  /* out of descriptors: stop accepting for this long */
 
+#define BUDGET_TICK_US 100000  /* how often the memory budget is checked when idle */
+
 #define RESYNC_PART 4096        /* connections per RESYNC part: far below NATS' 1 MB */
 
 typedef enum { JOB_DELIVER, JOB_DRAIN, JOB_RESYNC } gw_job_kind;
@@ -60,6 +62,8 @@ struct gw_worker {
     int64_t drain_close_until_us; /* closes are spread up to here; the rest is for flushing */
     lws_sorted_usec_list_t sul_drain;
     lws_sorted_usec_list_t sul_heartbeat;
+    lws_sorted_usec_list_t sul_budget;
+    lws_sorted_usec_list_t sul_shed;
 };
 
 gw_node *gw_worker_node(gw_worker *w) { return w->node; }
@@ -80,6 +84,72 @@ void gw_worker_remove_conn(gw_worker *w, gw_conn *c)
     HASH_DELETE(hh, w->conns, c);
     if (w->draining && !w->conns)
         w->stop = 1; /* the last connection is gone: the drain is over */
+}
+
+/* ---- memory budget ---- */
+
+typedef struct shed_item {
+    size_t bytes;
+    gw_conn *c;
+} shed_item;
+
+static int by_bytes_desc(const void *a, const void *b)
+{
+    size_t x = ((const shed_item *)a)->bytes, y = ((const shed_item *)b)->bytes;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Over budget, every worker closes its own longest queues (the slowest readers, who can
+ * resume) in proportion to its share of the excess, down to 90% of the budget so that the
+ * node does not hover at the limit. */
+static void shed(lws_sorted_usec_list_t *sul)
+{
+    gw_worker *w = lws_container_of(sul, gw_worker, sul_shed);
+    gw_node *n = w->node;
+    int64_t total = wsg_metrics_get(&n->metrics, GW_M_QUEUED_BYTES);
+    int64_t budget = n->cfg->memory_budget;
+    if (total <= budget)
+        return;
+    size_t count = 0, mine = 0;
+    gw_conn *c, *tmp;
+    HASH_ITER(hh, w->conns, c, tmp)
+        if (gw_conn_queued_bytes(c)) {
+            count++;
+            mine += gw_conn_queued_bytes(c);
+        }
+    if (!count)
+        return;
+    shed_item *items = malloc(count * sizeof(*items));
+    if (!items)
+        return;
+    size_t k = 0;
+    HASH_ITER(hh, w->conns, c, tmp)
+        if (gw_conn_queued_bytes(c) && k < count)
+            items[k++] = (shed_item){gw_conn_queued_bytes(c), c};
+    qsort(items, k, sizeof(*items), by_bytes_desc);
+    double excess = (double)(total - budget * 9 / 10);
+    double goal = excess * (double)mine / (double)total;
+    double freed = 0;
+    for (size_t i = 0; i < k && freed < goal; i++) {
+        freed += (double)items[i].bytes;
+        gw_conn_shed(w, items[i].c);
+    }
+    free(items);
+}
+
+void gw_worker_over_budget(gw_worker *w)
+{
+    if (!lws_dll2_is_detached(&w->sul_shed.list))
+        return; /* already due */
+    lws_sul_schedule(w->ctx, 0, &w->sul_shed, shed, 1);
+}
+
+static void budget_tick(lws_sorted_usec_list_t *sul)
+{
+    gw_worker *w = lws_container_of(sul, gw_worker, sul_budget);
+    if (wsg_metrics_get(&w->node->metrics, GW_M_QUEUED_BYTES) > w->node->cfg->memory_budget)
+        gw_worker_over_budget(w);
+    lws_sul_schedule(w->ctx, 0, &w->sul_budget, budget_tick, BUDGET_TICK_US);
 }
 
 /* ---- jobs from other threads ---- */
@@ -431,6 +501,7 @@ static void *worker_main(void *arg)
     gw_worker *w = arg;
     if (w->idx == 0)
         heartbeat_tick(&w->sul_heartbeat);
+    budget_tick(&w->sul_budget);
     while (!w->stop)
         if (lws_service(w->ctx, 0) < 0)
             break;

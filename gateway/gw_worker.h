@@ -52,6 +52,8 @@ uint64_t gw_worker_next_conn_id(gw_worker *w);
 /* The next sequence number of this worker's ConnEvent stream (1, 2, ...). */
 uint64_t gw_worker_next_event_seq(gw_worker *w);
 void gw_worker_add_conn(gw_worker *w, gw_conn *c);
+/* The node's outbound queues exceed the memory budget: shed soon (not inside the caller). */
+void gw_worker_over_budget(gw_worker *w);
 void gw_worker_remove_conn(gw_worker *w, gw_conn *c);
 
 #endif

@@ -1,0 +1,49 @@
+/* gw_admit: who may open a WebSocket, decided before the upgrade so a refused client costs
+ * one HTTP response and no connection state. Checks, in order: the Origin allow-list (403),
+ * the node's connection cap (503), the per-client-IP sliding window of connection attempts
+ * (429, trusted ranges exempt), and the node-wide admission rate (503) that turns a
+ * reconnect storm into a stream spread over the surviving nodes. Refusals carry a
+ * Retry-After. Shared by every worker; thread-safe. */
+#ifndef GW_ADMIT_H
+#define GW_ADMIT_H
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+typedef struct gw_admit gw_admit;
+
+typedef struct gw_admit_cfg {
+    const char *allowed_origins; /* comma-separated exact origins; NULL/"" = any */
+    int64_t max_connections;     /* 0 = no cap */
+    double accept_rate;          /* new connections per second for the node; 0 = no limit */
+    double accept_burst;
+    int64_t ip_limit;            /* attempts per window per client IP; 0 = no limit */
+    int64_t ip_window_ms;
+    const char *ip_allowlist;    /* CIDRs exempt from ip_limit: "127.0.0.0/8,::1/128" */
+} gw_admit_cfg;
+
+typedef enum {
+    GW_ADMIT_OK = 0,
+    GW_ADMIT_ORIGIN,          /* 403 */
+    GW_ADMIT_MAX_CONNECTIONS, /* 503 */
+    GW_ADMIT_IP_RATE,         /* 429 */
+    GW_ADMIT_ACCEPT_RATE,     /* 503 */
+    GW_ADMIT__COUNT
+} gw_admit_result;
+
+/* NULL and err filled when a setting cannot be parsed (bad CIDR). */
+gw_admit *gw_admit_new(const gw_admit_cfg *cfg, char *err, size_t errlen);
+void gw_admit_free(gw_admit *a);
+
+/* origin: the Origin header or NULL; peer: the client's address; connections: open now.
+ * On refusal *retry_after_s says when to come back. */
+gw_admit_result gw_admit_check(gw_admit *a, const char *origin, const struct sockaddr *peer,
+                               int64_t connections, int64_t now_us, int *retry_after_s);
+
+int gw_admit_http_status(gw_admit_result r);
+const char *gw_admit_label(gw_admit_result r); /* metric label and error text */
+
+/* Parses "10.0.0.0/8" or "::1/128" or a bare address; exposed for tests. 0 / -1. */
+int gw_admit_parse_cidr(const char *s, uint8_t addr[16], int *prefix_bits);
+
+#endif
