@@ -164,7 +164,7 @@ describe('limits on a connection', () => {
     const slow = await connect(cluster.wsUrl('gw-b', { user_id: 'slow' }));
     const fine = await connect(cluster.wsUrl('gw-b', { user_id: 'fine' }));
     await cluster.waitRouterConnections(2);
-    slow.ws._socket.pause(); // stops reading: its queue on the gateway grows
+    slow.ws.pause(); // stops reading: its queue on the gateway grows
     const payload = JSON.stringify({ type: 'blob', data: 'x'.repeat(60 * 1024) });
     // Far more than the socket buffers take, so the gateway's queue must pass the budget.
     for (let i = 0; i < 400; i++) {
@@ -177,7 +177,7 @@ describe('limits on a connection', () => {
     assert.ok(metric(m, 'wsgate_outbound_queued_bytes') <= 512 * 1024,
       `queued bytes ${metric(m, 'wsgate_outbound_queued_bytes')} within the budget after shedding`);
     assert.ok(metric(m, 'wsgate_connections_closed_total', 'reason="slow_consumer"') >= 1);
-    slow.ws._socket.resume();
+    slow.ws.resume();
     const info = await slow.waitClose(10000);
     assert.equal(info.code, 4008);
     await fine.ping(); // the reader that keeps up is untouched

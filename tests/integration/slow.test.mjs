@@ -33,7 +33,7 @@ describe('slow consumer', () => {
     const before = metric(await cluster.gatewayMetrics('gw-a'), SLOW);
 
     // Stop reading: the kernel buffers fill, then the gateway's queue.
-    slow.ws._socket.pause();
+    slow.ws.pause();
     const chunk = 'x'.repeat(60 * 1024);
     let sent = 0;
     await waitFor(async () => {
@@ -44,7 +44,7 @@ describe('slow consumer', () => {
     }, 30000, `${SLOW} to grow while flooding a client that does not read`);
 
     // Reading again, the client finds the close 4008 after what was already on its way.
-    slow.ws._socket.resume();
+    slow.ws.resume();
     const info = await slow.waitClose(10000);
     assert.equal(info.code, 4008, `close code ${info.code} "${info.reason}"`);
     let got = 0;

@@ -1,0 +1,445 @@
+// fleet: a load-and-count harness for fault-injection tests. It opens many WebSocket clients
+// (users u0..uN-1, connections spread round-robin over the gateways), drives an open-loop
+// stream of send_message and broadcast frames at fixed rates for a fixed time, and counts
+// exactly what each connection had to receive against what it did receive: lost, duplicated,
+// unexpected (misrouted), out of order, sequence gaps (when frames carry `seq`), latency.
+//
+// Accounting rules:
+// * A message's expected receivers are fixed when it is sent: every fleet connection of the
+//   target user that is open at that moment (a broadcast: every open fleet connection).
+// * A connection that stays open from open() to the end of the settle time is "steady": its
+//   numbers are exact and are the ones tests assert on. A connection that closes (a fault) is
+//   "disrupted": its numbers are reported apart, with what was sent to it after it closed
+//   (what a resume would have to bring back), and count against nothing unless a test says so.
+// * Ordering is checked per sender -> receiver pair and per kind (message / broadcast): the
+//   two kinds travel on different subjects, which the contract does not order relative to
+//   each other. When the server adds `seq`, each receiving connection's user and broadcast
+//   streams must also count 1, 2, 3, ... from the welcome's positions.
+// * Latency is measured in this process, from just before ws.send() to the 'message' event,
+//   on steady connections' first copies.
+// Everything is bounded: the stream runs durationMs, then waits at most settleMs for
+// stragglers (and quietMs more for late duplicates). Each run prints one summary line to stdout.
+import WebSocket from 'ws';
+import fs from 'node:fs';
+import { performance } from 'node:perf_hooks';
+
+const now = () => performance.now();
+
+export function percentile(sorted, p) {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i];
+}
+
+let runCounter = 0;
+
+class FleetConn {
+  constructor(fleet, idx, user, node) {
+    this.fleet = fleet;
+    this.idx = idx;
+    this.user = user;
+    this.node = node;
+    this.ws = null;
+    this.welcome = null;
+    this.open = false;
+    this.closeInfo = null;      // { code, reason, at } once closed
+    this.expectedClose = false; // closed by close(): not a fault
+    this.resetCounters();
+  }
+
+  resetCounters() {
+    this.latencies = [];         // ms, first copy of each expected message
+    this.latByKind = { message: [], broadcast: [] };
+    this.received = 0;           // fleet frames of the current run, copies included
+    this.duplicates = 0;
+    this.unexpected = 0;
+    this.outOfOrder = 0;
+    this.lastFrom = new Map();   // `${kind}:${sender}` -> last sender sequence seen
+    this.seqGaps = 0;            // missing seq numbers
+    this.seqRegressions = 0;     // seq not above the last one
+    this.seqSeen = 0;
+    this.errors = new Map();     // error code -> count
+  }
+
+  connect(timeoutMs) {
+    const f = this.fleet;
+    const url = f.cluster.wsUrl(this.node, { user_id: this.user, ...f.extraQuery });
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, [], { perMessageDeflate: false, handshakeTimeout: timeoutMs });
+      this.ws = ws;
+      const timer = setTimeout(() => {
+        ws.terminate();
+        reject(new Error(`fleet ${this.user}@${this.node}: no welcome within ${timeoutMs} ms`));
+      }, timeoutMs);
+      ws.on('error', (err) => { this.lastError = err; });
+      ws.on('close', (code, reason) => {
+        clearTimeout(timer);
+        this.open = false;
+        this.closeInfo = { code, reason: reason.toString('utf8'), at: now() };
+        f.onClose(this);
+        reject(new Error(`fleet ${this.user}@${this.node}: closed before welcome (${code})`));
+      });
+      ws.on('message', (data, isBinary) => {
+        if (isBinary) return;
+        let j;
+        try { j = JSON.parse(data.toString('utf8')); } catch { return; }
+        if (!this.welcome) {
+          if (j.type !== 'welcome') {
+            ws.terminate();
+            reject(new Error(`fleet ${this.user}@${this.node}: first frame is not a welcome`));
+            return;
+          }
+          clearTimeout(timer);
+          this.welcome = j;
+          this.positions = { user: j.positions?.user ?? 0, broadcast: j.positions?.broadcast ?? 0 };
+          this.open = true;
+          resolve(this);
+          return;
+        }
+        f.onFrame(this, j, now());
+      });
+    });
+  }
+
+  get steady() { return this.closeInfo === null || this.expectedClose; }
+}
+
+export class Fleet {
+  // opts: users (200), connsPerUser (1), nodes (the cluster's gateways), name ('fleet'),
+  // userPrefix ('u'), query (extra query arguments for every connection).
+  constructor(cluster, opts = {}) {
+    this.cluster = cluster;
+    this.name = opts.name ?? 'fleet';
+    this.nodes = opts.nodes ?? cluster.nodeIds;
+    this.userPrefix = opts.userPrefix ?? 'u';
+    this.extraQuery = opts.query ?? {};
+    const users = opts.users ?? 200;
+    const per = opts.connsPerUser ?? 1;
+    this.users = [];
+    this.conns = [];
+    this.byUser = new Map();
+    for (let u = 0; u < users; u++) {
+      const user = `${this.userPrefix}${u}`;
+      this.users.push(user);
+      const list = [];
+      for (let d = 0; d < per; d++) {
+        const c = new FleetConn(this, this.conns.length, user, this.nodes[(u + d) % this.nodes.length]);
+        this.conns.push(c);
+        list.push(c);
+      }
+      this.byUser.set(user, list);
+    }
+    this.run_ = null;
+  }
+
+  get size() { return this.conns.length; }
+
+  // Connects every connection (concurrency at a time) and resolves once each has its
+  // welcome. The caller then waits for the router to register them
+  // (cluster.waitRouterConnections) before starting a run.
+  async open({ concurrency = 25, timeoutMs = 10000 } = {}) {
+    let next = 0;
+    const worker = async () => {
+      while (next < this.conns.length) {
+        const c = this.conns[next++];
+        await c.connect(timeoutMs);
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+    return this;
+  }
+
+  onClose(c) {
+    const r = this.run_;
+    if (r && !c.expectedClose) r.closedDuringRun.push(c.idx);
+  }
+
+  onFrame(c, j, t) {
+    const r = this.run_;
+    if (j.type === 'error') {
+      c.errors.set(j.code, (c.errors.get(j.code) ?? 0) + 1);
+      if (r && j.ref !== undefined) {
+        const m = r.msgs.get(Number(j.ref));
+        if (m) m.refused = j.code;
+      }
+      return;
+    }
+    if (j.type !== 'message' && j.type !== 'broadcast') return;
+    // Stream positions count every frame of the stream, the fleet's or not.
+    if (typeof j.seq === 'number') {
+      const stream = j.type === 'message' ? 'user' : 'broadcast';
+      const last = c.positions[stream];
+      c.seqSeen++;
+      if (j.seq <= last) c.seqRegressions++;
+      else {
+        if (j.seq > last + 1) c.seqGaps += j.seq - last - 1;
+        c.positions[stream] = j.seq;
+      }
+    }
+    if (!r || typeof j.content !== 'string' || !j.content.startsWith('{"fleet":')) return;
+    let body;
+    try { body = JSON.parse(j.content); } catch { return; }
+    if (body.fleet !== r.tag) return;
+    c.received++;
+    const m = r.msgs.get(body.id);
+    const n = m?.want.get(c.idx);
+    if (n === undefined) {
+      c.unexpected++;
+      return;
+    }
+    m.want.set(c.idx, n + 1);
+    if (n > 0) {
+      c.duplicates++;
+      return;
+    }
+    r.pending--;
+    c.latencies.push(t - m.sentAt);
+    c.latByKind[m.kind].push(t - m.sentAt);
+    const key = `${m.kind}:${m.sender}`;
+    const last = c.lastFrom.get(key) ?? 0;
+    if (m.senderSeq < last) c.outOfOrder++;
+    else c.lastFrom.set(key, m.senderSeq);
+  }
+
+  // Sends one message from connection `from` (a fleet connection, open). kind: 'message'
+  // (to user `to`) or 'broadcast'. Returns the message record, or null if not sent.
+  sendOne(kind, from, to, padding) {
+    const r = this.run_;
+    if (!from.open || from.ws.readyState !== WebSocket.OPEN) return null;
+    const id = ++r.nextId;
+    const seqKey = `${kind}:${from.idx}`;
+    const senderSeq = (r.senderSeq.get(seqKey) ?? 0) + 1;
+    r.senderSeq.set(seqKey, senderSeq);
+    const want = new Map();
+    const receivers = kind === 'broadcast' ? this.conns : this.byUser.get(to);
+    for (const c of receivers) {
+      if (c.open) want.set(c.idx, 0);
+      else r.sentWhileClosed.set(c.idx, (r.sentWhileClosed.get(c.idx) ?? 0) + 1);
+    }
+    const m = { id, kind, sender: from.idx, senderSeq, sentAt: now(), want, refused: null };
+    r.msgs.set(id, m);
+    r.pending += want.size;
+    const content = JSON.stringify({ fleet: r.tag, id, sent: Date.now(), pad: padding });
+    const frame = kind === 'broadcast'
+      ? { type: 'broadcast', id, content }
+      : { type: 'send_message', id, target_user: to, content };
+    m.sentAt = now();
+    from.ws.send(JSON.stringify(frame));
+    if (kind === 'broadcast') r.sentBroadcast++;
+    else r.sentTargeted++;
+    return m;
+  }
+
+  // One bounded run. Open loop: every tickMs the number of frames due since the start (at
+  // the given rates) is sent, whatever the answers. Resolves with the report once every
+  // expected delivery arrived or settleMs passed after the stream ended.
+  async run({ durationMs = 3000, targetedPerSec = 200, broadcastsPerSec = 5, contentBytes = 0,
+    settleMs = 3000, quietMs = 250, tickMs = 5, label = '' } = {}) {
+    if (this.run_) throw new Error(`${this.name}: a run is already going on`);
+    for (const c of this.conns) c.resetCounters();
+    const r = {
+      tag: `${process.pid}.${++runCounter}`, label, nextId: 0, msgs: new Map(), pending: 0,
+      senderSeq: new Map(), sentTargeted: 0, sentBroadcast: 0, closedDuringRun: [],
+      sentWhileClosed: new Map(), durationMs, targetedPerSec, broadcastsPerSec,
+      openAtStart: this.conns.filter((c) => c.open).length,
+    };
+    this.run_ = r;
+    const padding = 'x'.repeat(contentBytes);
+    const pickOpen = () => {
+      for (let tries = 0; tries < 50; tries++) {
+        const c = this.conns[Math.floor(Math.random() * this.conns.length)];
+        if (c.open) return c;
+      }
+      return this.conns.find((c) => c.open) ?? null;
+    };
+    const start = now();
+    let maxLag = 0;
+    for (;;) {
+      const elapsed = now() - start;
+      if (elapsed >= durationMs) break;
+      const dueT = Math.floor((elapsed / 1000) * targetedPerSec) - r.sentTargeted;
+      const dueB = Math.floor((elapsed / 1000) * broadcastsPerSec) - r.sentBroadcast;
+      for (let i = 0; i < dueT; i++) {
+        const from = pickOpen();
+        if (!from) break;
+        let to;
+        do to = this.users[Math.floor(Math.random() * this.users.length)];
+        while (to === from.user && this.users.length > 1);
+        if (!this.sendOne('message', from, to, padding)) r.sentTargeted++; // skipped, not owed
+      }
+      for (let i = 0; i < dueB; i++) {
+        const from = pickOpen();
+        if (!from || !this.sendOne('broadcast', from, null, padding)) r.sentBroadcast++;
+      }
+      const before = now();
+      await new Promise((res) => setTimeout(res, tickMs));
+      maxLag = Math.max(maxLag, now() - before - tickMs);
+    }
+    r.streamMs = now() - start;
+    const settleStart = now();
+    while (r.pending > 0 && now() - settleStart < settleMs) {
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    r.settledMs = now() - settleStart;
+    // Late copies (duplicates, misroutes) still count for a short quiet period.
+    await new Promise((res) => setTimeout(res, quietMs));
+    r.maxTimerLagMs = maxLag;
+    this.run_ = null;
+    const report = this.report(r);
+    console.log(this.summary(report));
+    return report;
+  }
+
+  report(r) {
+    const closed = new Set(r.closedDuringRun);
+    const part = () => ({ conns: 0, expected: 0, received: 0, lost: 0, duplicates: 0,
+      unexpected: 0, outOfOrder: 0, seqGaps: 0, seqRegressions: 0, seqSeen: 0, latencies: [],
+      byKind: { message: [], broadcast: [] } });
+    const steady = part();
+    const disrupted = { ...part(), sentWhileClosed: 0, closeCodes: {} };
+    for (const c of this.conns) {
+      const p = (c.steady && !closed.has(c.idx)) ? steady : disrupted;
+      p.conns++;
+      p.received += c.received;
+      p.duplicates += c.duplicates;
+      p.unexpected += c.unexpected;
+      p.outOfOrder += c.outOfOrder;
+      p.seqGaps += c.seqGaps;
+      p.seqRegressions += c.seqRegressions;
+      p.seqSeen += c.seqSeen;
+      for (const l of c.latencies) p.latencies.push(l);
+      for (const k of ['message', 'broadcast']) for (const l of c.latByKind[k]) p.byKind[k].push(l);
+      if (p === disrupted) {
+        disrupted.sentWhileClosed += r.sentWhileClosed.get(c.idx) ?? 0;
+        const code = c.closeInfo?.code ?? 'open';
+        disrupted.closeCodes[code] = (disrupted.closeCodes[code] ?? 0) + 1;
+      }
+    }
+    const lostSamples = [];
+    const refused = {};
+    let sent = 0;
+    for (const m of r.msgs.values()) {
+      sent++;
+      if (m.refused) refused[m.refused] = (refused[m.refused] ?? 0) + 1;
+      for (const [idx, n] of m.want) {
+        const c = this.conns[idx];
+        const p = (c.steady && !closed.has(idx)) ? steady : disrupted;
+        p.expected++;
+        if (n === 0) {
+          p.lost++;
+          if (p === steady && lostSamples.length < 10) {
+            lostSamples.push({ id: m.id, kind: m.kind, from: this.conns[m.sender].user, to: c.user, node: c.node });
+          }
+        }
+      }
+    }
+    const errors = {};
+    for (const c of this.conns) for (const [k, v] of c.errors) errors[k] = (errors[k] ?? 0) + v;
+    const stats = (arr) => {
+      const s = arr.sort((a, b) => a - b);
+      return { n: s.length, p50: percentile(s, 50), p99: percentile(s, 99), max: s.length ? s[s.length - 1] : NaN };
+    };
+    for (const p of [steady, disrupted]) {
+      p.latency = stats(p.latencies);
+      p.latencyByKind = { message: stats(p.byKind.message), broadcast: stats(p.byKind.broadcast) };
+      delete p.latencies;
+      delete p.byKind;
+    }
+    return {
+      name: this.name, label: r.label, sent, sentTargeted: r.msgs.size - countKind(r.msgs, 'broadcast'),
+      sentBroadcast: countKind(r.msgs, 'broadcast'), openAtStart: r.openAtStart,
+      streamMs: Math.round(r.streamMs), settledMs: Math.round(r.settledMs), maxTimerLagMs: r.maxTimerLagMs,
+      steady, disrupted, refused, errors, lostSamples,
+    };
+  }
+
+  summary(rep) {
+    const f = (x) => (Number.isFinite(x) ? x.toFixed(1) : '-');
+    const s = rep.steady;
+    const d = rep.disrupted;
+    const seq = s.seqSeen ? ` seqGaps=${s.seqGaps} seqRegr=${s.seqRegressions}` : ' seq=absent';
+    let line = `[${rep.name}${rep.label ? ` ${rep.label}` : ''}] sent=${rep.sent} ` +
+      `(targeted ${rep.sentTargeted}, broadcast ${rep.sentBroadcast}) in ${rep.streamMs} ms, ` +
+      `settle ${rep.settledMs} ms | steady conns=${s.conns} expected=${s.expected} received=${s.received} ` +
+      `lost=${s.lost} dup=${s.duplicates} unexpected=${s.unexpected} ooo=${s.outOfOrder}${seq} ` +
+      `latency p50=${f(s.latency.p50)} p99=${f(s.latency.p99)} max=${f(s.latency.max)} ms ` +
+      `(message p50=${f(s.latencyByKind.message.p50)} p99=${f(s.latencyByKind.message.p99)}, ` +
+      `broadcast p50=${f(s.latencyByKind.broadcast.p50)} p99=${f(s.latencyByKind.broadcast.p99)})`;
+    if (d.conns) {
+      line += ` | disrupted conns=${d.conns} closes=${JSON.stringify(d.closeCodes)} expected=${d.expected} ` +
+        `received=${d.received} lost=${d.lost} dup=${d.duplicates} sentWhileClosed=${d.sentWhileClosed}`;
+    }
+    if (Object.keys(rep.refused).length) line += ` | refused=${JSON.stringify(rep.refused)}`;
+    if (Object.keys(rep.errors).length) line += ` | errors=${JSON.stringify(rep.errors)}`;
+    if (rep.maxTimerLagMs > 50) line += ` | sender timer lag up to ${rep.maxTimerLagMs.toFixed(0)} ms`;
+    return line;
+  }
+
+  async close(timeoutMs = 5000) {
+    const closing = this.conns.filter((c) => c.ws && c.ws.readyState !== WebSocket.CLOSED).map((c) => {
+      c.expectedClose = c.closeInfo === null;
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => { c.ws.terminate(); resolve(); }, timeoutMs);
+        c.ws.once('close', () => { clearTimeout(timer); resolve(); });
+        if (c.ws.readyState === WebSocket.CONNECTING) c.ws.terminate();
+        else c.ws.close(1000, 'bye');
+      });
+    });
+    await Promise.all(closing);
+  }
+}
+
+function countKind(msgs, kind) {
+  let n = 0;
+  for (const m of msgs.values()) if (m.kind === kind) n++;
+  return n;
+}
+
+// Resident set size of a process in bytes (VmRSS of /proc/<pid>/status).
+export function rssBytes(pid) {
+  const text = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(text);
+  if (!m) throw new Error(`no VmRSS in /proc/${pid}/status`);
+  return Number(m[1]) * 1024;
+}
+
+// Samples a process's RSS every everyMs until stop(); stop() returns { samples, min, max, last }.
+export function sampleRss(pid, everyMs = 100) {
+  const samples = [];
+  const take = () => {
+    try { samples.push({ t: Date.now(), rss: rssBytes(pid) }); } catch { /* process gone */ }
+  };
+  take();
+  const timer = setInterval(take, everyMs);
+  return {
+    samples,
+    stop() {
+      clearInterval(timer);
+      take();
+      const v = samples.map((s) => s.rss);
+      return { samples, min: Math.min(...v), max: Math.max(...v), last: v[v.length - 1] };
+    },
+  };
+}
+
+// Bytes the kernel holds for a local TCP socket that its owner has not read yet (rx_queue of
+// /proc/net/tcp), or null if the socket is not found. Proves that a paused socket really
+// stopped reading: the number grows while data keeps arriving.
+export function tcpRecvQueue(socket) {
+  const port = socket.localPort;
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text;
+    try { text = fs.readFileSync(file, 'utf8'); } catch { continue; }
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols.length < 5) continue;
+      if (!cols[1].endsWith(`:${hexPort}`)) continue;
+      const [, rx] = cols[4].split(':');
+      return parseInt(rx, 16);
+    }
+  }
+  return null;
+}
+
+export const mib = (b) => (b / (1024 * 1024)).toFixed(1);
