@@ -15,6 +15,8 @@ struct gw_bus {
     wsg_nats nats;
     natsSubscription *sub;
     natsSubscription *sub_resync;
+    natsSubscription *sub_inbox;
+    char inbox[128];  /* replies to this node's history requests: <inbox>.<conn>.<stream>.<reqno> */
     gw_bus_cfg cfg;
     char *prefix;
     char *node_id;
@@ -22,6 +24,7 @@ struct gw_bus {
     char subj_hb[WSG_SUBJECT_MAX];
     char subj_node[WSG_SUBJECT_MAX];
     char subj_resync[WSG_SUBJECT_MAX];
+    char subj_history[WSG_SUBJECT_MAX];
 };
 
 static void on_connected(void *arg)
@@ -93,6 +96,37 @@ static void on_resync_msg(natsConnection *nc, natsSubscription *sub, natsMsg *ms
     natsMsg_Destroy(msg);
 }
 
+static void on_inbox_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    gw_bus *b = closure;
+    const char *subj = natsMsg_GetSubject(msg);
+    size_t plen = strlen(b->inbox);
+    unsigned long long conn = 0;
+    unsigned stream = 0, reqno = 0;
+    char tail;
+    if (strncmp(subj, b->inbox, plen) != 0 || subj[plen] != '.' ||
+        sscanf(subj + plen + 1, "%llu.%u.%u%c", &conn, &stream, &reqno, &tail) != 3 ||
+        stream > 1) {
+        wsg_metrics_add(b->cfg.metrics, GW_M_DROPPED_BAD_MESSAGE, 1);
+        natsMsg_Destroy(msg);
+        return;
+    }
+    const uint8_t *data = (const uint8_t *)natsMsg_GetData(msg);
+    size_t len = (size_t)natsMsg_GetDataLength(msg);
+    /* No router is subscribed: the server answers with an empty "no responders" status, which
+     * would otherwise decode as an empty, successful reply. */
+    Wsgate__HistoryReply *hr = natsMsg_IsNoResponders(msg) || len == 0
+                                   ? NULL
+                                   : wsgate__history_reply__unpack(NULL, len, data);
+    if (!hr && len) {
+        wsg_metrics_add(b->cfg.metrics, GW_M_DROPPED_BAD_MESSAGE, 1);
+        wsg_warn("history_reply_undecodable", "bytes=%zu", len);
+    }
+    /* A NULL reply still reaches the connection, which then retries or gives up visibly. */
+    b->cfg.on_history(b->cfg.arg, conn, stream, reqno, hr);
+    natsMsg_Destroy(msg);
+}
+
 int gw_bus_open(gw_bus **out, const gw_bus_cfg *cfg)
 {
     gw_bus *b = calloc(1, sizeof(*b));
@@ -106,7 +140,8 @@ int gw_bus_open(gw_bus **out, const gw_bus_cfg *cfg)
     if (wsg_subject_fmt(b->subj_conn, sizeof(b->subj_conn), b->prefix, "conn") ||
         wsg_subject_fmt(b->subj_hb, sizeof(b->subj_hb), b->prefix, "hb") ||
         wsg_subject_fmt(b->subj_node, sizeof(b->subj_node), b->prefix, "node.%s", b->node_id) ||
-        wsg_subject_fmt(b->subj_resync, sizeof(b->subj_resync), b->prefix, "resync"))
+        wsg_subject_fmt(b->subj_resync, sizeof(b->subj_resync), b->prefix, "resync") ||
+        wsg_subject_fmt(b->subj_history, sizeof(b->subj_history), b->prefix, "history"))
         goto fail;
 
     char name[128];
@@ -137,6 +172,23 @@ int gw_bus_open(gw_bus **out, const gw_bus_cfg *cfg)
                   natsStatus_GetText(s));
         goto fail;
     }
+    natsInbox *inbox = NULL;
+    if (natsInbox_Create(&inbox) != NATS_OK) {
+        wsg_error("nats_inbox_failed", NULL);
+        goto fail;
+    }
+    snprintf(b->inbox, sizeof(b->inbox), "%s", (const char *)inbox);
+    natsInbox_Destroy(inbox);
+    char inbox_all[sizeof(b->inbox) + 4];
+    snprintf(inbox_all, sizeof(inbox_all), "%s.>", b->inbox);
+    s = natsConnection_Subscribe(&b->sub_inbox, b->nats.conn, inbox_all, on_inbox_msg, b);
+    if (s == NATS_OK)
+        s = natsSubscription_SetPendingLimits(b->sub_inbox, -1, 256 * 1024 * 1024);
+    if (s != NATS_OK) {
+        wsg_error("nats_subscribe_failed", "subject=%s err=\"%s\"", inbox_all,
+                  natsStatus_GetText(s));
+        goto fail;
+    }
     s = natsConnection_Subscribe(&b->sub_resync, b->nats.conn, b->subj_resync, on_resync_msg, b);
     if (s != NATS_OK) {
         wsg_error("nats_subscribe_failed", "subject=%s err=\"%s\"", b->subj_resync,
@@ -156,8 +208,8 @@ void gw_bus_close(gw_bus *b, int64_t timeout_ms)
         return;
     /* Draining waits until a callback that is running has returned, so nothing of ours runs
      * on a nats.c thread after this; without a connection, unsubscribing is all there is. */
-    natsSubscription *subs[2] = {b->sub, b->sub_resync};
-    for (int i = 0; i < 2; i++) {
+    natsSubscription *subs[3] = {b->sub, b->sub_resync, b->sub_inbox};
+    for (int i = 0; i < 3; i++) {
         if (!subs[i])
             continue;
         if (natsSubscription_Drain(subs[i]) != NATS_OK ||
@@ -231,6 +283,28 @@ int gw_bus_publish_conn(gw_bus *b, Wsgate__ConnEvent__Kind kind, uint32_t stream
     ev.conns = conns;
     ev.at_us = wsg_now_us();
     return publish(b, b->subj_conn, &ev.base);
+}
+
+int gw_bus_request_history(gw_bus *b, const Wsgate__HistoryRequest *rq, uint64_t conn_id,
+                           unsigned stream, uint32_t reqno)
+{
+    char reply[sizeof(b->inbox) + 48];
+    snprintf(reply, sizeof(reply), "%s.%llu.%u.%u", b->inbox, (unsigned long long)conn_id, stream,
+             reqno);
+    uint8_t *data;
+    size_t len;
+    if (wsg_pb_pack(&rq->base, &data, &len)) {
+        wsg_metrics_add(b->cfg.metrics, GW_M_NATS_PUBLISH_ERRORS, 1);
+        return -1;
+    }
+    natsStatus s = natsConnection_PublishRequest(b->nats.conn, b->subj_history, reply, data,
+                                                 (int)len);
+    free(data);
+    if (s != NATS_OK) {
+        wsg_metrics_add(b->cfg.metrics, GW_M_NATS_PUBLISH_ERRORS, 1);
+        return -1;
+    }
+    return 0;
 }
 
 int gw_bus_publish_resync(gw_bus *b, uint32_t stream, uint64_t seq, Wsgate__Conn **conns,

@@ -20,6 +20,11 @@ typedef void (*gw_bus_delivery_fn)(void *arg, const Wsgate__NodeDelivery *nd);
 /* Called on a nats.c thread (or, for the first connection, possibly on the thread calling
  * gw_bus_open) when the connection comes up (1) or goes down (0). */
 typedef void (*gw_bus_state_fn)(void *arg, int connected);
+/* Called on a nats.c thread with the reply to gw_bus_request_history; the callee owns hr
+ * (free it with wsgate__history_reply__free_unpacked). hr is NULL when the reply did not
+ * decode. */
+typedef void (*gw_bus_history_fn)(void *arg, uint64_t conn_id, unsigned stream, uint32_t reqno,
+                                   Wsgate__HistoryReply *hr);
 /* Called on a nats.c thread when a router asks this node to announce its connections. */
 typedef void (*gw_bus_resync_fn)(void *arg, const char *reason);
 
@@ -33,6 +38,7 @@ typedef struct gw_bus_cfg {
     gw_bus_delivery_fn on_delivery;
     gw_bus_state_fn on_state;
     gw_bus_resync_fn on_resync;
+    gw_bus_history_fn on_history;
     void *arg;
 } gw_bus_cfg;
 
@@ -49,6 +55,11 @@ int gw_bus_publish_inbound(gw_bus *b, uint64_t conn_id, const char *user_id, con
                            const void *payload, size_t len, int64_t received_us);
 int gw_bus_publish_conn(gw_bus *b, Wsgate__ConnEvent__Kind kind, uint32_t stream, uint64_t seq,
                         uint64_t conn_id, const char *user_id, int64_t connected_us);
+/* Asks the routers for a page of history on behalf of a connection; the reply comes back
+ * through on_history with the same conn_id, stream (0 user, 1 broadcast) and reqno. */
+int gw_bus_request_history(gw_bus *b, const Wsgate__HistoryRequest *rq, uint64_t conn_id,
+                           unsigned stream, uint32_t reqno);
+
 /* One part of a worker's RESYNC (see ConnEvent in wsgate.proto). */
 int gw_bus_publish_resync(gw_bus *b, uint32_t stream, uint64_t seq, Wsgate__Conn **conns,
                           size_t n, int more);

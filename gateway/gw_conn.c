@@ -69,12 +69,23 @@ void gw_conn_shed(gw_worker *w, gw_conn *c)
     gw_conn_close(c, 4008, "slow consumer", GW_M_CLOSED_SLOW_CONSUMER);
 }
 
-/* Queues a message the gateway itself produced (welcome, pong, error). */
+static void slow_consumer(gw_node *n, gw_conn *c)
+{
+    wsg_metrics_add(&n->metrics, GW_M_SLOW_CONSUMERS, 1);
+    wsg_info("slow_consumer", "conn=%llu user=\"%s\" queued_bytes=%zu",
+             (unsigned long long)c->id, c->user, c->q.bytes);
+    drop_queue(n, c);
+    gw_conn_close(c, 4008, "slow consumer", GW_M_CLOSED_SLOW_CONSUMER);
+}
+
+/* The queue bound is judged where the client had its chance to read: after a writeable
+ * callback has written what the socket takes (on_writeable). A burst that arrives between two
+ * such callbacks may exceed it up to twice over before the connection is cut at once. */
 static void enqueue(gw_worker *w, gw_conn *c, gw_msg *m)
 {
     gw_node *n = gw_worker_node(w);
     size_t before = c->q.bytes;
-    switch (gw_outq_push(&c->q, m, (size_t)n->cfg->outbound_queue_bytes)) {
+    switch (gw_outq_push(&c->q, m, 2 * (size_t)n->cfg->outbound_queue_bytes)) {
     case GW_OUTQ_OK:
         account(n, c, before);
         lws_callback_on_writable(c->wsi);
@@ -83,11 +94,7 @@ static void enqueue(gw_worker *w, gw_conn *c, gw_msg *m)
         break;
     case GW_OUTQ_FULL:
         /* The client is not reading: drop what it has not read and tell it to resume. */
-        wsg_metrics_add(&n->metrics, GW_M_SLOW_CONSUMERS, 1);
-        wsg_info("slow_consumer", "conn=%llu user=\"%s\" queued_bytes=%zu",
-                 (unsigned long long)c->id, c->user, c->q.bytes);
-        drop_queue(n, c);
-        gw_conn_close(c, 4008, "slow consumer", GW_M_CLOSED_SLOW_CONSUMER);
+        slow_consumer(n, c);
         break;
     case GW_OUTQ_NOMEM:
         wsg_metrics_add(&n->metrics, GW_M_DROPPED_NOMEM, 1);
@@ -95,7 +102,13 @@ static void enqueue(gw_worker *w, gw_conn *c, gw_msg *m)
     }
 }
 
-static void enqueue_text(gw_worker *w, gw_conn *c, const char *text, size_t len)
+void gw_conn_enqueue(gw_worker *w, gw_conn *c, gw_msg *m)
+{
+    wsg_metrics_add(&gw_worker_node(w)->metrics, GW_M_DELIVERIES, 1);
+    enqueue(w, c, m);
+}
+
+void gw_conn_send_text(gw_worker *w, gw_conn *c, const char *text, size_t len)
 {
     gw_msg *m = gw_msg_new(text, len, 0);
     if (!m) {
@@ -103,6 +116,23 @@ static void enqueue_text(gw_worker *w, gw_conn *c, const char *text, size_t len)
         return;
     }
     enqueue(w, c, m);
+    gw_msg_unref(m);
+}
+
+/* An answer to the client's own frame (pong, error). The welcome is the first frame of a
+ * connection, so an answer to a frame sent before it waits for it. */
+static void reply_text(gw_worker *w, gw_conn *c, const char *text, size_t len)
+{
+    if (gw_resume_welcomed(&c->st)) {
+        gw_conn_send_text(w, c, text, len);
+        return;
+    }
+    gw_msg *m = gw_msg_new(text, len, 0);
+    if (!m) {
+        wsg_metrics_add(&gw_worker_node(w)->metrics, GW_M_DROPPED_NOMEM, 1);
+        return;
+    }
+    gw_resume_hold_early(w, c, m);
     gw_msg_unref(m);
 }
 
@@ -117,7 +147,7 @@ static void send_error(gw_worker *w, gw_conn *c, gw_frame_error e, const char *m
         wsg_metrics_add(&n->metrics, GW_M_DROPPED_NOMEM, 1);
         return;
     }
-    enqueue_text(w, c, json, len);
+    reply_text(w, c, json, len);
     free(json);
 }
 
@@ -139,8 +169,15 @@ void gw_conn_deliver(gw_worker *w, gw_conn *c, gw_msg *m)
         wsg_metrics_add(&n->metrics, GW_M_DROPPED_CLOSING, 1);
         return;
     }
-    wsg_metrics_add(&n->metrics, GW_M_DELIVERIES, 1);
-    enqueue(w, c, m);
+    if (m->seq) {
+        gw_resume_deliver(w, c, m);
+        return;
+    }
+    if (!gw_resume_welcomed(&c->st)) {
+        gw_resume_hold_early(w, c, m); /* the welcome goes first */
+        return;
+    }
+    gw_conn_enqueue(w, c, m);
 }
 
 static int on_established(gw_worker *w, struct lws *wsi, gw_conn *c)
@@ -174,14 +211,11 @@ static int on_established(gw_worker *w, struct lws *wsi, gw_conn *c)
                  (unsigned long long)c->id, c->user);
     wsg_debug("conn_open", "conn=%llu user=\"%s\"", (unsigned long long)c->id, c->user);
 
-    size_t len;
-    char *welcome = gw_frame_welcome(c->user, n->cfg->node_id, c->id, &len);
-    if (!welcome) {
-        gw_conn_close(c, 1011, "out of memory", GW_M_CLOSED_OTHER);
+    /* The welcome follows once the routers said where the client stands (gw_resume). */
+    if (gw_resume_start(w, c, wsi)) {
+        gw_conn_close(c, 1008, "malformed since, broadcast_since or epoch", GW_M_CLOSED_POLICY);
         return 0;
     }
-    enqueue_text(w, c, welcome, len);
-    free(welcome);
     if (gw_worker_draining(w))
         gw_conn_close(c, 1012, "server draining", GW_M_CLOSED_DRAIN);
     return 0;
@@ -219,7 +253,7 @@ static void on_text(gw_worker *w, gw_conn *c, const char *data, size_t len)
     gw_frame_parse(data, len, &f);
     switch (f.kind) {
     case GW_FRAME_PING:
-        enqueue_text(w, c, GW_FRAME_PONG, sizeof(GW_FRAME_PONG) - 1);
+        reply_text(w, c, GW_FRAME_PONG, sizeof(GW_FRAME_PONG) - 1);
         return;
     case GW_FRAME_ERROR:
         send_error(w, c, f.error, f.message, f.ref);
@@ -254,6 +288,7 @@ static int on_receive(gw_worker *w, struct lws *wsi, gw_conn *c, const void *in,
         wsg_metrics_add(&n->metrics, GW_M_CLOSED_TOO_BIG, 1);
         c->close_metric = GW_M__COUNT; /* counted here, not again in CLOSED */
         c->state = GW_CONN_CLOSING;
+        c->close_started = 1;
         static const char reason[] = "message too big";
         lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)reason,
                          sizeof(reason) - 1);
@@ -317,8 +352,16 @@ static int on_writeable(gw_worker *w, struct lws *wsi, gw_conn *c)
 {
     gw_node *n = gw_worker_node(w);
     gw_msg *m;
+    /* lws is sending our close frame and waiting for the client's answer; asking again would
+     * make it drop the connection at once, losing the close frame (a 1006 for the client). */
+    if (c->close_started)
+        return 0;
     while ((m = gw_outq_peek(&c->q))) {
         if (lws_send_pipe_choked(wsi)) {
+            if (c->q.bytes > (size_t)n->cfg->outbound_queue_bytes) {
+                slow_consumer(n, c); /* the socket is full and so is the queue */
+                break;
+            }
             lws_callback_on_writable(wsi);
             return 0;
         }
@@ -333,10 +376,13 @@ static int on_writeable(gw_worker *w, struct lws *wsi, gw_conn *c)
         gw_outq_pop(&c->q);
         account(n, c, before);
     }
+    if (c->state == GW_CONN_OPEN)
+        gw_resume_writeable(w, c);
     if (c->state == GW_CONN_CLOSING) {
         const char *reason = c->close_reason ? c->close_reason : "";
         lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)reason,
                          strlen(reason));
+        c->close_started = 1;
         return -1;
     }
     return 0;
@@ -363,6 +409,7 @@ static void on_closed(gw_worker *w, gw_conn *c)
         c->id = 0;
     }
     drop_queue(n, c);
+    gw_resume_free(w, c);
     free(c->rx);
     c->rx = NULL;
     c->rx_cap = c->rx_len = 0;

@@ -17,6 +17,7 @@
 #include "gw_metrics.h"
 #include "gw_outq.h"
 #include "gw_rate.h"
+#include "gw_resume.h"
 #include "gw_worker.h"
 
 typedef enum {
@@ -37,8 +38,10 @@ typedef struct gw_conn {
     uint8_t state;              /* gw_conn_state */
     uint8_t rx_binary;
     uint8_t peer_closed;
+    uint8_t close_started;      /* lws has been told to close: a second request would kill it */
     uint8_t violations;         /* consecutive messages over the inbound rate */
     gw_rate in_rate;
+    gw_streams st;              /* stream positions, replay, gap repair (gw_resume) */
     uint16_t close_code;
     uint16_t close_metric;      /* gw_metric_id counted when the close completes */
     const char *close_reason;   /* static text */
@@ -57,6 +60,11 @@ void gw_conn_deliver(gw_worker *w, gw_conn *c, gw_msg *m);
 /* Asks the connection to close with code/reason once what is queued has been written.
  * reason must be static text. */
 void gw_conn_close(gw_conn *c, uint16_t code, const char *reason, gw_metric_id metric);
+
+/* Queues a message now, bypassing stream ordering (gw_resume has done it). */
+void gw_conn_enqueue(gw_worker *w, gw_conn *c, gw_msg *m);
+/* Queues a frame the gateway wrote itself (welcome, resync, pong, errors). */
+void gw_conn_send_text(gw_worker *w, gw_conn *c, const char *text, size_t len);
 
 static inline size_t gw_conn_queued_bytes(const gw_conn *c) { return c->q.bytes; }
 /* Frees the connection's queue and closes it with 4008: the node is over its memory budget

@@ -113,14 +113,26 @@ static char *dump(json_t *obj, size_t *len)
     return s;
 }
 
-char *gw_frame_welcome(const char *user, const char *node_id, uint64_t conn_id, size_t *len)
+/* JSON numbers are exact in JavaScript only up to 2^53: epochs and seqs stay below that
+ * (the router makes epochs of 53 bits), and jansson's json_int_t is 64-bit. */
+char *gw_frame_welcome(const char *user, const char *node_id, uint64_t conn_id, uint64_t epoch,
+                       uint64_t user_pos, uint64_t broadcast_pos, size_t *len)
 {
     char id[24];
     snprintf(id, sizeof(id), "%" PRIu64, conn_id);
-    /* epoch and positions are 0 until history exists (DESIGN.md, resume contract). */
-    return dump(json_pack("{s:s, s:s, s:s, s:s, s:i, s:{s:i, s:i}}", "type", "welcome", "user",
-                          user, "node", node_id, "conn_id", id, "epoch", 0, "positions", "user",
-                          0, "broadcast", 0),
+    return dump(json_pack("{s:s, s:s, s:s, s:s, s:I, s:{s:I, s:I}}", "type", "welcome", "user",
+                          user, "node", node_id, "conn_id", id, "epoch", (json_int_t)epoch,
+                          "positions", "user", (json_int_t)user_pos, "broadcast",
+                          (json_int_t)broadcast_pos),
+                len);
+}
+
+char *gw_frame_resync(const char *stream, uint64_t epoch, uint64_t position, const char *reason,
+                      size_t *len)
+{
+    return dump(json_pack("{s:s, s:s, s:I, s:I, s:s}", "type", "resync", "stream", stream,
+                          "epoch", (json_int_t)epoch, "position", (json_int_t)position, "reason",
+                          reason),
                 len);
 }
 

@@ -47,7 +47,14 @@ const char *gw_frame_error_code(gw_frame_error e);
 
 /* Builders return malloc'd, NUL-terminated compact JSON (or NULL on allocation failure);
  * *len gets its length. */
-char *gw_frame_welcome(const char *user, const char *node_id, uint64_t conn_id, size_t *len);
+/* positions: the seq of each stream after which the frames that follow start (user,
+ * broadcast); epoch: the cluster's history epoch. */
+char *gw_frame_welcome(const char *user, const char *node_id, uint64_t conn_id, uint64_t epoch,
+                       uint64_t user_pos, uint64_t broadcast_pos, size_t *len);
+/* {"type":"resync","stream":S,"epoch":E,"position":P}: what lies before P+1 in stream S cannot
+ * be delivered; the client continues from P. */
+char *gw_frame_resync(const char *stream, uint64_t epoch, uint64_t position, const char *reason,
+                      size_t *len);
 char *gw_frame_error_json(gw_frame_error e, const char *message, const char *ref, size_t *len);
 
 #define GW_FRAME_PONG "{\"type\":\"pong\"}"

@@ -61,6 +61,7 @@ const wsg_metric_desc gw_metric_descs[GW_M__COUNT] = {
     [GW_M_DROPPED_BAD_MESSAGE] = DROP("bad_message"),
     [GW_M_DROPPED_CLOSING] = DROP("closing"),
     [GW_M_DROPPED_NOMEM] = DROP("nomem"),
+    [GW_M_DROPPED_DUPLICATE] = DROP("duplicate"),
     [GW_M_SLOW_CONSUMERS] = {"wsgate_slow_consumer_disconnects_total", NULL, WSG_METRIC_COUNTER,
                              "Connections closed with 4008 because their queue overflowed"},
     [GW_M_NATS_CONNECTED] = {"wsgate_nats_connected", NULL, WSG_METRIC_GAUGE,
@@ -77,6 +78,14 @@ const wsg_metric_desc gw_metric_descs[GW_M__COUNT] = {
     [GW_M_LIMIT_MEMORY_BUDGET] = LIMIT("memory_budget"),
     [GW_M_QUEUED_BYTES] = {"wsgate_outbound_queued_bytes", NULL, WSG_METRIC_GAUGE,
                            "Bytes waiting in the outbound queues of every connection"},
+    [GW_M_HISTORY_REQUESTS] = {"wsgate_history_requests_total", NULL, WSG_METRIC_COUNTER,
+                               "History pages asked of the routers (resume and gap repair)"},
+    [GW_M_HISTORY_FAILURES] = {"wsgate_history_failures_total", NULL, WSG_METRIC_COUNTER,
+                               "History requests given up after retries"},
+    [GW_M_REPLAYED] = {"wsgate_replayed_total", NULL, WSG_METRIC_COUNTER,
+                       "Messages taken from history (resume, offline messages, gap repair)"},
+    [GW_M_RESYNCS_SENT] = {"wsgate_resyncs_total", NULL, WSG_METRIC_COUNTER,
+                           "resync frames sent: a stream position history could not serve"},
 };
 
 _Static_assert(GW_AUTH__COUNT == 8, "one auth failure series per gw_auth_result");

@@ -33,6 +33,7 @@ typedef enum {
     GW_M_DROPPED_BAD_MESSAGE,
     GW_M_DROPPED_CLOSING,
     GW_M_DROPPED_NOMEM,
+    GW_M_DROPPED_DUPLICATE,
     GW_M_SLOW_CONSUMERS,
     GW_M_NATS_CONNECTED,        /* gauge */
     GW_M_NATS_RECONNECTS,
@@ -42,6 +43,10 @@ typedef enum {
     GW_M_LIMIT_INBOUND_RATE,
     GW_M_LIMIT_MEMORY_BUDGET,
     GW_M_QUEUED_BYTES,          /* gauge: bytes in every outbound queue of the node */
+    GW_M_HISTORY_REQUESTS,
+    GW_M_HISTORY_FAILURES,
+    GW_M_REPLAYED,
+    GW_M_RESYNCS_SENT,
     GW_M__COUNT
 } gw_metric_id;
 

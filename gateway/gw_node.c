@@ -36,6 +36,22 @@ void gw_node_heartbeat(gw_node *n)
 /* On a nats.c thread. Connection ids say which worker owns them, so each item is split by
  * worker and each worker gets its own copy of the payload: a gw_msg's reference count is
  * not atomic, so one copy must never be shared by two threads. */
+/* A copy of an item's payload for one worker, labelled with its stream position. Items of an
+ * unknown stream kind are treated as not kept (no ordering, no resume). */
+static gw_msg *item_msg(const Wsgate__NodeDelivery__Item *it)
+{
+    gw_msg *m = gw_msg_new(it->payload.data, it->payload.len, it->created_at_us);
+    if (m && it->seq &&
+        (it->stream == WSGATE__STREAM_KIND__STREAM_USER ||
+         it->stream == WSGATE__STREAM_KIND__STREAM_BROADCAST)) {
+        m->stream = it->stream == WSGATE__STREAM_KIND__STREAM_USER ? GW_STREAM_USER
+                                                                   : GW_STREAM_BROADCAST;
+        m->seq = it->seq;
+        m->epoch = it->epoch;
+    }
+    return m;
+}
+
 static void on_delivery(void *arg, const Wsgate__NodeDelivery *nd)
 {
     gw_node *n = arg;
@@ -49,7 +65,7 @@ static void on_delivery(void *arg, const Wsgate__NodeDelivery *nd)
         const Wsgate__NodeDelivery__Item *it = nd->items[i];
         if (it->all) {
             for (unsigned k = 0; k < nw; k++) {
-                gw_msg *m = gw_msg_new(it->payload.data, it->payload.len, it->created_at_us);
+                gw_msg *m = item_msg(it);
                 if (!m || gw_worker_post_delivery(n->workers[k], m, 1, NULL, 0))
                     wsg_metrics_add(&n->metrics, GW_M_DROPPED_NOMEM, 1);
             }
@@ -78,7 +94,7 @@ static void on_delivery(void *arg, const Wsgate__NodeDelivery *nd)
             for (size_t j = 0; j < it->n_conn_ids; j++)
                 if (gw_conn_id_worker(it->conn_ids[j]) == k)
                     ids[off + c++] = it->conn_ids[j];
-            gw_msg *m = gw_msg_new(it->payload.data, it->payload.len, it->created_at_us);
+            gw_msg *m = item_msg(it);
             if (!m || gw_worker_post_delivery(n->workers[k], m, 0, ids + off, c))
                 wsg_metrics_add(&n->metrics, GW_M_DROPPED_NOMEM, (int64_t)c);
             off += c;
@@ -107,6 +123,18 @@ static void on_bus_state(void *arg, int connected)
 {
     if (connected)
         post_resync(arg);
+}
+
+static void on_history(void *arg, uint64_t conn_id, unsigned stream, uint32_t reqno,
+                       Wsgate__HistoryReply *hr)
+{
+    gw_node *n = arg;
+    unsigned k = gw_conn_id_worker(conn_id);
+    if (k >= n->nworkers || gw_worker_post_history(n->workers[k], conn_id, stream, reqno, hr)) {
+        wsg_metrics_add(&n->metrics, GW_M_DROPPED_UNKNOWN_CONN, 1);
+        if (hr)
+            wsgate__history_reply__free_unpacked(hr, NULL);
+    }
 }
 
 static void on_resync_request(void *arg, const char *reason)
@@ -182,6 +210,7 @@ gw_node *gw_node_start(const gw_config *cfg, char *err, size_t errlen)
         .on_delivery = on_delivery,
         .on_state = on_bus_state,
         .on_resync = on_resync_request,
+        .on_history = on_history,
         .arg = n,
     };
     /* Workers must exist before the first delivery can arrive, so they are created first,

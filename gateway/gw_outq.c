@@ -14,6 +14,9 @@ gw_msg *gw_msg_new(const void *payload, size_t len, int64_t created_us)
     m->refs = 1;
     m->len = (uint32_t)len;
     m->created_us = created_us;
+    m->seq = 0;
+    m->epoch = 0;
+    m->stream = GW_STREAM_NONE;
     if (len)
         memcpy(m->buf + LWS_PRE, payload, len);
     return m;

@@ -12,10 +12,16 @@
 #include <stdint.h>
 #include <libwebsockets.h>
 
+/* Streams a message may belong to (wsgate.proto StreamKind). */
+enum { GW_STREAM_NONE = 0, GW_STREAM_USER = 1, GW_STREAM_BROADCAST = 2 };
+
 typedef struct gw_msg {
     uint32_t refs;
     uint32_t len;        /* payload bytes */
     int64_t created_us;  /* when the message entered the cluster (0: unknown) */
+    uint64_t seq;        /* position in its stream; 0: not in a stream */
+    uint64_t epoch;      /* history epoch of seq */
+    uint8_t stream;      /* GW_STREAM_* */
     unsigned char buf[]; /* LWS_PRE bytes of headroom, then the payload */
 } gw_msg;
 

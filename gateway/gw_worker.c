@@ -22,13 +22,19 @@
 
 #define RESYNC_PART 4096        /* connections per RESYNC part: far below NATS' 1 MB */
 
-typedef enum { JOB_DELIVER, JOB_DRAIN, JOB_RESYNC } gw_job_kind;
+#define WATCH_TICK_US 250000  /* how often history request deadlines are checked */
+
+typedef enum { JOB_DELIVER, JOB_DRAIN, JOB_RESYNC, JOB_HISTORY } gw_job_kind;
 
 typedef struct gw_job {
     wsg_qnode node;
     gw_job_kind kind;
     int all;
     gw_msg *msg;
+    Wsgate__HistoryReply *reply; /* JOB_HISTORY */
+    uint64_t conn_id;
+    unsigned stream;
+    uint32_t reqno;
     int64_t deadline_us;
     size_t n;
     uint64_t ids[];
@@ -64,6 +70,8 @@ struct gw_worker {
     lws_sorted_usec_list_t sul_heartbeat;
     lws_sorted_usec_list_t sul_budget;
     lws_sorted_usec_list_t sul_shed;
+    lws_dll2_owner_t watched;          /* connections waiting for a history reply */
+    lws_sorted_usec_list_t sul_watch;
 };
 
 gw_node *gw_worker_node(gw_worker *w) { return w->node; }
@@ -170,6 +178,8 @@ static void job_free(gw_job *job)
 {
     if (job->msg)
         gw_msg_unref(job->msg);
+    if (job->reply)
+        wsgate__history_reply__free_unpacked(job->reply, NULL);
     free(job);
 }
 
@@ -180,6 +190,7 @@ int gw_worker_post_delivery(gw_worker *w, gw_msg *msg, int all, const uint64_t *
         gw_msg_unref(msg);
         return -1;
     }
+    memset(job, 0, sizeof(*job));
     job->kind = JOB_DELIVER;
     job->all = all;
     job->msg = msg;
@@ -203,6 +214,61 @@ int gw_worker_post_drain(gw_worker *w, int64_t deadline_mono_us)
     if (post(w, job))
         job_free(job);
     return 0;
+}
+
+int gw_worker_post_history(gw_worker *w, uint64_t conn_id, unsigned stream, uint32_t reqno,
+                           Wsgate__HistoryReply *hr)
+{
+    gw_job *job = calloc(1, sizeof(*job));
+    if (!job)
+        return -1;
+    job->kind = JOB_HISTORY;
+    job->conn_id = conn_id;
+    job->stream = stream;
+    job->reqno = reqno;
+    job->reply = hr;
+    if (post(w, job)) {
+        job->reply = NULL; /* the caller keeps it */
+        job_free(job);
+        return -1;
+    }
+    return 0;
+}
+
+static void watch_tick(lws_sorted_usec_list_t *sul)
+{
+    gw_worker *w = lws_container_of(sul, gw_worker, sul_watch);
+    int64_t now = wsg_mono_us();
+    lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&w->watched)) {
+        gw_conn *c = lws_container_of(d, gw_conn, st.watch);
+        gw_resume_check(w, c, now);
+    } lws_end_foreach_dll_safe(d, d1);
+    if (w->watched.count)
+        lws_sul_schedule(w->ctx, 0, &w->sul_watch, watch_tick, WATCH_TICK_US);
+}
+
+void gw_worker_watch(gw_worker *w, gw_conn *c)
+{
+    if (lws_dll2_is_detached(&c->st.watch))
+        lws_dll2_add_tail(&c->st.watch, &w->watched);
+    if (lws_dll2_is_detached(&w->sul_watch.list))
+        lws_sul_schedule(w->ctx, 0, &w->sul_watch, watch_tick, WATCH_TICK_US);
+}
+
+void gw_worker_unwatch(gw_worker *w, gw_conn *c)
+{
+    if (!lws_dll2_is_detached(&c->st.watch))
+        lws_dll2_remove(&c->st.watch);
+}
+
+static void history_reply(gw_worker *w, gw_job *job)
+{
+    gw_conn *c;
+    HASH_FIND(hh, w->conns, &job->conn_id, sizeof(uint64_t), c);
+    if (!c)
+        return; /* the connection left meanwhile */
+    gw_resume_reply(w, c, job->stream, job->reqno, job->reply);
+    job->reply = NULL;
 }
 
 int gw_worker_post_resync(gw_worker *w)
@@ -371,6 +437,9 @@ static void run_jobs(gw_worker *w)
             break;
         case JOB_RESYNC:
             resync(w);
+            break;
+        case JOB_HISTORY:
+            history_reply(w, job);
             break;
         }
         job_free(job);

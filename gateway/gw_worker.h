@@ -39,6 +39,11 @@ int gw_worker_post_delivery(gw_worker *w, gw_msg *msg, int all, const uint64_t *
  * or the deadline (monotonic us) has passed. */
 int gw_worker_post_drain(gw_worker *w, int64_t deadline_mono_us);
 
+/* Any thread. Hands a history reply (owned by the worker from now on, may be NULL) to the
+ * connection that asked. -1 if the worker is gone (the caller still owns hr). */
+int gw_worker_post_history(gw_worker *w, uint64_t conn_id, unsigned stream, uint32_t reqno,
+                           Wsgate__HistoryReply *hr);
+
 /* Any thread. Asks the worker to announce its whole connection set (ConnEvent RESYNC on
  * its stream, in parts), after NATS reconnected or a router asked. */
 int gw_worker_post_resync(gw_worker *w);
@@ -54,6 +59,9 @@ uint64_t gw_worker_next_event_seq(gw_worker *w);
 void gw_worker_add_conn(gw_worker *w, gw_conn *c);
 /* The node's outbound queues exceed the memory budget: shed soon (not inside the caller). */
 void gw_worker_over_budget(gw_worker *w);
+/* The connection waits for a history reply: check its deadline from time to time. */
+void gw_worker_watch(gw_worker *w, gw_conn *c);
+void gw_worker_unwatch(gw_worker *w, gw_conn *c);
 void gw_worker_remove_conn(gw_worker *w, gw_conn *c);
 
 #endif

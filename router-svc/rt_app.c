@@ -11,11 +11,13 @@
 #include "proto/wsgate.pb-c.h"
 #include "rt_batch.h"
 #include "rt_bus.h"
+#include "rt_history.h"
 #include "rt_http.h"
 #include "rt_metrics.h"
 #include "rt_presence.h"
 #include "rt_registry.h"
 #include "rt_resync.h"
+#include "rt_ring.h"
 #include "rt_route.h"
 #include "rt_script.h"
 #include "rt_store.h"
@@ -28,12 +30,32 @@
 /* Flush batches early inside a big drain so their memory stays bounded. */
 #define EARLY_FLUSH_BYTES (4u * 1024 * 1024)
 #define NATS_FLUSH_MS 2000
-/* NodeDelivery bytes around one item's payload (ids, epoch, tags, one conn id) */
-#define NODE_DELIVERY_OVERHEAD 256
+/* NodeDelivery bytes around one item's payload (ids, epochs, stream, user id, seq, one conn
+ * id), also enough for the spliced seq and a HistoryReply's envelope of the same payload */
+#define NODE_DELIVERY_OVERHEAD 512
+/* streams per append script call: bounds how long one call holds Redis */
+#define APPEND_CHUNK 256
+/* the broadcast ring's payload bytes, at most (and what one load may read) */
+#define RING_MAX_BYTES (64u * 1024 * 1024)
+/* packed HistoryReply bytes per item besides its payload */
+#define HIST_ITEM_OVERHEAD 32
 /* rt_resync entries of nodes not heard of for this long are forgotten */
 #define RESYNC_IDLE_US (3600 * INT64_C(1000000))
 
-typedef enum { OP_LOAD, OP_CONN, OP_NODE, OP_PURGE, OP_REWRITE } op_what;
+typedef enum {
+    OP_LOAD, OP_CONN, OP_NODE, OP_PURGE, OP_REWRITE, OP_APPEND, OP_READ, OP_RING_LOAD
+} op_what;
+
+/* A routed message waiting for its history appends. Jobs finish in arrival order, so this
+ * replica publishes each stream's seqs in order. */
+typedef struct pjob {
+    struct pjob *next;
+    rt_job *job;
+    rt_msg_kind kind;
+    size_t pending;     /* append ops not yet back */
+    char *reply;        /* a Delivery made as a request: where the DeliveryReply goes */
+    char *delivery_id;
+} pjob;
 
 /* What the main thread remembers about an op while the store runs it. */
 typedef struct op_ctx {
@@ -41,6 +63,12 @@ typedef struct op_ctx {
     char node_id[WSG_NODE_ID_MAX + 1];
     /* the in-memory registry's transitions, published if Redis cannot say */
     rt_presence_list fallback;
+    /* OP_APPEND: parts [first, first + n) of job */
+    pjob *job;
+    size_t first, n;
+    /* OP_READ */
+    char *reply;
+    rt_hist_req req;
 } op_ctx;
 
 struct rt_app {
@@ -64,6 +92,13 @@ struct rt_app {
     /* a misbehaving publisher must not flood the log: one rejection line per second */
     int64_t reject_logged_us;
     uint64_t reject_suppressed;
+    int64_t hist_err_logged_us;
+    uint64_t hist_err_suppressed;
+    rt_hist_limits hist;
+    rt_ring *ring;
+    int ring_loaded, ring_inflight;
+    const char **scripts; /* registry scripts, then history scripts */
+    pjob *jobs, *jobs_tail;
 };
 
 static void op_ctx_free(void *p)
@@ -72,11 +107,12 @@ static void op_ctx_free(void *p)
     if (!c)
         return;
     rt_presence_list_free(&c->fallback);
+    free(c->reply);
     free(c);
 }
 
 /* A script op with its context; NULL on ENOMEM. */
-static rt_store_op *op_new(op_what what, rt_script_id script, const char *node_id)
+static rt_store_op *op_new(op_what what, size_t script, const char *node_id)
 {
     rt_store_op *op = rt_store_op_new(what == OP_REWRITE ? RT_OP_REWRITE : RT_OP_SCRIPT);
     op_ctx *c = calloc(1, sizeof(*c));
@@ -288,15 +324,32 @@ static void request_rewrite(rt_app *a, uint64_t generation)
     rt_store_submit(a->store, op);
 }
 
+static void on_appended(rt_app *a, rt_store_op *op, op_ctx *c);
+static void on_read(rt_app *a, rt_store_op *op, op_ctx *c);
+static void on_ring_loaded(rt_app *a, rt_store_op *op);
+static void pump_jobs(rt_app *a);
+
 static void drain_store(rt_app *a)
 {
     rt_store_op *op = rt_store_take(a->store);
+    int any = op != NULL;
     while (op) {
         rt_store_op *next = op->q.next ? wsg_container_of(op->q.next, rt_store_op, q) : NULL;
         op_ctx *c = op->ctx;
         if (op->kind == RT_OP_NEED_REWRITE) {
             if (a->loaded && !atomic_load(&a->stop))
                 request_rewrite(a, op->generation);
+            /* Redis was away and may have lost everything: the ring may speak for a history
+             * that no longer exists */
+            rt_ring_clear(a->ring);
+            a->ring_loaded = 0;
+        } else if (c && c->what == OP_APPEND) {
+            on_appended(a, op, c);
+            pump_jobs(a); /* results come in order: finished jobs publish at once */
+        } else if (c && c->what == OP_READ) {
+            on_read(a, op, c);
+        } else if (c && c->what == OP_RING_LOAD) {
+            on_ring_loaded(a, op);
         } else if (c && c->what == OP_LOAD) {
             on_loaded(a, op);
         } else if (c && (c->what == OP_CONN || c->what == OP_NODE || c->what == OP_PURGE)) {
@@ -305,6 +358,8 @@ static void drain_store(rt_app *a)
         rt_store_op_free(op);
         op = next;
     }
+    if (any)
+        flush_batches(a);
 }
 
 /* Hands a registry change to the store, with the in-memory transitions as fallback. */
@@ -479,6 +534,194 @@ out:
     wsgate__node_heartbeat__free_unpacked(hb, NULL);
 }
 
+/* ---- routed messages: parse, append to the history, fan out in order ---- */
+
+static void pjob_free(pjob *j)
+{
+    if (!j)
+        return;
+    rt_job_free(j->job);
+    free(j->reply);
+    free(j->delivery_id);
+    free(j);
+}
+
+static void hist_write_failed(rt_app *a, size_t n, const char *why)
+{
+    wsg_metrics_add(a->m, RT_M_HISTORY_WRITE_ERRORS, (int64_t)n);
+    if (wsg_mono_us() - a->hist_err_logged_us >= 1000000) {
+        wsg_warn("history_append_failed", "streams=%zu reason=\"%s\" suppressed=%" PRIu64, n,
+                 why, a->hist_err_suppressed);
+        a->hist_err_logged_us = wsg_mono_us();
+        a->hist_err_suppressed = 0;
+    } else {
+        a->hist_err_suppressed += n;
+    }
+}
+
+static void noop_conn(const char *node_id, uint64_t node_epoch, uint64_t conn_id, void *arg)
+{
+    (void)node_id;
+    (void)node_epoch;
+    (void)conn_id;
+    (void)arg;
+}
+
+/* Hands parts [first, first + n) of the job to the store in one script call. */
+static int submit_append(rt_app *a, pjob *pj, size_t first, size_t n)
+{
+    const rt_job *j = pj->job;
+    rt_store_op *op = op_new(OP_APPEND, RT_SCRIPT__COUNT + RT_HSCRIPT_APPEND, NULL);
+    if (!op || rt_hist_append_args(&op->args, a->cfg->prefix, &a->hist, &j->frame,
+                                   j->created_at_us))
+        goto fail;
+    for (size_t i = first; i < first + n; i++) {
+        const rt_part *p = &j->parts[i];
+        /* a user with a live connection now gets it now: the delivered mark moves */
+        int live = p->stream == WSGATE__STREAM_KIND__STREAM_USER &&
+                   rt_registry_user_conns(a->reg, p->user_id, noop_conn, NULL) > 0;
+        if (rt_hist_append_add(&op->args, p->stream, p->user_id, live))
+            goto fail;
+    }
+    op_ctx *c = op->ctx;
+    c->job = pj;
+    c->first = first;
+    c->n = n;
+    pj->pending++;
+    rt_store_submit(a->store, op);
+    return 0;
+fail:
+    rt_store_op_free(op);
+    count(a, RT_M_INTERNAL_ERRORS);
+    hist_write_failed(a, n, "out of memory");
+    return -1;
+}
+
+static void reply_delivery(rt_app *a, const char *subject, const char *id,
+                           Wsgate__DeliveryReply__Status st, const char *reason,
+                           const rt_fanout *fo, const rt_job *j)
+{
+    Wsgate__DeliveryReply rp = WSGATE__DELIVERY_REPLY__INIT;
+    Wsgate__DeliveryReply__Stored *stored = NULL, **ptrs = NULL;
+    rp.status = st;
+    rp.reason = (char *)(reason ? reason : "");
+    rp.id = (char *)(id ? id : "");
+    if (fo) {
+        rp.connections = fo->connections > UINT32_MAX ? UINT32_MAX : (uint32_t)fo->connections;
+        rp.nodes = fo->nodes > UINT32_MAX ? UINT32_MAX : (uint32_t)fo->nodes;
+    }
+    if (j && j->nparts) {
+        stored = calloc(j->nparts, sizeof(*stored));
+        ptrs = calloc(j->nparts, sizeof(*ptrs));
+        if (!stored || !ptrs)
+            goto out;
+        for (size_t i = 0; i < j->nparts; i++) {
+            const rt_part *p = &j->parts[i];
+            if (!p->seq) {
+                rp.history_unavailable = 1;
+                continue;
+            }
+            Wsgate__DeliveryReply__Stored *s = &stored[rp.n_stored];
+            wsgate__delivery_reply__stored__init(s);
+            s->stream = p->stream;
+            s->user_id = p->user_id ? p->user_id : (char *)"";
+            s->seq = p->seq;
+            ptrs[rp.n_stored++] = s;
+        }
+        rp.stored = ptrs;
+    }
+    uint8_t *buf;
+    size_t len;
+    if (wsg_pb_pack(&rp.base, &buf, &len))
+        goto out;
+    if (rt_bus_publish(a->bus, subject, buf, len) == 0)
+        count(a, RT_M_DELIVERY_REPLIES);
+    free(buf);
+    free(stored);
+    free(ptrs);
+    return;
+out:
+    free(stored);
+    free(ptrs);
+    count(a, RT_M_INTERNAL_ERRORS);
+}
+
+/* The broadcast ring learns what this replica kept. */
+static void ring_note(rt_app *a, const rt_job *j)
+{
+    for (size_t i = 0; i < j->nparts; i++) {
+        const rt_part *p = &j->parts[i];
+        if (p->stream != WSGATE__STREAM_KIND__STREAM_BROADCAST || !p->seq)
+            continue;
+        size_t len;
+        char *text = rt_frame_with_seq(&j->frame, p->seq, &len);
+        if (!text || rt_ring_push(a->ring, p->epoch, p->seq, text, len, j->created_at_us,
+                                  wsg_now_us()))
+            count(a, RT_M_INTERNAL_ERRORS);
+        free(text);
+    }
+}
+
+static void job_done(rt_app *a, pjob *pj)
+{
+    const rt_job *j = pj->job;
+    rt_fanout fo;
+    rt_route_fanout(a->reg, a->batch, j, &fo);
+    ring_note(a, j);
+    size_t routed_id = pj->kind == RT_MSG_SEND_MESSAGE ? RT_M_ROUTED_SEND_MESSAGE
+                       : pj->kind == RT_MSG_BROADCAST  ? RT_M_ROUTED_BROADCAST
+                                                       : RT_M_ROUTED_DELIVER;
+    if (fo.status == RT_ROUTED)
+        count(a, routed_id);
+    else if (fo.status == RT_UNDELIVERABLE)
+        count(a, j->kind == RT_JOB_SEND_MESSAGE ? RT_M_USER_OFFLINE : RT_M_UNDELIVERABLE);
+    else
+        count(a, RT_M_INTERNAL_ERRORS);
+    if (pj->reply) {
+        if (j->to_conn && fo.connections == 0)
+            reply_delivery(a, pj->reply, pj->delivery_id, WSGATE__DELIVERY_REPLY__STATUS__REJECTED,
+                           "unknown_connection", &fo, NULL);
+        else
+            reply_delivery(a, pj->reply, pj->delivery_id, WSGATE__DELIVERY_REPLY__STATUS__ACCEPTED,
+                           NULL, &fo, j);
+    }
+}
+
+/* Finishes the jobs at the head of the queue whose appends have all come back. */
+static void pump_jobs(rt_app *a)
+{
+    while (a->jobs && a->jobs->pending == 0) {
+        pjob *pj = a->jobs;
+        a->jobs = pj->next;
+        if (!a->jobs)
+            a->jobs_tail = NULL;
+        job_done(a, pj);
+        pjob_free(pj);
+        if (rt_batch_pending_bytes(a->batch) > EARLY_FLUSH_BYTES)
+            flush_batches(a);
+    }
+}
+
+static void on_appended(rt_app *a, rt_store_op *op, op_ctx *c)
+{
+    pjob *pj = c->job;
+    rt_job *j = pj->job;
+    uint64_t epoch, seqs[APPEND_CHUNK];
+    if (!op->done) {
+        hist_write_failed(a, c->n, "redis unavailable");
+    } else if (c->n > APPEND_CHUNK || rt_hist_parse_append(op->reply, c->n, &epoch, seqs)) {
+        count(a, RT_M_REDIS_ERRORS);
+        hist_write_failed(a, c->n, "malformed reply");
+    } else {
+        for (size_t i = 0; i < c->n; i++) {
+            j->parts[c->first + i].seq = seqs[i];
+            j->parts[c->first + i].epoch = epoch;
+        }
+        wsg_metrics_add(a->m, RT_M_HISTORY_APPENDS, (int64_t)c->n);
+    }
+    pj->pending--;
+}
+
 static const char *reject_name(rt_reject r)
 {
     static const char *const names[RT_REJ__COUNT] = {
@@ -487,57 +730,212 @@ static const char *reject_name(rt_reject r)
     return (unsigned)r < RT_REJ__COUNT ? names[r] : "unknown";
 }
 
+/* A rejected Delivery made as a request is told why (its id read again: rejections are rare). */
+static void reply_rejected(rt_app *a, const natsMsg *msg, rt_reject why)
+{
+    Wsgate__Delivery *d = wsgate__delivery__unpack(
+        NULL, (size_t)natsMsg_GetDataLength(msg), (const uint8_t *)natsMsg_GetData(msg));
+    const char *id = d && d->id && wsg_pb_str_ok(d->id, 1024) ? d->id : "";
+    reply_delivery(a, natsMsg_GetReply(msg), id, WSGATE__DELIVERY_REPLY__STATUS__REJECTED,
+                   reject_name(why), NULL, NULL);
+    if (d)
+        wsgate__delivery__free_unpacked(d, NULL);
+}
+
+static void log_rejected(rt_app *a, rt_msg_kind kind, const natsMsg *msg, rt_reject why,
+                         size_t len)
+{
+    if (kind != RT_MSG_DELIVER) {
+        /* the gateway validated these already: only a foreign publisher gets here */
+        wsg_debug("frame_rejected", "subject=%s reason=%s", natsMsg_GetSubject(msg),
+                  reject_name(why));
+    } else if (wsg_mono_us() - a->reject_logged_us >= 1000000) {
+        wsg_warn("delivery_rejected", "subject=%s reason=%s bytes=%zu suppressed=%" PRIu64,
+                 natsMsg_GetSubject(msg), reject_name(why), len, a->reject_suppressed);
+        a->reject_logged_us = wsg_mono_us();
+        a->reject_suppressed = 0;
+    } else {
+        a->reject_suppressed++;
+    }
+}
+
 static void on_routed(rt_app *a, rt_msg_kind kind, const natsMsg *msg)
 {
     const uint8_t *data = (const uint8_t *)natsMsg_GetData(msg);
     size_t len = (size_t)natsMsg_GetDataLength(msg);
+    const char *reply = kind == RT_MSG_DELIVER ? natsMsg_GetReply(msg) : NULL;
     int64_t now = wsg_now_us();
     rt_route_result res;
-    size_t routed_id;
+    rt_job *job = NULL;
     if (kind == RT_MSG_SEND_MESSAGE) {
-        rt_route_send_message(a->reg, a->batch, data, len, now, &res);
-        routed_id = RT_M_ROUTED_SEND_MESSAGE;
+        rt_route_send_message(data, len, now, &job, &res);
     } else if (kind == RT_MSG_BROADCAST) {
-        rt_route_broadcast(a->reg, a->batch, data, len, now, &res);
-        routed_id = RT_M_ROUTED_BROADCAST;
+        rt_route_broadcast(data, len, now, &job, &res);
     } else {
         /* a payload whose NodeDelivery could not be published is refused up front */
         int64_t max = a->cfg->max_delivery_bytes, wire = rt_bus_max_payload(a->bus);
         if (wire > NODE_DELIVERY_OVERHEAD && wire - NODE_DELIVERY_OVERHEAD < max)
             max = wire - NODE_DELIVERY_OVERHEAD;
-        rt_route_deliver(a->reg, a->batch, data, len, (size_t)max, now, &res);
-        routed_id = RT_M_ROUTED_DELIVER;
+        rt_route_deliver(data, len, (size_t)max, now, &job, &res);
     }
-    switch (res.status) {
-    case RT_ROUTED:
-        count(a, routed_id);
-        break;
-    case RT_UNDELIVERABLE:
-        count(a, RT_M_UNDELIVERABLE);
-        break;
-    case RT_USER_OFFLINE:
-        count(a, RT_M_USER_OFFLINE);
-        break;
-    case RT_REJECTED:
+    if (res.status == RT_REJECTED) {
         count(a, rt_metric_rejected(res.reason));
-        if (kind != RT_MSG_DELIVER) {
-            /* the gateway validated these already: only a foreign publisher gets here */
-            wsg_debug("frame_rejected", "subject=%s reason=%s", natsMsg_GetSubject(msg),
-                      reject_name(res.reason));
-        } else if (wsg_mono_us() - a->reject_logged_us >= 1000000) {
-            wsg_warn("delivery_rejected", "subject=%s reason=%s bytes=%zu suppressed=%" PRIu64,
-                     natsMsg_GetSubject(msg), reject_name(res.reason), len,
-                     a->reject_suppressed);
-            a->reject_logged_us = wsg_mono_us();
-            a->reject_suppressed = 0;
-        } else {
-            a->reject_suppressed++;
-        }
-        break;
-    case RT_ROUTE_NOMEM:
-        count(a, RT_M_INTERNAL_ERRORS);
-        break;
+        log_rejected(a, kind, msg, res.reason, len);
+        if (reply && *reply)
+            reply_rejected(a, msg, res.reason);
+        return;
     }
+    pjob *pj = job ? calloc(1, sizeof(*pj)) : NULL;
+    if (!pj) {
+        rt_job_free(job);
+        count(a, RT_M_INTERNAL_ERRORS);
+        return;
+    }
+    pj->job = job;
+    pj->kind = kind;
+    if (reply && *reply) {
+        Wsgate__Delivery *d = wsgate__delivery__unpack(NULL, len, data);
+        pj->reply = strdup(reply);
+        pj->delivery_id = strdup(d && d->id && wsg_pb_str_ok(d->id, 1024) ? d->id : "");
+        if (d)
+            wsgate__delivery__free_unpacked(d, NULL);
+        if (!pj->reply || !pj->delivery_id)
+            count(a, RT_M_INTERNAL_ERRORS); /* routed all the same, without the reply */
+        if (!pj->reply || !pj->delivery_id) {
+            free(pj->reply);
+            free(pj->delivery_id);
+            pj->reply = pj->delivery_id = NULL;
+        }
+    }
+    if (a->jobs_tail)
+        a->jobs_tail->next = pj;
+    else
+        a->jobs = pj;
+    a->jobs_tail = pj;
+    for (size_t i = 0; i < job->nparts; i += APPEND_CHUNK)
+        submit_append(a, pj, i, job->nparts - i < APPEND_CHUNK ? job->nparts - i : APPEND_CHUNK);
+    pump_jobs(a);
+}
+
+/* ---- history requests ---- */
+
+/* Payload bytes a HistoryReply page may carry. */
+static size_t hist_page_bytes(rt_app *a)
+{
+    size_t cap = RT_HIST_REPLY_BYTES;
+    int64_t wire = rt_bus_max_payload(a->bus);
+    if (wire > 4096 && (size_t)wire - 4096 < cap)
+        cap = (size_t)wire - 4096;
+    size_t envelope = (size_t)a->hist.page * HIST_ITEM_OVERHEAD;
+    return cap > envelope + 65536 ? cap - envelope : 65536;
+}
+
+static void reply_history(rt_app *a, const char *subject, Wsgate__HistoryReply__Status st,
+                          const rt_hist_page *p)
+{
+    uint8_t *buf;
+    size_t len;
+    if (rt_hist_reply_pack(st, p, &buf, &len)) {
+        count(a, RT_M_INTERNAL_ERRORS);
+        return;
+    }
+    rt_bus_publish(a->bus, subject, buf, len);
+    free(buf);
+    count(a, st == WSGATE__HISTORY_REPLY__STATUS__BAD_REQUEST   ? RT_M_HISTORY_REQ_BAD_REQUEST
+             : st == WSGATE__HISTORY_REPLY__STATUS__UNAVAILABLE ? RT_M_HISTORY_REQ_UNAVAILABLE
+             : p && p->resync                                   ? RT_M_HISTORY_REQ_RESYNC
+                                                                : RT_M_HISTORY_REQ_OK);
+}
+
+static void on_history(rt_app *a, const natsMsg *msg)
+{
+    const char *reply = natsMsg_GetReply(msg);
+    if (!reply || !*reply) {
+        count(a, RT_M_HISTORY_REQ_BAD_REQUEST); /* nobody to answer */
+        return;
+    }
+    rt_hist_req q;
+    rt_hreq_status st = rt_hist_req_parse((const uint8_t *)natsMsg_GetData(msg),
+                                          (size_t)natsMsg_GetDataLength(msg), a->hist.page, &q);
+    if (st != RT_HREQ_OK) {
+        reply_history(a, reply, WSGATE__HISTORY_REPLY__STATUS__BAD_REQUEST, NULL);
+        return;
+    }
+    rt_hist_page page;
+    int served = rt_ring_serve(a->ring, &q, hist_page_bytes(a), wsg_now_us(), &page);
+    if (served == 1) {
+        count(a, RT_M_HISTORY_READS_MEMORY);
+        reply_history(a, reply, WSGATE__HISTORY_REPLY__STATUS__OK, &page);
+        rt_hist_page_free(&page);
+        return;
+    }
+    if (served < 0)
+        count(a, RT_M_INTERNAL_ERRORS); /* Redis answers instead */
+    rt_store_op *op = op_new(OP_READ, RT_SCRIPT__COUNT + RT_HSCRIPT_READ, NULL);
+    op_ctx *c = op ? op->ctx : NULL;
+    if (!op || !(c->reply = strdup(reply)) ||
+        rt_hist_read_args(&op->args, a->cfg->prefix, &a->hist, &q, hist_page_bytes(a))) {
+        rt_store_op_free(op);
+        count(a, RT_M_INTERNAL_ERRORS);
+        reply_history(a, reply, WSGATE__HISTORY_REPLY__STATUS__UNAVAILABLE, NULL);
+        return;
+    }
+    c->req = q;
+    rt_store_submit(a->store, op);
+}
+
+static void on_read(rt_app *a, rt_store_op *op, op_ctx *c)
+{
+    rt_hist_page page;
+    if (!op->done) {
+        reply_history(a, c->reply, WSGATE__HISTORY_REPLY__STATUS__UNAVAILABLE, NULL);
+        return;
+    }
+    if (rt_hist_parse_read(op->reply, &page)) {
+        wsg_warn("redis_bad_reply", "op=history_read");
+        count(a, RT_M_REDIS_ERRORS);
+        reply_history(a, c->reply, WSGATE__HISTORY_REPLY__STATUS__UNAVAILABLE, NULL);
+        return;
+    }
+    count(a, RT_M_HISTORY_READS_REDIS);
+    reply_history(a, c->reply, WSGATE__HISTORY_REPLY__STATUS__OK, &page);
+    rt_hist_page_free(&page);
+}
+
+/* Reads the whole broadcast stream into the ring, so requests need no Redis read. */
+static void submit_ring_load(rt_app *a)
+{
+    rt_hist_req q = {.stream = WSGATE__STREAM_KIND__STREAM_BROADCAST,
+                     .has_after = 1,
+                     .max_items = (uint32_t)a->hist.max_len};
+    rt_store_op *op = op_new(OP_RING_LOAD, RT_SCRIPT__COUNT + RT_HSCRIPT_READ, NULL);
+    if (!op || rt_hist_read_args(&op->args, a->cfg->prefix, &a->hist, &q, RING_MAX_BYTES)) {
+        rt_store_op_free(op);
+        count(a, RT_M_INTERNAL_ERRORS);
+        return; /* the next tick tries again */
+    }
+    a->ring_inflight = 1;
+    rt_store_submit(a->store, op);
+}
+
+static void on_ring_loaded(rt_app *a, rt_store_op *op)
+{
+    a->ring_inflight = 0;
+    rt_hist_page page;
+    if (!op->done)
+        return; /* the next tick tries again */
+    if (rt_hist_parse_read(op->reply, &page)) {
+        wsg_warn("redis_bad_reply", "op=history_ring_load");
+        count(a, RT_M_REDIS_ERRORS);
+        return;
+    }
+    if (rt_ring_load(a->ring, &page, wsg_now_us()))
+        count(a, RT_M_INTERNAL_ERRORS);
+    else
+        a->ring_loaded = 1;
+    wsg_info("history_ring_loaded", "items=%zu head=%" PRIu64 " complete=%d",
+             rt_ring_len(a->ring), rt_ring_head(a->ring), rt_ring_complete(a->ring));
+    rt_hist_page_free(&page);
 }
 
 static void drain_bus(rt_app *a)
@@ -551,6 +949,9 @@ static void drain_bus(rt_app *a)
             break;
         case RT_MSG_HB:
             on_heartbeat(a, m->msg);
+            break;
+        case RT_MSG_HISTORY:
+            on_history(a, m->msg);
             break;
         default:
             on_routed(a, m->kind, m->msg);
@@ -607,6 +1008,8 @@ static void on_tick(void *arg)
         submit_load(a);
     if (a->loaded)
         rt_registry_expire(a->reg, wsg_mono_us(), a->cfg->node_timeout_ms * 1000, on_expired, a);
+    if (!a->ring_loaded && !a->ring_inflight && rt_store_connected(a->store))
+        submit_ring_load(a);
     resync_all_check(a);
     if (a->nats_up)
         rt_resync_due(a->rs, wsg_mono_us(), publish_resync, a);
@@ -677,7 +1080,18 @@ rt_app *rt_app_new(const rt_config *cfg, wsg_metrics *metrics)
     a->reg = rt_registry_new();
     a->rs = rt_resync_new(RT_RESYNC_MIN_INTERVAL_US);
     a->batch = rt_batch_new(RT_BATCH_MAX_ITEMS, RT_BATCH_MAX_BYTES);
-    if (!a->reg || !a->rs || !a->batch ||
+    a->hist.max_len = (uint64_t)cfg->history_max;
+    a->hist.ttl_ms = cfg->history_ttl_ms;
+    a->hist.page = (uint32_t)cfg->history_page;
+    a->ring = rt_ring_new((size_t)cfg->history_max, RING_MAX_BYTES, cfg->history_ttl_ms * 1000);
+    a->scripts = calloc(RT_SCRIPT__COUNT + RT_HSCRIPT__COUNT, sizeof(*a->scripts));
+    if (a->scripts) {
+        for (size_t i = 0; i < RT_SCRIPT__COUNT; i++)
+            a->scripts[i] = rt_scripts[i];
+        for (size_t i = 0; i < RT_HSCRIPT__COUNT; i++)
+            a->scripts[RT_SCRIPT__COUNT + i] = rt_hist_scripts[i];
+    }
+    if (!a->reg || !a->rs || !a->batch || !a->ring || !a->scripts ||
         wsg_subject_fmt(a->presence_subject, sizeof(a->presence_subject), cfg->prefix,
                         "events.presence") ||
         wsg_subject_fmt(a->resync_subject, sizeof(a->resync_subject), cfg->prefix, "resync")) {
@@ -703,8 +1117,8 @@ int rt_app_start(rt_app *a)
     rt_store_cfg sc = {
         .addr = a->cfg->redis,
         .prefix = a->cfg->prefix,
-        .scripts = rt_scripts,
-        .nscripts = RT_SCRIPT__COUNT,
+        .scripts = a->scripts,
+        .nscripts = RT_SCRIPT__COUNT + RT_HSCRIPT__COUNT,
         .wake = wake_loop,
         .wake_arg = a,
         .metrics = a->m,
@@ -727,6 +1141,7 @@ int rt_app_start(rt_app *a)
     if (!a->bus)
         return -1;
     submit_load(a);
+    submit_ring_load(a);
     return 0;
 }
 
@@ -770,6 +1185,14 @@ void rt_app_free(rt_app *a)
     a->bus = NULL;
     rt_store_free(a->store);
     a->store = NULL;
+    /* every append came back before the store stopped: nothing is left but in a broken run */
+    while (a->jobs) {
+        pjob *next = a->jobs->next;
+        pjob_free(a->jobs);
+        a->jobs = next;
+    }
+    rt_ring_free(a->ring);
+    free(a->scripts);
     rt_http_free(a->http);
     rt_batch_free(a->batch);
     rt_registry_free(a->reg);

@@ -13,6 +13,15 @@
  * then every replica publishes them, so presence may be duplicated (never lost) until Redis is
  * back.
  *
+ * History: a routed message becomes a job (rt_route) whose streams are appended to the
+ * history through the store (one script call per up to 256 streams, pipelined, in order); the
+ * loop fans a job out when its appends are back, jobs strictly in arrival order, so this
+ * replica publishes each stream's seqs in order and never waits on Redis. An append that fails
+ * is delivered live without a seq (counted; the sender of a send_message with an id is told).
+ * A Delivery with a reply subject gets a DeliveryReply once routed. HistoryRequests on
+ * <prefix>.history are answered from the broadcast ring (rt_ring, loaded from Redis at start
+ * and after Redis came back) when it covers them, else by a read through the store.
+ *
  * Resync: the loop publishes ResyncRequests on <prefix>.resync (rt_resync decides when): to
  * every gateway once the snapshot is loaded and after a NATS reconnect, and to one node when a
  * node it had purged speaks again in the same life, when two heartbeats in a row disagree with

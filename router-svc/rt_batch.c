@@ -10,13 +10,16 @@
 #include "wsg_subject.h"
 
 /* Rough packed cost of an item and of one conn id, for the byte limit. */
-#define ITEM_OVERHEAD 24
+#define ITEM_OVERHEAD 48
 #define CONN_ID_BYTES 10
 
 typedef struct blob {
     struct blob *next;
     size_t len;
     int64_t created_at_us;
+    int stream;
+    char *user_id; /* inside data, after the payload; NULL unless STREAM_USER */
+    uint64_t seq, epoch;
     uint8_t data[];
 } blob;
 
@@ -96,15 +99,30 @@ void rt_batch_free(rt_batch *b)
 
 int rt_batch_begin(rt_batch *b, const void *payload, size_t len, int64_t created_at_us)
 {
+    return rt_batch_begin_pos(b, payload, len, created_at_us, NULL);
+}
+
+int rt_batch_begin_pos(rt_batch *b, const void *payload, size_t len, int64_t created_at_us,
+                       const rt_batch_pos *pos)
+{
     b->msg++;
     b->cur = NULL;
-    blob *bl = malloc(sizeof(*bl) + len);
+    size_t ulen = pos && pos->user_id ? strlen(pos->user_id) + 1 : 0;
+    blob *bl = malloc(sizeof(*bl) + len + ulen);
     if (!bl)
         return -1;
     bl->len = len;
     bl->created_at_us = created_at_us;
+    bl->stream = pos ? pos->stream : WSGATE__STREAM_KIND__STREAM_NONE;
+    bl->seq = pos ? pos->seq : 0;
+    bl->epoch = pos ? pos->epoch : 0;
+    bl->user_id = NULL;
     if (len)
         memcpy(bl->data, payload, len);
+    if (ulen) {
+        bl->user_id = (char *)bl->data + len;
+        memcpy(bl->user_id, pos->user_id, ulen);
+    }
     bl->next = b->blobs;
     b->blobs = bl;
     b->cur = bl;
@@ -162,7 +180,7 @@ static int conn_push(rt_batch *b, envelope *e, item *it, uint64_t conn_id)
 /* A new item for the current message, in the tail envelope if it still has room. */
 static item *item_new(rt_batch *b, nodeq *q, uint64_t epoch, envelope **env)
 {
-    size_t cost = b->cur->len + ITEM_OVERHEAD;
+    size_t cost = b->cur->len + ITEM_OVERHEAD + (b->cur->user_id ? strlen(b->cur->user_id) : 0);
     envelope *e = q->tail;
     if (!e || e->epoch != epoch || e->n >= b->max_items ||
         (e->n > 0 && e->bytes + cost > b->max_bytes)) {
@@ -262,6 +280,10 @@ static int publish_envelope(const nodeq *q, const envelope *e, rt_batch_publish_
             items[i].n_conn_ids = it->n_conn_ids;
         }
         items[i].created_at_us = it->payload->created_at_us;
+        items[i].stream = (Wsgate__StreamKind)it->payload->stream;
+        items[i].user_id = it->payload->user_id ? it->payload->user_id : (char *)"";
+        items[i].seq = it->payload->seq;
+        items[i].epoch = it->payload->epoch;
         ptrs[i] = &items[i];
     }
     nd.node_id = (char *)q->id;

@@ -22,8 +22,18 @@ typedef int (*rt_batch_publish_fn)(const char *node_id, const uint8_t *data, siz
 rt_batch *rt_batch_new(size_t max_items, size_t max_bytes);
 void rt_batch_free(rt_batch *b);
 
-/* Starts a message. Returns 0, or -1 on ENOMEM (then add calls fail until the next begin). */
+/* Where a message stands in the history (NodeDelivery.Item stream, user_id, seq, epoch). */
+typedef struct rt_batch_pos {
+    int stream;          /* Wsgate__StreamKind */
+    const char *user_id; /* STREAM_USER; copied */
+    uint64_t seq, epoch;
+} rt_batch_pos;
+
+/* Starts a message (pos NULL: STREAM_NONE). Returns 0, or -1 on ENOMEM (then add calls fail
+ * until the next begin). */
 int rt_batch_begin(rt_batch *b, const void *payload, size_t len, int64_t created_at_us);
+int rt_batch_begin_pos(rt_batch *b, const void *payload, size_t len, int64_t created_at_us,
+                       const rt_batch_pos *pos);
 /* Targets of the current message. node_id must be a valid node id; epoch is the life the
  * items are for (a different epoch for the same node starts a new NodeDelivery). 0 / -1. */
 int rt_batch_add_conn(rt_batch *b, const char *node_id, uint64_t epoch, uint64_t conn_id);

@@ -1,6 +1,6 @@
 /* rt_bus: the router's NATS side. Subscribes `<prefix>.conn` and `<prefix>.hb` plainly (every
  * replica keeps its registry current) and `<prefix>.in.send_message`, `<prefix>.in.broadcast`,
- * `<prefix>.deliver` in the queue group `<prefix>.router` (one replica handles each). nats.c
+ * `<prefix>.deliver` and `<prefix>.history` in the queue group `<prefix>.router` (one replica handles each). nats.c
  * delivers all of them on one thread in arrival order; the callback does no routing: it
  * queues the message and wakes the main loop, which takes everything with rt_bus_take.
  * Publishing is thread-safe (nats.c buffers it). */
@@ -18,6 +18,7 @@ typedef enum {
     RT_MSG_SEND_MESSAGE,
     RT_MSG_BROADCAST,
     RT_MSG_DELIVER,
+    RT_MSG_HISTORY, /* NATS requests: the reply goes to the message's reply subject */
     RT_MSG__COUNT
 } rt_msg_kind;
 

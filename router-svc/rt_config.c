@@ -28,6 +28,13 @@ static void opts_for(rt_config *c, wsg_opt *o, size_t *n)
          &c->node_timeout_ms, "a gateway silent for this long is dead (its connections are purged)"},
         {"WSGATE_MAX_DELIVERY_BYTES", "max-delivery-bytes", WSG_OPT_BYTES, "1MiB", 16,
          64 * 1024 * 1024, &c->max_delivery_bytes, "largest Delivery payload accepted"},
+        {"WSGATE_HISTORY_MAX", "history-max", WSG_OPT_INT, "1000", 1, 1000000, &c->history_max,
+         "deliveries kept per stream (each user's, and the broadcast stream) for resume"},
+        {"WSGATE_HISTORY_TTL", "history-ttl", WSG_OPT_DURATION, "24h", 1000,
+         INT64_C(366) * 24 * 3600 * 1000, &c->history_ttl_ms,
+         "how long a delivery is kept for resume"},
+        {"WSGATE_HISTORY_PAGE", "history-page", WSG_OPT_INT, "100", 1, 10000, &c->history_page,
+         "items per history reply, at most (a reply also stays under 900 KB)"},
         {"WSGATE_LOG_LEVEL", "log-level", WSG_OPT_STRING, "info", 0, 0, &c->log_level,
          "debug, info, warn or error"},
     };

@@ -26,6 +26,9 @@ typedef struct rt_config {
     int http_port;
     int64_t node_timeout_ms;
     int64_t max_delivery_bytes;
+    int64_t history_max;    /* entries kept per stream */
+    int64_t history_ttl_ms; /* a stream without appends for this long is gone */
+    int64_t history_page;   /* items per HistoryReply, at most */
     char *log_level;
     wsg_log_level log_level_v;
 } rt_config;

@@ -2,6 +2,8 @@
 #include "rt_metrics.h"
 
 #define REJ_HELP "Messages from NATS dropped as invalid, by reason"
+#define HREAD_HELP "History pages served, by where they were read from"
+#define HREQ_HELP "HistoryRequests answered, by result"
 #define RSQ_HELP "ResyncRequests published, by reason"
 #define RSQ(r, label) \
     [RT_M_RESYNC_REQUESTS_FIRST + (r)] = {"wsgate_router_resync_requests_total", \
@@ -51,7 +53,7 @@ const wsg_metric_desc rt_metric_descs[RT_M__COUNT] = {
     [RT_M_UNDELIVERABLE] = {"wsgate_router_undeliverable_total", NULL, WSG_METRIC_COUNTER,
                             "Deliveries whose target resolved to no connection"},
     [RT_M_USER_OFFLINE] = {"wsgate_router_user_offline_total", NULL, WSG_METRIC_COUNTER,
-                           "send_message frames to a user with no connection"},
+                           "send_message frames to a user with no connection (kept for later unless history failed)"},
     [RT_M_NODE_DELIVERIES] = {"wsgate_router_node_deliveries_published_total", NULL,
                               WSG_METRIC_COUNTER, "NodeDelivery batches published"},
     [RT_M_PRESENCE] = {"wsgate_router_presence_published_total", NULL, WSG_METRIC_COUNTER,
@@ -82,4 +84,23 @@ const wsg_metric_desc rt_metric_descs[RT_M__COUNT] = {
                              "Registry rewritten into Redis from memory after a reconnect"},
     [RT_M_INTERNAL_ERRORS] = {"wsgate_router_internal_errors_total", NULL, WSG_METRIC_COUNTER,
                               "Work dropped for lack of memory or a library failure"},
+    [RT_M_HISTORY_APPENDS] = {"wsgate_router_history_appends_total", NULL, WSG_METRIC_COUNTER,
+                              "Deliveries kept in a stream's history (one per stream)"},
+    [RT_M_HISTORY_READS_MEMORY] = {"wsgate_router_history_reads_total", "source=\"memory\"",
+                                   WSG_METRIC_COUNTER, HREAD_HELP},
+    [RT_M_HISTORY_READS_REDIS] = {"wsgate_router_history_reads_total", "source=\"redis\"",
+                                  WSG_METRIC_COUNTER, HREAD_HELP},
+    [RT_M_HISTORY_WRITE_ERRORS] = {"wsgate_router_history_write_errors_total", NULL,
+                                   WSG_METRIC_COUNTER,
+                                   "Deliveries that could not be kept (delivered live only)"},
+    [RT_M_HISTORY_REQ_OK] = {"wsgate_router_history_requests_total", "result=\"ok\"",
+                             WSG_METRIC_COUNTER, HREQ_HELP},
+    [RT_M_HISTORY_REQ_RESYNC] = {"wsgate_router_history_requests_total", "result=\"resync\"",
+                                 WSG_METRIC_COUNTER, HREQ_HELP},
+    [RT_M_HISTORY_REQ_UNAVAILABLE] = {"wsgate_router_history_requests_total",
+                                      "result=\"unavailable\"", WSG_METRIC_COUNTER, HREQ_HELP},
+    [RT_M_HISTORY_REQ_BAD_REQUEST] = {"wsgate_router_history_requests_total",
+                                      "result=\"bad_request\"", WSG_METRIC_COUNTER, HREQ_HELP},
+    [RT_M_DELIVERY_REPLIES] = {"wsgate_router_delivery_replies_total", NULL, WSG_METRIC_COUNTER,
+                               "DeliveryReplies sent to Deliveries made as NATS requests"},
 };

@@ -47,6 +47,15 @@ typedef enum {
     RT_M_REDIS_ERRORS,
     RT_M_REDIS_REWRITES,
     RT_M_INTERNAL_ERRORS,
+    RT_M_HISTORY_APPENDS,
+    RT_M_HISTORY_READS_MEMORY, /* wsgate_router_history_reads_total{source} */
+    RT_M_HISTORY_READS_REDIS,
+    RT_M_HISTORY_WRITE_ERRORS,
+    RT_M_HISTORY_REQ_OK, /* wsgate_router_history_requests_total{result} */
+    RT_M_HISTORY_REQ_RESYNC,
+    RT_M_HISTORY_REQ_UNAVAILABLE,
+    RT_M_HISTORY_REQ_BAD_REQUEST,
+    RT_M_DELIVERY_REPLIES,
     RT_M__COUNT
 } rt_metric_id;
 

@@ -1,39 +1,11 @@
-/* rt_route: validation and target resolution for the three routed subjects. */
+/* rt_route: validation into jobs, and target resolution of finished jobs. */
 #include "rt_route.h"
 
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uthash.h>
 
-#include "proto/wsgate.pb-c.h"
 #include "wsg_pb.h"
-#include "wsg_subject.h"
-
-/* Collects resolved connections into the batch. */
-typedef struct fanout {
-    rt_batch *b;
-    size_t n;
-    int failed;
-} fanout;
-
-static void add_conn(const char *node_id, uint64_t epoch, uint64_t conn_id, void *arg)
-{
-    fanout *f = arg;
-    if (rt_batch_add_conn(f->b, node_id, epoch, conn_id))
-        f->failed = 1;
-    else
-        f->n++;
-}
-
-static void add_node(const char *node_id, uint64_t epoch, void *arg)
-{
-    fanout *f = arg;
-    if (rt_batch_add_all(f->b, node_id, epoch))
-        f->failed = 1;
-    else
-        f->n++;
-}
 
 static rt_route_status reject(rt_route_result *res, rt_reject why)
 {
@@ -50,24 +22,50 @@ static rt_route_status finish(rt_route_result *res, rt_route_status st)
 
 static int user_id_ok(const char *s, size_t n)
 {
-    return n >= 1 && n <= RT_USER_ID_MAX && strlen(s) == n && wsg_pb_str_ok(s, RT_USER_ID_MAX);
+    return s && n >= 1 && n <= RT_USER_ID_MAX && strlen(s) == n &&
+           wsg_pb_str_ok(s, RT_USER_ID_MAX);
 }
 
-/* Serialises obj (stolen) compactly and starts a batch message with it. */
-static int begin_json(rt_batch *b, json_t *obj, int64_t created_at_us)
+void rt_job_free(rt_job *j)
 {
-    if (!obj)
-        return -1;
-    char *text = json_dumps(obj, JSON_COMPACT);
-    json_decref(obj);
-    if (!text)
-        return -1;
-    int rc = rt_batch_begin(b, text, strlen(text), created_at_us);
-    free(text);
-    return rc;
+    if (!j)
+        return;
+    rt_frame_free(&j->frame);
+    for (size_t i = 0; i < j->nparts; i++)
+        free(j->parts[i].user_id);
+    free(j->parts);
+    json_decref(j->ref);
+    free(j);
 }
 
-/* The parts of an InboundFrame both built-in frame types need, checked. */
+static rt_job *job_new(rt_job_kind kind, size_t nparts)
+{
+    rt_job *j = calloc(1, sizeof(*j));
+    if (!j)
+        return NULL;
+    j->kind = kind;
+    if (nparts) {
+        j->parts = calloc(nparts, sizeof(*j->parts));
+        if (!j->parts) {
+            free(j);
+            return NULL;
+        }
+    }
+    return j;
+}
+
+static int part_add(rt_job *j, Wsgate__StreamKind stream, const char *user_id)
+{
+    rt_part *p = &j->parts[j->nparts];
+    p->stream = stream;
+    if (user_id && !(p->user_id = strdup(user_id)))
+        return -1;
+    j->nparts++;
+    return 0;
+}
+
+/* ---- inbound frames ---- */
+
 typedef struct inbound {
     Wsgate__InboundFrame *f;
     json_t *root;
@@ -110,125 +108,89 @@ static int inbound_parse(inbound *in, const uint8_t *msg, size_t len, const char
     return 0;
 }
 
-static json_t *client_frame(const char *type, const inbound *in)
-{
-    json_t *o = json_object();
-    if (!o || json_object_set_new(o, "type", json_string(type)) ||
-        json_object_set_new(o, "from", json_string(in->f->user_id)) ||
-        json_object_set(o, "content", in->content) ||
-        json_object_set_new(o, "ts", json_integer(in->at_us / 1000))) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
-}
-
-static json_t *offline_frame(json_t *target, json_t *id)
-{
-    json_t *o = json_object();
-    if (!o || json_object_set_new(o, "type", json_string("error")) ||
-        json_object_set_new(o, "code", json_string("user_offline")) ||
-        json_object_set_new(o, "message", json_string("user is not connected")) ||
-        json_object_set(o, "target_user", target) ||
-        ((json_is_string(id) || json_is_number(id)) && json_object_set(o, "ref", id))) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
-}
-
-rt_route_status rt_route_send_message(const rt_registry *reg, rt_batch *b, const uint8_t *msg,
-                                      size_t len, int64_t now_us, rt_route_result *res)
+static rt_route_status inbound_job(const uint8_t *msg, size_t len, int64_t now_us,
+                                   const char *in_type, const char *out_type, rt_job **out,
+                                   rt_route_result *res)
 {
     memset(res, 0, sizeof(*res));
+    *out = NULL;
     inbound in;
-    rt_route_status st;
-    if (inbound_parse(&in, msg, len, "send_message", now_us, res)) {
-        inbound_free(&in);
-        return res->status;
-    }
-    json_t *target = json_object_get(in.root, "target_user");
-    if (!json_is_string(target) ||
-        !user_id_ok(json_string_value(target), json_string_length(target))) {
-        inbound_free(&in);
-        return reject(res, RT_REJ_INVALID_FRAME);
-    }
-    fanout f = {.b = b};
-    if (begin_json(b, client_frame("message", &in), in.at_us)) {
-        st = finish(res, RT_ROUTE_NOMEM);
+    rt_job *j = NULL;
+    int dm = !strcmp(in_type, "send_message");
+    if (inbound_parse(&in, msg, len, in_type, now_us, res))
+        goto out;
+    json_t *target = dm ? json_object_get(in.root, "target_user") : NULL;
+    if (dm && (!json_is_string(target) ||
+               !user_id_ok(json_string_value(target), json_string_length(target)))) {
+        reject(res, RT_REJ_INVALID_FRAME);
         goto out;
     }
-    rt_registry_user_conns(reg, json_string_value(target), add_conn, &f);
-    res->targets = f.n;
-    if (f.failed) {
-        st = finish(res, RT_ROUTE_NOMEM);
-    } else if (f.n > 0) {
-        st = finish(res, RT_ROUTED);
-    } else if (begin_json(b, offline_frame(target, json_object_get(in.root, "id")), in.at_us) ||
-               rt_batch_add_conn(b, in.f->node_id, in.f->node_epoch, in.f->conn_id)) {
-        st = finish(res, RT_ROUTE_NOMEM);
-    } else {
-        st = finish(res, RT_USER_OFFLINE);
+    j = job_new(dm ? RT_JOB_SEND_MESSAGE : RT_JOB_BROADCAST, 1);
+    if (!j || rt_frame_client(&j->frame, out_type, in.f->user_id, in.content, in.at_us / 1000) ||
+        part_add(j, dm ? WSGATE__STREAM_KIND__STREAM_USER : WSGATE__STREAM_KIND__STREAM_BROADCAST,
+                 dm ? json_string_value(target) : NULL)) {
+        finish(res, RT_ROUTE_NOMEM);
+        goto out;
     }
+    j->created_at_us = in.at_us;
+    if (dm) {
+        json_t *id = json_object_get(in.root, "id");
+        if (json_is_string(id) || json_is_number(id))
+            j->ref = json_incref(id);
+        snprintf(j->sender_node, sizeof(j->sender_node), "%s", in.f->node_id);
+        j->sender_epoch = in.f->node_epoch;
+        j->sender_conn = in.f->conn_id;
+    }
+    *out = j;
+    j = NULL;
+    finish(res, RT_ROUTED);
 out:
+    rt_job_free(j);
     inbound_free(&in);
-    return st;
+    return res->status;
 }
 
-rt_route_status rt_route_broadcast(const rt_registry *reg, rt_batch *b, const uint8_t *msg,
-                                   size_t len, int64_t now_us, rt_route_result *res)
+rt_route_status rt_route_send_message(const uint8_t *msg, size_t len, int64_t now_us,
+                                      rt_job **out, rt_route_result *res)
 {
-    memset(res, 0, sizeof(*res));
-    inbound in;
-    rt_route_status st;
-    if (inbound_parse(&in, msg, len, "broadcast", now_us, res)) {
-        inbound_free(&in);
-        return res->status;
-    }
-    fanout f = {.b = b};
-    if (begin_json(b, client_frame("broadcast", &in), in.at_us)) {
-        st = finish(res, RT_ROUTE_NOMEM);
-    } else {
-        rt_registry_nodes(reg, add_node, &f);
-        res->targets = f.n;
-        st = finish(res, f.failed ? RT_ROUTE_NOMEM : f.n ? RT_ROUTED : RT_UNDELIVERABLE);
-    }
-    inbound_free(&in);
-    return st;
+    return inbound_job(msg, len, now_us, "send_message", "message", out, res);
 }
 
-/* Set of user ids already resolved, so a user listed twice gets one copy. */
-typedef struct seen_user {
+rt_route_status rt_route_broadcast(const uint8_t *msg, size_t len, int64_t now_us, rt_job **out,
+                                   rt_route_result *res)
+{
+    return inbound_job(msg, len, now_us, "broadcast", "broadcast", out, res);
+}
+
+/* ---- deliveries ---- */
+
+typedef struct seen_str {
     UT_hash_handle hh;
-    const char *id;
-} seen_user;
+    const char *s;
+} seen_str;
 
-static int deliver_users(const rt_registry *reg, const Wsgate__UserList *ul, fanout *f)
+static void seen_free(seen_str **set)
 {
-    seen_user *seen = NULL, *s, *tmp;
-    int rc = 0;
-    for (size_t i = 0; i < ul->n_user_ids; i++) {
-        const char *u = ul->user_ids[i];
-        size_t n = u ? strlen(u) : 0;
-        if (!user_id_ok(u, n))
-            continue; /* names nobody: nothing to resolve */
-        HASH_FIND(hh, seen, u, n, s);
-        if (s)
-            continue;
-        s = malloc(sizeof(*s));
-        if (!s) {
-            rc = -1;
-            break;
-        }
-        s->id = u;
-        HASH_ADD_KEYPTR(hh, seen, s->id, n, s);
-        rt_registry_user_conns(reg, u, add_conn, f);
+    seen_str *e, *tmp;
+    HASH_ITER(hh, *set, e, tmp) {
+        HASH_DEL(*set, e);
+        free(e);
     }
-    HASH_ITER(hh, seen, s, tmp) {
-        HASH_DEL(seen, s);
-        free(s);
-    }
-    return rc;
+}
+
+/* 1 if s was already in the set (s must outlive it), 0 if added, -1 on ENOMEM. */
+static int seen_add(seen_str **set, const char *s)
+{
+    seen_str *e;
+    size_t n = strlen(s);
+    HASH_FIND(hh, *set, s, n, e);
+    if (e)
+        return 1;
+    if (!(e = malloc(sizeof(*e))))
+        return -1;
+    e->s = s;
+    HASH_ADD_KEYPTR(hh, *set, e->s, n, e);
+    return 0;
 }
 
 /* Checks the target alone; 0 if usable. */
@@ -236,7 +198,7 @@ static int target_check(const Wsgate__Delivery *d, rt_route_result *res)
 {
     switch (d->target_case) {
     case WSGATE__DELIVERY__TARGET_USER:
-        if (!d->user || !*d->user)
+        if (!d->user || !user_id_ok(d->user, strlen(d->user)))
             return reject(res, RT_REJ_NO_TARGET), -1;
         return 0;
     case WSGATE__DELIVERY__TARGET_USERS:
@@ -250,7 +212,8 @@ static int target_check(const Wsgate__Delivery *d, rt_route_result *res)
             return reject(res, RT_REJ_NO_TARGET), -1;
         return 0;
     case WSGATE__DELIVERY__TARGET_CONNECTION:
-        if (!d->connection || !d->connection->node_id || !*d->connection->node_id)
+        if (!d->connection || !d->connection->node_id ||
+            !wsg_subject_node_id_valid(d->connection->node_id, strlen(d->connection->node_id)))
             return reject(res, RT_REJ_NO_TARGET), -1;
         return 0;
     default:
@@ -258,63 +221,232 @@ static int target_check(const Wsgate__Delivery *d, rt_route_result *res)
     }
 }
 
-static int payload_check(const Wsgate__Delivery *d, size_t max_payload, rt_route_result *res)
+/* The distinct valid users of a users target, as parts. */
+static int users_parts(rt_job *j, const Wsgate__UserList *ul, size_t payload_len,
+                       rt_route_result *res)
 {
-    if (d->payload.len > max_payload)
+    seen_str *seen = NULL;
+    int rc = 0;
+    size_t n = 0;
+    for (size_t i = 0; i < ul->n_user_ids && rc == 0; i++) {
+        const char *u = ul->user_ids[i];
+        if (!user_id_ok(u, u ? strlen(u) : 0))
+            continue; /* names nobody: nothing to keep or resolve */
+        int s = seen_add(&seen, u);
+        if (s < 0)
+            rc = -1;
+        else if (s == 0)
+            n++;
+    }
+    seen_free(&seen);
+    if (rc)
+        return finish(res, RT_ROUTE_NOMEM), -1;
+    if (n == 0)
+        return reject(res, RT_REJ_EMPTY_USERS), -1;
+    if (payload_len > RT_MAX_FANOUT_BYTES / n)
         return reject(res, RT_REJ_TOO_BIG), -1;
-    if (d->payload.len == 0 || !d->payload.data)
-        return reject(res, RT_REJ_BAD_PAYLOAD), -1;
-    /* jansson rejects invalid UTF-8 and trailing garbage; \u0000 escapes are valid JSON. */
-    json_t *root = json_loadb((const char *)d->payload.data, d->payload.len, JSON_ALLOW_NUL, NULL);
-    int ok = json_is_object(root);
-    json_decref(root);
-    if (!ok)
-        return reject(res, RT_REJ_BAD_PAYLOAD), -1;
+    if (!(j->parts = calloc(n, sizeof(*j->parts))))
+        return finish(res, RT_ROUTE_NOMEM), -1;
+    for (size_t i = 0; i < ul->n_user_ids && rc == 0; i++) {
+        const char *u = ul->user_ids[i];
+        if (!user_id_ok(u, u ? strlen(u) : 0))
+            continue;
+        int s = seen_add(&seen, u);
+        if (s < 0 || (s == 0 && part_add(j, WSGATE__STREAM_KIND__STREAM_USER, u)))
+            rc = -1;
+    }
+    seen_free(&seen);
+    if (rc)
+        return finish(res, RT_ROUTE_NOMEM), -1;
     return 0;
 }
 
-rt_route_status rt_route_deliver(const rt_registry *reg, rt_batch *b, const uint8_t *msg,
-                                 size_t len, size_t max_payload, int64_t now_us,
-                                 rt_route_result *res)
+rt_route_status rt_route_deliver(const uint8_t *msg, size_t len, size_t max_payload,
+                                 int64_t now_us, rt_job **out, rt_route_result *res)
 {
     memset(res, 0, sizeof(*res));
+    *out = NULL;
     Wsgate__Delivery *d = wsgate__delivery__unpack(NULL, len, msg);
     if (!d)
         return reject(res, RT_REJ_DECODE);
-    rt_route_status st = RT_REJECTED;
-    if (target_check(d, res) || payload_check(d, max_payload, res))
+    rt_job *j = NULL;
+    if (target_check(d, res))
         goto out;
-    int64_t at = d->created_at_us > 0 ? d->created_at_us : now_us;
-    if (rt_batch_begin(b, d->payload.data, d->payload.len, at)) {
-        st = finish(res, RT_ROUTE_NOMEM);
+    if (d->payload.len > max_payload) {
+        reject(res, RT_REJ_TOO_BIG);
         goto out;
     }
-    fanout f = {.b = b};
+    size_t nparts = d->target_case == WSGATE__DELIVERY__TARGET_USER ||
+                            d->target_case == WSGATE__DELIVERY__TARGET_BROADCAST
+                        ? 1
+                        : 0;
+    if (!(j = job_new(RT_JOB_DELIVER, nparts))) {
+        finish(res, RT_ROUTE_NOMEM);
+        goto out;
+    }
+    rt_frame_status fs = rt_frame_from_payload(&j->frame, d->payload.data, d->payload.len);
+    if (fs == RT_FRAME_NOMEM) {
+        finish(res, RT_ROUTE_NOMEM);
+        goto out;
+    }
+    if (fs != RT_FRAME_OK) {
+        reject(res, RT_REJ_BAD_PAYLOAD);
+        goto out;
+    }
+    j->created_at_us = d->created_at_us > 0 ? d->created_at_us : now_us;
     int rc = 0;
     switch (d->target_case) {
     case WSGATE__DELIVERY__TARGET_USER:
-        if (user_id_ok(d->user, strlen(d->user)))
-            rt_registry_user_conns(reg, d->user, add_conn, &f);
-        break;
-    case WSGATE__DELIVERY__TARGET_USERS:
-        rc = deliver_users(reg, d->users, &f);
+        rc = part_add(j, WSGATE__STREAM_KIND__STREAM_USER, d->user);
         break;
     case WSGATE__DELIVERY__TARGET_BROADCAST:
-        rt_registry_nodes(reg, add_node, &f);
+        rc = part_add(j, WSGATE__STREAM_KIND__STREAM_BROADCAST, NULL);
         break;
-    case WSGATE__DELIVERY__TARGET_CONNECTION: {
+    case WSGATE__DELIVERY__TARGET_USERS:
+        if (users_parts(j, d->users, d->payload.len, res))
+            goto out;
+        break;
+    default:
+        j->to_conn = 1;
+        snprintf(j->conn_node, sizeof(j->conn_node), "%s", d->connection->node_id);
+        j->conn_id = d->connection->conn_id;
+        break;
+    }
+    if (rc) {
+        finish(res, RT_ROUTE_NOMEM);
+        goto out;
+    }
+    *out = j;
+    j = NULL;
+    finish(res, RT_ROUTED);
+out:
+    rt_job_free(j);
+    wsgate__delivery__free_unpacked(d, NULL);
+    return res->status;
+}
+
+/* ---- fan-out ---- */
+
+typedef struct fan {
+    rt_batch *b;
+    size_t conns;
+    int failed;
+    seen_str *nodes; /* keys point into the registry, valid while it is not changed */
+} fan;
+
+static void note_node(fan *f, const char *node_id)
+{
+    if (seen_add(&f->nodes, node_id) < 0)
+        f->failed = 1;
+}
+
+static void add_conn(const char *node_id, uint64_t epoch, uint64_t conn_id, void *arg)
+{
+    fan *f = arg;
+    if (rt_batch_add_conn(f->b, node_id, epoch, conn_id)) {
+        f->failed = 1;
+        return;
+    }
+    f->conns++;
+    note_node(f, node_id);
+}
+
+typedef struct bcast {
+    const rt_registry *reg;
+    fan *f;
+} bcast;
+
+static void add_node(const char *node_id, uint64_t epoch, void *arg)
+{
+    bcast *bc = arg;
+    if (rt_batch_add_all(bc->f->b, node_id, epoch)) {
+        bc->f->failed = 1;
+        return;
+    }
+    size_t conns = 0;
+    int resyncing;
+    if (rt_registry_node_stats(bc->reg, node_id, &conns, &resyncing) == 0)
+        bc->f->conns += conns;
+    note_node(bc->f, node_id);
+}
+
+static int begin_part(rt_batch *b, const rt_job *j, const rt_part *p)
+{
+    size_t len;
+    char *text = rt_frame_with_seq(&j->frame, p->seq, &len);
+    if (!text)
+        return -1;
+    rt_batch_pos pos = {.stream = p->seq ? (int)p->stream : WSGATE__STREAM_KIND__STREAM_NONE,
+                        .user_id = p->seq ? p->user_id : NULL,
+                        .seq = p->seq,
+                        .epoch = p->seq ? p->epoch : 0};
+    int rc = rt_batch_begin_pos(b, text, len, j->created_at_us, &pos);
+    free(text);
+    return rc;
+}
+
+/* The sender's answer to a send_message (see the header). */
+static int answer_sender(rt_batch *b, const rt_job *j, size_t conns)
+{
+    const rt_part *p = &j->parts[0];
+    char *text = NULL;
+    size_t len = 0;
+    if (p->seq) {
+        if (!j->ref)
+            return 0;
+        text = rt_frame_sent(j->ref, p->user_id, p->seq, &len);
+    } else if (conns) {
+        if (!j->ref)
+            return 0;
+        text = rt_frame_error("history_unavailable", "delivered live only; not kept for resume",
+                              NULL, j->ref, &len);
+    } else {
+        text = rt_frame_error("user_offline",
+                              "user is not connected and the message could not be kept",
+                              p->user_id, j->ref, &len);
+    }
+    if (!text)
+        return -1;
+    int rc = rt_batch_begin(b, text, len, j->created_at_us) ||
+             rt_batch_add_conn(b, j->sender_node, j->sender_epoch, j->sender_conn);
+    free(text);
+    return rc ? -1 : 0;
+}
+
+rt_route_status rt_route_fanout(const rt_registry *reg, rt_batch *b, const rt_job *j,
+                                rt_fanout *out)
+{
+    memset(out, 0, sizeof(*out));
+    fan f = {.b = b};
+    if (j->to_conn) {
         /* the connection itself may be younger than our view of it; its node must be live */
         uint64_t epoch;
-        if (rt_registry_node_epoch(reg, d->connection->node_id, &epoch) == 0)
-            add_conn(d->connection->node_id, epoch, d->connection->conn_id, &f);
-        break;
+        if (rt_registry_node_epoch(reg, j->conn_node, &epoch) == 0) {
+            if (rt_batch_begin(b, j->frame.text, j->frame.len, j->created_at_us))
+                f.failed = 1;
+            else
+                add_conn(j->conn_node, epoch, j->conn_id, &f);
+        }
     }
-    default:
-        break;
+    for (size_t i = 0; i < j->nparts && !f.failed; i++) {
+        const rt_part *p = &j->parts[i];
+        if (begin_part(b, j, p)) {
+            f.failed = 1;
+            break;
+        }
+        if (p->stream == WSGATE__STREAM_KIND__STREAM_BROADCAST) {
+            bcast bc = {.reg = reg, .f = &f};
+            rt_registry_nodes(reg, add_node, &bc);
+        } else {
+            rt_registry_user_conns(reg, p->user_id, add_conn, &f);
+        }
     }
-    res->targets = f.n;
-    st = finish(res, rc || f.failed ? RT_ROUTE_NOMEM : f.n ? RT_ROUTED : RT_UNDELIVERABLE);
-out:
-    wsgate__delivery__free_unpacked(d, NULL);
-    return st;
+    if (!f.failed && j->kind == RT_JOB_SEND_MESSAGE && answer_sender(b, j, f.conns))
+        f.failed = 1;
+    out->connections = f.conns;
+    out->nodes = HASH_COUNT(f.nodes);
+    seen_free(&f.nodes);
+    int routed = f.conns > 0 || out->nodes > 0;
+    out->status = f.failed ? RT_ROUTE_NOMEM : routed ? RT_ROUTED : RT_UNDELIVERABLE;
+    return out->status;
 }

@@ -1,23 +1,39 @@
-/* rt_route: turns one message taken from NATS (raw bytes) into batch items, using only the
- * in-memory registry: `in.send_message` and `in.broadcast` InboundFrames (the router builds the
- * client frames) and `deliver` Deliveries from business services (payload forwarded unchanged).
- * Validates everything from the peer and says why a message was rejected; no I/O, no metrics,
- * so it is tested with a registry and a batch alone. */
+/* rt_route: turns one message taken from NATS (raw bytes) into a job, and a job whose history
+ * appends have come back into batch items, using only the in-memory registry.
+ *
+ * Parsing validates everything from the peer and says why a message was rejected:
+ * `in.send_message` and `in.broadcast` InboundFrames (the router builds the client frames) and
+ * `deliver` Deliveries from business services (payload forwarded with only "seq" spliced in).
+ * A job names the streams it is kept in (parts): the target user's stream for send_message and
+ * a Delivery to a user, one per distinct user for a Delivery to users, the broadcast stream for
+ * broadcasts; a Delivery to one connection is kept nowhere. The caller appends each part to the
+ * history and fills in its seq and epoch (0: not kept, delivered live only), then fans out.
+ *
+ * Fan-out gives every part's connections an item carrying the part's stream position, and, for
+ * send_message, answers the sender's connection: {"type":"sent",...} when the frame had an id
+ * and the message was kept; {"type":"error","code":"history_unavailable",...} when it had an id
+ * and was delivered live but not kept; {"type":"error","code":"user_offline",...} (with the id
+ * as ref, if any) when it was neither kept nor delivered. No I/O, no metrics. */
 #ifndef RT_ROUTE_H
 #define RT_ROUTE_H
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "proto/wsgate.pb-c.h"
 #include "rt_batch.h"
+#include "rt_frame.h"
 #include "rt_metrics.h"
 #include "rt_registry.h"
+#include "wsg_subject.h"
 
 /* A Delivery naming more users than this is rejected as too_big. */
 #define RT_MAX_DELIVERY_USERS 100000
+/* ... and so is one whose payload times its users exceeds this: each user keeps a copy. */
+#define RT_MAX_FANOUT_BYTES (64u * 1024 * 1024)
 
 typedef enum {
-    RT_ROUTED,         /* at least one target */
-    RT_UNDELIVERABLE,  /* valid, but the target resolved to no connection / node */
-    RT_USER_OFFLINE,   /* send_message to a user with no connection: error sent to the sender */
+    RT_ROUTED,         /* parse: accepted; fanout: at least one target */
+    RT_UNDELIVERABLE,  /* fanout: valid, but no connection / node now */
     RT_REJECTED,       /* invalid: see reason */
     RT_ROUTE_NOMEM,    /* out of memory part-way */
 } rt_route_status;
@@ -25,15 +41,49 @@ typedef enum {
 typedef struct rt_route_result {
     rt_route_status status;
     rt_reject reason; /* when RT_REJECTED */
-    size_t targets;   /* connections (or nodes, for broadcasts) given an item */
 } rt_route_result;
 
-rt_route_status rt_route_send_message(const rt_registry *reg, rt_batch *b, const uint8_t *msg,
-                                      size_t len, int64_t now_us, rt_route_result *res);
-rt_route_status rt_route_broadcast(const rt_registry *reg, rt_batch *b, const uint8_t *msg,
-                                   size_t len, int64_t now_us, rt_route_result *res);
-rt_route_status rt_route_deliver(const rt_registry *reg, rt_batch *b, const uint8_t *msg,
-                                 size_t len, size_t max_payload, int64_t now_us,
-                                 rt_route_result *res);
+typedef struct rt_part {
+    Wsgate__StreamKind stream; /* STREAM_USER or STREAM_BROADCAST */
+    char *user_id;             /* STREAM_USER */
+    uint64_t seq, epoch;       /* 0: not kept */
+} rt_part;
+
+typedef enum { RT_JOB_SEND_MESSAGE, RT_JOB_BROADCAST, RT_JOB_DELIVER } rt_job_kind;
+
+typedef struct rt_job {
+    rt_job_kind kind;
+    rt_frame frame;            /* without seq */
+    int64_t created_at_us;
+    rt_part *parts;
+    size_t nparts;
+    int to_conn;               /* Delivery.connection: the one target, no parts */
+    char conn_node[WSG_NODE_ID_MAX + 1];
+    uint64_t conn_id;
+    /* send_message: who sent it, and the frame's "id" (string or number; NULL: none) */
+    char sender_node[WSG_NODE_ID_MAX + 1];
+    uint64_t sender_epoch, sender_conn;
+    json_t *ref;
+} rt_job;
+
+void rt_job_free(rt_job *j);
+
+/* Each returns RT_ROUTED with *out set, RT_REJECTED (reason set) or RT_ROUTE_NOMEM. */
+rt_route_status rt_route_send_message(const uint8_t *msg, size_t len, int64_t now_us,
+                                      rt_job **out, rt_route_result *res);
+rt_route_status rt_route_broadcast(const uint8_t *msg, size_t len, int64_t now_us, rt_job **out,
+                                   rt_route_result *res);
+rt_route_status rt_route_deliver(const uint8_t *msg, size_t len, size_t max_payload,
+                                 int64_t now_us, rt_job **out, rt_route_result *res);
+
+typedef struct rt_fanout {
+    rt_route_status status;  /* RT_ROUTED, RT_UNDELIVERABLE or RT_ROUTE_NOMEM */
+    size_t connections;      /* connections given an item (a broadcast: the registry's count) */
+    size_t nodes;            /* distinct nodes those are on */
+} rt_fanout;
+
+/* Adds the job's items (and the sender's answer) to the batch. */
+rt_route_status rt_route_fanout(const rt_registry *reg, rt_batch *b, const rt_job *j,
+                                rt_fanout *out);
 
 #endif

@@ -1,5 +1,6 @@
 // Business deliveries: a Delivery published on <prefix>.deliver reaches exactly the targeted
-// connections (user, users, broadcast, one connection), with the payload unchanged; bad
+// connections (user, users, broadcast, one connection), with the payload unchanged but for the
+// stream's `,"seq":N` added before its closing brace (none for one connection); bad
 // Deliveries are dropped and counted by the router without harming anyone.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,6 +19,9 @@ describe('business deliveries', () => {
   // that "unchanged" means byte for byte.
   const payload = (tag) => `{ "type" : "biz.${tag}",  "n":${++seq}, "s":"ü\\u00e9\\n", "a":[1, {"b":null}] }`;
   const rawIs = (text) => (f) => f.text === text;
+  // The payload's bytes, then ,"seq":N and the closing brace: the stream position wsgate adds.
+  const withSeq = (text) => (f) => typeof f.text === 'string' &&
+    f.text.startsWith(text.slice(0, -1)) && /^,"seq":[1-9][0-9]*\}$/.test(f.text.slice(text.length - 1));
 
   before(async () => {
     cluster = await startCluster({ auth: 'none' });
@@ -37,13 +41,13 @@ describe('business deliveries', () => {
     await cluster?.stop();
   });
 
-  // Every client in `targets` gets exactly one frame with this exact text; nobody else any.
-  async function expectExactly(text, targets) {
+  // Every client in `targets` gets exactly one frame matching; nobody else any.
+  async function expectExactly(text, targets, match = withSeq) {
     for (const c of targets) {
-      const f = await c.nextFrame(rawIs(text), 5000, `delivery on ${c.name}`);
+      const f = await c.nextFrame(match(text), 5000, `delivery on ${c.name}`);
       assert.equal(f.isBinary, false, 'delivered as a text frame');
     }
-    await Promise.all(all.map((c) => c.frames.expectNone(rawIs(text), 600,
+    await Promise.all(all.map((c) => c.frames.expectNone(match(text), 600,
       targets.includes(c) ? `second copy on ${c.name}` : `delivery on non-target ${c.name}`)));
   }
 
@@ -71,14 +75,14 @@ describe('business deliveries', () => {
   it('target connection: exactly the one connection named by node id and conn_id', async () => {
     const p = payload('conn-b');
     await bus.deliver({ connection: { node_id: 'gw-b', conn_id: carolB.welcome.conn_id }, payload: p });
-    await expectExactly(p, [carolB]);
+    await expectExactly(p, [carolB], rawIs); // one connection: no stream, bytes unchanged
     const p2 = payload('conn-a');
     await bus.deliver({ connection: { node_id: 'gw-a', conn_id: carolA.welcome.conn_id }, payload: p2 });
-    await expectExactly(p2, [carolA]);
+    await expectExactly(p2, [carolA], rawIs);
     // A conn_id that exists only on the other node reaches nobody.
     const p3 = payload('conn-wrong-node');
     await bus.deliver({ connection: { node_id: 'gw-a', conn_id: '18446744073709551615' }, payload: p3 });
-    await expectExactly(p3, []);
+    await expectExactly(p3, [], rawIs);
   });
 
   it('drops and counts malformed deliveries, and keeps working', async () => {
@@ -94,6 +98,7 @@ describe('business deliveries', () => {
       encode(pb.Delivery, { user: 'bob', payload: Buffer.from('') }),
       encode(pb.Delivery, { user: 'bob', payload: Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d]) }), // bad UTF-8
       encode(pb.Delivery, { user: 'bob', payload: Buffer.from('{"a":1} trailing') }),
+      encode(pb.Delivery, { user: 'bob', payload: Buffer.from('{"seq":5}') }), // seq is reserved
     ];
     for (const b of bad) await bus.publish('deliver', b);
     let after;

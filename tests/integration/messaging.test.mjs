@@ -1,5 +1,5 @@
 // Built-in messaging across nodes: send_message to a user (on any node, on every device),
-// broadcast to every connection exactly once, and user_offline errors with the frame's id.
+// broadcast to every connection exactly once, and messages for users who are not connected.
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCluster } from './lib/cluster.mjs';
@@ -110,37 +110,36 @@ describe('messaging', () => {
     }
   });
 
-  it('answers send_message to an offline user with user_offline, echoing the id as ref', async () => {
+  it('accepts send_message to an offline user with a sent receipt echoing the id as ref', async () => {
     const alice = await join('gw-a', 'alice');
     await settle();
     alice.send({ type: 'send_message', target_user: 'nobody-home', content: 'x', id: 'req-1' });
-    const e = await alice.nextType('error');
-    assert.equal(e.code, 'user_offline');
-    assert.equal(e.ref, 'req-1');
-    assert.equal(e.target_user, 'nobody-home');
-    assert.equal(typeof e.message, 'string');
+    const r1 = await alice.nextType('sent');
+    assert.equal(r1.ref, 'req-1');
+    assert.equal(r1.target_user, 'nobody-home');
+    assert.equal(typeof r1.seq, 'number');
 
     alice.send({ type: 'send_message', target_user: 'nobody-home', content: 'x', id: 42 });
-    const e2 = await alice.nextType('error');
-    assert.equal(e2.code, 'user_offline');
-    assert.equal(e2.ref, 42);
+    const r2 = await alice.nextType('sent');
+    assert.equal(r2.ref, 42);
+    assert.equal(r2.seq, r1.seq + 1, 'the next seq of the same stream');
 
     alice.send({ type: 'send_message', target_user: 'nobody-home', content: 'x' });
-    const e3 = await alice.nextType('error');
-    assert.equal(e3.code, 'user_offline');
-    assert.equal(e3.ref, undefined, 'no ref without an id');
-    await alice.expectNone((j) => j.type === 'error', 300, 'extra error');
+    await alice.expectNone((j) => j.type === 'sent' || j.type === 'error', 400,
+      'a receipt without an id, or an error');
   });
 
-  it('reports user_offline once the target has disconnected', async () => {
+  it('keeps messages sent after the target disconnected for its return', async () => {
     const alice = await join('gw-a', 'alice');
-    const bob = await join('gw-b', 'bob');
+    let bob = await join('gw-b', 'bob');
     await settle();
     await bob.close();
     await settle();
     alice.send({ type: 'send_message', target_user: 'bob', content: 'gone?', id: 'r2' });
-    const e = await alice.nextType('error');
-    assert.equal(e.code, 'user_offline');
-    assert.equal(e.ref, 'r2');
+    const r = await alice.nextType('sent');
+    assert.equal(r.ref, 'r2');
+    bob = await join('gw-a', 'bob'); // without since: the messages stored while offline
+    const m = await bob.next(isMsg('gone?'), 5000, 'stored message');
+    assert.equal(m.seq, r.seq);
   });
 });

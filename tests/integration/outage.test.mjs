@@ -6,7 +6,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCluster } from './lib/cluster.mjs';
-import { connect, closeAll } from './lib/client.mjs';
+import { connect, open, closeAll } from './lib/client.mjs';
 import { connectBus, pb } from './lib/bus.mjs';
 import { httpGet, waitFor, sleep } from './lib/http.mjs';
 
@@ -51,17 +51,26 @@ describe('router restart', () => {
     await roundTrip(bob, 'alice', alice, 'and back');
   });
 
-  it('a user who connected while the router was down is reachable once it is back', async () => {
-    const alice = clients[0];
+  it('while no router runs: newcomers are told to come back (1012), and the registry heals', async () => {
+    const [alice, bob] = clients;
     assert.deepEqual(await cluster.stopOne('router'), []);
-    const carol = await connect(cluster.wsUrl('gw-b', { user_id: 'carol' }));
-    clients.push(carol);
-    await sleep(500);
+    // A connection that closes now: its CLOSE event reaches no router.
+    await bob.close();
+    // A newcomer cannot be told where it stands in its streams without a router: it is closed
+    // with 1012 (reconnect) rather than welcomed with a silent gap.
+    const early = await open(cluster.wsUrl('gw-b', { user_id: 'carol' }));
+    clients.push(early);
+    const info = await early.waitClose(15000);
+    assert.equal(info.code, 1012);
     cluster.restart('router');
     await waitFor(async () => (await httpGet(`${cluster.routerHttp}/ready`, 1000)).status === 200,
       30000, 'restarted router /ready == 200');
-    await waitFor(async () => (await cluster.routerHealth()).connections === 3, 15000,
-      'router to learn about carol (3 connections)');
+    // The restarted router asks every gateway to resync: bob's stale entry goes away.
+    await waitFor(async () => (await cluster.routerHealth()).connections === 1, 15000,
+      'router to forget bob (1 connection)');
+    const carol = await connect(cluster.wsUrl('gw-b', { user_id: 'carol' }));
+    clients.push(carol);
+    await cluster.waitRouterConnections(2);
     await roundTrip(alice, 'carol', carol, 'hello carol');
   });
 });

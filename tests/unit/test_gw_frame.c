@@ -142,7 +142,8 @@ END_TEST
 START_TEST(welcome_frame)
 {
     size_t len;
-    char *json = gw_frame_welcome("al\"ice", "gw-1", UINT64_C(18446744073709551615), &len);
+    char *json = gw_frame_welcome("al\"ice", "gw-1", UINT64_C(18446744073709551615),
+                                  UINT64_C(4503599627370497), 7, 9, &len);
     ck_assert_ptr_nonnull(json);
     json_t *o = json_loads(json, 0, NULL);
     ck_assert_ptr_nonnull(o);
@@ -150,10 +151,20 @@ START_TEST(welcome_frame)
     ck_assert_str_eq(json_string_value(json_object_get(o, "user")), "al\"ice");
     ck_assert_str_eq(json_string_value(json_object_get(o, "node")), "gw-1");
     ck_assert_str_eq(json_string_value(json_object_get(o, "conn_id")), "18446744073709551615");
-    ck_assert(json_is_integer(json_object_get(o, "epoch")));
+    ck_assert_int_eq(json_integer_value(json_object_get(o, "epoch")), 4503599627370497LL);
     json_t *pos = json_object_get(o, "positions");
-    ck_assert(json_is_integer(json_object_get(pos, "user")));
-    ck_assert(json_is_integer(json_object_get(pos, "broadcast")));
+    ck_assert_int_eq(json_integer_value(json_object_get(pos, "user")), 7);
+    ck_assert_int_eq(json_integer_value(json_object_get(pos, "broadcast")), 9);
+    json_decref(o);
+    free(json);
+
+    json = gw_frame_resync("user", 5, 41, "history no longer reaches back", &len);
+    o = json_loads(json, 0, NULL);
+    ck_assert_ptr_nonnull(o);
+    ck_assert_str_eq(json_string_value(json_object_get(o, "type")), "resync");
+    ck_assert_str_eq(json_string_value(json_object_get(o, "stream")), "user");
+    ck_assert_int_eq(json_integer_value(json_object_get(o, "epoch")), 5);
+    ck_assert_int_eq(json_integer_value(json_object_get(o, "position")), 41);
     json_decref(o);
     free(json);
 }

@@ -1,6 +1,7 @@
 /* Unit tests for rt_script and rt_store (Redis formats, the Lua scripts against a private
  * redis-server, the store thread's fallback and rewrite protocol) and for rt_config's Redis URL
- * parser. The redis-server cases need WSGATE_TEST_REDIS_SERVER (set by router.cmake). */
+ * parser, and the history scripts (rt_history) against the same redis-server. The redis-server
+ * cases need WSGATE_TEST_REDIS_SERVER (set by router.cmake). */
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
@@ -18,6 +19,8 @@
 #include <unistd.h>
 
 #include "rt_config.h"
+#include "rt_frame.h"
+#include "rt_history.h"
 #include "rt_presence.h"
 #include "rt_registry.h"
 #include "rt_script.h"
@@ -794,6 +797,252 @@ START_TEST(store_fallback_and_rewrite)
 }
 END_TEST
 
+/* ---- history scripts ---- */
+
+static redisReply *heval(redisContext *c, rt_hscript_id id, const rt_cmd *args)
+{
+    size_t n = 3 + args->argc;
+    const char **argv = calloc(n, sizeof(*argv));
+    size_t *lens = calloc(n, sizeof(*lens));
+    argv[0] = "EVAL";
+    argv[1] = rt_hist_scripts[id];
+    argv[2] = "0";
+    for (size_t i = 0; i < 3; i++)
+        lens[i] = strlen(argv[i]);
+    for (size_t i = 0; i < args->argc; i++) {
+        argv[3 + i] = args->argv[i];
+        lens[3 + i] = args->argvlen[i];
+    }
+    redisReply *r = redisCommandArgv(c, (int)n, argv, lens);
+    free(argv);
+    free(lens);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_msg(r->type != REDIS_REPLY_ERROR, "%s", r->type == REDIS_REPLY_ERROR ? r->str : "");
+    return r;
+}
+
+/* Appends payload to the user's stream (user NULL: broadcast); returns the seq. */
+static uint64_t happend(redisContext *c, const rt_hist_limits *l, const char *user, int live,
+                        const char *payload, uint64_t *epoch)
+{
+    rt_frame f;
+    ck_assert_int_eq(rt_frame_from_payload(&f, payload, strlen(payload)), RT_FRAME_OK);
+    rt_cmd a;
+    rt_cmd_init(&a);
+    ck_assert_int_eq(rt_hist_append_args(&a, "t", l, &f, 1234), 0);
+    ck_assert_int_eq(rt_hist_append_add(&a, user ? WSGATE__STREAM_KIND__STREAM_USER
+                                                 : WSGATE__STREAM_KIND__STREAM_BROADCAST,
+                                        user, live),
+                     0);
+    redisReply *r = heval(c, RT_HSCRIPT_APPEND, &a);
+    uint64_t seq;
+    ck_assert_int_eq(rt_hist_parse_append(r, 1, epoch, &seq), 0);
+    freeReplyObject(r);
+    rt_cmd_free(&a);
+    rt_frame_free(&f);
+    return seq;
+}
+
+typedef struct hread {
+    redisReply *r;
+    rt_hist_page p;
+} hread;
+
+static void hread_free(hread *h)
+{
+    rt_hist_page_free(&h->p);
+    freeReplyObject(h->r);
+}
+
+static hread hget(redisContext *c, const rt_hist_limits *l, const char *user, int has_after,
+                  uint64_t after, uint64_t epoch, uint64_t until, uint32_t max, int mark,
+                  size_t max_bytes)
+{
+    rt_hist_req q = {.stream = user ? WSGATE__STREAM_KIND__STREAM_USER
+                                    : WSGATE__STREAM_KIND__STREAM_BROADCAST,
+                     .has_after = has_after, .after = after, .epoch = epoch, .until = until,
+                     .max_items = max, .mark = mark};
+    if (user)
+        snprintf(q.user_id, sizeof(q.user_id), "%s", user);
+    rt_cmd a;
+    rt_cmd_init(&a);
+    ck_assert_int_eq(rt_hist_read_args(&a, "t", l, &q, max_bytes), 0);
+    hread h;
+    h.r = heval(c, RT_HSCRIPT_READ, &a);
+    ck_assert_int_eq(rt_hist_parse_read(h.r, &h.p), 0);
+    rt_cmd_free(&a);
+    return h;
+}
+
+static void seqs_are(const rt_hist_page *p, size_t n, uint64_t first)
+{
+    ck_assert_uint_eq(p->n, n);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_uint_eq(p->items[i].seq, first + i);
+}
+
+START_TEST(lua_history)
+{
+    redis_start();
+    redisContext *c = redis_wait();
+    rt_hist_limits l = {.max_len = 5, .ttl_ms = 60000, .page = 100};
+    uint64_t epoch, e2;
+
+    /* order and seq per stream; the epoch is made once; the stored text is the live frame */
+    ck_assert_uint_eq(happend(c, &l, "alice", 1, "{\"n\":1}", &epoch), 1);
+    ck_assert(epoch > 0 && epoch <= RT_HIST_EPOCH_MAX);
+    char ebuf[32];
+    snprintf(ebuf, sizeof(ebuf), "%llu", (unsigned long long)epoch);
+    ck_assert_str_eq(get(c, "GET %s%s", "t:epoch", ""), ebuf);
+    ck_assert_uint_eq(happend(c, &l, "alice", 0, "{\"n\":2 }", &e2), 2);
+    ck_assert_uint_eq(e2, epoch);
+    ck_assert_uint_eq(happend(c, &l, "alice", 0, "{}", &e2), 3);
+    ck_assert_uint_eq(happend(c, &l, NULL, 0, "{\"b\":1}", &e2), 1); /* its own counter */
+    ck_assert_uint_eq(happend(c, &l, "bob", 0, "{}", &e2), 1);
+    redisReply *x = redisCommand(c, "XRANGE t:h:u:alice - +");
+    ck_assert_uint_eq(x->elements, 3);
+    ck_assert_str_eq(x->element[0]->element[0]->str, "1-0");
+    ck_assert_str_eq(x->element[1]->element[1]->element[1]->str, "{\"n\":2 ,\"seq\":2}");
+    ck_assert_str_eq(x->element[2]->element[1]->element[1]->str, "{\"seq\":3}");
+    ck_assert_str_eq(x->element[2]->element[1]->element[3]->str, "1234");
+    freeReplyObject(x);
+
+    /* one call, several streams */
+    rt_frame f;
+    ck_assert_int_eq(rt_frame_from_payload(&f, "{\"m\":1}", 7), RT_FRAME_OK);
+    rt_cmd a;
+    rt_cmd_init(&a);
+    rt_hist_append_args(&a, "t", &l, &f, 1);
+    rt_hist_append_add(&a, WSGATE__STREAM_KIND__STREAM_USER, "bob", 0);
+    rt_hist_append_add(&a, WSGATE__STREAM_KIND__STREAM_USER, "carol", 1);
+    rt_hist_append_add(&a, WSGATE__STREAM_KIND__STREAM_BROADCAST, NULL, 0);
+    redisReply *r = heval(c, RT_HSCRIPT_APPEND, &a);
+    uint64_t seqs[3];
+    ck_assert_int_eq(rt_hist_parse_append(r, 3, &e2, seqs), 0);
+    ck_assert(seqs[0] == 2 && seqs[1] == 1 && seqs[2] == 2);
+    ck_assert_int_eq(rt_hist_parse_append(r, 2, &e2, seqs), -1); /* wrong count */
+    freeReplyObject(r);
+    rt_cmd_free(&a);
+    rt_frame_free(&f);
+
+    /* delivered mark and offline backlog: alice got 1 live, 2 and 3 were kept offline */
+    ck_assert_str_eq(get(c, "GET %s%s", "t:hd:u:alice", ""), "1");
+    hread h = hget(c, &l, "alice", 0, 0, 0, 0, 100, 0, 1 << 20);
+    ck_assert(!h.p.resync && !h.p.more && h.p.epoch == epoch && h.p.head == 3);
+    seqs_are(&h.p, 2, 2);
+    ck_assert_mem_eq(h.p.items[1].data, "{\"seq\":3}", 9);
+    ck_assert_int_eq(h.p.items[1].created_us, 1234);
+    hread_free(&h);
+    h = hget(c, &l, "alice", 0, 0, 0, 0, 1, 1, 1 << 20); /* a page of one, marked */
+    seqs_are(&h.p, 1, 2);
+    ck_assert(h.p.more);
+    hread_free(&h);
+    ck_assert_str_eq(get(c, "GET %s%s", "t:hd:u:alice", ""), "2");
+    h = hget(c, &l, "alice", 0, 0, 0, 0, 100, 1, 1 << 20);
+    seqs_are(&h.p, 1, 3);
+    hread_free(&h);
+    h = hget(c, &l, "alice", 0, 0, 0, 0, 100, 1, 1 << 20);
+    ck_assert(h.p.n == 0 && !h.p.resync);
+    hread_free(&h);
+    /* a user never heard of: empty */
+    h = hget(c, &l, "nobody", 0, 0, 0, 0, 100, 1, 1 << 20);
+    ck_assert(h.p.n == 0 && h.p.head == 0 && !h.p.resync);
+    hread_free(&h);
+
+    /* resume, until, paging by count and by bytes */
+    h = hget(c, &l, "alice", 1, 1, epoch, 0, 100, 0, 1 << 20);
+    ck_assert(!h.p.resync && !h.p.more);
+    seqs_are(&h.p, 2, 2);
+    hread_free(&h);
+    h = hget(c, &l, "alice", 1, 0, epoch, 2, 100, 0, 1 << 20);
+    ck_assert(!h.p.more);
+    seqs_are(&h.p, 2, 1);
+    hread_free(&h);
+    h = hget(c, &l, "alice", 1, 0, 0, 0, 100, 0, 1); /* at least one item, however small */
+    ck_assert(h.p.more);
+    seqs_are(&h.p, 1, 1);
+    hread_free(&h);
+    /* resync: another epoch, a position past the head */
+    h = hget(c, &l, "alice", 1, 2, epoch + 1, 0, 100, 0, 1 << 20);
+    ck_assert(h.p.resync);
+    seqs_are(&h.p, 3, 1);
+    hread_free(&h);
+    h = hget(c, &l, "alice", 1, 9, epoch, 0, 100, 0, 1 << 20);
+    ck_assert(h.p.resync && h.p.head == 3);
+    seqs_are(&h.p, 3, 1);
+    hread_free(&h);
+
+    /* MAXLEN: 5 kept; history no longer reaches back to 2 */
+    for (int i = 0; i < 5; i++)
+        happend(c, &l, "alice", 0, "{}", &e2);
+    x = redisCommand(c, "XLEN t:h:u:alice");
+    ck_assert_int_eq(x->integer, 5);
+    freeReplyObject(x);
+    h = hget(c, &l, "alice", 1, 3, epoch, 0, 100, 0, 1 << 20);
+    ck_assert(!h.p.resync && h.p.head == 8);
+    seqs_are(&h.p, 5, 4);
+    hread_free(&h);
+    h = hget(c, &l, "alice", 1, 1, epoch, 0, 100, 0, 1 << 20);
+    ck_assert(h.p.resync);
+    seqs_are(&h.p, 5, 4);
+    hread_free(&h);
+    /* the mark (3) is just before the oldest kept (4): no gap, no resync */
+    h = hget(c, &l, "alice", 0, 0, 0, 0, 100, 0, 1 << 20);
+    ck_assert(!h.p.resync);
+    seqs_are(&h.p, 5, 4);
+    hread_free(&h);
+
+    /* a lost counter never reuses a seq of the kept stream */
+    x = redisCommand(c, "DEL t:seq:u:alice");
+    freeReplyObject(x);
+    ck_assert_uint_eq(happend(c, &l, "alice", 0, "{}", &e2), 9);
+
+    /* the broadcast stream: no position, only epoch and head */
+    h = hget(c, &l, NULL, 0, 0, 0, 0, 100, 0, 1 << 20);
+    ck_assert(h.p.n == 0 && h.p.head == 2 && h.p.epoch == epoch);
+    hread_free(&h);
+    h = hget(c, &l, NULL, 1, 0, epoch, 0, 100, 0, 1 << 20);
+    seqs_are(&h.p, 2, 1);
+    ck_assert_mem_eq(h.p.items[1].data, "{\"m\":1,\"seq\":2}", 15);
+    hread_free(&h);
+
+    /* Redis loses the epoch: a new one, and positions of the old one resync */
+    x = redisCommand(c, "DEL t:epoch");
+    freeReplyObject(x);
+    happend(c, &l, "bob", 0, "{}", &e2);
+    ck_assert(e2 != epoch && e2 > 0);
+    h = hget(c, &l, "bob", 1, 2, epoch, 0, 100, 0, 1 << 20);
+    ck_assert(h.p.resync && h.p.epoch == e2);
+    seqs_are(&h.p, 3, 1);
+    hread_free(&h);
+
+    /* TTL: entries appended longer ago count as gone; then the whole stream expires */
+    rt_hist_limits shortl = {.max_len = 100, .ttl_ms = 400, .page = 100};
+    happend(c, &shortl, "eve", 0, "{}", &e2);
+    sleep_ms(250);
+    happend(c, &shortl, "eve", 0, "{}", &e2);
+    sleep_ms(250);
+    h = hget(c, &shortl, "eve", 1, 0, e2, 0, 100, 0, 1 << 20);
+    ck_assert(h.p.resync && h.p.head == 2);
+    seqs_are(&h.p, 1, 2);
+    hread_free(&h);
+    h = hget(c, &shortl, "eve", 1, 1, e2, 0, 100, 0, 1 << 20); /* 2 is still there */
+    ck_assert(!h.p.resync);
+    seqs_are(&h.p, 1, 2);
+    hread_free(&h);
+    sleep_ms(500);
+    x = redisCommand(c, "EXISTS t:h:u:eve t:seq:u:eve");
+    ck_assert_int_eq(x->integer, 0);
+    freeReplyObject(x);
+    h = hget(c, &shortl, "eve", 1, 2, e2, 0, 100, 0, 1 << 20);
+    ck_assert(h.p.resync && h.p.head == 0 && h.p.n == 0);
+    hread_free(&h);
+
+    redisFree(c);
+    redis_stop();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("router_script");
@@ -809,6 +1058,7 @@ int main(void)
     tcase_add_test(tr, lua_scripts_exactly_once);
     tcase_add_test(tr, lua_resync_per_stream);
     tcase_add_test(tr, store_fallback_and_rewrite);
+    tcase_add_test(tr, lua_history);
     suite_add_tcase(s, tr);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -1,0 +1,418 @@
+// wsgate-client: a dependency-free WebSocket client for wsgate (browsers and Node 20+).
+//
+// It keeps one logical session alive across many sockets: it reconnects with capped,
+// fully jittered exponential backoff over a list of gateway URLs, resumes each delivery
+// stream from the last sequence number it saw (DESIGN.md, "Delivery guarantee and resume"),
+// drops the duplicates a resume may replay, and detects dead connections with application
+// pings. It promises: no reconnect after close() or after close code 4001 (the credentials
+// are wrong, retrying cannot help); every other loss reconnects; nothing is queued while
+// disconnected (send() says false instead, so the caller decides what a lost send means).
+//
+// Browser:  new WsgateClient({ urls: ['wss://gw.example/ws'], token })
+// Node:     import WebSocket from 'ws'; new WsgateClient({ urls, token, WebSocket })
+//
+// Semantics, in the terms of DESIGN.md:
+// - The session is 'open' from the welcome frame, not from the upgrade (a server refusing the
+//   credentials upgrades, then closes with 4001).
+// - Backoff: retry n (from 0) waits random(0, min(cap, base * 2^n)) ms, at least a close
+//   reason's retry_after; n returns to 0 when a connection that got its welcome drops after
+//   being up for stableMs or longer (so a node that accepts then fails at once is not hammered).
+// - Streams: 'message' frames, and any other frame with a numeric seq and no 'channel', are the
+//   user stream; 'broadcast' frames the broadcast stream. Frames outside any stream are never
+//   counted, even with a seq ('sent' receipts carry the seq of the *target's* stream). A frame
+//   whose seq is not above the last one seen on its stream is a replayed duplicate and is
+//   dropped (stats). Channel streams are passed through untracked (the resume URL has no
+//   argument for them).
+// - Resume: once a welcome gave an epoch, every attempt carries since, broadcast_since, epoch.
+//   The welcome's positions are where the frames that follow start: on a first session, or in
+//   a new epoch (history lost, old positions void), both positions become the welcome's; in the
+//   same epoch the client keeps its own (a seq names one delivery, so it never moves back).
+// - {"type":"resync","stream":S,"epoch":E,"position":P}: history cannot fill the gap; what the
+//   client had not seen in S up to P is gone, and S continues after P (the welcome's position
+//   when P is absent). The epoch becomes E. The application should reload that state.
+
+/**
+ * @typedef {'connecting'|'open'|'reconnecting'|'closed'} WsgateState
+ *
+ * @typedef {Object} WsgateOptions
+ * @property {string|string[]} urls  gateway URL(s), ws:// or wss://, usually ending in /ws.
+ *   Attempts rotate through the list from a random starting point.
+ * @property {string|(() => string)} [token]  JWT sent as ?token=; a function is called before
+ *   every attempt (so a refreshed token is picked up).
+ * @property {string} [userId]  sent as ?user_id= (only for gateways run with WSGATE_AUTH=none).
+ * @property {any} [WebSocket]  WebSocket class; defaults to globalThis.WebSocket. In Node pass
+ *   the `ws` package's class.
+ * @property {string|string[]} [protocols]  subprotocols to offer (e.g. 'wsgate.v1').
+ * @property {number} [backoffBaseMs=500]  backoff base: retry n waits random(0, min(cap, base*2^n)).
+ * @property {number} [backoffCapMs=30000]  backoff cap.
+ * @property {number} [stableMs=10000]  a connection that had its welcome and then stayed up at
+ *   least this long resets the backoff when it drops.
+ * @property {number} [connectTimeoutMs=10000]  an attempt without a welcome by then is abandoned.
+ * @property {number} [pingIntervalMs=25000]  application ping period while open.
+ * @property {number} [pongTimeoutMs=10000]  after a ping, silence this long means the connection
+ *   is dead: it is dropped and replaced.
+ * @property {() => number} [random=Math.random]  source of jitter in [0, 1) (tests inject one).
+ *
+ * @typedef {Object} WsgatePositions
+ * @property {number|string|null} epoch  history epoch from the last welcome (null before one);
+ *   a string when it is beyond 2^53, so that it is kept exactly.
+ * @property {number} user  last seq seen on the user's own stream.
+ * @property {number} broadcast  last seq seen on the broadcast stream.
+ *
+ * @typedef {Object} WsgateStats
+ * @property {number} connects  welcomes received.
+ * @property {number} retries  reconnects scheduled.
+ * @property {number} framesReceived  JSON frames received.
+ * @property {number} invalidFrames  text that was not a JSON object (ignored).
+ * @property {number} duplicatesDropped  frames dropped because their seq was already seen.
+ * @property {number} gaps  frames whose seq skipped ahead (the server promises none).
+ * @property {number} pingTimeouts  connections dropped for want of an answer to a ping.
+ * @property {number} resyncs  resync frames received.
+ */
+
+const SOCKET_OPEN = 1; // WebSocket.OPEN, the same in browsers and `ws`
+const CLOSE_UNAUTHORIZED = 4001;
+const MAX_BACKOFF_EXPONENT = 30; // 2^30 * any sane base is far above any sane cap
+
+// Server frames that never belong to a stream, whatever fields they carry.
+const NOT_IN_A_STREAM = new Set(['welcome', 'pong', 'resync', 'error', 'sent']);
+
+const noop = () => {};
+
+/** @param {unknown} v */
+const isSeq = (v) => Number.isSafeInteger(v) && /** @type {number} */ (v) >= 0;
+
+/**
+ * The epoch of a welcome or resync frame, exactly. JSON.parse rounds integers beyond 2^53,
+ * and a rounded epoch would never match the server's again (every resume a resync), so a big
+ * one is taken as its digits from the text (the frame is the gateway's own: its only
+ * "epoch" key is the top-level one; one inside a string value would be escaped).
+ * @param {any} f parsed frame
+ * @param {string} raw its text
+ * @returns {number|string|null}
+ */
+function epochOf(f, raw) {
+  const e = f.epoch;
+  if (typeof e === 'string') return e;
+  if (typeof e !== 'number') return null;
+  if (Number.isSafeInteger(e)) return e;
+  const m = /"epoch"\s*:\s*(\d+)/.exec(raw);
+  return m ? m[1] : String(e);
+}
+
+/**
+ * Seconds in a close reason's `retry_after=<seconds>`, or null.
+ * @param {string} reason
+ */
+export function parseRetryAfter(reason) {
+  const m = /(?:^|[\s;,])retry_after=(\d+(?:\.\d+)?)/.exec(reason || '');
+  return m ? Number(m[1]) : null;
+}
+
+export class WsgateClient {
+  /** @param {WsgateOptions} opts */
+  constructor(opts) {
+    const urls = Array.isArray(opts?.urls) ? opts.urls : [opts?.urls];
+    if (!urls.length || urls.some((u) => typeof u !== 'string')) {
+      throw new TypeError('WsgateClient: urls must be a URL string or a non-empty array of them');
+    }
+    for (const u of urls) {
+      const p = new URL(u).protocol;
+      if (p !== 'ws:' && p !== 'wss:') throw new TypeError(`WsgateClient: not a ws(s) URL: ${u}`);
+    }
+    this._WS = opts.WebSocket ?? globalThis.WebSocket;
+    if (typeof this._WS !== 'function') {
+      throw new TypeError('WsgateClient: no WebSocket class (pass the `ws` package\'s as opts.WebSocket)');
+    }
+    this._urls = urls.slice();
+    this._token = opts.token;
+    this._userId = opts.userId;
+    this._protocols = opts.protocols;
+    this._baseMs = opts.backoffBaseMs ?? 500;
+    this._capMs = opts.backoffCapMs ?? 30000;
+    this._stableMs = opts.stableMs ?? 10000;
+    this._connectTimeoutMs = opts.connectTimeoutMs ?? 10000;
+    this._pingIntervalMs = opts.pingIntervalMs ?? 25000;
+    this._pongTimeoutMs = opts.pongTimeoutMs ?? 10000;
+    this._random = opts.random ?? Math.random;
+
+    this._urlIndex = Math.floor(this._random() * this._urls.length) % this._urls.length;
+    /** @type {Map<string, Set<Function>>} */
+    this._listeners = new Map();
+    /** @type {WsgateState} */
+    this._state = 'closed';
+    this._sock = null;
+    this._attempt = 0;      // exponent of the next backoff
+    this._welcomeAt = 0;    // when the current socket got its welcome (0: not yet)
+    this._timers = { retry: null, connect: null, ping: null, pong: null };
+    this._epoch = null;
+    this._seen = { user: 0, broadcast: 0 };
+    this._serverPositions = { user: 0, broadcast: 0 }; // from the last welcome
+    /** @type {WsgateStats} */
+    this._stats = { connects: 0, retries: 0, framesReceived: 0, invalidFrames: 0,
+      duplicatesDropped: 0, gaps: 0, pingTimeouts: 0, resyncs: 0 };
+  }
+
+  /** @returns {WsgateState} */
+  get state() { return this._state; }
+
+  /** @returns {WsgatePositions} a copy */
+  get positions() { return { epoch: this._epoch, ...this._seen }; }
+
+  /** @returns {WsgateStats} a copy */
+  get stats() { return { ...this._stats }; }
+
+  /**
+   * Subscribes to an event; returns a function that unsubscribes. Events and their argument:
+   * 'welcome', 'message', 'broadcast' (the frame); 'frame' (any other server frame but pong:
+   * business deliveries, 'sent' receipts); 'error' (a server error frame, or on close 4001
+   * {type:'error', code:'unauthorized', message:<reason>, closeCode:4001, local:true});
+   * 'resync' ({stream, position, frame}); 'state' ({state, attempt, delayMs, code, reason}),
+   * emitted on every change and on every scheduled retry.
+   * @param {string} event
+   * @param {(detail: any) => void} fn
+   */
+  on(event, fn) {
+    if (!this._listeners.has(event)) this._listeners.set(event, new Set());
+    this._listeners.get(event).add(fn);
+    return () => this.off(event, fn);
+  }
+
+  /**
+   * @param {string} event
+   * @param {Function} fn
+   */
+  off(event, fn) { this._listeners.get(event)?.delete(fn); }
+
+  /** Starts (or restarts after close()) the session. Positions are kept, so it resumes. */
+  connect() {
+    if (this._state !== 'closed') return;
+    this._attempt = 0;
+    this._setState('connecting', {});
+    this._open();
+  }
+
+  /** Ends the session for good (until connect() is called again). */
+  close() {
+    if (this._state === 'closed') return;
+    const sock = this._sock;
+    this._teardown();
+    if (sock) this._discard(sock, 1000, 'client closed');
+    this._setState('closed', { code: 1000, reason: 'client closed' });
+  }
+
+  /**
+   * Sends one JSON frame. Nothing is queued: returns false when not open (between a loss
+   * and the next welcome), so the caller decides whether to retry after the next 'welcome'.
+   * @param {object} obj
+   * @returns {boolean}
+   */
+  send(obj) {
+    if (this._state !== 'open' || !this._sock || this._sock.readyState !== SOCKET_OPEN) return false;
+    this._sock.send(JSON.stringify(obj));
+    return true;
+  }
+
+  /**
+   * @param {string} targetUser
+   * @param {string} content
+   */
+  sendMessage(targetUser, content) {
+    return this.send({ type: 'send_message', target_user: targetUser, content });
+  }
+
+  /** @param {string} content */
+  broadcast(content) { return this.send({ type: 'broadcast', content }); }
+
+  // --- internals -------------------------------------------------------------------------
+
+  _emit(event, detail) {
+    const set = this._listeners.get(event);
+    if (!set) return;
+    for (const fn of [...set]) {
+      try {
+        fn(detail);
+      } catch (err) {
+        // Like DOM event dispatch: report the listener's bug without breaking the session.
+        setTimeout(() => { throw err; }, 0);
+      }
+    }
+  }
+
+  _setState(state, info) {
+    this._state = state;
+    this._emit('state', { state, ...info });
+  }
+
+  _buildUrl(base) {
+    const u = new URL(base);
+    const token = typeof this._token === 'function' ? this._token() : this._token;
+    if (token != null) u.searchParams.set('token', token);
+    else if (this._userId != null) u.searchParams.set('user_id', this._userId);
+    if (this._epoch !== null) {
+      u.searchParams.set('since', String(this._seen.user));
+      u.searchParams.set('broadcast_since', String(this._seen.broadcast));
+      u.searchParams.set('epoch', String(this._epoch));
+    }
+    return u.toString();
+  }
+
+  _open() {
+    const url = this._buildUrl(this._urls[this._urlIndex]);
+    this._urlIndex = (this._urlIndex + 1) % this._urls.length;
+    this._welcomeAt = 0;
+    let sock;
+    try {
+      sock = this._protocols ? new this._WS(url, this._protocols) : new this._WS(url);
+    } catch (err) {
+      this._lost(0, `cannot open socket: ${err?.message ?? err}`);
+      return;
+    }
+    this._sock = sock;
+    try { sock.binaryType = 'arraybuffer'; } catch { /* not settable: binary is ignored anyway */ }
+    sock.onopen = noop; // the welcome, not the upgrade, is what makes a session open
+    sock.onerror = noop; // a close event always follows; it carries what we act on
+    sock.onmessage = (ev) => { if (sock === this._sock) this._onData(ev.data); };
+    sock.onclose = (ev) => { if (sock === this._sock) this._lost(ev.code, ev.reason ?? ''); };
+    this._timers.connect = setTimeout(() => this._kill('no welcome in time'), this._connectTimeoutMs);
+  }
+
+  // The socket is unusable (no welcome, no pong): forget it now rather than wait for a close
+  // handshake that a dead peer will never answer.
+  _kill(why) {
+    const sock = this._sock;
+    if (!sock) return;
+    this._sock = null;
+    this._discard(sock, 4000, why);
+    this._lost(4000, why);
+  }
+
+  _discard(sock, code, reason) {
+    sock.onopen = noop;
+    sock.onmessage = noop;
+    sock.onclose = noop;
+    sock.onerror = noop; // `ws` would throw an unhandled 'error' without a listener
+    try {
+      // A dead peer never answers a close handshake: `ws` can drop the socket at once.
+      if (code !== 1000 && typeof sock.terminate === 'function') sock.terminate();
+      else sock.close(code, reason);
+    } catch { /* already closing */ }
+  }
+
+  _teardown() {
+    for (const k of Object.keys(this._timers)) {
+      clearTimeout(this._timers[k]);
+      clearInterval(this._timers[k]);
+      this._timers[k] = null;
+    }
+    this._sock = null;
+  }
+
+  _lost(code, reason) {
+    const wasStable = this._welcomeAt !== 0 && Date.now() - this._welcomeAt >= this._stableMs;
+    this._teardown();
+    if (code === CLOSE_UNAUTHORIZED) {
+      this._emit('error', { type: 'error', code: 'unauthorized', message: reason, closeCode: code, local: true });
+      this._setState('closed', { code, reason });
+      return;
+    }
+    if (wasStable) this._attempt = 0;
+    const ceiling = Math.min(this._capMs,
+      this._baseMs * 2 ** Math.min(this._attempt, MAX_BACKOFF_EXPONENT));
+    let delayMs = Math.floor(this._random() * ceiling);
+    const retryAfter = parseRetryAfter(reason);
+    if (retryAfter !== null) delayMs = Math.max(delayMs, Math.ceil(retryAfter * 1000));
+    const attempt = this._attempt;
+    this._attempt++;
+    this._stats.retries++;
+    this._timers.retry = setTimeout(() => {
+      this._timers.retry = null;
+      this._open();
+    }, delayMs);
+    this._setState('reconnecting', { attempt, delayMs, code, reason });
+  }
+
+  _onData(data) {
+    // Any frame proves the connection alive.
+    clearTimeout(this._timers.pong);
+    this._timers.pong = null;
+    if (typeof data !== 'string') return; // wsgate only speaks JSON text
+    let f;
+    try { f = JSON.parse(data); } catch { f = null; }
+    if (f === null || typeof f !== 'object' || Array.isArray(f) || typeof f.type !== 'string') {
+      this._stats.invalidFrames++;
+      return;
+    }
+    this._stats.framesReceived++;
+    switch (f.type) {
+      case 'welcome': this._onWelcome(f, epochOf(f, data)); return;
+      case 'pong': return;
+      case 'resync': this._onResync(f, epochOf(f, data)); return;
+      case 'error': this._emit('error', f); return;
+      default: break;
+    }
+    const stream = f.type === 'broadcast' ? 'broadcast'
+      : (f.channel === undefined && !NOT_IN_A_STREAM.has(f.type) && isSeq(f.seq) ? 'user' : null);
+    if (stream !== null && isSeq(f.seq)) {
+      const last = this._seen[stream];
+      if (f.seq <= last) {
+        this._stats.duplicatesDropped++;
+        return;
+      }
+      if (f.seq > last + 1) this._stats.gaps++;
+      this._seen[stream] = f.seq;
+    }
+    if (f.type === 'message') this._emit('message', f);
+    else if (f.type === 'broadcast') this._emit('broadcast', f);
+    else this._emit('frame', f);
+  }
+
+  _onWelcome(f, epoch) {
+    clearTimeout(this._timers.connect);
+    this._timers.connect = null;
+    const server = {
+      user: isSeq(f.positions?.user) ? f.positions.user : 0,
+      broadcast: isSeq(f.positions?.broadcast) ? f.positions.broadcast : 0,
+    };
+    if (this._epoch === null || epoch === null || String(epoch) !== String(this._epoch)) {
+      // First session, or history was lost: the frames that follow start after these.
+      this._seen = { ...server };
+    }
+    this._epoch = epoch;
+    this._serverPositions = server;
+    this._welcomeAt = Date.now();
+    this._stats.connects++;
+    clearInterval(this._timers.ping); // a second welcome on one socket must not double the pings
+    this._timers.ping = setInterval(() => this._ping(), this._pingIntervalMs);
+    this._setState('open', {});
+    this._emit('welcome', f);
+  }
+
+  // History no longer reaches back to our position, or its epoch changed: what was missed is
+  // gone. Moving to the server's position (even backwards, in a new epoch) is what lets the
+  // frames that follow through.
+  _onResync(f, epoch) {
+    this._stats.resyncs++;
+    const stream = f.stream;
+    let position = null;
+    if (stream === 'user' || stream === 'broadcast') {
+      position = isSeq(f.position) ? f.position : this._serverPositions[stream];
+      this._seen[stream] = position;
+      if (epoch !== null) this._epoch = epoch;
+    }
+    this._emit('resync', { stream, position, frame: f });
+  }
+
+  _ping() {
+    if (!this._sock || this._sock.readyState !== SOCKET_OPEN) return;
+    this._sock.send(JSON.stringify({ type: 'ping' }));
+    if (this._timers.pong === null) {
+      this._timers.pong = setTimeout(() => {
+        this._stats.pingTimeouts++;
+        this._kill('ping timeout');
+      }, this._pongTimeoutMs);
+    }
+  }
+}
+
+export default WsgateClient;

@@ -1,0 +1,415 @@
+/* Unit tests for the history rules without Redis: rt_frame (the seq splice into payloads and
+ * the frames the router builds), rt_history (HistoryRequest checks, the resync rule, reply and
+ * append formats) and rt_ring (coverage, wraparound, expiry, incompleteness). */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/wsgate.pb-c.h"
+#include "rt_frame.h"
+#include "rt_history.h"
+#include "rt_ring.h"
+#include "wsg_pb.h"
+
+#define US INT64_C(1000000)
+
+static void splice_is(const char *payload, uint64_t seq, const char *want)
+{
+    rt_frame f;
+    ck_assert_int_eq(rt_frame_from_payload(&f, payload, strlen(payload)), RT_FRAME_OK);
+    size_t len;
+    char *got = rt_frame_with_seq(&f, seq, &len);
+    ck_assert_ptr_nonnull(got);
+    ck_assert_uint_eq(len, strlen(want));
+    ck_assert_str_eq(got, want);
+    /* the halves the Lua script concatenates around the digits give the same bytes */
+    char *pre;
+    size_t pre_len, post_len;
+    const char *post;
+    ck_assert_int_eq(rt_frame_halves(&f, &pre, &pre_len, &post, &post_len), 0);
+    char joined[512];
+    snprintf(joined, sizeof(joined), "%.*s%llu%.*s", (int)pre_len, pre,
+             (unsigned long long)seq, (int)post_len, post);
+    if (seq)
+        ck_assert_str_eq(joined, want);
+    free(pre);
+    free(got);
+    rt_frame_free(&f);
+}
+
+START_TEST(seq_splice)
+{
+    splice_is("{}", 1, "{\"seq\":1}");
+    splice_is("{ }", 2, "{ \"seq\":2}");
+    splice_is("{\"a\":1}", 3, "{\"a\":1,\"seq\":3}");
+    splice_is("{\"a\":1 \n\t}", 4, "{\"a\":1 \n\t,\"seq\":4}");
+    splice_is("{\"a\":{\"b\":[1,{}]}}  \r\n", 18446744073709551615ULL,
+              "{\"a\":{\"b\":[1,{}]},\"seq\":18446744073709551615}  \r\n");
+    splice_is("{\"t\":\"}\"}", 5, "{\"t\":\"}\",\"seq\":5}");
+    /* seq 0: not kept, the payload goes unchanged */
+    splice_is("{\"a\":1 }", 0, "{\"a\":1 }");
+
+    rt_frame f;
+    const char *reserved[] = {"{\"seq\":1}", "{\"a\":1,\"seq\":null}", "{\"se\\u0071\":2}"};
+    for (size_t i = 0; i < 3; i++)
+        ck_assert_int_eq(rt_frame_from_payload(&f, reserved[i], strlen(reserved[i])),
+                         RT_FRAME_RESERVED);
+    const char *bad[] = {"", "[]", "1", "{", "{}x", "{} {}", "\"{}\""};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        ck_assert_msg(rt_frame_from_payload(&f, bad[i], strlen(bad[i])) == RT_FRAME_BAD, "%s",
+                      bad[i]);
+    ck_assert_int_eq(rt_frame_from_payload(&f, "{\"nested\":{\"seq\":1}}", 20), RT_FRAME_OK);
+    rt_frame_free(&f);
+}
+END_TEST
+
+START_TEST(frames_with_seq)
+{
+    rt_frame f;
+    json_t *content = json_string("h\xc3\xa9 \"q\"");
+    ck_assert_int_eq(rt_frame_client(&f, "message", "alice", content, 1700000000123), 0);
+    size_t len;
+    char *s = rt_frame_with_seq(&f, 42, &len);
+    ck_assert_str_eq(s, "{\"type\":\"message\",\"from\":\"alice\",\"content\":\"h\xc3\xa9 "
+                        "\\\"q\\\"\",\"ts\":1700000000123,\"seq\":42}");
+    free(s);
+    rt_frame_free(&f);
+    ck_assert_int_eq(rt_frame_client(&f, "broadcast", "bob", content, 5), 0);
+    s = rt_frame_with_seq(&f, 1, &len);
+    ck_assert_str_eq(s, "{\"type\":\"broadcast\",\"from\":\"bob\",\"content\":\"h\xc3\xa9 "
+                        "\\\"q\\\"\",\"ts\":5,\"seq\":1}");
+    free(s);
+    rt_frame_free(&f);
+    json_decref(content);
+
+    json_t *ref = json_string("m-1");
+    s = rt_frame_sent(ref, "zoe", 7, &len);
+    ck_assert_str_eq(s, "{\"type\":\"sent\",\"ref\":\"m-1\",\"target_user\":\"zoe\",\"seq\":7}");
+    free(s);
+    s = rt_frame_error("history_unavailable", "delivered live only; not kept for resume", NULL,
+                       ref, &len);
+    ck_assert_str_eq(s, "{\"type\":\"error\",\"code\":\"history_unavailable\",\"message\":"
+                        "\"delivered live only; not kept for resume\",\"ref\":\"m-1\"}");
+    free(s);
+    json_decref(ref);
+}
+END_TEST
+
+static rt_hreq_status req(Wsgate__HistoryRequest *rq, rt_hist_req *q)
+{
+    uint8_t *buf;
+    size_t len;
+    ck_assert_int_eq(wsg_pb_pack(&rq->base, &buf, &len), 0);
+    rt_hreq_status st = rt_hist_req_parse(buf, len, 100, q);
+    free(buf);
+    return st;
+}
+
+START_TEST(request_validation)
+{
+    rt_hist_req q;
+    const uint8_t junk[] = {0x0a, 0xff};
+    ck_assert_int_eq(rt_hist_req_parse(junk, sizeof(junk), 100, &q), RT_HREQ_DECODE);
+
+    Wsgate__HistoryRequest rq = WSGATE__HISTORY_REQUEST__INIT;
+    ck_assert_int_eq(req(&rq, &q), RT_HREQ_BAD); /* STREAM_NONE */
+    rq.stream = 7;
+    ck_assert_int_eq(req(&rq, &q), RT_HREQ_BAD);
+    rq.stream = WSGATE__STREAM_KIND__STREAM_USER;
+    ck_assert_int_eq(req(&rq, &q), RT_HREQ_BAD); /* no user */
+    char long_user[140];
+    memset(long_user, 'u', 129);
+    long_user[129] = '\0';
+    const char *bad_users[] = {"", "\xc3\x28", long_user};
+    for (size_t i = 0; i < 3; i++) {
+        rq.user_id = (char *)bad_users[i];
+        ck_assert_int_eq(req(&rq, &q), RT_HREQ_BAD);
+    }
+    rq.user_id = "alice";
+    rq.has_after = 1;
+    rq.after_seq = 5;
+    rq.epoch = 9;
+    rq.until_seq = 8;
+    rq.mark_delivered = 1;
+    ck_assert_int_eq(req(&rq, &q), RT_HREQ_OK);
+    ck_assert_str_eq(q.user_id, "alice");
+    ck_assert(q.has_after && q.after == 5 && q.epoch == 9 && q.until == 8 && q.mark);
+    ck_assert_uint_eq(q.max_items, 100); /* 0: the page */
+    rq.max_items = 7;
+    ck_assert_int_eq(req(&rq, &q), RT_HREQ_OK);
+    ck_assert_uint_eq(q.max_items, 7);
+    rq.max_items = 5000;
+    ck_assert_int_eq(req(&rq, &q), RT_HREQ_OK);
+    ck_assert_uint_eq(q.max_items, 100); /* capped */
+    /* broadcast: the user and mark_delivered do not apply */
+    rq.stream = WSGATE__STREAM_KIND__STREAM_BROADCAST;
+    rq.user_id = "";
+    ck_assert_int_eq(req(&rq, &q), RT_HREQ_OK);
+    ck_assert_int_eq(q.mark, 0);
+}
+END_TEST
+
+static rt_hist_plan plan(int stream, int has_after, uint64_t after, uint64_t epoch,
+                         uint64_t until, uint64_t cur, uint64_t head, uint64_t first,
+                         uint64_t mark)
+{
+    rt_hist_req q = {.stream = stream, .has_after = has_after, .after = after, .epoch = epoch,
+                     .until = until, .max_items = 100};
+    rt_hist_view v = {.epoch = cur, .head = head, .first_kept = first, .mark = mark};
+    rt_hist_plan p;
+    rt_hist_plan_for(&q, &v, &p);
+    return p;
+}
+
+#define U WSGATE__STREAM_KIND__STREAM_USER
+#define B WSGATE__STREAM_KIND__STREAM_BROADCAST
+
+START_TEST(resync_decisions)
+{
+    /* kept 5..20 of epoch 9 */
+    rt_hist_plan p = plan(U, 1, 10, 9, 0, 9, 20, 5, 0);
+    ck_assert(p.want && !p.resync && p.from == 11 && p.to == 20);
+    p = plan(U, 1, 10, 0, 0, 9, 20, 5, 0); /* epoch unknown: the current one */
+    ck_assert(!p.resync && p.from == 11);
+    p = plan(U, 1, 4, 9, 0, 9, 20, 5, 0); /* exactly reaches back */
+    ck_assert(!p.resync && p.from == 5);
+    p = plan(U, 1, 3, 9, 0, 9, 20, 5, 0); /* 4 is gone */
+    ck_assert(p.resync && p.from == 5 && p.to == 20);
+    p = plan(U, 1, 10, 8, 0, 9, 20, 5, 0); /* another epoch */
+    ck_assert(p.resync && p.from == 5);
+    p = plan(U, 1, 21, 9, 0, 9, 20, 5, 0); /* past the head */
+    ck_assert(p.resync && p.from == 5);
+    p = plan(U, 1, 20, 9, 0, 9, 20, 5, 0); /* up to date */
+    ck_assert(!p.resync && p.from == 21 && p.to == 20);
+    p = plan(U, 1, 10, 9, 12, 9, 20, 5, 0); /* until */
+    ck_assert(!p.resync && p.from == 11 && p.to == 12);
+    p = plan(U, 1, 10, 9, 99, 9, 20, 5, 0);
+    ck_assert(p.to == 20);
+    /* nothing kept (all expired): only a client already at the head is fine */
+    p = plan(U, 1, 20, 9, 0, 9, 20, 21, 0);
+    ck_assert(!p.resync && p.from > p.to);
+    p = plan(U, 1, 19, 9, 0, 9, 20, 21, 0);
+    ck_assert(p.resync && p.from > p.to);
+    /* empty stream */
+    p = plan(U, 1, 0, 0, 0, 9, 0, 1, 0);
+    ck_assert(!p.resync && p.from > p.to);
+    /* has_after false: after the delivered mark, the epoch does not matter */
+    p = plan(U, 0, 0, 7, 0, 9, 20, 5, 12);
+    ck_assert(p.want && !p.resync && p.from == 13 && p.to == 20);
+    p = plan(U, 0, 0, 0, 0, 9, 20, 5, 0); /* never delivered, 1..4 trimmed */
+    ck_assert(p.resync && p.from == 5);
+    p = plan(U, 0, 0, 0, 0, 9, 3, 1, 0); /* never delivered, all kept */
+    ck_assert(!p.resync && p.from == 1 && p.to == 3);
+    /* broadcast without a position: epoch and head only */
+    p = plan(B, 0, 0, 0, 0, 9, 20, 5, 0);
+    ck_assert(!p.want && !p.resync);
+    p = plan(B, 1, 3, 9, 0, 9, 20, 5, 0);
+    ck_assert(p.want && p.resync && p.from == 5);
+}
+END_TEST
+
+START_TEST(formats)
+{
+    rt_frame f;
+    ck_assert_int_eq(rt_frame_from_payload(&f, "{\"a\":1}", 7), RT_FRAME_OK);
+    rt_hist_limits l = {.max_len = 50, .ttl_ms = 60000, .page = 10};
+    rt_cmd a;
+    rt_cmd_init(&a);
+    ck_assert_int_eq(rt_hist_append_args(&a, "p", &l, &f, 123), 0);
+    ck_assert_int_eq(rt_hist_append_add(&a, U, "alice", 1), 0);
+    ck_assert_int_eq(rt_hist_append_add(&a, B, NULL, 0), 0);
+    ck_assert_int_eq(rt_hist_append_add(&a, WSGATE__STREAM_KIND__STREAM_NONE, NULL, 0), -1);
+    ck_assert_uint_eq(a.argc, 13);
+    ck_assert_str_eq(a.argv[0], "p");
+    ck_assert_str_eq(a.argv[1], "50");
+    ck_assert_str_eq(a.argv[2], "60000");
+    uint64_t cand = strtoull(a.argv[3], NULL, 10);
+    ck_assert(cand > 0 && cand <= RT_HIST_EPOCH_MAX);
+    ck_assert_str_eq(a.argv[4], "{\"a\":1,\"seq\":");
+    ck_assert_str_eq(a.argv[5], "}");
+    ck_assert_str_eq(a.argv[6], "123");
+    const char *rest[] = {"u", "alice", "1", "b", "", "0"};
+    for (int i = 0; i < 6; i++)
+        ck_assert_str_eq(a.argv[7 + i], rest[i]);
+    rt_cmd_free(&a);
+    rt_frame_free(&f);
+
+    /* HistoryReply round trip */
+    rt_hist_item items[2] = {{.seq = 4, .data = (const uint8_t *)"{\"x\":1}", .len = 7,
+                              .created_us = 11},
+                             {.seq = 5, .data = (const uint8_t *)"{}", .len = 2}};
+    rt_hist_page pg = {.epoch = 9, .head = 7, .resync = 1, .more = 1, .items = items, .n = 2};
+    uint8_t *buf;
+    size_t len;
+    ck_assert_int_eq(rt_hist_reply_pack(WSGATE__HISTORY_REPLY__STATUS__OK, &pg, &buf, &len), 0);
+    Wsgate__HistoryReply *rp = wsgate__history_reply__unpack(NULL, len, buf);
+    ck_assert_ptr_nonnull(rp);
+    ck_assert(rp->epoch == 9 && rp->head == 7 && rp->resync && rp->more && rp->n_items == 2);
+    ck_assert_uint_eq(rp->items[0]->seq, 4);
+    ck_assert_int_eq(rp->items[0]->created_at_us, 11);
+    ck_assert_mem_eq(rp->items[0]->payload.data, "{\"x\":1}", 7);
+    wsgate__history_reply__free_unpacked(rp, NULL);
+    free(buf);
+    ck_assert_int_eq(
+        rt_hist_reply_pack(WSGATE__HISTORY_REPLY__STATUS__UNAVAILABLE, NULL, &buf, &len), 0);
+    rp = wsgate__history_reply__unpack(NULL, len, buf);
+    ck_assert_int_eq(rp->status, WSGATE__HISTORY_REPLY__STATUS__UNAVAILABLE);
+    wsgate__history_reply__free_unpacked(rp, NULL);
+    free(buf);
+}
+END_TEST
+
+static void push(rt_ring *r, uint64_t epoch, uint64_t seq, int64_t at)
+{
+    char text[32];
+    snprintf(text, sizeof(text), "{\"seq\":%llu}", (unsigned long long)seq);
+    ck_assert_int_eq(rt_ring_push(r, epoch, seq, text, strlen(text), (int64_t)seq, at), 0);
+}
+
+static int serve(rt_ring *r, int has_after, uint64_t after, uint64_t epoch, uint32_t max,
+                 int64_t now, rt_hist_page *p)
+{
+    rt_hist_req q = {.stream = B, .has_after = has_after, .after = after, .epoch = epoch,
+                     .max_items = max};
+    return rt_ring_serve(r, &q, 1 << 20, now, p);
+}
+
+START_TEST(ring_coverage_and_wraparound)
+{
+    rt_ring *r = rt_ring_new(4, 1 << 20, 100 * US);
+    rt_hist_page p;
+    /* knows nothing: Redis answers */
+    ck_assert_int_eq(serve(r, 0, 0, 0, 10, 0, &p), 0);
+    /* loaded whole from Redis: an empty stream at head 0 */
+    rt_hist_page empty = {.epoch = 9, .head = 0};
+    ck_assert_int_eq(rt_ring_load(r, &empty, 0), 0);
+    ck_assert(rt_ring_complete(r));
+    ck_assert_int_eq(serve(r, 0, 0, 0, 10, 0, &p), 1);
+    ck_assert(p.epoch == 9 && p.head == 0 && p.n == 0 && !p.resync);
+    for (uint64_t s = 1; s <= 6; s++) /* wraps: 3..6 kept */
+        push(r, 9, s, 10);
+    ck_assert_uint_eq(rt_ring_len(r), 4);
+    ck_assert(rt_ring_complete(r));
+    ck_assert_int_eq(serve(r, 1, 2, 9, 10, 20, &p), 1);
+    ck_assert(!p.resync && p.n == 4 && p.items[0].seq == 3 && p.items[3].seq == 6 && !p.more);
+    ck_assert_mem_eq(p.items[0].data, "{\"seq\":3}", 9);
+    rt_hist_page_free(&p);
+    /* a page smaller than what is asked */
+    ck_assert_int_eq(serve(r, 1, 3, 9, 2, 20, &p), 1);
+    ck_assert(p.n == 2 && p.items[0].seq == 4 && p.items[1].seq == 5 && p.more);
+    rt_hist_page_free(&p);
+    /* before the oldest kept: complete, so the ring itself says resync */
+    ck_assert_int_eq(serve(r, 1, 1, 9, 10, 20, &p), 1);
+    ck_assert(p.resync && p.n == 4 && p.items[0].seq == 3);
+    rt_hist_page_free(&p);
+    ck_assert_int_eq(serve(r, 1, 4, 8, 10, 20, &p), 1); /* wrong epoch */
+    ck_assert(p.resync && p.items[0].seq == 3);
+    rt_hist_page_free(&p);
+    /* past the ring's head: maybe another replica's item, Redis decides */
+    ck_assert_int_eq(serve(r, 1, 7, 9, 10, 20, &p), 0);
+    /* up to date */
+    ck_assert_int_eq(serve(r, 1, 6, 9, 10, 20, &p), 1);
+    ck_assert(p.n == 0 && !p.resync && p.head == 6);
+
+    /* another replica appended 7: this one's 8 starts the run again, incomplete */
+    push(r, 9, 8, 30);
+    ck_assert(!rt_ring_complete(r));
+    ck_assert_uint_eq(rt_ring_len(r), 1);
+    ck_assert_int_eq(serve(r, 1, 7, 9, 10, 30, &p), 1);
+    ck_assert(p.n == 1 && p.items[0].seq == 8);
+    rt_hist_page_free(&p);
+    ck_assert_int_eq(serve(r, 1, 6, 9, 10, 30, &p), 0); /* needs 7: Redis */
+    ck_assert_int_eq(serve(r, 1, 7, 1, 10, 30, &p), 0); /* resync needs the whole stream */
+    /* a new epoch (Redis lost everything) starts again too */
+    push(r, 10, 1, 40);
+    ck_assert_int_eq(serve(r, 1, 0, 10, 10, 40, &p), 1);
+    ck_assert(p.n == 1 && p.epoch == 10);
+    rt_hist_page_free(&p);
+    rt_ring_free(r);
+}
+END_TEST
+
+static void seq_first(rt_hist_page *p, uint64_t seq)
+{
+    ck_assert_uint_ge(p->n, 1);
+    ck_assert_uint_eq(p->items[0].seq, seq);
+    rt_hist_page_free(p);
+}
+
+START_TEST(ring_load_and_expiry)
+{
+    rt_ring *r = rt_ring_new(8, 1 << 20, 100 * US);
+    rt_hist_item items[3] = {{.seq = 5, .data = (const uint8_t *)"{}", .len = 2},
+                             {.seq = 6, .data = (const uint8_t *)"{}", .len = 2},
+                             {.seq = 7, .data = (const uint8_t *)"{}", .len = 2}};
+    /* a page that is not the whole stream teaches nothing */
+    rt_hist_page pg = {.epoch = 3, .head = 7, .items = items, .n = 3, .more = 1};
+    ck_assert_int_eq(rt_ring_load(r, &pg, 0), 0);
+    ck_assert_uint_eq(rt_ring_len(r), 0);
+    rt_hist_page p;
+    ck_assert_int_eq(serve(r, 0, 0, 0, 10, 0, &p), 0);
+    /* whole (history trimmed below 5: the read says resync from 0) */
+    pg.more = 0;
+    pg.resync = 1;
+    ck_assert_int_eq(rt_ring_load(r, &pg, 0), 0);
+    ck_assert(rt_ring_complete(r) && rt_ring_len(r) == 3);
+    ck_assert_int_eq(serve(r, 1, 2, 3, 10, 0, &p), 1);
+    ck_assert(p.resync && p.n == 3);
+    rt_hist_page_free(&p);
+    /* a hole in what Redis returned: not trusted */
+    items[1].seq = 8;
+    items[2].seq = 9;
+    pg.head = 9;
+    ck_assert_int_eq(rt_ring_load(r, &pg, 0), 0);
+    ck_assert_uint_eq(rt_ring_len(r), 0);
+    ck_assert(!rt_ring_complete(r));
+
+    /* expiry: items pushed at 0 and 50 s, TTL 100 s */
+    rt_ring_clear(r);
+    rt_hist_page none = {.epoch = 3, .head = 0};
+    ck_assert_int_eq(rt_ring_load(r, &none, 0), 0);
+    push(r, 3, 1, 0);
+    push(r, 3, 2, 50 * US);
+    ck_assert_int_eq(serve(r, 1, 0, 3, 10, 120 * US, &p), 1);
+    ck_assert(p.resync && p.n == 1 && p.items[0].seq == 2);
+    rt_hist_page_free(&p);
+    ck_assert_int_eq(serve(r, 1, 1, 3, 10, 200 * US, &p), 1);
+    ck_assert(p.resync && p.n == 0 && p.head == 2);
+    ck_assert_int_eq(serve(r, 1, 2, 3, 10, 200 * US, &p), 1);
+    ck_assert(!p.resync && p.n == 0);
+    rt_ring_free(r);
+
+    /* the byte cap drops the oldest, and then the ring no longer stands for the stream */
+    r = rt_ring_new(8, 20, 100 * US);
+    ck_assert_int_eq(rt_ring_load(r, &none, 0), 0);
+    push(r, 3, 1, 0); /* 9 bytes each */
+    push(r, 3, 2, 0);
+    ck_assert(rt_ring_complete(r));
+    push(r, 3, 3, 0);
+    ck_assert(!rt_ring_complete(r) && rt_ring_len(r) == 2);
+    ck_assert_int_eq(serve(r, 1, 2, 3, 10, 0, &p), 1);
+    seq_first(&p, 3);
+    ck_assert_int_eq(serve(r, 1, 0, 3, 10, 0, &p), 0); /* 1 is only in Redis now */
+    rt_ring_free(r);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("router_history");
+    TCase *tc = tcase_create("history");
+    tcase_add_test(tc, seq_splice);
+    tcase_add_test(tc, frames_with_seq);
+    tcase_add_test(tc, request_validation);
+    tcase_add_test(tc, resync_decisions);
+    tcase_add_test(tc, formats);
+    tcase_add_test(tc, ring_coverage_and_wraparound);
+    tcase_add_test(tc, ring_load_and_expiry);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
