@@ -142,7 +142,8 @@ char *rt_frame_sent(json_t *ref, const char *target_user, uint64_t seq, size_t *
     json_t *o = json_object();
     if (!o || json_object_set_new(o, "type", json_string("sent")) ||
         json_object_set(o, "ref", ref) ||
-        json_object_set_new(o, "target_user", json_string(target_user)) ||
+        json_object_set_new(o, "stream", json_string(target_user ? "user" : "broadcast")) ||
+        (target_user && json_object_set_new(o, "target_user", json_string(target_user))) ||
         json_object_set_new(o, "seq", json_integer((json_int_t)seq))) {
         json_decref(o);
         return NULL;

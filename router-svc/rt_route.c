@@ -133,14 +133,14 @@ static rt_route_status inbound_job(const uint8_t *msg, size_t len, int64_t now_u
         goto out;
     }
     j->created_at_us = in.at_us;
-    if (dm) {
-        json_t *id = json_object_get(in.root, "id");
-        if (json_is_string(id) || json_is_number(id))
-            j->ref = json_incref(id);
-        snprintf(j->sender_node, sizeof(j->sender_node), "%s", in.f->node_id);
-        j->sender_epoch = in.f->node_epoch;
-        j->sender_conn = in.f->conn_id;
-    }
+    /* The sender learns that its message was stored (a receipt with the seq) when it asked for
+     * it with an id, for a send_message and a broadcast alike. */
+    json_t *id = json_object_get(in.root, "id");
+    if (json_is_string(id) || json_is_number(id))
+        j->ref = json_incref(id);
+    snprintf(j->sender_node, sizeof(j->sender_node), "%s", in.f->node_id);
+    j->sender_epoch = in.f->node_epoch;
+    j->sender_conn = in.f->conn_id;
     *out = j;
     j = NULL;
     finish(res, RT_ROUTED);
@@ -385,17 +385,18 @@ static int begin_part(rt_batch *b, const rt_job *j, const rt_part *p)
     return rc;
 }
 
-/* The sender's answer to a send_message (see the header). */
+/* The sender's answer to a send_message or broadcast that carried an id (see the header). */
 static int answer_sender(rt_batch *b, const rt_job *j, size_t conns)
 {
     const rt_part *p = &j->parts[0];
     char *text = NULL;
     size_t len = 0;
+    int to_all = j->kind == RT_JOB_BROADCAST;
     if (p->seq) {
         if (!j->ref)
             return 0;
-        text = rt_frame_sent(j->ref, p->user_id, p->seq, &len);
-    } else if (conns) {
+        text = rt_frame_sent(j->ref, to_all ? NULL : p->user_id, p->seq, &len);
+    } else if (conns || to_all) {
         if (!j->ref)
             return 0;
         text = rt_frame_error("history_unavailable", "delivered live only; not kept for resume",
@@ -441,7 +442,8 @@ rt_route_status rt_route_fanout(const rt_registry *reg, rt_batch *b, const rt_jo
             rt_registry_user_conns(reg, p->user_id, add_conn, &f);
         }
     }
-    if (!f.failed && j->kind == RT_JOB_SEND_MESSAGE && answer_sender(b, j, f.conns))
+    if (!f.failed && (j->kind == RT_JOB_SEND_MESSAGE || j->kind == RT_JOB_BROADCAST) &&
+        answer_sender(b, j, f.conns))
         f.failed = 1;
     out->connections = f.conns;
     out->nodes = HASH_COUNT(f.nodes);

@@ -80,7 +80,7 @@ describe('history', () => {
     await alice.expectNone((j) => j.type === 'sent', 300, 'an ack without an id');
     alice.send({ type: 'send_message', target_user: bobId, content: 'm4', id: 'x-1' });
     const ack = await alice.nextType('sent');
-    assert.deepEqual(ack, { type: 'sent', ref: 'x-1', target_user: bobId, seq: 4 });
+    assert.deepEqual(ack, { type: 'sent', ref: 'x-1', stream: 'user', target_user: bobId, seq: 4 });
     alice.send({ type: 'send_message', target_user: bobId, content: 'm5', id: 77 });
     assert.equal((await alice.nextType('sent')).ref, 77);
     assert.equal((await bob.next(isMsg('m5'))).seq, 5);
@@ -100,7 +100,7 @@ describe('history', () => {
     await settle();
     alice.send({ type: 'send_message', target_user: olga, content: 'while away 1', id: 'o1' });
     alice.send({ type: 'send_message', target_user: olga, content: 'while away 2', id: 'o2' });
-    assert.deepEqual(await alice.nextType('sent'), { type: 'sent', ref: 'o1', target_user: olga, seq: 1 });
+    assert.deepEqual(await alice.nextType('sent'), { type: 'sent', ref: 'o1', stream: 'user', target_user: olga, seq: 1 });
     assert.equal((await alice.nextType('sent')).seq, 2);
     await alice.expectNone((j) => j.type === 'error', 300, 'user_offline error');
 

@@ -95,7 +95,10 @@ describe('resume', () => {
     const b1 = await dave.next((j) => j.type === 'broadcast', 5000, 'broadcast');
     assert.equal(b1.seq, start + 1);
     await dave.close();
-    sender.send({ type: 'broadcast', content: 'b2' });
+    sender.send({ type: 'broadcast', content: 'b2', id: 'bc2' });
+    const receipt = await sender.next((j) => j.type === 'sent' && j.ref === 'bc2', 5000, 'receipt');
+    assert.equal(receipt.stream, 'broadcast');
+    assert.equal(receipt.seq, start + 2);
     sender.send({ type: 'broadcast', content: 'b3' });
     await sender.next((j) => j.type === 'broadcast' && j.content === 'b3', 5000, 'own broadcast');
     dave = await join('gw-a', { user_id: 'dave', broadcast_since: String(b1.seq),

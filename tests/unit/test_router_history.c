@@ -85,7 +85,7 @@ START_TEST(frames_with_seq)
 
     json_t *ref = json_string("m-1");
     s = rt_frame_sent(ref, "zoe", 7, &len);
-    ck_assert_str_eq(s, "{\"type\":\"sent\",\"ref\":\"m-1\",\"target_user\":\"zoe\",\"seq\":7}");
+    ck_assert_str_eq(s, "{\"type\":\"sent\",\"ref\":\"m-1\",\"stream\":\"user\",\"target_user\":\"zoe\",\"seq\":7}");
     free(s);
     s = rt_frame_error("history_unavailable", "delivered live only; not kept for resume", NULL,
                        ref, &len);

@@ -177,7 +177,7 @@ START_TEST(send_message_reaches_every_connection)
     ck_assert_uint_eq(g1->items[0]->n_conn_ids, 1);
     ck_assert_uint_eq(g1->items[0]->conn_ids[0], 1);
     ck_assert_int_eq(g1->items[0]->created_at_us, INT64_C(1700000000123456));
-    item_is(g1->items[1], "{\"type\":\"sent\",\"ref\":3,\"target_user\":\"alice\",\"seq\":7}");
+    item_is(g1->items[1], "{\"type\":\"sent\",\"ref\":3,\"stream\":\"user\",\"target_user\":\"alice\",\"seq\":7}");
     item_pos(g1->items[1], WSGATE__STREAM_KIND__STREAM_NONE, "", 0, 0);
     ck_assert_uint_eq(g1->items[1]->conn_ids[0], 2);
     item_is(g2->items[0], want);
@@ -225,7 +225,7 @@ START_TEST(send_message_answers_the_sender)
     ck_assert_uint_eq(rt_batch_flush(b, capture_fn, &c, NULL), 2);
     const Wsgate__NodeDelivery *g1 = for_node(&c, "gw1");
     ck_assert_uint_eq(g1->n_items, 5);
-    item_is(g1->items[0], "{\"type\":\"sent\",\"ref\":\"m-1\",\"target_user\":\"zoe\",\"seq\":1}");
+    item_is(g1->items[0], "{\"type\":\"sent\",\"ref\":\"m-1\",\"stream\":\"user\",\"target_user\":\"zoe\",\"seq\":1}");
     const char *off = "{\"type\":\"error\",\"code\":\"user_offline\",\"message\":\"user is not "
                       "connected and the message could not be kept\",\"target_user\":\"zoe\"";
     char want[300];
