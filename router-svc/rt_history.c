@@ -43,7 +43,10 @@
 const char *const rt_hist_scripts[RT_HSCRIPT__COUNT] = {
     /* ARGV[2..7] = max_len, ttl_ms, epoch candidate, pre, post, created_us; then kind ('u' /
      * 'b'), user, live ('1' / '0') per stream. The counter is kept ahead of the stream's last
-     * id, so a lost counter can never make XADD fail half-way through the call. */
+     * id, so a lost counter can never make XADD fail half-way through the call. It outlives
+     * the history 30 times over: a stream idle past its history keeps its numbering, so a
+     * client returning with an old position gets a resync rather than new seqs that reuse
+     * numbers it has seen. */
     [RT_HSCRIPT_APPEND] = LUA_HIST_PRELUDE
     "local maxlen, ttl, cand, pre, post, created = ARGV[2], ARGV[3], ARGV[4], ARGV[5], "
     "ARGV[6], ARGV[7]\n"
@@ -61,7 +64,7 @@ const char *const rt_hist_scripts[RT_HSCRIPT__COUNT] = {
     "  redis.call('XADD', HK, 'MAXLEN', maxlen, sid(seq), 'f', pre .. string.format('%d', seq) "
     ".. post, 't', created, 'a', string.format('%d', at))\n"
     "  redis.call('PEXPIRE', HK, ttl)\n"
-    "  redis.call('PEXPIRE', SK, ttl)\n"
+    "  redis.call('PEXPIRE', SK, tonumber(ttl) * 30)\n"
     "  if DK then\n"
     "    if live == '1' then redis.call('SET', DK, string.format('%d', seq), 'PX', ttl)\n"
     "    else redis.call('PEXPIRE', DK, ttl) end\n"
