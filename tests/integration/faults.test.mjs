@@ -6,13 +6,24 @@
 // * slow consumer: one extra client on gw-a stops reading (its socket is paused, which really
 //   stops TCP reads: checked) and is flooded. It is closed with 4008, the fleet loses nothing
 //   and keeps p99 < 100 ms, and gw-a's RSS stays bounded.
+// With resuming clients (ResumeFleet: reconnect to the other gateway with since /
+// broadcast_since / epoch), on a cluster whose Redis persists (AOF, fsync always) and whose
+// router purges a silent node after 2 s, each scenario streams ~3 s, injects its fault, streams
+// ~4 s more, then flushes every stream; every message the cluster ACCEPTED (sent receipt) must
+// then have reached its target user exactly once, in per-stream seq order, with no resync:
+// 1. kill -9 of a gateway (its clients reconnect through the other one and resume);
+// 2. nats-server restarted on the same port (client connections stay open);
+// 3. kill -9 of the router, restarted; and with two routers, kill -9 of one for good;
+// 4. redis-server restarted with its data (live-only messages meanwhile reach every open
+//    connection);
+// 5. SIGTERM of a gateway (drain: 1012 to its clients, which resume on the other one).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCluster } from './lib/cluster.mjs';
 import { connect, closeAll } from './lib/client.mjs';
-import { metric, sleep } from './lib/http.mjs';
+import { httpGet, metric, sleep, waitFor } from './lib/http.mjs';
 import { connectBus, pb, encode } from './lib/bus.mjs';
-import { Fleet, sampleRss, rssBytes, tcpRecvQueue, mib } from './lib/fleet.mjs';
+import { Fleet, ResumeFleet, sampleRss, rssBytes, tcpRecvQueue, mib } from './lib/fleet.mjs';
 
 const USERS = 200;
 // Sized so the suite passes under ASan on 2 cores as well as in release builds.
@@ -190,5 +201,155 @@ describe('faults under load', { timeout: 120000 }, () => {
     await reader.ping();
     assertClean(rep);
     assert.equal(rep.disrupted.conns, 0);
+  });
+});
+
+
+// The resuming scenarios: 3 s of stream, the fault, 4 s more; then every client back, the
+// flush, and at most 10 s to settle.
+const RLOAD = { targetedPerSec: 200, broadcastsPerSec: 5, contentBytes: 32, durationMs: 7000,
+  faultAtMs: 3000, settleMs: 10000, quietMs: 500 };
+
+// What scenarios 1-5 all promise.
+function assertResumed(rep) {
+  const a = rep.accepted;
+  const why = `lost e.g. ${JSON.stringify(rep.lostSamples)}; dup e.g. ${JSON.stringify(rep.dupSamples)}; ` +
+    `gaps e.g. ${JSON.stringify(rep.gapSamples)}; resync e.g. ${JSON.stringify(rep.resyncSamples)}`;
+  assert.ok(rep.kinds.message.accepted > 0 && rep.kinds.broadcast.accepted > 0,
+    `the cluster accepted targeted messages and broadcasts: ${JSON.stringify(rep.kinds)}`);
+  assert.equal(rep.openAtFlush, rep.users, 'every client was back before the flush');
+  assert.equal(a.lost, 0, `accepted deliveries lost: ${why}`);
+  assert.equal(a.dup, 0, `accepted deliveries duplicated: ${why}`);
+  assert.equal(rep.dup, 0, `a message reached a user more than once: ${why}`);
+  assert.equal(a.received, a.expected);
+  assert.equal(a.seqMismatch, 0, 'an accepted message arrived with another seq than its receipt');
+  assert.equal(rep.misrouted, 0, 'a targeted message reached another user');
+  assert.equal(rep.dupSameConn, 0, `the server repeated a seq on one connection: ${why}`);
+  assert.equal(rep.dupReplay, 0, `the server replayed a seq at or before since: ${why}`);
+  assert.equal(rep.gaps, 0, `seq gaps: ${why}`);
+  assert.equal(rep.resync, 0, `resync frames: ${why}`);
+  assert.equal(rep.live.lost, 0, 'a live-only message missed a connection that stayed open');
+  assert.equal(rep.live.dup, 0);
+  assert.equal(rep.refused.received, 0, 'a refused message was delivered');
+  assert.equal(rep.welcomeMismatch, 0, 'a resumed welcome did not start at the given since');
+  assert.equal(rep.epochChanges, 0, 'the history epoch changed');
+}
+
+describe('faults under load, resuming clients', { timeout: 240000 }, () => {
+  let cluster;
+  const routerReady = (name = 'router') => waitFor(async () =>
+    (await httpGet(`${cluster.routers[name].http}/ready`, 1000)).status === 200, 30000, `${name} /ready`);
+  const gatewayReady = (node) => waitFor(async () =>
+    (await httpGet(`${cluster.gateways[node].http}/ready`, 1000)).status === 200, 30000, `${node} /ready`);
+  const everythingReady = async () => {
+    for (const name of Object.keys(cluster.routers)) {
+      if (!cluster.routers[name].proc.exitInfo) await routerReady(name);
+    }
+    for (const node of cluster.nodeIds) await gatewayReady(node);
+  };
+
+  before(async () => {
+    cluster = await startCluster({ auth: 'none',
+      redisArgs: ['--appendonly', 'yes', '--appendfsync', 'always'],
+      env: { router: { WSGATE_NODE_TIMEOUT: '2s' } } });
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  // Opens a fresh fleet (users <label>-0.., half on each gateway), runs the stream with the
+  // fault, closes the fleet and checks the router forgot every one of its connections.
+  async function scenario(label, fault, extra = {}) {
+    const fleet = new ResumeFleet(cluster, { users: USERS, userPrefix: `${label}-`, name: label });
+    let rep;
+    try {
+      await fleet.open();
+      await cluster.waitRouterConnections(USERS, 15000);
+      rep = await fleet.run({ ...RLOAD, fault: () => fault(fleet), label, ...extra });
+      rep.nodesAtEnd = {};
+      for (const m of fleet.members) rep.nodesAtEnd[m.node] = (rep.nodesAtEnd[m.node] ?? 0) + 1;
+    } finally {
+      await fleet.close();
+    }
+    await cluster.waitRouterConnections(0, 15000);
+    return rep;
+  }
+
+  it('1. kill -9 of a gateway: its clients resume through the other one', async () => {
+    let onA = 0;
+    const rep = await scenario('kill-gw', async (fleet) => {
+      onA = fleet.members.filter((m) => m.open && m.node === 'gw-a').length;
+      await cluster.kill('gw-a');
+      await sleep(2500);
+      cluster.restart('gw-a');
+      await gatewayReady('gw-a');
+    });
+    console.log(`[kill-gw] ${onA} clients were on gw-a; closes ${JSON.stringify(rep.closes)}; ` +
+      `nodes at the end ${JSON.stringify(rep.nodesAtEnd)}`);
+    assert.equal(onA, USERS / 2);
+    assert.equal(rep.closes[1006], onA, 'every client of gw-a saw its connection drop');
+    assert.ok(rep.connects >= onA, 'they reconnected');
+    assert.equal(rep.nodesAtEnd['gw-b'], USERS, 'through gw-b');
+    assertResumed(rep);
+  });
+
+  it('2. nats-server restarted on the same port: connections stay open, nothing accepted is lost', async () => {
+    const rep = await scenario('nats-restart', async () => {
+      assert.deepEqual(await cluster.stopOne('nats'), []);
+      await sleep(1000);
+      cluster.restart('nats');
+      await everythingReady();
+    });
+    assert.deepEqual(rep.closes, {}, 'no client connection closed');
+    assert.equal(rep.connects, 0);
+    assertResumed(rep);
+  });
+
+  it('3a. kill -9 of the router, started again', async () => {
+    const rep = await scenario('kill-router', async () => {
+      await cluster.kill('router');
+      await sleep(1000);
+      cluster.restart('router');
+      await routerReady('router');
+    });
+    assertResumed(rep);
+  });
+
+  it('3b. two routers, kill -9 of one for good', async () => {
+    await cluster.addRouter('router-2');
+    const rep = await scenario('kill-1-of-2-routers', async () => {
+      await cluster.kill('router-2');
+    });
+    assertResumed(rep);
+  });
+
+  it('4. redis-server restarted with its data: live-only meanwhile, nothing accepted is lost', async () => {
+    const rep = await scenario('redis-restart', async () => {
+      assert.deepEqual(await cluster.stopOne('redis'), []);
+      await sleep(1000);
+      cluster.restart('redis');
+      await everythingReady();
+    });
+    assertResumed(rep);
+  });
+
+  it('5. SIGTERM of a gateway: drained clients (1012) resume on the other one', async () => {
+    let onB = 0;
+    let drainExit = null;
+    const rep = await scenario('drain-gw', async (fleet) => {
+      onB = fleet.members.filter((m) => m.open && m.node === 'gw-b').length;
+      cluster.signal('gw-b', 'SIGTERM');
+      await cluster.proc('gw-b').exited;
+      drainExit = cluster.proc('gw-b').problems();
+      cluster.restart('gw-b');
+      await gatewayReady('gw-b');
+    });
+    console.log(`[drain-gw] ${onB} clients were on gw-b; closes ${JSON.stringify(rep.closes)}; ` +
+      `nodes at the end ${JSON.stringify(rep.nodesAtEnd)}; gw-b exit problems ${JSON.stringify(drainExit)}`);
+    assert.deepEqual(drainExit, [], 'gw-b drained and exited 0');
+    assert.equal(onB, USERS / 2);
+    assert.equal(rep.closes[1012], onB, 'every client of gw-b got 1012');
+    assert.equal(rep.nodesAtEnd['gw-a'], USERS, 'they resumed on gw-a');
+    assertResumed(rep);
   });
 });

@@ -150,6 +150,7 @@ class Proc {
     const out = [];
     const e = this.exitInfo;
     if (e?.timedOut) out.push(`did not exit within ${EXIT_TIMEOUT_MS} ms of SIGTERM (SIGKILLed)`);
+    else if (e && this.killedOnPurpose && e.signal === 'SIGKILL') { /* cluster.kill() */ }
     else if (e && (e.code !== 0 || e.signal)) out.push(this.describeExit());
     const log = this.log();
     for (const m of SANITIZER_MARKERS) {
@@ -169,7 +170,10 @@ function cleanEnv(extra) {
 
 export class Cluster {
   // opts.auth: 'none' (default) or { jwtSecret: '...' }
-  // opts.env: { router: {...}, gateway: {...} (both gateways), 'gw-a': {...}, 'gw-b': {...} }
+  // opts.env: { router: {...} (every router), gateway: {...} (both gateways), 'gw-a': {...},
+  //   'gw-b': {...} }
+  // opts.redisArgs: extra redis-server arguments, after the defaults (the last setting wins),
+  //   e.g. ['--appendonly', 'yes', '--appendfsync', 'always'] for data that survives a restart.
   constructor(opts = {}) {
     this.opts = opts;
     this.auth = opts.auth ?? 'none';
@@ -227,23 +231,14 @@ export class Cluster {
       args: ['-a', '127.0.0.1', '-p', String(natsPort)], env: cleanEnv({}) });
     this.redis = this.add({ name: 'redis', cmd: 'redis-server',
       args: ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly',
-        'no', '--dir', this.dir], env: cleanEnv({}) });
+        'no', '--dir', this.dir, ...(this.opts.redisArgs ?? [])], env: cleanEnv({}) });
     await this.waitUp(() => tcpProbe(natsPort, null), 10000, 'nats-server to listen');
     await this.waitUp(() => tcpProbe(redisPort, 'PING\r\n', '+PONG'), 10000,
       'redis-server to answer PING');
 
-    const routerPort = await freePort();
-    this.routerHttp = `http://127.0.0.1:${routerPort}`;
-    this.router = this.add({ name: 'router', cmd: path.join(buildDir, 'wsgate-router'), wsgate: true,
-      env: cleanEnv({
-        WSGATE_NODE_ID: 'router-1',
-        WSGATE_NATS_URL: this.natsUrl,
-        WSGATE_REDIS_URL: this.redisUrl,
-        WSGATE_PREFIX: this.prefix,
-        WSGATE_HTTP_LISTEN: `127.0.0.1:${routerPort}`,
-        WSGATE_LOG_LEVEL: 'info',
-        ...envFor('router'),
-      }) });
+    this.routers = {};
+    this.router = await this.spawnRouter('router', 'router-1');
+    this.routerHttp = this.routers.router.http;
 
     const authEnv = this.auth === 'none'
       ? { WSGATE_AUTH: 'none' }
@@ -275,6 +270,33 @@ export class Cluster {
     }
     await this.waitUp(async () => (await this.routerHealth()).nodes === this.nodeIds.length,
       READY_TIMEOUT_MS, `router /health nodes == ${this.nodeIds.length}`);
+  }
+
+  async spawnRouter(name, nodeId) {
+    const port = await freePort();
+    const proc = this.add({ name, cmd: path.join(buildDir, 'wsgate-router'), wsgate: true,
+      env: cleanEnv({
+        WSGATE_NODE_ID: nodeId,
+        WSGATE_NATS_URL: this.natsUrl,
+        WSGATE_REDIS_URL: this.redisUrl,
+        WSGATE_PREFIX: this.prefix,
+        WSGATE_HTTP_LISTEN: `127.0.0.1:${port}`,
+        WSGATE_LOG_LEVEL: 'info',
+        ...(this.opts.env?.router ?? {}),
+      }) });
+    this.routers[name] = { proc, port, http: `http://127.0.0.1:${port}` };
+    return proc;
+  }
+
+  // Starts one more router replica (same environment as the first, its own HTTP port) and
+  // resolves once its /ready answers 200. Returns its { proc, port, http }.
+  async addRouter(name = `router-${Object.keys(this.routers).length + 1}`) {
+    if (this.routers[name]) throw new Error(`cluster ${this.prefix}: ${name} exists`);
+    await this.spawnRouter(name, name);
+    const r = this.routers[name];
+    await this.waitUp(async () => (await httpGet(`${r.http}/ready`, 1000)).status === 200,
+      READY_TIMEOUT_MS, `${name} /ready == 200`);
+    return r;
   }
 
   // ws://.../ws?query for a node; query values are URL-encoded.
@@ -330,6 +352,19 @@ export class Cluster {
     return p.wsgate ? p.problems() : [];
   }
 
+  // SIGKILLs one process by PID on purpose and waits for it to be gone: stop() does not count
+  // that exit as a failure (a sanitizer report in its log still is one).
+  async kill(name) {
+    const p = this.proc(name);
+    p.stopping = true;
+    p.killedOnPurpose = true;
+    if (!p.exitInfo) {
+      try { process.kill(p.pid, 'SIGKILL'); } catch { /* raced with exit */ }
+      await p.exited;
+    }
+    return p.exitInfo;
+  }
+
   // Starts a stopped process again with the same command, environment and ports (its log
   // file is appended to).
   restart(name) {
@@ -337,16 +372,21 @@ export class Cluster {
     if (!p.exitInfo) throw new Error(`cluster ${this.prefix}: ${name} is still running`);
     p.exitInfo = null;
     p.stopping = false;
+    p.killedOnPurpose = false;
     p.start();
     return p;
   }
 
   async stop() {
-    const order = [...this.nodeIds, 'router', 'nats', 'redis'];
+    const rank = (p) => {
+      if (this.nodeIds.includes(p.name)) return 0;
+      if (p.name === 'nats') return 2;
+      if (p.name === 'redis') return 3;
+      return 1; // routers
+    };
+    const order = [...this.procs].sort((a, b) => rank(a) - rank(b));
     const failures = [];
-    for (const name of order) {
-      const p = this.procs.find((x) => x.name === name);
-      if (!p) continue;
+    for (const p of order) {
       await p.terminate();
       if (p.wsgate) {
         const probs = p.problems();

@@ -443,3 +443,464 @@ export function tcpRecvQueue(socket) {
 }
 
 export const mib = (b) => (b / (1024 * 1024)).toFixed(1);
+
+// ---------------------------------------------------------------------------------------------
+// ResumeFleet: the same kind of fleet (users <prefix>0..N-1, one connection each, spread over
+// the gateways, open-loop targeted messages and broadcasts), but every client is a resuming
+// client, and what is counted is what the cluster promised (docs/protocol.md, "Delivery
+// guarantee and resume"):
+// * Every message carries an `id`. It is ACCEPTED when its sender got `sent` (ref = id) with
+//   its stream seq; LIVE-ONLY on `history_unavailable`; REFUSED on any other error with that
+//   ref (e.g. `user_offline`, `unavailable`); UNKNOWN when neither came (the sender's
+//   connection died first, or the message was lost before any router took it).
+// * An accepted targeted message must reach its target user exactly once across the user's
+//   successive connections, with the seq of its receipt; an accepted broadcast, every fleet
+//   user exactly once. A live-only message must reach every target connection that was open
+//   when it was sent and stayed open to the end. Any message reaches a user at most once and
+//   never a user it was not meant for.
+// * Each user stream and each user's view of the broadcast stream must run 1, 2, 3, ... across
+//   reconnections: frames with seq <= the client's last position are duplicates (the client
+//   drops them; the server must send none, within a connection or in a replay after `since`),
+//   a seq above position + 1 is a gap, and a `resync` frame is counted (it announces one).
+// * On a close it did not ask for (1006, 1012, 4008, ...), a client reconnects after a random
+//   50-300 ms, to the next gateway in the list first (the other one of two), then the others in
+//   turn while attempts fail, passing since / broadcast_since / epoch.
+// * When the stream ends, every client is waited back, then each user gets one final targeted
+//   message and the fleet one final broadcast (the "flush"): a gap at the tail of a stream only
+//   shows, and is repaired by the gateway, when a later delivery arrives.
+// Latency (send to first copy, in this process) is informative. Each run prints one line.
+// ---------------------------------------------------------------------------------------------
+
+class Member {
+  constructor(fleet, idx, user, node) {
+    this.fleet = fleet;
+    this.idx = idx;
+    this.user = user;
+    this.node = node;         // gateway of the current / last connection
+    this.ws = null;
+    this.gen = 0;             // connection number of this user, 1 for the first
+    this.open = false;        // welcomed and not closed
+    this.closing = false;     // fleet.close(): closes are expected
+    this.epoch = null;
+    this.pos = null;          // { user, broadcast }: last seq processed per stream
+    this.failedAttempts = 0;
+    this.reconnectTimer = null;
+  }
+}
+
+const STREAMS = ['user', 'broadcast'];
+
+export class ResumeFleet {
+  // opts: users (200), nodes (the cluster's gateways), name, userPrefix ('r'),
+  // reconnectMinMs (50), reconnectMaxMs (300).
+  constructor(cluster, opts = {}) {
+    this.cluster = cluster;
+    this.name = opts.name ?? 'resume-fleet';
+    this.nodes = opts.nodes ?? cluster.nodeIds;
+    this.userPrefix = opts.userPrefix ?? 'r';
+    this.reconnectMinMs = opts.reconnectMinMs ?? 50;
+    this.reconnectMaxMs = opts.reconnectMaxMs ?? 300;
+    const users = opts.users ?? 200;
+    this.members = [];
+    this.byUser = new Map();
+    for (let u = 0; u < users; u++) {
+      const m = new Member(this, u, `${this.userPrefix}${u}`, this.nodes[u % this.nodes.length]);
+      this.members.push(m);
+      this.byUser.set(m.user, m);
+    }
+    this.run_ = null;
+    this.tag = `${process.pid}.r${++runCounter}`;
+    this.t = this.newTally();
+  }
+
+  get size() { return this.members.length; }
+  get openCount() { return this.members.filter((m) => m.open).length; }
+
+  newTally() {
+    return {
+      connects: 0, failedAttempts: 0, closes: {}, welcomeMismatch: 0, epochChanges: 0,
+      resync: [], dupSameConn: 0, dupReplay: 0, gaps: 0, gapSamples: [], noSeqFrames: 0,
+      errors: {}, foreign: 0,
+    };
+  }
+
+  // Connects every member (first connection, no resume) and resolves once each has its
+  // welcome. The caller then waits for the router to register them.
+  async open({ concurrency = 25, timeoutMs = 10000 } = {}) {
+    let next = 0;
+    const worker = async () => {
+      while (next < this.members.length) {
+        const m = this.members[next++];
+        const ok = await this.connect(m, m.node, timeoutMs);
+        if (!ok) throw new Error(`${this.name} ${m.user}@${m.node}: no welcome`);
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+    return this;
+  }
+
+  // One connection attempt; resolves true once welcomed, false if it closed before.
+  connect(m, node, timeoutMs = 5000) {
+    const gen = ++m.gen;
+    m.node = node;
+    const q = { user_id: m.user };
+    if (m.pos) {
+      q.since = String(m.pos.user);
+      q.broadcast_since = String(m.pos.broadcast);
+      q.epoch = String(m.epoch);
+    }
+    const ws = new WebSocket(this.cluster.wsUrl(node, q), [],
+      { perMessageDeflate: false, handshakeTimeout: timeoutMs });
+    m.ws = ws;
+    const conn = { gen, node, welcomed: false, seen: [new Set(), new Set()], resumedFrom: m.pos ? { ...m.pos } : null };
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => ws.terminate(), timeoutMs);
+      ws.on('error', () => { /* followed by close */ });
+      ws.on('close', (code) => {
+        clearTimeout(timer);
+        const wasOpen = conn.welcomed;
+        if (m.ws === ws) m.open = false;
+        if (!wasOpen) resolve(false);
+        if (m.closing) return;
+        if (wasOpen) this.t.closes[code] = (this.t.closes[code] ?? 0) + 1;
+        else { this.t.failedAttempts++; m.failedAttempts++; }
+        this.scheduleReconnect(m);
+      });
+      ws.on('message', (data, isBinary) => {
+        if (isBinary) return;
+        let j;
+        try { j = JSON.parse(data.toString('utf8')); } catch { return; }
+        if (!conn.welcomed) {
+          if (j.type !== 'welcome') { ws.terminate(); return; }
+          clearTimeout(timer);
+          conn.welcomed = true;
+          this.onWelcome(m, conn, j);
+          m.open = true;
+          this.t.connects++;
+          resolve(true);
+          return;
+        }
+        this.onFrame(m, conn, j, now());
+      });
+    });
+  }
+
+  scheduleReconnect(m) {
+    if (m.reconnectTimer || m.closing) return;
+    const delay = this.reconnectMinMs + Math.random() * (this.reconnectMaxMs - this.reconnectMinMs);
+    m.reconnectTimer = setTimeout(() => {
+      m.reconnectTimer = null;
+      if (m.closing) return;
+      const i = this.nodes.indexOf(m.node);
+      this.connect(m, this.nodes[(i + 1) % this.nodes.length]);
+    }, delay);
+  }
+
+  onWelcome(m, conn, j) {
+    const wp = { user: j.positions?.user ?? 0, broadcast: j.positions?.broadcast ?? 0 };
+    if (m.pos === null || j.epoch !== m.epoch) {
+      if (m.pos !== null) this.t.epochChanges++;
+      m.epoch = j.epoch;
+      m.pos = wp;
+      return;
+    }
+    // Resuming in the same epoch: the following frames must start right after what this
+    // client has. The client's own positions stay the reference for duplicates and gaps.
+    for (const s of STREAMS) if (wp[s] !== m.pos[s]) this.t.welcomeMismatch++;
+  }
+
+  onFrame(m, conn, j, t) {
+    const r = this.run_;
+    if (j.type === 'sent' || j.type === 'error') {
+      if (j.type === 'error') this.t.errors[j.code] = (this.t.errors[j.code] ?? 0) + 1;
+      const msg = r && j.ref !== undefined ? r.msgs.get(Number(j.ref)) : undefined;
+      if (!msg) return;
+      if (msg.status !== 'pending') { msg.extraAnswers = (msg.extraAnswers ?? 0) + 1; return; }
+      if (j.type === 'sent') {
+        msg.status = 'accepted';
+        msg.seq = j.seq;
+        msg.receiptStream = j.stream;
+        msg.receiptTarget = j.target_user;
+      } else if (j.code === 'history_unavailable') msg.status = 'live';
+      else { msg.status = 'refused'; msg.refusedCode = j.code; }
+      return;
+    }
+    if (j.type === 'resync') {
+      this.t.resync.push({ user: m.user, gen: conn.gen, node: conn.node, stream: j.stream,
+        position: j.position, epoch: j.epoch, had: m.pos[j.stream], reason: j.reason });
+      if (j.position > m.pos[j.stream]) m.pos[j.stream] = j.position;
+      return;
+    }
+    if (j.type !== 'message' && j.type !== 'broadcast') return;
+    const s = j.type === 'message' ? 0 : 1;
+    const stream = STREAMS[s];
+    if (typeof j.seq === 'number') {
+      const last = m.pos[stream];
+      if (j.seq <= last) {
+        if (conn.seen[s].has(j.seq)) this.t.dupSameConn++;
+        else this.t.dupReplay++;
+        return; // a resuming client drops it
+      }
+      if (j.seq > last + 1) {
+        this.t.gaps += j.seq - last - 1;
+        if (this.t.gapSamples.length < 10) {
+          this.t.gapSamples.push({ user: m.user, gen: conn.gen, node: conn.node, stream, after: last, got: j.seq });
+        }
+      }
+      m.pos[stream] = j.seq;
+      conn.seen[s].add(j.seq);
+    } else this.t.noSeqFrames++;
+    if (!r || typeof j.content !== 'string' || !j.content.startsWith('{"fleet":')) return;
+    let body;
+    try { body = JSON.parse(j.content); } catch { return; }
+    if (body.fleet !== r.tag) { this.t.foreign++; return; }
+    const msg = r.msgs.get(body.id);
+    if (!msg) { this.t.foreign++; return; }
+    if (msg.kind === 'message' && msg.to !== m.user) { r.misrouted++; return; }
+    let got = msg.got.get(m.idx);
+    if (!got) {
+      got = { n: 0, seq: [], gen: [] };
+      msg.got.set(m.idx, got);
+      r.latencies.push(t - msg.sentAt);
+    }
+    got.n++;
+    got.seq.push(j.seq);
+    got.gen.push(conn.gen);
+  }
+
+  // Sends one message from member `from` (open). kind 'message' (to user `to`) or 'broadcast'.
+  sendOne(kind, from, to, padding, flush = false) {
+    const r = this.run_;
+    if (!from.open || from.ws.readyState !== WebSocket.OPEN) return null;
+    const id = ++r.nextId;
+    const target = kind === 'message' ? this.byUser.get(to) : null;
+    const msg = {
+      id, kind, from: from.user, fromGen: from.gen, to, flush, status: 'pending', seq: null,
+      sentAt: now(), got: new Map(),
+      // live-only accounting: the connections open now
+      openAt: kind === 'message'
+        ? (target.open ? [[target.idx, target.gen]] : [])
+        : this.members.filter((x) => x.open).map((x) => [x.idx, x.gen]),
+    };
+    r.msgs.set(id, msg);
+    const content = JSON.stringify({ fleet: r.tag, id, pad: padding });
+    const frame = kind === 'broadcast'
+      ? { type: 'broadcast', id, content }
+      : { type: 'send_message', id, target_user: to, content };
+    from.ws.send(JSON.stringify(frame));
+    return msg;
+  }
+
+  pickOpen(except) {
+    for (let tries = 0; tries < 50; tries++) {
+      const m = this.members[Math.floor(Math.random() * this.members.length)];
+      if (m.open && m !== except) return m;
+    }
+    return this.members.find((m) => m.open && m !== except) ?? null;
+  }
+
+  // What is still owed: accepted deliveries not received yet, and flush messages whose
+  // sender is still on the connection it sent them from and got no answer yet.
+  outstanding(r) {
+    let deliveries = 0;
+    let answers = 0;
+    for (const msg of r.msgs.values()) {
+      if (msg.status === 'pending' && msg.flush) {
+        const s = this.byUser.get(msg.from);
+        if (s.gen === msg.fromGen && s.open) answers++;
+      }
+      if (msg.status !== 'accepted') continue;
+      if (msg.kind === 'message') {
+        if (!msg.got.has(this.byUser.get(msg.to).idx)) deliveries++;
+      } else {
+        for (const m of this.members) if (!msg.got.has(m.idx)) deliveries++;
+      }
+    }
+    return { deliveries, answers };
+  }
+
+  // One bounded run with a fault: the stream runs durationMs; fault(ctx) is called at faultAtMs
+  // (its promise is awaited before the flush, so it may restart things); then every member is
+  // waited back (allOpenMs), the flush is sent, and the run settles (settleMs at most) until
+  // nothing is owed, plus quietMs for late copies.
+  async run({ durationMs = 7000, faultAtMs = 3000, fault = null, targetedPerSec = 200,
+    broadcastsPerSec = 5, contentBytes = 32, settleMs = 10000, quietMs = 500, tickMs = 5,
+    allOpenMs = 10000, label = '' } = {}) {
+    if (this.run_) throw new Error(`${this.name}: a run is already going on`);
+    this.t = this.newTally();
+    const r = { tag: `${this.tag}.${++runCounter}`, label, nextId: 0, msgs: new Map(),
+      misrouted: 0, latencies: [], sentT: 0, sentB: 0 };
+    this.run_ = r;
+    const padding = 'x'.repeat(contentBytes);
+    const start = now();
+    let faultP = null;
+    let faultErr = null;
+    let maxLag = 0;
+    for (;;) {
+      const elapsed = now() - start;
+      if (elapsed >= durationMs) break;
+      if (fault && faultP === null && elapsed >= faultAtMs) {
+        faultP = Promise.resolve().then(() => fault()).catch((err) => { faultErr = err; });
+      }
+      const dueT = Math.floor((elapsed / 1000) * targetedPerSec) - r.sentT;
+      const dueB = Math.floor((elapsed / 1000) * broadcastsPerSec) - r.sentB;
+      for (let i = 0; i < dueT; i++, r.sentT++) {
+        const from = this.pickOpen(null);
+        if (!from) break;
+        let to;
+        do to = this.members[Math.floor(Math.random() * this.members.length)].user;
+        while (to === from.user && this.members.length > 1);
+        this.sendOne('message', from, to, padding);
+      }
+      for (let i = 0; i < dueB; i++, r.sentB++) {
+        const from = this.pickOpen(null);
+        if (from) this.sendOne('broadcast', from, null, padding);
+      }
+      const before = now();
+      await new Promise((res) => setTimeout(res, tickMs));
+      maxLag = Math.max(maxLag, now() - before - tickMs);
+    }
+    r.streamMs = now() - start;
+    if (faultP) await faultP;
+    if (faultErr) { this.run_ = null; throw faultErr; }
+
+    // Everyone back, then the flush.
+    const backStart = now();
+    while (this.openCount < this.size && now() - backStart < allOpenMs) await sleepMs(20);
+    r.backMs = now() - backStart;
+    r.openAtFlush = this.openCount;
+    for (const m of this.members) {
+      const from = this.members[(m.idx + 1) % this.size].open
+        ? this.members[(m.idx + 1) % this.size] : this.pickOpen(m);
+      if (from) this.sendOne('message', from, m.user, padding, true);
+    }
+    const bFrom = this.pickOpen(null);
+    if (bFrom) this.sendOne('broadcast', bFrom, null, padding, true);
+
+    const settleStart = now();
+    for (;;) {
+      const o = this.outstanding(r);
+      if ((o.deliveries === 0 && o.answers === 0) || now() - settleStart >= settleMs) break;
+      await sleepMs(50);
+    }
+    r.settledMs = now() - settleStart;
+    await sleepMs(quietMs);
+    r.maxTimerLagMs = maxLag;
+    this.run_ = null;
+    const rep = this.report(r);
+    console.log(this.summary(rep));
+    return rep;
+  }
+
+  report(r) {
+    const count = () => ({ sent: 0, accepted: 0, live: 0, refused: 0, unknown: 0 });
+    const kinds = { message: count(), broadcast: count() };
+    const acc = { expected: 0, received: 0, lost: 0, dup: 0, seqMismatch: 0 };
+    const live = { expected: 0, received: 0, lost: 0, dup: 0 };
+    const unknown = { received: 0, dup: 0 };
+    const refused = { received: 0, codes: {} };
+    const lostSamples = [];
+    const dupSamples = [];
+    let anyDup = 0;
+    for (const msg of r.msgs.values()) {
+      const k = kinds[msg.kind];
+      k.sent++;
+      const st = msg.status === 'pending' ? 'unknown' : msg.status;
+      k[st]++;
+      for (const [idx, got] of msg.got) {
+        if (got.n > 1) {
+          anyDup += got.n - 1;
+          if (dupSamples.length < 10) {
+            dupSamples.push({ id: msg.id, kind: msg.kind, status: st, user: this.members[idx].user,
+              seqs: got.seq, conns: got.gen });
+          }
+        }
+      }
+      if (st === 'accepted') {
+        const targets = msg.kind === 'message' ? [this.byUser.get(msg.to)] : this.members;
+        for (const m of targets) {
+          acc.expected++;
+          const got = msg.got.get(m.idx);
+          if (!got) {
+            acc.lost++;
+            if (lostSamples.length < 10) {
+              lostSamples.push({ id: msg.id, kind: msg.kind, seq: msg.seq, to: m.user, from: msg.from,
+                flush: msg.flush, connsOfTarget: m.gen, node: m.node });
+            }
+            continue;
+          }
+          acc.received++;
+          if (got.n > 1) acc.dup += got.n - 1;
+          if (got.seq[0] !== msg.seq) acc.seqMismatch++;
+        }
+      } else if (st === 'live') {
+        for (const [idx, gen] of msg.openAt) {
+          const m = this.members[idx];
+          if (m.gen !== gen || !m.open) continue; // that connection closed
+          live.expected++;
+          const got = msg.got.get(idx);
+          if (!got) live.lost++;
+          else { live.received++; if (got.n > 1) live.dup += got.n - 1; }
+        }
+      } else if (st === 'unknown') {
+        for (const got of msg.got.values()) { unknown.received++; if (got.n > 1) unknown.dup += got.n - 1; }
+      } else {
+        refused.codes[msg.refusedCode] = (refused.codes[msg.refusedCode] ?? 0) + 1;
+        refused.received += msg.got.size;
+      }
+    }
+    const lat = r.latencies.sort((a, b) => a - b);
+    return {
+      name: this.name, label: r.label, users: this.size, kinds,
+      streamMs: Math.round(r.streamMs), backMs: Math.round(r.backMs), openAtFlush: r.openAtFlush,
+      settledMs: Math.round(r.settledMs), maxTimerLagMs: r.maxTimerLagMs,
+      accepted: acc, live, unknown, refused, dup: anyDup, misrouted: r.misrouted,
+      resync: this.t.resync.length, resyncSamples: this.t.resync.slice(0, 10),
+      gaps: this.t.gaps, gapSamples: this.t.gapSamples,
+      dupSameConn: this.t.dupSameConn, dupReplay: this.t.dupReplay,
+      welcomeMismatch: this.t.welcomeMismatch, epochChanges: this.t.epochChanges,
+      noSeqFrames: this.t.noSeqFrames, connects: this.t.connects, failedAttempts: this.t.failedAttempts,
+      closes: this.t.closes, errors: this.t.errors, foreign: this.t.foreign,
+      lostSamples, dupSamples,
+      latency: { n: lat.length, p50: percentile(lat, 50), p99: percentile(lat, 99), max: lat.length ? lat[lat.length - 1] : NaN },
+    };
+  }
+
+  summary(rep) {
+    const f = (x) => (Number.isFinite(x) ? x.toFixed(1) : '-');
+    const k = (x) => `${x.sent} sent/${x.accepted} acc/${x.live} live/${x.refused} ref/${x.unknown} unk`;
+    const a = rep.accepted;
+    return `[${rep.name}${rep.label ? ` ${rep.label}` : ''}] ${rep.users} users; targeted ${k(rep.kinds.message)}; ` +
+      `broadcast ${k(rep.kinds.broadcast)} in ${rep.streamMs} ms; all back in ${rep.backMs} ms ` +
+      `(${rep.openAtFlush} open), settle ${rep.settledMs} ms | ACCEPTED deliveries expected=${a.expected} ` +
+      `received=${a.received} lost=${a.lost} dup=${a.dup} seqMismatch=${a.seqMismatch} | ` +
+      `live-only expected=${rep.live.expected} received=${rep.live.received} lost=${rep.live.lost} | ` +
+      `unknown received=${rep.unknown.received} | refused ${JSON.stringify(rep.refused.codes)} received=${rep.refused.received} | ` +
+      `dup(all)=${rep.dup} misrouted=${rep.misrouted} serverDup(sameConn)=${rep.dupSameConn} ` +
+      `serverDup(replay)=${rep.dupReplay} gaps=${rep.gaps} resync=${rep.resync} ` +
+      `welcomeMismatch=${rep.welcomeMismatch} epochChanges=${rep.epochChanges} noSeq=${rep.noSeqFrames} | ` +
+      `connects=${rep.connects} failedAttempts=${rep.failedAttempts} closes=${JSON.stringify(rep.closes)} ` +
+      `errors=${JSON.stringify(rep.errors)} | latency p50=${f(rep.latency.p50)} p99=${f(rep.latency.p99)} ` +
+      `max=${f(rep.latency.max)} ms` +
+      (rep.maxTimerLagMs > 50 ? ` | sender timer lag up to ${rep.maxTimerLagMs.toFixed(0)} ms` : '');
+  }
+
+  async close(timeoutMs = 5000) {
+    const closing = [];
+    for (const m of this.members) {
+      m.closing = true;
+      if (m.reconnectTimer) { clearTimeout(m.reconnectTimer); m.reconnectTimer = null; }
+      const ws = m.ws;
+      if (!ws || ws.readyState === WebSocket.CLOSED) continue;
+      closing.push(new Promise((resolve) => {
+        const timer = setTimeout(() => { ws.terminate(); resolve(); }, timeoutMs);
+        ws.once('close', () => { clearTimeout(timer); resolve(); });
+        if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
+        else ws.close(1000, 'bye');
+      }));
+    }
+    await Promise.all(closing);
+  }
+}
+
+const sleepMs = (ms) => new Promise((res) => setTimeout(res, ms));
