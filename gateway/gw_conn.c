@@ -58,24 +58,21 @@ static void drop_queue(gw_node *n, gw_conn *c)
     account(n, c, before);
 }
 
-void gw_conn_shed(gw_worker *w, gw_conn *c)
+/* Drops what the client has not read and closes with 4008: it resumes from its position. */
+static void slow_consumer(gw_node *n, gw_conn *c, const char *why)
 {
-    gw_node *n = gw_worker_node(w);
-    wsg_metrics_add(&n->metrics, GW_M_LIMIT_MEMORY_BUDGET, 1);
     wsg_metrics_add(&n->metrics, GW_M_SLOW_CONSUMERS, 1);
-    wsg_info("slow_consumer", "conn=%llu user=\"%s\" queued_bytes=%zu reason=memory_budget",
-             (unsigned long long)c->id, c->user, c->q.bytes);
+    wsg_info("slow_consumer", "conn=%llu user=\"%s\" queued_bytes=%zu reason=%s",
+             (unsigned long long)c->id, c->user, c->q.bytes, why);
     drop_queue(n, c);
     gw_conn_close(c, 4008, "slow consumer", GW_M_CLOSED_SLOW_CONSUMER);
 }
 
-static void slow_consumer(gw_node *n, gw_conn *c)
+void gw_conn_shed(gw_worker *w, gw_conn *c)
 {
-    wsg_metrics_add(&n->metrics, GW_M_SLOW_CONSUMERS, 1);
-    wsg_info("slow_consumer", "conn=%llu user=\"%s\" queued_bytes=%zu",
-             (unsigned long long)c->id, c->user, c->q.bytes);
-    drop_queue(n, c);
-    gw_conn_close(c, 4008, "slow consumer", GW_M_CLOSED_SLOW_CONSUMER);
+    gw_node *n = gw_worker_node(w);
+    wsg_metrics_add(&n->metrics, GW_M_LIMIT_MEMORY_BUDGET, 1);
+    slow_consumer(n, c, "memory_budget");
 }
 
 /* The queue bound is judged where the client had its chance to read: after a writeable
@@ -93,8 +90,7 @@ static void enqueue(gw_worker *w, gw_conn *c, gw_msg *m)
             gw_worker_over_budget(w);
         break;
     case GW_OUTQ_FULL:
-        /* The client is not reading: drop what it has not read and tell it to resume. */
-        slow_consumer(n, c);
+        slow_consumer(n, c, "queue_burst");
         break;
     case GW_OUTQ_NOMEM:
         wsg_metrics_add(&n->metrics, GW_M_DROPPED_NOMEM, 1);
@@ -359,7 +355,7 @@ static int on_writeable(gw_worker *w, struct lws *wsi, gw_conn *c)
     while ((m = gw_outq_peek(&c->q))) {
         if (lws_send_pipe_choked(wsi)) {
             if (c->q.bytes > (size_t)n->cfg->outbound_queue_bytes) {
-                slow_consumer(n, c); /* the socket is full and so is the queue */
+                slow_consumer(n, c, "queue_full"); /* the socket is full and so is the queue */
                 break;
             }
             lws_callback_on_writable(wsi);
