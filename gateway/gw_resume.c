@@ -180,7 +180,10 @@ static void advance(gw_worker *w, gw_conn *c, unsigned s)
         if (m->seq <= st->pos[s]) {
             wsg_metrics_add(&n->metrics, GW_M_DROPPED_DUPLICATE, 1);
         } else if (m->seq == st->pos[s] + 1) {
-            gw_conn_enqueue(w, c, m);
+            /* An empty history item is a seq the router voided: its message went out live
+             * (without a seq) while history could not be written. It is passed over. */
+            if (m->len)
+                gw_conn_enqueue(w, c, m);
             st->pos[s] = m->seq;
         } else {
             break;
@@ -317,8 +320,11 @@ void gw_resume_reply(gw_worker *w, gw_conn *c, unsigned s, uint32_t reqno,
             send_resync(w, c, s, "history no longer reaches back");
         }
     }
+    int covers = 0; /* the reply holds the next seq the client needs */
     for (size_t k = 0; k < hr->n_items && c->state == GW_CONN_OPEN; k++) {
         const Wsgate__HistoryItem *it = hr->items[k];
+        if (it->seq == st->pos[s] + 1)
+            covers = 1;
         if (it->seq <= st->pos[s])
             continue;
         gw_msg *m = gw_msg_new(it->payload.data, it->payload.len, it->created_at_us);
@@ -339,6 +345,15 @@ void gw_resume_reply(gw_worker *w, gw_conn *c, unsigned s, uint32_t reqno,
         st->more &= (uint8_t)~bit(s);
     if (c->state != GW_CONN_OPEN)
         goto out;
+    /* A gap the complete answer does not fill (the seq is not in history, not even voided)
+     * cannot be repaired: asking again would loop. The client is told, and goes on. */
+    if (st->welcomed && st->until[s] && !covers && !hr->more && !hr->resync) {
+        uint32_t i = first_of(st, s);
+        if (i < st->n_held && st->held[i]->seq > st->pos[s] + 1) {
+            st->pos[s] = st->held[i]->seq - 1;
+            send_resync(w, c, s, "history does not hold the missing deliveries");
+        }
+    }
     if (!st->welcomed && st->first == 3)
         welcome(w, c);
     advance(w, c, 0);

@@ -224,6 +224,7 @@ function assertResumed(rep) {
   assert.equal(a.received, a.expected);
   assert.equal(a.seqMismatch, 0, 'an accepted message arrived with another seq than its receipt');
   assert.equal(rep.misrouted, 0, 'a targeted message reached another user');
+  assert.equal(rep.badReceipts, 0, 'a sent receipt named the wrong stream or target');
   assert.equal(rep.dupSameConn, 0, `the server repeated a seq on one connection: ${why}`);
   assert.equal(rep.dupReplay, 0, `the server replayed a seq at or before since: ${why}`);
   assert.equal(rep.gaps, 0, `seq gaps: ${why}`);

@@ -19,6 +19,8 @@
 //   on steady connections' first copies.
 // Everything is bounded: the stream runs durationMs, then waits at most settleMs for
 // stragglers (and quietMs more for late duplicates). Each run prints one summary line to stdout.
+// ResumeFleet (below) is the same load with resuming clients, counted against what the
+// cluster accepted (sent receipts) across reconnections: for faults that close connections.
 import WebSocket from 'ws';
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -619,8 +621,9 @@ export class ResumeFleet {
       if (j.type === 'sent') {
         msg.status = 'accepted';
         msg.seq = j.seq;
-        msg.receiptStream = j.stream;
-        msg.receiptTarget = j.target_user;
+        const want = msg.kind === 'message' ? 'user' : 'broadcast';
+        if (j.stream !== want || (msg.kind === 'message' && j.target_user !== msg.to) ||
+          !Number.isInteger(j.seq) || j.seq < 1) r.badReceipts++;
       } else if (j.code === 'history_unavailable') msg.status = 'live';
       else { msg.status = 'refused'; msg.refusedCode = j.code; }
       return;
@@ -729,7 +732,7 @@ export class ResumeFleet {
     if (this.run_) throw new Error(`${this.name}: a run is already going on`);
     this.t = this.newTally();
     const r = { tag: `${this.tag}.${++runCounter}`, label, nextId: 0, msgs: new Map(),
-      misrouted: 0, latencies: [], sentT: 0, sentB: 0 };
+      misrouted: 0, badReceipts: 0, latencies: [], sentT: 0, sentB: 0 };
     this.run_ = r;
     const padding = 'x'.repeat(contentBytes);
     const start = now();
@@ -854,7 +857,7 @@ export class ResumeFleet {
       name: this.name, label: r.label, users: this.size, kinds,
       streamMs: Math.round(r.streamMs), backMs: Math.round(r.backMs), openAtFlush: r.openAtFlush,
       settledMs: Math.round(r.settledMs), maxTimerLagMs: r.maxTimerLagMs,
-      accepted: acc, live, unknown, refused, dup: anyDup, misrouted: r.misrouted,
+      accepted: acc, live, unknown, refused, dup: anyDup, misrouted: r.misrouted, badReceipts: r.badReceipts,
       resync: this.t.resync.length, resyncSamples: this.t.resync.slice(0, 10),
       gaps: this.t.gaps, gapSamples: this.t.gapSamples,
       dupSameConn: this.t.dupSameConn, dupReplay: this.t.dupReplay,
@@ -876,7 +879,7 @@ export class ResumeFleet {
       `received=${a.received} lost=${a.lost} dup=${a.dup} seqMismatch=${a.seqMismatch} | ` +
       `live-only expected=${rep.live.expected} received=${rep.live.received} lost=${rep.live.lost} | ` +
       `unknown received=${rep.unknown.received} | refused ${JSON.stringify(rep.refused.codes)} received=${rep.refused.received} | ` +
-      `dup(all)=${rep.dup} misrouted=${rep.misrouted} serverDup(sameConn)=${rep.dupSameConn} ` +
+      `dup(all)=${rep.dup} misrouted=${rep.misrouted} badReceipts=${rep.badReceipts} serverDup(sameConn)=${rep.dupSameConn} ` +
       `serverDup(replay)=${rep.dupReplay} gaps=${rep.gaps} resync=${rep.resync} ` +
       `welcomeMismatch=${rep.welcomeMismatch} epochChanges=${rep.epochChanges} noSeq=${rep.noSeqFrames} | ` +
       `connects=${rep.connects} failedAttempts=${rep.failedAttempts} closes=${JSON.stringify(rep.closes)} ` +
