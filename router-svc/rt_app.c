@@ -21,6 +21,7 @@
 #include "rt_route.h"
 #include "rt_script.h"
 #include "rt_store.h"
+#include "rt_uncertain.h"
 #include "wsg_log.h"
 #include "wsg_pb.h"
 #include "wsg_subject.h"
@@ -41,9 +42,17 @@
 #define HIST_ITEM_OVERHEAD 32
 /* rt_resync entries of nodes not heard of for this long are forgotten */
 #define RESYNC_IDLE_US (3600 * INT64_C(1000000))
+/* undone appends remembered for voiding, at most (beyond: counted, logged once) */
+#define UNCERTAIN_MAX 100000
+/* streams per void script call, and void calls in flight: each call stays short for Redis,
+ * and the first calls after a reconnect run before newer appends */
+#define VOID_BATCH 64
+#define VOID_INFLIGHT 4
+/* "<node id>:<start time us>:<counter>" */
+#define JOB_ID_MAX (WSG_NODE_ID_MAX + 48)
 
 typedef enum {
-    OP_LOAD, OP_CONN, OP_NODE, OP_PURGE, OP_REWRITE, OP_APPEND, OP_READ, OP_RING_LOAD
+    OP_LOAD, OP_CONN, OP_NODE, OP_PURGE, OP_REWRITE, OP_APPEND, OP_READ, OP_RING_LOAD, OP_VOID
 } op_what;
 
 /* A routed message waiting for its history appends. Jobs finish in arrival order, so this
@@ -63,9 +72,13 @@ typedef struct op_ctx {
     char node_id[WSG_NODE_ID_MAX + 1];
     /* the in-memory registry's transitions, published if Redis cannot say */
     rt_presence_list fallback;
-    /* OP_APPEND: parts [first, first + n) of job */
+    /* OP_APPEND: parts [first, first + n) of job, appended as job_id */
     pjob *job;
     size_t first, n;
+    char job_id[JOB_ID_MAX];
+    /* OP_VOID: the uncertain appends it looks for */
+    rt_unc_entry *unc;
+    size_t nunc;
     /* OP_READ */
     char *reply;
     rt_hist_req req;
@@ -99,6 +112,12 @@ struct rt_app {
     int ring_loaded, ring_inflight;
     const char **scripts; /* registry scripts, then history scripts */
     pjob *jobs, *jobs_tail;
+    /* appends handed back undone, to be voided in history if Redis stored them after all */
+    rt_uncertain *unc;
+    size_t voids_inflight;
+    int unc_full_logged;
+    int64_t life_us;      /* job ids are unique per process life: its start time ... */
+    uint64_t job_counter; /* ... and a counter */
 };
 
 static void op_ctx_free(void *p)
@@ -108,6 +127,9 @@ static void op_ctx_free(void *p)
         return;
     rt_presence_list_free(&c->fallback);
     free(c->reply);
+    for (size_t i = 0; i < c->nunc; i++)
+        rt_unc_entry_clear(&c->unc[i]);
+    free(c->unc);
     free(c);
 }
 
@@ -328,6 +350,8 @@ static void on_appended(rt_app *a, rt_store_op *op, op_ctx *c);
 static void on_read(rt_app *a, rt_store_op *op, op_ctx *c);
 static void on_ring_loaded(rt_app *a, rt_store_op *op);
 static void pump_jobs(rt_app *a);
+static void pump_voids(rt_app *a);
+static void on_voided(rt_app *a, rt_store_op *op, op_ctx *c);
 
 static void drain_store(rt_app *a)
 {
@@ -337,8 +361,12 @@ static void drain_store(rt_app *a)
         rt_store_op *next = op->q.next ? wsg_container_of(op->q.next, rt_store_op, q) : NULL;
         op_ctx *c = op->ctx;
         if (op->kind == RT_OP_NEED_REWRITE) {
-            if (a->loaded && !atomic_load(&a->stop))
+            if (a->loaded && !atomic_load(&a->stop)) {
                 request_rewrite(a, op->generation);
+                /* right behind the rewrite, so the oldest uncertain appends (those cut off
+                 * in flight) are voided before any newer append runs */
+                pump_voids(a);
+            }
             /* Redis was away and may have lost everything: the ring may speak for a history
              * that no longer exists */
             rt_ring_clear(a->ring);
@@ -348,6 +376,8 @@ static void drain_store(rt_app *a)
             pump_jobs(a); /* results come in order: finished jobs publish at once */
         } else if (c && c->what == OP_READ) {
             on_read(a, op, c);
+        } else if (c && c->what == OP_VOID) {
+            on_voided(a, op, c);
         } else if (c && c->what == OP_RING_LOAD) {
             on_ring_loaded(a, op);
         } else if (c && c->what == OP_LOAD) {
@@ -572,8 +602,13 @@ static int submit_append(rt_app *a, pjob *pj, size_t first, size_t n)
 {
     const rt_job *j = pj->job;
     rt_store_op *op = op_new(OP_APPEND, RT_SCRIPT__COUNT + RT_HSCRIPT_APPEND, NULL);
-    if (!op || rt_hist_append_args(&op->args, a->cfg->prefix, &a->hist, &j->frame,
-                                   j->created_at_us))
+    if (!op)
+        goto fail;
+    op_ctx *c = op->ctx;
+    snprintf(c->job_id, sizeof(c->job_id), "%s:%" PRId64 ":%" PRIu64, a->cfg->node_id,
+             a->life_us, ++a->job_counter);
+    if (rt_hist_append_args(&op->args, a->cfg->prefix, &a->hist, &j->frame, j->created_at_us,
+                            c->job_id))
         goto fail;
     for (size_t i = first; i < first + n; i++) {
         const rt_part *p = &j->parts[i];
@@ -583,7 +618,6 @@ static int submit_append(rt_app *a, pjob *pj, size_t first, size_t n)
         if (rt_hist_append_add(&op->args, p->stream, p->user_id, live))
             goto fail;
     }
-    op_ctx *c = op->ctx;
     c->job = pj;
     c->first = first;
     c->n = n;
@@ -702,6 +736,107 @@ static void pump_jobs(rt_app *a)
     }
 }
 
+/* ---- voiding appends whose outcome is unknown ---- */
+
+static void unc_keep(rt_app *a, Wsgate__StreamKind stream, const char *user_id,
+                     const char *job_id)
+{
+    rt_unc_status st = rt_unc_add(a->unc, stream, user_id, job_id);
+    if (st == RT_UNC_KEPT)
+        return;
+    if (st == RT_UNC_NOMEM) {
+        count(a, RT_M_INTERNAL_ERRORS);
+        return;
+    }
+    count(a, RT_M_HISTORY_UNCERTAIN_DROPPED);
+    if (!a->unc_full_logged)
+        wsg_warn("history_uncertain_full", "max=%d reason=\"undone appends beyond this are "
+                 "not voided: a stored copy may be delivered twice\"", UNCERTAIN_MAX);
+    a->unc_full_logged = 1;
+}
+
+/* The job's parts in c went out live without a seq; Redis may have stored them all the same
+ * (the reply was lost), so they are voided once Redis is back. */
+static void remember_uncertain(rt_app *a, const rt_job *j, const op_ctx *c)
+{
+    for (size_t i = c->first; i < c->first + c->n; i++)
+        unc_keep(a, j->parts[i].stream, j->parts[i].user_id, c->job_id);
+    wsg_metrics_set(a->m, RT_M_HISTORY_UNCERTAIN, (int64_t)rt_unc_len(a->unc));
+}
+
+/* Hands up to VOID_INFLIGHT batches of uncertain appends to the void script. Those the store
+ * hands back undone are kept for the next try (the tick, once Redis is connected). */
+static void pump_voids(rt_app *a)
+{
+    if (atomic_load(&a->stop))
+        return; /* kept until the end: a later life's job ids differ, its voids cannot help */
+    while (a->voids_inflight < VOID_INFLIGHT && rt_unc_len(a->unc) > 0) {
+        rt_store_op *op = op_new(OP_VOID, RT_SCRIPT__COUNT + RT_HSCRIPT_VOID, NULL);
+        op_ctx *c = op ? op->ctx : NULL;
+        if (!op || !(c->unc = calloc(VOID_BATCH, sizeof(*c->unc))) ||
+            rt_hist_void_args(&op->args, a->cfg->prefix, &a->hist)) {
+            rt_store_op_free(op);
+            count(a, RT_M_INTERNAL_ERRORS);
+            return;
+        }
+        c->nunc = rt_unc_take(a->unc, c->unc, VOID_BATCH);
+        for (size_t i = 0; i < c->nunc; i++)
+            if (rt_hist_void_add(&op->args, c->unc[i].stream, c->unc[i].user_id,
+                                 c->unc[i].job_id)) {
+                /* back to the list (copies: the op frees these) */
+                for (size_t k = 0; k < c->nunc; k++)
+                    unc_keep(a, c->unc[k].stream, c->unc[k].user_id, c->unc[k].job_id);
+                rt_store_op_free(op);
+                count(a, RT_M_INTERNAL_ERRORS);
+                return;
+            }
+        a->voids_inflight++;
+        rt_store_submit(a->store, op);
+    }
+    wsg_metrics_set(a->m, RT_M_HISTORY_UNCERTAIN, (int64_t)rt_unc_len(a->unc));
+}
+
+static void on_voided(rt_app *a, rt_store_op *op, op_ctx *c)
+{
+    a->voids_inflight--;
+    if (!op->done) {
+        for (size_t i = 0; i < c->nunc; i++)
+            unc_keep(a, c->unc[i].stream, c->unc[i].user_id, c->unc[i].job_id);
+        wsg_metrics_set(a->m, RT_M_HISTORY_UNCERTAIN, (int64_t)rt_unc_len(a->unc));
+        return; /* the tick tries again once Redis is connected */
+    }
+    uint64_t seqs[VOID_BATCH];
+    if (c->nunc > VOID_BATCH || rt_hist_parse_void(op->reply, c->nunc, seqs)) {
+        /* the script ran: running it again would not answer better */
+        wsg_warn("redis_bad_reply", "op=history_void entries=%zu", c->nunc);
+        count(a, RT_M_REDIS_ERRORS);
+    } else {
+        size_t voided = 0;
+        int broadcast = 0;
+        for (size_t i = 0; i < c->nunc; i++) {
+            if (!seqs[i])
+                continue;
+            voided++;
+            if (c->unc[i].stream == WSGATE__STREAM_KIND__STREAM_BROADCAST)
+                broadcast = 1;
+            wsg_info("history_voided", "stream=%s user=\"%s\" seq=%" PRIu64 " job=%s",
+                     c->unc[i].stream == WSGATE__STREAM_KIND__STREAM_BROADCAST ? "broadcast"
+                                                                               : "user",
+                     c->unc[i].user_id ? c->unc[i].user_id : "", seqs[i], c->unc[i].job_id);
+        }
+        wsg_metrics_add(a->m, RT_M_HISTORY_VOIDED, (int64_t)voided);
+        if (broadcast) {
+            /* the ring may hold the voided item with its payload: Redis answers until the
+             * ring is loaded again */
+            rt_ring_clear(a->ring);
+            a->ring_loaded = 0;
+        }
+    }
+    if (rt_unc_len(a->unc) == 0)
+        a->unc_full_logged = 0;
+    pump_voids(a);
+}
+
 static void on_appended(rt_app *a, rt_store_op *op, op_ctx *c)
 {
     pjob *pj = c->job;
@@ -709,9 +844,11 @@ static void on_appended(rt_app *a, rt_store_op *op, op_ctx *c)
     uint64_t epoch, seqs[APPEND_CHUNK];
     if (!op->done) {
         hist_write_failed(a, c->n, "redis unavailable");
+        remember_uncertain(a, j, c);
     } else if (c->n > APPEND_CHUNK || rt_hist_parse_append(op->reply, c->n, &epoch, seqs)) {
         count(a, RT_M_REDIS_ERRORS);
         hist_write_failed(a, c->n, "malformed reply");
+        remember_uncertain(a, j, c);
     } else {
         for (size_t i = 0; i < c->n; i++) {
             j->parts[c->first + i].seq = seqs[i];
@@ -1010,6 +1147,8 @@ static void on_tick(void *arg)
         rt_registry_expire(a->reg, wsg_mono_us(), a->cfg->node_timeout_ms * 1000, on_expired, a);
     if (!a->ring_loaded && !a->ring_inflight && rt_store_connected(a->store))
         submit_ring_load(a);
+    if (a->loaded && rt_store_connected(a->store))
+        pump_voids(a);
     resync_all_check(a);
     if (a->nats_up)
         rt_resync_due(a->rs, wsg_mono_us(), publish_resync, a);
@@ -1084,6 +1223,8 @@ rt_app *rt_app_new(const rt_config *cfg, wsg_metrics *metrics)
     a->hist.ttl_ms = cfg->history_ttl_ms;
     a->hist.page = (uint32_t)cfg->history_page;
     a->ring = rt_ring_new((size_t)cfg->history_max, RING_MAX_BYTES, cfg->history_ttl_ms * 1000);
+    a->unc = rt_unc_new(UNCERTAIN_MAX);
+    a->life_us = wsg_now_us();
     a->scripts = calloc(RT_SCRIPT__COUNT + RT_HSCRIPT__COUNT, sizeof(*a->scripts));
     if (a->scripts) {
         for (size_t i = 0; i < RT_SCRIPT__COUNT; i++)
@@ -1091,7 +1232,7 @@ rt_app *rt_app_new(const rt_config *cfg, wsg_metrics *metrics)
         for (size_t i = 0; i < RT_HSCRIPT__COUNT; i++)
             a->scripts[RT_SCRIPT__COUNT + i] = rt_hist_scripts[i];
     }
-    if (!a->reg || !a->rs || !a->batch || !a->ring || !a->scripts ||
+    if (!a->reg || !a->rs || !a->batch || !a->ring || !a->unc || !a->scripts ||
         wsg_subject_fmt(a->presence_subject, sizeof(a->presence_subject), cfg->prefix,
                         "events.presence") ||
         wsg_subject_fmt(a->resync_subject, sizeof(a->resync_subject), cfg->prefix, "resync")) {
@@ -1191,6 +1332,10 @@ void rt_app_free(rt_app *a)
         pjob_free(a->jobs);
         a->jobs = next;
     }
+    if (a->unc && rt_unc_len(a->unc))
+        wsg_warn("history_uncertain_abandoned", "entries=%zu reason=\"stopping before Redis "
+                 "could void them\"", rt_unc_len(a->unc));
+    rt_unc_free(a->unc);
     rt_ring_free(a->ring);
     free(a->scripts);
     rt_http_free(a->http);

@@ -18,6 +18,12 @@
  * loop fans a job out when its appends are back, jobs strictly in arrival order, so this
  * replica publishes each stream's seqs in order and never waits on Redis. An append that fails
  * is delivered live without a seq (counted; the sender of a send_message with an id is told).
+ * Redis may have stored it all the same (it went away with the call in flight), so each append
+ * carries a job id ("<node id>:<start time us>:<counter>") and a failed one is remembered (up
+ * to 100,000 streams; beyond, counted and logged once); once Redis is back (right behind the
+ * registry rewrite, then every tick), void script calls of up to 64 streams, 4 in flight, mark
+ * those found stored as voided, so history hands them out empty and the gateway skips them. A
+ * broadcast void clears the ring, which is then loaded again from Redis.
  * A Delivery with a reply subject gets a DeliveryReply once routed. HistoryRequests on
  * <prefix>.history are answered from the broadcast ring (rt_ring, loaded from Redis at start
  * and after Redis came back) when it covers them, else by a read through the store.

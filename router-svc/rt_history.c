@@ -34,6 +34,10 @@
     "  if kind == 'b' then return P .. ':h:b', P .. ':seq:b', nil end\n" \
     "  return P .. ':h:u:' .. user, P .. ':seq:u:' .. user, P .. ':hd:u:' .. user\n" \
     "end\n" \
+    "local function void_key(kind, user)\n" \
+    "  if kind == 'b' then return P .. ':hv:b' end\n" \
+    "  return P .. ':hv:u:' .. user\n" \
+    "end\n" \
     "local function top_of(HK)\n" \
     "  local top = redis.call('XREVRANGE', HK, '+', '-', 'COUNT', 1)\n" \
     "  if #top > 0 then return seqof(top[1][1]) end\n" \
@@ -41,18 +45,19 @@
     "end\n"
 
 const char *const rt_hist_scripts[RT_HSCRIPT__COUNT] = {
-    /* ARGV[2..7] = max_len, ttl_ms, epoch candidate, pre, post, created_us; then kind ('u' /
-     * 'b'), user, live ('1' / '0') per stream. The counter is kept ahead of the stream's last
+    /* ARGV[2..8] = max_len, ttl_ms, epoch candidate, pre, post, created_us, job id; then
+     * kind ('u' / 'b'), user, live ('1' / '0') per stream. The job id is stored as field j so
+     * that an append whose reply was lost can be found again (the void script). The counter is kept ahead of the stream's last
      * id, so a lost counter can never make XADD fail half-way through the call. It outlives
      * the history 30 times over: a stream idle past its history keeps its numbering, so a
      * client returning with an old position gets a resync rather than new seqs that reuse
      * numbers it has seen. */
     [RT_HSCRIPT_APPEND] = LUA_HIST_PRELUDE
-    "local maxlen, ttl, cand, pre, post, created = ARGV[2], ARGV[3], ARGV[4], ARGV[5], "
-    "ARGV[6], ARGV[7]\n"
+    "local maxlen, ttl, cand, pre, post, created, job = ARGV[2], ARGV[3], ARGV[4], ARGV[5], "
+    "ARGV[6], ARGV[7], ARGV[8]\n"
     "local out = {get_epoch(cand)}\n"
     "local at = now_ms()\n"
-    "for i = 8, #ARGV - 2, 3 do\n"
+    "for i = 9, #ARGV - 2, 3 do\n"
     "  local kind, user, live = ARGV[i], ARGV[i + 1], ARGV[i + 2]\n"
     "  local HK, SK, DK = keys(kind, user)\n"
     "  local seq = redis.call('INCR', SK)\n"
@@ -62,7 +67,7 @@ const char *const rt_hist_scripts[RT_HSCRIPT__COUNT] = {
     "    redis.call('SET', SK, string.format('%d', seq))\n"
     "  end\n"
     "  redis.call('XADD', HK, 'MAXLEN', maxlen, sid(seq), 'f', pre .. string.format('%d', seq) "
-    ".. post, 't', created, 'a', string.format('%d', at))\n"
+    ".. post, 't', created, 'a', string.format('%d', at), 'j', job)\n"
     "  redis.call('PEXPIRE', HK, ttl)\n"
     "  redis.call('PEXPIRE', SK, tonumber(ttl) * 30)\n"
     "  if DK then\n"
@@ -115,9 +120,13 @@ const char *const rt_hist_scripts[RT_HSCRIPT__COUNT] = {
     "if upto > 0 and upto < to then to = upto end\n"
     "if from > to then return out end\n"
     "local entries = redis.call('XRANGE', HK, sid(from), sid(to), 'COUNT', max_items)\n"
+    "local voided = {}\n"
+    "local hv = redis.call('HKEYS', void_key(kind, user))\n"
+    "for _, s in ipairs(hv) do voided[s] = true end\n"
     "local bytes, last, cut = 0, nil, false\n"
     "for _, e in ipairs(entries) do\n"
     "  local payload = field(e[2], 'f')\n"
+    "  if payload and voided[string.format('%d', seqof(e[1]))] then payload = '' end\n"
     "  if payload then\n"
     "    if last and bytes + #payload > max_bytes then cut = true break end\n"
     "    bytes = bytes + #payload\n"
@@ -131,6 +140,39 @@ const char *const rt_hist_scripts[RT_HSCRIPT__COUNT] = {
     "if last and mark and DK then\n"
     "  local m = tonumber(redis.call('GET', DK) or '0')\n"
     "  if last > m then redis.call('SET', DK, string.format('%d', last), 'PX', ttl) end\n"
+    "end\n"
+    "return out\n",
+
+    /* ARGV[2..3] = ttl_ms, scan depth; then kind, user, job id per append whose outcome is
+     * unknown. Looks for the job id among the newest `depth` entries of the stream (an
+     * outage is short next to the history, so a lost reply's entry is near the top) and
+     * records a found entry's seq as voided: it was delivered live without a seq, so history
+     * must not hand it out again. The void hash expires with the history it annotates (the
+     * voided entry itself was appended before now, so it is gone by then). Answers the
+     * voided seq per triple, 0 when the job is not in the stream. */
+    [RT_HSCRIPT_VOID] = LUA_HIST_PRELUDE
+    "local ttl, depth = ARGV[2], tonumber(ARGV[3])\n"
+    "local scanned = {}\n"
+    "local out = {}\n"
+    "for i = 4, #ARGV - 2, 3 do\n"
+    "  local kind, user, job = ARGV[i], ARGV[i + 1], ARGV[i + 2]\n"
+    "  local HK = keys(kind, user)\n"
+    "  local jobs = scanned[HK]\n"
+    "  if not jobs then\n"
+    "    jobs = {}\n"
+    "    for _, e in ipairs(redis.call('XREVRANGE', HK, '+', '-', 'COUNT', depth)) do\n"
+    "      local j = field(e[2], 'j')\n"
+    "      if j then jobs[j] = seqof(e[1]) end\n"
+    "    end\n"
+    "    scanned[HK] = jobs\n"
+    "  end\n"
+    "  local seq = jobs[job] or 0\n"
+    "  if seq > 0 then\n"
+    "    local VK = void_key(kind, user)\n"
+    "    redis.call('HSET', VK, string.format('%d', seq), '1')\n"
+    "    redis.call('PEXPIRE', VK, ttl)\n"
+    "  end\n"
+    "  out[#out + 1] = seq\n"
     "end\n"
     "return out\n",
 };
@@ -152,7 +194,7 @@ static const char *kind_arg(Wsgate__StreamKind s)
 }
 
 int rt_hist_append_args(rt_cmd *a, const char *prefix, const rt_hist_limits *l,
-                        const rt_frame *f, int64_t created_us)
+                        const rt_frame *f, int64_t created_us, const char *job_id)
 {
     char *pre;
     size_t pre_len, post_len;
@@ -163,7 +205,7 @@ int rt_hist_append_args(rt_cmd *a, const char *prefix, const rt_hist_limits *l,
              rt_cmd_addf(a, "%" PRId64, l->ttl_ms) ||
              rt_cmd_addf(a, "%" PRIu64, rt_hist_epoch_candidate()) ||
              rt_cmd_add(a, pre, pre_len) || rt_cmd_add(a, post, post_len) ||
-             rt_cmd_addf(a, "%" PRId64, created_us);
+             rt_cmd_addf(a, "%" PRId64, created_us) || rt_cmd_adds(a, job_id);
     free(pre);
     return rc ? -1 : 0;
 }
@@ -176,6 +218,27 @@ int rt_hist_append_add(rt_cmd *a, Wsgate__StreamKind stream, const char *user_id
     return rt_cmd_adds(a, kind_arg(stream)) ||
                    rt_cmd_adds(a, stream == WSGATE__STREAM_KIND__STREAM_USER ? user_id : "") ||
                    rt_cmd_adds(a, live ? "1" : "0")
+               ? -1
+               : 0;
+}
+
+int rt_hist_void_args(rt_cmd *a, const char *prefix, const rt_hist_limits *l)
+{
+    return rt_cmd_adds(a, prefix) || rt_cmd_addf(a, "%" PRId64, l->ttl_ms) ||
+                   rt_cmd_addf(a, "%d", RT_HIST_VOID_DEPTH)
+               ? -1
+               : 0;
+}
+
+int rt_hist_void_add(rt_cmd *a, Wsgate__StreamKind stream, const char *user_id,
+                     const char *job_id)
+{
+    if (stream != WSGATE__STREAM_KIND__STREAM_USER &&
+        stream != WSGATE__STREAM_KIND__STREAM_BROADCAST)
+        return -1;
+    return rt_cmd_adds(a, kind_arg(stream)) ||
+                   rt_cmd_adds(a, stream == WSGATE__STREAM_KIND__STREAM_USER ? user_id : "") ||
+                   rt_cmd_adds(a, job_id)
                ? -1
                : 0;
 }
@@ -198,6 +261,16 @@ int rt_hist_parse_append(const redisReply *r, size_t n, uint64_t *epoch, uint64_
         return -1;
     for (size_t i = 0; i < n; i++)
         if (reply_u64(r->element[1 + i], &seqs[i]) || seqs[i] == 0)
+            return -1;
+    return 0;
+}
+
+int rt_hist_parse_void(const redisReply *r, size_t n, uint64_t *seqs)
+{
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != n)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (reply_u64(r->element[i], &seqs[i]))
             return -1;
     return 0;
 }

@@ -2,7 +2,10 @@
  * for serving a HistoryRequest.
  *
  * Layout (P = prefix): P:h:u:<user> / P:h:b STREAM with ids "<seq>-0" and fields f (the frame
- * exactly as delivered, seq included), t (created_at_us), a (Redis time of the append, ms);
+ * exactly as delivered, seq included), t (created_at_us), a (Redis time of the append, ms),
+ * j (the append's job id, unique per router process life);
+ * P:hv:u:<user> / P:hv:b HASH of voided seqs (field seq, value "1"): entries Redis stored
+ * although the router never got the reply, so it delivered them live without a seq;
  * P:seq:u:<user> / P:seq:b the streams' counters; P:hd:u:<user> the user's delivered mark (last
  * seq handed to at least one live connection); P:epoch the history epoch (random, non-zero,
  * at most 2^53 - 1, made on first use; a new one means positions from before are void).
@@ -14,7 +17,10 @@
  * kept), stores pre .. seq .. post (rt_frame_halves), moves the mark when the user has a live
  * connection, and answers {epoch, seq...}. The read script answers a page, deciding resync
  * exactly as rt_hist_plan does (the broadcast ring uses rt_hist_plan directly):
- * {epoch, head, first_kept, resync, more, seq, payload, created_us, ...}. */
+ * {epoch, head, first_kept, resync, more, seq, payload, created_us, ...}; a voided seq comes
+ * with an empty payload (seq and created_us kept), meaning "already delivered live, skip it".
+ * The void script finds appends by job id among the newest RT_HIST_VOID_DEPTH entries of
+ * their stream and marks their seqs voided, answering {seq or 0 per append}. */
 #ifndef RT_HISTORY_H
 #define RT_HISTORY_H
 #include <hiredis.h>
@@ -31,6 +37,7 @@
 typedef enum {
     RT_HSCRIPT_APPEND,
     RT_HSCRIPT_READ,
+    RT_HSCRIPT_VOID,
     RT_HSCRIPT__COUNT
 } rt_hscript_id;
 
@@ -50,13 +57,27 @@ typedef struct rt_hist_limits {
  * not exist. */
 uint64_t rt_hist_epoch_candidate(void);
 
-/* Append: the frame's halves and creation time, then one stream per rt_hist_append_add
- * (stream WSGATE__STREAM_KIND__STREAM_USER with its user, or STREAM_BROADCAST). 0 / -1. */
+/* Append: the frame's halves, creation time and job id (see rt_hist_void_*), then one stream
+ * per rt_hist_append_add (stream WSGATE__STREAM_KIND__STREAM_USER with its user, or
+ * STREAM_BROADCAST). 0 / -1. */
 int rt_hist_append_args(rt_cmd *a, const char *prefix, const rt_hist_limits *l,
-                        const rt_frame *f, int64_t created_us);
+                        const rt_frame *f, int64_t created_us, const char *job_id);
 int rt_hist_append_add(rt_cmd *a, Wsgate__StreamKind stream, const char *user_id, int live);
 /* Reads an append reply for n streams. 0 / -1 if malformed. */
 int rt_hist_parse_append(const redisReply *r, size_t n, uint64_t *epoch, uint64_t *seqs);
+
+/* How many of a stream's newest entries the void script searches for a job id. An append
+ * whose reply was lost sits at most this many appends below the top when the void runs:
+ * enough because the outage (and so what was appended since) is short next to the history. */
+#define RT_HIST_VOID_DEPTH 200
+
+/* Void: one triple per rt_hist_void_add (an append of job_id to that stream whose outcome is
+ * unknown). 0 / -1. */
+int rt_hist_void_args(rt_cmd *a, const char *prefix, const rt_hist_limits *l);
+int rt_hist_void_add(rt_cmd *a, Wsgate__StreamKind stream, const char *user_id,
+                     const char *job_id);
+/* Reads a void reply for n triples: the voided seq of each, 0 when not found. 0 / -1. */
+int rt_hist_parse_void(const redisReply *r, size_t n, uint64_t *seqs);
 
 /* A HistoryRequest, checked and settled. */
 typedef struct rt_hist_req {

@@ -103,4 +103,12 @@ const wsg_metric_desc rt_metric_descs[RT_M__COUNT] = {
                                       "result=\"bad_request\"", WSG_METRIC_COUNTER, HREQ_HELP},
     [RT_M_DELIVERY_REPLIES] = {"wsgate_router_delivery_replies_total", NULL, WSG_METRIC_COUNTER,
                                "DeliveryReplies sent to Deliveries made as NATS requests"},
+    [RT_M_HISTORY_UNCERTAIN] = {"wsgate_router_history_uncertain", NULL, WSG_METRIC_GAUGE,
+                                "Undone appends (per stream) waiting to be voided if stored"},
+    [RT_M_HISTORY_UNCERTAIN_DROPPED] = {"wsgate_router_history_uncertain_dropped_total", NULL,
+                                        WSG_METRIC_COUNTER,
+                                        "Undone appends not remembered (list full): a stored "
+                                        "copy may be delivered twice"},
+    [RT_M_HISTORY_VOIDED] = {"wsgate_router_history_voided_total", NULL, WSG_METRIC_COUNTER,
+                             "Appends stored although reported undone, voided in history"},
 };

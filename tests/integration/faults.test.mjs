@@ -227,7 +227,11 @@ function assertResumed(rep) {
   assert.equal(rep.badReceipts, 0, 'a sent receipt named the wrong stream or target');
   assert.equal(rep.dupSameConn, 0, `the server repeated a seq on one connection: ${why}`);
   assert.equal(rep.dupReplay, 0, `the server replayed a seq at or before since: ${why}`);
-  assert.equal(rep.gaps, 0, `seq gaps: ${why}`);
+  // A seq is skipped only where the router voided it: a live-only message (its sender was told
+  // history_unavailable) that Redis had stored after all. Each can show as one skipped seq in
+  // its target's stream (every user's, for a broadcast); any other gap is a failure.
+  const voidable = rep.kinds.message.live + rep.kinds.broadcast.live * rep.users;
+  assert.ok(rep.gaps <= voidable, `seq gaps beyond voided live-only messages (${voidable}): ${why}`);
   assert.equal(rep.resync, 0, `resync frames: ${why}`);
   assert.equal(rep.live.lost, 0, 'a live-only message missed a connection that stayed open');
   assert.equal(rep.live.dup, 0);

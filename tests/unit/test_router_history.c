@@ -1,6 +1,7 @@
 /* Unit tests for the history rules without Redis: rt_frame (the seq splice into payloads and
  * the frames the router builds), rt_history (HistoryRequest checks, the resync rule, reply and
- * append formats) and rt_ring (coverage, wraparound, expiry, incompleteness). */
+ * append and void formats), rt_ring (coverage, wraparound, expiry, incompleteness) and
+ * rt_uncertain (the bounded FIFO of appends to void). */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "rt_frame.h"
 #include "rt_history.h"
 #include "rt_ring.h"
+#include "rt_uncertain.h"
 #include "wsg_pb.h"
 
 #define US INT64_C(1000000)
@@ -216,11 +218,11 @@ START_TEST(formats)
     rt_hist_limits l = {.max_len = 50, .ttl_ms = 60000, .page = 10};
     rt_cmd a;
     rt_cmd_init(&a);
-    ck_assert_int_eq(rt_hist_append_args(&a, "p", &l, &f, 123), 0);
+    ck_assert_int_eq(rt_hist_append_args(&a, "p", &l, &f, 123, "r1:77:5"), 0);
     ck_assert_int_eq(rt_hist_append_add(&a, U, "alice", 1), 0);
     ck_assert_int_eq(rt_hist_append_add(&a, B, NULL, 0), 0);
     ck_assert_int_eq(rt_hist_append_add(&a, WSGATE__STREAM_KIND__STREAM_NONE, NULL, 0), -1);
-    ck_assert_uint_eq(a.argc, 13);
+    ck_assert_uint_eq(a.argc, 14);
     ck_assert_str_eq(a.argv[0], "p");
     ck_assert_str_eq(a.argv[1], "50");
     ck_assert_str_eq(a.argv[2], "60000");
@@ -229,11 +231,24 @@ START_TEST(formats)
     ck_assert_str_eq(a.argv[4], "{\"a\":1,\"seq\":");
     ck_assert_str_eq(a.argv[5], "}");
     ck_assert_str_eq(a.argv[6], "123");
+    ck_assert_str_eq(a.argv[7], "r1:77:5");
     const char *rest[] = {"u", "alice", "1", "b", "", "0"};
     for (int i = 0; i < 6; i++)
-        ck_assert_str_eq(a.argv[7 + i], rest[i]);
+        ck_assert_str_eq(a.argv[8 + i], rest[i]);
     rt_cmd_free(&a);
     rt_frame_free(&f);
+
+    /* void: ttl and depth, then kind, user, job id per append */
+    rt_cmd_init(&a);
+    ck_assert_int_eq(rt_hist_void_args(&a, "p", &l), 0);
+    ck_assert_int_eq(rt_hist_void_add(&a, U, "alice", "r1:77:5"), 0);
+    ck_assert_int_eq(rt_hist_void_add(&a, B, NULL, "r1:77:6"), 0);
+    ck_assert_int_eq(rt_hist_void_add(&a, WSGATE__STREAM_KIND__STREAM_NONE, NULL, "x"), -1);
+    ck_assert_uint_eq(a.argc, 9);
+    const char *vargs[] = {"p", "60000", "200", "u", "alice", "r1:77:5", "b", "", "r1:77:6"};
+    for (int i = 0; i < 9; i++)
+        ck_assert_str_eq(a.argv[i], vargs[i]);
+    rt_cmd_free(&a);
 
     /* HistoryReply round trip */
     rt_hist_item items[2] = {{.seq = 4, .data = (const uint8_t *)"{\"x\":1}", .len = 7,
@@ -395,6 +410,71 @@ START_TEST(ring_load_and_expiry)
 }
 END_TEST
 
+static void entry_is(const rt_unc_entry *e, Wsgate__StreamKind stream, const char *user,
+                     const char *job)
+{
+    ck_assert_int_eq(e->stream, stream);
+    if (user)
+        ck_assert_str_eq(e->user_id, user);
+    else
+        ck_assert_ptr_null(e->user_id);
+    ck_assert_str_eq(e->job_id, job);
+}
+
+START_TEST(uncertain_fifo)
+{
+    ck_assert_ptr_null(rt_unc_new(0));
+    rt_uncertain *u = rt_unc_new(100);
+    ck_assert_ptr_nonnull(u);
+    rt_unc_entry out[100];
+    ck_assert_uint_eq(rt_unc_take(u, out, 10), 0);
+    /* copies are kept: the caller's strings may go */
+    char user[8] = "alice", job[8] = "j:1";
+    ck_assert_int_eq(rt_unc_add(u, U, user, job), RT_UNC_KEPT);
+    strcpy(user, "xxxxx");
+    strcpy(job, "xxx");
+    ck_assert_int_eq(rt_unc_add(u, B, NULL, "j:2"), RT_UNC_KEPT);
+    ck_assert_uint_eq(rt_unc_len(u), 2);
+    ck_assert_uint_eq(rt_unc_take(u, out, 1), 1);
+    entry_is(&out[0], U, "alice", "j:1");
+    rt_unc_entry_clear(&out[0]);
+    ck_assert_uint_eq(rt_unc_take(u, out, 10), 1);
+    entry_is(&out[0], B, NULL, "j:2");
+    rt_unc_entry_clear(&out[0]);
+    ck_assert_uint_eq(rt_unc_len(u), 0);
+
+    /* oldest first across the array's wraparound and growth, and never beyond max */
+    char id[32];
+    size_t next_in = 0, next_out = 0;
+    for (int round = 0; round < 5; round++) {
+        while (rt_unc_len(u) < 70) {
+            snprintf(id, sizeof(id), "j:%zu", next_in++);
+            ck_assert_int_eq(rt_unc_add(u, U, "bob", id), RT_UNC_KEPT);
+        }
+        size_t n = rt_unc_take(u, out, 45);
+        ck_assert_uint_eq(n, 45);
+        for (size_t i = 0; i < n; i++) {
+            snprintf(id, sizeof(id), "j:%zu", next_out++);
+            entry_is(&out[i], U, "bob", id);
+            rt_unc_entry_clear(&out[i]);
+        }
+    }
+    while (rt_unc_len(u) < 100) {
+        snprintf(id, sizeof(id), "j:%zu", next_in++);
+        ck_assert_int_eq(rt_unc_add(u, U, "bob", id), RT_UNC_KEPT);
+    }
+    ck_assert_int_eq(rt_unc_add(u, U, "bob", "one too many"), RT_UNC_FULL);
+    ck_assert_uint_eq(rt_unc_len(u), 100);
+    /* taking makes room again; what is left is freed with the list */
+    ck_assert_uint_eq(rt_unc_take(u, out, 1), 1);
+    snprintf(id, sizeof(id), "j:%zu", next_out);
+    entry_is(&out[0], U, "bob", id);
+    rt_unc_entry_clear(&out[0]);
+    ck_assert_int_eq(rt_unc_add(u, B, NULL, "last"), RT_UNC_KEPT);
+    rt_unc_free(u);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("router_history");
@@ -406,6 +486,7 @@ int main(void)
     tcase_add_test(tc, formats);
     tcase_add_test(tc, ring_coverage_and_wraparound);
     tcase_add_test(tc, ring_load_and_expiry);
+    tcase_add_test(tc, uncertain_fifo);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -821,15 +821,15 @@ static redisReply *heval(redisContext *c, rt_hscript_id id, const rt_cmd *args)
     return r;
 }
 
-/* Appends payload to the user's stream (user NULL: broadcast); returns the seq. */
-static uint64_t happend(redisContext *c, const rt_hist_limits *l, const char *user, int live,
-                        const char *payload, uint64_t *epoch)
+/* Appends payload to the user's stream (user NULL: broadcast) as job; returns the seq. */
+static uint64_t happend_job(redisContext *c, const rt_hist_limits *l, const char *user,
+                            int live, const char *payload, const char *job, uint64_t *epoch)
 {
     rt_frame f;
     ck_assert_int_eq(rt_frame_from_payload(&f, payload, strlen(payload)), RT_FRAME_OK);
     rt_cmd a;
     rt_cmd_init(&a);
-    ck_assert_int_eq(rt_hist_append_args(&a, "t", l, &f, 1234), 0);
+    ck_assert_int_eq(rt_hist_append_args(&a, "t", l, &f, 1234, job), 0);
     ck_assert_int_eq(rt_hist_append_add(&a, user ? WSGATE__STREAM_KIND__STREAM_USER
                                                  : WSGATE__STREAM_KIND__STREAM_BROADCAST,
                                         user, live),
@@ -841,6 +841,12 @@ static uint64_t happend(redisContext *c, const rt_hist_limits *l, const char *us
     rt_cmd_free(&a);
     rt_frame_free(&f);
     return seq;
+}
+
+static uint64_t happend(redisContext *c, const rt_hist_limits *l, const char *user, int live,
+                        const char *payload, uint64_t *epoch)
+{
+    return happend_job(c, l, user, live, payload, "job-h", epoch);
 }
 
 typedef struct hread {
@@ -912,7 +918,7 @@ START_TEST(lua_history)
     ck_assert_int_eq(rt_frame_from_payload(&f, "{\"m\":1}", 7), RT_FRAME_OK);
     rt_cmd a;
     rt_cmd_init(&a);
-    rt_hist_append_args(&a, "t", &l, &f, 1);
+    rt_hist_append_args(&a, "t", &l, &f, 1, "job-m");
     rt_hist_append_add(&a, WSGATE__STREAM_KIND__STREAM_USER, "bob", 0);
     rt_hist_append_add(&a, WSGATE__STREAM_KIND__STREAM_USER, "carol", 1);
     rt_hist_append_add(&a, WSGATE__STREAM_KIND__STREAM_BROADCAST, NULL, 0);
@@ -1052,6 +1058,152 @@ START_TEST(lua_history)
 }
 END_TEST
 
+/* Runs the void script over n (user or NULL for broadcast, job) pairs into seqs. */
+static void hvoid(redisContext *c, const rt_hist_limits *l, size_t n, const char *const *users,
+                  const char *const *jobs, uint64_t *seqs)
+{
+    rt_cmd a;
+    rt_cmd_init(&a);
+    ck_assert_int_eq(rt_hist_void_args(&a, "t", l), 0);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_int_eq(rt_hist_void_add(&a, users[i] ? WSGATE__STREAM_KIND__STREAM_USER
+                                                       : WSGATE__STREAM_KIND__STREAM_BROADCAST,
+                                          users[i], jobs[i]),
+                         0);
+    redisReply *r = heval(c, RT_HSCRIPT_VOID, &a);
+    ck_assert_int_eq(rt_hist_parse_void(r, n, seqs), 0);
+    if (n)
+        ck_assert_int_eq(rt_hist_parse_void(r, n - 1, seqs), -1); /* wrong count */
+    freeReplyObject(r);
+    rt_cmd_free(&a);
+}
+
+static long long rint_cmd(redisContext *c, const char *cmd)
+{
+    redisReply *x = redisCommand(c, cmd);
+    ck_assert_ptr_nonnull(x);
+    ck_assert_int_eq(x->type, REDIS_REPLY_INTEGER);
+    long long v = x->integer;
+    freeReplyObject(x);
+    return v;
+}
+
+START_TEST(void_reply_format)
+{
+    redisReply *r = rarr(3, rnum(4), rstr("0"), rnum(0));
+    uint64_t seqs[3];
+    ck_assert_int_eq(rt_hist_parse_void(r, 3, seqs), 0);
+    ck_assert(seqs[0] == 4 && seqs[1] == 0 && seqs[2] == 0);
+    freeReplyObject(r);
+    r = rarr(1, rnum(-1));
+    ck_assert_int_eq(rt_hist_parse_void(r, 1, seqs), -1);
+    freeReplyObject(r);
+    r = rstr("x");
+    ck_assert_int_eq(rt_hist_parse_void(r, 0, seqs), -1);
+    freeReplyObject(r);
+}
+END_TEST
+
+START_TEST(lua_history_void)
+{
+    redis_start();
+    redisContext *c = redis_wait();
+    rt_hist_limits l = {.max_len = 1000, .ttl_ms = 60000, .page = 100};
+    uint64_t epoch;
+
+    /* the job id is stored with each entry */
+    ck_assert_uint_eq(happend_job(c, &l, "alice", 0, "{\"n\":1}", "r:9:1", &epoch), 1);
+    ck_assert_uint_eq(happend_job(c, &l, "alice", 0, "{\"n\":2}", "r:9:2", &epoch), 2);
+    ck_assert_uint_eq(happend_job(c, &l, "alice", 0, "{\"n\":3}", "r:9:3", &epoch), 3);
+    ck_assert_uint_eq(happend_job(c, &l, NULL, 0, "{\"b\":1}", "r:9:4", &epoch), 1);
+    ck_assert_uint_eq(happend_job(c, &l, NULL, 0, "{\"b\":2}", "r:9:5", &epoch), 2);
+    redisReply *x = redisCommand(c, "XRANGE t:h:u:alice 2-0 2-0");
+    ck_assert_uint_eq(x->elements, 1);
+    const redisReply *fv = x->element[0]->element[1];
+    ck_assert_uint_eq(fv->elements, 8);
+    ck_assert_str_eq(fv->element[6]->str, "j");
+    ck_assert_str_eq(fv->element[7]->str, "r:9:2");
+    freeReplyObject(x);
+
+    /* nothing voided yet: every payload */
+    hread h = hget(c, &l, "alice", 1, 0, epoch, 0, 100, 0, 1 << 20);
+    seqs_are(&h.p, 3, 1);
+    for (size_t i = 0; i < 3; i++)
+        ck_assert_uint_gt(h.p.items[i].len, 0);
+    hread_free(&h);
+
+    /* void: only the entries of those jobs in those streams; unknown jobs, a job of another
+     * stream, a stream that does not exist: nothing */
+    const char *users[] = {"alice", "alice", NULL, "bob", NULL};
+    const char *jobs[] = {"r:9:2", "r:9:never", "r:9:4", "r:9:2", "r:9:3"};
+    uint64_t seqs[5];
+    hvoid(c, &l, 5, users, jobs, seqs);
+    ck_assert(seqs[0] == 2 && seqs[1] == 0 && seqs[2] == 1 && seqs[3] == 0 && seqs[4] == 0);
+    ck_assert_int_eq(rint_cmd(c, "HLEN t:hv:u:alice"), 1);
+    ck_assert_str_eq(get(c, "HGET %s %s", "t:hv:u:alice", "2"), "1");
+    ck_assert_int_eq(rint_cmd(c, "HLEN t:hv:b"), 1);
+    ck_assert_str_eq(get(c, "HGET %s %s", "t:hv:b", "1"), "1");
+    ck_assert_int_eq(rint_cmd(c, "EXISTS t:hv:u:bob"), 0);
+    long long pttl = rint_cmd(c, "PTTL t:hv:u:alice");
+    ck_assert(pttl > 0 && pttl <= 60000);
+    /* a job voided again changes nothing */
+    hvoid(c, &l, 1, users, jobs, seqs);
+    ck_assert_uint_eq(seqs[0], 2);
+    ck_assert_int_eq(rint_cmd(c, "HLEN t:hv:u:alice"), 1);
+    /* nothing to void: an empty answer */
+    hvoid(c, &l, 0, users, jobs, seqs);
+
+    /* reads: the voided seq comes empty (seq and creation time kept), the others whole */
+    h = hget(c, &l, "alice", 1, 0, epoch, 0, 100, 0, 1 << 20);
+    ck_assert(!h.p.resync && !h.p.more && h.p.head == 3);
+    seqs_are(&h.p, 3, 1);
+    ck_assert_mem_eq(h.p.items[0].data, "{\"n\":1,\"seq\":1}", 15);
+    ck_assert_uint_eq(h.p.items[1].len, 0);
+    ck_assert_int_eq(h.p.items[1].created_us, 1234);
+    ck_assert_mem_eq(h.p.items[2].data, "{\"n\":3,\"seq\":3}", 15);
+    hread_free(&h);
+    h = hget(c, &l, "alice", 1, 0, epoch, 0, 100, 0, 20); /* an empty item costs no bytes */
+    seqs_are(&h.p, 2, 1);
+    ck_assert(h.p.more);
+    hread_free(&h);
+    h = hget(c, &l, NULL, 1, 0, epoch, 0, 100, 0, 1 << 20);
+    seqs_are(&h.p, 2, 1);
+    ck_assert_uint_eq(h.p.items[0].len, 0);
+    ck_assert_mem_eq(h.p.items[1].data, "{\"b\":2,\"seq\":2}", 15);
+    hread_free(&h);
+    /* the offline backlog too (after the delivered mark) */
+    h = hget(c, &l, "alice", 0, 0, 0, 0, 100, 0, 1 << 20);
+    seqs_are(&h.p, 3, 1);
+    ck_assert_uint_eq(h.p.items[1].len, 0);
+    hread_free(&h);
+
+    /* the search reaches RT_HIST_VOID_DEPTH entries below the top, no further */
+    happend_job(c, &l, "deep", 0, "{}", "r:9:d1", &epoch);
+    happend_job(c, &l, "deep", 0, "{}", "r:9:d2", &epoch);
+    for (int i = 0; i < RT_HIST_VOID_DEPTH - 1; i++)
+        happend(c, &l, "deep", 0, "{}", &epoch);
+    const char *dusers[] = {"deep", "deep"};
+    const char *djobs[] = {"r:9:d1", "r:9:d2"};
+    hvoid(c, &l, 2, dusers, djobs, seqs);
+    ck_assert(seqs[0] == 0 && seqs[1] == 2);
+
+    /* the void hash expires with the history's TTL */
+    rt_hist_limits shortl = {.max_len = 100, .ttl_ms = 300, .page = 100};
+    ck_assert_uint_eq(happend_job(c, &shortl, "eve", 0, "{}", "r:9:e", &epoch), 1);
+    const char *eusers[] = {"eve"};
+    const char *ejobs[] = {"r:9:e"};
+    hvoid(c, &shortl, 1, eusers, ejobs, seqs);
+    ck_assert_uint_eq(seqs[0], 1);
+    pttl = rint_cmd(c, "PTTL t:hv:u:eve");
+    ck_assert(pttl > 0 && pttl <= 300);
+    sleep_ms(400);
+    ck_assert_int_eq(rint_cmd(c, "EXISTS t:hv:u:eve"), 0);
+
+    redisFree(c);
+    redis_stop();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("router_script");
@@ -1061,6 +1213,7 @@ int main(void)
     tcase_add_test(tc, parse_change_replies);
     tcase_add_test(tc, load_snapshot_reply);
     tcase_add_test(tc, args_and_rewrite_commands);
+    tcase_add_test(tc, void_reply_format);
     suite_add_tcase(s, tc);
     TCase *tr = tcase_create("redis");
     tcase_set_timeout(tr, 60);
@@ -1068,6 +1221,7 @@ int main(void)
     tcase_add_test(tr, lua_resync_per_stream);
     tcase_add_test(tr, store_fallback_and_rewrite);
     tcase_add_test(tr, lua_history);
+    tcase_add_test(tr, lua_history_void);
     suite_add_tcase(s, tr);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
