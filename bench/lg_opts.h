@@ -1,0 +1,53 @@
+/* lg_opts: the load generator's command line. Parses and validates every option once, so
+ * the engine can trust the values: counts and times are bounded, URLs are split into host,
+ * port and path, and the source-address range is expanded into dotted strings. */
+#ifndef LG_OPTS_H
+#define LG_OPTS_H
+#include <stdint.h>
+
+#include "lg_proc.h"
+
+#define LG_MAX_URLS 16
+#define LG_MAX_SCENARIOS 8
+#define LG_MAX_CONNS 18000      /* one process stays well under the 20,000-file hard limit */
+#define LG_MAX_SOURCE_IPS 65536
+
+typedef enum { LG_SC_CONNECT, LG_SC_BROADCAST, LG_SC_SEND } lg_scenario;
+
+typedef struct lg_url {
+    char host[256];
+    int port;
+    char path[512];     /* with the leading '/', without the query */
+} lg_url;
+
+typedef struct lg_opts {
+    lg_url urls[LG_MAX_URLS];
+    int nurls;
+    int conns;
+    double connect_rate;            /* connections started per second */
+    char user_prefix[64];
+    char (*source_ips)[16];         /* owned; NULL: let the kernel pick */
+    int nsource_ips;
+    lg_scenario scenarios[LG_MAX_SCENARIOS];
+    int nscenarios;
+    double hold_s;                  /* connect: how long the connections are held */
+    double rate;                    /* broadcast, send: messages per second */
+    double duration_s;              /* broadcast, send: how long messages are sent */
+    double settle_s;                /* pause before a broadcast/send run */
+    double drain_s;                 /* max wait for stragglers after the last message */
+    double connect_timeout_s;       /* max wait for handshakes after the last connect */
+    char nats_url[256];
+    char prefix[64];                /* NATS subject prefix */
+    int server_pids[LG_PROC_MAX_PIDS];
+    int nserver_pids;
+    int verbose;
+} lg_opts;
+
+/* Returns 0, 1 when --help was printed, or -1 after printing why the line is wrong. */
+int lg_opts_parse(lg_opts *o, int argc, char **argv);
+void lg_opts_free(lg_opts *o);
+const char *lg_scenario_name(lg_scenario s);
+/* Total messages of a broadcast or send run. */
+int64_t lg_opts_messages(const lg_opts *o);
+
+#endif

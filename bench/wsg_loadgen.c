@@ -1,0 +1,847 @@
+/* wsgate-loadgen: an open-loop WebSocket load generator for wsgate (issue #4).
+ *
+ * One libwebsockets client context on one thread drives every connection of the process; a
+ * 1 ms timer paces connection starts and messages at fixed rates from a schedule (open loop:
+ * a message's latency counts from when it was due, not when the loop got round to it). The
+ * scenarios run in order on the same connections:
+ *   connect    handshake time (TCP connect start -> welcome frame), then hold;
+ *   broadcast  Delivery{broadcast} published on NATS at --rate; every connection records the
+ *              latency of every index and counts missing and duplicate ones exactly;
+ *   send       clients send send_message to random other users at --rate in total; receivers
+ *              check the target, the latency, and count missing and duplicate ones exactly.
+ * Each scenario prints one JSON object on stdout and a summary on stderr. Exit status: 0 all
+ * clean, 2 bad command line, 3 a connection failed or a message was lost, duplicated,
+ * misrouted or not sent, 1 any other failure, 130 interrupted. */
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <libwebsockets.h>
+#include <nats/nats.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "lg_hist.h"
+#include "lg_opts.h"
+#include "lg_proc.h"
+#include "proto/wsgate.pb-c.h"
+#include "wsg_subject.h"
+#include "wsg_time.h"
+
+#define TICK_US 1000
+#define TXQ 8                 /* queued send_message frames per connection */
+#define MAX_STARTS_PER_TICK 2000
+#define MAX_FRAME 4096        /* frames we expect are far smaller; larger ones are counted */
+
+typedef enum { C_IDLE, C_CONNECTING, C_OPEN, C_FAILED, C_CLOSED } conn_state;
+
+typedef struct tx_item {
+    uint32_t id;
+    uint32_t target;
+    int64_t due_us; /* wall clock */
+} tx_item;
+
+typedef struct lg_conn {
+    struct lws *wsi;
+    uint32_t idx;
+    uint8_t state;
+    uint8_t welcomed;
+    uint8_t q_head, q_len;
+    int64_t start_mono_us;
+    char *frag;          /* a frame that arrived in fragments, until its last one */
+    size_t frag_len;
+    uint8_t *seen;       /* broadcast run: one bit per index */
+    tx_item q[TXQ];
+} lg_conn;
+
+typedef enum { PH_CONNECT, PH_HOLD, PH_SETTLE, PH_RUN, PH_DRAIN, PH_DONE } phase;
+
+typedef struct run_stats {
+    lg_hist *lat;
+    uint32_t run_id;
+    int64_t msgs;            /* scheduled in this run */
+    int64_t next;            /* next index to send */
+    int64_t sent;            /* handed to NATS / written to a socket */
+    int64_t send_failed;     /* NATS publish failed, or no open sender/target */
+    int64_t tx_overflow;     /* a sender's queue was full: not sent */
+    int64_t received;        /* first arrivals */
+    int64_t dups;
+    int64_t foreign;         /* frames of another run or process */
+    int64_t misrouted;       /* send: arrived at a user it was not sent to */
+    int64_t bad_frames;
+    int64_t errors_rx;       /* error frames from the gateway */
+    int64_t expected;        /* broadcast: conns open at start x msgs; send: sent */
+    int64_t receivers;       /* broadcast: conns open at the start */
+    uint8_t *recv_count;     /* send: arrivals per id (saturating) */
+    uint8_t *sent_bits;      /* send: ids written to a socket */
+    int64_t run_start_wall;
+    int64_t run_start_mono;
+    int64_t run_end_mono;    /* last message due */
+    int64_t last_rx_mono;
+} run_stats;
+
+typedef struct lg_app {
+    lg_opts o;
+    struct lws_context *ctx;
+    lws_sorted_usec_list_t tick;
+    lg_conn *conns;
+    lg_hist *handshake;
+    lg_proc *proc;
+    lg_proc_sample s_begin, s_connected, s_sc_begin, s_now;
+    int64_t rss_before_kib;
+    natsConnection *nc;
+    char subj_deliver[128];
+    uint64_t rng;
+    phase ph;
+    int sc;                  /* index into o.scenarios */
+    int64_t phase_until_mono;
+    int64_t next_proc_sample;
+    /* connect */
+    int started, welcomed, failed, closed, closed_after_welcome;
+    int64_t connect_start_mono, connect_end_mono, last_start_mono;
+    int connect_reported;
+    run_stats rs;
+    char txbuf[LWS_PRE + MAX_FRAME];
+    int exit_code;
+} lg_app;
+
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+static uint64_t rnd(lg_app *a)
+{
+    /* xorshift64*: uniform enough to pick senders and targets. */
+    a->rng ^= a->rng >> 12;
+    a->rng ^= a->rng << 25;
+    a->rng ^= a->rng >> 27;
+    return a->rng * 2685821657736338717ull;
+}
+
+/* ---------- reporting ---------- */
+
+static json_t *hist_json(const lg_hist *h)
+{
+    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:f}", "count", (json_int_t)lg_hist_count(h),
+                     "p50_us", (json_int_t)lg_hist_quantile(h, 0.50), "p90_us",
+                     (json_int_t)lg_hist_quantile(h, 0.90), "p99_us",
+                     (json_int_t)lg_hist_quantile(h, 0.99), "p999_us",
+                     (json_int_t)lg_hist_quantile(h, 0.999), "max_us", (json_int_t)lg_hist_max(h),
+                     "mean_us", lg_hist_mean(h));
+}
+
+static json_t *servers_json(lg_app *a, const lg_proc_sample *from, const lg_proc_sample *to)
+{
+    json_t *arr = json_array();
+    if (!arr || !a->proc)
+        return arr;
+    for (int i = 0; i < lg_proc_npids(a->proc); i++) {
+        json_t *s = json_pack("{s:i,s:I,s:I,s:I,s:f}", "pid", lg_proc_pid(a->proc, i),
+                              "rss_kib_start", (json_int_t)from->rss_kib[i], "rss_kib_end",
+                              (json_int_t)to->rss_kib[i], "peak_rss_kib",
+                              (json_int_t)lg_proc_peak_rss_kib(a->proc, i), "cpu_pct",
+                              lg_proc_cpu_pct(from, to, i));
+        if (!s || json_array_append_new(arr, s)) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
+static void emit(lg_app *a, json_t *obj)
+{
+    if (!obj) {
+        fprintf(stderr, "wsgate-loadgen: out of memory building the report\n");
+        a->exit_code = 1;
+        return;
+    }
+    if (json_dumpf(obj, stdout, JSON_COMPACT) || fputc('\n', stdout) == EOF || fflush(stdout)) {
+        fprintf(stderr, "wsgate-loadgen: cannot write the report: %s\n", strerror(errno));
+        a->exit_code = 1;
+    }
+    json_decref(obj);
+}
+
+static void sample(lg_app *a, lg_proc_sample *s)
+{
+    if (a->proc)
+        lg_proc_sample_now(a->proc, s);
+    else
+        s->at_us = wsg_mono_us();
+}
+
+static int64_t total_rss(lg_app *a, const lg_proc_sample *s)
+{
+    return a->proc ? lg_proc_total_rss_kib(a->proc, s) : 0;
+}
+
+static void report_connect(lg_app *a)
+{
+    sample(a, &a->s_now);
+    double secs = (double)(a->connect_end_mono - a->connect_start_mono) / 1e6;
+    int64_t rss_after = total_rss(a, &a->s_connected);
+    double per_conn_kib = a->welcomed ? (double)(rss_after - a->rss_before_kib) / a->welcomed : 0;
+    int still_open = 0;
+    for (int i = 0; i < a->o.conns; i++)
+        still_open += a->conns[i].state == C_OPEN;
+    json_t *servers = servers_json(a, &a->s_begin, &a->s_connected);
+    json_t *obj = json_pack(
+        "{s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:f,s:f,s:o,s:I,s:I,s:f,s:f,s:o*}", "scenario", "connect",
+        "conns", a->o.conns, "started", a->started, "welcomed", a->welcomed, "failed", a->failed,
+        "closed", a->closed, "open_after_hold", still_open, "connect_rate_target",
+        a->o.connect_rate, "connect_seconds", secs, "handshake", hist_json(a->handshake),
+        "server_rss_kib_before", (json_int_t)a->rss_before_kib, "server_rss_kib_after",
+        (json_int_t)rss_after, "server_rss_kib_per_conn", per_conn_kib, "hold_s", a->o.hold_s,
+        "servers", servers);
+    fprintf(stderr,
+            "connect: %d/%d welcomed (%d failed, %d closed) in %.2f s; handshake p50 %.2f ms p90 "
+            "%.2f ms p99 %.2f ms max %.2f ms; server RSS %+.0f KiB -> %.2f KiB/conn; %d open "
+            "after %.0f s hold\n",
+            a->welcomed, a->o.conns, a->failed, a->closed, secs,
+            lg_hist_quantile(a->handshake, .5) / 1e3, lg_hist_quantile(a->handshake, .9) / 1e3,
+            lg_hist_quantile(a->handshake, .99) / 1e3, lg_hist_max(a->handshake) / 1e3,
+            (double)(rss_after - a->rss_before_kib), per_conn_kib, still_open, a->o.hold_s);
+    if (a->failed || a->closed)
+        a->exit_code = a->exit_code ? a->exit_code : 3;
+    emit(a, obj);
+}
+
+static void report_run(lg_app *a, lg_scenario sc)
+{
+    run_stats *r = &a->rs;
+    sample(a, &a->s_now);
+    int64_t missing = 0;
+    if (sc == LG_SC_BROADCAST) {
+        for (int i = 0; i < a->o.conns; i++) {
+            lg_conn *c = &a->conns[i];
+            if (!c->seen)
+                continue;
+            for (int64_t k = 0; k < r->sent; k++)
+                missing += !(c->seen[k >> 3] & (1u << (k & 7)));
+        }
+        r->expected = r->receivers * r->sent;
+    } else {
+        for (int64_t k = 0; k < r->msgs; k++)
+            if (r->sent_bits[k >> 3] & (1u << (k & 7)))
+                missing += r->recv_count[k] == 0;
+        r->expected = r->sent;
+    }
+    double send_s = (double)(r->run_end_mono - r->run_start_mono) / 1e6;
+    double rx_s = (double)(r->last_rx_mono - r->run_start_mono) / 1e6;
+    double rate_rx = rx_s > 0 ? (double)r->received / rx_s : 0;
+    json_t *servers = servers_json(a, &a->s_sc_begin, &a->s_now);
+    json_t *obj = json_pack(
+        "{s:s,s:f,s:f,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:o,s:o*}",
+        "scenario", lg_scenario_name(sc), "rate_target", a->o.rate, "duration_s", send_s,
+        "messages", (json_int_t)r->msgs, "sent", (json_int_t)r->sent, "send_failed",
+        (json_int_t)r->send_failed, "tx_overflow", (json_int_t)r->tx_overflow, "receivers",
+        (json_int_t)r->receivers, "expected", (json_int_t)r->expected, "received",
+        (json_int_t)r->received, "missing", (json_int_t)missing, "duplicates",
+        (json_int_t)r->dups, "misrouted", (json_int_t)r->misrouted, "foreign",
+        (json_int_t)r->foreign, "error_frames", (json_int_t)r->errors_rx, "received_per_s",
+        rate_rx, "receive_window_s", rx_s, "latency", hist_json(r->lat), "servers", servers);
+    fprintf(stderr,
+            "%s: sent %" PRId64 "/%" PRId64 " (%" PRId64 " failed, %" PRId64
+            " overflow) in %.2f s; received %" PRId64 "/%" PRId64 " = %.0f/s; missing %" PRId64
+            " dup %" PRId64 " misrouted %" PRId64 " errors %" PRId64
+            "; latency p50 %.2f ms p99 %.2f ms max %.2f ms\n",
+            lg_scenario_name(sc), r->sent, r->msgs, r->send_failed, r->tx_overflow, send_s,
+            r->received, r->expected, rate_rx, missing, r->dups, r->misrouted, r->errors_rx,
+            lg_hist_quantile(r->lat, .5) / 1e3, lg_hist_quantile(r->lat, .99) / 1e3,
+            lg_hist_max(r->lat) / 1e3);
+    if (a->proc)
+        for (int i = 0; i < lg_proc_npids(a->proc); i++)
+            fprintf(stderr, "  server pid %d: cpu %.0f%%, rss %" PRId64 " KiB (peak %" PRId64 ")\n",
+                    lg_proc_pid(a->proc, i), lg_proc_cpu_pct(&a->s_sc_begin, &a->s_now, i),
+                    a->s_now.rss_kib[i], lg_proc_peak_rss_kib(a->proc, i));
+    if (missing || r->dups || r->misrouted || r->send_failed || r->tx_overflow)
+        a->exit_code = a->exit_code ? a->exit_code : 3;
+    emit(a, obj);
+}
+
+static void run_reset(lg_app *a)
+{
+    run_stats *r = &a->rs;
+    free(r->recv_count);
+    free(r->sent_bits);
+    lg_hist_free(r->lat);
+    for (int i = 0; i < a->o.conns; i++) {
+        free(a->conns[i].seen);
+        a->conns[i].seen = NULL;
+        a->conns[i].q_len = 0;
+    }
+    memset(r, 0, sizeof(*r));
+}
+
+/* ---------- receiving ---------- */
+
+static void on_frame(lg_app *a, lg_conn *c, const char *buf, size_t len)
+{
+    run_stats *r = &a->rs;
+    json_error_t err;
+    json_t *j = json_loadb(buf, len, 0, &err);
+    if (!j || !json_is_object(j)) {
+        r->bad_frames++;
+        json_decref(j);
+        return;
+    }
+    const char *type = json_string_value(json_object_get(j, "type"));
+    if (!c->welcomed) {
+        if (!type || strcmp(type, "welcome")) {
+            r->bad_frames++;
+        } else {
+            c->welcomed = 1;
+            a->welcomed++;
+            lg_hist_record(a->handshake, wsg_mono_us() - c->start_mono_us);
+        }
+        json_decref(j);
+        return;
+    }
+    int64_t now_wall = wsg_now_us();
+    if (type && !strcmp(type, "message")) {
+        const char *content = json_string_value(json_object_get(j, "content"));
+        unsigned run, id, target;
+        long long t;
+        if (!content || sscanf(content, "%u %u %u %lld", &run, &id, &target, &t) != 4) {
+            r->foreign++;
+        } else if (run != r->run_id || !r->recv_count || id >= r->msgs) {
+            r->foreign++;
+        } else {
+            if (target != c->idx)
+                r->misrouted++;
+            if (r->recv_count[id] == 0) {
+                r->received++;
+                lg_hist_record(r->lat, now_wall - t);
+                r->last_rx_mono = wsg_mono_us();
+            } else {
+                r->dups++;
+            }
+            if (r->recv_count[id] < UINT8_MAX)
+                r->recv_count[id]++;
+        }
+    } else if (type && !strcmp(type, "error")) {
+        r->errors_rx++;
+        if (a->o.verbose)
+            fprintf(stderr, "error frame on conn %u: %.*s\n", c->idx, (int)len, buf);
+    } else if (!type) {
+        json_int_t run = json_integer_value(json_object_get(j, "r"));
+        json_t *ji = json_object_get(j, "i");
+        json_t *jt = json_object_get(j, "t");
+        if (!json_is_integer(ji) || !json_is_integer(jt) || (uint32_t)run != r->run_id ||
+            !c->seen || json_integer_value(ji) < 0 || json_integer_value(ji) >= r->msgs) {
+            r->foreign++;
+        } else {
+            int64_t k = json_integer_value(ji);
+            if (c->seen[k >> 3] & (1u << (k & 7))) {
+                r->dups++;
+            } else {
+                c->seen[k >> 3] |= (uint8_t)(1u << (k & 7));
+                r->received++;
+                lg_hist_record(r->lat, now_wall - json_integer_value(jt));
+                r->last_rx_mono = wsg_mono_us();
+            }
+        }
+    }
+    /* pong, sent, resync and anything else: not part of what is measured */
+    json_decref(j);
+}
+
+static void on_receive(lg_app *a, lg_conn *c, struct lws *wsi, const char *in, size_t len)
+{
+    int first = lws_is_first_fragment(wsi), last = lws_is_final_fragment(wsi);
+    if (first && last) {
+        on_frame(a, c, in, len);
+        return;
+    }
+    if (first)
+        c->frag_len = 0;
+    if (c->frag_len + len > MAX_FRAME) {
+        a->rs.bad_frames++;
+        c->frag_len = MAX_FRAME + 1; /* poisoned until the next first fragment */
+        return;
+    }
+    if (!c->frag && !(c->frag = malloc(MAX_FRAME))) {
+        a->rs.bad_frames++;
+        return;
+    }
+    memcpy(c->frag + c->frag_len, in, len);
+    c->frag_len += len;
+    if (last) {
+        on_frame(a, c, c->frag, c->frag_len);
+        free(c->frag);
+        c->frag = NULL;
+        c->frag_len = 0;
+    }
+}
+
+/* ---------- sending ---------- */
+
+static int write_next(lg_app *a, lg_conn *c, struct lws *wsi)
+{
+    run_stats *r = &a->rs;
+    if (!c->q_len)
+        return 0;
+    tx_item it = c->q[c->q_head];
+    c->q_head = (uint8_t)((c->q_head + 1) % TXQ);
+    c->q_len--;
+    char content[96], target[96];
+    snprintf(content, sizeof(content), "%u %u %u %" PRId64, r->run_id, it.id, it.target,
+             it.due_us);
+    snprintf(target, sizeof(target), "%s%u", a->o.user_prefix, it.target);
+    json_t *j = json_pack("{s:s,s:s,s:s}", "type", "send_message", "target_user", target,
+                          "content", content);
+    size_t n = j ? json_dumpb(j, a->txbuf + LWS_PRE, MAX_FRAME, JSON_COMPACT) : 0;
+    json_decref(j);
+    if (n == 0 || n > MAX_FRAME) {
+        r->send_failed++;
+        return 0;
+    }
+    if (lws_write(wsi, (unsigned char *)a->txbuf + LWS_PRE, n, LWS_WRITE_TEXT) < (int)n) {
+        r->send_failed++;
+        return -1;
+    }
+    r->sent++;
+    r->sent_bits[it.id >> 3] |= (uint8_t)(1u << (it.id & 7));
+    if (c->q_len)
+        lws_callback_on_writable(wsi);
+    return 0;
+}
+
+static int lg_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                       size_t len)
+{
+    struct lws_context *ctx = lws_get_context(wsi);
+    lg_app *a = ctx ? lws_context_user(ctx) : NULL;
+    lg_conn *c = lws_get_opaque_user_data(wsi);
+    (void)user;
+    if (!a || !c)
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
+    switch (reason) {
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+        if (c->state == C_CONNECTING || c->state == C_IDLE) {
+            c->state = C_FAILED;
+            a->failed++;
+            if (a->o.verbose || a->failed <= 5)
+                fprintf(stderr, "conn %u: connection error: %s\n", c->idx,
+                        in ? (const char *)in : "(none)");
+        }
+        c->wsi = NULL;
+        return 0;
+    case LWS_CALLBACK_CLIENT_ESTABLISHED:
+        c->state = C_OPEN;
+        return 0;
+    case LWS_CALLBACK_CLIENT_RECEIVE:
+        on_receive(a, c, wsi, in, len);
+        return 0;
+    case LWS_CALLBACK_CLIENT_WRITEABLE:
+        return write_next(a, c, wsi);
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        if (a->o.verbose && len >= 2) {
+            const unsigned char *p = in;
+            fprintf(stderr, "conn %u: server closed with %u\n", c->idx, (p[0] << 8) | p[1]);
+        }
+        return 0;
+    case LWS_CALLBACK_CLIENT_CLOSED:
+        if (c->state == C_OPEN || c->state == C_CONNECTING) {
+            if (c->welcomed)
+                a->closed_after_welcome++;
+            else
+                a->failed++;
+            a->closed++;
+            c->state = C_CLOSED;
+        }
+        c->wsi = NULL;
+        free(c->frag);
+        c->frag = NULL;
+        return 0;
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static const struct lws_protocols protocols[] = {
+    {"wsgate.v1", lg_callback, 0, 4096, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static void start_conn(lg_app *a, int i)
+{
+    lg_conn *c = &a->conns[i];
+    const lg_url *u = &a->o.urls[i % a->o.nurls];
+    char path[640];
+    snprintf(path, sizeof(path), "%s?user_id=%s%d", u->path, a->o.user_prefix, i);
+    struct lws_client_connect_info ci;
+    memset(&ci, 0, sizeof(ci));
+    ci.context = a->ctx;
+    ci.address = u->host;
+    ci.port = u->port;
+    ci.path = path;
+    ci.host = u->host;
+    ci.origin = NULL;
+    ci.protocol = "wsgate.v1";
+    ci.local_protocol_name = "wsgate.v1";
+    ci.pwsi = &c->wsi;
+    ci.opaque_user_data = c;
+    if (a->o.source_ips)
+        ci.iface = a->o.source_ips[i % a->o.nsource_ips];
+    c->idx = (uint32_t)i;
+    c->state = C_CONNECTING;
+    c->start_mono_us = wsg_mono_us();
+    a->started++;
+    if (!lws_client_connect_via_info(&ci) && c->state == C_CONNECTING) {
+        c->state = C_FAILED;
+        a->failed++;
+        if (a->o.verbose || a->failed <= 5)
+            fprintf(stderr, "conn %d: lws_client_connect_via_info failed\n", i);
+    }
+}
+
+/* ---------- scenario driving ---------- */
+
+static int pick_open(lg_app *a, int avoid)
+{
+    for (int tries = 0; tries < 16; tries++) {
+        int i = (int)(rnd(a) % (uint64_t)a->o.conns);
+        if (i != avoid && a->conns[i].state == C_OPEN && a->conns[i].welcomed)
+            return i;
+    }
+    return -1;
+}
+
+static void publish_broadcast(lg_app *a, int64_t k, int64_t due_wall)
+{
+    run_stats *r = &a->rs;
+    char payload[128];
+    int pl = snprintf(payload, sizeof(payload), "{\"r\":%u,\"t\":%" PRId64 ",\"i\":%" PRId64 "}",
+                      r->run_id, due_wall, k);
+    Wsgate__Delivery d = WSGATE__DELIVERY__INIT;
+    d.target_case = WSGATE__DELIVERY__TARGET_BROADCAST;
+    d.broadcast = 1;
+    d.payload.data = (uint8_t *)payload;
+    d.payload.len = (size_t)pl;
+    d.created_at_us = due_wall;
+    uint8_t buf[256];
+    size_t n = wsgate__delivery__get_packed_size(&d);
+    if (n > sizeof(buf)) {
+        r->send_failed++;
+        return;
+    }
+    wsgate__delivery__pack(&d, buf);
+    natsStatus s = natsConnection_Publish(a->nc, a->subj_deliver, buf, (int)n);
+    if (s != NATS_OK) {
+        r->send_failed++;
+        if (r->send_failed <= 5)
+            fprintf(stderr, "nats publish failed: %s\n", natsStatus_GetText(s));
+        return;
+    }
+    r->sent++;
+}
+
+static void queue_send(lg_app *a, int64_t k, int64_t due_wall)
+{
+    run_stats *r = &a->rs;
+    int from = pick_open(a, -1);
+    int to = from < 0 ? -1 : pick_open(a, from);
+    if (to < 0) {
+        r->send_failed++;
+        return;
+    }
+    lg_conn *c = &a->conns[from];
+    if (c->q_len == TXQ) {
+        r->tx_overflow++;
+        return;
+    }
+    c->q[(c->q_head + c->q_len) % TXQ] =
+        (tx_item){.id = (uint32_t)k, .target = (uint32_t)to, .due_us = due_wall};
+    c->q_len++;
+    lws_callback_on_writable(c->wsi);
+}
+
+static int begin_run(lg_app *a, lg_scenario sc)
+{
+    run_stats *r = &a->rs;
+    run_reset(a);
+    r->lat = lg_hist_new();
+    r->run_id = (uint32_t)(rnd(a) >> 33) | 1u;
+    r->msgs = lg_opts_messages(&a->o);
+    if (!r->lat)
+        return -1;
+    if (sc == LG_SC_BROADCAST) {
+        size_t bytes = (size_t)((r->msgs + 7) / 8);
+        for (int i = 0; i < a->o.conns; i++) {
+            lg_conn *c = &a->conns[i];
+            if (c->state != C_OPEN || !c->welcomed)
+                continue;
+            if (!(c->seen = calloc(1, bytes)))
+                return -1;
+            r->receivers++;
+        }
+    } else {
+        r->recv_count = calloc((size_t)r->msgs, 1);
+        r->sent_bits = calloc((size_t)((r->msgs + 7) / 8), 1);
+        if (!r->recv_count || !r->sent_bits)
+            return -1;
+    }
+    r->run_start_wall = wsg_now_us();
+    r->run_start_mono = wsg_mono_us();
+    r->last_rx_mono = r->run_start_mono;
+    return 0;
+}
+
+static void enter_scenario(lg_app *a, int64_t now)
+{
+    if (a->sc >= a->o.nscenarios || g_stop) {
+        a->ph = PH_DONE;
+        return;
+    }
+    sample(a, &a->s_sc_begin);
+    if (a->o.scenarios[a->sc] == LG_SC_CONNECT) {
+        a->ph = PH_HOLD;
+        a->phase_until_mono = now + (int64_t)(a->o.hold_s * 1e6);
+    } else {
+        a->ph = PH_SETTLE;
+        a->phase_until_mono = now + (int64_t)(a->o.settle_s * 1e6);
+    }
+}
+
+static void step(lg_app *a, int64_t now)
+{
+    run_stats *r = &a->rs;
+    lg_scenario sc = a->o.scenarios[a->sc < a->o.nscenarios ? a->sc : 0];
+    switch (a->ph) {
+    case PH_CONNECT: {
+        int budget = MAX_STARTS_PER_TICK;
+        while (a->started < a->o.conns && budget-- > 0) {
+            int64_t due =
+                a->connect_start_mono + (int64_t)((double)a->started * 1e6 / a->o.connect_rate);
+            if (now < due)
+                break;
+            start_conn(a, a->started);
+            a->last_start_mono = now;
+        }
+        int settled = a->welcomed + a->failed;
+        int timed_out = a->started == a->o.conns &&
+                        now > a->last_start_mono + (int64_t)(a->o.connect_timeout_s * 1e6);
+        if ((a->started == a->o.conns && settled >= a->o.conns) || timed_out || g_stop) {
+            a->connect_end_mono = now;
+            sample(a, &a->s_connected);
+            enter_scenario(a, now);
+        }
+        break;
+    }
+    case PH_HOLD:
+        if (now >= a->phase_until_mono || g_stop) {
+            report_connect(a);
+            a->sc++;
+            enter_scenario(a, now);
+        }
+        break;
+    case PH_SETTLE:
+        if (now >= a->phase_until_mono) {
+            if (begin_run(a, sc)) {
+                fprintf(stderr, "wsgate-loadgen: out of memory for the %s run\n",
+                        lg_scenario_name(sc));
+                a->exit_code = 1;
+                a->ph = PH_DONE;
+                break;
+            }
+            a->ph = PH_RUN;
+        }
+        break;
+    case PH_RUN: {
+        while (r->next < r->msgs && !g_stop) {
+            int64_t off = (int64_t)((double)r->next * 1e6 / a->o.rate);
+            if (now < r->run_start_mono + off)
+                break;
+            if (sc == LG_SC_BROADCAST)
+                publish_broadcast(a, r->next, r->run_start_wall + off);
+            else
+                queue_send(a, r->next, r->run_start_wall + off);
+            r->next++;
+        }
+        if (r->next == r->msgs || g_stop) {
+            r->run_end_mono = now;
+            if (sc == LG_SC_BROADCAST && natsConnection_FlushTimeout(a->nc, 5000) != NATS_OK)
+                fprintf(stderr, "wsgate-loadgen: NATS flush failed after the run\n");
+            a->ph = PH_DRAIN;
+            a->phase_until_mono = now + (int64_t)(a->o.drain_s * 1e6);
+        }
+        break;
+    }
+    case PH_DRAIN: {
+        int64_t want = sc == LG_SC_BROADCAST ? r->receivers * r->sent : r->sent;
+        int queued = 0;
+        if (sc == LG_SC_SEND)
+            for (int i = 0; i < a->o.conns && !queued; i++)
+                queued = a->conns[i].q_len > 0;
+        if ((!queued && r->received >= want) || now >= a->phase_until_mono || g_stop) {
+            report_run(a, sc);
+            a->sc++;
+            enter_scenario(a, now);
+        }
+        break;
+    }
+    case PH_DONE:
+        break;
+    }
+}
+
+static void on_tick(lws_sorted_usec_list_t *sul)
+{
+    lg_app *a = lws_container_of(sul, lg_app, tick);
+    int64_t now = wsg_mono_us();
+    if (a->proc && now >= a->next_proc_sample) {
+        lg_proc_sample s;
+        lg_proc_sample_now(a->proc, &s); /* keeps the peaks current */
+        a->next_proc_sample = now + 1000000;
+    }
+    step(a, now);
+    /* Every tick costs a poll over every socket, so the loop only ticks as often as the
+     * schedule needs: each 1 ms while connecting, each message interval (1..20 ms) while
+     * sending, each 20 ms otherwise. */
+    int64_t wait = 20000;
+    if (a->ph == PH_CONNECT)
+        wait = (int64_t)(1e6 / a->o.connect_rate);
+    else if (a->ph == PH_RUN)
+        wait = (int64_t)(1e6 / a->o.rate);
+    if (wait < TICK_US)
+        wait = TICK_US;
+    if (wait > 20000)
+        wait = 20000;
+    if (a->ph != PH_DONE)
+        lws_sul_schedule(a->ctx, 0, &a->tick, on_tick, wait);
+    else
+        lws_cancel_service(a->ctx); /* nothing else is due: wake the poll so main sees it */
+}
+
+static int needs_nats(const lg_opts *o)
+{
+    for (int i = 0; i < o->nscenarios; i++)
+        if (o->scenarios[i] == LG_SC_BROADCAST)
+            return 1;
+    return 0;
+}
+
+static int raise_nofile(int conns)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl))
+        return -1;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl))
+        return -1;
+    if (rl.rlim_cur < (rlim_t)conns + 64) {
+        fprintf(stderr, "wsgate-loadgen: open-files limit %llu is too low for %d connections\n",
+                (unsigned long long)rl.rlim_cur, conns);
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static lg_app app; /* large (tx buffer, samples): not on the stack */
+    lg_app *a = &app;
+    int prc = lg_opts_parse(&a->o, argc, argv);
+    if (prc)
+        return prc > 0 ? 0 : 2;
+    a->exit_code = 0;
+    a->rng = (uint64_t)wsg_now_us() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ull;
+    if (raise_nofile(a->o.conns)) {
+        lg_opts_free(&a->o);
+        return 2;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    lws_set_log_level(a->o.verbose ? (LLL_ERR | LLL_WARN) : LLL_ERR, NULL);
+    a->conns = calloc((size_t)a->o.conns, sizeof(lg_conn));
+    a->handshake = lg_hist_new();
+    if (!a->conns || !a->handshake)
+        goto oom;
+    if (a->o.nserver_pids) {
+        if (!(a->proc = lg_proc_new(a->o.server_pids, a->o.nserver_pids)))
+            goto oom;
+        if (lg_proc_sample_now(a->proc, &a->s_begin))
+            fprintf(stderr, "wsgate-loadgen: some --server-pid cannot be read from /proc\n");
+        a->rss_before_kib = lg_proc_total_rss_kib(a->proc, &a->s_begin);
+    } else {
+        a->s_begin.at_us = wsg_mono_us();
+    }
+    if (needs_nats(&a->o)) {
+        if (wsg_subject_fmt(a->subj_deliver, sizeof(a->subj_deliver), a->o.prefix, "deliver")) {
+            fprintf(stderr, "wsgate-loadgen: --prefix %s is too long\n", a->o.prefix);
+            a->exit_code = 2;
+            goto out;
+        }
+        natsStatus s = natsConnection_ConnectTo(&a->nc, a->o.nats_url);
+        if (s != NATS_OK) {
+            fprintf(stderr, "wsgate-loadgen: cannot connect to NATS at %s: %s\n", a->o.nats_url,
+                    natsStatus_GetText(s));
+            a->exit_code = 1;
+            goto out;
+        }
+    }
+
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof(info));
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    info.protocols = protocols;
+    info.gid = -1;
+    info.uid = -1;
+    info.user = a;
+    info.fd_limit_per_thread = (unsigned)a->o.conns + 64;
+    info.count_threads = 1;
+    a->ctx = lws_create_context(&info);
+    if (!a->ctx) {
+        fprintf(stderr, "wsgate-loadgen: lws_create_context failed\n");
+        a->exit_code = 1;
+        goto out;
+    }
+    a->ph = PH_CONNECT;
+    a->connect_start_mono = wsg_mono_us();
+    a->last_start_mono = a->connect_start_mono;
+    lws_sul_schedule(a->ctx, 0, &a->tick, on_tick, 1);
+    while (a->ph != PH_DONE) {
+        if (lws_service(a->ctx, 0) < 0) {
+            fprintf(stderr, "wsgate-loadgen: lws_service failed\n");
+            a->exit_code = 1;
+            break;
+        }
+    }
+    if (g_stop)
+        a->exit_code = a->exit_code ? a->exit_code : 130;
+out:
+    if (a->ctx)
+        lws_context_destroy(a->ctx);
+    if (a->nc) {
+        natsConnection_Destroy(a->nc);
+        nats_Close();
+    }
+    run_reset(a);
+    if (a->conns)
+        for (int i = 0; i < a->o.conns; i++)
+            free(a->conns[i].frag);
+    free(a->conns);
+    lg_hist_free(a->handshake);
+    lg_proc_free(a->proc);
+    lg_opts_free(&a->o);
+    return a->exit_code;
+oom:
+    fprintf(stderr, "wsgate-loadgen: out of memory\n");
+    a->exit_code = 1;
+    goto out;
+}
