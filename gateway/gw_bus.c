@@ -1,6 +1,7 @@
 /* gw_bus: NATS transport for the gateway; see gw_bus.h. */
 #include "gw_bus.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -229,16 +230,27 @@ int gw_bus_connected(const gw_bus *b)
     return atomic_load(&b->nats.connected);
 }
 
-static int publish(gw_bus *b, const char *subject, const ProtobufCMessage *m)
+/* Client frames are published on the worker's thread, one per message: small ones are packed
+ * on the stack (nats.c copies what it sends), only large ones cost an allocation. */
+#define GW_BUS_STACK_PACK 4096
+
+/* reply: the subject answers go to, or NULL. */
+static int publish(gw_bus *b, const char *subject, const char *reply, const ProtobufCMessage *m)
 {
-    uint8_t *data;
-    size_t len;
-    if (wsg_pb_pack(m, &data, &len)) {
+    uint8_t stack[GW_BUS_STACK_PACK];
+    size_t len = protobuf_c_message_get_packed_size(m);
+    uint8_t *data = len <= sizeof(stack) ? stack : malloc(len);
+    if (!data || len > INT_MAX) {
+        if (data != stack)
+            free(data);
         wsg_metrics_add(b->cfg.metrics, GW_M_NATS_PUBLISH_ERRORS, 1);
         return -1;
     }
-    natsStatus s = natsConnection_Publish(b->nats.conn, subject, data, (int)len);
-    free(data);
+    protobuf_c_message_pack(m, data);
+    natsStatus s = reply ? natsConnection_PublishRequest(b->nats.conn, subject, reply, data, (int)len)
+                         : natsConnection_Publish(b->nats.conn, subject, data, (int)len);
+    if (data != stack)
+        free(data);
     if (s != NATS_OK) {
         wsg_metrics_add(b->cfg.metrics, GW_M_NATS_PUBLISH_ERRORS, 1);
         wsg_debug("nats_publish_failed", "subject=%s err=\"%s\"", subject, natsStatus_GetText(s));
@@ -262,7 +274,7 @@ int gw_bus_publish_inbound(gw_bus *b, uint64_t conn_id, const char *user_id, con
     f.payload.data = (uint8_t *)payload;
     f.payload.len = len;
     f.received_at_us = received_us;
-    return publish(b, subject, &f.base);
+    return publish(b, subject, NULL, &f.base);
 }
 
 int gw_bus_publish_conn(gw_bus *b, Wsgate__ConnEvent__Kind kind, uint32_t stream, uint64_t seq,
@@ -282,7 +294,7 @@ int gw_bus_publish_conn(gw_bus *b, Wsgate__ConnEvent__Kind kind, uint32_t stream
     ev.n_conns = 1;
     ev.conns = conns;
     ev.at_us = wsg_now_us();
-    return publish(b, b->subj_conn, &ev.base);
+    return publish(b, b->subj_conn, NULL, &ev.base);
 }
 
 int gw_bus_request_history(gw_bus *b, const Wsgate__HistoryRequest *rq, uint64_t conn_id,
@@ -291,20 +303,7 @@ int gw_bus_request_history(gw_bus *b, const Wsgate__HistoryRequest *rq, uint64_t
     char reply[sizeof(b->inbox) + 48];
     snprintf(reply, sizeof(reply), "%s.%llu.%u.%u", b->inbox, (unsigned long long)conn_id, stream,
              reqno);
-    uint8_t *data;
-    size_t len;
-    if (wsg_pb_pack(&rq->base, &data, &len)) {
-        wsg_metrics_add(b->cfg.metrics, GW_M_NATS_PUBLISH_ERRORS, 1);
-        return -1;
-    }
-    natsStatus s = natsConnection_PublishRequest(b->nats.conn, b->subj_history, reply, data,
-                                                 (int)len);
-    free(data);
-    if (s != NATS_OK) {
-        wsg_metrics_add(b->cfg.metrics, GW_M_NATS_PUBLISH_ERRORS, 1);
-        return -1;
-    }
-    return 0;
+    return publish(b, b->subj_history, reply, &rq->base);
 }
 
 int gw_bus_publish_resync(gw_bus *b, uint32_t stream, uint64_t seq, Wsgate__Conn **conns,
@@ -320,7 +319,7 @@ int gw_bus_publish_resync(gw_bus *b, uint32_t stream, uint64_t seq, Wsgate__Conn
     ev.conns = conns;
     ev.at_us = wsg_now_us();
     ev.more = more != 0;
-    return publish(b, b->subj_conn, &ev.base);
+    return publish(b, b->subj_conn, NULL, &ev.base);
 }
 
 int gw_bus_publish_heartbeat(gw_bus *b, uint32_t connections, int draining, uint32_t interval_ms)
@@ -332,5 +331,5 @@ int gw_bus_publish_heartbeat(gw_bus *b, uint32_t connections, int draining, uint
     hb.draining = draining != 0;
     hb.at_us = wsg_now_us();
     hb.interval_ms = interval_ms;
-    return publish(b, b->subj_hb, &hb.base);
+    return publish(b, b->subj_hb, NULL, &hb.base);
 }

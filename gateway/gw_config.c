@@ -157,8 +157,9 @@ wsg_config_status gw_config_load(gw_config *c, int argc, char **argv, char *err,
         c->memory_budget = pages > 0 && page > 0 ? (int64_t)pages * page / 4 : INT64_C(1) << 30;
     }
     if (c->workers == 0) {
+        /* A connection id holds its worker's index in 8 bits: at most 255 workers. */
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        c->workers = cores > 0 ? cores : 1;
+        c->workers = cores < 1 ? 1 : cores > 255 ? 255 : cores;
     }
     return WSG_CONFIG_OK;
 }

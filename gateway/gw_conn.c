@@ -78,7 +78,7 @@ void gw_conn_shed(gw_worker *w, gw_conn *c)
 /* The queue bound is judged where the client had its chance to read: after a writeable
  * callback has written what the socket takes (on_writeable). A burst that arrives between two
  * such callbacks may exceed it up to twice over before the connection is cut at once. */
-static void enqueue(gw_worker *w, gw_conn *c, gw_msg *m)
+void gw_conn_enqueue(gw_worker *w, gw_conn *c, gw_msg *m)
 {
     gw_node *n = gw_worker_node(w);
     size_t before = c->q.bytes;
@@ -98,10 +98,13 @@ static void enqueue(gw_worker *w, gw_conn *c, gw_msg *m)
     }
 }
 
-void gw_conn_enqueue(gw_worker *w, gw_conn *c, gw_msg *m)
+/* The welcome is a connection's first frame: what comes before it waits in gw_resume. */
+static void enqueue_after_welcome(gw_worker *w, gw_conn *c, gw_msg *m)
 {
-    wsg_metrics_add(&gw_worker_node(w)->metrics, GW_M_DELIVERIES, 1);
-    enqueue(w, c, m);
+    if (gw_resume_welcomed(&c->st))
+        gw_conn_enqueue(w, c, m);
+    else
+        gw_resume_hold_early(w, c, m);
 }
 
 void gw_conn_send_text(gw_worker *w, gw_conn *c, const char *text, size_t len)
@@ -111,24 +114,19 @@ void gw_conn_send_text(gw_worker *w, gw_conn *c, const char *text, size_t len)
         wsg_metrics_add(&gw_worker_node(w)->metrics, GW_M_DROPPED_NOMEM, 1);
         return;
     }
-    enqueue(w, c, m);
+    gw_conn_enqueue(w, c, m);
     gw_msg_unref(m);
 }
 
-/* An answer to the client's own frame (pong, error). The welcome is the first frame of a
- * connection, so an answer to a frame sent before it waits for it. */
+/* An answer to the client's own frame (pong, error). */
 static void reply_text(gw_worker *w, gw_conn *c, const char *text, size_t len)
 {
-    if (gw_resume_welcomed(&c->st)) {
-        gw_conn_send_text(w, c, text, len);
-        return;
-    }
     gw_msg *m = gw_msg_new(text, len, 0);
     if (!m) {
         wsg_metrics_add(&gw_worker_node(w)->metrics, GW_M_DROPPED_NOMEM, 1);
         return;
     }
-    gw_resume_hold_early(w, c, m);
+    enqueue_after_welcome(w, c, m);
     gw_msg_unref(m);
 }
 
@@ -165,15 +163,11 @@ void gw_conn_deliver(gw_worker *w, gw_conn *c, gw_msg *m)
         wsg_metrics_add(&n->metrics, GW_M_DROPPED_CLOSING, 1);
         return;
     }
-    if (m->seq) {
-        gw_resume_deliver(w, c, m);
-        return;
-    }
-    if (!gw_resume_welcomed(&c->st)) {
-        gw_resume_hold_early(w, c, m); /* the welcome goes first */
-        return;
-    }
-    gw_conn_enqueue(w, c, m);
+    wsg_metrics_add(&n->metrics, GW_M_DELIVERIES, 1);
+    if (m->seq)
+        gw_resume_deliver(w, c, m); /* in seq order, without duplicates */
+    else
+        enqueue_after_welcome(w, c, m);
 }
 
 static int on_established(gw_worker *w, struct lws *wsi, gw_conn *c)
@@ -198,7 +192,6 @@ static int on_established(gw_worker *w, struct lws *wsi, gw_conn *c)
     gw_rate_init(&c->in_rate, (double)n->cfg->inbound_burst, wsg_mono_us());
     c->state = GW_CONN_OPEN;
     gw_worker_add_conn(w, c);
-    atomic_fetch_add(&n->connections, 1);
     wsg_metrics_add(&n->metrics, GW_M_CONNECTIONS, 1);
     wsg_metrics_add(&n->metrics, GW_M_CONNECTIONS_OPENED, 1);
     if (gw_bus_publish_conn(n->bus, WSGATE__CONN_EVENT__KIND__OPEN, gw_worker_index(w),
@@ -394,7 +387,6 @@ static void on_closed(gw_worker *w, gw_conn *c)
         wsg_metrics_add(&n->metrics, why, 1);
     if (c->id) {
         gw_worker_remove_conn(w, c);
-        atomic_fetch_sub(&n->connections, 1);
         wsg_metrics_add(&n->metrics, GW_M_CONNECTIONS, -1);
         if (gw_bus_publish_conn(n->bus, WSGATE__CONN_EVENT__KIND__CLOSE, gw_worker_index(w),
                                 gw_worker_next_event_seq(w), c->id, c->user, c->connected_us))

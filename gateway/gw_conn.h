@@ -61,7 +61,8 @@ void gw_conn_deliver(gw_worker *w, gw_conn *c, gw_msg *m);
  * reason must be static text. */
 void gw_conn_close(gw_conn *c, uint16_t code, const char *reason, gw_metric_id metric);
 
-/* Queues a message now, bypassing stream ordering (gw_resume has done it). */
+/* Queues a message now, bypassing stream ordering and the welcome-first rule (gw_resume has
+ * taken care of both). */
 void gw_conn_enqueue(gw_worker *w, gw_conn *c, gw_msg *m);
 /* Queues a frame the gateway wrote itself (welcome, resync, pong, errors). */
 void gw_conn_send_text(gw_worker *w, gw_conn *c, const char *text, size_t len);

@@ -23,7 +23,7 @@ void gw_http_health(const gw_node *n, wsg_buf *out)
                    "{\"status\":\"%s\",\"node_id\":\"%s\",\"node_epoch\":\"%llu\","
                    "\"connections\":%lld,\"workers\":%u,\"nats\":\"%s\",\"draining\":%s}\n",
                    draining ? "draining" : "ok", n->cfg->node_id,
-                   (unsigned long long)n->epoch, (long long)atomic_load(&n->connections),
+                   (unsigned long long)n->epoch, (long long)gw_node_connections(n),
                    n->nworkers, gw_bus_connected(n->bus) ? "connected" : "disconnected",
                    draining ? "true" : "false");
 }
@@ -149,7 +149,7 @@ static int confirm_upgrade(gw_node *n, struct lws *wsi)
         return -1; /* the client is already gone */
     int retry_after = 0;
     gw_admit_result r = gw_admit_check(n->admit, olen > 0 ? origin : NULL,
-                                       (struct sockaddr *)&peer, atomic_load(&n->connections),
+                                       (struct sockaddr *)&peer, gw_node_connections(n),
                                        wsg_mono_us(), &retry_after);
     if (r == GW_ADMIT_OK)
         return 0;

@@ -55,7 +55,7 @@ const wsg_metric_desc gw_metric_descs[GW_M__COUNT] = {
     [GW_M_INBOUND_PUBLISHED] = {"wsgate_inbound_published_total", NULL, WSG_METRIC_COUNTER,
                                 "Client frames published to NATS"},
     [GW_M_DELIVERIES] = {"wsgate_deliveries_total", NULL, WSG_METRIC_COUNTER,
-                         "Deliveries from NATS queued to a connection"},
+                         "Deliveries from NATS for an open connection (before duplicate checks)"},
     [GW_M_DROPPED_UNKNOWN_CONN] = DROP("unknown_conn"),
     [GW_M_DROPPED_STALE_EPOCH] = DROP("stale_epoch"),
     [GW_M_DROPPED_BAD_MESSAGE] = DROP("bad_message"),

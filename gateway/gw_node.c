@@ -26,7 +26,7 @@ int gw_node_ready(const gw_node *n, const char **reason)
 
 void gw_node_heartbeat(gw_node *n)
 {
-    int64_t conns = atomic_load(&n->connections);
+    int64_t conns = gw_node_connections(n);
     if (gw_bus_publish_heartbeat(n->bus, conns > 0 ? (uint32_t)conns : 0,
                                  atomic_load(&n->draining),
                                  (uint32_t)n->cfg->heartbeat_interval_ms))
@@ -52,61 +52,61 @@ static gw_msg *item_msg(const Wsgate__NodeDelivery__Item *it)
     return m;
 }
 
+static void post_copy(gw_node *n, unsigned k, const Wsgate__NodeDelivery__Item *it, int all,
+                      const uint64_t *ids, size_t c)
+{
+    gw_msg *m = item_msg(it);
+    if (!m || gw_worker_post_delivery(n->workers[k], m, all, ids, c))
+        wsg_metrics_add(&n->metrics, GW_M_DROPPED_NOMEM, all ? 1 : (int64_t)c);
+}
+
 static void on_delivery(void *arg, const Wsgate__NodeDelivery *nd)
 {
     gw_node *n = arg;
     unsigned nw = n->nworkers;
+    size_t start[GW_WORKER_MAX + 1];
     uint64_t *ids = NULL;
-    size_t *counts = calloc(nw, sizeof(size_t));
-    if (!counts)
-        goto nomem;
+    size_t ids_cap = 0;
 
     for (size_t i = 0; i < nd->n_items; i++) {
         const Wsgate__NodeDelivery__Item *it = nd->items[i];
         if (it->all) {
-            for (unsigned k = 0; k < nw; k++) {
-                gw_msg *m = item_msg(it);
-                if (!m || gw_worker_post_delivery(n->workers[k], m, 1, NULL, 0))
-                    wsg_metrics_add(&n->metrics, GW_M_DROPPED_NOMEM, 1);
-            }
+            for (unsigned k = 0; k < nw; k++)
+                post_copy(n, k, it, 1, NULL, 0);
             continue;
         }
-        if (!it->n_conn_ids)
-            continue;
-        /* Bucket the ids by worker, in place in one array laid out worker after worker. */
-        memset(counts, 0, nw * sizeof(size_t));
+        /* Bucket the ids by worker (a counting sort: counts, offsets, placement), so each
+         * worker gets one job with its own ids. */
+        memset(start, 0, sizeof(start));
         for (size_t j = 0; j < it->n_conn_ids; j++) {
             unsigned k = gw_conn_id_worker(it->conn_ids[j]);
             if (k < nw)
-                counts[k]++;
+                start[k + 1]++;
             else
                 wsg_metrics_add(&n->metrics, GW_M_DROPPED_UNKNOWN_CONN, 1);
         }
-        uint64_t *tmp = realloc(ids, it->n_conn_ids * sizeof(uint64_t));
-        if (!tmp)
-            goto nomem;
-        ids = tmp;
-        size_t off = 0;
-        for (unsigned k = 0; k < nw; k++) {
-            if (!counts[k])
+        for (unsigned k = 0; k < nw; k++)
+            start[k + 1] += start[k];
+        if (start[nw] > ids_cap) {
+            uint64_t *tmp = realloc(ids, start[nw] * sizeof(uint64_t));
+            if (!tmp) {
+                wsg_metrics_add(&n->metrics, GW_M_DROPPED_NOMEM, (int64_t)start[nw]);
                 continue;
-            size_t c = 0;
-            for (size_t j = 0; j < it->n_conn_ids; j++)
-                if (gw_conn_id_worker(it->conn_ids[j]) == k)
-                    ids[off + c++] = it->conn_ids[j];
-            gw_msg *m = item_msg(it);
-            if (!m || gw_worker_post_delivery(n->workers[k], m, 0, ids + off, c))
-                wsg_metrics_add(&n->metrics, GW_M_DROPPED_NOMEM, (int64_t)c);
-            off += c;
+            }
+            ids = tmp;
+            ids_cap = start[nw];
         }
+        size_t fill[GW_WORKER_MAX];
+        memcpy(fill, start, nw * sizeof(size_t));
+        for (size_t j = 0; j < it->n_conn_ids; j++) {
+            unsigned k = gw_conn_id_worker(it->conn_ids[j]);
+            if (k < nw)
+                ids[fill[k]++] = it->conn_ids[j];
+        }
+        for (unsigned k = 0; k < nw; k++)
+            if (start[k + 1] > start[k])
+                post_copy(n, k, it, 0, ids + start[k], start[k + 1] - start[k]);
     }
-    free(counts);
-    free(ids);
-    return;
-nomem:
-    wsg_metrics_add(&n->metrics, GW_M_DROPPED_NOMEM, 1);
-    wsg_error("delivery_dropped", "reason=nomem items=%zu", nd->n_items);
-    free(counts);
     free(ids);
 }
 
@@ -252,7 +252,7 @@ void gw_node_drain(gw_node *n, int64_t drain_ms)
         gw_node_heartbeat(n);
     }
     wsg_info("drain_started", "connections=%lld drain_ms=%lld",
-             (long long)atomic_load(&n->connections), (long long)drain_ms);
+             (long long)gw_node_connections(n), (long long)drain_ms);
     int64_t deadline = wsg_mono_us() + drain_ms * 1000;
     for (unsigned i = 0; i < n->nworkers; i++)
         if (n->workers[i] && gw_worker_post_drain(n->workers[i], deadline))

@@ -15,6 +15,7 @@
 #include "gw_auth.h"
 #include "gw_bus.h"
 #include "gw_config.h"
+#include "gw_metrics.h"
 #include "wsg_metrics.h"
 
 typedef struct gw_worker gw_worker;
@@ -27,7 +28,6 @@ typedef struct gw_node {
     gw_bus *bus;
     uint64_t epoch;
     atomic_int draining;
-    _Atomic int64_t connections;   /* authenticated connections on every worker */
     unsigned nworkers;
     gw_worker **workers;
 } gw_node;
@@ -43,6 +43,12 @@ void gw_node_wait_and_free(gw_node *n);
 
 /* 1 if ready for traffic; otherwise 0 and *reason says why ("nats", "draining"). */
 int gw_node_ready(const gw_node *n, const char **reason);
+
+/* Authenticated connections on every worker now (the wsgate_connections gauge). */
+static inline int64_t gw_node_connections(const gw_node *n)
+{
+    return wsg_metrics_get(&n->metrics, GW_M_CONNECTIONS);
+}
 
 /* Sends the heartbeat now (called from worker 0's loop). */
 void gw_node_heartbeat(gw_node *n);

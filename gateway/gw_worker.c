@@ -87,12 +87,8 @@ uint64_t gw_worker_next_event_seq(gw_worker *w) { return ++w->event_seq; }
 
 void gw_worker_add_conn(gw_worker *w, gw_conn *c) { HASH_ADD(hh, w->conns, id, sizeof(c->id), c); }
 
-void gw_worker_remove_conn(gw_worker *w, gw_conn *c)
-{
-    HASH_DELETE(hh, w->conns, c);
-    if (w->draining && !w->conns)
-        w->stop = 1; /* the last connection is gone: the drain is over */
-}
+/* A drain ends at its next tick once the last connection is gone (drain_tick). */
+void gw_worker_remove_conn(gw_worker *w, gw_conn *c) { HASH_DELETE(hh, w->conns, c); }
 
 /* ---- memory budget ---- */
 

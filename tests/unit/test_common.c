@@ -28,6 +28,7 @@
 #include "wsg_signal.h"
 #include "wsg_subject.h"
 #include "wsg_time.h"
+#include "wsg_check.h"
 
 #define NV(s) wsg_subject_node_id_valid((s), strlen(s))
 #define TV(s) wsg_subject_type_valid((s), strlen(s))
@@ -989,9 +990,5 @@ static Suite *common_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(common_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return wsg_check_run(common_suite());
 }

@@ -7,6 +7,7 @@
 
 #include "gw_admit.h"
 #include "gw_rate.h"
+#include "wsg_check.h"
 
 #define S 1000000LL /* one second in microseconds */
 
@@ -150,10 +151,5 @@ int main(void)
     tcase_add_test(tc, ip_sliding_window);
     tcase_add_test(tc, accept_rate);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    int run = srunner_ntests_run(sr);
-    srunner_free(sr);
-    return failed == 0 && run > 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return wsg_check_run(s);
 }

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "gw_auth.h"
+#include "wsg_check.h"
 
 #define SECRET "test-secret-0123456789"
 static const int64_t NOW = 1800000000;
@@ -283,10 +284,5 @@ int main(void)
     tcase_add_test(tc, dev_user_ids);
     tcase_add_test(tc, reason_strings);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    int run = srunner_ntests_run(sr);
-    srunner_free(sr);
-    return failed == 0 && run > 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return wsg_check_run(s);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "gw_frame.h"
+#include "wsg_check.h"
 
 static gw_frame parse(const char *s)
 {
@@ -184,10 +185,5 @@ int main(void)
     tcase_add_test(tc, ref_echoes_id);
     tcase_add_test(tc, welcome_frame);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    int run = srunner_ntests_run(sr);
-    srunner_free(sr);
-    return failed == 0 && run > 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return wsg_check_run(s);
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "gw_outq.h"
+#include "wsg_check.h"
 
 START_TEST(fifo_and_refcount)
 {
@@ -92,10 +93,5 @@ int main(void)
     tcase_add_test(tc, first_message_always_fits);
     tcase_add_test(tc, wraps_around);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    int run = srunner_ntests_run(sr);
-    srunner_free(sr);
-    return failed == 0 && run > 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return wsg_check_run(s);
 }

@@ -7,35 +7,9 @@
 
 #include "proto/wsgate.pb-c.h"
 #include "rt_batch.h"
+#include "rt_capture.h"
+#include "wsg_check.h"
 
-#define MAX_OUT 64
-
-typedef struct capture {
-    Wsgate__NodeDelivery *nd[MAX_OUT];
-    size_t n;
-    int fail_every; /* refuse every n-th publish when > 0 */
-    int calls;
-} capture;
-
-static int capture_fn(const char *node_id, const uint8_t *data, size_t len, void *arg)
-{
-    capture *c = arg;
-    if (c->fail_every && ++c->calls % c->fail_every == 0)
-        return -1;
-    ck_assert_uint_lt(c->n, MAX_OUT);
-    Wsgate__NodeDelivery *nd = wsgate__node_delivery__unpack(NULL, len, data);
-    ck_assert_ptr_nonnull(nd);
-    ck_assert_str_eq(nd->node_id, node_id);
-    c->nd[c->n++] = nd;
-    return 0;
-}
-
-static void capture_free(capture *c)
-{
-    for (size_t i = 0; i < c->n; i++)
-        wsgate__node_delivery__free_unpacked(c->nd[i], NULL);
-    c->n = 0;
-}
 
 static void begin(rt_batch *b, const char *payload)
 {
@@ -214,9 +188,5 @@ int main(void)
     tcase_add_test(tc, epoch_change_starts_new_delivery);
     tcase_add_test(tc, publish_failures_counted);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return wsg_check_run(s);
 }

@@ -13,6 +13,7 @@
 #include "rt_ring.h"
 #include "rt_uncertain.h"
 #include "wsg_pb.h"
+#include "wsg_check.h"
 
 #define US INT64_C(1000000)
 
@@ -488,9 +489,5 @@ int main(void)
     tcase_add_test(tc, ring_load_and_expiry);
     tcase_add_test(tc, uncertain_fifo);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return wsg_check_run(s);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "rt_registry.h"
+#include "wsg_check.h"
 
 #define OPEN WSGATE__CONN_EVENT__KIND__OPEN
 #define CLOSE WSGATE__CONN_EVENT__KIND__CLOSE
@@ -901,9 +902,5 @@ int main(void)
     tcase_add_test(tc, last_heartbeat_purges_at_once);
     tcase_add_test(tc, announced_interval_extends_expiry);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return wsg_check_run(s);
 }

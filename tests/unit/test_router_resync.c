@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "rt_resync.h"
+#include "wsg_check.h"
 
 #define SEC INT64_C(1000000)
 
@@ -189,9 +190,5 @@ int main(void)
     tcase_add_test(tc, prune_forgets_idle_nodes);
     tcase_add_test(tc, reason_names);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return wsg_check_run(s);
 }

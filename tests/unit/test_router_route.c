@@ -14,32 +14,10 @@
 #include "rt_registry.h"
 #include "rt_route.h"
 #include "wsg_pb.h"
+#include "rt_capture.h"
+#include "wsg_check.h"
 
-#define MAX_OUT 32
 #define NOW INT64_C(1700000000999000)
-
-typedef struct capture {
-    Wsgate__NodeDelivery *nd[MAX_OUT];
-    size_t n;
-} capture;
-
-static int capture_fn(const char *node_id, const uint8_t *data, size_t len, void *arg)
-{
-    capture *c = arg;
-    ck_assert_uint_lt(c->n, MAX_OUT);
-    Wsgate__NodeDelivery *nd = wsgate__node_delivery__unpack(NULL, len, data);
-    ck_assert_ptr_nonnull(nd);
-    ck_assert_str_eq(nd->node_id, node_id);
-    c->nd[c->n++] = nd;
-    return 0;
-}
-
-static void capture_free(capture *c)
-{
-    for (size_t i = 0; i < c->n; i++)
-        wsgate__node_delivery__free_unpacked(c->nd[i], NULL);
-    c->n = 0;
-}
 
 static const Wsgate__NodeDelivery *for_node(const capture *c, const char *node)
 {
@@ -572,9 +550,5 @@ int main(void)
     tcase_add_test(tc, deliver_rejects_every_reason);
     tcase_add_test(tc, deliver_targets);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return wsg_check_run(s);
 }

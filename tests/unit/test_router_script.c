@@ -25,6 +25,7 @@
 #include "rt_registry.h"
 #include "rt_script.h"
 #include "rt_store.h"
+#include "wsg_check.h"
 
 static void sleep_ms(int ms)
 {
@@ -329,14 +330,14 @@ static void redis_stop(void)
     }
 }
 
-/* EVALs a script with args; the caller frees the reply. */
-static redisReply *eval(redisContext *c, rt_script_id id, const rt_cmd *args)
+/* EVALs script text with args; the caller frees the reply. */
+static redisReply *eval_text(redisContext *c, const char *script, const rt_cmd *args)
 {
     size_t n = 3 + args->argc;
     const char **argv = calloc(n, sizeof(*argv));
     size_t *lens = calloc(n, sizeof(*lens));
     argv[0] = "EVAL";
-    argv[1] = rt_scripts[id];
+    argv[1] = script;
     argv[2] = "0";
     for (size_t i = 0; i < 3; i++)
         lens[i] = strlen(argv[i]);
@@ -350,6 +351,11 @@ static redisReply *eval(redisContext *c, rt_script_id id, const rt_cmd *args)
     ck_assert_ptr_nonnull(r);
     ck_assert_msg(r->type != REDIS_REPLY_ERROR, "%s", r->type == REDIS_REPLY_ERROR ? r->str : "");
     return r;
+}
+
+static redisReply *eval(redisContext *c, rt_script_id id, const rt_cmd *args)
+{
+    return eval_text(c, rt_scripts[id], args);
 }
 
 static rt_script_status conn_call(redisContext *c, int kind, const char *node, uint64_t epoch,
@@ -801,24 +807,7 @@ END_TEST
 
 static redisReply *heval(redisContext *c, rt_hscript_id id, const rt_cmd *args)
 {
-    size_t n = 3 + args->argc;
-    const char **argv = calloc(n, sizeof(*argv));
-    size_t *lens = calloc(n, sizeof(*lens));
-    argv[0] = "EVAL";
-    argv[1] = rt_hist_scripts[id];
-    argv[2] = "0";
-    for (size_t i = 0; i < 3; i++)
-        lens[i] = strlen(argv[i]);
-    for (size_t i = 0; i < args->argc; i++) {
-        argv[3 + i] = args->argv[i];
-        lens[3 + i] = args->argvlen[i];
-    }
-    redisReply *r = redisCommandArgv(c, (int)n, argv, lens);
-    free(argv);
-    free(lens);
-    ck_assert_ptr_nonnull(r);
-    ck_assert_msg(r->type != REDIS_REPLY_ERROR, "%s", r->type == REDIS_REPLY_ERROR ? r->str : "");
-    return r;
+    return eval_text(c, rt_hist_scripts[id], args);
 }
 
 /* Appends payload to the user's stream (user NULL: broadcast) as job; returns the seq. */
@@ -1223,9 +1212,5 @@ int main(void)
     tcase_add_test(tr, lua_history);
     tcase_add_test(tr, lua_history_void);
     suite_add_tcase(s, tr);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return wsg_check_run(s);
 }
