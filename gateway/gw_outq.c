@@ -4,8 +4,35 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Server frames are never masked and never fragmented here: FIN + text opcode, then the
+ * length in 7, 7+16 or 7+64 bits. lws_write() would build the same header on every write;
+ * building it once lets one buffer serve every connection and lets frames be batched. */
+static uint8_t frame_header(unsigned char *end, uint64_t len)
+{
+    unsigned char h[10];
+    uint8_t n;
+    h[0] = 0x81;
+    if (len < 126) {
+        h[1] = (unsigned char)len;
+        n = 2;
+    } else if (len <= 0xffff) {
+        h[1] = 126;
+        h[2] = (unsigned char)(len >> 8);
+        h[3] = (unsigned char)len;
+        n = 4;
+    } else {
+        h[1] = 127;
+        for (int i = 0; i < 8; i++)
+            h[2 + i] = (unsigned char)(len >> (56 - 8 * i));
+        n = 10;
+    }
+    memcpy(end - n, h, n);
+    return n;
+}
+
 gw_msg *gw_msg_new(const void *payload, size_t len, int64_t created_us)
 {
+    _Static_assert(LWS_PRE >= 10, "the frame header lives in the LWS_PRE headroom");
     if (len > UINT32_MAX)
         return NULL;
     gw_msg *m = malloc(sizeof(*m) + LWS_PRE + len);
@@ -17,6 +44,7 @@ gw_msg *gw_msg_new(const void *payload, size_t len, int64_t created_us)
     m->seq = 0;
     m->epoch = 0;
     m->stream = GW_STREAM_NONE;
+    m->hdr = frame_header(m->buf + LWS_PRE, len);
     if (len)
         memcpy(m->buf + LWS_PRE, payload, len);
     return m;
@@ -70,8 +98,9 @@ void gw_outq_pop(gw_outq *q)
     q->count--;
     q->bytes -= m->len;
     gw_msg_unref(m);
-    /* An idle connection should hold no queue memory at all. */
-    if (q->count == 0) {
+    /* A connection that has caught up keeps its first small ring (it is likely to get the
+     * next message soon: a malloc/free per delivery otherwise); a grown one is returned. */
+    if (q->count == 0 && q->cap > 4) {
         free(q->ring);
         q->ring = NULL;
         q->cap = q->head = 0;

@@ -1,7 +1,8 @@
 /* gw_outq: what a connection still has to send. A gw_msg is one server->client text
- * message, stored once with LWS_PRE bytes of headroom so libwebsockets can put the frame
- * header in front of it without a copy; a broadcast is one gw_msg per worker shared by every
- * connection of that worker through a reference count. A gw_outq is a connection's FIFO of
+ * message, framed once when it is made: the WebSocket frame header sits in the headroom right
+ * in front of the payload, so the same bytes go to every connection (a broadcast is one
+ * gw_msg per worker shared through a reference count) and several queued frames can be
+ * written to a socket in one send. A gw_outq is a connection's FIFO of
  * such messages, bounded in bytes so that a client that reads too slowly is disconnected
  * instead of growing the gateway's memory. Both belong to one worker thread: nothing here is
  * thread-safe, and a gw_msg must be handed to its worker (through the worker's queue) before
@@ -22,17 +23,25 @@ typedef struct gw_msg {
     uint64_t seq;        /* position in its stream; 0: not in a stream */
     uint64_t epoch;      /* history epoch of seq */
     uint8_t stream;      /* GW_STREAM_* */
-    unsigned char buf[]; /* LWS_PRE bytes of headroom, then the payload */
+    uint8_t hdr;         /* frame header bytes, just before the payload */
+    unsigned char buf[]; /* LWS_PRE bytes of headroom (ending with the header), payload */
 } gw_msg;
 
 /* One reference, held by the caller. NULL on allocation failure. */
 gw_msg *gw_msg_new(const void *payload, size_t len, int64_t created_us);
 static inline unsigned char *gw_msg_payload(gw_msg *m) { return m->buf + LWS_PRE; }
+/* The whole WebSocket frame (an unmasked, final text frame: RFC 6455 5.2) and its length. */
+static inline const unsigned char *gw_msg_frame(const gw_msg *m, size_t *len)
+{
+    *len = (size_t)m->hdr + m->len;
+    return m->buf + LWS_PRE - m->hdr;
+}
 static inline void gw_msg_ref(gw_msg *m) { m->refs++; }
 void gw_msg_unref(gw_msg *m);
 
 /* Members are private to gw_outq.c; the struct is public only so it can live inside the
- * per-connection state without another allocation. An empty queue owns no memory. */
+ * per-connection state without another allocation. A queue that was never used owns no
+ * memory; once used it keeps a ring of four pointers until it is cleared. */
 typedef struct gw_outq {
     gw_msg **ring;
     uint32_t head, count, cap;
@@ -50,6 +59,11 @@ typedef enum {
 gw_outq_status gw_outq_push(gw_outq *q, gw_msg *m, size_t max_bytes);
 /* Oldest message, still queued (NULL if empty). */
 gw_msg *gw_outq_peek(const gw_outq *q);
+/* The i-th oldest message (i < count). */
+static inline gw_msg *gw_outq_at(const gw_outq *q, uint32_t i)
+{
+    return q->ring[(q->head + i) % q->cap];
+}
 /* Drops the oldest message. */
 void gw_outq_pop(gw_outq *q);
 /* Drops everything and frees the ring. */

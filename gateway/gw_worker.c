@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <ev.h>
 
 #include "gw_conn.h"
 #include "gw_http.h"
@@ -23,6 +24,8 @@
 #define RESYNC_PART 4096        /* connections per RESYNC part: far below NATS' 1 MB */
 
 #define WATCH_TICK_US 250000  /* how often history request deadlines are checked */
+
+#define GW_RX_CHUNK 512        /* bytes of a client frame lws hands over at a time */
 
 typedef enum { JOB_DELIVER, JOB_DRAIN, JOB_RESYNC, JOB_HISTORY } gw_job_kind;
 
@@ -43,6 +46,9 @@ typedef struct gw_job {
 struct gw_worker {
     gw_node *node;
     unsigned idx;
+    /* Our own libev loop, lent to lws ("foreign"): lws 4.1 does not export the loop it would
+     * make, and only with our own can the thread stop it and free it after lws is gone. */
+    struct ev_loop *loop;
     struct lws_context *ctx;
     struct lws_protocols protocols[3];
     int listen_fd;
@@ -72,10 +78,12 @@ struct gw_worker {
     lws_sorted_usec_list_t sul_shed;
     lws_dll2_owner_t watched;          /* connections waiting for a history reply */
     lws_sorted_usec_list_t sul_watch;
+    unsigned char wbuf[GW_WRITE_BATCH];
 };
 
 gw_node *gw_worker_node(gw_worker *w) { return w->node; }
 unsigned gw_worker_index(const gw_worker *w) { return w->idx; }
+unsigned char *gw_worker_write_buf(gw_worker *w) { return w->wbuf; }
 int gw_worker_draining(const gw_worker *w) { return w->draining; }
 
 uint64_t gw_worker_next_conn_id(gw_worker *w)
@@ -377,7 +385,8 @@ static void drain_tick(lws_sorted_usec_list_t *sul)
     int64_t now = wsg_mono_us();
     if (!w->conns || now >= w->drain_deadline_us) {
         w->stop = 1;
-        lws_cancel_service(w->ctx);
+        /* Ends the loop's run in worker_main once this callback returns. */
+        ev_break(w->loop, EVBREAK_ALL);
         return;
     }
     size_t open = 0;
@@ -489,6 +498,20 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     }
 }
 
+/* The loop outlives the context: lws stops its watchers while it is destroyed. Runs on
+ * whichever thread runs the loop now. */
+static void destroy_context(gw_worker *w)
+{
+    if (w->ctx) {
+        lws_context_destroy(w->ctx);
+        w->ctx = NULL;
+    }
+    if (w->loop) {
+        ev_loop_destroy(w->loop);
+        w->loop = NULL;
+    }
+}
+
 gw_worker *gw_worker_new(gw_node *node, unsigned idx, char *err, size_t errlen)
 {
     const gw_config *cfg = node->cfg;
@@ -510,7 +533,11 @@ gw_worker *gw_worker_new(gw_node *node, unsigned idx, char *err, size_t errlen)
         .name = "wsgate.v1",
         .callback = callback,
         .per_session_data_size = sizeof(gw_conn),
+        /* lws keeps a receive buffer of this size per connection for its whole life (0
+         * would mean 4 KiB): client frames are small, and gw_conn reassembles larger ones. */
         .rx_buffer_size = 0,
+        /* Without this lws caps every send at rx_buffer_size and buffers the rest. */
+        .tx_packet_size = GW_WRITE_BATCH,
     };
     w->protocols[1] = (struct lws_protocols){
         .name = "wsgate-accept",
@@ -526,7 +553,18 @@ gw_worker *gw_worker_new(gw_node *node, unsigned idx, char *err, size_t errlen)
     info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
     info.protocols = w->protocols;
     info.user = w;
-    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+    /* libev on epoll: lws' own poll() loop costs O(connections) on every turn, and a turn
+     * comes with every per-connection timer (idle pings) as well as every message. (Debian's
+     * lws 4.1.6 libuv plugin was tried first: it drops a server close frame, 1006 instead of
+     * 4001 on a refused token.) */
+    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_LIBEV;
+    w->loop = ev_loop_new(EVBACKEND_EPOLL);
+    if (!w->loop) {
+        snprintf(err, errlen, "cannot create the event loop (worker %u)", idx);
+        goto fail;
+    }
+    void *loops[1] = {w->loop};
+    info.foreign_loops = loops;
     info.retry_and_idle_policy = &w->idle_policy;
     info.max_http_header_data = 10240; /* room for long bearer tokens */
     info.timeout_secs = 10;            /* handshake must complete within this */
@@ -551,8 +589,7 @@ gw_worker *gw_worker_new(gw_node *node, unsigned idx, char *err, size_t errlen)
     }
     return w;
 fail:
-    if (w->ctx)
-        lws_context_destroy(w->ctx);
+    destroy_context(w);
     if (w->listen_fd >= 0 && !w->listen_wsi)
         close(w->listen_fd);
     wsg_queue_destroy(&w->inbox);
@@ -567,17 +604,16 @@ static void *worker_main(void *arg)
     if (w->idx == 0)
         heartbeat_tick(&w->sul_heartbeat);
     budget_tick(&w->sul_budget);
+    /* Runs until drain_tick stops the loop. */
     while (!w->stop)
-        if (lws_service(w->ctx, 0) < 0)
-            break;
+        ev_run(w->loop, 0);
 
     pthread_mutex_lock(&w->post_lock);
     w->ctx_gone = 1;
     pthread_mutex_unlock(&w->post_lock);
     /* Destroying the context closes what is left (a drain that ran out of time), which
      * publishes their CLOSE events from this thread while the bus is still open. */
-    lws_context_destroy(w->ctx);
-    w->ctx = NULL;
+    destroy_context(w);
     return NULL;
 }
 
@@ -600,8 +636,7 @@ void gw_worker_join(gw_worker *w)
         pthread_mutex_lock(&w->post_lock);
         w->ctx_gone = 1;
         pthread_mutex_unlock(&w->post_lock);
-        lws_context_destroy(w->ctx);
-        w->ctx = NULL;
+        destroy_context(w);
     }
 }
 

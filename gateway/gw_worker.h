@@ -52,6 +52,11 @@ int gw_worker_post_resync(gw_worker *w);
 typedef struct gw_conn gw_conn;
 gw_node *gw_worker_node(gw_worker *w);
 unsigned gw_worker_index(const gw_worker *w);
+/* Largest batch of frames written to one socket in one send. */
+#define GW_WRITE_BATCH 16384
+/* The worker's scratch buffer of GW_WRITE_BATCH bytes where a connection's queued frames
+ * are gathered for one send; valid until the callback returns. */
+unsigned char *gw_worker_write_buf(gw_worker *w);
 int gw_worker_draining(const gw_worker *w);
 uint64_t gw_worker_next_conn_id(gw_worker *w);
 /* The next sequence number of this worker's ConnEvent stream (1, 2, ...). */
