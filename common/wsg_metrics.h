@@ -1,7 +1,14 @@
-/* wsg_metrics: counters and gauges kept as relaxed atomics (any thread may bump them, the
- * hot path never takes a lock) and rendered in Prometheus text format. A service declares a
- * static table of descriptors, one per time series; series of one metric family share a name
- * and differ by their label text, and must be adjacent in the table. */
+/* wsg_metrics: counters, gauges and histograms kept as relaxed atomics (any thread may bump
+ * them, the hot path never takes a lock) and rendered in Prometheus text format. A service
+ * declares a static table of descriptors, one per time series; series of one metric family
+ * share a name and differ by their label text, and must be adjacent in the table.
+ *
+ * A histogram counts integer observations in a unit of the caller's choosing (microseconds,
+ * say) and is rendered in the base unit (seconds) that its name promises: each bound and the
+ * sum are divided by `per_unit`, a power of ten, and printed as exact decimals. Its buckets
+ * are kept non-cumulative and summed at render time, so `_count` always equals the `+Inf`
+ * bucket even while other threads observe; `_sum` may lag them by the observations in
+ * flight. */
 #ifndef WSG_METRICS_H
 #define WSG_METRICS_H
 #include <stdatomic.h>
@@ -9,7 +16,13 @@
 #include <stddef.h>
 #include "wsg_buf.h"
 
-typedef enum { WSG_METRIC_COUNTER, WSG_METRIC_GAUGE } wsg_metric_kind;
+typedef enum { WSG_METRIC_COUNTER, WSG_METRIC_GAUGE, WSG_METRIC_HISTOGRAM } wsg_metric_kind;
+
+typedef struct wsg_metric_buckets {
+    const int64_t *le; /* ascending upper bounds (inclusive), in the observed unit */
+    size_t n;          /* bounds, without the implicit +Inf */
+    int64_t per_unit;  /* observed units per rendered unit: 1000000 for us -> seconds */
+} wsg_metric_buckets;
 
 typedef struct wsg_metric_desc {
     const char *name;    /* "wsgate_connections_closed_total" */
@@ -20,11 +33,21 @@ typedef struct wsg_metric_desc {
 
 typedef struct wsg_metrics {
     const wsg_metric_desc *desc;
+    const wsg_metric_buckets *const *bounds; /* per descriptor, histograms only */
     size_t n;
-    _Atomic int64_t *vals;
+    _Atomic int64_t *vals;   /* one per descriptor: the value, or a histogram's sum */
+    size_t *first_bucket;    /* per descriptor: its first slot in `buckets` (histograms) */
+    _Atomic int64_t *buckets;
 } wsg_metrics;
 
+/* For a table without histograms. 0, or -1 when out of memory or the table has one. */
 int wsg_metrics_init(wsg_metrics *m, const wsg_metric_desc *desc, size_t n);
+/* bounds[i] gives histogram i its buckets (NULL for the other kinds); both tables must outlive
+ * m. 0, or -1 when out of memory or a histogram's buckets are missing or malformed (none,
+ * bounds not ascending, per_unit not a power of ten). */
+int wsg_metrics_init_hist(wsg_metrics *m, const wsg_metric_desc *desc,
+                          const wsg_metric_buckets *const *bounds, size_t n);
+/* Safe on a zeroed or already freed struct. */
 void wsg_metrics_free(wsg_metrics *m);
 
 static inline void wsg_metrics_add(wsg_metrics *m, size_t id, int64_t v)
@@ -35,12 +58,24 @@ static inline void wsg_metrics_set(wsg_metrics *m, size_t id, int64_t v)
 {
     atomic_store_explicit(&m->vals[id], v, memory_order_relaxed);
 }
+/* A counter's or gauge's value; a histogram's sum, in the observed unit. */
 static inline int64_t wsg_metrics_get(const wsg_metrics *m, size_t id)
 {
     return atomic_load_explicit(&m->vals[id], memory_order_relaxed);
 }
 
+/* Counts one observation v (in the observed unit) in histogram `id`. */
+void wsg_metrics_observe(wsg_metrics *m, size_t id, int64_t v);
+/* Observations in histogram `id` so far. */
+int64_t wsg_metrics_count(const wsg_metrics *m, size_t id);
+
 /* Appends every series, with # HELP and # TYPE once per family. */
 void wsg_metrics_render(const wsg_metrics *m, wsg_buf *out);
+
+/* Appends the calling process's standard series, named as Prometheus client libraries name
+ * them: process_resident_memory_bytes, process_open_fds, process_max_fds,
+ * process_cpu_seconds_total, process_start_time_seconds. Read from /proc and getrlimit at
+ * each call (a scrape); a series whose source cannot be read is left out. */
+void wsg_metrics_render_process(wsg_buf *out);
 
 #endif

@@ -240,6 +240,7 @@ static void on_text(gw_worker *w, gw_conn *c, const char *data, size_t len)
         return;
     gw_frame f;
     gw_frame_parse(data, len, &f);
+    gw_metrics_inbound(&n->metrics, f.kind, len);
     switch (f.kind) {
     case GW_FRAME_PING:
         reply_text(w, c, GW_FRAME_PONG, sizeof(GW_FRAME_PONG) - 1);
@@ -343,7 +344,7 @@ static int on_receive(gw_worker *w, struct lws *wsi, gw_conn *c, const void *in,
 static int write_batch(gw_worker *w, struct lws *wsi, gw_conn *c)
 {
     gw_node *n = gw_worker_node(w);
-    size_t flen, total = 0, payload = 0;
+    size_t flen, total = 0;
     const unsigned char *f = gw_msg_frame(gw_outq_peek(&c->q), &flen);
     uint32_t count = 1;
     const unsigned char *out = f;
@@ -368,12 +369,11 @@ static int write_batch(gw_worker *w, struct lws *wsi, gw_conn *c)
         return -1;
     }
     size_t before = c->q.bytes;
+    int64_t now_us = wsg_now_us();
     for (uint32_t i = 0; i < count; i++) {
-        payload += gw_outq_peek(&c->q)->len;
+        gw_metrics_sent(&n->metrics, gw_outq_peek(&c->q), now_us);
         gw_outq_pop(&c->q);
     }
-    wsg_metrics_add(&n->metrics, GW_M_FRAMES_SENT, count);
-    wsg_metrics_add(&n->metrics, GW_M_BYTES_SENT, (int64_t)payload);
     account(n, c, before);
     return (int)count;
 }

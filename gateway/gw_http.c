@@ -83,6 +83,7 @@ static int on_request(gw_node *n, struct lws *wsi, void **state, const char *uri
         rc = respond(wsi, state, status, "application/json", &body);
     } else if (path_is(uri, "/metrics")) {
         wsg_metrics_render(&n->metrics, &body);
+        wsg_metrics_render_process(&body);
         rc = respond(wsi, state, HTTP_STATUS_OK, "text/plain; version=0.0.4; charset=utf-8",
                      &body);
     } else if (path_is(uri, "/ws")) {

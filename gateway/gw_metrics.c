@@ -1,4 +1,5 @@
-/* gw_metrics: descriptor table. Series of one family are adjacent, as wsg_metrics needs. */
+/* gw_metrics: descriptor table and per-frame helpers. Series of one family are adjacent, as
+ * wsg_metrics needs. */
 #include "gw_metrics.h"
 
 #define CLOSED(label) \
@@ -13,9 +14,29 @@
 #define LIMIT(label) \
     {"wsgate_limit_rejections_total", "limit=\"" label "\"", WSG_METRIC_COUNTER, \
      "Connections or frames refused by a limit, by limit"}
+#define INB(label) \
+    {"wsgate_inbound_frames_total", "type=\"" label "\"", WSG_METRIC_COUNTER, \
+     "Client messages past the inbound rate limit, by type (invalid: answered with an error)"}
+#define INB_BYTES(label) \
+    {"wsgate_inbound_bytes_total", "type=\"" label "\"", WSG_METRIC_COUNTER, \
+     "Payload bytes of client messages past the inbound rate limit, by type"}
+#define SENT(label) \
+    {"wsgate_frames_sent_total", "stream=\"" label "\"", WSG_METRIC_COUNTER, \
+     "Messages written to clients, by stream (none: welcome, pong, error, receipts)"}
+#define SENT_BYTES(label) \
+    {"wsgate_sent_bytes_total", "stream=\"" label "\"", WSG_METRIC_COUNTER, \
+     "Payload bytes of messages written to clients, by stream"}
 #define DROP(label) \
     {"wsgate_deliveries_dropped_total", "reason=\"" label "\"", WSG_METRIC_COUNTER, \
      "Deliveries from NATS not queued to a connection, by reason"}
+
+/* 0.5 ms to 10 s: a healthy cluster delivers in a few ms; tens of seconds only happen to a
+ * message that waited in history for its client (resume, offline), which +Inf takes. */
+static const int64_t latency_le_us[] = {500,    1000,    2500,    5000,    10000,
+                                        25000,  50000,   100000,  250000,  500000,
+                                        1000000, 2500000, 5000000, 10000000};
+static const wsg_metric_buckets latency_buckets = {
+    latency_le_us, sizeof(latency_le_us) / sizeof(latency_le_us[0]), 1000000};
 
 const wsg_metric_desc gw_metric_descs[GW_M__COUNT] = {
     [GW_M_CONNECTIONS] = {"wsgate_connections", NULL, WSG_METRIC_GAUGE,
@@ -40,10 +61,25 @@ const wsg_metric_desc gw_metric_descs[GW_M__COUNT] = {
                               "Complete client messages received"},
     [GW_M_BYTES_RECEIVED] = {"wsgate_received_bytes_total", NULL, WSG_METRIC_COUNTER,
                              "Payload bytes of client messages received"},
-    [GW_M_FRAMES_SENT] = {"wsgate_frames_sent_total", NULL, WSG_METRIC_COUNTER,
-                          "Messages written to clients"},
-    [GW_M_BYTES_SENT] = {"wsgate_sent_bytes_total", NULL, WSG_METRIC_COUNTER,
-                         "Payload bytes of messages written to clients"},
+    [GW_M_INBOUND_FIRST + GW_FRAME_PING] = INB("ping"),
+    [GW_M_INBOUND_FIRST + GW_FRAME_SEND_MESSAGE] = INB("send_message"),
+    [GW_M_INBOUND_FIRST + GW_FRAME_BROADCAST] = INB("broadcast"),
+    [GW_M_INBOUND_FIRST + GW_FRAME_FORWARD] = INB("forward"),
+    [GW_M_INBOUND_FIRST + GW_FRAME_ERROR] = INB("invalid"),
+    [GW_M_INBOUND_BYTES_FIRST + GW_FRAME_PING] = INB_BYTES("ping"),
+    [GW_M_INBOUND_BYTES_FIRST + GW_FRAME_SEND_MESSAGE] = INB_BYTES("send_message"),
+    [GW_M_INBOUND_BYTES_FIRST + GW_FRAME_BROADCAST] = INB_BYTES("broadcast"),
+    [GW_M_INBOUND_BYTES_FIRST + GW_FRAME_FORWARD] = INB_BYTES("forward"),
+    [GW_M_INBOUND_BYTES_FIRST + GW_FRAME_ERROR] = INB_BYTES("invalid"),
+    [GW_M_FRAMES_SENT_USER] = SENT("user"),
+    [GW_M_FRAMES_SENT_BROADCAST] = SENT("broadcast"),
+    [GW_M_FRAMES_SENT_NONE] = SENT("none"),
+    [GW_M_BYTES_SENT_USER] = SENT_BYTES("user"),
+    [GW_M_BYTES_SENT_BROADCAST] = SENT_BYTES("broadcast"),
+    [GW_M_BYTES_SENT_NONE] = SENT_BYTES("none"),
+    [GW_M_DELIVERY_LATENCY] = {"wsgate_delivery_latency_seconds", NULL, WSG_METRIC_HISTOGRAM,
+                               "From the moment a message entered the cluster to the moment "
+                               "its frame was written to a client socket"},
     [GW_M_REJECTED_FIRST + 0] = REJ("invalid_json"),
     [GW_M_REJECTED_FIRST + 1] = REJ("invalid_frame"),
     [GW_M_REJECTED_FIRST + 2] = REJ("invalid_type"),
@@ -86,8 +122,27 @@ const wsg_metric_desc gw_metric_descs[GW_M__COUNT] = {
                        "Messages taken from history (resume, offline messages, gap repair)"},
     [GW_M_RESYNCS_SENT] = {"wsgate_resyncs_total", NULL, WSG_METRIC_COUNTER,
                            "resync frames sent: a stream position history could not serve"},
+    [GW_M_DRAINING] = {"wsgate_draining", NULL, WSG_METRIC_GAUGE,
+                       "1 once the node is draining (SIGTERM): it takes no new connections"},
+};
+
+const wsg_metric_buckets *const gw_metric_buckets[GW_M__COUNT] = {
+    [GW_M_DELIVERY_LATENCY] = &latency_buckets,
 };
 
 _Static_assert(GW_AUTH__COUNT == 8, "one auth failure series per gw_auth_result");
 _Static_assert(GW_ADMIT__COUNT == 5, "one limit series per gw_admit_result");
 _Static_assert(GW_ERR__COUNT == 8, "one rejection series per gw_frame_error");
+_Static_assert(GW_FRAME_ERROR == 4, "one inbound series per gw_frame_kind");
+
+void gw_metrics_sent(wsg_metrics *m, const gw_msg *msg, int64_t now_us)
+{
+    size_t frames = msg->stream == GW_STREAM_USER        ? GW_M_FRAMES_SENT_USER
+                    : msg->stream == GW_STREAM_BROADCAST ? GW_M_FRAMES_SENT_BROADCAST
+                                                         : GW_M_FRAMES_SENT_NONE;
+    wsg_metrics_add(m, frames, 1);
+    wsg_metrics_add(m, frames + (GW_M_BYTES_SENT_USER - GW_M_FRAMES_SENT_USER), msg->len);
+    if (msg->created_us > 0)
+        wsg_metrics_observe(m, GW_M_DELIVERY_LATENCY,
+                            now_us > msg->created_us ? now_us - msg->created_us : 0);
+}

@@ -1,10 +1,12 @@
 /* gw_metrics: the gateway's time series. Ids index the descriptor table in gw_metrics.c; any
- * thread may bump them through wsg_metrics_add. */
+ * thread may bump them through wsg_metrics_add. What the hot paths count per frame goes
+ * through the helpers at the end, which know which series a frame belongs to. */
 #ifndef GW_METRICS_H
 #define GW_METRICS_H
 #include "gw_admit.h"
 #include "gw_auth.h"
 #include "gw_frame.h"
+#include "gw_outq.h"
 #include "wsg_metrics.h"
 
 typedef enum {
@@ -21,8 +23,17 @@ typedef enum {
     GW_M_AUTH_FAILURES_LAST = GW_M_AUTH_FAILURES_FIRST + GW_AUTH__COUNT - 2,
     GW_M_FRAMES_RECEIVED,
     GW_M_BYTES_RECEIVED,
-    GW_M_FRAMES_SENT,
-    GW_M_BYTES_SENT,
+    GW_M_INBOUND_FIRST,         /* wsgate_inbound_frames_total{type}, one per gw_frame_kind */
+    GW_M_INBOUND_LAST = GW_M_INBOUND_FIRST + GW_FRAME_ERROR,
+    GW_M_INBOUND_BYTES_FIRST,   /* wsgate_inbound_bytes_total{type}, one per gw_frame_kind */
+    GW_M_INBOUND_BYTES_LAST = GW_M_INBOUND_BYTES_FIRST + GW_FRAME_ERROR,
+    GW_M_FRAMES_SENT_USER,      /* wsgate_frames_sent_total{stream}: user, broadcast, none */
+    GW_M_FRAMES_SENT_BROADCAST,
+    GW_M_FRAMES_SENT_NONE,
+    GW_M_BYTES_SENT_USER,       /* wsgate_sent_bytes_total{stream} */
+    GW_M_BYTES_SENT_BROADCAST,
+    GW_M_BYTES_SENT_NONE,
+    GW_M_DELIVERY_LATENCY,      /* histogram, observed in microseconds */
     GW_M_REJECTED_FIRST,        /* wsgate_frames_rejected_total{reason}, one per gw_frame_error */
     GW_M_REJECTED_LAST = GW_M_REJECTED_FIRST + GW_ERR__COUNT - 2,
     GW_M_REJECTED_TOO_BIG,
@@ -47,10 +58,13 @@ typedef enum {
     GW_M_HISTORY_FAILURES,
     GW_M_REPLAYED,
     GW_M_RESYNCS_SENT,
+    GW_M_DRAINING,              /* gauge */
     GW_M__COUNT
 } gw_metric_id;
 
 extern const wsg_metric_desc gw_metric_descs[GW_M__COUNT];
+/* The histograms' buckets, for wsg_metrics_init_hist. */
+extern const wsg_metric_buckets *const gw_metric_buckets[GW_M__COUNT];
 
 static inline gw_metric_id gw_metric_auth_failure(gw_auth_result r)
 {
@@ -63,6 +77,18 @@ static inline gw_metric_id gw_metric_limit(gw_admit_result r)
 static inline gw_metric_id gw_metric_rejected(gw_frame_error e)
 {
     return (gw_metric_id)(GW_M_REJECTED_FIRST + (int)e - 1);
+}
+
+/* One message written to a client's socket at now_us (wall clock): frames and payload bytes
+ * by stream, and, when the message says when it entered the cluster, its delivery latency.
+ * A latency below zero (clocks of two hosts disagree) counts as zero. */
+void gw_metrics_sent(wsg_metrics *m, const gw_msg *msg, int64_t now_us);
+
+/* One client message of `len` bytes, classified (after the inbound rate limit). */
+static inline void gw_metrics_inbound(wsg_metrics *m, gw_frame_kind k, size_t len)
+{
+    wsg_metrics_add(m, GW_M_INBOUND_FIRST + (size_t)k, 1);
+    wsg_metrics_add(m, GW_M_INBOUND_BYTES_FIRST + (size_t)k, (int64_t)len);
 }
 
 #endif

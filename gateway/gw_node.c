@@ -174,7 +174,7 @@ gw_node *gw_node_start(const gw_config *cfg, char *err, size_t errlen)
     n->cfg = cfg;
     n->epoch = wsg_id_new_epoch();
     n->nworkers = (unsigned)cfg->workers;
-    if (wsg_metrics_init(&n->metrics, gw_metric_descs, GW_M__COUNT)) {
+    if (wsg_metrics_init_hist(&n->metrics, gw_metric_descs, gw_metric_buckets, GW_M__COUNT)) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -248,6 +248,7 @@ fail:
 void gw_node_drain(gw_node *n, int64_t drain_ms)
 {
     if (!atomic_exchange(&n->draining, 1)) {
+        wsg_metrics_set(&n->metrics, GW_M_DRAINING, 1);
         /* Tell the routers at once rather than at the next tick. */
         gw_node_heartbeat(n);
     }

@@ -181,7 +181,7 @@ static void publish_presence(rt_app *a, const rt_presence_list *l)
         if (rt_bus_publish(a->bus, a->presence_subject, buf, len) == 0)
             count(a, RT_M_PRESENCE);
         free(buf);
-        wsg_debug("presence", "user=\"%s\" status=%s node=%s conn=%" PRIu64, p->user_id,
+        wsg_debug("presence", "user=\"%s\" status=%s gateway=%s conn=%" PRIu64, p->user_id,
                   p->online ? "online" : "offline", p->node_id, p->conn_id);
     }
 }
@@ -222,12 +222,12 @@ static void publish_resync(const char *node_id, rt_resync_reason why, void *arg)
     int rc = rt_bus_publish(a->bus, a->resync_subject, buf, len);
     free(buf);
     if (rc) {
-        wsg_warn("resync_request_failed", "node=%s reason=%s", node_id ? node_id : "*",
+        wsg_warn("resync_request_failed", "gateway=%s reason=%s", node_id ? node_id : "*",
                  rt_resync_reason_name(why));
         return;
     }
     count(a, rt_metric_resync_request(why));
-    wsg_info("resync_requested", "node=%s reason=%s", node_id ? node_id : "*",
+    wsg_info("resync_requested", "gateway=%s reason=%s", node_id ? node_id : "*",
              rt_resync_reason_name(why));
 }
 
@@ -237,7 +237,7 @@ static void request_resync(rt_app *a, const char *node_id, rt_resync_reason why)
     if (rt_resync_want(a->rs, node_id, why, wsg_mono_us()))
         publish_resync(node_id, why, a);
     else
-        wsg_debug("resync_request_owed", "node=%s reason=%s", node_id ? node_id : "*",
+        wsg_debug("resync_request_owed", "gateway=%s reason=%s", node_id ? node_id : "*",
                   rt_resync_reason_name(why));
 }
 
@@ -267,6 +267,7 @@ static void update_gauges(rt_app *a)
     wsg_metrics_set(a->m, RT_M_NODES, (int64_t)rt_registry_node_count(a->reg));
     wsg_metrics_set(a->m, RT_M_CONNECTIONS, (int64_t)rt_registry_conn_count(a->reg));
     wsg_metrics_set(a->m, RT_M_USERS, (int64_t)rt_registry_user_count(a->reg));
+    wsg_metrics_set(a->m, RT_M_BROADCAST_RING_ITEMS, (int64_t)rt_ring_len(a->ring));
 }
 
 /* ---- store results ---- */
@@ -323,7 +324,7 @@ static void on_change(rt_app *a, rt_store_op *op, op_ctx *c)
     rt_script_status st;
     int gap;
     if (rt_script_parse_change(op->reply, c->node_id, &st, &gap, &got)) {
-        wsg_warn("redis_bad_reply", "node=%s", c->node_id);
+        wsg_warn("redis_bad_reply", "gateway=%s", c->node_id);
         count(a, RT_M_REDIS_ERRORS);
         publish_presence(a, &c->fallback);
     } else {
@@ -460,14 +461,14 @@ static void on_conn_event(rt_app *a, const natsMsg *msg)
     }
     if (res.gap) {
         count(a, RT_M_SEQ_GAPS);
-        wsg_warn("conn_event_gap", "node=%s epoch=%" PRIu64 " stream=%" PRIu32 " seq=%" PRIu64
+        wsg_warn("conn_event_gap", "gateway=%s epoch=%" PRIu64 " stream=%" PRIu32 " seq=%" PRIu64
                  " kind=%d", ev->node_id, ev->node_epoch, ev->stream, ev->seq, (int)ev->kind);
     }
     if (res.new_life)
-        wsg_info("node_new_life", "node=%s epoch=%" PRIu64, ev->node_id, ev->node_epoch);
+        wsg_info("node_new_life", "gateway=%s epoch=%" PRIu64, ev->node_id, ev->node_epoch);
     if (res.abandoned != RT_ABANDON_NONE) {
         count(a, RT_M_RESYNC_ABANDONED);
-        wsg_warn("resync_abandoned", "node=%s epoch=%" PRIu64 " stream=%" PRIu32 " seq=%" PRIu64
+        wsg_warn("resync_abandoned", "gateway=%s epoch=%" PRIu64 " stream=%" PRIu32 " seq=%" PRIu64
                  " reason=%s", ev->node_id, ev->node_epoch, ev->stream, ev->seq,
                  res.abandoned == RT_ABANDON_GAP ? "out_of_sequence" : "too_big");
     }
@@ -490,7 +491,7 @@ out:
 static void on_departed(rt_app *a, const Wsgate__NodeHeartbeat *hb, rt_presence_list *pl)
 {
     count(a, RT_M_NODES_LEFT);
-    wsg_info("node_left", "node=%s epoch=%" PRIu64 " users_offline=%zu", hb->node_id,
+    wsg_info("node_left", "gateway=%s epoch=%" PRIu64 " users_offline=%zu", hb->node_id,
              hb->node_epoch, pl->n);
     if (rt_resync_node_gone(a->rs, hb->node_id, hb->node_epoch, wsg_mono_us()))
         count(a, RT_M_INTERNAL_ERRORS);
@@ -537,7 +538,7 @@ static void on_heartbeat(rt_app *a, const natsMsg *msg)
     }
     if (res.new_node || res.new_life) {
         /* only a new node or life changes the durable copy; a steady heartbeat does not */
-        wsg_info(res.new_life ? "node_new_life" : "node_seen", "node=%s epoch=%" PRIu64,
+        wsg_info(res.new_life ? "node_new_life" : "node_seen", "gateway=%s epoch=%" PRIu64,
                  hb->node_id, hb->node_epoch);
         rt_store_op *op = op_new(OP_NODE, RT_SCRIPT_NODE, hb->node_id);
         if (!op || rt_script_node_args(&op->args, a->cfg->prefix, hb->node_id, hb->node_epoch)) {
@@ -555,7 +556,7 @@ static void on_heartbeat(rt_app *a, const natsMsg *msg)
         !resyncing &&
         rt_resync_heartbeat(a->rs, hb->node_id, hb->node_epoch, hb->connections, known,
                             wsg_mono_us())) {
-        wsg_warn("node_count_mismatch", "node=%s announced=%" PRIu32 " known=%zu", hb->node_id,
+        wsg_warn("node_count_mismatch", "gateway=%s announced=%" PRIu32 " known=%zu", hb->node_id,
                  hb->connections, known);
         request_resync(a, hb->node_id, RT_RSQ_COUNT_MISMATCH);
     }
@@ -1118,7 +1119,7 @@ static void on_expired(const char *node_id, uint64_t epoch, const rt_presence_li
 {
     rt_app *a = arg;
     count(a, RT_M_NODES_EXPIRED);
-    wsg_warn("node_expired", "node=%s epoch=%" PRIu64 " users_offline=%zu", node_id, epoch,
+    wsg_warn("node_expired", "gateway=%s epoch=%" PRIu64 " users_offline=%zu", node_id, epoch,
              off->n);
     /* if it was only slow, its next word makes this replica ask it for its set again */
     if (rt_resync_node_gone(a->rs, node_id, epoch, wsg_mono_us()))
@@ -1198,6 +1199,7 @@ static int http_metrics(void *arg, wsg_buf *out)
     rt_app *a = arg;
     update_gauges(a);
     wsg_metrics_render(a->m, out);
+    wsg_metrics_render_process(out);
     return 200;
 }
 

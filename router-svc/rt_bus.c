@@ -63,8 +63,10 @@ static void on_complete(void *closure)
 static void on_connected(void *arg)
 {
     rt_bus *b = arg;
-    if (b->cfg.metrics)
+    if (b->cfg.metrics) {
         wsg_metrics_set(b->cfg.metrics, RT_M_NATS_CONNECTED, 1);
+        wsg_metrics_set(b->cfg.metrics, RT_M_NATS_RECONNECTS, atomic_load(&b->nats.reconnects));
+    }
     wake(b);
 }
 
@@ -201,8 +203,8 @@ int rt_bus_publish(rt_bus *b, const char *subject, const void *data, size_t len)
         return 0;
     if (b->cfg.metrics)
         wsg_metrics_add(b->cfg.metrics, RT_M_NATS_PUBLISH_ERRORS, 1);
-    wsg_warn("nats_publish_failed", "subject=%s bytes=%zu status=\"%s\"", subject, len,
-             natsStatus_GetText(s));
+    wsg_debug("nats_publish_failed", "subject=%s bytes=%zu status=\"%s\"", subject, len,
+              natsStatus_GetText(s));
     return -1;
 }
 

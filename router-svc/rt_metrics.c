@@ -53,7 +53,8 @@ const wsg_metric_desc rt_metric_descs[RT_M__COUNT] = {
     [RT_M_UNDELIVERABLE] = {"wsgate_router_undeliverable_total", NULL, WSG_METRIC_COUNTER,
                             "Deliveries whose target resolved to no connection"},
     [RT_M_USER_OFFLINE] = {"wsgate_router_user_offline_total", NULL, WSG_METRIC_COUNTER,
-                           "send_message frames to a user with no connection (kept for later unless history failed)"},
+                           "send_message frames to a user with no connection (kept for later "
+                           "unless history failed)"},
     [RT_M_NODE_DELIVERIES] = {"wsgate_router_node_deliveries_published_total", NULL,
                               WSG_METRIC_COUNTER, "NodeDelivery batches published"},
     [RT_M_PRESENCE] = {"wsgate_router_presence_published_total", NULL, WSG_METRIC_COUNTER,
@@ -74,10 +75,14 @@ const wsg_metric_desc rt_metric_descs[RT_M__COUNT] = {
     RSQ(RT_RSQ_SET_LOST, "set_lost"),
     [RT_M_NATS_CONNECTED] = {"wsgate_router_nats_connected", NULL, WSG_METRIC_GAUGE,
                              "1 while connected to NATS"},
+    [RT_M_NATS_RECONNECTS] = {"wsgate_router_nats_reconnects_total", NULL, WSG_METRIC_COUNTER,
+                              "Reconnections to NATS after a lost connection"},
     [RT_M_NATS_PUBLISH_ERRORS] = {"wsgate_router_nats_publish_errors_total", NULL,
                                   WSG_METRIC_COUNTER, "Publishes nats.c refused"},
     [RT_M_REDIS_CONNECTED] = {"wsgate_router_redis_connected", NULL, WSG_METRIC_GAUGE,
                               "1 while connected to Redis"},
+    [RT_M_REDIS_RECONNECTS] = {"wsgate_router_redis_reconnects_total", NULL, WSG_METRIC_COUNTER,
+                               "Connections to Redis made after an earlier one was lost"},
     [RT_M_REDIS_ERRORS] = {"wsgate_router_redis_errors_total", NULL, WSG_METRIC_COUNTER,
                            "Redis connection failures, error replies and malformed replies"},
     [RT_M_REDIS_REWRITES] = {"wsgate_router_redis_rewrites_total", NULL, WSG_METRIC_COUNTER,
@@ -111,4 +116,8 @@ const wsg_metric_desc rt_metric_descs[RT_M__COUNT] = {
                                         "copy may be delivered twice"},
     [RT_M_HISTORY_VOIDED] = {"wsgate_router_history_voided_total", NULL, WSG_METRIC_COUNTER,
                              "Appends stored although reported undone, voided in history"},
+    [RT_M_BROADCAST_RING_ITEMS] = {"wsgate_router_broadcast_history_items", NULL,
+                                   WSG_METRIC_GAUGE,
+                                   "Broadcast-stream history items this replica holds in memory "
+                                   "(per-user history lives in Redis only)"},
 };

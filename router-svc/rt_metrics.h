@@ -42,8 +42,10 @@ typedef enum {
     RT_M_RESYNC_REQUESTS_FIRST, /* wsgate_router_resync_requests_total{reason} */
     RT_M_RESYNC_REQUESTS_LAST = RT_M_RESYNC_REQUESTS_FIRST + RT_RSQ__COUNT - 1,
     RT_M_NATS_CONNECTED, /* gauge */
+    RT_M_NATS_RECONNECTS,
     RT_M_NATS_PUBLISH_ERRORS,
     RT_M_REDIS_CONNECTED, /* gauge */
+    RT_M_REDIS_RECONNECTS,
     RT_M_REDIS_ERRORS,
     RT_M_REDIS_REWRITES,
     RT_M_INTERNAL_ERRORS,
@@ -59,6 +61,7 @@ typedef enum {
     RT_M_HISTORY_UNCERTAIN, /* gauge */
     RT_M_HISTORY_UNCERTAIN_DROPPED,
     RT_M_HISTORY_VOIDED,
+    RT_M_BROADCAST_RING_ITEMS, /* gauge */
     RT_M__COUNT
 } rt_metric_id;
 

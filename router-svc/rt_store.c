@@ -296,6 +296,8 @@ static void try_connect(rt_store *s)
              s->cfg.addr.db);
     s->warned_down = 0;
     s->backoff_ms = BACKOFF_MIN_MS;
+    if (s->last_io_us) /* set by every earlier connection, never cleared */
+        metric_add(s, RT_M_REDIS_RECONNECTS);
     s->last_io_us = wsg_mono_us();
     set_connected(s, 1);
     if (s->dirty) {

@@ -5,3 +5,7 @@ wsgate_unit_test(test_common SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_commo
 find_program(WSGATE_NATS_SERVER nats-server PATHS /usr/sbin /usr/local/bin REQUIRED)
 set_tests_properties(test_common PROPERTIES
   ENVIRONMENT "WSGATE_TEST_NATS_SERVER=${WSGATE_NATS_SERVER}")
+# Histograms and the services' metric tables (tests/unit/test_wsg_metrics.c): links both
+# services' cores because it checks their descriptor tables against the naming rules.
+wsgate_unit_test(test_wsg_metrics SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_wsg_metrics.c
+                 LIBS wsgate_gateway_core wsgate_router_core wsgate_common Threads::Threads)
