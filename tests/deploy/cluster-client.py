@@ -1,0 +1,302 @@
+#!/usr/bin/python3
+"""The WebSocket side of tests/deploy/compose-test: drives the compose cluster through nginx.
+
+  cluster-client.py --url ws://127.0.0.1:PORT/ws --gateways 2 --kill-with docker
+      cross-gateway send_message both ways and a broadcast; then kills (docker kill) the
+      gateway two of the users are on, sends to them while they are away, and checks that they
+      resume through another gateway and get exactly what they missed, in order
+  cluster-client.py --url ws://127.0.0.1:PORT/ws --gateways 3
+      nginx reaches all three gateways, and messages cross between each pair
+
+nginx balances with ip_hash on the client address, which it takes from X-Forwarded-For for
+clients on private networks (deploy/nginx/nginx.conf). Every client here comes from the same
+host, so each one sends an address of its own choosing; the test probes addresses until it
+knows one per gateway. Exits 0 on success, 1 with a message on the first failed check.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.parse
+
+import websockets
+
+STEP_TIMEOUT = 15.0  # seconds any single expected event may take
+QUIET = 1.0  # seconds of silence that show no extra frame is coming
+RUN = f"{os.getpid()}x{int(time.time()) % 100000}"
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise Failure(what)
+
+
+def client_address(i):
+    # 198.18.0.0/15 is reserved for benchmarking; ip_hash keys on the first three octets.
+    return f"198.18.{i}.7"
+
+
+class Client:
+    """One WebSocket connection of one user; records every frame it receives."""
+
+    def __init__(self, url, user, xff, resume=None):
+        self.url, self.user, self.xff, self.resume = url, user, xff, resume
+        self.frames = []
+        self.ws = None
+        self.reader = None
+        self.closed = asyncio.Event()
+        self.welcome = None
+
+    def _target(self):
+        query = {"user_id": self.user}
+        if self.resume:
+            query.update(self.resume)
+        return self.url + "?" + urllib.parse.urlencode(query)
+
+    async def open(self):
+        self.ws = await websockets.connect(
+            self._target(),
+            extra_headers={"X-Forwarded-For": self.xff},
+            open_timeout=STEP_TIMEOUT,
+            ping_interval=None,
+            max_size=2**20,
+        )
+        self.reader = asyncio.ensure_future(self._read())
+        self.welcome = await self.wait_for(lambda f: f.get("type") == "welcome", "welcome")
+        check(self.welcome.get("user") == self.user, f"{self.user}: welcome for {self.welcome}")
+        check(self.welcome is self.frames[0], f"{self.user}: first frame is not the welcome")
+        return self
+
+    async def _read(self):
+        try:
+            async for raw in self.ws:
+                self.frames.append(json.loads(raw))
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            self.closed.set()
+
+    @property
+    def node(self):
+        return self.welcome["node"]
+
+    async def send(self, obj):
+        await self.ws.send(json.dumps(obj))
+
+    async def wait_for(self, pred, what, timeout=STEP_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while True:
+            for f in self.frames:
+                if pred(f):
+                    return f
+            if time.monotonic() > deadline:
+                raise Failure(f"{self.user}: no {what} within {timeout}s; got {self.frames}")
+            if self.closed.is_set() and self.reader.done():
+                raise Failure(f"{self.user}: connection closed before {what}; got {self.frames}")
+            await asyncio.sleep(0.02)
+
+    def stream(self, name):
+        kind = "message" if name == "user" else "broadcast"
+        return [f for f in self.frames if f.get("type") == kind]
+
+    def position(self, name):
+        """The seq of the last frame processed in a stream, as a resuming client keeps it."""
+        frames = self.stream(name)
+        return frames[-1]["seq"] if frames else self.welcome["positions"][name]
+
+    async def close(self):
+        if self.ws is not None:
+            await self.ws.close()
+        if self.reader is not None:
+            await self.reader
+
+
+async def connect(url, user, xff, resume=None):
+    return await Client(url, user, xff, resume).open()
+
+
+async def probe_routes(url, gateways):
+    """Maps each gateway node id to a client address that nginx sends to it."""
+    routes = {}
+    for i in range(1, 256):
+        c = await connect(url, f"probe-{RUN}-{i}", client_address(i))
+        routes.setdefault(c.node, client_address(i))
+        await c.close()
+        if len(routes) == gateways:
+            break
+    check(len(routes) == gateways,
+          f"nginx reached {len(routes)} gateway(s) {sorted(routes)} over 255 client addresses, "
+          f"expected {gateways}")
+    print(f"cluster-client: nginx reaches {gateways} gateways: {sorted(routes)}", flush=True)
+    return routes
+
+
+async def send_and_ack(sender, frame, ref):
+    frame = dict(frame, id=ref)
+    await sender.send(frame)
+    ack = await sender.wait_for(lambda f: f.get("ref") == ref, f"ack of {ref}")
+    check(ack.get("type") == "sent", f"{sender.user}: {ref} answered {ack}")
+    return ack["seq"]
+
+
+async def deliver(sender, receivers, target, content, ref):
+    """send_message from sender to target, checked on every connection in receivers."""
+    seq = await send_and_ack(sender, {"type": "send_message", "target_user": target,
+                                      "content": content}, ref)
+    for r in receivers:
+        m = await r.wait_for(lambda f: f.get("type") == "message" and f.get("seq") == seq,
+                             f"message seq {seq}")
+        check(m.get("from") == sender.user and m.get("content") == content,
+              f"{r.user}: expected {content!r} from {sender.user}, got {m}")
+    return seq
+
+
+async def broadcast(sender, receivers, content, ref):
+    seq = await send_and_ack(sender, {"type": "broadcast", "content": content}, ref)
+    for r in receivers:
+        b = await r.wait_for(lambda f: f.get("type") == "broadcast" and f.get("seq") == seq,
+                             f"broadcast seq {seq}")
+        check(b.get("from") == sender.user and b.get("content") == content,
+              f"{r.user}: expected broadcast {content!r}, got {b}")
+    return seq
+
+
+def check_continuous(user, conns, name):
+    """Over one user's successive connections, a stream's seqs follow each other exactly."""
+    start = conns[0].welcome["positions"][name]
+    seqs = [f["seq"] for c in conns for f in c.stream(name)]
+    check(seqs == list(range(start + 1, start + 1 + len(seqs))),
+          f"{user}: {name} stream not gapless and duplicate-free across resume: "
+          f"after {start} got {seqs}")
+
+
+async def scenario_kill(url, gateways, docker):
+    routes = await probe_routes(url, gateways)
+    (n1, xff1), (n2, xff2) = sorted(routes.items())[:2]
+    alice = await connect(url, f"alice-{RUN}", xff1)
+    carol = await connect(url, f"carol-{RUN}", xff1)
+    bob = await connect(url, f"bob-{RUN}", xff2)
+    check(alice.node == n1 and carol.node == n1 and bob.node == n2,
+          f"ip_hash not sticky: alice {alice.node}, carol {carol.node}, bob {bob.node}")
+
+    await deliver(alice, [bob], bob.user, "hello bob", "a1")
+    await deliver(bob, [alice], alice.user, "hello alice", "b1")
+    await broadcast(alice, [alice, bob, carol], "hello all", "a2")
+    print(f"cluster-client: send_message {n1} <-> {n2} and broadcast delivered", flush=True)
+
+    # The gateway's hostname is its container id, and its node id is gw-<hostname>.
+    container = n1[len("gw-"):] if n1.startswith("gw-") else n1
+    subprocess.run([docker, "kill", container], check=True, stdout=subprocess.DEVNULL,
+                   timeout=60)
+    for c in (alice, carol):
+        try:
+            await asyncio.wait_for(c.closed.wait(), STEP_TIMEOUT)
+        except asyncio.TimeoutError:
+            raise Failure(f"{c.user}: connection still open {STEP_TIMEOUT}s after {n1} was killed")
+    print(f"cluster-client: killed {n1}; its clients were disconnected", flush=True)
+
+    # While they are away: messages to each, and a broadcast. Each is acknowledged as stored.
+    missed = {alice.user: [], carol.user: []}
+    for i in range(3):
+        await send_and_ack(bob, {"type": "send_message", "target_user": alice.user,
+                                 "content": f"away {i}"}, f"ba{i}")
+        missed[alice.user].append(f"away {i}")
+    for i in range(2):
+        await send_and_ack(bob, {"type": "send_message", "target_user": carol.user,
+                                 "content": f"away {i}"}, f"bc{i}")
+        missed[carol.user].append(f"away {i}")
+    await send_and_ack(bob, {"type": "broadcast", "content": "while away"}, "bb")
+
+    for old in (alice, carol):
+        resume = {"since": old.position("user"),
+                  "broadcast_since": old.position("broadcast"),
+                  "epoch": old.welcome["epoch"]}
+        new = await reconnect(url, old.user, old.xff, resume)
+        check(new.node != n1, f"{old.user}: resumed on the killed gateway {n1}")
+        got = [m["content"] for m in (await settle(new, "user", len(missed[old.user])))]
+        check(got == missed[old.user],
+              f"{old.user}: expected {missed[old.user]} on resume, got {got}")
+        bcast = await settle(new, "broadcast", 1)
+        check(bcast[0]["content"] == "while away", f"{old.user}: resumed broadcast {bcast}")
+        check_continuous(old.user, [old, new], "user")
+        check_continuous(old.user, [old, new], "broadcast")
+        await new.close()
+        print(f"cluster-client: {old.user} resumed on {new.node} with everything it missed",
+              flush=True)
+    await bob.close()
+
+
+async def reconnect(url, user, xff, resume):
+    """Reconnects through nginx until it lets us in (it may first try the dead gateway)."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return await connect(url, user, xff, resume)
+        except (OSError, asyncio.TimeoutError, websockets.InvalidHandshake,
+                websockets.ConnectionClosed) as e:
+            if time.monotonic() > deadline:
+                raise Failure(f"{user}: could not reconnect within 60s: {e!r}")
+            await asyncio.sleep(0.5)
+
+
+async def settle(client, name, count):
+    """Waits for count frames of a stream, then a quiet moment that shows nothing else comes."""
+    await client.wait_for(lambda f: len(client.stream(name)) >= count,
+                          f"{count} frame(s) of stream {name}")
+    await asyncio.sleep(QUIET)
+    frames = client.stream(name)
+    check(len(frames) == count, f"{client.user}: {name} stream: expected {count} frames, "
+                                f"got {frames}")
+    return frames
+
+
+async def scenario_scaled(url, gateways):
+    routes = await probe_routes(url, gateways)
+    users = []
+    for i, (node, xff) in enumerate(sorted(routes.items())):
+        c = await connect(url, f"u{i}-{RUN}", xff)
+        check(c.node == node, f"ip_hash not sticky: {xff} went to {c.node}, then {node}")
+        users.append(c)
+    for i, sender in enumerate(users):
+        receiver = users[(i + 1) % len(users)]
+        await deliver(sender, [receiver], receiver.user, f"ring {i}", f"r{i}")
+    await broadcast(users[0], users, "hello scaled", "s1")
+    for c in users:
+        await c.close()
+    print(f"cluster-client: send_message around all {gateways} gateways and a broadcast "
+          f"delivered", flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--url", required=True, help="ws://HOST:PORT/ws through nginx")
+    ap.add_argument("--gateways", type=int, required=True, help="gateways behind nginx")
+    ap.add_argument("--kill-with", metavar="DOCKER",
+                    help="run the kill-and-resume scenario, killing with this docker client")
+    ap.add_argument("--timeout", type=float, default=240, help="bound on the whole run (s)")
+    args = ap.parse_args()
+    if args.kill_with:
+        run = scenario_kill(args.url, args.gateways, args.kill_with)
+    else:
+        run = scenario_scaled(args.url, args.gateways)
+    try:
+        asyncio.run(asyncio.wait_for(run, args.timeout))
+    except Failure as e:
+        print(f"cluster-client: FAILED: {e}", file=sys.stderr)
+        return 1
+    except asyncio.TimeoutError:
+        print(f"cluster-client: FAILED: not done within {args.timeout}s", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
