@@ -189,6 +189,7 @@ static int on_established(gw_worker *w, struct lws *wsi, gw_conn *c)
 
     c->id = gw_worker_next_conn_id(w);
     c->connected_us = wsg_now_us();
+    c->last_rx_us = wsg_mono_us();
     gw_rate_init(&c->in_rate, (double)n->cfg->inbound_burst, wsg_mono_us());
     c->state = GW_CONN_OPEN;
     gw_worker_add_conn(w, c);
@@ -268,6 +269,8 @@ static int on_receive(gw_worker *w, struct lws *wsi, gw_conn *c, const void *in,
     gw_node *n = gw_worker_node(w);
     if (c->state != GW_CONN_OPEN)
         return 0; /* closing: what it still sends is ignored */
+    c->last_rx_us = wsg_mono_us();
+    c->ping = 0;
 
     int final = lws_is_final_fragment(wsi);
     if (c->rx_len == 0)
@@ -378,6 +381,25 @@ static int write_batch(gw_worker *w, struct lws *wsi, gw_conn *c)
     return (int)count;
 }
 
+void gw_conn_idle_check(gw_worker *w, gw_conn *c, int64_t now_mono_us)
+{
+    const gw_config *cfg = gw_worker_node(w)->cfg;
+    if (c->state != GW_CONN_OPEN)
+        return;
+    int64_t silent = now_mono_us - c->last_rx_us;
+    if (silent >= cfg->ping_timeout_ms * 1000) {
+        wsg_debug("idle_timeout", "conn=%llu user=\"%s\"", (unsigned long long)c->id, c->user);
+        c->state = GW_CONN_CLOSING;
+        c->close_metric = GW_M_CLOSED_IDLE;
+        c->close_code = 1006; /* for on_closed's count only: nothing is sent */
+        c->close_started = 1;
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    } else if (silent >= cfg->ping_interval_ms * 1000 && !c->ping) {
+        c->ping = 1;
+        lws_callback_on_writable(c->wsi);
+    }
+}
+
 static int on_writeable(gw_worker *w, struct lws *wsi, gw_conn *c)
 {
     gw_node *n = gw_worker_node(w);
@@ -385,6 +407,13 @@ static int on_writeable(gw_worker *w, struct lws *wsi, gw_conn *c)
      * make it drop the connection at once, losing the close frame (a 1006 for the client). */
     if (c->close_started)
         return 0;
+    if (c->ping == 1 && !lws_send_pipe_choked(wsi)) {
+        /* lws 4.1 hands a pong to the protocol only if it carries a payload. */
+        unsigned char ping[LWS_PRE + 4] = {[LWS_PRE] = 'w', 's', 'g', 'p'};
+        if (lws_write(wsi, ping + LWS_PRE, 4, LWS_WRITE_PING) < 0)
+            return -1;
+        c->ping = 2;
+    }
     while (!gw_outq_empty(&c->q)) {
         if (lws_send_pipe_choked(wsi)) {
             if (c->q.bytes > (size_t)n->cfg->outbound_queue_bytes) {
@@ -445,6 +474,10 @@ int gw_conn_callback(gw_worker *w, struct lws *wsi, enum lws_callback_reasons re
         return on_receive(w, wsi, c, in, len);
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return on_writeable(w, wsi, c);
+    case LWS_CALLBACK_RECEIVE_PONG:
+        c->last_rx_us = wsg_mono_us();
+        c->ping = 0;
+        return 0;
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
         c->peer_closed = 1;
         return 0;

@@ -40,6 +40,8 @@ typedef struct gw_conn {
     uint8_t peer_closed;
     uint8_t close_started;      /* lws has been told to close: a second request would kill it */
     uint8_t violations;         /* consecutive messages over the inbound rate */
+    uint8_t ping;               /* gw_conn_idle: 0 none, 1 due, 2 sent and unanswered */
+    int64_t last_rx_us;         /* monotonic: the last frame or pong from the client */
     gw_rate in_rate;
     gw_streams st;              /* stream positions, replay, gap repair (gw_resume) */
     uint16_t close_code;
@@ -68,6 +70,11 @@ void gw_conn_enqueue(gw_worker *w, gw_conn *c, gw_msg *m);
 void gw_conn_send_text(gw_worker *w, gw_conn *c, const char *text, size_t len);
 
 static inline size_t gw_conn_queued_bytes(const gw_conn *c) { return c->q.bytes; }
+/* Failure detection, called by the worker's idle sweep for every open connection: pings one
+ * silent for the ping interval, drops one silent for the ping timeout (a dead peer gets no
+ * close frame: nobody would read it). */
+void gw_conn_idle_check(gw_worker *w, gw_conn *c, int64_t now_mono_us);
+
 /* Frees the connection's queue and closes it with 4008: the node is over its memory budget
  * and this is one of the longest queues. */
 void gw_conn_shed(gw_worker *w, gw_conn *c);

@@ -49,6 +49,7 @@ const wsg_metric_desc gw_metric_descs[GW_M__COUNT] = {
     [GW_M_CLOSED_SLOW_CONSUMER] = CLOSED("slow_consumer"),
     [GW_M_CLOSED_DRAIN] = CLOSED("drain"),
     [GW_M_CLOSED_POLICY] = CLOSED("policy"),
+    [GW_M_CLOSED_IDLE] = CLOSED("idle_timeout"),
     [GW_M_CLOSED_OTHER] = CLOSED("other"),
     [GW_M_AUTH_FAILURES_FIRST + 0] = AUTHF("missing"),
     [GW_M_AUTH_FAILURES_FIRST + 1] = AUTHF("malformed"),

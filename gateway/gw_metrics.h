@@ -18,6 +18,7 @@ typedef enum {
     GW_M_CLOSED_SLOW_CONSUMER,
     GW_M_CLOSED_DRAIN,
     GW_M_CLOSED_POLICY,
+    GW_M_CLOSED_IDLE,
     GW_M_CLOSED_OTHER,
     GW_M_AUTH_FAILURES_FIRST,   /* wsgate_auth_failures_total{reason}, one per gw_auth_result */
     GW_M_AUTH_FAILURES_LAST = GW_M_AUTH_FAILURES_FIRST + GW_AUTH__COUNT - 2,
