@@ -55,7 +55,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config \
       libwebsockets-dev libnats-dev libprotobuf-c-dev protobuf-c-compiler \
-      libhiredis-dev libjansson-dev libjwt-dev libssl-dev uthash-dev libev-dev \
+      libhiredis-dev libjansson-dev libjwt-dev libssl-dev uthash-dev libev-dev libuv1-dev \
  && apt-get clean && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Only what the two services are built from, so a change elsewhere keeps this layer cached.

@@ -14,7 +14,8 @@ static void usage(FILE *f)
 {
     fprintf(f,
         "usage: wsgate-loadgen --url ws://HOST:PORT/ws [--url ...] [options]\n"
-        "  --conns N               connections (1..%d per process; default 100)\n"
+        "  --conns N               connections (0..%d per process; default 100; 0 only\n"
+        "                          with --broadcast-role publish)\n"
         "  --connect-rate R        connections started per second (default 1000)\n"
         "  --user-prefix P         user ids are P0, P1, ... (default lg<pid>-)\n"
         "  --source-ips A-B        bind local addresses round robin over A..B (IPv4)\n"
@@ -29,6 +30,25 @@ static void usage(FILE *f)
         "  --nats URL              NATS for Delivery publishing (default nats://127.0.0.1:4222)\n"
         "  --prefix P              NATS subject prefix (default wsgate)\n"
         "  --server-pid PID        sample RSS and CPU of this process (repeatable)\n"
+        "  --broadcast-via V       nats (Delivery{broadcast} on NATS, default) or client\n"
+        "                          ({\"type\":\"broadcast\"} frames from one extra connection,\n"
+        "                          user <user-prefix>pub, not a receiver)\n"
+        "  --broadcast-role R      both (default), publish (send only; --conns may be 0) or\n"
+        "                          receive (expect rate x duration indices on every open\n"
+        "                          connection; the run ends at first arrival + duration +\n"
+        "                          drain, or at --run-timeout)\n"
+        "  --run-id N              broadcast run id (1..4294967295); the same in every process\n"
+        "                          of a distributed run, needed by publish and receive\n"
+        "  --run-timeout S         receive: give up this long after the run was armed\n"
+        "                          (default 300)\n"
+        "  --start-file PATH       before each broadcast/send run, wait until PATH exists\n"
+        "                          (or SIGUSR1 arrives)\n"
+        "  --ready-file PATH       written when the first broadcast/send run is armed (or the\n"
+        "                          connections are settled, without one): JSON with conns,\n"
+        "                          welcomed, failed\n"
+        "  --rx-buffer B           receive buffer per connection (256..65536, default 4096):\n"
+        "                          also the most one read takes from a socket; smaller saves\n"
+        "                          memory for idle connections, larger saves syscalls\n"
         "  --verbose               log connection errors and closes\n"
         "One JSON object per scenario goes to stdout, a summary to stderr.\n",
         LG_MAX_CONNS);
@@ -57,6 +77,22 @@ static int parse_int(const char *name, const char *s, long lo, long hi, int *out
         return -1;
     }
     *out = (int)v;
+    return 0;
+}
+
+static int bad_choice(const char *name, const char *want, const char *got)
+{
+    fprintf(stderr, "wsgate-loadgen: --%s wants %s, got '%s'\n", name, want, got);
+    return -1;
+}
+
+static int copy_path(const char *name, const char *s, char *out, size_t cap)
+{
+    if (!*s || strlen(s) >= cap) {
+        fprintf(stderr, "wsgate-loadgen: --%s must be 1..%zu bytes\n", name, cap - 1);
+        return -1;
+    }
+    strcpy(out, s);
     return 0;
 }
 
@@ -188,7 +224,8 @@ void lg_opts_free(lg_opts *o)
 int lg_opts_parse(lg_opts *o, int argc, char **argv)
 {
     enum { O_URL = 1, O_CONNS, O_RATE_C, O_PREFIX_U, O_SRC, O_SC, O_HOLD, O_RATE, O_DUR,
-           O_SETTLE, O_DRAIN, O_CTO, O_NATS, O_PREFIX, O_PID, O_VERBOSE, O_HELP };
+           O_SETTLE, O_DRAIN, O_CTO, O_NATS, O_PREFIX, O_PID, O_VERBOSE, O_HELP, O_VIA,
+           O_ROLE, O_RUN_ID, O_RUN_TO, O_START_FILE, O_READY_FILE, O_RXBUF };
     static const struct option longs[] = {
         {"url", required_argument, NULL, O_URL},
         {"conns", required_argument, NULL, O_CONNS},
@@ -206,6 +243,13 @@ int lg_opts_parse(lg_opts *o, int argc, char **argv)
         {"prefix", required_argument, NULL, O_PREFIX},
         {"server-pid", required_argument, NULL, O_PID},
         {"verbose", no_argument, NULL, O_VERBOSE},
+        {"broadcast-via", required_argument, NULL, O_VIA},
+        {"broadcast-role", required_argument, NULL, O_ROLE},
+        {"run-id", required_argument, NULL, O_RUN_ID},
+        {"run-timeout", required_argument, NULL, O_RUN_TO},
+        {"start-file", required_argument, NULL, O_START_FILE},
+        {"ready-file", required_argument, NULL, O_READY_FILE},
+        {"rx-buffer", required_argument, NULL, O_RXBUF},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -221,6 +265,8 @@ int lg_opts_parse(lg_opts *o, int argc, char **argv)
     o->settle_s = 2;
     o->drain_s = 5;
     o->connect_timeout_s = 30;
+    o->run_timeout_s = 300;
+    o->rx_buffer = 4096;
     strcpy(o->nats_url, "nats://127.0.0.1:4222");
     strcpy(o->prefix, "wsgate");
 
@@ -237,7 +283,7 @@ int lg_opts_parse(lg_opts *o, int argc, char **argv)
             rc = parse_url(optarg, &o->urls[o->nurls++]);
             break;
         case O_CONNS:
-            if (parse_int("conns", optarg, 1, 1000000000L, &o->conns))
+            if (parse_int("conns", optarg, 0, 1000000000L, &o->conns))
                 return -1;
             if (o->conns > LG_MAX_CONNS) {
                 fprintf(stderr,
@@ -288,6 +334,36 @@ int lg_opts_parse(lg_opts *o, int argc, char **argv)
             rc = parse_int("server-pid", optarg, 1, 1L << 30, &o->server_pids[o->nserver_pids++]);
             break;
         case O_VERBOSE: o->verbose = 1; break;
+        case O_VIA:
+            if (!strcmp(optarg, "nats"))
+                o->via = LG_VIA_NATS;
+            else if (!strcmp(optarg, "client"))
+                o->via = LG_VIA_CLIENT;
+            else
+                rc = bad_choice("broadcast-via", "nats, client", optarg);
+            break;
+        case O_ROLE:
+            if (!strcmp(optarg, "both"))
+                o->role = LG_ROLE_BOTH;
+            else if (!strcmp(optarg, "publish"))
+                o->role = LG_ROLE_PUBLISH;
+            else if (!strcmp(optarg, "receive"))
+                o->role = LG_ROLE_RECEIVE;
+            else
+                rc = bad_choice("broadcast-role", "both, publish, receive", optarg);
+            break;
+        case O_RUN_ID: {
+            double v;
+            rc = parse_double("run-id", optarg, 1, UINT32_MAX, &v);
+            if (!rc && v != (double)(uint32_t)v)
+                rc = bad_choice("run-id", "an integer", optarg);
+            o->run_id = (uint32_t)v;
+            break;
+        }
+        case O_RXBUF: rc = parse_int("rx-buffer", optarg, 256, 65536, &o->rx_buffer); break;
+        case O_RUN_TO: rc = parse_double("run-timeout", optarg, 1, 86400, &o->run_timeout_s); break;
+        case O_START_FILE: rc = copy_path("start-file", optarg, o->start_file, sizeof(o->start_file)); break;
+        case O_READY_FILE: rc = copy_path("ready-file", optarg, o->ready_file, sizeof(o->ready_file)); break;
         case O_HELP: usage(stdout); return 1;
         default: usage(stderr); return -1;
         }
@@ -301,6 +377,15 @@ int lg_opts_parse(lg_opts *o, int argc, char **argv)
     if (o->nurls == 0) {
         fprintf(stderr, "wsgate-loadgen: at least one --url is needed\n");
         usage(stderr);
+        return -1;
+    }
+    if (o->role != LG_ROLE_BOTH && !o->run_id) {
+        fprintf(stderr, "wsgate-loadgen: --broadcast-role publish/receive needs --run-id (the "
+                        "same in every process of the run)\n");
+        return -1;
+    }
+    if (o->conns == 0 && o->role != LG_ROLE_PUBLISH) {
+        fprintf(stderr, "wsgate-loadgen: --conns 0 only with --broadcast-role publish\n");
         return -1;
     }
     int64_t m = lg_opts_messages(o);
@@ -317,6 +402,11 @@ int lg_opts_parse(lg_opts *o, int argc, char **argv)
                     "wsgate-loadgen: broadcast tracks every message per connection: --conns x "
                     "--rate x --duration / 8 must stay under %lld bytes\n",
                     MAX_BITMAP_BYTES);
+            return -1;
+        }
+        if (o->scenarios[i] == LG_SC_SEND && o->role != LG_ROLE_BOTH) {
+            fprintf(stderr, "wsgate-loadgen: --broadcast-role applies to broadcast only; the "
+                            "send scenario needs role both\n");
             return -1;
         }
         if (o->scenarios[i] == LG_SC_SEND && o->conns < 2) {

@@ -13,6 +13,13 @@
 #define LG_MAX_SOURCE_IPS 65536
 
 typedef enum { LG_SC_CONNECT, LG_SC_BROADCAST, LG_SC_SEND } lg_scenario;
+/* How a broadcast run's messages enter the cluster: a business Delivery{broadcast} on NATS,
+ * or {"type":"broadcast"} frames written by one extra client connection (the only way to
+ * drive servers that have no NATS side). */
+typedef enum { LG_VIA_NATS, LG_VIA_CLIENT } lg_via;
+/* Which half of a broadcast run this process does: both (one process), or only publishing
+ * or only receiving, so that many processes can check one run (same --run-id everywhere). */
+typedef enum { LG_ROLE_BOTH, LG_ROLE_PUBLISH, LG_ROLE_RECEIVE } lg_role;
 
 typedef struct lg_url {
     char host[256];
@@ -40,6 +47,14 @@ typedef struct lg_opts {
     char prefix[64];                /* NATS subject prefix */
     int server_pids[LG_PROC_MAX_PIDS];
     int nserver_pids;
+    lg_via via;
+    lg_role role;
+    uint32_t run_id;                /* 0: a random one (role both only) */
+    double run_timeout_s;           /* receive: end the run this long after it was armed */
+    char start_file[512];           /* before each broadcast/send run, wait until it exists */
+    char ready_file[512];           /* written when the first run is armed (or, without one,
+                                     * when the connections have settled) */
+    int rx_buffer;                  /* lws receive buffer per connection, bytes */
     int verbose;
 } lg_opts;
 

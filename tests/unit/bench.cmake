@@ -1,0 +1,4 @@
+# Unit tests of the benchmark's load generator modules (bench/, library wsgate_lg).
+wsgate_unit_test(test_lg_hist SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_lg_hist.c
+                 LIBS wsgate_lg m)
+target_include_directories(test_lg_hist PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
