@@ -353,11 +353,12 @@ int lg_opts_parse(lg_opts *o, int argc, char **argv)
                 rc = bad_choice("broadcast-role", "both, publish, receive", optarg);
             break;
         case O_RUN_ID: {
-            double v;
+            double v = 0;
             rc = parse_double("run-id", optarg, 1, UINT32_MAX, &v);
             if (!rc && v != (double)(uint32_t)v)
                 rc = bad_choice("run-id", "an integer", optarg);
-            o->run_id = (uint32_t)v;
+            if (!rc)
+                o->run_id = (uint32_t)v;
             break;
         }
         case O_RXBUF: rc = parse_int("rx-buffer", optarg, 256, 65536, &o->rx_buffer); break;

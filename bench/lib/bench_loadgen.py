@@ -1,0 +1,206 @@
+"""bench_loadgen: runs wsgate-loadgen for one benchmark step and reads what it reported.
+
+A step needing more connections than one load generator may hold (18,000: the open-files
+limit) is split over several processes started together, each with its own user prefix and
+its own range of source addresses in 127.0.0.0/8; their connect rates add up to the step's.
+Every process's JSON reports (stdout) and summary (stderr) are kept in the output directory.
+While they run, the servers' RSS is sampled from /proc, and the servers are watched: a
+server that dies makes the step a BenchError, a load generator that overruns its time bound
+is stopped and the step marked as timed out.
+"""
+import json
+import os
+import subprocess
+import time
+
+from bench_procs import BenchError, rss_kib
+
+LG_MAX_CONNS = 18000
+SAMPLE_EVERY_S = 0.5
+
+
+def split(conns, per_process):
+    n = -(-conns // per_process)
+    base, extra = divmod(conns, n)
+    return [base + (1 if i < extra else 0) for i in range(n)]
+
+
+def supports(loadgen, option):
+    """Whether this build of the load generator knows a command-line option."""
+    try:
+        out = subprocess.run([loadgen, "--help"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return option in out.stdout + out.stderr
+
+
+class Step:
+    """One load-generator step: its processes, their reports and the servers' RSS."""
+
+    def __init__(self, tag):
+        self.tag = tag
+        self.procs = []  # dicts: conns, rc, reports {scenario: obj}, json, log, timed_out
+        self.baseline = {}  # {pid: KiB} just before the load generators started
+        self.samples = []  # (monotonic s, {pid: KiB})
+        self.first_exit = None
+        self.commands = []
+
+    @property
+    def rcs(self):
+        return [p["rc"] for p in self.procs]
+
+    @property
+    def timed_out(self):
+        return any(p["timed_out"] for p in self.procs)
+
+
+def run_step(sup, loadgen, dep, outdir, tag, *, conns, per_process, connect_rate, scenario,
+             hold=0.0, rate=None, duration=None, settle=None, drain=None, connect_timeout=30.0,
+             extra=(), time_bound_s):
+    step = Step(tag)
+    counts = split(conns, per_process)
+    pids = [p.pid for p in dep.all_procs]
+    started = []
+    step.baseline = {pid: rss_kib(pid) for pid in pids}
+    for k, n in enumerate(counts):
+        argv = [loadgen]
+        for url in dep.urls:
+            argv += ["--url", url]
+        argv += [
+            "--conns", str(n),
+            "--connect-rate", f"{connect_rate * n / conns:g}",
+            "--user-prefix", f"{tag}-{k}-",
+            # A source address per 250 connections keeps far from the ephemeral-port limit.
+            "--source-ips", f"127.0.{k + 1}.1-127.0.{k + 1}.250",
+            "--scenario", scenario,
+            "--hold", f"{hold:g}",
+            "--connect-timeout", f"{connect_timeout:g}",
+        ]
+        if rate is not None:
+            argv += ["--rate", f"{rate:g}", "--duration", f"{duration:g}",
+                     "--settle", f"{settle:g}", "--drain", f"{drain:g}"]
+        for pid in pids:
+            argv += ["--server-pid", str(pid)]
+        argv += list(extra)
+        started.append(_start(sup, step, argv, outdir, tag, k, n))
+    deadline = time.monotonic() + time_bound_s
+    try:
+        _wait(sup, dep, step, started, pids, deadline)
+    finally:
+        sup.stop_many(started, grace_s=10.0)
+    _collect(step, started)
+    return step
+
+
+def run_broadcast_split(sup, loadgen, dep, outdir, tag, *, conns, receivers, connect_rate,
+                        rate, duration, settle, drain, connect_timeout=30.0, time_bound_s):
+    """A client-sent broadcast run split over processes: `receivers` load generators hold the
+    connections and check every index (--broadcast-role receive), and once all of them are
+    armed one more (--conns 0, --broadcast-role publish) writes the broadcast frames from its
+    own connection. One process would have to read every delivery of a burst alone, and its
+    reading time would be counted as the servers' latency."""
+    step = Step(tag)
+    pids = [p.pid for p in dep.all_procs]
+    run_id = (os.getpid() << 8 ^ int(time.time() * 1000)) % 4294967295 + 1
+    deadline = time.monotonic() + time_bound_s
+    counts = split(conns, -(-conns // receivers))
+    started, ready = [], []
+    step.baseline = {pid: rss_kib(pid) for pid in pids}
+    common = ["--broadcast-via", "client", "--run-id", str(run_id), "--rate", f"{rate:g}",
+              "--duration", f"{duration:g}", "--drain", f"{drain:g}"]
+    try:
+        for k, n in enumerate(counts):
+            argv = [loadgen]
+            for url in dep.urls:
+                argv += ["--url", url]
+            ready_path = os.path.join(outdir, f"{tag}-lg{k}.ready")
+            argv += ["--conns", str(n), "--connect-rate", f"{connect_rate * n / conns:g}",
+                     "--user-prefix", f"{tag}-{k}-",
+                     "--source-ips", f"127.0.{k + 1}.1-127.0.{k + 1}.250",
+                     "--scenario", "connect,broadcast", "--hold", "0", "--settle", "0",
+                     "--broadcast-role", "receive", "--connect-timeout", f"{connect_timeout:g}",
+                     "--run-timeout", f"{time_bound_s:g}", "--ready-file", ready_path] + common
+            for pid in pids:
+                argv += ["--server-pid", str(pid)]
+            started.append(_start(sup, step, argv, outdir, tag, k, n))
+            ready.append(ready_path)
+        while not all(os.path.exists(r) for r in ready):
+            dep.check_alive()
+            if any(p.exited() for p in started) or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        else:
+            time.sleep(settle)
+            argv = [loadgen, "--url", dep.urls[0], "--conns", "0", "--user-prefix", f"{tag}-pub-",
+                    "--scenario", "broadcast", "--broadcast-role", "publish", "--settle", "0"]
+            argv += common
+            if dep.nats_url:
+                argv += ["--nats", dep.nats_url]
+            started.append(_start(sup, step, argv, outdir, tag, len(counts), 0))
+        _wait(sup, dep, step, started, pids, deadline)
+    finally:
+        sup.stop_many(started, grace_s=10.0)
+    _collect(step, started)
+    return step
+
+
+def _start(sup, step, argv, outdir, tag, k, n):
+    base = os.path.join(outdir, f"{tag}-lg{k}")
+    p = sup.start(f"loadgen {tag}#{k}", argv, base + ".log", stdout_path=base + ".json")
+    step.commands.append(argv)
+    step.procs.append({"conns": n, "rc": None, "reports": {}, "json": base + ".json",
+                       "log": base + ".log", "timed_out": False})
+    return p
+
+
+def _wait(sup, dep, step, started, pids, deadline):
+    while any(not p.exited() for p in started):
+        now = time.monotonic()
+        step.samples.append((now, {pid: rss_kib(pid) for pid in pids}))
+        if step.first_exit is None and any(p.exited() for p in started):
+            step.first_exit = now
+        dep.check_alive()
+        if now > deadline:
+            for p, info in zip(started, step.procs):
+                info["timed_out"] = not p.exited()
+            sup.stop_many(started, grace_s=10.0)
+            break
+        time.sleep(SAMPLE_EVERY_S)
+    if step.first_exit is None:
+        step.first_exit = time.monotonic()
+
+
+def _collect(step, started):
+    for p, info in zip(started, step.procs):
+        info["rc"] = p.popen.returncode
+        info["reports"] = _read_reports(info["json"])
+
+
+def _read_reports(path):
+    reports = {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    obj = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(obj, dict) and "scenario" in obj:
+                    reports[obj["scenario"]] = obj
+    except OSError as e:
+        raise BenchError(f"cannot read the load generator's report {path}: {e}") from e
+    return reports
+
+
+def idle_rss(step, pids, settle_before_exit_s=1.0):
+    """Total RSS (KiB) of pids while every connection was held idle: the last sample taken
+    at least settle_before_exit_s before the first load generator left (and closed its
+    connections), or None."""
+    best = None
+    for t, rss in step.samples:
+        if t <= step.first_exit - settle_before_exit_s and all(rss.get(p) for p in pids):
+            best = sum(rss[p] for p in pids)
+    return best

@@ -1,0 +1,180 @@
+"""bench_report: the machine facts and the markdown of a benchmark run.
+
+Promises: facts are read from the machine (/proc, uname, the tools' own --version, git
+read-only), never assumed; a fact that cannot be read is shown as "?". The table has one
+column per system that ran, and ratios wsgate / reference and wsgate / node where both
+figures exist.
+"""
+import datetime
+import json
+import os
+import platform
+import subprocess
+
+from bench_systems import SYSTEM_LABELS
+
+
+def _cmd(argv, cwd=None):
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=20, cwd=cwd)
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    text = (out.stdout or out.stderr).strip()
+    return text.splitlines()[0] if out.returncode == 0 and text else "?"
+
+
+def _proc_field(path, key):
+    try:
+        with open(path, encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith(key):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "?"
+
+
+def _cmake_cache(build_dir, key):
+    try:
+        with open(os.path.join(build_dir, "CMakeCache.txt"), encoding="utf-8") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return line.split("=", 1)[1].strip() or "(empty)"
+    except OSError:
+        pass
+    return "?"
+
+
+def machine_facts(root, build_dir, python, node, node_dir):
+    mem = _proc_field("/proc/meminfo", "MemTotal")
+    try:
+        mem = f"{int(mem.split()[0]) / 1048576:.1f} GiB"
+    except (ValueError, IndexError):
+        pass
+    commit = _cmd(["git", "rev-parse", "HEAD"], cwd=root)
+    dirty = _cmd(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root)
+    ws_version = "?"
+    try:
+        with open(os.path.join(node_dir, "node_modules", "ws", "package.json"), encoding="utf-8") as f:
+            ws_version = json.load(f)["version"]
+    except (OSError, ValueError, KeyError):
+        pass
+    py_libs = _cmd([python, "-c", "import aiohttp, redis; print('aiohttp', aiohttp.__version__, "
+                    "'redis-py', redis.__version__)"])
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "nproc": os.cpu_count(),
+        "cpu": _proc_field("/proc/cpuinfo", "model name"),
+        "ram": mem,
+        "kernel": f"{platform.system()} {platform.release()}",
+        "git_commit": commit + (" (with uncommitted changes)" if dirty not in ("?", "") else ""),
+        "build": f"{build_dir} (CMAKE_BUILD_TYPE={_cmake_cache(build_dir, 'CMAKE_BUILD_TYPE')}, "
+                 f"WSGATE_SANITIZE={_cmake_cache(build_dir, 'WSGATE_SANITIZE')})",
+        "libwebsockets": _cmd(["pkg-config", "--modversion", "libwebsockets"]),
+        "nats-server": _cmd(["nats-server", "--version"]),
+        "redis-server": _cmd(["redis-server", "--version"]),
+        "python": f"{_cmd([python, '--version'])}, {py_libs}",
+        "node": f"{_cmd([node, '--version'])}, ws {ws_version}",
+        "open-files limit": _cmd(["sh", "-c", "ulimit -Hn"]),
+    }
+
+
+def _fmt_num(v, unit):
+    if v is None:
+        return "—"
+    if unit == "KiB":
+        return f"{v:.2f} KiB"
+    if unit == "ms":
+        return f"{v:.1f} ms" if v >= 10 else f"{v:.2f} ms"
+    return f"{v:,.0f}{' ' + unit if unit else ''}"
+
+
+def _ratio(a, b):
+    if a is None or b is None or b == 0:
+        return "—"
+    r = a / b
+    return f"{r:.2f}×" if r >= 0.1 else f"{r:.2g}×"
+
+
+ROWS = [
+    # key, label, unit, target
+    ("mem_kib_per_conn", "gateway memory per idle connection", "KiB", "≤ 4 KiB"),
+    ("handshake_p99_ms", "handshake p99 while {connect_conns:,} clients connect at "
+     "{connect_rate:,}/s", "ms", "≤ 10 ms"),
+    ("fanout_deliveries_per_s", "broadcast fan-out at {fanout_conns:,} connections, p99 < "
+     "{p99_limit_ms} ms, nothing dropped (deliveries/s)", "", "≥ 1,000,000"),
+    ("send_msgs_per_s", "send_message between random users at {send_conns:,} connections, "
+     "p99 < {p99_limit_ms} ms, nothing dropped (msg/s)", "", "≥ 100,000"),
+]
+
+
+def table_markdown(results, systems, params):
+    order = [s for s in ("ref", "node", "wsgate") if s in systems]
+    head = ["measure"] + [SYSTEM_LABELS[s] for s in order]
+    if "wsgate" in order and "ref" in order:
+        head.append("wsgate / reference")
+    if "wsgate" in order and "node" in order:
+        head.append("wsgate / node")
+    head.append("wsgate target")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for key, label, unit, target in ROWS:
+        row = [label.format(**params)]
+        vals = {s: results.get(s, {}).get(key) for s in order}
+        for s in order:
+            cell = _fmt_num(vals[s], unit)
+            note = results.get(s, {}).get(key + "_note")
+            row.append(cell + (f" ({note})" if note else ""))
+        if "wsgate" in order and "ref" in order:
+            row.append(_ratio(vals["wsgate"], vals["ref"]))
+        if "wsgate" in order and "node" in order:
+            row.append(_ratio(vals["wsgate"], vals["node"]))
+        row.append(target)
+        lines.append("| " + " | ".join(row) + " |")
+    lines.append("")
+    lines.append("Ratios are wsgate's figure divided by the other's: below 1 is better for memory "
+                 "and latency, above 1 for throughput.")
+    return "\n".join(lines)
+
+
+def steps_markdown(results, systems):
+    out = []
+    for s in systems:
+        r = results.get(s, {})
+        for key, title in (("fanout_steps", "broadcast fan-out"), ("send_steps", "send_message")):
+            steps = r.get(key)
+            if not steps:
+                continue
+            out.append(f"**{SYSTEM_LABELS[s]}, {title} steps**\n")
+            out.append("| rate (msg/s) | offered/s | received/s | p50 | p99 | max | "
+                       "missing | dup | gateway CPU | result |")
+            out.append("|---|---|---|---|---|---|---|---|---|---|")
+            for st in steps:
+                out.append(
+                    f"| {st['rate']:g} | {st.get('offered_per_s', 0):,.0f} | "
+                    f"{st.get('received_per_s', 0):,.0f} | {_fmt_num(st.get('p50_ms'), 'ms')} | "
+                    f"{_fmt_num(st.get('p99_ms'), 'ms')} | {_fmt_num(st.get('max_ms'), 'ms')} | "
+                    f"{st.get('missing', '—')} | {st.get('duplicates', '—')} | "
+                    f"{st.get('gateway_cpu_pct', 0):.0f} % | "
+                    f"{'pass' if st['ok'] else 'FAIL: ' + '; '.join(st['reasons'])}"
+                    f"{' (repeat)' if 'retry_of' in st else ''} |"
+                )
+            out.append("")
+    return "\n".join(out)
+
+
+def connect_markdown(results, systems):
+    out = ["| system | servers | welcomed | failed | handshake p50 / p99 / max (worst load "
+           "generator) | gateway RSS growth | whole system RSS growth |",
+           "|---|---|---|---|---|---|---|"]
+    for s in systems:
+        c = results.get(s, {}).get("connect")
+        if not c:
+            continue
+        out.append(
+            f"| {SYSTEM_LABELS[s]} | {c['servers']} | {c['welcomed']:,} | {c['failed']:,} | "
+            f"{_fmt_num(c.get('p50_ms'), 'ms')} / {_fmt_num(c.get('p99_ms'), 'ms')} / "
+            f"{_fmt_num(c.get('max_ms'), 'ms')} | "
+            f"{_fmt_num(c.get('gateway_kib_per_conn'), 'KiB')}/conn | "
+            f"{_fmt_num(c.get('system_kib_per_conn'), 'KiB')}/conn |"
+        )
+    return "\n".join(out)

@@ -1,0 +1,224 @@
+"""bench_systems: how each system under test is started on loopback for one scenario.
+
+A system is deployed fresh for each group of scenarios with a given number of gateway
+processes (each on its own free port, so the load generator spreads connections over them
+evenly and no process passes the open-files limit). A deployment says which URLs clients
+use, which pids are gateways (the "gateway memory" of the table) and which pids are the
+whole system (gateways plus router, NATS, Redis), and stops everything it started.
+
+Systems:
+  wsgate  nats-server, redis-server, wsgate-router, N x wsgate-gateway (auth off, admission
+          limits off for load)
+  ref     redis-server, N x bench/ref/aiohttp_gateway.py (the reference design)
+  node    N x bench/ref/node-ws/server.mjs (independent processes: only for connect runs
+          above one process's open-files limit)
+"""
+import os
+import shutil
+import subprocess
+
+from bench_procs import BenchError
+
+SYSTEM_LABELS = {
+    "ref": "reference design (Python aiohttp + Redis)",
+    "node": "Node.js ws, one process",
+    "wsgate": "wsgate",
+}
+
+
+class Deployment:
+    def __init__(self, sup, name):
+        self.sup = sup
+        self.name = name
+        self.urls = []
+        self.gateways = []  # Proc
+        self.infra = []  # Proc: router, NATS, Redis
+        self.nats_url = None
+        self.notes = []
+
+    @property
+    def gateway_pids(self):
+        return [p.pid for p in self.gateways]
+
+    @property
+    def all_procs(self):
+        return self.infra + self.gateways
+
+    def check_alive(self):
+        self.sup.check_alive(self.all_procs)
+
+    def stop(self):
+        # Gateways first (they drain), then what they depend on.
+        self.sup.stop_many(self.gateways)
+        self.sup.stop_many(self.infra)
+
+
+def _redis(sup, dep, logdir, tag):
+    port = sup.free_port()
+    workdir = os.path.join(logdir, f"{tag}-redis-data")
+    os.makedirs(workdir, exist_ok=True)
+    p = sup.start(
+        f"{dep.name}/redis",
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", workdir, "--daemonize", "no"],
+        os.path.join(logdir, f"{tag}-redis.log"),
+    )
+    dep.infra.append(p)
+    sup.wait_redis(p, port)
+    return port
+
+
+class WsgateSystem:
+    name = "wsgate"
+
+    def __init__(self, build_dir):
+        self.gateway = os.path.join(build_dir, "wsgate-gateway")
+        self.router = os.path.join(build_dir, "wsgate-router")
+
+    def check(self):
+        for exe in (self.gateway, self.router):
+            if not os.access(exe, os.X_OK):
+                raise BenchError(f"{exe} is missing: build first (scripts/build, or --build DIR)")
+        for tool in ("nats-server", "redis-server"):
+            if not shutil.which(tool):
+                raise BenchError(f"{tool} is not installed (scripts/install-deps)")
+
+    def deploy(self, sup, n_gateways, logdir, tag):
+        dep = Deployment(sup, self.name)
+        try:
+            nats_port = sup.free_port()
+            nats = sup.start(
+                "wsgate/nats-server",
+                ["nats-server", "-a", "127.0.0.1", "-p", str(nats_port)],
+                os.path.join(logdir, f"{tag}-nats.log"),
+            )
+            dep.infra.append(nats)
+            sup.wait_tcp(nats, nats_port)
+            dep.nats_url = f"nats://127.0.0.1:{nats_port}"
+            redis_port = _redis(sup, dep, logdir, tag)
+            http_port = sup.free_port()
+            router = sup.start(
+                "wsgate/router",
+                [self.router],
+                os.path.join(logdir, f"{tag}-router.log"),
+                env={
+                    "WSGATE_NODE_ID": "router-1",
+                    "WSGATE_NATS_URL": dep.nats_url,
+                    "WSGATE_REDIS_URL": f"redis://127.0.0.1:{redis_port}",
+                    "WSGATE_HTTP_LISTEN": f"127.0.0.1:{http_port}",
+                },
+            )
+            dep.infra.append(router)
+            sup.wait_http_ok(router, f"http://127.0.0.1:{http_port}/ready")
+            for i in range(n_gateways):
+                port = sup.free_port()
+                gw = sup.start(
+                    f"wsgate/gateway-{i + 1}",
+                    [self.gateway],
+                    os.path.join(logdir, f"{tag}-gateway-{i + 1}.log"),
+                    env={
+                        "WSGATE_NODE_ID": f"gw-{i + 1}",
+                        "WSGATE_LISTEN": f"127.0.0.1:{port}",
+                        "WSGATE_NATS_URL": dep.nats_url,
+                        "WSGATE_AUTH": "none",
+                        "WSGATE_ACCEPT_RATE": "0",
+                        "WSGATE_INBOUND_RATE": "0",
+                        "WSGATE_IP_CONN_LIMIT": "0",
+                        "WSGATE_DRAIN_SECONDS": "1s",
+                    },
+                )
+                dep.gateways.append(gw)
+                dep.urls.append(f"ws://127.0.0.1:{port}/ws")
+                sup.wait_http_ok(gw, f"http://127.0.0.1:{port}/ready")
+        except BaseException:
+            dep.stop()
+            raise
+        dep.notes.append(
+            f"{n_gateways} gateway process(es) (workers = cores each), 1 router, NATS, Redis"
+        )
+        return dep
+
+
+class RefSystem:
+    name = "ref"
+
+    def __init__(self, bench_dir, python):
+        self.script = os.path.join(bench_dir, "ref", "aiohttp_gateway.py")
+        self.python = python
+
+    def check(self):
+        if not shutil.which("redis-server"):
+            raise BenchError("redis-server is not installed (scripts/install-deps)")
+        probe = subprocess.run(
+            [self.python, "-c", "import aiohttp, redis"], capture_output=True, text=True
+        )
+        if probe.returncode != 0:
+            raise BenchError(
+                "the reference gateway needs Debian's python3-aiohttp and python3-redis "
+                f"(apt-get install python3-aiohttp python3-redis): {probe.stderr.strip()}"
+            )
+
+    def deploy(self, sup, n_gateways, logdir, tag):
+        dep = Deployment(sup, self.name)
+        try:
+            redis_port = _redis(sup, dep, logdir, tag)
+            for i in range(n_gateways):
+                port = sup.free_port()
+                gw = sup.start(
+                    f"ref/gateway-{i + 1}",
+                    [self.python, self.script, "--port", str(port), "--node-id", f"ref-{i + 1}",
+                     "--redis-url", f"redis://127.0.0.1:{redis_port}/0"],
+                    os.path.join(logdir, f"{tag}-gateway-{i + 1}.log"),
+                )
+                dep.gateways.append(gw)
+                dep.urls.append(f"ws://127.0.0.1:{port}/ws")
+            for gw, url in zip(dep.gateways, dep.urls):
+                sup.wait_tcp(gw, int(url.rsplit(":", 1)[1].split("/")[0]))
+        except BaseException:
+            dep.stop()
+            raise
+        dep.notes.append(f"{n_gateways} aiohttp process(es) (one asyncio loop each), Redis")
+        return dep
+
+
+class NodeSystem:
+    name = "node"
+
+    def __init__(self, bench_dir, node):
+        self.dir = os.path.join(bench_dir, "ref", "node-ws")
+        self.node = node
+
+    def check(self):
+        if not shutil.which(self.node):
+            raise BenchError(f"{self.node} is not installed")
+        if not os.path.isdir(os.path.join(self.dir, "node_modules", "ws")):
+            raise BenchError(f"{self.dir}/node_modules is missing (npm ci)")
+
+    def deploy(self, sup, n_gateways, logdir, tag):
+        dep = Deployment(sup, self.name)
+        try:
+            ports = []
+            for i in range(n_gateways):
+                port = sup.free_port()
+                gw = sup.start(
+                    f"node/server-{i + 1}",
+                    [self.node, "server.mjs", "--port", str(port), "--node-id", f"node-{i + 1}"],
+                    os.path.join(logdir, f"{tag}-server-{i + 1}.log"),
+                    cwd=self.dir,
+                )
+                dep.gateways.append(gw)
+                dep.urls.append(f"ws://127.0.0.1:{port}/ws")
+                ports.append(port)
+            for gw, port in zip(dep.gateways, ports):
+                sup.wait_tcp(gw, port)
+        except BaseException:
+            dep.stop()
+            raise
+        if n_gateways > 1:
+            dep.notes.append(
+                f"{n_gateways} independent Node processes on separate ports: one process must "
+                "hold fewer sockets than the open-files limit allows"
+            )
+        else:
+            dep.notes.append("1 Node process")
+        return dep
