@@ -347,11 +347,11 @@ static int on_receive(gw_worker *w, struct lws *wsi, gw_conn *c, const void *in,
 static int write_batch(gw_worker *w, struct lws *wsi, gw_conn *c)
 {
     gw_node *n = gw_worker_node(w);
-    size_t flen, total = 0;
+    size_t flen;
     const unsigned char *f = gw_msg_frame(gw_outq_peek(&c->q), &flen);
     uint32_t count = 1;
     const unsigned char *out = f;
-    total = flen;
+    size_t total = flen;
     if (c->q.count > 1 && flen < GW_WRITE_BATCH) {
         unsigned char *buf = gw_worker_write_buf(w);
         memcpy(buf, f, flen);
