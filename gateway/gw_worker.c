@@ -559,7 +559,7 @@ gw_worker *gw_worker_new(gw_node *node, unsigned idx, char *err, size_t errlen)
         .per_session_data_size = sizeof(gw_conn),
         /* lws keeps a receive buffer of this size per connection for its whole life (0
          * would mean 4 KiB): client frames are small, and gw_conn reassembles larger ones. */
-        .rx_buffer_size = 0,
+        .rx_buffer_size = GW_RX_CHUNK,
         /* Without this lws caps every send at rx_buffer_size and buffers the rest. */
         .tx_packet_size = GW_WRITE_BATCH,
     };
