@@ -215,24 +215,29 @@ static void report_connect(lg_app *a)
     int still_open = 0;
     for (int i = 0; i < a->o.conns; i++)
         still_open += a->conns[i].state == C_OPEN;
+    /* Started, but neither welcomed nor failed by the connect deadline: a failure too. */
+    int timed_out = a->started - a->welcomed - a->failed;
+    if (timed_out < 0)
+        timed_out = 0;
     json_t *servers = servers_json(a, &a->s_begin, &a->s_connected);
     json_t *obj = json_pack(
-        "{s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:f,s:f,s:o,s:I,s:I,s:f,s:f,s:o*}", "scenario", "connect",
-        "conns", a->o.conns, "started", a->started, "welcomed", a->welcomed, "failed", a->failed,
-        "closed", a->closed, "open_after_hold", still_open, "connect_rate_target",
+        "{s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:f,s:f,s:o,s:I,s:I,s:f,s:f,s:o*}", "scenario",
+        "connect", "conns", a->o.conns, "started", a->started, "welcomed", a->welcomed, "failed",
+        a->failed, "timed_out", timed_out, "closed", a->closed, "open_after_hold", still_open,
+        "connect_rate_target",
         a->o.connect_rate, "connect_seconds", secs, "handshake", hist_json(a->handshake),
         "server_rss_kib_before", (json_int_t)a->rss_before_kib, "server_rss_kib_after",
         (json_int_t)rss_after, "server_rss_kib_per_conn", per_conn_kib, "hold_s", a->o.hold_s,
         "servers", servers);
     fprintf(stderr,
-            "connect: %d/%d welcomed (%d failed, %d closed) in %.2f s; handshake p50 %.2f ms p90 "
-            "%.2f ms p99 %.2f ms max %.2f ms; server RSS %+.0f KiB -> %.2f KiB/conn; %d open "
-            "after %.0f s hold\n",
-            a->welcomed, a->o.conns, a->failed, a->closed, secs,
+            "connect: %d/%d welcomed (%d failed, %d timed out, %d closed) in %.2f s; handshake "
+            "p50 %.2f ms p90 %.2f ms p99 %.2f ms max %.2f ms; server RSS %+.0f KiB -> %.2f "
+            "KiB/conn; %d open after %.0f s hold\n",
+            a->welcomed, a->o.conns, a->failed, timed_out, a->closed, secs,
             lg_hist_quantile(a->handshake, .5) / 1e3, lg_hist_quantile(a->handshake, .9) / 1e3,
             lg_hist_quantile(a->handshake, .99) / 1e3, lg_hist_max(a->handshake) / 1e3,
             (double)(rss_after - a->rss_before_kib), per_conn_kib, still_open, a->o.hold_s);
-    if (a->failed || a->closed)
+    if (a->failed || a->closed || timed_out)
         a->exit_code = a->exit_code ? a->exit_code : 3;
     emit(a, obj);
 }
@@ -693,8 +698,10 @@ static void write_ready_file(lg_app *a)
     char tmp[600];
     snprintf(tmp, sizeof(tmp), "%s.tmp", a->o.ready_file);
     FILE *f = fopen(tmp, "w");
-    if (!f || fprintf(f, "{\"conns\":%d,\"welcomed\":%d,\"failed\":%d,\"closed\":%d}\n",
-                      a->o.conns, a->welcomed, a->failed, a->closed) < 0 ||
+    int timed_out = a->started - a->welcomed - a->failed;
+    if (!f ||
+        fprintf(f, "{\"conns\":%d,\"welcomed\":%d,\"failed\":%d,\"timed_out\":%d,\"closed\":%d}\n",
+                a->o.conns, a->welcomed, a->failed, timed_out > 0 ? timed_out : 0, a->closed) < 0 ||
         fclose(f) || rename(tmp, a->o.ready_file)) {
         fprintf(stderr, "wsgate-loadgen: cannot write --ready-file %s: %s\n", a->o.ready_file,
                 strerror(errno));
