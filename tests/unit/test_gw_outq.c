@@ -6,6 +6,45 @@
 #include "gw_outq.h"
 #include "wsg_check.h"
 
+/* A message carries its WebSocket frame (RFC 6455 5.2: FIN + text, unmasked) built once, so
+ * each of the three length encodings must be exact at its edges. */
+START_TEST(frame_header_built_once)
+{
+    static const struct {
+        size_t len;
+        size_t hdr;
+    } cases[] = {{0, 2}, {125, 2}, {126, 4}, {65535, 4}, {65536, 10}, {70000, 10}};
+    char *payload = malloc(70000);
+    ck_assert_ptr_nonnull(payload);
+    memset(payload, 'p', 70000);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t n = cases[i].len;
+        gw_msg *m = gw_msg_new(payload, n, 0);
+        ck_assert_ptr_nonnull(m);
+        size_t flen;
+        const unsigned char *f = gw_msg_frame(m, &flen);
+        ck_assert_uint_eq(flen, cases[i].hdr + n);
+        ck_assert_ptr_eq(f + cases[i].hdr, gw_msg_payload(m));
+        ck_assert_uint_eq(f[0], 0x81);
+        uint64_t got;
+        if (cases[i].hdr == 2) {
+            got = f[1];
+        } else if (cases[i].hdr == 4) {
+            ck_assert_uint_eq(f[1], 126);
+            got = ((uint64_t)f[2] << 8) | f[3];
+        } else {
+            ck_assert_uint_eq(f[1], 127);
+            got = 0;
+            for (int k = 0; k < 8; k++)
+                got = (got << 8) | f[2 + k];
+        }
+        ck_assert_uint_eq(got, n);
+        gw_msg_unref(m);
+    }
+    free(payload);
+}
+END_TEST
+
 START_TEST(fifo_and_refcount)
 {
     gw_outq q;
@@ -92,6 +131,7 @@ int main(void)
     tcase_add_test(tc, byte_bound);
     tcase_add_test(tc, first_message_always_fits);
     tcase_add_test(tc, wraps_around);
+    tcase_add_test(tc, frame_header_built_once);
     suite_add_tcase(s, tc);
     return wsg_check_run(s);
 }
