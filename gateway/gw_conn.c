@@ -391,7 +391,6 @@ void gw_conn_idle_check(gw_worker *w, gw_conn *c, int64_t now_mono_us)
         wsg_debug("idle_timeout", "conn=%llu user=\"%s\"", (unsigned long long)c->id, c->user);
         c->state = GW_CONN_CLOSING;
         c->close_metric = GW_M_CLOSED_IDLE;
-        c->close_code = 1006; /* for on_closed's count only: nothing is sent */
         c->close_started = 1;
         lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
     } else if (silent >= cfg->ping_interval_ms * 1000 && !c->ping) {
@@ -441,7 +440,9 @@ static int on_writeable(gw_worker *w, struct lws *wsi, gw_conn *c)
 static void on_closed(gw_worker *w, gw_conn *c)
 {
     gw_node *n = gw_worker_node(w);
-    gw_metric_id why = c->close_code ? (gw_metric_id)c->close_metric
+    /* Closing: the gateway chose the close and its reason (a close code, or none for a dead
+     * peer). */
+    gw_metric_id why = c->state == GW_CONN_CLOSING ? (gw_metric_id)c->close_metric
                        : c->peer_closed ? GW_M_CLOSED_PEER
                                         : GW_M_CLOSED_OTHER;
     if (c->close_metric != GW_M__COUNT)
