@@ -518,6 +518,19 @@ static int write_next(lg_app *a, lg_conn *c, struct lws *wsi)
     return 0;
 }
 
+/* A connection that ends before it was established is counted once, whatever lws callback
+ * tells of it. */
+static void conn_failed(lg_app *a, lg_conn *c, const char *why)
+{
+    if (c->state != C_CONNECTING && c->state != C_IDLE)
+        return;
+    c->state = C_FAILED;
+    if (!c->is_pub)
+        a->failed++;
+    if (a->o.verbose || a->failed <= 5 || c->is_pub)
+        fprintf(stderr, "conn %s%u: connection error: %s\n", c->is_pub ? "pub " : "", c->idx, why);
+}
+
 static int lg_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                        size_t len)
 {
@@ -529,15 +542,17 @@ static int lg_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         return lws_callback_http_dummy(wsi, reason, user, in, len);
     switch (reason) {
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-        if (c->state == C_CONNECTING || c->state == C_IDLE) {
-            c->state = C_FAILED;
-            if (!c->is_pub)
-                a->failed++;
-            if (a->o.verbose || a->failed <= 5 || c->is_pub)
-                fprintf(stderr, "conn %s%u: connection error: %s\n", c->is_pub ? "pub " : "",
-                        c->idx, in ? (const char *)in : "(none)");
-        }
+        conn_failed(a, c, in ? (const char *)in : "(none)");
         c->wsi = NULL;
+        return 0;
+    case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
+    case LWS_CALLBACK_WSI_DESTROY:
+        /* lws 4.1 reports a connection reset by the server during the HTTP upgrade (e.g. a
+         * SYN-ACK given up after an accept-queue overflow) only as CLOSED_CLIENT_HTTP, with no
+         * CONNECTION_ERROR: without this the connection would vanish from every count. */
+        conn_failed(a, c, "closed during the handshake");
+        if (reason == LWS_CALLBACK_WSI_DESTROY)
+            c->wsi = NULL;
         return 0;
     case LWS_CALLBACK_CLIENT_ESTABLISHED:
         c->state = C_OPEN;
