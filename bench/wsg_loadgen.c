@@ -285,10 +285,14 @@ static void report_run(lg_app *a, lg_scenario sc)
     double rx_s = (double)(r->last_rx_mono - rx_from) / 1e6;
     double rate_rx = rx_s > 0 ? (double)r->received / rx_s : 0;
     double ns_per_frame = r->received ? self_cpu_s * 1e9 / (double)r->received : 0;
+    /* The window on the wall clock, from the first send (or arrival) to the last arrival, so
+     * an orchestrator can match its own samples (NATS message counts) to it. */
+    int64_t wall_from = r->run_start_wall + (rx_from - r->run_start_mono);
+    int64_t wall_to = r->run_start_wall + (r->last_rx_mono - r->run_start_mono);
     json_t *servers = servers_json(a, &a->s_sc_begin, &a->s_now);
     json_t *obj = json_pack(
         "{s:s,s:s,s:s,s:I,s:f,s:f,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f,"
-        "s:o,s:f,s:f,s:I,s:o*}",
+        "s:o,s:f,s:f,s:I,s:I,s:I,s:o*}",
         "scenario", lg_scenario_name(sc), "role", role_name(a->o.role), "via",
         a->o.via == LG_VIA_CLIENT ? "client" : "nats", "run_id", (json_int_t)r->run_id,
         "rate_target", a->o.rate, "duration_s", send_s, "messages", (json_int_t)r->msgs, "sent",
@@ -300,7 +304,8 @@ static void report_run(lg_app *a, lg_scenario sc)
         (json_int_t)r->errors_rx, "bad_frames", (json_int_t)r->bad_frames, "received_per_s",
         rate_rx, "receive_window_s", rx_s, "latency", hist_json(r->lat), "loadgen_cpu_s",
         self_cpu_s, "loadgen_cpu_ns_per_frame", ns_per_frame, "fast_frames",
-        (json_int_t)r->fast_frames, "servers", servers);
+        (json_int_t)r->fast_frames, "window_start_wall_us", (json_int_t)wall_from,
+        "window_end_wall_us", (json_int_t)wall_to, "servers", servers);
     fprintf(stderr,
             "%s (%s): sent %" PRId64 "/%" PRId64 " (%" PRId64 " failed, %" PRId64
             " overflow) in %.2f s; received %" PRId64 "/%" PRId64 " = %.0f/s; missing %" PRId64

@@ -4,7 +4,8 @@ A step needing more connections than one load generator may hold (18,000: the op
 limit) is split over several processes started together, each with its own user prefix and
 its own range of source addresses in 127.0.0.0/8; their connect rates add up to the step's.
 Every process's JSON reports (stdout) and summary (stderr) are kept in the output directory.
-While they run, the servers' RSS is sampled from /proc, and the servers are watched: a
+While they run, the servers' RSS is sampled from /proc (and, for a system with NATS, the
+message counters of nats-server's monitoring endpoint), and the servers are watched: a
 server that dies makes the step a BenchError, a load generator that overruns its time bound
 is stopped and the step marked as timed out.
 """
@@ -12,6 +13,7 @@ import json
 import os
 import subprocess
 import time
+import urllib.request
 
 from bench_procs import BenchError, rss_kib
 
@@ -42,6 +44,7 @@ class Step:
         self.procs = []  # dicts: conns, rc, reports {scenario: obj}, json, log, timed_out
         self.baseline = {}  # {pid: KiB} just before the load generators started
         self.samples = []  # (monotonic s, {pid: KiB})
+        self.nats = []  # (wall s, in_msgs, out_msgs) from nats-server's /varz
         self.first_exit = None
         self.commands = []
 
@@ -153,10 +156,37 @@ def _start(sup, step, argv, outdir, tag, k, n):
     return p
 
 
+def nats_counts(monitor):
+    """nats-server's totals of messages in and out (every subject), or None."""
+    try:
+        with urllib.request.urlopen(monitor + "/varz", timeout=0.3) as r:
+            v = json.loads(r.read())
+        return v["in_msgs"], v["out_msgs"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def nats_per_message(step, start_wall_s, end_wall_s, messages):
+    """NATS messages in and out per message sent during [start, end] (wall clock). Only
+    samples inside the window are used (connects before it and closes after it would count
+    otherwise), scaled from the span they cover to the whole window; None with fewer than
+    two samples inside."""
+    inside = [x for x in step.nats if start_wall_s <= x[0] <= end_wall_s]
+    if not messages or len(inside) < 2 or inside[-1][0] <= inside[0][0]:
+        return None
+    (t0, i0, o0), (t1, i1, o1) = inside[0], inside[-1]
+    scale = (end_wall_s - start_wall_s) / (t1 - t0)
+    return (i1 - i0) * scale / messages, (o1 - o0) * scale / messages
+
+
 def _wait(sup, dep, step, started, pids, deadline):
     while any(not p.exited() for p in started):
         now = time.monotonic()
         step.samples.append((now, {pid: rss_kib(pid) for pid in pids}))
+        if dep.nats_monitor:
+            c = nats_counts(dep.nats_monitor)
+            if c:
+                step.nats.append((time.time(), c[0], c[1]))
         if step.first_exit is None and any(p.exited() for p in started):
             step.first_exit = now
         dep.check_alive()

@@ -109,7 +109,7 @@ ROWS = [
 
 
 def table_markdown(results, systems, params):
-    order = [s for s in ("ref", "node", "wsgate") if s in systems]
+    order = [s for s in ("ref", "node", "wsgate", "wsgate2r") if s in systems]
     head = ["measure"] + [SYSTEM_LABELS[s] for s in order]
     if "wsgate" in order and "ref" in order:
         head.append("wsgate / reference")
@@ -146,15 +146,17 @@ def steps_markdown(results, systems):
                 continue
             out.append(f"**{SYSTEM_LABELS[s]}, {title} steps**\n")
             out.append("| rate (msg/s) | offered/s | received/s | p50 | p99 | max | "
-                       "missing | dup | gateway CPU | result |")
-            out.append("|---|---|---|---|---|---|---|---|---|---|")
+                       "missing | dup | gateway CPU | NATS msgs in / out per message | result |")
+            out.append("|---|---|---|---|---|---|---|---|---|---|---|")
             for st in steps:
+                nats = (f"{st['nats_in_per_msg']:.2f} / {st['nats_out_per_msg']:.2f}"
+                        if "nats_in_per_msg" in st else "—")
                 out.append(
                     f"| {st['rate']:g} | {st.get('offered_per_s', 0):,.0f} | "
                     f"{st.get('received_per_s', 0):,.0f} | {_fmt_num(st.get('p50_ms'), 'ms')} | "
                     f"{_fmt_num(st.get('p99_ms'), 'ms')} | {_fmt_num(st.get('max_ms'), 'ms')} | "
                     f"{st.get('missing', '—')} | {st.get('duplicates', '—')} | "
-                    f"{st.get('gateway_cpu_pct', 0):.0f} % | "
+                    f"{st.get('gateway_cpu_pct', 0):.0f} % | {nats} | "
                     f"{'pass' if st['ok'] else 'FAIL: ' + '; '.join(st['reasons'])}"
                     f"{' (repeat)' if 'retry_of' in st else ''} |"
                 )

@@ -7,8 +7,9 @@ use, which pids are gateways (the "gateway memory" of the table) and which pids 
 whole system (gateways plus router, NATS, Redis), and stops everything it started.
 
 Systems:
-  wsgate  nats-server, redis-server, wsgate-router, N x wsgate-gateway (auth off, admission
-          limits off for load)
+  wsgate  nats-server (with its monitoring port), redis-server, wsgate-router,
+          N x wsgate-gateway (auth off, admission limits off for load)
+  wsgate2r  the same with two wsgate-router replicas sharing the load (issue #4: 1 vs 2)
   ref     redis-server, N x bench/ref/aiohttp_gateway.py (the reference design)
   node    N x bench/ref/node-ws/server.mjs (independent processes: only for connect runs
           above one process's open-files limit)
@@ -23,6 +24,7 @@ SYSTEM_LABELS = {
     "ref": "reference design (Python aiohttp + Redis)",
     "node": "Node.js ws, one process",
     "wsgate": "wsgate",
+    "wsgate2r": "wsgate, 2 routers",
 }
 
 
@@ -34,6 +36,7 @@ class Deployment:
         self.gateways = []  # Proc
         self.infra = []  # Proc: router, NATS, Redis
         self.nats_url = None
+        self.nats_monitor = None  # http://host:port of nats-server's monitoring endpoint
         self.notes = []
 
     @property
@@ -69,9 +72,9 @@ def _redis(sup, dep, logdir, tag):
 
 
 class WsgateSystem:
-    name = "wsgate"
-
-    def __init__(self, build_dir):
+    def __init__(self, build_dir, routers=1):
+        self.name = "wsgate" if routers == 1 else f"wsgate{routers}r"
+        self.routers = routers
         self.gateway = os.path.join(build_dir, "wsgate-gateway")
         self.router = os.path.join(build_dir, "wsgate-router")
 
@@ -86,34 +89,36 @@ class WsgateSystem:
     def deploy(self, sup, n_gateways, logdir, tag):
         dep = Deployment(sup, self.name)
         try:
-            nats_port = sup.free_port()
+            nats_port, mon_port = sup.free_port(), sup.free_port()
             nats = sup.start(
                 "wsgate/nats-server",
-                ["nats-server", "-a", "127.0.0.1", "-p", str(nats_port)],
+                ["nats-server", "-a", "127.0.0.1", "-p", str(nats_port), "-m", str(mon_port)],
                 os.path.join(logdir, f"{tag}-nats.log"),
             )
             dep.infra.append(nats)
             sup.wait_tcp(nats, nats_port)
             dep.nats_url = f"nats://127.0.0.1:{nats_port}"
+            dep.nats_monitor = f"http://127.0.0.1:{mon_port}"
             redis_port = _redis(sup, dep, logdir, tag)
-            http_port = sup.free_port()
-            router = sup.start(
-                "wsgate/router",
-                [self.router],
-                os.path.join(logdir, f"{tag}-router.log"),
-                env={
-                    "WSGATE_NODE_ID": "router-1",
-                    "WSGATE_NATS_URL": dep.nats_url,
-                    "WSGATE_REDIS_URL": f"redis://127.0.0.1:{redis_port}",
-                    "WSGATE_HTTP_LISTEN": f"127.0.0.1:{http_port}",
-                },
-            )
-            dep.infra.append(router)
-            sup.wait_http_ok(router, f"http://127.0.0.1:{http_port}/ready")
+            for r in range(self.routers):
+                http_port = sup.free_port()
+                router = sup.start(
+                    f"{self.name}/router-{r + 1}",
+                    [self.router],
+                    os.path.join(logdir, f"{tag}-router-{r + 1}.log"),
+                    env={
+                        "WSGATE_NODE_ID": f"router-{r + 1}",
+                        "WSGATE_NATS_URL": dep.nats_url,
+                        "WSGATE_REDIS_URL": f"redis://127.0.0.1:{redis_port}",
+                        "WSGATE_HTTP_LISTEN": f"127.0.0.1:{http_port}",
+                    },
+                )
+                dep.infra.append(router)
+                sup.wait_http_ok(router, f"http://127.0.0.1:{http_port}/ready")
             for i in range(n_gateways):
                 port = sup.free_port()
                 gw = sup.start(
-                    f"wsgate/gateway-{i + 1}",
+                    f"{self.name}/gateway-{i + 1}",
                     [self.gateway],
                     os.path.join(logdir, f"{tag}-gateway-{i + 1}.log"),
                     env={
@@ -134,7 +139,8 @@ class WsgateSystem:
             dep.stop()
             raise
         dep.notes.append(
-            f"{n_gateways} gateway process(es) (workers = cores each), 1 router, NATS, Redis"
+            f"{n_gateways} gateway process(es) (workers = cores each), {self.routers} "
+            f"router(s), NATS, Redis"
         )
         return dep
 
