@@ -86,6 +86,7 @@ typedef struct run_stats {
     int64_t receivers;       /* broadcast: conns open at the start */
     uint8_t *recv_count;     /* send: arrivals per id (saturating) */
     uint8_t *sent_bits;      /* send: ids written to a socket */
+    uint32_t (*pair)[2];     /* send: sender and target connection per id, to name losses */
     int64_t run_start_wall;
     int64_t run_start_mono;
     int64_t run_end_mono;    /* last message due */
@@ -272,9 +273,15 @@ static void report_run(lg_app *a, lg_scenario sc)
                 missing += bits_missing(a->conns[i].seen, per_conn);
         r->expected = r->receivers * per_conn;
     } else {
-        for (int64_t k = 0; k < r->msgs; k++)
-            if (r->sent_bits[k >> 3] & (1u << (k & 7)))
-                missing += r->recv_count[k] == 0;
+        for (int64_t k = 0; k < r->msgs; k++) {
+            if (!(r->sent_bits[k >> 3] & (1u << (k & 7))) || r->recv_count[k])
+                continue;
+            /* a loss is named, so it can be looked for in the servers' logs and history */
+            if (++missing <= 10)
+                fprintf(stderr, "missing: message %" PRId64 " of run %u from %s%u to %s%u\n", k,
+                        r->run_id, a->o.user_prefix, r->pair[k][0], a->o.user_prefix,
+                        r->pair[k][1]);
+        }
         r->expected = r->sent;
     }
     double send_s = (double)(r->run_end_mono - r->run_start_mono) / 1e6;
@@ -331,6 +338,7 @@ static void run_reset(lg_app *a)
     run_stats *r = &a->rs;
     free(r->recv_count);
     free(r->sent_bits);
+    free(r->pair);
     lg_hist_free(r->lat);
     for (int i = 0; i < a->o.conns; i++) {
         free(a->conns[i].seen);
@@ -518,6 +526,8 @@ static int write_next(lg_app *a, lg_conn *c, struct lws *wsi)
     }
     r->sent++;
     r->sent_bits[it.id >> 3] |= (uint8_t)(1u << (it.id & 7));
+    r->pair[it.id][0] = c->idx;
+    r->pair[it.id][1] = it.target;
     if (c->q_len)
         lws_callback_on_writable(wsi);
     return 0;
@@ -753,7 +763,8 @@ static int begin_run(lg_app *a, lg_scenario sc)
     } else {
         r->recv_count = calloc((size_t)r->msgs, 1);
         r->sent_bits = calloc((size_t)((r->msgs + 7) / 8), 1);
-        if (!r->recv_count || !r->sent_bits)
+        r->pair = calloc((size_t)r->msgs, sizeof(*r->pair));
+        if (!r->recv_count || !r->sent_bits || !r->pair)
             return -1;
     }
     r->run_start_wall = wsg_now_us();

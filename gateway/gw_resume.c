@@ -92,6 +92,10 @@ static void send_resync(gw_worker *w, gw_conn *c, unsigned s, const char *why)
     size_t len;
     char *f = gw_frame_resync(stream_name[s], c->st.epoch[s], c->st.pos[s], why, &len);
     wsg_metrics_add(&gw_worker_node(w)->metrics, GW_M_RESYNCS_SENT, 1);
+    /* A resync tells a client it missed messages for good: rare, and worth a line. */
+    wsg_info("client_resync_sent", "conn=%llu user=\"%s\" stream=%s pos=%llu why=\"%s\"",
+             (unsigned long long)c->id, c->user, stream_name[s],
+             (unsigned long long)c->st.pos[s], why);
     if (f)
         gw_conn_send_text(w, c, f, len);
     free(f);
@@ -320,6 +324,10 @@ void gw_resume_reply(gw_worker *w, gw_conn *c, unsigned s, uint32_t reqno,
             send_resync(w, c, s, "history no longer reaches back");
         }
     }
+    /* The client moved on while the request was out (the seq it asked for came live, and
+     * a newer gap may have opened since: two routers publish one user's deliveries in any
+     * order). The reply answers an older question, so it says nothing about today's gap. */
+    int stale = st->has_after[s] && st->pos[s] != st->after[s];
     int covers = 0; /* the reply holds the next seq the client needs */
     for (size_t k = 0; k < hr->n_items && c->state == GW_CONN_OPEN; k++) {
         const Wsgate__HistoryItem *it = hr->items[k];
@@ -347,7 +355,7 @@ void gw_resume_reply(gw_worker *w, gw_conn *c, unsigned s, uint32_t reqno,
         goto out;
     /* A gap the complete answer does not fill (the seq is not in history, not even voided)
      * cannot be repaired: asking again would loop. The client is told, and goes on. */
-    if (st->welcomed && st->until[s] && !covers && !hr->more && !hr->resync) {
+    if (st->welcomed && st->until[s] && !stale && !covers && !hr->more && !hr->resync) {
         uint32_t i = first_of(st, s);
         if (i < st->n_held && st->held[i]->seq > st->pos[s] + 1) {
             st->pos[s] = st->held[i]->seq - 1;

@@ -25,6 +25,8 @@ describe('gap repair in the gateway', () => {
   // what the fake history holds for the user stream: seq -> payload text ('' = voided)
   const history = new Map();
   let answer = true;
+  const heldBack = []; // requests not answered while answer is false: [message, request]
+  let releaseHeld;
   const frame = (seq) => JSON.stringify({ type: 'message', from: 'fake', content: `c${seq}`, seq });
 
   function deliver(seq) {
@@ -47,20 +49,24 @@ describe('gap repair in the gateway', () => {
       for await (const m of sub) {
         const rq = HistoryRequest.toObject(HistoryRequest.decode(m.data), { longs: Number, defaults: true });
         requests.push(rq);
-        if (!answer) continue;
-        const head = 20;
-        let items = [];
-        if (rq.stream === USER && rq.hasAfter) {
-          for (const [seq, text] of [...history].sort((a, b) => a[0] - b[0])) {
-            if (seq > rq.afterSeq && (!rq.untilSeq || seq <= rq.untilSeq)) {
-              items.push({ seq, payload: Buffer.from(text) });
-            }
-          }
-        }
-        const rep = { status: 0, epoch: EPOCH, head: rq.stream === USER && !rq.hasAfter ? 0 : head, items };
-        m.respond(HistoryReply.encode(HistoryReply.create(rep)).finish());
+        if (answer) reply(m, rq);
+        else heldBack.push([m, rq]);
       }
     })();
+    function reply(m, rq) {
+      const head = 20;
+      let items = [];
+      if (rq.stream === USER && rq.hasAfter) {
+        for (const [seq, text] of [...history].sort((a, b) => a[0] - b[0])) {
+          if (seq > rq.afterSeq && (!rq.untilSeq || seq <= rq.untilSeq)) {
+            items.push({ seq, payload: Buffer.from(text) });
+          }
+        }
+      }
+      const rep = { status: 0, epoch: EPOCH, head: rq.stream === USER && !rq.hasAfter ? 0 : head, items };
+      m.respond(HistoryReply.encode(HistoryReply.create(rep)).finish());
+    }
+    releaseHeld = () => { for (const [m, rq] of heldBack.splice(0)) reply(m, rq); };
     await bus.nc.flush();
     client = await connect(cluster.wsUrl('gw-a', { user_id: 'zed' }));
     conn = client.welcome.conn_id;
@@ -118,6 +124,25 @@ describe('gap repair in the gateway', () => {
     const got = await msgs(2, 'frame');
     assert.deepEqual(got.map((f) => f.seq), [9, 10]);
     answer = true;
+    heldBack.length = 0; // never answered: the gateway gave up waiting on its own
     await client.expectNone(() => true, 500, 'a duplicate once history answers');
+  });
+
+  // Two routers publish one user's deliveries in any order. The answer to an older gap
+  // (11) must not be taken for the answer to a newer one (13) found while it was out.
+  it('fills a gap found while the answer to an older gap was still out', async () => {
+    await sleep(2500); // let the request given up above expire for good
+    for (const seq of [11, 12, 13, 14]) history.set(seq, frame(seq));
+    answer = false;
+    await deliver(12); // asks for 11
+    await sleep(100);
+    await deliver(11); // live after all: 11, 12 go out, the request is still pending
+    await deliver(14); // a new gap: 13
+    await sleep(100);
+    answer = true;
+    releaseHeld(); // the answer for 11 only
+    const got = await msgs(4, 'frame');
+    assert.deepEqual(got.map((f) => f.type === 'resync' ? 'resync' : f.seq), [11, 12, 13, 14]);
+    await client.expectNone(() => true, 500, 'a resync or a repeat');
   });
 });
