@@ -118,6 +118,8 @@ struct rt_app {
     int unc_full_logged;
     int64_t life_us;      /* job ids are unique per process life: its start time ... */
     uint64_t job_counter; /* ... and a counter */
+    uint64_t appends_seen; /* highest cluster-wide append count Redis answered (rt_history) */
+    uint64_t hist_epoch;   /* the history epoch of the last append, 0 before the first */
 };
 
 static void op_ctx_free(void *p)
@@ -609,7 +611,7 @@ static int submit_append(rt_app *a, pjob *pj, size_t first, size_t n)
     snprintf(c->job_id, sizeof(c->job_id), "%s:%" PRId64 ":%" PRIu64, a->cfg->node_id,
              a->life_us, ++a->job_counter);
     if (rt_hist_append_args(&op->args, a->cfg->prefix, &a->hist, &j->frame, j->created_at_us,
-                            c->job_id))
+                            c->job_id, a->appends_seen))
         goto fail;
     for (size_t i = first; i < first + n; i++) {
         const rt_part *p = &j->parts[i];
@@ -842,15 +844,24 @@ static void on_appended(rt_app *a, rt_store_op *op, op_ctx *c)
 {
     pjob *pj = c->job;
     rt_job *j = pj->job;
-    uint64_t epoch, seqs[APPEND_CHUNK];
+    uint64_t epoch, appends, seqs[APPEND_CHUNK];
     if (!op->done) {
         hist_write_failed(a, c->n, "redis unavailable");
         remember_uncertain(a, j, c);
-    } else if (c->n > APPEND_CHUNK || rt_hist_parse_append(op->reply, c->n, &epoch, seqs)) {
+    } else if (c->n > APPEND_CHUNK ||
+               rt_hist_parse_append(op->reply, c->n, &epoch, &appends, seqs)) {
         count(a, RT_M_REDIS_ERRORS);
         hist_write_failed(a, c->n, "malformed reply");
         remember_uncertain(a, j, c);
     } else {
+        /* a new epoch: Redis lost its history (flushed, or appends lost and detected by the
+         * append count going back); every client resyncs */
+        if (a->hist_epoch && epoch != a->hist_epoch)
+            wsg_warn("history_epoch_changed", "old=%" PRIu64 " new=%" PRIu64 " appends=%" PRIu64
+                     " seen=%" PRIu64, a->hist_epoch, epoch, appends, a->appends_seen);
+        a->hist_epoch = epoch;
+        if (appends > a->appends_seen)
+            a->appends_seen = appends;
         for (size_t i = 0; i < c->n; i++) {
             j->parts[c->first + i].seq = seqs[i];
             j->parts[c->first + i].epoch = epoch;

@@ -45,8 +45,18 @@
     "end\n"
 
 const char *const rt_hist_scripts[RT_HSCRIPT__COUNT] = {
-    /* ARGV[2..8] = max_len, ttl_ms, epoch candidate, pre, post, created_us, job id; then
-     * kind ('u' / 'b'), user, live ('1' / '0') per stream. The job id is stored as field j so
+    /* ARGV[2..9] = max_len, ttl_ms, epoch candidate, pre, post, created_us, job id, appends
+     * seen; then kind ('u' / 'b'), user, live ('1' / '0') per stream. Answers the epoch, the
+     * cluster-wide append count and each stream's seq.
+     *
+     * P:appends counts every append ever made; the caller passes the highest count it has
+     * been answered. A count at or below that one means Redis lost appends it had
+     * acknowledged (a failover to a replica that lagged, the last second of an AOF): seqs
+     * that clients already hold would be handed out again for other messages, and clients
+     * would drop those as repeats. The epoch changes instead, so every client is told to
+     * resync (its positions belong to the old numbering), and the count jumps 2^32 past the
+     * caller's so the other routers, whose highest counts were at most a replication lag
+     * above it, do not change the epoch a second time. The job id is stored as field j so
      * that an append whose reply was lost can be found again (the void script). The counter is
      * kept ahead of the stream's last id, so a lost counter can never make XADD fail half-way
      * through the call; only this script adds entries, so the counter can fall behind only by
@@ -59,9 +69,19 @@ const char *const rt_hist_scripts[RT_HSCRIPT__COUNT] = {
     [RT_HSCRIPT_APPEND] = LUA_HIST_PRELUDE
     "local maxlen, ttl, cand, pre, post, created, job = ARGV[2], ARGV[3], ARGV[4], ARGV[5], "
     "ARGV[6], ARGV[7], ARGV[8]\n"
-    "local out = {get_epoch(cand)}\n"
+    "local seen = tonumber(ARGV[9])\n"
+    "local GK = P .. ':appends'\n"
+    "local g = redis.call('INCR', GK)\n"
+    "local e = get_epoch(cand)\n"
+    "if g <= seen then\n"
+    "  redis.call('SET', P .. ':epoch', cand)\n"
+    "  e = cand\n"
+    "  g = seen + 4294967296\n"
+    "  redis.call('SET', GK, string.format('%d', g))\n"
+    "end\n"
+    "local out = {e, g}\n"
     "local at = now_ms()\n"
-    "for i = 9, #ARGV - 2, 3 do\n"
+    "for i = 10, #ARGV - 2, 3 do\n"
     "  local kind, user, live = ARGV[i], ARGV[i + 1], ARGV[i + 2]\n"
     "  local HK, SK, DK = keys(kind, user)\n"
     "  local seq = redis.call('INCR', SK)\n"
@@ -199,7 +219,8 @@ static const char *kind_arg(Wsgate__StreamKind s)
 }
 
 int rt_hist_append_args(rt_cmd *a, const char *prefix, const rt_hist_limits *l,
-                        const rt_frame *f, int64_t created_us, const char *job_id)
+                        const rt_frame *f, int64_t created_us, const char *job_id,
+                        uint64_t appends_seen)
 {
     char *pre;
     size_t pre_len, post_len;
@@ -210,7 +231,8 @@ int rt_hist_append_args(rt_cmd *a, const char *prefix, const rt_hist_limits *l,
              rt_cmd_addf(a, "%" PRId64, l->ttl_ms) ||
              rt_cmd_addf(a, "%" PRIu64, rt_hist_epoch_candidate()) ||
              rt_cmd_add(a, pre, pre_len) || rt_cmd_add(a, post, post_len) ||
-             rt_cmd_addf(a, "%" PRId64, created_us) || rt_cmd_adds(a, job_id);
+             rt_cmd_addf(a, "%" PRId64, created_us) || rt_cmd_adds(a, job_id) ||
+             rt_cmd_addf(a, "%" PRIu64, appends_seen);
     free(pre);
     return rc ? -1 : 0;
 }
@@ -259,13 +281,15 @@ static int reply_u64(const redisReply *e, uint64_t *out)
     return -1;
 }
 
-int rt_hist_parse_append(const redisReply *r, size_t n, uint64_t *epoch, uint64_t *seqs)
+int rt_hist_parse_append(const redisReply *r, size_t n, uint64_t *epoch, uint64_t *appends,
+                         uint64_t *seqs)
 {
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != n + 1 ||
-        reply_u64(r->element[0], epoch) || *epoch == 0)
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != n + 2 ||
+        reply_u64(r->element[0], epoch) || *epoch == 0 || reply_u64(r->element[1], appends) ||
+        *appends == 0)
         return -1;
     for (size_t i = 0; i < n; i++)
-        if (reply_u64(r->element[1 + i], &seqs[i]) || seqs[i] == 0)
+        if (reply_u64(r->element[2 + i], &seqs[i]) || seqs[i] == 0)
             return -1;
     return 0;
 }

@@ -57,14 +57,19 @@ typedef struct rt_hist_limits {
  * not exist. */
 uint64_t rt_hist_epoch_candidate(void);
 
-/* Append: the frame's halves, creation time and job id (see rt_hist_void_*), then one stream
- * per rt_hist_append_add (stream WSGATE__STREAM_KIND__STREAM_USER with its user, or
+/* Append: the frame's halves, creation time and job id (see rt_hist_void_*), the highest
+ * cluster-wide append count this caller has been answered (0: none yet; a lower count from
+ * Redis means it lost appends, and the script starts a new epoch), then one stream per
+ * rt_hist_append_add (stream WSGATE__STREAM_KIND__STREAM_USER with its user, or
  * STREAM_BROADCAST). 0 / -1. */
 int rt_hist_append_args(rt_cmd *a, const char *prefix, const rt_hist_limits *l,
-                        const rt_frame *f, int64_t created_us, const char *job_id);
+                        const rt_frame *f, int64_t created_us, const char *job_id,
+                        uint64_t appends_seen);
 int rt_hist_append_add(rt_cmd *a, Wsgate__StreamKind stream, const char *user_id, int live);
-/* Reads an append reply for n streams. 0 / -1 if malformed. */
-int rt_hist_parse_append(const redisReply *r, size_t n, uint64_t *epoch, uint64_t *seqs);
+/* Reads an append reply for n streams: the epoch, the cluster-wide append count (to pass as
+ * appends_seen from now on when higher) and the seqs. 0 / -1 if malformed. */
+int rt_hist_parse_append(const redisReply *r, size_t n, uint64_t *epoch, uint64_t *appends,
+                         uint64_t *seqs);
 
 /* How many of a stream's newest entries the void script searches for a job id. An append
  * whose reply was lost sits at most this many appends below the top when the void runs:

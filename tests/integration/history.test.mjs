@@ -7,6 +7,7 @@
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import { startCluster } from './lib/cluster.mjs';
@@ -279,5 +280,42 @@ describe('history', () => {
     assert.notEqual(h2.epoch, old.epoch);
     assert.equal(h2.resync, true);
     await sleep(10);
+  });
+  // Redis failing over to a replica that lagged (or restarting from an AOF that missed its
+  // last second) forgets appends it acknowledged. Under the same epoch their seqs would be
+  // handed out again for new messages, and a client that holds them would drop the new
+  // messages as repeats. The append count going back changes the epoch instead: the client
+  // is told to resync and gets every new message.
+  it('changes the epoch when Redis lost acknowledged appends, so nothing new is dropped', async () => {
+    const alice = await join('gw-a', name('alice'));
+    const zedId = name('zed');
+    const zed = await join('gw-b', zedId);
+    await settle();
+    for (const n of [1, 2, 3, 4]) alice.send({ type: 'send_message', target_user: zedId, content: `l${n}` });
+    for (const n of [1, 2, 3, 4]) assert.equal((await zed.next(isMsg(`l${n}`))).seq, n);
+    const epoch0 = zed.welcome.epoch;
+
+    // what Redis holds after losing the last two appends: counters and stream two back
+    const port = new URL(cluster.redisUrl).port;
+    const redis = (...args) => execFileSync('redis-cli', ['-p', port, ...args], { encoding: 'utf8' }).trim();
+    const count = Number(redis('GET', `${cluster.prefix}:appends`));
+    assert.ok(count >= 4, `append count ${count}`);
+    redis('SET', `${cluster.prefix}:appends`, String(count - 2));
+    redis('SET', `${cluster.prefix}:seq:u:${zedId}`, '2');
+    redis('XDEL', `${cluster.prefix}:h:u:${zedId}`, '3-0', '4-0');
+    redis('XSETID', `${cluster.prefix}:h:u:${zedId}`, '2-0'); // the replica never saw ids 3, 4
+
+    alice.send({ type: 'send_message', target_user: zedId, content: 'after the loss', id: 'l-5' });
+    const ack = await alice.next((j) => j.ref === 'l-5', 5000, 'the ack');
+    assert.equal(ack.type, 'sent');
+    assert.equal(ack.seq, 3, 'the seq the lost append had, now in a new epoch');
+    const rs = await zed.next((j) => j.type === 'resync', 5000, 'a resync');
+    assert.equal(rs.stream, 'user');
+    assert.notEqual(String(rs.epoch), String(epoch0));
+    const m = await zed.next(isMsg('after the loss'), 5000, 'the new message');
+    assert.equal(m.seq, 3);
+    alice.send({ type: 'send_message', target_user: zedId, content: 'and on' });
+    assert.equal((await zed.next(isMsg('and on'))).seq, 4);
+    await zed.expectNone((j) => j.type === 'resync', 300, 'a second resync');
   });
 });

@@ -219,11 +219,11 @@ START_TEST(formats)
     rt_hist_limits l = {.max_len = 50, .ttl_ms = 60000, .page = 10};
     rt_cmd a;
     rt_cmd_init(&a);
-    ck_assert_int_eq(rt_hist_append_args(&a, "p", &l, &f, 123, "r1:77:5"), 0);
+    ck_assert_int_eq(rt_hist_append_args(&a, "p", &l, &f, 123, "r1:77:5", 42), 0);
     ck_assert_int_eq(rt_hist_append_add(&a, U, "alice", 1), 0);
     ck_assert_int_eq(rt_hist_append_add(&a, B, NULL, 0), 0);
     ck_assert_int_eq(rt_hist_append_add(&a, WSGATE__STREAM_KIND__STREAM_NONE, NULL, 0), -1);
-    ck_assert_uint_eq(a.argc, 14);
+    ck_assert_uint_eq(a.argc, 15);
     ck_assert_str_eq(a.argv[0], "p");
     ck_assert_str_eq(a.argv[1], "50");
     ck_assert_str_eq(a.argv[2], "60000");
@@ -233,9 +233,10 @@ START_TEST(formats)
     ck_assert_str_eq(a.argv[5], "}");
     ck_assert_str_eq(a.argv[6], "123");
     ck_assert_str_eq(a.argv[7], "r1:77:5");
+    ck_assert_str_eq(a.argv[8], "42");
     const char *rest[] = {"u", "alice", "1", "b", "", "0"};
     for (int i = 0; i < 6; i++)
-        ck_assert_str_eq(a.argv[8 + i], rest[i]);
+        ck_assert_str_eq(a.argv[9 + i], rest[i]);
     rt_cmd_free(&a);
     rt_frame_free(&f);
 

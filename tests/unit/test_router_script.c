@@ -810,26 +810,37 @@ static redisReply *heval(redisContext *c, rt_hscript_id id, const rt_cmd *args)
     return eval_text(c, rt_hist_scripts[id], args);
 }
 
-/* Appends payload to the user's stream (user NULL: broadcast) as job; returns the seq. */
-static uint64_t happend_job(redisContext *c, const rt_hist_limits *l, const char *user,
-                            int live, const char *payload, const char *job, uint64_t *epoch)
+/* Appends payload to the user's stream (user NULL: broadcast) as job, as a router that has
+ * seen *appends (updated); returns the seq. */
+static uint64_t happend_seen(redisContext *c, const rt_hist_limits *l, const char *user,
+                             int live, const char *payload, const char *job, uint64_t *epoch,
+                             uint64_t *appends)
 {
     rt_frame f;
     ck_assert_int_eq(rt_frame_from_payload(&f, payload, strlen(payload)), RT_FRAME_OK);
     rt_cmd a;
     rt_cmd_init(&a);
-    ck_assert_int_eq(rt_hist_append_args(&a, "t", l, &f, 1234, job), 0);
+    ck_assert_int_eq(rt_hist_append_args(&a, "t", l, &f, 1234, job, *appends), 0);
     ck_assert_int_eq(rt_hist_append_add(&a, user ? WSGATE__STREAM_KIND__STREAM_USER
                                                  : WSGATE__STREAM_KIND__STREAM_BROADCAST,
                                         user, live),
                      0);
     redisReply *r = heval(c, RT_HSCRIPT_APPEND, &a);
-    uint64_t seq;
-    ck_assert_int_eq(rt_hist_parse_append(r, 1, epoch, &seq), 0);
+    uint64_t seq, count;
+    ck_assert_int_eq(rt_hist_parse_append(r, 1, epoch, &count, &seq), 0);
+    ck_assert_uint_gt(count, *appends); /* without a loss, the count only grows */
+    *appends = count;
     freeReplyObject(r);
     rt_cmd_free(&a);
     rt_frame_free(&f);
     return seq;
+}
+
+static uint64_t happend_job(redisContext *c, const rt_hist_limits *l, const char *user,
+                            int live, const char *payload, const char *job, uint64_t *epoch)
+{
+    uint64_t none = 0;
+    return happend_seen(c, l, user, live, payload, job, epoch, &none);
 }
 
 static uint64_t happend(redisContext *c, const rt_hist_limits *l, const char *user, int live,
@@ -907,15 +918,16 @@ START_TEST(lua_history)
     ck_assert_int_eq(rt_frame_from_payload(&f, "{\"m\":1}", 7), RT_FRAME_OK);
     rt_cmd a;
     rt_cmd_init(&a);
-    rt_hist_append_args(&a, "t", &l, &f, 1, "job-m");
+    rt_hist_append_args(&a, "t", &l, &f, 1, "job-m", 0);
     rt_hist_append_add(&a, WSGATE__STREAM_KIND__STREAM_USER, "bob", 0);
     rt_hist_append_add(&a, WSGATE__STREAM_KIND__STREAM_USER, "carol", 1);
     rt_hist_append_add(&a, WSGATE__STREAM_KIND__STREAM_BROADCAST, NULL, 0);
     redisReply *r = heval(c, RT_HSCRIPT_APPEND, &a);
-    uint64_t seqs[3];
-    ck_assert_int_eq(rt_hist_parse_append(r, 3, &e2, seqs), 0);
+    uint64_t seqs[3], count;
+    ck_assert_int_eq(rt_hist_parse_append(r, 3, &e2, &count, seqs), 0);
     ck_assert(seqs[0] == 2 && seqs[1] == 1 && seqs[2] == 2);
-    ck_assert_int_eq(rt_hist_parse_append(r, 2, &e2, seqs), -1); /* wrong count */
+    ck_assert_uint_eq(count, 6); /* the sixth append call */
+    ck_assert_int_eq(rt_hist_parse_append(r, 2, &e2, &count, seqs), -1); /* wrong count */
     freeReplyObject(r);
     rt_cmd_free(&a);
     rt_frame_free(&f);
@@ -1193,6 +1205,67 @@ START_TEST(lua_history_void)
 }
 END_TEST
 
+/* Redis losing appends it acknowledged (a failover to a lagging replica, AOF's last second)
+ * must not hand out seqs again under the same epoch: clients holding them would drop the new
+ * messages as repeats. The append count going back starts a new epoch, once. */
+START_TEST(lua_history_lost_appends)
+{
+    redis_start();
+    redisContext *c = redis_wait();
+    rt_hist_limits l = {.max_len = 1000, .ttl_ms = 60000, .page = 100};
+    uint64_t epoch, e2, seen_a = 0, seen_b = 0;
+
+    /* two routers append in turn; neither changes the epoch */
+    ck_assert_uint_eq(happend_seen(c, &l, "zed", 1, "{}", "a:1", &epoch, &seen_a), 1);
+    ck_assert_uint_eq(happend_seen(c, &l, "zed", 1, "{}", "b:1", &e2, &seen_b), 2);
+    ck_assert_uint_eq(happend_seen(c, &l, "zed", 1, "{}", "a:2", &e2, &seen_a), 3);
+    ck_assert_uint_eq(happend_seen(c, &l, "zed", 1, "{}", "b:2", &e2, &seen_b), 4);
+    ck_assert_uint_eq(e2, epoch);
+    ck_assert_uint_eq(seen_a, 3);
+    ck_assert_uint_eq(seen_b, 4);
+
+    /* Redis comes back without the last two appends (3 and 4): what a replica that lagged
+     * by two writes would hold */
+    redisReply *x = redisCommand(c, "SET t:appends 2");
+    freeReplyObject(x);
+    x = redisCommand(c, "SET t:seq:u:zed 2");
+    freeReplyObject(x);
+    x = redisCommand(c, "XDEL t:h:u:zed 3-0 4-0");
+    freeReplyObject(x);
+    x = redisCommand(c, "XSETID t:h:u:zed 2-0"); /* the replica never saw ids 3 and 4 */
+    freeReplyObject(x);
+
+    /* router a's next append finds the count at or below what it saw: a new epoch; the seq
+     * it gets (3 again) belongs to that epoch, so clients that hold 3 of the old one resync
+     * instead of dropping it */
+    uint64_t before_a = seen_a;
+    ck_assert_uint_eq(happend_seen(c, &l, "zed", 1, "{}", "a:3", &e2, &seen_a), 3);
+    ck_assert_uint_ne(e2, epoch);
+    ck_assert(e2 > 0 && e2 <= RT_HIST_EPOCH_MAX);
+    ck_assert_uint_eq(seen_a, before_a + (UINT64_C(1) << 32));
+    uint64_t epoch2 = e2;
+
+    /* router b, which saw one more append than a before the loss, does not change it again */
+    ck_assert_uint_eq(happend_seen(c, &l, "zed", 1, "{}", "b:3", &e2, &seen_b), 4);
+    ck_assert_uint_eq(e2, epoch2);
+    ck_assert_uint_eq(happend_seen(c, &l, "zed", 1, "{}", "a:4", &e2, &seen_a), 5);
+    ck_assert_uint_eq(e2, epoch2);
+
+    /* a client asking with the old epoch is told to resync */
+    hread h = hget(c, &l, "zed", 1, 2, epoch, 0, 100, 0, 1 << 20);
+    ck_assert(h.p.resync && h.p.epoch == epoch2);
+    hread_free(&h);
+
+    /* a router that saw nothing yet (just started) never changes the epoch */
+    uint64_t fresh = 0;
+    ck_assert_uint_eq(happend_seen(c, &l, "zed", 1, "{}", "c:1", &e2, &fresh), 6);
+    ck_assert_uint_eq(e2, epoch2);
+
+    redisFree(c);
+    redis_stop();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("router_script");
@@ -1211,6 +1284,7 @@ int main(void)
     tcase_add_test(tr, store_fallback_and_rewrite);
     tcase_add_test(tr, lua_history);
     tcase_add_test(tr, lua_history_void);
+    tcase_add_test(tr, lua_history_lost_appends);
     suite_add_tcase(s, tr);
     return wsg_check_run(s);
 }
