@@ -57,6 +57,7 @@ static void request(gw_worker *w, gw_conn *c, unsigned s, int has_after, uint64_
     rq.until_seq = until;
     rq.max_items = HIST_PAGE;
     rq.mark_delivered = s == 0; /* what comes back is handed to this connection now */
+    rq.with_broadcast_head = s == 0 && st->want_bhead;
     st->reqno[s]++;
     st->has_after[s] = (uint8_t)(has_after != 0);
     st->after[s] = after;
@@ -81,9 +82,12 @@ int gw_resume_start(gw_worker *w, gw_conn *c, struct lws *wsi)
     if (has_since < 0 || has_bsince < 0 || has_epoch < 0)
         return -1;
     /* Without since, the user stream starts with what was stored while the user had no
-     * connection; without broadcast_since, the broadcast stream starts now. */
+     * connection; without broadcast_since, the broadcast stream starts now: at the head the
+     * user stream's reply tells, read in the same call (one request per connect, not two). */
+    st->want_bhead = !has_bsince;
     request(w, c, 0, has_since, since, 0);
-    request(w, c, 1, has_bsince, bsince, 0);
+    if (has_bsince)
+        request(w, c, 1, 1, bsince, 0);
     return 0;
 }
 
@@ -299,6 +303,16 @@ void gw_resume_reply(gw_worker *w, gw_conn *c, unsigned s, uint32_t reqno,
         goto out;
     }
     st->tries[s] = 0;
+    if (s == 0 && st->want_bhead) {
+        st->want_bhead = 0;
+        if (hr->has_broadcast_head) {
+            st->first |= (uint8_t)bit(1);
+            st->epoch[1] = hr->epoch;
+            st->pos[1] = hr->broadcast_head;
+        } else {
+            request(w, c, 1, 0, 0, 0); /* a router that does not know the field */
+        }
+    }
     uint64_t first_seq = hr->n_items ? hr->items[0]->seq : 0;
     if (!(st->first & bit(s))) {
         st->first |= (uint8_t)bit(s);

@@ -36,6 +36,7 @@ typedef struct gw_streams {
     uint8_t first;            /* bit s: the first reply has arrived */
     uint8_t resync;           /* bit s: a resync frame goes out with the welcome */
     uint8_t welcomed;
+    uint8_t want_bhead;       /* the broadcast stream starts at the head the user reply tells */
     gw_msg **held;            /* waiting for their turn, sorted by (stream, seq) */
     uint32_t n_held, cap_held;
     size_t held_bytes;

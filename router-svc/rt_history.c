@@ -103,9 +103,11 @@ const char *const rt_hist_scripts[RT_HSCRIPT__COUNT] = {
     "end\n"
     "return out\n",
 
-    /* ARGV[2..12] = kind, user, has_after, after, epoch, until, max_items, max_bytes, mark,
-     * ttl_ms, epoch candidate. The same rule as rt_hist_plan_for. Entries appended longer
-     * than ttl ago are trimmed before the oldest kept one is looked for. */
+    /* ARGV[2..13] = kind, user, has_after, after, epoch, until, max_items, max_bytes, mark,
+     * ttl_ms, epoch candidate, with broadcast head. The same rule as rt_hist_plan_for.
+     * Entries appended longer than ttl ago are trimmed before the oldest kept one is looked
+     * for. Answers epoch, head, first, resync, more, has broadcast head, broadcast head, then
+     * seq, payload, created per item. */
     [RT_HSCRIPT_READ] = LUA_HIST_PRELUDE
     "local kind, user, has_after = ARGV[2], ARGV[3], ARGV[4] == '1'\n"
     "local after, req_epoch, upto = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])\n"
@@ -133,7 +135,15 @@ const char *const rt_hist_scripts[RT_HSCRIPT__COUNT] = {
     "  end\n"
     "  redis.call('XTRIM', HK, 'MINID', sid(seqof(r[#r][1]) + 1))\n"
     "end\n"
-    "local out = {epoch, head, first, 0, 0}\n"
+    "local out = {epoch, head, first, 0, 0, 0, 0}\n"
+    "if ARGV[13] == '1' then\n"
+    "  local BK, BS = keys('b', '')\n"
+    "  local bhead = tonumber(redis.call('GET', BS) or '0')\n"
+    "  local btop = top_of(BK)\n"
+    "  if btop > bhead then bhead = btop end\n"
+    "  out[6] = 1\n"
+    "  out[7] = bhead\n"
+    "end\n"
     "if kind == 'b' and not has_after then return out end\n"
     "local pos = after\n"
     "if not has_after then pos = tonumber(redis.call('GET', DK) or '0') end\n"
@@ -324,6 +334,7 @@ rt_hreq_status rt_hist_req_parse(const uint8_t *msg, size_t len, uint32_t page, 
             goto out;
         memcpy(q->user_id, rq->user_id, strlen(rq->user_id) + 1);
         q->mark = rq->mark_delivered ? 1 : 0;
+        q->with_bhead = rq->with_broadcast_head ? 1 : 0;
     } else if (rq->stream != WSGATE__STREAM_KIND__STREAM_BROADCAST) {
         goto out;
     }
@@ -366,7 +377,8 @@ int rt_hist_read_args(rt_cmd *a, const char *prefix, const rt_hist_limits *l,
                    rt_cmd_addf(a, "%" PRIu32, q->max_items) ||
                    rt_cmd_addf(a, "%zu", max_bytes) || rt_cmd_adds(a, q->mark ? "1" : "0") ||
                    rt_cmd_addf(a, "%" PRId64, l->ttl_ms) ||
-                   rt_cmd_addf(a, "%" PRIu64, rt_hist_epoch_candidate())
+                   rt_cmd_addf(a, "%" PRIu64, rt_hist_epoch_candidate()) ||
+                   rt_cmd_adds(a, q->with_bhead ? "1" : "0")
                ? -1
                : 0;
 }
@@ -374,16 +386,18 @@ int rt_hist_read_args(rt_cmd *a, const char *prefix, const rt_hist_limits *l,
 int rt_hist_parse_read(const redisReply *r, rt_hist_page *p)
 {
     memset(p, 0, sizeof(*p));
-    uint64_t first, resync, more;
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 5 || (r->elements - 5) % 3 != 0 ||
+    uint64_t first, resync, more, has_bhead;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 7 || (r->elements - 7) % 3 != 0 ||
         reply_u64(r->element[0], &p->epoch) || p->epoch == 0 ||
         reply_u64(r->element[1], &p->head) || reply_u64(r->element[2], &first) ||
         reply_u64(r->element[3], &resync) || reply_u64(r->element[4], &more) || resync > 1 ||
-        more > 1)
+        more > 1 || reply_u64(r->element[5], &has_bhead) || has_bhead > 1 ||
+        reply_u64(r->element[6], &p->bhead))
         return -1;
     p->resync = (int)resync;
     p->more = (int)more;
-    p->n = (r->elements - 5) / 3;
+    p->has_bhead = (int)has_bhead;
+    p->n = (r->elements - 7) / 3;
     if (p->n == 0)
         return 0;
     p->items = calloc(p->n, sizeof(*p->items));
@@ -391,7 +405,7 @@ int rt_hist_parse_read(const redisReply *r, rt_hist_page *p)
         return -1;
     uint64_t prev = 0;
     for (size_t i = 0; i < p->n; i++) {
-        redisReply *const *e = &r->element[5 + 3 * i];
+        redisReply *const *e = &r->element[7 + 3 * i];
         uint64_t created;
         rt_hist_item *it = &p->items[i];
         if (reply_u64(e[0], &it->seq) || it->seq <= prev || it->seq > p->head ||
@@ -427,6 +441,8 @@ int rt_hist_reply_pack(Wsgate__HistoryReply__Status st, const rt_hist_page *p, u
         rp.head = p->head;
         rp.resync = p->resync;
         rp.more = p->more;
+        rp.has_broadcast_head = p->has_bhead;
+        rp.broadcast_head = p->has_bhead ? p->bhead : 0;
         if (p->n) {
             items = calloc(p->n, sizeof(*items));
             ptrs = calloc(p->n, sizeof(*ptrs));

@@ -92,6 +92,7 @@ typedef struct rt_hist_req {
     uint64_t after, epoch, until;
     uint32_t max_items;               /* 1..limits.page */
     int mark;                         /* mark_delivered (STREAM_USER only) */
+    int with_bhead;                   /* with_broadcast_head (STREAM_USER only) */
 } rt_hist_req;
 
 typedef enum { RT_HREQ_OK = 0, RT_HREQ_DECODE = -1, RT_HREQ_BAD = -2 } rt_hreq_status;
@@ -130,6 +131,8 @@ typedef struct rt_hist_item {
 typedef struct rt_hist_page {
     uint64_t epoch, head;
     int resync, more;
+    int has_bhead;       /* asked with_bhead: bhead is the broadcast stream's head */
+    uint64_t bhead;
     rt_hist_item *items; /* point into the reply (or the ring) they were read from */
     size_t n;
 } rt_hist_page;

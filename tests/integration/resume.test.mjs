@@ -6,6 +6,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCluster } from './lib/cluster.mjs';
 import { connect, open, closeAll } from './lib/client.mjs';
+import { metric } from './lib/http.mjs';
 
 const isMsg = (j) => j.type === 'message';
 
@@ -105,6 +106,34 @@ describe('resume', () => {
       epoch: String(dave.welcome.epoch) });
     const got = await take(dave, (j) => j.type === 'broadcast', 2, 'replayed broadcast');
     assert.deepEqual(got.map((m) => [m.content, m.seq]), [['b2', start + 2], ['b3', start + 3]]);
+  });
+
+  // A connect without broadcast_since learns both streams' positions from one history
+  // request (the broadcast head rides on the user stream's reply), and the broadcast
+  // position is exact: the next broadcast is the welcome's position + 1.
+  it('asks the routers once per connect without broadcast_since, and starts broadcasts at the head', async () => {
+    const sender = await join('gw-a', { user_id: 'caster2' });
+    sender.send({ type: 'broadcast', content: 'before' });
+    await sender.next((j) => j.type === 'broadcast' && j.content === 'before', 5000, 'own broadcast');
+    const m0 = await cluster.gatewayMetrics('gw-b');
+    const fresh = [];
+    for (let i = 0; i < 5; i++) fresh.push(await join('gw-b', { user_id: `once${i}` }));
+    const m1 = await cluster.gatewayMetrics('gw-b');
+    assert.equal(metric(m1, 'wsgate_history_requests_total') - metric(m0, 'wsgate_history_requests_total'), 5,
+      'one history request per connect');
+    const head = fresh[0].welcome.positions.broadcast;
+    for (const c of fresh) assert.equal(c.welcome.positions.broadcast, head);
+    await cluster.waitRouterConnections(clients.filter((c) => !c.closeInfo).length);
+    sender.send({ type: 'broadcast', content: 'after' });
+    for (const c of fresh) {
+      const b = await c.next((j) => j.type === 'broadcast', 5000, 'the next broadcast');
+      assert.deepEqual([b.content, b.seq], ['after', head + 1]);
+    }
+    // with broadcast_since, the broadcast stream is asked for on its own
+    const m2 = await cluster.gatewayMetrics('gw-b');
+    await join('gw-b', { user_id: 'twice', broadcast_since: String(head), epoch: String(fresh[0].welcome.epoch) });
+    const m3 = await cluster.gatewayMetrics('gw-b');
+    assert.equal(metric(m3, 'wsgate_history_requests_total') - metric(m2, 'wsgate_history_requests_total'), 2);
   });
 
   it('answers a position from another epoch with resync, never a silent gap', async () => {

@@ -138,18 +138,23 @@ START_TEST(request_validation)
     ck_assert_int_eq(req(&rq, &q), RT_HREQ_OK);
     ck_assert_str_eq(q.user_id, "alice");
     ck_assert(q.has_after && q.after == 5 && q.epoch == 9 && q.until == 8 && q.mark);
+    ck_assert_int_eq(q.with_bhead, 0);
     ck_assert_uint_eq(q.max_items, 100); /* 0: the page */
+    rq.with_broadcast_head = 1;
+    ck_assert_int_eq(req(&rq, &q), RT_HREQ_OK);
+    ck_assert_int_eq(q.with_bhead, 1);
     rq.max_items = 7;
     ck_assert_int_eq(req(&rq, &q), RT_HREQ_OK);
     ck_assert_uint_eq(q.max_items, 7);
     rq.max_items = 5000;
     ck_assert_int_eq(req(&rq, &q), RT_HREQ_OK);
     ck_assert_uint_eq(q.max_items, 100); /* capped */
-    /* broadcast: the user and mark_delivered do not apply */
+    /* broadcast: the user, mark_delivered and with_broadcast_head do not apply */
     rq.stream = WSGATE__STREAM_KIND__STREAM_BROADCAST;
     rq.user_id = "";
     ck_assert_int_eq(req(&rq, &q), RT_HREQ_OK);
     ck_assert_int_eq(q.mark, 0);
+    ck_assert_int_eq(q.with_bhead, 0);
 }
 END_TEST
 

@@ -932,6 +932,26 @@ START_TEST(lua_history)
     rt_cmd_free(&a);
     rt_frame_free(&f);
 
+    /* a user stream's read also answers the broadcast head when asked (a connect's one
+     * request), and only then */
+    {
+        rt_hist_req q = {.stream = WSGATE__STREAM_KIND__STREAM_USER, .max_items = 100,
+                         .with_bhead = 1};
+        snprintf(q.user_id, sizeof(q.user_id), "%s", "carol");
+        rt_cmd_init(&a);
+        ck_assert_int_eq(rt_hist_read_args(&a, "t", &l, &q, 1 << 20), 0);
+        hread hb;
+        hb.r = heval(c, RT_HSCRIPT_READ, &a);
+        ck_assert_int_eq(rt_hist_parse_read(hb.r, &hb.p), 0);
+        ck_assert(hb.p.has_bhead && hb.p.bhead == 2 && hb.p.epoch == epoch);
+        ck_assert_uint_eq(hb.p.head, 1);
+        hread_free(&hb);
+        rt_cmd_free(&a);
+        hb = hget(c, &l, "carol", 0, 0, 0, 0, 100, 0, 1 << 20);
+        ck_assert(!hb.p.has_bhead && hb.p.bhead == 0);
+        hread_free(&hb);
+    }
+
     /* delivered mark and offline backlog: alice got 1 live, 2 and 3 were kept offline */
     ck_assert_str_eq(get(c, "GET %s%s", "t:hd:u:alice", ""), "1");
     hread h = hget(c, &l, "alice", 0, 0, 0, 0, 100, 0, 1 << 20);
