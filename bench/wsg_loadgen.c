@@ -560,14 +560,13 @@ static int lg_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         conn_failed(a, c, in ? (const char *)in : "(none)");
         c->wsi = NULL;
         return 0;
-    case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
     case LWS_CALLBACK_WSI_DESTROY:
-        /* lws 4.1 reports a connection reset by the server during the HTTP upgrade (e.g. a
-         * SYN-ACK given up after an accept-queue overflow) only as CLOSED_CLIENT_HTTP, with no
-         * CONNECTION_ERROR: without this the connection would vanish from every count. */
+        /* Every connection ends here, whatever path it took. One that never got established
+         * failed, reported or not: lws 4.1 reports a server reset during the HTTP upgrade
+         * (e.g. a SYN-ACK given up after an accept-queue overflow) only as
+         * CLOSED_CLIENT_HTTP, with no CONNECTION_ERROR. */
         conn_failed(a, c, "closed during the handshake");
-        if (reason == LWS_CALLBACK_WSI_DESTROY)
-            c->wsi = NULL;
+        c->wsi = NULL;
         return 0;
     case LWS_CALLBACK_CLIENT_ESTABLISHED:
         c->state = C_OPEN;

@@ -24,8 +24,8 @@
     "  local t = redis.call('TIME')\n" \
     "  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n" \
     "end\n" \
+    "local EK = P .. ':epoch'\n" \
     "local function get_epoch(cand)\n" \
-    "  local EK = P .. ':epoch'\n" \
     "  local e = redis.call('GET', EK)\n" \
     "  if not e then redis.call('SET', EK, cand) e = cand end\n" \
     "  return e\n" \
@@ -42,6 +42,12 @@
     "  local top = redis.call('XREVRANGE', HK, '+', '-', 'COUNT', 1)\n" \
     "  if #top > 0 then return seqof(top[1][1]) end\n" \
     "  return 0\n" \
+    "end\n" \
+    "local function head_of(HK, SK)\n" \
+    "  local head = tonumber(redis.call('GET', SK) or '0')\n" \
+    "  local top = top_of(HK)\n" \
+    "  if top > head then return top end\n" \
+    "  return head\n" \
     "end\n"
 
 const char *const rt_hist_scripts[RT_HSCRIPT__COUNT] = {
@@ -74,7 +80,7 @@ const char *const rt_hist_scripts[RT_HSCRIPT__COUNT] = {
     "local g = redis.call('INCR', GK)\n"
     "local e = get_epoch(cand)\n"
     "if g <= seen then\n"
-    "  redis.call('SET', P .. ':epoch', cand)\n"
+    "  redis.call('SET', EK, cand)\n"
     "  e = cand\n"
     "  g = seen + 4294967296\n"
     "  redis.call('SET', GK, string.format('%d', g))\n"
@@ -115,9 +121,7 @@ const char *const rt_hist_scripts[RT_HSCRIPT__COUNT] = {
     "local ttl = tonumber(ARGV[11])\n"
     "local epoch = get_epoch(ARGV[12])\n"
     "local HK, SK, DK = keys(kind, user)\n"
-    "local head = tonumber(redis.call('GET', SK) or '0')\n"
-    "local top = top_of(HK)\n"
-    "if top > head then head = top end\n"
+    "local head = head_of(HK, SK)\n"
     "local first = head + 1\n"
     "local cutoff = now_ms() - ttl\n"
     "while true do\n"
@@ -137,12 +141,8 @@ const char *const rt_hist_scripts[RT_HSCRIPT__COUNT] = {
     "end\n"
     "local out = {epoch, head, first, 0, 0, 0, 0}\n"
     "if ARGV[13] == '1' then\n"
-    "  local BK, BS = keys('b', '')\n"
-    "  local bhead = tonumber(redis.call('GET', BS) or '0')\n"
-    "  local btop = top_of(BK)\n"
-    "  if btop > bhead then bhead = btop end\n"
     "  out[6] = 1\n"
-    "  out[7] = bhead\n"
+    "  out[7] = head_of(keys('b', ''))\n"
     "end\n"
     "if kind == 'b' and not has_after then return out end\n"
     "local pos = after\n"
