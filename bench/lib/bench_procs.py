@@ -25,9 +25,15 @@ class BenchError(Exception):
     """Something the benchmark needs is broken (a server did not start or died)."""
 
 
-def _die_with_parent():
+def _child_setup(nice):
     # Runs in the child between fork and exec; a benchmark must never leave servers behind.
-    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    # The niceness is set here, before exec, so every thread the program starts inherits it
+    # (renicing a running pid would reach its main thread only).
+    def setup():
+        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if nice:
+            os.setpriority(os.PRIO_PROCESS, 0, nice)
+    return setup
 
 
 class Proc:
@@ -65,7 +71,7 @@ class Supervisor:
 
     # ---- processes ----
 
-    def start(self, name, argv, log_path, env=None, cwd=None, stdout_path=None):
+    def start(self, name, argv, log_path, env=None, cwd=None, stdout_path=None, nice=0):
         """Starts argv; stderr (and stdout unless stdout_path) go to log_path."""
         full_env = dict(os.environ)
         if env:
@@ -86,7 +92,7 @@ class Supervisor:
                 stderr=log,
                 env=full_env,
                 cwd=cwd,
-                preexec_fn=_die_with_parent,
+                preexec_fn=_child_setup(nice),
             )
         except OSError as e:
             raise BenchError(f"cannot start {name} ({argv[0]}): {e}") from e
@@ -140,46 +146,41 @@ class Supervisor:
             if rc is not None:
                 raise BenchError(f"{p.name} (pid {p.pid}) exited with status {rc}; see {p.log_path}")
 
-    def wait_tcp(self, p, port, timeout_s=20.0):
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            self.check_alive([p])
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise BenchError(f"{p.name} did not listen on 127.0.0.1:{port} in {timeout_s:.0f} s; see {p.log_path}")
-
-    def wait_redis(self, p, port, timeout_s=20.0):
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            self.check_alive([p])
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise BenchError(f"{p.name} did not answer PING on port {port}; see {p.log_path}")
-
-    def wait_http_ok(self, p, url, timeout_s=30.0):
+    def _wait(self, p, probe, timeout_s, what):
+        """Polls probe() (True when ready; it may raise OSError) until p is ready; p dying or
+        the timeout is a BenchError naming what was awaited and the last error seen."""
         deadline = time.monotonic() + timeout_s
         last = "no answer"
         while time.monotonic() < deadline:
             self.check_alive([p])
             try:
-                with urllib.request.urlopen(url, timeout=1.0) as r:
-                    if r.status == 200:
-                        return
+                if probe():
+                    return
             except urllib.error.HTTPError as e:
                 last = f"HTTP {e.code}"
             except OSError as e:
                 last = str(e)
-            time.sleep(0.1)
-        raise BenchError(f"{p.name}: {url} not ready in {timeout_s:.0f} s ({last}); see {p.log_path}")
+            time.sleep(0.05)
+        raise BenchError(f"{p.name}: {what} not in {timeout_s:.0f} s ({last}); see {p.log_path}")
+
+    def wait_tcp(self, p, port, timeout_s=20.0):
+        def probe():
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        self._wait(p, probe, timeout_s, f"listening on 127.0.0.1:{port}")
+
+    def wait_redis(self, p, port, timeout_s=20.0):
+        def probe():
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        self._wait(p, probe, timeout_s, f"answering PING on port {port}")
+
+    def wait_http_ok(self, p, url, timeout_s=30.0):
+        def probe():
+            with urllib.request.urlopen(url, timeout=1.0) as r:
+                return r.status == 200
+        self._wait(p, probe, timeout_s, f"{url} ready")
 
 
 def rss_kib(pid):

@@ -71,6 +71,21 @@ def _redis(sup, dep, logdir, tag):
     return port
 
 
+def _servers(sup, dep, n, label, argv_for, logdir, tag, cwd=None):
+    """Starts n gateway processes, each on a free port (argv_for(i, port)), records their
+    ws:// URLs and waits until each listens."""
+    ports = []
+    for i in range(n):
+        port = sup.free_port()
+        dep.gateways.append(sup.start(f"{dep.name}/{label}-{i + 1}", argv_for(i, port),
+                                      os.path.join(logdir, f"{tag}-{label}-{i + 1}.log"),
+                                      cwd=cwd))
+        dep.urls.append(f"ws://127.0.0.1:{port}/ws")
+        ports.append(port)
+    for gw, port in zip(dep.gateways, ports):
+        sup.wait_tcp(gw, port)
+
+
 class WsgateSystem:
     def __init__(self, build_dir, routers=1):
         self.name = "wsgate" if routers == 1 else f"wsgate{routers}r"
@@ -168,18 +183,11 @@ class RefSystem:
         dep = Deployment(sup, self.name)
         try:
             redis_port = _redis(sup, dep, logdir, tag)
-            for i in range(n_gateways):
-                port = sup.free_port()
-                gw = sup.start(
-                    f"ref/gateway-{i + 1}",
-                    [self.python, self.script, "--port", str(port), "--node-id", f"ref-{i + 1}",
-                     "--redis-url", f"redis://127.0.0.1:{redis_port}/0"],
-                    os.path.join(logdir, f"{tag}-gateway-{i + 1}.log"),
-                )
-                dep.gateways.append(gw)
-                dep.urls.append(f"ws://127.0.0.1:{port}/ws")
-            for gw, url in zip(dep.gateways, dep.urls):
-                sup.wait_tcp(gw, int(url.rsplit(":", 1)[1].split("/")[0]))
+            _servers(sup, dep, n_gateways, "gateway",
+                     lambda i, port: [self.python, self.script, "--port", str(port),
+                                      "--node-id", f"ref-{i + 1}",
+                                      "--redis-url", f"redis://127.0.0.1:{redis_port}/0"],
+                     logdir, tag)
         except BaseException:
             dep.stop()
             raise
@@ -203,20 +211,10 @@ class NodeSystem:
     def deploy(self, sup, n_gateways, logdir, tag):
         dep = Deployment(sup, self.name)
         try:
-            ports = []
-            for i in range(n_gateways):
-                port = sup.free_port()
-                gw = sup.start(
-                    f"node/server-{i + 1}",
-                    [self.node, "server.mjs", "--port", str(port), "--node-id", f"node-{i + 1}"],
-                    os.path.join(logdir, f"{tag}-server-{i + 1}.log"),
-                    cwd=self.dir,
-                )
-                dep.gateways.append(gw)
-                dep.urls.append(f"ws://127.0.0.1:{port}/ws")
-                ports.append(port)
-            for gw, port in zip(dep.gateways, ports):
-                sup.wait_tcp(gw, port)
+            _servers(sup, dep, n_gateways, "server",
+                     lambda i, port: [self.node, "server.mjs", "--port", str(port),
+                                      "--node-id", f"node-{i + 1}"],
+                     logdir, tag, cwd=self.dir)
         except BaseException:
             dep.stop()
             raise
