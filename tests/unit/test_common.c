@@ -10,6 +10,7 @@
 #include <regex.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -21,6 +22,7 @@
 #include "wsg_config.h"
 #include "wsg_id.h"
 #include "wsg_log.h"
+#include "wsg_utf8.h"
 #include "wsg_metrics.h"
 #include "wsg_nats.h"
 #include "wsg_pb.h"
@@ -652,6 +654,145 @@ START_TEST(test_log_format)
 }
 END_TEST
 
+/* Logs one line at info and returns what reached stderr. */
+static void log_capture(char *out, size_t cap, void (*emit_lines)(void))
+{
+    wsg_log_init("gateway", "gw-1", WSG_LOG_INFO);
+    int tmp;
+    int saved = capture_start(STDERR_FILENO, &tmp);
+    emit_lines();
+    capture_end(STDERR_FILENO, saved);
+    slurp_fd(tmp, out, cap);
+    close(tmp);
+}
+
+static void log_injection(void)
+{
+    /* A user id chosen by an attacker to forge a second event in the same line, and a second
+     * line. */
+    wsg_info("conn_open", "conn=%d user=\"%s\" ok=%s", 7, "mallory\" level=error msg=pwned",
+             "yes");
+    wsg_info("conn_open", "user=%s next=%d", "eve\nts=x level=error msg=forged", 1);
+}
+
+/* The keys of one logfmt line, as a reader that honours quotes and escapes sees them,
+ * joined by ','. */
+static void logfmt_keys(const char *line, char *keys, size_t cap)
+{
+    size_t k = 0;
+    const char *p = line;
+    while (*p && *p != '\n') {
+        while (*p == ' ')
+            p++;
+        while (*p && *p != '=' && *p != ' ' && *p != '\n' && k < cap - 2)
+            keys[k++] = *p++;
+        keys[k++] = ',';
+        if (*p != '=')
+            break;
+        p++;
+        if (*p == '"') {
+            for (p++; *p && *p != '"'; p++)
+                if (*p == '\\' && p[1])
+                    p++;
+            if (*p == '"')
+                p++;
+        } else {
+            while (*p && *p != ' ' && *p != '\n')
+                p++;
+        }
+    }
+    keys[k ? k - 1 : 0] = '\0';
+}
+
+START_TEST(test_log_escapes_values)
+{
+    char out[4096];
+    log_capture(out, sizeof(out), log_injection);
+    ck_assert_ptr_nonnull(strstr(
+        out, "msg=conn_open conn=7 user=\"mallory\\\" level=error msg=pwned\" ok=yes\n"));
+    ck_assert_ptr_nonnull(
+        strstr(out, "msg=conn_open user=\"eve\\nts=x level=error msg=forged\" next=1\n"));
+    int lines = 0;
+    for (char *p = out; *p; p++)
+        lines += *p == '\n';
+    ck_assert_int_eq(lines, 2);
+    char keys[256];
+    logfmt_keys(out, keys, sizeof(keys));
+    ck_assert_str_eq(keys, "ts,level,svc,node,msg,conn,user,ok");
+    logfmt_keys(strchr(out, '\n') + 1, keys, sizeof(keys));
+    ck_assert_str_eq(keys, "ts,level,svc,node,msg,user,next");
+}
+END_TEST
+
+static const char *volatile no_value; /* NULL the compiler cannot see */
+
+static void log_values(void)
+{
+    wsg_info("v", "a=%s b=%s c=%s d=%s", "", "x y", "k=v", "plain-value_1.2:3/4");
+    wsg_info("v", "bad=%s ctl=%s utf8=%s", "\xff\xc0\xaf", "a\x01\x7f" "b", "h\xc3\xa9 \xe2\x82\xac");
+    wsg_info("v", "cut=\"%.3s\" null=%s pct=100%% n=%zu l=%ld ll=%lld u=%u x=%x c=%c",
+             "abcdef", no_value, (size_t)42, -5L, -6LL, 7u, 255u, 'q');
+}
+
+START_TEST(test_log_quotes_when_needed)
+{
+    char out[4096];
+    log_capture(out, sizeof(out), log_values);
+    ck_assert_ptr_nonnull(strstr(out, " a=\"\" b=\"x y\" c=\"k=v\" d=plain-value_1.2:3/4\n"));
+    /* invalid UTF-8 and control bytes are hex escapes; valid UTF-8 stays readable */
+    ck_assert_ptr_nonnull(strstr(
+        out, " bad=\"\\xff\\xc0\\xaf\" ctl=\"a\\x01\\x7fb\" utf8=\"h\xc3\xa9 \xe2\x82\xac\"\n"));
+    ck_assert_ptr_nonnull(strstr(
+        out, " cut=\"abc\" null=(null) pct=100% n=42 l=-5 ll=-6 u=7 x=ff c=q\n"));
+}
+END_TEST
+
+static void log_limited_burst(void)
+{
+    static wsg_log_limit lim;
+    for (int i = 0; i < 5; i++)
+        wsg_log_limited(&lim, 60LL * 1000 * 1000, WSG_LOG_INFO, "flood", "i=%d", i);
+    /* The next period: due again, telling how many were dropped. */
+    atomic_store(&lim.next_us, 0);
+    wsg_log_limited(&lim, 60LL * 1000 * 1000, WSG_LOG_INFO, "flood", "i=%d", 5);
+    for (int i = 0; i < 3; i++)
+        wsg_log_every(60000, WSG_LOG_WARN, "site", "i=%d", i);
+}
+
+START_TEST(test_log_rate_limited)
+{
+    char out[4096];
+    log_capture(out, sizeof(out), log_limited_burst);
+    ck_assert_ptr_nonnull(strstr(out, "msg=flood i=0 suppressed=0\n"));
+    ck_assert_ptr_null(strstr(out, "msg=flood i=1"));
+    ck_assert_ptr_nonnull(strstr(out, "msg=flood i=5 suppressed=4\n"));
+    ck_assert_ptr_nonnull(strstr(out, "msg=site i=0 suppressed=0\n"));
+    ck_assert_ptr_null(strstr(out, "msg=site i=1"));
+    int lines = 0;
+    for (char *p = out; *p; p++)
+        lines += *p == '\n';
+    ck_assert_int_eq(lines, 3);
+}
+END_TEST
+
+/* ---- UTF-8 ---- */
+
+START_TEST(test_utf8)
+{
+    const unsigned char *u = (const unsigned char *)"a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80";
+    ck_assert_uint_eq(wsg_utf8_seq(u, 10), 1);
+    ck_assert_uint_eq(wsg_utf8_seq(u + 1, 9), 2);
+    ck_assert_uint_eq(wsg_utf8_seq(u + 3, 7), 3);
+    ck_assert_uint_eq(wsg_utf8_seq(u + 6, 4), 4);
+    ck_assert_uint_eq(wsg_utf8_seq(u + 6, 3), 0); /* truncated */
+    ck_assert_uint_eq(wsg_utf8_seq(u, 0), 0);
+    ck_assert_uint_eq(wsg_utf8_seq((const unsigned char *)"\x80", 1), 0);
+    ck_assert(wsg_utf8_valid(u, 10));
+    ck_assert(wsg_utf8_valid(u, 0));
+    ck_assert(!wsg_utf8_valid((const unsigned char *)"\xed\xbf\xbf", 3)); /* surrogate */
+}
+END_TEST
+
 /* ---- protobuf ---- */
 
 START_TEST(test_pb)
@@ -976,6 +1117,10 @@ static Suite *common_suite(void)
     tcase_add_test(t, test_queue_threads);
     tcase_add_test(t, test_metrics_render);
     tcase_add_test(t, test_log_format);
+    tcase_add_test(t, test_log_escapes_values);
+    tcase_add_test(t, test_log_quotes_when_needed);
+    tcase_add_test(t, test_log_rate_limited);
+    tcase_add_test(t, test_utf8);
     tcase_add_test(t, test_pb);
     tcase_add_test(t, test_id_time);
     tcase_add_test(t, test_signal);
