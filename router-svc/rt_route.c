@@ -5,7 +5,7 @@
 #include <string.h>
 #include <uthash.h>
 
-#include "wsg_pb.h"
+#include "wsg_user.h"
 
 static rt_route_status reject(rt_route_result *res, rt_reject why)
 {
@@ -18,12 +18,6 @@ static rt_route_status finish(rt_route_result *res, rt_route_status st)
 {
     res->status = st;
     return st;
-}
-
-static int user_id_ok(const char *s, size_t n)
-{
-    return s && n >= 1 && n <= RT_USER_ID_MAX && strlen(s) == n &&
-           wsg_pb_str_ok(s, RT_USER_ID_MAX);
 }
 
 void rt_job_free(rt_job *j)
@@ -90,7 +84,7 @@ static int inbound_parse(inbound *in, const uint8_t *msg, size_t len, const char
         return -1;
     }
     const Wsgate__InboundFrame *f = in->f;
-    if (!f->user_id || !user_id_ok(f->user_id, strlen(f->user_id)) || !f->node_id ||
+    if (!f->user_id || !wsg_user_id_str_valid(f->user_id) || !f->node_id ||
         !wsg_subject_node_id_valid(f->node_id, strlen(f->node_id)) || !f->payload.data) {
         reject(res, RT_REJ_INVALID_FRAME);
         return -1;
@@ -121,7 +115,7 @@ static rt_route_status inbound_job(const uint8_t *msg, size_t len, int64_t now_u
         goto out;
     json_t *target = dm ? json_object_get(in.root, "target_user") : NULL;
     if (dm && (!json_is_string(target) ||
-               !user_id_ok(json_string_value(target), json_string_length(target)))) {
+               !wsg_user_id_valid(json_string_value(target), json_string_length(target)))) {
         reject(res, RT_REJ_INVALID_FRAME);
         goto out;
     }
@@ -198,7 +192,7 @@ static int target_check(const Wsgate__Delivery *d, rt_route_result *res)
 {
     switch (d->target_case) {
     case WSGATE__DELIVERY__TARGET_USER:
-        if (!d->user || !user_id_ok(d->user, strlen(d->user)))
+        if (!d->user || !wsg_user_id_str_valid(d->user))
             return reject(res, RT_REJ_NO_TARGET), -1;
         return 0;
     case WSGATE__DELIVERY__TARGET_USERS:
@@ -230,7 +224,7 @@ static int users_parts(rt_job *j, const Wsgate__UserList *ul, size_t payload_len
     size_t n = 0;
     for (size_t i = 0; i < ul->n_user_ids && rc == 0; i++) {
         const char *u = ul->user_ids[i];
-        if (!user_id_ok(u, u ? strlen(u) : 0))
+        if (!wsg_user_id_str_valid(u))
             continue; /* names nobody: nothing to keep or resolve */
         int s = seen_add(&seen, u);
         if (s < 0)
@@ -249,7 +243,7 @@ static int users_parts(rt_job *j, const Wsgate__UserList *ul, size_t payload_len
         return finish(res, RT_ROUTE_NOMEM), -1;
     for (size_t i = 0; i < ul->n_user_ids && rc == 0; i++) {
         const char *u = ul->user_ids[i];
-        if (!user_id_ok(u, u ? strlen(u) : 0))
+        if (!wsg_user_id_str_valid(u))
             continue;
         int s = seen_add(&seen, u);
         if (s < 0 || (s == 0 && part_add(j, WSGATE__STREAM_KIND__STREAM_USER, u)))
