@@ -26,7 +26,7 @@ static void opts_for(gw_config *c, wsg_opt *o, size_t *n)
         {"WSGATE_AUTH", "auth", WSG_OPT_STRING, "jwt", 0, 0, &c->auth,
          "jwt, or none (development only: clients name themselves with ?user_id=)"},
         {"WSGATE_JWT_SECRET", "jwt-secret", WSG_OPT_STRING, NULL, 0, 0, &c->jwt_secret,
-         "HS256 secret"},
+         "HS256 secret, at least 32 bytes"},
         {"WSGATE_JWT_PUBLIC_KEY_FILE", "jwt-public-key-file", WSG_OPT_STRING, NULL, 0, 0,
          &c->jwt_public_key_file, "PEM public key (RSA: RS256, EC P-256: ES256)"},
         {"WSGATE_JWT_LEEWAY", "jwt-leeway", WSG_OPT_DURATION, "5s", 0, 3600000,
