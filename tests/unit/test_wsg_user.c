@@ -1,10 +1,9 @@
-/* Unit tests: the user-id rule shared by the gateway and the router (wsg_user), and the UTF-8
- * check under it (wsg_utf8). One behaviour per test. */
+/* Unit tests: the user-id rule shared by the gateway and the router (wsg_user). One behaviour
+ * per test; the UTF-8 check under it (wsg_utf8) has its own in test_common.c. */
 #include <check.h>
 #include <string.h>
 
 #include "wsg_user.h"
-#include "wsg_utf8.h"
 #include "wsg_check.h"
 
 #define OK(s) wsg_user_id_valid((s), strlen(s))
@@ -147,15 +146,6 @@ START_TEST(c_string_form)
 }
 END_TEST
 
-START_TEST(utf8_check_alone_allows_controls)
-{
-    /* wsg_utf8 is only about encoding: controls are the user-id rule's business */
-    ck_assert(wsg_utf8_valid("a\nb\x7f\xc2\x85", 6));
-    ck_assert(wsg_utf8_valid("", 0));
-    ck_assert(!wsg_utf8_valid("\xc0\xaf", 2));
-}
-END_TEST
-
 int main(void)
 {
     Suite *s = suite_create("wsg_user");
@@ -175,7 +165,6 @@ int main(void)
     tcase_add_test(tc, refuses_above_u10ffff);
     tcase_add_test(tc, refuses_truncated_sequences);
     tcase_add_test(tc, c_string_form);
-    tcase_add_test(tc, utf8_check_alone_allows_controls);
     suite_add_tcase(s, tc);
     return wsg_check_run(s);
 }
