@@ -26,7 +26,7 @@ static void opts_for(gw_config *c, wsg_opt *o, size_t *n)
         {"WSGATE_AUTH", "auth", WSG_OPT_STRING, "jwt", 0, 0, &c->auth,
          "jwt, or none (development only: clients name themselves with ?user_id=)"},
         {"WSGATE_JWT_SECRET", "jwt-secret", WSG_OPT_STRING, NULL, 0, 0, &c->jwt_secret,
-         "HS256 secret"},
+         "HS256 secret, at least 32 bytes"},
         {"WSGATE_JWT_PUBLIC_KEY_FILE", "jwt-public-key-file", WSG_OPT_STRING, NULL, 0, 0,
          &c->jwt_public_key_file, "PEM public key (RSA: RS256, EC P-256: ES256)"},
         {"WSGATE_JWT_LEEWAY", "jwt-leeway", WSG_OPT_DURATION, "5s", 0, 3600000,
@@ -142,6 +142,11 @@ wsg_config_status gw_config_load(gw_config *c, int argc, char **argv, char *err,
     if (c->auth_mode == GW_AUTH_MODE_JWT && c->jwt_public_key_file && *c->jwt_public_key_file &&
         read_file(c->jwt_public_key_file, &c->jwt_public_key_pem, err, errlen))
         return WSG_CONFIG_ERROR;
+    /* a key the gateway could not verify with (or a guessable secret) is a configuration
+     * error: exit 2 before anything starts */
+    gw_auth_cfg ac = gw_config_auth(c);
+    if (gw_auth_cfg_check(&ac, err, errlen))
+        return WSG_CONFIG_ERROR;
     if (c->ping_timeout_ms <= c->ping_interval_ms) {
         snprintf(err, errlen, "WSGATE_PING_TIMEOUT must be longer than WSGATE_PING_INTERVAL");
         return WSG_CONFIG_ERROR;
@@ -162,6 +167,16 @@ wsg_config_status gw_config_load(gw_config *c, int argc, char **argv, char *err,
         c->workers = cores < 1 ? 1 : cores > 255 ? 255 : cores;
     }
     return WSG_CONFIG_OK;
+}
+
+gw_auth_cfg gw_config_auth(const gw_config *c)
+{
+    return (gw_auth_cfg){
+        .mode = c->auth_mode,
+        .hs256_secret = c->jwt_secret,
+        .public_key_pem = c->jwt_public_key_pem,
+        .leeway_s = c->jwt_leeway_ms / 1000,
+    };
 }
 
 void gw_config_free(gw_config *c)

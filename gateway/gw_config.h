@@ -47,5 +47,7 @@ typedef struct gw_config {
 /* Returns WSG_CONFIG_OK, WSG_CONFIG_HELP (help printed) or WSG_CONFIG_ERROR (err filled). */
 wsg_config_status gw_config_load(gw_config *c, int argc, char **argv, char *err, size_t errlen);
 void gw_config_free(gw_config *c);
+/* The authentication settings, as gw_auth takes them (pointers into c). */
+gw_auth_cfg gw_config_auth(const gw_config *c);
 
 #endif

@@ -14,7 +14,8 @@
  * being cut short, which gw_auth then rejects. */
 #define GW_TOKEN_MAX 8192
 
-static gw_auth_result authenticate(gw_node *n, struct lws *wsi, char user[GW_USER_ID_MAX + 1])
+static gw_auth_result authenticate(gw_node *n, struct lws *wsi, char user[GW_USER_ID_MAX + 1],
+                                   uint8_t *perms)
 {
     char buf[GW_TOKEN_MAX + 16];
     const char *v;
@@ -23,7 +24,7 @@ static gw_auth_result authenticate(gw_node *n, struct lws *wsi, char user[GW_USE
         v = lws_get_urlarg_by_name(wsi, "user_id=", buf, (int)sizeof(buf));
         if (!v)
             return GW_AUTH_MISSING;
-        return gw_auth_check_user_id(v, user);
+        return gw_auth_check_user_id(v, user, perms);
     }
 
     v = lws_get_urlarg_by_name(wsi, "token=", buf, (int)sizeof(buf));
@@ -39,7 +40,7 @@ static gw_auth_result authenticate(gw_node *n, struct lws *wsi, char user[GW_USE
         if (!*v)
             return GW_AUTH_MISSING;
     }
-    return gw_auth_check_token(n->auth, v, (int64_t)time(NULL), user);
+    return gw_auth_check_token(n->auth, v, (int64_t)time(NULL), user, perms);
 }
 
 /* The node-wide total of queued bytes (the memory budget's measure) follows every change of
@@ -176,7 +177,7 @@ static int on_established(gw_worker *w, struct lws *wsi, gw_conn *c)
     memset(c, 0, sizeof(*c));
     c->wsi = wsi;
 
-    gw_auth_result r = authenticate(n, wsi, c->user);
+    gw_auth_result r = authenticate(n, wsi, c->user, &c->perms);
     if (r != GW_AUTH_OK) {
         /* The upgrade is complete, so the client gets a real close code and reason instead of a
          * bare HTTP error that browsers hide from scripts. */
@@ -249,8 +250,15 @@ static void on_text(gw_worker *w, gw_conn *c, const char *data, size_t len)
     case GW_FRAME_ERROR:
         send_error(w, c, f.error, f.message, f.ref);
         return;
-    case GW_FRAME_SEND_MESSAGE:
     case GW_FRAME_BROADCAST:
+        /* reaching every socket of the cluster is a privilege the token has to grant */
+        if (!(c->perms & GW_AUTH_PERM_BROADCAST)) {
+            send_error(w, c, GW_ERR_FORBIDDEN,
+                       "broadcast needs the token claim \"wsgate\":{\"broadcast\":true}", f.ref);
+            return;
+        }
+        /* fall through */
+    case GW_FRAME_SEND_MESSAGE:
     case GW_FRAME_FORWARD:
         if (gw_bus_publish_inbound(n->bus, c->id, c->user, f.type, data, len, wsg_now_us())) {
             send_error(w, c, GW_ERR_UNAVAILABLE, "the message could not be forwarded; retry",

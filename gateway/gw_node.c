@@ -178,12 +178,7 @@ gw_node *gw_node_start(const gw_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    gw_auth_cfg ac = {
-        .mode = cfg->auth_mode,
-        .hs256_secret = cfg->jwt_secret,
-        .public_key_pem = cfg->jwt_public_key_pem,
-        .leeway_s = cfg->jwt_leeway_ms / 1000,
-    };
+    gw_auth_cfg ac = gw_config_auth(cfg);
     n->auth = gw_auth_new(&ac, err, errlen);
     if (!n->auth)
         goto fail;

@@ -712,7 +712,7 @@ static void job_done(rt_app *a, pjob *pj)
         count(a, routed_id);
     else if (fo.status == RT_UNDELIVERABLE)
         count(a, j->kind == RT_JOB_SEND_MESSAGE ? RT_M_USER_OFFLINE : RT_M_UNDELIVERABLE);
-    else
+    else if (fo.status != RT_REJECTED) /* a refused job was counted when it was parsed */
         count(a, RT_M_INTERNAL_ERRORS);
     if (pj->reply) {
         if (j->to_conn && fo.connections == 0)
@@ -875,7 +875,7 @@ static const char *reject_name(rt_reject r)
 {
     static const char *const names[RT_REJ__COUNT] = {
         "decode", "no_target", "empty_users", "bad_payload", "too_big", "invalid_frame",
-        "invalid_event"};
+        "invalid_event", "invalid_user"};
     return (unsigned)r < RT_REJ__COUNT ? names[r] : "unknown";
 }
 
@@ -895,7 +895,8 @@ static void log_rejected(rt_app *a, rt_msg_kind kind, const natsMsg *msg, rt_rej
                          size_t len)
 {
     if (kind != RT_MSG_DELIVER) {
-        /* the gateway validated these already: only a foreign publisher gets here */
+        /* the gateway validated these already: only a foreign publisher, or a client naming a
+         * target that is not a user id (answered with an error), gets here */
         wsg_debug("frame_rejected", "subject=%s reason=%s", natsMsg_GetSubject(msg),
                   reject_name(why));
     } else if (wsg_mono_us() - a->reject_logged_us >= 1000000) {
@@ -932,7 +933,10 @@ static void on_routed(rt_app *a, rt_msg_kind kind, const natsMsg *msg)
         log_rejected(a, kind, msg, res.reason, len);
         if (reply && *reply)
             reply_rejected(a, msg, res.reason);
-        return;
+        if (!job)
+            return;
+        /* a refused send_message: its error to the sender waits its turn behind the jobs
+         * already queued, like any answer */
     }
     pjob *pj = job ? calloc(1, sizeof(*pj)) : NULL;
     if (!pj) {

@@ -9,6 +9,7 @@
 #include "rt_script.h"
 #include "wsg_pb.h"
 #include "wsg_time.h"
+#include "wsg_user.h"
 
 /* Shared helpers. Seqs are Lua numbers (exact below 2^53) printed with %d, never with the
  * default number format, which switches to exponents. */
@@ -314,12 +315,6 @@ int rt_hist_parse_void(const redisReply *r, size_t n, uint64_t *seqs)
     return 0;
 }
 
-static int user_id_ok(const char *s)
-{
-    size_t n = strlen(s);
-    return n >= 1 && n <= RT_USER_ID_MAX && wsg_pb_str_ok(s, RT_USER_ID_MAX);
-}
-
 rt_hreq_status rt_hist_req_parse(const uint8_t *msg, size_t len, uint32_t page, rt_hist_req *q)
 {
     memset(q, 0, sizeof(*q));
@@ -330,7 +325,7 @@ rt_hreq_status rt_hist_req_parse(const uint8_t *msg, size_t len, uint32_t page, 
     q->stream = rq->stream;
     if (rq->stream == WSGATE__STREAM_KIND__STREAM_USER) {
         /* the id becomes part of Redis key names: only what a registry user id may be */
-        if (!rq->user_id || !user_id_ok(rq->user_id))
+        if (!wsg_user_id_str_valid(rq->user_id))
             goto out;
         memcpy(q->user_id, rq->user_id, strlen(rq->user_id) + 1);
         q->mark = rq->mark_delivered ? 1 : 0;

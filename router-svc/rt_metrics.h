@@ -14,6 +14,7 @@ typedef enum {
     RT_REJ_TOO_BIG,       /* payload or list over its limit */
     RT_REJ_INVALID_FRAME, /* InboundFrame whose JSON is not the frame it claims */
     RT_REJ_INVALID_EVENT, /* ConnEvent / NodeHeartbeat with bad ids or shape */
+    RT_REJ_INVALID_USER,  /* a target user id that breaks the user-id rule (wsg_user) */
     RT_REJ__COUNT
 } rt_reject;
 

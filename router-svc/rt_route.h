@@ -60,6 +60,9 @@ typedef struct rt_job {
     int to_conn;               /* Delivery.connection: the one target, no parts */
     char conn_node[WSG_NODE_ID_MAX + 1];
     uint64_t conn_id;
+    /* a send_message whose target_user is not a user id: no parts, kept nowhere; its fan-out
+     * only answers the sender with an invalid_field error */
+    int refused;
     /* send_message: who sent it, and the frame's "id" (string or number; NULL: none) */
     char sender_node[WSG_NODE_ID_MAX + 1];
     uint64_t sender_epoch, sender_conn;
@@ -68,7 +71,11 @@ typedef struct rt_job {
 
 void rt_job_free(rt_job *j);
 
-/* Each returns RT_ROUTED with *out set, RT_REJECTED (reason set) or RT_ROUTE_NOMEM. */
+/* Each returns RT_ROUTED with *out set, RT_REJECTED (reason set) or RT_ROUTE_NOMEM. A
+ * send_message whose target_user is a string but not a user id (wsg_user) is RT_REJECTED with
+ * RT_REJ_INVALID_USER *and* *out set to a refused job: fanning that out (in its turn, like any
+ * job) tells the sender. A Delivery naming such a user (user, or any of users) is rejected with
+ * RT_REJ_INVALID_USER; one naming nobody (no user, an empty string) with RT_REJ_NO_TARGET. */
 rt_route_status rt_route_send_message(const uint8_t *msg, size_t len, int64_t now_us,
                                       rt_job **out, rt_route_result *res);
 rt_route_status rt_route_broadcast(const uint8_t *msg, size_t len, int64_t now_us, rt_job **out,
@@ -77,12 +84,13 @@ rt_route_status rt_route_deliver(const uint8_t *msg, size_t len, size_t max_payl
                                  int64_t now_us, rt_job **out, rt_route_result *res);
 
 typedef struct rt_fanout {
-    rt_route_status status;  /* RT_ROUTED, RT_UNDELIVERABLE or RT_ROUTE_NOMEM */
+    rt_route_status status;  /* RT_ROUTED, RT_UNDELIVERABLE, RT_ROUTE_NOMEM (RT_REJECTED: refused) */
     size_t connections;      /* connections given an item (a broadcast: the registry's count) */
     size_t nodes;            /* distinct nodes those are on */
 } rt_fanout;
 
-/* Adds the job's items (and the sender's answer) to the batch. */
+/* Adds the job's items (and the sender's answer) to the batch. A refused job adds only the
+ * sender's error and returns RT_REJECTED. */
 rt_route_status rt_route_fanout(const rt_registry *reg, rt_batch *b, const rt_job *j,
                                 rt_fanout *out);
 

@@ -18,6 +18,8 @@ export const pb = {
   Delivery: root.lookupType('wsgate.Delivery'),
   NodeDelivery: root.lookupType('wsgate.NodeDelivery'),
   PresenceEvent: root.lookupType('wsgate.PresenceEvent'),
+  ResyncRequest: root.lookupType('wsgate.ResyncRequest'),
+  DeliveryReply: root.lookupType('wsgate.DeliveryReply'),
 };
 
 const TO_OBJECT = { longs: String, enums: String, bytes: Buffer, defaults: true, oneofs: true };
