@@ -4,6 +4,7 @@
 #define REJ_HELP "Messages from NATS dropped as invalid, by reason"
 #define HREAD_HELP "History pages served, by where they were read from"
 #define HREQ_HELP "HistoryRequests answered, by result"
+#define OFF_HELP "send_message frames to offline users not kept, by reason"
 #define RSQ_HELP "ResyncRequests published, by reason"
 #define RSQ(r, label) \
     [RT_M_RESYNC_REQUESTS_FIRST + (r)] = {"wsgate_router_resync_requests_total", \
@@ -120,4 +121,11 @@ const wsg_metric_desc rt_metric_descs[RT_M__COUNT] = {
                                    WSG_METRIC_GAUGE,
                                    "Broadcast-stream history items this replica holds in memory "
                                    "(per-user history lives in Redis only)"},
+    [RT_M_OFFLINE_REFUSED_UNKNOWN] = {"wsgate_router_offline_refused_total",
+                                      "reason=\"unknown_user\"", WSG_METRIC_COUNTER, OFF_HELP},
+    [RT_M_OFFLINE_REFUSED_QUOTA] = {"wsgate_router_offline_refused_total",
+                                    "reason=\"offline_quota\"", WSG_METRIC_COUNTER, OFF_HELP},
+    [RT_M_OFFLINE_QUOTA_SENDERS] = {"wsgate_router_offline_quota_senders", NULL, WSG_METRIC_GAUGE,
+                                    "Sending connections whose offline budget is in use "
+                                    "(WSGATE_OFFLINE_BYTES_PER_MINUTE)"},
 };

@@ -62,6 +62,9 @@ typedef enum {
     RT_M_HISTORY_UNCERTAIN_DROPPED,
     RT_M_HISTORY_VOIDED,
     RT_M_BROADCAST_RING_ITEMS, /* gauge */
+    RT_M_OFFLINE_REFUSED_UNKNOWN, /* wsgate_router_offline_refused_total{reason} */
+    RT_M_OFFLINE_REFUSED_QUOTA,
+    RT_M_OFFLINE_QUOTA_SENDERS, /* gauge */
     RT_M__COUNT
 } rt_metric_id;
 

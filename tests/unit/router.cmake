@@ -3,7 +3,7 @@
 # redis-server on a free loopback port; redis-server is a test dependency, see
 # scripts/install-deps).
 foreach(t test_router_registry test_router_resync test_router_route test_router_batch
-          test_router_script test_router_history)
+          test_router_script test_router_history test_router_quota)
   wsgate_unit_test(${t} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/${t}.c LIBS wsgate_router_core)
 endforeach()
 find_program(WSGATE_REDIS_SERVER redis-server PATHS /usr/bin /usr/local/bin REQUIRED)
