@@ -49,6 +49,16 @@
  * and the first calls after a reconnect run before newer appends */
 #define VOID_BATCH 64
 #define VOID_INFLIGHT 4
+/* Routed messages waiting for their history appends, at most, and the bytes they may hold
+ * (frames plus ~64 bytes per stream): with Redis slow (but up) every message waits there and in
+ * the store's queue, so beyond these new work is shed like work over the bus queue's bound
+ * (not acknowledged: no receipt, no DeliveryReply). 64k jobs is over a second of the
+ * throughput measured in BENCHMARKS.md; 256 MiB is four times the bus queue's work bound. */
+#define JOBS_MAX 65536
+#define JOBS_MAX_BYTES (256u * 1024 * 1024)
+/* history reads waiting for Redis, at most; beyond, a request is answered UNAVAILABLE (the
+ * gateway retries, or closes an unwelcomed connection with 1012 to reconnect) */
+#define READS_MAX 4096
 /* sending connections with an offline budget in use, at most (~160 bytes each) */
 #define QUOTA_MAX_SENDERS 100000
 /* "<node id>:<start time us>:<counter>" */
@@ -65,6 +75,7 @@ typedef struct pjob {
     rt_job *job;
     rt_msg_kind kind;
     size_t pending;     /* append ops not yet back */
+    size_t bytes;       /* counted in jobs_bytes */
     char *reply;        /* a Delivery made as a request: where the DeliveryReply goes */
     char *delivery_id;
 } pjob;
@@ -123,6 +134,10 @@ struct rt_app {
     uint64_t job_counter; /* ... and a counter */
     uint64_t appends_seen; /* highest cluster-wide append count Redis answered (rt_history) */
     uint64_t hist_epoch;   /* the history epoch of the last append, 0 before the first */
+    size_t njobs, jobs_bytes; /* pjobs queued, and what they hold (bounded: JOBS_MAX*) */
+    size_t reads_inflight;    /* OP_READs submitted (bounded: READS_MAX) */
+    int64_t shed_logged_us;
+    uint64_t shed_suppressed;
     rt_quota *quota;       /* offline bytes per sending connection */
     int64_t quota_full_logged_us;
     uint64_t quota_full_suppressed;
@@ -749,6 +764,8 @@ static void pump_jobs(rt_app *a)
         a->jobs = pj->next;
         if (!a->jobs)
             a->jobs_tail = NULL;
+        a->njobs--;
+        a->jobs_bytes -= pj->bytes;
         job_done(a, pj);
         pjob_free(pj);
         if (rt_batch_pending_bytes(a->batch) > EARLY_FLUSH_BYTES)
@@ -978,10 +995,30 @@ static void offline_gate(rt_app *a, rt_job *j)
         p->seen_only = 1;
 }
 
+/* Work dropped because a bounded queue of this loop was full: counted, logged at most once a
+ * second. */
+static void shed_work(rt_app *a, size_t metric, const char *queue)
+{
+    count(a, metric);
+    if (wsg_mono_us() - a->shed_logged_us >= 1000000) {
+        wsg_warn("work_shed", "queue=%s jobs=%zu job_bytes=%zu reads=%zu suppressed=%" PRIu64,
+                 queue, a->njobs, a->jobs_bytes, a->reads_inflight, a->shed_suppressed);
+        a->shed_logged_us = wsg_mono_us();
+        a->shed_suppressed = 0;
+    } else {
+        a->shed_suppressed++;
+    }
+}
+
 static void on_routed(rt_app *a, rt_msg_kind kind, const natsMsg *msg)
 {
     const uint8_t *data = (const uint8_t *)natsMsg_GetData(msg);
     size_t len = (size_t)natsMsg_GetDataLength(msg);
+    if (a->njobs >= JOBS_MAX || a->jobs_bytes + len > JOBS_MAX_BYTES) {
+        /* never accepted: no receipt, no reply; the sender's retry will find room */
+        shed_work(a, RT_M_SHED_JOBS, "jobs");
+        return;
+    }
     const char *reply = kind == RT_MSG_DELIVER ? natsMsg_GetReply(msg) : NULL;
     int64_t now = wsg_now_us();
     rt_route_result res;
@@ -1028,6 +1065,9 @@ static void on_routed(rt_app *a, rt_msg_kind kind, const natsMsg *msg)
             pj->reply = pj->delivery_id = NULL;
         }
     }
+    pj->bytes = job->frame.len + job->nparts * 64;
+    a->njobs++;
+    a->jobs_bytes += pj->bytes;
     if (a->jobs_tail)
         a->jobs_tail->next = pj;
     else
@@ -1095,6 +1135,11 @@ static void on_history(rt_app *a, const natsMsg *msg)
     }
     if (served < 0)
         count(a, RT_M_INTERNAL_ERRORS); /* Redis answers instead */
+    if (a->reads_inflight >= READS_MAX) {
+        shed_work(a, RT_M_SHED_READS, "reads");
+        reply_history(a, reply, WSGATE__HISTORY_REPLY__STATUS__UNAVAILABLE, NULL);
+        return;
+    }
     rt_store_op *op = op_new(OP_READ, RT_SCRIPT__COUNT + RT_HSCRIPT_READ, NULL);
     op_ctx *c = op ? op->ctx : NULL;
     if (!op || !(c->reply = strdup(reply)) ||
@@ -1105,12 +1150,14 @@ static void on_history(rt_app *a, const natsMsg *msg)
         return;
     }
     c->req = q;
+    a->reads_inflight++;
     rt_store_submit(a->store, op);
 }
 
 static void on_read(rt_app *a, rt_store_op *op, op_ctx *c)
 {
     rt_hist_page page;
+    a->reads_inflight--;
     if (!op->done) {
         reply_history(a, c->reply, WSGATE__HISTORY_REPLY__STATUS__UNAVAILABLE, NULL);
         return;
@@ -1191,9 +1238,23 @@ static void drain_bus(rt_app *a)
 
 /* ---- loop hooks ---- */
 
+/* Registry events the bus had to drop leave the registry wrong until every gateway has
+ * announced its set again. */
+static void shed_check(rt_app *a)
+{
+    uint64_t n = rt_bus_take_shed(a->bus);
+    if (!n)
+        return;
+    wsg_warn("registry_events_shed", "events=%" PRIu64 " reason=\"inbound queue full\" "
+             "action=resync_all", n);
+    a->resync_all_due = 1;
+    a->resync_all_reason = RT_RSQ_SHED;
+}
+
 static void on_wake(void *arg)
 {
     rt_app *a = arg;
+    shed_check(a);
     drain_store(a);
     resync_all_check(a);
     if (a->loaded)
