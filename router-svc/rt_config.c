@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "rt_quota.h"
 #include "wsg_subject.h"
 
 #define N_OPTS(a) (sizeof(a) / sizeof((a)[0]))
@@ -35,6 +36,14 @@ static void opts_for(rt_config *c, wsg_opt *o, size_t *n)
          "how long a delivery is kept for resume"},
         {"WSGATE_HISTORY_PAGE", "history-page", WSG_OPT_INT, "100", 1, 10000, &c->history_page,
          "items per history reply, at most (a reply also stays under 900 KB)"},
+        {"WSGATE_OFFLINE_UNKNOWN_USERS", "offline-unknown-users", WSG_OPT_BOOL, "false", 0, 0,
+         &c->offline_unknown_users,
+         "keep send_message for users with no connection within WSGATE_HISTORY_TTL (else error "
+         "unknown_user)"},
+        {"WSGATE_OFFLINE_BYTES_PER_MINUTE", "offline-bytes-per-minute", WSG_OPT_BYTES, "256KiB",
+         0, RT_QUOTA_MAX_BUDGET, &c->offline_bytes_per_minute,
+         "send_message bytes one connection may have kept for offline users per minute (0: no "
+         "limit; over it error offline_quota)"},
         {"WSGATE_LOG_LEVEL", "log-level", WSG_OPT_STRING, "info", 0, 0, &c->log_level,
          "debug, info, warn or error"},
     };

@@ -29,6 +29,8 @@ typedef struct rt_config {
     int64_t history_max;    /* entries kept per stream */
     int64_t history_ttl_ms; /* a stream without appends for this long is gone */
     int64_t history_page;   /* items per HistoryReply, at most */
+    int offline_unknown_users;        /* keep send_message for users never seen within the TTL */
+    int64_t offline_bytes_per_minute; /* per sending connection, for offline targets; 0: none */
     char *log_level;
     wsg_log_level log_level_v;
 } rt_config;

@@ -398,7 +398,17 @@ static int answer_sender(rt_batch *b, const rt_job *j, size_t conns)
     char *text = NULL;
     size_t len = 0;
     int to_all = j->kind == RT_JOB_BROADCAST;
-    if (p->seq) {
+    if (p->refused == RT_REFUSE_UNKNOWN_USER) {
+        text = rt_frame_error("unknown_user",
+                              "user has not connected within the history retention; "
+                              "the message was not kept",
+                              p->user_id, j->ref, &len);
+    } else if (p->refused == RT_REFUSE_OFFLINE_QUOTA) {
+        text = rt_frame_error("offline_quota",
+                              "too many bytes kept for offline users from this connection; "
+                              "the message was not kept",
+                              p->user_id, j->ref, &len);
+    } else if (p->seq) {
         if (!j->ref)
             return 0;
         text = rt_frame_sent(j->ref, to_all ? NULL : p->user_id, p->seq, &len);
@@ -457,6 +467,8 @@ rt_route_status rt_route_fanout(const rt_registry *reg, rt_batch *b, const rt_jo
     }
     for (size_t i = 0; i < j->nparts && !f.failed; i++) {
         const rt_part *p = &j->parts[i];
+        if (p->refused)
+            continue; /* its target was offline when refused: it gets nothing, as promised */
         if (begin_part(b, j, p)) {
             f.failed = 1;
             break;

@@ -13,7 +13,10 @@
  * send_message, answers the sender's connection: {"type":"sent",...} when the frame had an id
  * and the message was kept; {"type":"error","code":"history_unavailable",...} when it had an id
  * and was delivered live but not kept; {"type":"error","code":"user_offline",...} (with the id
- * as ref, if any) when it was neither kept nor delivered. No I/O, no metrics. */
+ * as ref, if any) when it was neither kept nor delivered; and, when the caller refused to keep
+ * it for its offline target (rt_part.refused), {"type":"error","code":"unknown_user" or
+ * "offline_quota",...} (with the id as ref, if any) and nothing for the target. No I/O, no
+ * metrics. */
 #ifndef RT_ROUTE_H
 #define RT_ROUTE_H
 #include <jansson.h>
@@ -43,10 +46,19 @@ typedef struct rt_route_result {
     rt_reject reason; /* when RT_REJECTED */
 } rt_route_result;
 
+/* Why a send_message was not kept for its offline target (see rt_offline). */
+typedef enum {
+    RT_REFUSE_NONE,
+    RT_REFUSE_UNKNOWN_USER,  /* no connection within the history TTL */
+    RT_REFUSE_OFFLINE_QUOTA, /* the sender's budget for offline targets is spent */
+} rt_refusal;
+
 typedef struct rt_part {
     Wsgate__StreamKind stream; /* STREAM_USER or STREAM_BROADCAST */
     char *user_id;             /* STREAM_USER */
     uint64_t seq, epoch;       /* 0: not kept */
+    int seen_only;             /* offline target: keep only if the user was seen lately */
+    rt_refusal refused;        /* not kept (nor delivered) on purpose; the sender is told */
 } rt_part;
 
 typedef enum { RT_JOB_SEND_MESSAGE, RT_JOB_BROADCAST, RT_JOB_DELIVER } rt_job_kind;

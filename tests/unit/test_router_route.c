@@ -227,6 +227,49 @@ START_TEST(send_message_answers_the_sender)
 }
 END_TEST
 
+/* A send_message the caller refused to keep (rt_part.refused) reaches nobody, even a target that
+ * has connected since, and the sender is told why, with or without an id. */
+START_TEST(send_message_refused_answers)
+{
+    rt_registry *r = fixture();
+    rt_batch *b = rt_batch_new(RT_BATCH_MAX_ITEMS, RT_BATCH_MAX_BYTES);
+    rt_route_result res;
+    rt_job *j;
+    rt_fanout fo;
+    ck_assert_int_eq(send_msg("{\"type\":\"send_message\",\"target_user\":\"ghost\","
+                              "\"content\":\"x\",\"id\":\"u-1\"}", &j, &res), RT_ROUTED);
+    j->parts[0].refused = RT_REFUSE_UNKNOWN_USER;
+    ck_assert_int_eq(rt_route_fanout(r, b, j, &fo), RT_UNDELIVERABLE);
+    ck_assert_uint_eq(fo.connections, 0);
+    rt_job_free(j);
+    /* alice is online now; the refusal holds, and without an id the sender still hears */
+    ck_assert_int_eq(send_msg("{\"type\":\"send_message\",\"target_user\":\"alice\","
+                              "\"content\":\"y\"}", &j, &res), RT_ROUTED);
+    j->parts[0].refused = RT_REFUSE_OFFLINE_QUOTA;
+    ck_assert_int_eq(rt_route_fanout(r, b, j, &fo), RT_UNDELIVERABLE);
+    ck_assert_uint_eq(fo.connections, 0);
+    rt_job_free(j);
+
+    capture c = {.n = 0};
+    ck_assert_uint_eq(rt_batch_flush(b, capture_fn, &c, NULL), 1);
+    const Wsgate__NodeDelivery *g1 = for_node(&c, "gw1");
+    ck_assert_uint_eq(g1->n_items, 2);
+    item_is(g1->items[0], "{\"type\":\"error\",\"code\":\"unknown_user\",\"message\":\"user "
+                          "has not connected within the history retention; the message was not "
+                          "kept\",\"target_user\":\"ghost\",\"ref\":\"u-1\"}");
+    item_is(g1->items[1], "{\"type\":\"error\",\"code\":\"offline_quota\",\"message\":\"too "
+                          "many bytes kept for offline users from this connection; the message "
+                          "was not kept\",\"target_user\":\"alice\"}");
+    for (int i = 0; i < 2; i++) {
+        ck_assert_uint_eq(g1->items[i]->n_conn_ids, 1);
+        ck_assert_uint_eq(g1->items[i]->conn_ids[0], 2); /* the sender's connection */
+    }
+    capture_free(&c);
+    rt_batch_free(b);
+    rt_registry_free(r);
+}
+END_TEST
+
 START_TEST(send_message_invalid_frames)
 {
     rt_route_result res;
@@ -600,6 +643,7 @@ int main(void)
     TCase *tc = tcase_create("route");
     tcase_add_test(tc, send_message_reaches_every_connection);
     tcase_add_test(tc, send_message_answers_the_sender);
+    tcase_add_test(tc, send_message_refused_answers);
     tcase_add_test(tc, send_message_invalid_frames);
     tcase_add_test(tc, send_message_target_not_a_user_id);
     tcase_add_test(tc, broadcast_to_live_nodes_only);
