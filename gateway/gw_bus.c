@@ -149,6 +149,7 @@ int gw_bus_open(gw_bus **out, const gw_bus_cfg *cfg)
     snprintf(name, sizeof(name), "wsgate-gateway %s", b->node_id);
     wsg_nats_cfg nc = {
         .urls = cfg->urls,
+        .auth = cfg->auth,
         .name = name,
         .ordered_delivery = 0,
         .reconnect_buf = cfg->reconnect_buf,
