@@ -83,7 +83,13 @@ export class Bus {
   }
 }
 
-export async function connectBus(cluster) {
-  const nc = await natsConnect({ servers: cluster.natsUrl, timeout: 5000, name: 'wsgate-itest' });
+// user: one of the cluster's NATS users (cluster.natsUsers): `test` (every right) by
+// default, or a role's identity (`service`, `gateway`, `router`) to test its permissions.
+export async function connectBus(cluster, user = 'test') {
+  const nc = await natsConnect({
+    servers: cluster.natsUrl, timeout: 5000, name: `wsgate-itest-${user}`,
+    user, pass: cluster.natsUsers[user],
+    ...(cluster.opts.natsTls ? { tls: cluster.opts.natsTls } : {}),
+  });
   return new Bus(nc, cluster.prefix);
 }
