@@ -18,6 +18,8 @@ export const pb = {
   Delivery: root.lookupType('wsgate.Delivery'),
   NodeDelivery: root.lookupType('wsgate.NodeDelivery'),
   PresenceEvent: root.lookupType('wsgate.PresenceEvent'),
+  ResyncRequest: root.lookupType('wsgate.ResyncRequest'),
+  DeliveryReply: root.lookupType('wsgate.DeliveryReply'),
 };
 
 const TO_OBJECT = { longs: String, enums: String, bytes: Buffer, defaults: true, oneofs: true };
@@ -47,16 +49,22 @@ export class Bus {
     const sub = this.nc.subscribe(subject);
     this.subs.push(sub);
     (async () => {
-      for await (const m of sub) {
-        if (type === null) {
-          col.push({ _subject: m.subject, data: Buffer.from(m.data) });
-          continue;
+      try {
+        for await (const m of sub) {
+          if (type === null) {
+            col.push({ _subject: m.subject, data: Buffer.from(m.data) });
+            continue;
+          }
+          try {
+            col.push({ ...decode(type, m.data), _subject: m.subject });
+          } catch (err) {
+            col.push({ _subject: m.subject, _decodeError: err.message });
+          }
         }
-        try {
-          col.push({ ...decode(type, m.data), _subject: m.subject });
-        } catch (err) {
-          col.push({ _subject: m.subject, _decodeError: err.message });
-        }
+        col.end('subscription closed');
+      } catch (err) {
+        // e.g. the server refused the subscription (permissions): waiters fail with the reason
+        col.end(`subscription failed: ${err.message}`);
       }
     })();
     // A round trip to the server guarantees the subscription is registered before we go on.

@@ -201,6 +201,8 @@ export class Cluster {
   // opts.redisPassword: redis-server requires it; cluster.redisUrl carries it.
   // opts.natsConfExtra: text appended to the NATS config (e.g. a tls { } block);
   //   opts.natsScheme: 'tls' for tls:// URLs; opts.natsTls: the bus' nats.js tls options.
+  // opts.natsCredsInUrl: gateways and routers get their NATS user and password inside
+  //   WSGATE_NATS_URL (nats://user:password@host:port) instead of WSGATE_NATS_USER/_PASSWORD.
   constructor(opts = {}) {
     this.opts = opts;
     this.auth = opts.auth ?? 'none';
@@ -290,7 +292,6 @@ export class Cluster {
           WSGATE_NODE_ID: node,
           WSGATE_LISTEN: `127.0.0.1:${port}`,
           WSGATE_WORKERS: '2',
-          WSGATE_NATS_URL: this.natsUrl,
           ...this.natsEnv('gateway'),
           WSGATE_PREFIX: this.prefix,
           WSGATE_HEARTBEAT_INTERVAL: '1s',
@@ -313,9 +314,14 @@ export class Cluster {
       READY_TIMEOUT_MS, `router /health nodes == ${this.nodeIds.length}`);
   }
 
-  // The NATS identity of a role, as a wsgate process takes it.
+  // The NATS servers and identity of a role, as a wsgate process takes them.
   natsEnv(role) {
-    return { WSGATE_NATS_USER: role, WSGATE_NATS_PASSWORD: this.natsUsers[role] };
+    if (this.opts.natsCredsInUrl) {
+      const [scheme, rest] = this.natsUrl.split('://');
+      return { WSGATE_NATS_URL: `${scheme}://${role}:${this.natsUsers[role]}@${rest}` };
+    }
+    return { WSGATE_NATS_URL: this.natsUrl, WSGATE_NATS_USER: role,
+      WSGATE_NATS_PASSWORD: this.natsUsers[role] };
   }
 
   async spawnRouter(name, nodeId) {
@@ -323,7 +329,6 @@ export class Cluster {
     const proc = this.add({ name, cmd: path.join(buildDir, 'wsgate-router'), wsgate: true,
       env: cleanEnv({
         WSGATE_NODE_ID: nodeId,
-        WSGATE_NATS_URL: this.natsUrl,
         ...this.natsEnv('router'),
         WSGATE_REDIS_URL: this.redisUrl,
         WSGATE_PREFIX: this.prefix,
