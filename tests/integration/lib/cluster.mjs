@@ -258,7 +258,9 @@ export class Cluster {
     this.redisUrl = `redis://${redisPw ? `:${redisPw}@` : ''}127.0.0.1:${redisPort}`;
     const envFor = (key) => ({ ...(this.opts.env?.[key] ?? {}) });
 
-    const pw = () => crypto.randomBytes(12).toString('hex');
+    // a letter first: nats-server parses a $VARIABLE's value like a value in its file, and
+    // hex such as 3e51... would read as a number (see deploy/nats/nats.conf)
+    const pw = () => `p${crypto.randomBytes(12).toString('hex')}`;
     this.natsUsers = { gateway: pw(), router: pw(), service: pw(), test: pw() };
     this.natsConfPath = path.join(this.dir, 'nats.conf');
     fs.writeFileSync(this.natsConfPath,
