@@ -467,8 +467,10 @@ static wsg_config_status load_nats(wsg_nats_opts *n, char *err, size_t errlen)
     char *argv[] = {"prog", NULL};
     wsg_config_status st = wsg_config_load(rows, sizeof(rows) / sizeof(rows[0]), "prog", 1, argv,
                                            err, errlen);
-    if (st == WSG_CONFIG_OK && wsg_nats_opts_settle(n, err, errlen))
+    if (st == WSG_CONFIG_OK && wsg_nats_opts_settle(n, err, errlen)) {
+        wsg_config_free(rows, sizeof(rows) / sizeof(rows[0])); /* as the services do */
         st = WSG_CONFIG_ERROR;
+    }
     return st;
 }
 
