@@ -9,6 +9,7 @@
 #include "wsg_subject.h"
 
 #define N_OPTS(a) (sizeof(a) / sizeof((a)[0]))
+#define GW_MAX_OPTS 48
 
 static void opts_for(gw_config *c, wsg_opt *o, size_t *n)
 {
@@ -19,8 +20,7 @@ static void opts_for(gw_config *c, wsg_opt *o, size_t *n)
          "address for WebSocket and HTTP (/ws, /health, /ready, /metrics)"},
         {"WSGATE_WORKERS", "workers", WSG_OPT_INT, "0", 0, 255, &c->workers,
          "event-loop threads sharing the port (0 = number of cores)"},
-        {"WSGATE_NATS_URL", "nats-url", WSG_OPT_STRING, "nats://127.0.0.1:4222", 0, 0,
-         &c->nats_url, "NATS servers, comma-separated"},
+        WSG_NATS_OPT_ROWS(&c->nats),
         {"WSGATE_PREFIX", "prefix", WSG_OPT_STRING, "wsgate", 0, 0, &c->prefix,
          "subject prefix shared by the cluster"},
         {"WSGATE_AUTH", "auth", WSG_OPT_STRING, "jwt", 0, 0, &c->auth,
@@ -78,11 +78,10 @@ static void opts_for(gw_config *c, wsg_opt *o, size_t *n)
         {"WSGATE_LOG_LEVEL", "log-level", WSG_OPT_STRING, "info", 0, 0, &c->log_level,
          "debug, info, warn or error"},
     };
+    _Static_assert(N_OPTS(table) <= GW_MAX_OPTS, "raise GW_MAX_OPTS");
     memcpy(o, table, sizeof(table));
     *n = N_OPTS(table);
 }
-
-#define GW_MAX_OPTS 48
 
 static int read_file(const char *path, char **out, char *err, size_t errlen)
 {
@@ -117,6 +116,8 @@ wsg_config_status gw_config_load(gw_config *c, int argc, char **argv, char *err,
         return st;
 
     if (wsg_config_node_id(&c->node_id, "gw", err, errlen))
+        return WSG_CONFIG_ERROR;
+    if (wsg_nats_opts_settle(&c->nats, err, errlen))
         return WSG_CONFIG_ERROR;
     if (!wsg_subject_prefix_valid(c->prefix)) {
         snprintf(err, errlen, "WSGATE_PREFIX: \"%s\" is not a valid subject prefix", c->prefix);

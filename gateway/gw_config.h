@@ -7,6 +7,7 @@
 #include "gw_auth.h"
 #include "wsg_config.h"
 #include "wsg_log.h"
+#include "wsg_nats_opts.h"
 
 typedef struct gw_config {
     char *node_id;
@@ -14,7 +15,7 @@ typedef struct gw_config {
     char listen_host[256]; /* "" = every interface */
     int listen_port;
     int64_t workers;
-    char *nats_url;
+    wsg_nats_opts nats;   /* WSGATE_NATS_*: servers, credentials, TLS */
     char *prefix;
     char *auth;            /* "jwt" | "none" */
     gw_auth_mode auth_mode;

@@ -1427,7 +1427,8 @@ int rt_app_start(rt_app *a)
     }
     /* subscribe first: messages queue up while the snapshot loads, so nothing is missed */
     rt_bus_cfg bc = {
-        .urls = a->cfg->nats_url,
+        .urls = a->cfg->nats.url,
+        .auth = &a->cfg->nats,
         .name = a->cfg->node_id,
         .prefix = a->cfg->prefix,
         .wake = wake_loop,

@@ -177,6 +177,7 @@ rt_bus *rt_bus_open(const rt_bus_cfg *cfg)
     }
     wsg_nats_cfg nc = {
         .urls = cfg->urls,
+        .auth = cfg->auth,
         .name = cfg->name,
         .ordered_delivery = 1,
         .on_connected = on_connected,

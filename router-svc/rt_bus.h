@@ -56,6 +56,7 @@ typedef struct rt_msg {
 
 typedef struct rt_bus_cfg {
     const char *urls;
+    const struct wsg_nats_opts *auth; /* credentials and TLS */
     const char *name;    /* connection name */
     const char *prefix;
     void (*wake)(void *arg); /* called on nats.c threads after queueing / state changes */

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include "wsg_config.h"
 #include "wsg_log.h"
+#include "wsg_nats_opts.h"
 
 typedef struct rt_redis_addr {
     char host[256];
@@ -17,7 +18,7 @@ typedef struct rt_redis_addr {
 
 typedef struct rt_config {
     char *node_id;
-    char *nats_url;
+    wsg_nats_opts nats; /* WSGATE_NATS_*: servers, credentials, TLS */
     char *redis_url;
     rt_redis_addr redis;
     char *prefix;

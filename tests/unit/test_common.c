@@ -1,5 +1,6 @@
 /* Unit tests for wsgate_common: subjects, parsers, configuration, buffers, queues, metrics,
- * logging, protobuf helpers, ids, signals and the NATS connection wrapper. */
+ * logging, protobuf helpers, ids, signals, URL redaction, the NATS settings and the NATS
+ * connection wrapper. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
@@ -25,6 +26,8 @@
 #include "wsg_utf8.h"
 #include "wsg_metrics.h"
 #include "wsg_nats.h"
+#include "wsg_nats_opts.h"
+#include "wsg_redact.h"
 #include "wsg_pb.h"
 #include "wsg_queue.h"
 #include "wsg_signal.h"
@@ -421,6 +424,142 @@ START_TEST(test_config_help)
     ck_assert_ptr_nonnull(strstr(out, "(unset)"));
     ck_assert_ptr_nonnull(strstr(out, "threads"));
     ck_assert_ptr_null(c.name);
+}
+END_TEST
+
+/* ---- credentials in URLs ---- */
+
+#define REDACTED(in, want)                                                                \
+    do {                                                                                  \
+        char out_[256];                                                                   \
+        ck_assert_str_eq(wsg_redact_urls((in), out_, sizeof(out_)), (want));              \
+    } while (0)
+
+START_TEST(test_redact_urls)
+{
+    REDACTED("nats://user:pass@h:4222", "nats://user:***@h:4222");
+    REDACTED("nats://h:4222", "nats://h:4222");
+    REDACTED("nats://s3cret-token@h:4222", "nats://***@h:4222");
+    REDACTED("redis://:pw@redis:6379/2", "redis://:***@redis:6379/2");
+    REDACTED("redis://acl-user:pw@redis:6379", "redis://acl-user:***@redis:6379");
+    /* every element of a list, with or without a scheme, spaces kept */
+    REDACTED("nats://a:1@h1:4222, nats://h2:4222,b:2@h3:4222",
+             "nats://a:***@h1:4222, nats://h2:4222,b:***@h3:4222");
+    /* a password holding '@', '/', '?' or ':' is masked whole */
+    REDACTED("nats://u:p@ss/w:rd@h:4222", "nats://u:***@h:4222");
+    REDACTED("tls://u:p?x#y@h", "tls://u:***@h");
+    REDACTED("", "");
+    char out[64];
+    ck_assert_str_eq(wsg_redact_urls(NULL, out, sizeof(out)), "");
+    /* cut short after redaction: the secret never reaches the buffer */
+    char small[16];
+    wsg_redact_urls("nats://user:topsecret@host:4222", small, sizeof(small));
+    ck_assert_str_eq(small, "nats://user:***");
+    char tiny[1] = {'x'};
+    wsg_redact_urls("nats://a:b@c", tiny, sizeof(tiny));
+    ck_assert_int_eq(tiny[0], '\0');
+}
+END_TEST
+
+/* The NATS rows as a service's table holds them, loaded from the environment. */
+static wsg_config_status load_nats(wsg_nats_opts *n, char *err, size_t errlen)
+{
+    memset(n, 0, sizeof(*n));
+    const wsg_opt rows[] = {WSG_NATS_OPT_ROWS(n)};
+    char *argv[] = {"prog", NULL};
+    wsg_config_status st = wsg_config_load(rows, sizeof(rows) / sizeof(rows[0]), "prog", 1, argv,
+                                           err, errlen);
+    if (st == WSG_CONFIG_OK && wsg_nats_opts_settle(n, err, errlen)) {
+        wsg_config_free(rows, sizeof(rows) / sizeof(rows[0])); /* as the services do */
+        st = WSG_CONFIG_ERROR;
+    }
+    return st;
+}
+
+static void free_nats(wsg_nats_opts *n)
+{
+    const wsg_opt rows[] = {WSG_NATS_OPT_ROWS(n)};
+    wsg_config_free(rows, sizeof(rows) / sizeof(rows[0]));
+}
+
+static void clear_nats_env(void)
+{
+    const char *vars[] = {"WSGATE_NATS_URL", "WSGATE_NATS_USER", "WSGATE_NATS_PASSWORD",
+                          "WSGATE_NATS_PASSWORD_FILE", "WSGATE_NATS_CREDS", "WSGATE_NATS_TLS_CA",
+                          "WSGATE_NATS_TLS_CERT", "WSGATE_NATS_TLS_KEY",
+                          "WSGATE_NATS_TLS_HOSTNAME"};
+    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+        unsetenv(vars[i]);
+}
+
+START_TEST(test_nats_opts)
+{
+    clear_nats_env();
+    wsg_nats_opts n;
+    char err[256];
+    ck_assert_int_eq(load_nats(&n, err, sizeof(err)), WSG_CONFIG_OK);
+    ck_assert_str_eq(n.url, "nats://127.0.0.1:4222");
+    ck_assert_ptr_null(n.user);
+    ck_assert_int_eq(wsg_nats_opts_tls(&n), 0);
+    free_nats(&n);
+
+    setenv("WSGATE_NATS_USER", "gateway", 1);
+    setenv("WSGATE_NATS_PASSWORD", "pw1", 1);
+    ck_assert_int_eq(load_nats(&n, err, sizeof(err)), WSG_CONFIG_OK);
+    ck_assert_str_eq(n.password, "pw1");
+    free_nats(&n);
+
+    /* a Secret mounted as a file, with the newline editors add */
+    char path[] = "/tmp/wsg_test_pw_XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, "from-file\n", 10), 10);
+    close(fd);
+    unsetenv("WSGATE_NATS_PASSWORD");
+    setenv("WSGATE_NATS_PASSWORD_FILE", path, 1);
+    ck_assert_int_eq(load_nats(&n, err, sizeof(err)), WSG_CONFIG_OK);
+    ck_assert_str_eq(n.password, "from-file");
+    free_nats(&n);
+
+    /* contradictions and gaps are refused, without echoing a secret */
+    setenv("WSGATE_NATS_PASSWORD", "pw1", 1);
+    ck_assert_int_eq(load_nats(&n, err, sizeof(err)), WSG_CONFIG_ERROR);
+    ck_assert_ptr_nonnull(strstr(err, "both set"));
+    ck_assert_ptr_null(strstr(err, "pw1"));
+    unsetenv("WSGATE_NATS_PASSWORD");
+    unsetenv("WSGATE_NATS_PASSWORD_FILE");
+    ck_assert_int_eq(load_nats(&n, err, sizeof(err)), WSG_CONFIG_ERROR);
+    ck_assert_ptr_nonnull(strstr(err, "WSGATE_NATS_USER needs"));
+    unsetenv("WSGATE_NATS_USER");
+    setenv("WSGATE_NATS_PASSWORD", "pw1", 1);
+    ck_assert_int_eq(load_nats(&n, err, sizeof(err)), WSG_CONFIG_ERROR);
+    ck_assert_ptr_null(strstr(err, "pw1"));
+    setenv("WSGATE_NATS_USER", "gateway", 1);
+    setenv("WSGATE_NATS_CREDS", "/x.creds", 1);
+    ck_assert_int_eq(load_nats(&n, err, sizeof(err)), WSG_CONFIG_ERROR);
+    ck_assert_ptr_nonnull(strstr(err, "WSGATE_NATS_CREDS"));
+    clear_nats_env();
+    setenv("WSGATE_NATS_PASSWORD_FILE", "/nonexistent/pw", 1);
+    setenv("WSGATE_NATS_USER", "gateway", 1);
+    ck_assert_int_eq(load_nats(&n, err, sizeof(err)), WSG_CONFIG_ERROR);
+    ck_assert_ptr_nonnull(strstr(err, "cannot open"));
+    fd = open(path, O_WRONLY | O_TRUNC);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, "\n", 1), 1);
+    close(fd);
+    setenv("WSGATE_NATS_PASSWORD_FILE", path, 1);
+    ck_assert_int_eq(load_nats(&n, err, sizeof(err)), WSG_CONFIG_ERROR);
+    ck_assert_ptr_nonnull(strstr(err, "empty"));
+    unlink(path);
+    clear_nats_env();
+    setenv("WSGATE_NATS_TLS_CERT", "/c.pem", 1);
+    ck_assert_int_eq(load_nats(&n, err, sizeof(err)), WSG_CONFIG_ERROR);
+    ck_assert_ptr_nonnull(strstr(err, "go together"));
+    setenv("WSGATE_NATS_TLS_KEY", "/k.pem", 1);
+    ck_assert_int_eq(load_nats(&n, err, sizeof(err)), WSG_CONFIG_OK);
+    ck_assert_int_eq(wsg_nats_opts_tls(&n), 1);
+    free_nats(&n);
+    clear_nats_env();
 }
 END_TEST
 
@@ -1112,6 +1251,8 @@ static Suite *common_suite(void)
     tcase_add_test(t, test_config_precedence);
     tcase_add_test(t, test_config_errors);
     tcase_add_test(t, test_config_help);
+    tcase_add_test(t, test_redact_urls);
+    tcase_add_test(t, test_nats_opts);
     tcase_add_test(t, test_buf);
     tcase_add_test(t, test_queue_fifo);
     tcase_add_test(t, test_queue_threads);
