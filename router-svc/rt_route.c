@@ -391,6 +391,17 @@ static int begin_part(rt_batch *b, const rt_job *j, const rt_part *p)
     return rc;
 }
 
+/* Puts a frame for the sender's own connection into the batch, taking text. */
+static int to_sender(rt_batch *b, const rt_job *j, char *text, size_t len)
+{
+    if (!text)
+        return -1;
+    int rc = rt_batch_begin(b, text, len, j->created_at_us) ||
+             rt_batch_add_conn(b, j->sender_node, j->sender_epoch, j->sender_conn);
+    free(text);
+    return rc ? -1 : 0;
+}
+
 /* The sender's answer to a send_message or broadcast that carried an id (see the header). */
 static int answer_sender(rt_batch *b, const rt_job *j, size_t conns)
 {
@@ -422,28 +433,18 @@ static int answer_sender(rt_batch *b, const rt_job *j, size_t conns)
                               "user is not connected and the message could not be kept",
                               p->user_id, j->ref, &len);
     }
-    if (!text)
-        return -1;
-    int rc = rt_batch_begin(b, text, len, j->created_at_us) ||
-             rt_batch_add_conn(b, j->sender_node, j->sender_epoch, j->sender_conn);
-    free(text);
-    return rc ? -1 : 0;
+    return to_sender(b, j, text, len);
 }
 
 /* The only answer to a refused send_message. */
 static int refuse_sender(rt_batch *b, const rt_job *j)
 {
-    size_t len;
+    size_t len = 0;
     char *text = rt_frame_error("invalid_field",
                                 "\"target_user\" is not a user id: 1-128 bytes of UTF-8 "
                                 "without control characters",
                                 NULL, j->ref, &len);
-    if (!text)
-        return -1;
-    int rc = rt_batch_begin(b, text, len, j->created_at_us) ||
-             rt_batch_add_conn(b, j->sender_node, j->sender_epoch, j->sender_conn);
-    free(text);
-    return rc ? -1 : 0;
+    return to_sender(b, j, text, len);
 }
 
 rt_route_status rt_route_fanout(const rt_registry *reg, rt_batch *b, const rt_job *j,

@@ -34,16 +34,10 @@
 #include "wsg_subject.h"
 #include "wsg_time.h"
 #include "wsg_check.h"
+#include "wsg_testsrv.h"
 
 #define NV(s) wsg_subject_node_id_valid((s), strlen(s))
 #define TV(s) wsg_subject_type_valid((s), strlen(s))
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
 
 /* Reads the whole file at fd (rewound first) into buf. */
 static void slurp_fd(int fd, char *buf, size_t cap)
@@ -981,12 +975,12 @@ START_TEST(test_id_time)
     int64_t w = wsg_now_us();
     ck_assert_int_gt(w, INT64_C(1600000000) * 1000000);
     int64_t m1 = wsg_mono_us();
-    sleep_ms(2);
+    wsg_testsrv_sleep_ms(2);
     int64_t m2 = wsg_mono_us();
     ck_assert_int_ge(m2 - m1, 2000);
 
     uint64_t e1 = wsg_id_new_epoch();
-    sleep_ms(1);
+    wsg_testsrv_sleep_ms(1);
     uint64_t e2 = wsg_id_new_epoch();
     ck_assert_uint_gt(e2, e1);
     ck_assert_uint_lt(e2, UINT64_C(1) << 63);
@@ -1016,7 +1010,7 @@ static void on_signal(int signo, void *arg)
 static int wait_for(atomic_int *v, int want, int ms)
 {
     for (int i = 0; i < ms && atomic_load(v) < want; i++)
-        sleep_ms(1);
+        wsg_testsrv_sleep_ms(1);
     return atomic_load(v) >= want;
 }
 
@@ -1049,57 +1043,6 @@ END_TEST
 
 /* ---- NATS ---- */
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    ck_assert_int_ge(fd, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    socklen_t l = sizeof(a);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &l), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static int port_open(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    ck_assert_int_ge(fd, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    int ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-    close(fd);
-    return ok;
-}
-
-static pid_t start_nats(const char *bin, int port)
-{
-    char portstr[16];
-    snprintf(portstr, sizeof(portstr), "%d", port);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_WRONLY);
-        if (devnull >= 0) {
-            dup2(devnull, STDOUT_FILENO);
-            dup2(devnull, STDERR_FILENO);
-        }
-        execl(bin, bin, "-a", "127.0.0.1", "-p", portstr, (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 5000 && !port_open(port); i++)
-        sleep_ms(1);
-    ck_assert_msg(port_open(port), "nats-server did not start on %d", port);
-    return pid;
-}
-
-static void stop_nats(pid_t pid)
-{
-    ck_assert_int_eq(kill(pid, SIGKILL), 0);
-    int st;
-    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-}
-
 static atomic_int g_up, g_down;
 
 static void cb_up(void *arg)
@@ -1122,7 +1065,7 @@ START_TEST(test_nats_unreachable)
     atomic_store(&g_up, 0);
     atomic_store(&g_down, 0);
     wsg_log_init("test", "t", WSG_LOG_ERROR);
-    int port = free_port();
+    int port = wsg_testsrv_free_port();
     char url[64];
     snprintf(url, sizeof(url), "nats://127.0.0.1:%d", port);
     wsg_nats_cfg cfg = {.urls = url, .name = "t", .on_connected = cb_up,
@@ -1133,15 +1076,13 @@ START_TEST(test_nats_unreachable)
     ck_assert_int_eq(atomic_load(&n.connected), 0);
 
     /* It keeps trying: a server that shows up later is found without help. */
-    const char *bin = getenv("WSGATE_TEST_NATS_SERVER");
-    ck_assert_msg(bin != NULL, "WSGATE_TEST_NATS_SERVER is not set (ctest sets it)");
     {
-        pid_t pid = start_nats(bin, port);
+        pid_t pid = wsg_testsrv_start_nats(port);
         ck_assert(wait_for(&g_up, 1, 5000));
         ck_assert_int_eq(atomic_load(&n.connected), 1);
         ck_assert_int_eq(atomic_load(&n.reconnects), 0);
         wsg_nats_close(&n, 1000);
-        stop_nats(pid);
+        wsg_testsrv_stop(pid, SIGKILL);
     }
     ck_assert_ptr_null(n.conn);
     wsg_nats_close(&n, 100);
@@ -1179,13 +1120,11 @@ static int order_count(order_state *st)
 
 START_TEST(test_nats_reconnect_and_order)
 {
-    const char *bin = getenv("WSGATE_TEST_NATS_SERVER");
-    ck_assert_msg(bin != NULL, "WSGATE_TEST_NATS_SERVER is not set (ctest sets it)");
     atomic_store(&g_up, 0);
     atomic_store(&g_down, 0);
     wsg_log_init("test", "t", WSG_LOG_ERROR);
-    int port = free_port();
-    pid_t pid = start_nats(bin, port);
+    int port = wsg_testsrv_free_port();
+    pid_t pid = wsg_testsrv_start_nats(port);
     char url[96];
     snprintf(url, sizeof(url), "nats://127.0.0.1:1, nats://127.0.0.1:%d", port);
     wsg_nats_cfg cfg = {.urls = url, .name = "t", .ordered_delivery = 1,
@@ -1210,17 +1149,17 @@ START_TEST(test_nats_reconnect_and_order)
     }
     ck_assert_int_eq(natsConnection_Flush(n.conn), NATS_OK);
     for (int i = 0; i < 5000 && order_count(&st) < (int)strlen(seq); i++)
-        sleep_ms(1);
+        wsg_testsrv_sleep_ms(1);
     pthread_mutex_lock(&st.lock);
     st.seen[st.count] = '\0';
     ck_assert_str_eq(st.seen, seq);
     pthread_mutex_unlock(&st.lock);
 
     /* Server gone: the flag drops and the callback runs; back: reconnect is counted. */
-    stop_nats(pid);
+    wsg_testsrv_stop(pid, SIGKILL);
     ck_assert(wait_for(&g_down, 1, 5000));
     ck_assert_int_eq(atomic_load(&n.connected), 0);
-    pid = start_nats(bin, port);
+    pid = wsg_testsrv_start_nats(port);
     ck_assert(wait_for(&g_up, 2, 10000));
     ck_assert_int_eq(atomic_load(&n.connected), 1);
     ck_assert_int_eq(atomic_load(&n.reconnects), 1);
@@ -1232,7 +1171,7 @@ START_TEST(test_nats_reconnect_and_order)
     ck_assert_int_eq(atomic_load(&g_down), downs + 1); /* close reports the disconnection */
     ck_assert_int_eq(atomic_load(&n.connected), 0);
     pthread_mutex_destroy(&st.lock);
-    stop_nats(pid);
+    wsg_testsrv_stop(pid, SIGKILL);
     nats_CloseAndWait(0);
 }
 END_TEST

@@ -19,63 +19,12 @@
 #include "rt_bus.h"
 #include "rt_metrics.h"
 #include "wsg_check.h"
+#include "wsg_testsrv.h"
 #include "wsg_log.h"
 
 #define BOUND (16u * 1024)
 #define PAYLOAD 1000
 #define N 200
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    ck_assert_int_ge(fd, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    socklen_t l = sizeof(a);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &l), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static int port_open(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    ck_assert_int_ge(fd, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    int ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-    close(fd);
-    return ok;
-}
-
-static pid_t start_nats(int port)
-{
-    const char *bin = getenv("WSGATE_TEST_NATS_SERVER");
-    ck_assert_msg(bin != NULL, "WSGATE_TEST_NATS_SERVER is not set (ctest sets it)");
-    char portstr[16];
-    snprintf(portstr, sizeof(portstr), "%d", port);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_WRONLY);
-        if (devnull >= 0) {
-            dup2(devnull, STDOUT_FILENO);
-            dup2(devnull, STDERR_FILENO);
-        }
-        execl(bin, bin, "-a", "127.0.0.1", "-p", portstr, (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 5000 && !port_open(port); i++)
-        sleep_ms(1);
-    ck_assert_msg(port_open(port), "nats-server did not start on %d", port);
-    return pid;
-}
 
 static atomic_int g_wakes;
 
@@ -123,8 +72,8 @@ static void flood(natsConnection *pub, int n)
 START_TEST(bounded_per_class_and_recovers)
 {
     wsg_log_init("test", "t", WSG_LOG_ERROR);
-    int port = free_port();
-    pid_t pid = start_nats(port);
+    int port = wsg_testsrv_free_port();
+    pid_t pid = wsg_testsrv_start_nats(port);
     char url[64];
     snprintf(url, sizeof(url), "nats://127.0.0.1:%d", port);
     wsg_metrics m;
@@ -136,14 +85,14 @@ START_TEST(bounded_per_class_and_recovers)
     natsConnection *pub = NULL;
     ck_assert_int_eq(natsConnection_ConnectTo(&pub, url), NATS_OK);
     for (int i = 0; i < 500 && !rt_bus_connected(b); i++)
-        sleep_ms(10);
-    sleep_ms(50);
+        wsg_testsrv_sleep_ms(10);
+    wsg_testsrv_sleep_ms(50);
     atomic_store(&g_wakes, 0);
 
     /* the loop takes nothing while 2 x 200 KB arrive: each class holds at most its bound */
     flood(pub, N);
     for (int i = 0; i < 1000 && atomic_load(&g_wakes) < 2 * N; i++)
-        sleep_ms(5);
+        wsg_testsrv_sleep_ms(5);
     ck_assert_int_ge(atomic_load(&g_wakes), 2 * N); /* (connection changes wake it too) */
     size_t work = 0, reg = 0;
     ck_assert_int_le(wsg_metrics_get(&m, RT_M_QUEUED_BYTES_WORK), BOUND);
@@ -169,7 +118,7 @@ START_TEST(bounded_per_class_and_recovers)
     for (int round = 0; round < 20; round++) {
         flood(pub, 5);
         for (int i = 0; i < 1000 && atomic_load(&g_wakes) < (round + 1) * 10; i++)
-            sleep_ms(2);
+            wsg_testsrv_sleep_ms(2);
         work = reg = 0;
         got += take_all(b, &work, &reg);
     }
@@ -180,8 +129,7 @@ START_TEST(bounded_per_class_and_recovers)
     natsConnection_Destroy(pub);
     rt_bus_close(b, 1000);
     wsg_metrics_free(&m);
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
+    wsg_testsrv_stop(pid, SIGKILL);
     nats_CloseAndWait(0);
 }
 END_TEST

@@ -26,13 +26,7 @@
 #include "rt_script.h"
 #include "rt_store.h"
 #include "wsg_check.h"
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
+#include "wsg_testsrv.h"
 
 /* ---- hand-built replies ---- */
 
@@ -274,17 +268,6 @@ END_TEST
 static pid_t redis_pid;
 static int redis_port;
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    socklen_t sl = sizeof(sa);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
 static redisContext *redis_wait(void)
 {
     for (int i = 0; i < 100; i++) {
@@ -294,7 +277,7 @@ static redisContext *redis_wait(void)
             return c;
         if (c)
             redisFree(c);
-        sleep_ms(50);
+        wsg_testsrv_sleep_ms(50);
     }
     return NULL;
 }
@@ -304,7 +287,7 @@ static void redis_start(void)
     const char *bin = getenv("WSGATE_TEST_REDIS_SERVER");
     ck_assert_msg(bin != NULL, "WSGATE_TEST_REDIS_SERVER not set");
     if (!redis_port)
-        redis_port = free_port();
+        redis_port = wsg_testsrv_free_port();
     char port[16];
     snprintf(port, sizeof(port), "%d", redis_port);
     redis_pid = fork();
@@ -678,7 +661,7 @@ static rt_store_op *next_op(rt_store *s, rt_store_op **pending)
             op->q.next = NULL;
             return op;
         }
-        sleep_ms(50);
+        wsg_testsrv_sleep_ms(50);
     }
     return NULL;
 }
@@ -697,7 +680,7 @@ static rt_store_op *script_op(rt_script_id id, int wait)
 
 START_TEST(store_fallback_and_rewrite)
 {
-    redis_port = free_port();
+    redis_port = wsg_testsrv_free_port();
     rt_store_cfg cfg = {.prefix = "s", .scripts = rt_scripts, .nscripts = RT_SCRIPT__COUNT,
                         .wake = on_wake};
     snprintf(cfg.addr.host, sizeof(cfg.addr.host), "127.0.0.1");
@@ -1047,9 +1030,9 @@ START_TEST(lua_history)
      * counter lives on (30 TTLs), so numbering never restarts under a returning client */
     rt_hist_limits shortl = {.max_len = 100, .ttl_ms = 400, .page = 100};
     happend(c, &shortl, "eve", 0, "{}", &e2);
-    sleep_ms(250);
+    wsg_testsrv_sleep_ms(250);
     happend(c, &shortl, "eve", 0, "{}", &e2);
-    sleep_ms(250);
+    wsg_testsrv_sleep_ms(250);
     h = hget(c, &shortl, "eve", 1, 0, e2, 0, 100, 0, 1 << 20);
     ck_assert(h.p.resync && h.p.head == 2);
     seqs_are(&h.p, 1, 2);
@@ -1058,7 +1041,7 @@ START_TEST(lua_history)
     ck_assert(!h.p.resync);
     seqs_are(&h.p, 1, 2);
     hread_free(&h);
-    sleep_ms(500);
+    wsg_testsrv_sleep_ms(500);
     x = redisCommand(c, "EXISTS t:h:u:eve");
     ck_assert_int_eq(x->integer, 0);
     freeReplyObject(x);
@@ -1217,7 +1200,7 @@ START_TEST(lua_history_void)
     ck_assert_uint_eq(seqs[0], 1);
     pttl = rint_cmd(c, "PTTL t:hv:u:eve");
     ck_assert(pttl > 0 && pttl <= 300);
-    sleep_ms(400);
+    wsg_testsrv_sleep_ms(400);
     ck_assert_int_eq(rint_cmd(c, "EXISTS t:hv:u:eve"), 0);
 
     redisFree(c);
