@@ -13,6 +13,9 @@ typedef struct gw_config {
     char *listen;          /* host:port */
     char listen_host[256]; /* "" = every interface */
     int listen_port;
+    char *admin_listen;          /* host:port for /health, /ready, /metrics; unset: none */
+    char admin_listen_host[256];
+    int admin_listen_port;       /* 0: no admin listener */
     int64_t workers;
     char *nats_url;
     char *prefix;
