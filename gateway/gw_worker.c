@@ -696,16 +696,22 @@ gw_worker *gw_worker_new(gw_node *node, unsigned idx, char *err, size_t errlen)
     }
     w->client_vh = lws_get_vhost_by_name(w->ctx, "default");
 
+    /* lws moves an HTTP request to the vhost its Host header names, among the vhosts of the
+     * same port, and else to the first one of that port. Our vhosts listen on none, so the
+     * "port" is what tells them apart: the client vhost is alone with NO_LISTEN_SERVER (no
+     * Host header reaches the others from the client port), and the admin vhost comes before
+     * the listen vhost in their NO_LISTEN group. */
     struct lws_context_creation_info vinfo = info;
     vinfo.foreign_loops = NULL;
-    vinfo.vhost_name = "listen";
-    vinfo.protocols = w->listen_protocols;
-    w->listen_vh = lws_create_vhost(w->ctx, &vinfo);
+    vinfo.port = CONTEXT_PORT_NO_LISTEN;
     if (cfg->admin_listen_port && idx == 0) {
         vinfo.vhost_name = "admin";
         vinfo.protocols = w->admin_protocols;
         w->admin_vh = lws_create_vhost(w->ctx, &vinfo);
     }
+    vinfo.vhost_name = "listen";
+    vinfo.protocols = w->listen_protocols;
+    w->listen_vh = lws_create_vhost(w->ctx, &vinfo);
     if (!w->client_vh || !w->listen_vh || (cfg->admin_listen_port && idx == 0 && !w->admin_vh)) {
         snprintf(err, errlen, "cannot create the libwebsockets vhosts (worker %u)", idx);
         goto fail;
