@@ -18,10 +18,12 @@ FROM ${DEBIAN_IMAGE} AS nats
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nats-server \
  && apt-get clean && rm -rf /var/lib/apt/lists/*
+# wsgate's authorization (users per role); the passwords come from the environment.
+COPY deploy/nats/nats.conf /etc/nats/wsgate.conf
 USER nobody
 EXPOSE 4222 8222
 # -m: the monitoring port, whose /healthz the compose healthcheck asks.
-CMD ["nats-server", "-a", "0.0.0.0", "-p", "4222", "-m", "8222"]
+CMD ["nats-server", "-c", "/etc/nats/wsgate.conf", "-a", "0.0.0.0", "-p", "4222", "-m", "8222"]
 
 # ---- redis: Debian's redis-server, for docker-compose ---------------------------------------
 FROM ${DEBIAN_IMAGE} AS redis

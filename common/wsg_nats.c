@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "wsg_log.h"
+#include "wsg_redact.h"
 #include "wsg_time.h"
 
 #define RECONNECT_WAIT_MS 250
@@ -53,6 +54,27 @@ static void on_closed(natsConnection *nc, void *closure)
     atomic_store(&n->closed_seen, 1);
 }
 
+/* Asynchronous errors: a refused subscription or publish (the server's permissions), a slow
+ * consumer. They may repeat per message, so at most one line a second, with the count of
+ * those not shown. */
+static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus err, void *closure)
+{
+    wsg_nats *n = closure;
+    int64_t now = wsg_mono_us(), last = atomic_load(&n->error_logged_us);
+    if (last && now - last < 1000000) {
+        atomic_fetch_add(&n->errors_suppressed, 1);
+        return;
+    }
+    atomic_store(&n->error_logged_us, now);
+    char detail[WSG_REDACT_MAX];
+    const char *text = NULL;
+    if (nc)
+        natsConnection_GetLastError(nc, &text);
+    wsg_warn("nats_error", "status=\"%s\" detail=\"%s\" suppressed=%lld", natsStatus_GetText(err),
+             wsg_redact_urls(text ? text : "", detail, sizeof(detail)),
+             (long long)atomic_exchange(&n->errors_suppressed, 0));
+}
+
 /* Splits "a, b,c" into trimmed, non-empty URLs. `copy` owns the strings `urls` points into. */
 static int split_urls(const char *list, char **copy, const char ***urls, int *count)
 {
@@ -83,7 +105,47 @@ static int split_urls(const char *list, char **copy, const char ***urls, int *co
     return 0;
 }
 
-static natsStatus build_options(wsg_nats *n, natsOptions **out)
+static int given(const char *s)
+{
+    return s && *s;
+}
+
+/* Credentials and TLS. nats.c loads the files now, so a missing or bad one fails start-up;
+ * *what names the setting that failed. */
+static natsStatus set_auth(natsOptions *o, const wsg_nats_opts *a, const char **what_out)
+{
+    natsStatus s = NATS_OK;
+    const char *what = NULL;
+    if (given(a->user)) {
+        what = "WSGATE_NATS_USER";
+        s = natsOptions_SetUserInfo(o, a->user, a->password);
+    }
+    if (s == NATS_OK && given(a->creds)) {
+        what = "WSGATE_NATS_CREDS";
+        s = natsOptions_SetUserCredentialsFromFiles(o, a->creds, NULL);
+    }
+    if (s == NATS_OK && wsg_nats_opts_tls(a)) {
+        what = "TLS";
+        s = natsOptions_SetSecure(o, true);
+    }
+    if (s == NATS_OK && given(a->tls_ca)) {
+        what = "WSGATE_NATS_TLS_CA";
+        s = natsOptions_LoadCATrustedCertificates(o, a->tls_ca);
+    }
+    if (s == NATS_OK && given(a->tls_cert)) {
+        what = "WSGATE_NATS_TLS_CERT/WSGATE_NATS_TLS_KEY";
+        s = natsOptions_LoadCertificatesChain(o, a->tls_cert, a->tls_key);
+    }
+    if (s == NATS_OK && given(a->tls_hostname)) {
+        what = "WSGATE_NATS_TLS_HOSTNAME";
+        s = natsOptions_SetExpectedHostname(o, a->tls_hostname);
+    }
+    if (s != NATS_OK)
+        *what_out = what;
+    return s;
+}
+
+static natsStatus build_options(wsg_nats *n, natsOptions **out, const char **what)
 {
     natsOptions *o = NULL;
     char *copy = NULL;
@@ -100,6 +162,8 @@ static natsStatus build_options(wsg_nats *n, natsOptions **out)
         s = natsOptions_SetServers(o, urls, count);
     if (s == NATS_OK && c->name)
         s = natsOptions_SetName(o, c->name);
+    if (s == NATS_OK && c->auth)
+        s = set_auth(o, c->auth, what);
     if (s == NATS_OK)
         s = natsOptions_SetRetryOnFailedConnect(o, true, on_connected, n);
     if (s == NATS_OK)
@@ -122,6 +186,8 @@ static natsStatus build_options(wsg_nats *n, natsOptions **out)
         s = natsOptions_SetReconnectedCB(o, on_reconnected, n);
     if (s == NATS_OK)
         s = natsOptions_SetClosedCB(o, on_closed, n);
+    if (s == NATS_OK)
+        s = natsOptions_SetErrorHandler(o, on_error, n);
     if (s == NATS_OK && c->ordered_delivery) {
         /* One library-wide delivery thread: messages of every subscription on this
          * connection reach the application in the order they arrived. */
@@ -146,12 +212,20 @@ natsStatus wsg_nats_open(wsg_nats *n, const wsg_nats_cfg *cfg)
     atomic_init(&n->connected, 0);
     atomic_init(&n->reconnects, 0);
     atomic_init(&n->closed_seen, 0);
+    atomic_init(&n->error_logged_us, 0);
+    atomic_init(&n->errors_suppressed, 0);
 
+    char shown[WSG_REDACT_MAX];
+    wsg_redact_urls(cfg->urls, shown, sizeof(shown));
     natsOptions *opts = NULL;
-    natsStatus s = build_options(n, &opts);
+    const char *what = "WSGATE_NATS_URL";
+    natsStatus s = build_options(n, &opts, &what);
+    /* nats.c's error text may quote a URL: shown redacted like the URLs themselves */
+    char detail[WSG_REDACT_MAX];
     if (s != NATS_OK) {
-        wsg_error("nats_options_failed", "urls=\"%s\" status=\"%s\"", cfg->urls ? cfg->urls : "",
-                  natsStatus_GetText(s));
+        wsg_error("nats_options_failed", "urls=\"%s\" setting=\"%s\" status=\"%s\" detail=\"%s\"",
+                  shown, what, natsStatus_GetText(s),
+                  wsg_redact_urls(nats_GetLastError(NULL), detail, sizeof(detail)));
         return s;
     }
     natsConnection *conn = NULL;
@@ -159,13 +233,14 @@ natsStatus wsg_nats_open(wsg_nats *n, const wsg_nats_cfg *cfg)
     /* The connection keeps its own copy of the options. */
     natsOptions_Destroy(opts);
     if (s == NATS_NOT_YET_CONNECTED) {
-        wsg_warn("nats_not_yet_connected", "urls=\"%s\" retrying=true", cfg->urls);
+        wsg_warn("nats_not_yet_connected", "urls=\"%s\" retrying=true", shown);
         n->conn = conn;
         return NATS_OK;
     }
     if (s != NATS_OK) {
-        wsg_error("nats_connect_failed", "urls=\"%s\" status=\"%s\" detail=\"%s\"", cfg->urls,
-                  natsStatus_GetText(s), nats_GetLastError(NULL));
+        wsg_error("nats_connect_failed", "urls=\"%s\" status=\"%s\" detail=\"%s\"", shown,
+                  natsStatus_GetText(s),
+                  wsg_redact_urls(nats_GetLastError(NULL), detail, sizeof(detail)));
         return s;
     }
     n->conn = conn;
@@ -177,7 +252,7 @@ natsStatus wsg_nats_open(wsg_nats *n, const wsg_nats_cfg *cfg)
         atomic_store(&n->connected, 0);
         return NATS_OK;
     }
-    wsg_info("nats_connected", "urls=\"%s\"", cfg->urls);
+    wsg_info("nats_connected", "urls=\"%s\"", shown);
     /* Callers learn of every connection the same way, the first one included. */
     if (n->cfg.on_connected)
         n->cfg.on_connected(n->cfg.arg);

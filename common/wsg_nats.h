@@ -8,9 +8,11 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <nats/nats.h>
+#include "wsg_nats_opts.h"
 
 typedef struct wsg_nats_cfg {
-    const char *urls;         /* comma-separated nats://host:port */
+    const char *urls;         /* comma-separated nats://host:port; shown in logs redacted */
+    const wsg_nats_opts *auth; /* credentials and TLS (its url is not read); NULL: none */
     const char *name;         /* connection name shown by the server */
     int ordered_delivery;     /* 1: one delivery thread for every subscription, in arrival order */
     int64_t reconnect_buf;    /* bytes buffered while disconnected; 0 = nats.c default */
@@ -29,10 +31,13 @@ typedef struct wsg_nats {
     atomic_int connected;       /* 1 while connected */
     _Atomic int64_t reconnects; /* count of successful reconnections */
     atomic_int closed_seen;     /* internal: nats.c made its last callback */
+    _Atomic int64_t error_logged_us;   /* internal: rate limit of nats_error lines */
+    _Atomic int64_t errors_suppressed;
     wsg_nats_cfg cfg;
 } wsg_nats;
 
-/* Creates the connection. Returns NATS_OK even if no server is up yet (it keeps trying). */
+/* Creates the connection. Returns NATS_OK even if no server is up yet (it keeps trying).
+ * Credentials or TLS files that cannot be loaded fail here (logged). */
 natsStatus wsg_nats_open(wsg_nats *n, const wsg_nats_cfg *cfg);
 /* Flushes (bounded by timeout_ms), closes and destroys. Safe on a zeroed struct. Returns once
  * nats.c has made its last callback, so `n` and cfg.arg may be freed afterwards. */

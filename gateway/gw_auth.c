@@ -1,8 +1,7 @@
-/* gw_auth: JWT verification with libjwt, header inspection with OpenSSL's base64 decoder and
- * jansson. See gw_auth.h for the promises. */
+/* gw_auth: JWT verification with libjwt; the header and claims are read with OpenSSL's base64
+ * decoder and jansson. See gw_auth.h for the promises. */
 #include "gw_auth.h"
 
-#include <errno.h>
 #include <jansson.h>
 #include <jwt.h>
 #include <openssl/evp.h>
@@ -11,6 +10,7 @@
 #include <string.h>
 
 #define GW_TOKEN_MAX 8192
+#define GW_HEADER_MAX 1024
 
 struct gw_auth {
     gw_auth_mode mode;
@@ -69,6 +69,45 @@ static int alg_for_public_key(const char *pem, jwt_alg_t *alg)
     return rc;
 }
 
+/* The algorithm and key the configuration implies, or -1 with err filled. */
+static int cfg_key(const gw_auth_cfg *cfg, jwt_alg_t *alg, const char **key, char *err,
+                   size_t errlen)
+{
+    if (cfg->public_key_pem && *cfg->public_key_pem) {
+        if (alg_for_public_key(cfg->public_key_pem, alg) != 0) {
+            snprintf(err, errlen, "WSGATE_JWT_PUBLIC_KEY_FILE: not an RSA or EC public key in PEM");
+            return -1;
+        }
+        *key = cfg->public_key_pem;
+        return 0;
+    }
+    if (cfg->hs256_secret && *cfg->hs256_secret) {
+        size_t n = strlen(cfg->hs256_secret);
+        if (n < GW_AUTH_HS256_SECRET_MIN) {
+            /* a short HMAC key can be brute-forced offline from any one token */
+            snprintf(err, errlen,
+                     "WSGATE_JWT_SECRET is %zu bytes; an HS256 secret needs at least %d "
+                     "(e.g. openssl rand -base64 48)",
+                     n, GW_AUTH_HS256_SECRET_MIN);
+            return -1;
+        }
+        *alg = JWT_ALG_HS256;
+        *key = cfg->hs256_secret;
+        return 0;
+    }
+    snprintf(err, errlen, "WSGATE_AUTH=jwt needs WSGATE_JWT_SECRET or WSGATE_JWT_PUBLIC_KEY_FILE");
+    return -1;
+}
+
+int gw_auth_cfg_check(const gw_auth_cfg *cfg, char *err, size_t errlen)
+{
+    jwt_alg_t alg;
+    const char *key;
+    if (cfg->mode == GW_AUTH_MODE_NONE)
+        return 0;
+    return cfg_key(cfg, &alg, &key, err, errlen);
+}
+
 gw_auth *gw_auth_new(const gw_auth_cfg *cfg, char *err, size_t errlen)
 {
     gw_auth *a = calloc(1, sizeof(*a));
@@ -82,20 +121,8 @@ gw_auth *gw_auth_new(const gw_auth_cfg *cfg, char *err, size_t errlen)
         return a;
 
     const char *key = NULL;
-    if (cfg->public_key_pem && *cfg->public_key_pem) {
-        if (alg_for_public_key(cfg->public_key_pem, &a->alg) != 0) {
-            snprintf(err, errlen, "WSGATE_JWT_PUBLIC_KEY_FILE: not an RSA or EC public key in PEM");
-            goto fail;
-        }
-        key = cfg->public_key_pem;
-    } else if (cfg->hs256_secret && *cfg->hs256_secret) {
-        a->alg = JWT_ALG_HS256;
-        key = cfg->hs256_secret;
-    } else {
-        snprintf(err, errlen,
-                 "WSGATE_AUTH=jwt needs WSGATE_JWT_SECRET or WSGATE_JWT_PUBLIC_KEY_FILE");
+    if (cfg_key(cfg, &a->alg, &key, err, errlen) != 0)
         goto fail;
-    }
     a->key_len = strlen(key);
     a->key = malloc(a->key_len + 1);
     if (!a->key) {
@@ -125,68 +152,66 @@ gw_auth_mode gw_auth_get_mode(const gw_auth *a)
     return a->mode;
 }
 
-static int user_id_ok(const char *s, size_t n)
-{
-    if (n == 0 || n > GW_USER_ID_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == 0x7f)
-            return 0;
-    }
-    return 1;
-}
-
-gw_auth_result gw_auth_check_user_id(const char *user_id, char user[GW_USER_ID_MAX + 1])
+gw_auth_result gw_auth_check_user_id(const char *user_id, char user[GW_USER_ID_MAX + 1],
+                                     uint8_t *perms)
 {
     if (!user_id || !*user_id)
         return GW_AUTH_MISSING;
-    size_t n = strlen(user_id);
-    if (!user_id_ok(user_id, n))
+    if (!wsg_user_id_str_valid(user_id))
         return GW_AUTH_BAD_SUB;
-    memcpy(user, user_id, n + 1);
+    memcpy(user, user_id, strlen(user_id) + 1);
+    *perms = GW_AUTH_PERM_ALL;
     return GW_AUTH_OK;
 }
 
-/* Decodes the token's header segment and returns its "alg" as libjwt names it, so the
- * algorithm can be checked before libjwt is asked to verify anything. */
-static gw_auth_result header_alg(const char *token, jwt_alg_t *alg)
+/* One base64url segment of the token, decoded and parsed as a JSON object whose keys are all
+ * distinct (jansson would otherwise keep the last of a repeated key). NULL if it is anything
+ * else. Strict about the alphabet: no padding, no standard-base64 characters, no whitespace
+ * (which EVP_DecodeBlock would skip). */
+static json_t *segment_json(const char *seg, size_t n)
 {
-    const char *dot = strchr(token, '.');
-    if (!dot || dot == token)
-        return GW_AUTH_MALFORMED;
-    size_t n = (size_t)(dot - token);
-    if (n > 1024)
-        return GW_AUTH_MALFORMED;
-    /* base64url -> base64 with padding, for EVP_DecodeBlock */
-    char b64[1024 + 4];
+    if (n == 0 || n % 4 == 1)
+        return NULL;
+    size_t padded = (n + 3) / 4 * 4;
+    char *b64 = malloc(padded + padded / 4 * 3);
+    if (!b64)
+        return NULL;
+    unsigned char *raw = (unsigned char *)b64 + padded;
+    json_t *obj = NULL;
     size_t i;
     for (i = 0; i < n; i++) {
-        char c = token[i];
+        char c = seg[i];
         if (c == '-')
             c = '+';
         else if (c == '_')
             c = '/';
-        else if (c == '=' || c == '+' || c == '/')
-            return GW_AUTH_MALFORMED;
+        else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')))
+            goto out;
         b64[i] = c;
     }
-    while (i % 4)
+    while (i < padded)
         b64[i++] = '=';
-    unsigned char raw[800];
-    int len = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)i);
-    if (len < 0)
-        return GW_AUTH_MALFORMED;
-    size_t pad = i - n;
-    if ((size_t)len < pad)
-        return GW_AUTH_MALFORMED;
-    len -= (int)pad;
-
-    json_t *hdr = json_loadb((const char *)raw, (size_t)len, JSON_REJECT_DUPLICATES, NULL);
-    if (!hdr || !json_is_object(hdr)) {
-        json_decref(hdr);
-        return GW_AUTH_MALFORMED;
+    int len = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)padded);
+    /* EVP_DecodeBlock counts the padding as zero bytes: take them off again */
+    if (len < 0 || (size_t)len < padded - n)
+        goto out;
+    obj = json_loadb((const char *)raw, (size_t)len - (padded - n), JSON_REJECT_DUPLICATES, NULL);
+    if (obj && !json_is_object(obj)) {
+        json_decref(obj);
+        obj = NULL;
     }
+out:
+    free(b64);
+    return obj;
+}
+
+/* The header's "alg" as libjwt names it, so the algorithm can be checked before libjwt is
+ * asked to verify anything. */
+static gw_auth_result header_alg(const char *token, size_t n, jwt_alg_t *alg)
+{
+    if (n > GW_HEADER_MAX)
+        return GW_AUTH_MALFORMED;
+    json_t *hdr = segment_json(token, n);
     const char *name = json_string_value(json_object_get(hdr, "alg"));
     gw_auth_result r = GW_AUTH_OK;
     if (!name)
@@ -214,7 +239,7 @@ static int numeric_claim(json_t *claims, const char *name, int *present, int64_t
 }
 
 gw_auth_result gw_auth_check_token(const gw_auth *a, const char *token, int64_t now_s,
-                                   char user[GW_USER_ID_MAX + 1])
+                                   char user[GW_USER_ID_MAX + 1], uint8_t *perms)
 {
     if (!token || !*token)
         return GW_AUTH_MISSING;
@@ -228,35 +253,33 @@ gw_auth_result gw_auth_check_token(const gw_auth *a, const char *token, int64_t 
         return GW_AUTH_MALFORMED;
 
     jwt_alg_t alg;
-    gw_auth_result r = header_alg(token, &alg);
+    gw_auth_result r = header_alg(token, (size_t)(d1 - token), &alg);
     if (r != GW_AUTH_OK)
         return r;
     if (alg != a->alg)
         return GW_AUTH_WRONG_ALG;
-    if (d2[1] == '\0')
-        return GW_AUTH_BAD_SIGNATURE;
+    /* The claims as we read them, from the very bytes the signature covers: libjwt's own copy
+     * keeps the last of a repeated key. */
+    json_t *claims = segment_json(d1 + 1, (size_t)(d2 - d1 - 1));
+    if (!claims)
+        return GW_AUTH_MALFORMED;
+    if (d2[1] == '\0') {
+        r = GW_AUTH_BAD_SIGNATURE;
+        goto out;
+    }
 
     jwt_t *jwt = NULL;
-    json_t *claims = NULL;
-    char *claims_text = NULL;
     if (jwt_decode(&jwt, token, a->key, (int)a->key_len) != 0 || !jwt) {
+        jwt_free(jwt);
         r = GW_AUTH_BAD_SIGNATURE;
         goto out;
     }
     /* Belt and braces: libjwt verified with the algorithm the token names; insist again that
      * it is ours. */
-    if (jwt_get_alg(jwt) != a->alg) {
+    jwt_alg_t verified = jwt_get_alg(jwt);
+    jwt_free(jwt);
+    if (verified != a->alg) {
         r = GW_AUTH_WRONG_ALG;
-        goto out;
-    }
-    claims_text = jwt_get_grants_json(jwt, NULL);
-    if (!claims_text) {
-        r = GW_AUTH_MALFORMED;
-        goto out;
-    }
-    claims = json_loads(claims_text, 0, NULL);
-    if (!claims || !json_is_object(claims)) {
-        r = GW_AUTH_MALFORMED;
         goto out;
     }
     int has_exp, has_nbf;
@@ -276,15 +299,16 @@ gw_auth_result gw_auth_check_token(const gw_auth *a, const char *token, int64_t 
     }
     json_t *sub = json_object_get(claims, "sub");
     const char *s = json_string_value(sub);
-    if (!s || !user_id_ok(s, json_string_length(sub)) || strlen(s) != json_string_length(sub)) {
+    if (!s || !wsg_user_id_valid(s, json_string_length(sub))) {
         r = GW_AUTH_BAD_SUB;
         goto out;
     }
     memcpy(user, s, json_string_length(sub) + 1);
+    /* only the JSON value true grants: "yes", 1 or an absent claim do not */
+    json_t *grants = json_object_get(claims, "wsgate");
+    *perms = json_is_true(json_object_get(grants, "broadcast")) ? GW_AUTH_PERM_BROADCAST : 0;
     r = GW_AUTH_OK;
 out:
     json_decref(claims);
-    free(claims_text);
-    jwt_free(jwt);
     return r;
 }

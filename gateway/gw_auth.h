@@ -1,29 +1,44 @@
 /* gw_auth: decides who a connecting client is. With JWT auth the user id is the token's
  * `sub`, and a token is accepted only if its header names exactly the configured algorithm
  * (so `alg: none` and algorithm-confusion tokens are refused before any signature check),
- * its signature verifies, and `exp`/`nbf` hold within the configured leeway. With auth off
- * (development) the client names itself. Pure logic: no I/O after gw_auth_new, safe to call
- * from several worker threads at once. */
+ * its signature verifies, `exp`/`nbf` hold within the configured leeway, and neither its
+ * header nor its claims repeat a key (so `{"sub":"alice","sub":"admin"}` cannot mean one thing
+ * here and another to the issuer). The user id must pass the cluster's rule (wsg_user). The
+ * token also says what the client may do beyond the basics (gw_auth_perm). With auth off
+ * (development) the client names itself and may do everything. Pure logic: no I/O after
+ * gw_auth_new, safe to call from several worker threads at once. */
 #ifndef GW_AUTH_H
 #define GW_AUTH_H
 #include <stddef.h>
 #include <stdint.h>
 
-#define GW_USER_ID_MAX 128
+#include "wsg_user.h"
+
+#define GW_USER_ID_MAX WSG_USER_ID_MAX
+/* The shortest HS256 secret accepted: RFC 7518 §3.2 wants a key of at least the hash size. */
+#define GW_AUTH_HS256_SECRET_MIN 32
 
 typedef enum {
     GW_AUTH_OK = 0,
     GW_AUTH_MISSING,        /* no token (or no user_id with auth off) */
-    GW_AUTH_MALFORMED,      /* not three base64url parts of JSON */
+    GW_AUTH_MALFORMED,      /* not three base64url parts of JSON objects, or a key repeated */
     GW_AUTH_WRONG_ALG,      /* header alg is not the configured one */
     GW_AUTH_BAD_SIGNATURE,
     GW_AUTH_EXPIRED,
     GW_AUTH_NOT_YET_VALID,
-    GW_AUTH_BAD_SUB,        /* sub missing, not a string, empty, too long, control chars */
+    GW_AUTH_BAD_SUB,        /* sub missing, not a string, or not a user id (wsg_user) */
     GW_AUTH__COUNT
 } gw_auth_result;
 
 typedef enum { GW_AUTH_MODE_JWT, GW_AUTH_MODE_NONE } gw_auth_mode;
+
+/* What a client may do beyond messaging, as bits (a connection keeps them in one byte). With
+ * JWT they come from the token's private claim "wsgate", e.g. {"wsgate":{"broadcast":true}};
+ * only the JSON value true grants. */
+typedef enum {
+    GW_AUTH_PERM_BROADCAST = 1u << 0, /* may send a client `broadcast` frame */
+} gw_auth_perm;
+#define GW_AUTH_PERM_ALL GW_AUTH_PERM_BROADCAST
 
 typedef struct gw_auth gw_auth;
 
@@ -34,19 +49,26 @@ typedef struct gw_auth_cfg {
     int64_t leeway_s;
 } gw_auth_cfg;
 
-/* Returns NULL and fills err if the configuration cannot work (no key with JWT on, a public key
- * that is neither RSA nor EC). */
+/* Returns NULL and fills err if the configuration cannot work (no key with JWT on, an HS256
+ * secret shorter than GW_AUTH_HS256_SECRET_MIN bytes, a public key that is neither RSA nor
+ * EC). */
 gw_auth *gw_auth_new(const gw_auth_cfg *cfg, char *err, size_t errlen);
+/* The same checks without keeping anything: 0, or -1 with err filled. Configuration loading
+ * uses it so that an unusable key is a configuration error. */
+int gw_auth_cfg_check(const gw_auth_cfg *cfg, char *err, size_t errlen);
 void gw_auth_free(gw_auth *a);
 gw_auth_mode gw_auth_get_mode(const gw_auth *a);
 
 /* Checks a bearer token at time now_s (Unix seconds). On success copies the user id (NUL
- * terminated, at most GW_USER_ID_MAX bytes) into user. */
+ * terminated, at most GW_USER_ID_MAX bytes) into user and the token's gw_auth_perm bits into
+ * *perms. */
 gw_auth_result gw_auth_check_token(const gw_auth *a, const char *token, int64_t now_s,
-                                   char user[GW_USER_ID_MAX + 1]);
+                                   char user[GW_USER_ID_MAX + 1], uint8_t *perms);
 
-/* With auth off: validates a client-chosen user id with the same rules as `sub`. */
-gw_auth_result gw_auth_check_user_id(const char *user_id, char user[GW_USER_ID_MAX + 1]);
+/* With auth off: validates a client-chosen user id with the same rule as `sub`; on success
+ * *perms is GW_AUTH_PERM_ALL (development). */
+gw_auth_result gw_auth_check_user_id(const char *user_id, char user[GW_USER_ID_MAX + 1],
+                                     uint8_t *perms);
 
 /* Close reason text ("token expired") and metric label ("expired"). */
 const char *gw_auth_result_reason(gw_auth_result r);

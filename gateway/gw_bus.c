@@ -17,7 +17,10 @@ struct gw_bus {
     natsSubscription *sub;
     natsSubscription *sub_resync;
     natsSubscription *sub_inbox;
-    char inbox[128];  /* replies to this node's history requests: <inbox>.<conn>.<stream>.<reqno> */
+    /* Replies to this node's history requests, <inbox>.<conn>.<stream>.<reqno>, where the inbox
+     * is <prefix>.reply.<node_id>.<random>: under the prefix rather than _INBOX, so that NATS
+     * permissions can give it to gateways alone (replies carry users' messages). */
+    char inbox[WSG_SUBJECT_MAX];
     gw_bus_cfg cfg;
     char *prefix;
     char *node_id;
@@ -88,7 +91,8 @@ static void on_resync_msg(natsConnection *nc, natsSubscription *sub, natsMsg *ms
         wsg_warn("resync_request_undecodable", "bytes=%zu", len);
     } else if (!rq->node_id || !rq->node_id[0] || strcmp(rq->node_id, b->node_id) == 0) {
         const char *reason = rq->reason && wsg_pb_str_ok(rq->reason, 128) ? rq->reason : "";
-        wsg_info("resync_requested", "reason=\"%s\"", reason);
+        /* debug: requests may come at any rate; the workers bound what they cost */
+        wsg_debug("resync_requested", "reason=\"%s\"", reason);
         if (b->cfg.on_resync)
             b->cfg.on_resync(b->cfg.arg, reason);
     }
@@ -149,6 +153,7 @@ int gw_bus_open(gw_bus **out, const gw_bus_cfg *cfg)
     snprintf(name, sizeof(name), "wsgate-gateway %s", b->node_id);
     wsg_nats_cfg nc = {
         .urls = cfg->urls,
+        .auth = cfg->auth,
         .name = name,
         .ordered_delivery = 0,
         .reconnect_buf = cfg->reconnect_buf,
@@ -178,8 +183,14 @@ int gw_bus_open(gw_bus **out, const gw_bus_cfg *cfg)
         wsg_error("nats_inbox_failed", NULL);
         goto fail;
     }
-    snprintf(b->inbox, sizeof(b->inbox), "%s", (const char *)inbox);
+    const char *nuid = strrchr((const char *)inbox, '.');
+    int bad_inbox = wsg_subject_fmt(b->inbox, sizeof(b->inbox), b->prefix, "reply.%s.%s",
+                                    b->node_id, nuid ? nuid + 1 : (const char *)inbox);
     natsInbox_Destroy(inbox);
+    if (bad_inbox) {
+        wsg_error("nats_inbox_failed", NULL);
+        goto fail;
+    }
     char inbox_all[sizeof(b->inbox) + 4];
     snprintf(inbox_all, sizeof(inbox_all), "%s.>", b->inbox);
     s = natsConnection_Subscribe(&b->sub_inbox, b->nats.conn, inbox_all, on_inbox_msg, b);

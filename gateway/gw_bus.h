@@ -30,6 +30,7 @@ typedef void (*gw_bus_resync_fn)(void *arg, const char *reason);
 
 typedef struct gw_bus_cfg {
     const char *urls;
+    const struct wsg_nats_opts *auth; /* credentials and TLS */
     const char *prefix;
     const char *node_id;
     uint64_t node_epoch;

@@ -9,6 +9,7 @@
 #include "wsg_subject.h"
 
 #define N_OPTS(a) (sizeof(a) / sizeof((a)[0]))
+#define GW_MAX_OPTS 48
 
 static void opts_for(gw_config *c, wsg_opt *o, size_t *n)
 {
@@ -23,14 +24,13 @@ static void opts_for(gw_config *c, wsg_opt *o, size_t *n)
          "its /health shows only the status); unset: all on WSGATE_LISTEN"},
         {"WSGATE_WORKERS", "workers", WSG_OPT_INT, "0", 0, 255, &c->workers,
          "event-loop threads sharing the port (0 = number of cores)"},
-        {"WSGATE_NATS_URL", "nats-url", WSG_OPT_STRING, "nats://127.0.0.1:4222", 0, 0,
-         &c->nats_url, "NATS servers, comma-separated"},
+        WSG_NATS_OPT_ROWS(&c->nats),
         {"WSGATE_PREFIX", "prefix", WSG_OPT_STRING, "wsgate", 0, 0, &c->prefix,
          "subject prefix shared by the cluster"},
         {"WSGATE_AUTH", "auth", WSG_OPT_STRING, "jwt", 0, 0, &c->auth,
          "jwt, or none (development only: clients name themselves with ?user_id=)"},
         {"WSGATE_JWT_SECRET", "jwt-secret", WSG_OPT_STRING, NULL, 0, 0, &c->jwt_secret,
-         "HS256 secret"},
+         "HS256 secret, at least 32 bytes"},
         {"WSGATE_JWT_PUBLIC_KEY_FILE", "jwt-public-key-file", WSG_OPT_STRING, NULL, 0, 0,
          &c->jwt_public_key_file, "PEM public key (RSA: RS256, EC P-256: ES256)"},
         {"WSGATE_JWT_LEEWAY", "jwt-leeway", WSG_OPT_DURATION, "5s", 0, 3600000,
@@ -82,11 +82,10 @@ static void opts_for(gw_config *c, wsg_opt *o, size_t *n)
         {"WSGATE_LOG_LEVEL", "log-level", WSG_OPT_STRING, "info", 0, 0, &c->log_level,
          "debug, info, warn or error"},
     };
+    _Static_assert(N_OPTS(table) <= GW_MAX_OPTS, "raise GW_MAX_OPTS");
     memcpy(o, table, sizeof(table));
     *n = N_OPTS(table);
 }
-
-#define GW_MAX_OPTS 48
 
 static int read_file(const char *path, char **out, char *err, size_t errlen)
 {
@@ -121,6 +120,8 @@ wsg_config_status gw_config_load(gw_config *c, int argc, char **argv, char *err,
         return st;
 
     if (wsg_config_node_id(&c->node_id, "gw", err, errlen))
+        return WSG_CONFIG_ERROR;
+    if (wsg_nats_opts_settle(&c->nats, err, errlen))
         return WSG_CONFIG_ERROR;
     if (!wsg_subject_prefix_valid(c->prefix)) {
         snprintf(err, errlen, "WSGATE_PREFIX: \"%s\" is not a valid subject prefix", c->prefix);
@@ -158,6 +159,11 @@ wsg_config_status gw_config_load(gw_config *c, int argc, char **argv, char *err,
     if (c->auth_mode == GW_AUTH_MODE_JWT && c->jwt_public_key_file && *c->jwt_public_key_file &&
         read_file(c->jwt_public_key_file, &c->jwt_public_key_pem, err, errlen))
         return WSG_CONFIG_ERROR;
+    /* a key the gateway could not verify with (or a guessable secret) is a configuration
+     * error: exit 2 before anything starts */
+    gw_auth_cfg ac = gw_config_auth(c);
+    if (gw_auth_cfg_check(&ac, err, errlen))
+        return WSG_CONFIG_ERROR;
     if (c->ping_timeout_ms <= c->ping_interval_ms) {
         snprintf(err, errlen, "WSGATE_PING_TIMEOUT must be longer than WSGATE_PING_INTERVAL");
         return WSG_CONFIG_ERROR;
@@ -178,6 +184,16 @@ wsg_config_status gw_config_load(gw_config *c, int argc, char **argv, char *err,
         c->workers = cores < 1 ? 1 : cores > 255 ? 255 : cores;
     }
     return WSG_CONFIG_OK;
+}
+
+gw_auth_cfg gw_config_auth(const gw_config *c)
+{
+    return (gw_auth_cfg){
+        .mode = c->auth_mode,
+        .hs256_secret = c->jwt_secret,
+        .public_key_pem = c->jwt_public_key_pem,
+        .leeway_s = c->jwt_leeway_ms / 1000,
+    };
 }
 
 void gw_config_free(gw_config *c)

@@ -7,6 +7,7 @@
 #include "gw_auth.h"
 #include "wsg_config.h"
 #include "wsg_log.h"
+#include "wsg_nats_opts.h"
 
 typedef struct gw_config {
     char *node_id;
@@ -17,7 +18,7 @@ typedef struct gw_config {
     char admin_listen_host[256];
     int admin_listen_port;       /* 0: no admin listener */
     int64_t workers;
-    char *nats_url;
+    wsg_nats_opts nats;   /* WSGATE_NATS_*: servers, credentials, TLS */
     char *prefix;
     char *auth;            /* "jwt" | "none" */
     gw_auth_mode auth_mode;
@@ -50,5 +51,7 @@ typedef struct gw_config {
 /* Returns WSG_CONFIG_OK, WSG_CONFIG_HELP (help printed) or WSG_CONFIG_ERROR (err filled). */
 wsg_config_status gw_config_load(gw_config *c, int argc, char **argv, char *err, size_t errlen);
 void gw_config_free(gw_config *c);
+/* The authentication settings, as gw_auth takes them (pointers into c). */
+gw_auth_cfg gw_config_auth(const gw_config *c);
 
 #endif

@@ -12,18 +12,18 @@
 #include "wsg_time.h"
 
 static gw_auth_result authenticate(gw_node *n, struct lws *wsi, const gw_query *q,
-                                   char user[GW_USER_ID_MAX + 1])
+                                   char user[GW_USER_ID_MAX + 1], uint8_t *perms)
 {
     if (gw_auth_get_mode(n->auth) == GW_AUTH_MODE_NONE) {
         const char *id = gw_query_get(q, GW_QUERY_USER_ID);
         if (!id)
             return GW_AUTH_MISSING;
-        return gw_auth_check_user_id(id, user);
+        return gw_auth_check_user_id(id, user, perms);
     }
 
     const char *v = gw_query_get(q, GW_QUERY_TOKEN);
     if (v && *v)
-        return gw_auth_check_token(n->auth, v, (int64_t)time(NULL), user);
+        return gw_auth_check_token(n->auth, v, (int64_t)time(NULL), user, perms);
 
     int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
     if (total <= 0)
@@ -41,7 +41,8 @@ static gw_auth_result authenticate(gw_node *n, struct lws *wsi, const gw_query *
         v = buf + 7;
         while (*v == ' ')
             v++;
-        r = *v ? gw_auth_check_token(n->auth, v, (int64_t)time(NULL), user) : GW_AUTH_MISSING;
+        r = *v ? gw_auth_check_token(n->auth, v, (int64_t)time(NULL), user, perms)
+               : GW_AUTH_MISSING;
     }
     free(buf);
     return r;
@@ -196,7 +197,7 @@ static int on_established(gw_worker *w, struct lws *wsi, gw_conn *c)
         return 0;
     }
 
-    gw_auth_result r = authenticate(n, wsi, &q, c->user);
+    gw_auth_result r = authenticate(n, wsi, &q, c->user, &c->perms);
     if (r != GW_AUTH_OK) {
         /* The upgrade is complete, so the client gets a real close code and reason instead of a
          * bare HTTP error that browsers hide from scripts. */
@@ -272,8 +273,15 @@ static void on_text(gw_worker *w, gw_conn *c, const char *data, size_t len)
     case GW_FRAME_ERROR:
         send_error(w, c, f.error, f.message, f.ref);
         return;
-    case GW_FRAME_SEND_MESSAGE:
     case GW_FRAME_BROADCAST:
+        /* reaching every socket of the cluster is a privilege the token has to grant */
+        if (!(c->perms & GW_AUTH_PERM_BROADCAST)) {
+            send_error(w, c, GW_ERR_FORBIDDEN,
+                       "broadcast needs the token claim \"wsgate\":{\"broadcast\":true}", f.ref);
+            return;
+        }
+        /* fall through */
+    case GW_FRAME_SEND_MESSAGE:
     case GW_FRAME_FORWARD:
         if (gw_bus_publish_inbound(n->bus, c->id, c->user, f.type, data, len, wsg_now_us())) {
             send_error(w, c, GW_ERR_UNAVAILABLE, "the message could not be forwarded; retry",

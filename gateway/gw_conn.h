@@ -41,6 +41,7 @@ typedef struct gw_conn {
     uint8_t close_started;      /* lws has been told to close: a second request would kill it */
     uint8_t violations;         /* consecutive messages over the inbound rate */
     uint8_t ping;               /* gw_conn_idle: 0 none, 1 due, 2 sent and unanswered */
+    uint8_t perms;              /* gw_auth_perm bits granted at connect */
     int64_t last_rx_us;         /* monotonic: the last frame or pong from the client */
     gw_rate in_rate;
     gw_streams st;              /* stream positions, replay, gap repair (gw_resume) */

@@ -17,6 +17,7 @@ static const char *const error_codes[GW_ERR__COUNT] = {
     [GW_ERR_BINARY_UNSUPPORTED] = "binary_unsupported",
     [GW_ERR_UNAVAILABLE] = "unavailable",
     [GW_ERR_RATE_LIMITED] = "rate_limited",
+    [GW_ERR_FORBIDDEN] = "forbidden",
 };
 
 const char *gw_frame_error_code(gw_frame_error e)

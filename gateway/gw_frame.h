@@ -27,6 +27,7 @@ typedef enum {
     GW_ERR_BINARY_UNSUPPORTED,
     GW_ERR_UNAVAILABLE,
     GW_ERR_RATE_LIMITED,
+    GW_ERR_FORBIDDEN,         /* the connection's credentials do not allow the frame */
     GW_ERR__COUNT
 } gw_frame_error;
 

@@ -88,6 +88,7 @@ const wsg_metric_desc gw_metric_descs[GW_M__COUNT] = {
     [GW_M_REJECTED_FIRST + 4] = REJ("binary_unsupported"),
     [GW_M_REJECTED_FIRST + 5] = REJ("unavailable"),
     [GW_M_REJECTED_FIRST + 6] = REJ("rate_limited"),
+    [GW_M_REJECTED_FIRST + 7] = REJ("forbidden"),
     [GW_M_REJECTED_TOO_BIG] = REJ("too_big"),
     [GW_M_INBOUND_PUBLISHED] = {"wsgate_inbound_published_total", NULL, WSG_METRIC_COUNTER,
                                 "Client frames published to NATS"},
@@ -133,7 +134,7 @@ const wsg_metric_buckets *const gw_metric_buckets[GW_M__COUNT] = {
 
 _Static_assert(GW_AUTH__COUNT == 8, "one auth failure series per gw_auth_result");
 _Static_assert(GW_ADMIT__COUNT == 5, "one limit series per gw_admit_result");
-_Static_assert(GW_ERR__COUNT == 8, "one rejection series per gw_frame_error");
+_Static_assert(GW_ERR__COUNT == 9, "one rejection series per gw_frame_error");
 _Static_assert(GW_FRAME_ERROR == 4, "one inbound series per gw_frame_kind");
 
 void gw_metrics_sent(wsg_metrics *m, const gw_msg *msg, int64_t now_us)

@@ -8,6 +8,7 @@
 #include "gw_worker.h"
 #include "wsg_id.h"
 #include "wsg_log.h"
+#include "wsg_redact.h"
 #include "wsg_time.h"
 
 int gw_node_ready(const gw_node *n, const char **reason)
@@ -178,12 +179,7 @@ gw_node *gw_node_start(const gw_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    gw_auth_cfg ac = {
-        .mode = cfg->auth_mode,
-        .hs256_secret = cfg->jwt_secret,
-        .public_key_pem = cfg->jwt_public_key_pem,
-        .leeway_s = cfg->jwt_leeway_ms / 1000,
-    };
+    gw_auth_cfg ac = gw_config_auth(cfg);
     n->auth = gw_auth_new(&ac, err, errlen);
     if (!n->auth)
         goto fail;
@@ -201,7 +197,8 @@ gw_node *gw_node_start(const gw_config *cfg, char *err, size_t errlen)
         goto fail;
 
     gw_bus_cfg bc = {
-        .urls = cfg->nats_url,
+        .urls = cfg->nats.url,
+        .auth = &cfg->nats,
         .prefix = cfg->prefix,
         .node_id = cfg->node_id,
         .node_epoch = n->epoch,
@@ -226,7 +223,9 @@ gw_node *gw_node_start(const gw_config *cfg, char *err, size_t errlen)
             goto fail;
     }
     if (gw_bus_open(&n->bus, &bc)) {
-        snprintf(err, errlen, "cannot set up the NATS connection to %s", cfg->nats_url);
+        char shown[WSG_REDACT_MAX];
+        snprintf(err, errlen, "cannot set up the NATS connection to %s",
+                 wsg_redact_urls(cfg->nats.url, shown, sizeof(shown)));
         goto fail;
     }
     for (unsigned i = 0; i < n->nworkers; i++) {

@@ -22,6 +22,7 @@
 #define BUDGET_TICK_US 100000  /* how often the memory budget is checked when idle */
 
 #define RESYNC_PART 4096        /* connections per RESYNC part: far below NATS' 1 MB */
+#define RESYNC_MIN_INTERVAL_US 1000000 /* a worker announces its set at most once a second */
 
 #define WATCH_TICK_US 250000  /* how often history request deadlines are checked */
 
@@ -96,6 +97,8 @@ struct gw_worker {
     lws_dll2_owner_t watched;          /* connections waiting for a history reply */
     lws_sorted_usec_list_t sul_watch;
     lws_sorted_usec_list_t sul_idle;
+    int64_t resync_last_us;            /* when the set was last announced; 0: never */
+    lws_sorted_usec_list_t sul_resync; /* a held-back announcement */
     unsigned char wbuf[GW_WRITE_BATCH];
 };
 
@@ -310,6 +313,7 @@ int gw_worker_post_resync(gw_worker *w)
  * its own OPEN/CLOSE events, the parts describe exactly the set at this point of the stream. */
 static void resync(gw_worker *w)
 {
+    w->resync_last_us = wsg_mono_us();
     size_t total = HASH_COUNT(w->conns);
     Wsgate__Conn *items = calloc(total ? (total < RESYNC_PART ? total : RESYNC_PART) : 1,
                                  sizeof(*items));
@@ -348,6 +352,29 @@ failed:
 out:
     free(items);
     free(ptrs);
+}
+
+static void resync_due(lws_sorted_usec_list_t *sul)
+{
+    resync(lws_container_of(sul, gw_worker, sul_resync));
+}
+
+/* A whole set costs a message per RESYNC_PART connections and work on every router, and
+ * requests arrive from the bus at whatever rate its publishers choose: requests within
+ * RESYNC_MIN_INTERVAL_US of the last announcement are merged into one made when the interval
+ * is over, which describes the set as it is then, so no request goes unanswered. */
+static void request_resync(gw_worker *w)
+{
+    if (!lws_dll2_is_detached(&w->sul_resync.list))
+        return; /* already held back: that one answers this request too */
+    int64_t wait = w->resync_last_us ? w->resync_last_us + RESYNC_MIN_INTERVAL_US - wsg_mono_us()
+                                     : 0;
+    if (wait <= 0) {
+        resync(w);
+        return;
+    }
+    wsg_debug("resync_held_back", "worker=%u wait_us=%lld", w->idx, (long long)wait);
+    lws_sul_schedule(w->ctx, 0, &w->sul_resync, resync_due, wait);
 }
 
 static void deliver(gw_worker *w, gw_job *job)
@@ -461,7 +488,7 @@ static void run_jobs(gw_worker *w)
             start_drain(w, job->deadline_us);
             break;
         case JOB_RESYNC:
-            resync(w);
+            request_resync(w);
             break;
         case JOB_HISTORY:
             history_reply(w, job);

@@ -15,6 +15,7 @@
 #include "rt_http.h"
 #include "rt_metrics.h"
 #include "rt_presence.h"
+#include "rt_quota.h"
 #include "rt_registry.h"
 #include "rt_resync.h"
 #include "rt_ring.h"
@@ -48,6 +49,18 @@
  * and the first calls after a reconnect run before newer appends */
 #define VOID_BATCH 64
 #define VOID_INFLIGHT 4
+/* Routed messages waiting for their history appends, at most, and the bytes they may hold
+ * (frames plus ~64 bytes per stream): with Redis slow (but up) every message waits there and in
+ * the store's queue, so beyond these new work is shed like work over the bus queue's bound
+ * (not acknowledged: no receipt, no DeliveryReply). 64k jobs is over a second of the
+ * throughput measured in BENCHMARKS.md; 256 MiB is four times the bus queue's work bound. */
+#define JOBS_MAX 65536
+#define JOBS_MAX_BYTES (256u * 1024 * 1024)
+/* history reads waiting for Redis, at most; beyond, a request is answered UNAVAILABLE (the
+ * gateway retries, or closes an unwelcomed connection with 1012 to reconnect) */
+#define READS_MAX 4096
+/* sending connections with an offline budget in use, at most (~160 bytes each) */
+#define QUOTA_MAX_SENDERS 100000
 /* "<node id>:<start time us>:<counter>" */
 #define JOB_ID_MAX (WSG_NODE_ID_MAX + 48)
 
@@ -62,6 +75,7 @@ typedef struct pjob {
     rt_job *job;
     rt_msg_kind kind;
     size_t pending;     /* append ops not yet back */
+    size_t bytes;       /* counted in jobs_bytes */
     char *reply;        /* a Delivery made as a request: where the DeliveryReply goes */
     char *delivery_id;
 } pjob;
@@ -120,6 +134,13 @@ struct rt_app {
     uint64_t job_counter; /* ... and a counter */
     uint64_t appends_seen; /* highest cluster-wide append count Redis answered (rt_history) */
     uint64_t hist_epoch;   /* the history epoch of the last append, 0 before the first */
+    size_t njobs, jobs_bytes; /* pjobs queued, and what they hold (bounded: JOBS_MAX*) */
+    size_t reads_inflight;    /* OP_READs submitted (bounded: READS_MAX) */
+    int64_t shed_logged_us;
+    uint64_t shed_suppressed;
+    rt_quota *quota;       /* offline bytes per sending connection */
+    int64_t quota_full_logged_us;
+    uint64_t quota_full_suppressed;
 };
 
 static void op_ctx_free(void *p)
@@ -270,6 +291,7 @@ static void update_gauges(rt_app *a)
     wsg_metrics_set(a->m, RT_M_CONNECTIONS, (int64_t)rt_registry_conn_count(a->reg));
     wsg_metrics_set(a->m, RT_M_USERS, (int64_t)rt_registry_user_count(a->reg));
     wsg_metrics_set(a->m, RT_M_BROADCAST_RING_ITEMS, (int64_t)rt_ring_len(a->ring));
+    wsg_metrics_set(a->m, RT_M_OFFLINE_QUOTA_SENDERS, (int64_t)rt_quota_len(a->quota));
 }
 
 /* ---- store results ---- */
@@ -414,9 +436,10 @@ static void store_conn_event(rt_app *a, const Wsgate__ConnEvent *ev, const rt_ev
     rt_store_op *op = op_new(OP_CONN, RT_SCRIPT_CONN, ev->node_id);
     int rc = !op ? -1
              : res->set
-                 ? rt_script_resync_args(&op->args, a->cfg->prefix, ev->node_id, ev->node_epoch,
+                 ? rt_script_resync_args(&op->args, a->cfg->prefix, a->hist.ttl_ms, ev->node_id,
+                                         ev->node_epoch,
                                          res->set)
-                 : rt_script_conn_args(&op->args, a->cfg->prefix, ev);
+                 : rt_script_conn_args(&op->args, a->cfg->prefix, a->hist.ttl_ms, ev);
     if (rc) {
         rt_store_op_free(op);
         count(a, RT_M_INTERNAL_ERRORS);
@@ -483,6 +506,9 @@ static void on_conn_event(rt_app *a, const natsMsg *msg)
         request_resync(a, ev->node_id, RT_RSQ_SEQ_GAP);
     if (res.status == RT_EV_APPLIED)
         store_conn_event(a, ev, &res, &pl);
+    if (res.status == RT_EV_APPLIED && ev->kind == WSGATE__CONN_EVENT__KIND__CLOSE)
+        for (size_t i = 0; i < ev->n_conns; i++)
+            rt_quota_forget(a->quota, ev->node_id, ev->conns[i]->conn_id);
 out:
     rt_presence_list_free(&pl);
     wsgate__conn_event__free_unpacked(ev, NULL);
@@ -493,12 +519,14 @@ out:
 static void on_departed(rt_app *a, const Wsgate__NodeHeartbeat *hb, rt_presence_list *pl)
 {
     count(a, RT_M_NODES_LEFT);
+    rt_quota_forget_node(a->quota, hb->node_id);
     wsg_info("node_left", "gateway=%s epoch=%" PRIu64 " users_offline=%zu", hb->node_id,
              hb->node_epoch, pl->n);
     if (rt_resync_node_gone(a->rs, hb->node_id, hb->node_epoch, wsg_mono_us()))
         count(a, RT_M_INTERNAL_ERRORS);
     rt_store_op *op = op_new(OP_PURGE, RT_SCRIPT_PURGE, hb->node_id);
-    if (!op || rt_script_purge_args(&op->args, a->cfg->prefix, hb->node_id, hb->node_epoch)) {
+    if (!op || rt_script_purge_args(&op->args, a->cfg->prefix, a->hist.ttl_ms, hb->node_id,
+                                     hb->node_epoch)) {
         rt_store_op_free(op);
         count(a, RT_M_INTERNAL_ERRORS);
         publish_presence(a, pl);
@@ -543,7 +571,8 @@ static void on_heartbeat(rt_app *a, const natsMsg *msg)
         wsg_info(res.new_life ? "node_new_life" : "node_seen", "gateway=%s epoch=%" PRIu64,
                  hb->node_id, hb->node_epoch);
         rt_store_op *op = op_new(OP_NODE, RT_SCRIPT_NODE, hb->node_id);
-        if (!op || rt_script_node_args(&op->args, a->cfg->prefix, hb->node_id, hb->node_epoch)) {
+        if (!op || rt_script_node_args(&op->args, a->cfg->prefix, a->hist.ttl_ms, hb->node_id,
+                                            hb->node_epoch)) {
             rt_store_op_free(op);
             count(a, RT_M_INTERNAL_ERRORS);
             publish_presence(a, &pl);
@@ -618,7 +647,10 @@ static int submit_append(rt_app *a, pjob *pj, size_t first, size_t n)
         /* a user with a live connection now gets it now: the delivered mark moves */
         int live = p->stream == WSGATE__STREAM_KIND__STREAM_USER &&
                    rt_registry_user_conns(a->reg, p->user_id, noop_conn, NULL) > 0;
-        if (rt_hist_append_add(&op->args, p->stream, p->user_id, live))
+        rt_append_mode mode = live ? RT_APPEND_LIVE
+                              : p->seen_only ? RT_APPEND_SEEN_ONLY
+                                             : RT_APPEND_OFFLINE;
+        if (rt_hist_append_add(&op->args, p->stream, p->user_id, mode))
             goto fail;
     }
     c->job = pj;
@@ -710,9 +742,9 @@ static void job_done(rt_app *a, pjob *pj)
                                                        : RT_M_ROUTED_DELIVER;
     if (fo.status == RT_ROUTED)
         count(a, routed_id);
-    else if (fo.status == RT_UNDELIVERABLE)
+    else if (fo.status == RT_UNDELIVERABLE && !(j->nparts == 1 && j->parts[0].refused))
         count(a, j->kind == RT_JOB_SEND_MESSAGE ? RT_M_USER_OFFLINE : RT_M_UNDELIVERABLE);
-    else
+    else if (fo.status != RT_REJECTED) /* a refused job was counted when it was parsed */
         count(a, RT_M_INTERNAL_ERRORS);
     if (pj->reply) {
         if (j->to_conn && fo.connections == 0)
@@ -732,6 +764,8 @@ static void pump_jobs(rt_app *a)
         a->jobs = pj->next;
         if (!a->jobs)
             a->jobs_tail = NULL;
+        a->njobs--;
+        a->jobs_bytes -= pj->bytes;
         job_done(a, pj);
         pjob_free(pj);
         if (rt_batch_pending_bytes(a->batch) > EARLY_FLUSH_BYTES)
@@ -840,6 +874,15 @@ static void on_voided(rt_app *a, rt_store_op *op, op_ctx *c)
     pump_voids(a);
 }
 
+/* Only a seen-only append may come back without a seq. */
+static int zero_seqs_ok(const rt_job *j, const op_ctx *c, const uint64_t *seqs)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (seqs[i] == 0 && !j->parts[c->first + i].seen_only)
+            return 0;
+    return 1;
+}
+
 static void on_appended(rt_app *a, rt_store_op *op, op_ctx *c)
 {
     pjob *pj = c->job;
@@ -849,7 +892,8 @@ static void on_appended(rt_app *a, rt_store_op *op, op_ctx *c)
         hist_write_failed(a, c->n, "redis unavailable");
         remember_uncertain(a, j, c);
     } else if (c->n > APPEND_CHUNK ||
-               rt_hist_parse_append(op->reply, c->n, &epoch, &appends, seqs)) {
+               rt_hist_parse_append(op->reply, c->n, &epoch, &appends, seqs) ||
+               !zero_seqs_ok(j, c, seqs)) {
         count(a, RT_M_REDIS_ERRORS);
         hist_write_failed(a, c->n, "malformed reply");
         remember_uncertain(a, j, c);
@@ -863,8 +907,15 @@ static void on_appended(rt_app *a, rt_store_op *op, op_ctx *c)
         if (appends > a->appends_seen)
             a->appends_seen = appends;
         for (size_t i = 0; i < c->n; i++) {
-            j->parts[c->first + i].seq = seqs[i];
-            j->parts[c->first + i].epoch = epoch;
+            rt_part *p = &j->parts[c->first + i];
+            if (seqs[i] == 0) { /* a seen-only append whose user Redis has no marker for */
+                p->refused = RT_REFUSE_UNKNOWN_USER;
+                count(a, RT_M_OFFLINE_REFUSED_UNKNOWN);
+                wsg_debug("offline_refused", "reason=unknown_user target=\"%s\"", p->user_id);
+                continue;
+            }
+            p->seq = seqs[i];
+            p->epoch = epoch;
         }
         wsg_metrics_add(a->m, RT_M_HISTORY_APPENDS, (int64_t)c->n);
     }
@@ -875,7 +926,7 @@ static const char *reject_name(rt_reject r)
 {
     static const char *const names[RT_REJ__COUNT] = {
         "decode", "no_target", "empty_users", "bad_payload", "too_big", "invalid_frame",
-        "invalid_event"};
+        "invalid_event", "invalid_user"};
     return (unsigned)r < RT_REJ__COUNT ? names[r] : "unknown";
 }
 
@@ -895,7 +946,8 @@ static void log_rejected(rt_app *a, rt_msg_kind kind, const natsMsg *msg, rt_rej
                          size_t len)
 {
     if (kind != RT_MSG_DELIVER) {
-        /* the gateway validated these already: only a foreign publisher gets here */
+        /* the gateway validated these already: only a foreign publisher, or a client naming a
+         * target that is not a user id (answered with an error), gets here */
         wsg_debug("frame_rejected", "subject=%s reason=%s", natsMsg_GetSubject(msg),
                   reject_name(why));
     } else if (wsg_mono_us() - a->reject_logged_us >= 1000000) {
@@ -908,10 +960,66 @@ static void log_rejected(rt_app *a, rt_msg_kind kind, const natsMsg *msg, rt_rej
     }
 }
 
+/* A send_message to a user with no connection now would be kept in Redis: the sending
+ * connection pays for it from its budget (rt_quota), and unless WSGATE_OFFLINE_UNKNOWN_USERS
+ * is set it is kept only for a user seen within the history TTL, which the append script
+ * checks in the same step. A target with a connection costs nothing here but the registry
+ * lookup the append makes anyway. */
+static void offline_gate(rt_app *a, rt_job *j)
+{
+    rt_part *p = &j->parts[0];
+    if (j->nparts != 1 || p->stream != WSGATE__STREAM_KIND__STREAM_USER ||
+        rt_registry_user_conns(a->reg, p->user_id, noop_conn, NULL) > 0)
+        return;
+    rt_quota_status qs =
+        rt_quota_take(a->quota, j->sender_node, j->sender_conn, j->frame.len, wsg_mono_us());
+    if (qs != RT_QUOTA_OK) {
+        p->refused = RT_REFUSE_OFFLINE_QUOTA;
+        count(a, RT_M_OFFLINE_REFUSED_QUOTA);
+        wsg_debug("offline_refused", "reason=offline_quota gateway=%s conn=%" PRIu64
+                  " bytes=%zu", j->sender_node, j->sender_conn, j->frame.len);
+        if (qs == RT_QUOTA_FULL) {
+            if (wsg_mono_us() - a->quota_full_logged_us >= 1000000) {
+                wsg_warn("offline_quota_full", "senders=%zu max=%d suppressed=%" PRIu64
+                         " reason=\"too many connections kept offline messages within a "
+                         "minute: new senders are refused\"", rt_quota_len(a->quota),
+                         QUOTA_MAX_SENDERS, a->quota_full_suppressed);
+                a->quota_full_logged_us = wsg_mono_us();
+                a->quota_full_suppressed = 0;
+            } else {
+                a->quota_full_suppressed++;
+            }
+        }
+        return;
+    }
+    if (!a->cfg->offline_unknown_users)
+        p->seen_only = 1;
+}
+
+/* Work dropped because a bounded queue of this loop was full: counted, logged at most once a
+ * second. */
+static void shed_work(rt_app *a, size_t metric, const char *queue)
+{
+    count(a, metric);
+    if (wsg_mono_us() - a->shed_logged_us >= 1000000) {
+        wsg_warn("work_shed", "queue=%s jobs=%zu job_bytes=%zu reads=%zu suppressed=%" PRIu64,
+                 queue, a->njobs, a->jobs_bytes, a->reads_inflight, a->shed_suppressed);
+        a->shed_logged_us = wsg_mono_us();
+        a->shed_suppressed = 0;
+    } else {
+        a->shed_suppressed++;
+    }
+}
+
 static void on_routed(rt_app *a, rt_msg_kind kind, const natsMsg *msg)
 {
     const uint8_t *data = (const uint8_t *)natsMsg_GetData(msg);
     size_t len = (size_t)natsMsg_GetDataLength(msg);
+    if (a->njobs >= JOBS_MAX || a->jobs_bytes + len > JOBS_MAX_BYTES) {
+        /* never accepted: no receipt, no reply; the sender's retry will find room */
+        shed_work(a, RT_M_SHED_JOBS, "jobs");
+        return;
+    }
     const char *reply = kind == RT_MSG_DELIVER ? natsMsg_GetReply(msg) : NULL;
     int64_t now = wsg_now_us();
     rt_route_result res;
@@ -932,7 +1040,10 @@ static void on_routed(rt_app *a, rt_msg_kind kind, const natsMsg *msg)
         log_rejected(a, kind, msg, res.reason, len);
         if (reply && *reply)
             reply_rejected(a, msg, res.reason);
-        return;
+        if (!job)
+            return;
+        /* a refused send_message: its error to the sender waits its turn behind the jobs
+         * already queued, like any answer */
     }
     pjob *pj = job ? calloc(1, sizeof(*pj)) : NULL;
     if (!pj) {
@@ -942,6 +1053,8 @@ static void on_routed(rt_app *a, rt_msg_kind kind, const natsMsg *msg)
     }
     pj->job = job;
     pj->kind = kind;
+    if (kind == RT_MSG_SEND_MESSAGE)
+        offline_gate(a, job);
     if (reply && *reply) {
         Wsgate__Delivery *d = wsgate__delivery__unpack(NULL, len, data);
         pj->reply = strdup(reply);
@@ -956,13 +1069,19 @@ static void on_routed(rt_app *a, rt_msg_kind kind, const natsMsg *msg)
             pj->reply = pj->delivery_id = NULL;
         }
     }
+    pj->bytes = job->frame.len + job->nparts * 64;
+    a->njobs++;
+    a->jobs_bytes += pj->bytes;
     if (a->jobs_tail)
         a->jobs_tail->next = pj;
     else
         a->jobs = pj;
     a->jobs_tail = pj;
-    for (size_t i = 0; i < job->nparts; i += APPEND_CHUNK)
-        submit_append(a, pj, i, job->nparts - i < APPEND_CHUNK ? job->nparts - i : APPEND_CHUNK);
+    /* a refused send_message is kept nowhere; it still waits its turn to answer its sender */
+    if (!(job->nparts == 1 && job->parts[0].refused))
+        for (size_t i = 0; i < job->nparts; i += APPEND_CHUNK)
+            submit_append(a, pj, i,
+                          job->nparts - i < APPEND_CHUNK ? job->nparts - i : APPEND_CHUNK);
     pump_jobs(a);
 }
 
@@ -1020,6 +1139,11 @@ static void on_history(rt_app *a, const natsMsg *msg)
     }
     if (served < 0)
         count(a, RT_M_INTERNAL_ERRORS); /* Redis answers instead */
+    if (a->reads_inflight >= READS_MAX) {
+        shed_work(a, RT_M_SHED_READS, "reads");
+        reply_history(a, reply, WSGATE__HISTORY_REPLY__STATUS__UNAVAILABLE, NULL);
+        return;
+    }
     rt_store_op *op = op_new(OP_READ, RT_SCRIPT__COUNT + RT_HSCRIPT_READ, NULL);
     op_ctx *c = op ? op->ctx : NULL;
     if (!op || !(c->reply = strdup(reply)) ||
@@ -1030,12 +1154,14 @@ static void on_history(rt_app *a, const natsMsg *msg)
         return;
     }
     c->req = q;
+    a->reads_inflight++;
     rt_store_submit(a->store, op);
 }
 
 static void on_read(rt_app *a, rt_store_op *op, op_ctx *c)
 {
     rt_hist_page page;
+    a->reads_inflight--;
     if (!op->done) {
         reply_history(a, c->reply, WSGATE__HISTORY_REPLY__STATUS__UNAVAILABLE, NULL);
         return;
@@ -1116,9 +1242,23 @@ static void drain_bus(rt_app *a)
 
 /* ---- loop hooks ---- */
 
+/* Registry events the bus had to drop leave the registry wrong until every gateway has
+ * announced its set again. */
+static void shed_check(rt_app *a)
+{
+    uint64_t n = rt_bus_take_shed(a->bus);
+    if (!n)
+        return;
+    wsg_warn("registry_events_shed", "events=%" PRIu64 " reason=\"inbound queue full\" "
+             "action=resync_all", n);
+    a->resync_all_due = 1;
+    a->resync_all_reason = RT_RSQ_SHED;
+}
+
 static void on_wake(void *arg)
 {
     rt_app *a = arg;
+    shed_check(a);
     drain_store(a);
     resync_all_check(a);
     if (a->loaded)
@@ -1130,13 +1270,14 @@ static void on_expired(const char *node_id, uint64_t epoch, const rt_presence_li
 {
     rt_app *a = arg;
     count(a, RT_M_NODES_EXPIRED);
+    rt_quota_forget_node(a->quota, node_id);
     wsg_warn("node_expired", "gateway=%s epoch=%" PRIu64 " users_offline=%zu", node_id, epoch,
              off->n);
     /* if it was only slow, its next word makes this replica ask it for its set again */
     if (rt_resync_node_gone(a->rs, node_id, epoch, wsg_mono_us()))
         count(a, RT_M_INTERNAL_ERRORS);
     rt_store_op *op = op_new(OP_PURGE, RT_SCRIPT_PURGE, node_id);
-    if (!op || rt_script_purge_args(&op->args, a->cfg->prefix, node_id, epoch)) {
+    if (!op || rt_script_purge_args(&op->args, a->cfg->prefix, a->hist.ttl_ms, node_id, epoch)) {
         rt_store_op_free(op);
         count(a, RT_M_INTERNAL_ERRORS);
         publish_presence(a, off);
@@ -1165,6 +1306,7 @@ static void on_tick(void *arg)
     if (a->nats_up)
         rt_resync_due(a->rs, wsg_mono_us(), publish_resync, a);
     rt_resync_prune(a->rs, wsg_mono_us(), RESYNC_IDLE_US);
+    rt_quota_prune(a->quota, wsg_mono_us());
     update_gauges(a);
 }
 
@@ -1237,6 +1379,7 @@ rt_app *rt_app_new(const rt_config *cfg, wsg_metrics *metrics)
     a->hist.page = (uint32_t)cfg->history_page;
     a->ring = rt_ring_new((size_t)cfg->history_max, RING_MAX_BYTES, cfg->history_ttl_ms * 1000);
     a->unc = rt_unc_new(UNCERTAIN_MAX);
+    a->quota = rt_quota_new(cfg->offline_bytes_per_minute, QUOTA_MAX_SENDERS);
     a->life_us = wsg_now_us();
     a->scripts = calloc(RT_SCRIPT__COUNT + RT_HSCRIPT__COUNT, sizeof(*a->scripts));
     if (a->scripts) {
@@ -1245,7 +1388,7 @@ rt_app *rt_app_new(const rt_config *cfg, wsg_metrics *metrics)
         for (size_t i = 0; i < RT_HSCRIPT__COUNT; i++)
             a->scripts[RT_SCRIPT__COUNT + i] = rt_hist_scripts[i];
     }
-    if (!a->reg || !a->rs || !a->batch || !a->ring || !a->unc || !a->scripts ||
+    if (!a->reg || !a->rs || !a->batch || !a->ring || !a->unc || !a->quota || !a->scripts ||
         wsg_subject_fmt(a->presence_subject, sizeof(a->presence_subject), cfg->prefix,
                         "events.presence") ||
         wsg_subject_fmt(a->resync_subject, sizeof(a->resync_subject), cfg->prefix, "resync")) {
@@ -1284,7 +1427,8 @@ int rt_app_start(rt_app *a)
     }
     /* subscribe first: messages queue up while the snapshot loads, so nothing is missed */
     rt_bus_cfg bc = {
-        .urls = a->cfg->nats_url,
+        .urls = a->cfg->nats.url,
+        .auth = &a->cfg->nats,
         .name = a->cfg->node_id,
         .prefix = a->cfg->prefix,
         .wake = wake_loop,
@@ -1349,6 +1493,7 @@ void rt_app_free(rt_app *a)
         wsg_warn("history_uncertain_abandoned", "entries=%zu reason=\"stopping before Redis "
                  "could void them\"", rt_unc_len(a->unc));
     rt_unc_free(a->unc);
+    rt_quota_free(a->quota);
     rt_ring_free(a->ring);
     free(a->scripts);
     rt_http_free(a->http);

@@ -1,6 +1,7 @@
 /* rt_bus: subscriptions feeding a wsg_queue. */
 #include "rt_bus.h"
 
+#include <inttypes.h>
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -21,8 +22,16 @@ typedef struct sub_slot {
     natsSubscription *sub;
 } sub_slot;
 
+enum { CLS_WORK, CLS_REGISTRY, CLS__COUNT };
+
 struct rt_bus {
     rt_bus_cfg cfg;
+    size_t max_bytes[CLS__COUNT];
+    atomic_size_t queued[CLS__COUNT];
+    atomic_uint_fast64_t registry_shed; /* not yet reported by rt_bus_take_shed */
+    /* the nats.c delivery thread's own: one warning per second at most */
+    int64_t shed_logged_us;
+    uint64_t shed_suppressed;
     wsg_nats nats;
     int nats_open;
     wsg_queue q;
@@ -37,10 +46,56 @@ static void wake(rt_bus *b)
         b->cfg.wake(b->cfg.wake_arg);
 }
 
+static int class_of(rt_msg_kind k)
+{
+    return k == RT_MSG_CONN || k == RT_MSG_HB ? CLS_REGISTRY : CLS_WORK;
+}
+
+static void set_queued_gauge(rt_bus *b, int cls)
+{
+    if (b->cfg.metrics)
+        wsg_metrics_set(b->cfg.metrics,
+                        cls == CLS_REGISTRY ? RT_M_QUEUED_BYTES_REGISTRY : RT_M_QUEUED_BYTES_WORK,
+                        (int64_t)atomic_load(&b->queued[cls]));
+}
+
+/* Over the class's bound: the message is dropped here (see rt_bus.h for why that is safe). */
+static void shed(rt_bus *b, rt_msg_kind kind, natsMsg *msg, size_t bytes)
+{
+    int cls = class_of(kind);
+    natsMsg_Destroy(msg);
+    if (cls == CLS_REGISTRY)
+        atomic_fetch_add(&b->registry_shed, 1);
+    if (b->cfg.metrics)
+        wsg_metrics_add(b->cfg.metrics, cls == CLS_REGISTRY ? RT_M_SHED_REGISTRY : RT_M_SHED_WORK,
+                        1);
+    int64_t now = wsg_mono_us();
+    if (now - b->shed_logged_us >= 1000000) {
+        wsg_warn("inbound_shed", "queue=%s kind=%d bytes=%zu queued_bytes=%zu max_bytes=%zu "
+                 "suppressed=%" PRIu64, cls == CLS_REGISTRY ? "registry" : "work", (int)kind,
+                 bytes, atomic_load(&b->queued[cls]), b->max_bytes[cls], b->shed_suppressed);
+        b->shed_logged_us = now;
+        b->shed_suppressed = 0;
+    } else {
+        b->shed_suppressed++;
+    }
+}
+
 static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 {
     sub_slot *slot = closure;
     rt_bus *b = slot->bus;
+    int cls = class_of(slot->kind);
+    const char *subj = natsMsg_GetSubject(msg), *reply = natsMsg_GetReply(msg);
+    size_t bytes = (size_t)natsMsg_GetDataLength(msg) + (subj ? strlen(subj) : 0) +
+                   (reply ? strlen(reply) : 0) + RT_BUS_MSG_OVERHEAD;
+    /* the check and the add are not one step: deliveries on several nats.c threads could
+     * overshoot the bound by at most one message each */
+    if (atomic_load(&b->queued[cls]) + bytes > b->max_bytes[cls]) {
+        shed(b, slot->kind, msg, bytes);
+        wake(b);
+        return;
+    }
     rt_msg *m = malloc(sizeof(*m));
     if (!m) {
         natsMsg_Destroy(msg);
@@ -50,6 +105,10 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
     }
     m->kind = slot->kind;
     m->msg = msg;
+    m->bytes = bytes;
+    m->bus = b;
+    atomic_fetch_add(&b->queued[cls], bytes);
+    set_queued_gauge(b, cls);
     wsg_queue_push(&b->q, &m->q);
     wake(b);
 }
@@ -90,8 +149,8 @@ static natsStatus subscribe(rt_bus *b, rt_msg_kind kind, const char *suffix, int
     natsStatus s = grouped ? natsConnection_QueueSubscribe(&slot->sub, b->nats.conn, subj, group,
                                                            on_msg, slot)
                            : natsConnection_Subscribe(&slot->sub, b->nats.conn, subj, on_msg, slot);
-    /* the hand-off is immediate, so nats.c's own pending limit only matters while the main
-     * loop is busy (e.g. loading the snapshot): never let it drop registry events */
+    /* the hand-off is immediate and our queue is the bounded one (see rt_bus.h): nats.c's
+     * limit would only drop silently */
     if (s == NATS_OK)
         s = natsSubscription_SetPendingLimits(slot->sub, -1, -1);
     if (s == NATS_OK)
@@ -110,12 +169,15 @@ rt_bus *rt_bus_open(const rt_bus_cfg *cfg)
     if (!b)
         return NULL;
     b->cfg = *cfg;
+    b->max_bytes[CLS_WORK] = cfg->work_bytes ? cfg->work_bytes : RT_BUS_WORK_BYTES;
+    b->max_bytes[CLS_REGISTRY] = cfg->registry_bytes ? cfg->registry_bytes : RT_BUS_REGISTRY_BYTES;
     if (wsg_queue_init(&b->q)) {
         free(b);
         return NULL;
     }
     wsg_nats_cfg nc = {
         .urls = cfg->urls,
+        .auth = cfg->auth,
         .name = cfg->name,
         .ordered_delivery = 1,
         .on_connected = on_connected,
@@ -191,8 +253,18 @@ void rt_msg_free(rt_msg *m)
 {
     if (!m)
         return;
+    if (m->bus) {
+        int cls = class_of(m->kind);
+        atomic_fetch_sub(&m->bus->queued[cls], m->bytes);
+        set_queued_gauge(m->bus, cls);
+    }
     natsMsg_Destroy(m->msg);
     free(m);
+}
+
+uint64_t rt_bus_take_shed(rt_bus *b)
+{
+    return atomic_exchange(&b->registry_shed, 0);
 }
 
 int rt_bus_publish(rt_bus *b, const char *subject, const void *data, size_t len)

@@ -6,18 +6,18 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "rt_quota.h"
 #include "wsg_subject.h"
 
 #define N_OPTS(a) (sizeof(a) / sizeof((a)[0]))
-#define RT_MAX_OPTS 16
+#define RT_MAX_OPTS 32
 
 static void opts_for(rt_config *c, wsg_opt *o, size_t *n)
 {
     const wsg_opt table[] = {
         {"WSGATE_NODE_ID", "node-id", WSG_OPT_STRING, NULL, 0, 0, &c->node_id,
          "this router's id, [A-Za-z0-9_-]{1,64} (default: router-<hostname>)"},
-        {"WSGATE_NATS_URL", "nats-url", WSG_OPT_STRING, "nats://127.0.0.1:4222", 0, 0,
-         &c->nats_url, "NATS servers, comma-separated"},
+        WSG_NATS_OPT_ROWS(&c->nats),
         {"WSGATE_REDIS_URL", "redis-url", WSG_OPT_STRING, "redis://127.0.0.1:6379", 0, 0,
          &c->redis_url, "registry store, redis://[:password@]host:port[/db]"},
         {"WSGATE_PREFIX", "prefix", WSG_OPT_STRING, "wsgate", 0, 0, &c->prefix,
@@ -35,9 +35,18 @@ static void opts_for(rt_config *c, wsg_opt *o, size_t *n)
          "how long a delivery is kept for resume"},
         {"WSGATE_HISTORY_PAGE", "history-page", WSG_OPT_INT, "100", 1, 10000, &c->history_page,
          "items per history reply, at most (a reply also stays under 900 KB)"},
+        {"WSGATE_OFFLINE_UNKNOWN_USERS", "offline-unknown-users", WSG_OPT_BOOL, "false", 0, 0,
+         &c->offline_unknown_users,
+         "keep send_message for users with no connection within WSGATE_HISTORY_TTL (else error "
+         "unknown_user)"},
+        {"WSGATE_OFFLINE_BYTES_PER_MINUTE", "offline-bytes-per-minute", WSG_OPT_BYTES, "256KiB",
+         0, RT_QUOTA_MAX_BUDGET, &c->offline_bytes_per_minute,
+         "send_message bytes one connection may have kept for offline users per minute (0: no "
+         "limit; over it error offline_quota)"},
         {"WSGATE_LOG_LEVEL", "log-level", WSG_OPT_STRING, "info", 0, 0, &c->log_level,
          "debug, info, warn or error"},
     };
+    _Static_assert(N_OPTS(table) <= RT_MAX_OPTS, "raise RT_MAX_OPTS");
     memcpy(o, table, sizeof(table));
     *n = N_OPTS(table);
 }
@@ -128,10 +137,8 @@ wsg_config_status rt_config_load(rt_config *c, int argc, char **argv, char *err,
         snprintf(err, errlen, "WSGATE_REDIS_URL: expected redis://[:password@]host:port[/db]");
         return WSG_CONFIG_ERROR;
     }
-    if (!c->nats_url || !*c->nats_url) {
-        snprintf(err, errlen, "WSGATE_NATS_URL: empty");
+    if (wsg_nats_opts_settle(&c->nats, err, errlen))
         return WSG_CONFIG_ERROR;
-    }
     if (!c->log_level || wsg_log_level_parse(c->log_level, &c->log_level_v)) {
         snprintf(err, errlen, "WSGATE_LOG_LEVEL: \"%s\" is not debug, info, warn or error",
                  c->log_level ? c->log_level : "");

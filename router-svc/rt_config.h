@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include "wsg_config.h"
 #include "wsg_log.h"
+#include "wsg_nats_opts.h"
 
 typedef struct rt_redis_addr {
     char host[256];
@@ -17,7 +18,7 @@ typedef struct rt_redis_addr {
 
 typedef struct rt_config {
     char *node_id;
-    char *nats_url;
+    wsg_nats_opts nats; /* WSGATE_NATS_*: servers, credentials, TLS */
     char *redis_url;
     rt_redis_addr redis;
     char *prefix;
@@ -29,6 +30,8 @@ typedef struct rt_config {
     int64_t history_max;    /* entries kept per stream */
     int64_t history_ttl_ms; /* a stream without appends for this long is gone */
     int64_t history_page;   /* items per HistoryReply, at most */
+    int offline_unknown_users;        /* keep send_message for users never seen within the TTL */
+    int64_t offline_bytes_per_minute; /* per sending connection, for offline targets; 0: none */
     char *log_level;
     wsg_log_level log_level_v;
 } rt_config;

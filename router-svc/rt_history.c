@@ -9,6 +9,7 @@
 #include "rt_script.h"
 #include "wsg_pb.h"
 #include "wsg_time.h"
+#include "wsg_user.h"
 
 /* Shared helpers. Seqs are Lua numbers (exact below 2^53) printed with %d, never with the
  * default number format, which switches to exponents. */
@@ -52,8 +53,11 @@
 
 const char *const rt_hist_scripts[RT_HSCRIPT__COUNT] = {
     /* ARGV[2..9] = max_len, ttl_ms, epoch candidate, pre, post, created_us, job id, appends
-     * seen; then kind ('u' / 'b'), user, live ('1' / '0') per stream. Answers the epoch, the
-     * cluster-wide append count and each stream's seq.
+     * seen; then kind ('u' / 'b'), user, mode ('1' live, '0' offline, 'k' offline and kept only
+     * if the user was seen) per stream. Answers the epoch, the cluster-wide append count and
+     * each stream's seq, 0 for a 'k' stream whose user has no seen marker (P:seen:<user>, set
+     * by the registry scripts): nothing is kept for it and no seq is used. Checking the marker
+     * here makes the check and the append one step, whichever router runs it.
      *
      * P:appends counts every append ever made; the caller passes the highest count it has
      * been answered. A count at or below that one means Redis lost appends it had
@@ -89,6 +93,9 @@ const char *const rt_hist_scripts[RT_HSCRIPT__COUNT] = {
     "local at = now_ms()\n"
     "for i = 10, #ARGV - 2, 3 do\n"
     "  local kind, user, live = ARGV[i], ARGV[i + 1], ARGV[i + 2]\n"
+    "  if live == 'k' and redis.call('EXISTS', P .. ':seen:' .. user) == 0 then\n"
+    "    out[#out + 1] = 0\n"
+    "  else\n"
     "  local HK, SK, DK = keys(kind, user)\n"
     "  local seq = redis.call('INCR', SK)\n"
     "  local top = 0\n"
@@ -106,6 +113,7 @@ const char *const rt_hist_scripts[RT_HSCRIPT__COUNT] = {
     "    else redis.call('PEXPIRE', DK, ttl) end\n"
     "  end\n"
     "  out[#out + 1] = seq\n"
+    "  end\n"
     "end\n"
     "return out\n",
 
@@ -247,14 +255,19 @@ int rt_hist_append_args(rt_cmd *a, const char *prefix, const rt_hist_limits *l,
     return rc ? -1 : 0;
 }
 
-int rt_hist_append_add(rt_cmd *a, Wsgate__StreamKind stream, const char *user_id, int live)
+int rt_hist_append_add(rt_cmd *a, Wsgate__StreamKind stream, const char *user_id,
+                       rt_append_mode mode)
 {
     if (stream != WSGATE__STREAM_KIND__STREAM_USER &&
         stream != WSGATE__STREAM_KIND__STREAM_BROADCAST)
         return -1;
+    if (mode == RT_APPEND_SEEN_ONLY && stream != WSGATE__STREAM_KIND__STREAM_USER)
+        return -1;
     return rt_cmd_adds(a, kind_arg(stream)) ||
                    rt_cmd_adds(a, stream == WSGATE__STREAM_KIND__STREAM_USER ? user_id : "") ||
-                   rt_cmd_adds(a, live ? "1" : "0")
+                   rt_cmd_adds(a, mode == RT_APPEND_LIVE        ? "1"
+                                  : mode == RT_APPEND_SEEN_ONLY ? "k"
+                                                                : "0")
                ? -1
                : 0;
 }
@@ -299,7 +312,7 @@ int rt_hist_parse_append(const redisReply *r, size_t n, uint64_t *epoch, uint64_
         *appends == 0)
         return -1;
     for (size_t i = 0; i < n; i++)
-        if (reply_u64(r->element[2 + i], &seqs[i]) || seqs[i] == 0)
+        if (reply_u64(r->element[2 + i], &seqs[i]))
             return -1;
     return 0;
 }
@@ -314,12 +327,6 @@ int rt_hist_parse_void(const redisReply *r, size_t n, uint64_t *seqs)
     return 0;
 }
 
-static int user_id_ok(const char *s)
-{
-    size_t n = strlen(s);
-    return n >= 1 && n <= RT_USER_ID_MAX && wsg_pb_str_ok(s, RT_USER_ID_MAX);
-}
-
 rt_hreq_status rt_hist_req_parse(const uint8_t *msg, size_t len, uint32_t page, rt_hist_req *q)
 {
     memset(q, 0, sizeof(*q));
@@ -330,7 +337,7 @@ rt_hreq_status rt_hist_req_parse(const uint8_t *msg, size_t len, uint32_t page, 
     q->stream = rq->stream;
     if (rq->stream == WSGATE__STREAM_KIND__STREAM_USER) {
         /* the id becomes part of Redis key names: only what a registry user id may be */
-        if (!rq->user_id || !user_id_ok(rq->user_id))
+        if (!wsg_user_id_str_valid(rq->user_id))
             goto out;
         memcpy(q->user_id, rq->user_id, strlen(rq->user_id) + 1);
         q->mark = rq->mark_delivered ? 1 : 0;

@@ -6,7 +6,8 @@
  * j (the append's job id, unique per router process life);
  * P:hv:u:<user> / P:hv:b HASH of voided seqs (field seq, value "1"): entries Redis stored
  * although the router never got the reply, so it delivered them live without a seq;
- * P:seq:u:<user> / P:seq:b the streams' counters; P:hd:u:<user> the user's delivered mark (last
+ * P:seq:u:<user> / P:seq:b the streams' counters; P:seen:<user> the user's seen marker (see
+ * rt_script: a user who had a connection within the history TTL); P:hd:u:<user> the user's delivered mark (last
  * seq handed to at least one live connection); P:epoch the history epoch (random, non-zero,
  * at most 2^53 - 1, made on first use; a new one means positions from before are void).
  * Streams, counters and marks expire after the TTL without appends; entries appended longer
@@ -65,9 +66,17 @@ uint64_t rt_hist_epoch_candidate(void);
 int rt_hist_append_args(rt_cmd *a, const char *prefix, const rt_hist_limits *l,
                         const rt_frame *f, int64_t created_us, const char *job_id,
                         uint64_t appends_seen);
-int rt_hist_append_add(rt_cmd *a, Wsgate__StreamKind stream, const char *user_id, int live);
+typedef enum {
+    RT_APPEND_OFFLINE,   /* kept; the user's delivered mark stays */
+    RT_APPEND_LIVE,      /* kept; the user has a live connection: the delivered mark moves */
+    RT_APPEND_SEEN_ONLY, /* offline, and kept only if the user has a seen marker (user streams) */
+} rt_append_mode;
+int rt_hist_append_add(rt_cmd *a, Wsgate__StreamKind stream, const char *user_id,
+                       rt_append_mode mode);
 /* Reads an append reply for n streams: the epoch, the cluster-wide append count (to pass as
- * appends_seen from now on when higher) and the seqs. 0 / -1 if malformed. */
+ * appends_seen from now on when higher) and the seqs (0: an RT_APPEND_SEEN_ONLY stream whose
+ * user was never seen, nothing kept; the caller refuses a 0 for any other mode). 0 / -1 if
+ * malformed. */
 int rt_hist_parse_append(const redisReply *r, size_t n, uint64_t *epoch, uint64_t *appends,
                          uint64_t *seqs);
 

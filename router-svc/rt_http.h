@@ -1,7 +1,8 @@
 /* rt_http: the main thread's libwebsockets context. It serves /health, /ready and /metrics
- * (404 for anything else) on one address, turns lws_cancel_service wake-ups from other
- * threads into an on_wake call, and runs an on_tick call every tick interval — all on the
- * thread calling rt_http_service, so the hooks need no locks. */
+ * (404 for anything else) on one address, answers every upgrade request (WebSocket, h2c) with
+ * 400 and Connection: close, turns lws_cancel_service wake-ups from other threads into an
+ * on_wake call, and runs an on_tick call every tick interval — all on the thread calling
+ * rt_http_service, so the hooks need no locks. */
 #ifndef RT_HTTP_H
 #define RT_HTTP_H
 #include <stdint.h>

@@ -4,6 +4,9 @@
 #define REJ_HELP "Messages from NATS dropped as invalid, by reason"
 #define HREAD_HELP "History pages served, by where they were read from"
 #define HREQ_HELP "HistoryRequests answered, by result"
+#define OFF_HELP "send_message frames to offline users not kept, by reason"
+#define SHED_HELP "Messages dropped because a bounded internal queue was full, by queue"
+#define QUEUED_HELP "Bytes of NATS messages waiting for the main loop, by queue (with overhead)"
 #define RSQ_HELP "ResyncRequests published, by reason"
 #define RSQ(r, label) \
     [RT_M_RESYNC_REQUESTS_FIRST + (r)] = {"wsgate_router_resync_requests_total", \
@@ -50,6 +53,9 @@ const wsg_metric_desc rt_metric_descs[RT_M__COUNT] = {
     [RT_M_REJECTED_FIRST + RT_REJ_INVALID_EVENT] = {"wsgate_router_rejected_total",
                                                     "reason=\"invalid_event\"", WSG_METRIC_COUNTER,
                                                     REJ_HELP},
+    [RT_M_REJECTED_FIRST + RT_REJ_INVALID_USER] = {"wsgate_router_rejected_total",
+                                                   "reason=\"invalid_user\"", WSG_METRIC_COUNTER,
+                                                   REJ_HELP},
     [RT_M_UNDELIVERABLE] = {"wsgate_router_undeliverable_total", NULL, WSG_METRIC_COUNTER,
                             "Deliveries whose target resolved to no connection"},
     [RT_M_USER_OFFLINE] = {"wsgate_router_user_offline_total", NULL, WSG_METRIC_COUNTER,
@@ -73,6 +79,7 @@ const wsg_metric_desc rt_metric_descs[RT_M__COUNT] = {
     RSQ(RT_RSQ_COUNT_MISMATCH, "count_mismatch"),
     RSQ(RT_RSQ_SEQ_GAP, "seq_gap"),
     RSQ(RT_RSQ_SET_LOST, "set_lost"),
+    RSQ(RT_RSQ_SHED, "shed"),
     [RT_M_NATS_CONNECTED] = {"wsgate_router_nats_connected", NULL, WSG_METRIC_GAUGE,
                              "1 while connected to NATS"},
     [RT_M_NATS_RECONNECTS] = {"wsgate_router_nats_reconnects_total", NULL, WSG_METRIC_COUNTER,
@@ -120,4 +127,23 @@ const wsg_metric_desc rt_metric_descs[RT_M__COUNT] = {
                                    WSG_METRIC_GAUGE,
                                    "Broadcast-stream history items this replica holds in memory "
                                    "(per-user history lives in Redis only)"},
+    [RT_M_SHED_REGISTRY] = {"wsgate_router_shed_total", "queue=\"registry\"", WSG_METRIC_COUNTER,
+                            SHED_HELP},
+    [RT_M_SHED_WORK] = {"wsgate_router_shed_total", "queue=\"work\"", WSG_METRIC_COUNTER,
+                        SHED_HELP},
+    [RT_M_SHED_JOBS] = {"wsgate_router_shed_total", "queue=\"jobs\"", WSG_METRIC_COUNTER,
+                        SHED_HELP},
+    [RT_M_SHED_READS] = {"wsgate_router_shed_total", "queue=\"reads\"", WSG_METRIC_COUNTER,
+                         SHED_HELP},
+    [RT_M_QUEUED_BYTES_REGISTRY] = {"wsgate_router_queued_bytes", "queue=\"registry\"",
+                                    WSG_METRIC_GAUGE, QUEUED_HELP},
+    [RT_M_QUEUED_BYTES_WORK] = {"wsgate_router_queued_bytes", "queue=\"work\"", WSG_METRIC_GAUGE,
+                                QUEUED_HELP},
+    [RT_M_OFFLINE_REFUSED_UNKNOWN] = {"wsgate_router_offline_refused_total",
+                                      "reason=\"unknown_user\"", WSG_METRIC_COUNTER, OFF_HELP},
+    [RT_M_OFFLINE_REFUSED_QUOTA] = {"wsgate_router_offline_refused_total",
+                                    "reason=\"offline_quota\"", WSG_METRIC_COUNTER, OFF_HELP},
+    [RT_M_OFFLINE_QUOTA_SENDERS] = {"wsgate_router_offline_quota_senders", NULL, WSG_METRIC_GAUGE,
+                                    "Sending connections whose offline budget is in use "
+                                    "(WSGATE_OFFLINE_BYTES_PER_MINUTE)"},
 };

@@ -14,6 +14,7 @@ typedef enum {
     RT_REJ_TOO_BIG,       /* payload or list over its limit */
     RT_REJ_INVALID_FRAME, /* InboundFrame whose JSON is not the frame it claims */
     RT_REJ_INVALID_EVENT, /* ConnEvent / NodeHeartbeat with bad ids or shape */
+    RT_REJ_INVALID_USER,  /* a target user id that breaks the user-id rule (wsg_user) */
     RT_REJ__COUNT
 } rt_reject;
 
@@ -62,6 +63,15 @@ typedef enum {
     RT_M_HISTORY_UNCERTAIN_DROPPED,
     RT_M_HISTORY_VOIDED,
     RT_M_BROADCAST_RING_ITEMS, /* gauge */
+    RT_M_SHED_REGISTRY, /* wsgate_router_shed_total{queue} */
+    RT_M_SHED_WORK,
+    RT_M_SHED_JOBS,
+    RT_M_SHED_READS,
+    RT_M_QUEUED_BYTES_REGISTRY, /* gauges */
+    RT_M_QUEUED_BYTES_WORK,
+    RT_M_OFFLINE_REFUSED_UNKNOWN, /* wsgate_router_offline_refused_total{reason} */
+    RT_M_OFFLINE_REFUSED_QUOTA,
+    RT_M_OFFLINE_QUOTA_SENDERS, /* gauge */
     RT_M__COUNT
 } rt_metric_id;
 

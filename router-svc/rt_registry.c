@@ -9,7 +9,7 @@
 #include <uthash.h>
 #include <utlist.h>
 
-#include "wsg_pb.h"
+#include "wsg_user.h"
 #include "wsg_subject.h"
 
 typedef struct rt_node rt_node;
@@ -295,11 +295,6 @@ static int node_id_ok(const char *s)
     return s && wsg_subject_node_id_valid(s, strnlen(s, WSG_NODE_ID_MAX + 1));
 }
 
-static int user_id_ok(const char *s)
-{
-    return s && *s && wsg_pb_str_ok(s, RT_USER_ID_MAX);
-}
-
 /* Fencing shared by events and heartbeats. Returns the node, or NULL with res->status set
  * (stale) or r->oom set. */
 static rt_node *fence(rt_registry *r, const char *node_id, uint64_t epoch, int64_t now_us,
@@ -346,7 +341,7 @@ static int event_ok(const Wsgate__ConnEvent *ev)
         return 0;
     }
     for (size_t i = 0; i < ev->n_conns; i++)
-        if (!ev->conns[i] || !user_id_ok(ev->conns[i]->user_id) ||
+        if (!ev->conns[i] || !wsg_user_id_str_valid(ev->conns[i]->user_id) ||
             rt_conn_stream(ev->conns[i]->conn_id) != ev->stream)
             return 0;
     return 1;
@@ -605,7 +600,7 @@ int rt_registry_load_node(rt_registry *r, const char *node_id, uint64_t epoch, i
 int rt_registry_load_conn(rt_registry *r, const char *node_id, uint64_t conn_id,
                           const char *user_id)
 {
-    if (!node_id_ok(node_id) || !user_id_ok(user_id))
+    if (!node_id_ok(node_id) || !wsg_user_id_str_valid(user_id))
         return 1;
     rt_node *n = node_find(r, node_id);
     if (!n)

@@ -26,8 +26,9 @@
 #include <stdint.h>
 #include "proto/wsgate.pb-c.h"
 #include "rt_presence.h"
+#include "wsg_user.h"
 
-#define RT_USER_ID_MAX 128
+#define RT_USER_ID_MAX WSG_USER_ID_MAX
 /* A RESYNC part larger than this is refused (NATS' 1 MB payload cannot carry more anyway). */
 #define RT_MAX_EVENT_CONNS 262144
 /* Connections held in unfinished multi-part RESYNCs of one node, over all its streams. */

@@ -33,7 +33,7 @@ struct rt_resync {
 const char *rt_resync_reason_name(rt_resync_reason r)
 {
     static const char *const names[RT_RSQ__COUNT] = {
-        "start", "reconnect", "node_back", "count_mismatch", "seq_gap", "set_lost"};
+        "start", "reconnect", "node_back", "count_mismatch", "seq_gap", "set_lost", "shed"};
     return (unsigned)r < RT_RSQ__COUNT ? names[r] : "unknown";
 }
 

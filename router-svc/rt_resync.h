@@ -23,6 +23,7 @@ typedef enum {
     RT_RSQ_COUNT_MISMATCH, /* heartbeats disagree with the registry */
     RT_RSQ_SEQ_GAP,        /* an OPEN / CLOSE skipped seqs: events were lost */
     RT_RSQ_SET_LOST,       /* a multi-part RESYNC was abandoned */
+    RT_RSQ_SHED,           /* this replica's inbound queue was full: registry events dropped */
     RT_RSQ__COUNT
 } rt_resync_reason;
 

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <uthash.h>
 
-#include "wsg_pb.h"
+#include "wsg_user.h"
 
 static rt_route_status reject(rt_route_result *res, rt_reject why)
 {
@@ -18,12 +18,6 @@ static rt_route_status finish(rt_route_result *res, rt_route_status st)
 {
     res->status = st;
     return st;
-}
-
-static int user_id_ok(const char *s, size_t n)
-{
-    return s && n >= 1 && n <= RT_USER_ID_MAX && strlen(s) == n &&
-           wsg_pb_str_ok(s, RT_USER_ID_MAX);
 }
 
 void rt_job_free(rt_job *j)
@@ -90,7 +84,7 @@ static int inbound_parse(inbound *in, const uint8_t *msg, size_t len, const char
         return -1;
     }
     const Wsgate__InboundFrame *f = in->f;
-    if (!f->user_id || !user_id_ok(f->user_id, strlen(f->user_id)) || !f->node_id ||
+    if (!f->user_id || !wsg_user_id_str_valid(f->user_id) || !f->node_id ||
         !wsg_subject_node_id_valid(f->node_id, strlen(f->node_id)) || !f->payload.data) {
         reject(res, RT_REJ_INVALID_FRAME);
         return -1;
@@ -120,18 +114,24 @@ static rt_route_status inbound_job(const uint8_t *msg, size_t len, int64_t now_u
     if (inbound_parse(&in, msg, len, in_type, now_us, res))
         goto out;
     json_t *target = dm ? json_object_get(in.root, "target_user") : NULL;
-    if (dm && (!json_is_string(target) ||
-               !user_id_ok(json_string_value(target), json_string_length(target)))) {
+    if (dm && !json_is_string(target)) {
         reject(res, RT_REJ_INVALID_FRAME);
         goto out;
     }
-    j = job_new(dm ? RT_JOB_SEND_MESSAGE : RT_JOB_BROADCAST, 1);
-    if (!j || rt_frame_client(&j->frame, out_type, in.f->user_id, in.content, in.at_us / 1000) ||
-        part_add(j, dm ? WSGATE__STREAM_KIND__STREAM_USER : WSGATE__STREAM_KIND__STREAM_BROADCAST,
-                 dm ? json_string_value(target) : NULL)) {
+    /* A client can name any target: one that is not a user id is refused here, where streams
+     * are named and kept, and the sender is told (the gateway only checks the shape). */
+    int refused =
+        dm && !wsg_user_id_valid(json_string_value(target), json_string_length(target));
+    j = job_new(dm ? RT_JOB_SEND_MESSAGE : RT_JOB_BROADCAST, refused ? 0 : 1);
+    if (!j || (!refused &&
+               (rt_frame_client(&j->frame, out_type, in.f->user_id, in.content, in.at_us / 1000) ||
+                part_add(j, dm ? WSGATE__STREAM_KIND__STREAM_USER
+                               : WSGATE__STREAM_KIND__STREAM_BROADCAST,
+                         dm ? json_string_value(target) : NULL)))) {
         finish(res, RT_ROUTE_NOMEM);
         goto out;
     }
+    j->refused = refused;
     j->created_at_us = in.at_us;
     /* The sender learns that its message was stored (a receipt with the seq) when it asked for
      * it with an id, for a send_message and a broadcast alike. */
@@ -143,7 +143,10 @@ static rt_route_status inbound_job(const uint8_t *msg, size_t len, int64_t now_u
     j->sender_conn = in.f->conn_id;
     *out = j;
     j = NULL;
-    finish(res, RT_ROUTED);
+    if (refused)
+        reject(res, RT_REJ_INVALID_USER);
+    else
+        finish(res, RT_ROUTED);
 out:
     rt_job_free(j);
     inbound_free(&in);
@@ -198,8 +201,10 @@ static int target_check(const Wsgate__Delivery *d, rt_route_result *res)
 {
     switch (d->target_case) {
     case WSGATE__DELIVERY__TARGET_USER:
-        if (!d->user || !user_id_ok(d->user, strlen(d->user)))
+        if (!d->user || !*d->user)
             return reject(res, RT_REJ_NO_TARGET), -1;
+        if (!wsg_user_id_str_valid(d->user))
+            return reject(res, RT_REJ_INVALID_USER), -1;
         return 0;
     case WSGATE__DELIVERY__TARGET_USERS:
         if (!d->users || d->users->n_user_ids == 0)
@@ -221,7 +226,8 @@ static int target_check(const Wsgate__Delivery *d, rt_route_result *res)
     }
 }
 
-/* The distinct valid users of a users target, as parts. */
+/* The distinct users of a users target, as parts; one that is not a user id refuses them all
+ * (the publisher is told which rule it broke rather than getting part of its list). */
 static int users_parts(rt_job *j, const Wsgate__UserList *ul, size_t payload_len,
                        rt_route_result *res)
 {
@@ -230,8 +236,10 @@ static int users_parts(rt_job *j, const Wsgate__UserList *ul, size_t payload_len
     size_t n = 0;
     for (size_t i = 0; i < ul->n_user_ids && rc == 0; i++) {
         const char *u = ul->user_ids[i];
-        if (!user_id_ok(u, u ? strlen(u) : 0))
-            continue; /* names nobody: nothing to keep or resolve */
+        if (!wsg_user_id_str_valid(u)) {
+            seen_free(&seen);
+            return reject(res, RT_REJ_INVALID_USER), -1;
+        }
         int s = seen_add(&seen, u);
         if (s < 0)
             rc = -1;
@@ -249,8 +257,6 @@ static int users_parts(rt_job *j, const Wsgate__UserList *ul, size_t payload_len
         return finish(res, RT_ROUTE_NOMEM), -1;
     for (size_t i = 0; i < ul->n_user_ids && rc == 0; i++) {
         const char *u = ul->user_ids[i];
-        if (!user_id_ok(u, u ? strlen(u) : 0))
-            continue;
         int s = seen_add(&seen, u);
         if (s < 0 || (s == 0 && part_add(j, WSGATE__STREAM_KIND__STREAM_USER, u)))
             rc = -1;
@@ -392,7 +398,17 @@ static int answer_sender(rt_batch *b, const rt_job *j, size_t conns)
     char *text = NULL;
     size_t len = 0;
     int to_all = j->kind == RT_JOB_BROADCAST;
-    if (p->seq) {
+    if (p->refused == RT_REFUSE_UNKNOWN_USER) {
+        text = rt_frame_error("unknown_user",
+                              "user has not connected within the history retention; "
+                              "the message was not kept",
+                              p->user_id, j->ref, &len);
+    } else if (p->refused == RT_REFUSE_OFFLINE_QUOTA) {
+        text = rt_frame_error("offline_quota",
+                              "too many bytes kept for offline users from this connection; "
+                              "the message was not kept",
+                              p->user_id, j->ref, &len);
+    } else if (p->seq) {
         if (!j->ref)
             return 0;
         text = rt_frame_sent(j->ref, to_all ? NULL : p->user_id, p->seq, &len);
@@ -414,10 +430,30 @@ static int answer_sender(rt_batch *b, const rt_job *j, size_t conns)
     return rc ? -1 : 0;
 }
 
+/* The only answer to a refused send_message. */
+static int refuse_sender(rt_batch *b, const rt_job *j)
+{
+    size_t len;
+    char *text = rt_frame_error("invalid_field",
+                                "\"target_user\" is not a user id: 1-128 bytes of UTF-8 "
+                                "without control characters",
+                                NULL, j->ref, &len);
+    if (!text)
+        return -1;
+    int rc = rt_batch_begin(b, text, len, j->created_at_us) ||
+             rt_batch_add_conn(b, j->sender_node, j->sender_epoch, j->sender_conn);
+    free(text);
+    return rc ? -1 : 0;
+}
+
 rt_route_status rt_route_fanout(const rt_registry *reg, rt_batch *b, const rt_job *j,
                                 rt_fanout *out)
 {
     memset(out, 0, sizeof(*out));
+    if (j->refused) {
+        out->status = refuse_sender(b, j) ? RT_ROUTE_NOMEM : RT_REJECTED;
+        return out->status;
+    }
     fan f = {.b = b};
     if (j->to_conn) {
         /* the connection itself may be younger than our view of it; its node must be live */
@@ -431,6 +467,8 @@ rt_route_status rt_route_fanout(const rt_registry *reg, rt_batch *b, const rt_jo
     }
     for (size_t i = 0; i < j->nparts && !f.failed; i++) {
         const rt_part *p = &j->parts[i];
+        if (p->refused)
+            continue; /* its target was offline when refused: it gets nothing, as promised */
         if (begin_part(b, j, p)) {
             f.failed = 1;
             break;

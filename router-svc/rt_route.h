@@ -13,7 +13,10 @@
  * send_message, answers the sender's connection: {"type":"sent",...} when the frame had an id
  * and the message was kept; {"type":"error","code":"history_unavailable",...} when it had an id
  * and was delivered live but not kept; {"type":"error","code":"user_offline",...} (with the id
- * as ref, if any) when it was neither kept nor delivered. No I/O, no metrics. */
+ * as ref, if any) when it was neither kept nor delivered; and, when the caller refused to keep
+ * it for its offline target (rt_part.refused), {"type":"error","code":"unknown_user" or
+ * "offline_quota",...} (with the id as ref, if any) and nothing for the target. No I/O, no
+ * metrics. */
 #ifndef RT_ROUTE_H
 #define RT_ROUTE_H
 #include <jansson.h>
@@ -43,10 +46,19 @@ typedef struct rt_route_result {
     rt_reject reason; /* when RT_REJECTED */
 } rt_route_result;
 
+/* Why a send_message was not kept for its offline target (see rt_offline). */
+typedef enum {
+    RT_REFUSE_NONE,
+    RT_REFUSE_UNKNOWN_USER,  /* no connection within the history TTL */
+    RT_REFUSE_OFFLINE_QUOTA, /* the sender's budget for offline targets is spent */
+} rt_refusal;
+
 typedef struct rt_part {
     Wsgate__StreamKind stream; /* STREAM_USER or STREAM_BROADCAST */
     char *user_id;             /* STREAM_USER */
     uint64_t seq, epoch;       /* 0: not kept */
+    int seen_only;             /* offline target: keep only if the user was seen lately */
+    rt_refusal refused;        /* not kept (nor delivered) on purpose; the sender is told */
 } rt_part;
 
 typedef enum { RT_JOB_SEND_MESSAGE, RT_JOB_BROADCAST, RT_JOB_DELIVER } rt_job_kind;
@@ -60,6 +72,9 @@ typedef struct rt_job {
     int to_conn;               /* Delivery.connection: the one target, no parts */
     char conn_node[WSG_NODE_ID_MAX + 1];
     uint64_t conn_id;
+    /* a send_message whose target_user is not a user id: no parts, kept nowhere; its fan-out
+     * only answers the sender with an invalid_field error */
+    int refused;
     /* send_message: who sent it, and the frame's "id" (string or number; NULL: none) */
     char sender_node[WSG_NODE_ID_MAX + 1];
     uint64_t sender_epoch, sender_conn;
@@ -68,7 +83,11 @@ typedef struct rt_job {
 
 void rt_job_free(rt_job *j);
 
-/* Each returns RT_ROUTED with *out set, RT_REJECTED (reason set) or RT_ROUTE_NOMEM. */
+/* Each returns RT_ROUTED with *out set, RT_REJECTED (reason set) or RT_ROUTE_NOMEM. A
+ * send_message whose target_user is a string but not a user id (wsg_user) is RT_REJECTED with
+ * RT_REJ_INVALID_USER *and* *out set to a refused job: fanning that out (in its turn, like any
+ * job) tells the sender. A Delivery naming such a user (user, or any of users) is rejected with
+ * RT_REJ_INVALID_USER; one naming nobody (no user, an empty string) with RT_REJ_NO_TARGET. */
 rt_route_status rt_route_send_message(const uint8_t *msg, size_t len, int64_t now_us,
                                       rt_job **out, rt_route_result *res);
 rt_route_status rt_route_broadcast(const uint8_t *msg, size_t len, int64_t now_us, rt_job **out,
@@ -77,12 +96,13 @@ rt_route_status rt_route_deliver(const uint8_t *msg, size_t len, size_t max_payl
                                  int64_t now_us, rt_job **out, rt_route_result *res);
 
 typedef struct rt_fanout {
-    rt_route_status status;  /* RT_ROUTED, RT_UNDELIVERABLE or RT_ROUTE_NOMEM */
+    rt_route_status status;  /* RT_ROUTED, RT_UNDELIVERABLE, RT_ROUTE_NOMEM (RT_REJECTED: refused) */
     size_t connections;      /* connections given an item (a broadcast: the registry's count) */
     size_t nodes;            /* distinct nodes those are on */
 } rt_fanout;
 
-/* Adds the job's items (and the sender's answer) to the batch. */
+/* Adds the job's items (and the sender's answer) to the batch. A refused job adds only the
+ * sender's error and returns RT_REJECTED. */
 rt_route_status rt_route_fanout(const rt_registry *reg, rt_batch *b, const rt_job *j,
                                 rt_fanout *out);
 

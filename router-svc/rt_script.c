@@ -5,11 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Shared by the change scripts. ARGV[1..3] = prefix, node id, epoch. Epochs and seqs are
- * uint64 decimal strings: compared by length then bytes, never as Lua doubles. Presence is
- * net over the whole call: each touched user's set size before vs after. */
+/* Shared by the change scripts. ARGV[1..4] = prefix, node id, epoch, seen TTL (ms). Epochs
+ * and seqs are uint64 decimal strings: compared by length then bytes, never as Lua doubles.
+ * Presence is net over the whole call: each touched user's set size before vs after. Every
+ * user a call links or unlinks gets its seen marker (P:seen:<user>) set for the seen TTL: it
+ * had a connection until now. That is one SET per connection opened or closed, in the call
+ * that changes the registry anyway, never one per message. */
 #define LUA_PRELUDE \
-    "local P, node, epoch = ARGV[1], ARGV[2], ARGV[3]\n" \
+    "local P, node, epoch, seen_ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4]\n" \
     "local NODES, NK, AK = P .. ':nodes', P .. ':node:' .. node, P .. ':applied'\n" \
     "local function newer(a, b)\n" \
     "  if #a ~= #b then return #a > #b end\n" \
@@ -22,8 +25,12 @@
     "    order[#order + 1] = u\n" \
     "  end\n" \
     "end\n" \
+    "local function seen(u)\n" \
+    "  redis.call('SET', P .. ':seen:' .. u, '1', 'PX', seen_ttl)\n" \
+    "end\n" \
     "local function unlink(cid, u)\n" \
     "  touch(u)\n" \
+    "  seen(u)\n" \
     "  redis.call('SREM', P .. ':user:' .. u, node .. ':' .. cid)\n" \
     "  lastc[u] = cid\n" \
     "end\n" \
@@ -32,6 +39,7 @@
     "  if old == u then return end\n" \
     "  if old then unlink(cid, old) end\n" \
     "  touch(u)\n" \
+    "  seen(u)\n" \
     "  redis.call('HSET', NK, cid, u)\n" \
     "  redis.call('SADD', P .. ':user:' .. u, node .. ':' .. cid)\n" \
     "  lastc[u] = cid\n" \
@@ -78,14 +86,14 @@
     "end\n"
 
 const char *const rt_scripts[RT_SCRIPT__COUNT] = {
-    /* ARGV[4..7] = stream, first seq, last seq (a multi-part RESYNC covers first..last, any
-     * other event first == last), kind (0 open, 1 close, 2 resync); ARGV[8..9] = the stream's
+    /* ARGV[5..8] = stream, first seq, last seq (a multi-part RESYNC covers first..last, any
+     * other event first == last), kind (0 open, 1 close, 2 resync); ARGV[9..10] = the stream's
      * smallest and largest conn id (decimal; conn ids are compared as strings, never as Lua
      * doubles, which cannot hold 64 bits); then conn id, user id pairs. A RESYNC replaces only
      * the connections of its stream. */
     [RT_SCRIPT_CONN] = LUA_PRELUDE
-    "local stream, first, seq, kind, lo, hi = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], "
-    "ARGV[9]\n"
+    "local stream, first, seq, kind, lo, hi = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], "
+    "ARGV[10]\n"
     "if not fence() then return {2, 0} end\n"
     "local af = node .. ':' .. epoch .. ':' .. stream\n"
     "local last = redis.call('HGET', AK, af)\n"
@@ -96,14 +104,14 @@ const char *const rt_scripts[RT_SCRIPT__COUNT] = {
     "elseif first ~= '1' then gap = 1 end\n"
     "redis.call('HSET', AK, af, seq)\n"
     "if kind == '0' then\n"
-    "  link(ARGV[10], ARGV[11])\n"
+    "  link(ARGV[11], ARGV[12])\n"
     "elseif kind == '1' then\n"
-    "  drop(ARGV[10])\n"
+    "  drop(ARGV[11])\n"
     "else\n"
     "  local keep = {}\n"
-    "  for i = 10, #ARGV - 1, 2 do keep[ARGV[i]] = true end\n"
+    "  for i = 11, #ARGV - 1, 2 do keep[ARGV[i]] = true end\n"
     "  local old = redis.call('HKEYS', NK)\n"
-    "  for i = 10, #ARGV - 1, 2 do link(ARGV[i], ARGV[i + 1]) end\n"
+    "  for i = 11, #ARGV - 1, 2 do link(ARGV[i], ARGV[i + 1]) end\n"
     "  for _, cid in ipairs(old) do\n"
     "    if not keep[cid] and not newer(lo, cid) and not newer(cid, hi) then drop(cid) end\n"
     "  end\n"
@@ -151,21 +159,25 @@ int rt_parse_u64(const char *s, size_t n, uint64_t *out)
     return 0;
 }
 
-static int head_args(rt_cmd *a, const char *prefix, const char *node_id, uint64_t epoch)
+static int head_args(rt_cmd *a, const char *prefix, int64_t seen_ttl_ms, const char *node_id,
+                     uint64_t epoch)
 {
     return rt_cmd_adds(a, prefix) || rt_cmd_adds(a, node_id) ||
-           rt_cmd_addf(a, "%" PRIu64, epoch);
+           rt_cmd_addf(a, "%" PRIu64, epoch) ||
+           rt_cmd_addf(a, "%" PRId64, seen_ttl_ms > 0 ? seen_ttl_ms : 1);
 }
 
-/* ARGV[1..9] of the CONN script. */
-static int conn_head_args(rt_cmd *a, const char *prefix, const char *node_id, uint64_t epoch,
-                          uint32_t stream, uint64_t first, uint64_t last, int kind)
+/* ARGV[1..10] of the CONN script. */
+static int conn_head_args(rt_cmd *a, const char *prefix, int64_t seen_ttl_ms,
+                          const char *node_id, uint64_t epoch, uint32_t stream, uint64_t first,
+                          uint64_t last, int kind)
 {
     if (stream > RT_STREAM_MAX)
         return -1;
     uint64_t lo = (uint64_t)stream << RT_STREAM_SHIFT;
     uint64_t hi = lo | ((UINT64_C(1) << RT_STREAM_SHIFT) - 1);
-    return head_args(a, prefix, node_id, epoch) || rt_cmd_addf(a, "%" PRIu32, stream) ||
+    return head_args(a, prefix, seen_ttl_ms, node_id, epoch) ||
+                   rt_cmd_addf(a, "%" PRIu32, stream) ||
                    rt_cmd_addf(a, "%" PRIu64, first) || rt_cmd_addf(a, "%" PRIu64, last) ||
                    rt_cmd_addf(a, "%d", kind) || rt_cmd_addf(a, "%" PRIu64, lo) ||
                    rt_cmd_addf(a, "%" PRIu64, hi)
@@ -173,13 +185,14 @@ static int conn_head_args(rt_cmd *a, const char *prefix, const char *node_id, ui
                : 0;
 }
 
-int rt_script_conn_args(rt_cmd *a, const char *prefix, const Wsgate__ConnEvent *ev)
+int rt_script_conn_args(rt_cmd *a, const char *prefix, int64_t seen_ttl_ms,
+                        const Wsgate__ConnEvent *ev)
 {
     int kind = ev->kind == WSGATE__CONN_EVENT__KIND__OPEN    ? 0
                : ev->kind == WSGATE__CONN_EVENT__KIND__CLOSE ? 1
                                                              : 2;
-    if (conn_head_args(a, prefix, ev->node_id, ev->node_epoch, ev->stream, ev->seq, ev->seq,
-                       kind))
+    if (conn_head_args(a, prefix, seen_ttl_ms, ev->node_id, ev->node_epoch, ev->stream, ev->seq,
+                       ev->seq, kind))
         return -1;
     for (size_t i = 0; i < ev->n_conns; i++)
         if (rt_cmd_addf(a, "%" PRIu64, ev->conns[i]->conn_id) ||
@@ -188,10 +201,11 @@ int rt_script_conn_args(rt_cmd *a, const char *prefix, const Wsgate__ConnEvent *
     return 0;
 }
 
-int rt_script_resync_args(rt_cmd *a, const char *prefix, const char *node_id, uint64_t epoch,
-                          const rt_conn_set *set)
+int rt_script_resync_args(rt_cmd *a, const char *prefix, int64_t seen_ttl_ms,
+                          const char *node_id, uint64_t epoch, const rt_conn_set *set)
 {
-    if (conn_head_args(a, prefix, node_id, epoch, set->stream, set->first_seq, set->last_seq, 2))
+    if (conn_head_args(a, prefix, seen_ttl_ms, node_id, epoch, set->stream, set->first_seq,
+                       set->last_seq, 2))
         return -1;
     for (size_t i = 0; i < set->n; i++)
         if (rt_cmd_addf(a, "%" PRIu64, set->ids[i]) || rt_cmd_adds(a, set->users[i]))
@@ -199,14 +213,16 @@ int rt_script_resync_args(rt_cmd *a, const char *prefix, const char *node_id, ui
     return 0;
 }
 
-int rt_script_node_args(rt_cmd *a, const char *prefix, const char *node_id, uint64_t epoch)
+int rt_script_node_args(rt_cmd *a, const char *prefix, int64_t seen_ttl_ms, const char *node_id,
+                        uint64_t epoch)
 {
-    return head_args(a, prefix, node_id, epoch) ? -1 : 0;
+    return head_args(a, prefix, seen_ttl_ms, node_id, epoch) ? -1 : 0;
 }
 
-int rt_script_purge_args(rt_cmd *a, const char *prefix, const char *node_id, uint64_t epoch)
+int rt_script_purge_args(rt_cmd *a, const char *prefix, int64_t seen_ttl_ms,
+                         const char *node_id, uint64_t epoch)
 {
-    return head_args(a, prefix, node_id, epoch) ? -1 : 0;
+    return head_args(a, prefix, seen_ttl_ms, node_id, epoch) ? -1 : 0;
 }
 
 int rt_script_snapshot_args(rt_cmd *a, const char *prefix)

@@ -1,7 +1,10 @@
 /* rt_script: the registry's durable form in Redis and the Lua scripts that change it.
  *
  * Layout (P = prefix): P:nodes HASH node_id -> epoch; P:node:<node_id> HASH conn_id -> user_id;
- * P:user:<user_id> SET "node_id:conn_id"; P:applied HASH "node:epoch:stream" -> last seq.
+ * P:user:<user_id> SET "node_id:conn_id"; P:applied HASH "node:epoch:stream" -> last seq;
+ * P:seen:<user_id> "1", expiring seen TTL (the history TTL) after the user's last connection
+ * opened or closed: the users a send_message may be stored for while they are offline (the
+ * history append script reads it). A rewrite leaves the markers alone.
  * A RESYNC replaces only its stream's connections (conn_id >> 56 == stream), a multi-part one
  * in one call covering the seqs of all its parts.
  * Each script fences on the epoch, dedupes on the seq and changes the keys atomically, and
@@ -34,14 +37,18 @@ typedef enum {
     RT_SCRIPT_STALE = 2,
 } rt_script_status;
 
-/* Fill a script op's ARGV. 0 / -1 (ENOMEM, or a stream above RT_STREAM_MAX).
+/* Fill a script op's ARGV. 0 / -1 (ENOMEM, or a stream above RT_STREAM_MAX). seen_ttl_ms: how
+ * long the seen markers of the users the call links or unlinks last.
  * conn_args: one event as it came (a RESYNC then covers its own seq only); resync_args: a
  * whole, possibly multi-part, RESYNC set of a stream. */
-int rt_script_conn_args(rt_cmd *args, const char *prefix, const Wsgate__ConnEvent *ev);
-int rt_script_resync_args(rt_cmd *args, const char *prefix, const char *node_id, uint64_t epoch,
-                          const rt_conn_set *set);
-int rt_script_node_args(rt_cmd *args, const char *prefix, const char *node_id, uint64_t epoch);
-int rt_script_purge_args(rt_cmd *args, const char *prefix, const char *node_id, uint64_t epoch);
+int rt_script_conn_args(rt_cmd *args, const char *prefix, int64_t seen_ttl_ms,
+                        const Wsgate__ConnEvent *ev);
+int rt_script_resync_args(rt_cmd *args, const char *prefix, int64_t seen_ttl_ms,
+                          const char *node_id, uint64_t epoch, const rt_conn_set *set);
+int rt_script_node_args(rt_cmd *args, const char *prefix, int64_t seen_ttl_ms,
+                        const char *node_id, uint64_t epoch);
+int rt_script_purge_args(rt_cmd *args, const char *prefix, int64_t seen_ttl_ms,
+                         const char *node_id, uint64_t epoch);
 int rt_script_snapshot_args(rt_cmd *args, const char *prefix);
 
 /* Reads a CONN/NODE/PURGE reply: status, gap, and the transitions (appended to out, named

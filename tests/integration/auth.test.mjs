@@ -1,12 +1,16 @@
 // Authentication: HS256 JWTs via ?token= or Authorization: Bearer; every kind of bad or
-// missing credential ends in close 4001 with the documented reason. With WSGATE_AUTH=none
-// the client names itself with ?user_id=.
+// missing credential (a key repeated in the token included) ends in close 4001 with the
+// documented reason; a client `broadcast` needs the token claim "wsgate":{"broadcast":true}.
+// With WSGATE_AUTH=none the client names itself with ?user_id=. A gateway refuses to start
+// with an HS256 secret under 32 bytes.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCluster } from './lib/cluster.mjs';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { startCluster, buildDir, freePort } from './lib/cluster.mjs';
 import { connect, open, closeAll } from './lib/client.mjs';
-import { forge, hs256, now } from './lib/jwt.mjs';
-import { metricSum } from './lib/http.mjs';
+import { forge, hs256, hs256Raw, now } from './lib/jwt.mjs';
+import { metric, metricSum } from './lib/http.mjs';
 
 const SECRET = 'itest-secret-0123456789abcdef0123456789abcdef';
 
@@ -106,12 +110,92 @@ describe('auth: JWT', () => {
     await expectRefused(url('gw-a', { token: hs256({ sub: 'x'.repeat(129), exp: now() + 60 }, SECRET) }), 'missing sub');
   });
 
+  it('refuses a token that repeats a key, in the claims or in the header', async () => {
+    const hdr = '{"alg":"HS256","typ":"JWT"}';
+    const exp = now() + 3600;
+    // the same token without the repeat is good: only the repeat is refused
+    const good = await connect(url('gw-a', { token: hs256Raw(hdr, `{"sub":"dup-ok","exp":${exp}}`, SECRET) }));
+    clients.push(good);
+    assert.equal(good.welcome.user, 'dup-ok');
+    await expectRefused(url('gw-a', { token: hs256Raw(hdr, `{"sub":"alice","sub":"admin","exp":${exp}}`, SECRET) }),
+      'malformed token');
+    await expectRefused(url('gw-b', { token: hs256Raw(hdr, `{"sub":"alice","exp":1,"exp":${exp}}`, SECRET) }),
+      'malformed token');
+    await expectRefused(url('gw-a', { token: hs256Raw('{"alg":"none","alg":"HS256"}', `{"sub":"alice","exp":${exp}}`, SECRET) }),
+      'malformed token');
+  });
+
+  it('a broadcast needs the claim "wsgate":{"broadcast":true}: forbidden otherwise, nothing sent', async () => {
+    const plain = await connect(url('gw-a', { token: forge.valid(SECRET, 'plain-1') }));
+    const almost = await connect(url('gw-a', { token: forge.valid(SECRET, 'almost-1', { wsgate: { broadcast: 'true' } }) }));
+    const ops = await connect(url('gw-a', { token: forge.valid(SECRET, 'ops-1', { wsgate: { broadcast: true } }) }));
+    const watcher = await connect(url('gw-b', { token: forge.valid(SECRET, 'watcher-1') }));
+    clients.push(plain, almost, ops, watcher);
+    await cluster.waitRouterConnections(clients.length);
+    const before = metric(await cluster.gatewayMetrics('gw-a'), 'wsgate_frames_rejected_total', 'reason="forbidden"');
+
+    plain.send({ type: 'broadcast', content: 'to everyone?', id: 'b-1' });
+    const e = await plain.nextType('error');
+    assert.equal(e.code, 'forbidden');
+    assert.equal(e.ref, 'b-1');
+    assert.match(e.message, /"wsgate":\{"broadcast":true\}/);
+    almost.send({ type: 'broadcast', content: 'to everyone?' });
+    assert.equal((await almost.nextType('error')).code, 'forbidden');
+    await plain.ping(); // the connection stays
+    for (const c of [watcher, ops, plain, almost]) {
+      await c.expectNone((j) => j.type === 'broadcast', 300, 'a broadcast');
+    }
+    const after = metric(await cluster.gatewayMetrics('gw-a'), 'wsgate_frames_rejected_total', 'reason="forbidden"');
+    assert.equal(after - before, 2, 'both refusals counted as forbidden');
+
+    ops.send({ type: 'broadcast', content: 'maintenance at 6' });
+    for (const c of [watcher, plain, almost, ops]) {
+      const b = await c.next((j) => j.type === 'broadcast');
+      assert.equal(b.from, 'ops-1');
+      assert.equal(b.content, 'maintenance at 6');
+    }
+  });
+
   it('counts refused connections and keeps serving the others', async () => {
     const m = await cluster.gatewayMetrics('gw-a');
     assert.ok(metricSum(m, 'wsgate_auth_failures_total') > 0, 'wsgate_auth_failures_total counts refusals');
     for (const c of clients) await c.ping();
     const h = await cluster.routerHealth();
     assert.equal(h.connections, clients.length, 'refused clients never reach the registry');
+  });
+});
+
+describe('auth: configuration', () => {
+  // Runs wsgate-gateway with env (and nothing else of WSGATE_*); resolves with its exit code
+  // and stderr, or fails after 10 s (the process is killed by PID then).
+  function runGateway(env) {
+    return new Promise((resolve, reject) => {
+      const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WSGATE_')));
+      const p = spawn(path.join(buildDir, 'wsgate-gateway'), [], { env: { ...base, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      p.stderr.on('data', (d) => { err += d; });
+      const timer = setTimeout(() => {
+        p.kill('SIGKILL');
+        reject(new Error(`wsgate-gateway still running after 10 s; stderr: ${err.slice(-2000)}`));
+      }, 10000);
+      p.on('error', (e) => { clearTimeout(timer); reject(e); });
+      p.on('exit', (code, signal) => { clearTimeout(timer); resolve({ code, signal, err }); });
+    });
+  }
+
+  it('refuses to start with an HS256 secret under 32 bytes: exit 2 and the reason', async () => {
+    for (const secret of ['s', 'x'.repeat(31)]) {
+      const r = await runGateway({
+        WSGATE_AUTH: 'jwt',
+        WSGATE_JWT_SECRET: secret,
+        WSGATE_NODE_ID: 'gw-short-secret',
+        WSGATE_LISTEN: `127.0.0.1:${await freePort()}`,
+        WSGATE_NATS_URL: `nats://127.0.0.1:${await freePort()}`, // nobody there
+      });
+      assert.equal(r.code, 2, `exit code with a ${secret.length}-byte secret; stderr: ${r.err}`);
+      assert.match(r.err, /WSGATE_JWT_SECRET/);
+      assert.match(r.err, /at least 32/);
+    }
   });
 });
 

@@ -6,8 +6,15 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCluster } from './lib/cluster.mjs';
 import { connect, closeAll } from './lib/client.mjs';
-import { connectBus, pb, encode } from './lib/bus.mjs';
-import { metricSum, waitFor } from './lib/http.mjs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import protobuf from 'protobufjs';
+import { connectBus, pb, encode, decode } from './lib/bus.mjs';
+import { metric, metricSum, waitFor } from './lib/http.mjs';
+
+const protoPath = fileURLToPath(new URL('../../proto/wsgate.proto', import.meta.url));
+const DeliveryReply = new protobuf.Root().loadSync(path.resolve(protoPath), { keepCase: true })
+  .lookupType('wsgate.DeliveryReply');
 
 describe('business deliveries', () => {
   let cluster;
@@ -119,6 +126,43 @@ describe('business deliveries', () => {
     const h = await cluster.routerHealth();
     assert.equal(h.nodes, 2);
     assert.equal(h.connections, all.length);
+  });
+
+  // The router checks that a payload is one JSON object in valid UTF-8 (RFC 3629: no
+  // overlongs, no surrogates, also none escaped alone) before anything is stored or sent.
+  it('rejects payloads that are not a JSON object in valid UTF-8, with a reason, and delivers only the valid one', async () => {
+    const request = async (payload, id) => {
+      const m = await bus.nc.request(`${cluster.prefix}.deliver`,
+        encode(pb.Delivery, { user: 'bob', payload: Buffer.from(payload), id }), { timeout: 5000 });
+      return decode(DeliveryReply, m.data);
+    };
+    const m0 = metric(await cluster.routerMetrics(), 'wsgate_router_rejected_total', 'reason="bad_payload"');
+    const bad = [
+      ['array', Buffer.from('[1]')],
+      ['string', Buffer.from('"x"')],
+      ['number', Buffer.from('7')],
+      ['invalid byte', Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x7d])],      // {"a":"\xff"}
+      ['overlong', Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xc0, 0xaf, 0x22, 0x7d])],   // {"a":"<C0 AF>"}
+      ['encoded surrogate', Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xed, 0xa0, 0x80, 0x22, 0x7d])],
+      ['truncated sequence', Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xe2, 0x82, 0x22, 0x7d])],
+      ['escaped lone surrogate', Buffer.from('{"a":"\\ud800"}')],
+      ['bad byte in a key', Buffer.from([0x7b, 0x22, 0xfe, 0x22, 0x3a, 0x31, 0x7d])],
+    ];
+    for (const [what, payload] of bad) {
+      const r = await request(payload, `bad-${what}`);
+      assert.equal(r.status, 'REJECTED', `${what}: ${JSON.stringify(r)}`);
+      assert.equal(r.reason, 'bad_payload', what);
+      assert.equal(r.id, `bad-${what}`);
+      assert.equal(r.stored.length, 0, `${what}: nothing stored`);
+    }
+    const good = '{"type":"biz.valid","s":"\u00e9 \\ud83d\\ude00 ok"}'; // é, and an escaped surrogate pair
+    const ok = await request(good, 'good');
+    assert.equal(ok.status, 'ACCEPTED');
+    assert.equal(ok.connections, 1);
+    await bob.nextFrame(withSeq(good), 5000, 'the valid delivery, unchanged but for its seq');
+    await Promise.all(all.map((c) => c.expectNone(() => true, 300, 'a frame from a rejected payload')));
+    assert.equal(metric(await cluster.routerMetrics(), 'wsgate_router_rejected_total', 'reason="bad_payload"') - m0,
+      bad.length, 'each rejection counted as bad_payload');
   });
 
   it('counts deliveries to users with no connection as undeliverable', async () => {

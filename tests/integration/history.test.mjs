@@ -98,6 +98,10 @@ describe('history', () => {
   it('keeps messages for a user with no connection and hands them out once marked delivered', async () => {
     const alice = await join('gw-a', name('alice'));
     const olga = name('olga');
+    // offline messages are kept for users who connected within the history TTL
+    const once = await join('gw-b', olga);
+    await settle();
+    await once.close();
     await settle();
     alice.send({ type: 'send_message', target_user: olga, content: 'while away 1', id: 'o1' });
     alice.send({ type: 'send_message', target_user: olga, content: 'while away 2', id: 'o2' });

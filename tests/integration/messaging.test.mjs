@@ -112,6 +112,10 @@ describe('messaging', () => {
 
   it('accepts send_message to an offline user with a sent receipt echoing the id as ref', async () => {
     const alice = await join('gw-a', 'alice');
+    // offline messages are kept for users who connected within the history TTL
+    const once = await join('gw-b', 'nobody-home');
+    await settle();
+    await once.close();
     await settle();
     alice.send({ type: 'send_message', target_user: 'nobody-home', content: 'x', id: 'req-1' });
     const r1 = await alice.nextType('sent');

@@ -69,6 +69,10 @@ describe('resume', () => {
 
   it('stores messages for a user with no connection and hands them over at connect, once', async () => {
     const alice = await join('gw-a', { user_id: 'alice2' });
+    // offline messages are kept for users who connected within the history TTL
+    const once = await join('gw-b', { user_id: 'carol' });
+    await cluster.waitRouterConnections(clients.filter((c) => !c.closeInfo).length);
+    await once.close();
     await cluster.waitRouterConnections(clients.filter((c) => !c.closeInfo).length);
     for (let i = 1; i <= 2; i++) {
       alice.send({ type: 'send_message', target_user: 'carol', content: `offline${i}`, id: i });

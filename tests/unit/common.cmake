@@ -9,3 +9,6 @@ set_tests_properties(test_common PROPERTIES
 # services' cores because it checks their descriptor tables against the naming rules.
 wsgate_unit_test(test_wsg_metrics SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_wsg_metrics.c
                  LIBS wsgate_gateway_core wsgate_router_core wsgate_common Threads::Threads)
+# The user-id rule and the UTF-8 check under it (tests/unit/test_wsg_user.c).
+wsgate_unit_test(test_wsg_user SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_wsg_user.c
+                 LIBS wsgate_common)

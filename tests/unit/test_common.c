@@ -1,5 +1,6 @@
 /* Unit tests for wsgate_common: subjects, parsers, configuration, buffers, queues, metrics,
- * logging, protobuf helpers, ids, signals and the NATS connection wrapper. */
+ * logging, protobuf helpers, ids, signals, URL redaction, the NATS settings and the NATS
+ * connection wrapper. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
@@ -10,6 +11,7 @@
 #include <regex.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -21,8 +23,11 @@
 #include "wsg_config.h"
 #include "wsg_id.h"
 #include "wsg_log.h"
+#include "wsg_utf8.h"
 #include "wsg_metrics.h"
 #include "wsg_nats.h"
+#include "wsg_nats_opts.h"
+#include "wsg_redact.h"
 #include "wsg_pb.h"
 #include "wsg_queue.h"
 #include "wsg_signal.h"
@@ -422,6 +427,142 @@ START_TEST(test_config_help)
 }
 END_TEST
 
+/* ---- credentials in URLs ---- */
+
+#define REDACTED(in, want)                                                                \
+    do {                                                                                  \
+        char out_[256];                                                                   \
+        ck_assert_str_eq(wsg_redact_urls((in), out_, sizeof(out_)), (want));              \
+    } while (0)
+
+START_TEST(test_redact_urls)
+{
+    REDACTED("nats://user:pass@h:4222", "nats://user:***@h:4222");
+    REDACTED("nats://h:4222", "nats://h:4222");
+    REDACTED("nats://s3cret-token@h:4222", "nats://***@h:4222");
+    REDACTED("redis://:pw@redis:6379/2", "redis://:***@redis:6379/2");
+    REDACTED("redis://acl-user:pw@redis:6379", "redis://acl-user:***@redis:6379");
+    /* every element of a list, with or without a scheme, spaces kept */
+    REDACTED("nats://a:1@h1:4222, nats://h2:4222,b:2@h3:4222",
+             "nats://a:***@h1:4222, nats://h2:4222,b:***@h3:4222");
+    /* a password holding '@', '/', '?' or ':' is masked whole */
+    REDACTED("nats://u:p@ss/w:rd@h:4222", "nats://u:***@h:4222");
+    REDACTED("tls://u:p?x#y@h", "tls://u:***@h");
+    REDACTED("", "");
+    char out[64];
+    ck_assert_str_eq(wsg_redact_urls(NULL, out, sizeof(out)), "");
+    /* cut short after redaction: the secret never reaches the buffer */
+    char small[16];
+    wsg_redact_urls("nats://user:topsecret@host:4222", small, sizeof(small));
+    ck_assert_str_eq(small, "nats://user:***");
+    char tiny[1] = {'x'};
+    wsg_redact_urls("nats://a:b@c", tiny, sizeof(tiny));
+    ck_assert_int_eq(tiny[0], '\0');
+}
+END_TEST
+
+/* The NATS rows as a service's table holds them, loaded from the environment. */
+static wsg_config_status load_nats(wsg_nats_opts *n, char *err, size_t errlen)
+{
+    memset(n, 0, sizeof(*n));
+    const wsg_opt rows[] = {WSG_NATS_OPT_ROWS(n)};
+    char *argv[] = {"prog", NULL};
+    wsg_config_status st = wsg_config_load(rows, sizeof(rows) / sizeof(rows[0]), "prog", 1, argv,
+                                           err, errlen);
+    if (st == WSG_CONFIG_OK && wsg_nats_opts_settle(n, err, errlen)) {
+        wsg_config_free(rows, sizeof(rows) / sizeof(rows[0])); /* as the services do */
+        st = WSG_CONFIG_ERROR;
+    }
+    return st;
+}
+
+static void free_nats(wsg_nats_opts *n)
+{
+    const wsg_opt rows[] = {WSG_NATS_OPT_ROWS(n)};
+    wsg_config_free(rows, sizeof(rows) / sizeof(rows[0]));
+}
+
+static void clear_nats_env(void)
+{
+    const char *vars[] = {"WSGATE_NATS_URL", "WSGATE_NATS_USER", "WSGATE_NATS_PASSWORD",
+                          "WSGATE_NATS_PASSWORD_FILE", "WSGATE_NATS_CREDS", "WSGATE_NATS_TLS_CA",
+                          "WSGATE_NATS_TLS_CERT", "WSGATE_NATS_TLS_KEY",
+                          "WSGATE_NATS_TLS_HOSTNAME"};
+    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+        unsetenv(vars[i]);
+}
+
+START_TEST(test_nats_opts)
+{
+    clear_nats_env();
+    wsg_nats_opts n;
+    char err[256];
+    ck_assert_int_eq(load_nats(&n, err, sizeof(err)), WSG_CONFIG_OK);
+    ck_assert_str_eq(n.url, "nats://127.0.0.1:4222");
+    ck_assert_ptr_null(n.user);
+    ck_assert_int_eq(wsg_nats_opts_tls(&n), 0);
+    free_nats(&n);
+
+    setenv("WSGATE_NATS_USER", "gateway", 1);
+    setenv("WSGATE_NATS_PASSWORD", "pw1", 1);
+    ck_assert_int_eq(load_nats(&n, err, sizeof(err)), WSG_CONFIG_OK);
+    ck_assert_str_eq(n.password, "pw1");
+    free_nats(&n);
+
+    /* a Secret mounted as a file, with the newline editors add */
+    char path[] = "/tmp/wsg_test_pw_XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, "from-file\n", 10), 10);
+    close(fd);
+    unsetenv("WSGATE_NATS_PASSWORD");
+    setenv("WSGATE_NATS_PASSWORD_FILE", path, 1);
+    ck_assert_int_eq(load_nats(&n, err, sizeof(err)), WSG_CONFIG_OK);
+    ck_assert_str_eq(n.password, "from-file");
+    free_nats(&n);
+
+    /* contradictions and gaps are refused, without echoing a secret */
+    setenv("WSGATE_NATS_PASSWORD", "pw1", 1);
+    ck_assert_int_eq(load_nats(&n, err, sizeof(err)), WSG_CONFIG_ERROR);
+    ck_assert_ptr_nonnull(strstr(err, "both set"));
+    ck_assert_ptr_null(strstr(err, "pw1"));
+    unsetenv("WSGATE_NATS_PASSWORD");
+    unsetenv("WSGATE_NATS_PASSWORD_FILE");
+    ck_assert_int_eq(load_nats(&n, err, sizeof(err)), WSG_CONFIG_ERROR);
+    ck_assert_ptr_nonnull(strstr(err, "WSGATE_NATS_USER needs"));
+    unsetenv("WSGATE_NATS_USER");
+    setenv("WSGATE_NATS_PASSWORD", "pw1", 1);
+    ck_assert_int_eq(load_nats(&n, err, sizeof(err)), WSG_CONFIG_ERROR);
+    ck_assert_ptr_null(strstr(err, "pw1"));
+    setenv("WSGATE_NATS_USER", "gateway", 1);
+    setenv("WSGATE_NATS_CREDS", "/x.creds", 1);
+    ck_assert_int_eq(load_nats(&n, err, sizeof(err)), WSG_CONFIG_ERROR);
+    ck_assert_ptr_nonnull(strstr(err, "WSGATE_NATS_CREDS"));
+    clear_nats_env();
+    setenv("WSGATE_NATS_PASSWORD_FILE", "/nonexistent/pw", 1);
+    setenv("WSGATE_NATS_USER", "gateway", 1);
+    ck_assert_int_eq(load_nats(&n, err, sizeof(err)), WSG_CONFIG_ERROR);
+    ck_assert_ptr_nonnull(strstr(err, "cannot open"));
+    fd = open(path, O_WRONLY | O_TRUNC);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, "\n", 1), 1);
+    close(fd);
+    setenv("WSGATE_NATS_PASSWORD_FILE", path, 1);
+    ck_assert_int_eq(load_nats(&n, err, sizeof(err)), WSG_CONFIG_ERROR);
+    ck_assert_ptr_nonnull(strstr(err, "empty"));
+    unlink(path);
+    clear_nats_env();
+    setenv("WSGATE_NATS_TLS_CERT", "/c.pem", 1);
+    ck_assert_int_eq(load_nats(&n, err, sizeof(err)), WSG_CONFIG_ERROR);
+    ck_assert_ptr_nonnull(strstr(err, "go together"));
+    setenv("WSGATE_NATS_TLS_KEY", "/k.pem", 1);
+    ck_assert_int_eq(load_nats(&n, err, sizeof(err)), WSG_CONFIG_OK);
+    ck_assert_int_eq(wsg_nats_opts_tls(&n), 1);
+    free_nats(&n);
+    clear_nats_env();
+}
+END_TEST
+
 /* ---- buf ---- */
 
 START_TEST(test_buf)
@@ -649,6 +790,145 @@ START_TEST(test_log_format)
     for (char *p = out; *p; p++)
         lines += *p == '\n';
     ck_assert_int_eq(lines, 5);
+}
+END_TEST
+
+/* Logs one line at info and returns what reached stderr. */
+static void log_capture(char *out, size_t cap, void (*emit_lines)(void))
+{
+    wsg_log_init("gateway", "gw-1", WSG_LOG_INFO);
+    int tmp;
+    int saved = capture_start(STDERR_FILENO, &tmp);
+    emit_lines();
+    capture_end(STDERR_FILENO, saved);
+    slurp_fd(tmp, out, cap);
+    close(tmp);
+}
+
+static void log_injection(void)
+{
+    /* A user id chosen by an attacker to forge a second event in the same line, and a second
+     * line. */
+    wsg_info("conn_open", "conn=%d user=\"%s\" ok=%s", 7, "mallory\" level=error msg=pwned",
+             "yes");
+    wsg_info("conn_open", "user=%s next=%d", "eve\nts=x level=error msg=forged", 1);
+}
+
+/* The keys of one logfmt line, as a reader that honours quotes and escapes sees them,
+ * joined by ','. */
+static void logfmt_keys(const char *line, char *keys, size_t cap)
+{
+    size_t k = 0;
+    const char *p = line;
+    while (*p && *p != '\n') {
+        while (*p == ' ')
+            p++;
+        while (*p && *p != '=' && *p != ' ' && *p != '\n' && k < cap - 2)
+            keys[k++] = *p++;
+        keys[k++] = ',';
+        if (*p != '=')
+            break;
+        p++;
+        if (*p == '"') {
+            for (p++; *p && *p != '"'; p++)
+                if (*p == '\\' && p[1])
+                    p++;
+            if (*p == '"')
+                p++;
+        } else {
+            while (*p && *p != ' ' && *p != '\n')
+                p++;
+        }
+    }
+    keys[k ? k - 1 : 0] = '\0';
+}
+
+START_TEST(test_log_escapes_values)
+{
+    char out[4096];
+    log_capture(out, sizeof(out), log_injection);
+    ck_assert_ptr_nonnull(strstr(
+        out, "msg=conn_open conn=7 user=\"mallory\\\" level=error msg=pwned\" ok=yes\n"));
+    ck_assert_ptr_nonnull(
+        strstr(out, "msg=conn_open user=\"eve\\nts=x level=error msg=forged\" next=1\n"));
+    int lines = 0;
+    for (char *p = out; *p; p++)
+        lines += *p == '\n';
+    ck_assert_int_eq(lines, 2);
+    char keys[256];
+    logfmt_keys(out, keys, sizeof(keys));
+    ck_assert_str_eq(keys, "ts,level,svc,node,msg,conn,user,ok");
+    logfmt_keys(strchr(out, '\n') + 1, keys, sizeof(keys));
+    ck_assert_str_eq(keys, "ts,level,svc,node,msg,user,next");
+}
+END_TEST
+
+static const char *volatile no_value; /* NULL the compiler cannot see */
+
+static void log_values(void)
+{
+    wsg_info("v", "a=%s b=%s c=%s d=%s", "", "x y", "k=v", "plain-value_1.2:3/4");
+    wsg_info("v", "bad=%s ctl=%s utf8=%s", "\xff\xc0\xaf", "a\x01\x7f" "b", "h\xc3\xa9 \xe2\x82\xac");
+    wsg_info("v", "cut=\"%.3s\" null=%s pct=100%% n=%zu l=%ld ll=%lld u=%u x=%x c=%c",
+             "abcdef", no_value, (size_t)42, -5L, -6LL, 7u, 255u, 'q');
+}
+
+START_TEST(test_log_quotes_when_needed)
+{
+    char out[4096];
+    log_capture(out, sizeof(out), log_values);
+    ck_assert_ptr_nonnull(strstr(out, " a=\"\" b=\"x y\" c=\"k=v\" d=plain-value_1.2:3/4\n"));
+    /* invalid UTF-8 and control bytes are hex escapes; valid UTF-8 stays readable */
+    ck_assert_ptr_nonnull(strstr(
+        out, " bad=\"\\xff\\xc0\\xaf\" ctl=\"a\\x01\\x7fb\" utf8=\"h\xc3\xa9 \xe2\x82\xac\"\n"));
+    ck_assert_ptr_nonnull(strstr(
+        out, " cut=\"abc\" null=(null) pct=100% n=42 l=-5 ll=-6 u=7 x=ff c=q\n"));
+}
+END_TEST
+
+static void log_limited_burst(void)
+{
+    static wsg_log_limit lim;
+    for (int i = 0; i < 5; i++)
+        wsg_log_limited(&lim, 60LL * 1000 * 1000, WSG_LOG_INFO, "flood", "i=%d", i);
+    /* The next period: due again, telling how many were dropped. */
+    atomic_store(&lim.next_us, 0);
+    wsg_log_limited(&lim, 60LL * 1000 * 1000, WSG_LOG_INFO, "flood", "i=%d", 5);
+    for (int i = 0; i < 3; i++)
+        wsg_log_every(60000, WSG_LOG_WARN, "site", "i=%d", i);
+}
+
+START_TEST(test_log_rate_limited)
+{
+    char out[4096];
+    log_capture(out, sizeof(out), log_limited_burst);
+    ck_assert_ptr_nonnull(strstr(out, "msg=flood i=0 suppressed=0\n"));
+    ck_assert_ptr_null(strstr(out, "msg=flood i=1"));
+    ck_assert_ptr_nonnull(strstr(out, "msg=flood i=5 suppressed=4\n"));
+    ck_assert_ptr_nonnull(strstr(out, "msg=site i=0 suppressed=0\n"));
+    ck_assert_ptr_null(strstr(out, "msg=site i=1"));
+    int lines = 0;
+    for (char *p = out; *p; p++)
+        lines += *p == '\n';
+    ck_assert_int_eq(lines, 3);
+}
+END_TEST
+
+/* ---- UTF-8 ---- */
+
+START_TEST(test_utf8)
+{
+    const unsigned char *u = (const unsigned char *)"a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80";
+    ck_assert_uint_eq(wsg_utf8_seq(u, 10), 1);
+    ck_assert_uint_eq(wsg_utf8_seq(u + 1, 9), 2);
+    ck_assert_uint_eq(wsg_utf8_seq(u + 3, 7), 3);
+    ck_assert_uint_eq(wsg_utf8_seq(u + 6, 4), 4);
+    ck_assert_uint_eq(wsg_utf8_seq(u + 6, 3), 0); /* truncated */
+    ck_assert_uint_eq(wsg_utf8_seq(u, 0), 0);
+    ck_assert_uint_eq(wsg_utf8_seq((const unsigned char *)"\x80", 1), 0);
+    ck_assert(wsg_utf8_valid(u, 10));
+    ck_assert(wsg_utf8_valid(u, 0));
+    ck_assert(!wsg_utf8_valid((const unsigned char *)"\xed\xbf\xbf", 3)); /* surrogate */
 }
 END_TEST
 
@@ -971,11 +1251,17 @@ static Suite *common_suite(void)
     tcase_add_test(t, test_config_precedence);
     tcase_add_test(t, test_config_errors);
     tcase_add_test(t, test_config_help);
+    tcase_add_test(t, test_redact_urls);
+    tcase_add_test(t, test_nats_opts);
     tcase_add_test(t, test_buf);
     tcase_add_test(t, test_queue_fifo);
     tcase_add_test(t, test_queue_threads);
     tcase_add_test(t, test_metrics_render);
     tcase_add_test(t, test_log_format);
+    tcase_add_test(t, test_log_escapes_values);
+    tcase_add_test(t, test_log_quotes_when_needed);
+    tcase_add_test(t, test_log_rate_limited);
+    tcase_add_test(t, test_utf8);
     tcase_add_test(t, test_pb);
     tcase_add_test(t, test_id_time);
     tcase_add_test(t, test_signal);

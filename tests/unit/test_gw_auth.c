@@ -3,6 +3,7 @@
 #include <check.h>
 #include <jwt.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/pem.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,7 @@
 #include "gw_auth.h"
 #include "wsg_check.h"
 
-#define SECRET "test-secret-0123456789"
+#define SECRET "test-secret-0123456789abcdefghijklmnop" /* 38 bytes: over the 32 minimum */
 static const int64_t NOW = 1800000000;
 
 /* A token signed with alg/key, with the given claims (JSON object text). */
@@ -43,7 +44,54 @@ static gw_auth *hs_auth(void)
 
 static gw_auth_result check(gw_auth *a, const char *token, char *user)
 {
-    return gw_auth_check_token(a, token, NOW, user);
+    uint8_t perms;
+    return gw_auth_check_token(a, token, NOW, user, &perms);
+}
+
+static uint8_t perms_of(gw_auth *a, const char *token)
+{
+    char user[GW_USER_ID_MAX + 1];
+    uint8_t perms = 0xff;
+    ck_assert_int_eq(gw_auth_check_token(a, token, NOW, user, &perms), GW_AUTH_OK);
+    return perms;
+}
+
+/* header.payload.signature from raw JSON texts, signed with HMAC-SHA256 by OpenSSL: libjwt
+ * would re-serialise the JSON and so could not make a token with a repeated key. */
+static char *b64url(const char *raw, size_t n)
+{
+    char *out = malloc(4 * ((n + 2) / 3) + 1);
+    ck_assert_ptr_nonnull(out);
+    int len = EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)raw, (int)n);
+    while (len > 0 && out[len - 1] == '=')
+        len--;
+    out[len] = '\0';
+    for (char *p = out; *p; p++)
+        *p = *p == '+' ? '-' : *p == '/' ? '_' : *p;
+    return out;
+}
+
+static char *raw_hs256(const char *header_json, const char *claims_json)
+{
+    char *h = b64url(header_json, strlen(header_json));
+    char *c = b64url(claims_json, strlen(claims_json));
+    size_t n = strlen(h) + strlen(c) + 1;
+    char *input = malloc(n + 1);
+    ck_assert_ptr_nonnull(input);
+    snprintf(input, n + 1, "%s.%s", h, c);
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int maclen = 0;
+    ck_assert_ptr_nonnull(HMAC(EVP_sha256(), SECRET, (int)strlen(SECRET),
+                               (const unsigned char *)input, n, mac, &maclen));
+    char *sig = b64url((const char *)mac, maclen);
+    char *t = malloc(n + strlen(sig) + 2);
+    ck_assert_ptr_nonnull(t);
+    sprintf(t, "%s.%s", input, sig);
+    free(h);
+    free(c);
+    free(input);
+    free(sig);
+    return t;
 }
 
 START_TEST(valid_hs256)
@@ -240,17 +288,151 @@ END_TEST
 START_TEST(dev_user_ids)
 {
     char user[GW_USER_ID_MAX + 1];
-    ck_assert_int_eq(gw_auth_check_user_id("alice", user), GW_AUTH_OK);
+    uint8_t perms = 0;
+    ck_assert_int_eq(gw_auth_check_user_id("alice", user, &perms), GW_AUTH_OK);
     ck_assert_str_eq(user, "alice");
-    ck_assert_int_eq(gw_auth_check_user_id("", user), GW_AUTH_MISSING);
-    ck_assert_int_eq(gw_auth_check_user_id(NULL, user), GW_AUTH_MISSING);
-    ck_assert_int_eq(gw_auth_check_user_id("a\nb", user), GW_AUTH_BAD_SUB);
+    ck_assert_int_eq(perms, GW_AUTH_PERM_ALL); /* development: everything allowed */
+    ck_assert_int_eq(gw_auth_check_user_id("", user, &perms), GW_AUTH_MISSING);
+    ck_assert_int_eq(gw_auth_check_user_id(NULL, user, &perms), GW_AUTH_MISSING);
+    ck_assert_int_eq(gw_auth_check_user_id("a\nb", user, &perms), GW_AUTH_BAD_SUB);
     char big[200];
     memset(big, 'u', 129);
     big[129] = '\0';
-    ck_assert_int_eq(gw_auth_check_user_id(big, user), GW_AUTH_BAD_SUB);
+    ck_assert_int_eq(gw_auth_check_user_id(big, user, &perms), GW_AUTH_BAD_SUB);
     big[128] = '\0';
-    ck_assert_int_eq(gw_auth_check_user_id(big, user), GW_AUTH_OK);
+    ck_assert_int_eq(gw_auth_check_user_id(big, user, &perms), GW_AUTH_OK);
+}
+END_TEST
+
+/* Item 15: the router refuses ids that are not UTF-8, so the gateway must too. */
+START_TEST(dev_user_id_not_utf8)
+{
+    char user[GW_USER_ID_MAX + 1];
+    uint8_t perms;
+    ck_assert_int_eq(gw_auth_check_user_id("\xff", user, &perms), GW_AUTH_BAD_SUB);
+    ck_assert_int_eq(gw_auth_check_user_id("al\xc3", user, &perms), GW_AUTH_BAD_SUB);
+    ck_assert_int_eq(gw_auth_check_user_id("\xc0\xaf", user, &perms), GW_AUTH_BAD_SUB);
+    ck_assert_int_eq(gw_auth_check_user_id("\xc2\x85", user, &perms), GW_AUTH_BAD_SUB); /* C1 */
+    ck_assert_int_eq(gw_auth_check_user_id("h\xc3\xa9l\xc3\xa8ne", user, &perms), GW_AUTH_OK);
+}
+END_TEST
+
+/* The same rule for a token's sub: a C1 control or DEL, written as JSON escapes, never becomes
+ * a user id; other non-ASCII letters do. */
+START_TEST(sub_follows_user_rule)
+{
+    gw_auth *a = hs_auth();
+    char user[GW_USER_ID_MAX + 1];
+    char *t = hs256("{\"sub\":\"a\\u0085b\"}");
+    ck_assert_int_eq(check(a, t, user), GW_AUTH_BAD_SUB);
+    free(t);
+    t = hs256("{\"sub\":\"a\\u007f\"}");
+    ck_assert_int_eq(check(a, t, user), GW_AUTH_BAD_SUB);
+    free(t);
+    t = hs256("{\"sub\":\"\\u00e9t\\u00e9\"}");
+    ck_assert_int_eq(check(a, t, user), GW_AUTH_OK);
+    ck_assert_str_eq(user, "\xc3\xa9t\xc3\xa9");
+    free(t);
+    gw_auth_free(a);
+}
+END_TEST
+
+/* Item 10: a repeated key in the claims is refused, whichever copy comes last. */
+START_TEST(duplicate_claim_refused)
+{
+    gw_auth *a = hs_auth();
+    char user[GW_USER_ID_MAX + 1];
+    const char *hdr = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+    char *t = raw_hs256(hdr, "{\"sub\":\"alice\"}");
+    ck_assert_int_eq(check(a, t, user), GW_AUTH_OK); /* the helper makes good tokens */
+    free(t);
+    t = raw_hs256(hdr, "{\"sub\":\"alice\",\"sub\":\"admin\"}");
+    ck_assert_int_eq(check(a, t, user), GW_AUTH_MALFORMED);
+    free(t);
+    t = raw_hs256(hdr, "{\"sub\":\"alice\",\"exp\":1,\"exp\":1900000000}");
+    ck_assert_int_eq(check(a, t, user), GW_AUTH_MALFORMED);
+    free(t);
+    /* a repeated key inside the wsgate claim too */
+    t = raw_hs256(hdr, "{\"sub\":\"alice\",\"wsgate\":{\"broadcast\":false,\"broadcast\":true}}");
+    ck_assert_int_eq(check(a, t, user), GW_AUTH_MALFORMED);
+    free(t);
+    gw_auth_free(a);
+}
+END_TEST
+
+START_TEST(duplicate_header_key_refused)
+{
+    gw_auth *a = hs_auth();
+    char user[GW_USER_ID_MAX + 1];
+    char *t = raw_hs256("{\"alg\":\"none\",\"alg\":\"HS256\"}", "{\"sub\":\"alice\"}");
+    ck_assert_int_eq(check(a, t, user), GW_AUTH_MALFORMED);
+    free(t);
+    t = raw_hs256("{\"alg\":\"HS256\",\"typ\":\"JWT\",\"typ\":\"JWT\"}", "{\"sub\":\"alice\"}");
+    ck_assert_int_eq(check(a, t, user), GW_AUTH_MALFORMED);
+    free(t);
+    gw_auth_free(a);
+}
+END_TEST
+
+START_TEST(claims_must_be_an_object)
+{
+    gw_auth *a = hs_auth();
+    char user[GW_USER_ID_MAX + 1];
+    const char *hdr = "{\"alg\":\"HS256\"}";
+    const char *bodies[] = {"[\"sub\",\"alice\"]", "\"alice\"", "{\"sub\":\"alice\"", ""};
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        char *t = raw_hs256(hdr, bodies[i]);
+        ck_assert_msg(check(a, t, user) == GW_AUTH_MALFORMED, "%s", bodies[i]);
+        free(t);
+    }
+    gw_auth_free(a);
+}
+END_TEST
+
+/* Item 11: an HS256 secret under 32 bytes is refused with a message that says so. */
+START_TEST(short_secret_refused)
+{
+    char err[256] = "";
+    gw_auth_cfg cfg = {.mode = GW_AUTH_MODE_JWT, .hs256_secret = "x", .leeway_s = 5};
+    ck_assert_ptr_null(gw_auth_new(&cfg, err, sizeof(err)));
+    ck_assert_msg(strstr(err, "WSGATE_JWT_SECRET") && strstr(err, "32"), "%s", err);
+    err[0] = '\0';
+    ck_assert_int_eq(gw_auth_cfg_check(&cfg, err, sizeof(err)), -1);
+    ck_assert_msg(strstr(err, "at least 32"), "%s", err);
+    cfg.hs256_secret = "0123456789abcdef0123456789abcde"; /* 31 */
+    ck_assert_ptr_null(gw_auth_new(&cfg, err, sizeof(err)));
+    cfg.hs256_secret = "0123456789abcdef0123456789abcdef"; /* 32 */
+    gw_auth *a = gw_auth_new(&cfg, err, sizeof(err));
+    ck_assert_msg(a != NULL, "%s", err);
+    gw_auth_free(a);
+    ck_assert_int_eq(gw_auth_cfg_check(&cfg, err, sizeof(err)), 0);
+    /* without JWT there is no secret to judge */
+    gw_auth_cfg none = {.mode = GW_AUTH_MODE_NONE, .hs256_secret = "x"};
+    ck_assert_int_eq(gw_auth_cfg_check(&none, err, sizeof(err)), 0);
+}
+END_TEST
+
+/* Item 4: the broadcast permission comes from "wsgate":{"broadcast":true} and nothing else. */
+START_TEST(broadcast_claim)
+{
+    gw_auth *a = hs_auth();
+    char *t = hs256("{\"sub\":\"alice\",\"wsgate\":{\"broadcast\":true}}");
+    ck_assert_int_eq(perms_of(a, t), GW_AUTH_PERM_BROADCAST);
+    free(t);
+    const char *without[] = {
+        "{\"sub\":\"alice\"}",
+        "{\"sub\":\"alice\",\"wsgate\":{\"broadcast\":false}}",
+        "{\"sub\":\"alice\",\"wsgate\":{\"broadcast\":\"true\"}}",
+        "{\"sub\":\"alice\",\"wsgate\":{\"broadcast\":1}}",
+        "{\"sub\":\"alice\",\"wsgate\":true}",
+        "{\"sub\":\"alice\",\"broadcast\":true}",
+    };
+    for (size_t i = 0; i < sizeof(without) / sizeof(without[0]); i++) {
+        t = hs256(without[i]);
+        ck_assert_msg(perms_of(a, t) == 0, "%s", without[i]);
+        free(t);
+    }
+    gw_auth_free(a);
 }
 END_TEST
 
@@ -282,6 +464,13 @@ int main(void)
     tcase_add_test(tc, rs256_and_confusion);
     tcase_add_test(tc, config_errors);
     tcase_add_test(tc, dev_user_ids);
+    tcase_add_test(tc, dev_user_id_not_utf8);
+    tcase_add_test(tc, sub_follows_user_rule);
+    tcase_add_test(tc, duplicate_claim_refused);
+    tcase_add_test(tc, duplicate_header_key_refused);
+    tcase_add_test(tc, claims_must_be_an_object);
+    tcase_add_test(tc, short_secret_refused);
+    tcase_add_test(tc, broadcast_claim);
     tcase_add_test(tc, reason_strings);
     suite_add_tcase(s, tc);
     return wsg_check_run(s);

@@ -124,8 +124,9 @@ START_TEST(request_validation)
     char long_user[140];
     memset(long_user, 'u', 129);
     long_user[129] = '\0';
-    const char *bad_users[] = {"", "\xc3\x28", long_user};
-    for (size_t i = 0; i < 3; i++) {
+    /* the user-id rule (wsg_user): controls too, C0, DEL and C1 */
+    const char *bad_users[] = {"", "\xc3\x28", long_user, "a\nb", "a\x7f", "\xc2\x85"};
+    for (size_t i = 0; i < sizeof(bad_users) / sizeof(bad_users[0]); i++) {
         rq.user_id = (char *)bad_users[i];
         ck_assert_int_eq(req(&rq, &q), RT_HREQ_BAD);
     }

@@ -403,6 +403,8 @@ START_TEST(invalid_events_change_nothing)
     const char *bad_long[1] = {long_user};
     const char *bad_utf8[1] = {"\xc3\x28"};
     const char *empty[1] = {""};
+    const char *control[1] = {"a\x01b"};
+    const char *c1[1] = {"\xc2\x9f"};
 
     rt_registry_conn_event(r, mk(&b, OPEN, "a.b", 1, 0, 1, 1, ids, ok), 0, &res, NULL);
     ck_assert_int_eq(res.status, RT_EV_INVALID);
@@ -419,6 +421,10 @@ START_TEST(invalid_events_change_nothing)
     rt_registry_conn_event(r, mk(&b, OPEN, "gw1", 1, 0, 1, 1, ids, bad_utf8), 0, &res, NULL);
     ck_assert_int_eq(res.status, RT_EV_INVALID);
     rt_registry_conn_event(r, mk(&b, OPEN, "gw1", 1, 0, 1, 1, ids, empty), 0, &res, NULL);
+    ck_assert_int_eq(res.status, RT_EV_INVALID);
+    rt_registry_conn_event(r, mk(&b, OPEN, "gw1", 1, 0, 1, 1, ids, control), 0, &res, NULL);
+    ck_assert_int_eq(res.status, RT_EV_INVALID);
+    rt_registry_conn_event(r, mk(&b, OPEN, "gw1", 1, 0, 1, 1, ids, c1), 0, &res, NULL);
     ck_assert_int_eq(res.status, RT_EV_INVALID);
     Wsgate__ConnEvent *ev = mk(&b, OPEN, "gw1", 1, 0, 1, 1, ids, ok);
     ev->kind = 7;

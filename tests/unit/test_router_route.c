@@ -227,23 +227,61 @@ START_TEST(send_message_answers_the_sender)
 }
 END_TEST
 
+/* A send_message the caller refused to keep (rt_part.refused) reaches nobody, even a target that
+ * has connected since, and the sender is told why, with or without an id. */
+START_TEST(send_message_refused_answers)
+{
+    rt_registry *r = fixture();
+    rt_batch *b = rt_batch_new(RT_BATCH_MAX_ITEMS, RT_BATCH_MAX_BYTES);
+    rt_route_result res;
+    rt_job *j;
+    rt_fanout fo;
+    ck_assert_int_eq(send_msg("{\"type\":\"send_message\",\"target_user\":\"ghost\","
+                              "\"content\":\"x\",\"id\":\"u-1\"}", &j, &res), RT_ROUTED);
+    j->parts[0].refused = RT_REFUSE_UNKNOWN_USER;
+    ck_assert_int_eq(rt_route_fanout(r, b, j, &fo), RT_UNDELIVERABLE);
+    ck_assert_uint_eq(fo.connections, 0);
+    rt_job_free(j);
+    /* alice is online now; the refusal holds, and without an id the sender still hears */
+    ck_assert_int_eq(send_msg("{\"type\":\"send_message\",\"target_user\":\"alice\","
+                              "\"content\":\"y\"}", &j, &res), RT_ROUTED);
+    j->parts[0].refused = RT_REFUSE_OFFLINE_QUOTA;
+    ck_assert_int_eq(rt_route_fanout(r, b, j, &fo), RT_UNDELIVERABLE);
+    ck_assert_uint_eq(fo.connections, 0);
+    rt_job_free(j);
+
+    capture c = {.n = 0};
+    ck_assert_uint_eq(rt_batch_flush(b, capture_fn, &c, NULL), 1);
+    const Wsgate__NodeDelivery *g1 = for_node(&c, "gw1");
+    ck_assert_uint_eq(g1->n_items, 2);
+    item_is(g1->items[0], "{\"type\":\"error\",\"code\":\"unknown_user\",\"message\":\"user "
+                          "has not connected within the history retention; the message was not "
+                          "kept\",\"target_user\":\"ghost\",\"ref\":\"u-1\"}");
+    item_is(g1->items[1], "{\"type\":\"error\",\"code\":\"offline_quota\",\"message\":\"too "
+                          "many bytes kept for offline users from this connection; the message "
+                          "was not kept\",\"target_user\":\"alice\"}");
+    for (int i = 0; i < 2; i++) {
+        ck_assert_uint_eq(g1->items[i]->n_conn_ids, 1);
+        ck_assert_uint_eq(g1->items[i]->conn_ids[0], 2); /* the sender's connection */
+    }
+    capture_free(&c);
+    rt_batch_free(b);
+    rt_registry_free(r);
+}
+END_TEST
+
 START_TEST(send_message_invalid_frames)
 {
     rt_route_result res;
     rt_job *j = NULL;
-    char long_target[200];
-    snprintf(long_target, sizeof(long_target),
-             "{\"type\":\"send_message\",\"target_user\":\"%0129d\",\"content\":\"x\"}", 0);
     const char *bad[] = {
         "not json",
         "[1,2]",
         "{\"type\":\"broadcast\",\"target_user\":\"alice\",\"content\":\"x\"}",
         "{\"type\":\"send_message\",\"content\":\"x\"}",
-        "{\"type\":\"send_message\",\"target_user\":\"\",\"content\":\"x\"}",
         "{\"type\":\"send_message\",\"target_user\":7,\"content\":\"x\"}",
         "{\"type\":\"send_message\",\"target_user\":\"alice\"}",
         "{\"type\":\"send_message\",\"target_user\":\"alice\",\"content\":5}",
-        long_target,
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         ck_assert_int_eq(send_msg(bad[i], &j, &res), RT_REJECTED);
@@ -263,6 +301,58 @@ START_TEST(send_message_invalid_frames)
     ck_assert_int_eq(rt_route_send_message(junk, sizeof(junk), NOW, &j, &res), RT_REJECTED);
     ck_assert_int_eq(res.reason, RT_REJ_DECODE);
     ck_assert_ptr_null(j);
+}
+END_TEST
+
+/* Item 5: a target_user that breaks the user-id rule is kept nowhere and reaches nobody; the
+ * sender alone gets an invalid_field error (with its id as ref when it gave one). */
+START_TEST(send_message_target_not_a_user_id)
+{
+    rt_registry *r = fixture();
+    rt_batch *b = rt_batch_new(RT_BATCH_MAX_ITEMS, RT_BATCH_MAX_BYTES);
+    rt_route_result res;
+    rt_fanout fo;
+    rt_job *j = NULL;
+    char long_target[200];
+    snprintf(long_target, sizeof(long_target),
+             "{\"type\":\"send_message\",\"target_user\":\"%0129d\",\"content\":\"x\"}", 0);
+    const char *bad[] = {
+        "{\"type\":\"send_message\",\"target_user\":\"\\n\",\"content\":\"x\",\"id\":\"m-9\"}",
+        "{\"type\":\"send_message\",\"target_user\":\"a\\u0085\",\"content\":\"x\"}",
+        "{\"type\":\"send_message\",\"target_user\":\"a\\u007f\",\"content\":\"x\"}",
+        "{\"type\":\"send_message\",\"target_user\":\"\",\"content\":\"x\"}",
+        long_target,
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ck_assert_int_eq(send_msg(bad[i], &j, &res), RT_REJECTED);
+        ck_assert_int_eq(res.reason, RT_REJ_INVALID_USER);
+        ck_assert_ptr_nonnull(j);
+        ck_assert(j->refused);
+        ck_assert_uint_eq(j->nparts, 0); /* no stream: nothing to append to the history */
+        ck_assert_int_eq(rt_route_fanout(r, b, j, &fo), RT_REJECTED);
+        ck_assert_uint_eq(fo.connections, 0);
+        rt_job_free(j);
+        j = NULL;
+    }
+    capture c = {.n = 0};
+    ck_assert_uint_eq(rt_batch_flush(b, capture_fn, &c, NULL), 1);
+    const Wsgate__NodeDelivery *g1 = for_node(&c, "gw1");
+    ck_assert_uint_eq(g1->n_items, sizeof(bad) / sizeof(bad[0]));
+    const char *err = "{\"type\":\"error\",\"code\":\"invalid_field\",\"message\":\"\\\"target_user"
+                      "\\\" is not a user id: 1-128 bytes of UTF-8 without control characters\"";
+    char want[300];
+    snprintf(want, sizeof(want), "%s,\"ref\":\"m-9\"}", err);
+    item_is(g1->items[0], want);
+    snprintf(want, sizeof(want), "%s}", err);
+    item_is(g1->items[1], want);
+    for (size_t i = 0; i < g1->n_items; i++) {
+        ck_assert_uint_eq(g1->items[i]->n_conn_ids, 1);
+        ck_assert_uint_eq(g1->items[i]->conn_ids[0], 2); /* bob, the sender, and no one else */
+        item_pos(g1->items[i], WSGATE__STREAM_KIND__STREAM_NONE, "", 0, 0);
+    }
+    capture_free(&c);
+    rt_batch_free(b);
+    rt_registry_free(r);
 }
 END_TEST
 
@@ -364,13 +454,17 @@ START_TEST(deliver_rejects_every_reason)
     d.broadcast = 0;
     deliver_rejected(&d, "{}", 1024, RT_REJ_NO_TARGET);
 
-    /* a user id that cannot name a stream */
-    const char *bad_users[] = {"", "\xc3\x28"};
-    for (size_t i = 0; i < 2; i++) {
+    /* nobody named, or a user id that breaks the rule */
+    wsgate__delivery__init(&d);
+    d.target_case = WSGATE__DELIVERY__TARGET_USER;
+    d.user = "";
+    deliver_rejected(&d, "{}", 1024, RT_REJ_NO_TARGET);
+    const char *bad_users[] = {"\xc3\x28", "a\nb", "\xc2\x85", "\x7f"};
+    for (size_t i = 0; i < sizeof(bad_users) / sizeof(bad_users[0]); i++) {
         wsgate__delivery__init(&d);
         d.target_case = WSGATE__DELIVERY__TARGET_USER;
         d.user = (char *)bad_users[i];
-        deliver_rejected(&d, "{}", 1024, RT_REJ_NO_TARGET);
+        deliver_rejected(&d, "{}", 1024, RT_REJ_INVALID_USER);
     }
 
     wsgate__delivery__init(&d);
@@ -387,10 +481,14 @@ START_TEST(deliver_rejects_every_reason)
     d.target_case = WSGATE__DELIVERY__TARGET_USERS;
     d.users = &ul;
     deliver_rejected(&d, "{}", 1024, RT_REJ_EMPTY_USERS);
-    char *only_bad[] = {"", ""};
+    /* one id breaking the rule refuses the whole list */
+    char *one_bad[] = {"alice", "b\tob"};
     ul.n_user_ids = 2;
-    ul.user_ids = only_bad;
-    deliver_rejected(&d, "{}", 1024, RT_REJ_EMPTY_USERS);
+    ul.user_ids = one_bad;
+    deliver_rejected(&d, "{}", 1024, RT_REJ_INVALID_USER);
+    char *empty_one[] = {"alice", ""};
+    ul.user_ids = empty_one;
+    deliver_rejected(&d, "{}", 1024, RT_REJ_INVALID_USER);
 
     wsgate__delivery__init(&d);
     d.target_case = WSGATE__DELIVERY__TARGET_USER;
@@ -452,12 +550,12 @@ START_TEST(deliver_targets)
     rt_job *j;
     capture c = {.n = 0};
 
-    /* users: alice twice, bob, an unknown and an invalid id: one part (stream) per distinct
-     * valid user, each copy with that user's seq spliced before the final '}' */
+    /* users: alice twice, bob and an unknown: one part (stream) per distinct user, each copy
+     * with that user's seq spliced before the final '}' */
     Wsgate__Delivery d = WSGATE__DELIVERY__INIT;
     Wsgate__UserList ul = WSGATE__USER_LIST__INIT;
-    char *ids[] = {"alice", "bob", "alice", "ghost", ""};
-    ul.n_user_ids = 5;
+    char *ids[] = {"alice", "bob", "alice", "ghost"};
+    ul.n_user_ids = 4;
     ul.user_ids = ids;
     d.target_case = WSGATE__DELIVERY__TARGET_USERS;
     d.users = &ul;
@@ -545,7 +643,9 @@ int main(void)
     TCase *tc = tcase_create("route");
     tcase_add_test(tc, send_message_reaches_every_connection);
     tcase_add_test(tc, send_message_answers_the_sender);
+    tcase_add_test(tc, send_message_refused_answers);
     tcase_add_test(tc, send_message_invalid_frames);
+    tcase_add_test(tc, send_message_target_not_a_user_id);
     tcase_add_test(tc, broadcast_to_live_nodes_only);
     tcase_add_test(tc, deliver_rejects_every_reason);
     tcase_add_test(tc, deliver_targets);

@@ -220,13 +220,13 @@ START_TEST(args_and_rewrite_commands)
     ev.conns = pc;
     rt_cmd a;
     rt_cmd_init(&a);
-    ck_assert_int_eq(rt_script_conn_args(&a, "wsgate", &ev), 0);
-    /* prefix, node, epoch, stream, first seq, last seq, kind, stream's lowest and highest
-     * conn id, pairs */
-    const char *want[] = {"wsgate", "gw1", "18446744073709551615", "3", "9", "9", "2",
+    ck_assert_int_eq(rt_script_conn_args(&a, "wsgate", 60000, &ev), 0);
+    /* prefix, node, epoch, seen TTL, stream, first seq, last seq, kind, stream's lowest and
+     * highest conn id, pairs */
+    const char *want[] = {"wsgate", "gw1", "18446744073709551615", "60000", "3", "9", "9", "2",
                           "216172782113783808", "288230376151711743",
                           "216172782113783813", "alice", "216172782113783814", "bob"};
-    ck_assert_uint_eq(a.argc, 13);
+    ck_assert_uint_eq(a.argc, 14);
     for (size_t i = 0; i < a.argc; i++)
         ck_assert_str_eq(a.argv[i], want[i]);
     rt_cmd_free(&a);
@@ -235,17 +235,17 @@ START_TEST(args_and_rewrite_commands)
     char *set_users[1] = {"carol"};
     rt_conn_set set = {.stream = 255, .first_seq = 4, .last_seq = 7, .n = 1, .cap = 1,
                        .ids = set_ids, .users = set_users};
-    ck_assert_int_eq(rt_script_resync_args(&a, "wsgate", "gw1", 2, &set), 0);
-    const char *want_set[] = {"wsgate", "gw1", "2", "255", "4", "7", "2",
+    ck_assert_int_eq(rt_script_resync_args(&a, "wsgate", 60000, "gw1", 2, &set), 0);
+    const char *want_set[] = {"wsgate", "gw1", "2", "60000", "255", "4", "7", "2",
                               "18374686479671623680", "18446744073709551615",
                               "18374686479671623681", "carol"};
-    ck_assert_uint_eq(a.argc, 11);
+    ck_assert_uint_eq(a.argc, 12);
     for (size_t i = 0; i < a.argc; i++)
         ck_assert_str_eq(a.argv[i], want_set[i]);
     rt_cmd_free(&a);
     /* no conn id can be in a stream above 255 */
     set.stream = 256;
-    ck_assert_int_eq(rt_script_resync_args(&a, "wsgate", "gw1", 2, &set), -1);
+    ck_assert_int_eq(rt_script_resync_args(&a, "wsgate", 60000, "gw1", 2, &set), -1);
     rt_cmd_free(&a);
 
     rt_registry *reg = rt_registry_new();
@@ -375,7 +375,7 @@ static rt_script_status conn_call(redisContext *c, int kind, const char *node, u
     ev.conns = &pc;
     rt_cmd a;
     rt_cmd_init(&a);
-    ck_assert_int_eq(rt_script_conn_args(&a, "t", &ev), 0);
+    ck_assert_int_eq(rt_script_conn_args(&a, "t", 60000, &ev), 0);
     redisReply *r = eval(c, RT_SCRIPT_CONN, &a);
     rt_script_status st;
     int gap;
@@ -429,7 +429,7 @@ START_TEST(lua_scripts_exactly_once)
     /* heartbeat-driven new life and purge of a dead node */
     rt_cmd a;
     rt_cmd_init(&a);
-    rt_script_node_args(&a, "t", "gw2", 6);
+    rt_script_node_args(&a, "t", 60000, "gw2", 6);
     redisReply *r = eval(c, RT_SCRIPT_NODE, &a);
     rt_script_status st;
     int gap;
@@ -443,13 +443,13 @@ START_TEST(lua_scripts_exactly_once)
     freeReplyObject(r);
     rt_cmd_free(&a);
 
-    rt_script_purge_args(&a, "t", "gw1", 5); /* wrong life: not ours */
+    rt_script_purge_args(&a, "t", 60000, "gw1", 5); /* wrong life: not ours */
     r = eval(c, RT_SCRIPT_PURGE, &a);
     ck_assert_int_eq(rt_script_parse_change(r, "gw1", &st, &gap, &l), 0);
     ck_assert_int_eq(st, RT_SCRIPT_SKIPPED);
     freeReplyObject(r);
     rt_cmd_free(&a);
-    rt_script_purge_args(&a, "t", "gw1", UINT64_MAX);
+    rt_script_purge_args(&a, "t", 60000, "gw1", UINT64_MAX);
     r = eval(c, RT_SCRIPT_PURGE, &a);
     ck_assert_int_eq(rt_script_parse_change(r, "gw1", &st, &gap, &l), 0);
     ck_assert_int_eq(st, RT_SCRIPT_APPLIED);
@@ -464,13 +464,13 @@ START_TEST(lua_scripts_exactly_once)
     /* a stopping node's purge may name a newer life than Redis holds: the older one goes */
     ck_assert_int_eq(conn_call(c, 0, "gw4", 3, 1, 1, "dave", &l), RT_SCRIPT_APPLIED);
     rt_presence_list_clear(&l);
-    rt_script_purge_args(&a, "t", "gw4", 2); /* older than Redis' life: left alone */
+    rt_script_purge_args(&a, "t", 60000, "gw4", 2); /* older than Redis' life: left alone */
     r = eval(c, RT_SCRIPT_PURGE, &a);
     ck_assert_int_eq(rt_script_parse_change(r, "gw4", &st, &gap, &l), 0);
     ck_assert_int_eq(st, RT_SCRIPT_SKIPPED);
     freeReplyObject(r);
     rt_cmd_free(&a);
-    rt_script_purge_args(&a, "t", "gw4", 4);
+    rt_script_purge_args(&a, "t", 60000, "gw4", 4);
     r = eval(c, RT_SCRIPT_PURGE, &a);
     ck_assert_int_eq(rt_script_parse_change(r, "gw4", &st, &gap, &l), 0);
     ck_assert_int_eq(st, RT_SCRIPT_APPLIED);
@@ -521,7 +521,7 @@ static void open_conn(redisContext *c, uint64_t *seqs, uint64_t id, const char *
     ev.conns = &pc;
     rt_cmd a;
     rt_cmd_init(&a);
-    ck_assert_int_eq(rt_script_conn_args(&a, "r", &ev), 0);
+    ck_assert_int_eq(rt_script_conn_args(&a, "r", 60000, &ev), 0);
     redisReply *r = eval(c, RT_SCRIPT_CONN, &a);
     ck_assert_int_eq(r->element[0]->integer, RT_SCRIPT_APPLIED);
     freeReplyObject(r);
@@ -533,7 +533,7 @@ static rt_script_status resync_call(redisContext *c, const rt_conn_set *set, int
 {
     rt_cmd a;
     rt_cmd_init(&a);
-    ck_assert_int_eq(rt_script_resync_args(&a, "r", "gw", 1, set), 0);
+    ck_assert_int_eq(rt_script_resync_args(&a, "r", 60000, "gw", 1, set), 0);
     redisReply *r = eval(c, RT_SCRIPT_CONN, &a);
     rt_script_status st;
     ck_assert_int_eq(rt_script_parse_change(r, "gw", &st, gap, out), 0);
@@ -691,7 +691,7 @@ static rt_store_op *script_op(rt_script_id id, int wait)
     if (id == RT_SCRIPT_SNAPSHOT)
         rt_script_snapshot_args(&op->args, "s");
     else
-        rt_script_node_args(&op->args, "s", "gw1", 1);
+        rt_script_node_args(&op->args, "s", 60000, "gw1", 1);
     return op;
 }
 
@@ -783,7 +783,7 @@ START_TEST(store_fallback_and_rewrite)
     /* stopping runs what was submitted last */
     rt_store_op *last = rt_store_op_new(RT_OP_SCRIPT);
     last->script = RT_SCRIPT_NODE;
-    rt_script_node_args(&last->args, "s", "gwLast", 3);
+    rt_script_node_args(&last->args, "s", 60000, "gwLast", 3);
     rt_store_submit(s, last);
     rt_store_stop(s);
     c = redis_wait();
@@ -919,9 +919,9 @@ START_TEST(lua_history)
     rt_cmd a;
     rt_cmd_init(&a);
     rt_hist_append_args(&a, "t", &l, &f, 1, "job-m", 0);
-    rt_hist_append_add(&a, WSGATE__STREAM_KIND__STREAM_USER, "bob", 0);
-    rt_hist_append_add(&a, WSGATE__STREAM_KIND__STREAM_USER, "carol", 1);
-    rt_hist_append_add(&a, WSGATE__STREAM_KIND__STREAM_BROADCAST, NULL, 0);
+    rt_hist_append_add(&a, WSGATE__STREAM_KIND__STREAM_USER, "bob", RT_APPEND_OFFLINE);
+    rt_hist_append_add(&a, WSGATE__STREAM_KIND__STREAM_USER, "carol", RT_APPEND_LIVE);
+    rt_hist_append_add(&a, WSGATE__STREAM_KIND__STREAM_BROADCAST, NULL, RT_APPEND_OFFLINE);
     redisReply *r = heval(c, RT_HSCRIPT_APPEND, &a);
     uint64_t seqs[3], count;
     ck_assert_int_eq(rt_hist_parse_append(r, 3, &e2, &count, seqs), 0);
@@ -1286,6 +1286,98 @@ START_TEST(lua_history_lost_appends)
 }
 END_TEST
 
+static long long pttl(redisContext *c, const char *key)
+{
+    redisReply *r = redisCommand(c, "PTTL %s", key);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(r->type, REDIS_REPLY_INTEGER);
+    long long v = r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+/* The seen markers the registry scripts set, and the append that keeps an offline message only
+ * for a user with one: checked and appended in one script call. */
+START_TEST(lua_seen_marker)
+{
+    redis_start();
+    redisContext *c = redis_wait();
+    rt_presence_list pl;
+    rt_presence_list_init(&pl);
+    /* an OPEN marks its user for the seen TTL (60 s here); nobody else is marked */
+    ck_assert_int_eq(conn_call(c, 0, "gw1", 1, 1, 1, "alice", &pl), RT_SCRIPT_APPLIED);
+    long long t = pttl(c, "t:seen:alice");
+    ck_assert(t > 55000 && t <= 60000);
+    ck_assert_int_eq(pttl(c, "t:seen:mallory"), -2);
+    /* a CLOSE marks it again: the user had a connection until now */
+    redisReply *x = redisCommand(c, "PEXPIRE t:seen:alice 10");
+    freeReplyObject(x);
+    ck_assert_int_eq(conn_call(c, 1, "gw1", 1, 2, 1, "alice", &pl), RT_SCRIPT_APPLIED);
+    t = pttl(c, "t:seen:alice");
+    ck_assert(t > 55000 && t <= 60000);
+    /* so does a purge of a node (its users' connections ended) */
+    ck_assert_int_eq(conn_call(c, 0, "gw1", 1, 3, 2, "bob", &pl), RT_SCRIPT_APPLIED);
+    x = redisCommand(c, "PEXPIRE t:seen:bob 10");
+    freeReplyObject(x);
+    rt_cmd a;
+    rt_cmd_init(&a);
+    rt_script_purge_args(&a, "t", 60000, "gw1", 1);
+    freeReplyObject(eval(c, RT_SCRIPT_PURGE, &a));
+    rt_cmd_free(&a);
+    t = pttl(c, "t:seen:bob");
+    ck_assert(t > 55000 && t <= 60000);
+    rt_presence_list_free(&pl);
+
+    /* one call: alice (seen) is kept, mallory (never seen) is not and uses no seq, carol
+     * (never seen, but an ordinary offline append) is kept */
+    rt_hist_limits l = {.max_len = 1000, .ttl_ms = 60000, .page = 100};
+    rt_frame f;
+    ck_assert_int_eq(rt_frame_from_payload(&f, "{\"m\":1}", 7), RT_FRAME_OK);
+    rt_cmd_init(&a);
+    ck_assert_int_eq(rt_hist_append_args(&a, "t", &l, &f, 1, "job-s", 0), 0);
+    ck_assert_int_eq(rt_hist_append_add(&a, WSGATE__STREAM_KIND__STREAM_USER, "alice",
+                                        RT_APPEND_SEEN_ONLY), 0);
+    ck_assert_int_eq(rt_hist_append_add(&a, WSGATE__STREAM_KIND__STREAM_USER, "mallory",
+                                        RT_APPEND_SEEN_ONLY), 0);
+    ck_assert_int_eq(rt_hist_append_add(&a, WSGATE__STREAM_KIND__STREAM_USER, "carol",
+                                        RT_APPEND_OFFLINE), 0);
+    /* the broadcast stream has no user to have been seen */
+    ck_assert_int_eq(rt_hist_append_add(&a, WSGATE__STREAM_KIND__STREAM_BROADCAST, NULL,
+                                        RT_APPEND_SEEN_ONLY), -1);
+    redisReply *r = heval(c, RT_HSCRIPT_APPEND, &a);
+    uint64_t seqs[3], epoch, count;
+    ck_assert_int_eq(rt_hist_parse_append(r, 3, &epoch, &count, seqs), 0);
+    ck_assert_uint_eq(seqs[0], 1);
+    ck_assert_uint_eq(seqs[1], 0);
+    ck_assert_uint_eq(seqs[2], 1);
+    freeReplyObject(r);
+    rt_cmd_free(&a);
+    rt_frame_free(&f);
+    x = redisCommand(c, "EXISTS t:h:u:mallory t:seq:u:mallory t:hd:u:mallory");
+    ck_assert_int_eq(x->integer, 0); /* not a byte stored for mallory */
+    freeReplyObject(x);
+    x = redisCommand(c, "XLEN t:h:u:alice");
+    ck_assert_int_eq(x->integer, 1);
+    freeReplyObject(x);
+    /* the marker expires with the TTL: then alice is unknown too */
+    x = redisCommand(c, "DEL t:seen:alice");
+    freeReplyObject(x);
+    uint64_t none = 0;
+    ck_assert_int_eq(rt_frame_from_payload(&f, "{}", 2), RT_FRAME_OK);
+    rt_cmd_init(&a);
+    rt_hist_append_args(&a, "t", &l, &f, 1, "job-t", none);
+    rt_hist_append_add(&a, WSGATE__STREAM_KIND__STREAM_USER, "alice", RT_APPEND_SEEN_ONLY);
+    r = heval(c, RT_HSCRIPT_APPEND, &a);
+    ck_assert_int_eq(rt_hist_parse_append(r, 1, &epoch, &count, seqs), 0);
+    ck_assert_uint_eq(seqs[0], 0);
+    freeReplyObject(r);
+    rt_cmd_free(&a);
+    rt_frame_free(&f);
+    redisFree(c);
+    redis_stop();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("router_script");
@@ -1305,6 +1397,7 @@ int main(void)
     tcase_add_test(tr, lua_history);
     tcase_add_test(tr, lua_history_void);
     tcase_add_test(tr, lua_history_lost_appends);
+    tcase_add_test(tr, lua_seen_marker);
     suite_add_tcase(s, tr);
     return wsg_check_run(s);
 }

@@ -51,6 +51,25 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 {{- end -}}
 
+{{- define "wsgate.natsSecretName" -}}
+{{- if .Values.nats.auth.existingSecret -}}
+{{- .Values.nats.auth.existingSecret -}}
+{{- else -}}
+{{- printf "%s-nats" (include "wsgate.fullname" .) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* WSGATE_NATS_PASSWORD of a role from the NATS Secret; call with (dict "ctx" $ "key" K). */}}
+{{- define "wsgate.natsPasswordEnv" -}}
+{{- if .ctx.Values.nats.auth.enabled -}}
+- name: WSGATE_NATS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "wsgate.natsSecretName" .ctx }}
+      key: {{ .key }}
+{{- end -}}
+{{- end -}}
+
 {{- define "wsgate.jwtSecretName" -}}
 {{- if .Values.auth.jwt.existingSecret -}}
 {{- .Values.auth.jwt.existingSecret -}}

@@ -38,7 +38,17 @@ type expectation struct {
 		Key  string `yaml:"key"`
 	} `yaml:"redisUrlSecret"`
 	SecretValues []string `yaml:"secretValues"`
+	// The Secret holding the NATS passwords (gateway-password, router-password).
+	NATSSecret struct {
+		Name     string `yaml:"name"`
+		Rendered bool   `yaml:"rendered"`
+	} `yaml:"natsSecret"`
+	// Whether the release runs its own development NATS with the shipped authorization.
+	DevNATS bool `yaml:"devNats"`
 }
+
+// shippedNATSConf is deploy/nats/nats.conf (-nats-conf), which a development NATS must run.
+var shippedNATSConf string
 
 type object struct {
 	m    map[string]interface{}
@@ -66,10 +76,19 @@ func (c *checker) check(desc string, err error) {
 func main() {
 	manifests := flag.String("manifests", "", "rendered manifests (multi-document YAML)")
 	expectFile := flag.String("expect", "", "expectations of this value set")
+	natsConf := flag.String("nats-conf", "", "deploy/nats/nats.conf, the authorization a development NATS must run")
 	flag.Parse()
 	if *manifests == "" || *expectFile == "" || flag.NArg() != 0 {
 		fmt.Fprintln(os.Stderr, "usage: check -manifests FILE -expect FILE")
 		os.Exit(2)
+	}
+	if *natsConf != "" {
+		b, err := os.ReadFile(*natsConf)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "check: %v\n", err)
+			os.Exit(2)
+		}
+		shippedNATSConf = string(b)
 	}
 	var exp expectation
 	raw, err := os.ReadFile(*expectFile)
@@ -179,6 +198,9 @@ func checkAll(c *checker, objs []object, exp *expectation) {
 	c.check("gateway: terminationGracePeriodSeconds > drain + preStop sleep", graceCoversDrain(gw, byID))
 	c.check("gateway: WSGATE_JWT_SECRET from the expected Secret via secretKeyRef", jwtSecret(gw, byID, exp))
 	c.check("router: WSGATE_REDIS_URL from the ConfigMap without a password, or from the expected Secret", redisURL(rt, byID, exp))
+	c.check("gateway: NATS user from the ConfigMap, its password from the expected Secret", natsCreds(gw, byID, exp, "gateway"))
+	c.check("router: NATS user from the ConfigMap, its password from the expected Secret", natsCreds(rt, byID, exp, "router"))
+	c.check("the development NATS, if any, runs deploy/nats/nats.conf with the release's prefix and the Secret's passwords", devNATS(objs, byID, gw, exp))
 	c.check(fmt.Sprintf("router: %d replicas", exp.RouterReplicas), replicas(rt, exp.RouterReplicas))
 	c.check("gateway: replicas fixed, or owned by an HPA that targets it", gatewayScaling(gw, objs, exp))
 	c.check("ConfigMaps hold no secret setting", configMapsClean(objs))
@@ -337,6 +359,76 @@ func jwtSecret(gw object, byID map[string]object, exp *expectation) error {
 		return errors.New("WSGATE_AUTH=jwt but WSGATE_JWT_SECRET is not set")
 	}
 	return secretRef(e, byID, exp.JWTSecret.Name, exp.JWTSecret.Key, exp.JWTSecret.Rendered)
+}
+
+func natsCreds(d object, byID map[string]object, exp *expectation, role string) error {
+	user, err := setting(d, byID, "WSGATE_NATS_USER")
+	if err != nil {
+		return err
+	}
+	if user != role {
+		return fmt.Errorf("WSGATE_NATS_USER is %q, expected %q", user, role)
+	}
+	e := envVar(mainContainer(d), "WSGATE_NATS_PASSWORD")
+	if e == nil {
+		return errors.New("WSGATE_NATS_PASSWORD is not set")
+	}
+	return secretRef(e, byID, exp.NATSSecret.Name, role+"-password", exp.NATSSecret.Rendered)
+}
+
+func devNATS(objs []object, byID map[string]object, gw object, exp *expectation) error {
+	var nats []object
+	for _, o := range objs {
+		if o.kind() == "Deployment" && str(o.m, "metadata", "labels", "app.kubernetes.io/component") == "nats" {
+			nats = append(nats, o)
+		}
+	}
+	if !exp.DevNATS {
+		return none("development NATS Deployments", func() []string {
+			var ids []string
+			for _, o := range nats {
+				ids = append(ids, o.id())
+			}
+			return ids
+		}())
+	}
+	if len(nats) != 1 {
+		return fmt.Errorf("expected one development NATS Deployment, found %d", len(nats))
+	}
+	if shippedNATSConf == "" {
+		return errors.New("run with -nats-conf deploy/nats/nats.conf")
+	}
+	d := nats[0]
+	ctr := mainContainer(d)
+	cmd := fmt.Sprint(ctr["command"])
+	if !strings.Contains(cmd, "-c") {
+		return fmt.Errorf("nats-server runs without a config file: command %s", cmd)
+	}
+	var conf string
+	for _, v := range list(d.m, "spec", "template", "spec", "volumes") {
+		cm, ok := byID["ConfigMap/"+str(asMap(v), "configMap", "name")]
+		if ok {
+			conf, _ = mapAt(cm.m, "data")["wsgate.conf"].(string)
+		}
+	}
+	prefix, err := setting(gw, byID, "WSGATE_PREFIX")
+	if err != nil {
+		return err
+	}
+	want := strings.ReplaceAll(shippedNATSConf, "\"wsgate.", "\""+prefix+".")
+	if strings.TrimSpace(conf) != strings.TrimSpace(want) {
+		return errors.New("its mounted wsgate.conf is not deploy/nats/nats.conf with the release's prefix")
+	}
+	for _, role := range []string{"gateway", "router", "service"} {
+		e := envVar(ctr, "WSGATE_NATS_"+strings.ToUpper(role)+"_PASSWORD")
+		if e == nil {
+			return fmt.Errorf("WSGATE_NATS_%s_PASSWORD is not set", strings.ToUpper(role))
+		}
+		if err := secretRef(e, byID, exp.NATSSecret.Name, role+"-password", exp.NATSSecret.Rendered); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func redisURL(rt object, byID map[string]object, exp *expectation) error {

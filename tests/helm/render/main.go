@@ -52,6 +52,22 @@ type templateInfo struct {
 	BasePath string
 }
 
+// chartFiles is Helm's .Files: the chart's non-template files by path from the chart root.
+type chartFiles struct{ dir string }
+
+// Get returns the file's contents, or "" when there is no such file (as Helm does).
+func (f chartFiles) Get(name string) string {
+	clean := path.Clean("/" + name)[1:]
+	if clean == "" || strings.HasPrefix(clean, "templates/") {
+		return ""
+	}
+	b, err := os.ReadFile(filepath.Join(f.dir, filepath.FromSlash(clean)))
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
 // Helm's include may recurse through defines; bound it as Helm does.
 const maxIncludeDepth = 1000
 
@@ -119,6 +135,7 @@ func render(chartDir string, valueFiles []string, rel release) ([]byte, error) {
 			"Chart":    meta,
 			"Release":  rel,
 			"Template": templateInfo{Name: n, BasePath: basePath},
+			"Files":    chartFiles{dir: chartDir},
 		}
 		var buf bytes.Buffer
 		if err := tmpl.ExecuteTemplate(&buf, n, data); err != nil {
@@ -180,6 +197,10 @@ func funcMap(root *template.Template) template.FuncMap {
 		return buf.String(), nil
 	}
 	f["toYaml"] = toYAML
+	// `helm template` has no cluster to ask: lookup finds nothing, an empty map.
+	f["lookup"] = func(apiVersion, kind, namespace, name string) map[string]interface{} {
+		return map[string]interface{}{}
+	}
 	f["required"] = func(msg string, v interface{}) (interface{}, error) {
 		if v == nil {
 			return nil, errors.New(msg)

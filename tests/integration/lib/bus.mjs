@@ -18,6 +18,8 @@ export const pb = {
   Delivery: root.lookupType('wsgate.Delivery'),
   NodeDelivery: root.lookupType('wsgate.NodeDelivery'),
   PresenceEvent: root.lookupType('wsgate.PresenceEvent'),
+  ResyncRequest: root.lookupType('wsgate.ResyncRequest'),
+  DeliveryReply: root.lookupType('wsgate.DeliveryReply'),
 };
 
 const TO_OBJECT = { longs: String, enums: String, bytes: Buffer, defaults: true, oneofs: true };
@@ -47,16 +49,22 @@ export class Bus {
     const sub = this.nc.subscribe(subject);
     this.subs.push(sub);
     (async () => {
-      for await (const m of sub) {
-        if (type === null) {
-          col.push({ _subject: m.subject, data: Buffer.from(m.data) });
-          continue;
+      try {
+        for await (const m of sub) {
+          if (type === null) {
+            col.push({ _subject: m.subject, data: Buffer.from(m.data) });
+            continue;
+          }
+          try {
+            col.push({ ...decode(type, m.data), _subject: m.subject });
+          } catch (err) {
+            col.push({ _subject: m.subject, _decodeError: err.message });
+          }
         }
-        try {
-          col.push({ ...decode(type, m.data), _subject: m.subject });
-        } catch (err) {
-          col.push({ _subject: m.subject, _decodeError: err.message });
-        }
+        col.end('subscription closed');
+      } catch (err) {
+        // e.g. the server refused the subscription (permissions): waiters fail with the reason
+        col.end(`subscription failed: ${err.message}`);
       }
     })();
     // A round trip to the server guarantees the subscription is registered before we go on.
@@ -83,7 +91,13 @@ export class Bus {
   }
 }
 
-export async function connectBus(cluster) {
-  const nc = await natsConnect({ servers: cluster.natsUrl, timeout: 5000, name: 'wsgate-itest' });
+// user: one of the cluster's NATS users (cluster.natsUsers): `test` (every right) by
+// default, or a role's identity (`service`, `gateway`, `router`) to test its permissions.
+export async function connectBus(cluster, user = 'test') {
+  const nc = await natsConnect({
+    servers: cluster.natsUrl, timeout: 5000, name: `wsgate-itest-${user}`,
+    user, pass: cluster.natsUsers[user],
+    ...(cluster.opts.natsTls ? { tls: cluster.opts.natsTls } : {}),
+  });
   return new Bus(nc, cluster.prefix);
 }

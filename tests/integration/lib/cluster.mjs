@@ -6,6 +6,11 @@
 // sanitizer reports. Each child's stdout+stderr goes to a log file in a temp dir, whose tail
 // is shown whenever something fails.
 //
+// nats-server runs with the authorization wsgate ships (deploy/nats/nats.conf), its prefix
+// replaced by the cluster's, plus a `test` user with every right for the tests themselves:
+// gateways and routers connect as `gateway` and `router` with passwords made per cluster
+// (cluster.natsUsers), so the whole suite runs on the permissions a deployment gets.
+//
 // Every gateway gets an admin listener (WSGATE_ADMIN_LISTEN) besides its client port: health()
 // and gatewayMetrics() read it, gateways[node].admin is its base URL.
 //
@@ -14,6 +19,7 @@
 // in the query (the order the JS client uses), and clientAuth() gives the JS client a token.
 // Clusters that test auth 'none' itself pass { auth: 'none', authFixed: true }.
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -175,6 +181,24 @@ class Proc {
   }
 }
 
+export const shippedNatsConf = path.join(repoRoot, 'deploy/nats/nats.conf');
+
+// The shipped NATS config for subject prefix `prefix`, with a `test` user (password
+// testPassword, no permissions: every right) added to its users, and `extra` appended (e.g. a
+// tls block). Role passwords stay $VARIABLES, read by nats-server from its environment.
+export function natsConfFor(prefix, testPassword, extra = '') {
+  const shipped = fs.readFileSync(shippedNatsConf, 'utf8');
+  // every subject of the shipped file is a quoted "wsgate.<...>" (or "_INBOX.>")
+  const conf = shipped.replace(/"wsgate\./g, `"${prefix}.`);
+  if (conf === shipped || /wsgate\./.test(conf.replace(/^\s*#.*$/gm, ''))) {
+    throw new Error(`${shippedNatsConf}: subjects are no longer written as "wsgate.<...>"`);
+  }
+  const marker = /users:\s*\[/;
+  if (!marker.test(conf)) throw new Error(`${shippedNatsConf}: no "users: [" to add the test user to`);
+  return conf.replace(marker, (m) => `${m}\n    { user: test, password: "${testPassword}" }`) +
+    (extra ? `\n${extra}\n` : '');
+}
+
 function cleanEnv(extra) {
   const env = {};
   for (const [k, v] of Object.entries(process.env)) {
@@ -190,6 +214,11 @@ export class Cluster {
   //   'gw-b': {...} }
   // opts.redisArgs: extra redis-server arguments, after the defaults (the last setting wins),
   //   e.g. ['--appendonly', 'yes', '--appendfsync', 'always'] for data that survives a restart.
+  // opts.redisPassword: redis-server requires it; cluster.redisUrl carries it.
+  // opts.natsConfExtra: text appended to the NATS config (e.g. a tls { } block);
+  //   opts.natsScheme: 'tls' for tls:// URLs; opts.natsTls: the bus' nats.js tls options.
+  // opts.natsCredsInUrl: gateways and routers get their NATS user and password inside
+  //   WSGATE_NATS_URL (nats://user:password@host:port) instead of WSGATE_NATS_USER/_PASSWORD.
   constructor(opts = {}) {
     this.opts = opts;
     this.auth = opts.auth ?? 'none';
@@ -242,18 +271,33 @@ export class Cluster {
   async startAll() {
     const natsPort = await freePort();
     const redisPort = await freePort();
-    this.natsUrl = `nats://127.0.0.1:${natsPort}`;
-    this.redisUrl = `redis://127.0.0.1:${redisPort}`;
+    this.natsPort = natsPort;
+    this.natsUrl = `${this.opts.natsScheme ?? 'nats'}://127.0.0.1:${natsPort}`;
+    const redisPw = this.opts.redisPassword;
+    this.redisUrl = `redis://${redisPw ? `:${redisPw}@` : ''}127.0.0.1:${redisPort}`;
     const envFor = (key) => ({ ...(this.opts.env?.[key] ?? {}) });
 
+    // a letter first: nats-server parses a $VARIABLE's value like a value in its file, and
+    // hex such as 3e51... would read as a number (see deploy/nats/nats.conf)
+    const pw = () => `p${crypto.randomBytes(12).toString('hex')}`;
+    this.natsUsers = { gateway: pw(), router: pw(), service: pw(), test: pw() };
+    this.natsConfPath = path.join(this.dir, 'nats.conf');
+    fs.writeFileSync(this.natsConfPath,
+      natsConfFor(this.prefix, this.natsUsers.test, this.opts.natsConfExtra));
     this.nats = this.add({ name: 'nats', cmd: 'nats-server',
-      args: ['-a', '127.0.0.1', '-p', String(natsPort)], env: cleanEnv({}) });
+      args: ['-c', this.natsConfPath, '-a', '127.0.0.1', '-p', String(natsPort)],
+      env: cleanEnv({
+        WSGATE_NATS_GATEWAY_PASSWORD: this.natsUsers.gateway,
+        WSGATE_NATS_ROUTER_PASSWORD: this.natsUsers.router,
+        WSGATE_NATS_SERVICE_PASSWORD: this.natsUsers.service,
+      }) });
     this.redis = this.add({ name: 'redis', cmd: 'redis-server',
       args: ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly',
-        'no', '--dir', this.dir, ...(this.opts.redisArgs ?? [])], env: cleanEnv({}) });
+        'no', '--dir', this.dir, ...(redisPw ? ['--requirepass', redisPw] : []),
+        ...(this.opts.redisArgs ?? [])], env: cleanEnv({}) });
     await this.waitUp(() => tcpProbe(natsPort, null), 10000, 'nats-server to listen');
-    await this.waitUp(() => tcpProbe(redisPort, 'PING\r\n', '+PONG'), 10000,
-      'redis-server to answer PING');
+    await this.waitUp(() => tcpProbe(redisPort, `${redisPw ? `AUTH ${redisPw}\r\n` : ''}PING\r\n`,
+      '+PONG'), 10000, 'redis-server to answer PING');
 
     this.routers = {};
     this.router = await this.spawnRouter('router', 'router-1');
@@ -271,7 +315,7 @@ export class Cluster {
           WSGATE_LISTEN: `127.0.0.1:${port}`,
           WSGATE_ADMIN_LISTEN: `127.0.0.1:${adminPort}`,
           WSGATE_WORKERS: '2',
-          WSGATE_NATS_URL: this.natsUrl,
+          ...this.natsEnv('gateway'),
           WSGATE_PREFIX: this.prefix,
           WSGATE_HEARTBEAT_INTERVAL: '1s',
           WSGATE_DRAIN_SECONDS: '1',
@@ -294,12 +338,22 @@ export class Cluster {
       READY_TIMEOUT_MS, `router /health nodes == ${this.nodeIds.length}`);
   }
 
+  // The NATS servers and identity of a role, as a wsgate process takes them.
+  natsEnv(role) {
+    if (this.opts.natsCredsInUrl) {
+      const [scheme, rest] = this.natsUrl.split('://');
+      return { WSGATE_NATS_URL: `${scheme}://${role}:${this.natsUsers[role]}@${rest}` };
+    }
+    return { WSGATE_NATS_URL: this.natsUrl, WSGATE_NATS_USER: role,
+      WSGATE_NATS_PASSWORD: this.natsUsers[role] };
+  }
+
   async spawnRouter(name, nodeId) {
     const port = await freePort();
     const proc = this.add({ name, cmd: path.join(buildDir, 'wsgate-router'), wsgate: true,
       env: cleanEnv({
         WSGATE_NODE_ID: nodeId,
-        WSGATE_NATS_URL: this.natsUrl,
+        ...this.natsEnv('router'),
         WSGATE_REDIS_URL: this.redisUrl,
         WSGATE_PREFIX: this.prefix,
         WSGATE_HTTP_LISTEN: `127.0.0.1:${port}`,
