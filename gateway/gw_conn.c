@@ -250,7 +250,9 @@ static int inbound_allowed(gw_worker *w, gw_conn *c)
     }
     wsg_metrics_add(&n->metrics, GW_M_LIMIT_INBOUND_RATE, 1);
     if (++c->violations >= GW_INBOUND_VIOLATIONS_MAX) {
-        wsg_info("rate_limit_close", "conn=%llu user=\"%s\"", (unsigned long long)c->id, c->user);
+        /* A client can make this happen at will: at most a line a second. */
+        wsg_log_every(1000, WSG_LOG_INFO, "rate_limit_close", "conn=%llu user=\"%s\"",
+                      (unsigned long long)c->id, c->user);
         gw_conn_close(c, 1008, "rate limit exceeded", GW_M_CLOSED_POLICY);
     } else {
         send_error(w, c, GW_ERR_RATE_LIMITED, "too many messages; the message was dropped", NULL);

@@ -95,10 +95,12 @@ static void send_resync(gw_worker *w, gw_conn *c, unsigned s, const char *why)
     size_t len;
     char *f = gw_frame_resync(stream_name[s], c->st.epoch[s], c->st.pos[s], why, &len);
     wsg_metrics_add(&gw_worker_node(w)->metrics, GW_M_RESYNCS_SENT, 1);
-    /* A resync tells a client it missed messages for good: rare, and worth a line. */
-    wsg_info("client_resync_sent", "conn=%llu user=\"%s\" stream=%s pos=%llu why=\"%s\"",
-             (unsigned long long)c->id, c->user, stream_name[s],
-             (unsigned long long)c->st.pos[s], why);
+    /* A resync tells a client it missed messages for good: worth a line, but a client can
+     * also ask for one (a foreign epoch), so at most a line a second. */
+    wsg_log_every(1000, WSG_LOG_INFO, "client_resync_sent",
+                  "conn=%llu user=\"%s\" stream=%s pos=%llu why=\"%s\"",
+                  (unsigned long long)c->id, c->user, stream_name[s],
+                  (unsigned long long)c->st.pos[s], why);
     if (f)
         gw_conn_send_text(w, c, f, len);
     free(f);

@@ -387,10 +387,11 @@ export class Cluster {
     return qs ? `${this.gateways[node].ws}?${qs}` : this.gateways[node].ws;
   }
 
-  // A valid HS256 token for user (an hour long), with this cluster's secret.
+  // A valid HS256 token for user (an hour long), with this cluster's secret. It grants what a
+  // user_id may do with auth 'none' (broadcast included), so suites behave the same in both.
   tokenFor(user) {
     if (!this.auth.jwtSecret) throw new Error(`cluster ${this.prefix}: no JWT secret`);
-    return forge.valid(this.auth.jwtSecret, user);
+    return forge.valid(this.auth.jwtSecret, user, { wsgate: { broadcast: true } });
   }
 
   // The JS client's credentials for user: { token } in a JWT run, { userId } otherwise.

@@ -107,6 +107,14 @@ export class RawConn {
     }
   }
 
+  // The refusal's JSON body, once all of it (Content-Length) has arrived.
+  async json(timeoutMs = 5000) {
+    const want = Number(this.response?.headers['content-length'] ?? NaN);
+    await this.until(() => Buffer.byteLength(this.response.body) >= want || this.ended, timeoutMs,
+      'the response body');
+    return JSON.parse(this.response.body);
+  }
+
   send(buf) { this.sock.write(buf); }
 
   // The next data frame's JSON (text frames only), consumed.
