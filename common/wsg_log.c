@@ -340,9 +340,45 @@ void wsg_log_limited(wsg_log_limit *lim, long long period_us, wsg_log_level leve
     va_end(ap);
 }
 
+/* What lws 4.1 logs as an error or warning when a peer sends a malformed request or frame
+ * (lib/roles/http/parsers.c, lib/roles/ws/server-ws.c, lib/roles/ws/ops-ws.c). Anyone can
+ * send those at will, so they are debug lines, and rate-limited, not errors. */
+static const char *const lws_peer_input[] = {
+    "Ran out of header data space",
+    "lws_pos_in_bounds: pos",
+    "exceeds limit",
+    "More hdr frags than we can deal with",
+    "Duplicated method",
+    "malformed or absent conn hdr",
+    "protocol list too long",
+    "pcol name too long",
+    "malformatted protocol list",
+    "Client key too long",
+    "b63 of length must be zero",
+    "Control frame with xtended length is illegal",
+};
+
+static int lws_line_is_peer_input(const char *text)
+{
+    for (size_t i = 0; i < sizeof(lws_peer_input) / sizeof(lws_peer_input[0]); i++)
+        if (strstr(text, lws_peer_input[i]))
+            return 1;
+    return 0;
+}
+
 /* lws hands over one preformatted line ending in '\n'; it becomes a quoted text= field. */
 static void lws_emitter(int level, const char *text)
 {
+    if (text && lws_line_is_peer_input(text)) {
+        static wsg_log_limit lim;
+        if (!wsg_log_enabled(WSG_LOG_DEBUG))
+            return;
+        char t[256];
+        size_t n = strcspn(text, "\r\n");
+        snprintf(t, sizeof(t), "%.*s", (int)n, text);
+        wsg_log_limited(&lim, 1000000, WSG_LOG_DEBUG, "lws_peer_input", "text=\"%s\"", t);
+        return;
+    }
     wsg_log_level lv = (level & LLL_ERR) ? WSG_LOG_ERROR : WSG_LOG_WARN;
     if (!wsg_log_enabled(lv))
         return;

@@ -198,10 +198,16 @@ void gw_admit_free(gw_admit *a)
     free(a);
 }
 
+const char GW_ADMIT_ORIGIN_UNREADABLE[] = "";
+
 static int origin_ok(const gw_admit *a, const char *origin)
 {
+    if (!a->n_origins)
+        return 1;
+    if (origin == GW_ADMIT_ORIGIN_UNREADABLE)
+        return 0;
     /* Non-browser clients send no Origin; the list protects browsers' ambient credentials. */
-    if (!a->n_origins || !origin || !*origin)
+    if (!origin || !*origin)
         return 1;
     for (size_t i = 0; i < a->n_origins; i++)
         if (strcasecmp(a->origins[i], origin) == 0)

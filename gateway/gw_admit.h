@@ -35,7 +35,11 @@ typedef enum {
 gw_admit *gw_admit_new(const gw_admit_cfg *cfg, char *err, size_t errlen);
 void gw_admit_free(gw_admit *a);
 
-/* origin: the Origin header or NULL; peer: the client's address; connections: open now.
+/* Pass as origin when the request has an Origin header that could not be read: refused
+ * whenever an allow-list is configured (fail closed). */
+extern const char GW_ADMIT_ORIGIN_UNREADABLE[];
+
+/* origin: the Origin header or NULL (none sent); peer: the client's address; connections: open now.
  * On refusal *retry_after_s says when to come back. */
 gw_admit_result gw_admit_check(gw_admit *a, const char *origin, const struct sockaddr *peer,
                                int64_t connections, int64_t now_us, int *retry_after_s);

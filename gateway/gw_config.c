@@ -17,7 +17,11 @@ static void opts_for(gw_config *c, wsg_opt *o, size_t *n)
         {"WSGATE_NODE_ID", "node-id", WSG_OPT_STRING, NULL, 0, 0, &c->node_id,
          "this gateway's unique id, [A-Za-z0-9_-]{1,64} (default: gw-<hostname>)"},
         {"WSGATE_LISTEN", "listen", WSG_OPT_STRING, "0.0.0.0:8080", 0, 0, &c->listen,
-         "address for WebSocket and HTTP (/ws, /health, /ready, /metrics)"},
+         "address for clients: /ws, /ready, and /health and /metrics unless "
+         "WSGATE_ADMIN_LISTEN is set"},
+        {"WSGATE_ADMIN_LISTEN", "admin-listen", WSG_OPT_STRING, NULL, 0, 0, &c->admin_listen,
+         "address for /health, /ready, /metrics (then /metrics is not on WSGATE_LISTEN and "
+         "its /health shows only the status); unset: all on WSGATE_LISTEN"},
         {"WSGATE_WORKERS", "workers", WSG_OPT_INT, "0", 0, 255, &c->workers,
          "event-loop threads sharing the port (0 = number of cores)"},
         WSG_NATS_OPT_ROWS(&c->nats),
@@ -125,6 +129,18 @@ wsg_config_status gw_config_load(gw_config *c, int argc, char **argv, char *err,
     }
     if (wsg_parse_hostport(c->listen, c->listen_host, sizeof(c->listen_host), &c->listen_port)) {
         snprintf(err, errlen, "WSGATE_LISTEN: \"%s\" is not host:port", c->listen);
+        return WSG_CONFIG_ERROR;
+    }
+    if (c->admin_listen && *c->admin_listen &&
+        (wsg_parse_hostport(c->admin_listen, c->admin_listen_host,
+                            sizeof(c->admin_listen_host), &c->admin_listen_port) ||
+         c->admin_listen_port <= 0)) {
+        snprintf(err, errlen, "WSGATE_ADMIN_LISTEN: \"%s\" is not host:port", c->admin_listen);
+        return WSG_CONFIG_ERROR;
+    }
+    if (c->admin_listen_port && c->admin_listen_port == c->listen_port &&
+        !strcmp(c->admin_listen_host, c->listen_host)) {
+        snprintf(err, errlen, "WSGATE_ADMIN_LISTEN must differ from WSGATE_LISTEN");
         return WSG_CONFIG_ERROR;
     }
     if (wsg_log_level_parse(c->log_level, &c->log_level_v)) {

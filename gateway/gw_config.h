@@ -14,6 +14,9 @@ typedef struct gw_config {
     char *listen;          /* host:port */
     char listen_host[256]; /* "" = every interface */
     int listen_port;
+    char *admin_listen;          /* host:port for /health, /ready, /metrics; unset: none */
+    char admin_listen_host[256];
+    int admin_listen_port;       /* 0: no admin listener */
     int64_t workers;
     wsg_nats_opts nats;   /* WSGATE_NATS_*: servers, credentials, TLS */
     char *prefix;

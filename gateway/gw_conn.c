@@ -7,40 +7,45 @@
 #include <time.h>
 
 #include "gw_frame.h"
+#include "gw_query.h"
 #include "wsg_log.h"
 #include "wsg_time.h"
 
-/* JWTs of a few KiB are common (many claims); anything larger is refused as malformed by
- * being cut short, which gw_auth then rejects. */
-#define GW_TOKEN_MAX 8192
-
-static gw_auth_result authenticate(gw_node *n, struct lws *wsi, char user[GW_USER_ID_MAX + 1],
-                                   uint8_t *perms)
+static gw_auth_result authenticate(gw_node *n, struct lws *wsi, const gw_query *q,
+                                   char user[GW_USER_ID_MAX + 1], uint8_t *perms)
 {
-    char buf[GW_TOKEN_MAX + 16];
-    const char *v;
-
     if (gw_auth_get_mode(n->auth) == GW_AUTH_MODE_NONE) {
-        v = lws_get_urlarg_by_name(wsi, "user_id=", buf, (int)sizeof(buf));
-        if (!v)
+        const char *id = gw_query_get(q, GW_QUERY_USER_ID);
+        if (!id)
             return GW_AUTH_MISSING;
-        return gw_auth_check_user_id(v, user, perms);
+        return gw_auth_check_user_id(id, user, perms);
     }
 
-    v = lws_get_urlarg_by_name(wsi, "token=", buf, (int)sizeof(buf));
-    if (!v || !*v) {
-        int l = lws_hdr_copy(wsi, buf, (int)sizeof(buf), WSI_TOKEN_HTTP_AUTHORIZATION);
-        if (l <= 0)
-            return GW_AUTH_MISSING;
-        if (l < 7 || strncasecmp(buf, "Bearer ", 7) != 0)
-            return GW_AUTH_MALFORMED;
+    const char *v = gw_query_get(q, GW_QUERY_TOKEN);
+    if (v && *v)
+        return gw_auth_check_token(n->auth, v, (int64_t)time(NULL), user, perms);
+
+    int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (total <= 0)
+        return GW_AUTH_MISSING;
+    char *buf = malloc((size_t)total + 1);
+    if (!buf)
+        return GW_AUTH_MALFORMED;
+    gw_auth_result r;
+    int l = lws_hdr_copy(wsi, buf, total + 1, WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (l <= 0) {
+        r = GW_AUTH_MISSING;
+    } else if (l < 7 || strncasecmp(buf, "Bearer ", 7) != 0) {
+        r = GW_AUTH_MALFORMED;
+    } else {
         v = buf + 7;
         while (*v == ' ')
             v++;
-        if (!*v)
-            return GW_AUTH_MISSING;
+        r = *v ? gw_auth_check_token(n->auth, v, (int64_t)time(NULL), user, perms)
+               : GW_AUTH_MISSING;
     }
-    return gw_auth_check_token(n->auth, v, (int64_t)time(NULL), user, perms);
+    free(buf);
+    return r;
 }
 
 /* The node-wide total of queued bytes (the memory budget's measure) follows every change of
@@ -177,7 +182,22 @@ static int on_established(gw_worker *w, struct lws *wsi, gw_conn *c)
     memset(c, 0, sizeof(*c));
     c->wsi = wsi;
 
-    gw_auth_result r = authenticate(n, wsi, c->user, &c->perms);
+    /* The query is read once, here, while lws still holds the request's headers: credentials
+     * and resume positions come from the same reading of it. */
+    gw_query q;
+    gw_query_init(&q);
+    gw_query_status qs = gw_query_read(&q, wsi);
+    if (qs != GW_QUERY_OK) {
+        wsg_debug("bad_query", "reason=%s", qs == GW_QUERY_REPEATED ? "repeated" : "nomem");
+        if (qs == GW_QUERY_REPEATED)
+            gw_conn_close(c, 1008, "repeated query argument", GW_M_CLOSED_POLICY);
+        else
+            gw_conn_close(c, 1011, "out of memory", GW_M_CLOSED_OTHER);
+        gw_query_free(&q);
+        return 0;
+    }
+
+    gw_auth_result r = authenticate(n, wsi, &q, c->user, &c->perms);
     if (r != GW_AUTH_OK) {
         /* The upgrade is complete, so the client gets a real close code and reason instead of a
          * bare HTTP error that browsers hide from scripts. */
@@ -185,6 +205,7 @@ static int on_established(gw_worker *w, struct lws *wsi, gw_conn *c)
         wsg_debug("auth_failed", "reason=\"%s\"", gw_auth_result_reason(r));
         c->user[0] = '\0';
         gw_conn_close(c, 4001, gw_auth_result_reason(r), GW_M_CLOSED_AUTH);
+        gw_query_free(&q);
         return 0;
     }
 
@@ -203,7 +224,9 @@ static int on_established(gw_worker *w, struct lws *wsi, gw_conn *c)
     wsg_debug("conn_open", "conn=%llu user=\"%s\"", (unsigned long long)c->id, c->user);
 
     /* The welcome follows once the routers said where the client stands (gw_resume). */
-    if (gw_resume_start(w, c, wsi)) {
+    int bad = gw_resume_start(w, c, &q);
+    gw_query_free(&q);
+    if (bad) {
         gw_conn_close(c, 1008, "malformed since, broadcast_since or epoch", GW_M_CLOSED_POLICY);
         return 0;
     }
@@ -227,7 +250,9 @@ static int inbound_allowed(gw_worker *w, gw_conn *c)
     }
     wsg_metrics_add(&n->metrics, GW_M_LIMIT_INBOUND_RATE, 1);
     if (++c->violations >= GW_INBOUND_VIOLATIONS_MAX) {
-        wsg_info("rate_limit_close", "conn=%llu user=\"%s\"", (unsigned long long)c->id, c->user);
+        /* A client can make this happen at will: at most a line a second. */
+        wsg_log_every(1000, WSG_LOG_INFO, "rate_limit_close", "conn=%llu user=\"%s\"",
+                      (unsigned long long)c->id, c->user);
         gw_conn_close(c, 1008, "rate limit exceeded", GW_M_CLOSED_POLICY);
     } else {
         send_error(w, c, GW_ERR_RATE_LIMITED, "too many messages; the message was dropped", NULL);
@@ -331,8 +356,11 @@ static int on_receive(gw_worker *w, struct lws *wsi, gw_conn *c, const void *in,
         c->rx = p;
         c->rx_cap = (uint32_t)cap;
     }
-    memcpy(c->rx + c->rx_len, in, len);
-    c->rx_len += (uint32_t)len;
+    /* An empty fragment adds nothing (and c->rx may not exist yet). */
+    if (len) {
+        memcpy(c->rx + c->rx_len, in, len);
+        c->rx_len += (uint32_t)len;
+    }
     if (final) {
         wsg_metrics_add(&n->metrics, GW_M_FRAMES_RECEIVED, 1);
         wsg_metrics_add(&n->metrics, GW_M_BYTES_RECEIVED, (int64_t)c->rx_len);

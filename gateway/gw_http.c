@@ -1,6 +1,7 @@
 /* gw_http: /health, /ready, /metrics; see gw_http.h. */
 #include "gw_http.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -26,6 +27,12 @@ void gw_http_health(const gw_node *n, wsg_buf *out)
                    (unsigned long long)n->epoch, (long long)gw_node_connections(n),
                    n->nworkers, gw_bus_connected(n->bus) ? "connected" : "disconnected",
                    draining ? "true" : "false");
+}
+
+void gw_http_health_public(const gw_node *n, wsg_buf *out)
+{
+    /* The client port is public: the node's identity, epoch and load are for the admin port. */
+    wsg_buf_printf(out, "{\"status\":\"%s\"}\n", atomic_load(&n->draining) ? "draining" : "ok");
 }
 
 int gw_http_ready(const gw_node *n, wsg_buf *out)
@@ -70,23 +77,30 @@ static int respond(struct lws *wsi, void **state, int status, const char *ctype,
     return 0;
 }
 
-static int on_request(gw_node *n, struct lws *wsi, void **state, const char *uri)
+static int on_request(gw_node *n, gw_http_port port, struct lws *wsi, void **state,
+                      const char *uri)
 {
+    /* Without an admin listener the client port keeps serving everything (and the node said
+     * so at start). */
+    int admin = port == GW_HTTP_ADMIN || !n->cfg->admin_listen_port;
     wsg_buf body;
     wsg_buf_init(&body);
     int rc;
     if (path_is(uri, "/health")) {
-        gw_http_health(n, &body);
+        if (admin)
+            gw_http_health(n, &body);
+        else
+            gw_http_health_public(n, &body);
         rc = respond(wsi, state, HTTP_STATUS_OK, "application/json", &body);
     } else if (path_is(uri, "/ready")) {
         int status = gw_http_ready(n, &body);
         rc = respond(wsi, state, status, "application/json", &body);
-    } else if (path_is(uri, "/metrics")) {
+    } else if (admin && path_is(uri, "/metrics")) {
         wsg_metrics_render(&n->metrics, &body);
         wsg_metrics_render_process(&body);
         rc = respond(wsi, state, HTTP_STATUS_OK, "text/plain; version=0.0.4; charset=utf-8",
                      &body);
-    } else if (path_is(uri, "/ws")) {
+    } else if (port == GW_HTTP_CLIENT && path_is(uri, "/ws")) {
         wsg_buf_puts(&body, "{\"error\":\"websocket upgrade required\"}\n");
         rc = respond(wsi, state, HTTP_STATUS_BAD_REQUEST, "application/json", &body);
     } else {
@@ -110,7 +124,23 @@ static int on_writeable(struct lws *wsi, void **state)
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
-/* Answers a refused upgrade at once; returning 1 then tells lws the transaction is done. */
+static const char *status_text(int status)
+{
+    switch (status) {
+    case HTTP_STATUS_BAD_REQUEST: return "400 Bad Request";
+    case HTTP_STATUS_FORBIDDEN: return "403 Forbidden";
+    case HTTP_STATUS_NOT_FOUND: return "404 Not Found";
+    case 426: return "426 Upgrade Required";
+    case 429: return "429 Too Many Requests";
+    case HTTP_STATUS_SERVICE_UNAVAILABLE: return "503 Service Unavailable";
+    default: return "500 Internal Server Error";
+    }
+}
+
+/* Answers a refused upgrade at once and closes; returning 1 then tells lws the transaction is
+ * done. The status line is written here: lws would answer an upgrade request with
+ * "HTTP/1.0" (it learns the request's version only for plain HTTP requests), which WebSocket
+ * clients reject as an invalid response. An upgrade request is HTTP/1.1 by definition. */
 static int refuse(struct lws *wsi, int status, int retry_after_s, const char *error)
 {
     unsigned char hdr[LWS_PRE + 512];
@@ -118,40 +148,129 @@ static int refuse(struct lws *wsi, int status, int retry_after_s, const char *er
     unsigned char body[LWS_PRE + 128];
     int blen = snprintf((char *)body + LWS_PRE, sizeof(body) - LWS_PRE, "{\"error\":\"%s\"}\n",
                         error);
-    char ra[16];
+    char line[64], ra[16];
+    int llen = snprintf(line, sizeof(line), "HTTP/1.1 %s", status_text(status));
     int ralen = snprintf(ra, sizeof(ra), "%d", retry_after_s);
-    if (lws_add_http_common_headers(wsi, (unsigned)status, "application/json", (lws_filepos_t)blen,
-                                    &p, end) ||
+    if (lws_add_http_header_by_name(wsi, NULL, (const unsigned char *)line, llen, &p, end) ||
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
+                                     (const unsigned char *)"application/json", 16, &p, end) ||
+        lws_add_http_header_content_length(wsi, (lws_filepos_t)blen, &p, end) ||
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close",
+                                     5, &p, end) ||
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+                                     (const unsigned char *)"no-store", 8, &p, end) ||
         (retry_after_s > 0 &&
          lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",
                                      (const unsigned char *)ra, ralen, &p, end)) ||
+        (status == 426 &&
+         (lws_add_http_header_by_token(wsi, WSI_TOKEN_VERSION, (const unsigned char *)"13", 2,
+                                       &p, end) ||
+          lws_add_http_header_by_token(wsi, WSI_TOKEN_UPGRADE,
+                                       (const unsigned char *)"websocket", 9, &p, end))) ||
         lws_finalize_write_http_header(wsi, start, &p, end) ||
         lws_write(wsi, body + LWS_PRE, (size_t)blen, LWS_WRITE_HTTP_FINAL) != blen)
         return -1;
     return 1;
 }
 
-/* Only /ws upgrades; none while draining (the node is leaving, so the client is told to go
- * elsewhere before it is counted anywhere); and only clients the limits admit. */
-static int confirm_upgrade(gw_node *n, struct lws *wsi)
+/* A header's whole value, however long (lws_hdr_copy fails on a buffer that is too small,
+ * which must never read as "absent"). NULL when the header is absent; *unreadable set when
+ * it is present but could not be read. Free the result. */
+static char *header_copy(struct lws *wsi, enum lws_token_indexes h, int *unreadable)
+{
+    *unreadable = 0;
+    int total = lws_hdr_total_length(wsi, h);
+    if (total <= 0)
+        return NULL;
+    char *v = malloc((size_t)total + 1);
+    if (!v || lws_hdr_copy(wsi, v, total + 1, h) < 0) {
+        free(v);
+        *unreadable = 1;
+        return NULL;
+    }
+    return v;
+}
+
+/* RFC 6455 4.1: the key is the base64 encoding of 16 bytes (24 characters, "==" at the end). */
+static int key_valid(const char *k)
+{
+    if (!k || strlen(k) != 24 || k[22] != '=' || k[23] != '=')
+        return 0;
+    for (int i = 0; i < 22; i++)
+        if (!isalnum((unsigned char)k[i]) && k[i] != '+' && k[i] != '/')
+            return 0;
+    char raw[24];
+    return lws_b64_decode_string(k, raw, (int)sizeof(raw)) == 16;
+}
+
+/* The client may offer no subprotocol or a list holding ours; a list without it is refused
+ * (lws would otherwise drop the connection without an answer). */
+static int subprotocol_ok(const char *list)
+{
+    if (!list)
+        return 1;
+    size_t want = strlen(GW_HTTP_SUBPROTOCOL);
+    for (const char *t = list; *t;) {
+        t += strspn(t, ", \t");
+        size_t n = strcspn(t, ", \t");
+        if (n == want && strncmp(t, GW_HTTP_SUBPROTOCOL, n) == 0)
+            return 1;
+        t += n;
+    }
+    return 0;
+}
+
+/* An RFC 6455 opening handshake that lws 4.1 would take as it comes: it treats any
+ * Sec-WebSocket-Version as 13 and any key shorter than 128 bytes as valid. */
+static int check_handshake(struct lws *wsi)
+{
+    char ver[8];
+    int vlen = lws_hdr_total_length(wsi, WSI_TOKEN_VERSION);
+    if (vlen <= 0 || vlen >= (int)sizeof(ver) ||
+        lws_hdr_copy(wsi, ver, (int)sizeof(ver), WSI_TOKEN_VERSION) < 0 || strcmp(ver, "13"))
+        return refuse(wsi, 426, 0, "websocket_version");
+    char key[32];
+    int klen = lws_hdr_total_length(wsi, WSI_TOKEN_KEY);
+    if (klen <= 0 || klen >= (int)sizeof(key) ||
+        lws_hdr_copy(wsi, key, (int)sizeof(key), WSI_TOKEN_KEY) < 0 || !key_valid(key))
+        return refuse(wsi, HTTP_STATUS_BAD_REQUEST, 0, "websocket_key");
+    int unreadable;
+    char *protocols = header_copy(wsi, WSI_TOKEN_PROTOCOL, &unreadable);
+    int ok = !unreadable && subprotocol_ok(protocols);
+    free(protocols);
+    if (!ok)
+        return refuse(wsi, HTTP_STATUS_BAD_REQUEST, 0, "subprotocol");
+    return 0;
+}
+
+/* Only well-formed /ws upgrades; none while draining (the node is leaving, so the client is
+ * told to go elsewhere before it is counted anywhere); and only clients the limits admit. */
+static int confirm_upgrade(gw_node *n, gw_http_port port, struct lws *wsi)
 {
     char uri[256];
-    if (lws_hdr_copy(wsi, uri, (int)sizeof(uri), WSI_TOKEN_GET_URI) <= 0 || !path_is(uri, "/ws"))
+    if (port != GW_HTTP_CLIENT || lws_hdr_copy(wsi, uri, (int)sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
+        !path_is(uri, "/ws"))
         return refuse(wsi, HTTP_STATUS_NOT_FOUND, 0, "not found");
+    int rc = check_handshake(wsi);
+    if (rc)
+        return rc;
     if (atomic_load(&n->draining))
         return refuse(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, 1, "draining");
 
-    char origin[512];
-    int olen = lws_hdr_copy(wsi, origin, (int)sizeof(origin), WSI_TOKEN_ORIGIN);
     struct sockaddr_storage peer;
     socklen_t plen = sizeof(peer);
     memset(&peer, 0, sizeof(peer));
     if (getpeername(lws_get_socket_fd(wsi), (struct sockaddr *)&peer, &plen) != 0)
         return -1; /* the client is already gone */
+    /* An Origin that cannot be read whole is not "no Origin": with an allow-list it is
+     * refused (gw_admit). */
+    int unreadable;
+    char *origin = header_copy(wsi, WSI_TOKEN_ORIGIN, &unreadable);
     int retry_after = 0;
-    gw_admit_result r = gw_admit_check(n->admit, olen > 0 ? origin : NULL,
+    gw_admit_result r = gw_admit_check(n->admit, unreadable ? GW_ADMIT_ORIGIN_UNREADABLE : origin,
                                        (struct sockaddr *)&peer, gw_node_connections(n),
                                        wsg_mono_us(), &retry_after);
+    free(origin);
     if (r == GW_ADMIT_OK)
         return 0;
     wsg_metrics_add(&n->metrics, gw_metric_limit(r), 1);
@@ -159,16 +278,17 @@ static int confirm_upgrade(gw_node *n, struct lws *wsi)
     return refuse(wsi, gw_admit_http_status(r), retry_after, gw_admit_label(r));
 }
 
-int gw_http_callback(gw_node *n, struct lws *wsi, enum lws_callback_reasons reason,
-                     void **state, void *in, size_t len)
+int gw_http_callback(gw_node *n, gw_http_port port, struct lws *wsi,
+                     enum lws_callback_reasons reason, void **state, void *in, size_t len)
 {
+    (void)len;
     switch (reason) {
     case LWS_CALLBACK_HTTP:
-        return on_request(n, wsi, state, in ? (const char *)in : "/");
+        return on_request(n, port, wsi, state, in ? (const char *)in : "/");
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return on_writeable(wsi, state);
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-        return confirm_upgrade(n, wsi);
+        return confirm_upgrade(n, port, wsi);
     case LWS_CALLBACK_CLOSED_HTTP:
         free(*state);
         *state = NULL;

@@ -236,8 +236,12 @@ gw_node *gw_node_start(const gw_config *cfg, char *err, size_t errlen)
             goto fail;
         }
     }
-    wsg_info("gateway_started", "listen=%s workers=%u epoch=%llu auth=%s prefix=%s",
-             cfg->listen, n->nworkers, (unsigned long long)n->epoch, cfg->auth, cfg->prefix);
+    wsg_info("gateway_started", "listen=%s admin_listen=%s workers=%u epoch=%llu auth=%s prefix=%s",
+             cfg->listen, cfg->admin_listen_port ? cfg->admin_listen : "", n->nworkers,
+             (unsigned long long)n->epoch, cfg->auth, cfg->prefix);
+    if (!cfg->admin_listen_port)
+        wsg_warn("admin_endpoints_public", "listen=%s reason=\"WSGATE_ADMIN_LISTEN is not set: "
+                 "/health and /metrics are served on the client port\"", cfg->listen);
     return n;
 fail:
     node_free(n);

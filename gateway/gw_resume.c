@@ -33,11 +33,10 @@ static int parse_u64(const char *v, uint64_t *out)
     return 0;
 }
 
-/* Reads ?name=<u64>. 0: absent, 1: present (*out set), -1: malformed. */
-static int url_u64(struct lws *wsi, const char *name, uint64_t *out)
+/* A resume argument: 0 absent, 1 present (*out set), -1 malformed. */
+static int arg_u64(const gw_query *q, gw_query_arg a, uint64_t *out)
 {
-    char buf[64];
-    const char *v = lws_get_urlarg_by_name(wsi, name, buf, (int)sizeof(buf));
+    const char *v = gw_query_get(q, a);
     if (!v)
         return 0;
     return parse_u64(v, out) ? -1 : 1;
@@ -72,13 +71,13 @@ static void request(gw_worker *w, gw_conn *c, unsigned s, int has_after, uint64_
                   (unsigned long long)c->id, stream_name[s]);
 }
 
-int gw_resume_start(gw_worker *w, gw_conn *c, struct lws *wsi)
+int gw_resume_start(gw_worker *w, gw_conn *c, const gw_query *q)
 {
     gw_streams *st = &c->st;
     uint64_t since = 0, bsince = 0;
-    int has_since = url_u64(wsi, "since=", &since);
-    int has_bsince = url_u64(wsi, "broadcast_since=", &bsince);
-    int has_epoch = url_u64(wsi, "epoch=", &st->client_epoch);
+    int has_since = arg_u64(q, GW_QUERY_SINCE, &since);
+    int has_bsince = arg_u64(q, GW_QUERY_BROADCAST_SINCE, &bsince);
+    int has_epoch = arg_u64(q, GW_QUERY_EPOCH, &st->client_epoch);
     if (has_since < 0 || has_bsince < 0 || has_epoch < 0)
         return -1;
     /* Without since, the user stream starts with what was stored while the user had no
@@ -96,10 +95,12 @@ static void send_resync(gw_worker *w, gw_conn *c, unsigned s, const char *why)
     size_t len;
     char *f = gw_frame_resync(stream_name[s], c->st.epoch[s], c->st.pos[s], why, &len);
     wsg_metrics_add(&gw_worker_node(w)->metrics, GW_M_RESYNCS_SENT, 1);
-    /* A resync tells a client it missed messages for good: rare, and worth a line. */
-    wsg_info("client_resync_sent", "conn=%llu user=\"%s\" stream=%s pos=%llu why=\"%s\"",
-             (unsigned long long)c->id, c->user, stream_name[s],
-             (unsigned long long)c->st.pos[s], why);
+    /* A resync tells a client it missed messages for good: worth a line, but a client can
+     * also ask for one (a foreign epoch), so at most a line a second. */
+    wsg_log_every(1000, WSG_LOG_INFO, "client_resync_sent",
+                  "conn=%llu user=\"%s\" stream=%s pos=%llu why=\"%s\"",
+                  (unsigned long long)c->id, c->user, stream_name[s],
+                  (unsigned long long)c->st.pos[s], why);
     if (f)
         gw_conn_send_text(w, c, f, len);
     free(f);

@@ -13,6 +13,7 @@
 #include <libwebsockets.h>
 
 #include "gw_outq.h"
+#include "gw_query.h"
 #include "proto/wsgate.pb-c.h"
 
 typedef struct gw_worker gw_worker;
@@ -43,9 +44,9 @@ typedef struct gw_streams {
     lws_dll2_t watch;         /* in the worker's list while a request is outstanding */
 } gw_streams;
 
-/* After authentication: reads the resume arguments and asks for the history. -1: the
- * arguments are malformed (the caller closes). */
-int gw_resume_start(gw_worker *w, gw_conn *c, struct lws *wsi);
+/* After authentication: reads the resume arguments of the connection's query and asks for
+ * the history. -1: the arguments are malformed (the caller closes). */
+int gw_resume_start(gw_worker *w, gw_conn *c, const gw_query *q);
 /* A live delivery that belongs to a stream (m->seq != 0). Takes its own reference. */
 void gw_resume_deliver(gw_worker *w, gw_conn *c, gw_msg *m);
 /* The reply to a history request; takes ownership of hr (may be NULL: undecodable). */

@@ -59,9 +59,18 @@ struct gw_worker {
      * make, and only with our own can the thread stop it and free it after lws is gone. */
     struct ev_loop *loop;
     struct lws_context *ctx;
-    struct lws_protocols protocols[3];
+    /* Three vhosts, so that a WebSocket client can only ever reach the client protocol: the
+     * client vhost (the context's default: WebSocket and HTTP on WSGATE_LISTEN), the admin
+     * vhost (worker 0, HTTP on WSGATE_ADMIN_LISTEN), and one holding the listening sockets
+     * themselves (raw descriptors, never a peer). */
+    struct lws_protocols protocols[2];
+    struct lws_protocols admin_protocols[2];
+    struct lws_protocols listen_protocols[2];
+    struct lws_vhost *client_vh, *admin_vh, *listen_vh;
     int listen_fd;
     struct lws *listen_wsi;
+    int admin_fd;
+    struct lws *admin_wsi;
     lws_sorted_usec_list_t sul_accept;
     lws_retry_bo_t idle_policy;
     pthread_t thread;
@@ -390,19 +399,21 @@ static void accept_resume(lws_sorted_usec_list_t *sul)
     gw_worker *w = lws_container_of(sul, gw_worker, sul_accept);
     if (w->listen_wsi)
         lws_rx_flow_control(w->listen_wsi, 1);
+    if (w->admin_wsi)
+        lws_rx_flow_control(w->admin_wsi, 1);
 }
 
-static void accept_pending(gw_worker *w)
+static void accept_pending(gw_worker *w, int listen_fd, struct lws *listen_wsi,
+                           struct lws_vhost *vh)
 {
-    struct lws_vhost *vh = lws_get_vhost(w->listen_wsi);
     for (int i = 0; i < ACCEPT_BATCH; i++) {
-        int fd = gw_listen_accept(w->listen_fd);
+        int fd = gw_listen_accept(listen_fd);
         if (fd == -1)
             return;
         if (fd == -2) {
             /* Typically EMFILE: the socket stays readable, so pause instead of spinning. */
             wsg_warn("accept_failed", "worker=%u err=\"%s\"", w->idx, strerror(errno));
-            lws_rx_flow_control(w->listen_wsi, 0);
+            lws_rx_flow_control(listen_wsi, 0);
             lws_sul_schedule(w->ctx, 0, &w->sul_accept, accept_resume, ACCEPT_PAUSE_US);
             return;
         }
@@ -509,6 +520,7 @@ static void heartbeat_tick(lws_sorted_usec_list_t *sul)
                      w->node->cfg->heartbeat_interval_ms * 1000);
 }
 
+/* The client vhost: WebSocket sessions and plain HTTP on WSGATE_LISTEN. */
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                     size_t len)
 {
@@ -518,35 +530,112 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         run_jobs(w);
         return 0;
-    case LWS_CALLBACK_RAW_RX_FILE:
-        if (wsi == w->listen_wsi)
-            accept_pending(w);
-        return 0;
-    case LWS_CALLBACK_RAW_CLOSE_FILE:
-        if (wsi == w->listen_wsi) {
-            /* lws closes the descriptor itself once this returns. */
-            w->listen_wsi = NULL;
-            w->listen_fd = -1;
-        }
-        return 0;
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: {
         void *none = NULL; /* no response body is kept for a refused upgrade */
-        return gw_http_callback(w->node, wsi, reason, &none, in, len);
+        return gw_http_callback(w->node, GW_HTTP_CLIENT, wsi, reason, &none, in, len);
     }
     case LWS_CALLBACK_HTTP:
     case LWS_CALLBACK_HTTP_WRITEABLE:
     case LWS_CALLBACK_CLOSED_HTTP:
-        return c ? gw_http_callback(w->node, wsi, reason, &c->http, in, len) : -1;
+        return c ? gw_http_callback(w->node, GW_HTTP_CLIENT, wsi, reason, &c->http, in, len)
+                 : -1;
     case LWS_CALLBACK_ESTABLISHED:
     case LWS_CALLBACK_RECEIVE:
     case LWS_CALLBACK_SERVER_WRITEABLE:
     case LWS_CALLBACK_RECEIVE_PONG:
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        /* A WebSocket without session state was never authenticated or counted: it must not
+         * exist. */
+        return c ? gw_conn_callback(w, wsi, reason, c, in, len) : -1;
     case LWS_CALLBACK_CLOSED:
         return c ? gw_conn_callback(w, wsi, reason, c, in, len) : 0;
     default:
         return 0;
     }
+}
+
+/* The admin vhost: plain HTTP on WSGATE_ADMIN_LISTEN (worker 0). */
+typedef struct gw_admin_session {
+    void *http;
+} gw_admin_session;
+
+static int admin_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                          void *in, size_t len)
+{
+    gw_worker *w = lws_context_user(lws_get_context(wsi));
+    gw_admin_session *s = user;
+    switch (reason) {
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: {
+        void *none = NULL;
+        return gw_http_callback(w->node, GW_HTTP_ADMIN, wsi, reason, &none, in, len);
+    }
+    case LWS_CALLBACK_HTTP:
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+    case LWS_CALLBACK_CLOSED_HTTP:
+        return s ? gw_http_callback(w->node, GW_HTTP_ADMIN, wsi, reason, &s->http, in, len) : -1;
+    case LWS_CALLBACK_ESTABLISHED:
+    case LWS_CALLBACK_RECEIVE:
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return -1; /* no WebSocket here (confirm_upgrade refuses them) */
+    default:
+        return 0;
+    }
+}
+
+/* The listening sockets, watched as raw descriptors. */
+static int listen_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                           void *in, size_t len)
+{
+    (void)user;
+    (void)in;
+    (void)len;
+    gw_worker *w = lws_context_user(lws_get_context(wsi));
+    switch (reason) {
+    case LWS_CALLBACK_RAW_RX_FILE:
+        if (wsi == w->listen_wsi)
+            accept_pending(w, w->listen_fd, w->listen_wsi, w->client_vh);
+        else if (wsi == w->admin_wsi)
+            accept_pending(w, w->admin_fd, w->admin_wsi, w->admin_vh);
+        return 0;
+    case LWS_CALLBACK_RAW_CLOSE_FILE:
+        /* lws closes the descriptor itself once this returns. */
+        if (wsi == w->listen_wsi) {
+            w->listen_wsi = NULL;
+            w->listen_fd = -1;
+        } else if (wsi == w->admin_wsi) {
+            w->admin_wsi = NULL;
+            w->admin_fd = -1;
+        }
+        return 0;
+    case LWS_CALLBACK_ESTABLISHED:
+    case LWS_CALLBACK_RECEIVE:
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+    case LWS_CALLBACK_HTTP:
+        return -1; /* never a peer's protocol */
+    default:
+        return 0;
+    }
+}
+
+/* Opens a listening socket and watches it on the listen vhost. */
+static int watch_listener(gw_worker *w, const char *host, int port, int reuseport, int *fd,
+                          struct lws **wsi, char *err, size_t errlen)
+{
+    *fd = gw_listen_open(host, port, reuseport, err, errlen);
+    if (*fd < 0)
+        return -1;
+    lws_sock_file_fd_type fdu;
+    fdu.filefd = (lws_filefd_type)*fd;
+    *wsi = lws_adopt_descriptor_vhost(w->listen_vh, LWS_ADOPT_RAW_FILE_DESC, fdu,
+                                      "wsgate-listen", NULL);
+    if (!*wsi) {
+        snprintf(err, errlen, "cannot watch the listening socket %s:%d (worker %u)", host, port,
+                 w->idx);
+        close(*fd);
+        *fd = -1;
+        return -1;
+    }
+    return 0;
 }
 
 /* The loop outlives the context: lws stops its watchers while it is destroyed. Runs on
@@ -574,14 +663,16 @@ gw_worker *gw_worker_new(gw_node *node, unsigned idx, char *err, size_t errlen)
     w->node = node;
     w->idx = idx;
     w->listen_fd = -1;
+    w->admin_fd = -1;
     if (pthread_mutex_init(&w->post_lock, NULL) || wsg_queue_init(&w->inbox)) {
         free(w);
         snprintf(err, errlen, "cannot create worker %u queue", idx);
         return NULL;
     }
-    /* Browsers may offer no subprotocol: index 0 is then chosen, and it also serves HTTP. */
+    /* Browsers may offer no subprotocol: the client vhost's only protocol is then chosen,
+     * and it also serves HTTP. */
     w->protocols[0] = (struct lws_protocols){
-        .name = "wsgate.v1",
+        .name = GW_HTTP_SUBPROTOCOL,
         .callback = callback,
         .per_session_data_size = sizeof(gw_conn),
         /* lws keeps a receive buffer of this size per connection for its whole life (0
@@ -590,9 +681,14 @@ gw_worker *gw_worker_new(gw_node *node, unsigned idx, char *err, size_t errlen)
         /* Without this lws caps every send at rx_buffer_size and buffers the rest. */
         .tx_packet_size = GW_WRITE_BATCH,
     };
-    w->protocols[1] = (struct lws_protocols){
-        .name = "wsgate-accept",
-        .callback = callback,
+    w->admin_protocols[0] = (struct lws_protocols){
+        .name = "wsgate-admin",
+        .callback = admin_callback,
+        .per_session_data_size = sizeof(gw_admin_session),
+    };
+    w->listen_protocols[0] = (struct lws_protocols){
+        .name = "wsgate-listen",
+        .callback = listen_callback,
     };
     /* All zero: no lws validity timers (idle_tick pings instead). Without a policy of our
      * own, lws would use its default of 300 s / 310 s per connection. */
@@ -625,24 +721,38 @@ gw_worker *gw_worker_new(gw_node *node, unsigned idx, char *err, size_t errlen)
         snprintf(err, errlen, "cannot create the libwebsockets context (worker %u)", idx);
         goto fail;
     }
-    w->listen_fd = gw_listen_open(cfg->listen_host, cfg->listen_port,
-                                  node->nworkers > 1 || cfg->reuseport, err, errlen);
-    if (w->listen_fd < 0)
-        goto fail;
-    lws_sock_file_fd_type fdu;
-    fdu.filefd = (lws_filefd_type)w->listen_fd;
-    w->listen_wsi = lws_adopt_descriptor_vhost(lws_get_vhost_by_name(w->ctx, "default"),
-                                               LWS_ADOPT_RAW_FILE_DESC, fdu, "wsgate-accept",
-                                               NULL);
-    if (!w->listen_wsi) {
-        snprintf(err, errlen, "cannot watch the listening socket (worker %u)", idx);
+    w->client_vh = lws_get_vhost_by_name(w->ctx, "default");
+
+    /* lws moves an HTTP request to the vhost its Host header names, among the vhosts of the
+     * same port, and else to the first one of that port. Our vhosts listen on none, so the
+     * "port" is what tells them apart: the client vhost is alone with NO_LISTEN_SERVER (no
+     * Host header reaches the others from the client port), and the admin vhost comes before
+     * the listen vhost in their NO_LISTEN group. */
+    struct lws_context_creation_info vinfo = info;
+    vinfo.foreign_loops = NULL;
+    vinfo.port = CONTEXT_PORT_NO_LISTEN;
+    if (cfg->admin_listen_port && idx == 0) {
+        vinfo.vhost_name = "admin";
+        vinfo.protocols = w->admin_protocols;
+        w->admin_vh = lws_create_vhost(w->ctx, &vinfo);
+    }
+    vinfo.vhost_name = "listen";
+    vinfo.protocols = w->listen_protocols;
+    w->listen_vh = lws_create_vhost(w->ctx, &vinfo);
+    if (!w->client_vh || !w->listen_vh || (cfg->admin_listen_port && idx == 0 && !w->admin_vh)) {
+        snprintf(err, errlen, "cannot create the libwebsockets vhosts (worker %u)", idx);
         goto fail;
     }
+    if (watch_listener(w, cfg->listen_host, cfg->listen_port, node->nworkers > 1 || cfg->reuseport,
+                       &w->listen_fd, &w->listen_wsi, err, errlen))
+        goto fail;
+    /* The admin port is one worker's: its requests are rare and small. */
+    if (w->admin_vh && watch_listener(w, cfg->admin_listen_host, cfg->admin_listen_port, 0,
+                                      &w->admin_fd, &w->admin_wsi, err, errlen))
+        goto fail;
     return w;
 fail:
     destroy_context(w);
-    if (w->listen_fd >= 0 && !w->listen_wsi)
-        close(w->listen_fd);
     wsg_queue_destroy(&w->inbox);
     pthread_mutex_destroy(&w->post_lock);
     free(w);

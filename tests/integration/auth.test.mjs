@@ -201,7 +201,7 @@ describe('auth: configuration', () => {
 
 describe('auth: none (development)', () => {
   let cluster;
-  before(async () => { cluster = await startCluster({ auth: 'none' }); });
+  before(async () => { cluster = await startCluster({ auth: 'none', authFixed: true }); });
   after(async () => { await cluster?.stop(); });
 
   it('names the user after ?user_id= and ignores a token', async () => {

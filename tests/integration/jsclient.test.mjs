@@ -337,8 +337,10 @@ describe('js client against fake sockets', () => {
 describe('js client against a real cluster', () => {
   let cluster;
   const clients = [];
-  const mk = (name, opts) => {
-    const c = new WsgateClient({ WebSocket, backoffBaseMs: 100, backoffCapMs: 1000, ...opts });
+  // userId becomes a token in a JWT run (WSGATE_ITEST_AUTH=jwt, lib/cluster.mjs).
+  const mk = (name, { userId, ...opts }) => {
+    const auth = userId === undefined ? {} : cluster.clientAuth(userId);
+    const c = new WsgateClient({ WebSocket, backoffBaseMs: 100, backoffCapMs: 1000, ...auth, ...opts });
     clients.push(c);
     const inbox = watch(c, name);
     c.connect();

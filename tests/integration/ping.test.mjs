@@ -76,9 +76,9 @@ describe('ping and welcome', () => {
     });
   });
 
-  it('serves /health and /ready on each gateway', async () => {
+  it('serves /health and /ready on each gateway (the full /health on the admin port)', async () => {
     for (const node of ['gw-a', 'gw-b']) {
-      const r = await getJSON(`${cluster.gateways[node].http}/health`);
+      const r = await getJSON(`${cluster.gateways[node].admin}/health`);
       assert.equal(r.status, 200);
       const h = r.json;
       assert.equal(h.status, 'ok');
@@ -88,9 +88,11 @@ describe('ping and welcome', () => {
       assert.equal(typeof h.connections, 'number');
       assert.equal(h.nats, 'connected');
       assert.equal(h.draining, false);
-      const ready = await httpGet(`${cluster.gateways[node].http}/ready`);
-      assert.equal(ready.status, 200);
-      assert.equal(JSON.parse(ready.body).ready, true);
+      for (const base of [cluster.gateways[node].http, cluster.gateways[node].admin]) {
+        const ready = await httpGet(`${base}/ready`);
+        assert.equal(ready.status, 200);
+        assert.equal(JSON.parse(ready.body).ready, true);
+      }
     }
   });
 

@@ -22,7 +22,7 @@ describe('metrics scraped by a real Prometheus', () => {
   before(async () => {
     cluster = await startCluster({ auth: 'none' });
     const targets = cluster.nodeIds.map((node) => ({
-      job: 'wsgate-gateway', address: `127.0.0.1:${cluster.gateways[node].port}`, labels: { node },
+      job: 'wsgate-gateway', address: `127.0.0.1:${cluster.gateways[node].adminPort}`, labels: { node },
     }));
     targets.push({ job: 'wsgate-router', address: `127.0.0.1:${cluster.routers.router.port}`,
       labels: { node: 'router-1' } });

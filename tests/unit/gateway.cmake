@@ -1,4 +1,5 @@
-# Gateway unit tests: client frames, JWT verification, outbound queues.
-foreach(t test_gw_frame test_gw_auth test_gw_outq test_gw_admit)
+# Gateway unit tests: client frames, JWT verification, outbound queues, admission, the
+# upgrade's query arguments.
+foreach(t test_gw_frame test_gw_auth test_gw_outq test_gw_admit test_gw_query)
   wsgate_unit_test(${t} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/${t}.c LIBS wsgate_gateway_core)
 endforeach()

@@ -78,10 +78,13 @@ START_TEST(origins)
     ck_assert_int_eq(CHECK(a, "https://B.example", "1.2.3.4", 0, S), GW_ADMIT_OK);
     ck_assert_int_eq(CHECK(a, "https://evil.example", "1.2.3.4", 0, S), GW_ADMIT_ORIGIN);
     ck_assert_int_eq(CHECK(a, NULL, "1.2.3.4", 0, S), GW_ADMIT_OK); /* non-browser */
+    /* an Origin sent but not readable is not "no Origin": fail closed */
+    ck_assert_int_eq(CHECK(a, GW_ADMIT_ORIGIN_UNREADABLE, "1.2.3.4", 0, S), GW_ADMIT_ORIGIN);
     ck_assert_int_eq(gw_admit_http_status(GW_ADMIT_ORIGIN), 403);
     gw_admit_free(a);
     a = make((gw_admit_cfg){0});
     ck_assert_int_eq(CHECK(a, "https://anything", "1.2.3.4", 0, S), GW_ADMIT_OK);
+    ck_assert_int_eq(CHECK(a, GW_ADMIT_ORIGIN_UNREADABLE, "1.2.3.4", 0, S), GW_ADMIT_OK);
     gw_admit_free(a);
 }
 END_TEST

@@ -206,6 +206,7 @@ func checkAll(c *checker, objs []object, exp *expectation) {
 	c.check("ConfigMaps hold no secret setting", configMapsClean(objs))
 	c.check("secret values appear in no object but a Secret, plain or base64", noLeaks(objs, exp.SecretValues))
 	c.check("every Service selects a rendered Deployment's pods and targets a declared port", services(objs))
+	c.check("gateway: WSGATE_ADMIN_LISTEN is its declared admin port, and only the scrape Service reaches it", adminPort(gw, objs, byID))
 	c.check("every Ingress routes to a rendered Service port, with WebSocket-length timeouts", ingresses(objs, byID))
 	c.check("every ServiceMonitor selects the gateway and router Services on a declared port", serviceMonitors(objs))
 }
@@ -571,6 +572,50 @@ func services(objs []object) error {
 	}
 	if n == 0 {
 		return errors.New("no Service rendered")
+	}
+	return nil
+}
+
+// adminPort: the gateway serves /metrics and the full /health on WSGATE_ADMIN_LISTEN; that
+// port is declared as "admin" on the container, and no Service but the scrape-labelled one
+// (never the client Service, never an Ingress backend) targets it.
+func adminPort(gw object, objs []object, byID map[string]object) error {
+	v, err := setting(gw, byID, "WSGATE_ADMIN_LISTEN")
+	if err != nil {
+		return err
+	}
+	i := strings.LastIndex(v, ":")
+	if i < 0 {
+		return fmt.Errorf("WSGATE_ADMIN_LISTEN %q is not host:port", v)
+	}
+	var declared bool
+	for _, p := range list(mainContainer(gw), "ports") {
+		pm := asMap(p)
+		if pm["name"] == "admin" && fmt.Sprint(pm["containerPort"]) == v[i+1:] {
+			declared = true
+		}
+	}
+	if !declared {
+		return fmt.Errorf("WSGATE_ADMIN_LISTEN %q is not the container's port named admin", v)
+	}
+	scraped := false
+	for _, s := range objs {
+		if s.kind() != "Service" || selects(mapAt(s.m, "spec", "selector"), podLabels(gw)) != nil {
+			continue
+		}
+		for _, p := range list(s.m, "spec", "ports") {
+			t := fmt.Sprint(asMap(p)["targetPort"])
+			if t != "admin" && t != v[i+1:] {
+				continue
+			}
+			if str(s.m, "metadata", "labels", "wsgate.io/scrape") != "true" {
+				return fmt.Errorf("%s exposes the admin port", s.id())
+			}
+			scraped = true
+		}
+	}
+	if !scraped {
+		return errors.New("no scrape Service targets the admin port")
 	}
 	return nil
 }

@@ -10,6 +10,14 @@
 // replaced by the cluster's, plus a `test` user with every right for the tests themselves:
 // gateways and routers connect as `gateway` and `router` with passwords made per cluster
 // (cluster.natsUsers), so the whole suite runs on the permissions a deployment gets.
+//
+// Every gateway gets an admin listener (WSGATE_ADMIN_LISTEN) besides its client port: health()
+// and gatewayMetrics() read it, gateways[node].admin is its base URL.
+//
+// WSGATE_ITEST_AUTH=jwt runs a suite with JWT auth: a cluster asked for auth 'none' gets an
+// HS256 secret instead, wsUrl() turns a `user_id` argument into a signed `token` placed first
+// in the query (the order the JS client uses), and clientAuth() gives the JS client a token.
+// Clusters that test auth 'none' itself pass { auth: 'none', authFixed: true }.
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -18,6 +26,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getJSON, httpGet, getMetrics, waitFor, sleep } from './http.mjs';
+import { forge } from './jwt.mjs';
+
+// The suite's auth mode (see above) and its HS256 secret (at least 32 bytes, as the gateway
+// requires of HS256 secrets).
+export const itestAuth = process.env.WSGATE_ITEST_AUTH || 'none';
+if (!['none', 'jwt'].includes(itestAuth)) throw new Error(`WSGATE_ITEST_AUTH=${itestAuth}: none or jwt`);
+export const ITEST_JWT_SECRET = 'wsgate-itest-hs256-secret-0123456789abcdef';
 
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 export const buildDir = path.resolve(repoRoot, process.env.WSGATE_BUILD_DIR || 'build');
@@ -193,7 +208,8 @@ function cleanEnv(extra) {
 }
 
 export class Cluster {
-  // opts.auth: 'none' (default) or { jwtSecret: '...' }
+  // opts.auth: 'none' (default) or { jwtSecret: '...' }; with WSGATE_ITEST_AUTH=jwt, 'none'
+  //   becomes JWT auth with ITEST_JWT_SECRET unless opts.authFixed is set.
   // opts.env: { router: {...} (every router), gateway: {...} (both gateways), 'gw-a': {...},
   //   'gw-b': {...} }
   // opts.redisArgs: extra redis-server arguments, after the defaults (the last setting wins),
@@ -206,6 +222,9 @@ export class Cluster {
   constructor(opts = {}) {
     this.opts = opts;
     this.auth = opts.auth ?? 'none';
+    // user_id -> token in wsUrl() and clientAuth()
+    this.tokensForUsers = this.auth === 'none' && itestAuth === 'jwt' && !opts.authFixed;
+    if (this.tokensForUsers) this.auth = { jwtSecret: ITEST_JWT_SECRET };
     this.id = ++clusterCounter;
     this.prefix = `itest${process.pid}n${this.id}`;
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsgate-itest-'));
@@ -289,10 +308,12 @@ export class Cluster {
       : { WSGATE_AUTH: 'jwt', WSGATE_JWT_SECRET: this.auth.jwtSecret };
     for (const node of this.nodeIds) {
       const port = await freePort();
+      const adminPort = await freePort();
       const proc = this.add({ name: node, cmd: path.join(buildDir, 'wsgate-gateway'), wsgate: true,
         env: cleanEnv({
           WSGATE_NODE_ID: node,
           WSGATE_LISTEN: `127.0.0.1:${port}`,
+          WSGATE_ADMIN_LISTEN: `127.0.0.1:${adminPort}`,
           WSGATE_WORKERS: '2',
           ...this.natsEnv('gateway'),
           WSGATE_PREFIX: this.prefix,
@@ -303,7 +324,8 @@ export class Cluster {
           ...envFor('gateway'),
           ...envFor(node),
         }) });
-      this.gateways[node] = { proc, port, http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}/ws` };
+      this.gateways[node] = { proc, port, http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}/ws`,
+        adminPort, admin: `http://127.0.0.1:${adminPort}` };
     }
 
     await this.waitUp(async () => (await httpGet(`${this.routerHttp}/ready`, 1000)).status === 200,
@@ -353,14 +375,33 @@ export class Cluster {
     return r;
   }
 
-  // ws://.../ws?query for a node; query values are URL-encoded.
+  // ws://.../ws?query for a node; query values are URL-encoded. In a JWT run (see the top),
+  // user_id becomes a token for that user, first in the query.
   wsUrl(node, query = {}) {
-    const qs = new URLSearchParams(query).toString();
+    let q = query;
+    if (this.tokensForUsers && query.user_id !== undefined) {
+      const { user_id: user, ...rest } = query;
+      q = { token: this.tokenFor(user), ...rest };
+    }
+    const qs = new URLSearchParams(q).toString();
     return qs ? `${this.gateways[node].ws}?${qs}` : this.gateways[node].ws;
   }
 
+  // A valid HS256 token for user (an hour long), with this cluster's secret. It grants what a
+  // user_id may do with auth 'none' (broadcast included), so suites behave the same in both.
+  tokenFor(user) {
+    if (!this.auth.jwtSecret) throw new Error(`cluster ${this.prefix}: no JWT secret`);
+    return forge.valid(this.auth.jwtSecret, user, { wsgate: { broadcast: true } });
+  }
+
+  // The JS client's credentials for user: { token } in a JWT run, { userId } otherwise.
+  clientAuth(user) {
+    return this.tokensForUsers ? { token: this.tokenFor(user) } : { userId: user };
+  }
+
+  // The full /health, from the admin listener.
   async health(node) {
-    const r = await getJSON(`${this.gateways[node].http}/health`);
+    const r = await getJSON(`${this.gateways[node].admin}/health`);
     if (r.status !== 200) throw new Error(`${node} /health: status ${r.status}`);
     return r.json;
   }
@@ -371,7 +412,7 @@ export class Cluster {
     return r.json;
   }
 
-  gatewayMetrics(node) { return getMetrics(`${this.gateways[node].http}/metrics`); }
+  gatewayMetrics(node) { return getMetrics(`${this.gateways[node].admin}/metrics`); }
   routerMetrics() { return getMetrics(`${this.routerHttp}/metrics`); }
 
   // Waits until the router's registry holds exactly n connections: the point from which
