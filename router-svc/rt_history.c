@@ -1,4 +1,4 @@
-/* rt_history: Lua sources, their arguments and replies, and the resync rule. */
+/* rt_history: the history scripts, their arguments and replies, and the resync rule. */
 #include "rt_history.h"
 
 #include <inttypes.h>
@@ -6,218 +6,18 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "rt_lua.h"
 #include "rt_script.h"
 #include "wsg_pb.h"
 #include "wsg_time.h"
 #include "wsg_user.h"
 
-/* Shared helpers. Seqs are Lua numbers (exact below 2^53) printed with %d, never with the
- * default number format, which switches to exponents. */
-#define LUA_HIST_PRELUDE \
-    "local P = ARGV[1]\n" \
-    "local function seqof(id) return tonumber(string.match(id, '^(%d+)')) end\n" \
-    "local function sid(s) return string.format('%d-0', s) end\n" \
-    "local function field(f, name)\n" \
-    "  for i = 1, #f, 2 do if f[i] == name then return f[i + 1] end end\n" \
-    "  return nil\n" \
-    "end\n" \
-    "local function now_ms()\n" \
-    "  local t = redis.call('TIME')\n" \
-    "  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n" \
-    "end\n" \
-    "local EK = P .. ':epoch'\n" \
-    "local function get_epoch(cand)\n" \
-    "  local e = redis.call('GET', EK)\n" \
-    "  if not e then redis.call('SET', EK, cand) e = cand end\n" \
-    "  return e\n" \
-    "end\n" \
-    "local function keys(kind, user)\n" \
-    "  if kind == 'b' then return P .. ':h:b', P .. ':seq:b', nil end\n" \
-    "  return P .. ':h:u:' .. user, P .. ':seq:u:' .. user, P .. ':hd:u:' .. user\n" \
-    "end\n" \
-    "local function void_key(kind, user)\n" \
-    "  if kind == 'b' then return P .. ':hv:b' end\n" \
-    "  return P .. ':hv:u:' .. user\n" \
-    "end\n" \
-    "local function top_of(HK)\n" \
-    "  local top = redis.call('XREVRANGE', HK, '+', '-', 'COUNT', 1)\n" \
-    "  if #top > 0 then return seqof(top[1][1]) end\n" \
-    "  return 0\n" \
-    "end\n" \
-    "local function head_of(HK, SK)\n" \
-    "  local head = tonumber(redis.call('GET', SK) or '0')\n" \
-    "  local top = top_of(HK)\n" \
-    "  if top > head then return top end\n" \
-    "  return head\n" \
-    "end\n"
-
+/* The Lua is in router-svc/lua/history_*.lua (keys, arguments and replies in each file's
+ * header), embedded at build time; the scripts share history_prelude.lua. */
 const char *const rt_hist_scripts[RT_HSCRIPT__COUNT] = {
-    /* ARGV[2..9] = max_len, ttl_ms, epoch candidate, pre, post, created_us, job id, appends
-     * seen; then kind ('u' / 'b'), user, mode ('1' live, '0' offline, 'k' offline and kept only
-     * if the user was seen) per stream. Answers the epoch, the cluster-wide append count and
-     * each stream's seq, 0 for a 'k' stream whose user has no seen marker (P:seen:<user>, set
-     * by the registry scripts): nothing is kept for it and no seq is used. Checking the marker
-     * here makes the check and the append one step, whichever router runs it.
-     *
-     * P:appends counts every append ever made; the caller passes the highest count it has
-     * been answered. A count at or below that one means Redis lost appends it had
-     * acknowledged (a failover to a replica that lagged, the last second of an AOF): seqs
-     * that clients already hold would be handed out again for other messages, and clients
-     * would drop those as repeats. The epoch changes instead, so every client is told to
-     * resync (its positions belong to the old numbering), and the count jumps 2^32 past the
-     * caller's so the other routers, whose highest counts were at most a replication lag
-     * above it, do not change the epoch a second time. The job id is stored as field j so
-     * that an append whose reply was lost can be found again (the void script). The counter is
-     * kept ahead of the stream's last id, so a lost counter can never make XADD fail half-way
-     * through the call; only this script adds entries, so the counter can fall behind only by
-     * being lost, and then INCR answers 1: the stream's top is read only then (reading it on
-     * every append cost half of Redis' time: 7-14k appends/s against 26-28k without, with
-     * redis-benchmark -P 64 on this 2-core machine). It outlives
-     * the history 30 times over: a stream idle past its history keeps its numbering, so a
-     * client returning with an old position gets a resync rather than new seqs that reuse
-     * numbers it has seen. */
-    [RT_HSCRIPT_APPEND] = LUA_HIST_PRELUDE
-    "local maxlen, ttl, cand, pre, post, created, job = ARGV[2], ARGV[3], ARGV[4], ARGV[5], "
-    "ARGV[6], ARGV[7], ARGV[8]\n"
-    "local seen = tonumber(ARGV[9])\n"
-    "local GK = P .. ':appends'\n"
-    "local g = redis.call('INCR', GK)\n"
-    "local e = get_epoch(cand)\n"
-    "if g <= seen then\n"
-    "  redis.call('SET', EK, cand)\n"
-    "  e = cand\n"
-    "  g = seen + 4294967296\n"
-    "  redis.call('SET', GK, string.format('%d', g))\n"
-    "end\n"
-    "local out = {e, g}\n"
-    "local at = now_ms()\n"
-    "for i = 10, #ARGV - 2, 3 do\n"
-    "  local kind, user, live = ARGV[i], ARGV[i + 1], ARGV[i + 2]\n"
-    "  if live == 'k' and redis.call('EXISTS', P .. ':seen:' .. user) == 0 then\n"
-    "    out[#out + 1] = 0\n"
-    "  else\n"
-    "  local HK, SK, DK = keys(kind, user)\n"
-    "  local seq = redis.call('INCR', SK)\n"
-    "  local top = 0\n"
-    "  if seq == 1 then top = top_of(HK) end\n"
-    "  if seq <= top then\n"
-    "    seq = top + 1\n"
-    "    redis.call('SET', SK, string.format('%d', seq))\n"
-    "  end\n"
-    "  redis.call('XADD', HK, 'MAXLEN', maxlen, sid(seq), 'f', pre .. string.format('%d', seq) "
-    ".. post, 't', created, 'a', string.format('%d', at), 'j', job)\n"
-    "  redis.call('PEXPIRE', HK, ttl)\n"
-    "  redis.call('PEXPIRE', SK, tonumber(ttl) * 30)\n"
-    "  if DK then\n"
-    "    if live == '1' then redis.call('SET', DK, string.format('%d', seq), 'PX', ttl)\n"
-    "    else redis.call('PEXPIRE', DK, ttl) end\n"
-    "  end\n"
-    "  out[#out + 1] = seq\n"
-    "  end\n"
-    "end\n"
-    "return out\n",
-
-    /* ARGV[2..13] = kind, user, has_after, after, epoch, until, max_items, max_bytes, mark,
-     * ttl_ms, epoch candidate, with broadcast head. The same rule as rt_hist_plan_for.
-     * Entries appended longer than ttl ago are trimmed before the oldest kept one is looked
-     * for. Answers epoch, head, first, resync, more, has broadcast head, broadcast head, then
-     * seq, payload, created per item. */
-    [RT_HSCRIPT_READ] = LUA_HIST_PRELUDE
-    "local kind, user, has_after = ARGV[2], ARGV[3], ARGV[4] == '1'\n"
-    "local after, req_epoch, upto = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])\n"
-    "local max_items, max_bytes, mark = tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[10] == '1'\n"
-    "local ttl = tonumber(ARGV[11])\n"
-    "local epoch = get_epoch(ARGV[12])\n"
-    "local HK, SK, DK = keys(kind, user)\n"
-    "local head = head_of(HK, SK)\n"
-    "local first = head + 1\n"
-    "local cutoff = now_ms() - ttl\n"
-    "while true do\n"
-    "  local r = redis.call('XRANGE', HK, '-', '+', 'COUNT', 100)\n"
-    "  if #r == 0 then break end\n"
-    "  local found = nil\n"
-    "  for _, e in ipairs(r) do\n"
-    "    local a = field(e[2], 'a')\n"
-    "    if not a or tonumber(a) >= cutoff then found = seqof(e[1]) break end\n"
-    "  end\n"
-    "  if found then\n"
-    "    redis.call('XTRIM', HK, 'MINID', sid(found))\n"
-    "    first = found\n"
-    "    break\n"
-    "  end\n"
-    "  redis.call('XTRIM', HK, 'MINID', sid(seqof(r[#r][1]) + 1))\n"
-    "end\n"
-    "local out = {epoch, head, first, 0, 0, 0, 0}\n"
-    "if ARGV[13] == '1' then\n"
-    "  out[6] = 1\n"
-    "  out[7] = head_of(keys('b', ''))\n"
-    "end\n"
-    "if kind == 'b' and not has_after then return out end\n"
-    "local pos = after\n"
-    "if not has_after then pos = tonumber(redis.call('GET', DK) or '0') end\n"
-    "local resync = (has_after and req_epoch ~= '0' and req_epoch ~= epoch) or pos > head or "
-    "first > pos + 1\n"
-    "local from = pos + 1\n"
-    "if resync then from = first out[4] = 1 end\n"
-    "local to = head\n"
-    "if upto > 0 and upto < to then to = upto end\n"
-    "if from > to then return out end\n"
-    "local entries = redis.call('XRANGE', HK, sid(from), sid(to), 'COUNT', max_items)\n"
-    "local voided = {}\n"
-    "local hv = redis.call('HKEYS', void_key(kind, user))\n"
-    "for _, s in ipairs(hv) do voided[s] = true end\n"
-    "local bytes, last, cut = 0, nil, false\n"
-    "for _, e in ipairs(entries) do\n"
-    "  local payload = field(e[2], 'f')\n"
-    "  if payload and voided[string.format('%d', seqof(e[1]))] then payload = '' end\n"
-    "  if payload then\n"
-    "    if last and bytes + #payload > max_bytes then cut = true break end\n"
-    "    bytes = bytes + #payload\n"
-    "    last = seqof(e[1])\n"
-    "    out[#out + 1] = last\n"
-    "    out[#out + 1] = payload\n"
-    "    out[#out + 1] = field(e[2], 't') or '0'\n"
-    "  end\n"
-    "end\n"
-    "if last and last < to and (cut or #entries >= max_items) then out[5] = 1 end\n"
-    "if last and mark and DK then\n"
-    "  local m = tonumber(redis.call('GET', DK) or '0')\n"
-    "  if last > m then redis.call('SET', DK, string.format('%d', last), 'PX', ttl) end\n"
-    "end\n"
-    "return out\n",
-
-    /* ARGV[2..3] = ttl_ms, scan depth; then kind, user, job id per append whose outcome is
-     * unknown. Looks for the job id among the newest `depth` entries of the stream (an
-     * outage is short next to the history, so a lost reply's entry is near the top) and
-     * records a found entry's seq as voided: it was delivered live without a seq, so history
-     * must not hand it out again. The void hash expires with the history it annotates (the
-     * voided entry itself was appended before now, so it is gone by then). Answers the
-     * voided seq per triple, 0 when the job is not in the stream. */
-    [RT_HSCRIPT_VOID] = LUA_HIST_PRELUDE
-    "local ttl, depth = ARGV[2], tonumber(ARGV[3])\n"
-    "local scanned = {}\n"
-    "local out = {}\n"
-    "for i = 4, #ARGV - 2, 3 do\n"
-    "  local kind, user, job = ARGV[i], ARGV[i + 1], ARGV[i + 2]\n"
-    "  local HK = keys(kind, user)\n"
-    "  local jobs = scanned[HK]\n"
-    "  if not jobs then\n"
-    "    jobs = {}\n"
-    "    for _, e in ipairs(redis.call('XREVRANGE', HK, '+', '-', 'COUNT', depth)) do\n"
-    "      local j = field(e[2], 'j')\n"
-    "      if j then jobs[j] = seqof(e[1]) end\n"
-    "    end\n"
-    "    scanned[HK] = jobs\n"
-    "  end\n"
-    "  local seq = jobs[job] or 0\n"
-    "  if seq > 0 then\n"
-    "    local VK = void_key(kind, user)\n"
-    "    redis.call('HSET', VK, string.format('%d', seq), '1')\n"
-    "    redis.call('PEXPIRE', VK, ttl)\n"
-    "  end\n"
-    "  out[#out + 1] = seq\n"
-    "end\n"
-    "return out\n",
+    [RT_HSCRIPT_APPEND] = RT_LUA_HISTORY_PRELUDE RT_LUA_HISTORY_APPEND,
+    [RT_HSCRIPT_READ] = RT_LUA_HISTORY_PRELUDE RT_LUA_HISTORY_READ,
+    [RT_HSCRIPT_VOID] = RT_LUA_HISTORY_PRELUDE RT_LUA_HISTORY_VOID,
 };
 
 uint64_t rt_hist_epoch_candidate(void)

@@ -1,145 +1,19 @@
-/* rt_script: Lua sources and their argument / reply formats. */
+/* rt_script: the registry scripts and their argument / reply formats. */
 #include "rt_script.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Shared by the change scripts. ARGV[1..4] = prefix, node id, epoch, seen TTL (ms). Epochs
- * and seqs are uint64 decimal strings: compared by length then bytes, never as Lua doubles.
- * Presence is net over the whole call: each touched user's set size before vs after. Every
- * user a call links or unlinks gets its seen marker (P:seen:<user>) set for the seen TTL: it
- * had a connection until now. That is one SET per connection opened or closed, in the call
- * that changes the registry anyway, never one per message. */
-#define LUA_PRELUDE \
-    "local P, node, epoch, seen_ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4]\n" \
-    "local NODES, NK, AK = P .. ':nodes', P .. ':node:' .. node, P .. ':applied'\n" \
-    "local function newer(a, b)\n" \
-    "  if #a ~= #b then return #a > #b end\n" \
-    "  return a > b\n" \
-    "end\n" \
-    "local before, order, lastc = {}, {}, {}\n" \
-    "local function touch(u)\n" \
-    "  if before[u] == nil then\n" \
-    "    before[u] = redis.call('SCARD', P .. ':user:' .. u)\n" \
-    "    order[#order + 1] = u\n" \
-    "  end\n" \
-    "end\n" \
-    "local function seen(u)\n" \
-    "  redis.call('SET', P .. ':seen:' .. u, '1', 'PX', seen_ttl)\n" \
-    "end\n" \
-    "local function unlink(cid, u)\n" \
-    "  touch(u)\n" \
-    "  seen(u)\n" \
-    "  redis.call('SREM', P .. ':user:' .. u, node .. ':' .. cid)\n" \
-    "  lastc[u] = cid\n" \
-    "end\n" \
-    "local function link(cid, u)\n" \
-    "  local old = redis.call('HGET', NK, cid)\n" \
-    "  if old == u then return end\n" \
-    "  if old then unlink(cid, old) end\n" \
-    "  touch(u)\n" \
-    "  seen(u)\n" \
-    "  redis.call('HSET', NK, cid, u)\n" \
-    "  redis.call('SADD', P .. ':user:' .. u, node .. ':' .. cid)\n" \
-    "  lastc[u] = cid\n" \
-    "end\n" \
-    "local function drop(cid)\n" \
-    "  local old = redis.call('HGET', NK, cid)\n" \
-    "  if old then\n" \
-    "    unlink(cid, old)\n" \
-    "    redis.call('HDEL', NK, cid)\n" \
-    "  end\n" \
-    "end\n" \
-    "local function purge()\n" \
-    "  local all = redis.call('HGETALL', NK)\n" \
-    "  for i = 1, #all, 2 do unlink(all[i], all[i + 1]) end\n" \
-    "  redis.call('DEL', NK)\n" \
-    "  local pre = node .. ':'\n" \
-    "  for _, f in ipairs(redis.call('HKEYS', AK)) do\n" \
-    "    if string.sub(f, 1, #pre) == pre then redis.call('HDEL', AK, f) end\n" \
-    "  end\n" \
-    "end\n" \
-    "local function fence()\n" \
-    "  local cur = redis.call('HGET', NODES, node)\n" \
-    "  if cur and newer(cur, epoch) then return false end\n" \
-    "  if cur ~= epoch then\n" \
-    "    if cur then purge() end\n" \
-    "    redis.call('HSET', NODES, node, epoch)\n" \
-    "  end\n" \
-    "  return true\n" \
-    "end\n" \
-    "local function result(code, gap)\n" \
-    "  local out = {code, gap}\n" \
-    "  for _, u in ipairs(order) do\n" \
-    "    local after = redis.call('SCARD', P .. ':user:' .. u)\n" \
-    "    local st = -1\n" \
-    "    if before[u] == 0 and after > 0 then st = 1 end\n" \
-    "    if before[u] > 0 and after == 0 then st = 0 end\n" \
-    "    if st >= 0 then\n" \
-    "      out[#out + 1] = st\n" \
-    "      out[#out + 1] = u\n" \
-    "      out[#out + 1] = lastc[u]\n" \
-    "    end\n" \
-    "  end\n" \
-    "  return out\n" \
-    "end\n"
+#include "rt_lua.h"
 
+/* The Lua is in router-svc/lua/registry_*.lua (keys, arguments and replies in each file's
+ * header), embedded at build time; the change scripts share registry_prelude.lua. */
 const char *const rt_scripts[RT_SCRIPT__COUNT] = {
-    /* ARGV[5..8] = stream, first seq, last seq (a multi-part RESYNC covers first..last, any
-     * other event first == last), kind (0 open, 1 close, 2 resync); ARGV[9..10] = the stream's
-     * smallest and largest conn id (decimal; conn ids are compared as strings, never as Lua
-     * doubles, which cannot hold 64 bits); then conn id, user id pairs. A RESYNC replaces only
-     * the connections of its stream. */
-    [RT_SCRIPT_CONN] = LUA_PRELUDE
-    "local stream, first, seq, kind, lo, hi = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], "
-    "ARGV[10]\n"
-    "if not fence() then return {2, 0} end\n"
-    "local af = node .. ':' .. epoch .. ':' .. stream\n"
-    "local last = redis.call('HGET', AK, af)\n"
-    "if last and not newer(seq, last) then return result(1, 0) end\n"
-    "local gap = 0\n"
-    "if last then\n"
-    "  if tonumber(first) ~= tonumber(last) + 1 then gap = 1 end\n"
-    "elseif first ~= '1' then gap = 1 end\n"
-    "redis.call('HSET', AK, af, seq)\n"
-    "if kind == '0' then\n"
-    "  link(ARGV[11], ARGV[12])\n"
-    "elseif kind == '1' then\n"
-    "  drop(ARGV[11])\n"
-    "else\n"
-    "  local keep = {}\n"
-    "  for i = 11, #ARGV - 1, 2 do keep[ARGV[i]] = true end\n"
-    "  local old = redis.call('HKEYS', NK)\n"
-    "  for i = 11, #ARGV - 1, 2 do link(ARGV[i], ARGV[i + 1]) end\n"
-    "  for _, cid in ipairs(old) do\n"
-    "    if not keep[cid] and not newer(lo, cid) and not newer(cid, hi) then drop(cid) end\n"
-    "  end\n"
-    "end\n"
-    "return result(0, gap)\n",
-
-    [RT_SCRIPT_NODE] = LUA_PRELUDE
-    "if not fence() then return {2, 0} end\n"
-    "return result(0, 0)\n",
-
-    /* purges the named life or an older one still recorded (the named life is over, so
-     * any older one is too); a newer life is left alone */
-    [RT_SCRIPT_PURGE] = LUA_PRELUDE
-    "local cur = redis.call('HGET', NODES, node)\n"
-    "if not cur or newer(cur, epoch) then return {1, 0} end\n"
-    "purge()\n"
-    "redis.call('HDEL', NODES, node)\n"
-    "return result(0, 0)\n",
-
-    /* ARGV[1] = prefix. {nodes, applied, conns of nodes[1], conns of nodes[2], ...} */
-    [RT_SCRIPT_SNAPSHOT] =
-    "local P = ARGV[1]\n"
-    "local nodes = redis.call('HGETALL', P .. ':nodes')\n"
-    "local out = {nodes, redis.call('HGETALL', P .. ':applied')}\n"
-    "for i = 1, #nodes, 2 do\n"
-    "  out[#out + 1] = redis.call('HGETALL', P .. ':node:' .. nodes[i])\n"
-    "end\n"
-    "return out\n",
+    [RT_SCRIPT_CONN] = RT_LUA_REGISTRY_PRELUDE RT_LUA_REGISTRY_CONN,
+    [RT_SCRIPT_NODE] = RT_LUA_REGISTRY_PRELUDE RT_LUA_REGISTRY_NODE,
+    [RT_SCRIPT_PURGE] = RT_LUA_REGISTRY_PRELUDE RT_LUA_REGISTRY_PURGE,
+    [RT_SCRIPT_SNAPSHOT] = RT_LUA_REGISTRY_SNAPSHOT,
 };
 
 int rt_parse_u64(const char *s, size_t n, uint64_t *out)

@@ -1,0 +1,49 @@
+-- history_prelude.lua: the helpers shared by the history scripts (history_append,
+-- history_read, history_void). Not a script on its own: the build puts it in front of each of
+-- them (router-svc/lua/embed.cmake, rt_history.c).
+-- KEYS: none; every key is built from the prefix P (ARGV[1]): P:epoch (EK, the history's
+--   epoch), P:h:b / P:h:u:<user> (streams), P:seq:b / P:seq:u:<user> (seq counters),
+--   P:hd:u:<user> (delivered mark), P:hv:b / P:hv:u:<user> (voided seqs).
+-- ARGV[1]: prefix. The scripts' own ARGV follow.
+-- Defines: seqof(id), sid(seq), field(fields, name), now_ms(), EK, get_epoch(candidate) (sets
+--   P:epoch to the candidate when it is missing), keys(kind, user) -> stream, counter,
+--   delivered-mark keys (no mark for 'b'), void_key(kind, user), top_of(HK) (the stream's
+--   last seq, 0 when empty), head_of(HK, SK) (the larger of the counter and the top).
+-- Why: seqs are Lua numbers (exact below 2^53) printed with %d, never with the default number
+--   format, which switches to exponents.
+local P = ARGV[1]
+local function seqof(id) return tonumber(string.match(id, '^(%d+)')) end
+local function sid(s) return string.format('%d-0', s) end
+local function field(f, name)
+  for i = 1, #f, 2 do if f[i] == name then return f[i + 1] end end
+  return nil
+end
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local EK = P .. ':epoch'
+local function get_epoch(cand)
+  local e = redis.call('GET', EK)
+  if not e then redis.call('SET', EK, cand) e = cand end
+  return e
+end
+local function keys(kind, user)
+  if kind == 'b' then return P .. ':h:b', P .. ':seq:b', nil end
+  return P .. ':h:u:' .. user, P .. ':seq:u:' .. user, P .. ':hd:u:' .. user
+end
+local function void_key(kind, user)
+  if kind == 'b' then return P .. ':hv:b' end
+  return P .. ':hv:u:' .. user
+end
+local function top_of(HK)
+  local top = redis.call('XREVRANGE', HK, '+', '-', 'COUNT', 1)
+  if #top > 0 then return seqof(top[1][1]) end
+  return 0
+end
+local function head_of(HK, SK)
+  local head = tonumber(redis.call('GET', SK) or '0')
+  local top = top_of(HK)
+  if top > head then return top end
+  return head
+end

@@ -1,0 +1,70 @@
+-- history_read.lua: reads one page of a stream's history, deciding whether the client must
+-- resync. Runs after history_prelude.lua.
+-- KEYS: none. ARGV[1]: prefix. ARGV[2..13]: kind, user, has_after, after, epoch, until,
+--   max_items, max_bytes, mark, ttl_ms, epoch candidate, with broadcast head.
+-- Returns: {epoch, head, first, resync, more, has broadcast head, broadcast head, then seq,
+--   payload, created per item}. A voided entry's payload is ''.
+-- Why: the same rule as rt_hist_plan_for, applied where the data is. Entries appended longer
+--   than ttl ago are trimmed before the oldest kept one is looked for, so first is the oldest
+--   entry a client can still be given.
+local kind, user, has_after = ARGV[2], ARGV[3], ARGV[4] == '1'
+local after, req_epoch, upto = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
+local max_items, max_bytes, mark = tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[10] == '1'
+local ttl = tonumber(ARGV[11])
+local epoch = get_epoch(ARGV[12])
+local HK, SK, DK = keys(kind, user)
+local head = head_of(HK, SK)
+local first = head + 1
+local cutoff = now_ms() - ttl
+while true do
+  local r = redis.call('XRANGE', HK, '-', '+', 'COUNT', 100)
+  if #r == 0 then break end
+  local found = nil
+  for _, e in ipairs(r) do
+    local a = field(e[2], 'a')
+    if not a or tonumber(a) >= cutoff then found = seqof(e[1]) break end
+  end
+  if found then
+    redis.call('XTRIM', HK, 'MINID', sid(found))
+    first = found
+    break
+  end
+  redis.call('XTRIM', HK, 'MINID', sid(seqof(r[#r][1]) + 1))
+end
+local out = {epoch, head, first, 0, 0, 0, 0}
+if ARGV[13] == '1' then
+  out[6] = 1
+  out[7] = head_of(keys('b', ''))
+end
+if kind == 'b' and not has_after then return out end
+local pos = after
+if not has_after then pos = tonumber(redis.call('GET', DK) or '0') end
+local resync = (has_after and req_epoch ~= '0' and req_epoch ~= epoch) or pos > head or first > pos + 1
+local from = pos + 1
+if resync then from = first out[4] = 1 end
+local to = head
+if upto > 0 and upto < to then to = upto end
+if from > to then return out end
+local entries = redis.call('XRANGE', HK, sid(from), sid(to), 'COUNT', max_items)
+local voided = {}
+local hv = redis.call('HKEYS', void_key(kind, user))
+for _, s in ipairs(hv) do voided[s] = true end
+local bytes, last, cut = 0, nil, false
+for _, e in ipairs(entries) do
+  local payload = field(e[2], 'f')
+  if payload and voided[string.format('%d', seqof(e[1]))] then payload = '' end
+  if payload then
+    if last and bytes + #payload > max_bytes then cut = true break end
+    bytes = bytes + #payload
+    last = seqof(e[1])
+    out[#out + 1] = last
+    out[#out + 1] = payload
+    out[#out + 1] = field(e[2], 't') or '0'
+  end
+end
+if last and last < to and (cut or #entries >= max_items) then out[5] = 1 end
+if last and mark and DK then
+  local m = tonumber(redis.call('GET', DK) or '0')
+  if last > m then redis.call('SET', DK, string.format('%d', last), 'PX', ttl) end
+end
+return out
