@@ -6,12 +6,14 @@
  * that arrive meanwhile are held and merged. Later, a live delivery that skips a seq (lost on
  * the bus, or overtaken by another router replica's) is held while the gap is fetched from
  * history; a gap history cannot fill becomes a `resync` frame, never a silent hole.
- * On the connection's worker thread only. */
+ * The decisions are gw_order's; this is the shell that feeds it lws and NATS inputs and
+ * performs its actions. On the connection's worker thread only. */
 #ifndef GW_RESUME_H
 #define GW_RESUME_H
 #include <stdint.h>
 #include <libwebsockets.h>
 
+#include "gw_order.h"
 #include "gw_outq.h"
 #include "gw_query.h"
 #include "proto/wsgate.pb-c.h"
@@ -19,28 +21,13 @@
 typedef struct gw_worker gw_worker;
 typedef struct gw_conn gw_conn;
 
-/* Per connection; index 0 is the user stream, 1 the broadcast stream. Private to
- * gw_resume.c; public only to live inside gw_conn without another allocation. */
+/* Per connection: the decisions' state (gw_order) for the two streams a connection follows
+ * today, s[0] the user stream and s[1] the broadcast stream, and the worker's watch of its
+ * request deadlines. Private to gw_resume.c; public only to live inside gw_conn without
+ * another allocation. */
 typedef struct gw_streams {
-    uint64_t pos[2];          /* last seq the client has been given (or starts after) */
-    uint64_t epoch[2];        /* history epoch pos belongs to (0: unknown yet) */
-    uint64_t after[2];        /* the outstanding request, kept for a retry */
-    uint64_t until[2];
-    uint64_t client_epoch;    /* ?epoch= */
-    int64_t deadline[2];
-    uint32_t reqno[2];
-    uint8_t has_after[2];
-    uint8_t tries[2];
-    uint8_t waiting;          /* bit s: a request is outstanding, or a retry is due */
-    uint8_t backoff;          /* bit s: the deadline is when to retry, nothing is in flight */
-    uint8_t more;             /* bit s: history has further pages to fetch */
-    uint8_t first;            /* bit s: the first reply has arrived */
-    uint8_t resync;           /* bit s: a resync frame goes out with the welcome */
-    uint8_t welcomed;
-    uint8_t want_bhead;       /* the broadcast stream starts at the head the user reply tells */
-    gw_msg **held;            /* waiting for their turn, sorted by (stream, seq) */
-    uint32_t n_held, cap_held;
-    size_t held_bytes;
+    gw_order ord;
+    gw_order_stream s[2];
     lws_dll2_t watch;         /* in the worker's list while a request is outstanding */
 } gw_streams;
 
@@ -54,7 +41,7 @@ void gw_resume_reply(gw_worker *w, gw_conn *c, unsigned stream, uint32_t reqno,
                      Wsgate__HistoryReply *hr);
 /* A delivery outside any stream that arrived before the welcome: kept until it is sent. */
 void gw_resume_hold_early(gw_worker *w, gw_conn *c, gw_msg *m);
-static inline int gw_resume_welcomed(const gw_streams *st) { return st->welcomed; }
+static inline int gw_resume_welcomed(const gw_streams *st) { return st->ord.welcomed; }
 /* Retries or gives up requests past their deadline. */
 void gw_resume_check(gw_worker *w, gw_conn *c, int64_t now_us);
 /* The queue drained: fetch further pages of a long replay. */
