@@ -354,3 +354,28 @@ int wsg_config_node_id(char **node_id, const char *role, char *err, size_t errle
     }
     return 0;
 }
+
+wsg_config_status wsg_config_load_service(wsg_opts_fn table, void *cfg, char **node_id,
+                                          char **prefix, const char *prog, const char *role,
+                                          int argc, char **argv, char *err, size_t errlen)
+{
+    wsg_opt opts[WSG_CONFIG_MAX_OPTS];
+    size_t n = table(cfg, opts);
+    wsg_config_status st = wsg_config_load(opts, n, prog, argc, argv, err, errlen);
+    if (st != WSG_CONFIG_OK)
+        return st;
+    if (wsg_config_node_id(node_id, role, err, errlen))
+        return WSG_CONFIG_ERROR;
+    if (!*prefix || !wsg_subject_prefix_valid(*prefix)) {
+        snprintf(err, errlen, "WSGATE_PREFIX: \"%s\" is not a valid subject prefix",
+                 *prefix ? *prefix : "");
+        return WSG_CONFIG_ERROR;
+    }
+    return WSG_CONFIG_OK;
+}
+
+void wsg_config_free_service(wsg_opts_fn table, void *cfg)
+{
+    wsg_opt opts[WSG_CONFIG_MAX_OPTS];
+    wsg_config_free(opts, table(cfg, opts));
+}

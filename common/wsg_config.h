@@ -36,6 +36,29 @@ wsg_config_status wsg_config_load(const wsg_opt *opts, size_t n, const char *pro
                                   char **argv, char *err, size_t errlen);
 void wsg_config_free(const wsg_opt *opts, size_t n);
 
+/* A service's option table (the rows name fields of its config struct cfg, so the table is
+ * built for each use): writes the rows into o, which has room for WSG_CONFIG_MAX_OPTS, and
+ * returns how many. End it with WSG_OPTS_RETURN(o, table). */
+#define WSG_CONFIG_MAX_OPTS 64
+typedef size_t (*wsg_opts_fn)(void *cfg, wsg_opt *o);
+#define WSG_OPTS_RETURN(o, table)                                                          \
+    do {                                                                                   \
+        _Static_assert(sizeof(table) / sizeof((table)[0]) <= WSG_CONFIG_MAX_OPTS,          \
+                       "raise WSG_CONFIG_MAX_OPTS");                                       \
+        memcpy((o), (table), sizeof(table));                                               \
+        return sizeof(table) / sizeof((table)[0]);                                         \
+    } while (0)
+
+/* The start every service's load shares: loads the table of cfg (wsg_config_load), settles
+ * the node id *node_id for role (wsg_config_node_id) and checks the subject prefix *prefix
+ * (node_id and prefix are fields of cfg, read after the load). The service's own checks
+ * follow. */
+wsg_config_status wsg_config_load_service(wsg_opts_fn table, void *cfg, char **node_id,
+                                          char **prefix, const char *prog, const char *role,
+                                          int argc, char **argv, char *err, size_t errlen);
+/* Frees the strings the table of cfg holds (wsg_config_free). */
+void wsg_config_free_service(wsg_opts_fn table, void *cfg);
+
 /* Settles a service's node id: an unset or empty *node_id becomes "<role>-<hostname>" (with
  * characters a subject token may not hold replaced by '-'), and the result must match
  * [A-Za-z0-9_-]{1,64}. Returns 0, or -1 with err filled. *node_id stays owned by the caller's

@@ -8,11 +8,10 @@
 
 #include "wsg_subject.h"
 
-#define N_OPTS(a) (sizeof(a) / sizeof((a)[0]))
-#define GW_MAX_OPTS 48
 
-static void opts_for(gw_config *c, wsg_opt *o, size_t *n)
+static size_t opts_for(void *cfg, wsg_opt *o)
 {
+    gw_config *c = cfg;
     const wsg_opt table[] = {
         {"WSGATE_NODE_ID", "node-id", WSG_OPT_STRING, NULL, 0, 0, &c->node_id,
          "this gateway's unique id, [A-Za-z0-9_-]{1,64} (default: gw-<hostname>)"},
@@ -82,9 +81,7 @@ static void opts_for(gw_config *c, wsg_opt *o, size_t *n)
         {"WSGATE_LOG_LEVEL", "log-level", WSG_OPT_STRING, "info", 0, 0, &c->log_level,
          "debug, info, warn or error"},
     };
-    _Static_assert(N_OPTS(table) <= GW_MAX_OPTS, "raise GW_MAX_OPTS");
-    memcpy(o, table, sizeof(table));
-    *n = N_OPTS(table);
+    WSG_OPTS_RETURN(o, table);
 }
 
 static int read_file(const char *path, char **out, char *err, size_t errlen)
@@ -111,22 +108,14 @@ static int read_file(const char *path, char **out, char *err, size_t errlen)
 
 wsg_config_status gw_config_load(gw_config *c, int argc, char **argv, char *err, size_t errlen)
 {
-    wsg_opt opts[GW_MAX_OPTS];
-    size_t n;
     memset(c, 0, sizeof(*c));
-    opts_for(c, opts, &n);
-    wsg_config_status st = wsg_config_load(opts, n, "wsgate-gateway", argc, argv, err, errlen);
+    wsg_config_status st = wsg_config_load_service(opts_for, c, &c->node_id, &c->prefix,
+                                                   "wsgate-gateway", "gw", argc, argv, err,
+                                                   errlen);
     if (st != WSG_CONFIG_OK)
         return st;
-
-    if (wsg_config_node_id(&c->node_id, "gw", err, errlen))
-        return WSG_CONFIG_ERROR;
     if (wsg_nats_opts_settle(&c->nats, err, errlen))
         return WSG_CONFIG_ERROR;
-    if (!wsg_subject_prefix_valid(c->prefix)) {
-        snprintf(err, errlen, "WSGATE_PREFIX: \"%s\" is not a valid subject prefix", c->prefix);
-        return WSG_CONFIG_ERROR;
-    }
     if (wsg_parse_hostport(c->listen, c->listen_host, sizeof(c->listen_host), &c->listen_port)) {
         snprintf(err, errlen, "WSGATE_LISTEN: \"%s\" is not host:port", c->listen);
         return WSG_CONFIG_ERROR;
@@ -198,10 +187,7 @@ gw_auth_cfg gw_config_auth(const gw_config *c)
 
 void gw_config_free(gw_config *c)
 {
-    wsg_opt opts[GW_MAX_OPTS];
-    size_t n;
-    opts_for(c, opts, &n);
-    wsg_config_free(opts, n);
+    wsg_config_free_service(opts_for, c);
     free(c->jwt_public_key_pem);
     c->jwt_public_key_pem = NULL;
 }

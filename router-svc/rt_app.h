@@ -1,38 +1,21 @@
 /* rt_app: the router process wired together and its main-thread loop. One lws context
- * (rt_http) runs on the main thread; NATS messages (rt_bus) and Redis results (rt_store)
- * arrive through queues and a wake-up. On each wake-up the loop applies store results
- * (publishing presence), then — once the registry snapshot is loaded — drains every queued
- * NATS message in order, updating the in-memory registry (rt_registry), routing (rt_route)
- * into per-node batches (rt_batch), and handing registry changes to the store; it then
- * flushes the batches. A 1 s tick expires silent nodes.
+ * (rt_loop) runs on the main thread; NATS messages (rt_bus) and Redis results (rt_store)
+ * arrive through queues and a wake-up. On each wake-up the loop completes the store's ops
+ * (each calls its own done callback), then — once the registry snapshot is loaded — drains
+ * every queued NATS message in order to its module, and flushes the per-node batches
+ * (rt_batch). A 1 s tick expires silent nodes, loads the broadcast ring, voids uncertain
+ * appends and sends the resync requests due.
  *
- * Presence: each registry change goes to Redis as a script call, and a PresenceEvent is
- * published for the transitions the script reports, so with several replicas exactly one
- * publishes each. When Redis did not run the call (down, or awaiting the rewrite after it came
- * back), the transitions this replica's in-memory registry computed are published instead:
- * then every replica publishes them, so presence may be duplicated (never lost) until Redis is
- * back.
- *
- * History: a routed message becomes a job (rt_route) whose streams are appended to the
- * history through the store (one script call per up to 256 streams, pipelined, in order); the
- * loop fans a job out when its appends are back, jobs strictly in arrival order, so this
- * replica publishes each stream's seqs in order and never waits on Redis. An append that fails
- * is delivered live without a seq (counted; the sender of a send_message with an id is told).
- * Redis may have stored it all the same (it went away with the call in flight), so each append
- * carries a job id ("<node id>:<start time us>:<counter>") and a failed one is remembered (up
- * to 100,000 streams; beyond, counted and logged once); once Redis is back (right behind the
- * registry rewrite, then every tick), void script calls of up to 64 streams, 4 in flight, mark
- * those found stored as voided, so history hands them out empty and the gateway skips them. A
- * broadcast void clears the ring, which is then loaded again from Redis.
- * A Delivery with a reply subject gets a DeliveryReply once routed. HistoryRequests on
- * <prefix>.history are answered from the broadcast ring (rt_ring, loaded from Redis at start
- * and after Redis came back) when it covers them, else by a read through the store.
- *
- * Resync: the loop publishes ResyncRequests on <prefix>.resync (rt_resync decides when): to
- * every gateway once the snapshot is loaded and after a NATS reconnect, and to one node when a
- * node it had purged speaks again in the same life, when two heartbeats in a row disagree with
- * the registry's count, when an OPEN / CLOSE skipped seqs, or when a multi-part RESYNC was
- * abandoned. A heartbeat with interval_ms 0 purges its node at once. */
+ * rt_app owns the shared state (rt_ctx: config, metrics, registry, batches, store, bus,
+ * offline budget) and one module per flow, each handed the context at creation; none calls
+ * back into rt_app:
+ *   rt_members     registry events, presence, the snapshot, node expiry, resync requests
+ *   rt_jobs        routed messages: history appends, fan-out in arrival order, DeliveryReplies
+ *   rt_voids       appends whose outcome is unknown, voided once Redis is back
+ *   rt_hist_serve  HistoryRequests, from the broadcast ring or through the store
+ *   rt_status      /health, /ready, /metrics and the gauges
+ * When the store asks for the registry rewrite (Redis came back), rt_app has rt_members
+ * submit it, rt_voids void right behind it, and rt_hist_serve forget the ring. */
 #ifndef RT_APP_H
 #define RT_APP_H
 #include "rt_config.h"

@@ -9,11 +9,10 @@
 #include "rt_quota.h"
 #include "wsg_subject.h"
 
-#define N_OPTS(a) (sizeof(a) / sizeof((a)[0]))
-#define RT_MAX_OPTS 32
 
-static void opts_for(rt_config *c, wsg_opt *o, size_t *n)
+static size_t opts_for(void *cfg, wsg_opt *o)
 {
+    rt_config *c = cfg;
     const wsg_opt table[] = {
         {"WSGATE_NODE_ID", "node-id", WSG_OPT_STRING, NULL, 0, 0, &c->node_id,
          "this router's id, [A-Za-z0-9_-]{1,64} (default: router-<hostname>)"},
@@ -46,9 +45,7 @@ static void opts_for(rt_config *c, wsg_opt *o, size_t *n)
         {"WSGATE_LOG_LEVEL", "log-level", WSG_OPT_STRING, "info", 0, 0, &c->log_level,
          "debug, info, warn or error"},
     };
-    _Static_assert(N_OPTS(table) <= RT_MAX_OPTS, "raise RT_MAX_OPTS");
-    memcpy(o, table, sizeof(table));
-    *n = N_OPTS(table);
+    WSG_OPTS_RETURN(o, table);
 }
 
 static int parse_uint(const char *s, size_t n, long max, long *out)
@@ -111,21 +108,12 @@ int rt_redis_url_parse(const char *url, rt_redis_addr *out)
 
 wsg_config_status rt_config_load(rt_config *c, int argc, char **argv, char *err, size_t errlen)
 {
-    wsg_opt opts[RT_MAX_OPTS];
-    size_t n;
     memset(c, 0, sizeof(*c));
-    opts_for(c, opts, &n);
-    wsg_config_status st = wsg_config_load(opts, n, "wsgate-router", argc, argv, err, errlen);
+    wsg_config_status st = wsg_config_load_service(opts_for, c, &c->node_id, &c->prefix,
+                                                   "wsgate-router", "router", argc, argv, err,
+                                                   errlen);
     if (st != WSG_CONFIG_OK)
         return st;
-
-    if (wsg_config_node_id(&c->node_id, "router", err, errlen))
-        return WSG_CONFIG_ERROR;
-    if (!c->prefix || !wsg_subject_prefix_valid(c->prefix)) {
-        snprintf(err, errlen, "WSGATE_PREFIX: \"%s\" is not a valid subject prefix",
-                 c->prefix ? c->prefix : "");
-        return WSG_CONFIG_ERROR;
-    }
     if (!c->http_listen || wsg_parse_hostport(c->http_listen, c->http_host, sizeof(c->http_host),
                                               &c->http_port)) {
         snprintf(err, errlen, "WSGATE_HTTP_LISTEN: \"%s\" is not host:port",
@@ -149,9 +137,6 @@ wsg_config_status rt_config_load(rt_config *c, int argc, char **argv, char *err,
 
 void rt_config_free(rt_config *c)
 {
-    wsg_opt opts[RT_MAX_OPTS];
-    size_t n;
-    opts_for(c, opts, &n);
-    wsg_config_free(opts, n);
+    wsg_config_free_service(opts_for, c);
     memset(&c->redis, 0, sizeof(c->redis));
 }

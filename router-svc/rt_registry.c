@@ -79,60 +79,11 @@ void rt_registry_set_max_pending(rt_registry *r, size_t max_conns)
     r->max_pending = max_conns;
 }
 
-static void conn_set_free(rt_conn_set *set)
-{
-    if (!set)
-        return;
-    for (size_t i = 0; i < set->n; i++)
-        free(set->users[i]);
-    free(set->ids);
-    free(set->users);
-    free(set);
-}
-
-static rt_conn_set *conn_set_new(uint32_t stream, uint64_t first_seq)
-{
-    rt_conn_set *set = calloc(1, sizeof(*set));
-    if (set) {
-        set->stream = stream;
-        set->first_seq = set->last_seq = first_seq;
-    }
-    return set;
-}
-
-/* Appends a part's connections (copies). 0 / -1 (ENOMEM: set unchanged beyond whole items). */
-static int conn_set_append(rt_conn_set *set, const Wsgate__ConnEvent *ev)
-{
-    if (set->n + ev->n_conns > set->cap) {
-        size_t cap = set->cap ? set->cap : 64;
-        while (cap < set->n + ev->n_conns)
-            cap *= 2;
-        uint64_t *ids = realloc(set->ids, cap * sizeof(*ids));
-        if (!ids)
-            return -1;
-        set->ids = ids;
-        char **users = realloc(set->users, cap * sizeof(*users));
-        if (!users)
-            return -1;
-        set->users = users;
-        set->cap = cap;
-    }
-    for (size_t i = 0; i < ev->n_conns; i++) {
-        char *u = strdup(ev->conns[i]->user_id);
-        if (!u)
-            return -1;
-        set->ids[set->n] = ev->conns[i]->conn_id;
-        set->users[set->n++] = u;
-    }
-    set->last_seq = ev->seq;
-    return 0;
-}
-
 static void stream_drop_pending(rt_node *n, rt_stream *s)
 {
     if (s->pending) {
         n->pending_conns -= s->pending->n;
-        conn_set_free(s->pending);
+        rt_conn_set_free(s->pending);
         s->pending = NULL;
     }
 }
@@ -259,7 +210,7 @@ void rt_registry_clear(rt_registry *r)
     rt_node *n, *tmp;
     HASH_ITER(hh, r->nodes, n, tmp) node_remove(r, n);
     reap(r, NULL);
-    conn_set_free(r->last_set);
+    rt_conn_set_free(r->last_set);
     r->last_set = NULL;
     r->oom = 0;
 }
@@ -442,10 +393,10 @@ static int resync_part(rt_registry *r, rt_node *n, rt_stream *s, const Wsgate__C
         res->status = RT_EV_DISCARDED;
         return 0;
     }
-    if (!s->pending && !(s->pending = conn_set_new(s->id, ev->seq)))
+    if (!s->pending && !(s->pending = rt_conn_set_new(s->id, ev->seq)))
         return -1;
     size_t before = s->pending->n;
-    int rc = conn_set_append(s->pending, ev);
+    int rc = rt_conn_set_append(s->pending, ev);
     n->pending_conns += s->pending->n - before;
     if (rc) {
         /* a set missing connections must not replace anything */
@@ -471,7 +422,7 @@ int rt_registry_conn_event(rt_registry *r, const Wsgate__ConnEvent *ev, int64_t 
 {
     memset(res, 0, sizeof(*res));
     r->oom = 0;
-    conn_set_free(r->last_set);
+    rt_conn_set_free(r->last_set);
     r->last_set = NULL;
     if (!event_ok(ev)) {
         res->status = RT_EV_INVALID;
@@ -660,6 +611,13 @@ size_t rt_registry_user_conns(const rt_registry *r, const char *user_id, rt_conn
         k++;
     }
     return k;
+}
+
+int rt_registry_user_online(const rt_registry *r, const char *user_id)
+{
+    rt_user *u;
+    HASH_FIND(hh, r->users, user_id, strlen(user_id), u);
+    return u && u->conns;
 }
 
 size_t rt_registry_nodes(const rt_registry *r, rt_node_fn fn, void *arg)

@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "proto/wsgate.pb-c.h"
+#include "rt_conn_set.h"
 #include "rt_presence.h"
 #include "wsg_user.h"
 
@@ -57,15 +58,6 @@ typedef enum {
     RT_ABANDON_GAP,     /* the next event of the stream was not the set's next part */
     RT_ABANDON_TOO_BIG, /* the node's unfinished sets would exceed RT_MAX_PENDING_CONNS */
 } rt_abandon;
-
-/* One stream's whole set as a (possibly multi-part) RESYNC delivered it. */
-typedef struct rt_conn_set {
-    uint32_t stream;
-    uint64_t first_seq, last_seq; /* the seqs its parts covered */
-    size_t n, cap;
-    uint64_t *ids;
-    char **users;
-} rt_conn_set;
 
 typedef struct rt_ev_result {
     rt_ev_status status;
@@ -119,6 +111,8 @@ typedef void (*rt_conn_fn)(const char *node_id, uint64_t node_epoch, uint64_t co
 typedef void (*rt_node_fn)(const char *node_id, uint64_t node_epoch, void *arg);
 /* Visits every connection of the user. Returns how many. */
 size_t rt_registry_user_conns(const rt_registry *r, const char *user_id, rt_conn_fn fn, void *arg);
+/* 1 if the user has a connection now, else 0. */
+int rt_registry_user_online(const rt_registry *r, const char *user_id);
 size_t rt_registry_nodes(const rt_registry *r, rt_node_fn fn, void *arg);
 /* 0 and *epoch set if the node is live, -1 if unknown. */
 int rt_registry_node_epoch(const rt_registry *r, const char *node_id, uint64_t *epoch);

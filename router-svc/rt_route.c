@@ -1,10 +1,12 @@
 /* rt_route: validation into jobs, and target resolution of finished jobs. */
 #include "rt_route.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uthash.h>
 
+#include "wsg_pb.h"
 #include "wsg_user.h"
 
 static rt_route_status reject(rt_route_result *res, rt_reject why)
@@ -275,6 +277,8 @@ rt_route_status rt_route_deliver(const uint8_t *msg, size_t len, size_t max_payl
     Wsgate__Delivery *d = wsgate__delivery__unpack(NULL, len, msg);
     if (!d)
         return reject(res, RT_REJ_DECODE);
+    if (d->id && wsg_pb_str_ok(d->id, RT_DELIVERY_ID_MAX))
+        snprintf(res->delivery_id, sizeof(res->delivery_id), "%s", d->id);
     rt_job *j = NULL;
     if (target_check(d, res))
         goto out;

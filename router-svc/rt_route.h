@@ -41,9 +41,15 @@ typedef enum {
     RT_ROUTE_NOMEM,    /* out of memory part-way */
 } rt_route_status;
 
+/* A Delivery's id is answered in its DeliveryReply up to this many bytes (else ""). */
+#define RT_DELIVERY_ID_MAX 1024
+
 typedef struct rt_route_result {
     rt_route_status status;
     rt_reject reason; /* when RT_REJECTED */
+    /* rt_route_deliver: the Delivery's id ("" if none, too long or undecodable), read in the
+     * one decode, so a reply (accepted or rejected) needs no second one */
+    char delivery_id[RT_DELIVERY_ID_MAX + 1];
 } rt_route_result;
 
 /* Why a send_message was not kept for its offline target (see rt_offline). */

@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,117 +20,6 @@
 #define PIPELINE_MAX 1024
 #define DEL_CHUNK 1000
 #define SHA_LEN 40
-
-/* ---- rt_cmd ---- */
-
-void rt_cmd_init(rt_cmd *c)
-{
-    memset(c, 0, sizeof(*c));
-}
-
-void rt_cmd_free(rt_cmd *c)
-{
-    for (size_t i = 0; i < c->argc; i++)
-        free(c->argv[i]);
-    free(c->argv);
-    free(c->argvlen);
-    rt_cmd_init(c);
-}
-
-int rt_cmd_add(rt_cmd *c, const void *data, size_t len)
-{
-    if (c->argc == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 8;
-        char **v = realloc(c->argv, cap * sizeof(*v));
-        if (!v)
-            return -1;
-        c->argv = v;
-        size_t *l = realloc(c->argvlen, cap * sizeof(*l));
-        if (!l)
-            return -1;
-        c->argvlen = l;
-        c->cap = cap;
-    }
-    char *copy = malloc(len + 1);
-    if (!copy)
-        return -1;
-    if (len)
-        memcpy(copy, data, len);
-    copy[len] = '\0';
-    c->argv[c->argc] = copy;
-    c->argvlen[c->argc] = len;
-    c->argc++;
-    return 0;
-}
-
-int rt_cmd_adds(rt_cmd *c, const char *s)
-{
-    return rt_cmd_add(c, s, strlen(s));
-}
-
-int rt_cmd_addf(rt_cmd *c, const char *fmt, ...)
-{
-    char small[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(small, sizeof(small), fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return -1;
-    if ((size_t)n < sizeof(small))
-        return rt_cmd_add(c, small, (size_t)n);
-    char *big = malloc((size_t)n + 1);
-    if (!big)
-        return -1;
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    int rc = rt_cmd_add(c, big, (size_t)n);
-    free(big);
-    return rc;
-}
-
-/* ---- ops ---- */
-
-rt_store_op *rt_store_op_new(rt_op_kind kind)
-{
-    rt_store_op *op = calloc(1, sizeof(*op));
-    if (!op)
-        return NULL;
-    op->kind = kind;
-    rt_cmd_init(&op->args);
-    return op;
-}
-
-void rt_store_op_free(rt_store_op *op)
-{
-    if (!op)
-        return;
-    rt_cmd_free(&op->args);
-    for (size_t i = 0; i < op->ncmds; i++)
-        rt_cmd_free(&op->cmds[i]);
-    free(op->cmds);
-    if (op->reply)
-        freeReplyObject(op->reply);
-    if (op->ctx_free)
-        op->ctx_free(op->ctx);
-    free(op);
-}
-
-rt_cmd *rt_store_op_cmd(rt_store_op *op)
-{
-    if (op->ncmds == op->capcmds) {
-        size_t cap = op->capcmds ? op->capcmds * 2 : 64;
-        rt_cmd *v = realloc(op->cmds, cap * sizeof(*v));
-        if (!v)
-            return NULL;
-        op->cmds = v;
-        op->capcmds = cap;
-    }
-    rt_cmd *c = &op->cmds[op->ncmds++];
-    rt_cmd_init(c);
-    return c;
-}
 
 /* ---- the store ---- */
 
@@ -309,6 +197,8 @@ static void try_connect(rt_store *s)
         s->dirty = 0;
         s->need_rewrite = 1;
         op->generation = ++s->generation;
+        op->done = s->cfg.need_rewrite;
+        op->ctx = s->cfg.need_rewrite_ctx;
         hand_back(s, op);
     }
 }
@@ -358,7 +248,7 @@ static int settle(rt_store *s, rt_store_op *op, redisReply *r)
         return 0;
     }
     op->reply = r;
-    op->done = 1;
+    op->ran = 1;
     return 0;
 }
 
@@ -586,7 +476,7 @@ static void run_held(rt_store *s)
                 int rc = run_rewrite(s, op);
                 if (rc == 0) {
                     s->need_rewrite = 0;
-                    op->done = 1;
+                    op->ran = 1;
                     metric_add(s, RT_M_REDIS_REWRITES);
                     wsg_info("redis_rewritten", "commands=%zu", op->ncmds);
                 } else if (s->c) {
@@ -610,9 +500,9 @@ static void run_held(rt_store *s)
         /* wait ops cut off by a lost connection go back to the head, in order */
         rt_store_op *rq = NULL, *rq_tail = NULL;
         for (size_t i = 0; i < n; i++) {
-            if (batch[i]->done && batch[i]->wait)
+            if (batch[i]->ran && batch[i]->wait)
                 s->loaded = 1;
-            if (!batch[i]->done && batch[i]->wait && !s->c) {
+            if (!batch[i]->ran && batch[i]->wait && !s->c) {
                 batch[i]->q.next = NULL;
                 if (rq_tail)
                     rq_tail->q.next = &batch[i]->q;

@@ -5,11 +5,11 @@
  *
  * Promises: every operation comes back exactly once, script and rewrite operations in
  * submission order (a held wait operation may be overtaken by failed ones). When Redis is
- * unreachable, operations come back at once with done = 0 (the caller falls back), except
+ * unreachable, operations come back at once with ran = 0 (the caller falls back), except
  * "wait" operations (the start-up snapshot), which are kept until Redis answers. After Redis
  * comes back following a session in which a wait operation succeeded, the durable copy is
  * suspect: the store hands back an RT_OP_NEED_REWRITE operation and answers script calls with
- * done = 0 until it has run an RT_OP_REWRITE of that generation. Scripts are loaded with
+ * ran = 0 until it has run an RT_OP_REWRITE of that generation. Scripts are loaded with
  * SCRIPT LOAD on connect and called with EVALSHA, falling back to EVAL on NOSCRIPT. The thread
  * reconnects with back-off (100 ms doubling to 5 s) and pings an idle connection every second
  * so a dead Redis is noticed promptly. */
@@ -19,49 +19,9 @@
 #include <stdint.h>
 #include <hiredis.h>
 #include "rt_config.h"
+#include "rt_store_op.h"
 #include "wsg_metrics.h"
 #include "wsg_queue.h"
-
-/* One Redis command as an argument vector; owns copies of its arguments. */
-typedef struct rt_cmd {
-    char **argv;
-    size_t *argvlen;
-    size_t argc, cap;
-} rt_cmd;
-
-void rt_cmd_init(rt_cmd *c);
-void rt_cmd_free(rt_cmd *c);
-int rt_cmd_add(rt_cmd *c, const void *data, size_t len); /* 0 / -1 */
-int rt_cmd_adds(rt_cmd *c, const char *s);
-int rt_cmd_addf(rt_cmd *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-typedef enum {
-    RT_OP_SCRIPT,       /* EVALSHA scripts[script] 0 args... */
-    RT_OP_REWRITE,      /* replace the registry keys with cmds, in one MULTI/EXEC */
-    RT_OP_NEED_REWRITE, /* handed back by the store only: submit an RT_OP_REWRITE of generation */
-} rt_op_kind;
-
-typedef struct rt_store_op {
-    wsg_qnode q;
-    rt_op_kind kind;
-    int wait;            /* keep until Redis answers instead of failing while it is down */
-    size_t script;       /* RT_OP_SCRIPT: index into the configured scripts */
-    rt_cmd args;         /* RT_OP_SCRIPT: the script's ARGV */
-    rt_cmd *cmds;        /* RT_OP_REWRITE */
-    size_t ncmds, capcmds;
-    uint64_t generation; /* RT_OP_REWRITE / RT_OP_NEED_REWRITE */
-    /* filled by the store */
-    int done;            /* 1: Redis ran it; reply is its answer (never an error reply) */
-    redisReply *reply;
-    /* the submitter's own, never touched by the store; freed with the op */
-    void *ctx;
-    void (*ctx_free)(void *ctx);
-} rt_store_op;
-
-rt_store_op *rt_store_op_new(rt_op_kind kind);
-void rt_store_op_free(rt_store_op *op);
-/* Appends an empty command to a rewrite op and returns it, or NULL on ENOMEM. */
-rt_cmd *rt_store_op_cmd(rt_store_op *op);
 
 typedef struct rt_store_cfg {
     rt_redis_addr addr;
@@ -70,6 +30,9 @@ typedef struct rt_store_cfg {
     size_t nscripts;
     void (*wake)(void *arg);     /* called on the store thread after handing ops back */
     void *wake_arg;
+    /* the done callback and ctx of each RT_OP_NEED_REWRITE op the store hands back */
+    void (*need_rewrite)(void *ctx, rt_store_op *op);
+    void *need_rewrite_ctx;
     wsg_metrics *metrics;        /* RT_M_REDIS_* */
 } rt_store_cfg;
 

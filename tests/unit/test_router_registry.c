@@ -109,6 +109,25 @@ static int has(const seen *s, const char *want)
     return 0;
 }
 
+START_TEST(user_online_follows_connections)
+{
+    rt_registry *r = rt_registry_new();
+    rt_presence_list out;
+    rt_presence_list_init(&out);
+    ck_assert_int_eq(rt_registry_user_online(r, "alice"), 0);
+    ck_assert_int_eq(apply1(r, OPEN, "gw1", 1, 1, 10, "alice", 0, &out), RT_EV_APPLIED);
+    ck_assert_int_eq(apply1(r, OPEN, "gw2", 1, 1, 20, "alice", 0, &out), RT_EV_APPLIED);
+    ck_assert_int_eq(rt_registry_user_online(r, "alice"), 1);
+    ck_assert_int_eq(rt_registry_user_online(r, "bob"), 0);
+    ck_assert_int_eq(apply1(r, CLOSE, "gw1", 1, 2, 10, "alice", 0, &out), RT_EV_APPLIED);
+    ck_assert_int_eq(rt_registry_user_online(r, "alice"), 1); /* still on gw2 */
+    ck_assert_int_eq(apply1(r, CLOSE, "gw2", 1, 2, 20, "alice", 0, &out), RT_EV_APPLIED);
+    ck_assert_int_eq(rt_registry_user_online(r, "alice"), 0);
+    rt_presence_list_free(&out);
+    rt_registry_free(r);
+}
+END_TEST
+
 START_TEST(open_close_across_nodes)
 {
     rt_registry *r = rt_registry_new();
@@ -891,6 +910,7 @@ int main(void)
     Suite *s = suite_create("router_registry");
     TCase *tc = tcase_create("registry");
     tcase_add_test(tc, open_close_across_nodes);
+    tcase_add_test(tc, user_online_follows_connections);
     tcase_add_test(tc, resync_replaces_set_with_net_transitions);
     tcase_add_test(tc, conn_id_reused_for_other_user);
     tcase_add_test(tc, epoch_fencing);

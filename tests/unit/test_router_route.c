@@ -438,6 +438,40 @@ static void deliver_rejected(Wsgate__Delivery *d, const char *payload, size_t ma
     ck_assert_ptr_null(j);
 }
 
+START_TEST(deliver_carries_its_id)
+{
+    rt_job *j = NULL;
+    rt_route_result res;
+    Wsgate__Delivery d = WSGATE__DELIVERY__INIT;
+    d.target_case = WSGATE__DELIVERY__TARGET_USER;
+    d.user = "alice";
+    d.id = "d-1";
+    ck_assert_int_eq(deliver(&d, "{}", 1024, &j, &res), RT_ROUTED);
+    ck_assert_str_eq(res.delivery_id, "d-1");
+    rt_job_free(j);
+    j = NULL;
+
+    /* a rejected one too: its reply needs no second decode */
+    d.user = "";
+    d.id = "d-2";
+    ck_assert_int_eq(deliver(&d, "{}", 1024, &j, &res), RT_REJECTED);
+    ck_assert_str_eq(res.delivery_id, "d-2");
+
+    /* an id over RT_DELIVERY_ID_MAX bytes is answered as none */
+    static char long_id[RT_DELIVERY_ID_MAX + 2];
+    memset(long_id, 'x', RT_DELIVERY_ID_MAX + 1);
+    d.user = "alice";
+    d.id = long_id;
+    ck_assert_int_eq(deliver(&d, "{}", 1024, &j, &res), RT_ROUTED);
+    ck_assert_str_eq(res.delivery_id, "");
+    rt_job_free(j);
+
+    const uint8_t junk[] = {0x0a, 0xff, 0xff};
+    ck_assert_int_eq(rt_route_deliver(junk, sizeof(junk), 1024, NOW, &j, &res), RT_REJECTED);
+    ck_assert_str_eq(res.delivery_id, "");
+}
+END_TEST
+
 START_TEST(deliver_rejects_every_reason)
 {
     rt_route_result res;
@@ -648,6 +682,7 @@ int main(void)
     tcase_add_test(tc, send_message_target_not_a_user_id);
     tcase_add_test(tc, broadcast_to_live_nodes_only);
     tcase_add_test(tc, deliver_rejects_every_reason);
+    tcase_add_test(tc, deliver_carries_its_id);
     tcase_add_test(tc, deliver_targets);
     suite_add_tcase(s, tc);
     return wsg_check_run(s);

@@ -678,11 +678,70 @@ static rt_store_op *script_op(rt_script_id id, int wait)
     return op;
 }
 
+static int need_rewrite_ctx;
+
+static void need_rewrite_done(void *ctx, rt_store_op *op)
+{
+    (void)ctx;
+    (void)op;
+}
+
+/* Records each completion: which op, with which ctx, in which order. */
+typedef struct done_log {
+    size_t n;
+    void *ctx[4];
+    rt_store_op *op[4];
+} done_log;
+
+static done_log dlog;
+
+static void log_done(void *ctx, rt_store_op *op)
+{
+    ck_assert_uint_lt(dlog.n, 4);
+    dlog.ctx[dlog.n] = ctx;
+    dlog.op[dlog.n++] = op;
+}
+
+static int ctx_freed;
+
+static void count_free(void *ctx)
+{
+    (void)ctx;
+    ctx_freed++;
+}
+
+START_TEST(store_complete_calls_each_done)
+{
+    int c1, c2;
+    memset(&dlog, 0, sizeof(dlog));
+    ctx_freed = 0;
+    rt_store_op *a = rt_store_op_script(RT_SCRIPT_NODE, log_done, &c1, count_free);
+    rt_store_op *b = rt_store_op_new(RT_OP_REWRITE); /* no completion: only freed */
+    rt_store_op *c = rt_store_op_script(RT_SCRIPT_CONN, log_done, &c2, count_free);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(a->kind, RT_OP_SCRIPT);
+    ck_assert_uint_eq(a->script, RT_SCRIPT_NODE);
+    a->q.next = &b->q;
+    b->q.next = &c->q;
+    ck_assert_uint_eq(rt_store_op_complete(a), 3);
+    ck_assert_uint_eq(dlog.n, 2);
+    ck_assert_ptr_eq(dlog.ctx[0], &c1);
+    ck_assert_ptr_eq(dlog.op[0], a);
+    ck_assert_ptr_eq(dlog.ctx[1], &c2);
+    ck_assert_ptr_eq(dlog.op[1], c);
+    ck_assert_int_eq(ctx_freed, 2);
+    ck_assert_uint_eq(rt_store_op_complete(NULL), 0);
+}
+END_TEST
+
 START_TEST(store_fallback_and_rewrite)
 {
     redis_port = wsg_testsrv_free_port();
     rt_store_cfg cfg = {.prefix = "s", .scripts = rt_scripts, .nscripts = RT_SCRIPT__COUNT,
-                        .wake = on_wake};
+                        .wake = on_wake, .need_rewrite = need_rewrite_done,
+                        .need_rewrite_ctx = &need_rewrite_ctx};
     snprintf(cfg.addr.host, sizeof(cfg.addr.host), "127.0.0.1");
     cfg.addr.port = redis_port;
     rt_store *s = rt_store_start(&cfg);
@@ -695,7 +754,7 @@ START_TEST(store_fallback_and_rewrite)
     rt_store_op *op = next_op(s, &pending);
     ck_assert_ptr_nonnull(op);
     ck_assert_int_eq(op->script, RT_SCRIPT_NODE);
-    ck_assert_int_eq(op->done, 0);
+    ck_assert_int_eq(op->ran, 0);
     rt_store_op_free(op);
     ck_assert_int_eq(rt_store_connected(s), 0);
 
@@ -703,7 +762,7 @@ START_TEST(store_fallback_and_rewrite)
     op = next_op(s, &pending);
     ck_assert_ptr_nonnull(op);
     ck_assert_int_eq(op->script, RT_SCRIPT_SNAPSHOT);
-    ck_assert_int_eq(op->done, 1);
+    ck_assert_int_eq(op->ran, 1);
     ck_assert_int_eq(op->reply->type, REDIS_REPLY_ARRAY);
     rt_store_op_free(op);
     ck_assert_int_eq(rt_store_connected(s), 1);
@@ -714,7 +773,7 @@ START_TEST(store_fallback_and_rewrite)
     for (int i = 0; i < 3; i++) {
         op = next_op(s, &pending);
         ck_assert_ptr_nonnull(op);
-        ck_assert_int_eq(op->done, 1);
+        ck_assert_int_eq(op->ran, 1);
         rt_store_op_free(op);
     }
 
@@ -724,18 +783,21 @@ START_TEST(store_fallback_and_rewrite)
     op = next_op(s, &pending);
     ck_assert_ptr_nonnull(op);
     ck_assert_int_eq(op->kind, RT_OP_NEED_REWRITE);
+    /* it carries the configured completion */
+    ck_assert_ptr_eq(op->ctx, &need_rewrite_ctx);
+    ck_assert(op->done == need_rewrite_done);
     uint64_t gen = op->generation;
     rt_store_op_free(op);
     rt_store_submit(s, script_op(RT_SCRIPT_NODE, 0));
     op = next_op(s, &pending);
-    ck_assert_int_eq(op->done, 0);
+    ck_assert_int_eq(op->ran, 0);
     rt_store_op_free(op);
 
     rt_store_op *rw = rt_store_op_new(RT_OP_REWRITE);
     rw->generation = gen + 1; /* a stale generation is not run */
     rt_store_submit(s, rw);
     op = next_op(s, &pending);
-    ck_assert_int_eq(op->done, 0);
+    ck_assert_int_eq(op->ran, 0);
     rt_store_op_free(op);
     rw = rt_store_op_new(RT_OP_REWRITE);
     rw->generation = gen;
@@ -747,7 +809,7 @@ START_TEST(store_fallback_and_rewrite)
     rt_store_submit(s, rw);
     op = next_op(s, &pending);
     ck_assert_int_eq(op->kind, RT_OP_REWRITE);
-    ck_assert_int_eq(op->done, 1);
+    ck_assert_int_eq(op->ran, 1);
     rt_store_op_free(op);
     redisContext *c = redis_wait();
     ck_assert_str_eq(get(c, "HGET %s %s", "s:nodes", "gwR"), "42");
@@ -757,7 +819,7 @@ START_TEST(store_fallback_and_rewrite)
     freeReplyObject(fr);
     rt_store_submit(s, script_op(RT_SCRIPT_NODE, 0));
     op = next_op(s, &pending);
-    ck_assert_int_eq(op->done, 1);
+    ck_assert_int_eq(op->ran, 1);
     ck_assert_int_eq(op->reply->type, REDIS_REPLY_ARRAY);
     rt_store_op_free(op);
     ck_assert_str_eq(get(c, "HGET %s %s", "s:nodes", "gw1"), "1");
@@ -1371,6 +1433,7 @@ int main(void)
     tcase_add_test(tc, load_snapshot_reply);
     tcase_add_test(tc, args_and_rewrite_commands);
     tcase_add_test(tc, void_reply_format);
+    tcase_add_test(tc, store_complete_calls_each_done);
     suite_add_tcase(s, tc);
     TCase *tr = tcase_create("redis");
     tcase_set_timeout(tr, 60);

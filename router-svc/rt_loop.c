@@ -1,5 +1,6 @@
-/* rt_http: a minimal lws HTTP server plus the loop's wake-up and timer plumbing. */
-#include "rt_http.h"
+/* rt_loop: the main-thread loop: a minimal lws HTTP server plus the wake-up and timer
+ * plumbing. */
+#include "rt_loop.h"
 
 #include <libwebsockets.h>
 #include <stdlib.h>
@@ -7,9 +8,9 @@
 
 #include "wsg_log.h"
 
-struct rt_http {
+struct rt_loop {
     struct lws_context *ctx;
-    rt_http_hooks hooks;
+    rt_loop_hooks hooks;
     int64_t tick_us;
     lws_sorted_usec_list_t sul;
 };
@@ -20,7 +21,7 @@ typedef struct session {
 
 static int start_response(struct lws *wsi, session *ss, const char *uri)
 {
-    rt_http *h = lws_context_user(lws_get_context(wsi));
+    rt_loop *h = lws_context_user(lws_get_context(wsi));
     int status = 404;
     const char *ctype = "application/json";
     wsg_buf_free(&ss->body);
@@ -31,11 +32,11 @@ static int start_response(struct lws *wsi, session *ss, const char *uri)
     memset(pre, 0, LWS_PRE);
     wsg_buf_commit(&ss->body, LWS_PRE);
     if (!strcmp(uri, "/health")) {
-        status = h->hooks.health(h->hooks.arg, &ss->body);
+        status = h->hooks.health(h->hooks.http_arg, &ss->body);
     } else if (!strcmp(uri, "/ready")) {
-        status = h->hooks.ready(h->hooks.arg, &ss->body);
+        status = h->hooks.ready(h->hooks.http_arg, &ss->body);
     } else if (!strcmp(uri, "/metrics")) {
-        status = h->hooks.metrics(h->hooks.arg, &ss->body);
+        status = h->hooks.metrics(h->hooks.http_arg, &ss->body);
         ctype = "text/plain; version=0.0.4";
     } else {
         wsg_buf_puts(&ss->body, "{\"error\":\"not_found\"}");
@@ -107,7 +108,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             wsg_buf_free(&ss->body);
         return 0;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED: {
-        rt_http *h = lws_context_user(lws_get_context(wsi));
+        rt_loop *h = lws_context_user(lws_get_context(wsi));
         if (h)
             h->hooks.on_wake(h->hooks.arg);
         return 0;
@@ -124,14 +125,14 @@ static const struct lws_protocols protocols[] = {
 
 static void on_tick(lws_sorted_usec_list_t *sul)
 {
-    rt_http *h = lws_container_of(sul, rt_http, sul);
+    rt_loop *h = lws_container_of(sul, rt_loop, sul);
     h->hooks.on_tick(h->hooks.arg);
     lws_sul_schedule(h->ctx, 0, &h->sul, on_tick, h->tick_us);
 }
 
-rt_http *rt_http_new(const char *host, int port, int64_t tick_us, const rt_http_hooks *hooks)
+rt_loop *rt_loop_new(const char *host, int port, int64_t tick_us, const rt_loop_hooks *hooks)
 {
-    rt_http *h = calloc(1, sizeof(*h));
+    rt_loop *h = calloc(1, sizeof(*h));
     if (!h)
         return NULL;
     h->hooks = *hooks;
@@ -155,17 +156,17 @@ rt_http *rt_http_new(const char *host, int port, int64_t tick_us, const rt_http_
     return h;
 }
 
-int rt_http_service(rt_http *h)
+int rt_loop_service(rt_loop *h)
 {
     return lws_service(h->ctx, 0) < 0 ? -1 : 0;
 }
 
-void rt_http_wake(rt_http *h)
+void rt_loop_wake(rt_loop *h)
 {
     lws_cancel_service(h->ctx);
 }
 
-void rt_http_free(rt_http *h)
+void rt_loop_free(rt_loop *h)
 {
     if (!h)
         return;

@@ -1,0 +1,241 @@
+/* rt_hist_serve: history requests, the broadcast ring and its loading, on the router's main
+ * thread. */
+#include "rt_hist_serve.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/wsgate.pb-c.h"
+#include "rt_metrics.h"
+#include "rt_ring.h"
+#include "rt_script.h"
+#include "wsg_log.h"
+#include "wsg_time.h"
+
+/* the broadcast ring's payload bytes, at most (and what one load may read) */
+#define RING_MAX_BYTES (64u * 1024 * 1024)
+/* packed HistoryReply bytes per item besides its payload */
+#define HIST_ITEM_OVERHEAD 32
+/* history reads waiting for Redis, at most; beyond, a request is answered UNAVAILABLE (the
+ * gateway retries, or closes an unwelcomed connection with 1012 to reconnect) */
+#define READS_MAX 4096
+
+struct rt_hist_serve {
+    rt_ctx *c;
+    rt_ring *ring;
+    int ring_loaded, ring_inflight;
+};
+
+/* What a history read remembers while the store runs it. */
+typedef struct read_op {
+    rt_hist_serve *hs;
+    char *reply;
+} read_op;
+
+static void count(rt_hist_serve *hs, size_t id)
+{
+    rt_ctx_count(hs->c, id);
+}
+
+/* Payload bytes a HistoryReply page may carry. */
+static size_t hist_page_bytes(rt_hist_serve *hs)
+{
+    size_t cap = RT_HIST_REPLY_BYTES;
+    int64_t wire = rt_bus_max_payload(hs->c->bus);
+    if (wire > 4096 && (size_t)wire - 4096 < cap)
+        cap = (size_t)wire - 4096;
+    size_t envelope = (size_t)hs->c->hist.page * HIST_ITEM_OVERHEAD;
+    return cap > envelope + 65536 ? cap - envelope : 65536;
+}
+
+static void reply_history(rt_hist_serve *hs, const char *subject, Wsgate__HistoryReply__Status st,
+                          const rt_hist_page *p)
+{
+    uint8_t *buf;
+    size_t len;
+    if (rt_hist_reply_pack(st, p, &buf, &len)) {
+        count(hs, RT_M_INTERNAL_ERRORS);
+        return;
+    }
+    rt_bus_publish(hs->c->bus, subject, buf, len);
+    free(buf);
+    count(hs, st == WSGATE__HISTORY_REPLY__STATUS__BAD_REQUEST   ? RT_M_HISTORY_REQ_BAD_REQUEST
+              : st == WSGATE__HISTORY_REPLY__STATUS__UNAVAILABLE ? RT_M_HISTORY_REQ_UNAVAILABLE
+              : p && p->resync                                   ? RT_M_HISTORY_REQ_RESYNC
+                                                                 : RT_M_HISTORY_REQ_OK);
+}
+
+static void read_op_free(void *p)
+{
+    read_op *ro = p;
+    if (!ro)
+        return;
+    free(ro->reply);
+    free(ro);
+}
+
+static void on_read(void *arg, rt_store_op *op)
+{
+    read_op *ro = arg;
+    rt_hist_serve *hs = ro->hs;
+    rt_hist_page page;
+    hs->c->reads_inflight--;
+    if (!op->ran) {
+        reply_history(hs, ro->reply, WSGATE__HISTORY_REPLY__STATUS__UNAVAILABLE, NULL);
+        return;
+    }
+    if (rt_hist_parse_read(op->reply, &page)) {
+        wsg_warn("redis_bad_reply", "op=history_read");
+        count(hs, RT_M_REDIS_ERRORS);
+        reply_history(hs, ro->reply, WSGATE__HISTORY_REPLY__STATUS__UNAVAILABLE, NULL);
+        return;
+    }
+    count(hs, RT_M_HISTORY_READS_REDIS);
+    reply_history(hs, ro->reply, WSGATE__HISTORY_REPLY__STATUS__OK, &page);
+    rt_hist_page_free(&page);
+}
+
+void rt_hist_serve_request(rt_hist_serve *hs, const natsMsg *msg)
+{
+    rt_ctx *c = hs->c;
+    const char *reply = natsMsg_GetReply(msg);
+    if (!reply || !*reply) {
+        count(hs, RT_M_HISTORY_REQ_BAD_REQUEST); /* nobody to answer */
+        return;
+    }
+    rt_hist_req q;
+    rt_hreq_status st = rt_hist_req_parse((const uint8_t *)natsMsg_GetData(msg),
+                                          (size_t)natsMsg_GetDataLength(msg), c->hist.page, &q);
+    if (st != RT_HREQ_OK) {
+        reply_history(hs, reply, WSGATE__HISTORY_REPLY__STATUS__BAD_REQUEST, NULL);
+        return;
+    }
+    rt_hist_page page;
+    int served = rt_ring_serve(hs->ring, &q, hist_page_bytes(hs), wsg_now_us(), &page);
+    if (served == 1) {
+        count(hs, RT_M_HISTORY_READS_MEMORY);
+        reply_history(hs, reply, WSGATE__HISTORY_REPLY__STATUS__OK, &page);
+        rt_hist_page_free(&page);
+        return;
+    }
+    if (served < 0)
+        count(hs, RT_M_INTERNAL_ERRORS); /* Redis answers instead */
+    if (c->reads_inflight >= READS_MAX) {
+        rt_ctx_shed(c, RT_M_SHED_READS, "reads");
+        reply_history(hs, reply, WSGATE__HISTORY_REPLY__STATUS__UNAVAILABLE, NULL);
+        return;
+    }
+    read_op *ro = calloc(1, sizeof(*ro));
+    if (ro && !(ro->reply = strdup(reply))) {
+        free(ro);
+        ro = NULL;
+    }
+    if (ro)
+        ro->hs = hs;
+    /* the op owns ro from here (freed with it, or by rt_store_op_script if that fails) */
+    rt_store_op *op =
+        ro ? rt_store_op_script(RT_SCRIPT__COUNT + RT_HSCRIPT_READ, on_read, ro, read_op_free)
+           : NULL;
+    if (!op ||
+        rt_hist_read_args(&op->args, c->cfg->prefix, &c->hist, &q, hist_page_bytes(hs))) {
+        rt_store_op_free(op);
+        count(hs, RT_M_INTERNAL_ERRORS);
+        reply_history(hs, reply, WSGATE__HISTORY_REPLY__STATUS__UNAVAILABLE, NULL);
+        return;
+    }
+    c->reads_inflight++;
+    rt_store_submit(c->store, op);
+}
+
+/* ---- the ring ---- */
+
+void rt_hist_serve_note(rt_hist_serve *hs, const rt_job *j)
+{
+    for (size_t i = 0; i < j->nparts; i++) {
+        const rt_part *p = &j->parts[i];
+        if (p->stream != WSGATE__STREAM_KIND__STREAM_BROADCAST || !p->seq)
+            continue;
+        size_t len;
+        char *text = rt_frame_with_seq(&j->frame, p->seq, &len);
+        if (!text || rt_ring_push(hs->ring, p->epoch, p->seq, text, len, j->created_at_us,
+                                  wsg_now_us()))
+            count(hs, RT_M_INTERNAL_ERRORS);
+        free(text);
+    }
+}
+
+void rt_hist_serve_forget_ring(rt_hist_serve *hs)
+{
+    rt_ring_clear(hs->ring);
+    hs->ring_loaded = 0;
+}
+
+static void on_ring_loaded(void *arg, rt_store_op *op)
+{
+    rt_hist_serve *hs = arg;
+    hs->ring_inflight = 0;
+    rt_hist_page page;
+    if (!op->ran)
+        return; /* the next tick tries again */
+    if (rt_hist_parse_read(op->reply, &page)) {
+        wsg_warn("redis_bad_reply", "op=history_ring_load");
+        count(hs, RT_M_REDIS_ERRORS);
+        return;
+    }
+    if (rt_ring_load(hs->ring, &page, wsg_now_us()))
+        count(hs, RT_M_INTERNAL_ERRORS);
+    else
+        hs->ring_loaded = 1;
+    wsg_info("history_ring_loaded", "items=%zu head=%" PRIu64 " complete=%d",
+             rt_ring_len(hs->ring), rt_ring_head(hs->ring), rt_ring_complete(hs->ring));
+    rt_hist_page_free(&page);
+}
+
+/* Reads the whole broadcast stream into the ring, so requests need no Redis read. */
+void rt_hist_serve_load_ring(rt_hist_serve *hs)
+{
+    rt_ctx *c = hs->c;
+    if (hs->ring_loaded || hs->ring_inflight)
+        return;
+    rt_hist_req q = {.stream = WSGATE__STREAM_KIND__STREAM_BROADCAST,
+                     .has_after = 1,
+                     .max_items = (uint32_t)c->hist.max_len};
+    rt_store_op *op =
+        rt_store_op_script(RT_SCRIPT__COUNT + RT_HSCRIPT_READ, on_ring_loaded, hs, NULL);
+    if (!op || rt_hist_read_args(&op->args, c->cfg->prefix, &c->hist, &q, RING_MAX_BYTES)) {
+        rt_store_op_free(op);
+        count(hs, RT_M_INTERNAL_ERRORS);
+        return; /* the next tick tries again */
+    }
+    hs->ring_inflight = 1;
+    rt_store_submit(c->store, op);
+}
+
+size_t rt_hist_serve_ring_len(const rt_hist_serve *hs)
+{
+    return rt_ring_len(hs->ring);
+}
+
+rt_hist_serve *rt_hist_serve_new(rt_ctx *c)
+{
+    rt_hist_serve *hs = calloc(1, sizeof(*hs));
+    if (!hs)
+        return NULL;
+    hs->c = c;
+    hs->ring = rt_ring_new((size_t)c->cfg->history_max, RING_MAX_BYTES,
+                           c->cfg->history_ttl_ms * 1000);
+    if (!hs->ring) {
+        rt_hist_serve_free(hs);
+        return NULL;
+    }
+    return hs;
+}
+
+void rt_hist_serve_free(rt_hist_serve *hs)
+{
+    if (!hs)
+        return;
+    rt_ring_free(hs->ring);
+    free(hs);
+}

@@ -1,0 +1,450 @@
+/* rt_jobs: routed messages through their history appends to the fan-out, in arrival order,
+ * on the router's main thread. */
+#include "rt_jobs.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/wsgate.pb-c.h"
+#include "rt_metrics.h"
+#include "rt_script.h"
+#include "wsg_log.h"
+#include "wsg_pb.h"
+#include "wsg_time.h"
+
+/* Flush batches early inside a big drain so their memory stays bounded. */
+#define EARLY_FLUSH_BYTES (4u * 1024 * 1024)
+/* NodeDelivery bytes around one item's payload (ids, epochs, stream, user id, seq, one conn
+ * id), also enough for the spliced seq and a HistoryReply's envelope of the same payload */
+#define NODE_DELIVERY_OVERHEAD 512
+/* streams per append script call: bounds how long one call holds Redis */
+#define APPEND_CHUNK 256
+/* Routed messages waiting for their history appends, at most, and the bytes they may hold
+ * (frames plus ~64 bytes per stream): with Redis slow (but up) every message waits there and in
+ * the store's queue, so beyond these new work is shed like work over the bus queue's bound
+ * (not acknowledged: no receipt, no DeliveryReply). 64k jobs is over a second of the
+ * throughput measured in BENCHMARKS.md; 256 MiB is four times the bus queue's work bound. */
+#define JOBS_MAX 65536
+#define JOBS_MAX_BYTES (256u * 1024 * 1024)
+/* "<node id>:<start time us>:<counter>" */
+#define JOB_ID_MAX (WSG_NODE_ID_MAX + 48)
+
+/* A routed message waiting for its history appends. Jobs finish in arrival order, so this
+ * replica publishes each stream's seqs in order. */
+typedef struct pjob {
+    struct pjob *next;
+    rt_job *job;
+    rt_msg_kind kind;
+    size_t pending;     /* append ops not yet back */
+    size_t bytes;       /* counted in the context's jobs_bytes */
+    char *reply;        /* a Delivery made as a request: where the DeliveryReply goes */
+    char *delivery_id;
+} pjob;
+
+/* What an append call remembers while the store runs it: parts [first, first + n) of job,
+ * appended as job_id. */
+typedef struct append_op {
+    rt_jobs *js;
+    pjob *job;
+    size_t first, n;
+    char job_id[JOB_ID_MAX];
+} append_op;
+
+struct rt_jobs {
+    rt_ctx *c;
+    rt_voids *voids;
+    rt_hist_serve *hs;
+    pjob *jobs, *jobs_tail;
+    int64_t life_us;       /* job ids are unique per process life: its start time ... */
+    uint64_t job_counter;  /* ... and a counter */
+    uint64_t appends_seen; /* highest cluster-wide append count Redis answered (rt_history) */
+    uint64_t hist_epoch;   /* the history epoch of the last append, 0 before the first */
+    /* a misbehaving publisher must not flood the log: one line per second */
+    int64_t reject_logged_us;
+    uint64_t reject_suppressed;
+    int64_t hist_err_logged_us;
+    uint64_t hist_err_suppressed;
+    int64_t quota_full_logged_us;
+    uint64_t quota_full_suppressed;
+};
+
+static void count(rt_jobs *js, size_t id)
+{
+    rt_ctx_count(js->c, id);
+}
+
+static void pjob_free(pjob *j)
+{
+    if (!j)
+        return;
+    rt_job_free(j->job);
+    free(j->reply);
+    free(j->delivery_id);
+    free(j);
+}
+
+static void hist_write_failed(rt_jobs *js, size_t n, const char *why)
+{
+    wsg_metrics_add(js->c->m, RT_M_HISTORY_WRITE_ERRORS, (int64_t)n);
+    if (wsg_mono_us() - js->hist_err_logged_us >= 1000000) {
+        wsg_warn("history_append_failed", "streams=%zu reason=\"%s\" suppressed=%" PRIu64, n,
+                 why, js->hist_err_suppressed);
+        js->hist_err_logged_us = wsg_mono_us();
+        js->hist_err_suppressed = 0;
+    } else {
+        js->hist_err_suppressed += n;
+    }
+}
+
+static void reply_delivery(rt_jobs *js, const char *subject, const char *id,
+                           Wsgate__DeliveryReply__Status st, const char *reason,
+                           const rt_fanout *fo, const rt_job *j)
+{
+    Wsgate__DeliveryReply rp = WSGATE__DELIVERY_REPLY__INIT;
+    Wsgate__DeliveryReply__Stored *stored = NULL, **ptrs = NULL;
+    rp.status = st;
+    rp.reason = (char *)(reason ? reason : "");
+    rp.id = (char *)(id ? id : "");
+    if (fo) {
+        rp.connections = fo->connections > UINT32_MAX ? UINT32_MAX : (uint32_t)fo->connections;
+        rp.nodes = fo->nodes > UINT32_MAX ? UINT32_MAX : (uint32_t)fo->nodes;
+    }
+    if (j && j->nparts) {
+        stored = calloc(j->nparts, sizeof(*stored));
+        ptrs = calloc(j->nparts, sizeof(*ptrs));
+        if (!stored || !ptrs)
+            goto out;
+        for (size_t i = 0; i < j->nparts; i++) {
+            const rt_part *p = &j->parts[i];
+            if (!p->seq) {
+                rp.history_unavailable = 1;
+                continue;
+            }
+            Wsgate__DeliveryReply__Stored *s = &stored[rp.n_stored];
+            wsgate__delivery_reply__stored__init(s);
+            s->stream = p->stream;
+            s->user_id = p->user_id ? p->user_id : (char *)"";
+            s->seq = p->seq;
+            ptrs[rp.n_stored++] = s;
+        }
+        rp.stored = ptrs;
+    }
+    uint8_t *buf;
+    size_t len;
+    if (wsg_pb_pack(&rp.base, &buf, &len))
+        goto out;
+    if (rt_bus_publish(js->c->bus, subject, buf, len) == 0)
+        count(js, RT_M_DELIVERY_REPLIES);
+    free(buf);
+    free(stored);
+    free(ptrs);
+    return;
+out:
+    free(stored);
+    free(ptrs);
+    count(js, RT_M_INTERNAL_ERRORS);
+}
+
+/* ---- finishing jobs in order ---- */
+
+static void job_done(rt_jobs *js, pjob *pj)
+{
+    const rt_job *j = pj->job;
+    rt_fanout fo;
+    rt_route_fanout(js->c->reg, js->c->batch, j, &fo);
+    rt_hist_serve_note(js->hs, j);
+    size_t routed_id = pj->kind == RT_MSG_SEND_MESSAGE ? RT_M_ROUTED_SEND_MESSAGE
+                       : pj->kind == RT_MSG_BROADCAST  ? RT_M_ROUTED_BROADCAST
+                                                       : RT_M_ROUTED_DELIVER;
+    if (fo.status == RT_ROUTED)
+        count(js, routed_id);
+    else if (fo.status == RT_UNDELIVERABLE && !(j->nparts == 1 && j->parts[0].refused))
+        count(js, j->kind == RT_JOB_SEND_MESSAGE ? RT_M_USER_OFFLINE : RT_M_UNDELIVERABLE);
+    else if (fo.status != RT_REJECTED) /* a refused job was counted when it was parsed */
+        count(js, RT_M_INTERNAL_ERRORS);
+    if (pj->reply) {
+        if (j->to_conn && fo.connections == 0)
+            reply_delivery(js, pj->reply, pj->delivery_id,
+                           WSGATE__DELIVERY_REPLY__STATUS__REJECTED, "unknown_connection", &fo,
+                           NULL);
+        else
+            reply_delivery(js, pj->reply, pj->delivery_id,
+                           WSGATE__DELIVERY_REPLY__STATUS__ACCEPTED, NULL, &fo, j);
+    }
+}
+
+/* Finishes the jobs at the head of the queue whose appends have all come back. */
+static void pump_jobs(rt_jobs *js)
+{
+    rt_ctx *c = js->c;
+    while (js->jobs && js->jobs->pending == 0) {
+        pjob *pj = js->jobs;
+        js->jobs = pj->next;
+        if (!js->jobs)
+            js->jobs_tail = NULL;
+        c->njobs--;
+        c->jobs_bytes -= pj->bytes;
+        job_done(js, pj);
+        pjob_free(pj);
+        if (rt_batch_pending_bytes(c->batch) > EARLY_FLUSH_BYTES)
+            rt_ctx_flush_batches(c);
+    }
+}
+
+/* ---- appends ---- */
+
+/* Only a seen-only append may come back without a seq. */
+static int zero_seqs_ok(const rt_job *j, const append_op *ao, const uint64_t *seqs)
+{
+    for (size_t i = 0; i < ao->n; i++)
+        if (seqs[i] == 0 && !j->parts[ao->first + i].seen_only)
+            return 0;
+    return 1;
+}
+
+static void on_appended(void *arg, rt_store_op *op)
+{
+    append_op *ao = arg;
+    rt_jobs *js = ao->js;
+    pjob *pj = ao->job;
+    rt_job *j = pj->job;
+    uint64_t epoch, appends, seqs[APPEND_CHUNK];
+    if (!op->ran) {
+        hist_write_failed(js, ao->n, "redis unavailable");
+        rt_voids_remember(js->voids, j, ao->first, ao->n, ao->job_id);
+    } else if (ao->n > APPEND_CHUNK ||
+               rt_hist_parse_append(op->reply, ao->n, &epoch, &appends, seqs) ||
+               !zero_seqs_ok(j, ao, seqs)) {
+        count(js, RT_M_REDIS_ERRORS);
+        hist_write_failed(js, ao->n, "malformed reply");
+        rt_voids_remember(js->voids, j, ao->first, ao->n, ao->job_id);
+    } else {
+        /* a new epoch: Redis lost its history (flushed, or appends lost and detected by the
+         * append count going back); every client resyncs */
+        if (js->hist_epoch && epoch != js->hist_epoch)
+            wsg_warn("history_epoch_changed", "old=%" PRIu64 " new=%" PRIu64 " appends=%" PRIu64
+                     " seen=%" PRIu64, js->hist_epoch, epoch, appends, js->appends_seen);
+        js->hist_epoch = epoch;
+        if (appends > js->appends_seen)
+            js->appends_seen = appends;
+        for (size_t i = 0; i < ao->n; i++) {
+            rt_part *p = &j->parts[ao->first + i];
+            if (seqs[i] == 0) { /* a seen-only append whose user Redis has no marker for */
+                p->refused = RT_REFUSE_UNKNOWN_USER;
+                count(js, RT_M_OFFLINE_REFUSED_UNKNOWN);
+                wsg_debug("offline_refused", "reason=unknown_user target=\"%s\"", p->user_id);
+                continue;
+            }
+            p->seq = seqs[i];
+            p->epoch = epoch;
+        }
+        wsg_metrics_add(js->c->m, RT_M_HISTORY_APPENDS, (int64_t)ao->n);
+    }
+    pj->pending--;
+    pump_jobs(js); /* results come in order: finished jobs publish at once */
+}
+
+/* Hands parts [first, first + n) of the job to the store in one script call. */
+static int submit_append(rt_jobs *js, pjob *pj, size_t first, size_t n)
+{
+    rt_ctx *c = js->c;
+    const rt_job *j = pj->job;
+    append_op *ao = calloc(1, sizeof(*ao));
+    /* the op owns ao from here (freed with it, or by rt_store_op_script if that fails) */
+    rt_store_op *op =
+        ao ? rt_store_op_script(RT_SCRIPT__COUNT + RT_HSCRIPT_APPEND, on_appended, ao, free)
+           : NULL;
+    if (!op)
+        goto fail;
+    snprintf(ao->job_id, sizeof(ao->job_id), "%s:%" PRId64 ":%" PRIu64, c->cfg->node_id,
+             js->life_us, ++js->job_counter);
+    if (rt_hist_append_args(&op->args, c->cfg->prefix, &c->hist, &j->frame, j->created_at_us,
+                            ao->job_id, js->appends_seen))
+        goto fail;
+    for (size_t i = first; i < first + n; i++) {
+        const rt_part *p = &j->parts[i];
+        /* a user with a live connection now gets it now: the delivered mark moves */
+        int live = p->stream == WSGATE__STREAM_KIND__STREAM_USER &&
+                   rt_registry_user_online(c->reg, p->user_id);
+        rt_append_mode mode = live ? RT_APPEND_LIVE
+                              : p->seen_only ? RT_APPEND_SEEN_ONLY
+                                             : RT_APPEND_OFFLINE;
+        if (rt_hist_append_add(&op->args, p->stream, p->user_id, mode))
+            goto fail;
+    }
+    ao->js = js;
+    ao->job = pj;
+    ao->first = first;
+    ao->n = n;
+    pj->pending++;
+    rt_store_submit(c->store, op);
+    return 0;
+fail:
+    rt_store_op_free(op);
+    count(js, RT_M_INTERNAL_ERRORS);
+    hist_write_failed(js, n, "out of memory");
+    return -1;
+}
+
+/* ---- accepting routed messages ---- */
+
+static const char *reject_name(rt_reject r)
+{
+    static const char *const names[RT_REJ__COUNT] = {
+        "decode", "no_target", "empty_users", "bad_payload", "too_big", "invalid_frame",
+        "invalid_event", "invalid_user"};
+    return (unsigned)r < RT_REJ__COUNT ? names[r] : "unknown";
+}
+
+static void log_rejected(rt_jobs *js, rt_msg_kind kind, const natsMsg *msg, rt_reject why,
+                         size_t len)
+{
+    if (kind != RT_MSG_DELIVER) {
+        /* the gateway validated these already: only a foreign publisher, or a client naming a
+         * target that is not a user id (answered with an error), gets here */
+        wsg_debug("frame_rejected", "subject=%s reason=%s", natsMsg_GetSubject(msg),
+                  reject_name(why));
+    } else if (wsg_mono_us() - js->reject_logged_us >= 1000000) {
+        wsg_warn("delivery_rejected", "subject=%s reason=%s bytes=%zu suppressed=%" PRIu64,
+                 natsMsg_GetSubject(msg), reject_name(why), len, js->reject_suppressed);
+        js->reject_logged_us = wsg_mono_us();
+        js->reject_suppressed = 0;
+    } else {
+        js->reject_suppressed++;
+    }
+}
+
+/* A send_message to a user with no connection now would be kept in Redis: the sending
+ * connection pays for it from its budget (rt_quota), and unless WSGATE_OFFLINE_UNKNOWN_USERS
+ * is set it is kept only for a user seen within the history TTL, which the append script
+ * checks in the same step. A target with a connection costs nothing here but the registry
+ * lookup the append makes anyway. */
+static void offline_gate(rt_jobs *js, rt_job *j)
+{
+    rt_ctx *c = js->c;
+    rt_part *p = &j->parts[0];
+    if (j->nparts != 1 || p->stream != WSGATE__STREAM_KIND__STREAM_USER ||
+        rt_registry_user_online(c->reg, p->user_id))
+        return;
+    rt_quota_status qs =
+        rt_quota_take(c->quota, j->sender_node, j->sender_conn, j->frame.len, wsg_mono_us());
+    if (qs != RT_QUOTA_OK) {
+        p->refused = RT_REFUSE_OFFLINE_QUOTA;
+        count(js, RT_M_OFFLINE_REFUSED_QUOTA);
+        wsg_debug("offline_refused", "reason=offline_quota gateway=%s conn=%" PRIu64
+                  " bytes=%zu", j->sender_node, j->sender_conn, j->frame.len);
+        if (qs == RT_QUOTA_FULL) {
+            if (wsg_mono_us() - js->quota_full_logged_us >= 1000000) {
+                wsg_warn("offline_quota_full", "senders=%zu max=%d suppressed=%" PRIu64
+                         " reason=\"too many connections kept offline messages within a "
+                         "minute: new senders are refused\"", rt_quota_len(c->quota),
+                         RT_QUOTA_MAX_SENDERS, js->quota_full_suppressed);
+                js->quota_full_logged_us = wsg_mono_us();
+                js->quota_full_suppressed = 0;
+            } else {
+                js->quota_full_suppressed++;
+            }
+        }
+        return;
+    }
+    if (!c->cfg->offline_unknown_users)
+        p->seen_only = 1;
+}
+
+void rt_jobs_routed(rt_jobs *js, rt_msg_kind kind, const natsMsg *msg)
+{
+    rt_ctx *c = js->c;
+    const uint8_t *data = (const uint8_t *)natsMsg_GetData(msg);
+    size_t len = (size_t)natsMsg_GetDataLength(msg);
+    if (c->njobs >= JOBS_MAX || c->jobs_bytes + len > JOBS_MAX_BYTES) {
+        /* never accepted: no receipt, no reply; the sender's retry will find room */
+        rt_ctx_shed(c, RT_M_SHED_JOBS, "jobs");
+        return;
+    }
+    const char *reply = kind == RT_MSG_DELIVER ? natsMsg_GetReply(msg) : NULL;
+    int64_t now = wsg_now_us();
+    rt_route_result res;
+    rt_job *job = NULL;
+    if (kind == RT_MSG_SEND_MESSAGE) {
+        rt_route_send_message(data, len, now, &job, &res);
+    } else if (kind == RT_MSG_BROADCAST) {
+        rt_route_broadcast(data, len, now, &job, &res);
+    } else {
+        /* a payload whose NodeDelivery could not be published is refused up front */
+        int64_t max = c->cfg->max_delivery_bytes, wire = rt_bus_max_payload(c->bus);
+        if (wire > NODE_DELIVERY_OVERHEAD && wire - NODE_DELIVERY_OVERHEAD < max)
+            max = wire - NODE_DELIVERY_OVERHEAD;
+        rt_route_deliver(data, len, (size_t)max, now, &job, &res);
+    }
+    if (res.status == RT_REJECTED) {
+        count(js, rt_metric_rejected(res.reason));
+        log_rejected(js, kind, msg, res.reason, len);
+        /* a rejected Delivery made as a request is told why */
+        if (reply && *reply)
+            reply_delivery(js, reply, res.delivery_id, WSGATE__DELIVERY_REPLY__STATUS__REJECTED,
+                           reject_name(res.reason), NULL, NULL);
+        if (!job)
+            return;
+        /* a refused send_message: its error to the sender waits its turn behind the jobs
+         * already queued, like any answer */
+    }
+    pjob *pj = job ? calloc(1, sizeof(*pj)) : NULL;
+    if (!pj) {
+        rt_job_free(job);
+        count(js, RT_M_INTERNAL_ERRORS);
+        return;
+    }
+    pj->job = job;
+    pj->kind = kind;
+    if (kind == RT_MSG_SEND_MESSAGE)
+        offline_gate(js, job);
+    if (reply && *reply) {
+        pj->reply = strdup(reply);
+        pj->delivery_id = strdup(res.delivery_id);
+        if (!pj->reply || !pj->delivery_id) {
+            count(js, RT_M_INTERNAL_ERRORS); /* routed all the same, without the reply */
+            free(pj->reply);
+            free(pj->delivery_id);
+            pj->reply = pj->delivery_id = NULL;
+        }
+    }
+    pj->bytes = job->frame.len + job->nparts * 64;
+    c->njobs++;
+    c->jobs_bytes += pj->bytes;
+    if (js->jobs_tail)
+        js->jobs_tail->next = pj;
+    else
+        js->jobs = pj;
+    js->jobs_tail = pj;
+    /* a refused send_message is kept nowhere; it still waits its turn to answer its sender */
+    if (!(job->nparts == 1 && job->parts[0].refused))
+        for (size_t i = 0; i < job->nparts; i += APPEND_CHUNK)
+            submit_append(js, pj, i,
+                          job->nparts - i < APPEND_CHUNK ? job->nparts - i : APPEND_CHUNK);
+    pump_jobs(js);
+}
+
+rt_jobs *rt_jobs_new(rt_ctx *c, rt_voids *v, rt_hist_serve *hs)
+{
+    rt_jobs *js = calloc(1, sizeof(*js));
+    if (!js)
+        return NULL;
+    js->c = c;
+    js->voids = v;
+    js->hs = hs;
+    js->life_us = wsg_now_us();
+    return js;
+}
+
+void rt_jobs_free(rt_jobs *js)
+{
+    if (!js)
+        return;
+    while (js->jobs) {
+        pjob *next = js->jobs->next;
+        pjob_free(js->jobs);
+        js->jobs = next;
+    }
+    free(js);
+}

@@ -1,0 +1,29 @@
+/* rt_jobs: routed messages (send_message, broadcast, Delivery). Each becomes a job (rt_route)
+ * whose streams are appended to the history through the store (one script call per up to
+ * APPEND_CHUNK streams, pipelined, in order); a job is fanned out into the per-node batches
+ * when its appends are back, jobs strictly in arrival order, so this replica publishes each
+ * stream's seqs in order and never waits on Redis. An append that fails is delivered live
+ * without a seq (counted; the sender of a send_message with an id is told) and handed to
+ * rt_voids. A Delivery with a reply subject gets a DeliveryReply once routed (or rejected).
+ * A send_message to a user with no connection pays from its sender's offline budget
+ * (rt_quota). Jobs waiting for their appends are bounded (JOBS_MAX, JOBS_MAX_BYTES); beyond,
+ * new work is shed unacknowledged. */
+#ifndef RT_JOBS_H
+#define RT_JOBS_H
+#include <nats/nats.h>
+
+#include "rt_bus.h"
+#include "rt_ctx.h"
+#include "rt_hist_serve.h"
+#include "rt_voids.h"
+
+typedef struct rt_jobs rt_jobs;
+
+/* NULL on ENOMEM. c, v and hs must outlive it. */
+rt_jobs *rt_jobs_new(rt_ctx *c, rt_voids *v, rt_hist_serve *hs);
+/* Frees the jobs still queued (none but in a broken run: every append comes back). */
+void rt_jobs_free(rt_jobs *js);
+/* A routed message of kind (RT_MSG_SEND_MESSAGE, RT_MSG_BROADCAST or RT_MSG_DELIVER). */
+void rt_jobs_routed(rt_jobs *js, rt_msg_kind kind, const natsMsg *msg);
+
+#endif
