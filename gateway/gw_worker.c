@@ -1,23 +1,20 @@
 /* gw_worker: one event loop thread and the connections it owns; see gw_worker.h. */
 #include "gw_worker.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <ev.h>
 
+#include "gw_accept.h"
 #include "gw_conn.h"
 #include "gw_http.h"
-#include "gw_listen.h"
+#include "gw_shed.h"
 #include "wsg_log.h"
 #include "wsg_queue.h"
 #include "wsg_time.h"
 
 #define DRAIN_TICK_US 100000   /* closes are paced in steps of this length */
-#define ACCEPT_BATCH 64         /* accepts per wake-up, so one loop turn stays short */
-#define ACCEPT_PAUSE_US 100000  /* out of descriptors: stop accepting for this long */
 
 #define BUDGET_TICK_US 100000  /* how often the memory budget is checked when idle */
 
@@ -62,16 +59,11 @@ struct gw_worker {
     /* Three vhosts, so that a WebSocket client can only ever reach the client protocol: the
      * client vhost (the context's default: WebSocket and HTTP on WSGATE_LISTEN), the admin
      * vhost (worker 0, HTTP on WSGATE_ADMIN_LISTEN), and one holding the listening sockets
-     * themselves (raw descriptors, never a peer). */
+     * themselves (gw_accept: raw descriptors, never a peer). */
     struct lws_protocols protocols[2];
     struct lws_protocols admin_protocols[2];
-    struct lws_protocols listen_protocols[2];
-    struct lws_vhost *client_vh, *admin_vh, *listen_vh;
-    int listen_fd;
-    struct lws *listen_wsi;
-    int admin_fd;
-    struct lws *admin_wsi;
-    lws_sorted_usec_list_t sul_accept;
+    struct lws_vhost *client_vh, *admin_vh;
+    gw_accept accept;
     lws_retry_bo_t idle_policy;
     pthread_t thread;
     int started;
@@ -121,53 +113,12 @@ void gw_worker_remove_conn(gw_worker *w, gw_conn *c) { HASH_DELETE(hh, w->conns,
 
 /* ---- memory budget ---- */
 
-typedef struct shed_item {
-    size_t bytes;
-    gw_conn *c;
-} shed_item;
-
-static int by_bytes_desc(const void *a, const void *b)
-{
-    size_t x = ((const shed_item *)a)->bytes, y = ((const shed_item *)b)->bytes;
-    return x < y ? 1 : x > y ? -1 : 0;
-}
-
-/* Over budget, every worker closes its own longest queues (the slowest readers, who can
- * resume) in proportion to its share of the excess, down to 90% of the budget so that the
- * node does not hover at the limit. */
+/* Runs from the loop, never inside the caller that found the node over budget. */
 static void shed(lws_sorted_usec_list_t *sul)
 {
     gw_worker *w = lws_container_of(sul, gw_worker, sul_shed);
-    gw_node *n = w->node;
-    int64_t total = wsg_metrics_get(&n->metrics, GW_M_QUEUED_BYTES);
-    int64_t budget = n->cfg->memory_budget;
-    if (total <= budget)
-        return;
-    size_t count = 0, mine = 0;
-    gw_conn *c, *tmp;
-    HASH_ITER(hh, w->conns, c, tmp)
-        if (gw_conn_queued_bytes(c)) {
-            count++;
-            mine += gw_conn_queued_bytes(c);
-        }
-    if (!count)
-        return;
-    shed_item *items = malloc(count * sizeof(*items));
-    if (!items)
-        return;
-    size_t k = 0;
-    HASH_ITER(hh, w->conns, c, tmp)
-        if (gw_conn_queued_bytes(c) && k < count)
-            items[k++] = (shed_item){gw_conn_queued_bytes(c), c};
-    qsort(items, k, sizeof(*items), by_bytes_desc);
-    double excess = (double)(total - budget * 9 / 10);
-    double goal = excess * (double)mine / (double)total;
-    double freed = 0;
-    for (size_t i = 0; i < k && freed < goal; i++) {
-        freed += (double)items[i].bytes;
-        gw_conn_shed(w, items[i].c);
-    }
-    free(items);
+    gw_shed_run(w, w->conns, wsg_metrics_get(&w->node->metrics, GW_M_QUEUED_BYTES),
+                w->node->cfg->memory_budget);
 }
 
 void gw_worker_over_budget(gw_worker *w)
@@ -394,35 +345,6 @@ static void deliver(gw_worker *w, gw_job *job)
     }
 }
 
-static void accept_resume(lws_sorted_usec_list_t *sul)
-{
-    gw_worker *w = lws_container_of(sul, gw_worker, sul_accept);
-    if (w->listen_wsi)
-        lws_rx_flow_control(w->listen_wsi, 1);
-    if (w->admin_wsi)
-        lws_rx_flow_control(w->admin_wsi, 1);
-}
-
-static void accept_pending(gw_worker *w, int listen_fd, struct lws *listen_wsi,
-                           struct lws_vhost *vh)
-{
-    for (int i = 0; i < ACCEPT_BATCH; i++) {
-        int fd = gw_listen_accept(listen_fd);
-        if (fd == -1)
-            return;
-        if (fd == -2) {
-            /* Typically EMFILE: the socket stays readable, so pause instead of spinning. */
-            wsg_warn("accept_failed", "worker=%u err=\"%s\"", w->idx, strerror(errno));
-            lws_rx_flow_control(listen_wsi, 0);
-            lws_sul_schedule(w->ctx, 0, &w->sul_accept, accept_resume, ACCEPT_PAUSE_US);
-            return;
-        }
-        /* lws closes the socket itself if it cannot take it. */
-        if (!lws_adopt_socket_vhost(vh, fd))
-            wsg_warn("adopt_failed", "worker=%u", w->idx);
-    }
-}
-
 /* Closes a share of the remaining connections each tick so that they are spread over the
  * drain period: clients reconnecting elsewhere arrive as a stream, not as a storm. The last
  * fifth of the period is left for queues to flush. */
@@ -582,62 +504,6 @@ static int admin_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
     }
 }
 
-/* The listening sockets, watched as raw descriptors. */
-static int listen_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-                           void *in, size_t len)
-{
-    (void)user;
-    (void)in;
-    (void)len;
-    gw_worker *w = lws_context_user(lws_get_context(wsi));
-    switch (reason) {
-    case LWS_CALLBACK_RAW_RX_FILE:
-        if (wsi == w->listen_wsi)
-            accept_pending(w, w->listen_fd, w->listen_wsi, w->client_vh);
-        else if (wsi == w->admin_wsi)
-            accept_pending(w, w->admin_fd, w->admin_wsi, w->admin_vh);
-        return 0;
-    case LWS_CALLBACK_RAW_CLOSE_FILE:
-        /* lws closes the descriptor itself once this returns. */
-        if (wsi == w->listen_wsi) {
-            w->listen_wsi = NULL;
-            w->listen_fd = -1;
-        } else if (wsi == w->admin_wsi) {
-            w->admin_wsi = NULL;
-            w->admin_fd = -1;
-        }
-        return 0;
-    case LWS_CALLBACK_ESTABLISHED:
-    case LWS_CALLBACK_RECEIVE:
-    case LWS_CALLBACK_SERVER_WRITEABLE:
-    case LWS_CALLBACK_HTTP:
-        return -1; /* never a peer's protocol */
-    default:
-        return 0;
-    }
-}
-
-/* Opens a listening socket and watches it on the listen vhost. */
-static int watch_listener(gw_worker *w, const char *host, int port, int reuseport, int *fd,
-                          struct lws **wsi, char *err, size_t errlen)
-{
-    *fd = gw_listen_open(host, port, reuseport, err, errlen);
-    if (*fd < 0)
-        return -1;
-    lws_sock_file_fd_type fdu;
-    fdu.filefd = (lws_filefd_type)*fd;
-    *wsi = lws_adopt_descriptor_vhost(w->listen_vh, LWS_ADOPT_RAW_FILE_DESC, fdu,
-                                      "wsgate-listen", NULL);
-    if (!*wsi) {
-        snprintf(err, errlen, "cannot watch the listening socket %s:%d (worker %u)", host, port,
-                 w->idx);
-        close(*fd);
-        *fd = -1;
-        return -1;
-    }
-    return 0;
-}
-
 /* The loop outlives the context: lws stops its watchers while it is destroyed. Runs on
  * whichever thread runs the loop now. */
 static void destroy_context(gw_worker *w)
@@ -662,8 +528,7 @@ gw_worker *gw_worker_new(gw_node *node, unsigned idx, char *err, size_t errlen)
     }
     w->node = node;
     w->idx = idx;
-    w->listen_fd = -1;
-    w->admin_fd = -1;
+    gw_accept_init(&w->accept, idx);
     if (pthread_mutex_init(&w->post_lock, NULL) || wsg_queue_init(&w->inbox)) {
         free(w);
         snprintf(err, errlen, "cannot create worker %u queue", idx);
@@ -685,10 +550,6 @@ gw_worker *gw_worker_new(gw_node *node, unsigned idx, char *err, size_t errlen)
         .name = "wsgate-admin",
         .callback = admin_callback,
         .per_session_data_size = sizeof(gw_admin_session),
-    };
-    w->listen_protocols[0] = (struct lws_protocols){
-        .name = "wsgate-listen",
-        .callback = listen_callback,
     };
     /* All zero: no lws validity timers (idle_tick pings instead). Without a policy of our
      * own, lws would use its default of 300 s / 310 s per connection. */
@@ -737,18 +598,21 @@ gw_worker *gw_worker_new(gw_node *node, unsigned idx, char *err, size_t errlen)
         w->admin_vh = lws_create_vhost(w->ctx, &vinfo);
     }
     vinfo.vhost_name = "listen";
-    vinfo.protocols = w->listen_protocols;
-    w->listen_vh = lws_create_vhost(w->ctx, &vinfo);
-    if (!w->client_vh || !w->listen_vh || (cfg->admin_listen_port && idx == 0 && !w->admin_vh)) {
+    vinfo.protocols = w->accept.protocols;
+    vinfo.user = &w->accept; /* its callback finds its sockets by lws_vhost_user */
+    struct lws_vhost *listen_vh = lws_create_vhost(w->ctx, &vinfo);
+    gw_accept_set_vhost(&w->accept, w->ctx, listen_vh);
+    if (!w->client_vh || !listen_vh || (cfg->admin_listen_port && idx == 0 && !w->admin_vh)) {
         snprintf(err, errlen, "cannot create the libwebsockets vhosts (worker %u)", idx);
         goto fail;
     }
-    if (watch_listener(w, cfg->listen_host, cfg->listen_port, node->nworkers > 1 || cfg->reuseport,
-                       &w->listen_fd, &w->listen_wsi, err, errlen))
+    if (gw_accept_listen(&w->accept, GW_ACCEPT_CLIENT, w->client_vh, cfg->listen_host,
+                         cfg->listen_port, node->nworkers > 1 || cfg->reuseport, err, errlen))
         goto fail;
     /* The admin port is one worker's: its requests are rare and small. */
-    if (w->admin_vh && watch_listener(w, cfg->admin_listen_host, cfg->admin_listen_port, 0,
-                                      &w->admin_fd, &w->admin_wsi, err, errlen))
+    if (w->admin_vh && gw_accept_listen(&w->accept, GW_ACCEPT_ADMIN, w->admin_vh,
+                                        cfg->admin_listen_host, cfg->admin_listen_port, 0, err,
+                                        errlen))
         goto fail;
     return w;
 fail:
