@@ -320,26 +320,18 @@ out:
 
 int gw_admit_http_status(gw_admit_result r)
 {
-    switch (r) {
-    case GW_ADMIT_OK:
-        return 200;
-    case GW_ADMIT_ORIGIN:
-        return 403;
-    case GW_ADMIT_IP_RATE:
-        return 429;
-    default:
-        return 503;
-    }
+#define STATUS_(name, label, status) [GW_ADMIT_##name] = status,
+    static const int statuses[GW_ADMIT__COUNT] = {[GW_ADMIT_OK] = 200,
+                                                  GW_ADMIT_REFUSAL_MAP(STATUS_)};
+#undef STATUS_
+    return (unsigned)r < GW_ADMIT__COUNT ? statuses[r] : 503;
 }
 
 const char *gw_admit_label(gw_admit_result r)
 {
-    static const char *const labels[GW_ADMIT__COUNT] = {
-        [GW_ADMIT_OK] = "ok",
-        [GW_ADMIT_ORIGIN] = "origin",
-        [GW_ADMIT_MAX_CONNECTIONS] = "max_connections",
-        [GW_ADMIT_IP_RATE] = "ip_rate",
-        [GW_ADMIT_ACCEPT_RATE] = "accept_rate",
-    };
+#define LABEL_(name, label, status) [GW_ADMIT_##name] = label,
+    static const char *const labels[GW_ADMIT__COUNT] = {[GW_ADMIT_OK] = "ok",
+                                                        GW_ADMIT_REFUSAL_MAP(LABEL_)};
+#undef LABEL_
     return (unsigned)r < GW_ADMIT__COUNT ? labels[r] : "unknown";
 }

@@ -22,14 +22,19 @@ typedef struct gw_admit_cfg {
     const char *ip_allowlist;    /* CIDRs exempt from ip_limit: "127.0.0.0/8,::1/128" */
 } gw_admit_cfg;
 
+/* Why a connection is refused: XX(ENUM_SUFFIX, metric label and error text, HTTP status). */
+#define GW_ADMIT_REFUSAL_MAP(XX) \
+    XX(ORIGIN, "origin", 403) \
+    XX(MAX_CONNECTIONS, "max_connections", 503) \
+    XX(IP_RATE, "ip_rate", 429) \
+    XX(ACCEPT_RATE, "accept_rate", 503)
+
+#define GW_ADMIT_ENUM_(name, label, status) GW_ADMIT_##name,
 typedef enum {
     GW_ADMIT_OK = 0,
-    GW_ADMIT_ORIGIN,          /* 403 */
-    GW_ADMIT_MAX_CONNECTIONS, /* 503 */
-    GW_ADMIT_IP_RATE,         /* 429 */
-    GW_ADMIT_ACCEPT_RATE,     /* 503 */
-    GW_ADMIT__COUNT
+    GW_ADMIT_REFUSAL_MAP(GW_ADMIT_ENUM_) GW_ADMIT__COUNT
 } gw_admit_result;
+#undef GW_ADMIT_ENUM_
 
 /* NULL and err filled when a setting cannot be parsed (bad CIDR). */
 gw_admit *gw_admit_new(const gw_admit_cfg *cfg, char *err, size_t errlen);

@@ -20,19 +20,12 @@ struct gw_auth {
     int64_t leeway_s;
 };
 
+#define TEXT_(name, reason, label) [GW_AUTH_##name] = {reason, label},
 static const struct {
     const char *reason;
     const char *label;
-} result_text[GW_AUTH__COUNT] = {
-    [GW_AUTH_OK] = {"ok", "ok"},
-    [GW_AUTH_MISSING] = {"missing credentials", "missing"},
-    [GW_AUTH_MALFORMED] = {"malformed token", "malformed"},
-    [GW_AUTH_WRONG_ALG] = {"wrong algorithm", "wrong_alg"},
-    [GW_AUTH_BAD_SIGNATURE] = {"bad signature", "bad_signature"},
-    [GW_AUTH_EXPIRED] = {"token expired", "expired"},
-    [GW_AUTH_NOT_YET_VALID] = {"token not yet valid", "not_yet_valid"},
-    [GW_AUTH_BAD_SUB] = {"missing sub", "bad_sub"},
-};
+} result_text[GW_AUTH__COUNT] = {[GW_AUTH_OK] = {"ok", "ok"}, GW_AUTH_FAILURE_MAP(TEXT_)};
+#undef TEXT_
 
 const char *gw_auth_result_reason(gw_auth_result r)
 {

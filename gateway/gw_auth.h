@@ -18,17 +18,22 @@
 /* The shortest HS256 secret accepted: RFC 7518 §3.2 wants a key of at least the hash size. */
 #define GW_AUTH_HS256_SECRET_MIN 32
 
-typedef enum {
-    GW_AUTH_OK = 0,
-    GW_AUTH_MISSING,        /* no token (or no user_id with auth off) */
-    GW_AUTH_MALFORMED,      /* not three base64url parts of JSON objects, or a key repeated */
-    GW_AUTH_WRONG_ALG,      /* header alg is not the configured one */
-    GW_AUTH_BAD_SIGNATURE,
-    GW_AUTH_EXPIRED,
-    GW_AUTH_NOT_YET_VALID,
-    GW_AUTH_BAD_SUB,        /* sub missing, not a string, or not a user id (wsg_user) */
-    GW_AUTH__COUNT
-} gw_auth_result;
+/* Why credentials are refused: XX(ENUM_SUFFIX, close reason text, metric label). MISSING: no
+ * token (or no user_id with auth off); MALFORMED: not three base64url parts of JSON objects,
+ * or a key repeated; WRONG_ALG: header alg is not the configured one; BAD_SUB: sub missing,
+ * not a string, or not a user id (wsg_user). */
+#define GW_AUTH_FAILURE_MAP(XX) \
+    XX(MISSING, "missing credentials", "missing") \
+    XX(MALFORMED, "malformed token", "malformed") \
+    XX(WRONG_ALG, "wrong algorithm", "wrong_alg") \
+    XX(BAD_SIGNATURE, "bad signature", "bad_signature") \
+    XX(EXPIRED, "token expired", "expired") \
+    XX(NOT_YET_VALID, "token not yet valid", "not_yet_valid") \
+    XX(BAD_SUB, "missing sub", "bad_sub")
+
+#define GW_AUTH_ENUM_(name, reason, label) GW_AUTH_##name,
+typedef enum { GW_AUTH_OK = 0, GW_AUTH_FAILURE_MAP(GW_AUTH_ENUM_) GW_AUTH__COUNT } gw_auth_result;
+#undef GW_AUTH_ENUM_
 
 typedef enum { GW_AUTH_MODE_JWT, GW_AUTH_MODE_NONE } gw_auth_mode;
 

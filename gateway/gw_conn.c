@@ -8,6 +8,7 @@
 
 #include "gw_frame.h"
 #include "gw_query.h"
+#include "wsg_client.h"
 #include "wsg_log.h"
 #include "wsg_time.h"
 
@@ -136,7 +137,7 @@ static void reply_text(gw_worker *w, gw_conn *c, const char *text, size_t len)
     gw_msg_unref(m);
 }
 
-static void send_error(gw_worker *w, gw_conn *c, gw_frame_error e, const char *message,
+static void send_error(gw_worker *w, gw_conn *c, wsg_client_error e, const char *message,
                        const char *ref)
 {
     gw_node *n = gw_worker_node(w);
@@ -255,7 +256,8 @@ static int inbound_allowed(gw_worker *w, gw_conn *c)
                       (unsigned long long)c->id, c->user);
         gw_conn_close(c, 1008, "rate limit exceeded", GW_M_CLOSED_POLICY);
     } else {
-        send_error(w, c, GW_ERR_RATE_LIMITED, "too many messages; the message was dropped", NULL);
+        send_error(w, c, WSG_CLIENT_ERR_RATE_LIMITED, "too many messages; the message was dropped",
+                   NULL);
     }
     return 0;
 }
@@ -270,7 +272,7 @@ static void on_text(gw_worker *w, gw_conn *c, const char *data, size_t len)
     gw_metrics_inbound(&n->metrics, f.kind, len);
     switch (f.kind) {
     case GW_FRAME_PING:
-        reply_text(w, c, GW_FRAME_PONG, sizeof(GW_FRAME_PONG) - 1);
+        reply_text(w, c, WSG_CLIENT_PONG, sizeof(WSG_CLIENT_PONG) - 1);
         return;
     case GW_FRAME_ERROR:
         send_error(w, c, f.error, f.message, f.ref);
@@ -278,7 +280,7 @@ static void on_text(gw_worker *w, gw_conn *c, const char *data, size_t len)
     case GW_FRAME_BROADCAST:
         /* reaching every socket of the cluster is a privilege the token has to grant */
         if (!(c->perms & GW_AUTH_PERM_BROADCAST)) {
-            send_error(w, c, GW_ERR_FORBIDDEN,
+            send_error(w, c, WSG_CLIENT_ERR_FORBIDDEN,
                        "broadcast needs the token claim \"wsgate\":{\"broadcast\":true}", f.ref);
             return;
         }
@@ -286,8 +288,8 @@ static void on_text(gw_worker *w, gw_conn *c, const char *data, size_t len)
     case GW_FRAME_SEND_MESSAGE:
     case GW_FRAME_FORWARD:
         if (gw_bus_publish_inbound(n->bus, c->id, c->user, f.type, data, len, wsg_now_us())) {
-            send_error(w, c, GW_ERR_UNAVAILABLE, "the message could not be forwarded; retry",
-                       f.ref);
+            send_error(w, c, WSG_CLIENT_ERR_UNAVAILABLE,
+                       "the message could not be forwarded; retry", f.ref);
             return;
         }
         wsg_metrics_add(&n->metrics, GW_M_INBOUND_PUBLISHED, 1);
@@ -329,7 +331,7 @@ static int on_receive(gw_worker *w, struct lws *wsi, gw_conn *c, const void *in,
             wsg_metrics_add(&n->metrics, GW_M_BYTES_RECEIVED, (int64_t)c->rx_len);
             c->rx_len = 0;
             if (inbound_allowed(w, c))
-                send_error(w, c, GW_ERR_BINARY_UNSUPPORTED,
+                send_error(w, c, WSG_CLIENT_ERR_BINARY_UNSUPPORTED,
                            "binary frames are not supported; send JSON text", NULL);
         }
         return 0;

@@ -51,27 +51,19 @@ const wsg_metric_desc gw_metric_descs[GW_M__COUNT] = {
     [GW_M_CLOSED_POLICY] = CLOSED("policy"),
     [GW_M_CLOSED_IDLE] = CLOSED("idle_timeout"),
     [GW_M_CLOSED_OTHER] = CLOSED("other"),
-    [GW_M_AUTH_FAILURES_FIRST + 0] = AUTHF("missing"),
-    [GW_M_AUTH_FAILURES_FIRST + 1] = AUTHF("malformed"),
-    [GW_M_AUTH_FAILURES_FIRST + 2] = AUTHF("wrong_alg"),
-    [GW_M_AUTH_FAILURES_FIRST + 3] = AUTHF("bad_signature"),
-    [GW_M_AUTH_FAILURES_FIRST + 4] = AUTHF("expired"),
-    [GW_M_AUTH_FAILURES_FIRST + 5] = AUTHF("not_yet_valid"),
-    [GW_M_AUTH_FAILURES_FIRST + 6] = AUTHF("bad_sub"),
+#define AUTHF_(name, reason, label) [GW_M_AUTH_FAILURES_FIRST + GW_AUTH_##name - 1] = AUTHF(label),
+    GW_AUTH_FAILURE_MAP(AUTHF_)
+#undef AUTHF_
     [GW_M_FRAMES_RECEIVED] = {"wsgate_frames_received_total", NULL, WSG_METRIC_COUNTER,
                               "Complete client messages received"},
     [GW_M_BYTES_RECEIVED] = {"wsgate_received_bytes_total", NULL, WSG_METRIC_COUNTER,
                              "Payload bytes of client messages received"},
-    [GW_M_INBOUND_FIRST + GW_FRAME_PING] = INB("ping"),
-    [GW_M_INBOUND_FIRST + GW_FRAME_SEND_MESSAGE] = INB("send_message"),
-    [GW_M_INBOUND_FIRST + GW_FRAME_BROADCAST] = INB("broadcast"),
-    [GW_M_INBOUND_FIRST + GW_FRAME_FORWARD] = INB("forward"),
-    [GW_M_INBOUND_FIRST + GW_FRAME_ERROR] = INB("invalid"),
-    [GW_M_INBOUND_BYTES_FIRST + GW_FRAME_PING] = INB_BYTES("ping"),
-    [GW_M_INBOUND_BYTES_FIRST + GW_FRAME_SEND_MESSAGE] = INB_BYTES("send_message"),
-    [GW_M_INBOUND_BYTES_FIRST + GW_FRAME_BROADCAST] = INB_BYTES("broadcast"),
-    [GW_M_INBOUND_BYTES_FIRST + GW_FRAME_FORWARD] = INB_BYTES("forward"),
-    [GW_M_INBOUND_BYTES_FIRST + GW_FRAME_ERROR] = INB_BYTES("invalid"),
+#define INB_(name, label) [GW_M_INBOUND_FIRST + GW_FRAME_##name] = INB(label),
+    GW_FRAME_KIND_MAP(INB_)
+#undef INB_
+#define INB_BYTES_(name, label) [GW_M_INBOUND_BYTES_FIRST + GW_FRAME_##name] = INB_BYTES(label),
+    GW_FRAME_KIND_MAP(INB_BYTES_)
+#undef INB_BYTES_
     [GW_M_FRAMES_SENT_USER] = SENT("user"),
     [GW_M_FRAMES_SENT_BROADCAST] = SENT("broadcast"),
     [GW_M_FRAMES_SENT_NONE] = SENT("none"),
@@ -81,14 +73,9 @@ const wsg_metric_desc gw_metric_descs[GW_M__COUNT] = {
     [GW_M_DELIVERY_LATENCY] = {"wsgate_delivery_latency_seconds", NULL, WSG_METRIC_HISTOGRAM,
                                "From the moment a message entered the cluster to the moment "
                                "its frame was written to a client socket"},
-    [GW_M_REJECTED_FIRST + 0] = REJ("invalid_json"),
-    [GW_M_REJECTED_FIRST + 1] = REJ("invalid_frame"),
-    [GW_M_REJECTED_FIRST + 2] = REJ("invalid_type"),
-    [GW_M_REJECTED_FIRST + 3] = REJ("invalid_field"),
-    [GW_M_REJECTED_FIRST + 4] = REJ("binary_unsupported"),
-    [GW_M_REJECTED_FIRST + 5] = REJ("unavailable"),
-    [GW_M_REJECTED_FIRST + 6] = REJ("rate_limited"),
-    [GW_M_REJECTED_FIRST + 7] = REJ("forbidden"),
+#define REJ_(name, label) [GW_M_REJECTED_FIRST + WSG_CLIENT_ERR_##name - 1] = REJ(label),
+    WSG_CLIENT_GATEWAY_ERR_MAP(REJ_)
+#undef REJ_
     [GW_M_REJECTED_TOO_BIG] = REJ("too_big"),
     [GW_M_INBOUND_PUBLISHED] = {"wsgate_inbound_published_total", NULL, WSG_METRIC_COUNTER,
                                 "Client frames published to NATS"},
@@ -108,10 +95,9 @@ const wsg_metric_desc gw_metric_descs[GW_M__COUNT] = {
                               "Reconnections to NATS"},
     [GW_M_NATS_PUBLISH_ERRORS] = {"wsgate_nats_publish_errors_total", NULL, WSG_METRIC_COUNTER,
                                   "Publications NATS refused"},
-    [GW_M_LIMIT_FIRST + 0] = LIMIT("origin"),
-    [GW_M_LIMIT_FIRST + 1] = LIMIT("max_connections"),
-    [GW_M_LIMIT_FIRST + 2] = LIMIT("ip_rate"),
-    [GW_M_LIMIT_FIRST + 3] = LIMIT("accept_rate"),
+#define LIMIT_(name, label, status) [GW_M_LIMIT_FIRST + GW_ADMIT_##name - 1] = LIMIT(label),
+    GW_ADMIT_REFUSAL_MAP(LIMIT_)
+#undef LIMIT_
     [GW_M_LIMIT_INBOUND_RATE] = LIMIT("inbound_rate"),
     [GW_M_LIMIT_MEMORY_BUDGET] = LIMIT("memory_budget"),
     [GW_M_QUEUED_BYTES] = {"wsgate_outbound_queued_bytes", NULL, WSG_METRIC_GAUGE,
@@ -134,7 +120,7 @@ const wsg_metric_buckets *const gw_metric_buckets[GW_M__COUNT] = {
 
 _Static_assert(GW_AUTH__COUNT == 8, "one auth failure series per gw_auth_result");
 _Static_assert(GW_ADMIT__COUNT == 5, "one limit series per gw_admit_result");
-_Static_assert(GW_ERR__COUNT == 9, "one rejection series per gw_frame_error");
+_Static_assert(WSG_CLIENT_ERR__GATEWAY_END == 9, "one rejection series per gateway error code");
 _Static_assert(GW_FRAME_ERROR == 4, "one inbound series per gw_frame_kind");
 
 void gw_metrics_sent(wsg_metrics *m, const gw_msg *msg, int64_t now_us)

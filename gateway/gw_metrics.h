@@ -35,8 +35,8 @@ typedef enum {
     GW_M_BYTES_SENT_BROADCAST,
     GW_M_BYTES_SENT_NONE,
     GW_M_DELIVERY_LATENCY,      /* histogram, observed in microseconds */
-    GW_M_REJECTED_FIRST,        /* wsgate_frames_rejected_total{reason}, one per gw_frame_error */
-    GW_M_REJECTED_LAST = GW_M_REJECTED_FIRST + GW_ERR__COUNT - 2,
+    GW_M_REJECTED_FIRST,        /* wsgate_frames_rejected_total{reason}: gateway codes */
+    GW_M_REJECTED_LAST = GW_M_REJECTED_FIRST + WSG_CLIENT_ERR__GATEWAY_END - 2,
     GW_M_REJECTED_TOO_BIG,
     GW_M_INBOUND_PUBLISHED,
     GW_M_DELIVERIES,            /* messages queued to a connection from NATS */
@@ -75,7 +75,7 @@ static inline gw_metric_id gw_metric_limit(gw_admit_result r)
 {
     return (gw_metric_id)(GW_M_LIMIT_FIRST + (int)r - 1);
 }
-static inline gw_metric_id gw_metric_rejected(gw_frame_error e)
+static inline gw_metric_id gw_metric_rejected(wsg_client_error e)
 {
     return (gw_metric_id)(GW_M_REJECTED_FIRST + (int)e - 1);
 }

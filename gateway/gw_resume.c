@@ -11,6 +11,7 @@
 #include "gw_conn.h"
 #include "gw_frame.h"
 #include "gw_metrics.h"
+#include "wsg_client.h"
 #include "wsg_log.h"
 #include "wsg_time.h"
 
@@ -69,7 +70,7 @@ static void send_resync(shell *sh, const gw_order_action *a)
 {
     gw_conn *c = sh->c;
     size_t len;
-    char *f = gw_frame_resync(stream_name[a->stream], a->epoch, a->pos, a->text, &len);
+    char *f = wsg_client_resync(stream_name[a->stream], a->epoch, a->pos, a->text, &len);
     wsg_metrics_add(&gw_worker_node(sh->w)->metrics, GW_M_RESYNCS_SENT, 1);
     /* A resync tells a client it missed messages for good: worth a line, but a client can
      * also ask for one (a foreign epoch), so at most a line a second. */
@@ -86,8 +87,8 @@ static void send_welcome(shell *sh, const gw_order_action *a)
 {
     gw_conn *c = sh->c;
     size_t len;
-    char *f = gw_frame_welcome(c->user, gw_worker_node(sh->w)->cfg->node_id, c->id, a->epoch,
-                               c->st.s[0].pos, c->st.s[1].pos, &len);
+    char *f = wsg_client_welcome(c->user, gw_worker_node(sh->w)->cfg->node_id, c->id, a->epoch,
+                                 c->st.s[0].pos, c->st.s[1].pos, &len);
     if (!f) {
         gw_conn_close(c, 1011, "out of memory", GW_M_CLOSED_OTHER);
         return;

@@ -1,6 +1,7 @@
 /* rt_frame: the JSON text of a frame the router hands to clients, kept with the point where a
  * stream position is spliced in. A frame kept in a stream carries `"seq":N` as its last member:
- * the router builds `message` / `broadcast` frames and the `sent` / error acks itself, and
+ * the router builds `message` / `broadcast` frames itself (its `sent` / error acks come from
+ * wsg_client), and
  * splices `,"seq":N` before the final `}` of a business payload, leaving every other byte as
  * the publisher sent it. Splicing is plain concatenation of two halves, so the Lua append
  * script (which learns N) and this module produce byte-identical text. No I/O. */
@@ -36,11 +37,5 @@ int rt_frame_halves(const rt_frame *f, char **pre, size_t *pre_len, const char *
                     size_t *post_len);
 /* The frame with seq spliced in (seq 0: the frame unchanged). Malloc'd, NULL on ENOMEM. */
 char *rt_frame_with_seq(const rt_frame *f, uint64_t seq, size_t *len);
-
-/* {"type":"sent","ref":REF,"target_user":T,"seq":N}: a send_message was kept. */
-char *rt_frame_sent(json_t *ref, const char *target_user, uint64_t seq, size_t *len);
-/* {"type":"error","code":CODE,"message":M[,"target_user":T][,"ref":REF]} (NULLs omitted). */
-char *rt_frame_error(const char *code, const char *message, const char *target_user,
-                     json_t *ref, size_t *len);
 
 #endif

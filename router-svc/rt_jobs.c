@@ -289,14 +289,6 @@ fail:
 
 /* ---- accepting routed messages ---- */
 
-static const char *reject_name(rt_reject r)
-{
-    static const char *const names[RT_REJ__COUNT] = {
-        "decode", "no_target", "empty_users", "bad_payload", "too_big", "invalid_frame",
-        "invalid_event", "invalid_user"};
-    return (unsigned)r < RT_REJ__COUNT ? names[r] : "unknown";
-}
-
 static void log_rejected(rt_jobs *js, rt_msg_kind kind, const natsMsg *msg, rt_reject why,
                          size_t len)
 {
@@ -304,10 +296,10 @@ static void log_rejected(rt_jobs *js, rt_msg_kind kind, const natsMsg *msg, rt_r
         /* the gateway validated these already: only a foreign publisher, or a client naming a
          * target that is not a user id (answered with an error), gets here */
         wsg_debug("frame_rejected", "subject=%s reason=%s", natsMsg_GetSubject(msg),
-                  reject_name(why));
+                  rt_reject_name(why));
     } else if (wsg_mono_us() - js->reject_logged_us >= 1000000) {
         wsg_warn("delivery_rejected", "subject=%s reason=%s bytes=%zu suppressed=%" PRIu64,
-                 natsMsg_GetSubject(msg), reject_name(why), len, js->reject_suppressed);
+                 natsMsg_GetSubject(msg), rt_reject_name(why), len, js->reject_suppressed);
         js->reject_logged_us = wsg_mono_us();
         js->reject_suppressed = 0;
     } else {
@@ -383,7 +375,7 @@ void rt_jobs_routed(rt_jobs *js, rt_msg_kind kind, const natsMsg *msg)
         /* a rejected Delivery made as a request is told why */
         if (reply && *reply)
             reply_delivery(js, reply, res.delivery_id, WSGATE__DELIVERY_REPLY__STATUS__REJECTED,
-                           reject_name(res.reason), NULL, NULL);
+                           rt_reject_name(res.reason), NULL, NULL);
         if (!job)
             return;
         /* a refused send_message: its error to the sender waits its turn behind the jobs

@@ -34,28 +34,11 @@ const wsg_metric_desc rt_metric_descs[RT_M__COUNT] = {
                                WSG_METRIC_COUNTER, "Messages routed to at least one node"},
     [RT_M_ROUTED_DELIVER] = {"wsgate_router_routed_total", "kind=\"deliver\"", WSG_METRIC_COUNTER,
                              "Messages routed to at least one node"},
-    [RT_M_REJECTED_FIRST + RT_REJ_DECODE] = {"wsgate_router_rejected_total", "reason=\"decode\"",
-                                             WSG_METRIC_COUNTER, REJ_HELP},
-    [RT_M_REJECTED_FIRST + RT_REJ_NO_TARGET] = {"wsgate_router_rejected_total",
-                                                "reason=\"no_target\"", WSG_METRIC_COUNTER,
-                                                REJ_HELP},
-    [RT_M_REJECTED_FIRST + RT_REJ_EMPTY_USERS] = {"wsgate_router_rejected_total",
-                                                  "reason=\"empty_users\"", WSG_METRIC_COUNTER,
-                                                  REJ_HELP},
-    [RT_M_REJECTED_FIRST + RT_REJ_BAD_PAYLOAD] = {"wsgate_router_rejected_total",
-                                                  "reason=\"bad_payload\"", WSG_METRIC_COUNTER,
-                                                  REJ_HELP},
-    [RT_M_REJECTED_FIRST + RT_REJ_TOO_BIG] = {"wsgate_router_rejected_total",
-                                              "reason=\"too_big\"", WSG_METRIC_COUNTER, REJ_HELP},
-    [RT_M_REJECTED_FIRST + RT_REJ_INVALID_FRAME] = {"wsgate_router_rejected_total",
-                                                    "reason=\"invalid_frame\"", WSG_METRIC_COUNTER,
-                                                    REJ_HELP},
-    [RT_M_REJECTED_FIRST + RT_REJ_INVALID_EVENT] = {"wsgate_router_rejected_total",
-                                                    "reason=\"invalid_event\"", WSG_METRIC_COUNTER,
-                                                    REJ_HELP},
-    [RT_M_REJECTED_FIRST + RT_REJ_INVALID_USER] = {"wsgate_router_rejected_total",
-                                                   "reason=\"invalid_user\"", WSG_METRIC_COUNTER,
-                                                   REJ_HELP},
+#define REJ_(name, label) \
+    [RT_M_REJECTED_FIRST + RT_REJ_##name] = {"wsgate_router_rejected_total", \
+                                             "reason=\"" label "\"", WSG_METRIC_COUNTER, REJ_HELP},
+    RT_REJECT_MAP(REJ_)
+#undef REJ_
     [RT_M_UNDELIVERABLE] = {"wsgate_router_undeliverable_total", NULL, WSG_METRIC_COUNTER,
                             "Deliveries whose target resolved to no connection"},
     [RT_M_USER_OFFLINE] = {"wsgate_router_user_offline_total", NULL, WSG_METRIC_COUNTER,
@@ -147,3 +130,12 @@ const wsg_metric_desc rt_metric_descs[RT_M__COUNT] = {
                                     "Sending connections whose offline budget is in use "
                                     "(WSGATE_OFFLINE_BYTES_PER_MINUTE)"},
 };
+
+#define LABEL_(name, label) [RT_REJ_##name] = label,
+static const char *const reject_names[RT_REJ__COUNT] = {RT_REJECT_MAP(LABEL_)};
+#undef LABEL_
+
+const char *rt_reject_name(rt_reject r)
+{
+    return (unsigned)r < RT_REJ__COUNT ? reject_names[r] : "unknown";
+}

@@ -5,18 +5,24 @@
 #include "rt_resync.h"
 #include "wsg_metrics.h"
 
-/* Why a message from NATS was dropped; one wsgate_router_rejected_total series each. */
-typedef enum {
-    RT_REJ_DECODE,        /* protobuf does not decode */
-    RT_REJ_NO_TARGET,     /* Delivery without exactly one usable target */
-    RT_REJ_EMPTY_USERS,   /* Delivery.users with no user */
-    RT_REJ_BAD_PAYLOAD,   /* payload not a UTF-8 JSON object */
-    RT_REJ_TOO_BIG,       /* payload or list over its limit */
-    RT_REJ_INVALID_FRAME, /* InboundFrame whose JSON is not the frame it claims */
-    RT_REJ_INVALID_EVENT, /* ConnEvent / NodeHeartbeat with bad ids or shape */
-    RT_REJ_INVALID_USER,  /* a target user id that breaks the user-id rule (wsg_user) */
-    RT_REJ__COUNT
-} rt_reject;
+/* Why a message from NATS was dropped; one wsgate_router_rejected_total series each:
+ * XX(ENUM_SUFFIX, "reason" label, also the name in the log). */
+#define RT_REJECT_MAP(XX) \
+    XX(DECODE, "decode")               /* protobuf does not decode */ \
+    XX(NO_TARGET, "no_target")         /* Delivery without exactly one usable target */ \
+    XX(EMPTY_USERS, "empty_users")     /* Delivery.users with no user */ \
+    XX(BAD_PAYLOAD, "bad_payload")     /* payload not a UTF-8 JSON object */ \
+    XX(TOO_BIG, "too_big")             /* payload or list over its limit */ \
+    XX(INVALID_FRAME, "invalid_frame") /* InboundFrame whose JSON is not the frame it claims */ \
+    XX(INVALID_EVENT, "invalid_event") /* ConnEvent / NodeHeartbeat with bad ids or shape */ \
+    XX(INVALID_USER, "invalid_user")   /* a target user id that breaks wsg_user's rule */
+
+#define RT_REJECT_ENUM_(name, label) RT_REJ_##name,
+typedef enum { RT_REJECT_MAP(RT_REJECT_ENUM_) RT_REJ__COUNT } rt_reject;
+#undef RT_REJECT_ENUM_
+
+/* "decode", ...; "unknown" out of range. */
+const char *rt_reject_name(rt_reject r);
 
 typedef enum {
     RT_M_NODES, /* gauges */

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <uthash.h>
 
+#include "wsg_client.h"
 #include "wsg_pb.h"
 #include "wsg_user.h"
 
@@ -112,7 +113,7 @@ static rt_route_status inbound_job(const uint8_t *msg, size_t len, int64_t now_u
     *out = NULL;
     inbound in;
     rt_job *j = NULL;
-    int dm = !strcmp(in_type, "send_message");
+    int dm = !strcmp(in_type, wsg_client_type_name(WSG_CLIENT_TYPE_SEND_MESSAGE));
     if (inbound_parse(&in, msg, len, in_type, now_us, res))
         goto out;
     json_t *target = dm ? json_object_get(in.root, "target_user") : NULL;
@@ -158,13 +159,15 @@ out:
 rt_route_status rt_route_send_message(const uint8_t *msg, size_t len, int64_t now_us,
                                       rt_job **out, rt_route_result *res)
 {
-    return inbound_job(msg, len, now_us, "send_message", "message", out, res);
+    return inbound_job(msg, len, now_us, wsg_client_type_name(WSG_CLIENT_TYPE_SEND_MESSAGE),
+                       wsg_client_type_name(WSG_CLIENT_TYPE_MESSAGE), out, res);
 }
 
 rt_route_status rt_route_broadcast(const uint8_t *msg, size_t len, int64_t now_us, rt_job **out,
                                    rt_route_result *res)
 {
-    return inbound_job(msg, len, now_us, "broadcast", "broadcast", out, res);
+    return inbound_job(msg, len, now_us, wsg_client_type_name(WSG_CLIENT_TYPE_BROADCAST),
+                       wsg_client_type_name(WSG_CLIENT_TYPE_BROADCAST), out, res);
 }
 
 /* ---- deliveries ---- */
@@ -414,28 +417,30 @@ static int answer_sender(rt_batch *b, const rt_job *j, size_t conns)
     size_t len = 0;
     int to_all = j->kind == RT_JOB_BROADCAST;
     if (p->refused == RT_REFUSE_UNKNOWN_USER) {
-        text = rt_frame_error("unknown_user",
-                              "user has not connected within the history retention; "
-                              "the message was not kept",
-                              p->user_id, j->ref, &len);
+        text = wsg_client_error_frame(WSG_CLIENT_ERR_UNKNOWN_USER,
+                                      "user has not connected within the history retention; "
+                                      "the message was not kept",
+                                      p->user_id, j->ref, &len);
     } else if (p->refused == RT_REFUSE_OFFLINE_QUOTA) {
-        text = rt_frame_error("offline_quota",
-                              "too many bytes kept for offline users from this connection; "
-                              "the message was not kept",
-                              p->user_id, j->ref, &len);
+        text = wsg_client_error_frame(WSG_CLIENT_ERR_OFFLINE_QUOTA,
+                                      "too many bytes kept for offline users from this "
+                                      "connection; "
+                                      "the message was not kept",
+                                      p->user_id, j->ref, &len);
     } else if (p->seq) {
         if (!j->ref)
             return 0;
-        text = rt_frame_sent(j->ref, to_all ? NULL : p->user_id, p->seq, &len);
+        text = wsg_client_sent(j->ref, to_all ? NULL : p->user_id, p->seq, &len);
     } else if (conns || to_all) {
         if (!j->ref)
             return 0;
-        text = rt_frame_error("history_unavailable", "delivered live only; not kept for resume",
-                              NULL, j->ref, &len);
+        text = wsg_client_error_frame(WSG_CLIENT_ERR_HISTORY_UNAVAILABLE,
+                                      "delivered live only; not kept for resume",
+                                      NULL, j->ref, &len);
     } else {
-        text = rt_frame_error("user_offline",
-                              "user is not connected and the message could not be kept",
-                              p->user_id, j->ref, &len);
+        text = wsg_client_error_frame(WSG_CLIENT_ERR_USER_OFFLINE,
+                                      "user is not connected and the message could not be kept",
+                                      p->user_id, j->ref, &len);
     }
     return to_sender(b, j, text, len);
 }
@@ -444,10 +449,10 @@ static int answer_sender(rt_batch *b, const rt_job *j, size_t conns)
 static int refuse_sender(rt_batch *b, const rt_job *j)
 {
     size_t len = 0;
-    char *text = rt_frame_error("invalid_field",
-                                "\"target_user\" is not a user id: 1-128 bytes of UTF-8 "
-                                "without control characters",
-                                NULL, j->ref, &len);
+    char *text = wsg_client_error_frame(WSG_CLIENT_ERR_INVALID_FIELD,
+                                        "\"target_user\" is not a user id: 1-128 bytes of UTF-8 "
+                                        "without control characters",
+                                        NULL, j->ref, &len);
     return to_sender(b, j, text, len);
 }
 

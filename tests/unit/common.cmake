@@ -12,3 +12,6 @@ wsgate_unit_test(test_wsg_metrics SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_
 # The user-id rule and the UTF-8 check under it (tests/unit/test_wsg_user.c).
 wsgate_unit_test(test_wsg_user SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_wsg_user.c
                  LIBS wsgate_common)
+# The client protocol's names, codes and shared frame builders (tests/unit/test_wsg_client.c).
+wsgate_unit_test(test_wsg_client SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_wsg_client.c
+                 LIBS wsgate_common)

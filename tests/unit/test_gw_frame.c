@@ -42,13 +42,14 @@ START_TEST(send_message_fields)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         gw_frame f = parse(bad[i]);
-        ck_assert_msg(f.kind == GW_FRAME_ERROR && f.error == GW_ERR_INVALID_FIELD, "%s", bad[i]);
+        ck_assert_msg(f.kind == GW_FRAME_ERROR && f.error == WSG_CLIENT_ERR_INVALID_FIELD, "%s",
+                      bad[i]);
         ck_assert_ptr_nonnull(f.message);
     }
     char big[300];
     snprintf(big, sizeof(big), "{\"type\":\"send_message\",\"target_user\":\"%0129d\",\"content\":\"x\"}", 0);
     gw_frame f = parse(big);
-    ck_assert_int_eq(f.error, GW_ERR_INVALID_FIELD);
+    ck_assert_int_eq(f.error, WSG_CLIENT_ERR_INVALID_FIELD);
 }
 END_TEST
 
@@ -86,7 +87,8 @@ START_TEST(type_injection_refused)
         char buf[128];
         snprintf(buf, sizeof(buf), "{\"type\":\"%s\",\"id\":\"r%zu\"}", bad[i], i);
         gw_frame f = parse(buf);
-        ck_assert_msg(f.kind == GW_FRAME_ERROR && f.error == GW_ERR_INVALID_TYPE, "%s", bad[i]);
+        ck_assert_msg(f.kind == GW_FRAME_ERROR && f.error == WSG_CLIENT_ERR_INVALID_TYPE, "%s",
+                      bad[i]);
     }
     /* jansson refuses NUL inside strings unless asked: such a frame is not JSON to us */
     ck_assert_int_eq(parse("{\"type\":\"a\\u0000b\"}").kind, GW_FRAME_ERROR);
@@ -95,25 +97,25 @@ START_TEST(type_injection_refused)
     t65[65] = '\0';
     char buf[128];
     snprintf(buf, sizeof(buf), "{\"type\":\"%s\"}", t65);
-    ck_assert_int_eq(parse(buf).error, GW_ERR_INVALID_TYPE);
+    ck_assert_int_eq(parse(buf).error, WSG_CLIENT_ERR_INVALID_TYPE);
 }
 END_TEST
 
 START_TEST(not_json_or_not_object)
 {
-    ck_assert_int_eq(parse("hello").error, GW_ERR_INVALID_JSON);
-    ck_assert_int_eq(parse("{\"type\":").error, GW_ERR_INVALID_JSON);
-    ck_assert_int_eq(parse("{\"type\":\"a\",\"type\":\"b\"}").error, GW_ERR_INVALID_JSON);
-    ck_assert_int_eq(parse("[1,2]").error, GW_ERR_INVALID_FRAME);
-    ck_assert_int_eq(parse("\"ping\"").error, GW_ERR_INVALID_FRAME);
-    ck_assert_int_eq(parse("42").error, GW_ERR_INVALID_FRAME);
-    ck_assert_int_eq(parse("{}").error, GW_ERR_INVALID_FRAME);
-    ck_assert_int_eq(parse("{\"type\":3}").error, GW_ERR_INVALID_FRAME);
-    gw_frame_error e = GW_ERR_NONE;
+    ck_assert_int_eq(parse("hello").error, WSG_CLIENT_ERR_INVALID_JSON);
+    ck_assert_int_eq(parse("{\"type\":").error, WSG_CLIENT_ERR_INVALID_JSON);
+    ck_assert_int_eq(parse("{\"type\":\"a\",\"type\":\"b\"}").error, WSG_CLIENT_ERR_INVALID_JSON);
+    ck_assert_int_eq(parse("[1,2]").error, WSG_CLIENT_ERR_INVALID_FRAME);
+    ck_assert_int_eq(parse("\"ping\"").error, WSG_CLIENT_ERR_INVALID_FRAME);
+    ck_assert_int_eq(parse("42").error, WSG_CLIENT_ERR_INVALID_FRAME);
+    ck_assert_int_eq(parse("{}").error, WSG_CLIENT_ERR_INVALID_FRAME);
+    ck_assert_int_eq(parse("{\"type\":3}").error, WSG_CLIENT_ERR_INVALID_FRAME);
+    wsg_client_error e = WSG_CLIENT_ERR_NONE;
     gw_frame f;
     gw_frame_parse("", 0, &f);
     e = f.error;
-    ck_assert_int_eq(e, GW_ERR_INVALID_JSON);
+    ck_assert_int_eq(e, WSG_CLIENT_ERR_INVALID_JSON);
 }
 END_TEST
 
@@ -127,7 +129,7 @@ START_TEST(ref_echoes_id)
     ck_assert_str_eq(f.ref, "");
 
     size_t len;
-    char *json = gw_frame_error_json(GW_ERR_INVALID_TYPE, "bad", "\"abc\"", &len);
+    char *json = gw_frame_error_json(WSG_CLIENT_ERR_INVALID_TYPE, "bad", "\"abc\"", &len);
     ck_assert_ptr_nonnull(json);
     ck_assert_uint_eq(len, strlen(json));
     json_t *o = json_loads(json, 0, NULL);
@@ -143,7 +145,7 @@ END_TEST
 START_TEST(welcome_frame)
 {
     size_t len;
-    char *json = gw_frame_welcome("al\"ice", "gw-1", UINT64_C(18446744073709551615),
+    char *json = wsg_client_welcome("al\"ice", "gw-1", UINT64_C(18446744073709551615),
                                   UINT64_C(4503599627370497), 7, 9, &len);
     ck_assert_ptr_nonnull(json);
     json_t *o = json_loads(json, 0, NULL);
@@ -159,7 +161,7 @@ START_TEST(welcome_frame)
     json_decref(o);
     free(json);
 
-    json = gw_frame_resync("user", 5, 41, "history no longer reaches back", &len);
+    json = wsg_client_resync("user", 5, 41, "history no longer reaches back", &len);
     o = json_loads(json, 0, NULL);
     ck_assert_ptr_nonnull(o);
     ck_assert_str_eq(json_string_value(json_object_get(o, "type")), "resync");

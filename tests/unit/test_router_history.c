@@ -12,6 +12,7 @@
 #include "rt_history.h"
 #include "rt_ring.h"
 #include "rt_uncertain.h"
+#include "wsg_client.h"
 #include "wsg_pb.h"
 #include "wsg_check.h"
 
@@ -87,11 +88,11 @@ START_TEST(frames_with_seq)
     json_decref(content);
 
     json_t *ref = json_string("m-1");
-    s = rt_frame_sent(ref, "zoe", 7, &len);
+    s = wsg_client_sent(ref, "zoe", 7, &len);
     ck_assert_str_eq(s, "{\"type\":\"sent\",\"ref\":\"m-1\",\"stream\":\"user\",\"target_user\":\"zoe\",\"seq\":7}");
     free(s);
-    s = rt_frame_error("history_unavailable", "delivered live only; not kept for resume", NULL,
-                       ref, &len);
+    s = wsg_client_error_frame(WSG_CLIENT_ERR_HISTORY_UNAVAILABLE,
+                               "delivered live only; not kept for resume", NULL, ref, &len);
     ck_assert_str_eq(s, "{\"type\":\"error\",\"code\":\"history_unavailable\",\"message\":"
                         "\"delivered live only; not kept for resume\",\"ref\":\"m-1\"}");
     free(s);

@@ -1,0 +1,89 @@
+/* wsg_client: label tables generated from the macro lists, and the shared frame builders. */
+#include "wsg_client.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LABEL_(name, label) [WSG_CLIENT_TYPE_##name] = label,
+static const char *const type_names[WSG_CLIENT_TYPE__COUNT] = {WSG_CLIENT_TYPE_MAP(LABEL_)};
+#undef LABEL_
+
+#define LABEL_(name, label) [WSG_CLIENT_ERR_##name] = label,
+static const char *const error_codes[WSG_CLIENT_ERR__COUNT] = {
+    [WSG_CLIENT_ERR_NONE] = "none",
+    WSG_CLIENT_GATEWAY_ERR_MAP(LABEL_) WSG_CLIENT_ROUTER_ERR_MAP(LABEL_)};
+#undef LABEL_
+
+const char *wsg_client_type_name(wsg_client_type t)
+{
+    return (unsigned)t < WSG_CLIENT_TYPE__COUNT ? type_names[t] : "unknown";
+}
+
+const char *wsg_client_error_code(wsg_client_error e)
+{
+    return (unsigned)e < WSG_CLIENT_ERR__COUNT ? error_codes[e] : "error";
+}
+
+/* Takes the object; jansson keeps members in insertion order, which fixes the bytes. */
+static char *dump(json_t *o, size_t *len)
+{
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (s)
+        *len = strlen(s);
+    return s;
+}
+
+/* JSON numbers are exact in JavaScript only up to 2^53: epochs and seqs stay below that
+ * (the router makes epochs of 53 bits), and jansson's json_int_t is 64-bit. */
+char *wsg_client_welcome(const char *user, const char *node_id, uint64_t conn_id,
+                         uint64_t epoch, uint64_t user_pos, uint64_t broadcast_pos, size_t *len)
+{
+    char id[24];
+    snprintf(id, sizeof(id), "%" PRIu64, conn_id);
+    return dump(json_pack("{s:s, s:s, s:s, s:s, s:I, s:{s:I, s:I}}", "type",
+                          type_names[WSG_CLIENT_TYPE_WELCOME], "user", user, "node", node_id,
+                          "conn_id", id, "epoch", (json_int_t)epoch, "positions", "user",
+                          (json_int_t)user_pos, "broadcast", (json_int_t)broadcast_pos),
+                len);
+}
+
+char *wsg_client_resync(const char *stream, uint64_t epoch, uint64_t position,
+                        const char *reason, size_t *len)
+{
+    return dump(json_pack("{s:s, s:s, s:I, s:I, s:s}", "type", type_names[WSG_CLIENT_TYPE_RESYNC],
+                          "stream", stream, "epoch", (json_int_t)epoch, "position",
+                          (json_int_t)position, "reason", reason),
+                len);
+}
+
+char *wsg_client_sent(json_t *ref, const char *target_user, uint64_t seq, size_t *len)
+{
+    json_t *o = json_object();
+    if (!o || json_object_set_new(o, "type", json_string(type_names[WSG_CLIENT_TYPE_SENT])) ||
+        json_object_set(o, "ref", ref) ||
+        json_object_set_new(o, "stream", json_string(target_user ? "user" : "broadcast")) ||
+        (target_user && json_object_set_new(o, "target_user", json_string(target_user))) ||
+        json_object_set_new(o, "seq", json_integer((json_int_t)seq))) {
+        json_decref(o);
+        return NULL;
+    }
+    return dump(o, len);
+}
+
+char *wsg_client_error_frame(wsg_client_error e, const char *message, const char *target_user,
+                             json_t *ref, size_t *len)
+{
+    json_t *o = json_object();
+    if (!o || json_object_set_new(o, "type", json_string(type_names[WSG_CLIENT_TYPE_ERROR])) ||
+        json_object_set_new(o, "code", json_string(wsg_client_error_code(e))) ||
+        json_object_set_new(o, "message", json_string(message ? message : "")) ||
+        (target_user && json_object_set_new(o, "target_user", json_string(target_user))) ||
+        (ref && json_object_set(o, "ref", ref))) {
+        json_decref(o);
+        return NULL;
+    }
+    return dump(o, len);
+}

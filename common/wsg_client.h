@@ -1,0 +1,87 @@
+/* wsg_client: the client protocol both services speak (docs/protocol.md). Every frame type
+ * name, every error code a client can receive (from a gateway or from the router), and the
+ * builders of the frames whose shape both services must agree on. Each enum and its label
+ * strings come from one macro list below, so a label cannot drift from its enum. Pure: no I/O,
+ * no global state. What only the gateway parses stays in gw_frame; the router's seq splice in
+ * rt_frame. */
+#ifndef WSG_CLIENT_H
+#define WSG_CLIENT_H
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Frame types on the wire: XX(ENUM_SUFFIX, "type"). */
+#define WSG_CLIENT_TYPE_MAP(XX) \
+    XX(PING, "ping")                 /* client: keepalive, answered with pong */ \
+    XX(SEND_MESSAGE, "send_message") /* client: to one user */ \
+    XX(BROADCAST, "broadcast")       /* client: to everyone; also the frame they receive */ \
+    XX(PONG, "pong")                 \
+    XX(WELCOME, "welcome")           /* first frame of a connection */ \
+    XX(MESSAGE, "message")           /* a send_message as its target receives it */ \
+    XX(SENT, "sent")                 /* receipt: a message with an id was kept */ \
+    XX(RESYNC, "resync")             /* a stream position history cannot serve */ \
+    XX(ERROR, "error")
+
+#define WSG_CLIENT_TYPE_ENUM_(name, label) WSG_CLIENT_TYPE_##name,
+typedef enum { WSG_CLIENT_TYPE_MAP(WSG_CLIENT_TYPE_ENUM_) WSG_CLIENT_TYPE__COUNT } wsg_client_type;
+#undef WSG_CLIENT_TYPE_ENUM_
+
+/* Error codes a gateway answers with itself, in the order of the `reason` series of
+ * wsgate_frames_rejected_total: XX(ENUM_SUFFIX, "code"). */
+#define WSG_CLIENT_GATEWAY_ERR_MAP(XX) \
+    XX(INVALID_JSON, "invalid_json") \
+    XX(INVALID_FRAME, "invalid_frame") \
+    XX(INVALID_TYPE, "invalid_type") \
+    XX(INVALID_FIELD, "invalid_field") \
+    XX(BINARY_UNSUPPORTED, "binary_unsupported") \
+    XX(UNAVAILABLE, "unavailable") \
+    XX(RATE_LIMITED, "rate_limited") \
+    XX(FORBIDDEN, "forbidden") /* the connection's credentials do not allow the frame */
+
+/* Error codes only the router sends (it also sends invalid_field, above). */
+#define WSG_CLIENT_ROUTER_ERR_MAP(XX) \
+    XX(UNKNOWN_USER, "unknown_user") \
+    XX(OFFLINE_QUOTA, "offline_quota") \
+    XX(USER_OFFLINE, "user_offline") \
+    XX(HISTORY_UNAVAILABLE, "history_unavailable")
+
+/* Gateway codes are 1..WSG_CLIENT_ERR__GATEWAY_END-1, router-only ones follow. */
+#define WSG_CLIENT_ERR_ENUM_(name, label) WSG_CLIENT_ERR_##name,
+typedef enum {
+    WSG_CLIENT_ERR_NONE = 0,
+    WSG_CLIENT_GATEWAY_ERR_MAP(WSG_CLIENT_ERR_ENUM_)
+    WSG_CLIENT_ERR__GATEWAY_END,
+    WSG_CLIENT_ERR__ROUTER_BEFORE = WSG_CLIENT_ERR__GATEWAY_END - 1,
+    WSG_CLIENT_ROUTER_ERR_MAP(WSG_CLIENT_ERR_ENUM_)
+    WSG_CLIENT_ERR__COUNT
+} wsg_client_error;
+#undef WSG_CLIENT_ERR_ENUM_
+
+/* "ping", ...; "unknown" out of range. */
+const char *wsg_client_type_name(wsg_client_type t);
+/* "invalid_json", ...; "none" for WSG_CLIENT_ERR_NONE, "error" out of range. */
+const char *wsg_client_error_code(wsg_client_error e);
+
+/* Builders return malloc'd, NUL-terminated compact JSON (NULL on allocation failure); *len
+ * gets its length. */
+
+#define WSG_CLIENT_PONG "{\"type\":\"pong\"}"
+
+/* {"type":"welcome","user":U,"node":N,"conn_id":"ID","epoch":E,
+ *  "positions":{"user":P,"broadcast":P}}: positions are the seq of each stream after which
+ * the frames that follow start; epoch is the cluster's history epoch. */
+char *wsg_client_welcome(const char *user, const char *node_id, uint64_t conn_id,
+                         uint64_t epoch, uint64_t user_pos, uint64_t broadcast_pos, size_t *len);
+/* {"type":"resync","stream":S,"epoch":E,"position":P,"reason":R}: what lies before P+1 in
+ * stream S cannot be delivered; the client continues from P. */
+char *wsg_client_resync(const char *stream, uint64_t epoch, uint64_t position,
+                        const char *reason, size_t *len);
+/* {"type":"sent","ref":REF,"stream":"user"|"broadcast"[,"target_user":T],"seq":N}: a message
+ * was kept (target_user NULL: a broadcast). */
+char *wsg_client_sent(json_t *ref, const char *target_user, uint64_t seq, size_t *len);
+/* {"type":"error","code":CODE,"message":M[,"target_user":T][,"ref":REF]}: NULL target_user
+ * or ref is omitted, NULL message is "". */
+char *wsg_client_error_frame(wsg_client_error e, const char *message, const char *target_user,
+                             json_t *ref, size_t *len);
+
+#endif

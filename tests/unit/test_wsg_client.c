@@ -1,0 +1,77 @@
+/* Unit tests of wsg_client: the labels generated from the macro lists, and the exact bytes
+ * of the frames both services build. */
+#include <check.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wsg_check.h"
+#include "wsg_client.h"
+
+START_TEST(labels_follow_enums)
+{
+    ck_assert_str_eq(wsg_client_type_name(WSG_CLIENT_TYPE_SEND_MESSAGE), "send_message");
+    ck_assert_str_eq(wsg_client_type_name(WSG_CLIENT_TYPE_RESYNC), "resync");
+    ck_assert_str_eq(wsg_client_type_name(WSG_CLIENT_TYPE__COUNT), "unknown");
+    ck_assert_str_eq(wsg_client_error_code(WSG_CLIENT_ERR_NONE), "none");
+    ck_assert_str_eq(wsg_client_error_code(WSG_CLIENT_ERR_FORBIDDEN), "forbidden");
+    ck_assert_str_eq(wsg_client_error_code(WSG_CLIENT_ERR_UNKNOWN_USER), "unknown_user");
+    ck_assert_str_eq(wsg_client_error_code(WSG_CLIENT_ERR_HISTORY_UNAVAILABLE),
+                     "history_unavailable");
+    ck_assert_str_eq(wsg_client_error_code(WSG_CLIENT_ERR__COUNT), "error");
+}
+END_TEST
+
+START_TEST(router_codes_follow_gateway_codes)
+{
+    ck_assert_int_eq(WSG_CLIENT_ERR_FORBIDDEN + 1, WSG_CLIENT_ERR__GATEWAY_END);
+    ck_assert_int_eq(WSG_CLIENT_ERR_UNKNOWN_USER, WSG_CLIENT_ERR__GATEWAY_END);
+    /* every code has its own label: none left NULL by a gap in the lists */
+    for (int a = 0; a < WSG_CLIENT_ERR__COUNT; a++)
+        for (int b = a + 1; b < WSG_CLIENT_ERR__COUNT; b++)
+            ck_assert_str_ne(wsg_client_error_code(a), wsg_client_error_code(b));
+}
+END_TEST
+
+START_TEST(error_frame_bytes)
+{
+    size_t len;
+    json_t *ref = json_integer(17);
+    char *s = wsg_client_error_frame(WSG_CLIENT_ERR_OFFLINE_QUOTA, "too much", "zoe", ref, &len);
+    ck_assert_str_eq(s, "{\"type\":\"error\",\"code\":\"offline_quota\",\"message\":\"too much\","
+                        "\"target_user\":\"zoe\",\"ref\":17}");
+    ck_assert_uint_eq(len, strlen(s));
+    free(s);
+    json_decref(ref);
+    s = wsg_client_error_frame(WSG_CLIENT_ERR_INVALID_JSON, NULL, NULL, NULL, &len);
+    ck_assert_str_eq(s, "{\"type\":\"error\",\"code\":\"invalid_json\",\"message\":\"\"}");
+    free(s);
+}
+END_TEST
+
+START_TEST(sent_and_resync_bytes)
+{
+    size_t len;
+    json_t *ref = json_string("m-2");
+    char *s = wsg_client_sent(ref, NULL, 3, &len);
+    ck_assert_str_eq(s, "{\"type\":\"sent\",\"ref\":\"m-2\",\"stream\":\"broadcast\",\"seq\":3}");
+    free(s);
+    json_decref(ref);
+    s = wsg_client_resync("broadcast", 9, 40, "gone", &len);
+    ck_assert_str_eq(s, "{\"type\":\"resync\",\"stream\":\"broadcast\",\"epoch\":9,"
+                        "\"position\":40,\"reason\":\"gone\"}");
+    free(s);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("wsg_client");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, labels_follow_enums);
+    tcase_add_test(tc, router_codes_follow_gateway_codes);
+    tcase_add_test(tc, error_frame_bytes);
+    tcase_add_test(tc, sent_and_resync_bytes);
+    suite_add_tcase(s, tc);
+    return wsg_check_run(s);
+}
