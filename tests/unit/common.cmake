@@ -1,17 +1,17 @@
-# Unit tests of wsgate_common (tests/unit/test_common.c). The NATS cases start a private
+# Unit tests of wsgate_common (tests/unit/common/test_common.c). The NATS cases start a private
 # nats-server on a free loopback port; nats-server is a test dependency (scripts/install-deps).
-wsgate_unit_test(test_common SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_common.c
+wsgate_unit_test(test_common SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/common/test_common.c
                  LIBS wsgate_common)
 find_program(WSGATE_NATS_SERVER nats-server PATHS /usr/sbin /usr/local/bin REQUIRED)
 set_tests_properties(test_common PROPERTIES
   ENVIRONMENT "WSGATE_TEST_NATS_SERVER=${WSGATE_NATS_SERVER}")
-# Histograms and the services' metric tables (tests/unit/test_wsg_metrics.c): links both
+# Histograms and the services' metric tables (tests/unit/common/test_wsg_metrics.c): links both
 # services' cores because it checks their descriptor tables against the naming rules.
-wsgate_unit_test(test_wsg_metrics SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_wsg_metrics.c
+wsgate_unit_test(test_wsg_metrics SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/common/test_wsg_metrics.c
                  LIBS wsgate_gateway_core wsgate_router_core wsgate_common Threads::Threads)
-# The user-id rule and the UTF-8 check under it (tests/unit/test_wsg_user.c).
-wsgate_unit_test(test_wsg_user SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_wsg_user.c
+# The user-id rule and the UTF-8 check under it (tests/unit/common/test_wsg_user.c).
+wsgate_unit_test(test_wsg_user SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/common/test_wsg_user.c
                  LIBS wsgate_common)
-# The client protocol's names, codes and shared frame builders (tests/unit/test_wsg_client.c).
-wsgate_unit_test(test_wsg_client SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_wsg_client.c
+# The client protocol's names, codes and shared frame builders (tests/unit/common/test_wsg_client.c).
+wsgate_unit_test(test_wsg_client SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/common/test_wsg_client.c
                  LIBS wsgate_common)

@@ -1,7 +1,8 @@
 # Gateway unit tests: client frames, JWT verification, outbound queues, admission, the
 # upgrade's query arguments, memory-budget shedding.
 foreach(t test_gw_frame test_gw_auth test_gw_outq test_gw_admit test_gw_query)
-  wsgate_unit_test(${t} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/${t}.c LIBS wsgate_gateway_core)
+  wsgate_unit_test(${t} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/gateway/${t}.c
+                   LIBS wsgate_gateway_core)
 endforeach()
 # The gateway's ordering decisions (gateway/gw_order.c): pure, so driven without lws or NATS.
 wsgate_unit_test(test_gw_order SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/gateway/test_gw_order.c

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "gw_order.h"
-#include "../wsg_check.h"
+#include "wsg_check.h"
 
 #define E1 4242
 #define E2 4343
