@@ -4,7 +4,6 @@
  * request, send the welcome or a resync frame, close). */
 #include "gw_resume.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,22 +12,10 @@
 #include "gw_metrics.h"
 #include "wsg_client.h"
 #include "wsg_log.h"
+#include "wsg_num.h"
 #include "wsg_time.h"
 
 static const char *const stream_name[2] = {"user", "broadcast"};
-
-static int parse_u64(const char *v, uint64_t *out)
-{
-    if (!v || !*v || *v == '-' || *v == '+')
-        return -1;
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(v, &end, 10);
-    if (errno || *end)
-        return -1;
-    *out = x;
-    return 0;
-}
 
 /* A resume argument: 0 absent, 1 present (*out set), -1 malformed. */
 static int arg_u64(const gw_query *q, gw_query_arg a, uint64_t *out)
@@ -36,7 +23,7 @@ static int arg_u64(const gw_query *q, gw_query_arg a, uint64_t *out)
     const char *v = gw_query_get(q, a);
     if (!v)
         return 0;
-    return parse_u64(v, out) ? -1 : 1;
+    return wsg_parse_u64(v, strlen(v), out) ? -1 : 1;
 }
 
 typedef struct shell {

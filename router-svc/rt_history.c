@@ -8,6 +8,7 @@
 
 #include "rt_lua.h"
 #include "rt_script.h"
+#include "wsg_num.h"
 #include "wsg_pb.h"
 #include "wsg_time.h"
 #include "wsg_user.h"
@@ -100,7 +101,7 @@ static int reply_u64(const redisReply *e, uint64_t *out)
         return 0;
     }
     if (e->type == REDIS_REPLY_STRING)
-        return rt_parse_u64(e->str, e->len, out);
+        return wsg_parse_u64(e->str, e->len, out);
     return -1;
 }
 

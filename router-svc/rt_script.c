@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "rt_lua.h"
+#include "wsg_num.h"
 
 /* The Lua is in router-svc/lua/registry_*.lua (keys, arguments and replies in each file's
  * header), embedded at build time; the change scripts share registry_prelude.lua. */
@@ -15,23 +16,6 @@ const char *const rt_scripts[RT_SCRIPT__COUNT] = {
     [RT_SCRIPT_PURGE] = RT_LUA_REGISTRY_PRELUDE RT_LUA_REGISTRY_PURGE,
     [RT_SCRIPT_SNAPSHOT] = RT_LUA_REGISTRY_SNAPSHOT,
 };
-
-int rt_parse_u64(const char *s, size_t n, uint64_t *out)
-{
-    if (n == 0 || n > 20)
-        return -1;
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        uint64_t d = (uint64_t)(s[i] - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return -1;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return 0;
-}
 
 static int head_args(rt_cmd *a, const char *prefix, int64_t seen_ttl_ms, const char *node_id,
                      uint64_t epoch)
@@ -125,7 +109,7 @@ int rt_script_parse_change(const redisReply *r, const char *node_id, rt_script_s
         uint64_t conn_id;
         if (on->type != REDIS_REPLY_INTEGER || (on->integer != 0 && on->integer != 1) ||
             !is_str(u) || u->len == 0 || u->len > RT_USER_ID_MAX || !is_str(c) ||
-            rt_parse_u64(c->str, c->len, &conn_id))
+            wsg_parse_u64(c->str, c->len, &conn_id))
             return -1;
         if (rt_presence_list_add(out, u->str, u->len, (int)on->integer, node_id, conn_id))
             return -1;
@@ -151,8 +135,8 @@ static int parse_applied_field(const redisReply *f, char *node, size_t nodelen, 
     const char *c1 = memrchr(s, ':', (size_t)(c2 - s));
     uint64_t st;
     if (!c1 || (size_t)(c1 - s) >= nodelen || (size_t)(c1 - s) == 0 ||
-        rt_parse_u64(c1 + 1, (size_t)(c2 - c1 - 1), epoch) ||
-        rt_parse_u64(c2 + 1, (size_t)(end - c2 - 1), &st) || st > UINT32_MAX)
+        wsg_parse_u64(c1 + 1, (size_t)(c2 - c1 - 1), epoch) ||
+        wsg_parse_u64(c2 + 1, (size_t)(end - c2 - 1), &st) || st > UINT32_MAX)
         return -1;
     memcpy(node, s, (size_t)(c1 - s));
     node[c1 - s] = '\0';
@@ -173,7 +157,7 @@ int rt_script_load_snapshot(const redisReply *r, rt_registry *reg, int64_t now_u
         const redisReply *conns = r->element[2 + i / 2];
         uint64_t epoch;
         if (!is_str(id) || strlen(id->str) != id->len || !is_str(ep) ||
-            rt_parse_u64(ep->str, ep->len, &epoch) || !flat_pairs(conns)) {
+            wsg_parse_u64(ep->str, ep->len, &epoch) || !flat_pairs(conns)) {
             (*bad)++;
             continue;
         }
@@ -187,7 +171,7 @@ int rt_script_load_snapshot(const redisReply *r, rt_registry *reg, int64_t now_u
         for (size_t k = 0; k < conns->elements; k += 2) {
             const redisReply *cid = conns->element[k], *uid = conns->element[k + 1];
             uint64_t conn_id;
-            if (!is_str(cid) || rt_parse_u64(cid->str, cid->len, &conn_id) || !is_str(uid) ||
+            if (!is_str(cid) || wsg_parse_u64(cid->str, cid->len, &conn_id) || !is_str(uid) ||
                 strlen(uid->str) != uid->len) {
                 (*bad)++;
                 continue;
@@ -205,7 +189,7 @@ int rt_script_load_snapshot(const redisReply *r, rt_registry *reg, int64_t now_u
         uint32_t stream;
         const redisReply *v = applied->element[i + 1];
         if (parse_applied_field(applied->element[i], node, sizeof(node), &epoch, &stream) ||
-            !is_str(v) || rt_parse_u64(v->str, v->len, &seq)) {
+            !is_str(v) || wsg_parse_u64(v->str, v->len, &seq)) {
             (*bad)++;
             continue;
         }

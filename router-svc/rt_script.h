@@ -63,7 +63,4 @@ int rt_script_load_snapshot(const redisReply *r, rt_registry *reg, int64_t now_u
 /* Fills a rewrite op with the commands recreating reg. 0 / -1 (ENOMEM). */
 int rt_script_rewrite_cmds(rt_store_op *op, const char *prefix, const rt_registry *reg);
 
-/* Strict unsigned decimal (no sign, no spaces, no overflow). 0 / -1. */
-int rt_parse_u64(const char *s, size_t n, uint64_t *out);
-
 #endif

@@ -23,6 +23,7 @@
 #include "wsg_config.h"
 #include "wsg_id.h"
 #include "wsg_log.h"
+#include "wsg_num.h"
 #include "wsg_utf8.h"
 #include "wsg_metrics.h"
 #include "wsg_nats.h"
@@ -908,6 +909,27 @@ START_TEST(test_log_rate_limited)
 }
 END_TEST
 
+/* ---- numbers ---- */
+
+START_TEST(test_parse_u64)
+{
+    uint64_t v;
+    ck_assert_int_eq(wsg_parse_u64("18446744073709551615", 20, &v), 0);
+    ck_assert_uint_eq(v, UINT64_MAX);
+    ck_assert_int_eq(wsg_parse_u64("18446744073709551616", 20, &v), -1);
+    ck_assert_int_eq(wsg_parse_u64("", 0, &v), -1);
+    ck_assert_int_eq(wsg_parse_u64("-1", 2, &v), -1);
+    ck_assert_int_eq(wsg_parse_u64("12a", 3, &v), -1);
+    ck_assert_int_eq(wsg_parse_u64("0", 1, &v), 0);
+    ck_assert_uint_eq(v, 0);
+    /* what strtoull would take */
+    ck_assert_int_eq(wsg_parse_u64(" 5", 2, &v), -1);
+    ck_assert_int_eq(wsg_parse_u64("+5", 2, &v), -1);
+    ck_assert_int_eq(wsg_parse_u64(" -5", 3, &v), -1);
+    ck_assert_int_eq(wsg_parse_u64("0x10", 4, &v), -1);
+}
+END_TEST
+
 /* ---- UTF-8 ---- */
 
 START_TEST(test_utf8)
@@ -1201,6 +1223,7 @@ static Suite *common_suite(void)
     tcase_add_test(t, test_log_quotes_when_needed);
     tcase_add_test(t, test_log_rate_limited);
     tcase_add_test(t, test_utf8);
+    tcase_add_test(t, test_parse_u64);
     tcase_add_test(t, test_pb);
     tcase_add_test(t, test_id_time);
     tcase_add_test(t, test_signal);

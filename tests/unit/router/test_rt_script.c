@@ -87,20 +87,6 @@ START_TEST(redis_url_parse)
 }
 END_TEST
 
-START_TEST(parse_u64)
-{
-    uint64_t v;
-    ck_assert_int_eq(rt_parse_u64("18446744073709551615", 20, &v), 0);
-    ck_assert_uint_eq(v, UINT64_MAX);
-    ck_assert_int_eq(rt_parse_u64("18446744073709551616", 20, &v), -1);
-    ck_assert_int_eq(rt_parse_u64("", 0, &v), -1);
-    ck_assert_int_eq(rt_parse_u64("-1", 2, &v), -1);
-    ck_assert_int_eq(rt_parse_u64("12a", 3, &v), -1);
-    ck_assert_int_eq(rt_parse_u64("0", 1, &v), 0);
-    ck_assert_uint_eq(v, 0);
-}
-END_TEST
-
 START_TEST(parse_change_replies)
 {
     rt_presence_list l;
@@ -1428,7 +1414,6 @@ int main(void)
     Suite *s = suite_create("router_script");
     TCase *tc = tcase_create("script");
     tcase_add_test(tc, redis_url_parse);
-    tcase_add_test(tc, parse_u64);
     tcase_add_test(tc, parse_change_replies);
     tcase_add_test(tc, load_snapshot_reply);
     tcase_add_test(tc, args_and_rewrite_commands);
