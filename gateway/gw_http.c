@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include "gw_metrics.h"
+#include "wsg_http.h"
 #include "wsg_log.h"
 #include "wsg_time.h"
 
@@ -124,55 +125,6 @@ static int on_writeable(struct lws *wsi, void **state)
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
-static const char *status_text(int status)
-{
-    switch (status) {
-    case HTTP_STATUS_BAD_REQUEST: return "400 Bad Request";
-    case HTTP_STATUS_FORBIDDEN: return "403 Forbidden";
-    case HTTP_STATUS_NOT_FOUND: return "404 Not Found";
-    case 426: return "426 Upgrade Required";
-    case 429: return "429 Too Many Requests";
-    case HTTP_STATUS_SERVICE_UNAVAILABLE: return "503 Service Unavailable";
-    default: return "500 Internal Server Error";
-    }
-}
-
-/* Answers a refused upgrade at once and closes; returning 1 then tells lws the transaction is
- * done. The status line is written here: lws would answer an upgrade request with
- * "HTTP/1.0" (it learns the request's version only for plain HTTP requests), which WebSocket
- * clients reject as an invalid response. An upgrade request is HTTP/1.1 by definition. */
-static int refuse(struct lws *wsi, int status, int retry_after_s, const char *error)
-{
-    unsigned char hdr[LWS_PRE + 512];
-    unsigned char *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr) - 1;
-    unsigned char body[LWS_PRE + 128];
-    int blen = snprintf((char *)body + LWS_PRE, sizeof(body) - LWS_PRE, "{\"error\":\"%s\"}\n",
-                        error);
-    char line[64], ra[16];
-    int llen = snprintf(line, sizeof(line), "HTTP/1.1 %s", status_text(status));
-    int ralen = snprintf(ra, sizeof(ra), "%d", retry_after_s);
-    if (lws_add_http_header_by_name(wsi, NULL, (const unsigned char *)line, llen, &p, end) ||
-        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
-                                     (const unsigned char *)"application/json", 16, &p, end) ||
-        lws_add_http_header_content_length(wsi, (lws_filepos_t)blen, &p, end) ||
-        lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close",
-                                     5, &p, end) ||
-        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
-                                     (const unsigned char *)"no-store", 8, &p, end) ||
-        (retry_after_s > 0 &&
-         lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",
-                                     (const unsigned char *)ra, ralen, &p, end)) ||
-        (status == 426 &&
-         (lws_add_http_header_by_token(wsi, WSI_TOKEN_VERSION, (const unsigned char *)"13", 2,
-                                       &p, end) ||
-          lws_add_http_header_by_token(wsi, WSI_TOKEN_UPGRADE,
-                                       (const unsigned char *)"websocket", 9, &p, end))) ||
-        lws_finalize_write_http_header(wsi, start, &p, end) ||
-        lws_write(wsi, body + LWS_PRE, (size_t)blen, LWS_WRITE_HTTP_FINAL) != blen)
-        return -1;
-    return 1;
-}
-
 /* A header's whole value, however long (lws_hdr_copy fails on a buffer that is too small,
  * which must never read as "absent"). NULL when the header is absent; *unreadable set when
  * it is present but could not be read. Free the result. */
@@ -228,18 +180,18 @@ static int check_handshake(struct lws *wsi)
     int vlen = lws_hdr_total_length(wsi, WSI_TOKEN_VERSION);
     if (vlen <= 0 || vlen >= (int)sizeof(ver) ||
         lws_hdr_copy(wsi, ver, (int)sizeof(ver), WSI_TOKEN_VERSION) < 0 || strcmp(ver, "13"))
-        return refuse(wsi, 426, 0, "websocket_version");
+        return wsg_http_refuse(wsi, 426, 0, "websocket_version");
     char key[32];
     int klen = lws_hdr_total_length(wsi, WSI_TOKEN_KEY);
     if (klen <= 0 || klen >= (int)sizeof(key) ||
         lws_hdr_copy(wsi, key, (int)sizeof(key), WSI_TOKEN_KEY) < 0 || !key_valid(key))
-        return refuse(wsi, HTTP_STATUS_BAD_REQUEST, 0, "websocket_key");
+        return wsg_http_refuse(wsi, HTTP_STATUS_BAD_REQUEST, 0, "websocket_key");
     int unreadable;
     char *protocols = header_copy(wsi, WSI_TOKEN_PROTOCOL, &unreadable);
     int ok = !unreadable && subprotocol_ok(protocols);
     free(protocols);
     if (!ok)
-        return refuse(wsi, HTTP_STATUS_BAD_REQUEST, 0, "subprotocol");
+        return wsg_http_refuse(wsi, HTTP_STATUS_BAD_REQUEST, 0, "subprotocol");
     return 0;
 }
 
@@ -250,12 +202,12 @@ static int confirm_upgrade(gw_node *n, gw_http_port port, struct lws *wsi)
     char uri[256];
     if (port != GW_HTTP_CLIENT || lws_hdr_copy(wsi, uri, (int)sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
         !path_is(uri, "/ws"))
-        return refuse(wsi, HTTP_STATUS_NOT_FOUND, 0, "not found");
+        return wsg_http_refuse(wsi, HTTP_STATUS_NOT_FOUND, 0, "not found");
     int rc = check_handshake(wsi);
     if (rc)
         return rc;
     if (atomic_load(&n->draining))
-        return refuse(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, 1, "draining");
+        return wsg_http_refuse(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, 1, "draining");
 
     struct sockaddr_storage peer;
     socklen_t plen = sizeof(peer);
@@ -275,7 +227,7 @@ static int confirm_upgrade(gw_node *n, gw_http_port port, struct lws *wsi)
         return 0;
     wsg_metrics_add(&n->metrics, gw_metric_limit(r), 1);
     wsg_debug("upgrade_refused", "limit=%s", gw_admit_label(r));
-    return refuse(wsi, gw_admit_http_status(r), retry_after, gw_admit_label(r));
+    return wsg_http_refuse(wsi, gw_admit_http_status(r), retry_after, gw_admit_label(r));
 }
 
 int gw_http_callback(gw_node *n, gw_http_port port, struct lws *wsi,

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "wsg_http.h"
 #include "wsg_log.h"
 
 struct rt_loop {
@@ -53,33 +54,6 @@ static int start_response(struct lws *wsi, session *ss, const char *uri)
     return 0;
 }
 
-/* The router speaks plain HTTP only: an upgrade (WebSocket or h2c) is answered 400 with
- * Connection: close at once, and returning 1 has lws close the socket, so a client cannot
- * hold one of the router's connections open as a WebSocket that nothing reads. */
-static int refuse_upgrade(struct lws *wsi)
-{
-    static const char body[] = "{\"error\":\"upgrade_refused\"}";
-    unsigned char hdr[LWS_PRE + 512];
-    unsigned char *start = &hdr[LWS_PRE], *p = start, *end = &hdr[sizeof(hdr) - 1];
-    unsigned char out[LWS_PRE + sizeof(body)];
-    memcpy(out + LWS_PRE, body, sizeof(body) - 1);
-    /* lws would write "HTTP/1.0" here: it learns the request's version only for requests it
-     * serves, never for an upgrade, so the status line is written as the client spoke */
-    static const char status[] = "HTTP/1.1 400 Bad Request\r\n";
-    memcpy(p, status, sizeof(status) - 1);
-    p += sizeof(status) - 1;
-    if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
-                                     (const unsigned char *)"application/json", 16, &p, end) ||
-        lws_add_http_header_content_length(wsi, sizeof(body) - 1, &p, end) ||
-        lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close",
-                                     5, &p, end) ||
-        lws_finalize_write_http_header(wsi, start, &p, end) ||
-        lws_write(wsi, out + LWS_PRE, sizeof(body) - 1, LWS_WRITE_HTTP_FINAL) !=
-            (int)(sizeof(body) - 1))
-        return -1;
-    return 1;
-}
-
 static int write_body(struct lws *wsi, session *ss)
 {
     size_t n = ss->body.len - LWS_PRE;
@@ -98,7 +72,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_HTTP:
         return start_response(wsi, ss, in ? (const char *)in : "");
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-        return refuse_upgrade(wsi);
+        /* The router speaks plain HTTP only: an upgrade (WebSocket or h2c) is answered at once
+         * and the socket closed, so nobody can hold a router connection open as a WebSocket
+         * that nothing reads. */
+        return wsg_http_refuse(wsi, HTTP_STATUS_BAD_REQUEST, 0, "upgrade_refused");
     case LWS_CALLBACK_HTTP_WRITEABLE:
         if (!ss || !ss->body.data)
             return -1;
