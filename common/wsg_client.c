@@ -39,14 +39,22 @@ static char *dump(json_t *o, size_t *len)
 /* JSON numbers are exact in JavaScript only up to 2^53: epochs and seqs stay below that
  * (the router makes epochs of 53 bits), and jansson's json_int_t is 64-bit. */
 char *wsg_client_welcome(const char *user, const char *node_id, uint64_t conn_id,
-                         uint64_t epoch, uint64_t user_pos, uint64_t broadcast_pos, size_t *len)
+                         uint64_t epoch, const wsg_client_position *pos, size_t npos,
+                         size_t *len)
 {
     char id[24];
     snprintf(id, sizeof(id), "%" PRIu64, conn_id);
-    return dump(json_pack("{s:s, s:s, s:s, s:s, s:I, s:{s:I, s:I}}", "type",
+    json_t *positions = json_object();
+    for (size_t i = 0; positions && i < npos; i++)
+        if (json_object_set_new(positions, pos[i].stream, json_integer((json_int_t)pos[i].pos))) {
+            json_decref(positions);
+            positions = NULL;
+        }
+    if (!positions)
+        return NULL;
+    return dump(json_pack("{s:s, s:s, s:s, s:s, s:I, s:o}", "type",
                           type_names[WSG_CLIENT_TYPE_WELCOME], "user", user, "node", node_id,
-                          "conn_id", id, "epoch", (json_int_t)epoch, "positions", "user",
-                          (json_int_t)user_pos, "broadcast", (json_int_t)broadcast_pos),
+                          "conn_id", id, "epoch", (json_int_t)epoch, "positions", positions),
                 len);
 }
 
@@ -59,12 +67,13 @@ char *wsg_client_resync(const char *stream, uint64_t epoch, uint64_t position,
                 len);
 }
 
-char *wsg_client_sent(json_t *ref, const char *target_user, uint64_t seq, size_t *len)
+char *wsg_client_sent(json_t *ref, const char *stream, const char *target_user, uint64_t seq,
+                      size_t *len)
 {
     json_t *o = json_object();
     if (!o || json_object_set_new(o, "type", json_string(type_names[WSG_CLIENT_TYPE_SENT])) ||
         json_object_set(o, "ref", ref) ||
-        json_object_set_new(o, "stream", json_string(target_user ? "user" : "broadcast")) ||
+        json_object_set_new(o, "stream", json_string(stream)) ||
         (target_user && json_object_set_new(o, "target_user", json_string(target_user))) ||
         json_object_set_new(o, "seq", json_integer((json_int_t)seq))) {
         json_decref(o);

@@ -67,18 +67,27 @@ const char *wsg_client_error_code(wsg_client_error e);
 
 #define WSG_CLIENT_PONG "{\"type\":\"pong\"}"
 
+/* A stream's position in the welcome: its label (wsg_stream_label) and seq. */
+typedef struct wsg_client_position {
+    const char *stream;
+    uint64_t pos;
+} wsg_client_position;
+
 /* {"type":"welcome","user":U,"node":N,"conn_id":"ID","epoch":E,
- *  "positions":{"user":P,"broadcast":P}}: positions are the seq of each stream after which
- * the frames that follow start; epoch is the cluster's history epoch. */
+ *  "positions":{"user":P,"broadcast":P}}: positions are the seq of each stream the connection
+ * follows from its connect (in the order given) after which the frames that follow start;
+ * epoch is the cluster's history epoch. */
 char *wsg_client_welcome(const char *user, const char *node_id, uint64_t conn_id,
-                         uint64_t epoch, uint64_t user_pos, uint64_t broadcast_pos, size_t *len);
+                         uint64_t epoch, const wsg_client_position *pos, size_t npos,
+                         size_t *len);
 /* {"type":"resync","stream":S,"epoch":E,"position":P,"reason":R}: what lies before P+1 in
  * stream S cannot be delivered; the client continues from P. */
 char *wsg_client_resync(const char *stream, uint64_t epoch, uint64_t position,
                         const char *reason, size_t *len);
-/* {"type":"sent","ref":REF,"stream":"user"|"broadcast"[,"target_user":T],"seq":N}: a message
- * was kept (target_user NULL: a broadcast). */
-char *wsg_client_sent(json_t *ref, const char *target_user, uint64_t seq, size_t *len);
+/* {"type":"sent","ref":REF,"stream":S[,"target_user":T],"seq":N}: a message was kept as seq
+ * N of stream S (a wsg_stream_label); target_user NULL is omitted (a broadcast). */
+char *wsg_client_sent(json_t *ref, const char *stream, const char *target_user, uint64_t seq,
+                      size_t *len);
 /* {"type":"error","code":CODE,"message":M[,"target_user":T][,"ref":REF]}: NULL target_user
  * or ref is omitted, NULL message is "". */
 char *wsg_client_error_frame(wsg_client_error e, const char *message, const char *target_user,

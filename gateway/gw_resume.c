@@ -74,8 +74,9 @@ static void send_welcome(shell *sh, const gw_order_action *a)
 {
     gw_conn *c = sh->c;
     size_t len;
+    const wsg_client_position pos[] = {{"user", c->st.s[0].pos}, {"broadcast", c->st.s[1].pos}};
     char *f = wsg_client_welcome(c->user, gw_worker_node(sh->w)->cfg->node_id, c->id, a->epoch,
-                                 c->st.s[0].pos, c->st.s[1].pos, &len);
+                                 pos, 2, &len);
     if (!f) {
         gw_conn_close(c, 1011, "out of memory", GW_M_CLOSED_OTHER);
         return;

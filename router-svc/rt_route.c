@@ -7,6 +7,7 @@
 #include <uthash.h>
 
 #include "wsg_client.h"
+#include "wsg_stream.h"
 #include "wsg_pb.h"
 #include "wsg_user.h"
 
@@ -430,7 +431,8 @@ static int answer_sender(rt_batch *b, const rt_job *j, size_t conns)
     } else if (p->seq) {
         if (!j->ref)
             return 0;
-        text = wsg_client_sent(j->ref, to_all ? NULL : p->user_id, p->seq, &len);
+        text = wsg_client_sent(j->ref, wsg_stream_label(p->stream), to_all ? NULL : p->user_id, p->seq,
+                               &len);
     } else if (conns || to_all) {
         if (!j->ref)
             return 0;

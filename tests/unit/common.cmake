@@ -15,3 +15,6 @@ wsgate_unit_test(test_wsg_user SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/common/t
 # The client protocol's names, codes and shared frame builders (tests/unit/common/test_wsg_client.c).
 wsgate_unit_test(test_wsg_client SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/common/test_wsg_client.c
                  LIBS wsgate_common)
+# The stream-kind table (tests/unit/common/test_wsg_stream.c).
+wsgate_unit_test(test_wsg_stream SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/common/test_wsg_stream.c
+                 LIBS wsgate_common)

@@ -53,7 +53,7 @@ START_TEST(sent_and_resync_bytes)
 {
     size_t len;
     json_t *ref = json_string("m-2");
-    char *s = wsg_client_sent(ref, NULL, 3, &len);
+    char *s = wsg_client_sent(ref, "broadcast", NULL, 3, &len);
     ck_assert_str_eq(s, "{\"type\":\"sent\",\"ref\":\"m-2\",\"stream\":\"broadcast\",\"seq\":3}");
     free(s);
     json_decref(ref);

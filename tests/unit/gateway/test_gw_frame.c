@@ -145,8 +145,9 @@ END_TEST
 START_TEST(welcome_frame)
 {
     size_t len;
+    const wsg_client_position pos2[] = {{"user", 7}, {"broadcast", 9}};
     char *json = wsg_client_welcome("al\"ice", "gw-1", UINT64_C(18446744073709551615),
-                                  UINT64_C(4503599627370497), 7, 9, &len);
+                                  UINT64_C(4503599627370497), pos2, 2, &len);
     ck_assert_ptr_nonnull(json);
     json_t *o = json_loads(json, 0, NULL);
     ck_assert_ptr_nonnull(o);

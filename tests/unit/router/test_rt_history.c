@@ -88,7 +88,7 @@ START_TEST(frames_with_seq)
     json_decref(content);
 
     json_t *ref = json_string("m-1");
-    s = wsg_client_sent(ref, "zoe", 7, &len);
+    s = wsg_client_sent(ref, "user", "zoe", 7, &len);
     ck_assert_str_eq(s, "{\"type\":\"sent\",\"ref\":\"m-1\",\"stream\":\"user\",\"target_user\":\"zoe\",\"seq\":7}");
     free(s);
     s = wsg_client_error_frame(WSG_CLIENT_ERR_HISTORY_UNAVAILABLE,
