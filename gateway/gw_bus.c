@@ -17,7 +17,8 @@ struct gw_bus {
     natsSubscription *sub;
     natsSubscription *sub_resync;
     natsSubscription *sub_inbox;
-    /* Replies to this node's history requests, <inbox>.<conn>.<stream>.<reqno>, where the inbox
+    /* Replies to this node's history requests, <inbox>.<conn>.<stream>.<reqno> (stream: the
+     * index of the stream in the connection's list, checked by the connection), where the inbox
      * is <prefix>.reply.<node_id>.<random>: under the prefix rather than _INBOX, so that NATS
      * permissions can give it to gateways alone (replies carry users' messages). */
     char inbox[WSG_SUBJECT_MAX];
@@ -110,8 +111,7 @@ static void on_inbox_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg
     unsigned stream = 0, reqno = 0;
     char tail;
     if (strncmp(subj, b->inbox, plen) != 0 || subj[plen] != '.' ||
-        sscanf(subj + plen + 1, "%llu.%u.%u%c", &conn, &stream, &reqno, &tail) != 3 ||
-        stream > 1) {
+        sscanf(subj + plen + 1, "%llu.%u.%u%c", &conn, &stream, &reqno, &tail) != 3) {
         wsg_metrics_add(b->cfg.metrics, GW_M_DROPPED_BAD_MESSAGE, 1);
         natsMsg_Destroy(msg);
         return;

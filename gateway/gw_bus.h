@@ -57,7 +57,8 @@ int gw_bus_publish_inbound(gw_bus *b, uint64_t conn_id, const char *user_id, con
 int gw_bus_publish_conn(gw_bus *b, Wsgate__ConnEvent__Kind kind, uint32_t stream, uint64_t seq,
                         uint64_t conn_id, const char *user_id, int64_t connected_us);
 /* Asks the routers for a page of history on behalf of a connection; the reply comes back
- * through on_history with the same conn_id, stream (0 user, 1 broadcast) and reqno. */
+ * through on_history with the same conn_id, stream (the caller's index of the stream) and
+ * reqno. */
 int gw_bus_request_history(gw_bus *b, const Wsgate__HistoryRequest *rq, uint64_t conn_id,
                            unsigned stream, uint32_t reqno);
 

@@ -225,10 +225,14 @@ static int on_established(gw_worker *w, struct lws *wsi, gw_conn *c)
     wsg_debug("conn_open", "conn=%llu user=\"%s\"", (unsigned long long)c->id, c->user);
 
     /* The welcome follows once the routers said where the client stands (gw_resume). */
-    int bad = gw_resume_start(w, c, &q);
+    gw_resume_status rs = gw_resume_start(w, c, &q);
     gw_query_free(&q);
-    if (bad) {
+    if (rs == GW_RESUME_BAD_ARGS) {
         gw_conn_close(c, 1008, "malformed since, broadcast_since or epoch", GW_M_CLOSED_POLICY);
+        return 0;
+    }
+    if (rs != GW_RESUME_OK) {
+        gw_conn_close(c, 1011, "out of memory", GW_M_CLOSED_OTHER);
         return 0;
     }
     if (gw_worker_draining(w))

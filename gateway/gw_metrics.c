@@ -64,12 +64,12 @@ const wsg_metric_desc gw_metric_descs[GW_M__COUNT] = {
 #define INB_BYTES_(name, label) [GW_M_INBOUND_BYTES_FIRST + GW_FRAME_##name] = INB_BYTES(label),
     GW_FRAME_KIND_MAP(INB_BYTES_)
 #undef INB_BYTES_
-    [GW_M_FRAMES_SENT_USER] = SENT("user"),
-    [GW_M_FRAMES_SENT_BROADCAST] = SENT("broadcast"),
-    [GW_M_FRAMES_SENT_NONE] = SENT("none"),
-    [GW_M_BYTES_SENT_USER] = SENT_BYTES("user"),
-    [GW_M_BYTES_SENT_BROADCAST] = SENT_BYTES("broadcast"),
-    [GW_M_BYTES_SENT_NONE] = SENT_BYTES("none"),
+    [GW_M_FRAMES_SENT_FIRST + WSG_STREAM_NONE] = SENT("none"),
+    [GW_M_BYTES_SENT_FIRST + WSG_STREAM_NONE] = SENT_BYTES("none"),
+#define SENT_(name, value, label, tag, named) \
+    [GW_M_FRAMES_SENT_FIRST + value] = SENT(label), [GW_M_BYTES_SENT_FIRST + value] = SENT_BYTES(label),
+    WSG_STREAM_KIND_MAP(SENT_)
+#undef SENT_
     [GW_M_DELIVERY_LATENCY] = {"wsgate_delivery_latency_seconds", NULL, WSG_METRIC_HISTOGRAM,
                                "From the moment a message entered the cluster to the moment "
                                "its frame was written to a client socket"},
@@ -125,11 +125,9 @@ _Static_assert(GW_FRAME_ERROR == 4, "one inbound series per gw_frame_kind");
 
 void gw_metrics_sent(wsg_metrics *m, const gw_msg *msg, int64_t now_us)
 {
-    size_t frames = msg->stream == GW_STREAM_USER        ? GW_M_FRAMES_SENT_USER
-                    : msg->stream == GW_STREAM_BROADCAST ? GW_M_FRAMES_SENT_BROADCAST
-                                                         : GW_M_FRAMES_SENT_NONE;
-    wsg_metrics_add(m, frames, 1);
-    wsg_metrics_add(m, frames + (GW_M_BYTES_SENT_USER - GW_M_FRAMES_SENT_USER), msg->len);
+    size_t k = msg->kind < WSG_STREAM_KINDS ? msg->kind : WSG_STREAM_NONE;
+    wsg_metrics_add(m, GW_M_FRAMES_SENT_FIRST + k, 1);
+    wsg_metrics_add(m, GW_M_BYTES_SENT_FIRST + k, msg->len);
     if (msg->created_us > 0)
         wsg_metrics_observe(m, GW_M_DELIVERY_LATENCY,
                             now_us > msg->created_us ? now_us - msg->created_us : 0);

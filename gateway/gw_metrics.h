@@ -8,6 +8,7 @@
 #include "gw_frame.h"
 #include "gw_outq.h"
 #include "wsg_metrics.h"
+#include "wsg_stream.h"
 
 typedef enum {
     GW_M_CONNECTIONS,           /* gauge */
@@ -28,12 +29,10 @@ typedef enum {
     GW_M_INBOUND_LAST = GW_M_INBOUND_FIRST + GW_FRAME_ERROR,
     GW_M_INBOUND_BYTES_FIRST,   /* wsgate_inbound_bytes_total{type}, one per gw_frame_kind */
     GW_M_INBOUND_BYTES_LAST = GW_M_INBOUND_BYTES_FIRST + GW_FRAME_ERROR,
-    GW_M_FRAMES_SENT_USER,      /* wsgate_frames_sent_total{stream}: user, broadcast, none */
-    GW_M_FRAMES_SENT_BROADCAST,
-    GW_M_FRAMES_SENT_NONE,
-    GW_M_BYTES_SENT_USER,       /* wsgate_sent_bytes_total{stream} */
-    GW_M_BYTES_SENT_BROADCAST,
-    GW_M_BYTES_SENT_NONE,
+    GW_M_FRAMES_SENT_FIRST,     /* wsgate_frames_sent_total{stream}, by wsg_stream_kind (none too) */
+    GW_M_FRAMES_SENT_LAST = GW_M_FRAMES_SENT_FIRST + WSG_STREAM_KINDS - 1,
+    GW_M_BYTES_SENT_FIRST,      /* wsgate_sent_bytes_total{stream}, the same */
+    GW_M_BYTES_SENT_LAST = GW_M_BYTES_SENT_FIRST + WSG_STREAM_KINDS - 1,
     GW_M_DELIVERY_LATENCY,      /* histogram, observed in microseconds */
     GW_M_REJECTED_FIRST,        /* wsgate_frames_rejected_total{reason}: gateway codes */
     GW_M_REJECTED_LAST = GW_M_REJECTED_FIRST + WSG_CLIENT_ERR__GATEWAY_END - 2,

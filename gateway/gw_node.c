@@ -8,6 +8,7 @@
 #include "gw_worker.h"
 #include "wsg_id.h"
 #include "wsg_log.h"
+#include "wsg_stream.h"
 #include "wsg_redact.h"
 #include "wsg_time.h"
 
@@ -38,19 +39,18 @@ void gw_node_heartbeat(gw_node *n)
  * worker and each worker gets its own copy of the payload: a gw_msg's reference count is
  * not atomic, so one copy must never be shared by two threads. */
 /* A copy of an item's payload for one worker, labelled with its stream position. Items of an
- * unknown stream kind are treated as not kept (no ordering, no resume). */
+ * unknown stream kind, or whose stream has no valid name, are treated as not kept (no
+ * ordering, no resume): a gateway older than a kind delivers it plainly. */
 static gw_msg *item_msg(const Wsgate__NodeDelivery__Item *it)
 {
-    gw_msg *m = gw_msg_new(it->payload.data, it->payload.len, it->created_at_us);
-    if (m && it->seq &&
-        (it->stream == WSGATE__STREAM_KIND__STREAM_USER ||
-         it->stream == WSGATE__STREAM_KIND__STREAM_BROADCAST)) {
-        m->stream = it->stream == WSGATE__STREAM_KIND__STREAM_USER ? GW_STREAM_USER
-                                                                   : GW_STREAM_BROADCAST;
-        m->seq = it->seq;
-        m->epoch = it->epoch;
-    }
-    return m;
+    /* Routers that predate stream_name name a user stream by user_id alone. */
+    const char *name = it->stream_name && *it->stream_name ? it->stream_name : it->user_id;
+    if (!wsg_stream_named(it->stream))
+        name = NULL;
+    if (it->seq && wsg_stream_name_valid(it->stream, name))
+        return gw_msg_new_in(it->payload.data, it->payload.len, it->created_at_us, it->stream,
+                             name, it->seq, it->epoch);
+    return gw_msg_new(it->payload.data, it->payload.len, it->created_at_us);
 }
 
 static void post_copy(gw_node *n, unsigned k, const Wsgate__NodeDelivery__Item *it, int all,

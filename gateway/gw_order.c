@@ -134,8 +134,10 @@ void gw_order_init(gw_order *o, gw_order_stream *s, size_t n, uint64_t client_ep
     memset(o, 0, sizeof(*o));
     for (size_t i = 0; i < n; i++) {
         uint8_t kind = s[i].kind;
+        const char *name = s[i].name;
         memset(&s[i], 0, sizeof(s[i]));
         s[i].kind = kind;
+        s[i].name = name;
         s[i].epoch = client_epoch; /* what requests name until a reply tells the real one */
     }
 }
@@ -261,10 +263,14 @@ static int heads(gw_order *o, const gw_order_env *e, const gw_order_page *p)
         if (!(t->flags & GW_ORDER_F_WANT_HEAD))
             continue;
         t->flags &= (uint8_t)~GW_ORDER_F_WANT_HEAD;
-        if (p->has_head_of) {
+        const gw_order_head *h = NULL;
+        for (size_t k = 0; k < p->nheads && !h; k++)
+            if (p->heads[k].stream == j)
+                h = &p->heads[k];
+        if (h) {
             t->flags |= GW_ORDER_F_FIRST;
             t->epoch = p->epoch;
-            t->pos = p->head_of_seq;
+            t->pos = h->head;
         } else if (request(o, e, j, 0, 0, 0)) { /* a router that does not know the field */
             return -1;
         }

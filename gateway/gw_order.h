@@ -29,9 +29,11 @@ typedef struct gw_order_item {
 
 typedef struct gw_order_held gw_order_held; /* private: a growable sorted array */
 
-/* One stream a connection follows. The caller fills kind (wsgate.proto StreamKind: the
- * stream's identity is a value here, never an index) and leaves the rest to gw_order_init;
- * the other members are gw_order's, readable by the caller (pos and epoch go into frames). */
+/* One stream a connection follows. The caller fills its identity, kind (wsg_stream_kind) and
+ * name (NULL for unnamed kinds; the caller keeps it alive), and leaves the rest to
+ * gw_order_init: gw_order never looks at the identity, and a stream is an index into the
+ * caller's array only for the length of a call. The other members are gw_order's, readable
+ * by the caller (pos and epoch go into frames). */
 typedef struct gw_order_stream {
     uint64_t pos;       /* last seq the client has been given (or starts after) */
     uint64_t epoch;     /* history epoch pos belongs to (before the first reply: ?epoch=) */
@@ -39,6 +41,7 @@ typedef struct gw_order_stream {
     uint64_t until;
     int64_t deadline;   /* of the outstanding request, or when to retry one */
     gw_order_held *held; /* live or replayed messages waiting for their turn, by seq */
+    const char *name;
     uint32_t reqno;     /* of the latest request: older replies are ignored */
     uint8_t kind;
     uint8_t tries;
@@ -52,7 +55,8 @@ enum {
     GW_ORDER_F_MORE = 8,      /* history has further pages to fetch */
     GW_ORDER_F_FIRST = 16,    /* the first reply has arrived */
     GW_ORDER_F_RESYNC = 32,   /* a resync frame goes out with the welcome */
-    GW_ORDER_F_WANT_HEAD = 64, /* starts at the head stream 0's first reply tells */
+    GW_ORDER_F_WANT_HEAD = 64, /* starts at the head stream 0's first reply tells (the caller
+                                * asks for the heads of these streams in stream 0's request) */
 };
 
 /* Per connection, next to its streams. */
@@ -66,7 +70,8 @@ typedef struct gw_order {
 typedef enum {
     GW_ORDER_DELIVER, /* enqueue item.msg for the client (stream: its stream, or -1) */
     GW_ORDER_DROP,    /* release item.msg; why says whether it counts as a duplicate */
-    GW_ORDER_REQUEST, /* ask history of stream for (after, until], as reqno; see below */
+    GW_ORDER_REQUEST, /* ask history of stream for (after, until], as reqno; with_head: also
+                       * the heads of every stream flagged GW_ORDER_F_WANT_HEAD */
     GW_ORDER_WELCOME, /* send the welcome: positions are the streams' pos, epoch below */
     GW_ORDER_RESYNC,  /* tell the client it missed stream's messages up to pos, for good */
     GW_ORDER_CLOSE,   /* close with code (1012: come back; 1011: no memory; 4008: slow) */
@@ -117,15 +122,25 @@ typedef struct gw_order_env {
     int64_t now_us;              /* monotonic */
 } gw_order_env;
 
+/* The head of another stream, told in a reply: the newest seq of stream (an index), in the
+ * reply's epoch. */
+typedef struct gw_order_head {
+    size_t stream;
+    uint64_t head;
+} gw_order_head;
+
 /* A history reply, decoded. items are in seq order; gw_order takes every item.msg. */
 typedef struct gw_order_page {
     int ok;              /* 0: the router could not read history (or the reply was garbage) */
     int resync;          /* history no longer reaches back to the asked position */
     int more;            /* further pages exist */
-    int has_head_of;     /* head_of_seq is the head of the stream that asked for it */
-    uint64_t epoch, head, head_of_seq;
+    uint64_t epoch, head;
     gw_order_item *items;
     size_t n;
+    /* Heads of streams waiting for them (GW_ORDER_F_WANT_HEAD), as far as the router told
+     * them: a waiting stream not listed (a router that predates the field) is asked itself. */
+    const gw_order_head *heads;
+    size_t nheads;
 } gw_order_page;
 
 /* Sets up kind-filled streams; client_epoch: ?epoch= (0: none). */

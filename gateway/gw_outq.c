@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "wsg_stream.h"
+
 /* Server frames are never masked and never fragmented here: FIN + text opcode, then the
  * length in 7, 7+16 or 7+64 bits. lws_write() would build the same header on every write;
  * building it once lets one buffer serve every connection and lets frames be batched. */
@@ -30,24 +32,34 @@ static uint8_t frame_header(unsigned char *end, uint64_t len)
     return n;
 }
 
-gw_msg *gw_msg_new(const void *payload, size_t len, int64_t created_us)
+gw_msg *gw_msg_new_in(const void *payload, size_t len, int64_t created_us, unsigned kind,
+                      const char *name, uint64_t seq, uint64_t epoch)
 {
     _Static_assert(LWS_PRE >= 10, "the frame header lives in the LWS_PRE headroom");
-    if (len > UINT32_MAX)
+    size_t nlen = name ? strlen(name) : 0;
+    if (len > UINT32_MAX || nlen > WSG_STREAM_NAME_MAX || kind > UINT8_MAX)
         return NULL;
-    gw_msg *m = malloc(sizeof(*m) + LWS_PRE + len);
+    gw_msg *m = malloc(sizeof(*m) + LWS_PRE + len + nlen + 1);
     if (!m)
         return NULL;
     m->refs = 1;
     m->len = (uint32_t)len;
     m->created_us = created_us;
-    m->seq = 0;
-    m->epoch = 0;
-    m->stream = GW_STREAM_NONE;
+    m->seq = seq;
+    m->epoch = epoch;
+    m->kind = (uint8_t)kind;
     m->hdr = frame_header(m->buf + LWS_PRE, len);
     if (len)
         memcpy(m->buf + LWS_PRE, payload, len);
+    if (nlen)
+        memcpy(m->buf + LWS_PRE + len, name, nlen);
+    m->buf[LWS_PRE + len + nlen] = 0;
     return m;
+}
+
+gw_msg *gw_msg_new(const void *payload, size_t len, int64_t created_us)
+{
+    return gw_msg_new_in(payload, len, created_us, WSG_STREAM_NONE, NULL, 0, 0);
 }
 
 void gw_msg_unref(gw_msg *m)

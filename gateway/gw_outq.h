@@ -13,23 +13,30 @@
 #include <stdint.h>
 #include <libwebsockets.h>
 
-/* Streams a message may belong to (wsgate.proto StreamKind). */
-enum { GW_STREAM_NONE = 0, GW_STREAM_USER = 1, GW_STREAM_BROADCAST = 2 };
-
 typedef struct gw_msg {
     uint32_t refs;
     uint32_t len;        /* payload bytes */
     int64_t created_us;  /* when the message entered the cluster (0: unknown) */
     uint64_t seq;        /* position in its stream; 0: not in a stream */
     uint64_t epoch;      /* history epoch of seq */
-    uint8_t stream;      /* GW_STREAM_* */
+    uint8_t kind;        /* the stream's kind (wsg_stream_kind); WSG_STREAM_NONE: none */
     uint8_t hdr;         /* frame header bytes, just before the payload */
-    unsigned char buf[]; /* LWS_PRE bytes of headroom (ending with the header), payload */
+    /* LWS_PRE bytes of headroom (ending with the header), the payload, then the stream's name
+     * (NUL-terminated; empty for unnamed kinds and messages outside any stream). */
+    unsigned char buf[];
 } gw_msg;
 
-/* One reference, held by the caller. NULL on allocation failure. */
+/* One reference, held by the caller, outside any stream. NULL on allocation failure. */
 gw_msg *gw_msg_new(const void *payload, size_t len, int64_t created_us);
+/* The same for seq of stream (kind, name) in a history epoch. name: NULL or "" for an unnamed
+ * kind; at most WSG_STREAM_NAME_MAX bytes (NULL beyond). */
+gw_msg *gw_msg_new_in(const void *payload, size_t len, int64_t created_us, unsigned kind,
+                      const char *name, uint64_t seq, uint64_t epoch);
 static inline unsigned char *gw_msg_payload(gw_msg *m) { return m->buf + LWS_PRE; }
+static inline const char *gw_msg_stream_name(const gw_msg *m)
+{
+    return (const char *)m->buf + LWS_PRE + m->len;
+}
 /* The whole WebSocket frame (an unmasked, final text frame: RFC 6455 5.2) and its length. */
 static inline const unsigned char *gw_msg_frame(const gw_msg *m, size_t *len)
 {

@@ -13,9 +13,39 @@
 #include "wsg_client.h"
 #include "wsg_log.h"
 #include "wsg_num.h"
+#include "wsg_stream.h"
 #include "wsg_time.h"
 
-static const char *const stream_name[2] = {"user", "broadcast"};
+/* What the gateway does with each stream kind: one row per kind of WSG_STREAM_KIND_MAP (the
+ * assertion below keeps them in step). A kind a connection follows from its connect has the
+ * query argument of its position; the first such row is the connection's stream 0, whose
+ * first history reply also tells the heads of the other streams (one request per connect). */
+typedef struct kind_rule {
+    uint8_t kind;
+    int8_t since;        /* gw_query_arg of the position at connect; -1: not followed from it */
+    /* Without a position the stream starts with what was kept for it while the user had no
+     * connection (and what is handed over counts as delivered); without it, at the head. */
+    uint8_t offline;
+    uint8_t user_named;  /* named after the connection's user */
+} kind_rule;
+
+static const kind_rule rules[] = {
+    {WSG_STREAM_USER, GW_QUERY_SINCE, 1, 1},
+    {WSG_STREAM_BROADCAST, GW_QUERY_BROADCAST_SINCE, 0, 0},
+};
+#define NRULES (sizeof(rules) / sizeof(rules[0]))
+_Static_assert(NRULES == WSG_STREAM_KINDS - 1, "gw_resume: one rule per stream kind");
+
+static const kind_rule *rule_of(unsigned kind)
+{
+    for (size_t i = 0; i < NRULES; i++)
+        if (rules[i].kind == kind)
+            return &rules[i];
+    return NULL;
+}
+
+/* Heads asked of a router in one request, at most (more streams ask for their own). */
+#define HEADS_MAX 8
 
 /* A resume argument: 0 absent, 1 present (*out set), -1 malformed. */
 static int arg_u64(const gw_query *q, gw_query_arg a, uint64_t *out)
@@ -35,36 +65,51 @@ static void send_request(shell *sh, const gw_order_action *a)
 {
     gw_conn *c = sh->c;
     gw_node *n = gw_worker_node(sh->w);
-    int user = c->st.s[a->stream].kind == WSGATE__STREAM_KIND__STREAM_USER;
+    const gw_order_stream *os = &c->st.s[a->stream];
+    const kind_rule *r = rule_of(os->kind);
     Wsgate__HistoryRequest rq = WSGATE__HISTORY_REQUEST__INIT;
-    rq.stream = c->st.s[a->stream].kind;
-    rq.user_id = user ? c->user : "";
+    Wsgate__StreamRef refs[HEADS_MAX], *refp[HEADS_MAX];
+    rq.stream = os->kind;
+    rq.stream_name = os->name ? (char *)os->name : "";
+    /* routers that predate stream_name read a user stream's name here */
+    rq.user_id = os->kind == WSG_STREAM_USER ? rq.stream_name : "";
     rq.has_after = a->has_after != 0;
     rq.after_seq = a->after;
     rq.epoch = a->epoch;
     rq.until_seq = a->until;
     rq.max_items = GW_ORDER_PAGE;
-    rq.mark_delivered = user; /* what comes back is handed to this connection now */
-    rq.with_broadcast_head = a->with_head != 0;
+    rq.mark_delivered = r && r->offline; /* what comes back is handed to this connection now */
+    for (uint32_t j = 0; a->with_head && j < c->st.n && rq.n_heads_of < HEADS_MAX; j++) {
+        const gw_order_stream *t = &c->st.s[j];
+        if (!(t->flags & GW_ORDER_F_WANT_HEAD))
+            continue;
+        wsgate__stream_ref__init(&refs[rq.n_heads_of]);
+        refs[rq.n_heads_of].kind = t->kind;
+        refs[rq.n_heads_of].name = t->name ? (char *)t->name : "";
+        refp[rq.n_heads_of] = &refs[rq.n_heads_of];
+        rq.n_heads_of++;
+    }
+    rq.heads_of = refp;
     wsg_metrics_add(&n->metrics, GW_M_HISTORY_REQUESTS, 1);
     /* A request NATS refused is retried at its deadline like a lost one. */
     if (gw_bus_request_history(n->bus, &rq, c->id, (unsigned)a->stream, a->reqno))
         wsg_debug("history_request_not_sent", "conn=%llu stream=%s",
-                  (unsigned long long)c->id, stream_name[a->stream]);
+                  (unsigned long long)c->id, wsg_stream_label(os->kind));
 }
 
 static void send_resync(shell *sh, const gw_order_action *a)
 {
     gw_conn *c = sh->c;
     size_t len;
-    char *f = wsg_client_resync(stream_name[a->stream], a->epoch, a->pos, a->text, &len);
+    const char *label = wsg_stream_label(c->st.s[a->stream].kind);
+    char *f = wsg_client_resync(label, a->epoch, a->pos, a->text, &len);
     wsg_metrics_add(&gw_worker_node(sh->w)->metrics, GW_M_RESYNCS_SENT, 1);
     /* A resync tells a client it missed messages for good: worth a line, but a client can
      * also ask for one (a foreign epoch), so at most a line a second. */
     wsg_log_every(1000, WSG_LOG_INFO, "client_resync_sent",
                   "conn=%llu user=\"%s\" stream=%s pos=%llu why=\"%s\"",
-                  (unsigned long long)c->id, c->user, stream_name[a->stream],
-                  (unsigned long long)a->pos, a->text);
+                  (unsigned long long)c->id, c->user, label, (unsigned long long)a->pos,
+                  a->text);
     if (f)
         gw_conn_send_text(sh->w, c, f, len);
     free(f);
@@ -74,9 +119,14 @@ static void send_welcome(shell *sh, const gw_order_action *a)
 {
     gw_conn *c = sh->c;
     size_t len;
-    const wsg_client_position pos[] = {{"user", c->st.s[0].pos}, {"broadcast", c->st.s[1].pos}};
+    /* The welcome comes before anything else: the streams are those followed from the
+     * connect, at most one per kind. */
+    wsg_client_position pos[NRULES];
+    size_t np = 0;
+    for (uint32_t i = 0; i < c->st.n && np < NRULES; i++)
+        pos[np++] = (wsg_client_position){wsg_stream_label(c->st.s[i].kind), c->st.s[i].pos};
     char *f = wsg_client_welcome(c->user, gw_worker_node(sh->w)->cfg->node_id, c->id, a->epoch,
-                                 pos, 2, &len);
+                                 pos, np, &len);
     if (!f) {
         gw_conn_close(c, 1011, "out of memory", GW_M_CLOSED_OTHER);
         return;
@@ -125,7 +175,7 @@ static int perform(const gw_order_action *a, void *arg)
         break;
     case GW_ORDER_TIMEOUT:
         wsg_debug("history_timeout", "conn=%llu stream=%s try=%u", (unsigned long long)c->id,
-                  stream_name[a->stream], (unsigned)a->tries);
+                  wsg_stream_label(c->st.s[a->stream].kind), (unsigned)a->tries);
         break;
     case GW_ORDER_GAVE_UP:
         wsg_metrics_add(&n->metrics, GW_M_HISTORY_FAILURES, 1);
@@ -142,7 +192,7 @@ static size_t queued(void *arg)
 static gw_order_env env_of(shell *sh)
 {
     return (gw_order_env){.s = sh->c->st.s,
-                          .n = 2,
+                          .n = sh->c->st.n,
                           .act = perform,
                           .queued = queued,
                           .arg = sh,
@@ -160,19 +210,31 @@ static void sync_watch(shell *sh, const gw_order_env *e)
         gw_worker_unwatch(sh->w, sh->c);
 }
 
-int gw_resume_start(gw_worker *w, gw_conn *c, const gw_query *q)
+gw_resume_status gw_resume_start(gw_worker *w, gw_conn *c, const gw_query *q)
 {
     gw_streams *st = &c->st;
-    uint64_t since[2] = {0, 0}, epoch = 0;
-    int has[2];
-    has[0] = arg_u64(q, GW_QUERY_SINCE, &since[0]);
-    has[1] = arg_u64(q, GW_QUERY_BROADCAST_SINCE, &since[1]);
-    int has_epoch = arg_u64(q, GW_QUERY_EPOCH, &epoch);
-    if (has[0] < 0 || has[1] < 0 || has_epoch < 0)
-        return -1;
-    st->s[0].kind = WSGATE__STREAM_KIND__STREAM_USER;
-    st->s[1].kind = WSGATE__STREAM_KIND__STREAM_BROADCAST;
-    gw_order_init(&st->ord, st->s, 2, epoch);
+    uint64_t since[NRULES], epoch = 0;
+    int has[NRULES];
+    size_t n = 0;
+    for (size_t i = 0; i < NRULES; i++) {
+        if (rules[i].since < 0)
+            continue;
+        has[n] = arg_u64(q, (gw_query_arg)rules[i].since, &since[n]);
+        if (has[n] < 0)
+            return GW_RESUME_BAD_ARGS;
+        n++;
+    }
+    if (arg_u64(q, GW_QUERY_EPOCH, &epoch) < 0)
+        return GW_RESUME_BAD_ARGS;
+    if (!(st->s = calloc(n, sizeof(*st->s))))
+        return GW_RESUME_NOMEM;
+    for (size_t i = 0; i < NRULES; i++)
+        if (rules[i].since >= 0) {
+            st->s[st->n].kind = rules[i].kind;
+            st->s[st->n].name = rules[i].user_named ? c->user : NULL;
+            st->n++;
+        }
+    gw_order_init(&st->ord, st->s, st->n, epoch);
     /* Without since, the user stream starts with what was stored while the user had no
      * connection; without broadcast_since, the broadcast stream starts now: at the head the
      * user stream's reply tells, read in the same call (one request per connect, not two). */
@@ -180,13 +242,21 @@ int gw_resume_start(gw_worker *w, gw_conn *c, const gw_query *q)
     gw_order_env e = env_of(&sh);
     (void)gw_order_start(&st->ord, &e, has, since);
     sync_watch(&sh, &e);
-    return 0;
+    return GW_RESUME_OK;
 }
 
-/* Index of the stream a message belongs to, or -1. */
-static int stream_of(const gw_msg *m)
+static int same_name(const char *a, const char *b)
 {
-    return m->stream == GW_STREAM_USER ? 0 : m->stream == GW_STREAM_BROADCAST ? 1 : -1;
+    return !strcmp(a ? a : "", b ? b : "");
+}
+
+/* Index of the connection's stream (kind, name), or -1. */
+static int find_stream(const gw_streams *st, unsigned kind, const char *name)
+{
+    for (uint32_t i = 0; i < st->n; i++)
+        if (st->s[i].kind == kind && same_name(st->s[i].name, name))
+            return (int)i;
+    return -1;
 }
 
 static gw_order_item item_of(gw_msg *m)
@@ -205,7 +275,7 @@ void gw_resume_hold_early(gw_worker *w, gw_conn *c, gw_msg *m)
 
 void gw_resume_deliver(gw_worker *w, gw_conn *c, gw_msg *m)
 {
-    int s = stream_of(m);
+    int s = find_stream(&c->st, m->kind, gw_msg_stream_name(m));
     if (s < 0) {
         gw_resume_hold_early(w, c, m); /* not in a stream after all: no order to keep */
         return;
@@ -218,21 +288,33 @@ void gw_resume_deliver(gw_worker *w, gw_conn *c, gw_msg *m)
 }
 
 /* The reply's items as gw_msgs, in seq order; fewer than hr has if memory runs out. */
-static size_t make_items(gw_node *n, unsigned s, const Wsgate__HistoryReply *hr,
+static size_t make_items(gw_node *n, const gw_order_stream *os, const Wsgate__HistoryReply *hr,
                          gw_order_item *items)
 {
     size_t k = 0;
     for (; k < hr->n_items; k++) {
         const Wsgate__HistoryItem *it = hr->items[k];
-        gw_msg *m = gw_msg_new(it->payload.data, it->payload.len, it->created_at_us);
+        gw_msg *m = gw_msg_new_in(it->payload.data, it->payload.len, it->created_at_us, os->kind,
+                                  os->name, it->seq, hr->epoch);
         if (!m) {
             wsg_metrics_add(&n->metrics, GW_M_DROPPED_NOMEM, 1);
             break;
         }
-        m->stream = s == 0 ? GW_STREAM_USER : GW_STREAM_BROADCAST;
-        m->seq = it->seq;
-        m->epoch = hr->epoch;
         items[k] = item_of(m);
+    }
+    return k;
+}
+
+/* The heads the reply tells, as indexes of the connection's streams; unknown ones are skipped. */
+static size_t make_heads(const gw_streams *st, const Wsgate__HistoryReply *hr,
+                         gw_order_head *heads)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < hr->n_heads && k < HEADS_MAX; i++) {
+        const Wsgate__StreamHead *h = hr->heads[i];
+        int j = h ? find_stream(st, h->kind, h->name) : -1;
+        if (j >= 0)
+            heads[k++] = (gw_order_head){.stream = (size_t)j, .head = h->head};
     }
     return k;
 }
@@ -242,7 +324,8 @@ void gw_resume_reply(gw_worker *w, gw_conn *c, unsigned s, uint32_t reqno,
 {
     gw_node *n = gw_worker_node(w);
     gw_order_item *items = NULL;
-    if (s > 1 || c->state != GW_CONN_OPEN)
+    gw_order_head heads[HEADS_MAX];
+    if (s >= c->st.n || c->state != GW_CONN_OPEN)
         goto out;
     gw_order_page page = {0};
     if (hr && hr->status == WSGATE__HISTORY_REPLY__STATUS__OK) {
@@ -253,12 +336,12 @@ void gw_resume_reply(gw_worker *w, gw_conn *c, unsigned s, uint32_t reqno,
             page = (gw_order_page){.ok = 1,
                                    .resync = hr->resync,
                                    .more = hr->more,
-                                   .has_head_of = hr->has_broadcast_head,
                                    .epoch = hr->epoch,
                                    .head = hr->head,
-                                   .head_of_seq = hr->broadcast_head,
-                                   .items = items};
-            page.n = make_items(n, s, hr, items);
+                                   .items = items,
+                                   .heads = heads};
+            page.n = make_items(n, &c->st.s[s], hr, items);
+            page.nheads = make_heads(&c->st, hr, heads);
         }
     }
     shell sh = {w, c};
@@ -284,8 +367,12 @@ void gw_resume_check(gw_worker *w, gw_conn *c, int64_t now_us)
 void gw_resume_writeable(gw_worker *w, gw_conn *c)
 {
     /* Every writeable callback comes here: most have no replay page to fetch. */
-    if (!c->st.ord.welcomed ||
-        !((c->st.s[0].flags | c->st.s[1].flags) & GW_ORDER_F_MORE))
+    if (!c->st.ord.welcomed)
+        return;
+    uint8_t flags = 0;
+    for (uint32_t i = 0; i < c->st.n; i++)
+        flags |= c->st.s[i].flags;
+    if (!(flags & GW_ORDER_F_MORE))
         return;
     shell sh = {w, c};
     gw_order_env e = env_of(&sh);
@@ -299,4 +386,7 @@ void gw_resume_free(gw_worker *w, gw_conn *c)
     gw_order_env e = env_of(&sh);
     gw_order_free(&c->st.ord, &e);
     gw_worker_unwatch(w, c);
+    free(c->st.s);
+    c->st.s = NULL;
+    c->st.n = 0;
 }

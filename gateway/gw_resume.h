@@ -1,7 +1,9 @@
-/* gw_resume: a connection's place in its two streams (its user's stream and the broadcast
- * stream), which is what makes delivery gap-free. At connect it asks the routers for what the
- * client missed (from ?since=&broadcast_since=&epoch=, or the messages stored while the user
- * had no connection), sends the welcome with the positions the following frames start from,
+/* gw_resume: a connection's place in the streams it follows (today, from its connect: its
+ * user's stream and the broadcast stream; which kinds, and how each starts, is the table of
+ * kind rules in gw_resume.c), which is what makes delivery gap-free. At connect it asks the
+ * routers for what the client missed (from ?since=&broadcast_since=&epoch=, or the messages
+ * stored while the user had no connection), sends the welcome with the positions the
+ * following frames start from,
  * then the replay, then live deliveries — in seq order, without duplicates. Live deliveries
  * that arrive meanwhile are held and merged. Later, a live delivery that skips a seq (lost on
  * the bus, or overtaken by another router replica's) is held while the gap is fetched from
@@ -21,22 +23,32 @@
 typedef struct gw_worker gw_worker;
 typedef struct gw_conn gw_conn;
 
-/* Per connection: the decisions' state (gw_order) for the two streams a connection follows
- * today, s[0] the user stream and s[1] the broadcast stream, and the worker's watch of its
- * request deadlines. Private to gw_resume.c; public only to live inside gw_conn without
- * another allocation. */
+/* Per connection: the streams it follows (n of them, an array of its own; each stream is
+ * identified by its kind and name, never by its place in the array), the decisions' state
+ * (gw_order), and the worker's watch of its request deadlines. Private to gw_resume.c;
+ * public only to live inside gw_conn without another allocation. */
 typedef struct gw_streams {
     gw_order ord;
-    gw_order_stream s[2];
+    gw_order_stream *s;
+    uint32_t n;
     lws_dll2_t watch;         /* in the worker's list while a request is outstanding */
 } gw_streams;
 
-/* After authentication: reads the resume arguments of the connection's query and asks for
- * the history. -1: the arguments are malformed (the caller closes). */
-int gw_resume_start(gw_worker *w, gw_conn *c, const gw_query *q);
-/* A live delivery that belongs to a stream (m->seq != 0). Takes its own reference. */
+typedef enum {
+    GW_RESUME_OK = 0,
+    GW_RESUME_BAD_ARGS = -1, /* malformed since, broadcast_since or epoch: the caller closes 1008 */
+    GW_RESUME_NOMEM = -2,    /* the caller closes 1011 */
+} gw_resume_status;
+
+/* After authentication: reads the resume arguments of the connection's query, sets up the
+ * streams it follows from its connect, and asks for the history. */
+gw_resume_status gw_resume_start(gw_worker *w, gw_conn *c, const gw_query *q);
+/* A live delivery that belongs to a stream (m->seq != 0). Takes its own reference. A message
+ * of a stream the connection does not follow is delivered as it comes, like one outside any
+ * stream. */
 void gw_resume_deliver(gw_worker *w, gw_conn *c, gw_msg *m);
-/* The reply to a history request; takes ownership of hr (may be NULL: undecodable). */
+/* The reply to request reqno of the connection's stream (the index the request was sent
+ * with); takes ownership of hr (may be NULL: undecodable). */
 void gw_resume_reply(gw_worker *w, gw_conn *c, unsigned stream, uint32_t reqno,
                      Wsgate__HistoryReply *hr);
 /* A delivery outside any stream that arrived before the welcome: kept until it is sent. */

@@ -260,18 +260,18 @@ START_TEST(test_gateway_sent)
     gw_msg *bc = gw_msg_new("{\"type\":\"broadcast\"}", 20, 1000000);
     gw_msg *ctl = gw_msg_new("{\"type\":\"pong\"}", 15, 0);
     ck_assert(u && bc && ctl);
-    u->stream = GW_STREAM_USER;
-    bc->stream = GW_STREAM_BROADCAST;
+    u->kind = WSG_STREAM_USER;
+    bc->kind = WSG_STREAM_BROADCAST;
     gw_metrics_sent(&m, u, 1000000 + 1200);  /* 1.2 ms */
     gw_metrics_sent(&m, bc, 1000000 + 300);  /* 0.3 ms */
     gw_metrics_sent(&m, bc, 1000000 - 5000); /* clocks disagree: counted as 0 */
     gw_metrics_sent(&m, ctl, 5000000);       /* no creation time: no latency */
-    ck_assert_int_eq(wsg_metrics_get(&m, GW_M_FRAMES_SENT_USER), 1);
-    ck_assert_int_eq(wsg_metrics_get(&m, GW_M_FRAMES_SENT_BROADCAST), 2);
-    ck_assert_int_eq(wsg_metrics_get(&m, GW_M_FRAMES_SENT_NONE), 1);
-    ck_assert_int_eq(wsg_metrics_get(&m, GW_M_BYTES_SENT_USER), 18);
-    ck_assert_int_eq(wsg_metrics_get(&m, GW_M_BYTES_SENT_BROADCAST), 40);
-    ck_assert_int_eq(wsg_metrics_get(&m, GW_M_BYTES_SENT_NONE), 15);
+    ck_assert_int_eq(wsg_metrics_get(&m, GW_M_FRAMES_SENT_FIRST + WSG_STREAM_USER), 1);
+    ck_assert_int_eq(wsg_metrics_get(&m, GW_M_FRAMES_SENT_FIRST + WSG_STREAM_BROADCAST), 2);
+    ck_assert_int_eq(wsg_metrics_get(&m, GW_M_FRAMES_SENT_FIRST + WSG_STREAM_NONE), 1);
+    ck_assert_int_eq(wsg_metrics_get(&m, GW_M_BYTES_SENT_FIRST + WSG_STREAM_USER), 18);
+    ck_assert_int_eq(wsg_metrics_get(&m, GW_M_BYTES_SENT_FIRST + WSG_STREAM_BROADCAST), 40);
+    ck_assert_int_eq(wsg_metrics_get(&m, GW_M_BYTES_SENT_FIRST + WSG_STREAM_NONE), 15);
     ck_assert_int_eq(wsg_metrics_count(&m, GW_M_DELIVERY_LATENCY), 3);
     char *text = render(&m);
     ck_assert_double_eq(series_value(text, "wsgate_delivery_latency_seconds_bucket{le=\"0.0005\"}"),

@@ -24,7 +24,7 @@ typedef struct tok {
 
 typedef struct fx {
     gw_order o;
-    gw_order_stream s[2];
+    gw_order_stream s[3]; /* fx_start uses two, as a connection does today; fx_start3 three */
     gw_order_env e;
     gw_order_action a[MAXA];
     int n;
@@ -79,6 +79,24 @@ static void fx_start(fx *f, int64_t since, int64_t bsince, uint64_t client_epoch
     ck_assert_int_eq(gw_order_start(&f->o, &f->e, has, at), 0);
 }
 
+/* Three streams, none with a position: the two after stream 0 wait for their heads. */
+static void fx_start3(fx *f)
+{
+    memset(f, 0, sizeof(*f));
+    f->open = 1;
+    f->s[0].kind = 1;
+    f->s[0].name = "alice";
+    f->s[1].kind = 2;
+    f->s[2].kind = 3; /* a third kind, as channels will be */
+    f->s[2].name = "room:1";
+    gw_order_init(&f->o, f->s, 3, 0);
+    f->e = (gw_order_env){.s = f->s, .n = 3, .act = on_act, .queued = on_queued, .arg = f,
+                          .queue_bytes_max = 1 << 20, .now_us = 1000000};
+    int has[3] = {0, 0, 0};
+    uint64_t at[3] = {0, 0, 0};
+    ck_assert_int_eq(gw_order_start(&f->o, &f->e, has, at), 0);
+}
+
 static void fx_done(fx *f)
 {
     gw_order_free(&f->o, &f->e);
@@ -88,7 +106,8 @@ static void fx_done(fx *f)
 
 static void clear(fx *f) { f->n = 0; }
 
-/* A reply page: seqs (negative: voided, an empty item) in epoch. */
+/* A reply page: seqs (negative: voided, an empty item) in epoch; has_head_of: it tells
+ * stream 1's head, head_of. */
 typedef struct pg {
     int ok, resync, more, has_head_of;
     uint64_t epoch, head, head_of;
@@ -102,9 +121,11 @@ static size_t reply(fx *f, size_t i, const pg *p, const int *seqs, size_t n)
         int v = seqs[k] < 0;
         items[k] = item(f, (uint64_t)(v ? -seqs[k] : seqs[k]), p->epoch, v ? 0 : 10);
     }
+    gw_order_head head = {.stream = 1, .head = p->head_of};
     gw_order_page page = {.ok = p->ok, .resync = p->resync, .more = p->more,
-                          .has_head_of = p->has_head_of, .epoch = p->epoch, .head = p->head,
-                          .head_of_seq = p->head_of, .items = items, .n = n};
+                          .epoch = p->epoch, .head = p->head, .items = items, .n = n,
+                          .heads = p->has_head_of ? &head : NULL,
+                          .nheads = p->has_head_of ? 1 : 0};
     return gw_order_reply(&f->o, &f->e, i, f->s[i].reqno, &page);
 }
 
@@ -692,6 +713,45 @@ START_TEST(held_messages_beyond_the_queue_bound_close_4008)
 }
 END_TEST
 
+/* --- streams are identified things, any number of them --- */
+
+START_TEST(init_keeps_each_streams_identity)
+{
+    fx f;
+    fx_start3(&f);
+    ck_assert_int_eq(f.s[0].kind, 1);
+    ck_assert_str_eq(f.s[0].name, "alice");
+    ck_assert_ptr_null(f.s[1].name);
+    ck_assert_int_eq(f.s[2].kind, 3);
+    ck_assert_str_eq(f.s[2].name, "room:1");
+    fx_done(&f);
+}
+END_TEST
+
+START_TEST(heads_are_matched_to_their_streams_and_a_missing_one_is_asked)
+{
+    fx f;
+    fx_start3(&f);
+    ck_assert_int_eq(count(&f, GW_ORDER_REQUEST), 1);
+    ck_assert_int_eq(f.s[1].flags & GW_ORDER_F_WANT_HEAD, GW_ORDER_F_WANT_HEAD);
+    ck_assert_int_eq(f.s[2].flags & GW_ORDER_F_WANT_HEAD, GW_ORDER_F_WANT_HEAD);
+    clear(&f);
+    /* the router told stream 2's head only */
+    gw_order_head h = {.stream = 2, .head = 40};
+    gw_order_page page = {.ok = 1, .epoch = E1, .head = 0, .heads = &h, .nheads = 1};
+    gw_order_reply(&f.o, &f.e, 0, f.s[0].reqno, &page);
+    ck_assert_uint_eq(f.s[2].pos, 40);
+    ck_assert_int_eq(count(&f, GW_ORDER_REQUEST), 1);
+    ck_assert_int_eq(nth(&f, GW_ORDER_REQUEST, 0)->stream, 1);
+    ck_assert_int_eq(count(&f, GW_ORDER_WELCOME), 0); /* stream 1 is still unknown */
+    clear(&f);
+    reply(&f, 1, &(pg){.ok = 1, .epoch = E1, .head = 9}, NULL, 0);
+    ck_assert_uint_eq(f.s[1].pos, 9);
+    ck_assert_int_eq(count(&f, GW_ORDER_WELCOME), 1);
+    fx_done(&f);
+}
+END_TEST
+
 START_TEST(nothing_is_delivered_once_the_connection_closed)
 {
     fx f;
@@ -735,6 +795,8 @@ int main(void)
     tcase_add_test(tc, streams_keep_their_own_order);
     tcase_add_test(tc, held_messages_beyond_the_queue_bound_close_4008);
     tcase_add_test(tc, nothing_is_delivered_once_the_connection_closed);
+    tcase_add_test(tc, init_keeps_each_streams_identity);
+    tcase_add_test(tc, heads_are_matched_to_their_streams_and_a_missing_one_is_asked);
     suite_add_tcase(s, tc);
     return wsg_check_run(s);
 }
