@@ -379,3 +379,23 @@ void wsg_config_free_service(wsg_opts_fn table, void *cfg)
     wsg_opt opts[WSG_CONFIG_MAX_OPTS];
     wsg_config_free(opts, table(cfg, opts));
 }
+
+int wsg_config_listen(const char *var, const char *value, char *host, size_t hostlen, int *port,
+                      char *err, size_t errlen)
+{
+    if (!value || wsg_parse_hostport(value, host, hostlen, port)) {
+        snprintf(err, errlen, "%s: \"%s\" is not host:port", var, value ? value : "");
+        return -1;
+    }
+    return 0;
+}
+
+int wsg_config_log_level(const char *value, wsg_log_level *out, char *err, size_t errlen)
+{
+    if (!value || wsg_log_level_parse(value, out)) {
+        snprintf(err, errlen, "WSGATE_LOG_LEVEL: \"%s\" is not debug, info, warn or error",
+                 value ? value : "");
+        return -1;
+    }
+    return 0;
+}

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "wsg_log.h"
+
 typedef enum {
     WSG_OPT_STRING,   /* char **            */
     WSG_OPT_INT,      /* int64_t *, within [min, max] */
@@ -71,5 +73,12 @@ int wsg_parse_duration_ms(const char *s, int64_t *out);
 
 /* "host:port" or ":port" or "port" -> host (may be "" meaning any) and port. Returns 0/-1. */
 int wsg_parse_hostport(const char *s, char *host, size_t hostlen, int *port);
+
+/* The checks every service makes of its settings, with the error message naming the variable.
+ * wsg_config_listen: value (NULL counts as empty) is host:port with a port of 1-65535.
+ * wsg_config_log_level: value is debug, info, warn or error. 0, or -1 with err filled. */
+int wsg_config_listen(const char *var, const char *value, char *host, size_t hostlen, int *port,
+                      char *err, size_t errlen);
+int wsg_config_log_level(const char *value, wsg_log_level *out, char *err, size_t errlen);
 
 #endif

@@ -116,27 +116,20 @@ wsg_config_status gw_config_load(gw_config *c, int argc, char **argv, char *err,
         return st;
     if (wsg_nats_opts_settle(&c->nats, err, errlen))
         return WSG_CONFIG_ERROR;
-    if (wsg_parse_hostport(c->listen, c->listen_host, sizeof(c->listen_host), &c->listen_port)) {
-        snprintf(err, errlen, "WSGATE_LISTEN: \"%s\" is not host:port", c->listen);
+    if (wsg_config_listen("WSGATE_LISTEN", c->listen, c->listen_host, sizeof(c->listen_host),
+                          &c->listen_port, err, errlen))
         return WSG_CONFIG_ERROR;
-    }
     if (c->admin_listen && *c->admin_listen &&
-        (wsg_parse_hostport(c->admin_listen, c->admin_listen_host,
-                            sizeof(c->admin_listen_host), &c->admin_listen_port) ||
-         c->admin_listen_port <= 0)) {
-        snprintf(err, errlen, "WSGATE_ADMIN_LISTEN: \"%s\" is not host:port", c->admin_listen);
+        wsg_config_listen("WSGATE_ADMIN_LISTEN", c->admin_listen, c->admin_listen_host,
+                          sizeof(c->admin_listen_host), &c->admin_listen_port, err, errlen))
         return WSG_CONFIG_ERROR;
-    }
     if (c->admin_listen_port && c->admin_listen_port == c->listen_port &&
         !strcmp(c->admin_listen_host, c->listen_host)) {
         snprintf(err, errlen, "WSGATE_ADMIN_LISTEN must differ from WSGATE_LISTEN");
         return WSG_CONFIG_ERROR;
     }
-    if (wsg_log_level_parse(c->log_level, &c->log_level_v)) {
-        snprintf(err, errlen, "WSGATE_LOG_LEVEL: \"%s\" is not debug, info, warn or error",
-                 c->log_level);
+    if (wsg_config_log_level(c->log_level, &c->log_level_v, err, errlen))
         return WSG_CONFIG_ERROR;
-    }
     if (!strcmp(c->auth, "jwt")) {
         c->auth_mode = GW_AUTH_MODE_JWT;
     } else if (!strcmp(c->auth, "none")) {

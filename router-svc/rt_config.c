@@ -114,12 +114,9 @@ wsg_config_status rt_config_load(rt_config *c, int argc, char **argv, char *err,
                                                    errlen);
     if (st != WSG_CONFIG_OK)
         return st;
-    if (!c->http_listen || wsg_parse_hostport(c->http_listen, c->http_host, sizeof(c->http_host),
-                                              &c->http_port)) {
-        snprintf(err, errlen, "WSGATE_HTTP_LISTEN: \"%s\" is not host:port",
-                 c->http_listen ? c->http_listen : "");
+    if (wsg_config_listen("WSGATE_HTTP_LISTEN", c->http_listen, c->http_host,
+                          sizeof(c->http_host), &c->http_port, err, errlen))
         return WSG_CONFIG_ERROR;
-    }
     if (rt_redis_url_parse(c->redis_url, &c->redis)) {
         /* never echo the URL: it may hold a password */
         snprintf(err, errlen, "WSGATE_REDIS_URL: expected redis://[:password@]host:port[/db]");
@@ -127,11 +124,8 @@ wsg_config_status rt_config_load(rt_config *c, int argc, char **argv, char *err,
     }
     if (wsg_nats_opts_settle(&c->nats, err, errlen))
         return WSG_CONFIG_ERROR;
-    if (!c->log_level || wsg_log_level_parse(c->log_level, &c->log_level_v)) {
-        snprintf(err, errlen, "WSGATE_LOG_LEVEL: \"%s\" is not debug, info, warn or error",
-                 c->log_level ? c->log_level : "");
+    if (wsg_config_log_level(c->log_level, &c->log_level_v, err, errlen))
         return WSG_CONFIG_ERROR;
-    }
     return WSG_CONFIG_OK;
 }
 
