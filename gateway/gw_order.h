@@ -1,6 +1,6 @@
 /* gw_order: the decisions that make a connection's streams gap-free, without any I/O. A
- * connection follows streams (today its user's stream and the broadcast stream; any number
- * tomorrow), each a gw_order_stream the caller owns. gw_order is told what happens — the
+ * connection follows any number of streams (from its connect: its user's stream and the
+ * broadcast stream), each a gw_order_stream the caller owns. gw_order is told what happens — the
  * history replies (the first one says where the client stands, later ones fill gaps or page
  * through a long replay), live deliveries, deliveries outside any stream before the welcome,
  * the clock, the out queue draining — and answers with actions the caller performs, in order:
