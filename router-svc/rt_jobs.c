@@ -17,7 +17,8 @@
 /* Flush batches early inside a big drain so their memory stays bounded. */
 #define EARLY_FLUSH_BYTES (4u * 1024 * 1024)
 /* NodeDelivery bytes around one item's payload (ids, epochs, stream, its name and the user id
- * beside it, seq, one conn id), also enough for the spliced seq and a HistoryReply's envelope of the same payload */
+ * beside it, seq, one conn id), also enough for the spliced seq and a HistoryReply's envelope
+ * of the same payload */
 #define NODE_DELIVERY_OVERHEAD 512
 /* streams per append script call: bounds how long one call holds Redis */
 #define APPEND_CHUNK 256

@@ -371,7 +371,7 @@ START_TEST(broadcast_to_live_nodes_only)
     ck_assert_int_eq(rt_route_broadcast(buf, len, NOW, &j, &res), RT_ROUTED);
     ck_assert_uint_eq(j->nparts, 1);
     ck_assert_int_eq(j->parts[0].kind, WSGATE__STREAM_KIND__STREAM_BROADCAST);
-    ck_assert_str_eq(j->parts[0].name, "");
+    ck_assert_str_eq(j->parts[0].name, ""); /* unnamed */
     ck_assert_int_eq(fan(r, b, j, 12, &fo), RT_ROUTED);
     ck_assert_uint_eq(fo.nodes, 3);
     ck_assert_uint_eq(fo.connections, 3); /* what the registry counts on those nodes */
