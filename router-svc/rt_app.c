@@ -47,9 +47,9 @@ static void on_need_rewrite(void *arg, rt_store_op *op)
          * are voided before any newer append runs */
         rt_voids_pump(a->voids);
     }
-    /* Redis was away and may have lost everything: the ring may speak for a history that no
+    /* Redis was away and may have lost everything: the rings may speak for a history that no
      * longer exists */
-    rt_hist_serve_forget_ring(a->hs);
+    rt_hist_serve_forget_rings(a->hs);
 }
 
 /* Each op handed back completes through its own done callback. */
@@ -102,7 +102,7 @@ static void on_tick(void *arg)
     rt_app *a = arg;
     rt_members_tick(a->members);
     if (rt_store_connected(a->ctx.store))
-        rt_hist_serve_load_ring(a->hs);
+        rt_hist_serve_load_rings(a->hs);
     if (rt_members_loaded(a->members) && rt_store_connected(a->ctx.store))
         rt_voids_pump(a->voids);
     rt_members_resync_tick(a->members);
@@ -194,7 +194,7 @@ int rt_app_start(rt_app *a)
     if (!c->bus)
         return -1;
     rt_members_load(a->members);
-    rt_hist_serve_load_ring(a->hs);
+    rt_hist_serve_load_rings(a->hs);
     return 0;
 }
 

@@ -6,6 +6,7 @@
 #include <uthash.h>
 
 #include "proto/wsgate.pb-c.h"
+#include "rt_kinds.h"
 #include "wsg_pb.h"
 #include "wsg_subject.h"
 
@@ -17,8 +18,9 @@ typedef struct blob {
     struct blob *next;
     size_t len;
     int64_t created_at_us;
-    int stream;
-    char *user_id; /* inside data, after the payload; NULL unless STREAM_USER */
+    int kind;
+    char *name;    /* inside data, after the payload ("" when none) */
+    const char *legacy_user; /* Item.user_id: name for a user stream, else "" */
     uint64_t seq, epoch;
     uint8_t data[];
 } blob;
@@ -107,22 +109,21 @@ int rt_batch_begin_pos(rt_batch *b, const void *payload, size_t len, int64_t cre
 {
     b->msg++;
     b->cur = NULL;
-    size_t ulen = pos && pos->user_id ? strlen(pos->user_id) + 1 : 0;
-    blob *bl = malloc(sizeof(*bl) + len + ulen);
+    const char *name = pos && pos->name ? pos->name : "";
+    size_t nlen = strlen(name) + 1;
+    blob *bl = malloc(sizeof(*bl) + len + nlen);
     if (!bl)
         return -1;
     bl->len = len;
     bl->created_at_us = created_at_us;
-    bl->stream = pos ? pos->stream : WSGATE__STREAM_KIND__STREAM_NONE;
+    bl->kind = pos ? pos->kind : WSGATE__STREAM_KIND__STREAM_NONE;
     bl->seq = pos ? pos->seq : 0;
     bl->epoch = pos ? pos->epoch : 0;
-    bl->user_id = NULL;
     if (len)
         memcpy(bl->data, payload, len);
-    if (ulen) {
-        bl->user_id = (char *)bl->data + len;
-        memcpy(bl->user_id, pos->user_id, ulen);
-    }
+    bl->name = (char *)bl->data + len;
+    memcpy(bl->name, name, nlen);
+    bl->legacy_user = rt_stream_legacy_user_id((unsigned)bl->kind, bl->name);
     bl->next = b->blobs;
     b->blobs = bl;
     b->cur = bl;
@@ -180,7 +181,7 @@ static int conn_push(rt_batch *b, envelope *e, item *it, uint64_t conn_id)
 /* A new item for the current message, in the tail envelope if it still has room. */
 static item *item_new(rt_batch *b, nodeq *q, uint64_t epoch, envelope **env)
 {
-    size_t cost = b->cur->len + ITEM_OVERHEAD + (b->cur->user_id ? strlen(b->cur->user_id) : 0);
+    size_t cost = b->cur->len + ITEM_OVERHEAD + strlen(b->cur->name) + strlen(b->cur->legacy_user);
     envelope *e = q->tail;
     if (!e || e->epoch != epoch || e->n >= b->max_items ||
         (e->n > 0 && e->bytes + cost > b->max_bytes)) {
@@ -280,8 +281,9 @@ static int publish_envelope(const nodeq *q, const envelope *e, rt_batch_publish_
             items[i].n_conn_ids = it->n_conn_ids;
         }
         items[i].created_at_us = it->payload->created_at_us;
-        items[i].stream = (Wsgate__StreamKind)it->payload->stream;
-        items[i].user_id = it->payload->user_id ? it->payload->user_id : (char *)"";
+        items[i].stream = (Wsgate__StreamKind)it->payload->kind;
+        items[i].stream_name = it->payload->name;
+        items[i].user_id = (char *)it->payload->legacy_user;
         items[i].seq = it->payload->seq;
         items[i].epoch = it->payload->epoch;
         ptrs[i] = &items[i];

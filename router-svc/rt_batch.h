@@ -22,10 +22,11 @@ typedef int (*rt_batch_publish_fn)(const char *node_id, const uint8_t *data, siz
 rt_batch *rt_batch_new(size_t max_items, size_t max_bytes);
 void rt_batch_free(rt_batch *b);
 
-/* Where a message stands in the history (NodeDelivery.Item stream, user_id, seq, epoch). */
+/* Where a message stands in the history: NodeDelivery.Item stream, stream_name (and user_id
+ * for a user stream, for gateways that predate stream_name), seq, epoch. */
 typedef struct rt_batch_pos {
-    int stream;          /* Wsgate__StreamKind */
-    const char *user_id; /* STREAM_USER; copied */
+    int kind;            /* Wsgate__StreamKind */
+    const char *name;    /* the stream's name (NULL: ""); copied */
     uint64_t seq, epoch;
 } rt_batch_pos;
 

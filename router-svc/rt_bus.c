@@ -51,6 +51,11 @@ static int class_of(rt_msg_kind k)
     return k == RT_MSG_CONN || k == RT_MSG_HB ? CLS_REGISTRY : CLS_WORK;
 }
 
+static rt_queue queue_of(int cls)
+{
+    return cls == CLS_REGISTRY ? RT_QUEUE_REGISTRY : RT_QUEUE_WORK;
+}
+
 static void set_queued_gauge(rt_bus *b, int cls)
 {
     if (b->cfg.metrics)
@@ -67,12 +72,11 @@ static void shed(rt_bus *b, rt_msg_kind kind, natsMsg *msg, size_t bytes)
     if (cls == CLS_REGISTRY)
         atomic_fetch_add(&b->registry_shed, 1);
     if (b->cfg.metrics)
-        wsg_metrics_add(b->cfg.metrics, cls == CLS_REGISTRY ? RT_M_SHED_REGISTRY : RT_M_SHED_WORK,
-                        1);
+        wsg_metrics_add(b->cfg.metrics, rt_metric_shed(queue_of(cls)), 1);
     int64_t now = wsg_mono_us();
     if (now - b->shed_logged_us >= 1000000) {
         wsg_warn("inbound_shed", "queue=%s kind=%d bytes=%zu queued_bytes=%zu max_bytes=%zu "
-                 "suppressed=%" PRIu64, cls == CLS_REGISTRY ? "registry" : "work", (int)kind,
+                 "suppressed=%" PRIu64, rt_queue_name(queue_of(cls)), (int)kind,
                  bytes, atomic_load(&b->queued[cls]), b->max_bytes[cls], b->shed_suppressed);
         b->shed_logged_us = now;
         b->shed_suppressed = 0;

@@ -33,12 +33,12 @@ void rt_ctx_flush_batches(rt_ctx *c)
         wsg_metrics_add(c->m, RT_M_INTERNAL_ERRORS, (int64_t)failed);
 }
 
-void rt_ctx_shed(rt_ctx *c, size_t metric, const char *queue)
+void rt_ctx_shed(rt_ctx *c, rt_queue q)
 {
-    rt_ctx_count(c, metric);
+    rt_ctx_count(c, rt_metric_shed(q));
     if (wsg_mono_us() - c->shed_logged_us >= 1000000) {
         wsg_warn("work_shed", "queue=%s jobs=%zu job_bytes=%zu reads=%zu suppressed=%" PRIu64,
-                 queue, c->njobs, c->jobs_bytes, c->reads_inflight, c->shed_suppressed);
+                 rt_queue_name(q), c->njobs, c->jobs_bytes, c->reads_inflight, c->shed_suppressed);
         c->shed_logged_us = wsg_mono_us();
         c->shed_suppressed = 0;
     } else {

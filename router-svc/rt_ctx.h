@@ -12,6 +12,7 @@
 #include "rt_bus.h"
 #include "rt_config.h"
 #include "rt_history.h"
+#include "rt_metrics.h"
 #include "rt_quota.h"
 #include "rt_registry.h"
 #include "rt_store.h"
@@ -42,6 +43,6 @@ void rt_ctx_count(rt_ctx *c, size_t metric);
 void rt_ctx_flush_batches(rt_ctx *c);
 /* Work dropped because a bounded queue (named queue) was full: counted as metric, logged at
  * most once a second. */
-void rt_ctx_shed(rt_ctx *c, size_t metric, const char *queue);
+void rt_ctx_shed(rt_ctx *c, rt_queue q);
 
 #endif

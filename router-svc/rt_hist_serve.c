@@ -1,4 +1,4 @@
-/* rt_hist_serve: history requests, the broadcast ring and its loading, on the router's main
+/* rt_hist_serve: history requests, the streams' rings and their loading, on the router's main
  * thread. */
 #include "rt_hist_serve.h"
 
@@ -7,13 +7,14 @@
 #include <string.h>
 
 #include "proto/wsgate.pb-c.h"
+#include "rt_kinds.h"
 #include "rt_metrics.h"
 #include "rt_ring.h"
 #include "rt_script.h"
 #include "wsg_log.h"
 #include "wsg_time.h"
 
-/* the broadcast ring's payload bytes, at most (and what one load may read) */
+/* a ring's payload bytes, at most (and what one load may read) */
 #define RING_MAX_BYTES (64u * 1024 * 1024)
 /* packed HistoryReply bytes per item besides its payload */
 #define HIST_ITEM_OVERHEAD 32
@@ -21,16 +22,25 @@
  * gateway retries, or closes an unwelcomed connection with 1012 to reconnect) */
 #define READS_MAX 4096
 
+/* One stream's ring and where its loading stands. */
+typedef struct ring_slot {
+    rt_hist_serve *hs;
+    rt_ring *ring;
+    int loaded, inflight;
+} ring_slot;
+
 struct rt_hist_serve {
     rt_ctx *c;
-    rt_ring *ring;
-    int ring_loaded, ring_inflight;
+    ring_slot *slots; /* one per stream kept in memory: a handful, searched in order */
+    size_t nslots;
 };
 
-/* What a history read remembers while the store runs it. */
+/* What a history read remembers while the store runs it: the request (its heads name the
+ * reply's) and where the answer goes. */
 typedef struct read_op {
     rt_hist_serve *hs;
     char *reply;
+    rt_hist_req q;
 } read_op;
 
 static void count(rt_hist_serve *hs, size_t id)
@@ -50,11 +60,11 @@ static size_t hist_page_bytes(rt_hist_serve *hs)
 }
 
 static void reply_history(rt_hist_serve *hs, const char *subject, Wsgate__HistoryReply__Status st,
-                          const rt_hist_page *p)
+                          const rt_hist_req *q, const rt_hist_page *p)
 {
     uint8_t *buf;
     size_t len;
-    if (rt_hist_reply_pack(st, p, &buf, &len)) {
+    if (rt_hist_reply_pack(st, q, p, &buf, &len)) {
         count(hs, RT_M_INTERNAL_ERRORS);
         return;
     }
@@ -82,18 +92,26 @@ static void on_read(void *arg, rt_store_op *op)
     rt_hist_page page;
     hs->c->reads_inflight--;
     if (!op->ran) {
-        reply_history(hs, ro->reply, WSGATE__HISTORY_REPLY__STATUS__UNAVAILABLE, NULL);
+        reply_history(hs, ro->reply, WSGATE__HISTORY_REPLY__STATUS__UNAVAILABLE, NULL, NULL);
         return;
     }
-    if (rt_hist_parse_read(op->reply, &page)) {
+    if (rt_hist_parse_read(op->reply, ro->q.nheads, &page)) {
         wsg_warn("redis_bad_reply", "op=history_read");
         count(hs, RT_M_REDIS_ERRORS);
-        reply_history(hs, ro->reply, WSGATE__HISTORY_REPLY__STATUS__UNAVAILABLE, NULL);
+        reply_history(hs, ro->reply, WSGATE__HISTORY_REPLY__STATUS__UNAVAILABLE, NULL, NULL);
         return;
     }
     count(hs, RT_M_HISTORY_READS_REDIS);
-    reply_history(hs, ro->reply, WSGATE__HISTORY_REPLY__STATUS__OK, &page);
+    reply_history(hs, ro->reply, WSGATE__HISTORY_REPLY__STATUS__OK, &ro->q, &page);
     rt_hist_page_free(&page);
+}
+
+static ring_slot *slot_of(const rt_hist_serve *hs, unsigned kind, const char *name)
+{
+    for (size_t i = 0; i < hs->nslots; i++)
+        if (rt_ring_is(hs->slots[i].ring, kind, name))
+            return &hs->slots[i];
+    return NULL;
 }
 
 void rt_hist_serve_request(rt_hist_serve *hs, const natsMsg *msg)
@@ -108,22 +126,24 @@ void rt_hist_serve_request(rt_hist_serve *hs, const natsMsg *msg)
     rt_hreq_status st = rt_hist_req_parse((const uint8_t *)natsMsg_GetData(msg),
                                           (size_t)natsMsg_GetDataLength(msg), c->hist.page, &q);
     if (st != RT_HREQ_OK) {
-        reply_history(hs, reply, WSGATE__HISTORY_REPLY__STATUS__BAD_REQUEST, NULL);
+        reply_history(hs, reply, WSGATE__HISTORY_REPLY__STATUS__BAD_REQUEST, NULL, NULL);
         return;
     }
     rt_hist_page page;
-    int served = rt_ring_serve(hs->ring, &q, hist_page_bytes(hs), wsg_now_us(), &page);
+    ring_slot *slot = slot_of(hs, q.kind, q.name);
+    int served =
+        slot ? rt_ring_serve(slot->ring, &q, hist_page_bytes(hs), wsg_now_us(), &page) : 0;
     if (served == 1) {
         count(hs, RT_M_HISTORY_READS_MEMORY);
-        reply_history(hs, reply, WSGATE__HISTORY_REPLY__STATUS__OK, &page);
+        reply_history(hs, reply, WSGATE__HISTORY_REPLY__STATUS__OK, &q, &page);
         rt_hist_page_free(&page);
         return;
     }
     if (served < 0)
         count(hs, RT_M_INTERNAL_ERRORS); /* Redis answers instead */
     if (c->reads_inflight >= READS_MAX) {
-        rt_ctx_shed(c, RT_M_SHED_READS, "reads");
-        reply_history(hs, reply, WSGATE__HISTORY_REPLY__STATUS__UNAVAILABLE, NULL);
+        rt_ctx_shed(c, RT_QUEUE_READS);
+        reply_history(hs, reply, WSGATE__HISTORY_REPLY__STATUS__UNAVAILABLE, NULL, NULL);
         return;
     }
     read_op *ro = calloc(1, sizeof(*ro));
@@ -131,8 +151,10 @@ void rt_hist_serve_request(rt_hist_serve *hs, const natsMsg *msg)
         free(ro);
         ro = NULL;
     }
-    if (ro)
+    if (ro) {
         ro->hs = hs;
+        ro->q = q;
+    }
     /* the op owns ro from here (freed with it, or by rt_store_op_script if that fails) */
     rt_store_op *op =
         ro ? rt_store_op_script(RT_SCRIPT__COUNT + RT_HSCRIPT_READ, on_read, ro, read_op_free)
@@ -141,80 +163,105 @@ void rt_hist_serve_request(rt_hist_serve *hs, const natsMsg *msg)
         rt_hist_read_args(&op->args, c->cfg->prefix, &c->hist, &q, hist_page_bytes(hs))) {
         rt_store_op_free(op);
         count(hs, RT_M_INTERNAL_ERRORS);
-        reply_history(hs, reply, WSGATE__HISTORY_REPLY__STATUS__UNAVAILABLE, NULL);
+        reply_history(hs, reply, WSGATE__HISTORY_REPLY__STATUS__UNAVAILABLE, NULL, NULL);
         return;
     }
     c->reads_inflight++;
     rt_store_submit(c->store, op);
 }
 
-/* ---- the ring ---- */
+/* ---- the rings ---- */
 
 void rt_hist_serve_note(rt_hist_serve *hs, const rt_job *j)
 {
     for (size_t i = 0; i < j->nparts; i++) {
         const rt_part *p = &j->parts[i];
-        if (p->stream != WSGATE__STREAM_KIND__STREAM_BROADCAST || !p->seq)
+        ring_slot *slot = p->seq ? slot_of(hs, p->kind, p->name) : NULL;
+        if (!slot)
             continue;
         size_t len;
         char *text = rt_frame_with_seq(&j->frame, p->seq, &len);
-        if (!text || rt_ring_push(hs->ring, p->epoch, p->seq, text, len, j->created_at_us,
+        if (!text || rt_ring_push(slot->ring, p->epoch, p->seq, text, len, j->created_at_us,
                                   wsg_now_us()))
             count(hs, RT_M_INTERNAL_ERRORS);
         free(text);
     }
 }
 
-void rt_hist_serve_forget_ring(rt_hist_serve *hs)
+static void slot_forget(ring_slot *slot)
 {
-    rt_ring_clear(hs->ring);
-    hs->ring_loaded = 0;
+    rt_ring_clear(slot->ring);
+    slot->loaded = 0;
+}
+
+void rt_hist_serve_forget(rt_hist_serve *hs, unsigned kind, const char *name)
+{
+    ring_slot *slot = slot_of(hs, kind, name);
+    if (slot)
+        slot_forget(slot);
+}
+
+void rt_hist_serve_forget_rings(rt_hist_serve *hs)
+{
+    for (size_t i = 0; i < hs->nslots; i++)
+        slot_forget(&hs->slots[i]);
 }
 
 static void on_ring_loaded(void *arg, rt_store_op *op)
 {
-    rt_hist_serve *hs = arg;
-    hs->ring_inflight = 0;
+    ring_slot *slot = arg;
+    rt_hist_serve *hs = slot->hs;
+    slot->inflight = 0;
     rt_hist_page page;
     if (!op->ran)
         return; /* the next tick tries again */
-    if (rt_hist_parse_read(op->reply, &page)) {
-        wsg_warn("redis_bad_reply", "op=history_ring_load");
+    if (rt_hist_parse_read(op->reply, 0, &page)) {
+        wsg_warn("redis_bad_reply", "op=history_ring_load stream=%s",
+                 wsg_stream_label(rt_ring_kind(slot->ring)));
         count(hs, RT_M_REDIS_ERRORS);
         return;
     }
-    if (rt_ring_load(hs->ring, &page, wsg_now_us()))
+    if (rt_ring_load(slot->ring, &page, wsg_now_us()))
         count(hs, RT_M_INTERNAL_ERRORS);
     else
-        hs->ring_loaded = 1;
-    wsg_info("history_ring_loaded", "items=%zu head=%" PRIu64 " complete=%d",
-             rt_ring_len(hs->ring), rt_ring_head(hs->ring), rt_ring_complete(hs->ring));
+        slot->loaded = 1;
+    wsg_info("history_ring_loaded", "stream=%s name=\"%s\" items=%zu head=%" PRIu64
+             " complete=%d", wsg_stream_label(rt_ring_kind(slot->ring)), rt_ring_name(slot->ring),
+             rt_ring_len(slot->ring), rt_ring_head(slot->ring), rt_ring_complete(slot->ring));
     rt_hist_page_free(&page);
 }
 
-/* Reads the whole broadcast stream into the ring, so requests need no Redis read. */
-void rt_hist_serve_load_ring(rt_hist_serve *hs)
+/* Reads the whole stream into its ring, so requests need no Redis read. */
+static void slot_load(ring_slot *slot)
 {
-    rt_ctx *c = hs->c;
-    if (hs->ring_loaded || hs->ring_inflight)
+    rt_ctx *c = slot->hs->c;
+    if (slot->loaded || slot->inflight)
         return;
-    rt_hist_req q = {.stream = WSGATE__STREAM_KIND__STREAM_BROADCAST,
+    rt_hist_req q = {.kind = rt_ring_kind(slot->ring),
                      .has_after = 1,
                      .max_items = (uint32_t)c->hist.max_len};
+    snprintf(q.name, sizeof(q.name), "%s", rt_ring_name(slot->ring));
     rt_store_op *op =
-        rt_store_op_script(RT_SCRIPT__COUNT + RT_HSCRIPT_READ, on_ring_loaded, hs, NULL);
+        rt_store_op_script(RT_SCRIPT__COUNT + RT_HSCRIPT_READ, on_ring_loaded, slot, NULL);
     if (!op || rt_hist_read_args(&op->args, c->cfg->prefix, &c->hist, &q, RING_MAX_BYTES)) {
         rt_store_op_free(op);
-        count(hs, RT_M_INTERNAL_ERRORS);
+        count(slot->hs, RT_M_INTERNAL_ERRORS);
         return; /* the next tick tries again */
     }
-    hs->ring_inflight = 1;
+    slot->inflight = 1;
     rt_store_submit(c->store, op);
 }
 
-size_t rt_hist_serve_ring_len(const rt_hist_serve *hs)
+void rt_hist_serve_load_rings(rt_hist_serve *hs)
 {
-    return rt_ring_len(hs->ring);
+    for (size_t i = 0; i < hs->nslots; i++)
+        slot_load(&hs->slots[i]);
+}
+
+size_t rt_hist_serve_ring_len(const rt_hist_serve *hs, unsigned kind, const char *name)
+{
+    const ring_slot *slot = slot_of(hs, kind, name);
+    return slot ? rt_ring_len(slot->ring) : 0;
 }
 
 rt_hist_serve *rt_hist_serve_new(rt_ctx *c)
@@ -223,11 +270,24 @@ rt_hist_serve *rt_hist_serve_new(rt_ctx *c)
     if (!hs)
         return NULL;
     hs->c = c;
-    hs->ring = rt_ring_new((size_t)c->cfg->history_max, RING_MAX_BYTES,
-                           c->cfg->history_ttl_ms * 1000);
-    if (!hs->ring) {
+    /* one ring per kind marked `ring` (rt_kinds: such kinds are unnamed, so one stream each) */
+    hs->slots = calloc(WSG_STREAM_KINDS, sizeof(*hs->slots));
+    if (!hs->slots) {
         rt_hist_serve_free(hs);
         return NULL;
+    }
+    for (unsigned k = 1; k < WSG_STREAM_KINDS; k++) {
+        if (!rt_kind_ring(k))
+            continue;
+        ring_slot *slot = &hs->slots[hs->nslots];
+        slot->hs = hs;
+        slot->ring = rt_ring_new((Wsgate__StreamKind)k, "", (size_t)c->cfg->history_max,
+                                 RING_MAX_BYTES, c->cfg->history_ttl_ms * 1000);
+        if (!slot->ring) {
+            rt_hist_serve_free(hs);
+            return NULL;
+        }
+        hs->nslots++;
     }
     return hs;
 }
@@ -236,6 +296,8 @@ void rt_hist_serve_free(rt_hist_serve *hs)
 {
     if (!hs)
         return;
-    rt_ring_free(hs->ring);
+    for (size_t i = 0; i < hs->nslots; i++)
+        rt_ring_free(hs->slots[i].ring);
+    free(hs->slots);
     free(hs);
 }

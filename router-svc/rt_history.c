@@ -6,12 +6,12 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "rt_kinds.h"
 #include "rt_lua.h"
 #include "rt_script.h"
 #include "wsg_num.h"
 #include "wsg_pb.h"
 #include "wsg_time.h"
-#include "wsg_user.h"
 
 /* The Lua is in router-svc/lua/history_*.lua (keys, arguments and replies in each file's
  * header), embedded at build time; the scripts share history_prelude.lua. */
@@ -32,9 +32,17 @@ uint64_t rt_hist_epoch_candidate(void)
     return v;
 }
 
-static const char *kind_arg(Wsgate__StreamKind s)
+/* The stream's tag and name arguments, for a kind the router knows and a valid name. */
+static int stream_args(rt_cmd *a, unsigned kind, const char *name)
 {
-    return s == WSGATE__STREAM_KIND__STREAM_BROADCAST ? "b" : "u";
+    if (!rt_kind_known(kind) || !wsg_stream_name_valid(kind, name))
+        return -1;
+    return rt_cmd_adds(a, wsg_stream_tag(kind)) || rt_cmd_adds(a, name ? name : "") ? -1 : 0;
+}
+
+static const char *flag(int v)
+{
+    return v ? "1" : "0";
 }
 
 int rt_hist_append_args(rt_cmd *a, const char *prefix, const rt_hist_limits *l,
@@ -56,16 +64,12 @@ int rt_hist_append_args(rt_cmd *a, const char *prefix, const rt_hist_limits *l,
     return rc ? -1 : 0;
 }
 
-int rt_hist_append_add(rt_cmd *a, Wsgate__StreamKind stream, const char *user_id,
-                       rt_append_mode mode)
+int rt_hist_append_add(rt_cmd *a, unsigned kind, const char *name, rt_append_mode mode)
 {
-    if (stream != WSGATE__STREAM_KIND__STREAM_USER &&
-        stream != WSGATE__STREAM_KIND__STREAM_BROADCAST)
-        return -1;
-    if (mode == RT_APPEND_SEEN_ONLY && stream != WSGATE__STREAM_KIND__STREAM_USER)
-        return -1;
-    return rt_cmd_adds(a, kind_arg(stream)) ||
-                   rt_cmd_adds(a, stream == WSGATE__STREAM_KIND__STREAM_USER ? user_id : "") ||
+    int marked = rt_kind_offline_store(kind);
+    if (mode == RT_APPEND_SEEN_ONLY && !marked)
+        return -1; /* the seen marker is a user's: only for streams kept for a user offline */
+    return stream_args(a, kind, name) || rt_cmd_adds(a, flag(marked)) ||
                    rt_cmd_adds(a, mode == RT_APPEND_LIVE        ? "1"
                                   : mode == RT_APPEND_SEEN_ONLY ? "k"
                                                                 : "0")
@@ -81,17 +85,9 @@ int rt_hist_void_args(rt_cmd *a, const char *prefix, const rt_hist_limits *l)
                : 0;
 }
 
-int rt_hist_void_add(rt_cmd *a, Wsgate__StreamKind stream, const char *user_id,
-                     const char *job_id)
+int rt_hist_void_add(rt_cmd *a, unsigned kind, const char *name, const char *job_id)
 {
-    if (stream != WSGATE__STREAM_KIND__STREAM_USER &&
-        stream != WSGATE__STREAM_KIND__STREAM_BROADCAST)
-        return -1;
-    return rt_cmd_adds(a, kind_arg(stream)) ||
-                   rt_cmd_adds(a, stream == WSGATE__STREAM_KIND__STREAM_USER ? user_id : "") ||
-                   rt_cmd_adds(a, job_id)
-               ? -1
-               : 0;
+    return stream_args(a, kind, name) || rt_cmd_adds(a, job_id) ? -1 : 0;
 }
 
 static int reply_u64(const redisReply *e, uint64_t *out)
@@ -128,6 +124,49 @@ int rt_hist_parse_void(const redisReply *r, size_t n, uint64_t *seqs)
     return 0;
 }
 
+/* Copies a stream named by a message into out, if the router knows its kind and the name is
+ * valid for it (the name becomes part of Redis key names). 0 / -1. */
+static int stream_take(unsigned kind, const char *name, rt_hist_stream *out)
+{
+    size_t n = strlen(name);
+    if (!rt_kind_known(kind) || n > WSG_STREAM_NAME_MAX || !wsg_stream_name_valid(kind, name))
+        return -1;
+    out->kind = (Wsgate__StreamKind)kind;
+    memcpy(out->name, name, n + 1);
+    return 0;
+}
+
+static int same_stream(const rt_hist_stream *a, unsigned kind, const char *name)
+{
+    return a->kind == (Wsgate__StreamKind)kind && !strcmp(a->name, name);
+}
+
+/* heads_of, then with_broadcast_head (older gateways) as one more head unless heads_of named
+ * that stream already. */
+static int heads_take(const Wsgate__HistoryRequest *rq, rt_hist_req *q)
+{
+    if (rq->n_heads_of > RT_HIST_HEADS_MAX)
+        return -1;
+    for (size_t i = 0; i < rq->n_heads_of; i++) {
+        const Wsgate__StreamRef *h = rq->heads_of[i];
+        if (!h || stream_take((unsigned)h->kind, h->name ? h->name : "", &q->heads[q->nheads]))
+            return -1;
+        q->nheads++;
+    }
+    if (!rq->with_broadcast_head)
+        return 0;
+    for (size_t i = 0; i < q->nheads; i++)
+        if (same_stream(&q->heads[i], RT_LEGACY_HEAD_KIND, "")) {
+            q->legacy_head = i + 1;
+            return 0;
+        }
+    if (q->nheads == RT_HIST_HEADS_MAX ||
+        stream_take(RT_LEGACY_HEAD_KIND, "", &q->heads[q->nheads]))
+        return -1;
+    q->legacy_head = ++q->nheads;
+    return 0;
+}
+
 rt_hreq_status rt_hist_req_parse(const uint8_t *msg, size_t len, uint32_t page, rt_hist_req *q)
 {
     memset(q, 0, sizeof(*q));
@@ -135,17 +174,15 @@ rt_hreq_status rt_hist_req_parse(const uint8_t *msg, size_t len, uint32_t page, 
     if (!rq)
         return RT_HREQ_DECODE;
     rt_hreq_status st = RT_HREQ_BAD;
-    q->stream = rq->stream;
-    if (rq->stream == WSGATE__STREAM_KIND__STREAM_USER) {
-        /* the id becomes part of Redis key names: only what a registry user id may be */
-        if (!wsg_user_id_str_valid(rq->user_id))
-            goto out;
-        memcpy(q->user_id, rq->user_id, strlen(rq->user_id) + 1);
-        q->mark = rq->mark_delivered ? 1 : 0;
-        q->with_bhead = rq->with_broadcast_head ? 1 : 0;
-    } else if (rq->stream != WSGATE__STREAM_KIND__STREAM_BROADCAST) {
+    rt_hist_stream s;
+    if (stream_take((unsigned)rq->stream,
+                    rt_stream_name_of((unsigned)rq->stream, rq->stream_name, rq->user_id), &s) ||
+        heads_take(rq, q))
         goto out;
-    }
+    q->kind = s.kind;
+    memcpy(q->name, s.name, sizeof(q->name));
+    /* only a stream that keeps a delivered mark has one to move */
+    q->mark = rq->mark_delivered && rt_kind_offline_store(s.kind) ? 1 : 0;
     q->has_after = rq->has_after ? 1 : 0;
     q->after = rq->after_seq;
     q->epoch = rq->epoch;
@@ -159,11 +196,16 @@ out:
     return st;
 }
 
+int rt_hist_req_uses_mark(const rt_hist_req *q)
+{
+    return q->mark || (!q->has_after && rt_kind_offline_store(q->kind));
+}
+
 void rt_hist_plan_for(const rt_hist_req *q, const rt_hist_view *v, rt_hist_plan *p)
 {
     memset(p, 0, sizeof(*p));
-    if (q->stream == WSGATE__STREAM_KIND__STREAM_BROADCAST && !q->has_after)
-        return;
+    if (!q->has_after && !rt_kind_offline_store(q->kind))
+        return; /* no position and no mark to answer after: epoch and head only */
     p->want = 1;
     uint64_t pos = q->has_after ? q->after : v->mark;
     p->resync = (q->has_after && q->epoch != 0 && q->epoch != v->epoch) || pos > v->head ||
@@ -175,37 +217,41 @@ void rt_hist_plan_for(const rt_hist_req *q, const rt_hist_view *v, rt_hist_plan 
 int rt_hist_read_args(rt_cmd *a, const char *prefix, const rt_hist_limits *l,
                       const rt_hist_req *q, size_t max_bytes)
 {
-    return rt_cmd_adds(a, prefix) || rt_cmd_adds(a, kind_arg(q->stream)) ||
-                   rt_cmd_adds(a, q->stream == WSGATE__STREAM_KIND__STREAM_USER ? q->user_id
-                                                                                : "") ||
-                   rt_cmd_adds(a, q->has_after ? "1" : "0") ||
-                   rt_cmd_addf(a, "%" PRIu64, q->after) ||
-                   rt_cmd_addf(a, "%" PRIu64, q->epoch) ||
-                   rt_cmd_addf(a, "%" PRIu64, q->until) ||
-                   rt_cmd_addf(a, "%" PRIu32, q->max_items) ||
-                   rt_cmd_addf(a, "%zu", max_bytes) || rt_cmd_adds(a, q->mark ? "1" : "0") ||
-                   rt_cmd_addf(a, "%" PRId64, l->ttl_ms) ||
-                   rt_cmd_addf(a, "%" PRIu64, rt_hist_epoch_candidate()) ||
-                   rt_cmd_adds(a, q->with_bhead ? "1" : "0")
-               ? -1
-               : 0;
+    if (q->nheads > RT_HIST_HEADS_MAX || rt_cmd_adds(a, prefix) ||
+        stream_args(a, q->kind, q->name) ||
+        rt_cmd_adds(a, flag(rt_kind_offline_store(q->kind))) ||
+        rt_cmd_adds(a, flag(q->has_after)) || rt_cmd_addf(a, "%" PRIu64, q->after) ||
+        rt_cmd_addf(a, "%" PRIu64, q->epoch) || rt_cmd_addf(a, "%" PRIu64, q->until) ||
+        rt_cmd_addf(a, "%" PRIu32, q->max_items) || rt_cmd_addf(a, "%zu", max_bytes) ||
+        rt_cmd_adds(a, flag(q->mark)) || rt_cmd_addf(a, "%" PRId64, l->ttl_ms) ||
+        rt_cmd_addf(a, "%" PRIu64, rt_hist_epoch_candidate()) ||
+        rt_cmd_addf(a, "%zu", q->nheads))
+        return -1;
+    for (size_t i = 0; i < q->nheads; i++)
+        if (stream_args(a, q->heads[i].kind, q->heads[i].name))
+            return -1;
+    return 0;
 }
 
-int rt_hist_parse_read(const redisReply *r, rt_hist_page *p)
+int rt_hist_parse_read(const redisReply *r, size_t nheads, rt_hist_page *p)
 {
     memset(p, 0, sizeof(*p));
-    uint64_t first, resync, more, has_bhead;
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 7 || (r->elements - 7) % 3 != 0 ||
+    uint64_t first, resync, more, n;
+    if (nheads > RT_HIST_HEADS_MAX || !r || r->type != REDIS_REPLY_ARRAY || r->elements < 6 ||
         reply_u64(r->element[0], &p->epoch) || p->epoch == 0 ||
         reply_u64(r->element[1], &p->head) || reply_u64(r->element[2], &first) ||
         reply_u64(r->element[3], &resync) || reply_u64(r->element[4], &more) || resync > 1 ||
-        more > 1 || reply_u64(r->element[5], &has_bhead) || has_bhead > 1 ||
-        reply_u64(r->element[6], &p->bhead))
+        more > 1 || reply_u64(r->element[5], &n) || n != nheads ||
+        r->elements < 6 + nheads || (r->elements - 6 - nheads) % 3 != 0)
         return -1;
+    for (size_t i = 0; i < nheads; i++)
+        if (reply_u64(r->element[6 + i], &p->heads[i]))
+            return -1;
+    p->nheads = nheads;
     p->resync = (int)resync;
     p->more = (int)more;
-    p->has_bhead = (int)has_bhead;
-    p->n = (r->elements - 7) / 3;
+    size_t base = 6 + nheads;
+    p->n = (r->elements - base) / 3;
     if (p->n == 0)
         return 0;
     p->items = calloc(p->n, sizeof(*p->items));
@@ -213,7 +259,7 @@ int rt_hist_parse_read(const redisReply *r, rt_hist_page *p)
         return -1;
     uint64_t prev = 0;
     for (size_t i = 0; i < p->n; i++) {
-        redisReply *const *e = &r->element[7 + 3 * i];
+        redisReply *const *e = &r->element[base + 3 * i];
         uint64_t created;
         rt_hist_item *it = &p->items[i];
         if (reply_u64(e[0], &it->seq) || it->seq <= prev || it->seq > p->head ||
@@ -237,20 +283,34 @@ void rt_hist_page_free(rt_hist_page *p)
     p->n = 0;
 }
 
-int rt_hist_reply_pack(Wsgate__HistoryReply__Status st, const rt_hist_page *p, uint8_t **buf,
-                       size_t *len)
+int rt_hist_reply_pack(Wsgate__HistoryReply__Status st, const rt_hist_req *q,
+                       const rt_hist_page *p, uint8_t **buf, size_t *len)
 {
     Wsgate__HistoryReply rp = WSGATE__HISTORY_REPLY__INIT;
     Wsgate__HistoryItem *items = NULL;
     Wsgate__HistoryItem **ptrs = NULL;
+    Wsgate__StreamHead heads[RT_HIST_HEADS_MAX];
+    Wsgate__StreamHead *hptrs[RT_HIST_HEADS_MAX];
     rp.status = st;
     if (p) {
         rp.epoch = p->epoch;
         rp.head = p->head;
         rp.resync = p->resync;
         rp.more = p->more;
-        rp.has_broadcast_head = p->has_bhead;
-        rp.broadcast_head = p->has_bhead ? p->bhead : 0;
+        size_t nh = q && q->nheads == p->nheads ? p->nheads : 0;
+        for (size_t i = 0; i < nh; i++) {
+            wsgate__stream_head__init(&heads[i]);
+            heads[i].kind = q->heads[i].kind;
+            heads[i].name = (char *)q->heads[i].name;
+            heads[i].head = p->heads[i];
+            hptrs[i] = &heads[i];
+        }
+        rp.n_heads = nh;
+        rp.heads = nh ? hptrs : NULL;
+        if (q && q->legacy_head && q->legacy_head <= nh) {
+            rp.has_broadcast_head = 1;
+            rp.broadcast_head = p->heads[q->legacy_head - 1];
+        }
         if (p->n) {
             items = calloc(p->n, sizeof(*items));
             ptrs = calloc(p->n, sizeof(*ptrs));

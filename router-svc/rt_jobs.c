@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "proto/wsgate.pb-c.h"
+#include "rt_kinds.h"
 #include "rt_metrics.h"
 #include "rt_script.h"
 #include "wsg_log.h"
@@ -15,8 +16,9 @@
 
 /* Flush batches early inside a big drain so their memory stays bounded. */
 #define EARLY_FLUSH_BYTES (4u * 1024 * 1024)
-/* NodeDelivery bytes around one item's payload (ids, epochs, stream, user id, seq, one conn
- * id), also enough for the spliced seq and a HistoryReply's envelope of the same payload */
+/* NodeDelivery bytes around one item's payload (ids, epochs, stream, its name and the user id
+ * beside it, seq, one conn id), also enough for the spliced seq and a HistoryReply's envelope
+ * of the same payload */
 #define NODE_DELIVERY_OVERHEAD 512
 /* streams per append script call: bounds how long one call holds Redis */
 #define APPEND_CHUNK 256
@@ -123,8 +125,9 @@ static void reply_delivery(rt_jobs *js, const char *subject, const char *id,
             }
             Wsgate__DeliveryReply__Stored *s = &stored[rp.n_stored];
             wsgate__delivery_reply__stored__init(s);
-            s->stream = p->stream;
-            s->user_id = p->user_id ? p->user_id : (char *)"";
+            s->stream = p->kind;
+            s->stream_name = p->name;
+            s->user_id = (char *)rt_stream_legacy_user_id(p->kind, p->name);
             s->seq = p->seq;
             ptrs[rp.n_stored++] = s;
         }
@@ -232,8 +235,9 @@ static void on_appended(void *arg, rt_store_op *op)
             rt_part *p = &j->parts[ao->first + i];
             if (seqs[i] == 0) { /* a seen-only append whose user Redis has no marker for */
                 p->refused = RT_REFUSE_UNKNOWN_USER;
-                count(js, RT_M_OFFLINE_REFUSED_UNKNOWN);
-                wsg_debug("offline_refused", "reason=unknown_user target=\"%s\"", p->user_id);
+                count(js, rt_metric_offline_refused(p->refused));
+                wsg_debug("offline_refused", "reason=%s target=\"%s\"",
+                          rt_refusal_name(p->refused), p->name);
                 continue;
             }
             p->seq = seqs[i];
@@ -264,13 +268,13 @@ static int submit_append(rt_jobs *js, pjob *pj, size_t first, size_t n)
         goto fail;
     for (size_t i = first; i < first + n; i++) {
         const rt_part *p = &j->parts[i];
-        /* a user with a live connection now gets it now: the delivered mark moves */
-        int live = p->stream == WSGATE__STREAM_KIND__STREAM_USER &&
-                   rt_registry_user_online(c->reg, p->user_id);
+        /* a stream kept for its user offline whose user has a live connection now gets it
+         * now: the delivered mark moves */
+        int live = rt_kind_offline_store(p->kind) && rt_registry_user_online(c->reg, p->name);
         rt_append_mode mode = live ? RT_APPEND_LIVE
                               : p->seen_only ? RT_APPEND_SEEN_ONLY
                                              : RT_APPEND_OFFLINE;
-        if (rt_hist_append_add(&op->args, p->stream, p->user_id, mode))
+        if (rt_hist_append_add(&op->args, p->kind, p->name, mode))
             goto fail;
     }
     ao->js = js;
@@ -316,16 +320,16 @@ static void offline_gate(rt_jobs *js, rt_job *j)
 {
     rt_ctx *c = js->c;
     rt_part *p = &j->parts[0];
-    if (j->nparts != 1 || p->stream != WSGATE__STREAM_KIND__STREAM_USER ||
-        rt_registry_user_online(c->reg, p->user_id))
+    if (j->nparts != 1 || !rt_kind_offline_store(p->kind) ||
+        rt_registry_user_online(c->reg, p->name))
         return;
     rt_quota_status qs =
         rt_quota_take(c->quota, j->sender_node, j->sender_conn, j->frame.len, wsg_mono_us());
     if (qs != RT_QUOTA_OK) {
         p->refused = RT_REFUSE_OFFLINE_QUOTA;
-        count(js, RT_M_OFFLINE_REFUSED_QUOTA);
-        wsg_debug("offline_refused", "reason=offline_quota gateway=%s conn=%" PRIu64
-                  " bytes=%zu", j->sender_node, j->sender_conn, j->frame.len);
+        count(js, rt_metric_offline_refused(p->refused));
+        wsg_debug("offline_refused", "reason=%s gateway=%s conn=%" PRIu64 " bytes=%zu",
+                  rt_refusal_name(p->refused), j->sender_node, j->sender_conn, j->frame.len);
         if (qs == RT_QUOTA_FULL) {
             if (wsg_mono_us() - js->quota_full_logged_us >= 1000000) {
                 wsg_warn("offline_quota_full", "senders=%zu max=%d suppressed=%" PRIu64
@@ -351,7 +355,7 @@ void rt_jobs_routed(rt_jobs *js, rt_msg_kind kind, const natsMsg *msg)
     size_t len = (size_t)natsMsg_GetDataLength(msg);
     if (c->njobs >= JOBS_MAX || c->jobs_bytes + len > JOBS_MAX_BYTES) {
         /* never accepted: no receipt, no reply; the sender's retry will find room */
-        rt_ctx_shed(c, RT_M_SHED_JOBS, "jobs");
+        rt_ctx_shed(c, RT_QUEUE_JOBS);
         return;
     }
     const char *reply = kind == RT_MSG_DELIVER ? natsMsg_GetReply(msg) : NULL;

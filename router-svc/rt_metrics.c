@@ -8,9 +8,6 @@
 #define SHED_HELP "Messages dropped because a bounded internal queue was full, by queue"
 #define QUEUED_HELP "Bytes of NATS messages waiting for the main loop, by queue (with overhead)"
 #define RSQ_HELP "ResyncRequests published, by reason"
-#define RSQ(r, label) \
-    [RT_M_RESYNC_REQUESTS_FIRST + (r)] = {"wsgate_router_resync_requests_total", \
-                                          "reason=\"" label "\"", WSG_METRIC_COUNTER, RSQ_HELP}
 
 const wsg_metric_desc rt_metric_descs[RT_M__COUNT] = {
     [RT_M_NODES] = {"wsgate_router_nodes", NULL, WSG_METRIC_GAUGE, "Live gateway nodes"},
@@ -28,12 +25,11 @@ const wsg_metric_desc rt_metric_descs[RT_M__COUNT] = {
                        "Connection events that skipped sequence numbers (applied anyway)"},
     [RT_M_HEARTBEATS] = {"wsgate_router_heartbeats_total", NULL, WSG_METRIC_COUNTER,
                          "Node heartbeats received"},
-    [RT_M_ROUTED_SEND_MESSAGE] = {"wsgate_router_routed_total", "kind=\"send_message\"",
-                                  WSG_METRIC_COUNTER, "Messages routed to at least one node"},
-    [RT_M_ROUTED_BROADCAST] = {"wsgate_router_routed_total", "kind=\"broadcast\"",
-                               WSG_METRIC_COUNTER, "Messages routed to at least one node"},
-    [RT_M_ROUTED_DELIVER] = {"wsgate_router_routed_total", "kind=\"deliver\"", WSG_METRIC_COUNTER,
-                             "Messages routed to at least one node"},
+#define ROUTED_(name, label) \
+    [RT_M_ROUTED_##name] = {"wsgate_router_routed_total", "kind=\"" label "\"", \
+                            WSG_METRIC_COUNTER, "Messages routed to at least one node"},
+    RT_ROUTED_MAP(ROUTED_)
+#undef ROUTED_
 #define REJ_(name, label) \
     [RT_M_REJECTED_FIRST + RT_REJ_##name] = {"wsgate_router_rejected_total", \
                                              "reason=\"" label "\"", WSG_METRIC_COUNTER, REJ_HELP},
@@ -56,13 +52,12 @@ const wsg_metric_desc rt_metric_descs[RT_M__COUNT] = {
                            "RESYNC parts kept until their set's last part"},
     [RT_M_RESYNC_ABANDONED] = {"wsgate_router_resync_abandoned_total", NULL, WSG_METRIC_COUNTER,
                                "Multi-part RESYNCs dropped (a part out of sequence, or too big)"},
-    RSQ(RT_RSQ_START, "start"),
-    RSQ(RT_RSQ_RECONNECT, "reconnect"),
-    RSQ(RT_RSQ_NODE_BACK, "node_back"),
-    RSQ(RT_RSQ_COUNT_MISMATCH, "count_mismatch"),
-    RSQ(RT_RSQ_SEQ_GAP, "seq_gap"),
-    RSQ(RT_RSQ_SET_LOST, "set_lost"),
-    RSQ(RT_RSQ_SHED, "shed"),
+#define RSQ_(name, label) \
+    [RT_M_RESYNC_REQUESTS_FIRST + RT_RSQ_##name] = {"wsgate_router_resync_requests_total", \
+                                                    "reason=\"" label "\"", \
+                                                    WSG_METRIC_COUNTER, RSQ_HELP},
+    RT_RESYNC_REASON_MAP(RSQ_)
+#undef RSQ_
     [RT_M_NATS_CONNECTED] = {"wsgate_router_nats_connected", NULL, WSG_METRIC_GAUGE,
                              "1 while connected to NATS"},
     [RT_M_NATS_RECONNECTS] = {"wsgate_router_nats_reconnects_total", NULL, WSG_METRIC_COUNTER,
@@ -110,22 +105,21 @@ const wsg_metric_desc rt_metric_descs[RT_M__COUNT] = {
                                    WSG_METRIC_GAUGE,
                                    "Broadcast-stream history items this replica holds in memory "
                                    "(per-user history lives in Redis only)"},
-    [RT_M_SHED_REGISTRY] = {"wsgate_router_shed_total", "queue=\"registry\"", WSG_METRIC_COUNTER,
-                            SHED_HELP},
-    [RT_M_SHED_WORK] = {"wsgate_router_shed_total", "queue=\"work\"", WSG_METRIC_COUNTER,
-                        SHED_HELP},
-    [RT_M_SHED_JOBS] = {"wsgate_router_shed_total", "queue=\"jobs\"", WSG_METRIC_COUNTER,
-                        SHED_HELP},
-    [RT_M_SHED_READS] = {"wsgate_router_shed_total", "queue=\"reads\"", WSG_METRIC_COUNTER,
-                         SHED_HELP},
-    [RT_M_QUEUED_BYTES_REGISTRY] = {"wsgate_router_queued_bytes", "queue=\"registry\"",
-                                    WSG_METRIC_GAUGE, QUEUED_HELP},
-    [RT_M_QUEUED_BYTES_WORK] = {"wsgate_router_queued_bytes", "queue=\"work\"", WSG_METRIC_GAUGE,
-                                QUEUED_HELP},
-    [RT_M_OFFLINE_REFUSED_UNKNOWN] = {"wsgate_router_offline_refused_total",
-                                      "reason=\"unknown_user\"", WSG_METRIC_COUNTER, OFF_HELP},
-    [RT_M_OFFLINE_REFUSED_QUOTA] = {"wsgate_router_offline_refused_total",
-                                    "reason=\"offline_quota\"", WSG_METRIC_COUNTER, OFF_HELP},
+#define SHED_(name, label) \
+    [RT_M_SHED_##name] = {"wsgate_router_shed_total", "queue=\"" label "\"", \
+                          WSG_METRIC_COUNTER, SHED_HELP},
+    RT_QUEUE_MAP(SHED_)
+#undef SHED_
+#define QUEUED_(name, label) \
+    [RT_M_QUEUED_BYTES_##name] = {"wsgate_router_queued_bytes", "queue=\"" label "\"", \
+                                  WSG_METRIC_GAUGE, QUEUED_HELP},
+    RT_BUS_QUEUE_MAP(QUEUED_)
+#undef QUEUED_
+#define REFUSED_(name, label) \
+    [RT_M_OFFLINE_REFUSED_##name] = {"wsgate_router_offline_refused_total", \
+                                     "reason=\"" label "\"", WSG_METRIC_COUNTER, OFF_HELP},
+    RT_REFUSAL_MAP(REFUSED_)
+#undef REFUSED_
     [RT_M_OFFLINE_QUOTA_SENDERS] = {"wsgate_router_offline_quota_senders", NULL, WSG_METRIC_GAUGE,
                                     "Sending connections whose offline budget is in use "
                                     "(WSGATE_OFFLINE_BYTES_PER_MINUTE)"},
@@ -138,4 +132,23 @@ static const char *const reject_names[RT_REJ__COUNT] = {RT_REJECT_MAP(LABEL_)};
 const char *rt_reject_name(rt_reject r)
 {
     return (unsigned)r < RT_REJ__COUNT ? reject_names[r] : "unknown";
+}
+
+#define LABEL_(name, label) [RT_REFUSE_##name] = label,
+static const char *const refusal_names[RT_REFUSE__COUNT] = {[RT_REFUSE_NONE] = "none",
+                                                            RT_REFUSAL_MAP(LABEL_)};
+#undef LABEL_
+
+const char *rt_refusal_name(rt_refusal r)
+{
+    return (unsigned)r < RT_REFUSE__COUNT ? refusal_names[r] : "unknown";
+}
+
+#define LABEL_(name, label) [RT_QUEUE_##name] = label,
+static const char *const queue_names[RT_QUEUE__COUNT] = {RT_QUEUE_MAP(LABEL_)};
+#undef LABEL_
+
+const char *rt_queue_name(rt_queue q)
+{
+    return (unsigned)q < RT_QUEUE__COUNT ? queue_names[q] : "unknown";
 }

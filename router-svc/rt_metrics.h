@@ -24,6 +24,45 @@ typedef enum { RT_REJECT_MAP(RT_REJECT_ENUM_) RT_REJ__COUNT } rt_reject;
 /* "decode", ...; "unknown" out of range. */
 const char *rt_reject_name(rt_reject r);
 
+/* Why a send_message was not kept for its offline target (rt_part.refused); one
+ * wsgate_router_offline_refused_total series each, and the error code its sender gets:
+ * XX(ENUM_SUFFIX, "reason" label, also the name in the log). */
+#define RT_REFUSAL_MAP(XX) \
+    XX(UNKNOWN_USER, "unknown_user")   /* no connection within the history TTL */ \
+    XX(OFFLINE_QUOTA, "offline_quota") /* the sender's budget for offline targets is spent */
+
+#define RT_REFUSAL_ENUM_(name, label) RT_REFUSE_##name,
+typedef enum { RT_REFUSE_NONE, RT_REFUSAL_MAP(RT_REFUSAL_ENUM_) RT_REFUSE__COUNT } rt_refusal;
+#undef RT_REFUSAL_ENUM_
+
+/* "unknown_user", ...; "none" for RT_REFUSE_NONE, "unknown" out of range. */
+const char *rt_refusal_name(rt_refusal r);
+
+/* The messages routed, by what they were; one wsgate_router_routed_total series each:
+ * XX(ENUM_SUFFIX, "kind" label). */
+#define RT_ROUTED_MAP(XX) \
+    XX(SEND_MESSAGE, "send_message") /* a client's send_message */ \
+    XX(BROADCAST, "broadcast")       /* a client's broadcast */ \
+    XX(DELIVER, "deliver")           /* a business service's Delivery */
+
+/* The router's bounded queues, whose overflow is shed (wsgate_router_shed_total); the bus
+ * queue's two classes also have a wsgate_router_queued_bytes gauge:
+ * XX(ENUM_SUFFIX, "queue" label, also the name in the log). */
+#define RT_BUS_QUEUE_MAP(XX) \
+    XX(REGISTRY, "registry") /* the bus queue: ConnEvents and heartbeats */ \
+    XX(WORK, "work")         /* the bus queue: everything else */
+#define RT_QUEUE_MAP(XX) \
+    RT_BUS_QUEUE_MAP(XX) \
+    XX(JOBS, "jobs")         /* routed messages waiting for their history appends */ \
+    XX(READS, "reads")       /* history reads waiting for Redis */
+
+#define RT_QUEUE_ENUM_(name, label) RT_QUEUE_##name,
+typedef enum { RT_QUEUE_MAP(RT_QUEUE_ENUM_) RT_QUEUE__COUNT } rt_queue;
+#undef RT_QUEUE_ENUM_
+
+/* "registry", ...; "unknown" out of range. */
+const char *rt_queue_name(rt_queue q);
+
 typedef enum {
     RT_M_NODES, /* gauges */
     RT_M_CONNECTIONS,
@@ -33,9 +72,9 @@ typedef enum {
     RT_M_DUPLICATE_EVENTS,
     RT_M_SEQ_GAPS,
     RT_M_HEARTBEATS,
-    RT_M_ROUTED_SEND_MESSAGE, /* wsgate_router_routed_total{kind} */
-    RT_M_ROUTED_BROADCAST,
-    RT_M_ROUTED_DELIVER,
+#define RT_M_ROUTED_(name, label) RT_M_ROUTED_##name, /* wsgate_router_routed_total{kind} */
+    RT_ROUTED_MAP(RT_M_ROUTED_)
+#undef RT_M_ROUTED_
     RT_M_REJECTED_FIRST, /* wsgate_router_rejected_total{reason}, one per rt_reject */
     RT_M_REJECTED_LAST = RT_M_REJECTED_FIRST + RT_REJ__COUNT - 1,
     RT_M_UNDELIVERABLE,
@@ -69,14 +108,15 @@ typedef enum {
     RT_M_HISTORY_UNCERTAIN_DROPPED,
     RT_M_HISTORY_VOIDED,
     RT_M_BROADCAST_RING_ITEMS, /* gauge */
-    RT_M_SHED_REGISTRY, /* wsgate_router_shed_total{queue} */
-    RT_M_SHED_WORK,
-    RT_M_SHED_JOBS,
-    RT_M_SHED_READS,
-    RT_M_QUEUED_BYTES_REGISTRY, /* gauges */
-    RT_M_QUEUED_BYTES_WORK,
-    RT_M_OFFLINE_REFUSED_UNKNOWN, /* wsgate_router_offline_refused_total{reason} */
-    RT_M_OFFLINE_REFUSED_QUOTA,
+#define RT_M_SHED_(name, label) RT_M_SHED_##name, /* wsgate_router_shed_total{queue} */
+    RT_QUEUE_MAP(RT_M_SHED_)
+#undef RT_M_SHED_
+#define RT_M_QUEUED_(name, label) RT_M_QUEUED_BYTES_##name, /* gauges, by queue */
+    RT_BUS_QUEUE_MAP(RT_M_QUEUED_)
+#undef RT_M_QUEUED_
+#define RT_M_REFUSED_(name, label) RT_M_OFFLINE_REFUSED_##name, /* ..._offline_refused_total */
+    RT_REFUSAL_MAP(RT_M_REFUSED_)
+#undef RT_M_REFUSED_
     RT_M_OFFLINE_QUOTA_SENDERS, /* gauge */
     RT_M__COUNT
 } rt_metric_id;
@@ -86,6 +126,17 @@ extern const wsg_metric_desc rt_metric_descs[RT_M__COUNT];
 static inline rt_metric_id rt_metric_rejected(rt_reject r)
 {
     return (rt_metric_id)(RT_M_REJECTED_FIRST + (int)r);
+}
+
+static inline rt_metric_id rt_metric_shed(rt_queue q)
+{
+    return (rt_metric_id)(RT_M_SHED_REGISTRY + (int)q);
+}
+
+/* r: not RT_REFUSE_NONE. */
+static inline rt_metric_id rt_metric_offline_refused(rt_refusal r)
+{
+    return (rt_metric_id)(RT_M_OFFLINE_REFUSED_UNKNOWN_USER + (int)r - 1);
 }
 
 static inline rt_metric_id rt_metric_resync_request(rt_resync_reason r)

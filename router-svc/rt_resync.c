@@ -32,8 +32,9 @@ struct rt_resync {
 
 const char *rt_resync_reason_name(rt_resync_reason r)
 {
-    static const char *const names[RT_RSQ__COUNT] = {
-        "start", "reconnect", "node_back", "count_mismatch", "seq_gap", "set_lost", "shed"};
+#define LABEL_(name, label) [RT_RSQ_##name] = label,
+    static const char *const names[RT_RSQ__COUNT] = {RT_RESYNC_REASON_MAP(LABEL_)};
+#undef LABEL_
     return (unsigned)r < RT_RSQ__COUNT ? names[r] : "unknown";
 }
 

@@ -16,16 +16,20 @@
 #define RT_RESYNC_MIN_INTERVAL_US (5 * INT64_C(1000000))
 #define RT_RESYNC_MAX_NODES 65536
 
-typedef enum {
-    RT_RSQ_START,          /* the registry was loaded: events may have been missed before */
-    RT_RSQ_RECONNECT,      /* this replica's NATS connection came back */
-    RT_RSQ_NODE_BACK,      /* a node this replica purged is alive in the same life */
-    RT_RSQ_COUNT_MISMATCH, /* heartbeats disagree with the registry */
-    RT_RSQ_SEQ_GAP,        /* an OPEN / CLOSE skipped seqs: events were lost */
-    RT_RSQ_SET_LOST,       /* a multi-part RESYNC was abandoned */
-    RT_RSQ_SHED,           /* this replica's inbound queue was full: registry events dropped */
-    RT_RSQ__COUNT
-} rt_resync_reason;
+/* Why a ResyncRequest is owed; one wsgate_router_resync_requests_total series each:
+ * XX(ENUM_SUFFIX, "reason" label, also the request's reason and the name in the log). */
+#define RT_RESYNC_REASON_MAP(XX) \
+    XX(START, "start")         /* the registry was loaded: events may have been missed before */ \
+    XX(RECONNECT, "reconnect") /* this replica's NATS connection came back */ \
+    XX(NODE_BACK, "node_back") /* a node this replica purged is alive in the same life */ \
+    XX(COUNT_MISMATCH, "count_mismatch") /* heartbeats disagree with the registry */ \
+    XX(SEQ_GAP, "seq_gap")     /* an OPEN / CLOSE skipped seqs: events were lost */ \
+    XX(SET_LOST, "set_lost")   /* a multi-part RESYNC was abandoned */ \
+    XX(SHED, "shed")           /* this replica's inbound queue was full: registry events dropped */
+
+#define RT_RSQ_ENUM_(name, label) RT_RSQ_##name,
+typedef enum { RT_RESYNC_REASON_MAP(RT_RSQ_ENUM_) RT_RSQ__COUNT } rt_resync_reason;
+#undef RT_RSQ_ENUM_
 
 const char *rt_resync_reason_name(rt_resync_reason r);
 

@@ -12,6 +12,8 @@ typedef struct ring_item {
 } ring_item;
 
 struct rt_ring {
+    Wsgate__StreamKind kind;
+    char name[WSG_STREAM_NAME_MAX + 1];
     ring_item **v;
     size_t cap, start, n; /* v[start] holds the oldest item */
     size_t bytes, max_bytes;
@@ -21,13 +23,18 @@ struct rt_ring {
     int complete;
 };
 
-rt_ring *rt_ring_new(size_t cap, size_t max_bytes, int64_t ttl_us)
+rt_ring *rt_ring_new(Wsgate__StreamKind kind, const char *name, size_t cap, size_t max_bytes,
+                     int64_t ttl_us)
 {
-    if (cap == 0)
+    size_t nlen = name ? strlen(name) : 0;
+    if (cap == 0 || nlen > WSG_STREAM_NAME_MAX)
         return NULL;
     rt_ring *r = calloc(1, sizeof(*r));
     if (!r)
         return NULL;
+    r->kind = kind;
+    if (nlen)
+        memcpy(r->name, name, nlen);
     r->v = calloc(cap, sizeof(*r->v));
     if (!r->v) {
         free(r);
@@ -143,8 +150,11 @@ int rt_ring_serve(rt_ring *r, const rt_hist_req *q, size_t max_bytes, int64_t no
                   rt_hist_page *page)
 {
     memset(page, 0, sizeof(*page));
-    if (q->stream != WSGATE__STREAM_KIND__STREAM_BROADCAST || r->epoch == 0)
+    if (!rt_ring_is(r, q->kind, q->name) || r->epoch == 0 || rt_hist_req_uses_mark(q))
         return 0;
+    for (size_t i = 0; i < q->nheads; i++)
+        if (!rt_ring_is(r, q->heads[i].kind, q->heads[i].name))
+            return 0; /* another stream's head: Redis reads it with the page, at one moment */
     expire(r, now_us);
     rt_hist_view v = {.epoch = r->epoch, .head = r->head};
     v.first_kept = r->n ? at(r, 0)->seq : r->head + 1;
@@ -157,6 +167,9 @@ int rt_ring_serve(rt_ring *r, const rt_hist_req *q, size_t max_bytes, int64_t no
     page->epoch = r->epoch;
     page->head = r->head;
     page->resync = plan.resync;
+    page->nheads = q->nheads;
+    for (size_t i = 0; i < q->nheads; i++)
+        page->heads[i] = r->head;
     if (!plan.want || plan.from > plan.to)
         return 1;
     size_t first = (size_t)(plan.from - v.first_kept);
@@ -177,6 +190,21 @@ int rt_ring_serve(rt_ring *r, const rt_hist_req *q, size_t max_bytes, int64_t no
     }
     page->more = page->n < avail;
     return 1;
+}
+
+Wsgate__StreamKind rt_ring_kind(const rt_ring *r)
+{
+    return r->kind;
+}
+
+const char *rt_ring_name(const rt_ring *r)
+{
+    return r->name;
+}
+
+int rt_ring_is(const rt_ring *r, unsigned kind, const char *name)
+{
+    return r->kind == (Wsgate__StreamKind)kind && !strcmp(r->name, name ? name : "");
 }
 
 size_t rt_ring_len(const rt_ring *r)

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <uthash.h>
 
+#include "rt_kinds.h"
 #include "wsg_client.h"
 #include "wsg_stream.h"
 #include "wsg_pb.h"
@@ -30,7 +31,7 @@ void rt_job_free(rt_job *j)
         return;
     rt_frame_free(&j->frame);
     for (size_t i = 0; i < j->nparts; i++)
-        free(j->parts[i].user_id);
+        free(j->parts[i].name);
     free(j->parts);
     json_decref(j->ref);
     free(j);
@@ -52,11 +53,11 @@ static rt_job *job_new(rt_job_kind kind, size_t nparts)
     return j;
 }
 
-static int part_add(rt_job *j, Wsgate__StreamKind stream, const char *user_id)
+static int part_add(rt_job *j, Wsgate__StreamKind kind, const char *name)
 {
     rt_part *p = &j->parts[j->nparts];
-    p->stream = stream;
-    if (user_id && !(p->user_id = strdup(user_id)))
+    p->kind = kind;
+    if (!(p->name = strdup(name ? name : "")))
         return -1;
     j->nparts++;
     return 0;
@@ -390,8 +391,8 @@ static int begin_part(rt_batch *b, const rt_job *j, const rt_part *p)
     char *text = rt_frame_with_seq(&j->frame, p->seq, &len);
     if (!text)
         return -1;
-    rt_batch_pos pos = {.stream = p->seq ? (int)p->stream : WSGATE__STREAM_KIND__STREAM_NONE,
-                        .user_id = p->seq ? p->user_id : NULL,
+    rt_batch_pos pos = {.kind = p->seq ? p->kind : WSGATE__STREAM_KIND__STREAM_NONE,
+                        .name = p->seq ? p->name : NULL,
                         .seq = p->seq,
                         .epoch = p->seq ? p->epoch : 0};
     int rc = rt_batch_begin_pos(b, text, len, j->created_at_us, &pos);
@@ -421,18 +422,18 @@ static int answer_sender(rt_batch *b, const rt_job *j, size_t conns)
         text = wsg_client_error_frame(WSG_CLIENT_ERR_UNKNOWN_USER,
                                       "user has not connected within the history retention; "
                                       "the message was not kept",
-                                      p->user_id, j->ref, &len);
+                                      p->name, j->ref, &len);
     } else if (p->refused == RT_REFUSE_OFFLINE_QUOTA) {
         text = wsg_client_error_frame(WSG_CLIENT_ERR_OFFLINE_QUOTA,
                                       "too many bytes kept for offline users from this "
                                       "connection; "
                                       "the message was not kept",
-                                      p->user_id, j->ref, &len);
+                                      p->name, j->ref, &len);
     } else if (p->seq) {
         if (!j->ref)
             return 0;
-        text = wsg_client_sent(j->ref, wsg_stream_label(p->stream), to_all ? NULL : p->user_id, p->seq,
-                               &len);
+        text = wsg_client_sent(j->ref, wsg_stream_label(p->kind), to_all ? NULL : p->name,
+                               p->seq, &len);
     } else if (conns || to_all) {
         if (!j->ref)
             return 0;
@@ -442,7 +443,7 @@ static int answer_sender(rt_batch *b, const rt_job *j, size_t conns)
     } else {
         text = wsg_client_error_frame(WSG_CLIENT_ERR_USER_OFFLINE,
                                       "user is not connected and the message could not be kept",
-                                      p->user_id, j->ref, &len);
+                                      p->name, j->ref, &len);
     }
     return to_sender(b, j, text, len);
 }
@@ -485,11 +486,17 @@ rt_route_status rt_route_fanout(const rt_registry *reg, rt_batch *b, const rt_jo
             f.failed = 1;
             break;
         }
-        if (p->stream == WSGATE__STREAM_KIND__STREAM_BROADCAST) {
+        switch (rt_kind_audience(p->kind)) {
+        case RT_AUDIENCE_ALL: {
             bcast bc = {.reg = reg, .f = &f};
             rt_registry_nodes(reg, add_node, &bc);
-        } else {
-            rt_registry_user_conns(reg, p->user_id, add_conn, &f);
+            break;
+        }
+        case RT_AUDIENCE_USER:
+            rt_registry_user_conns(reg, p->name, add_conn, &f);
+            break;
+        case RT_AUDIENCE_NONE:
+            break;
         }
     }
     if (!f.failed && (j->kind == RT_JOB_SEND_MESSAGE || j->kind == RT_JOB_BROADCAST) &&

@@ -4,9 +4,10 @@
  * Parsing validates everything from the peer and says why a message was rejected:
  * `in.send_message` and `in.broadcast` InboundFrames (the router builds the client frames) and
  * `deliver` Deliveries from business services (payload forwarded with only "seq" spliced in).
- * A job names the streams it is kept in (parts): the target user's stream for send_message and
- * a Delivery to a user, one per distinct user for a Delivery to users, the broadcast stream for
- * broadcasts; a Delivery to one connection is kept nowhere. The caller appends each part to the
+ * A job names the streams (kind, name) it is kept in (parts): the target user's stream for
+ * send_message and a Delivery to a user, one per distinct user for a Delivery to users, the
+ * broadcast stream for broadcasts; a Delivery to one connection is kept nowhere. Fan-out
+ * reaches each part's audience (rt_kinds). The caller appends each part to the
  * history and fills in its seq and epoch (0: not kept, delivered live only), then fans out.
  *
  * Fan-out gives every part's connections an item carrying the part's stream position, and, for
@@ -52,16 +53,9 @@ typedef struct rt_route_result {
     char delivery_id[RT_DELIVERY_ID_MAX + 1];
 } rt_route_result;
 
-/* Why a send_message was not kept for its offline target (see rt_offline). */
-typedef enum {
-    RT_REFUSE_NONE,
-    RT_REFUSE_UNKNOWN_USER,  /* no connection within the history TTL */
-    RT_REFUSE_OFFLINE_QUOTA, /* the sender's budget for offline targets is spent */
-} rt_refusal;
-
 typedef struct rt_part {
-    Wsgate__StreamKind stream; /* STREAM_USER or STREAM_BROADCAST */
-    char *user_id;             /* STREAM_USER */
+    Wsgate__StreamKind kind;   /* the stream (kind, name) the message is kept in */
+    char *name;                /* "" for an unnamed kind; never NULL */
     uint64_t seq, epoch;       /* 0: not kept */
     int seen_only;             /* offline target: keep only if the user was seen lately */
     rt_refusal refused;        /* not kept (nor delivered) on purpose; the sender is told */

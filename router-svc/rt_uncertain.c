@@ -22,9 +22,9 @@ rt_uncertain *rt_unc_new(size_t max)
 
 void rt_unc_entry_clear(rt_unc_entry *e)
 {
-    free(e->user_id);
+    free(e->name);
     free(e->job_id);
-    e->user_id = e->job_id = NULL;
+    e->name = e->job_id = NULL;
 }
 
 void rt_unc_free(rt_uncertain *u)
@@ -55,17 +55,17 @@ static int grow(rt_uncertain *u)
     return 0;
 }
 
-rt_unc_status rt_unc_add(rt_uncertain *u, Wsgate__StreamKind stream, const char *user_id,
+rt_unc_status rt_unc_add(rt_uncertain *u, Wsgate__StreamKind kind, const char *name,
                          const char *job_id)
 {
     if (u->n >= u->max)
         return RT_UNC_FULL;
     if (u->n == u->alloc && grow(u))
         return RT_UNC_NOMEM;
-    rt_unc_entry e = {.stream = stream};
+    rt_unc_entry e = {.kind = kind};
     e.job_id = strdup(job_id);
-    e.user_id = stream == WSGATE__STREAM_KIND__STREAM_USER ? strdup(user_id ? user_id : "") : NULL;
-    if (!e.job_id || (stream == WSGATE__STREAM_KIND__STREAM_USER && !e.user_id)) {
+    e.name = strdup(name ? name : "");
+    if (!e.job_id || !e.name) {
         rt_unc_entry_clear(&e);
         return RT_UNC_NOMEM;
     }

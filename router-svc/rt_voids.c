@@ -10,6 +10,7 @@
 #include "rt_script.h"
 #include "rt_uncertain.h"
 #include "wsg_log.h"
+#include "wsg_stream.h"
 
 /* undone appends remembered for voiding, at most (beyond: counted, logged once) */
 #define UNCERTAIN_MAX 100000
@@ -39,10 +40,9 @@ static void count(rt_voids *v, size_t id)
     rt_ctx_count(v->c, id);
 }
 
-static void keep(rt_voids *v, Wsgate__StreamKind stream, const char *user_id,
-                 const char *job_id)
+static void keep(rt_voids *v, Wsgate__StreamKind kind, const char *name, const char *job_id)
 {
-    rt_unc_status st = rt_unc_add(v->unc, stream, user_id, job_id);
+    rt_unc_status st = rt_unc_add(v->unc, kind, name, job_id);
     if (st == RT_UNC_KEPT)
         return;
     if (st == RT_UNC_NOMEM) {
@@ -66,7 +66,7 @@ static void gauge(rt_voids *v)
 void rt_voids_remember(rt_voids *v, const rt_job *j, size_t first, size_t n, const char *job_id)
 {
     for (size_t i = first; i < first + n; i++)
-        keep(v, j->parts[i].stream, j->parts[i].user_id, job_id);
+        keep(v, j->parts[i].kind, j->parts[i].name, job_id);
     gauge(v);
 }
 
@@ -88,7 +88,7 @@ static void on_voided(void *arg, rt_store_op *op)
     v->inflight--;
     if (!op->ran) {
         for (size_t i = 0; i < vo->nunc; i++)
-            keep(v, vo->unc[i].stream, vo->unc[i].user_id, vo->unc[i].job_id);
+            keep(v, vo->unc[i].kind, vo->unc[i].name, vo->unc[i].job_id);
         gauge(v);
         return; /* the tick tries again once Redis is connected */
     }
@@ -99,23 +99,18 @@ static void on_voided(void *arg, rt_store_op *op)
         count(v, RT_M_REDIS_ERRORS);
     } else {
         size_t voided = 0;
-        int broadcast = 0;
         for (size_t i = 0; i < vo->nunc; i++) {
             const rt_unc_entry *e = &vo->unc[i];
             if (!seqs[i])
                 continue;
             voided++;
-            if (e->stream == WSGATE__STREAM_KIND__STREAM_BROADCAST)
-                broadcast = 1;
-            wsg_info("history_voided", "stream=%s user=\"%s\" seq=%" PRIu64 " job=%s",
-                     e->stream == WSGATE__STREAM_KIND__STREAM_BROADCAST ? "broadcast" : "user",
-                     e->user_id ? e->user_id : "", seqs[i], e->job_id);
+            wsg_info("history_voided", "stream=%s name=\"%s\" seq=%" PRIu64 " job=%s",
+                     wsg_stream_label(e->kind), e->name, seqs[i], e->job_id);
+            /* the stream's ring may hold the voided item with its payload: Redis answers until
+             * the ring is loaded again */
+            rt_hist_serve_forget(v->hs, e->kind, e->name);
         }
         wsg_metrics_add(v->c->m, RT_M_HISTORY_VOIDED, (int64_t)voided);
-        /* the ring may hold the voided item with its payload: Redis answers until the ring is
-         * loaded again */
-        if (broadcast)
-            rt_hist_serve_forget_ring(v->hs);
     }
     if (rt_unc_len(v->unc) == 0)
         v->full_logged = 0;
@@ -148,11 +143,11 @@ void rt_voids_pump(rt_voids *v)
         }
         vo->nunc = rt_unc_take(v->unc, vo->unc, VOID_BATCH);
         for (size_t i = 0; i < vo->nunc; i++)
-            if (rt_hist_void_add(&op->args, vo->unc[i].stream, vo->unc[i].user_id,
+            if (rt_hist_void_add(&op->args, vo->unc[i].kind, vo->unc[i].name,
                                  vo->unc[i].job_id)) {
                 /* back to the list (copies: the op frees these) */
                 for (size_t k = 0; k < vo->nunc; k++)
-                    keep(v, vo->unc[k].stream, vo->unc[k].user_id, vo->unc[k].job_id);
+                    keep(v, vo->unc[k].kind, vo->unc[k].name, vo->unc[k].job_id);
                 rt_store_op_free(op);
                 count(v, RT_M_INTERNAL_ERRORS);
                 return;

@@ -1,10 +1,12 @@
 -- history_append.lua: appends one message to each of its streams. Runs after
 -- history_prelude.lua.
 -- KEYS: none. ARGV[1]: prefix. ARGV[2..9]: max_len, ttl_ms, epoch candidate, pre, post,
---   created_us, job id, appends seen; then kind ('u' / 'b'), user, mode ('1' live, '0'
---   offline, 'k' offline and kept only if the user was seen) per stream.
+--   created_us, job id, appends seen; then per stream: its history tag, its name ('' for an
+--   unnamed kind), marked ('1': the kind keeps a delivered mark), mode ('1' live: the mark
+--   moves to the new seq, '0' offline, 'k' offline and kept only if the name has a seen
+--   marker; 'k' only for marked streams, whose names are user ids).
 -- Returns: {epoch, the cluster-wide append count, each stream's seq}, the seq 0 for a 'k'
---   stream whose user has no seen marker (P:seen:<user>, set by the registry scripts): nothing
+--   stream whose name has no seen marker (P:seen:<user>, set by the registry scripts): nothing
 --   is kept for it and no seq is used. Checking the marker here makes the check and the append
 --   one step, whichever router runs it.
 -- Why the append count: P:appends counts every append ever made; the caller passes the
@@ -37,12 +39,12 @@ if g <= seen then
 end
 local out = {e, g}
 local at = now_ms()
-for i = 10, #ARGV - 2, 3 do
-  local kind, user, live = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  if live == 'k' and redis.call('EXISTS', P .. ':seen:' .. user) == 0 then
+for i = 10, #ARGV - 3, 4 do
+  local tag, name, marked, live = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  if live == 'k' and redis.call('EXISTS', P .. ':seen:' .. name) == 0 then
     out[#out + 1] = 0
   else
-  local HK, SK, DK = keys(kind, user)
+  local HK, SK, DK = keys(tag, name, marked)
   local seq = redis.call('INCR', SK)
   local top = 0
   if seq == 1 then top = top_of(HK) end

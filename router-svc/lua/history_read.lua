@@ -1,18 +1,24 @@
 -- history_read.lua: reads one page of a stream's history, deciding whether the client must
--- resync. Runs after history_prelude.lua.
--- KEYS: none. ARGV[1]: prefix. ARGV[2..13]: kind, user, has_after, after, epoch, until,
---   max_items, max_bytes, mark, ttl_ms, epoch candidate, with broadcast head.
--- Returns: {epoch, head, first, resync, more, has broadcast head, broadcast head, then seq,
---   payload, created per item}. A voided entry's payload is ''.
+-- resync, and the heads of the other streams the request asks for. Runs after
+-- history_prelude.lua.
+-- KEYS: none. ARGV[1]: prefix. ARGV[2..14]: history tag, name ('' for an unnamed kind),
+--   marked ('1': the kind keeps a delivered mark), has_after, after, epoch, until, max_items,
+--   max_bytes, mark (mark_delivered), ttl_ms, epoch candidate, n (heads wanted); then a
+--   history tag and a name per wanted head.
+-- Returns: {epoch, head, first, resync, more, n, the n wanted heads in order, then seq,
+--   payload, created per item}. A voided entry's payload is ''. Without a position (has_after
+--   '0') a marked stream answers the items after its delivered mark, an unmarked one no items.
 -- Why: the same rule as rt_hist_plan_for, applied where the data is. Entries appended longer
 --   than ttl ago are trimmed before the oldest kept one is looked for, so first is the oldest
---   entry a client can still be given.
-local kind, user, has_after = ARGV[2], ARGV[3], ARGV[4] == '1'
-local after, req_epoch, upto = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
-local max_items, max_bytes, mark = tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[10] == '1'
-local ttl = tonumber(ARGV[11])
-local epoch = get_epoch(ARGV[12])
-local HK, SK, DK = keys(kind, user)
+--   entry a client can still be given. The wanted heads are read in the same call, so they are
+--   of the same moment and epoch as the page (one request per connect, whatever its streams).
+local tag, name, has_after = ARGV[2], ARGV[3], ARGV[5] == '1'
+local after, req_epoch, upto = tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8])
+local max_items, max_bytes, mark = tonumber(ARGV[9]), tonumber(ARGV[10]), ARGV[11] == '1'
+local ttl = tonumber(ARGV[12])
+local epoch = get_epoch(ARGV[13])
+local nheads = tonumber(ARGV[14])
+local HK, SK, DK = keys(tag, name, ARGV[4])
 local head = head_of(HK, SK)
 local first = head + 1
 local cutoff = now_ms() - ttl
@@ -31,12 +37,11 @@ while true do
   end
   redis.call('XTRIM', HK, 'MINID', sid(seqof(r[#r][1]) + 1))
 end
-local out = {epoch, head, first, 0, 0, 0, 0}
-if ARGV[13] == '1' then
-  out[6] = 1
-  out[7] = head_of(keys('b', ''))
+local out = {epoch, head, first, 0, 0, nheads}
+for i = 15, 14 + 2 * nheads, 2 do
+  out[#out + 1] = head_of(keys(ARGV[i], ARGV[i + 1], '0'))
 end
-if kind == 'b' and not has_after then return out end
+if not has_after and not DK then return out end
 local pos = after
 if not has_after then pos = tonumber(redis.call('GET', DK) or '0') end
 local resync = (has_after and req_epoch ~= '0' and req_epoch ~= epoch) or pos > head or first > pos + 1
@@ -47,7 +52,7 @@ if upto > 0 and upto < to then to = upto end
 if from > to then return out end
 local entries = redis.call('XRANGE', HK, sid(from), sid(to), 'COUNT', max_items)
 local voided = {}
-local hv = redis.call('HKEYS', void_key(kind, user))
+local hv = redis.call('HKEYS', void_key(tag, name))
 for _, s in ipairs(hv) do voided[s] = true end
 local bytes, last, cut = 0, nil, false
 for _, e in ipairs(entries) do

@@ -1,7 +1,7 @@
 -- history_void.lua: marks appends whose outcome is unknown (the reply was lost) as voided.
 -- Runs after history_prelude.lua.
--- KEYS: none. ARGV[1]: prefix. ARGV[2..3]: ttl_ms, scan depth; then kind, user, job id per
---   append whose outcome is unknown.
+-- KEYS: none. ARGV[1]: prefix. ARGV[2..3]: ttl_ms, scan depth; then history tag, name ('' for
+--   an unnamed kind), job id per append whose outcome is unknown.
 -- Returns: the voided seq per triple, 0 when the job is not in the stream.
 -- Why: such a message was delivered live without a seq, so history must not hand it out
 --   again. The job id is looked for among the newest `depth` entries of the stream (an outage
@@ -12,8 +12,8 @@ local ttl, depth = ARGV[2], tonumber(ARGV[3])
 local scanned = {}
 local out = {}
 for i = 4, #ARGV - 2, 3 do
-  local kind, user, job = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local HK = keys(kind, user)
+  local tag, name, job = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local HK = keys(tag, name, '0')
   local jobs = scanned[HK]
   if not jobs then
     jobs = {}
@@ -25,7 +25,7 @@ for i = 4, #ARGV - 2, 3 do
   end
   local seq = jobs[job] or 0
   if seq > 0 then
-    local VK = void_key(kind, user)
+    local VK = void_key(tag, name)
     redis.call('HSET', VK, string.format('%d', seq), '1')
     redis.call('PEXPIRE', VK, ttl)
   end

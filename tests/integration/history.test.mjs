@@ -179,7 +179,8 @@ describe('history', () => {
     assert.equal(r.connections, 3);
     assert.equal(r.nodes, 2);
     assert.equal(r.history_unavailable, false);
-    assert.deepEqual(r.stored, [{ stream: 'STREAM_USER', user_id: carol, seq: '1' }]);
+    // stream + stream_name name the stream; user_id too for a user stream (older readers)
+    assert.deepEqual(r.stored, [{ stream: 'STREAM_USER', user_id: carol, stream_name: carol, seq: '1' }]);
     for (const c of [c1, c2, c3]) {
       const f = await c.nextFrame((fr) => fr.json?.k === 1);
       assert.equal(f.text, '{ "k" : 1 ,"seq":1}');
@@ -189,8 +190,8 @@ describe('history', () => {
     assert.equal(r2.status, 'ACCEPTED');
     assert.equal(r2.connections, 3);
     assert.deepEqual(r2.stored, [
-      { stream: 'STREAM_USER', user_id: carol, seq: '2' },
-      { stream: 'STREAM_USER', user_id: ghost, seq: '1' },
+      { stream: 'STREAM_USER', user_id: carol, stream_name: carol, seq: '2' },
+      { stream: 'STREAM_USER', user_id: ghost, stream_name: ghost, seq: '1' },
     ]);
     assert.deepEqual((await c3.next((j) => j.seq === 2)), { seq: 2 });
 
@@ -205,6 +206,8 @@ describe('history', () => {
     assert.equal(conn.status, 'ACCEPTED');
     assert.equal(conn.nodes, 2);
     assert.equal(conn.stored[0].stream, 'STREAM_BROADCAST');
+    assert.equal(conn.stored[0].stream_name ?? '', ''); // unnamed, and no user
+    assert.equal(conn.stored[0].user_id ?? '', '');
     assert.ok(metric(await cluster.routerMetrics(), 'wsgate_router_delivery_replies_total') >= 5);
   });
 
@@ -235,6 +238,44 @@ describe('history', () => {
     const m = await cluster.routerMetrics();
     assert.ok(metric(m, 'wsgate_router_history_requests_total', 'result="resync"') >= 2);
     assert.ok(metric(m, 'wsgate_router_history_requests_total', 'result="bad_request"') >= 2);
+  });
+
+  it('names streams by stream + stream_name and answers heads_of in order, the older forms too', async () => {
+    const eve = name('e:ve'); // a user id may hold ':'
+    const fay = name('fay');
+    for (let i = 0; i < 2; i++) await bus.deliver({ user: eve, payload: `{"i":${i}}` });
+    await bus.deliver({ user: fay, payload: '{}' });
+    await bus.deliver({ broadcast: true, payload: '{"b":1}' });
+    let byName;
+    await waitFor(async () => {
+      byName = await history({ stream: 'STREAM_USER', stream_name: eve, has_after: true, after_seq: 0 });
+      return byName.head === '2';
+    }, 5000, 'two deliveries kept for eve');
+    assert.deepEqual(byName.items.map((i) => i.json.i), [0, 1]);
+    // stream_name wins over user_id; user_id alone (older gateways) still names the stream
+    const both = await history({ stream: 'STREAM_USER', stream_name: eve, user_id: fay, has_after: true, after_seq: 0 });
+    assert.equal(both.head, '2');
+    const old = await history({ stream: 'STREAM_USER', user_id: eve, has_after: true, after_seq: 0 });
+    assert.equal(old.head, '2');
+
+    const bhead = (await history({ stream: 'STREAM_BROADCAST', has_after: false })).head;
+    const h = await history({
+      stream: 'STREAM_USER', stream_name: eve, has_after: false,
+      heads_of: [{ kind: 'STREAM_USER', name: fay }, { kind: 'STREAM_BROADCAST' }],
+    });
+    assert.equal(h.status, 'OK');
+    assert.deepEqual(h.heads.map((x) => [x.kind, x.name ?? '', x.head]),
+      [['STREAM_USER', fay, '1'], ['STREAM_BROADCAST', '', bhead]]);
+    assert.equal(h.has_broadcast_head ?? false, false);
+    // with_broadcast_head (older gateways): broadcast_head, and heads for newer readers
+    const legacy = await history({ stream: 'STREAM_USER', user_id: eve, has_after: false, with_broadcast_head: true });
+    assert.equal(legacy.has_broadcast_head, true);
+    assert.equal(legacy.broadcast_head, bhead);
+    assert.deepEqual(legacy.heads.map((x) => [x.kind, x.head]), [['STREAM_BROADCAST', bhead]]);
+
+    const tooMany = Array.from({ length: 9 }, () => ({ kind: 'STREAM_USER', name: fay }));
+    assert.equal((await history({ stream: 'STREAM_USER', stream_name: eve, heads_of: tooMany })).status, 'BAD_REQUEST');
+    assert.equal((await history({ stream: 'STREAM_BROADCAST', stream_name: eve })).status, 'BAD_REQUEST');
   });
 
   it('delivers live without history while Redis is down, tells the sender, and recovers', async () => {

@@ -1,7 +1,9 @@
 /* Unit tests for the history rules without Redis: rt_frame (the seq splice into payloads and
- * the frames the router builds), rt_history (HistoryRequest checks, the resync rule, reply and
- * append and void formats), rt_ring (coverage, wraparound, expiry, incompleteness) and
- * rt_uncertain (the bounded FIFO of appends to void). */
+ * the frames the router builds), rt_history (HistoryRequest checks: streams by (kind, name),
+ * the older user_id and with_broadcast_head forms, heads_of; the resync rule, reply and append
+ * and void formats), rt_ring (coverage, wraparound, expiry, incompleteness, one stream per
+ * ring), rt_kinds (the router's kind table) and rt_uncertain (the bounded FIFO of appends to
+ * void). */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +12,7 @@
 #include "proto/wsgate.pb-c.h"
 #include "rt_frame.h"
 #include "rt_history.h"
+#include "rt_kinds.h"
 #include "rt_ring.h"
 #include "rt_uncertain.h"
 #include "wsg_client.h"
@@ -131,32 +134,210 @@ START_TEST(request_validation)
         rq.user_id = (char *)bad_users[i];
         ck_assert_int_eq(req(&rq, &q), RT_HREQ_BAD);
     }
+    /* and so does a stream_name, which is preferred */
     rq.user_id = "alice";
+    for (size_t i = 0; i < sizeof(bad_users) / sizeof(bad_users[0]); i++) {
+        rq.stream_name = (char *)bad_users[i];
+        if (*bad_users[i])
+            ck_assert_int_eq(req(&rq, &q), RT_HREQ_BAD);
+    }
+    rq.stream_name = "";
     rq.has_after = 1;
     rq.after_seq = 5;
     rq.epoch = 9;
     rq.until_seq = 8;
     rq.mark_delivered = 1;
     ck_assert_int_eq(req(&rq, &q), RT_HREQ_OK);
-    ck_assert_str_eq(q.user_id, "alice");
+    ck_assert_int_eq(q.kind, WSGATE__STREAM_KIND__STREAM_USER);
+    ck_assert_str_eq(q.name, "alice");
     ck_assert(q.has_after && q.after == 5 && q.epoch == 9 && q.until == 8 && q.mark);
-    ck_assert_int_eq(q.with_bhead, 0);
+    ck_assert_uint_eq(q.nheads, 0);
+    ck_assert_uint_eq(q.legacy_head, 0);
     ck_assert_uint_eq(q.max_items, 100); /* 0: the page */
-    rq.with_broadcast_head = 1;
-    ck_assert_int_eq(req(&rq, &q), RT_HREQ_OK);
-    ck_assert_int_eq(q.with_bhead, 1);
     rq.max_items = 7;
     ck_assert_int_eq(req(&rq, &q), RT_HREQ_OK);
     ck_assert_uint_eq(q.max_items, 7);
     rq.max_items = 5000;
     ck_assert_int_eq(req(&rq, &q), RT_HREQ_OK);
     ck_assert_uint_eq(q.max_items, 100); /* capped */
-    /* broadcast: the user, mark_delivered and with_broadcast_head do not apply */
+    /* broadcast: unnamed, and it keeps no delivered mark to move */
     rq.stream = WSGATE__STREAM_KIND__STREAM_BROADCAST;
     rq.user_id = "";
     ck_assert_int_eq(req(&rq, &q), RT_HREQ_OK);
+    ck_assert_int_eq(q.kind, WSGATE__STREAM_KIND__STREAM_BROADCAST);
+    ck_assert_str_eq(q.name, "");
     ck_assert_int_eq(q.mark, 0);
-    ck_assert_int_eq(q.with_bhead, 0);
+    rq.stream_name = "x"; /* an unnamed kind takes no name */
+    ck_assert_int_eq(req(&rq, &q), RT_HREQ_BAD);
+}
+END_TEST
+
+/* A gateway that predates stream_name names a user stream by user_id alone. */
+START_TEST(request_user_id_only)
+{
+    Wsgate__HistoryRequest rq = WSGATE__HISTORY_REQUEST__INIT;
+    rt_hist_req q;
+    rq.stream = WSGATE__STREAM_KIND__STREAM_USER;
+    rq.user_id = "al:ice";
+    ck_assert_int_eq(req(&rq, &q), RT_HREQ_OK);
+    ck_assert_int_eq(q.kind, WSGATE__STREAM_KIND__STREAM_USER);
+    ck_assert_str_eq(q.name, "al:ice");
+}
+END_TEST
+
+START_TEST(request_stream_name_preferred)
+{
+    Wsgate__HistoryRequest rq = WSGATE__HISTORY_REQUEST__INIT;
+    rt_hist_req q;
+    rq.stream = WSGATE__STREAM_KIND__STREAM_USER;
+    rq.user_id = "alice";
+    rq.stream_name = "bob";
+    ck_assert_int_eq(req(&rq, &q), RT_HREQ_OK);
+    ck_assert_str_eq(q.name, "bob");
+    rq.user_id = ""; /* a newer gateway may leave user_id empty */
+    ck_assert_int_eq(req(&rq, &q), RT_HREQ_OK);
+    ck_assert_str_eq(q.name, "bob");
+    /* user_id is a user stream's older field: no other kind takes its name from it */
+    rq.stream = WSGATE__STREAM_KIND__STREAM_BROADCAST;
+    rq.stream_name = "";
+    rq.user_id = "alice";
+    ck_assert_int_eq(req(&rq, &q), RT_HREQ_OK);
+    ck_assert_str_eq(q.name, "");
+}
+END_TEST
+
+static Wsgate__HistoryReply *packed(const rt_hist_req *q, const rt_hist_page *p)
+{
+    uint8_t *buf;
+    size_t len;
+    ck_assert_int_eq(rt_hist_reply_pack(WSGATE__HISTORY_REPLY__STATUS__OK, q, p, &buf, &len), 0);
+    Wsgate__HistoryReply *rp = wsgate__history_reply__unpack(NULL, len, buf);
+    free(buf);
+    ck_assert_ptr_nonnull(rp);
+    return rp;
+}
+
+/* heads_of: the heads come back in its order, each with its stream's identity. */
+START_TEST(heads_of_in_order)
+{
+    Wsgate__HistoryRequest rq = WSGATE__HISTORY_REQUEST__INIT;
+    Wsgate__StreamRef b = WSGATE__STREAM_REF__INIT, u = WSGATE__STREAM_REF__INIT;
+    Wsgate__StreamRef *refs[2] = {&b, &u};
+    b.kind = WSGATE__STREAM_KIND__STREAM_BROADCAST;
+    u.kind = WSGATE__STREAM_KIND__STREAM_USER;
+    u.name = "carol";
+    rq.stream = WSGATE__STREAM_KIND__STREAM_USER;
+    rq.stream_name = "alice";
+    rq.n_heads_of = 2;
+    rq.heads_of = refs;
+    rt_hist_req q;
+    ck_assert_int_eq(req(&rq, &q), RT_HREQ_OK);
+    ck_assert_uint_eq(q.nheads, 2);
+    ck_assert_uint_eq(q.legacy_head, 0);
+    ck_assert(q.heads[0].kind == WSGATE__STREAM_KIND__STREAM_BROADCAST && !*q.heads[0].name);
+    ck_assert(q.heads[1].kind == WSGATE__STREAM_KIND__STREAM_USER);
+    ck_assert_str_eq(q.heads[1].name, "carol");
+
+    rt_hist_page pg = {.epoch = 9, .head = 3, .heads = {40, 7}, .nheads = 2};
+    Wsgate__HistoryReply *rp = packed(&q, &pg);
+    ck_assert_uint_eq(rp->n_heads, 2);
+    ck_assert_int_eq(rp->heads[0]->kind, WSGATE__STREAM_KIND__STREAM_BROADCAST);
+    ck_assert_str_eq(rp->heads[0]->name, "");
+    ck_assert_uint_eq(rp->heads[0]->head, 40);
+    ck_assert_int_eq(rp->heads[1]->kind, WSGATE__STREAM_KIND__STREAM_USER);
+    ck_assert_str_eq(rp->heads[1]->name, "carol");
+    ck_assert_uint_eq(rp->heads[1]->head, 7);
+    ck_assert(!rp->has_broadcast_head && rp->broadcast_head == 0); /* not asked the old way */
+    wsgate__history_reply__free_unpacked(rp, NULL);
+
+    /* a head of a stream that cannot be: the request is refused */
+    u.name = "a\nb";
+    ck_assert_int_eq(req(&rq, &q), RT_HREQ_BAD);
+    u.name = "carol";
+    b.name = "x";
+    ck_assert_int_eq(req(&rq, &q), RT_HREQ_BAD);
+    b.name = "";
+    b.kind = 9;
+    ck_assert_int_eq(req(&rq, &q), RT_HREQ_BAD);
+}
+END_TEST
+
+START_TEST(heads_of_bounded)
+{
+    Wsgate__HistoryRequest rq = WSGATE__HISTORY_REQUEST__INIT;
+    Wsgate__StreamRef refs[RT_HIST_HEADS_MAX + 1];
+    Wsgate__StreamRef *ptrs[RT_HIST_HEADS_MAX + 1];
+    for (size_t i = 0; i <= RT_HIST_HEADS_MAX; i++) {
+        wsgate__stream_ref__init(&refs[i]);
+        refs[i].kind = WSGATE__STREAM_KIND__STREAM_USER;
+        refs[i].name = "u";
+        ptrs[i] = &refs[i];
+    }
+    rq.stream = WSGATE__STREAM_KIND__STREAM_USER;
+    rq.stream_name = "alice";
+    rq.heads_of = ptrs;
+    rt_hist_req q;
+    rq.n_heads_of = RT_HIST_HEADS_MAX;
+    ck_assert_int_eq(req(&rq, &q), RT_HREQ_OK);
+    ck_assert_uint_eq(q.nheads, RT_HIST_HEADS_MAX);
+    rq.n_heads_of = RT_HIST_HEADS_MAX + 1;
+    ck_assert_int_eq(req(&rq, &q), RT_HREQ_BAD);
+    /* with_broadcast_head counts as one more head, unless heads_of names that stream */
+    rq.n_heads_of = RT_HIST_HEADS_MAX;
+    rq.with_broadcast_head = 1;
+    ck_assert_int_eq(req(&rq, &q), RT_HREQ_BAD);
+    refs[3].kind = WSGATE__STREAM_KIND__STREAM_BROADCAST;
+    refs[3].name = "";
+    ck_assert_int_eq(req(&rq, &q), RT_HREQ_OK);
+    ck_assert_uint_eq(q.nheads, RT_HIST_HEADS_MAX);
+    ck_assert_uint_eq(q.legacy_head, 4);
+}
+END_TEST
+
+/* An older gateway asks with_broadcast_head and reads broadcast_head: answered there, and in
+ * heads as a newer one reads it. */
+START_TEST(legacy_broadcast_head)
+{
+    Wsgate__HistoryRequest rq = WSGATE__HISTORY_REQUEST__INIT;
+    rq.stream = WSGATE__STREAM_KIND__STREAM_USER;
+    rq.user_id = "alice";
+    rq.with_broadcast_head = 1;
+    rt_hist_req q;
+    ck_assert_int_eq(req(&rq, &q), RT_HREQ_OK);
+    ck_assert_uint_eq(q.nheads, 1);
+    ck_assert_uint_eq(q.legacy_head, 1);
+    ck_assert_int_eq(q.heads[0].kind, WSGATE__STREAM_KIND__STREAM_BROADCAST);
+    rt_hist_page pg = {.epoch = 9, .head = 3, .heads = {12}, .nheads = 1};
+    Wsgate__HistoryReply *rp = packed(&q, &pg);
+    ck_assert(rp->has_broadcast_head && rp->broadcast_head == 12);
+    ck_assert_uint_eq(rp->n_heads, 1);
+    ck_assert_int_eq(rp->heads[0]->kind, WSGATE__STREAM_KIND__STREAM_BROADCAST);
+    ck_assert_uint_eq(rp->heads[0]->head, 12);
+    wsgate__history_reply__free_unpacked(rp, NULL);
+    /* an empty broadcast stream: has_broadcast_head still says it was answered */
+    pg.heads[0] = 0;
+    rp = packed(&q, &pg);
+    ck_assert(rp->has_broadcast_head && rp->broadcast_head == 0);
+    wsgate__history_reply__free_unpacked(rp, NULL);
+}
+END_TEST
+
+/* The router's kind table: what each kind does, and the older user_id fields. */
+START_TEST(kind_table)
+{
+    ck_assert(rt_kind_known(WSG_STREAM_USER) && rt_kind_known(WSG_STREAM_BROADCAST));
+    ck_assert(!rt_kind_known(WSG_STREAM_NONE) && !rt_kind_known(WSG_STREAM_KINDS));
+    ck_assert(rt_kind_offline_store(WSG_STREAM_USER) && !rt_kind_ring(WSG_STREAM_USER));
+    ck_assert(!rt_kind_offline_store(WSG_STREAM_BROADCAST) && rt_kind_ring(WSG_STREAM_BROADCAST));
+    ck_assert(!rt_kind_offline_store(99) && !rt_kind_ring(99));
+    ck_assert_int_eq(rt_kind_audience(WSG_STREAM_USER), RT_AUDIENCE_USER);
+    ck_assert_int_eq(rt_kind_audience(WSG_STREAM_BROADCAST), RT_AUDIENCE_ALL);
+    ck_assert_int_eq(rt_kind_audience(99), RT_AUDIENCE_NONE);
+    ck_assert_str_eq(rt_stream_legacy_user_id(WSG_STREAM_USER, "al"), "al");
+    ck_assert_str_eq(rt_stream_legacy_user_id(WSG_STREAM_BROADCAST, ""), "");
+    ck_assert_str_eq(rt_stream_name_of(WSG_STREAM_USER, "", "al"), "al");
+    ck_assert_str_eq(rt_stream_name_of(WSG_STREAM_USER, "bo", "al"), "bo");
+    ck_assert_str_eq(rt_stream_name_of(WSG_STREAM_BROADCAST, "", "al"), "");
 }
 END_TEST
 
@@ -164,7 +345,7 @@ static rt_hist_plan plan(int stream, int has_after, uint64_t after, uint64_t epo
                          uint64_t until, uint64_t cur, uint64_t head, uint64_t first,
                          uint64_t mark)
 {
-    rt_hist_req q = {.stream = stream, .has_after = has_after, .after = after, .epoch = epoch,
+    rt_hist_req q = {.kind = stream, .has_after = has_after, .after = after, .epoch = epoch,
                      .until = until, .max_items = 100};
     rt_hist_view v = {.epoch = cur, .head = head, .first_kept = first, .mark = mark};
     rt_hist_plan p;
@@ -227,10 +408,14 @@ START_TEST(formats)
     rt_cmd a;
     rt_cmd_init(&a);
     ck_assert_int_eq(rt_hist_append_args(&a, "p", &l, &f, 123, "r1:77:5", 42), 0);
-    ck_assert_int_eq(rt_hist_append_add(&a, U, "alice", 1), 0);
-    ck_assert_int_eq(rt_hist_append_add(&a, B, NULL, 0), 0);
+    ck_assert_int_eq(rt_hist_append_add(&a, U, "alice", RT_APPEND_LIVE), 0);
+    ck_assert_int_eq(rt_hist_append_add(&a, B, NULL, RT_APPEND_OFFLINE), 0);
     ck_assert_int_eq(rt_hist_append_add(&a, WSGATE__STREAM_KIND__STREAM_NONE, NULL, 0), -1);
-    ck_assert_uint_eq(a.argc, 15);
+    ck_assert_int_eq(rt_hist_append_add(&a, U, "", 0), -1);    /* a user stream is named */
+    ck_assert_int_eq(rt_hist_append_add(&a, U, "a\nb", 0), -1); /* ... by a user id */
+    ck_assert_int_eq(rt_hist_append_add(&a, B, "x", 0), -1);   /* an unnamed kind is not */
+    ck_assert_int_eq(rt_hist_append_add(&a, B, NULL, RT_APPEND_SEEN_ONLY), -1); /* no user */
+    ck_assert_uint_eq(a.argc, 17);
     ck_assert_str_eq(a.argv[0], "p");
     ck_assert_str_eq(a.argv[1], "50");
     ck_assert_str_eq(a.argv[2], "60000");
@@ -241,8 +426,9 @@ START_TEST(formats)
     ck_assert_str_eq(a.argv[6], "123");
     ck_assert_str_eq(a.argv[7], "r1:77:5");
     ck_assert_str_eq(a.argv[8], "42");
-    const char *rest[] = {"u", "alice", "1", "b", "", "0"};
-    for (int i = 0; i < 6; i++)
+    /* tag, name, marked (the kind keeps a delivered mark), mode */
+    const char *rest[] = {"u", "alice", "1", "1", "b", "", "0", "0"};
+    for (int i = 0; i < 8; i++)
         ck_assert_str_eq(a.argv[9 + i], rest[i]);
     rt_cmd_free(&a);
     rt_frame_free(&f);
@@ -253,6 +439,7 @@ START_TEST(formats)
     ck_assert_int_eq(rt_hist_void_add(&a, U, "alice", "r1:77:5"), 0);
     ck_assert_int_eq(rt_hist_void_add(&a, B, NULL, "r1:77:6"), 0);
     ck_assert_int_eq(rt_hist_void_add(&a, WSGATE__STREAM_KIND__STREAM_NONE, NULL, "x"), -1);
+    ck_assert_int_eq(rt_hist_void_add(&a, B, "x", "x"), -1);
     ck_assert_uint_eq(a.argc, 9);
     const char *vargs[] = {"p", "60000", "200", "u", "alice", "r1:77:5", "b", "", "r1:77:6"};
     for (int i = 0; i < 9; i++)
@@ -266,7 +453,8 @@ START_TEST(formats)
     rt_hist_page pg = {.epoch = 9, .head = 7, .resync = 1, .more = 1, .items = items, .n = 2};
     uint8_t *buf;
     size_t len;
-    ck_assert_int_eq(rt_hist_reply_pack(WSGATE__HISTORY_REPLY__STATUS__OK, &pg, &buf, &len), 0);
+    ck_assert_int_eq(rt_hist_reply_pack(WSGATE__HISTORY_REPLY__STATUS__OK, NULL, &pg, &buf, &len),
+                     0);
     Wsgate__HistoryReply *rp = wsgate__history_reply__unpack(NULL, len, buf);
     ck_assert_ptr_nonnull(rp);
     ck_assert(rp->epoch == 9 && rp->head == 7 && rp->resync && rp->more && rp->n_items == 2);
@@ -276,7 +464,8 @@ START_TEST(formats)
     wsgate__history_reply__free_unpacked(rp, NULL);
     free(buf);
     ck_assert_int_eq(
-        rt_hist_reply_pack(WSGATE__HISTORY_REPLY__STATUS__UNAVAILABLE, NULL, &buf, &len), 0);
+        rt_hist_reply_pack(WSGATE__HISTORY_REPLY__STATUS__UNAVAILABLE, NULL, NULL, &buf, &len),
+        0);
     rp = wsgate__history_reply__unpack(NULL, len, buf);
     ck_assert_int_eq(rp->status, WSGATE__HISTORY_REPLY__STATUS__UNAVAILABLE);
     wsgate__history_reply__free_unpacked(rp, NULL);
@@ -294,14 +483,14 @@ static void push(rt_ring *r, uint64_t epoch, uint64_t seq, int64_t at)
 static int serve(rt_ring *r, int has_after, uint64_t after, uint64_t epoch, uint32_t max,
                  int64_t now, rt_hist_page *p)
 {
-    rt_hist_req q = {.stream = B, .has_after = has_after, .after = after, .epoch = epoch,
+    rt_hist_req q = {.kind = B, .has_after = has_after, .after = after, .epoch = epoch,
                      .max_items = max};
     return rt_ring_serve(r, &q, 1 << 20, now, p);
 }
 
 START_TEST(ring_coverage_and_wraparound)
 {
-    rt_ring *r = rt_ring_new(4, 1 << 20, 100 * US);
+    rt_ring *r = rt_ring_new(B, "", 4, 1 << 20, 100 * US);
     rt_hist_page p;
     /* knows nothing: Redis answers */
     ck_assert_int_eq(serve(r, 0, 0, 0, 10, 0, &p), 0);
@@ -363,7 +552,7 @@ static void seq_first(rt_hist_page *p, uint64_t seq)
 
 START_TEST(ring_load_and_expiry)
 {
-    rt_ring *r = rt_ring_new(8, 1 << 20, 100 * US);
+    rt_ring *r = rt_ring_new(B, NULL, 8, 1 << 20, 100 * US);
     rt_hist_item items[3] = {{.seq = 5, .data = (const uint8_t *)"{}", .len = 2},
                              {.seq = 6, .data = (const uint8_t *)"{}", .len = 2},
                              {.seq = 7, .data = (const uint8_t *)"{}", .len = 2}};
@@ -405,7 +594,7 @@ START_TEST(ring_load_and_expiry)
     rt_ring_free(r);
 
     /* the byte cap drops the oldest, and then the ring no longer stands for the stream */
-    r = rt_ring_new(8, 20, 100 * US);
+    r = rt_ring_new(B, "", 8, 20, 100 * US);
     ck_assert_int_eq(rt_ring_load(r, &none, 0), 0);
     push(r, 3, 1, 0); /* 9 bytes each */
     push(r, 3, 2, 0);
@@ -419,14 +608,58 @@ START_TEST(ring_load_and_expiry)
 }
 END_TEST
 
-static void entry_is(const rt_unc_entry *e, Wsgate__StreamKind stream, const char *user,
+/* A ring answers for its own stream only, and only what needs no Redis: no delivered mark to
+ * read or move, no head of another stream. */
+START_TEST(ring_serves_its_stream_only)
+{
+    rt_ring *r = rt_ring_new(U, "alice", 8, 1 << 20, 100 * US);
+    ck_assert_ptr_nonnull(r);
+    ck_assert(rt_ring_is(r, U, "alice") && !rt_ring_is(r, U, "bob") && !rt_ring_is(r, B, ""));
+    rt_hist_page none = {.epoch = 3, .head = 0};
+    ck_assert_int_eq(rt_ring_load(r, &none, 0), 0);
+    push(r, 3, 1, 0);
+    push(r, 3, 2, 0);
+    rt_hist_req q = {.kind = U, .name = "alice", .has_after = 1, .after = 0, .epoch = 3,
+                     .max_items = 10};
+    rt_hist_page p;
+    ck_assert_int_eq(rt_ring_serve(r, &q, 1 << 20, 0, &p), 1);
+    seq_first(&p, 1);
+    snprintf(q.name, sizeof(q.name), "%s", "bob"); /* another user's stream */
+    ck_assert_int_eq(rt_ring_serve(r, &q, 1 << 20, 0, &p), 0);
+    q.kind = B; /* another kind */
+    q.name[0] = '\0';
+    ck_assert_int_eq(rt_ring_serve(r, &q, 1 << 20, 0, &p), 0);
+    q.kind = U;
+    snprintf(q.name, sizeof(q.name), "%s", "alice");
+    q.mark = 1; /* the delivered mark moves: Redis */
+    ck_assert_int_eq(rt_ring_serve(r, &q, 1 << 20, 0, &p), 0);
+    q.mark = 0;
+    q.has_after = 0; /* after the delivered mark: Redis knows it */
+    ck_assert_int_eq(rt_ring_serve(r, &q, 1 << 20, 0, &p), 0);
+    q.has_after = 1;
+    /* its own head it answers; another stream's head Redis reads with the page */
+    q.nheads = 1;
+    q.heads[0].kind = U;
+    snprintf(q.heads[0].name, sizeof(q.heads[0].name), "%s", "alice");
+    ck_assert_int_eq(rt_ring_serve(r, &q, 1 << 20, 0, &p), 1);
+    ck_assert(p.nheads == 1 && p.heads[0] == 2);
+    rt_hist_page_free(&p);
+    q.heads[0].kind = B;
+    q.heads[0].name[0] = '\0';
+    ck_assert_int_eq(rt_ring_serve(r, &q, 1 << 20, 0, &p), 0);
+    rt_ring_free(r);
+    char long_name[WSG_STREAM_NAME_MAX + 2];
+    memset(long_name, 'n', sizeof(long_name) - 1);
+    long_name[sizeof(long_name) - 1] = '\0';
+    ck_assert_ptr_null(rt_ring_new(U, long_name, 8, 1 << 20, US));
+}
+END_TEST
+
+static void entry_is(const rt_unc_entry *e, Wsgate__StreamKind kind, const char *name,
                      const char *job)
 {
-    ck_assert_int_eq(e->stream, stream);
-    if (user)
-        ck_assert_str_eq(e->user_id, user);
-    else
-        ck_assert_ptr_null(e->user_id);
+    ck_assert_int_eq(e->kind, kind);
+    ck_assert_str_eq(e->name, name);
     ck_assert_str_eq(e->job_id, job);
 }
 
@@ -448,7 +681,7 @@ START_TEST(uncertain_fifo)
     entry_is(&out[0], U, "alice", "j:1");
     rt_unc_entry_clear(&out[0]);
     ck_assert_uint_eq(rt_unc_take(u, out, 10), 1);
-    entry_is(&out[0], B, NULL, "j:2");
+    entry_is(&out[0], B, "", "j:2");
     rt_unc_entry_clear(&out[0]);
     ck_assert_uint_eq(rt_unc_len(u), 0);
 
@@ -491,10 +724,17 @@ int main(void)
     tcase_add_test(tc, seq_splice);
     tcase_add_test(tc, frames_with_seq);
     tcase_add_test(tc, request_validation);
+    tcase_add_test(tc, request_user_id_only);
+    tcase_add_test(tc, request_stream_name_preferred);
+    tcase_add_test(tc, heads_of_in_order);
+    tcase_add_test(tc, heads_of_bounded);
+    tcase_add_test(tc, legacy_broadcast_head);
+    tcase_add_test(tc, kind_table);
     tcase_add_test(tc, resync_decisions);
     tcase_add_test(tc, formats);
     tcase_add_test(tc, ring_coverage_and_wraparound);
     tcase_add_test(tc, ring_load_and_expiry);
+    tcase_add_test(tc, ring_serves_its_stream_only);
     tcase_add_test(tc, uncertain_fifo);
     suite_add_tcase(s, tc);
     return wsg_check_run(s);

@@ -112,11 +112,14 @@ static rt_route_status send_msg(const char *json, rt_job **j, rt_route_result *r
     return st;
 }
 
+/* The item's stream position: stream and stream_name, and user_id (what gateways that predate
+ * stream_name read) the name again for a user stream only. */
 static void item_pos(const Wsgate__NodeDelivery__Item *it, Wsgate__StreamKind stream,
-                     const char *user, uint64_t seq, uint64_t epoch)
+                     const char *name, uint64_t seq, uint64_t epoch)
 {
     ck_assert_int_eq(it->stream, stream);
-    ck_assert_str_eq(it->user_id, user);
+    ck_assert_str_eq(it->stream_name, name);
+    ck_assert_str_eq(it->user_id, stream == WSGATE__STREAM_KIND__STREAM_USER ? name : "");
     ck_assert_uint_eq(it->seq, seq);
     ck_assert_uint_eq(it->epoch, epoch);
 }
@@ -133,8 +136,8 @@ START_TEST(send_message_reaches_every_connection)
                      RT_ROUTED);
     ck_assert_int_eq(j->kind, RT_JOB_SEND_MESSAGE);
     ck_assert_uint_eq(j->nparts, 1);
-    ck_assert_int_eq(j->parts[0].stream, WSGATE__STREAM_KIND__STREAM_USER);
-    ck_assert_str_eq(j->parts[0].user_id, "alice");
+    ck_assert_int_eq(j->parts[0].kind, WSGATE__STREAM_KIND__STREAM_USER);
+    ck_assert_str_eq(j->parts[0].name, "alice");
     rt_fanout fo;
     ck_assert_int_eq(fan(r, b, j, 7, &fo), RT_ROUTED);
     ck_assert_uint_eq(fo.connections, 2);
@@ -367,7 +370,8 @@ START_TEST(broadcast_to_live_nodes_only)
     uint8_t *buf = inbound("broadcast", "bob", "{\"type\":\"broadcast\",\"content\":\"all\"}", &len);
     ck_assert_int_eq(rt_route_broadcast(buf, len, NOW, &j, &res), RT_ROUTED);
     ck_assert_uint_eq(j->nparts, 1);
-    ck_assert_int_eq(j->parts[0].stream, WSGATE__STREAM_KIND__STREAM_BROADCAST);
+    ck_assert_int_eq(j->parts[0].kind, WSGATE__STREAM_KIND__STREAM_BROADCAST);
+    ck_assert_str_eq(j->parts[0].name, ""); /* unnamed */
     ck_assert_int_eq(fan(r, b, j, 12, &fo), RT_ROUTED);
     ck_assert_uint_eq(fo.nodes, 3);
     ck_assert_uint_eq(fo.connections, 3); /* what the registry counts on those nodes */
@@ -597,9 +601,9 @@ START_TEST(deliver_targets)
     const char *payload = "{ \"keep\" : \"spacing\" }\n";
     ck_assert_int_eq(deliver(&d, payload, 1024, &j, &res), RT_ROUTED);
     ck_assert_uint_eq(j->nparts, 3);
-    ck_assert_str_eq(j->parts[0].user_id, "alice");
-    ck_assert_str_eq(j->parts[1].user_id, "bob");
-    ck_assert_str_eq(j->parts[2].user_id, "ghost");
+    ck_assert_str_eq(j->parts[0].name, "alice");
+    ck_assert_str_eq(j->parts[1].name, "bob");
+    ck_assert_str_eq(j->parts[2].name, "ghost");
     ck_assert_int_eq(fan(r, b, j, 1, &fo), RT_ROUTED);
     ck_assert_uint_eq(fo.connections, 3);
     ck_assert_uint_eq(fo.nodes, 2);

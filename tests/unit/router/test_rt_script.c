@@ -895,18 +895,18 @@ static hread hget(redisContext *c, const rt_hist_limits *l, const char *user, in
                   uint64_t after, uint64_t epoch, uint64_t until, uint32_t max, int mark,
                   size_t max_bytes)
 {
-    rt_hist_req q = {.stream = user ? WSGATE__STREAM_KIND__STREAM_USER
-                                    : WSGATE__STREAM_KIND__STREAM_BROADCAST,
+    rt_hist_req q = {.kind = user ? WSGATE__STREAM_KIND__STREAM_USER
+                                  : WSGATE__STREAM_KIND__STREAM_BROADCAST,
                      .has_after = has_after, .after = after, .epoch = epoch, .until = until,
                      .max_items = max, .mark = mark};
     if (user)
-        snprintf(q.user_id, sizeof(q.user_id), "%s", user);
+        snprintf(q.name, sizeof(q.name), "%s", user);
     rt_cmd a;
     rt_cmd_init(&a);
     ck_assert_int_eq(rt_hist_read_args(&a, "t", l, &q, max_bytes), 0);
     hread h;
     h.r = heval(c, RT_HSCRIPT_READ, &a);
-    ck_assert_int_eq(rt_hist_parse_read(h.r, &h.p), 0);
+    ck_assert_int_eq(rt_hist_parse_read(h.r, 0, &h.p), 0);
     rt_cmd_free(&a);
     return h;
 }
@@ -963,23 +963,30 @@ START_TEST(lua_history)
     rt_cmd_free(&a);
     rt_frame_free(&f);
 
-    /* a user stream's read also answers the broadcast head when asked (a connect's one
-     * request), and only then */
+    /* a user stream's read also answers the heads it wants, in its order (a connect's one
+     * request), and only those */
     {
-        rt_hist_req q = {.stream = WSGATE__STREAM_KIND__STREAM_USER, .max_items = 100,
-                         .with_bhead = 1};
-        snprintf(q.user_id, sizeof(q.user_id), "%s", "carol");
+        rt_hist_req q = {.kind = WSGATE__STREAM_KIND__STREAM_USER, .max_items = 100,
+                         .nheads = 3};
+        snprintf(q.name, sizeof(q.name), "%s", "carol");
+        q.heads[0].kind = WSGATE__STREAM_KIND__STREAM_BROADCAST;
+        q.heads[1].kind = WSGATE__STREAM_KIND__STREAM_USER;
+        snprintf(q.heads[1].name, sizeof(q.heads[1].name), "%s", "alice");
+        q.heads[2].kind = WSGATE__STREAM_KIND__STREAM_USER;
+        snprintf(q.heads[2].name, sizeof(q.heads[2].name), "%s", "nobody");
         rt_cmd_init(&a);
         ck_assert_int_eq(rt_hist_read_args(&a, "t", &l, &q, 1 << 20), 0);
         hread hb;
         hb.r = heval(c, RT_HSCRIPT_READ, &a);
-        ck_assert_int_eq(rt_hist_parse_read(hb.r, &hb.p), 0);
-        ck_assert(hb.p.has_bhead && hb.p.bhead == 2 && hb.p.epoch == epoch);
-        ck_assert_uint_eq(hb.p.head, 1);
+        ck_assert_int_eq(rt_hist_parse_read(hb.r, 2, &hb.p), -1); /* not what was asked */
+        ck_assert_int_eq(rt_hist_parse_read(hb.r, 3, &hb.p), 0);
+        ck_assert_uint_eq(hb.p.nheads, 3);
+        ck_assert(hb.p.heads[0] == 2 && hb.p.heads[1] == 3 && hb.p.heads[2] == 0);
+        ck_assert(hb.p.epoch == epoch && hb.p.head == 1);
         hread_free(&hb);
         rt_cmd_free(&a);
         hb = hget(c, &l, "carol", 0, 0, 0, 0, 100, 0, 1 << 20);
-        ck_assert(!hb.p.has_bhead && hb.p.bhead == 0);
+        ck_assert_uint_eq(hb.p.nheads, 0);
         hread_free(&hb);
     }
 
@@ -1105,6 +1112,47 @@ START_TEST(lua_history)
     uint64_t s3 = happend(c, &shortl, "eve", 0, "{}", &e2);
     ck_assert_uint_eq(s3, 3); /* the numbering goes on */
 
+    redisFree(c);
+    redis_stop();
+}
+END_TEST
+
+static long long rint_cmd(redisContext *c, const char *cmd);
+
+/* The Lua builds keys from the kind's history tag and the stream's name: the key names of
+ * every earlier version, so deployments keep their history. A user id may hold ':'. */
+START_TEST(lua_history_keys)
+{
+    redis_start();
+    redisContext *c = redis_wait();
+    rt_hist_limits l = {.max_len = 100, .ttl_ms = 60000, .page = 100};
+    uint64_t epoch;
+    ck_assert_uint_eq(happend_job(c, &l, "al:ice", 1, "{}", "k:1", &epoch), 1);
+    ck_assert_uint_eq(happend_job(c, &l, NULL, 1, "{}", "k:2", &epoch), 1);
+    ck_assert_int_eq(rint_cmd(c, "XLEN t:h:u:al:ice"), 1);
+    ck_assert_str_eq(get(c, "GET %s%s", "t:seq:u:al:ice", ""), "1");
+    ck_assert_str_eq(get(c, "GET %s%s", "t:hd:u:al:ice", ""), "1"); /* live: the mark moved */
+    ck_assert_int_eq(rint_cmd(c, "XLEN t:h:b"), 1);
+    ck_assert_str_eq(get(c, "GET %s%s", "t:seq:b", ""), "1");
+    ck_assert_int_eq(rint_cmd(c, "EXISTS t:hd:b"), 0); /* the broadcast stream has no mark */
+    ck_assert_int_eq(rint_cmd(c, "EXISTS t:h:u:al t:h:u t:h:b:"), 0);
+    rt_cmd a;
+    rt_cmd_init(&a);
+    ck_assert_int_eq(rt_hist_void_args(&a, "t", &l), 0);
+    ck_assert_int_eq(rt_hist_void_add(&a, WSGATE__STREAM_KIND__STREAM_USER, "al:ice", "k:1"), 0);
+    ck_assert_int_eq(rt_hist_void_add(&a, WSGATE__STREAM_KIND__STREAM_BROADCAST, "", "k:2"), 0);
+    redisReply *r = heval(c, RT_HSCRIPT_VOID, &a);
+    uint64_t seqs[2];
+    ck_assert_int_eq(rt_hist_parse_void(r, 2, seqs), 0);
+    ck_assert(seqs[0] == 1 && seqs[1] == 1);
+    freeReplyObject(r);
+    rt_cmd_free(&a);
+    ck_assert_str_eq(get(c, "HGET %s %s", "t:hv:u:al:ice", "1"), "1");
+    ck_assert_str_eq(get(c, "HGET %s %s", "t:hv:b", "1"), "1");
+    /* and reads find them there */
+    hread h = hget(c, &l, "al:ice", 1, 0, epoch, 0, 100, 0, 1 << 20);
+    ck_assert(h.p.head == 1 && h.p.n == 1 && h.p.items[0].len == 0);
+    hread_free(&h);
     redisFree(c);
     redis_stop();
 }
@@ -1426,6 +1474,7 @@ int main(void)
     tcase_add_test(tr, lua_resync_per_stream);
     tcase_add_test(tr, store_fallback_and_rewrite);
     tcase_add_test(tr, lua_history);
+    tcase_add_test(tr, lua_history_keys);
     tcase_add_test(tr, lua_history_void);
     tcase_add_test(tr, lua_history_lost_appends);
     tcase_add_test(tr, lua_seen_marker);
