@@ -58,23 +58,41 @@ char *wsg_client_welcome(const char *user, const char *node_id, uint64_t conn_id
                 len);
 }
 
-char *wsg_client_resync(const char *stream, uint64_t epoch, uint64_t position,
-                        const char *reason, size_t *len)
+char *wsg_client_resync(const char *stream, const char *channel, uint64_t epoch,
+                        uint64_t position, const char *reason, size_t *len)
 {
-    return dump(json_pack("{s:s, s:s, s:I, s:I, s:s}", "type", type_names[WSG_CLIENT_TYPE_RESYNC],
-                          "stream", stream, "epoch", (json_int_t)epoch, "position",
-                          (json_int_t)position, "reason", reason),
-                len);
+    json_t *o = json_object();
+    if (!o || json_object_set_new(o, "type", json_string(type_names[WSG_CLIENT_TYPE_RESYNC])) ||
+        json_object_set_new(o, "stream", json_string(stream)) ||
+        (channel && json_object_set_new(o, "channel", json_string(channel))) ||
+        json_object_set_new(o, "epoch", json_integer((json_int_t)epoch)) ||
+        json_object_set_new(o, "position", json_integer((json_int_t)position)) ||
+        json_object_set_new(o, "reason", json_string(reason))) {
+        json_decref(o);
+        return NULL;
+    }
+    return dump(o, len);
 }
 
-char *wsg_client_sent(json_t *ref, const char *stream, const char *target_user, uint64_t seq,
+/* Adds what the frame is about: target_user, channel, then ref (when last is set) or the
+ * caller adds ref itself. */
+static int set_about(json_t *o, const wsg_client_about *about, int with_ref)
+{
+    if (!about)
+        return 0;
+    return (about->target_user &&
+            json_object_set_new(o, "target_user", json_string(about->target_user))) ||
+           (about->channel && json_object_set_new(o, "channel", json_string(about->channel))) ||
+           (with_ref && about->ref && json_object_set(o, "ref", about->ref));
+}
+
+char *wsg_client_sent(const char *stream, uint64_t seq, const wsg_client_about *about,
                       size_t *len)
 {
     json_t *o = json_object();
     if (!o || json_object_set_new(o, "type", json_string(type_names[WSG_CLIENT_TYPE_SENT])) ||
-        json_object_set(o, "ref", ref) ||
-        json_object_set_new(o, "stream", json_string(stream)) ||
-        (target_user && json_object_set_new(o, "target_user", json_string(target_user))) ||
+        (about && about->ref && json_object_set(o, "ref", about->ref)) ||
+        json_object_set_new(o, "stream", json_string(stream)) || set_about(o, about, 0) ||
         json_object_set_new(o, "seq", json_integer((json_int_t)seq))) {
         json_decref(o);
         return NULL;
@@ -82,15 +100,72 @@ char *wsg_client_sent(json_t *ref, const char *stream, const char *target_user, 
     return dump(o, len);
 }
 
-char *wsg_client_error_frame(wsg_client_error e, const char *message, const char *target_user,
-                             json_t *ref, size_t *len)
+char *wsg_client_error_frame(wsg_client_error e, const char *message,
+                             const wsg_client_about *about, size_t *len)
 {
     json_t *o = json_object();
     if (!o || json_object_set_new(o, "type", json_string(type_names[WSG_CLIENT_TYPE_ERROR])) ||
         json_object_set_new(o, "code", json_string(wsg_client_error_code(e))) ||
         json_object_set_new(o, "message", json_string(message ? message : "")) ||
-        (target_user && json_object_set_new(o, "target_user", json_string(target_user))) ||
+        set_about(o, about, 1)) {
+        json_decref(o);
+        return NULL;
+    }
+    return dump(o, len);
+}
+
+/* {"type":T,"channel":C[,"ref":REF]}: the start every channel answer shares. */
+static json_t *channel_frame(wsg_client_type t, const char *channel, json_t *ref)
+{
+    json_t *o = json_object();
+    if (!o || json_object_set_new(o, "type", json_string(type_names[t])) ||
+        json_object_set_new(o, "channel", json_string(channel)) ||
         (ref && json_object_set(o, "ref", ref))) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+char *wsg_client_subscribed(const char *channel, json_t *ref, uint64_t position, uint64_t epoch,
+                            size_t *len)
+{
+    json_t *o = channel_frame(WSG_CLIENT_TYPE_SUBSCRIBED, channel, ref);
+    if (!o || json_object_set_new(o, "position", json_integer((json_int_t)position)) ||
+        json_object_set_new(o, "epoch", json_integer((json_int_t)epoch))) {
+        json_decref(o);
+        return NULL;
+    }
+    return dump(o, len);
+}
+
+char *wsg_client_unsubscribed(const char *channel, json_t *ref, size_t *len)
+{
+    return dump(channel_frame(WSG_CLIENT_TYPE_UNSUBSCRIBED, channel, ref), len);
+}
+
+char *wsg_client_presence(const char *channel, json_t *ref, const char *const *users,
+                          size_t nusers, uint64_t connections, size_t *len)
+{
+    json_t *o = channel_frame(WSG_CLIENT_TYPE_PRESENCE, channel, ref);
+    json_t *u = json_array();
+    for (size_t i = 0; u && i < nusers; i++)
+        if (json_array_append_new(u, json_string(users[i]))) {
+            json_decref(u);
+            u = NULL;
+        }
+    if (!o || !u || json_object_set_new(o, "users", u) ||
+        json_object_set_new(o, "connections", json_integer((json_int_t)connections))) {
+        json_decref(o);
+        return NULL;
+    }
+    return dump(o, len);
+}
+
+char *wsg_client_join_leave(int join, const char *channel, const char *user, size_t *len)
+{
+    json_t *o = channel_frame(join ? WSG_CLIENT_TYPE_JOIN : WSG_CLIENT_TYPE_LEAVE, channel, NULL);
+    if (!o || json_object_set_new(o, "user", json_string(user))) {
         json_decref(o);
         return NULL;
     }

@@ -20,7 +20,16 @@
     XX(MESSAGE, "message")           /* a send_message as its target receives it */ \
     XX(SENT, "sent")                 /* receipt: a message with an id was kept */ \
     XX(RESYNC, "resync")             /* a stream position history cannot serve */ \
-    XX(ERROR, "error")
+    XX(ERROR, "error")               \
+    XX(SUBSCRIBE, "subscribe")       /* client: follow a channel */ \
+    XX(SUBSCRIBED, "subscribed")     /* ... answered with its position */ \
+    XX(UNSUBSCRIBE, "unsubscribe")   /* client: stop following a channel */ \
+    XX(UNSUBSCRIBED, "unsubscribed") \
+    XX(PUBLISH, "publish")           /* client: to a channel's subscribers */ \
+    XX(PUBLICATION, "publication")   /* a publish as the subscribers receive it */ \
+    XX(PRESENCE, "presence")         /* client: who is in a channel; also the answer */ \
+    XX(JOIN, "join")                 /* a user's first subscription to a channel opened */ \
+    XX(LEAVE, "leave")               /* a user's last subscription to a channel closed */
 
 #define WSG_CLIENT_TYPE_ENUM_(name, label) WSG_CLIENT_TYPE_##name,
 typedef enum { WSG_CLIENT_TYPE_MAP(WSG_CLIENT_TYPE_ENUM_) WSG_CLIENT_TYPE__COUNT } wsg_client_type;
@@ -36,7 +45,10 @@ typedef enum { WSG_CLIENT_TYPE_MAP(WSG_CLIENT_TYPE_ENUM_) WSG_CLIENT_TYPE__COUNT
     XX(BINARY_UNSUPPORTED, "binary_unsupported") \
     XX(UNAVAILABLE, "unavailable") \
     XX(RATE_LIMITED, "rate_limited") \
-    XX(FORBIDDEN, "forbidden") /* the connection's credentials do not allow the frame */
+    XX(FORBIDDEN, "forbidden") /* the connection's credentials do not allow the frame */ \
+    XX(BAD_CHANNEL, "bad_channel") /* not a channel name */ \
+    XX(TOO_MANY_CHANNELS, "too_many_channels") /* WSGATE_MAX_CHANNELS_PER_CONN reached */ \
+    XX(UNKNOWN_NAMESPACE, "unknown_namespace") /* the channel's namespace is not configured */
 
 /* Error codes only the router sends (it also sends invalid_field, above). */
 #define WSG_CLIENT_ROUTER_ERR_MAP(XX) \
@@ -80,17 +92,36 @@ typedef struct wsg_client_position {
 char *wsg_client_welcome(const char *user, const char *node_id, uint64_t conn_id,
                          uint64_t epoch, const wsg_client_position *pos, size_t npos,
                          size_t *len);
-/* {"type":"resync","stream":S,"epoch":E,"position":P,"reason":R}: what lies before P+1 in
- * stream S cannot be delivered; the client continues from P. */
-char *wsg_client_resync(const char *stream, uint64_t epoch, uint64_t position,
-                        const char *reason, size_t *len);
-/* {"type":"sent","ref":REF,"stream":S[,"target_user":T],"seq":N}: a message was kept as seq
- * N of stream S (a wsg_stream_label); target_user NULL is omitted (a broadcast). */
-char *wsg_client_sent(json_t *ref, const char *stream, const char *target_user, uint64_t seq,
+/* What a receipt or an error is about; NULL members are omitted from the frame. */
+typedef struct wsg_client_about {
+    json_t *ref;             /* the "id" of the client's frame, echoed as "ref" */
+    const char *target_user; /* a send_message's target */
+    const char *channel;     /* a channel frame's channel */
+} wsg_client_about;
+
+/* {"type":"resync","stream":S[,"channel":C],"epoch":E,"position":P,"reason":R}: what lies
+ * before P+1 in stream S (channel C: a channel's stream; NULL is omitted) cannot be
+ * delivered; the client continues from P. */
+char *wsg_client_resync(const char *stream, const char *channel, uint64_t epoch,
+                        uint64_t position, const char *reason, size_t *len);
+/* {"type":"sent","ref":REF,"stream":S[,"target_user":T][,"channel":C],"seq":N}: a message was
+ * kept as seq N of stream S (a wsg_stream_label). */
+char *wsg_client_sent(const char *stream, uint64_t seq, const wsg_client_about *about,
                       size_t *len);
-/* {"type":"error","code":CODE,"message":M[,"target_user":T][,"ref":REF]}: NULL target_user
- * or ref is omitted, NULL message is "". */
-char *wsg_client_error_frame(wsg_client_error e, const char *message, const char *target_user,
-                             json_t *ref, size_t *len);
+/* {"type":"error","code":CODE,"message":M[,"target_user":T][,"channel":C][,"ref":REF]}: NULL
+ * message is "", about may be NULL. */
+char *wsg_client_error_frame(wsg_client_error e, const char *message,
+                             const wsg_client_about *about, size_t *len);
+/* {"type":"subscribed","channel":C[,"ref":REF],"position":P,"epoch":E}: the publications of C
+ * that follow start after seq P of history epoch E. */
+char *wsg_client_subscribed(const char *channel, json_t *ref, uint64_t position, uint64_t epoch,
+                            size_t *len);
+/* {"type":"unsubscribed","channel":C[,"ref":REF]} */
+char *wsg_client_unsubscribed(const char *channel, json_t *ref, size_t *len);
+/* {"type":"presence","channel":C[,"ref":REF],"users":[U...],"connections":N} */
+char *wsg_client_presence(const char *channel, json_t *ref, const char *const *users,
+                          size_t nusers, uint64_t connections, size_t *len);
+/* {"type":"join"|"leave","channel":C,"user":U}; join 0 is a leave. */
+char *wsg_client_join_leave(int join, const char *channel, const char *user, size_t *len);
 
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "proto/wsgate.pb-c.h"
+#include "wsg_channel.h"
 #include "wsg_user.h"
 
 /* The table's wire values are the proto's: a kind added to one but not the other fails here. */
@@ -64,6 +65,8 @@ int wsg_stream_name_valid(unsigned kind, const char *name)
     switch (kind) {
     case WSG_STREAM_USER:
         return wsg_user_id_str_valid(name);
+    case WSG_STREAM_CHANNEL:
+        return name && wsg_channel_valid(name, strlen(name));
     default:
         return 0; /* a named kind without a rule names nothing yet */
     }

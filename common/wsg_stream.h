@@ -21,7 +21,8 @@
 
 #define WSG_STREAM_KIND_MAP(XX) \
     XX(USER, 1, "user", "u", 1)          /* a user's stream; name: the user id */ \
-    XX(BROADCAST, 2, "broadcast", "b", 0) /* the cluster's broadcast stream */
+    XX(BROADCAST, 2, "broadcast", "b", 0) /* the cluster's broadcast stream */ \
+    XX(CHANNEL, 3, "channel", "c", 1)    /* a channel's stream; name: the channel (wsg_channel) */
 
 #define WSG_STREAM_ENUM_(name, value, label, tag, named) WSG_STREAM_##name = value,
 typedef enum {
@@ -52,7 +53,8 @@ const char *wsg_stream_tag(unsigned kind);
 /* 1 if streams of the kind are told apart by name. */
 int wsg_stream_named(unsigned kind);
 /* 1 if name (NUL-terminated, may be NULL for an unnamed kind) names a stream of kind: a named
- * kind needs a valid id (users: wsg_user_id_str_valid), an unnamed one an empty name. */
+ * kind needs a valid id (users: wsg_user_id_str_valid; channels: wsg_channel_valid), an
+ * unnamed one an empty name. */
 int wsg_stream_name_valid(unsigned kind, const char *name);
 /* The stream's id, "<label>" or "<label>:<name>" (logs, caches), into buf (at least
  * WSG_STREAM_ID_MAX + 1 bytes). Returns the length, or -1 for an unknown kind or a name too

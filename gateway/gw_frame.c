@@ -90,7 +90,7 @@ char *gw_frame_error_json(wsg_client_error e, const char *message, const char *r
     /* ref was made by json_dumps in copy_ref: it parses; if it somehow does not, omit it. */
     if (ref && *ref)
         r = json_loads(ref, JSON_DECODE_ANY, NULL);
-    char *s = wsg_client_error_frame(e, message, NULL, r, len);
+    char *s = wsg_client_error_frame(e, message, &(wsg_client_about){.ref = r}, len);
     json_decref(r);
     return s;
 }

@@ -120,7 +120,7 @@ const wsg_metric_buckets *const gw_metric_buckets[GW_M__COUNT] = {
 
 _Static_assert(GW_AUTH__COUNT == 8, "one auth failure series per gw_auth_result");
 _Static_assert(GW_ADMIT__COUNT == 5, "one limit series per gw_admit_result");
-_Static_assert(WSG_CLIENT_ERR__GATEWAY_END == 9, "one rejection series per gateway error code");
+_Static_assert(WSG_CLIENT_ERR__GATEWAY_END == 12, "one rejection series per gateway error code");
 _Static_assert(GW_FRAME_ERROR == 4, "one inbound series per gw_frame_kind");
 
 void gw_metrics_sent(wsg_metrics *m, const gw_msg *msg, int64_t now_us)

@@ -32,6 +32,7 @@ typedef struct kind_rule {
 static const kind_rule rules[] = {
     {WSG_STREAM_USER, GW_QUERY_SINCE, 1, 1},
     {WSG_STREAM_BROADCAST, GW_QUERY_BROADCAST_SINCE, 0, 0},
+    {WSG_STREAM_CHANNEL, -1, 0, 0}, /* followed from a subscribe frame, not the connect */
 };
 #define NRULES (sizeof(rules) / sizeof(rules[0]))
 _Static_assert(NRULES == WSG_STREAM_KINDS - 1, "gw_resume: one rule per stream kind");
@@ -102,7 +103,7 @@ static void send_resync(shell *sh, const gw_order_action *a)
     gw_conn *c = sh->c;
     size_t len;
     const char *label = wsg_stream_label(c->st.s[a->stream].kind);
-    char *f = wsg_client_resync(label, a->epoch, a->pos, a->text, &len);
+    char *f = wsg_client_resync(label, NULL, a->epoch, a->pos, a->text, &len);
     wsg_metrics_add(&gw_worker_node(sh->w)->metrics, GW_M_RESYNCS_SENT, 1);
     /* A resync tells a client it missed messages for good: worth a line, but a client can
      * also ask for one (a foreign epoch), so at most a line a second. */

@@ -24,11 +24,13 @@ typedef enum {
     RT_AUDIENCE_NONE, /* an unknown kind: nobody */
     RT_AUDIENCE_USER, /* the connections of the user the stream is named after */
     RT_AUDIENCE_ALL,  /* every connection of every live node */
+    RT_AUDIENCE_SUBSCRIBERS, /* the subscribers of the channel the stream is named after */
 } rt_audience;
 
 #define RT_KIND_MAP(XX) \
     XX(USER, 1, 0, RT_AUDIENCE_USER)      /* a user's stream: kept for the user while offline */ \
-    XX(BROADCAST, 0, 1, RT_AUDIENCE_ALL)  /* the cluster's: cached, for mass reconnects */
+    XX(BROADCAST, 0, 1, RT_AUDIENCE_ALL)  /* the cluster's: cached, for mass reconnects */ \
+    XX(CHANNEL, 0, 0, RT_AUDIENCE_SUBSCRIBERS) /* a channel's: to the nodes with subscribers */
 
 /* 1 for a kind the router handles (a row here and in wsg_stream.h). */
 int rt_kind_known(unsigned kind);

@@ -418,32 +418,33 @@ static int answer_sender(rt_batch *b, const rt_job *j, size_t conns)
     char *text = NULL;
     size_t len = 0;
     int to_all = j->kind == RT_JOB_BROADCAST;
+    /* a broadcast's receipt names no target user */
+    wsg_client_about about = {.ref = j->ref, .target_user = to_all ? NULL : p->name};
     if (p->refused == RT_REFUSE_UNKNOWN_USER) {
         text = wsg_client_error_frame(WSG_CLIENT_ERR_UNKNOWN_USER,
                                       "user has not connected within the history retention; "
                                       "the message was not kept",
-                                      p->name, j->ref, &len);
+                                      &about, &len);
     } else if (p->refused == RT_REFUSE_OFFLINE_QUOTA) {
         text = wsg_client_error_frame(WSG_CLIENT_ERR_OFFLINE_QUOTA,
                                       "too many bytes kept for offline users from this "
                                       "connection; "
                                       "the message was not kept",
-                                      p->name, j->ref, &len);
+                                      &about, &len);
     } else if (p->seq) {
         if (!j->ref)
             return 0;
-        text = wsg_client_sent(j->ref, wsg_stream_label(p->kind), to_all ? NULL : p->name,
-                               p->seq, &len);
+        text = wsg_client_sent(wsg_stream_label(p->kind), p->seq, &about, &len);
     } else if (conns || to_all) {
         if (!j->ref)
             return 0;
         text = wsg_client_error_frame(WSG_CLIENT_ERR_HISTORY_UNAVAILABLE,
                                       "delivered live only; not kept for resume",
-                                      NULL, j->ref, &len);
+                                      &(wsg_client_about){.ref = j->ref}, &len);
     } else {
         text = wsg_client_error_frame(WSG_CLIENT_ERR_USER_OFFLINE,
                                       "user is not connected and the message could not be kept",
-                                      p->name, j->ref, &len);
+                                      &about, &len);
     }
     return to_sender(b, j, text, len);
 }
@@ -455,7 +456,7 @@ static int refuse_sender(rt_batch *b, const rt_job *j)
     char *text = wsg_client_error_frame(WSG_CLIENT_ERR_INVALID_FIELD,
                                         "\"target_user\" is not a user id: 1-128 bytes of UTF-8 "
                                         "without control characters",
-                                        NULL, j->ref, &len);
+                                        &(wsg_client_about){.ref = j->ref}, &len);
     return to_sender(b, j, text, len);
 }
 
@@ -495,6 +496,7 @@ rt_route_status rt_route_fanout(const rt_registry *reg, rt_batch *b, const rt_jo
         case RT_AUDIENCE_USER:
             rt_registry_user_conns(reg, p->name, add_conn, &f);
             break;
+        case RT_AUDIENCE_SUBSCRIBERS: /* channel fan-out: not routed yet (issue #12) */
         case RT_AUDIENCE_NONE:
             break;
         }

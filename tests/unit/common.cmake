@@ -18,3 +18,6 @@ wsgate_unit_test(test_wsg_client SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/common
 # The stream-kind table (tests/unit/common/test_wsg_stream.c).
 wsgate_unit_test(test_wsg_stream SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/common/test_wsg_stream.c
                  LIBS wsgate_common)
+# Channel names, namespaces and permissions (tests/unit/common/test_wsg_channel.c).
+wsgate_unit_test(test_wsg_channel SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/common/test_wsg_channel.c
+                 LIBS wsgate_common)

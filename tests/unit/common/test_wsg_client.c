@@ -24,7 +24,7 @@ END_TEST
 
 START_TEST(router_codes_follow_gateway_codes)
 {
-    ck_assert_int_eq(WSG_CLIENT_ERR_FORBIDDEN + 1, WSG_CLIENT_ERR__GATEWAY_END);
+    ck_assert_int_eq(WSG_CLIENT_ERR_UNKNOWN_NAMESPACE + 1, WSG_CLIENT_ERR__GATEWAY_END);
     ck_assert_int_eq(WSG_CLIENT_ERR_UNKNOWN_USER, WSG_CLIENT_ERR__GATEWAY_END);
     /* every code has its own label: none left NULL by a gap in the lists */
     for (int a = 0; a < WSG_CLIENT_ERR__COUNT; a++)
@@ -37,13 +37,14 @@ START_TEST(error_frame_bytes)
 {
     size_t len;
     json_t *ref = json_integer(17);
-    char *s = wsg_client_error_frame(WSG_CLIENT_ERR_OFFLINE_QUOTA, "too much", "zoe", ref, &len);
+    char *s = wsg_client_error_frame(WSG_CLIENT_ERR_OFFLINE_QUOTA, "too much",
+                                     &(wsg_client_about){.ref = ref, .target_user = "zoe"}, &len);
     ck_assert_str_eq(s, "{\"type\":\"error\",\"code\":\"offline_quota\",\"message\":\"too much\","
                         "\"target_user\":\"zoe\",\"ref\":17}");
     ck_assert_uint_eq(len, strlen(s));
     free(s);
     json_decref(ref);
-    s = wsg_client_error_frame(WSG_CLIENT_ERR_INVALID_JSON, NULL, NULL, NULL, &len);
+    s = wsg_client_error_frame(WSG_CLIENT_ERR_INVALID_JSON, NULL, NULL, &len);
     ck_assert_str_eq(s, "{\"type\":\"error\",\"code\":\"invalid_json\",\"message\":\"\"}");
     free(s);
 }
@@ -53,14 +54,50 @@ START_TEST(sent_and_resync_bytes)
 {
     size_t len;
     json_t *ref = json_string("m-2");
-    char *s = wsg_client_sent(ref, "broadcast", NULL, 3, &len);
+    char *s = wsg_client_sent("broadcast", 3, &(wsg_client_about){.ref = ref}, &len);
     ck_assert_str_eq(s, "{\"type\":\"sent\",\"ref\":\"m-2\",\"stream\":\"broadcast\",\"seq\":3}");
     free(s);
     json_decref(ref);
-    s = wsg_client_resync("broadcast", 9, 40, "gone", &len);
+    s = wsg_client_resync("broadcast", NULL, 9, 40, "gone", &len);
     ck_assert_str_eq(s, "{\"type\":\"resync\",\"stream\":\"broadcast\",\"epoch\":9,"
                         "\"position\":40,\"reason\":\"gone\"}");
     free(s);
+}
+END_TEST
+
+START_TEST(channel_frame_bytes)
+{
+    size_t len;
+    json_t *ref = json_string("s-1");
+    char *s = wsg_client_subscribed("chat:1", ref, 4, 9, &len);
+    ck_assert_str_eq(s, "{\"type\":\"subscribed\",\"channel\":\"chat:1\",\"ref\":\"s-1\","
+                        "\"position\":4,\"epoch\":9}");
+    free(s);
+    s = wsg_client_unsubscribed("chat:1", NULL, &len);
+    ck_assert_str_eq(s, "{\"type\":\"unsubscribed\",\"channel\":\"chat:1\"}");
+    free(s);
+    const char *users[] = {"ann", "bob"};
+    s = wsg_client_presence("chat:1", ref, users, 2, 3, &len);
+    ck_assert_str_eq(s, "{\"type\":\"presence\",\"channel\":\"chat:1\",\"ref\":\"s-1\","
+                        "\"users\":[\"ann\",\"bob\"],\"connections\":3}");
+    free(s);
+    s = wsg_client_join_leave(0, "chat:1", "ann", &len);
+    ck_assert_str_eq(s, "{\"type\":\"leave\",\"channel\":\"chat:1\",\"user\":\"ann\"}");
+    free(s);
+    s = wsg_client_sent("channel", 5, &(wsg_client_about){.ref = ref, .channel = "chat:1"}, &len);
+    ck_assert_str_eq(s, "{\"type\":\"sent\",\"ref\":\"s-1\",\"stream\":\"channel\","
+                        "\"channel\":\"chat:1\",\"seq\":5}");
+    free(s);
+    s = wsg_client_error_frame(WSG_CLIENT_ERR_FORBIDDEN, "no",
+                               &(wsg_client_about){.ref = ref, .channel = "chat:1"}, &len);
+    ck_assert_str_eq(s, "{\"type\":\"error\",\"code\":\"forbidden\",\"message\":\"no\","
+                        "\"channel\":\"chat:1\",\"ref\":\"s-1\"}");
+    free(s);
+    s = wsg_client_resync("channel", "chat:1", 9, 2, "gone", &len);
+    ck_assert_str_eq(s, "{\"type\":\"resync\",\"stream\":\"channel\",\"channel\":\"chat:1\","
+                        "\"epoch\":9,\"position\":2,\"reason\":\"gone\"}");
+    free(s);
+    json_decref(ref);
 }
 END_TEST
 
@@ -72,6 +109,7 @@ int main(void)
     tcase_add_test(tc, router_codes_follow_gateway_codes);
     tcase_add_test(tc, error_frame_bytes);
     tcase_add_test(tc, sent_and_resync_bytes);
+    tcase_add_test(tc, channel_frame_bytes);
     suite_add_tcase(s, tc);
     return wsg_check_run(s);
 }

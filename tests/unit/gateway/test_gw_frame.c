@@ -162,7 +162,7 @@ START_TEST(welcome_frame)
     json_decref(o);
     free(json);
 
-    json = wsg_client_resync("user", 5, 41, "history no longer reaches back", &len);
+    json = wsg_client_resync("user", NULL, 5, 41, "history no longer reaches back", &len);
     o = json_loads(json, 0, NULL);
     ck_assert_ptr_nonnull(o);
     ck_assert_str_eq(json_string_value(json_object_get(o, "type")), "resync");

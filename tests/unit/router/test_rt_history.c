@@ -91,11 +91,12 @@ START_TEST(frames_with_seq)
     json_decref(content);
 
     json_t *ref = json_string("m-1");
-    s = wsg_client_sent(ref, "user", "zoe", 7, &len);
+    s = wsg_client_sent("user", 7, &(wsg_client_about){.ref = ref, .target_user = "zoe"}, &len);
     ck_assert_str_eq(s, "{\"type\":\"sent\",\"ref\":\"m-1\",\"stream\":\"user\",\"target_user\":\"zoe\",\"seq\":7}");
     free(s);
     s = wsg_client_error_frame(WSG_CLIENT_ERR_HISTORY_UNAVAILABLE,
-                               "delivered live only; not kept for resume", NULL, ref, &len);
+                               "delivered live only; not kept for resume",
+                               &(wsg_client_about){.ref = ref}, &len);
     ck_assert_str_eq(s, "{\"type\":\"error\",\"code\":\"history_unavailable\",\"message\":"
                         "\"delivered live only; not kept for resume\",\"ref\":\"m-1\"}");
     free(s);
