@@ -78,6 +78,14 @@ static size_t opts_for(void *cfg, wsg_opt *o)
         {"WSGATE_MEMORY_BUDGET", "memory-budget", WSG_OPT_BYTES, "0", 0, INT64_C(1) << 50,
          &c->memory_budget, "bytes all outbound queues of the node may hold (0 = a quarter of "
          "RAM); over it the connections with the longest queues are closed with 4008"},
+        {"WSGATE_CHANNEL_NAMESPACES", "channel-namespaces", WSG_OPT_STRING, NULL, 0, 0,
+         &c->channel_namespaces,
+         "channel namespaces: a JSON object or a file path (docs/protocol.md; unset: one default "
+         "namespace)"},
+        {"WSGATE_MAX_CHANNELS_PER_CONN", "max-channels-per-conn", WSG_OPT_INT, "128", 1, 4096,
+         &c->max_channels_per_conn, "channels one connection may subscribe to at once"},
+        {"WSGATE_CLIENT_SEND", "client-send", WSG_OPT_STRING, "on", 0, 0, &c->client_send,
+         "send_message targets: on (any user) or claim (the token's \"send\" patterns)"},
         {"WSGATE_LOG_LEVEL", "log-level", WSG_OPT_STRING, "info", 0, 0, &c->log_level,
          "debug, info, warn or error"},
     };
@@ -130,6 +138,16 @@ wsg_config_status gw_config_load(gw_config *c, int argc, char **argv, char *err,
     }
     if (wsg_config_log_level(c->log_level, &c->log_level_v, err, errlen))
         return WSG_CONFIG_ERROR;
+    if (!strcmp(c->client_send, "on"))
+        c->client_send_claim = 0;
+    else if (!strcmp(c->client_send, "claim"))
+        c->client_send_claim = 1;
+    else {
+        snprintf(err, errlen, "WSGATE_CLIENT_SEND: \"%s\" is not on or claim", c->client_send);
+        return WSG_CONFIG_ERROR;
+    }
+    if (wsg_ns_table_load(c->channel_namespaces, &c->namespaces, err, errlen))
+        return WSG_CONFIG_ERROR;
     if (!strcmp(c->auth, "jwt")) {
         c->auth_mode = GW_AUTH_MODE_JWT;
     } else if (!strcmp(c->auth, "none")) {
@@ -180,6 +198,8 @@ gw_auth_cfg gw_config_auth(const gw_config *c)
 
 void gw_config_free(gw_config *c)
 {
+    wsg_ns_table_free(c->namespaces);
+    c->namespaces = NULL;
     wsg_config_free_service(opts_for, c);
     free(c->jwt_public_key_pem);
     c->jwt_public_key_pem = NULL;

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include "gw_auth.h"
+#include "wsg_channel.h"
 #include "wsg_config.h"
 #include "wsg_log.h"
 #include "wsg_nats_opts.h"
@@ -44,6 +45,11 @@ typedef struct gw_config {
     int64_t inbound_rate;
     int64_t inbound_burst;
     int64_t memory_budget;
+    char *channel_namespaces;    /* WSGATE_CHANNEL_NAMESPACES as given */
+    wsg_ns_table *namespaces;    /* ... loaded (wsg_channel); owned */
+    int64_t max_channels_per_conn;
+    char *client_send;           /* "on" | "claim" */
+    int client_send_claim;       /* send_message targets must match the token's "send" */
     char *log_level;
     wsg_log_level log_level_v;
 } gw_config;

@@ -42,6 +42,10 @@ static size_t opts_for(void *cfg, wsg_opt *o)
          0, RT_QUOTA_MAX_BUDGET, &c->offline_bytes_per_minute,
          "send_message bytes one connection may have kept for offline users per minute (0: no "
          "limit; over it error offline_quota)"},
+        {"WSGATE_CHANNEL_NAMESPACES", "channel-namespaces", WSG_OPT_STRING, NULL, 0, 0,
+         &c->channel_namespaces,
+         "channel namespaces: a JSON object or a file path (docs/protocol.md; unset: one default "
+         "namespace)"},
         {"WSGATE_LOG_LEVEL", "log-level", WSG_OPT_STRING, "info", 0, 0, &c->log_level,
          "debug, info, warn or error"},
     };
@@ -126,11 +130,15 @@ wsg_config_status rt_config_load(rt_config *c, int argc, char **argv, char *err,
         return WSG_CONFIG_ERROR;
     if (wsg_config_log_level(c->log_level, &c->log_level_v, err, errlen))
         return WSG_CONFIG_ERROR;
+    if (wsg_ns_table_load(c->channel_namespaces, &c->namespaces, err, errlen))
+        return WSG_CONFIG_ERROR;
     return WSG_CONFIG_OK;
 }
 
 void rt_config_free(rt_config *c)
 {
+    wsg_ns_table_free(c->namespaces);
+    c->namespaces = NULL;
     wsg_config_free_service(opts_for, c);
     memset(&c->redis, 0, sizeof(c->redis));
 }

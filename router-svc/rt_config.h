@@ -4,6 +4,7 @@
 #define RT_CONFIG_H
 #include <stddef.h>
 #include <stdint.h>
+#include "wsg_channel.h"
 #include "wsg_config.h"
 #include "wsg_log.h"
 #include "wsg_nats_opts.h"
@@ -32,6 +33,8 @@ typedef struct rt_config {
     int64_t history_page;   /* items per HistoryReply, at most */
     int offline_unknown_users;        /* keep send_message for users never seen within the TTL */
     int64_t offline_bytes_per_minute; /* per sending connection, for offline targets; 0: none */
+    char *channel_namespaces; /* WSGATE_CHANNEL_NAMESPACES as given */
+    wsg_ns_table *namespaces; /* ... loaded (wsg_channel); owned */
     char *log_level;
     wsg_log_level log_level_v;
 } rt_config;
