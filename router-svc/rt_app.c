@@ -129,9 +129,11 @@ rt_app *rt_app_new(const rt_config *cfg, wsg_metrics *metrics)
     c->reg = rt_registry_new();
     c->batch = rt_batch_new(RT_BATCH_MAX_ITEMS, RT_BATCH_MAX_BYTES);
     c->quota = rt_quota_new(cfg->offline_bytes_per_minute, RT_QUOTA_MAX_SENDERS);
+    c->pubs = rt_ns_metrics_new(cfg->namespaces);
     c->hist.max_len = (uint64_t)cfg->history_max;
     c->hist.ttl_ms = cfg->history_ttl_ms;
     c->hist.page = (uint32_t)cfg->history_page;
+    c->hist.namespaces = cfg->namespaces;
     a->scripts = calloc(RT_SCRIPT__COUNT + RT_HSCRIPT__COUNT, sizeof(*a->scripts));
     if (a->scripts) {
         for (size_t i = 0; i < RT_SCRIPT__COUNT; i++)
@@ -139,7 +141,7 @@ rt_app *rt_app_new(const rt_config *cfg, wsg_metrics *metrics)
         for (size_t i = 0; i < RT_HSCRIPT__COUNT; i++)
             a->scripts[RT_SCRIPT__COUNT + i] = rt_hist_scripts[i];
     }
-    if (!c->reg || !c->batch || !c->quota || !a->scripts || !(a->members = rt_members_new(c)) ||
+    if (!c->reg || !c->batch || !c->quota || !c->pubs || !a->scripts || !(a->members = rt_members_new(c)) ||
         !(a->hs = rt_hist_serve_new(c)) || !(a->voids = rt_voids_new(c, a->hs)) ||
         !(a->jobs = rt_jobs_new(c, a->voids, a->hs)) ||
         !(a->status = rt_status_new(c, a->members, a->hs))) {
@@ -246,6 +248,7 @@ void rt_app_free(rt_app *a)
     rt_hist_serve_free(a->hs);
     rt_members_free(a->members);
     rt_quota_free(c->quota);
+    rt_ns_metrics_free(c->pubs);
     free(a->scripts);
     rt_loop_free(a->loop);
     rt_batch_free(c->batch);

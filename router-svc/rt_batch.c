@@ -20,6 +20,7 @@ typedef struct blob {
     int64_t created_at_us;
     int kind;
     char *name;    /* inside data, after the payload ("" when none) */
+    char *channel; /* inside data, after the name ("" when none) */
     const char *legacy_user; /* Item.user_id: name for a user stream, else "" */
     uint64_t seq, epoch;
     uint8_t data[];
@@ -110,8 +111,9 @@ int rt_batch_begin_pos(rt_batch *b, const void *payload, size_t len, int64_t cre
     b->msg++;
     b->cur = NULL;
     const char *name = pos && pos->name ? pos->name : "";
-    size_t nlen = strlen(name) + 1;
-    blob *bl = malloc(sizeof(*bl) + len + nlen);
+    const char *channel = pos && pos->channel ? pos->channel : "";
+    size_t nlen = strlen(name) + 1, clen = strlen(channel) + 1;
+    blob *bl = malloc(sizeof(*bl) + len + nlen + clen);
     if (!bl)
         return -1;
     bl->len = len;
@@ -123,6 +125,8 @@ int rt_batch_begin_pos(rt_batch *b, const void *payload, size_t len, int64_t cre
         memcpy(bl->data, payload, len);
     bl->name = (char *)bl->data + len;
     memcpy(bl->name, name, nlen);
+    bl->channel = bl->name + nlen;
+    memcpy(bl->channel, channel, clen);
     bl->legacy_user = rt_stream_legacy_user_id((unsigned)bl->kind, bl->name);
     bl->next = b->blobs;
     b->blobs = bl;
@@ -181,7 +185,8 @@ static int conn_push(rt_batch *b, envelope *e, item *it, uint64_t conn_id)
 /* A new item for the current message, in the tail envelope if it still has room. */
 static item *item_new(rt_batch *b, nodeq *q, uint64_t epoch, envelope **env)
 {
-    size_t cost = b->cur->len + ITEM_OVERHEAD + strlen(b->cur->name) + strlen(b->cur->legacy_user);
+    size_t cost = b->cur->len + ITEM_OVERHEAD + strlen(b->cur->name) +
+                  strlen(b->cur->legacy_user) + strlen(b->cur->channel);
     envelope *e = q->tail;
     if (!e || e->epoch != epoch || e->n >= b->max_items ||
         (e->n > 0 && e->bytes + cost > b->max_bytes)) {
@@ -218,8 +223,8 @@ static item *item_current(rt_batch *b, nodeq *q, uint64_t epoch)
 
 int rt_batch_add_conn(rt_batch *b, const char *node_id, uint64_t epoch, uint64_t conn_id)
 {
-    if (!b->cur)
-        return -1;
+    if (!b->cur || *b->cur->channel)
+        return -1; /* a channel's message goes to subscribers only (the gateway ignores ids) */
     nodeq *q = node_get(b, node_id);
     if (!q)
         return -1;
@@ -242,7 +247,7 @@ int rt_batch_add_conn(rt_batch *b, const char *node_id, uint64_t epoch, uint64_t
 
 int rt_batch_add_all(rt_batch *b, const char *node_id, uint64_t epoch)
 {
-    if (!b->cur)
+    if (!b->cur || *b->cur->channel)
         return -1;
     nodeq *q = node_get(b, node_id);
     if (!q)
@@ -253,6 +258,19 @@ int rt_batch_add_all(rt_batch *b, const char *node_id, uint64_t epoch)
         return -1;
     it->all = 1;
     return 0;
+}
+
+int rt_batch_add_subscribers(rt_batch *b, const char *node_id, uint64_t epoch)
+{
+    if (!b->cur || !*b->cur->channel)
+        return -1;
+    nodeq *q = node_get(b, node_id);
+    if (!q)
+        return -1;
+    envelope *e;
+    if (item_current(b, q, epoch) || item_new(b, q, epoch, &e))
+        return 0; /* once per node: the gateway finds the subscribers itself */
+    return -1;
 }
 
 size_t rt_batch_pending_bytes(const rt_batch *b)
@@ -286,6 +304,7 @@ static int publish_envelope(const nodeq *q, const envelope *e, rt_batch_publish_
         items[i].user_id = (char *)it->payload->legacy_user;
         items[i].seq = it->payload->seq;
         items[i].epoch = it->payload->epoch;
+        items[i].channel = it->payload->channel;
         ptrs[i] = &items[i];
     }
     nd.node_id = (char *)q->id;

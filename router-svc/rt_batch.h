@@ -2,8 +2,9 @@
  * turns it into NodeDelivery messages, one per node (split at the item and byte limits).
  *
  * A message is started with rt_batch_begin and then given its targets; all targets of one
- * message on one node become ONE item (several conn_ids, or all=true). Payloads are copied
- * once per message and shared by every node's item. Messages keep their order per node.
+ * message on one node become ONE item (several conn_ids, or all=true, or — a message for a
+ * channel — the node's subscribers of the channel, Item.channel). Payloads are copied once per
+ * message and shared by every node's item. Messages keep their order per node.
  * No I/O: rt_batch_flush hands each packed NodeDelivery to a callback. */
 #ifndef RT_BATCH_H
 #define RT_BATCH_H
@@ -28,6 +29,9 @@ typedef struct rt_batch_pos {
     int kind;            /* Wsgate__StreamKind */
     const char *name;    /* the stream's name (NULL: ""); copied */
     uint64_t seq, epoch;
+    /* NULL, or the channel whose subscribers the message is for (Item.channel; copied): its
+     * targets are added with rt_batch_add_subscribers */
+    const char *channel;
 } rt_batch_pos;
 
 /* Starts a message (pos NULL: STREAM_NONE). Returns 0, or -1 on ENOMEM (then add calls fail
@@ -39,6 +43,9 @@ int rt_batch_begin_pos(rt_batch *b, const void *payload, size_t len, int64_t cre
  * items are for (a different epoch for the same node starts a new NodeDelivery). 0 / -1. */
 int rt_batch_add_conn(rt_batch *b, const char *node_id, uint64_t epoch, uint64_t conn_id);
 int rt_batch_add_all(rt_batch *b, const char *node_id, uint64_t epoch);
+/* The node's subscribers of the current message's channel: one item without conn_ids, whose
+ * Item.channel names the channel. -1 also when the message has no channel. */
+int rt_batch_add_subscribers(rt_batch *b, const char *node_id, uint64_t epoch);
 
 /* Estimate of the memory the pending batches hold, for flushing early during big drains. */
 size_t rt_batch_pending_bytes(const rt_batch *b);

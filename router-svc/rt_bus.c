@@ -195,6 +195,8 @@ rt_bus *rt_bus_open(const rt_bus_cfg *cfg)
         subscribe(b, RT_MSG_HB, "hb", 0) != NATS_OK ||
         subscribe(b, RT_MSG_SEND_MESSAGE, "in.send_message", 1) != NATS_OK ||
         subscribe(b, RT_MSG_BROADCAST, "in.broadcast", 1) != NATS_OK ||
+        subscribe(b, RT_MSG_PUBLISH, "in.publish", 1) != NATS_OK ||
+        subscribe(b, RT_MSG_PRESENCE, "in.presence", 1) != NATS_OK ||
         subscribe(b, RT_MSG_DELIVER, "deliver", 1) != NATS_OK ||
         subscribe(b, RT_MSG_HISTORY, "history", 1) != NATS_OK)
         goto fail;

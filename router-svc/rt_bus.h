@@ -1,7 +1,7 @@
 /* rt_bus: the router's NATS side. Subscribes `<prefix>.conn` and `<prefix>.hb` plainly (every
  * replica keeps its registry current) and `<prefix>.in.send_message`, `<prefix>.in.broadcast`,
- * `<prefix>.deliver` and `<prefix>.history` in the queue group `<prefix>.router` (one replica
- * handles each). nats.c delivers all of them on one thread in arrival order; the callback does
+ * `<prefix>.in.publish`, `<prefix>.in.presence`, `<prefix>.deliver` and `<prefix>.history` in
+ * the queue group `<prefix>.router` (one replica handles each). nats.c delivers all of them on one thread in arrival order; the callback does
  * no routing: it queues the message and wakes the main loop, which takes everything with
  * rt_bus_take. Publishing is thread-safe (nats.c buffers it).
  *
@@ -11,7 +11,8 @@
  * nats.c never holds more than a callback's worth, and its drops would be silent. Over the
  * bound a message is dropped at the door, counted (wsgate_router_shed_total{queue}) and logged
  * at most once a second with a suppressed count, in the way that keeps the guarantees:
- *  - work (send_message, broadcast, Delivery, HistoryRequest; RT_BUS_WORK_BYTES): the message is
+ *  - work (send_message, broadcast, publish, presence, Delivery, HistoryRequest;
+ *    RT_BUS_WORK_BYTES): the message is
  *    never routed nor stored, so it was never accepted: the sender of a send_message with an id
  *    gets no `sent` receipt, a Delivery request and a HistoryRequest get no reply and time out
  *    (their senders retry; nothing is half done). Work is shed first: its bound is the smaller.
@@ -34,6 +35,8 @@ typedef enum {
     RT_MSG_SEND_MESSAGE,
     RT_MSG_BROADCAST,
     RT_MSG_DELIVER,
+    RT_MSG_PUBLISH,  /* a client's publish to a channel */
+    RT_MSG_PRESENCE, /* a client's presence question */
     RT_MSG_HISTORY, /* NATS requests: the reply goes to the message's reply subject */
     RT_MSG__COUNT
 } rt_msg_kind;

@@ -13,6 +13,7 @@
 #include "rt_config.h"
 #include "rt_history.h"
 #include "rt_metrics.h"
+#include "rt_ns_metrics.h"
 #include "rt_quota.h"
 #include "rt_registry.h"
 #include "rt_store.h"
@@ -24,6 +25,7 @@
 typedef struct rt_ctx {
     const rt_config *cfg;
     wsg_metrics *m;
+    rt_ns_metrics *pubs; /* wsgate_router_publications_total{namespace} */
     rt_registry *reg;
     rt_batch *batch;
     rt_quota *quota;     /* offline bytes per sending connection */

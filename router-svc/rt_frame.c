@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "wsg_client.h"
+
 #define SEQ_KEY "\"seq\":"
 
 static int is_ws(char c)
@@ -61,6 +63,26 @@ int rt_frame_client(rt_frame *f, const char *type, const char *from, json_t *con
     json_t *o = json_object();
     if (!o || json_object_set_new(o, "type", json_string(type)) ||
         json_object_set_new(o, "from", json_string(from)) ||
+        json_object_set(o, "content", content) ||
+        json_object_set_new(o, "ts", json_integer(ts_ms))) {
+        json_decref(o);
+        return -1;
+    }
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!text)
+        return -1;
+    return adopt(f, text, strlen(text), 1) == RT_FRAME_OK ? 0 : -1;
+}
+
+int rt_frame_publication(rt_frame *f, const char *channel, const char *from, json_t *content,
+                         int64_t ts_ms)
+{
+    memset(f, 0, sizeof(*f));
+    json_t *o = json_object();
+    if (!o || json_object_set_new(o, "type", json_string(wsg_client_type_name(WSG_CLIENT_TYPE_PUBLICATION))) ||
+        json_object_set_new(o, "channel", json_string(channel)) ||
+        (from && json_object_set_new(o, "from", json_string(from))) ||
         json_object_set(o, "content", content) ||
         json_object_set_new(o, "ts", json_integer(ts_ms))) {
         json_decref(o);

@@ -30,6 +30,11 @@ rt_frame_status rt_frame_from_payload(rt_frame *f, const void *payload, size_t l
 /* {"type":T,"from":U,"content":C,"ts":MS} (compact; seq is spliced in later). 0 / -1. */
 int rt_frame_client(rt_frame *f, const char *type, const char *from, json_t *content,
                     int64_t ts_ms);
+/* {"type":"publication","channel":C[,"from":U],"content":V,"ts":MS} (compact; seq is spliced
+ * in later): a client's publish (from its user) or a service's Delivery.channel (from NULL:
+ * no "from"). 0 / -1. */
+int rt_frame_publication(rt_frame *f, const char *channel, const char *from, json_t *content,
+                         int64_t ts_ms);
 void rt_frame_free(rt_frame *f);
 
 /* The halves around the seq digits: text[0..cut) + [","] + "\"seq\":" and text[cut..len). */

@@ -45,17 +45,31 @@ static const char *flag(int v)
     return v ? "1" : "0";
 }
 
-int rt_hist_append_args(rt_cmd *a, const char *prefix, const rt_hist_limits *l,
-                        const rt_frame *f, int64_t created_us, const char *job_id,
-                        uint64_t appends_seen)
+void rt_hist_limits_of(const rt_hist_limits *l, unsigned kind, const char *name,
+                       uint64_t *max_len, int64_t *ttl_ms)
+{
+    *max_len = l->max_len;
+    *ttl_ms = l->ttl_ms;
+    if (!rt_kind_ns_history(kind) || !l->namespaces || !name)
+        return;
+    const wsg_ns *ns = wsg_ns_find(l->namespaces, name, strlen(name));
+    if (!ns)
+        return; /* not a channel anyone may use: nothing is appended to it; reads see none */
+    if (ns->history_size)
+        *max_len = ns->history_size;
+    if (ns->history_ttl_ms > 0)
+        *ttl_ms = ns->history_ttl_ms;
+}
+
+int rt_hist_append_args(rt_cmd *a, const char *prefix, const rt_frame *f, int64_t created_us,
+                        const char *job_id, uint64_t appends_seen)
 {
     char *pre;
     size_t pre_len, post_len;
     const char *post;
     if (rt_frame_halves(f, &pre, &pre_len, &post, &post_len))
         return -1;
-    int rc = rt_cmd_adds(a, prefix) || rt_cmd_addf(a, "%" PRIu64, l->max_len) ||
-             rt_cmd_addf(a, "%" PRId64, l->ttl_ms) ||
+    int rc = rt_cmd_adds(a, prefix) ||
              rt_cmd_addf(a, "%" PRIu64, rt_hist_epoch_candidate()) ||
              rt_cmd_add(a, pre, pre_len) || rt_cmd_add(a, post, post_len) ||
              rt_cmd_addf(a, "%" PRId64, created_us) || rt_cmd_adds(a, job_id) ||
@@ -64,30 +78,39 @@ int rt_hist_append_args(rt_cmd *a, const char *prefix, const rt_hist_limits *l,
     return rc ? -1 : 0;
 }
 
-int rt_hist_append_add(rt_cmd *a, unsigned kind, const char *name, rt_append_mode mode)
+int rt_hist_append_add(rt_cmd *a, const rt_hist_limits *l, unsigned kind, const char *name,
+                       rt_append_mode mode)
 {
     int marked = rt_kind_offline_store(kind);
     if (mode == RT_APPEND_SEEN_ONLY && !marked)
         return -1; /* the seen marker is a user's: only for streams kept for a user offline */
+    uint64_t max_len;
+    int64_t ttl_ms;
+    rt_hist_limits_of(l, kind, name, &max_len, &ttl_ms);
     return stream_args(a, kind, name) || rt_cmd_adds(a, flag(marked)) ||
                    rt_cmd_adds(a, mode == RT_APPEND_LIVE        ? "1"
                                   : mode == RT_APPEND_SEEN_ONLY ? "k"
-                                                                : "0")
+                                                                : "0") ||
+                   rt_cmd_addf(a, "%" PRIu64, max_len) || rt_cmd_addf(a, "%" PRId64, ttl_ms)
                ? -1
                : 0;
 }
 
-int rt_hist_void_args(rt_cmd *a, const char *prefix, const rt_hist_limits *l)
+int rt_hist_void_args(rt_cmd *a, const char *prefix)
 {
-    return rt_cmd_adds(a, prefix) || rt_cmd_addf(a, "%" PRId64, l->ttl_ms) ||
-                   rt_cmd_addf(a, "%d", RT_HIST_VOID_DEPTH)
-               ? -1
-               : 0;
+    return rt_cmd_adds(a, prefix) || rt_cmd_addf(a, "%d", RT_HIST_VOID_DEPTH) ? -1 : 0;
 }
 
-int rt_hist_void_add(rt_cmd *a, unsigned kind, const char *name, const char *job_id)
+int rt_hist_void_add(rt_cmd *a, const rt_hist_limits *l, unsigned kind, const char *name,
+                     const char *job_id)
 {
-    return stream_args(a, kind, name) || rt_cmd_adds(a, job_id) ? -1 : 0;
+    uint64_t max_len;
+    int64_t ttl_ms;
+    rt_hist_limits_of(l, kind, name, &max_len, &ttl_ms);
+    return stream_args(a, kind, name) || rt_cmd_adds(a, job_id) ||
+                   rt_cmd_addf(a, "%" PRId64, ttl_ms)
+               ? -1
+               : 0;
 }
 
 static int reply_u64(const redisReply *e, uint64_t *out)
@@ -217,13 +240,16 @@ void rt_hist_plan_for(const rt_hist_req *q, const rt_hist_view *v, rt_hist_plan 
 int rt_hist_read_args(rt_cmd *a, const char *prefix, const rt_hist_limits *l,
                       const rt_hist_req *q, size_t max_bytes)
 {
+    uint64_t max_len;
+    int64_t ttl_ms;
+    rt_hist_limits_of(l, q->kind, q->name, &max_len, &ttl_ms);
     if (q->nheads > RT_HIST_HEADS_MAX || rt_cmd_adds(a, prefix) ||
         stream_args(a, q->kind, q->name) ||
         rt_cmd_adds(a, flag(rt_kind_offline_store(q->kind))) ||
         rt_cmd_adds(a, flag(q->has_after)) || rt_cmd_addf(a, "%" PRIu64, q->after) ||
         rt_cmd_addf(a, "%" PRIu64, q->epoch) || rt_cmd_addf(a, "%" PRIu64, q->until) ||
         rt_cmd_addf(a, "%" PRIu32, q->max_items) || rt_cmd_addf(a, "%zu", max_bytes) ||
-        rt_cmd_adds(a, flag(q->mark)) || rt_cmd_addf(a, "%" PRId64, l->ttl_ms) ||
+        rt_cmd_adds(a, flag(q->mark)) || rt_cmd_addf(a, "%" PRId64, ttl_ms) ||
         rt_cmd_addf(a, "%" PRIu64, rt_hist_epoch_candidate()) ||
         rt_cmd_addf(a, "%zu", q->nheads))
         return -1;

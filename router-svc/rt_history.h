@@ -15,7 +15,9 @@
  * every earlier version: deployments keep their history.
  * Streams, counters and marks expire after the TTL without appends; entries appended longer
  * than the TTL ago count as gone (reads trim them). A stream idle for the whole TTL starts
- * again at seq 1 in the same epoch.
+ * again at seq 1 in the same epoch. The length and TTL are the stream's own
+ * (rt_hist_limits_of): the router's for user and broadcast streams, a channel's namespace's
+ * history_size / history_ttl when set; every script call passes them per stream.
  *
  * The append script assigns consecutive seqs per stream (never reusing one while the stream is
  * kept), stores pre .. seq .. post (rt_frame_halves), moves the mark when the stream's user has
@@ -34,6 +36,7 @@
 #include "proto/wsgate.pb-c.h"
 #include "rt_frame.h"
 #include "rt_store.h"
+#include "wsg_channel.h"
 #include "wsg_stream.h"
 
 /* A HistoryReply stays below this (NATS' default max payload is 1 MiB). */
@@ -49,10 +52,17 @@ typedef enum {
 extern const char *const rt_hist_scripts[RT_HSCRIPT__COUNT];
 
 typedef struct rt_hist_limits {
-    uint64_t max_len;   /* entries kept per stream */
-    int64_t ttl_ms;
+    uint64_t max_len;   /* entries kept per stream (WSGATE_HISTORY_MAX) */
+    int64_t ttl_ms;     /* WSGATE_HISTORY_TTL */
     uint32_t page;      /* items per reply, at most */
+    /* the channel namespaces (NULL: none): a stream of an ns_history kind (rt_kinds) is kept
+     * with its namespace's history_size / history_ttl where those are not 0 */
+    const wsg_ns_table *namespaces;
 } rt_hist_limits;
+
+/* The entries kept and the TTL of the stream (kind, name). */
+void rt_hist_limits_of(const rt_hist_limits *l, unsigned kind, const char *name,
+                       uint64_t *max_len, int64_t *ttl_ms);
 
 /* Epochs travel as JSON numbers in client frames: they must stay exact in a double (a
  * JavaScript number), so they are at most 2^53 - 1. */
@@ -65,10 +75,9 @@ uint64_t rt_hist_epoch_candidate(void);
 /* Append: the frame's halves, creation time and job id (see rt_hist_void_*), the highest
  * cluster-wide append count this caller has been answered (0: none yet; a lower count from
  * Redis means it lost appends, and the script starts a new epoch), then one stream per
- * rt_hist_append_add. 0 / -1. */
-int rt_hist_append_args(rt_cmd *a, const char *prefix, const rt_hist_limits *l,
-                        const rt_frame *f, int64_t created_us, const char *job_id,
-                        uint64_t appends_seen);
+ * rt_hist_append_add (each with its own length and TTL from l). 0 / -1. */
+int rt_hist_append_args(rt_cmd *a, const char *prefix, const rt_frame *f, int64_t created_us,
+                        const char *job_id, uint64_t appends_seen);
 typedef enum {
     RT_APPEND_OFFLINE,   /* kept; the delivered mark (offline_store kinds) stays */
     RT_APPEND_LIVE,      /* kept; the stream's user has a live connection: the mark moves */
@@ -77,7 +86,8 @@ typedef enum {
 } rt_append_mode;
 /* The stream (kind, name): a kind rt_kinds knows and a name wsg_stream_name_valid takes (NULL
  * or "" for an unnamed kind); else -1. */
-int rt_hist_append_add(rt_cmd *a, unsigned kind, const char *name, rt_append_mode mode);
+int rt_hist_append_add(rt_cmd *a, const rt_hist_limits *l, unsigned kind, const char *name,
+                       rt_append_mode mode);
 /* Reads an append reply for n streams: the epoch, the cluster-wide append count (to pass as
  * appends_seen from now on when higher) and the seqs (0: an RT_APPEND_SEEN_ONLY stream whose
  * user was never seen, nothing kept; the caller refuses a 0 for any other mode). 0 / -1 if
@@ -90,11 +100,12 @@ int rt_hist_parse_append(const redisReply *r, size_t n, uint64_t *epoch, uint64_
  * enough because the outage (and so what was appended since) is short next to the history. */
 #define RT_HIST_VOID_DEPTH 200
 
-/* Void: one triple per rt_hist_void_add (an append of job_id to the stream (kind, name) whose
- * outcome is unknown; the stream checked as by rt_hist_append_add). 0 / -1. */
-int rt_hist_void_args(rt_cmd *a, const char *prefix, const rt_hist_limits *l);
-int rt_hist_void_add(rt_cmd *a, unsigned kind, const char *name, const char *job_id);
-/* Reads a void reply for n triples: the voided seq of each, 0 when not found. 0 / -1. */
+/* Void: one entry per rt_hist_void_add (an append of job_id to the stream (kind, name) whose
+ * outcome is unknown; the stream checked as by rt_hist_append_add; its TTL from l). 0 / -1. */
+int rt_hist_void_args(rt_cmd *a, const char *prefix);
+int rt_hist_void_add(rt_cmd *a, const rt_hist_limits *l, unsigned kind, const char *name,
+                     const char *job_id);
+/* Reads a void reply for n entries: the voided seq of each, 0 when not found. 0 / -1. */
 int rt_hist_parse_void(const redisReply *r, size_t n, uint64_t *seqs);
 
 /* Heads a request may want besides its page (heads_of, and with_broadcast_head): more is a
@@ -154,6 +165,7 @@ typedef struct rt_hist_plan {
 
 void rt_hist_plan_for(const rt_hist_req *q, const rt_hist_view *v, rt_hist_plan *p);
 
+/* The read of q's stream, with that stream's TTL (rt_hist_limits_of). 0 / -1. */
 int rt_hist_read_args(rt_cmd *a, const char *prefix, const rt_hist_limits *l,
                       const rt_hist_req *q, size_t max_bytes);
 

@@ -159,7 +159,12 @@ static void job_done(rt_jobs *js, pjob *pj)
     rt_hist_serve_note(js->hs, j);
     size_t routed_id = pj->kind == RT_MSG_SEND_MESSAGE ? RT_M_ROUTED_SEND_MESSAGE
                        : pj->kind == RT_MSG_BROADCAST  ? RT_M_ROUTED_BROADCAST
+                       : pj->kind == RT_MSG_PUBLISH    ? RT_M_ROUTED_PUBLISH
+                       : pj->kind == RT_MSG_PRESENCE   ? RT_M_ROUTED_PRESENCE
                                                        : RT_M_ROUTED_DELIVER;
+    /* a publication to a channel (a client's, or a Delivery's), delivered or not */
+    if (!j->refused && j->nparts == 1 && j->parts[0].kind == WSGATE__STREAM_KIND__STREAM_CHANNEL)
+        rt_ns_metrics_publication(js->c->pubs, j->parts[0].name);
     if (fo.status == RT_ROUTED)
         count(js, routed_id);
     else if (fo.status == RT_UNDELIVERABLE && !(j->nparts == 1 && j->parts[0].refused))
@@ -263,8 +268,8 @@ static int submit_append(rt_jobs *js, pjob *pj, size_t first, size_t n)
         goto fail;
     snprintf(ao->job_id, sizeof(ao->job_id), "%s:%" PRId64 ":%" PRIu64, c->cfg->node_id,
              js->life_us, ++js->job_counter);
-    if (rt_hist_append_args(&op->args, c->cfg->prefix, &c->hist, &j->frame, j->created_at_us,
-                            ao->job_id, js->appends_seen))
+    if (rt_hist_append_args(&op->args, c->cfg->prefix, &j->frame, j->created_at_us, ao->job_id,
+                            js->appends_seen))
         goto fail;
     for (size_t i = first; i < first + n; i++) {
         const rt_part *p = &j->parts[i];
@@ -274,7 +279,7 @@ static int submit_append(rt_jobs *js, pjob *pj, size_t first, size_t n)
         rt_append_mode mode = live ? RT_APPEND_LIVE
                               : p->seen_only ? RT_APPEND_SEEN_ONLY
                                              : RT_APPEND_OFFLINE;
-        if (rt_hist_append_add(&op->args, p->kind, p->name, mode))
+        if (rt_hist_append_add(&op->args, &c->hist, p->kind, p->name, mode))
             goto fail;
     }
     ao->js = js;
@@ -297,8 +302,9 @@ static void log_rejected(rt_jobs *js, rt_msg_kind kind, const natsMsg *msg, rt_r
                          size_t len)
 {
     if (kind != RT_MSG_DELIVER) {
-        /* the gateway validated these already: only a foreign publisher, or a client naming a
-         * target that is not a user id (answered with an error), gets here */
+        /* the gateway validated these already: only a foreign publisher, a client naming a
+         * target that is not a user id, or a frame the gateway did not mark permitted (each
+         * answered with an error), gets here */
         wsg_debug("frame_rejected", "subject=%s reason=%s", natsMsg_GetSubject(msg),
                   rt_reject_name(why));
     } else if (wsg_mono_us() - js->reject_logged_us >= 1000000) {
@@ -366,12 +372,16 @@ void rt_jobs_routed(rt_jobs *js, rt_msg_kind kind, const natsMsg *msg)
         rt_route_send_message(data, len, now, &job, &res);
     } else if (kind == RT_MSG_BROADCAST) {
         rt_route_broadcast(data, len, now, &job, &res);
+    } else if (kind == RT_MSG_PUBLISH) {
+        rt_route_publish(data, len, c->cfg->namespaces, now, &job, &res);
+    } else if (kind == RT_MSG_PRESENCE) {
+        rt_route_presence(data, len, c->cfg->namespaces, now, &job, &res);
     } else {
         /* a payload whose NodeDelivery could not be published is refused up front */
         int64_t max = c->cfg->max_delivery_bytes, wire = rt_bus_max_payload(c->bus);
         if (wire > NODE_DELIVERY_OVERHEAD && wire - NODE_DELIVERY_OVERHEAD < max)
             max = wire - NODE_DELIVERY_OVERHEAD;
-        rt_route_deliver(data, len, (size_t)max, now, &job, &res);
+        rt_route_deliver(data, len, (size_t)max, c->cfg->namespaces, now, &job, &res);
     }
     if (res.status == RT_REJECTED) {
         count(js, rt_metric_rejected(res.reason));
@@ -382,8 +392,8 @@ void rt_jobs_routed(rt_jobs *js, rt_msg_kind kind, const natsMsg *msg)
                            rt_reject_name(res.reason), NULL, NULL);
         if (!job)
             return;
-        /* a refused send_message: its error to the sender waits its turn behind the jobs
-         * already queued, like any answer */
+        /* a refused frame (send_message, broadcast, publish, presence): its error to the
+         * sender waits its turn behind the jobs already queued, like any answer */
     }
     pjob *pj = job ? calloc(1, sizeof(*pj)) : NULL;
     if (!pj) {

@@ -5,7 +5,7 @@
 
 /* Every kind of wsg_stream.h has a row here (an RT_KIND_RING_<kind> missing is a build error),
  * and a ring kind is unnamed (rings are made per kind at start). */
-#define RT_ROW_(name, offline, ring, audience) RT_KIND_RING_##name = ring,
+#define RT_ROW_(name, offline, ring, audience, ns) RT_KIND_RING_##name = ring,
 enum { RT_KIND_MAP(RT_ROW_) RT_KIND_RING__END };
 #undef RT_ROW_
 #define CHECK_(name, value, label, tag, named) \
@@ -16,9 +16,10 @@ WSG_STREAM_KIND_MAP(CHECK_)
 typedef struct kind_row {
     int known, offline_store, ring;
     rt_audience audience;
+    int ns_history;
 } kind_row;
 
-#define ROW_(name, offline, ring, aud) [WSG_STREAM_##name] = {1, offline, ring, aud},
+#define ROW_(name, offline, ring, aud, ns) [WSG_STREAM_##name] = {1, offline, ring, aud, ns},
 static const kind_row rows[WSG_STREAM_KINDS] = {RT_KIND_MAP(ROW_)};
 #undef ROW_
 
@@ -48,6 +49,12 @@ rt_audience rt_kind_audience(unsigned kind)
 {
     const kind_row *r = row(kind);
     return r ? r->audience : RT_AUDIENCE_NONE;
+}
+
+int rt_kind_ns_history(unsigned kind)
+{
+    const kind_row *r = row(kind);
+    return r && r->ns_history;
 }
 
 const char *rt_stream_name_of(unsigned kind, const char *stream_name, const char *user_id)

@@ -3,7 +3,7 @@
  * Everything else in the router handles a stream as a (kind, name) pair and asks this table;
  * adding a kind is a row here plus the row in wsg_stream.h (and its name rule there).
  *
- *   XX(ENUM_SUFFIX of WSG_STREAM_KIND_MAP, offline_store, ring, audience)
+ *   XX(ENUM_SUFFIX of WSG_STREAM_KIND_MAP, offline_store, ring, audience, ns_history)
  * - offline_store: the stream keeps "what was stored while nobody was connected": a delivered
  *   mark in Redis (P:hd:<tag>[:<name>], moved by live appends and by reads with
  *   mark_delivered), a request without a position (has_after false) answers the items after
@@ -15,6 +15,9 @@
  *   rt_hist_serve) so the burst of requests after a mass reconnect costs no Redis read. Only
  *   unnamed kinds (one ring each, made at start; checked at build time).
  * - audience: which connections a delivery to the stream reaches (rt_route's fan-out).
+ * - ns_history: the stream's name is a channel, and its history is kept as its namespace says
+ *   (wsg_ns history_size / history_ttl, 0 meaning the router's WSGATE_HISTORY_MAX /
+ *   WSGATE_HISTORY_TTL); other streams always use the router's (rt_hist_limits_of).
  * Pure: no I/O, no global state. */
 #ifndef RT_KINDS_H
 #define RT_KINDS_H
@@ -28,15 +31,16 @@ typedef enum {
 } rt_audience;
 
 #define RT_KIND_MAP(XX) \
-    XX(USER, 1, 0, RT_AUDIENCE_USER)      /* a user's stream: kept for the user while offline */ \
-    XX(BROADCAST, 0, 1, RT_AUDIENCE_ALL)  /* the cluster's: cached, for mass reconnects */ \
-    XX(CHANNEL, 0, 0, RT_AUDIENCE_SUBSCRIBERS) /* a channel's: to the nodes with subscribers */
+    XX(USER, 1, 0, RT_AUDIENCE_USER, 0)     /* a user's stream: kept for the user while offline */ \
+    XX(BROADCAST, 0, 1, RT_AUDIENCE_ALL, 0) /* the cluster's: cached, for mass reconnects */ \
+    XX(CHANNEL, 0, 0, RT_AUDIENCE_SUBSCRIBERS, 1) /* a channel's: per its namespace */
 
 /* 1 for a kind the router handles (a row here and in wsg_stream.h). */
 int rt_kind_known(unsigned kind);
 int rt_kind_offline_store(unsigned kind);
 int rt_kind_ring(unsigned kind);
 rt_audience rt_kind_audience(unsigned kind);
+int rt_kind_ns_history(unsigned kind);
 
 /* The older `user_id` fields of the proto (HistoryRequest, NodeDelivery.Item,
  * DeliveryReply.Stored) name a STREAM_USER stream only; peers that predate `stream_name` fill

@@ -15,7 +15,10 @@
     XX(TOO_BIG, "too_big")             /* payload or list over its limit */ \
     XX(INVALID_FRAME, "invalid_frame") /* InboundFrame whose JSON is not the frame it claims */ \
     XX(INVALID_EVENT, "invalid_event") /* ConnEvent / NodeHeartbeat with bad ids or shape */ \
-    XX(INVALID_USER, "invalid_user")   /* a target user id that breaks wsg_user's rule */
+    XX(INVALID_USER, "invalid_user")   /* a target user id that breaks wsg_user's rule */ \
+    XX(FORBIDDEN, "forbidden")         /* not marked permitted, or its namespace forbids it */ \
+    XX(BAD_CHANNEL, "bad_channel")     /* a channel that breaks wsg_channel's name rule */ \
+    XX(UNKNOWN_NAMESPACE, "unknown_namespace") /* a channel whose namespace is not configured */
 
 #define RT_REJECT_ENUM_(name, label) RT_REJ_##name,
 typedef enum { RT_REJECT_MAP(RT_REJECT_ENUM_) RT_REJ__COUNT } rt_reject;
@@ -43,7 +46,9 @@ const char *rt_refusal_name(rt_refusal r);
 #define RT_ROUTED_MAP(XX) \
     XX(SEND_MESSAGE, "send_message") /* a client's send_message */ \
     XX(BROADCAST, "broadcast")       /* a client's broadcast */ \
-    XX(DELIVER, "deliver")           /* a business service's Delivery */
+    XX(DELIVER, "deliver")           /* a business service's Delivery */ \
+    XX(PUBLISH, "publish")           /* a client's publish to a channel */ \
+    XX(PRESENCE, "presence")         /* a client's presence question, answered */
 
 /* The router's bounded queues, whose overflow is shed (wsgate_router_shed_total); the bus
  * queue's two classes also have a wsgate_router_queued_bytes gauge:

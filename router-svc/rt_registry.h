@@ -121,6 +121,18 @@ int rt_registry_node_epoch(const rt_registry *r, const char *node_id, uint64_t *
 int rt_registry_node_stats(const rt_registry *r, const char *node_id, size_t *conns,
                            int *resyncing);
 
+/* Channels (issue #12; the lookups R1's membership provides). */
+/* Nodes with at least one subscriber of channel; fn once per node. Returns how many. */
+size_t rt_registry_channel_nodes(const rt_registry *r, const char *channel, rt_node_fn fn,
+                                 void *arg);
+/* Presence: fn once per distinct user subscribed to channel; *conns gets the number of
+ * subscribed connections. Returns the number of users. */
+typedef void (*rt_user_fn)(const char *user_id, void *arg);
+size_t rt_registry_channel_users(const rt_registry *r, const char *channel, rt_user_fn fn,
+                                 void *arg, size_t *conns);
+size_t rt_registry_channel_count(const rt_registry *r);      /* channels with subscribers */
+size_t rt_registry_subscription_count(const rt_registry *r); /* (connection, channel) pairs */
+
 /* Full walk, for rewriting the durable copy. A callback returning non-zero stops the walk,
  * and that value is returned. */
 typedef struct rt_registry_visitor {

@@ -1,12 +1,12 @@
-/* rt_route: validation into jobs, and target resolution of finished jobs. */
+/* rt_route: validation of messages from NATS into jobs (fan-out: rt_route_fanout.c). */
 #include "rt_route.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <uthash.h>
 
 #include "rt_kinds.h"
+#include "rt_strset.h"
 #include "wsg_client.h"
 #include "wsg_stream.h"
 #include "wsg_pb.h"
@@ -33,6 +33,7 @@ void rt_job_free(rt_job *j)
     for (size_t i = 0; i < j->nparts; i++)
         free(j->parts[i].name);
     free(j->parts);
+    free(j->channel);
     json_decref(j->ref);
     free(j);
 }
@@ -72,6 +73,9 @@ typedef struct inbound {
     int64_t at_us;
 } inbound;
 
+/* What a frame type's "content" must be. */
+typedef enum { CONTENT_STRING, CONTENT_ANY, CONTENT_NONE } content_rule;
+
 static void inbound_free(inbound *in)
 {
     json_decref(in->root);
@@ -80,7 +84,7 @@ static void inbound_free(inbound *in)
 }
 
 static int inbound_parse(inbound *in, const uint8_t *msg, size_t len, const char *type,
-                         int64_t now_us, rt_route_result *res)
+                         content_rule rule, int64_t now_us, rt_route_result *res)
 {
     memset(in, 0, sizeof(*in));
     in->f = wsgate__inbound_frame__unpack(NULL, len, msg);
@@ -98,13 +102,46 @@ static int inbound_parse(inbound *in, const uint8_t *msg, size_t len, const char
                           NULL);
     json_t *t = in->root ? json_object_get(in->root, "type") : NULL;
     in->content = in->root ? json_object_get(in->root, "content") : NULL;
+    int content_ok = rule == CONTENT_NONE     ? 1
+                     : rule == CONTENT_STRING ? json_is_string(in->content)
+                                              : in->content != NULL;
     if (!json_is_object(in->root) || !json_is_string(t) || strcmp(json_string_value(t), type) ||
-        !json_is_string(in->content)) {
+        !content_ok) {
         reject(res, RT_REJ_INVALID_FRAME);
         return -1;
     }
     in->at_us = f->received_at_us > 0 ? f->received_at_us : now_us;
     return 0;
+}
+
+/* The sender of a client frame and the frame's "id", for its answers. */
+static void sender_take(rt_job *j, const inbound *in)
+{
+    json_t *id = json_object_get(in->root, "id");
+    if (json_is_string(id) || json_is_number(id))
+        j->ref = json_incref(id);
+    snprintf(j->sender_node, sizeof(j->sender_node), "%s", in->f->node_id);
+    j->sender_epoch = in->f->node_epoch;
+    j->sender_conn = in->f->conn_id;
+    j->created_at_us = in->at_us;
+}
+
+/* A job that only answers its sender with an error, in its turn; RT_REJECTED with why. */
+static rt_route_status refused_job(const inbound *in, rt_job_kind kind, rt_reject why,
+                                   wsg_client_error code, const char *text, json_t *channel,
+                                   rt_job **out, rt_route_result *res)
+{
+    rt_job *j = job_new(kind, 0);
+    if (!j || (json_is_string(channel) && !(j->channel = strdup(json_string_value(channel))))) {
+        rt_job_free(j);
+        return finish(res, RT_ROUTE_NOMEM);
+    }
+    j->refused = 1;
+    j->refuse_code = code;
+    j->refuse_msg = text;
+    sender_take(j, in);
+    *out = j;
+    return reject(res, why);
 }
 
 static rt_route_status inbound_job(const uint8_t *msg, size_t len, int64_t now_us,
@@ -116,8 +153,13 @@ static rt_route_status inbound_job(const uint8_t *msg, size_t len, int64_t now_u
     inbound in;
     rt_job *j = NULL;
     int dm = !strcmp(in_type, wsg_client_type_name(WSG_CLIENT_TYPE_SEND_MESSAGE));
-    if (inbound_parse(&in, msg, len, in_type, now_us, res))
+    if (inbound_parse(&in, msg, len, in_type, CONTENT_STRING, now_us, res))
         goto out;
+    if (!dm && !in.f->permitted) {
+        refused_job(&in, RT_JOB_BROADCAST, RT_REJ_FORBIDDEN, WSG_CLIENT_ERR_FORBIDDEN,
+                    "this connection may not broadcast", NULL, out, res);
+        goto out;
+    }
     json_t *target = dm ? json_object_get(in.root, "target_user") : NULL;
     if (dm && !json_is_string(target)) {
         reject(res, RT_REJ_INVALID_FRAME);
@@ -137,15 +179,14 @@ static rt_route_status inbound_job(const uint8_t *msg, size_t len, int64_t now_u
         goto out;
     }
     j->refused = refused;
-    j->created_at_us = in.at_us;
+    if (refused) {
+        j->refuse_code = WSG_CLIENT_ERR_INVALID_FIELD;
+        j->refuse_msg = "\"target_user\" is not a user id: 1-128 bytes of UTF-8 without control "
+                        "characters";
+    }
     /* The sender learns that its message was stored (a receipt with the seq) when it asked for
      * it with an id, for a send_message and a broadcast alike. */
-    json_t *id = json_object_get(in.root, "id");
-    if (json_is_string(id) || json_is_number(id))
-        j->ref = json_incref(id);
-    snprintf(j->sender_node, sizeof(j->sender_node), "%s", in.f->node_id);
-    j->sender_epoch = in.f->node_epoch;
-    j->sender_conn = in.f->conn_id;
+    sender_take(j, &in);
     *out = j;
     j = NULL;
     if (refused)
@@ -172,41 +213,102 @@ rt_route_status rt_route_broadcast(const uint8_t *msg, size_t len, int64_t now_u
                        wsg_client_type_name(WSG_CLIENT_TYPE_BROADCAST), out, res);
 }
 
-/* ---- deliveries ---- */
+/* ---- channel frames ---- */
 
-typedef struct seen_str {
-    UT_hash_handle hh;
-    const char *s;
-} seen_str;
-
-static void seen_free(seen_str **set)
+/* The channel named by a frame or a Delivery and its namespace; 0, or -1 with why. */
+static int channel_check(const wsg_ns_table *t, const char *c, const wsg_ns **ns, rt_reject *why)
 {
-    seen_str *e, *tmp;
-    HASH_ITER(hh, *set, e, tmp) {
-        HASH_DEL(*set, e);
-        free(e);
-    }
-}
-
-/* 1 if s was already in the set (s must outlive it), 0 if added, -1 on ENOMEM. */
-static int seen_add(seen_str **set, const char *s)
-{
-    seen_str *e;
-    size_t n = strlen(s);
-    HASH_FIND(hh, *set, s, n, e);
-    if (e)
-        return 1;
-    if (!(e = malloc(sizeof(*e))))
+    if (!c || !wsg_channel_valid(c, strlen(c))) {
+        *why = RT_REJ_BAD_CHANNEL;
         return -1;
-    e->s = s;
-    HASH_ADD_KEYPTR(hh, *set, e->s, n, e);
+    }
+    if (!t || !(*ns = wsg_ns_find(t, c, strlen(c)))) {
+        *why = RT_REJ_UNKNOWN_NAMESPACE;
+        return -1;
+    }
     return 0;
 }
 
-/* Checks the target alone; 0 if usable. */
-static int target_check(const Wsgate__Delivery *d, rt_route_result *res)
+static wsg_client_error reject_code(rt_reject why)
 {
+    return why == RT_REJ_BAD_CHANNEL          ? WSG_CLIENT_ERR_BAD_CHANNEL
+           : why == RT_REJ_UNKNOWN_NAMESPACE ? WSG_CLIENT_ERR_UNKNOWN_NAMESPACE
+                                              : WSG_CLIENT_ERR_FORBIDDEN;
+}
+
+static const char *reject_text(rt_reject why)
+{
+    return why == RT_REJ_BAD_CHANNEL ? "not a channel name: 1-128 of A-Z a-z 0-9 _ . : @ -"
+           : why == RT_REJ_UNKNOWN_NAMESPACE ? "the channel's namespace is not configured"
+                                             : "this connection may not do that on this channel";
+}
+
+/* publish and presence: the checks both make, then the job. */
+static rt_route_status channel_job(const uint8_t *msg, size_t len, const wsg_ns_table *t,
+                                   int64_t now_us, rt_job_kind kind, rt_job **out,
+                                   rt_route_result *res)
+{
+    memset(res, 0, sizeof(*res));
+    *out = NULL;
+    int pub = kind == RT_JOB_PUBLISH;
+    inbound in;
+    rt_job *j = NULL;
+    if (inbound_parse(&in, msg, len,
+                      wsg_client_type_name(pub ? WSG_CLIENT_TYPE_PUBLISH : WSG_CLIENT_TYPE_PRESENCE),
+                      pub ? CONTENT_ANY : CONTENT_NONE, now_us, res))
+        goto out;
+    json_t *chan = json_object_get(in.root, "channel");
+    const char *c = json_is_string(chan) ? json_string_value(chan) : NULL;
+    const wsg_ns *ns = NULL;
+    rt_reject why = RT_REJ_FORBIDDEN;
+    if (in.f->permitted && channel_check(t, c, &ns, &why) == 0 &&
+        (pub ? ns->client_publish : ns->presence))
+        why = RT_REJ__COUNT; /* allowed */
+    if (why != RT_REJ__COUNT) {
+        refused_job(&in, kind, why, reject_code(why), reject_text(why), chan, out, res);
+        goto out;
+    }
+    j = job_new(kind, pub ? 1 : 0);
+    if (!j || !(j->channel = strdup(c)) ||
+        (pub && (rt_frame_publication(&j->frame, c, in.f->user_id, in.content, in.at_us / 1000) ||
+                 part_add(j, WSGATE__STREAM_KIND__STREAM_CHANNEL, c)))) {
+        finish(res, RT_ROUTE_NOMEM);
+        goto out;
+    }
+    sender_take(j, &in);
+    *out = j;
+    j = NULL;
+    finish(res, RT_ROUTED);
+out:
+    rt_job_free(j);
+    inbound_free(&in);
+    return res->status;
+}
+
+rt_route_status rt_route_publish(const uint8_t *msg, size_t len, const wsg_ns_table *ns,
+                                 int64_t now_us, rt_job **out, rt_route_result *res)
+{
+    return channel_job(msg, len, ns, now_us, RT_JOB_PUBLISH, out, res);
+}
+
+rt_route_status rt_route_presence(const uint8_t *msg, size_t len, const wsg_ns_table *ns,
+                                  int64_t now_us, rt_job **out, rt_route_result *res)
+{
+    return channel_job(msg, len, ns, now_us, RT_JOB_PRESENCE, out, res);
+}
+
+/* ---- deliveries ---- */
+
+/* Checks the target alone; 0 if usable. */
+static int target_check(const Wsgate__Delivery *d, const wsg_ns_table *t, rt_route_result *res)
+{
+    const wsg_ns *ns;
+    rt_reject why;
     switch (d->target_case) {
+    case WSGATE__DELIVERY__TARGET_CHANNEL:
+        if (channel_check(t, d->channel, &ns, &why))
+            return reject(res, why), -1;
+        return 0;
     case WSGATE__DELIVERY__TARGET_USER:
         if (!d->user || !*d->user)
             return reject(res, RT_REJ_NO_TARGET), -1;
@@ -238,22 +340,22 @@ static int target_check(const Wsgate__Delivery *d, rt_route_result *res)
 static int users_parts(rt_job *j, const Wsgate__UserList *ul, size_t payload_len,
                        rt_route_result *res)
 {
-    seen_str *seen = NULL;
+    rt_strset *seen = NULL;
     int rc = 0;
     size_t n = 0;
     for (size_t i = 0; i < ul->n_user_ids && rc == 0; i++) {
         const char *u = ul->user_ids[i];
         if (!wsg_user_id_str_valid(u)) {
-            seen_free(&seen);
+            rt_strset_free(&seen);
             return reject(res, RT_REJ_INVALID_USER), -1;
         }
-        int s = seen_add(&seen, u);
+        int s = rt_strset_add(&seen, u);
         if (s < 0)
             rc = -1;
         else if (s == 0)
             n++;
     }
-    seen_free(&seen);
+    rt_strset_free(&seen);
     if (rc)
         return finish(res, RT_ROUTE_NOMEM), -1;
     if (n == 0)
@@ -264,18 +366,33 @@ static int users_parts(rt_job *j, const Wsgate__UserList *ul, size_t payload_len
         return finish(res, RT_ROUTE_NOMEM), -1;
     for (size_t i = 0; i < ul->n_user_ids && rc == 0; i++) {
         const char *u = ul->user_ids[i];
-        int s = seen_add(&seen, u);
+        int s = rt_strset_add(&seen, u);
         if (s < 0 || (s == 0 && part_add(j, WSGATE__STREAM_KIND__STREAM_USER, u)))
             rc = -1;
     }
-    seen_free(&seen);
+    rt_strset_free(&seen);
     if (rc)
         return finish(res, RT_ROUTE_NOMEM), -1;
     return 0;
 }
 
+/* A Delivery to a channel: its payload, a JSON object, is the content of a publication. */
+static rt_frame_status channel_frame(rt_frame *f, const Wsgate__Delivery *d, int64_t ts_ms)
+{
+    memset(f, 0, sizeof(*f));
+    json_t *obj = json_loadb((const char *)d->payload.data, d->payload.len, JSON_ALLOW_NUL, NULL);
+    if (!json_is_object(obj)) {
+        json_decref(obj);
+        return RT_FRAME_BAD;
+    }
+    int rc = rt_frame_publication(f, d->channel, NULL, obj, ts_ms);
+    json_decref(obj);
+    return rc ? RT_FRAME_NOMEM : RT_FRAME_OK;
+}
+
 rt_route_status rt_route_deliver(const uint8_t *msg, size_t len, size_t max_payload,
-                                 int64_t now_us, rt_job **out, rt_route_result *res)
+                                 const wsg_ns_table *ns, int64_t now_us, rt_job **out,
+                                 rt_route_result *res)
 {
     memset(res, 0, sizeof(*res));
     *out = NULL;
@@ -285,21 +402,25 @@ rt_route_status rt_route_deliver(const uint8_t *msg, size_t len, size_t max_payl
     if (d->id && wsg_pb_str_ok(d->id, RT_DELIVERY_ID_MAX))
         snprintf(res->delivery_id, sizeof(res->delivery_id), "%s", d->id);
     rt_job *j = NULL;
-    if (target_check(d, res))
+    if (target_check(d, ns, res))
         goto out;
     if (d->payload.len > max_payload) {
         reject(res, RT_REJ_TOO_BIG);
         goto out;
     }
+    int to_channel = d->target_case == WSGATE__DELIVERY__TARGET_CHANNEL;
     size_t nparts = d->target_case == WSGATE__DELIVERY__TARGET_USER ||
-                            d->target_case == WSGATE__DELIVERY__TARGET_BROADCAST
+                            d->target_case == WSGATE__DELIVERY__TARGET_BROADCAST || to_channel
                         ? 1
                         : 0;
     if (!(j = job_new(RT_JOB_DELIVER, nparts))) {
         finish(res, RT_ROUTE_NOMEM);
         goto out;
     }
-    rt_frame_status fs = rt_frame_from_payload(&j->frame, d->payload.data, d->payload.len);
+    j->created_at_us = d->created_at_us > 0 ? d->created_at_us : now_us;
+    rt_frame_status fs =
+        to_channel ? channel_frame(&j->frame, d, j->created_at_us / 1000)
+                   : rt_frame_from_payload(&j->frame, d->payload.data, d->payload.len);
     if (fs == RT_FRAME_NOMEM) {
         finish(res, RT_ROUTE_NOMEM);
         goto out;
@@ -308,9 +429,12 @@ rt_route_status rt_route_deliver(const uint8_t *msg, size_t len, size_t max_payl
         reject(res, RT_REJ_BAD_PAYLOAD);
         goto out;
     }
-    j->created_at_us = d->created_at_us > 0 ? d->created_at_us : now_us;
     int rc = 0;
     switch (d->target_case) {
+    case WSGATE__DELIVERY__TARGET_CHANNEL:
+        rc = part_add(j, WSGATE__STREAM_KIND__STREAM_CHANNEL, d->channel) ||
+             !(j->channel = strdup(d->channel));
+        break;
     case WSGATE__DELIVERY__TARGET_USER:
         rc = part_add(j, WSGATE__STREAM_KIND__STREAM_USER, d->user);
         break;
@@ -338,176 +462,4 @@ out:
     rt_job_free(j);
     wsgate__delivery__free_unpacked(d, NULL);
     return res->status;
-}
-
-/* ---- fan-out ---- */
-
-typedef struct fan {
-    rt_batch *b;
-    size_t conns;
-    int failed;
-    seen_str *nodes; /* keys point into the registry, valid while it is not changed */
-} fan;
-
-static void note_node(fan *f, const char *node_id)
-{
-    if (seen_add(&f->nodes, node_id) < 0)
-        f->failed = 1;
-}
-
-static void add_conn(const char *node_id, uint64_t epoch, uint64_t conn_id, void *arg)
-{
-    fan *f = arg;
-    if (rt_batch_add_conn(f->b, node_id, epoch, conn_id)) {
-        f->failed = 1;
-        return;
-    }
-    f->conns++;
-    note_node(f, node_id);
-}
-
-typedef struct bcast {
-    const rt_registry *reg;
-    fan *f;
-} bcast;
-
-static void add_node(const char *node_id, uint64_t epoch, void *arg)
-{
-    bcast *bc = arg;
-    if (rt_batch_add_all(bc->f->b, node_id, epoch)) {
-        bc->f->failed = 1;
-        return;
-    }
-    size_t conns = 0;
-    int resyncing;
-    if (rt_registry_node_stats(bc->reg, node_id, &conns, &resyncing) == 0)
-        bc->f->conns += conns;
-    note_node(bc->f, node_id);
-}
-
-static int begin_part(rt_batch *b, const rt_job *j, const rt_part *p)
-{
-    size_t len;
-    char *text = rt_frame_with_seq(&j->frame, p->seq, &len);
-    if (!text)
-        return -1;
-    rt_batch_pos pos = {.kind = p->seq ? p->kind : WSGATE__STREAM_KIND__STREAM_NONE,
-                        .name = p->seq ? p->name : NULL,
-                        .seq = p->seq,
-                        .epoch = p->seq ? p->epoch : 0};
-    int rc = rt_batch_begin_pos(b, text, len, j->created_at_us, &pos);
-    free(text);
-    return rc;
-}
-
-/* Puts a frame for the sender's own connection into the batch, taking text. */
-static int to_sender(rt_batch *b, const rt_job *j, char *text, size_t len)
-{
-    if (!text)
-        return -1;
-    int rc = rt_batch_begin(b, text, len, j->created_at_us) ||
-             rt_batch_add_conn(b, j->sender_node, j->sender_epoch, j->sender_conn);
-    free(text);
-    return rc ? -1 : 0;
-}
-
-/* The sender's answer to a send_message or broadcast that carried an id (see the header). */
-static int answer_sender(rt_batch *b, const rt_job *j, size_t conns)
-{
-    const rt_part *p = &j->parts[0];
-    char *text = NULL;
-    size_t len = 0;
-    int to_all = j->kind == RT_JOB_BROADCAST;
-    /* a broadcast's receipt names no target user */
-    wsg_client_about about = {.ref = j->ref, .target_user = to_all ? NULL : p->name};
-    if (p->refused == RT_REFUSE_UNKNOWN_USER) {
-        text = wsg_client_error_frame(WSG_CLIENT_ERR_UNKNOWN_USER,
-                                      "user has not connected within the history retention; "
-                                      "the message was not kept",
-                                      &about, &len);
-    } else if (p->refused == RT_REFUSE_OFFLINE_QUOTA) {
-        text = wsg_client_error_frame(WSG_CLIENT_ERR_OFFLINE_QUOTA,
-                                      "too many bytes kept for offline users from this "
-                                      "connection; "
-                                      "the message was not kept",
-                                      &about, &len);
-    } else if (p->seq) {
-        if (!j->ref)
-            return 0;
-        text = wsg_client_sent(wsg_stream_label(p->kind), p->seq, &about, &len);
-    } else if (conns || to_all) {
-        if (!j->ref)
-            return 0;
-        text = wsg_client_error_frame(WSG_CLIENT_ERR_HISTORY_UNAVAILABLE,
-                                      "delivered live only; not kept for resume",
-                                      &(wsg_client_about){.ref = j->ref}, &len);
-    } else {
-        text = wsg_client_error_frame(WSG_CLIENT_ERR_USER_OFFLINE,
-                                      "user is not connected and the message could not be kept",
-                                      &about, &len);
-    }
-    return to_sender(b, j, text, len);
-}
-
-/* The only answer to a refused send_message. */
-static int refuse_sender(rt_batch *b, const rt_job *j)
-{
-    size_t len = 0;
-    char *text = wsg_client_error_frame(WSG_CLIENT_ERR_INVALID_FIELD,
-                                        "\"target_user\" is not a user id: 1-128 bytes of UTF-8 "
-                                        "without control characters",
-                                        &(wsg_client_about){.ref = j->ref}, &len);
-    return to_sender(b, j, text, len);
-}
-
-rt_route_status rt_route_fanout(const rt_registry *reg, rt_batch *b, const rt_job *j,
-                                rt_fanout *out)
-{
-    memset(out, 0, sizeof(*out));
-    if (j->refused) {
-        out->status = refuse_sender(b, j) ? RT_ROUTE_NOMEM : RT_REJECTED;
-        return out->status;
-    }
-    fan f = {.b = b};
-    if (j->to_conn) {
-        /* the connection itself may be younger than our view of it; its node must be live */
-        uint64_t epoch;
-        if (rt_registry_node_epoch(reg, j->conn_node, &epoch) == 0) {
-            if (rt_batch_begin(b, j->frame.text, j->frame.len, j->created_at_us))
-                f.failed = 1;
-            else
-                add_conn(j->conn_node, epoch, j->conn_id, &f);
-        }
-    }
-    for (size_t i = 0; i < j->nparts && !f.failed; i++) {
-        const rt_part *p = &j->parts[i];
-        if (p->refused)
-            continue; /* its target was offline when refused: it gets nothing, as promised */
-        if (begin_part(b, j, p)) {
-            f.failed = 1;
-            break;
-        }
-        switch (rt_kind_audience(p->kind)) {
-        case RT_AUDIENCE_ALL: {
-            bcast bc = {.reg = reg, .f = &f};
-            rt_registry_nodes(reg, add_node, &bc);
-            break;
-        }
-        case RT_AUDIENCE_USER:
-            rt_registry_user_conns(reg, p->name, add_conn, &f);
-            break;
-        case RT_AUDIENCE_SUBSCRIBERS: /* channel fan-out: not routed yet (issue #12) */
-        case RT_AUDIENCE_NONE:
-            break;
-        }
-    }
-    if (!f.failed && (j->kind == RT_JOB_SEND_MESSAGE || j->kind == RT_JOB_BROADCAST) &&
-        answer_sender(b, j, f.conns))
-        f.failed = 1;
-    out->connections = f.conns;
-    out->nodes = HASH_COUNT(f.nodes);
-    seen_free(&f.nodes);
-    int routed = f.conns > 0 || out->nodes > 0;
-    out->status = f.failed ? RT_ROUTE_NOMEM : routed ? RT_ROUTED : RT_UNDELIVERABLE;
-    return out->status;
 }

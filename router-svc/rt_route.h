@@ -2,13 +2,24 @@
  * appends have come back into batch items, using only the in-memory registry.
  *
  * Parsing validates everything from the peer and says why a message was rejected:
- * `in.send_message` and `in.broadcast` InboundFrames (the router builds the client frames) and
- * `deliver` Deliveries from business services (payload forwarded with only "seq" spliced in).
- * A job names the streams (kind, name) it is kept in (parts): the target user's stream for
- * send_message and a Delivery to a user, one per distinct user for a Delivery to users, the
- * broadcast stream for broadcasts; a Delivery to one connection is kept nowhere. Fan-out
- * reaches each part's audience (rt_kinds). The caller appends each part to the
- * history and fills in its seq and epoch (0: not kept, delivered live only), then fans out.
+ * `in.send_message`, `in.broadcast`, `in.publish` and `in.presence` InboundFrames (the router
+ * builds the client frames) and `deliver` Deliveries from business services (payload
+ * forwarded with only "seq" spliced in; a Delivery to a channel wraps it as the content of a
+ * publication frame). A job names the streams (kind, name) it is kept in (parts): the target
+ * user's stream for send_message and a Delivery to a user, one per distinct user for a
+ * Delivery to users, the broadcast stream for broadcasts, the channel's stream for a publish
+ * and a Delivery to a channel; a Delivery to one connection and a presence question are kept
+ * nowhere. Fan-out reaches each part's audience (rt_kinds): a channel's stream once per node
+ * with subscribers (Item.channel, no conn_ids). The caller appends each part to the history
+ * and fills in its seq and epoch (0: not kept, delivered live only), then fans out.
+ *
+ * Permissions: the gateway checks a client's rights and marks the InboundFrame `permitted`;
+ * broadcast, publish and presence frames without the mark are refused (error forbidden to the
+ * sender, nothing routed), so a gateway that forgot a check cannot widen access. send_message
+ * frames are not refused on it: who may send to whom is the gateway's WSGATE_CLIENT_SEND, and
+ * an older gateway does not set the mark. publish and presence are checked again against the
+ * channel rule and the namespaces (bad_channel, unknown_namespace, and forbidden when the
+ * namespace has client_publish / presence off).
  *
  * Fan-out gives every part's connections an item carrying the part's stream position, and, for
  * send_message, answers the sender's connection: {"type":"sent",...} when the frame had an id
@@ -16,7 +27,10 @@
  * and was delivered live but not kept; {"type":"error","code":"user_offline",...} (with the id
  * as ref, if any) when it was neither kept nor delivered; and, when the caller refused to keep
  * it for its offline target (rt_part.refused), {"type":"error","code":"unknown_user" or
- * "offline_quota",...} (with the id as ref, if any) and nothing for the target. No I/O, no
+ * "offline_quota",...} (with the id as ref, if any) and nothing for the target. A publish
+ * answers like a broadcast, its receipt naming the channel ({"type":"sent","ref":X,
+ * "stream":"channel","channel":C,"seq":N}); a presence question is answered with
+ * {"type":"presence",...} from the registry as it is when the job's turn comes. No I/O, no
  * metrics. */
 #ifndef RT_ROUTE_H
 #define RT_ROUTE_H
@@ -28,6 +42,8 @@
 #include "rt_frame.h"
 #include "rt_metrics.h"
 #include "rt_registry.h"
+#include "wsg_channel.h"
+#include "wsg_client.h"
 #include "wsg_subject.h"
 
 /* A Delivery naming more users than this is rejected as too_big. */
@@ -61,7 +77,13 @@ typedef struct rt_part {
     rt_refusal refused;        /* not kept (nor delivered) on purpose; the sender is told */
 } rt_part;
 
-typedef enum { RT_JOB_SEND_MESSAGE, RT_JOB_BROADCAST, RT_JOB_DELIVER } rt_job_kind;
+typedef enum {
+    RT_JOB_SEND_MESSAGE,
+    RT_JOB_BROADCAST,
+    RT_JOB_DELIVER,
+    RT_JOB_PUBLISH,  /* a client's publish: one part, the channel's stream */
+    RT_JOB_PRESENCE, /* a client's presence question: no parts, answered at fan-out */
+} rt_job_kind;
 
 typedef struct rt_job {
     rt_job_kind kind;
@@ -72,10 +94,16 @@ typedef struct rt_job {
     int to_conn;               /* Delivery.connection: the one target, no parts */
     char conn_node[WSG_NODE_ID_MAX + 1];
     uint64_t conn_id;
-    /* a send_message whose target_user is not a user id: no parts, kept nowhere; its fan-out
-     * only answers the sender with an invalid_field error */
+    /* a send_message whose target_user is not a user id, a frame that was not permitted, a
+     * bad channel: no parts, kept nowhere; its fan-out only answers the sender with the error
+     * refuse_code (invalid_field when 0) and refuse_msg */
     int refused;
-    /* send_message: who sent it, and the frame's "id" (string or number; NULL: none) */
+    wsg_client_error refuse_code;
+    const char *refuse_msg;   /* static text */
+    /* publish, presence, Delivery to a channel: the channel (a refused frame: the channel it
+     * named when that was a string); NULL otherwise */
+    char *channel;
+    /* frames from clients: who sent it, and the frame's "id" (string or number; NULL: none) */
     char sender_node[WSG_NODE_ID_MAX + 1];
     uint64_t sender_epoch, sender_conn;
     json_t *ref;
@@ -90,14 +118,28 @@ void rt_job_free(rt_job *j);
  * RT_REJ_INVALID_USER; one naming nobody (no user, an empty string) with RT_REJ_NO_TARGET. */
 rt_route_status rt_route_send_message(const uint8_t *msg, size_t len, int64_t now_us,
                                       rt_job **out, rt_route_result *res);
+/* A broadcast without `permitted` is RT_REJECTED (RT_REJ_FORBIDDEN) with *out a refused job. */
 rt_route_status rt_route_broadcast(const uint8_t *msg, size_t len, int64_t now_us, rt_job **out,
                                    rt_route_result *res);
-rt_route_status rt_route_deliver(const uint8_t *msg, size_t len, size_t max_payload,
+/* publish / presence frames: RT_ROUTED, or RT_REJECTED with reason RT_REJ_FORBIDDEN,
+ * RT_REJ_BAD_CHANNEL or RT_REJ_UNKNOWN_NAMESPACE and *out a refused job answering the sender
+ * with that error; a payload that is not such a frame at all (only a foreign publisher sends
+ * one) is RT_REJECTED with RT_REJ_INVALID_FRAME and no job. ns: the namespaces. */
+rt_route_status rt_route_publish(const uint8_t *msg, size_t len, const wsg_ns_table *ns,
                                  int64_t now_us, rt_job **out, rt_route_result *res);
+rt_route_status rt_route_presence(const uint8_t *msg, size_t len, const wsg_ns_table *ns,
+                                  int64_t now_us, rt_job **out, rt_route_result *res);
+/* A Delivery to a channel needs a channel name (else RT_REJ_BAD_CHANNEL) of a namespace in ns
+ * (else RT_REJ_UNKNOWN_NAMESPACE) and a JSON object payload; it becomes the content of a
+ * publication frame without "from". */
+rt_route_status rt_route_deliver(const uint8_t *msg, size_t len, size_t max_payload,
+                                 const wsg_ns_table *ns, int64_t now_us, rt_job **out,
+                                 rt_route_result *res);
 
 typedef struct rt_fanout {
     rt_route_status status;  /* RT_ROUTED, RT_UNDELIVERABLE, RT_ROUTE_NOMEM (RT_REJECTED: refused) */
-    size_t connections;      /* connections given an item (a broadcast: the registry's count) */
+    size_t connections;      /* connections given an item (a broadcast: the registry's count; a
+                              * channel: its subscribed connections on the nodes reached) */
     size_t nodes;            /* distinct nodes those are on */
 } rt_fanout;
 
@@ -105,5 +147,10 @@ typedef struct rt_fanout {
  * sender's error and returns RT_REJECTED. */
 rt_route_status rt_route_fanout(const rt_registry *reg, rt_batch *b, const rt_job *j,
                                 rt_fanout *out);
+
+/* Frame text to every subscriber of channel: one NodeDelivery item (Item.channel = channel,
+ * stream NONE) per node with subscribers, through b. 0 / -1 (ENOMEM). */
+int rt_route_channel_notice(const rt_registry *reg, rt_batch *b, const char *channel,
+                            const char *text, size_t len, int64_t now_us);
 
 #endif

@@ -86,6 +86,7 @@ int rt_status_metrics(void *arg, wsg_buf *out)
     rt_status *st = arg;
     rt_status_gauges(st);
     wsg_metrics_render(st->c->m, out);
+    rt_ns_metrics_render(st->c->pubs, out);
     wsg_metrics_render_process(out);
     return 200;
 }

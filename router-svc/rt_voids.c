@@ -136,14 +136,14 @@ void rt_voids_pump(rt_voids *v)
         rt_store_op *op = vo ? rt_store_op_script(RT_SCRIPT__COUNT + RT_HSCRIPT_VOID, on_voided,
                                                   vo, void_op_free)
                              : NULL;
-        if (!op || rt_hist_void_args(&op->args, c->cfg->prefix, &c->hist)) {
+        if (!op || rt_hist_void_args(&op->args, c->cfg->prefix)) {
             rt_store_op_free(op);
             count(v, RT_M_INTERNAL_ERRORS);
             return;
         }
         vo->nunc = rt_unc_take(v->unc, vo->unc, VOID_BATCH);
         for (size_t i = 0; i < vo->nunc; i++)
-            if (rt_hist_void_add(&op->args, vo->unc[i].kind, vo->unc[i].name,
+            if (rt_hist_void_add(&op->args, &c->hist, vo->unc[i].kind, vo->unc[i].name,
                                  vo->unc[i].job_id)) {
                 /* back to the list (copies: the op frees these) */
                 for (size_t k = 0; k < vo->nunc; k++)

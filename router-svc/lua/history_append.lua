@@ -1,10 +1,13 @@
 -- history_append.lua: appends one message to each of its streams. Runs after
 -- history_prelude.lua.
--- KEYS: none. ARGV[1]: prefix. ARGV[2..9]: max_len, ttl_ms, epoch candidate, pre, post,
---   created_us, job id, appends seen; then per stream: its history tag, its name ('' for an
---   unnamed kind), marked ('1': the kind keeps a delivered mark), mode ('1' live: the mark
---   moves to the new seq, '0' offline, 'k' offline and kept only if the name has a seen
---   marker; 'k' only for marked streams, whose names are user ids).
+-- KEYS: none. ARGV[1]: prefix. ARGV[2..7]: epoch candidate, pre, post, created_us, job id,
+--   appends seen; then per stream: its history tag, its name ('' for an unnamed kind), marked
+--   ('1': the kind keeps a delivered mark), mode ('1' live: the mark moves to the new seq, '0'
+--   offline, 'k' offline and kept only if the name has a seen marker; 'k' only for marked
+--   streams, whose names are user ids), max_len (entries kept), ttl_ms.
+-- Why the length and TTL per stream: a channel's stream is kept as its namespace says
+--   (history_size, history_ttl), every other stream as the router's settings say; one call
+--   may append to streams of both.
 -- Returns: {epoch, the cluster-wide append count, each stream's seq}, the seq 0 for a 'k'
 --   stream whose name has no seen marker (P:seen:<user>, set by the registry scripts): nothing
 --   is kept for it and no seq is used. Checking the marker here makes the check and the append
@@ -26,8 +29,8 @@
 --   without, with redis-benchmark -P 64 on a 2-core machine). It outlives the history 30
 --   times over: a stream idle past its history keeps its numbering, so a client returning with
 --   an old position gets a resync rather than new seqs that reuse numbers it has seen.
-local maxlen, ttl, cand, pre, post, created, job = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
-local seen = tonumber(ARGV[9])
+local cand, pre, post, created, job = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local seen = tonumber(ARGV[7])
 local GK = P .. ':appends'
 local g = redis.call('INCR', GK)
 local e = get_epoch(cand)
@@ -39,8 +42,9 @@ if g <= seen then
 end
 local out = {e, g}
 local at = now_ms()
-for i = 10, #ARGV - 3, 4 do
+for i = 8, #ARGV - 5, 6 do
   local tag, name, marked, live = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local maxlen, ttl = ARGV[i + 4], ARGV[i + 5]
   if live == 'k' and redis.call('EXISTS', P .. ':seen:' .. name) == 0 then
     out[#out + 1] = 0
   else

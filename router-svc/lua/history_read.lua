@@ -3,8 +3,8 @@
 -- history_prelude.lua.
 -- KEYS: none. ARGV[1]: prefix. ARGV[2..14]: history tag, name ('' for an unnamed kind),
 --   marked ('1': the kind keeps a delivered mark), has_after, after, epoch, until, max_items,
---   max_bytes, mark (mark_delivered), ttl_ms, epoch candidate, n (heads wanted); then a
---   history tag and a name per wanted head.
+--   max_bytes, mark (mark_delivered), ttl_ms (the stream's own: a channel's namespace may set
+--   it), epoch candidate, n (heads wanted); then a history tag and a name per wanted head.
 -- Returns: {epoch, head, first, resync, more, n, the n wanted heads in order, then seq,
 --   payload, created per item}. A voided entry's payload is ''. Without a position (has_after
 --   '0') a marked stream answers the items after its delivered mark, an unmarked one no items.

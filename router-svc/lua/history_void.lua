@@ -1,18 +1,18 @@
 -- history_void.lua: marks appends whose outcome is unknown (the reply was lost) as voided.
 -- Runs after history_prelude.lua.
--- KEYS: none. ARGV[1]: prefix. ARGV[2..3]: ttl_ms, scan depth; then history tag, name ('' for
---   an unnamed kind), job id per append whose outcome is unknown.
--- Returns: the voided seq per triple, 0 when the job is not in the stream.
+-- KEYS: none. ARGV[1]: prefix. ARGV[2]: scan depth; then history tag, name ('' for an unnamed
+--   kind), job id, the stream's ttl_ms per append whose outcome is unknown.
+-- Returns: the voided seq per append, 0 when the job is not in the stream.
 -- Why: such a message was delivered live without a seq, so history must not hand it out
 --   again. The job id is looked for among the newest `depth` entries of the stream (an outage
 --   is short next to the history, so a lost reply's entry is near the top). The void hash
 --   expires with the history it annotates (the voided entry itself was appended before now,
 --   so it is gone by then).
-local ttl, depth = ARGV[2], tonumber(ARGV[3])
+local depth = tonumber(ARGV[2])
 local scanned = {}
 local out = {}
-for i = 4, #ARGV - 2, 3 do
-  local tag, name, job = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+for i = 3, #ARGV - 3, 4 do
+  local tag, name, job, ttl = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local HK = keys(tag, name, '0')
   local jobs = scanned[HK]
   if not jobs then

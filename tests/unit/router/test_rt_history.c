@@ -408,42 +408,41 @@ START_TEST(formats)
     rt_hist_limits l = {.max_len = 50, .ttl_ms = 60000, .page = 10};
     rt_cmd a;
     rt_cmd_init(&a);
-    ck_assert_int_eq(rt_hist_append_args(&a, "p", &l, &f, 123, "r1:77:5", 42), 0);
-    ck_assert_int_eq(rt_hist_append_add(&a, U, "alice", RT_APPEND_LIVE), 0);
-    ck_assert_int_eq(rt_hist_append_add(&a, B, NULL, RT_APPEND_OFFLINE), 0);
-    ck_assert_int_eq(rt_hist_append_add(&a, WSGATE__STREAM_KIND__STREAM_NONE, NULL, 0), -1);
-    ck_assert_int_eq(rt_hist_append_add(&a, U, "", 0), -1);    /* a user stream is named */
-    ck_assert_int_eq(rt_hist_append_add(&a, U, "a\nb", 0), -1); /* ... by a user id */
-    ck_assert_int_eq(rt_hist_append_add(&a, B, "x", 0), -1);   /* an unnamed kind is not */
-    ck_assert_int_eq(rt_hist_append_add(&a, B, NULL, RT_APPEND_SEEN_ONLY), -1); /* no user */
-    ck_assert_uint_eq(a.argc, 17);
+    ck_assert_int_eq(rt_hist_append_args(&a, "p", &f, 123, "r1:77:5", 42), 0);
+    ck_assert_int_eq(rt_hist_append_add(&a, &l, U, "alice", RT_APPEND_LIVE), 0);
+    ck_assert_int_eq(rt_hist_append_add(&a, &l, B, NULL, RT_APPEND_OFFLINE), 0);
+    ck_assert_int_eq(rt_hist_append_add(&a, &l, WSGATE__STREAM_KIND__STREAM_NONE, NULL, 0), -1);
+    ck_assert_int_eq(rt_hist_append_add(&a, &l, U, "", 0), -1);    /* a user stream is named */
+    ck_assert_int_eq(rt_hist_append_add(&a, &l, U, "a\nb", 0), -1); /* ... by a user id */
+    ck_assert_int_eq(rt_hist_append_add(&a, &l, B, "x", 0), -1);   /* an unnamed kind is not */
+    ck_assert_int_eq(rt_hist_append_add(&a, &l, B, NULL, RT_APPEND_SEEN_ONLY), -1); /* no user */
+    ck_assert_uint_eq(a.argc, 19);
     ck_assert_str_eq(a.argv[0], "p");
-    ck_assert_str_eq(a.argv[1], "50");
-    ck_assert_str_eq(a.argv[2], "60000");
-    uint64_t cand = strtoull(a.argv[3], NULL, 10);
+    uint64_t cand = strtoull(a.argv[1], NULL, 10);
     ck_assert(cand > 0 && cand <= RT_HIST_EPOCH_MAX);
-    ck_assert_str_eq(a.argv[4], "{\"a\":1,\"seq\":");
-    ck_assert_str_eq(a.argv[5], "}");
-    ck_assert_str_eq(a.argv[6], "123");
-    ck_assert_str_eq(a.argv[7], "r1:77:5");
-    ck_assert_str_eq(a.argv[8], "42");
-    /* tag, name, marked (the kind keeps a delivered mark), mode */
-    const char *rest[] = {"u", "alice", "1", "1", "b", "", "0", "0"};
-    for (int i = 0; i < 8; i++)
-        ck_assert_str_eq(a.argv[9 + i], rest[i]);
+    ck_assert_str_eq(a.argv[2], "{\"a\":1,\"seq\":");
+    ck_assert_str_eq(a.argv[3], "}");
+    ck_assert_str_eq(a.argv[4], "123");
+    ck_assert_str_eq(a.argv[5], "r1:77:5");
+    ck_assert_str_eq(a.argv[6], "42");
+    /* tag, name, marked (the kind keeps a delivered mark), mode, max_len, ttl_ms */
+    const char *rest[] = {"u", "alice", "1", "1", "50", "60000", "b", "", "0", "0", "50", "60000"};
+    for (int i = 0; i < 12; i++)
+        ck_assert_str_eq(a.argv[7 + i], rest[i]);
     rt_cmd_free(&a);
     rt_frame_free(&f);
 
-    /* void: ttl and depth, then kind, user, job id per append */
+    /* void: depth, then kind, user, job id, the stream's ttl per append */
     rt_cmd_init(&a);
-    ck_assert_int_eq(rt_hist_void_args(&a, "p", &l), 0);
-    ck_assert_int_eq(rt_hist_void_add(&a, U, "alice", "r1:77:5"), 0);
-    ck_assert_int_eq(rt_hist_void_add(&a, B, NULL, "r1:77:6"), 0);
-    ck_assert_int_eq(rt_hist_void_add(&a, WSGATE__STREAM_KIND__STREAM_NONE, NULL, "x"), -1);
-    ck_assert_int_eq(rt_hist_void_add(&a, B, "x", "x"), -1);
-    ck_assert_uint_eq(a.argc, 9);
-    const char *vargs[] = {"p", "60000", "200", "u", "alice", "r1:77:5", "b", "", "r1:77:6"};
-    for (int i = 0; i < 9; i++)
+    ck_assert_int_eq(rt_hist_void_args(&a, "p"), 0);
+    ck_assert_int_eq(rt_hist_void_add(&a, &l, U, "alice", "r1:77:5"), 0);
+    ck_assert_int_eq(rt_hist_void_add(&a, &l, B, NULL, "r1:77:6"), 0);
+    ck_assert_int_eq(rt_hist_void_add(&a, &l, WSGATE__STREAM_KIND__STREAM_NONE, NULL, "x"), -1);
+    ck_assert_int_eq(rt_hist_void_add(&a, &l, B, "x", "x"), -1);
+    ck_assert_uint_eq(a.argc, 10);
+    const char *vargs[] = {"p", "200", "u", "alice", "r1:77:5", "60000",
+                           "b", "",    "r1:77:6", "60000"};
+    for (int i = 0; i < 10; i++)
         ck_assert_str_eq(a.argv[i], vargs[i]);
     rt_cmd_free(&a);
 

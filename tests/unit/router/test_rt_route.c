@@ -71,10 +71,12 @@ static rt_registry *fixture(void)
     return r;
 }
 
-/* Packs an InboundFrame around a JSON text. */
-static uint8_t *inbound(const char *type, const char *user, const char *json, size_t *len)
+/* Packs an InboundFrame around a JSON text, marked permitted by the gateway or not. */
+static uint8_t *inbound_as(const char *type, const char *user, const char *json, int permitted,
+                           size_t *len)
 {
     Wsgate__InboundFrame f = WSGATE__INBOUND_FRAME__INIT;
+    f.permitted = permitted;
     f.node_id = "gw1";
     f.node_epoch = 11;
     f.conn_id = 2;
@@ -86,6 +88,11 @@ static uint8_t *inbound(const char *type, const char *user, const char *json, si
     uint8_t *buf;
     ck_assert_int_eq(wsg_pb_pack(&f.base, &buf, len), 0);
     return buf;
+}
+
+static uint8_t *inbound(const char *type, const char *user, const char *json, size_t *len)
+{
+    return inbound_as(type, user, json, 1, len);
 }
 
 /* Fans a parsed job out as if its appends had returned seqs base, base + 1, ... in epoch 5
@@ -427,7 +434,7 @@ static rt_route_status deliver(Wsgate__Delivery *d, const char *payload, size_t 
     uint8_t *buf;
     size_t len;
     ck_assert_int_eq(wsg_pb_pack(&d->base, &buf, &len), 0);
-    rt_route_status st = rt_route_deliver(buf, len, max, NOW, j, res);
+    rt_route_status st = rt_route_deliver(buf, len, max, NULL, NOW, j, res);
     free(buf);
     return st;
 }
@@ -471,7 +478,7 @@ START_TEST(deliver_carries_its_id)
     rt_job_free(j);
 
     const uint8_t junk[] = {0x0a, 0xff, 0xff};
-    ck_assert_int_eq(rt_route_deliver(junk, sizeof(junk), 1024, NOW, &j, &res), RT_REJECTED);
+    ck_assert_int_eq(rt_route_deliver(junk, sizeof(junk), 1024, NULL, NOW, &j, &res), RT_REJECTED);
     ck_assert_str_eq(res.delivery_id, "");
 }
 END_TEST
@@ -482,7 +489,7 @@ START_TEST(deliver_rejects_every_reason)
     rt_job *j = NULL;
 
     const uint8_t junk[] = {0x0a, 0xff, 0xff};
-    ck_assert_int_eq(rt_route_deliver(junk, sizeof(junk), 1024, NOW, &j, &res), RT_REJECTED);
+    ck_assert_int_eq(rt_route_deliver(junk, sizeof(junk), 1024, NULL, NOW, &j, &res), RT_REJECTED);
     ck_assert_int_eq(res.reason, RT_REJ_DECODE);
 
     Wsgate__Delivery d = WSGATE__DELIVERY__INIT;

@@ -851,8 +851,8 @@ static uint64_t happend_seen(redisContext *c, const rt_hist_limits *l, const cha
     ck_assert_int_eq(rt_frame_from_payload(&f, payload, strlen(payload)), RT_FRAME_OK);
     rt_cmd a;
     rt_cmd_init(&a);
-    ck_assert_int_eq(rt_hist_append_args(&a, "t", l, &f, 1234, job, *appends), 0);
-    ck_assert_int_eq(rt_hist_append_add(&a, user ? WSGATE__STREAM_KIND__STREAM_USER
+    ck_assert_int_eq(rt_hist_append_args(&a, "t", &f, 1234, job, *appends), 0);
+    ck_assert_int_eq(rt_hist_append_add(&a, l, user ? WSGATE__STREAM_KIND__STREAM_USER
                                                  : WSGATE__STREAM_KIND__STREAM_BROADCAST,
                                         user, live),
                      0);
@@ -949,10 +949,10 @@ START_TEST(lua_history)
     ck_assert_int_eq(rt_frame_from_payload(&f, "{\"m\":1}", 7), RT_FRAME_OK);
     rt_cmd a;
     rt_cmd_init(&a);
-    rt_hist_append_args(&a, "t", &l, &f, 1, "job-m", 0);
-    rt_hist_append_add(&a, WSGATE__STREAM_KIND__STREAM_USER, "bob", RT_APPEND_OFFLINE);
-    rt_hist_append_add(&a, WSGATE__STREAM_KIND__STREAM_USER, "carol", RT_APPEND_LIVE);
-    rt_hist_append_add(&a, WSGATE__STREAM_KIND__STREAM_BROADCAST, NULL, RT_APPEND_OFFLINE);
+    rt_hist_append_args(&a, "t", &f, 1, "job-m", 0);
+    rt_hist_append_add(&a, &l, WSGATE__STREAM_KIND__STREAM_USER, "bob", RT_APPEND_OFFLINE);
+    rt_hist_append_add(&a, &l, WSGATE__STREAM_KIND__STREAM_USER, "carol", RT_APPEND_LIVE);
+    rt_hist_append_add(&a, &l, WSGATE__STREAM_KIND__STREAM_BROADCAST, NULL, RT_APPEND_OFFLINE);
     redisReply *r = heval(c, RT_HSCRIPT_APPEND, &a);
     uint64_t seqs[3], count;
     ck_assert_int_eq(rt_hist_parse_append(r, 3, &e2, &count, seqs), 0);
@@ -1138,9 +1138,9 @@ START_TEST(lua_history_keys)
     ck_assert_int_eq(rint_cmd(c, "EXISTS t:h:u:al t:h:u t:h:b:"), 0);
     rt_cmd a;
     rt_cmd_init(&a);
-    ck_assert_int_eq(rt_hist_void_args(&a, "t", &l), 0);
-    ck_assert_int_eq(rt_hist_void_add(&a, WSGATE__STREAM_KIND__STREAM_USER, "al:ice", "k:1"), 0);
-    ck_assert_int_eq(rt_hist_void_add(&a, WSGATE__STREAM_KIND__STREAM_BROADCAST, "", "k:2"), 0);
+    ck_assert_int_eq(rt_hist_void_args(&a, "t"), 0);
+    ck_assert_int_eq(rt_hist_void_add(&a, &l, WSGATE__STREAM_KIND__STREAM_USER, "al:ice", "k:1"), 0);
+    ck_assert_int_eq(rt_hist_void_add(&a, &l, WSGATE__STREAM_KIND__STREAM_BROADCAST, "", "k:2"), 0);
     redisReply *r = heval(c, RT_HSCRIPT_VOID, &a);
     uint64_t seqs[2];
     ck_assert_int_eq(rt_hist_parse_void(r, 2, seqs), 0);
@@ -1164,9 +1164,9 @@ static void hvoid(redisContext *c, const rt_hist_limits *l, size_t n, const char
 {
     rt_cmd a;
     rt_cmd_init(&a);
-    ck_assert_int_eq(rt_hist_void_args(&a, "t", l), 0);
+    ck_assert_int_eq(rt_hist_void_args(&a, "t"), 0);
     for (size_t i = 0; i < n; i++)
-        ck_assert_int_eq(rt_hist_void_add(&a, users[i] ? WSGATE__STREAM_KIND__STREAM_USER
+        ck_assert_int_eq(rt_hist_void_add(&a, l, users[i] ? WSGATE__STREAM_KIND__STREAM_USER
                                                        : WSGATE__STREAM_KIND__STREAM_BROADCAST,
                                           users[i], jobs[i]),
                          0);
@@ -1413,15 +1413,15 @@ START_TEST(lua_seen_marker)
     rt_frame f;
     ck_assert_int_eq(rt_frame_from_payload(&f, "{\"m\":1}", 7), RT_FRAME_OK);
     rt_cmd_init(&a);
-    ck_assert_int_eq(rt_hist_append_args(&a, "t", &l, &f, 1, "job-s", 0), 0);
-    ck_assert_int_eq(rt_hist_append_add(&a, WSGATE__STREAM_KIND__STREAM_USER, "alice",
+    ck_assert_int_eq(rt_hist_append_args(&a, "t", &f, 1, "job-s", 0), 0);
+    ck_assert_int_eq(rt_hist_append_add(&a, &l, WSGATE__STREAM_KIND__STREAM_USER, "alice",
                                         RT_APPEND_SEEN_ONLY), 0);
-    ck_assert_int_eq(rt_hist_append_add(&a, WSGATE__STREAM_KIND__STREAM_USER, "mallory",
+    ck_assert_int_eq(rt_hist_append_add(&a, &l, WSGATE__STREAM_KIND__STREAM_USER, "mallory",
                                         RT_APPEND_SEEN_ONLY), 0);
-    ck_assert_int_eq(rt_hist_append_add(&a, WSGATE__STREAM_KIND__STREAM_USER, "carol",
+    ck_assert_int_eq(rt_hist_append_add(&a, &l, WSGATE__STREAM_KIND__STREAM_USER, "carol",
                                         RT_APPEND_OFFLINE), 0);
     /* the broadcast stream has no user to have been seen */
-    ck_assert_int_eq(rt_hist_append_add(&a, WSGATE__STREAM_KIND__STREAM_BROADCAST, NULL,
+    ck_assert_int_eq(rt_hist_append_add(&a, &l, WSGATE__STREAM_KIND__STREAM_BROADCAST, NULL,
                                         RT_APPEND_SEEN_ONLY), -1);
     redisReply *r = heval(c, RT_HSCRIPT_APPEND, &a);
     uint64_t seqs[3], epoch, count;
@@ -1444,8 +1444,8 @@ START_TEST(lua_seen_marker)
     uint64_t none = 0;
     ck_assert_int_eq(rt_frame_from_payload(&f, "{}", 2), RT_FRAME_OK);
     rt_cmd_init(&a);
-    rt_hist_append_args(&a, "t", &l, &f, 1, "job-t", none);
-    rt_hist_append_add(&a, WSGATE__STREAM_KIND__STREAM_USER, "alice", RT_APPEND_SEEN_ONLY);
+    rt_hist_append_args(&a, "t", &f, 1, "job-t", none);
+    rt_hist_append_add(&a, &l, WSGATE__STREAM_KIND__STREAM_USER, "alice", RT_APPEND_SEEN_ONLY);
     r = heval(c, RT_HSCRIPT_APPEND, &a);
     ck_assert_int_eq(rt_hist_parse_append(r, 1, &epoch, &count, seqs), 0);
     ck_assert_uint_eq(seqs[0], 0);
