@@ -12,3 +12,9 @@ set_tests_properties(test_rt_script PROPERTIES
 find_program(WSGATE_NATS_SERVER nats-server PATHS /usr/sbin /usr/local/bin REQUIRED)
 set_tests_properties(test_rt_bus PROPERTIES
   ENVIRONMENT "WSGATE_TEST_NATS_SERVER=${WSGATE_NATS_SERVER}")
+# Channel routing: the registry's channel lookups come from a test-local fake (rt_chan_fake.c),
+# linked ahead of the router library so the library's own are not pulled in.
+wsgate_unit_test(test_rt_channel
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/router/test_rt_channel.c
+          ${CMAKE_CURRENT_SOURCE_DIR}/unit/router/rt_chan_fake.c
+  LIBS wsgate_router_core)

@@ -473,6 +473,69 @@ START_TEST(formats)
 }
 END_TEST
 
+/* A channel's stream is kept as its namespace says (history_size, history_ttl), 0 falling back
+ * to the router's; users, the broadcast stream and channels outside every namespace always use
+ * the router's. */
+START_TEST(limits_per_namespace)
+{
+    wsg_ns_table *t;
+    char err[256];
+    ck_assert_int_eq(wsg_ns_table_load("{\"\":{},\"chat\":{\"history_size\":3,\"history_ttl\":"
+                                       "\"90s\"},\"big\":{\"history_size\":5000}}",
+                                       &t, err, sizeof(err)),
+                     0);
+    rt_hist_limits l = {.max_len = 50, .ttl_ms = 60000, .page = 10, .namespaces = t};
+    uint64_t n;
+    int64_t ttl;
+    rt_hist_limits_of(&l, WSG_STREAM_CHANNEL, "chat:room", &n, &ttl);
+    ck_assert(n == 3 && ttl == 90000);
+    rt_hist_limits_of(&l, WSG_STREAM_CHANNEL, "big:x", &n, &ttl);
+    ck_assert(n == 5000 && ttl == 60000);
+    rt_hist_limits_of(&l, WSG_STREAM_CHANNEL, "lobby", &n, &ttl); /* the default namespace */
+    ck_assert(n == 50 && ttl == 60000);
+    rt_hist_limits_of(&l, WSG_STREAM_CHANNEL, "nope:x", &n, &ttl);
+    ck_assert(n == 50 && ttl == 60000);
+    /* a user may be called "chat:room": user streams never take a namespace's limits */
+    rt_hist_limits_of(&l, WSG_STREAM_USER, "chat:room", &n, &ttl);
+    ck_assert(n == 50 && ttl == 60000);
+    rt_hist_limits_of(&l, WSG_STREAM_BROADCAST, "", &n, &ttl);
+    ck_assert(n == 50 && ttl == 60000);
+    l.namespaces = NULL;
+    rt_hist_limits_of(&l, WSG_STREAM_CHANNEL, "chat:room", &n, &ttl);
+    ck_assert(n == 50 && ttl == 60000);
+    l.namespaces = t;
+
+    /* every script call carries each stream's own */
+    rt_frame f;
+    ck_assert_int_eq(rt_frame_from_payload(&f, "{}", 2), RT_FRAME_OK);
+    rt_cmd a;
+    rt_cmd_init(&a);
+    ck_assert_int_eq(rt_hist_append_args(&a, "p", &f, 1, "j", 0), 0);
+    ck_assert_int_eq(rt_hist_append_add(&a, &l, WSG_STREAM_CHANNEL, "chat:room", RT_APPEND_OFFLINE),
+                     0);
+    ck_assert_int_eq(rt_hist_append_add(&a, &l, WSG_STREAM_USER, "alice", RT_APPEND_OFFLINE), 0);
+    ck_assert_uint_eq(a.argc, 19);
+    const char *rest[] = {"c", "chat:room", "0", "0", "3", "90000",
+                          "u", "alice", "1", "0", "50", "60000"};
+    for (int i = 0; i < 12; i++)
+        ck_assert_str_eq(a.argv[7 + i], rest[i]);
+    rt_cmd_free(&a);
+    rt_frame_free(&f);
+    rt_cmd_init(&a);
+    ck_assert_int_eq(rt_hist_void_args(&a, "p"), 0);
+    ck_assert_int_eq(rt_hist_void_add(&a, &l, WSG_STREAM_CHANNEL, "chat:room", "j"), 0);
+    ck_assert_str_eq(a.argv[5], "90000");
+    rt_cmd_free(&a);
+    rt_hist_req q = {.kind = WSGATE__STREAM_KIND__STREAM_CHANNEL, .name = "chat:room",
+                     .has_after = 1, .max_items = 10};
+    rt_cmd_init(&a);
+    ck_assert_int_eq(rt_hist_read_args(&a, "p", &l, &q, 1000), 0);
+    ck_assert_str_eq(a.argv[11], "90000"); /* ARGV[12]: the stream's ttl */
+    rt_cmd_free(&a);
+    wsg_ns_table_free(t);
+}
+END_TEST
+
 static void push(rt_ring *r, uint64_t epoch, uint64_t seq, int64_t at)
 {
     char text[32];
@@ -732,6 +795,7 @@ int main(void)
     tcase_add_test(tc, kind_table);
     tcase_add_test(tc, resync_decisions);
     tcase_add_test(tc, formats);
+    tcase_add_test(tc, limits_per_namespace);
     tcase_add_test(tc, ring_coverage_and_wraparound);
     tcase_add_test(tc, ring_load_and_expiry);
     tcase_add_test(tc, ring_serves_its_stream_only);

@@ -682,6 +682,54 @@ START_TEST(deliver_targets)
 }
 END_TEST
 
+START_TEST(broadcast_without_permitted_is_forbidden)
+{
+    rt_registry *r = fixture();
+    rt_batch *b = rt_batch_new(RT_BATCH_MAX_ITEMS, RT_BATCH_MAX_BYTES);
+    rt_route_result res;
+    rt_job *j = NULL;
+    size_t len;
+    uint8_t *buf = inbound_as("broadcast", "bob",
+                              "{\"type\":\"broadcast\",\"content\":\"x\",\"id\":\"b-1\"}", 0, &len);
+    ck_assert_int_eq(rt_route_broadcast(buf, len, NOW, &j, &res), RT_REJECTED);
+    free(buf);
+    ck_assert_int_eq(res.reason, RT_REJ_FORBIDDEN);
+    ck_assert_str_eq(rt_reject_name(RT_REJ_FORBIDDEN), "forbidden");
+    ck_assert_ptr_nonnull(j);
+    ck_assert_uint_eq(j->nparts, 0); /* kept nowhere, routed nowhere */
+    ck_assert_int_eq(fan(r, b, j, 0, NULL), RT_REJECTED);
+    capture c = {.n = 0};
+    ck_assert_uint_eq(rt_batch_flush(b, capture_fn, &c, NULL), 1);
+    ck_assert_str_eq(c.nd[0]->node_id, "gw1");
+    ck_assert_uint_eq(c.nd[0]->n_items, 1);
+    ck_assert(!c.nd[0]->items[0]->all);
+    ck_assert_uint_eq(c.nd[0]->items[0]->conn_ids[0], 2);
+    item_is(c.nd[0]->items[0], "{\"type\":\"error\",\"code\":\"forbidden\",\"message\":\"this "
+                               "connection may not broadcast\",\"ref\":\"b-1\"}");
+    capture_free(&c);
+    rt_batch_free(b);
+    rt_registry_free(r);
+}
+END_TEST
+
+/* send_message frames are not refused on the mark: WSGATE_CLIENT_SEND is the gateway's. */
+START_TEST(send_message_without_permitted_is_routed)
+{
+    rt_route_result res;
+    rt_job *j = NULL;
+    size_t len;
+    uint8_t *buf = inbound_as("send_message", "bob",
+                              "{\"type\":\"send_message\",\"target_user\":\"alice\",\"content\":"
+                              "\"x\"}",
+                              0, &len);
+    ck_assert_int_eq(rt_route_send_message(buf, len, NOW, &j, &res), RT_ROUTED);
+    free(buf);
+    ck_assert(!j->refused);
+    ck_assert_uint_eq(j->nparts, 1);
+    rt_job_free(j);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("router_route");
@@ -692,6 +740,8 @@ int main(void)
     tcase_add_test(tc, send_message_invalid_frames);
     tcase_add_test(tc, send_message_target_not_a_user_id);
     tcase_add_test(tc, broadcast_to_live_nodes_only);
+    tcase_add_test(tc, broadcast_without_permitted_is_forbidden);
+    tcase_add_test(tc, send_message_without_permitted_is_routed);
     tcase_add_test(tc, deliver_rejects_every_reason);
     tcase_add_test(tc, deliver_carries_its_id);
     tcase_add_test(tc, deliver_targets);

@@ -21,6 +21,7 @@
 #include "rt_config.h"
 #include "rt_frame.h"
 #include "rt_history.h"
+#include "wsg_channel.h"
 #include "rt_presence.h"
 #include "rt_registry.h"
 #include "rt_script.h"
@@ -1375,6 +1376,79 @@ static long long pttl(redisContext *c, const char *key)
     return v;
 }
 
+/* A channel's stream is trimmed and expires as its namespace says, in the same call that
+ * keeps a user's stream by the router's settings. */
+START_TEST(lua_history_per_namespace)
+{
+    redis_start();
+    redisContext *c = redis_wait();
+    wsg_ns_table *t;
+    char err[256];
+    ck_assert_int_eq(wsg_ns_table_load("{\"chat\":{\"history_size\":3,\"history_ttl\":"
+                                       "\"20s\"}}",
+                                       &t, err, sizeof(err)),
+                     0);
+    rt_hist_limits l = {.max_len = 100, .ttl_ms = 60000, .page = 100, .namespaces = t};
+    rt_frame f;
+    ck_assert_int_eq(rt_frame_from_payload(&f, "{}", 2), RT_FRAME_OK);
+    uint64_t appends = 0, epoch = 0;
+    for (int i = 1; i <= 5; i++) {
+        rt_cmd a;
+        rt_cmd_init(&a);
+        char job[16];
+        snprintf(job, sizeof(job), "job-n%d", i);
+        ck_assert_int_eq(rt_hist_append_args(&a, "t", &f, 1, job, appends), 0);
+        ck_assert_int_eq(rt_hist_append_add(&a, &l, WSGATE__STREAM_KIND__STREAM_CHANNEL,
+                                            "chat:room", RT_APPEND_OFFLINE),
+                         0);
+        ck_assert_int_eq(rt_hist_append_add(&a, &l, WSGATE__STREAM_KIND__STREAM_USER, "alice",
+                                            RT_APPEND_OFFLINE),
+                         0);
+        redisReply *r = heval(c, RT_HSCRIPT_APPEND, &a);
+        uint64_t seqs[2];
+        ck_assert_int_eq(rt_hist_parse_append(r, 2, &epoch, &appends, seqs), 0);
+        ck_assert(seqs[0] == (uint64_t)i && seqs[1] == (uint64_t)i);
+        freeReplyObject(r);
+        rt_cmd_free(&a);
+    }
+    rt_frame_free(&f);
+    ck_assert_int_eq(rint_cmd(c, "XLEN t:h:c:chat:room"), 3);
+    ck_assert_int_eq(rint_cmd(c, "XLEN t:h:u:alice"), 5);
+    long long ct = pttl(c, "t:h:c:chat:room"), ut = pttl(c, "t:h:u:alice");
+    ck_assert(ct > 15000 && ct <= 20000);
+    ck_assert(ut > 55000 && ut <= 60000);
+    ck_assert_int_eq(rint_cmd(c, "EXISTS t:hd:c:chat:room"), 0); /* no delivered mark */
+    /* a read from the start resyncs to the oldest of the three kept */
+    rt_hist_req q = {.kind = WSGATE__STREAM_KIND__STREAM_CHANNEL, .name = "chat:room",
+                     .has_after = 1, .after = 0, .max_items = 100};
+    rt_cmd a;
+    rt_cmd_init(&a);
+    ck_assert_int_eq(rt_hist_read_args(&a, "t", &l, &q, 1 << 20), 0);
+    hread h;
+    h.r = heval(c, RT_HSCRIPT_READ, &a);
+    ck_assert_int_eq(rt_hist_parse_read(h.r, 0, &h.p), 0);
+    rt_cmd_free(&a);
+    ck_assert(h.p.head == 5 && h.p.resync && h.p.n == 3 && h.p.items[0].seq == 3);
+    hread_free(&h);
+    /* a void of a channel's append expires with the channel's history */
+    rt_cmd_init(&a);
+    ck_assert_int_eq(rt_hist_void_args(&a, "t"), 0);
+    ck_assert_int_eq(
+        rt_hist_void_add(&a, &l, WSGATE__STREAM_KIND__STREAM_CHANNEL, "chat:room", "job-n5"), 0);
+    redisReply *r = heval(c, RT_HSCRIPT_VOID, &a);
+    uint64_t vs;
+    ck_assert_int_eq(rt_hist_parse_void(r, 1, &vs), 0);
+    ck_assert_uint_eq(vs, 5);
+    freeReplyObject(r);
+    rt_cmd_free(&a);
+    long long vt = pttl(c, "t:hv:c:chat:room");
+    ck_assert(vt > 15000 && vt <= 20000);
+    wsg_ns_table_free(t);
+    redisFree(c);
+    redis_stop();
+}
+END_TEST
+
 /* The seen markers the registry scripts set, and the append that keeps an offline message only
  * for a user with one: checked and appended in one script call. */
 START_TEST(lua_seen_marker)
@@ -1478,6 +1552,7 @@ int main(void)
     tcase_add_test(tr, lua_history_void);
     tcase_add_test(tr, lua_history_lost_appends);
     tcase_add_test(tr, lua_seen_marker);
+    tcase_add_test(tr, lua_history_per_namespace);
     suite_add_tcase(s, tr);
     return wsg_check_run(s);
 }
