@@ -141,7 +141,8 @@ rt_app *rt_app_new(const rt_config *cfg, wsg_metrics *metrics)
         for (size_t i = 0; i < RT_HSCRIPT__COUNT; i++)
             a->scripts[RT_SCRIPT__COUNT + i] = rt_hist_scripts[i];
     }
-    if (!c->reg || !c->batch || !c->quota || !c->pubs || !a->scripts || !(a->members = rt_members_new(c)) ||
+    if (!c->reg || !c->batch || !c->quota || !c->pubs || !a->scripts ||
+        !(a->members = rt_members_new(c)) ||
         !(a->hs = rt_hist_serve_new(c)) || !(a->voids = rt_voids_new(c, a->hs)) ||
         !(a->jobs = rt_jobs_new(c, a->voids, a->hs)) ||
         !(a->status = rt_status_new(c, a->members, a->hs))) {

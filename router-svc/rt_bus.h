@@ -1,9 +1,10 @@
 /* rt_bus: the router's NATS side. Subscribes `<prefix>.conn` and `<prefix>.hb` plainly (every
  * replica keeps its registry current) and `<prefix>.in.send_message`, `<prefix>.in.broadcast`,
  * `<prefix>.in.publish`, `<prefix>.in.presence`, `<prefix>.deliver` and `<prefix>.history` in
- * the queue group `<prefix>.router` (one replica handles each). nats.c delivers all of them on one thread in arrival order; the callback does
- * no routing: it queues the message and wakes the main loop, which takes everything with
- * rt_bus_take. Publishing is thread-safe (nats.c buffers it).
+ * the queue group `<prefix>.router` (one replica handles each). nats.c delivers all of them
+ * on one thread in arrival order; the callback does no routing: it queues the message and
+ * wakes the main loop, which takes everything with rt_bus_take. Publishing is thread-safe
+ * (nats.c buffers it).
  *
  * The queue is bounded, per class, in bytes (payload + subject + RT_BUS_MSG_OVERHEAD each), so a
  * main loop that falls behind (a slow Redis, a snapshot still loading, a flood) cannot grow the

@@ -80,7 +80,8 @@ int rt_frame_publication(rt_frame *f, const char *channel, const char *from, jso
 {
     memset(f, 0, sizeof(*f));
     json_t *o = json_object();
-    if (!o || json_object_set_new(o, "type", json_string(wsg_client_type_name(WSG_CLIENT_TYPE_PUBLICATION))) ||
+    const char *type = wsg_client_type_name(WSG_CLIENT_TYPE_PUBLICATION);
+    if (!o || json_object_set_new(o, "type", json_string(type)) ||
         json_object_set_new(o, "channel", json_string(channel)) ||
         (from && json_object_set_new(o, "from", json_string(from))) ||
         json_object_set(o, "content", content) ||

@@ -8,7 +8,7 @@
 #include "wsg_metrics.h"
 
 #define NAME "wsgate_router_publications_total"
-#define HELP "Publications routed to channels (clients' publish, services' Delivery.channel), by namespace"
+#define HELP "Publications routed to channels (client publish, Delivery.channel), by namespace"
 /* namespace="<name>": names are channel characters ([A-Za-z0-9_.@-], no quote or backslash) */
 #define LABEL_MAX (sizeof("namespace=\"\"") + WSG_CHANNEL_MAX)
 

@@ -253,18 +253,17 @@ static rt_route_status channel_job(const uint8_t *msg, size_t len, const wsg_ns_
     int pub = kind == RT_JOB_PUBLISH;
     inbound in;
     rt_job *j = NULL;
-    if (inbound_parse(&in, msg, len,
-                      wsg_client_type_name(pub ? WSG_CLIENT_TYPE_PUBLISH : WSG_CLIENT_TYPE_PRESENCE),
-                      pub ? CONTENT_ANY : CONTENT_NONE, now_us, res))
+    wsg_client_type type = pub ? WSG_CLIENT_TYPE_PUBLISH : WSG_CLIENT_TYPE_PRESENCE;
+    if (inbound_parse(&in, msg, len, wsg_client_type_name(type), pub ? CONTENT_ANY : CONTENT_NONE,
+                      now_us, res))
         goto out;
     json_t *chan = json_object_get(in.root, "channel");
     const char *c = json_is_string(chan) ? json_string_value(chan) : NULL;
     const wsg_ns *ns = NULL;
-    rt_reject why = RT_REJ_FORBIDDEN;
-    if (in.f->permitted && channel_check(t, c, &ns, &why) == 0 &&
-        (pub ? ns->client_publish : ns->presence))
-        why = RT_REJ__COUNT; /* allowed */
-    if (why != RT_REJ__COUNT) {
+    rt_reject why = RT_REJ_FORBIDDEN; /* unless channel_check finds worse */
+    int allowed = in.f->permitted && channel_check(t, c, &ns, &why) == 0 &&
+                  (pub ? ns->client_publish : ns->presence);
+    if (!allowed) {
         refused_job(&in, kind, why, reject_code(why), reject_text(why), chan, out, res);
         goto out;
     }

@@ -137,7 +137,8 @@ rt_route_status rt_route_deliver(const uint8_t *msg, size_t len, size_t max_payl
                                  rt_route_result *res);
 
 typedef struct rt_fanout {
-    rt_route_status status;  /* RT_ROUTED, RT_UNDELIVERABLE, RT_ROUTE_NOMEM (RT_REJECTED: refused) */
+    /* RT_ROUTED, RT_UNDELIVERABLE, RT_ROUTE_NOMEM (RT_REJECTED: refused) */
+    rt_route_status status;
     size_t connections;      /* connections given an item (a broadcast: the registry's count; a
                               * channel: its subscribed connections on the nodes reached) */
     size_t nodes;            /* distinct nodes those are on */

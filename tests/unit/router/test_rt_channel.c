@@ -197,9 +197,8 @@ START_TEST(publish_fans_out_once_per_node_with_subscribers)
     ck_assert_uint_eq(g1->n_items, 2);
     payload_is(g1->items[0], want);
     subscribers_item(g1->items[0], "chat:room", WSGATE__STREAM_KIND__STREAM_CHANNEL, 4);
-    payload_is(g1->items[1],
-               "{\"type\":\"sent\",\"ref\":\"p-1\",\"stream\":\"channel\",\"channel\":\"chat:room\","
-               "\"seq\":4}");
+    payload_is(g1->items[1], "{\"type\":\"sent\",\"ref\":\"p-1\",\"stream\":\"channel\","
+                             "\"channel\":\"chat:room\",\"seq\":4}");
     ck_assert_str_eq(g1->items[1]->channel, "");
     ck_assert_uint_eq(g1->items[1]->conn_ids[0], 2);
     ck_assert_uint_eq(g2->n_items, 1);

@@ -1140,8 +1140,10 @@ START_TEST(lua_history_keys)
     rt_cmd a;
     rt_cmd_init(&a);
     ck_assert_int_eq(rt_hist_void_args(&a, "t"), 0);
-    ck_assert_int_eq(rt_hist_void_add(&a, &l, WSGATE__STREAM_KIND__STREAM_USER, "al:ice", "k:1"), 0);
-    ck_assert_int_eq(rt_hist_void_add(&a, &l, WSGATE__STREAM_KIND__STREAM_BROADCAST, "", "k:2"), 0);
+    ck_assert_int_eq(rt_hist_void_add(&a, &l, WSGATE__STREAM_KIND__STREAM_USER, "al:ice", "k:1"),
+                     0);
+    ck_assert_int_eq(rt_hist_void_add(&a, &l, WSGATE__STREAM_KIND__STREAM_BROADCAST, "", "k:2"),
+                     0);
     redisReply *r = heval(c, RT_HSCRIPT_VOID, &a);
     uint64_t seqs[2];
     ck_assert_int_eq(rt_hist_parse_void(r, 2, seqs), 0);
