@@ -121,7 +121,6 @@ int rt_registry_node_epoch(const rt_registry *r, const char *node_id, uint64_t *
 int rt_registry_node_stats(const rt_registry *r, const char *node_id, size_t *conns,
                            int *resyncing);
 
-/* Channels (issue #12; the lookups R1's membership provides). */
 /* Nodes with at least one subscriber of channel; fn once per node. Returns how many. */
 size_t rt_registry_channel_nodes(const rt_registry *r, const char *channel, rt_node_fn fn,
                                  void *arg);
