@@ -1,9 +1,10 @@
 /* rt_chan_fake: a test-local registry of channel subscribers behind the four
  * rt_registry_channel_* lookups (rt_registry.h), linked into test_rt_channel instead of the
- * router's own (R1's membership, or router-svc/rt_channels_standin.c before R1's merge): the
- * routing tests set up subscribers directly, whatever the real registry does to keep them.
- * Once R1's implementation is in, these tests can drop the fake and subscribe through
- * ConnEvents instead. */
+ * router's stand-in (router-svc/rt_channels_standin.c) until R1's membership is merged: the
+ * routing tests set up subscribers directly. The fake's lookups are weak symbols, so when the
+ * registry itself defines them (R1's rt_registry), the real ones are linked instead and the
+ * tests' ConnEvents (OPEN, SUBSCRIBE) are what they answer from; fake_chan_sub then records
+ * what nobody reads. */
 #ifndef RT_CHAN_FAKE_H
 #define RT_CHAN_FAKE_H
 #include <stdint.h>
