@@ -14,8 +14,9 @@
  * connection ends its subscriptions.
  * Each script fences on the epoch, dedupes on the seq and changes the keys atomically, and
  * answers which users went online/offline and which users joined / left which channels, so
- * among several router replicas exactly the one whose call made a change learns of it. This module builds the scripts' arguments and reads
- * their replies (and the snapshot and rewrite forms); it does no I/O. */
+ * among several router replicas exactly the one whose call made a change learns of it. This
+ * module builds the scripts' arguments and reads their replies (and the snapshot and rewrite
+ * forms); it does no I/O. */
 #ifndef RT_SCRIPT_H
 #define RT_SCRIPT_H
 #include <stddef.h>
