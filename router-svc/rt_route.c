@@ -511,3 +511,24 @@ rt_route_status rt_route_fanout(const rt_registry *reg, rt_batch *b, const rt_jo
     out->status = f.failed ? RT_ROUTE_NOMEM : routed ? RT_ROUTED : RT_UNDELIVERABLE;
     return out->status;
 }
+
+/* Replaced by R2's implementation at merge. A stand-in so that this branch links: rt_batch
+ * cannot set NodeDelivery.Item.channel yet, and an item without it would reach every
+ * connection of the node, so nothing is sent; it only visits the nodes it would send to. */
+static void notice_node(const char *node_id, uint64_t epoch, void *arg)
+{
+    (void)node_id;
+    (void)epoch;
+    (void)arg;
+}
+
+int rt_route_channel_notice(const rt_registry *reg, rt_batch *b, const char *channel,
+                            const char *text, size_t len, int64_t now_us)
+{
+    (void)b;
+    (void)text;
+    (void)len;
+    (void)now_us;
+    rt_registry_channel_nodes(reg, channel, notice_node, NULL);
+    return 0;
+}

@@ -106,4 +106,9 @@ typedef struct rt_fanout {
 rt_route_status rt_route_fanout(const rt_registry *reg, rt_batch *b, const rt_job *j,
                                 rt_fanout *out);
 
+/* Frame text to every subscriber of channel: one NodeDelivery item (Item.channel = channel,
+ * stream NONE) per node with subscribers, through b. 0 / -1 (ENOMEM). */
+int rt_route_channel_notice(const rt_registry *reg, rt_batch *b, const char *channel,
+                            const char *text, size_t len, int64_t now_us);
+
 #endif
