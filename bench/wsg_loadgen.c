@@ -11,7 +11,11 @@
  *              counts missing and duplicate ones exactly. A run can be split over processes:
  *              one publishes, many receive and check (--broadcast-role, --run-id);
  *   send       clients send send_message to random other users at --rate in total; receivers
- *              check the target, the latency, and count missing and duplicate ones exactly.
+ *              check the target, the latency, and count missing and duplicate ones exactly;
+ *   channel    connection i subscribes to channel i % --channels (the servers' RSS is taken
+ *              before and after), then random connections publish to random channels at
+ *              --rate in total; every subscriber checks every publication of its channel
+ *              (lg_channel keeps the books).
  * Each scenario prints one JSON object on stdout and a summary on stderr. Exit status: 0 all
  * clean, 2 bad command line, 3 a connection failed or a message was lost, duplicated,
  * misrouted or not sent, 1 any other failure, 130 interrupted. */
@@ -29,6 +33,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "lg_channel.h"
 #include "lg_frame.h"
 #include "lg_hist.h"
 #include "lg_opts.h"
@@ -44,6 +49,8 @@
 #define MAX_FRAME 4096        /* frames we expect are far smaller; larger ones are counted */
 
 typedef enum { C_IDLE, C_CONNECTING, C_OPEN, C_FAILED, C_CLOSED } conn_state;
+/* channel scenario: where a connection's subscribe is */
+typedef enum { S_NONE, S_WANT, S_SENT, S_OK, S_FAILED } sub_state;
 
 typedef struct tx_item {
     uint32_t id;
@@ -58,6 +65,7 @@ typedef struct lg_conn {
     uint8_t welcomed;
     uint8_t is_pub;      /* the broadcast publisher of --broadcast-via client */
     uint8_t q_head, q_len;
+    uint8_t sub;         /* sub_state */
     int64_t start_mono_us;
     char *frag;          /* a frame that arrived in fragments, until its last one */
     size_t frag_len;
@@ -65,7 +73,8 @@ typedef struct lg_conn {
     tx_item q[TXQ];
 } lg_conn;
 
-typedef enum { PH_CONNECT, PH_HOLD, PH_GATE, PH_SETTLE, PH_RUN, PH_DRAIN, PH_DONE } phase;
+typedef enum { PH_CONNECT, PH_HOLD, PH_GATE, PH_SUBSCRIBE, PH_SETTLE, PH_RUN, PH_DRAIN,
+               PH_DONE } phase;
 
 typedef struct run_stats {
     lg_hist *lat;
@@ -126,6 +135,11 @@ typedef struct lg_app {
     int64_t connect_start_mono, connect_end_mono, last_start_mono;
     int connect_reported;
     run_stats rs;
+    /* channel: subscriptions, from the first subscribe to the last answer */
+    lg_chan *chan;
+    int sub_next, sub_wanted, sub_ok, sub_failed, sub_late, sub_closed;
+    int64_t sub_start_mono, sub_end_mono;
+    lg_proc_sample s_sub_before, s_sub_after;
     char txbuf[LWS_PRE + MAX_FRAME];
     int exit_code;
 } lg_app;
@@ -258,6 +272,34 @@ static int64_t bits_missing(const uint8_t *bits, int64_t n)
     return n - have;
 }
 
+/* What the channel scenario adds to a run's report: its subscriptions and the servers'
+ * RSS before the first subscribe and after the last answer (bench/run divides the gateways'
+ * growth by the subscriptions). */
+static json_t *channel_json(lg_app *a)
+{
+    json_t *servers = json_array();
+    for (int i = 0; servers && a->proc && i < lg_proc_npids(a->proc); i++) {
+        json_t *e = json_pack("{s:i,s:I,s:I}", "pid", lg_proc_pid(a->proc, i), "rss_kib_before",
+                              (json_int_t)a->s_sub_before.rss_kib[i], "rss_kib_after",
+                              (json_int_t)a->s_sub_after.rss_kib[i]);
+        if (!e || json_array_append_new(servers, e)) {
+            json_decref(servers);
+            servers = NULL;
+        }
+    }
+    int timed_out = a->sub_wanted - a->sub_ok - a->sub_failed;
+    return json_pack("{s:i,s:i,s:i,s:i,s:i,s:i,s:f,s:I,s:I,s:o*}", "channels",
+                     lg_chan_channels(a->chan), "subscriptions", lg_chan_subscriptions(a->chan),
+                     "subscribe_wanted", a->sub_wanted, "subscribe_failed", a->sub_failed,
+                     "subscribe_timed_out", timed_out > 0 ? timed_out : 0, "subscribe_late",
+                     a->sub_late, "subscribe_seconds",
+                     (double)(a->sub_end_mono - a->sub_start_mono) / 1e6,
+                     "server_rss_kib_before_subscribe",
+                     (json_int_t)total_rss(a, &a->s_sub_before),
+                     "server_rss_kib_after_subscribe", (json_int_t)total_rss(a, &a->s_sub_after),
+                     "servers_subscribe", servers);
+}
+
 static void report_run(lg_app *a, lg_scenario sc)
 {
     run_stats *r = &a->rs;
@@ -272,6 +314,10 @@ static void report_run(lg_app *a, lg_scenario sc)
             if (a->conns[i].seen)
                 missing += bits_missing(a->conns[i].seen, per_conn);
         r->expected = r->receivers * per_conn;
+    } else if (sc == LG_SC_CHANNEL) {
+        missing = lg_chan_missing(a->chan);
+        r->expected = lg_chan_expected(a->chan);
+        r->receivers = lg_chan_subscriptions(a->chan);
     } else {
         for (int64_t k = 0; k < r->msgs; k++) {
             if (!(r->sent_bits[k >> 3] & (1u << (k & 7))) || r->recv_count[k])
@@ -301,7 +347,7 @@ static void report_run(lg_app *a, lg_scenario sc)
         "{s:s,s:s,s:s,s:I,s:f,s:f,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f,"
         "s:o,s:f,s:f,s:I,s:I,s:I,s:o*}",
         "scenario", lg_scenario_name(sc), "role", role_name(a->o.role), "via",
-        a->o.via == LG_VIA_CLIENT ? "client" : "nats", "run_id", (json_int_t)r->run_id,
+        a->o.via == LG_VIA_CLIENT || sc == LG_SC_CHANNEL ? "client" : "nats", "run_id", (json_int_t)r->run_id,
         "rate_target", a->o.rate, "duration_s", send_s, "messages", (json_int_t)r->msgs, "sent",
         (json_int_t)r->sent, "send_failed", (json_int_t)r->send_failed, "tx_overflow",
         (json_int_t)r->tx_overflow, "receivers", (json_int_t)r->receivers, "expected",
@@ -313,6 +359,10 @@ static void report_run(lg_app *a, lg_scenario sc)
         self_cpu_s, "loadgen_cpu_ns_per_frame", ns_per_frame, "fast_frames",
         (json_int_t)r->fast_frames, "window_start_wall_us", (json_int_t)wall_from,
         "window_end_wall_us", (json_int_t)wall_to, "servers", servers);
+    if (obj && sc == LG_SC_CHANNEL && json_object_update_new(obj, channel_json(a))) {
+        json_decref(obj);
+        obj = NULL;
+    }
     fprintf(stderr,
             "%s (%s): sent %" PRId64 "/%" PRId64 " (%" PRId64 " failed, %" PRId64
             " overflow) in %.2f s; received %" PRId64 "/%" PRId64 " = %.0f/s; missing %" PRId64
@@ -328,7 +378,15 @@ static void report_run(lg_app *a, lg_scenario sc)
             fprintf(stderr, "  server pid %d: cpu %.0f%%, rss %" PRId64 " KiB (peak %" PRId64 ")\n",
                     lg_proc_pid(a->proc, i), lg_proc_cpu_pct(&a->s_sc_begin, &a->s_now, i),
                     a->s_now.rss_kib[i], lg_proc_peak_rss_kib(a->proc, i));
-    if (missing || r->dups || r->misrouted || r->send_failed || r->tx_overflow)
+    if (sc == LG_SC_CHANNEL)
+        fprintf(stderr,
+                "  %d channels, %d/%d subscribed (%d failed, %d late) in %.2f s; server RSS "
+                "%+" PRId64 " KiB over the subscriptions\n",
+                lg_chan_channels(a->chan), lg_chan_subscriptions(a->chan), a->sub_wanted,
+                a->sub_failed, a->sub_late, (double)(a->sub_end_mono - a->sub_start_mono) / 1e6,
+                total_rss(a, &a->s_sub_after) - total_rss(a, &a->s_sub_before));
+    if (missing || r->dups || r->misrouted || r->send_failed || r->tx_overflow ||
+        (sc == LG_SC_CHANNEL && lg_chan_subscriptions(a->chan) < a->sub_wanted))
         a->exit_code = a->exit_code ? a->exit_code : 3;
     emit(a, obj);
 }
@@ -390,6 +448,36 @@ static void on_message(run_stats *r, lg_conn *c, const lg_frame *f)
         r->recv_count[f->idx]++;
 }
 
+static void on_publication(lg_app *a, lg_conn *c, const lg_frame *f)
+{
+    run_stats *r = &a->rs;
+    if (!f->ours || f->run != r->run_id || !a->chan) {
+        r->foreign++;
+        return;
+    }
+    switch (lg_chan_receive(a->chan, c->idx, f->idx)) {
+    case LG_CH_FIRST: on_arrival(r, f->t_us); break;
+    case LG_CH_DUP: r->dups++; break;
+    case LG_CH_MISROUTED: r->misrouted++; break;
+    case LG_CH_FOREIGN: r->foreign++; break;
+    }
+}
+
+/* A subscribe's answer: the connection becomes a member of its channel, unless the
+ * subscribe phase is over (then it is late, and the run does not count on it). */
+static void on_subscribe_answer(lg_app *a, lg_conn *c, int ok)
+{
+    if (c->sub != S_SENT)
+        return;
+    c->sub = ok ? S_OK : S_FAILED;
+    if (a->sub_closed)
+        a->sub_late++;
+    else if (ok && !lg_chan_join(a->chan, c->idx))
+        a->sub_ok++;
+    else
+        a->sub_failed++;
+}
+
 static void on_frame(lg_app *a, lg_conn *c, const char *buf, size_t len)
 {
     run_stats *r = &a->rs;
@@ -417,7 +505,19 @@ static void on_frame(lg_app *a, lg_conn *c, const char *buf, size_t len)
     case LG_FR_MESSAGE:
         on_message(r, c, &f);
         break;
+    case LG_FR_PUBLICATION:
+        on_publication(a, c, &f);
+        break;
+    case LG_FR_SUBSCRIBED:
+        on_subscribe_answer(a, c, 1);
+        break;
     case LG_FR_ERROR:
+        if (c->sub == S_SENT) {
+            on_subscribe_answer(a, c, 0);
+            if (a->sub_failed <= 3)
+                fprintf(stderr, "subscribe refused on conn %u: %.*s\n", c->idx, (int)len, buf);
+            break;
+        }
         r->errors_rx++;
         if (a->o.verbose || r->errors_rx <= 3)
             fprintf(stderr, "error frame on conn %u: %.*s\n", c->idx, (int)len, buf);
@@ -501,16 +601,67 @@ static int write_pub(lg_app *a, struct lws *wsi)
     return 0;
 }
 
+static int write_raw(lg_app *a, struct lws *wsi, int n)
+{
+    if (n < 0)
+        return 1;
+    if (lws_write(wsi, (unsigned char *)a->txbuf + LWS_PRE, (size_t)n, LWS_WRITE_TEXT) < n)
+        return -1;
+    return 0;
+}
+
+static int write_subscribe(lg_app *a, lg_conn *c, struct lws *wsi)
+{
+    int rc = write_raw(a, wsi,
+                       lg_chan_subscribe_frame(a->txbuf + LWS_PRE, MAX_FRAME,
+                                               a->o.channel_prefix, lg_chan_of(a->chan, c->idx)));
+    if (rc) {
+        c->sub = S_FAILED;
+        a->sub_failed++;
+        return rc < 0 ? -1 : 0;
+    }
+    c->sub = S_SENT;
+    if (c->q_len)
+        lws_callback_on_writable(wsi);
+    return 0;
+}
+
+/* A queued publication: the item's target is the channel. */
+static int write_publish(lg_app *a, lg_conn *c, struct lws *wsi, const tx_item *it)
+{
+    run_stats *r = &a->rs;
+    char content[96];
+    int rc = 1;
+    if (lg_frame_content_message(content, sizeof(content), r->run_id, it->id, c->idx,
+                                 it->due_us) >= 0)
+        rc = write_raw(a, wsi,
+                       lg_chan_publish_frame(a->txbuf + LWS_PRE, MAX_FRAME, a->o.channel_prefix,
+                                             (int)it->target, content));
+    if (rc) {
+        r->send_failed++;
+        return rc < 0 ? -1 : 0;
+    }
+    r->sent++;
+    lg_chan_sent(a->chan, it->id);
+    if (c->q_len)
+        lws_callback_on_writable(wsi);
+    return 0;
+}
+
 static int write_next(lg_app *a, lg_conn *c, struct lws *wsi)
 {
     run_stats *r = &a->rs;
     if (c->is_pub)
         return write_pub(a, wsi);
+    if (c->sub == S_WANT)
+        return write_subscribe(a, c, wsi);
     if (!c->q_len)
         return 0;
     tx_item it = c->q[c->q_head];
     c->q_head = (uint8_t)((c->q_head + 1) % TXQ);
     c->q_len--;
+    if (a->sc < a->o.nscenarios && a->o.scenarios[a->sc] == LG_SC_CHANNEL)
+        return write_publish(a, c, wsi, &it);
     char content[96], target[96];
     if (lg_frame_content_message(content, sizeof(content), r->run_id, it.id, it.target,
                                  it.due_us) < 0) {
@@ -589,6 +740,8 @@ static int lg_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
                     fprintf(stderr, "wsgate-loadgen: the broadcast publisher's connection "
                                     "closed\n");
             } else {
+                if (c->sub == S_SENT)
+                    on_subscribe_answer(a, c, 0);
                 if (c->welcomed)
                     a->closed_after_welcome++;
                 else
@@ -718,6 +871,69 @@ static void queue_send(lg_app *a, int64_t k, int64_t due_wall)
     lws_callback_on_writable(c->wsi);
 }
 
+static void queue_publish(lg_app *a, int64_t k, int64_t due_wall)
+{
+    run_stats *r = &a->rs;
+    int from = pick_open(a, -1);
+    if (from < 0) {
+        r->send_failed++;
+        return;
+    }
+    lg_conn *c = &a->conns[from];
+    if (c->q_len == TXQ) {
+        r->tx_overflow++;
+        return;
+    }
+    c->q[(c->q_head + c->q_len) % TXQ] = (tx_item){
+        .id = (uint32_t)k, .target = (uint32_t)lg_chan_target(a->chan, k), .due_us = due_wall};
+    c->q_len++;
+    lws_callback_on_writable(c->wsi);
+}
+
+/* The subscribe phase of the channel scenario: every welcomed connection subscribes to its
+ * channel, started at --connect-rate; it ends when every subscribe is answered (or its
+ * connection closed), or --connect-timeout after the last one was started. The servers' RSS
+ * is sampled before the first and after the last. */
+static int subscribe_begin(lg_app *a, int64_t now)
+{
+    if (!a->chan && !(a->chan = lg_chan_new(a->o.conns, a->o.channels)))
+        return -1;
+    sample(a, &a->s_sub_before);
+    a->sub_next = a->sub_wanted = a->sub_ok = a->sub_failed = a->sub_late = a->sub_closed = 0;
+    a->sub_start_mono = a->sub_end_mono = now;
+    return 0;
+}
+
+static int subscribe_step(lg_app *a, int64_t now)
+{
+    int budget = MAX_STARTS_PER_TICK;
+    while (a->sub_next < a->o.conns && budget-- > 0 && !a->stop) {
+        int64_t due =
+            a->sub_start_mono + (int64_t)((double)a->sub_next * 1e6 / a->o.connect_rate);
+        if (now < due)
+            break;
+        lg_conn *c = &a->conns[a->sub_next++];
+        if (c->state != C_OPEN || !c->welcomed || !c->wsi)
+            continue;
+        c->sub = S_WANT;
+        a->sub_wanted++;
+        a->sub_end_mono = now;
+        lws_callback_on_writable(c->wsi);
+    }
+    int answered = a->sub_ok + a->sub_failed >= a->sub_wanted;
+    int timed_out = now > a->sub_end_mono + (int64_t)(a->o.connect_timeout_s * 1e6);
+    if (!((a->sub_next == a->o.conns && answered) || timed_out || a->stop))
+        return 0;
+    a->sub_end_mono = now;
+    a->sub_closed = 1;
+    sample(a, &a->s_sub_after);
+    if (timed_out && !answered)
+        fprintf(stderr, "wsgate-loadgen: %d of %d subscribes unanswered after %.0f s\n",
+                a->sub_wanted - a->sub_ok - a->sub_failed, a->sub_wanted,
+                a->o.connect_timeout_s);
+    return 1;
+}
+
 /* Written once, atomically (rename), so an orchestrating script never reads half of it. */
 static void write_ready_file(lg_app *a)
 {
@@ -759,6 +975,9 @@ static int begin_run(lg_app *a, lg_scenario sc)
                 return -1;
             r->receivers++;
         }
+    } else if (sc == LG_SC_CHANNEL) {
+        if (lg_chan_arm(a->chan, r->msgs, rnd(a)))
+            return -1;
     } else {
         r->recv_count = calloc((size_t)r->msgs, 1);
         r->sent_bits = calloc((size_t)((r->msgs + 7) / 8), 1);
@@ -797,7 +1016,7 @@ static void enter_scenario(lg_app *a, int64_t now)
 
 static int run_publishes(const lg_app *a, lg_scenario sc)
 {
-    return sc == LG_SC_SEND || a->o.role != LG_ROLE_RECEIVE;
+    return sc != LG_SC_BROADCAST || a->o.role != LG_ROLE_RECEIVE;
 }
 
 /* Hands on every index that is due by now: to NATS, to a sender's queue, or to the
@@ -812,6 +1031,8 @@ static void run_send_due(lg_app *a, lg_scenario sc, int64_t now)
             break;
         if (sc == LG_SC_SEND)
             queue_send(a, r->next, r->run_start_wall + off);
+        else if (sc == LG_SC_CHANNEL)
+            queue_publish(a, r->next, r->run_start_wall + off);
         else if (a->o.via == LG_VIA_NATS)
             publish_broadcast(a, r->next, r->run_start_wall + off);
         r->next++;
@@ -829,11 +1050,11 @@ static void run_send_due(lg_app *a, lg_scenario sc, int64_t now)
 static int run_received_all(const lg_app *a, lg_scenario sc)
 {
     const run_stats *r = &a->rs;
-    if (sc == LG_SC_SEND) {
+    if (sc == LG_SC_SEND || sc == LG_SC_CHANNEL) {
         for (int i = 0; i < a->o.conns; i++)
             if (a->conns[i].q_len)
                 return 0;
-        return r->received >= r->sent;
+        return r->received >= (sc == LG_SC_SEND ? r->sent : lg_chan_expected(a->chan));
     }
     if (a->o.via == LG_VIA_CLIENT && a->o.role != LG_ROLE_RECEIVE && r->pub_written < r->msgs)
         return 0;
@@ -888,7 +1109,21 @@ static void step(lg_app *a, int64_t now)
     case PH_GATE:
         if (a->stop) {
             a->ph = PH_DONE;
+        } else if (start_gate_open(a) && sc == LG_SC_CHANNEL) {
+            if (subscribe_begin(a, now)) {
+                fprintf(stderr, "wsgate-loadgen: out of memory for the channels\n");
+                a->exit_code = 1;
+                a->ph = PH_DONE;
+                break;
+            }
+            a->ph = PH_SUBSCRIBE;
         } else if (start_gate_open(a)) {
+            a->ph = PH_SETTLE;
+            a->phase_until_mono = now + (int64_t)(a->o.settle_s * 1e6);
+        }
+        break;
+    case PH_SUBSCRIBE:
+        if (subscribe_step(a, now)) {
             a->ph = PH_SETTLE;
             a->phase_until_mono = now + (int64_t)(a->o.settle_s * 1e6);
         }
@@ -964,7 +1199,9 @@ static void on_tick(uv_timer_t *t)
     }
     /* An idle tick is one timer wake-up, but a thousand a second still show in a profile of
      * idle connections: tick fast only while something is due. */
-    uv_timer_set_repeat(t, a->ph == PH_CONNECT || a->ph == PH_RUN ? TICK_MS : IDLE_TICK_MS);
+    uv_timer_set_repeat(t, a->ph == PH_CONNECT || a->ph == PH_SUBSCRIBE || a->ph == PH_RUN
+                               ? TICK_MS
+                               : IDLE_TICK_MS);
 }
 
 static void on_uv_signal(uv_signal_t *s, int signum)
@@ -1161,6 +1398,7 @@ out:
     free(a->pub.frag);
     free(a->conns);
     lg_hist_free(a->handshake);
+    lg_chan_free(a->chan);
     lg_proc_free(a->proc);
     lg_opts_free(&a->o);
     return a->exit_code;
