@@ -15,7 +15,7 @@
  *   channel    connection i subscribes to channel i % --channels (the servers' RSS is taken
  *              before and after), then random connections publish to random channels at
  *              --rate in total; every subscriber checks every publication of its channel
- *              (lg_channel keeps the books).
+ *              (lg_chanrun drives it, lg_channel keeps the books).
  * Each scenario prints one JSON object on stdout and a summary on stderr. Exit status: 0 all
  * clean, 2 bad command line, 3 a connection failed or a message was lost, duplicated,
  * misrouted or not sent, 1 any other failure, 130 interrupted. */
@@ -33,116 +33,12 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "lg_channel.h"
+#include "lg_chanrun.h"
+#include "lg_engine.h"
 #include "lg_frame.h"
-#include "lg_hist.h"
-#include "lg_opts.h"
-#include "lg_proc.h"
 #include "proto/wsgate.pb-c.h"
 #include "wsg_subject.h"
 #include "wsg_time.h"
-
-#define TICK_MS 1             /* while connections or messages are due */
-#define IDLE_TICK_MS 10       /* otherwise: phase ends and the start file */
-#define TXQ 8                 /* queued send_message frames per connection */
-#define MAX_STARTS_PER_TICK 2000
-#define MAX_FRAME 4096        /* frames we expect are far smaller; larger ones are counted */
-
-typedef enum { C_IDLE, C_CONNECTING, C_OPEN, C_FAILED, C_CLOSED } conn_state;
-/* channel scenario: where a connection's subscribe is */
-typedef enum { S_NONE, S_WANT, S_SENT, S_OK, S_FAILED } sub_state;
-
-typedef struct tx_item {
-    uint32_t id;
-    uint32_t target;
-    int64_t due_us; /* wall clock */
-} tx_item;
-
-typedef struct lg_conn {
-    struct lws *wsi;
-    uint32_t idx;
-    uint8_t state;
-    uint8_t welcomed;
-    uint8_t is_pub;      /* the broadcast publisher of --broadcast-via client */
-    uint8_t q_head, q_len;
-    uint8_t sub;         /* sub_state */
-    int64_t start_mono_us;
-    char *frag;          /* a frame that arrived in fragments, until its last one */
-    size_t frag_len;
-    uint8_t *seen;       /* broadcast run: one bit per index */
-    tx_item q[TXQ];
-} lg_conn;
-
-typedef enum { PH_CONNECT, PH_HOLD, PH_GATE, PH_SUBSCRIBE, PH_SETTLE, PH_RUN, PH_DRAIN,
-               PH_DONE } phase;
-
-typedef struct run_stats {
-    lg_hist *lat;
-    uint32_t run_id;
-    int64_t msgs;            /* scheduled in this run */
-    int64_t next;            /* next index to send */
-    int64_t sent;            /* handed to NATS / written to a socket */
-    int64_t pub_written;     /* via client: indices the publisher has dealt with */
-    int64_t send_failed;     /* NATS publish failed, or no open sender/target */
-    int64_t tx_overflow;     /* a sender's queue was full: not sent */
-    int64_t received;        /* first arrivals */
-    int64_t dups;
-    int64_t foreign;         /* frames of another run or process */
-    int64_t misrouted;       /* send: arrived at a user it was not sent to */
-    int64_t bad_frames;
-    int64_t errors_rx;       /* error frames from the gateway */
-    int64_t expected;        /* broadcast: conns open at start x msgs; send: sent */
-    int64_t receivers;       /* broadcast: conns open at the start */
-    uint8_t *recv_count;     /* send: arrivals per id (saturating) */
-    uint8_t *sent_bits;      /* send: ids written to a socket */
-    uint32_t (*pair)[2];     /* send: sender and target connection per id, to name losses */
-    int64_t run_start_wall;
-    int64_t run_start_mono;
-    int64_t run_end_mono;    /* last message due */
-    int64_t first_rx_mono;   /* 0 until the run's first arrival */
-    int64_t last_rx_mono;
-    int64_t fast_frames;     /* recognised without jansson */
-} run_stats;
-
-typedef struct lg_app {
-    lg_opts o;
-    uv_loop_t loop;
-    uv_timer_t tick;
-    uv_signal_t sig_int, sig_term, sig_usr1;
-    int handles;             /* libuv handles initialised: closed before the loop is */
-    int stop;                /* SIGINT/SIGTERM */
-    int start_signal;        /* SIGUSR1: the start gate is open */
-    int ready_written;
-    struct lws_context *ctx;
-    lg_conn *conns;
-    lg_conn pub;             /* --broadcast-via client publisher */
-    int want_pub;
-    int want_run;            /* a broadcast or send scenario follows the connect phase */
-    double self_cpu_sc_begin;
-    lg_hist *handshake;
-    lg_proc *proc;
-    lg_proc_sample s_begin, s_connected, s_sc_begin, s_now;
-    int64_t rss_before_kib;
-    natsConnection *nc;
-    char subj_deliver[128];
-    uint64_t rng;
-    phase ph;
-    int sc;                  /* index into o.scenarios */
-    int64_t phase_until_mono;
-    int64_t next_proc_sample;
-    /* connect */
-    int started, welcomed, failed, closed, closed_after_welcome;
-    int64_t connect_start_mono, connect_end_mono, last_start_mono;
-    int connect_reported;
-    run_stats rs;
-    /* channel: subscriptions, from the first subscribe to the last answer */
-    lg_chan *chan;
-    int sub_next, sub_wanted, sub_ok, sub_failed, sub_late, sub_closed;
-    int64_t sub_start_mono, sub_end_mono;
-    lg_proc_sample s_sub_before, s_sub_after;
-    char txbuf[LWS_PRE + MAX_FRAME];
-    int exit_code;
-} lg_app;
 
 static uint64_t rnd(lg_app *a)
 {
@@ -198,7 +94,7 @@ static void emit(lg_app *a, json_t *obj)
     json_decref(obj);
 }
 
-static void sample(lg_app *a, lg_proc_sample *s)
+void lg_eng_sample(lg_app *a, lg_proc_sample *s)
 {
     if (a->proc)
         lg_proc_sample_now(a->proc, s);
@@ -216,16 +112,16 @@ static double self_cpu(void)
            (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-static int64_t total_rss(lg_app *a, const lg_proc_sample *s)
+int64_t lg_eng_total_rss(lg_app *a, const lg_proc_sample *s)
 {
     return a->proc ? lg_proc_total_rss_kib(a->proc, s) : 0;
 }
 
 static void report_connect(lg_app *a)
 {
-    sample(a, &a->s_now);
+    lg_eng_sample(a, &a->s_now);
     double secs = (double)(a->connect_end_mono - a->connect_start_mono) / 1e6;
-    int64_t rss_after = total_rss(a, &a->s_connected);
+    int64_t rss_after = lg_eng_total_rss(a, &a->s_connected);
     double per_conn_kib = a->welcomed ? (double)(rss_after - a->rss_before_kib) / a->welcomed : 0;
     int still_open = 0;
     for (int i = 0; i < a->o.conns; i++)
@@ -272,38 +168,10 @@ static int64_t bits_missing(const uint8_t *bits, int64_t n)
     return n - have;
 }
 
-/* What the channel scenario adds to a run's report: its subscriptions and the servers'
- * RSS before the first subscribe and after the last answer (bench/run divides the gateways'
- * growth by the subscriptions). */
-static json_t *channel_json(lg_app *a)
-{
-    json_t *servers = json_array();
-    for (int i = 0; servers && a->proc && i < lg_proc_npids(a->proc); i++) {
-        json_t *e = json_pack("{s:i,s:I,s:I}", "pid", lg_proc_pid(a->proc, i), "rss_kib_before",
-                              (json_int_t)a->s_sub_before.rss_kib[i], "rss_kib_after",
-                              (json_int_t)a->s_sub_after.rss_kib[i]);
-        if (!e || json_array_append_new(servers, e)) {
-            json_decref(servers);
-            servers = NULL;
-        }
-    }
-    int timed_out = a->sub_wanted - a->sub_ok - a->sub_failed;
-    return json_pack("{s:i,s:i,s:i,s:i,s:i,s:i,s:f,s:I,s:I,s:o*}", "channels",
-                     lg_chan_channels(a->chan), "subscriptions", lg_chan_subscriptions(a->chan),
-                     "subscribe_wanted", a->sub_wanted, "subscribe_failed", a->sub_failed,
-                     "subscribe_timed_out", timed_out > 0 ? timed_out : 0, "subscribe_late",
-                     a->sub_late, "subscribe_seconds",
-                     (double)(a->sub_end_mono - a->sub_start_mono) / 1e6,
-                     "server_rss_kib_before_subscribe",
-                     (json_int_t)total_rss(a, &a->s_sub_before),
-                     "server_rss_kib_after_subscribe", (json_int_t)total_rss(a, &a->s_sub_after),
-                     "servers_subscribe", servers);
-}
-
 static void report_run(lg_app *a, lg_scenario sc)
 {
     run_stats *r = &a->rs;
-    sample(a, &a->s_now);
+    lg_eng_sample(a, &a->s_now);
     double self_cpu_s = self_cpu() - a->self_cpu_sc_begin;
     int64_t missing = 0;
     if (sc == LG_SC_BROADCAST) {
@@ -359,7 +227,7 @@ static void report_run(lg_app *a, lg_scenario sc)
         self_cpu_s, "loadgen_cpu_ns_per_frame", ns_per_frame, "fast_frames",
         (json_int_t)r->fast_frames, "window_start_wall_us", (json_int_t)wall_from,
         "window_end_wall_us", (json_int_t)wall_to, "servers", servers);
-    if (obj && sc == LG_SC_CHANNEL && json_object_update_new(obj, channel_json(a))) {
+    if (obj && sc == LG_SC_CHANNEL && json_object_update_new(obj, lg_chanrun_report(a))) {
         json_decref(obj);
         obj = NULL;
     }
@@ -378,15 +246,8 @@ static void report_run(lg_app *a, lg_scenario sc)
             fprintf(stderr, "  server pid %d: cpu %.0f%%, rss %" PRId64 " KiB (peak %" PRId64 ")\n",
                     lg_proc_pid(a->proc, i), lg_proc_cpu_pct(&a->s_sc_begin, &a->s_now, i),
                     a->s_now.rss_kib[i], lg_proc_peak_rss_kib(a->proc, i));
-    if (sc == LG_SC_CHANNEL)
-        fprintf(stderr,
-                "  %d channels, %d/%d subscribed (%d failed, %d late) in %.2f s; server RSS "
-                "%+" PRId64 " KiB over the subscriptions\n",
-                lg_chan_channels(a->chan), lg_chan_subscriptions(a->chan), a->sub_wanted,
-                a->sub_failed, a->sub_late, (double)(a->sub_end_mono - a->sub_start_mono) / 1e6,
-                total_rss(a, &a->s_sub_after) - total_rss(a, &a->s_sub_before));
-    if (missing || r->dups || r->misrouted || r->send_failed || r->tx_overflow ||
-        (sc == LG_SC_CHANNEL && lg_chan_subscriptions(a->chan) < a->sub_wanted))
+    int subs_missing = sc == LG_SC_CHANNEL && lg_chanrun_summary(a);
+    if (missing || r->dups || r->misrouted || r->send_failed || r->tx_overflow || subs_missing)
         a->exit_code = a->exit_code ? a->exit_code : 3;
     emit(a, obj);
 }
@@ -408,7 +269,7 @@ static void run_reset(lg_app *a)
 
 /* ---------- receiving ---------- */
 
-static void on_arrival(run_stats *r, int64_t t_us)
+void lg_eng_on_arrival(run_stats *r, int64_t t_us)
 {
     lg_hist_record(r->lat, wsg_now_us() - t_us);
     r->last_rx_mono = wsg_mono_us();
@@ -429,7 +290,7 @@ static void on_broadcast(run_stats *r, lg_conn *c, const lg_frame *f)
         return;
     }
     c->seen[k >> 3] |= (uint8_t)(1u << (k & 7));
-    on_arrival(r, f->t_us);
+    lg_eng_on_arrival(r, f->t_us);
 }
 
 static void on_message(run_stats *r, lg_conn *c, const lg_frame *f)
@@ -441,41 +302,11 @@ static void on_message(run_stats *r, lg_conn *c, const lg_frame *f)
     if (f->target != c->idx)
         r->misrouted++;
     if (r->recv_count[f->idx] == 0)
-        on_arrival(r, f->t_us);
+        lg_eng_on_arrival(r, f->t_us);
     else
         r->dups++;
     if (r->recv_count[f->idx] < UINT8_MAX)
         r->recv_count[f->idx]++;
-}
-
-static void on_publication(lg_app *a, lg_conn *c, const lg_frame *f)
-{
-    run_stats *r = &a->rs;
-    if (!f->ours || f->run != r->run_id || !a->chan) {
-        r->foreign++;
-        return;
-    }
-    switch (lg_chan_receive(a->chan, c->idx, f->idx)) {
-    case LG_CH_FIRST: on_arrival(r, f->t_us); break;
-    case LG_CH_DUP: r->dups++; break;
-    case LG_CH_MISROUTED: r->misrouted++; break;
-    case LG_CH_FOREIGN: r->foreign++; break;
-    }
-}
-
-/* A subscribe's answer: the connection becomes a member of its channel, unless the
- * subscribe phase is over (then it is late, and the run does not count on it). */
-static void on_subscribe_answer(lg_app *a, lg_conn *c, int ok)
-{
-    if (c->sub != S_SENT)
-        return;
-    c->sub = ok ? S_OK : S_FAILED;
-    if (a->sub_closed)
-        a->sub_late++;
-    else if (ok && !lg_chan_join(a->chan, c->idx))
-        a->sub_ok++;
-    else
-        a->sub_failed++;
 }
 
 static void on_frame(lg_app *a, lg_conn *c, const char *buf, size_t len)
@@ -506,14 +337,14 @@ static void on_frame(lg_app *a, lg_conn *c, const char *buf, size_t len)
         on_message(r, c, &f);
         break;
     case LG_FR_PUBLICATION:
-        on_publication(a, c, &f);
+        lg_chanrun_on_publication(a, c, &f);
         break;
     case LG_FR_SUBSCRIBED:
-        on_subscribe_answer(a, c, 1);
+        lg_chanrun_on_answer(a, c, 1);
         break;
     case LG_FR_ERROR:
         if (c->sub == S_SENT) {
-            on_subscribe_answer(a, c, 0);
+            lg_chanrun_on_answer(a, c, 0);
             if (a->sub_failed <= 3)
                 fprintf(stderr, "subscribe refused on conn %u: %.*s\n", c->idx, (int)len, buf);
             break;
@@ -601,67 +432,20 @@ static int write_pub(lg_app *a, struct lws *wsi)
     return 0;
 }
 
-static int write_raw(lg_app *a, struct lws *wsi, int n)
-{
-    if (n < 0)
-        return 1;
-    if (lws_write(wsi, (unsigned char *)a->txbuf + LWS_PRE, (size_t)n, LWS_WRITE_TEXT) < n)
-        return -1;
-    return 0;
-}
-
-static int write_subscribe(lg_app *a, lg_conn *c, struct lws *wsi)
-{
-    int rc = write_raw(a, wsi,
-                       lg_chan_subscribe_frame(a->txbuf + LWS_PRE, MAX_FRAME,
-                                               a->o.channel_prefix, lg_chan_of(a->chan, c->idx)));
-    if (rc) {
-        c->sub = S_FAILED;
-        a->sub_failed++;
-        return rc < 0 ? -1 : 0;
-    }
-    c->sub = S_SENT;
-    if (c->q_len)
-        lws_callback_on_writable(wsi);
-    return 0;
-}
-
-/* A queued publication: the item's target is the channel. */
-static int write_publish(lg_app *a, lg_conn *c, struct lws *wsi, const tx_item *it)
-{
-    run_stats *r = &a->rs;
-    char content[96];
-    int rc = 1;
-    if (lg_frame_content_message(content, sizeof(content), r->run_id, it->id, c->idx,
-                                 it->due_us) >= 0)
-        rc = write_raw(a, wsi,
-                       lg_chan_publish_frame(a->txbuf + LWS_PRE, MAX_FRAME, a->o.channel_prefix,
-                                             (int)it->target, content));
-    if (rc) {
-        r->send_failed++;
-        return rc < 0 ? -1 : 0;
-    }
-    r->sent++;
-    lg_chan_sent(a->chan, it->id);
-    if (c->q_len)
-        lws_callback_on_writable(wsi);
-    return 0;
-}
-
 static int write_next(lg_app *a, lg_conn *c, struct lws *wsi)
 {
     run_stats *r = &a->rs;
     if (c->is_pub)
         return write_pub(a, wsi);
     if (c->sub == S_WANT)
-        return write_subscribe(a, c, wsi);
+        return lg_chanrun_write_subscribe(a, c, wsi);
     if (!c->q_len)
         return 0;
     tx_item it = c->q[c->q_head];
     c->q_head = (uint8_t)((c->q_head + 1) % TXQ);
     c->q_len--;
     if (a->sc < a->o.nscenarios && a->o.scenarios[a->sc] == LG_SC_CHANNEL)
-        return write_publish(a, c, wsi, &it);
+        return lg_chanrun_write_publish(a, c, wsi, &it);
     char content[96], target[96];
     if (lg_frame_content_message(content, sizeof(content), r->run_id, it.id, it.target,
                                  it.due_us) < 0) {
@@ -741,7 +525,7 @@ static int lg_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
                                     "closed\n");
             } else {
                 if (c->sub == S_SENT)
-                    on_subscribe_answer(a, c, 0);
+                    lg_chanrun_on_answer(a, c, 0);
                 if (c->welcomed)
                     a->closed_after_welcome++;
                 else
@@ -812,7 +596,7 @@ static void start_conn(lg_app *a, lg_conn *c, int i)
 
 /* ---------- scenario driving ---------- */
 
-static int pick_open(lg_app *a, int avoid)
+int lg_eng_pick_open(lg_app *a, int avoid)
 {
     for (int tries = 0; tries < 16; tries++) {
         int i = (int)(rnd(a) % (uint64_t)a->o.conns);
@@ -854,8 +638,8 @@ static void publish_broadcast(lg_app *a, int64_t k, int64_t due_wall)
 static void queue_send(lg_app *a, int64_t k, int64_t due_wall)
 {
     run_stats *r = &a->rs;
-    int from = pick_open(a, -1);
-    int to = from < 0 ? -1 : pick_open(a, from);
+    int from = lg_eng_pick_open(a, -1);
+    int to = from < 0 ? -1 : lg_eng_pick_open(a, from);
     if (to < 0) {
         r->send_failed++;
         return;
@@ -869,69 +653,6 @@ static void queue_send(lg_app *a, int64_t k, int64_t due_wall)
         (tx_item){.id = (uint32_t)k, .target = (uint32_t)to, .due_us = due_wall};
     c->q_len++;
     lws_callback_on_writable(c->wsi);
-}
-
-static void queue_publish(lg_app *a, int64_t k, int64_t due_wall)
-{
-    run_stats *r = &a->rs;
-    int from = pick_open(a, -1);
-    if (from < 0) {
-        r->send_failed++;
-        return;
-    }
-    lg_conn *c = &a->conns[from];
-    if (c->q_len == TXQ) {
-        r->tx_overflow++;
-        return;
-    }
-    c->q[(c->q_head + c->q_len) % TXQ] = (tx_item){
-        .id = (uint32_t)k, .target = (uint32_t)lg_chan_target(a->chan, k), .due_us = due_wall};
-    c->q_len++;
-    lws_callback_on_writable(c->wsi);
-}
-
-/* The subscribe phase of the channel scenario: every welcomed connection subscribes to its
- * channel, started at --connect-rate; it ends when every subscribe is answered (or its
- * connection closed), or --connect-timeout after the last one was started. The servers' RSS
- * is sampled before the first and after the last. */
-static int subscribe_begin(lg_app *a, int64_t now)
-{
-    if (!a->chan && !(a->chan = lg_chan_new(a->o.conns, a->o.channels)))
-        return -1;
-    sample(a, &a->s_sub_before);
-    a->sub_next = a->sub_wanted = a->sub_ok = a->sub_failed = a->sub_late = a->sub_closed = 0;
-    a->sub_start_mono = a->sub_end_mono = now;
-    return 0;
-}
-
-static int subscribe_step(lg_app *a, int64_t now)
-{
-    int budget = MAX_STARTS_PER_TICK;
-    while (a->sub_next < a->o.conns && budget-- > 0 && !a->stop) {
-        int64_t due =
-            a->sub_start_mono + (int64_t)((double)a->sub_next * 1e6 / a->o.connect_rate);
-        if (now < due)
-            break;
-        lg_conn *c = &a->conns[a->sub_next++];
-        if (c->state != C_OPEN || !c->welcomed || !c->wsi)
-            continue;
-        c->sub = S_WANT;
-        a->sub_wanted++;
-        a->sub_end_mono = now;
-        lws_callback_on_writable(c->wsi);
-    }
-    int answered = a->sub_ok + a->sub_failed >= a->sub_wanted;
-    int timed_out = now > a->sub_end_mono + (int64_t)(a->o.connect_timeout_s * 1e6);
-    if (!((a->sub_next == a->o.conns && answered) || timed_out || a->stop))
-        return 0;
-    a->sub_end_mono = now;
-    a->sub_closed = 1;
-    sample(a, &a->s_sub_after);
-    if (timed_out && !answered)
-        fprintf(stderr, "wsgate-loadgen: %d of %d subscribes unanswered after %.0f s\n",
-                a->sub_wanted - a->sub_ok - a->sub_failed, a->sub_wanted,
-                a->o.connect_timeout_s);
-    return 1;
 }
 
 /* Written once, atomically (rename), so an orchestrating script never reads half of it. */
@@ -1004,7 +725,7 @@ static void enter_scenario(lg_app *a, int64_t now)
         a->ph = PH_DONE;
         return;
     }
-    sample(a, &a->s_sc_begin);
+    lg_eng_sample(a, &a->s_sc_begin);
     a->self_cpu_sc_begin = self_cpu();
     if (a->o.scenarios[a->sc] == LG_SC_CONNECT) {
         a->ph = PH_HOLD;
@@ -1032,7 +753,7 @@ static void run_send_due(lg_app *a, lg_scenario sc, int64_t now)
         if (sc == LG_SC_SEND)
             queue_send(a, r->next, r->run_start_wall + off);
         else if (sc == LG_SC_CHANNEL)
-            queue_publish(a, r->next, r->run_start_wall + off);
+            lg_chanrun_queue(a, r->next, r->run_start_wall + off);
         else if (a->o.via == LG_VIA_NATS)
             publish_broadcast(a, r->next, r->run_start_wall + off);
         r->next++;
@@ -1092,7 +813,7 @@ static void step(lg_app *a, int64_t now)
                 a->exit_code = 3;
             }
             a->connect_end_mono = now;
-            sample(a, &a->s_connected);
+            lg_eng_sample(a, &a->s_connected);
             if (!a->want_run)
                 write_ready_file(a);
             enter_scenario(a, now);
@@ -1110,7 +831,7 @@ static void step(lg_app *a, int64_t now)
         if (a->stop) {
             a->ph = PH_DONE;
         } else if (start_gate_open(a) && sc == LG_SC_CHANNEL) {
-            if (subscribe_begin(a, now)) {
+            if (lg_chanrun_begin(a, now)) {
                 fprintf(stderr, "wsgate-loadgen: out of memory for the channels\n");
                 a->exit_code = 1;
                 a->ph = PH_DONE;
@@ -1123,7 +844,7 @@ static void step(lg_app *a, int64_t now)
         }
         break;
     case PH_SUBSCRIBE:
-        if (subscribe_step(a, now)) {
+        if (lg_chanrun_step(a, now)) {
             a->ph = PH_SETTLE;
             a->phase_until_mono = now + (int64_t)(a->o.settle_s * 1e6);
         }
