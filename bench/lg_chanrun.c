@@ -91,7 +91,6 @@ void lg_chanrun_on_answer(lg_app *a, lg_conn *c, int ok)
         a->sub_failed++;
 }
 
-
 int lg_chanrun_write_subscribe(lg_app *a, lg_conn *c, struct lws *wsi)
 {
     int rc = write_raw(a, wsi,
