@@ -78,8 +78,8 @@ static int fast_delivery(const char *p, const char *end, lg_frame *f)
     return 0;
 }
 
-/* wsgate writes "type" first and the content as we sent it; the rest of the frame (from,
- * ts, seq) is not needed. */
+/* wsgate writes "type" first and the content as we sent it; the rest of the frame (channel,
+ * from, ts, seq) is not needed. */
 static int fast_typed(const char *p, const char *end, lg_frame *f)
 {
     static const char key[] = "\"content\":\"";
@@ -89,6 +89,9 @@ static int fast_typed(const char *p, const char *end, lg_frame *f)
         n = 3;
     } else if (!LIT(&p, end, "{\"type\":\"message\",")) {
         f->kind = LG_FR_MESSAGE;
+        n = 4;
+    } else if (!LIT(&p, end, "{\"type\":\"publication\",")) {
+        f->kind = LG_FR_PUBLICATION;
         n = 4;
     } else {
         return -1;
@@ -125,9 +128,10 @@ static void slow(const char *buf, size_t len, lg_frame *f)
             f->t_us = json_integer_value(t);
             f->ours = 1;
         }
-    } else if (!strcmp(type, "broadcast") || !strcmp(type, "message")) {
+    } else if (!strcmp(type, "broadcast") || !strcmp(type, "message") ||
+               !strcmp(type, "publication")) {
         int n = type[0] == 'b' ? 3 : 4;
-        f->kind = n == 3 ? LG_FR_BROADCAST : LG_FR_MESSAGE;
+        f->kind = n == 3 ? LG_FR_BROADCAST : type[0] == 'm' ? LG_FR_MESSAGE : LG_FR_PUBLICATION;
         json_t *content = json_object_get(j, "content");
         const char *p = json_string_value(content);
         int64_t v[4];
@@ -138,6 +142,8 @@ static void slow(const char *buf, size_t len, lg_frame *f)
         }
     } else if (!strcmp(type, "welcome")) {
         f->kind = LG_FR_WELCOME;
+    } else if (!strcmp(type, "subscribed")) {
+        f->kind = LG_FR_SUBSCRIBED;
     } else if (!strcmp(type, "error")) {
         f->kind = LG_FR_ERROR;
     } else {

@@ -9,6 +9,7 @@
 
 #define MAX_MESSAGES 100000000LL
 #define MAX_BITMAP_BYTES (1LL << 30) /* per-connection broadcast bitmaps, all together */
+#define CHANNEL_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:@-"
 
 static void usage(FILE *f)
 {
@@ -19,10 +20,10 @@ static void usage(FILE *f)
         "  --connect-rate R        connections started per second (default 1000)\n"
         "  --user-prefix P         user ids are P0, P1, ... (default lg<pid>-)\n"
         "  --source-ips A-B        bind local addresses round robin over A..B (IPv4)\n"
-        "  --scenario S[,S...]     connect, broadcast, send (default connect); run in order\n"
-        "                          on the same connections\n"
+        "  --scenario S[,S...]     connect, broadcast, send, channel (default connect); run\n"
+        "                          in order on the same connections\n"
         "  --hold S                connect: seconds to hold the connections (default 5)\n"
-        "  --rate R                broadcast/send: messages per second (default 100)\n"
+        "  --rate R                broadcast/send/channel: messages per second (default 100)\n"
         "  --duration S            broadcast/send: seconds of sending (default 10)\n"
         "  --settle S              seconds before a broadcast/send run (default 2)\n"
         "  --drain S               max seconds to wait for stragglers (default 5)\n"
@@ -49,6 +50,11 @@ static void usage(FILE *f)
         "  --rx-buffer B           receive buffer per connection (256..65536, default 4096):\n"
         "                          also the most one read takes from a socket; smaller saves\n"
         "                          memory for idle connections, larger saves syscalls\n"
+        "  --channels N            channel: connection i subscribes to channel i %% N\n"
+        "                          (1..--conns, default 100), then publications go from\n"
+        "                          random connections to random channels at --rate\n"
+        "  --channel-prefix P      channel: channel names are P0, P1, ... (default bench-;\n"
+        "                          [A-Za-z0-9_.:@-]); distinct per process of one run\n"
         "  --verbose               log connection errors and closes\n"
         "One JSON object per scenario goes to stdout, a summary to stderr.\n",
         LG_MAX_CONNS);
@@ -192,6 +198,8 @@ static int parse_scenarios(const char *s, lg_opts *o)
             o->scenarios[o->nscenarios++] = LG_SC_BROADCAST;
         else if (!strcmp(t, "send"))
             o->scenarios[o->nscenarios++] = LG_SC_SEND;
+        else if (!strcmp(t, "channel"))
+            o->scenarios[o->nscenarios++] = LG_SC_CHANNEL;
         else
             goto bad;
     }
@@ -199,7 +207,8 @@ static int parse_scenarios(const char *s, lg_opts *o)
         goto bad;
     return 0;
 bad:
-    fprintf(stderr, "wsgate-loadgen: --scenario wants connect,broadcast,send (got '%s')\n", s);
+    fprintf(stderr, "wsgate-loadgen: --scenario wants connect,broadcast,send,channel (got '%s')\n",
+            s);
     return -1;
 }
 
@@ -209,6 +218,7 @@ const char *lg_scenario_name(lg_scenario s)
     case LG_SC_CONNECT: return "connect";
     case LG_SC_BROADCAST: return "broadcast";
     case LG_SC_SEND: return "send";
+    case LG_SC_CHANNEL: return "channel";
     }
     return "?";
 }
@@ -225,7 +235,8 @@ int lg_opts_parse(lg_opts *o, int argc, char **argv)
 {
     enum { O_URL = 1, O_CONNS, O_RATE_C, O_PREFIX_U, O_SRC, O_SC, O_HOLD, O_RATE, O_DUR,
            O_SETTLE, O_DRAIN, O_CTO, O_NATS, O_PREFIX, O_PID, O_VERBOSE, O_HELP, O_VIA,
-           O_ROLE, O_RUN_ID, O_RUN_TO, O_START_FILE, O_READY_FILE, O_RXBUF };
+           O_ROLE, O_RUN_ID, O_RUN_TO, O_START_FILE, O_READY_FILE, O_RXBUF, O_CHANNELS,
+           O_CHAN_PREFIX };
     static const struct option longs[] = {
         {"url", required_argument, NULL, O_URL},
         {"conns", required_argument, NULL, O_CONNS},
@@ -250,6 +261,8 @@ int lg_opts_parse(lg_opts *o, int argc, char **argv)
         {"start-file", required_argument, NULL, O_START_FILE},
         {"ready-file", required_argument, NULL, O_READY_FILE},
         {"rx-buffer", required_argument, NULL, O_RXBUF},
+        {"channels", required_argument, NULL, O_CHANNELS},
+        {"channel-prefix", required_argument, NULL, O_CHAN_PREFIX},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -267,6 +280,8 @@ int lg_opts_parse(lg_opts *o, int argc, char **argv)
     o->connect_timeout_s = 30;
     o->run_timeout_s = 300;
     o->rx_buffer = 4096;
+    o->channels = 100;
+    strcpy(o->channel_prefix, "bench-");
     strcpy(o->nats_url, "nats://127.0.0.1:4222");
     strcpy(o->prefix, "wsgate");
 
@@ -362,6 +377,15 @@ int lg_opts_parse(lg_opts *o, int argc, char **argv)
             break;
         }
         case O_RXBUF: rc = parse_int("rx-buffer", optarg, 256, 65536, &o->rx_buffer); break;
+        case O_CHANNELS: rc = parse_int("channels", optarg, 1, LG_MAX_CONNS, &o->channels); break;
+        case O_CHAN_PREFIX:
+            /* a name is the prefix and up to 5 digits: within the 128 bytes a channel may have */
+            if (!*optarg || strlen(optarg) >= sizeof(o->channel_prefix) ||
+                strspn(optarg, CHANNEL_CHARS) != strlen(optarg))
+                rc = bad_choice("channel-prefix", "1..63 of [A-Za-z0-9_.:@-]", optarg);
+            else
+                strcpy(o->channel_prefix, optarg);
+            break;
         case O_RUN_TO: rc = parse_double("run-timeout", optarg, 1, 86400, &o->run_timeout_s); break;
         case O_START_FILE: rc = copy_path("start-file", optarg, o->start_file, sizeof(o->start_file)); break;
         case O_READY_FILE: rc = copy_path("ready-file", optarg, o->ready_file, sizeof(o->ready_file)); break;
@@ -409,6 +433,26 @@ int lg_opts_parse(lg_opts *o, int argc, char **argv)
             fprintf(stderr, "wsgate-loadgen: --broadcast-role applies to broadcast only; the "
                             "send scenario needs role both\n");
             return -1;
+        }
+        if (o->scenarios[i] == LG_SC_CHANNEL) {
+            for (int j = 0; j < i; j++)
+                if (o->scenarios[j] == LG_SC_CHANNEL) {
+                    fprintf(stderr, "wsgate-loadgen: channel runs once per process (its "
+                                    "subscriptions stay open)\n");
+                    return -1;
+                }
+            if (o->role != LG_ROLE_BOTH || o->channels > o->conns) {
+                fprintf(stderr, "wsgate-loadgen: channel needs role both and --channels <= "
+                                "--conns\n");
+                return -1;
+            }
+            /* one bit per (publication, subscriber): msgs x conns / channels on average */
+            if ((double)m * o->conns / o->channels / 8 > (double)MAX_BITMAP_BYTES) {
+                fprintf(stderr, "wsgate-loadgen: channel tracks every publication per "
+                                "subscriber: --rate x --duration x --conns / --channels / 8 "
+                                "must stay under %lld bytes\n", MAX_BITMAP_BYTES);
+                return -1;
+            }
         }
         if (o->scenarios[i] == LG_SC_SEND && o->conns < 2) {
             fprintf(stderr, "wsgate-loadgen: send needs at least 2 connections\n");

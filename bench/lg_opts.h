@@ -12,7 +12,7 @@
 #define LG_MAX_CONNS 18000      /* one process stays well under the 20,000-file hard limit */
 #define LG_MAX_SOURCE_IPS 65536
 
-typedef enum { LG_SC_CONNECT, LG_SC_BROADCAST, LG_SC_SEND } lg_scenario;
+typedef enum { LG_SC_CONNECT, LG_SC_BROADCAST, LG_SC_SEND, LG_SC_CHANNEL } lg_scenario;
 /* How a broadcast run's messages enter the cluster: a business Delivery{broadcast} on NATS,
  * or {"type":"broadcast"} frames written by one extra client connection (the only way to
  * drive servers that have no NATS side). */
@@ -38,8 +38,8 @@ typedef struct lg_opts {
     lg_scenario scenarios[LG_MAX_SCENARIOS];
     int nscenarios;
     double hold_s;                  /* connect: how long the connections are held */
-    double rate;                    /* broadcast, send: messages per second */
-    double duration_s;              /* broadcast, send: how long messages are sent */
+    double rate;                    /* broadcast, send, channel: messages per second */
+    double duration_s;              /* broadcast, send, channel: how long messages are sent */
     double settle_s;                /* pause before a broadcast/send run */
     double drain_s;                 /* max wait for stragglers after the last message */
     double connect_timeout_s;       /* max wait for handshakes after the last connect */
@@ -55,6 +55,8 @@ typedef struct lg_opts {
     char ready_file[512];           /* written when the first run is armed (or, without one,
                                      * when the connections have settled) */
     int rx_buffer;                  /* lws receive buffer per connection, bytes */
+    int channels;                   /* channel: connection i follows channel i % channels */
+    char channel_prefix[64];        /* channel: names are <prefix><number> */
     int verbose;
 } lg_opts;
 
@@ -62,7 +64,7 @@ typedef struct lg_opts {
 int lg_opts_parse(lg_opts *o, int argc, char **argv);
 void lg_opts_free(lg_opts *o);
 const char *lg_scenario_name(lg_scenario s);
-/* Total messages of a broadcast or send run. */
+/* Total messages of a broadcast, send or channel run. */
 int64_t lg_opts_messages(const lg_opts *o);
 
 #endif

@@ -11,7 +11,11 @@
  *              counts missing and duplicate ones exactly. A run can be split over processes:
  *              one publishes, many receive and check (--broadcast-role, --run-id);
  *   send       clients send send_message to random other users at --rate in total; receivers
- *              check the target, the latency, and count missing and duplicate ones exactly.
+ *              check the target, the latency, and count missing and duplicate ones exactly;
+ *   channel    connection i subscribes to channel i % --channels (the servers' RSS is taken
+ *              before and after), then random connections publish to random channels at
+ *              --rate in total; every subscriber checks every publication of its channel
+ *              (lg_chanrun drives it, lg_channel keeps the books).
  * Each scenario prints one JSON object on stdout and a summary on stderr. Exit status: 0 all
  * clean, 2 bad command line, 3 a connection failed or a message was lost, duplicated,
  * misrouted or not sent, 1 any other failure, 130 interrupted. */
@@ -29,106 +33,12 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "lg_chanrun.h"
+#include "lg_engine.h"
 #include "lg_frame.h"
-#include "lg_hist.h"
-#include "lg_opts.h"
-#include "lg_proc.h"
 #include "proto/wsgate.pb-c.h"
 #include "wsg_subject.h"
 #include "wsg_time.h"
-
-#define TICK_MS 1             /* while connections or messages are due */
-#define IDLE_TICK_MS 10       /* otherwise: phase ends and the start file */
-#define TXQ 8                 /* queued send_message frames per connection */
-#define MAX_STARTS_PER_TICK 2000
-#define MAX_FRAME 4096        /* frames we expect are far smaller; larger ones are counted */
-
-typedef enum { C_IDLE, C_CONNECTING, C_OPEN, C_FAILED, C_CLOSED } conn_state;
-
-typedef struct tx_item {
-    uint32_t id;
-    uint32_t target;
-    int64_t due_us; /* wall clock */
-} tx_item;
-
-typedef struct lg_conn {
-    struct lws *wsi;
-    uint32_t idx;
-    uint8_t state;
-    uint8_t welcomed;
-    uint8_t is_pub;      /* the broadcast publisher of --broadcast-via client */
-    uint8_t q_head, q_len;
-    int64_t start_mono_us;
-    char *frag;          /* a frame that arrived in fragments, until its last one */
-    size_t frag_len;
-    uint8_t *seen;       /* broadcast run: one bit per index */
-    tx_item q[TXQ];
-} lg_conn;
-
-typedef enum { PH_CONNECT, PH_HOLD, PH_GATE, PH_SETTLE, PH_RUN, PH_DRAIN, PH_DONE } phase;
-
-typedef struct run_stats {
-    lg_hist *lat;
-    uint32_t run_id;
-    int64_t msgs;            /* scheduled in this run */
-    int64_t next;            /* next index to send */
-    int64_t sent;            /* handed to NATS / written to a socket */
-    int64_t pub_written;     /* via client: indices the publisher has dealt with */
-    int64_t send_failed;     /* NATS publish failed, or no open sender/target */
-    int64_t tx_overflow;     /* a sender's queue was full: not sent */
-    int64_t received;        /* first arrivals */
-    int64_t dups;
-    int64_t foreign;         /* frames of another run or process */
-    int64_t misrouted;       /* send: arrived at a user it was not sent to */
-    int64_t bad_frames;
-    int64_t errors_rx;       /* error frames from the gateway */
-    int64_t expected;        /* broadcast: conns open at start x msgs; send: sent */
-    int64_t receivers;       /* broadcast: conns open at the start */
-    uint8_t *recv_count;     /* send: arrivals per id (saturating) */
-    uint8_t *sent_bits;      /* send: ids written to a socket */
-    uint32_t (*pair)[2];     /* send: sender and target connection per id, to name losses */
-    int64_t run_start_wall;
-    int64_t run_start_mono;
-    int64_t run_end_mono;    /* last message due */
-    int64_t first_rx_mono;   /* 0 until the run's first arrival */
-    int64_t last_rx_mono;
-    int64_t fast_frames;     /* recognised without jansson */
-} run_stats;
-
-typedef struct lg_app {
-    lg_opts o;
-    uv_loop_t loop;
-    uv_timer_t tick;
-    uv_signal_t sig_int, sig_term, sig_usr1;
-    int handles;             /* libuv handles initialised: closed before the loop is */
-    int stop;                /* SIGINT/SIGTERM */
-    int start_signal;        /* SIGUSR1: the start gate is open */
-    int ready_written;
-    struct lws_context *ctx;
-    lg_conn *conns;
-    lg_conn pub;             /* --broadcast-via client publisher */
-    int want_pub;
-    int want_run;            /* a broadcast or send scenario follows the connect phase */
-    double self_cpu_sc_begin;
-    lg_hist *handshake;
-    lg_proc *proc;
-    lg_proc_sample s_begin, s_connected, s_sc_begin, s_now;
-    int64_t rss_before_kib;
-    natsConnection *nc;
-    char subj_deliver[128];
-    uint64_t rng;
-    phase ph;
-    int sc;                  /* index into o.scenarios */
-    int64_t phase_until_mono;
-    int64_t next_proc_sample;
-    /* connect */
-    int started, welcomed, failed, closed, closed_after_welcome;
-    int64_t connect_start_mono, connect_end_mono, last_start_mono;
-    int connect_reported;
-    run_stats rs;
-    char txbuf[LWS_PRE + MAX_FRAME];
-    int exit_code;
-} lg_app;
 
 static uint64_t rnd(lg_app *a)
 {
@@ -184,7 +94,7 @@ static void emit(lg_app *a, json_t *obj)
     json_decref(obj);
 }
 
-static void sample(lg_app *a, lg_proc_sample *s)
+void lg_eng_sample(lg_app *a, lg_proc_sample *s)
 {
     if (a->proc)
         lg_proc_sample_now(a->proc, s);
@@ -202,16 +112,16 @@ static double self_cpu(void)
            (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-static int64_t total_rss(lg_app *a, const lg_proc_sample *s)
+int64_t lg_eng_total_rss(lg_app *a, const lg_proc_sample *s)
 {
     return a->proc ? lg_proc_total_rss_kib(a->proc, s) : 0;
 }
 
 static void report_connect(lg_app *a)
 {
-    sample(a, &a->s_now);
+    lg_eng_sample(a, &a->s_now);
     double secs = (double)(a->connect_end_mono - a->connect_start_mono) / 1e6;
-    int64_t rss_after = total_rss(a, &a->s_connected);
+    int64_t rss_after = lg_eng_total_rss(a, &a->s_connected);
     double per_conn_kib = a->welcomed ? (double)(rss_after - a->rss_before_kib) / a->welcomed : 0;
     int still_open = 0;
     for (int i = 0; i < a->o.conns; i++)
@@ -261,7 +171,7 @@ static int64_t bits_missing(const uint8_t *bits, int64_t n)
 static void report_run(lg_app *a, lg_scenario sc)
 {
     run_stats *r = &a->rs;
-    sample(a, &a->s_now);
+    lg_eng_sample(a, &a->s_now);
     double self_cpu_s = self_cpu() - a->self_cpu_sc_begin;
     int64_t missing = 0;
     if (sc == LG_SC_BROADCAST) {
@@ -272,6 +182,10 @@ static void report_run(lg_app *a, lg_scenario sc)
             if (a->conns[i].seen)
                 missing += bits_missing(a->conns[i].seen, per_conn);
         r->expected = r->receivers * per_conn;
+    } else if (sc == LG_SC_CHANNEL) {
+        missing = lg_chan_missing(a->chan);
+        r->expected = lg_chan_expected(a->chan);
+        r->receivers = lg_chan_subscriptions(a->chan);
     } else {
         for (int64_t k = 0; k < r->msgs; k++) {
             if (!(r->sent_bits[k >> 3] & (1u << (k & 7))) || r->recv_count[k])
@@ -301,7 +215,7 @@ static void report_run(lg_app *a, lg_scenario sc)
         "{s:s,s:s,s:s,s:I,s:f,s:f,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f,"
         "s:o,s:f,s:f,s:I,s:I,s:I,s:o*}",
         "scenario", lg_scenario_name(sc), "role", role_name(a->o.role), "via",
-        a->o.via == LG_VIA_CLIENT ? "client" : "nats", "run_id", (json_int_t)r->run_id,
+        a->o.via == LG_VIA_CLIENT || sc == LG_SC_CHANNEL ? "client" : "nats", "run_id", (json_int_t)r->run_id,
         "rate_target", a->o.rate, "duration_s", send_s, "messages", (json_int_t)r->msgs, "sent",
         (json_int_t)r->sent, "send_failed", (json_int_t)r->send_failed, "tx_overflow",
         (json_int_t)r->tx_overflow, "receivers", (json_int_t)r->receivers, "expected",
@@ -313,6 +227,10 @@ static void report_run(lg_app *a, lg_scenario sc)
         self_cpu_s, "loadgen_cpu_ns_per_frame", ns_per_frame, "fast_frames",
         (json_int_t)r->fast_frames, "window_start_wall_us", (json_int_t)wall_from,
         "window_end_wall_us", (json_int_t)wall_to, "servers", servers);
+    if (obj && sc == LG_SC_CHANNEL && json_object_update_new(obj, lg_chanrun_report(a))) {
+        json_decref(obj);
+        obj = NULL;
+    }
     fprintf(stderr,
             "%s (%s): sent %" PRId64 "/%" PRId64 " (%" PRId64 " failed, %" PRId64
             " overflow) in %.2f s; received %" PRId64 "/%" PRId64 " = %.0f/s; missing %" PRId64
@@ -328,7 +246,8 @@ static void report_run(lg_app *a, lg_scenario sc)
             fprintf(stderr, "  server pid %d: cpu %.0f%%, rss %" PRId64 " KiB (peak %" PRId64 ")\n",
                     lg_proc_pid(a->proc, i), lg_proc_cpu_pct(&a->s_sc_begin, &a->s_now, i),
                     a->s_now.rss_kib[i], lg_proc_peak_rss_kib(a->proc, i));
-    if (missing || r->dups || r->misrouted || r->send_failed || r->tx_overflow)
+    int subs_missing = sc == LG_SC_CHANNEL && lg_chanrun_summary(a);
+    if (missing || r->dups || r->misrouted || r->send_failed || r->tx_overflow || subs_missing)
         a->exit_code = a->exit_code ? a->exit_code : 3;
     emit(a, obj);
 }
@@ -350,7 +269,7 @@ static void run_reset(lg_app *a)
 
 /* ---------- receiving ---------- */
 
-static void on_arrival(run_stats *r, int64_t t_us)
+void lg_eng_on_arrival(run_stats *r, int64_t t_us)
 {
     lg_hist_record(r->lat, wsg_now_us() - t_us);
     r->last_rx_mono = wsg_mono_us();
@@ -371,7 +290,7 @@ static void on_broadcast(run_stats *r, lg_conn *c, const lg_frame *f)
         return;
     }
     c->seen[k >> 3] |= (uint8_t)(1u << (k & 7));
-    on_arrival(r, f->t_us);
+    lg_eng_on_arrival(r, f->t_us);
 }
 
 static void on_message(run_stats *r, lg_conn *c, const lg_frame *f)
@@ -383,7 +302,7 @@ static void on_message(run_stats *r, lg_conn *c, const lg_frame *f)
     if (f->target != c->idx)
         r->misrouted++;
     if (r->recv_count[f->idx] == 0)
-        on_arrival(r, f->t_us);
+        lg_eng_on_arrival(r, f->t_us);
     else
         r->dups++;
     if (r->recv_count[f->idx] < UINT8_MAX)
@@ -417,7 +336,19 @@ static void on_frame(lg_app *a, lg_conn *c, const char *buf, size_t len)
     case LG_FR_MESSAGE:
         on_message(r, c, &f);
         break;
+    case LG_FR_PUBLICATION:
+        lg_chanrun_on_publication(a, c, &f);
+        break;
+    case LG_FR_SUBSCRIBED:
+        lg_chanrun_on_answer(a, c, 1);
+        break;
     case LG_FR_ERROR:
+        if (c->sub == S_SENT) {
+            lg_chanrun_on_answer(a, c, 0);
+            if (a->sub_failed <= 3)
+                fprintf(stderr, "subscribe refused on conn %u: %.*s\n", c->idx, (int)len, buf);
+            break;
+        }
         r->errors_rx++;
         if (a->o.verbose || r->errors_rx <= 3)
             fprintf(stderr, "error frame on conn %u: %.*s\n", c->idx, (int)len, buf);
@@ -506,11 +437,15 @@ static int write_next(lg_app *a, lg_conn *c, struct lws *wsi)
     run_stats *r = &a->rs;
     if (c->is_pub)
         return write_pub(a, wsi);
+    if (c->sub == S_WANT)
+        return lg_chanrun_write_subscribe(a, c, wsi);
     if (!c->q_len)
         return 0;
     tx_item it = c->q[c->q_head];
     c->q_head = (uint8_t)((c->q_head + 1) % TXQ);
     c->q_len--;
+    if (a->sc < a->o.nscenarios && a->o.scenarios[a->sc] == LG_SC_CHANNEL)
+        return lg_chanrun_write_publish(a, c, wsi, &it);
     char content[96], target[96];
     if (lg_frame_content_message(content, sizeof(content), r->run_id, it.id, it.target,
                                  it.due_us) < 0) {
@@ -589,6 +524,8 @@ static int lg_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
                     fprintf(stderr, "wsgate-loadgen: the broadcast publisher's connection "
                                     "closed\n");
             } else {
+                if (c->sub == S_SENT)
+                    lg_chanrun_on_answer(a, c, 0);
                 if (c->welcomed)
                     a->closed_after_welcome++;
                 else
@@ -659,7 +596,7 @@ static void start_conn(lg_app *a, lg_conn *c, int i)
 
 /* ---------- scenario driving ---------- */
 
-static int pick_open(lg_app *a, int avoid)
+int lg_eng_pick_open(lg_app *a, int avoid)
 {
     for (int tries = 0; tries < 16; tries++) {
         int i = (int)(rnd(a) % (uint64_t)a->o.conns);
@@ -701,8 +638,8 @@ static void publish_broadcast(lg_app *a, int64_t k, int64_t due_wall)
 static void queue_send(lg_app *a, int64_t k, int64_t due_wall)
 {
     run_stats *r = &a->rs;
-    int from = pick_open(a, -1);
-    int to = from < 0 ? -1 : pick_open(a, from);
+    int from = lg_eng_pick_open(a, -1);
+    int to = from < 0 ? -1 : lg_eng_pick_open(a, from);
     if (to < 0) {
         r->send_failed++;
         return;
@@ -759,6 +696,9 @@ static int begin_run(lg_app *a, lg_scenario sc)
                 return -1;
             r->receivers++;
         }
+    } else if (sc == LG_SC_CHANNEL) {
+        if (lg_chan_arm(a->chan, r->msgs, rnd(a)))
+            return -1;
     } else {
         r->recv_count = calloc((size_t)r->msgs, 1);
         r->sent_bits = calloc((size_t)((r->msgs + 7) / 8), 1);
@@ -785,7 +725,7 @@ static void enter_scenario(lg_app *a, int64_t now)
         a->ph = PH_DONE;
         return;
     }
-    sample(a, &a->s_sc_begin);
+    lg_eng_sample(a, &a->s_sc_begin);
     a->self_cpu_sc_begin = self_cpu();
     if (a->o.scenarios[a->sc] == LG_SC_CONNECT) {
         a->ph = PH_HOLD;
@@ -797,7 +737,7 @@ static void enter_scenario(lg_app *a, int64_t now)
 
 static int run_publishes(const lg_app *a, lg_scenario sc)
 {
-    return sc == LG_SC_SEND || a->o.role != LG_ROLE_RECEIVE;
+    return sc != LG_SC_BROADCAST || a->o.role != LG_ROLE_RECEIVE;
 }
 
 /* Hands on every index that is due by now: to NATS, to a sender's queue, or to the
@@ -812,6 +752,8 @@ static void run_send_due(lg_app *a, lg_scenario sc, int64_t now)
             break;
         if (sc == LG_SC_SEND)
             queue_send(a, r->next, r->run_start_wall + off);
+        else if (sc == LG_SC_CHANNEL)
+            lg_chanrun_queue(a, r->next, r->run_start_wall + off);
         else if (a->o.via == LG_VIA_NATS)
             publish_broadcast(a, r->next, r->run_start_wall + off);
         r->next++;
@@ -829,11 +771,11 @@ static void run_send_due(lg_app *a, lg_scenario sc, int64_t now)
 static int run_received_all(const lg_app *a, lg_scenario sc)
 {
     const run_stats *r = &a->rs;
-    if (sc == LG_SC_SEND) {
+    if (sc == LG_SC_SEND || sc == LG_SC_CHANNEL) {
         for (int i = 0; i < a->o.conns; i++)
             if (a->conns[i].q_len)
                 return 0;
-        return r->received >= r->sent;
+        return r->received >= (sc == LG_SC_SEND ? r->sent : lg_chan_expected(a->chan));
     }
     if (a->o.via == LG_VIA_CLIENT && a->o.role != LG_ROLE_RECEIVE && r->pub_written < r->msgs)
         return 0;
@@ -871,7 +813,7 @@ static void step(lg_app *a, int64_t now)
                 a->exit_code = 3;
             }
             a->connect_end_mono = now;
-            sample(a, &a->s_connected);
+            lg_eng_sample(a, &a->s_connected);
             if (!a->want_run)
                 write_ready_file(a);
             enter_scenario(a, now);
@@ -888,7 +830,21 @@ static void step(lg_app *a, int64_t now)
     case PH_GATE:
         if (a->stop) {
             a->ph = PH_DONE;
+        } else if (start_gate_open(a) && sc == LG_SC_CHANNEL) {
+            if (lg_chanrun_begin(a, now)) {
+                fprintf(stderr, "wsgate-loadgen: out of memory for the channels\n");
+                a->exit_code = 1;
+                a->ph = PH_DONE;
+                break;
+            }
+            a->ph = PH_SUBSCRIBE;
         } else if (start_gate_open(a)) {
+            a->ph = PH_SETTLE;
+            a->phase_until_mono = now + (int64_t)(a->o.settle_s * 1e6);
+        }
+        break;
+    case PH_SUBSCRIBE:
+        if (lg_chanrun_step(a, now)) {
             a->ph = PH_SETTLE;
             a->phase_until_mono = now + (int64_t)(a->o.settle_s * 1e6);
         }
@@ -964,7 +920,9 @@ static void on_tick(uv_timer_t *t)
     }
     /* An idle tick is one timer wake-up, but a thousand a second still show in a profile of
      * idle connections: tick fast only while something is due. */
-    uv_timer_set_repeat(t, a->ph == PH_CONNECT || a->ph == PH_RUN ? TICK_MS : IDLE_TICK_MS);
+    uv_timer_set_repeat(t, a->ph == PH_CONNECT || a->ph == PH_SUBSCRIBE || a->ph == PH_RUN
+                               ? TICK_MS
+                               : IDLE_TICK_MS);
 }
 
 static void on_uv_signal(uv_signal_t *s, int signum)
@@ -1161,6 +1119,7 @@ out:
     free(a->pub.frag);
     free(a->conns);
     lg_hist_free(a->handshake);
+    lg_chan_free(a->chan);
     lg_proc_free(a->proc);
     lg_opts_free(&a->o);
     return a->exit_code;

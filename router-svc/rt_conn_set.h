@@ -13,11 +13,16 @@ typedef struct rt_conn_set {
     size_t n, cap;
     uint64_t *ids;
     char **users;
+    /* each connection's channels (Conn.channels) joined by single spaces (a channel name has
+     * none), the form the registry script takes; NULL: none */
+    char **chans;
 } rt_conn_set;
 
 /* An empty set of stream whose first part has first_seq; NULL on ENOMEM. */
 rt_conn_set *rt_conn_set_new(uint32_t stream, uint64_t first_seq);
 void rt_conn_set_free(rt_conn_set *set);
+/* The connection's channels joined by spaces into *out (NULL when it has none). 0 / -1. */
+int rt_conn_set_join(const Wsgate__Conn *c, char **out);
 /* Appends a part's connections (copies). 0 / -1 (ENOMEM: set unchanged beyond whole items). */
 int rt_conn_set_append(rt_conn_set *set, const Wsgate__ConnEvent *ev);
 

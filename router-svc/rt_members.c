@@ -10,7 +10,10 @@
 #include "rt_metrics.h"
 #include "rt_presence.h"
 #include "rt_resync.h"
+#include "rt_route.h"
 #include "rt_script.h"
+#include "wsg_channel.h"
+#include "wsg_client.h"
 #include "wsg_log.h"
 #include "wsg_pb.h"
 #include "wsg_subject.h"
@@ -38,6 +41,7 @@ typedef struct change_op {
     char node_id[WSG_NODE_ID_MAX + 1];
     /* the in-memory registry's transitions, published if Redis cannot say */
     rt_presence_list fallback;
+    rt_chan_list fallback_chans;
 } change_op;
 
 static void count(rt_members *mb, size_t id)
@@ -71,6 +75,36 @@ static void publish_presence(rt_members *mb, const rt_presence_list *l)
         wsg_debug("presence", "user=\"%s\" status=%s gateway=%s conn=%" PRIu64, p->user_id,
                   p->online ? "online" : "offline", p->node_id, p->conn_id);
     }
+}
+
+/* Join / leave frames to the subscribers of each channel whose namespace has join_leave. They
+ * go into the shared batch, which the main loop flushes after the drain or the completion. */
+static void send_chan_changes(rt_members *mb, const rt_chan_list *l)
+{
+    const rt_ctx *c = mb->c;
+    int64_t now = wsg_now_us();
+    for (size_t i = 0; i < l->n; i++) {
+        const rt_chan_change *ch = &l->v[i];
+        const wsg_ns *ns = wsg_ns_find(c->cfg->namespaces, ch->channel, strlen(ch->channel));
+        if (!ns || !ns->join_leave)
+            continue;
+        size_t len;
+        char *text = wsg_client_join_leave(ch->join, ch->channel, ch->user_id, &len);
+        if (!text || rt_route_channel_notice(c->reg, c->batch, ch->channel, text, len, now))
+            count(mb, RT_M_INTERNAL_ERRORS);
+        free(text);
+        wsg_debug("channel_member", "channel=%s user=\"%s\" change=%s", ch->channel,
+                  ch->user_id, ch->join ? "join" : "leave");
+    }
+}
+
+/* What this replica's own registry saw, when Redis cannot tell which replica applied it
+ * first: presence and join / leave may then be duplicated, never lost. */
+static void publish_fallback(rt_members *mb, const rt_presence_list *pl,
+                             const rt_chan_list *cl)
+{
+    publish_presence(mb, pl);
+    send_chan_changes(mb, cl);
 }
 
 static void publish_resync(const char *node_id, rt_resync_reason why, void *arg)
@@ -150,6 +184,7 @@ static void change_op_free(void *p)
     if (!co)
         return;
     rt_presence_list_free(&co->fallback);
+    rt_chan_list_free(&co->fallback_chans);
     free(co);
 }
 
@@ -159,21 +194,25 @@ static void on_changed(void *arg, rt_store_op *op)
     rt_members *mb = co->mb;
     if (!op->ran) {
         /* Redis did not run it: this replica's own view decides (may duplicate) */
-        publish_presence(mb, &co->fallback);
+        publish_fallback(mb, &co->fallback, &co->fallback_chans);
         return;
     }
     rt_presence_list got;
     rt_presence_list_init(&got);
+    rt_chan_list got_chans;
+    rt_chan_list_init(&got_chans);
     rt_script_status st;
     int gap;
-    if (rt_script_parse_change(op->reply, co->node_id, &st, &gap, &got)) {
+    if (rt_script_parse_change(op->reply, co->node_id, &st, &gap, &got, &got_chans)) {
         wsg_warn("redis_bad_reply", "gateway=%s", co->node_id);
         count(mb, RT_M_REDIS_ERRORS);
-        publish_presence(mb, &co->fallback);
+        publish_fallback(mb, &co->fallback, &co->fallback_chans);
     } else {
         publish_presence(mb, &got);
+        send_chan_changes(mb, &got_chans);
     }
     rt_presence_list_free(&got);
+    rt_chan_list_free(&got_chans);
 }
 
 /* A registry change op for node_id, completing with on_changed; NULL on ENOMEM. */
@@ -184,25 +223,32 @@ static rt_store_op *change_op_new(rt_members *mb, size_t script, const char *nod
         return NULL;
     co->mb = mb;
     rt_presence_list_init(&co->fallback);
+    rt_chan_list_init(&co->fallback_chans);
     snprintf(co->node_id, sizeof(co->node_id), "%s", node_id);
     return rt_store_op_script(script, on_changed, co, change_op_free);
 }
 
 /* Hands a registry change whose args build returned rc to the store, with the in-memory
- * transitions (taken from *fallback) to publish if Redis cannot say; if the op could not be
- * built (op NULL or rc != 0), publishes them at once. */
+ * transitions (taken from *fallback, and a copy of the registry's channel changes) to publish
+ * if Redis cannot say; if the op could not be built (op NULL or rc != 0), publishes them at
+ * once. */
 static void submit_change(rt_members *mb, rt_store_op *op, int rc, rt_presence_list *fallback)
 {
+    const rt_chan_list *cl = rt_registry_chan_changes(mb->c->reg);
     if (!op || rc) {
         rt_store_op_free(op);
         count(mb, RT_M_INTERNAL_ERRORS);
-        publish_presence(mb, fallback);
+        publish_fallback(mb, fallback, cl);
         return;
     }
     change_op *co = op->ctx;
     rt_presence_list tmp = co->fallback;
     co->fallback = *fallback;
     *fallback = tmp;
+    for (size_t i = 0; i < cl->n; i++)
+        if (rt_chan_list_add(&co->fallback_chans, cl->v[i].channel, strlen(cl->v[i].channel),
+                             cl->v[i].user_id, strlen(cl->v[i].user_id), cl->v[i].join))
+            count(mb, RT_M_INTERNAL_ERRORS);
     rt_store_submit(mb->c->store, op);
 }
 

@@ -8,6 +8,13 @@
  * the transitions this replica's in-memory registry computed are published instead: then every
  * replica publishes them, so presence may be duplicated (never lost) until Redis is back.
  *
+ * Channels: subscriptions are registry events too (SUBSCRIBE / UNSUBSCRIBE, and the channels of
+ * RESYNC parts). The channel joins / leaves a change causes (per user: first connection
+ * subscribing, last one stopping by unsubscribe, close or node death) are sent as join / leave
+ * frames to the channel's subscribers (rt_route_channel_notice), for namespaces with
+ * join_leave, by the replica whose script call applied the change, or, as for presence, by
+ * every replica from its own registry when Redis could not say.
+ *
  * Resync: to every gateway once the snapshot is loaded, after a NATS reconnect and after the
  * bus shed registry events; to one node when a node it had purged speaks again in the same
  * life, when two heartbeats in a row disagree with the registry's count, when an OPEN / CLOSE

@@ -72,6 +72,8 @@ typedef enum {
     RT_M_NODES, /* gauges */
     RT_M_CONNECTIONS,
     RT_M_USERS,
+    RT_M_CHANNELS, /* gauge */
+    RT_M_CHANNEL_SUBSCRIPTIONS, /* gauge */
     RT_M_CONN_EVENTS,
     RT_M_STALE_EVENTS,
     RT_M_DUPLICATE_EVENTS,

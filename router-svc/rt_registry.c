@@ -1,76 +1,24 @@
-/* rt_registry: nodes, users and connections in uthash tables. A connection is in its node's
- * table (by conn id) and in its user's list; users are created on their first connection and
- * freed after their last one, at the end of the change that removed it ("reaping"), which is
- * what makes presence transitions net of a whole event. */
-#include "rt_registry.h"
-
+/* rt_registry: applying events, heartbeats, expiry and snapshot loads (the structures are in
+ * rt_registry_impl.h, the lookups in rt_registry_query.c). */
 #include <stdlib.h>
 #include <string.h>
-#include <uthash.h>
 #include <utlist.h>
 
+#include "rt_registry_impl.h"
+#include "wsg_channel.h"
 #include "wsg_user.h"
-#include "wsg_subject.h"
-
-typedef struct rt_node rt_node;
-typedef struct rt_user rt_user;
-
-typedef struct rt_conn {
-    UT_hash_handle hh; /* in node->conns */
-    uint64_t id;
-    rt_node *node;
-    rt_user *user;
-    struct rt_conn *prev, *next; /* in user->conns */
-} rt_conn;
-
-struct rt_user {
-    UT_hash_handle hh;
-    char *id;
-    rt_conn *conns;
-    size_t n;
-    int reaping;
-    rt_user *reap_next;
-    /* the last connection removed: named in the offline transition */
-    uint64_t last_conn_id;
-    char last_node[WSG_NODE_ID_MAX + 1];
-};
-
-typedef struct rt_stream {
-    UT_hash_handle hh;
-    uint32_t id;
-    uint64_t seq;         /* the highest seq consumed: applied, kept as a part or dropped */
-    rt_conn_set *pending; /* the parts of an unfinished RESYNC so far */
-    int skipping;         /* the rest of an abandoned set is still coming: drop it */
-} rt_stream;
-
-struct rt_node {
-    UT_hash_handle hh;
-    char id[WSG_NODE_ID_MAX + 1];
-    uint64_t epoch;
-    int64_t last_seen_us;
-    uint32_t interval_ms; /* the last heartbeat's; 0 until one came */
-    int draining;
-    rt_conn *conns;
-    size_t nconns;
-    size_t pending_conns; /* in the streams' unfinished sets */
-    rt_stream *streams;
-};
-
-struct rt_registry {
-    rt_node *nodes;
-    rt_user *users;
-    size_t nconns;
-    rt_user *reap;
-    rt_conn_set *last_set; /* handed out in rt_ev_result.set */
-    size_t max_pending;    /* per node */
-    int oom; /* set when a transition could not be recorded */
-};
 
 rt_registry *rt_registry_new(void)
 {
     rt_registry *r = calloc(1, sizeof(rt_registry));
-    if (r)
-        r->max_pending = RT_MAX_PENDING_CONNS;
+    if (!r)
+        return NULL;
+    r->max_pending = RT_MAX_PENDING_CONNS;
+    rt_chan_list_init(&r->chan_changes);
+    if (!(r->chans = rt_channels_new())) {
+        free(r);
+        return NULL;
+    }
     return r;
 }
 
@@ -127,12 +75,16 @@ static void conn_detach(rt_registry *r, rt_conn *c)
     HASH_DEL(n->conns, c);
     n->nconns--;
     r->nconns--;
+    rt_channels_drop(r->chans, &c->chans);
     free(c);
 }
 
-/* Ends a change: users left without a connection go offline and are freed. */
+/* Ends a change: users left without a connection go offline and are freed; the channels'
+ * join / leave transitions of the change are in r->chan_changes. */
 static void reap(rt_registry *r, rt_presence_list *out)
 {
+    if (rt_channels_settle(r->chans, &r->chan_changes))
+        r->oom = 1;
     while (r->reap) {
         rt_user *u = r->reap;
         r->reap = u->reap_next;
@@ -210,6 +162,7 @@ void rt_registry_clear(rt_registry *r)
     rt_node *n, *tmp;
     HASH_ITER(hh, r->nodes, n, tmp) node_remove(r, n);
     reap(r, NULL);
+    rt_chan_list_clear(&r->chan_changes);
     rt_conn_set_free(r->last_set);
     r->last_set = NULL;
     r->oom = 0;
@@ -220,10 +173,12 @@ void rt_registry_free(rt_registry *r)
     if (!r)
         return;
     rt_registry_clear(r);
+    rt_channels_free(r->chans);
+    rt_chan_list_free(&r->chan_changes);
     free(r);
 }
 
-static rt_node *node_find(const rt_registry *r, const char *id)
+rt_node *rt_reg_node_find(const rt_registry *r, const char *id)
 {
     rt_node *n;
     HASH_FIND_STR(r->nodes, id, n);
@@ -241,9 +196,14 @@ static rt_node *node_add(rt_registry *r, const char *id, uint64_t epoch)
     return n;
 }
 
-static int node_id_ok(const char *s)
+int rt_reg_node_id_ok(const char *s)
 {
     return s && wsg_subject_node_id_valid(s, strnlen(s, WSG_NODE_ID_MAX + 1));
+}
+
+static int channel_ok(const char *s)
+{
+    return s && wsg_channel_valid(s, strnlen(s, WSG_CHANNEL_MAX + 1));
 }
 
 /* Fencing shared by events and heartbeats. Returns the node, or NULL with res->status set
@@ -251,7 +211,7 @@ static int node_id_ok(const char *s)
 static rt_node *fence(rt_registry *r, const char *node_id, uint64_t epoch, int64_t now_us,
                       rt_ev_result *res)
 {
-    rt_node *n = node_find(r, node_id);
+    rt_node *n = rt_reg_node_find(r, node_id);
     if (!n) {
         n = node_add(r, node_id, epoch);
         if (!n) {
@@ -275,7 +235,7 @@ static rt_node *fence(rt_registry *r, const char *node_id, uint64_t epoch, int64
 /* Every connection of an event must belong to the event's stream. */
 static int event_ok(const Wsgate__ConnEvent *ev)
 {
-    if (!node_id_ok(ev->node_id) || ev->seq == 0 || ev->stream > RT_STREAM_MAX ||
+    if (!rt_reg_node_id_ok(ev->node_id) || ev->seq == 0 || ev->stream > RT_STREAM_MAX ||
         (ev->n_conns > 0 && !ev->conns))
         return 0;
     switch (ev->kind) {
@@ -284,9 +244,23 @@ static int event_ok(const Wsgate__ConnEvent *ev)
         if (ev->n_conns != 1)
             return 0;
         break;
+    case WSGATE__CONN_EVENT__KIND__SUBSCRIBE:
+    case WSGATE__CONN_EVENT__KIND__UNSUBSCRIBE:
+        if (ev->n_conns != 1 || !channel_ok(ev->channel))
+            return 0;
+        break;
     case WSGATE__CONN_EVENT__KIND__RESYNC:
         if (ev->n_conns > RT_MAX_EVENT_CONNS)
             return 0;
+        for (size_t i = 0; i < ev->n_conns; i++) {
+            const Wsgate__Conn *c = ev->conns[i];
+            if (!c || c->n_channels > RT_MAX_CONN_CHANNELS ||
+                (c->n_channels > 0 && !c->channels))
+                return 0;
+            for (size_t k = 0; k < c->n_channels; k++)
+                if (!channel_ok(c->channels[k]))
+                    return 0;
+        }
         break;
     default:
         return 0;
@@ -296,6 +270,33 @@ static int event_ok(const Wsgate__ConnEvent *ev)
             rt_conn_stream(ev->conns[i]->conn_id) != ev->stream)
             return 0;
     return 1;
+}
+
+/* The connection's channels become the space-separated list chans (NULL: none). */
+static int conn_set_chans(rt_registry *r, rt_node *n, uint64_t conn_id, const char *chans)
+{
+    rt_conn *c;
+    HASH_FIND(hh, n->conns, &conn_id, sizeof(conn_id), c);
+    if (!c)
+        return -1; /* its attach failed */
+    if (!chans) {
+        rt_channels_drop(r->chans, &c->chans);
+        return 0;
+    }
+    char *copy = strdup(chans);
+    const char **v = NULL;
+    size_t k = 0;
+    int rc = -1;
+    if (!copy || !(v = malloc((strlen(chans) / 2 + 1) * sizeof(*v))))
+        goto out;
+    char *save = NULL;
+    for (char *t = strtok_r(copy, " ", &save); t; t = strtok_r(NULL, " ", &save))
+        v[k++] = t;
+    rc = rt_channels_replace(r->chans, &c->chans, n->id, c->user->id, v, k);
+out:
+    free(v);
+    free(copy);
+    return rc;
 }
 
 typedef struct keep_id {
@@ -324,7 +325,8 @@ static int apply_set(rt_registry *r, rt_node *n, const rt_conn_set *set, rt_pres
     /* Attach the new set first, then drop what it lacks: a user present in both never
      * touches zero connections, so transitions come out net. */
     for (size_t i = 0; i < set->n; i++)
-        if (conn_attach(r, n, set->ids[i], set->users[i], out))
+        if (conn_attach(r, n, set->ids[i], set->users[i], out) ||
+            conn_set_chans(r, n, set->ids[i], set->chans ? set->chans[i] : NULL))
             rc = -1;
     rt_conn *c, *tmp;
     HASH_ITER(hh, n->conns, c, tmp) {
@@ -422,6 +424,7 @@ int rt_registry_conn_event(rt_registry *r, const Wsgate__ConnEvent *ev, int64_t 
 {
     memset(res, 0, sizeof(*res));
     r->oom = 0;
+    rt_chan_list_clear(&r->chan_changes);
     rt_conn_set_free(r->last_set);
     r->last_set = NULL;
     if (!event_ok(ev)) {
@@ -452,7 +455,7 @@ int rt_registry_conn_event(rt_registry *r, const Wsgate__ConnEvent *ev, int64_t 
         reap(r, out);
         return rc || r->oom ? -1 : 0;
     }
-    /* an OPEN or CLOSE means the stream moved on: an unfinished set will never complete */
+    /* any other event means the stream moved on: an unfinished set will never complete */
     if (s->pending)
         abandon(n, s, RT_ABANDON_GAP, 0, res);
     else if (s->skipping) {
@@ -460,14 +463,27 @@ int rt_registry_conn_event(rt_registry *r, const Wsgate__ConnEvent *ev, int64_t 
         res->set_lost = 1;
     }
     res->status = RT_EV_APPLIED;
-    if (ev->kind == WSGATE__CONN_EVENT__KIND__OPEN) {
-        rc = conn_attach(r, n, ev->conns[0]->conn_id, ev->conns[0]->user_id, out);
-    } else {
-        rt_conn *c;
-        uint64_t id = ev->conns[0]->conn_id;
-        HASH_FIND(hh, n->conns, &id, sizeof(id), c);
+    rt_conn *c;
+    uint64_t id = ev->conns[0]->conn_id;
+    HASH_FIND(hh, n->conns, &id, sizeof(id), c);
+    switch (ev->kind) {
+    case WSGATE__CONN_EVENT__KIND__OPEN:
+        rc = conn_attach(r, n, id, ev->conns[0]->user_id, out);
+        break;
+    case WSGATE__CONN_EVENT__KIND__CLOSE:
         if (c)
             conn_detach(r, c);
+        break;
+    case WSGATE__CONN_EVENT__KIND__SUBSCRIBE:
+        /* a connection the registry does not know (its OPEN was lost: the gap asks the node
+         * to resync) subscribes to nothing; the registry's user is the connection's */
+        if (c && rt_channels_sub(r->chans, &c->chans, n->id, c->user->id, ev->channel) < 0)
+            rc = -1;
+        break;
+    default: /* UNSUBSCRIBE */
+        if (c)
+            rt_channels_unsub(r->chans, &c->chans, ev->channel);
+        break;
     }
     reap(r, out);
     return rc || r->oom ? -1 : 0;
@@ -478,13 +494,14 @@ int rt_registry_heartbeat(rt_registry *r, const Wsgate__NodeHeartbeat *hb, int64
 {
     memset(res, 0, sizeof(*res));
     r->oom = 0;
-    if (!node_id_ok(hb->node_id)) {
+    rt_chan_list_clear(&r->chan_changes);
+    if (!rt_reg_node_id_ok(hb->node_id)) {
         res->status = RT_EV_INVALID;
         return 0;
     }
     if (hb->interval_ms == 0) {
         /* the node is stopping: forget it now rather than after the timeout */
-        rt_node *n = node_find(r, hb->node_id);
+        rt_node *n = rt_reg_node_find(r, hb->node_id);
         if (n && hb->node_epoch < n->epoch) {
             res->status = RT_EV_STALE;
             return 0;
@@ -523,6 +540,7 @@ size_t rt_registry_expire(rt_registry *r, int64_t now_us, int64_t timeout_us, rt
         char id[WSG_NODE_ID_MAX + 1];
         uint64_t epoch = n->epoch;
         memcpy(id, n->id, sizeof(id));
+        rt_chan_list_clear(&r->chan_changes);
         node_remove(r, n);
         reap(r, &off);
         if (fn)
@@ -536,9 +554,9 @@ size_t rt_registry_expire(rt_registry *r, int64_t now_us, int64_t timeout_us, rt
 
 int rt_registry_load_node(rt_registry *r, const char *node_id, uint64_t epoch, int64_t now_us)
 {
-    if (!node_id_ok(node_id))
+    if (!rt_reg_node_id_ok(node_id))
         return 1;
-    rt_node *n = node_find(r, node_id);
+    rt_node *n = rt_reg_node_find(r, node_id);
     if (n)
         return 1;
     n = node_add(r, node_id, epoch);
@@ -551,22 +569,40 @@ int rt_registry_load_node(rt_registry *r, const char *node_id, uint64_t epoch, i
 int rt_registry_load_conn(rt_registry *r, const char *node_id, uint64_t conn_id,
                           const char *user_id)
 {
-    if (!node_id_ok(node_id) || !wsg_user_id_str_valid(user_id))
+    if (!rt_reg_node_id_ok(node_id) || !wsg_user_id_str_valid(user_id))
         return 1;
-    rt_node *n = node_find(r, node_id);
+    rt_node *n = rt_reg_node_find(r, node_id);
     if (!n)
         return 1;
     int rc = conn_attach(r, n, conn_id, user_id, NULL);
     reap(r, NULL);
+    rt_chan_list_clear(&r->chan_changes);
     return rc;
+}
+
+int rt_registry_load_sub(rt_registry *r, const char *node_id, uint64_t conn_id,
+                         const char *channel)
+{
+    if (!rt_reg_node_id_ok(node_id) || !channel_ok(channel))
+        return 1;
+    rt_node *n = rt_reg_node_find(r, node_id);
+    rt_conn *c = NULL;
+    if (n)
+        HASH_FIND(hh, n->conns, &conn_id, sizeof(conn_id), c);
+    if (!c)
+        return 1;
+    int rc = rt_channels_sub(r->chans, &c->chans, n->id, c->user->id, channel);
+    reap(r, NULL);
+    rt_chan_list_clear(&r->chan_changes);
+    return rc < 0 ? -1 : 0;
 }
 
 int rt_registry_load_applied(rt_registry *r, const char *node_id, uint64_t epoch,
                              uint32_t stream, uint64_t seq)
 {
-    if (!node_id_ok(node_id))
+    if (!rt_reg_node_id_ok(node_id))
         return 1;
-    rt_node *n = node_find(r, node_id);
+    rt_node *n = rt_reg_node_find(r, node_id);
     if (!n || n->epoch != epoch)
         return 1;
     rt_stream *s;
@@ -583,90 +619,3 @@ int rt_registry_load_applied(rt_registry *r, const char *node_id, uint64_t epoch
     return 0;
 }
 
-size_t rt_registry_node_count(const rt_registry *r)
-{
-    return HASH_COUNT(r->nodes);
-}
-
-size_t rt_registry_conn_count(const rt_registry *r)
-{
-    return r->nconns;
-}
-
-size_t rt_registry_user_count(const rt_registry *r)
-{
-    return HASH_COUNT(r->users);
-}
-
-size_t rt_registry_user_conns(const rt_registry *r, const char *user_id, rt_conn_fn fn, void *arg)
-{
-    rt_user *u;
-    HASH_FIND(hh, r->users, user_id, strlen(user_id), u);
-    if (!u)
-        return 0;
-    size_t k = 0;
-    rt_conn *c;
-    DL_FOREACH(u->conns, c) {
-        fn(c->node->id, c->node->epoch, c->id, arg);
-        k++;
-    }
-    return k;
-}
-
-int rt_registry_user_online(const rt_registry *r, const char *user_id)
-{
-    rt_user *u;
-    HASH_FIND(hh, r->users, user_id, strlen(user_id), u);
-    return u && u->conns;
-}
-
-size_t rt_registry_nodes(const rt_registry *r, rt_node_fn fn, void *arg)
-{
-    size_t k = 0;
-    for (rt_node *n = r->nodes; n; n = n->hh.next, k++)
-        fn(n->id, n->epoch, arg);
-    return k;
-}
-
-int rt_registry_node_epoch(const rt_registry *r, const char *node_id, uint64_t *epoch)
-{
-    if (!node_id_ok(node_id))
-        return -1;
-    rt_node *n = node_find(r, node_id);
-    if (!n)
-        return -1;
-    *epoch = n->epoch;
-    return 0;
-}
-
-int rt_registry_node_stats(const rt_registry *r, const char *node_id, size_t *conns,
-                           int *resyncing)
-{
-    if (!node_id_ok(node_id))
-        return -1;
-    rt_node *n = node_find(r, node_id);
-    if (!n)
-        return -1;
-    *conns = n->nconns;
-    *resyncing = 0;
-    for (rt_stream *s = n->streams; s; s = s->hh.next)
-        if (s->pending || s->skipping)
-            *resyncing = 1;
-    return 0;
-}
-
-int rt_registry_walk(const rt_registry *r, const rt_registry_visitor *v, void *arg)
-{
-    for (rt_node *n = r->nodes; n; n = n->hh.next) {
-        int rc;
-        if (v->node && (rc = v->node(n->id, n->epoch, arg)))
-            return rc;
-        for (rt_conn *c = n->conns; c && v->conn; c = c->hh.next)
-            if ((rc = v->conn(n->id, c->id, c->user->id, arg)))
-                return rc;
-        for (rt_stream *s = n->streams; s && v->applied; s = s->hh.next)
-            if ((rc = v->applied(n->id, n->epoch, s->id, s->seq, arg)))
-                return rc;
-    }
-    return 0;
-}

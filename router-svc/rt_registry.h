@@ -18,6 +18,15 @@
  * are dropped (their seqs consumed) and the result says the stream's set is lost, so the
  * caller can ask the node to resync.
  *
+ * Channels: a SUBSCRIBE / UNSUBSCRIBE consumes a seq of its stream like an OPEN / CLOSE (and
+ * ends an unfinished set the same way) and changes one subscription of a known connection (of
+ * an unknown one: nothing; the registry's user of the connection is the subscriber, not the
+ * event's). A CLOSE ends every subscription of its connection, a node's purge every one of its
+ * connections', and a RESYNC gives each connection of the set exactly the channels its
+ * Conn.channels lists. Each change's join / leave transitions (per user: the first connection
+ * subscribing, the last one stopping) are net over the whole change, like presence
+ * (rt_registry_chan_changes).
+ *
  * Heartbeats: interval_ms > 0 sets the node's expiry to max(timeout, 3 * interval_ms);
  * interval_ms == 0 is the node's last heartbeat and removes it at once. */
 #ifndef RT_REGISTRY_H
@@ -25,6 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "proto/wsgate.pb-c.h"
+#include "rt_channels.h"
 #include "rt_conn_set.h"
 #include "rt_presence.h"
 #include "wsg_user.h"
@@ -45,7 +55,7 @@ static inline uint32_t rt_conn_stream(uint64_t conn_id)
 typedef struct rt_registry rt_registry;
 
 typedef enum {
-    RT_EV_APPLIED,   /* the registry changed (an OPEN, a CLOSE, a whole RESYNC set) */
+    RT_EV_APPLIED,   /* applied: an OPEN, CLOSE, SUBSCRIBE, UNSUBSCRIBE or a whole RESYNC set */
     RT_EV_PART,      /* a RESYNC part, kept until the set's last part arrives */
     RT_EV_DISCARDED, /* a RESYNC part of an abandoned set: seq consumed, content dropped */
     RT_EV_DUPLICATE, /* seq already consumed for (node, epoch, stream) */
@@ -100,6 +110,9 @@ int rt_registry_load_conn(rt_registry *r, const char *node_id, uint64_t conn_id,
                           const char *user_id);
 int rt_registry_load_applied(rt_registry *r, const char *node_id, uint64_t epoch,
                              uint32_t stream, uint64_t seq);
+/* A subscription of a loaded connection (ignored, 1, when the connection is unknown). */
+int rt_registry_load_sub(rt_registry *r, const char *node_id, uint64_t conn_id,
+                         const char *channel);
 void rt_registry_clear(rt_registry *r);
 
 size_t rt_registry_node_count(const rt_registry *r);
@@ -132,12 +145,20 @@ size_t rt_registry_channel_users(const rt_registry *r, const char *channel, rt_u
 size_t rt_registry_channel_count(const rt_registry *r);      /* channels with subscribers */
 size_t rt_registry_subscription_count(const rt_registry *r); /* (connection, channel) pairs */
 
+/* The channel join / leave transitions of the last change: rt_registry_conn_event,
+ * rt_registry_heartbeat, or (inside an rt_expire_fn) the expiry of the node reported. Owned by
+ * the registry, valid until its next change. */
+const rt_chan_list *rt_registry_chan_changes(const rt_registry *r);
+
 /* Full walk, for rewriting the durable copy. A callback returning non-zero stops the walk,
  * and that value is returned. */
 typedef struct rt_registry_visitor {
     int (*node)(const char *node_id, uint64_t epoch, void *arg);
     int (*conn)(const char *node_id, uint64_t conn_id, const char *user_id, void *arg);
     int (*applied)(const char *node_id, uint64_t epoch, uint32_t stream, uint64_t seq, void *arg);
+    /* each connection with at least one channel (rt_chan_conn_count / rt_chan_conn_at) */
+    int (*chans)(const char *node_id, uint64_t conn_id, const char *user_id,
+                 const rt_chan_conn *chans, void *arg);
 } rt_registry_visitor;
 int rt_registry_walk(const rt_registry *r, const rt_registry_visitor *v, void *arg);
 

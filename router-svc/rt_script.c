@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "rt_lua.h"
+#include "wsg_channel.h"
 #include "wsg_num.h"
+#include "wsg_user.h"
 
 /* The Lua is in router-svc/lua/registry_*.lua (keys, arguments and replies in each file's
  * header), embedded at build time; the change scripts share registry_prelude.lua. */
@@ -46,16 +48,30 @@ static int conn_head_args(rt_cmd *a, const char *prefix, int64_t seen_ttl_ms,
 int rt_script_conn_args(rt_cmd *a, const char *prefix, int64_t seen_ttl_ms,
                         const Wsgate__ConnEvent *ev)
 {
-    int kind = ev->kind == WSGATE__CONN_EVENT__KIND__OPEN    ? 0
-               : ev->kind == WSGATE__CONN_EVENT__KIND__CLOSE ? 1
-                                                             : 2;
+    int kind;
+    switch (ev->kind) {
+    case WSGATE__CONN_EVENT__KIND__OPEN: kind = 0; break;
+    case WSGATE__CONN_EVENT__KIND__CLOSE: kind = 1; break;
+    case WSGATE__CONN_EVENT__KIND__RESYNC: kind = 2; break;
+    case WSGATE__CONN_EVENT__KIND__SUBSCRIBE: kind = 3; break;
+    case WSGATE__CONN_EVENT__KIND__UNSUBSCRIBE: kind = 4; break;
+    default: return -1;
+    }
     if (conn_head_args(a, prefix, seen_ttl_ms, ev->node_id, ev->node_epoch, ev->stream, ev->seq,
                        ev->seq, kind))
         return -1;
-    for (size_t i = 0; i < ev->n_conns; i++)
-        if (rt_cmd_addf(a, "%" PRIu64, ev->conns[i]->conn_id) ||
-            rt_cmd_adds(a, ev->conns[i]->user_id))
+    for (size_t i = 0; i < ev->n_conns; i++) {
+        const Wsgate__Conn *c = ev->conns[i];
+        char *chans = NULL;
+        if (kind == 2 && rt_conn_set_join(c, &chans))
             return -1;
+        const char *third = kind == 2 ? (chans ? chans : "") : kind >= 3 ? ev->channel : "";
+        int rc = rt_cmd_addf(a, "%" PRIu64, c->conn_id) || rt_cmd_adds(a, c->user_id) ||
+                 rt_cmd_adds(a, third);
+        free(chans);
+        if (rc)
+            return -1;
+    }
     return 0;
 }
 
@@ -66,7 +82,8 @@ int rt_script_resync_args(rt_cmd *a, const char *prefix, int64_t seen_ttl_ms,
                        set->last_seq, 2))
         return -1;
     for (size_t i = 0; i < set->n; i++)
-        if (rt_cmd_addf(a, "%" PRIu64, set->ids[i]) || rt_cmd_adds(a, set->users[i]))
+        if (rt_cmd_addf(a, "%" PRIu64, set->ids[i]) || rt_cmd_adds(a, set->users[i]) ||
+            rt_cmd_adds(a, set->chans && set->chans[i] ? set->chans[i] : ""))
             return -1;
     return 0;
 }
@@ -93,19 +110,42 @@ static int is_str(const redisReply *r)
     return r && r->type == REDIS_REPLY_STRING && r->str;
 }
 
-int rt_script_parse_change(const redisReply *r, const char *node_id, rt_script_status *status,
-                           int *gap, rt_presence_list *out)
+static int is_triples(const redisReply *r)
 {
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 2 || (r->elements - 2) % 3 != 0)
+    return r && r->type == REDIS_REPLY_ARRAY && r->elements % 3 == 0;
+}
+
+static int parse_chans(const redisReply *l, rt_chan_list *out)
+{
+    for (size_t i = 0; i < l->elements; i += 3) {
+        const redisReply *j = l->element[i], *ch = l->element[i + 1], *u = l->element[i + 2];
+        if (j->type != REDIS_REPLY_INTEGER || (j->integer != 0 && j->integer != 1) ||
+            !is_str(ch) || !wsg_channel_valid(ch->str, ch->len) || !is_str(u) ||
+            !wsg_user_id_valid(u->str, u->len))
+            return -1;
+        if (out && rt_chan_list_add(out, ch->str, ch->len, u->str, u->len, (int)j->integer))
+            return -1;
+    }
+    return 0;
+}
+
+int rt_script_parse_change(const redisReply *r, const char *node_id, rt_script_status *status,
+                           int *gap, rt_presence_list *out, rt_chan_list *chans)
+{
+    if (!r || r->type != REDIS_REPLY_ARRAY || (r->elements != 2 && r->elements != 4))
         return -1;
     const redisReply *st = r->element[0], *g = r->element[1];
     if (st->type != REDIS_REPLY_INTEGER || st->integer < 0 || st->integer > 2 ||
         g->type != REDIS_REPLY_INTEGER)
         return -1;
-    *status = (rt_script_status)st->integer;
-    *gap = g->integer != 0;
-    for (size_t i = 2; i < r->elements; i += 3) {
-        const redisReply *on = r->element[i], *u = r->element[i + 1], *c = r->element[i + 2];
+    if (r->elements == 2)
+        goto ok;
+    const redisReply *pres = r->element[2];
+    if (!is_triples(pres) || !is_triples(r->element[3]))
+        return -1;
+    for (size_t i = 0; i < pres->elements; i += 3) {
+        const redisReply *on = pres->element[i], *u = pres->element[i + 1],
+                         *c = pres->element[i + 2];
         uint64_t conn_id;
         if (on->type != REDIS_REPLY_INTEGER || (on->integer != 0 && on->integer != 1) ||
             !is_str(u) || u->len == 0 || u->len > RT_USER_ID_MAX || !is_str(c) ||
@@ -114,6 +154,11 @@ int rt_script_parse_change(const redisReply *r, const char *node_id, rt_script_s
         if (rt_presence_list_add(out, u->str, u->len, (int)on->integer, node_id, conn_id))
             return -1;
     }
+    if (parse_chans(r->element[3], chans))
+        return -1;
+ok:
+    *status = (rt_script_status)st->integer;
+    *gap = g->integer != 0;
     return 0;
 }
 
@@ -144,17 +189,50 @@ static int parse_applied_field(const redisReply *f, char *node, size_t nodelen, 
     return 0;
 }
 
+/* P:subs:<node> pairs (conn id, channels joined by spaces) of a loaded node. 0 / -1 (ENOMEM
+ * or a shape that is not pairs). */
+static int load_subs(const redisReply *subs, rt_registry *reg, const char *node_id, size_t *bad)
+{
+    if (!flat_pairs(subs)) {
+        (*bad)++;
+        return 0;
+    }
+    for (size_t k = 0; k < subs->elements; k += 2) {
+        const redisReply *cid = subs->element[k], *chs = subs->element[k + 1];
+        uint64_t conn_id;
+        if (!is_str(cid) || wsg_parse_u64(cid->str, cid->len, &conn_id) || !is_str(chs) ||
+            strlen(chs->str) != chs->len) {
+            (*bad)++;
+            continue;
+        }
+        char *copy = strdup(chs->str), *save = NULL;
+        if (!copy)
+            return -1;
+        for (char *t = strtok_r(copy, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+            int rc = rt_registry_load_sub(reg, node_id, conn_id, t);
+            if (rc < 0) {
+                free(copy);
+                return -1;
+            }
+            if (rc > 0)
+                (*bad)++;
+        }
+        free(copy);
+    }
+    return 0;
+}
+
 int rt_script_load_snapshot(const redisReply *r, rt_registry *reg, int64_t now_us, size_t *bad)
 {
     *bad = 0;
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 2)
         return -1;
     const redisReply *nodes = r->element[0], *applied = r->element[1];
-    if (!flat_pairs(nodes) || !flat_pairs(applied) || r->elements != 2 + nodes->elements / 2)
+    if (!flat_pairs(nodes) || !flat_pairs(applied) || r->elements != 2 + nodes->elements)
         return -1;
     for (size_t i = 0; i < nodes->elements; i += 2) {
         const redisReply *id = nodes->element[i], *ep = nodes->element[i + 1];
-        const redisReply *conns = r->element[2 + i / 2];
+        const redisReply *conns = r->element[2 + i], *subs = r->element[3 + i];
         uint64_t epoch;
         if (!is_str(id) || strlen(id->str) != id->len || !is_str(ep) ||
             wsg_parse_u64(ep->str, ep->len, &epoch) || !flat_pairs(conns)) {
@@ -182,6 +260,8 @@ int rt_script_load_snapshot(const redisReply *r, rt_registry *reg, int64_t now_u
             if (rc > 0)
                 (*bad)++;
         }
+        if (load_subs(subs, reg, id->str, bad))
+            return -1;
     }
     for (size_t i = 0; i < applied->elements; i += 2) {
         char node[WSG_NODE_ID_MAX + 1];
@@ -235,9 +315,43 @@ static int rw_applied(const char *node_id, uint64_t epoch, uint32_t stream, uint
            rt_cmd_addf(cmd, "%" PRIu64, seq);
 }
 
+/* P:subs:<node> conn -> channels, and one HINCRBY of P:chan:<channel> per subscription. */
+static int rw_chans(const char *node_id, uint64_t conn_id, const char *user_id,
+                    const rt_chan_conn *chans, void *arg)
+{
+    rewrite_ctx *c = arg;
+    size_t n = rt_chan_conn_count(chans);
+    rt_cmd *h = rt_store_op_cmd(c->op);
+    if (!h || rt_cmd_adds(h, "HSET") || rt_cmd_addf(h, "%s:subs:%s", c->prefix, node_id) ||
+        rt_cmd_addf(h, "%" PRIu64, conn_id))
+        return -1;
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(rt_chan_conn_at(chans, i)) + 1;
+    char *joined = malloc(len), *p = joined;
+    if (!joined)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(rt_chan_conn_at(chans, i));
+        memcpy(p, rt_chan_conn_at(chans, i), l);
+        p += l;
+        *p++ = i + 1 < n ? ' ' : '\0';
+    }
+    int rc = rt_cmd_adds(h, joined);
+    free(joined);
+    for (size_t i = 0; !rc && i < n; i++) {
+        rt_cmd *k = rt_store_op_cmd(c->op);
+        rc = !k || rt_cmd_adds(k, "HINCRBY") ||
+             rt_cmd_addf(k, "%s:chan:%s", c->prefix, rt_chan_conn_at(chans, i)) ||
+             rt_cmd_adds(k, user_id) || rt_cmd_adds(k, "1");
+    }
+    return rc ? -1 : 0;
+}
+
 int rt_script_rewrite_cmds(rt_store_op *op, const char *prefix, const rt_registry *reg)
 {
     rewrite_ctx c = {.op = op, .prefix = prefix};
-    rt_registry_visitor v = {.node = rw_node, .conn = rw_conn, .applied = rw_applied};
+    rt_registry_visitor v = {.node = rw_node, .conn = rw_conn, .applied = rw_applied,
+                             .chans = rw_chans};
     return rt_registry_walk(reg, &v, &c) ? -1 : 0;
 }

@@ -35,6 +35,9 @@ void rt_status_gauges(rt_status *st)
     wsg_metrics_set(c->m, RT_M_NODES, (int64_t)rt_registry_node_count(c->reg));
     wsg_metrics_set(c->m, RT_M_CONNECTIONS, (int64_t)rt_registry_conn_count(c->reg));
     wsg_metrics_set(c->m, RT_M_USERS, (int64_t)rt_registry_user_count(c->reg));
+    wsg_metrics_set(c->m, RT_M_CHANNELS, (int64_t)rt_registry_channel_count(c->reg));
+    wsg_metrics_set(c->m, RT_M_CHANNEL_SUBSCRIPTIONS,
+                    (int64_t)rt_registry_subscription_count(c->reg));
     /* the broadcast stream's ring, by its own name: dashboards read this gauge */
     wsg_metrics_set(c->m, RT_M_BROADCAST_RING_ITEMS,
                     (int64_t)rt_hist_serve_ring_len(st->hs, WSG_STREAM_BROADCAST, ""));

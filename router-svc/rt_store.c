@@ -360,12 +360,13 @@ static int run_rewrite(rt_store *s, rt_store_op *op)
     if (rt_cmd_adds(&fixed, "DEL") || rt_cmd_addf(&fixed, "%s:nodes", s->prefix) ||
         rt_cmd_addf(&fixed, "%s:applied", s->prefix))
         goto out;
-    snprintf(pat, sizeof(pat), "%s:node:*", s->prefix);
-    if (scan_keys(s, pat, &dels, &ndels))
-        goto out;
-    snprintf(pat, sizeof(pat), "%s:user:*", s->prefix);
-    if (scan_keys(s, pat, &dels, &ndels))
-        goto out;
+    /* the registry's per-key parts (rt_script.h's layout) */
+    static const char *const parts[] = {"node", "user", "subs", "chan"};
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+        snprintf(pat, sizeof(pat), "%s:%s:*", s->prefix, parts[i]);
+        if (scan_keys(s, pat, &dels, &ndels))
+            goto out;
+    }
     rt_cmd multi, exec;
     rt_cmd_init(&multi);
     rt_cmd_init(&exec);

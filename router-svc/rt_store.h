@@ -25,7 +25,8 @@
 
 typedef struct rt_store_cfg {
     rt_redis_addr addr;
-    const char *prefix;          /* keys deleted by a rewrite: <prefix>:nodes, :applied, :node:*, :user:* */
+    const char *prefix; /* keys deleted by a rewrite: <prefix>:nodes, :applied, :node:*, :user:*,
+                         * :subs:*, :chan:* */
     const char *const *scripts;  /* Lua sources */
     size_t nscripts;
     void (*wake)(void *arg);     /* called on the store thread after handing ops back */

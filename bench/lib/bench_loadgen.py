@@ -59,7 +59,8 @@ class Step:
 
 def run_step(sup, loadgen, dep, outdir, tag, *, conns, per_process, connect_rate, scenario,
              hold=0.0, rate=None, duration=None, settle=None, drain=None, connect_timeout=30.0,
-             extra=(), time_bound_s):
+             extra=(), per_proc=None, time_bound_s):
+    """per_proc(k), if given, returns more arguments for the k-th load generator."""
     step = Step(tag)
     counts = split(conns, per_process)
     pids = [p.pid for p in dep.all_procs]
@@ -85,6 +86,8 @@ def run_step(sup, loadgen, dep, outdir, tag, *, conns, per_process, connect_rate
         for pid in pids:
             argv += ["--server-pid", str(pid)]
         argv += list(extra)
+        if per_proc:
+            argv += per_proc(k)
         started.append(_start(sup, step, argv, outdir, tag, k, n))
     deadline = time.monotonic() + time_bound_s
     try:

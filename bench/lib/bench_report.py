@@ -84,6 +84,8 @@ def _fmt_num(v, unit):
         return "—"
     if unit == "KiB":
         return f"{v:.2f} KiB"
+    if unit == "B":
+        return f"{v:,.0f} bytes"
     if unit == "ms":
         return f"{v:.1f} ms" if v >= 10 else f"{v:.2f} ms"
     return f"{v:,.0f}{' ' + unit if unit else ''}"
@@ -105,6 +107,10 @@ ROWS = [
      "{p99_limit_ms} ms, nothing dropped (deliveries/s)", "", "≥ 1,000,000"),
     ("send_msgs_per_s", "send_message between random users at {send_conns:,} connections, "
      "p99 < {p99_limit_ms} ms, nothing dropped (msg/s)", "", "≥ 100,000"),
+    ("channel_pubs_per_s", "channel publications at {channel_conns:,} connections, "
+     "{channels:,} channels × {channel_subs:,} subscribers, p99 < {p99_limit_ms} ms, nothing "
+     "missing (publications/s)", "", "—"),
+    ("channel_bytes_per_sub", "gateway memory per channel subscription", "B", "≤ 256 bytes"),
 ]
 
 
@@ -140,7 +146,9 @@ def steps_markdown(results, systems):
     out = []
     for s in systems:
         r = results.get(s, {})
-        for key, title in (("fanout_steps", "broadcast fan-out"), ("send_steps", "send_message")):
+        for key, title in (("fanout_steps", "broadcast fan-out"), ("send_steps", "send_message"),
+                           ("channel_steps", "channel publications (offered and received: "
+                            "deliveries to subscribers)")):
             steps = r.get(key)
             if not steps:
                 continue

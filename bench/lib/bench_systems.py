@@ -13,6 +13,11 @@ Systems:
   ref     redis-server, N x bench/ref/aiohttp_gateway.py (the reference design)
   node    N x bench/ref/node-ws/server.mjs (independent processes: only for connect runs
           above one process's open-files limit)
+
+Channels (the channel row) need nothing more: wsgate's default namespace (no
+WSGATE_CHANNEL_NAMESPACES) accepts the load generator's bench-N names, WSGATE_AUTH=none
+allows subscribe and publish, WSGATE_INBOUND_RATE=0 lets a connection publish more than 50/s,
+and one subscription per connection stays far below WSGATE_MAX_CHANNELS_PER_CONN.
 """
 import os
 import shutil

@@ -10,11 +10,16 @@ aiohttp and redis-py's asyncio client (Debian: python3-aiohttp, python3-redis):
 * ``send_message`` looks the target's node up in Redis and PUBLISHes the frame to that
   node's channel; ``broadcast`` PUBLISHes to ``broadcast``; every node writes what arrives on
   its channels to its local sockets;
-* a per-stream ``seq`` comes from a Redis counter (INCR, pipelined with the lookup).
+* a per-stream ``seq`` comes from a Redis counter (INCR, pipelined with the lookup);
+* channels (issue #12): a Redis pub/sub channel ``chan:<name>`` per wsgate channel, which a
+  node subscribes to while it has at least one local subscriber of it; ``publish`` takes the
+  channel's seq from the counter ``seq:chan:<name>`` (INCR) and PUBLISHes the publication
+  frame there; every node writes it to its local subscribers.
 
 It speaks the part of wsgate's JSON client protocol the load generator uses
-(docs/protocol.md): ``?user_id=``, ``welcome`` first, ``ping``/``pong``, ``send_message`` and
-``broadcast``. There is no history: a message to a user with no connection is dropped.
+(docs/protocol.md): ``?user_id=``, ``welcome`` first, ``ping``/``pong``, ``send_message``,
+``broadcast``, ``subscribe`` / ``unsubscribe`` / ``publish``. There is no history: a message
+to a user with no connection is dropped, and a subscribe's ``since`` replays nothing.
 
 Usage: aiohttp_gateway.py --port P [--host 127.0.0.1] --node-id ID [--redis-url URL]
 Prints "listening HOST:PORT" on stdout once it accepts connections; SIGTERM/SIGINT close
@@ -33,6 +38,9 @@ import redis.asyncio as aioredis
 from aiohttp import WSMsgType, web
 
 USER_ID = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
+CHANNEL = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
+CHANNEL_PREFIX = "chan:"
+MAX_CHANNELS_PER_CONN = 128  # wsgate's default WSGATE_MAX_CHANNELS_PER_CONN
 MAX_MESSAGE_BYTES = 64 * 1024
 PING_INTERVAL_S = 30.0  # same idle ping as wsgate's default WSGATE_PING_INTERVAL
 # aiohttp's default listen backlog (128) overflows under a connection storm; deployments use
@@ -67,6 +75,11 @@ class Gateway:
         self.redis = aioredis.Redis(connection_pool=pool)
         self.unregister_script = self.redis.register_script(UNREGISTER_LUA)
         self.local = {}  # user id -> set of WebSocketResponse
+        self.channels = {}  # channel -> set of WebSocketResponse (local subscribers)
+        # channel -> future done once Redis confirmed this node's SUBSCRIBE to it: a
+        # `subscribed` answer waits for it, so no publication after it can be missed
+        self.chan_ready = {}
+        self.conn_channels = {}  # WebSocketResponse -> set of channels it follows
         self.conn_ids = itertools.count(1)
         self.pubsub = None
         self.listener = None
@@ -78,8 +91,10 @@ class Gateway:
         self.listener = asyncio.create_task(self.listen())
 
     async def subscribe(self):
-        self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-        await self.pubsub.subscribe(f"node:{self.node_id}", BROADCAST_CHANNEL)
+        # subscribe confirmations are read: they complete the channels' futures
+        self.pubsub = self.redis.pubsub(ignore_subscribe_messages=False)
+        names = [CHANNEL_PREFIX + c for c in self.channels]
+        await self.pubsub.subscribe(f"node:{self.node_id}", BROADCAST_CHANNEL, *names)
 
     async def on_shutdown(self, app):
         for conns in list(self.local.values()):
@@ -106,6 +121,7 @@ class Gateway:
         )
         await ws.prepare(request)
         self.local.setdefault(user, set()).add(ws)
+        self.conn_channels[ws] = set()
         try:
             await self.redis.set(f"user:{user}", self.node_id)
             await ws.send_str(
@@ -130,6 +146,8 @@ class Gateway:
         return ws
 
     async def forget(self, user, ws):
+        for channel in self.conn_channels.pop(ws, ()):
+            await self.leave_channel(ws, channel)
         conns = self.local.get(user)
         if conns is None:
             return
@@ -173,8 +191,78 @@ class Gateway:
             if not isinstance(content, str):
                 return await self.send_error(ws, "invalid_field", "content must be a string")
             await self.broadcast(user, content)
+        elif kind in ("subscribe", "unsubscribe", "publish"):
+            channel = msg.get("channel")
+            if not isinstance(channel, str) or not CHANNEL.match(channel):
+                return await self.channel_reply(ws, msg, {"type": "error", "code": "bad_channel"})
+            if kind == "subscribe":
+                await self.subscribe_channel(ws, msg, channel)
+            elif kind == "unsubscribe":
+                if channel in self.conn_channels.get(ws, ()):
+                    self.conn_channels[ws].discard(channel)
+                    await self.leave_channel(ws, channel)
+                await self.channel_reply(ws, msg, {"type": "unsubscribed", "channel": channel})
+            elif "content" not in msg:
+                await self.send_error(ws, "invalid_field", "content is required")
+            else:
+                await self.publish(ws, user, msg, channel)
         else:
             await self.send_error(ws, "unsupported_type", f"no handler for {kind}")
+
+    # ---- channels ----
+
+    async def channel_reply(self, ws, msg, frame):
+        if "id" in msg:
+            frame["ref"] = msg["id"]
+        if frame["type"] == "error" and isinstance(msg.get("channel"), str):
+            frame["channel"] = msg["channel"]
+        await ws.send_str(dumps(frame))
+
+    async def subscribe_channel(self, ws, msg, channel):
+        mine = self.conn_channels.get(ws)
+        if mine is None:
+            return
+        if channel not in mine:
+            if len(mine) >= MAX_CHANNELS_PER_CONN:
+                return await self.channel_reply(
+                    ws, msg, {"type": "error", "code": "too_many_channels"})
+            mine.add(channel)
+            self.channels.setdefault(channel, set()).add(ws)
+            if channel not in self.chan_ready:
+                self.chan_ready[channel] = asyncio.get_running_loop().create_future()
+                await self.pubsub.subscribe(CHANNEL_PREFIX + channel)
+        ready = self.chan_ready.get(channel)
+        if ready is not None:
+            await ready
+        position = int(await self.redis.get(f"seq:{CHANNEL_PREFIX}{channel}") or 0)
+        await self.channel_reply(ws, msg, {"type": "subscribed", "channel": channel,
+                                           "position": position, "epoch": "ref"})
+
+    async def leave_channel(self, ws, channel):
+        subs = self.channels.get(channel)
+        if subs is None:
+            return
+        subs.discard(ws)
+        if subs:
+            return
+        del self.channels[channel]
+        ready = self.chan_ready.pop(channel, None)
+        if ready is not None and not ready.done():
+            ready.cancel()
+        try:
+            await self.pubsub.unsubscribe(CHANNEL_PREFIX + channel)
+        except aioredis.RedisError as e:
+            log.warning("unsubscribe %s failed: %s", channel, e)
+
+    async def publish(self, ws, user, msg, channel):
+        ts = int(time.time() * 1000)
+        seq = await self.redis.incr(f"seq:{CHANNEL_PREFIX}{channel}")
+        frame = {"type": "publication", "channel": channel, "from": user,
+                 "content": msg["content"], "ts": ts, "seq": seq}
+        await self.redis.publish(CHANNEL_PREFIX + channel, dumps(frame))
+        if "id" in msg:
+            await ws.send_str(dumps({"type": "sent", "ref": msg["id"], "stream": "channel",
+                                     "channel": channel, "seq": seq}))
 
     async def send_message(self, user, target, content):
         ts = int(time.time() * 1000)
@@ -214,9 +302,16 @@ class Gateway:
 
     async def deliver_from(self, pubsub):
         async for m in pubsub.listen():
+            if m["type"] == "subscribe" and m["channel"].startswith(CHANNEL_PREFIX):
+                ready = self.chan_ready.get(m["channel"][len(CHANNEL_PREFIX):])
+                if ready is not None and not ready.done():
+                    ready.set_result(None)
             if m["type"] != "message":
                 continue
-            if m["channel"] == BROADCAST_CHANNEL:
+            if m["channel"].startswith(CHANNEL_PREFIX):
+                text = m["data"]
+                targets = list(self.channels.get(m["channel"][len(CHANNEL_PREFIX):], ()))
+            elif m["channel"] == BROADCAST_CHANNEL:
                 text = m["data"]
                 targets = [ws for conns in self.local.values() for ws in conns]
             else:

@@ -21,15 +21,21 @@
 //   user stream; 'broadcast' frames the broadcast stream. Frames outside any stream are never
 //   counted, even with a seq ('sent' receipts carry the seq of the *target's* stream). A frame
 //   whose seq is not above the last one seen on its stream is a replayed duplicate and is
-//   dropped (stats). Channel streams are passed through untracked (the resume URL has no
-//   argument for them).
+//   dropped (stats). 'publication' frames are the stream of their channel, tracked the same
+//   way per channel.
+// - Channels: subscribe(channel, onPublication, {since, epoch}) remembers the channel and sends
+//   a subscribe frame now (when open) and again after every welcome, with since = the last
+//   seq seen on that channel and its epoch, so a reconnect resumes every channel without a
+//   gap. The 'subscribed' answer's position is where publications start: adopted on the
+//   first subscribe or in a new epoch, otherwise the client keeps its own (as for the welcome).
 // - Resume: once a welcome gave an epoch, every attempt carries since, broadcast_since, epoch.
 //   The welcome's positions are where the frames that follow start: on a first session, or in
 //   a new epoch (history lost, old positions void), both positions become the welcome's; in the
 //   same epoch the client keeps its own (a seq names one delivery, so it never moves back).
 // - {"type":"resync","stream":S,"epoch":E,"position":P}: history cannot fill the gap; what the
 //   client had not seen in S up to P is gone, and S continues after P (the welcome's position
-//   when P is absent). The epoch becomes E. The application should reload that state.
+//   when P is absent). The epoch becomes E. The application should reload that state. A
+//   channel's resync carries "channel" and moves only that channel.
 
 /**
  * @typedef {'connecting'|'open'|'reconnecting'|'closed'} WsgateState
@@ -68,6 +74,11 @@
  * @property {number} gaps  frames whose seq skipped ahead (the server promises none).
  * @property {number} pingTimeouts  connections dropped for want of an answer to a ping.
  * @property {number} resyncs  resync frames received.
+ *
+ * @typedef {Object} WsgateSubscribeOptions
+ * @property {number} [since]  resume after this seq of the channel (publications after it are
+ *   replayed first); default: start at the channel's newest publication.
+ * @property {number|string} [epoch]  the history epoch since belongs to.
  */
 
 const SOCKET_OPEN = 1; // WebSocket.OPEN, the same in browsers and `ws`
@@ -75,7 +86,8 @@ const CLOSE_UNAUTHORIZED = 4001;
 const MAX_BACKOFF_EXPONENT = 30; // 2^30 * any sane base is far above any sane cap
 
 // Server frames that never belong to a stream, whatever fields they carry.
-const NOT_IN_A_STREAM = new Set(['welcome', 'pong', 'resync', 'error', 'sent']);
+const NOT_IN_A_STREAM = new Set(['welcome', 'pong', 'resync', 'error', 'sent', 'subscribed',
+  'unsubscribed', 'presence', 'join', 'leave']);
 
 const noop = () => {};
 
@@ -148,6 +160,8 @@ export class WsgateClient {
     this._epoch = null;
     this._seen = { user: 0, broadcast: 0 };
     this._serverPositions = { user: 0, broadcast: 0 }; // from the last welcome
+    /** @type {Map<string, {handler: Function, seen: number|null, epoch: number|string|null}>} */
+    this._channels = new Map();
     /** @type {WsgateStats} */
     this._stats = { connects: 0, retries: 0, framesReceived: 0, invalidFrames: 0,
       duplicatesDropped: 0, gaps: 0, pingTimeouts: 0, resyncs: 0 };
@@ -159,6 +173,16 @@ export class WsgateClient {
   /** @returns {WsgatePositions} a copy */
   get positions() { return { epoch: this._epoch, ...this._seen }; }
 
+  /**
+   * Last seq seen per subscribed channel, with the epoch it belongs to.
+   * @returns {Record<string, {position: number|null, epoch: number|string|null}>}
+   */
+  get channelPositions() {
+    const out = {};
+    for (const [name, c] of this._channels) out[name] = { position: c.seen, epoch: c.epoch };
+    return out;
+  }
+
   /** @returns {WsgateStats} a copy */
   get stats() { return { ...this._stats }; }
 
@@ -168,7 +192,8 @@ export class WsgateClient {
    * business deliveries, 'sent' receipts); 'error' (a server error frame, or on close 4001
    * {type:'error', code:'unauthorized', message:<reason>, closeCode:4001, local:true});
    * 'resync' ({stream, position, frame}); 'state' ({state, attempt, delayMs, code, reason}),
-   * emitted on every change and on every scheduled retry.
+   * emitted on every change and on every scheduled retry; for channels 'subscribed',
+   * 'unsubscribed', 'publication', 'presence', 'join', 'leave' (the frame).
    * @param {string} event
    * @param {(detail: any) => void} fn
    */
@@ -224,7 +249,66 @@ export class WsgateClient {
   /** @param {string} content */
   broadcast(content) { return this.send({ type: 'broadcast', content }); }
 
+  /**
+   * Follows a channel: onPublication gets every publication frame of it, in seq order, each
+   * once, across reconnects (the client resubscribes with since after every welcome). Returns
+   * a function that unsubscribes. Errors (forbidden, unknown_namespace, ...) come as 'error'
+   * events with the channel.
+   * @param {string} channel
+   * @param {(publication: any) => void} onPublication
+   * @param {WsgateSubscribeOptions} [opts]
+   */
+  subscribe(channel, onPublication, opts = {}) {
+    if (typeof channel !== 'string' || typeof onPublication !== 'function') {
+      throw new TypeError('WsgateClient.subscribe(channel, onPublication[, opts])');
+    }
+    this._channels.set(channel, {
+      handler: onPublication,
+      seen: isSeq(opts.since) ? opts.since : null,
+      epoch: opts.epoch ?? null,
+    });
+    this._sendSubscribe(channel);
+    return () => this.unsubscribe(channel);
+  }
+
+  /** @param {string} channel */
+  unsubscribe(channel) {
+    if (!this._channels.delete(channel)) return false;
+    this.send({ type: 'unsubscribe', channel });
+    return true;
+  }
+
+  /**
+   * Publishes to a channel's subscribers. With an id, the server answers a 'sent' receipt
+   * ('frame' event) carrying the publication's seq.
+   * @param {string} channel
+   * @param {any} content
+   * @param {string} [id]
+   */
+  publish(channel, content, id) {
+    const f = { type: 'publish', channel, content };
+    if (id !== undefined) f.id = id;
+    return this.send(f);
+  }
+
+  /**
+   * Asks who is subscribed to a channel; the answer arrives as a 'presence' event.
+   * @param {string} channel
+   */
+  presence(channel) { return this.send({ type: 'presence', channel }); }
+
   // --- internals -------------------------------------------------------------------------
+
+  _sendSubscribe(channel) {
+    const c = this._channels.get(channel);
+    if (!c) return false;
+    const f = { type: 'subscribe', channel };
+    if (c.seen !== null) {
+      f.since = c.seen;
+      if (c.epoch !== null) f.epoch = c.epoch;
+    }
+    return this.send(f);
+  }
 
   _emit(event, detail) {
     const set = this._listeners.get(event);
@@ -349,6 +433,9 @@ export class WsgateClient {
       case 'pong': return;
       case 'resync': this._onResync(f, epochOf(f, data)); return;
       case 'error': this._emit('error', f); return;
+      case 'subscribed': this._onSubscribed(f, epochOf(f, data)); return;
+      case 'publication': this._onPublication(f); return;
+      case 'unsubscribed': case 'presence': case 'join': case 'leave': this._emit(f.type, f); return;
       default: break;
     }
     const stream = f.type === 'broadcast' ? 'broadcast'
@@ -365,6 +452,38 @@ export class WsgateClient {
     if (f.type === 'message') this._emit('message', f);
     else if (f.type === 'broadcast') this._emit('broadcast', f);
     else this._emit('frame', f);
+  }
+
+  _onSubscribed(f, epoch) {
+    const c = this._channels.get(f.channel);
+    if (c) {
+      const position = isSeq(f.position) ? f.position : 0;
+      // As for the welcome: a first subscribe, or a new epoch, starts at the server's position.
+      if (c.seen === null || c.epoch === null || epoch === null || String(epoch) !== String(c.epoch)) {
+        c.seen = position;
+      }
+      c.epoch = epoch;
+    }
+    this._emit('subscribed', f);
+  }
+
+  _onPublication(f) {
+    const c = this._channels.get(f.channel);
+    if (!c) return; // unsubscribed meanwhile
+    if (isSeq(f.seq) && c.seen !== null) {
+      if (f.seq <= c.seen) {
+        this._stats.duplicatesDropped++;
+        return;
+      }
+      if (f.seq > c.seen + 1) this._stats.gaps++;
+    }
+    if (isSeq(f.seq)) c.seen = f.seq;
+    try {
+      c.handler(f);
+    } catch (err) {
+      setTimeout(() => { throw err; }, 0);
+    }
+    this._emit('publication', f);
   }
 
   _onWelcome(f, epoch) {
@@ -386,6 +505,7 @@ export class WsgateClient {
     this._timers.ping = setInterval(() => this._ping(), this._pingIntervalMs);
     this._setState('open', {});
     this._emit('welcome', f);
+    for (const channel of this._channels.keys()) this._sendSubscribe(channel);
   }
 
   // History no longer reaches back to our position, or its epoch changed: what was missed is
@@ -399,6 +519,11 @@ export class WsgateClient {
       position = isSeq(f.position) ? f.position : this._serverPositions[stream];
       this._seen[stream] = position;
       if (epoch !== null) this._epoch = epoch;
+    } else if (stream === 'channel' && this._channels.has(f.channel)) {
+      const c = this._channels.get(f.channel);
+      position = isSeq(f.position) ? f.position : c.seen;
+      c.seen = position;
+      if (epoch !== null) c.epoch = epoch;
     }
     this._emit('resync', { stream, position, frame: f });
   }

@@ -1,16 +1,21 @@
--- registry_conn.lua: applies a ConnEvent (open, close) or one RESYNC of a gateway's stream to
--- the registry. Runs after registry_prelude.lua (KEYS none, ARGV[1..4] are the prelude's).
+-- registry_conn.lua: applies a ConnEvent (open, close, subscribe, unsubscribe) or one RESYNC
+-- of a gateway's stream to the registry. Runs after registry_prelude.lua (KEYS none,
+-- ARGV[1..4] are the prelude's).
 -- ARGV[5..8]: stream, first seq, last seq (a multi-part RESYNC covers first..last, any other
---   event first == last), kind (0 open, 1 close, 2 resync).
+--   event first == last), kind (0 open, 1 close, 2 resync, 3 subscribe, 4 unsubscribe).
 -- ARGV[9..10]: the stream's smallest and largest conn id (decimal; conn ids are compared as
 --   strings, never as Lua doubles, which cannot hold 64 bits).
--- ARGV[11..]: conn id, user id pairs.
--- Returns: {2, 0} when a newer life of the node is recorded (stale); {1, 0, presence...} for a
---   seq already applied (duplicate); {0, gap, presence...} when applied, gap 1 when seqs of the
---   stream were missed. Presence triples as in the prelude's result().
+-- ARGV[11..]: conn id, user id, channels triples: for a resync the connection's channels
+--   joined by single spaces ("" none), for subscribe / unsubscribe the one channel, else "".
+-- Returns: {2, 0} when a newer life of the node is recorded (stale); {1, 0, {}, {}} for a seq
+--   already applied (duplicate); {0, gap, presence, channels} when applied, gap 1 when seqs of
+--   the stream were missed. presence and channels as in the prelude's result().
 -- Why: fencing on the epoch, deduping on the seq and changing the keys in one atomic call is
---   what lets any router apply any event; a RESYNC replaces only the connections of its
---   stream.
+--   what lets any router apply any event, and tells exactly the replica whose call changed
+--   something about the presence and join / leave it caused; a RESYNC replaces only the
+--   connections of its stream (with their channels). A subscribe / unsubscribe of a
+--   connection not recorded changes nothing (the registry's user of the connection counts,
+--   not the event's).
 local stream, first, seq, kind, lo, hi = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 if not fence() then return {2, 0} end
 local af = node .. ':' .. epoch .. ':' .. stream
@@ -25,11 +30,18 @@ if kind == '0' then
   link(ARGV[11], ARGV[12])
 elseif kind == '1' then
   drop(ARGV[11])
+elseif kind == '3' then
+  subscribe(ARGV[11], ARGV[13])
+elseif kind == '4' then
+  unsubscribe(ARGV[11], ARGV[13])
 else
   local keep = {}
-  for i = 11, #ARGV - 1, 2 do keep[ARGV[i]] = true end
+  for i = 11, #ARGV - 2, 3 do keep[ARGV[i]] = true end
   local old = redis.call('HKEYS', NK)
-  for i = 11, #ARGV - 1, 2 do link(ARGV[i], ARGV[i + 1]) end
+  for i = 11, #ARGV - 2, 3 do
+    link(ARGV[i], ARGV[i + 1])
+    set_chans(ARGV[i], ARGV[i + 1], words(ARGV[i + 2]))
+  end
   for _, cid in ipairs(old) do
     if not keep[cid] and not newer(lo, cid) and not newer(cid, hi) then drop(cid) end
   end

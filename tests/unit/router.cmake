@@ -1,9 +1,10 @@
-# Router unit tests: registry logic, resync-request decisions, routing, batching, the offline
-# budget, the bounded NATS queue (against a private nats-server), and the Redis side (script formats, the Lua scripts and the store thread against a private
+# Router unit tests: registry logic, channel membership, resync-request decisions, routing,
+# batching, the offline budget, the bounded NATS queue (against a private nats-server), and the
+# Redis side (script formats, the Lua scripts and the store thread against a private
 # redis-server on a free loopback port; redis-server is a test dependency, see
 # scripts/install-deps).
-foreach(t test_rt_registry test_rt_resync test_rt_route test_rt_batch test_rt_script
-          test_rt_history test_rt_quota test_rt_bus)
+foreach(t test_rt_registry test_rt_channels test_rt_resync test_rt_route test_rt_batch
+          test_rt_script test_rt_history test_rt_quota test_rt_bus)
   wsgate_unit_test(${t} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/router/${t}.c LIBS wsgate_router_core)
 endforeach()
 find_program(WSGATE_REDIS_SERVER redis-server PATHS /usr/bin /usr/local/bin REQUIRED)
@@ -12,9 +13,6 @@ set_tests_properties(test_rt_script PROPERTIES
 find_program(WSGATE_NATS_SERVER nats-server PATHS /usr/sbin /usr/local/bin REQUIRED)
 set_tests_properties(test_rt_bus PROPERTIES
   ENVIRONMENT "WSGATE_TEST_NATS_SERVER=${WSGATE_NATS_SERVER}")
-# Channel routing: the registry's channel lookups come from a test-local fake (rt_chan_fake.c),
-# linked ahead of the router library so the library's own are not pulled in.
+# Channel routing (publish path), subscribers announced to the real registry.
 wsgate_unit_test(test_rt_channel
-  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/router/test_rt_channel.c
-          ${CMAKE_CURRENT_SOURCE_DIR}/unit/router/rt_chan_fake.c
-  LIBS wsgate_router_core)
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/router/test_rt_channel.c LIBS wsgate_router_core)

@@ -11,6 +11,7 @@ package main
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -203,6 +204,7 @@ func checkAll(c *checker, objs []object, exp *expectation) {
 	c.check("the development NATS, if any, runs deploy/nats/nats.conf with the release's prefix and the Secret's passwords", devNATS(objs, byID, gw, exp))
 	c.check(fmt.Sprintf("router: %d replicas", exp.RouterReplicas), replicas(rt, exp.RouterReplicas))
 	c.check("gateway: replicas fixed, or owned by an HPA that targets it", gatewayScaling(gw, objs, exp))
+	c.check("gateway and router get the same channel namespaces (JSON when set)", sameNamespaces(gw, rt, byID))
 	c.check("ConfigMaps hold no secret setting", configMapsClean(objs))
 	c.check("secret values appear in no object but a Secret, plain or base64", noLeaks(objs, exp.SecretValues))
 	c.check("every Service selects a rendered Deployment's pods and targets a declared port", services(objs))
@@ -212,6 +214,24 @@ func checkAll(c *checker, objs []object, exp *expectation) {
 }
 
 // ---- invariants ----
+
+// Gateways refuse what routers accept (and the reverse) when their namespaces differ, so the
+// chart must give both one value, a JSON object.
+func sameNamespaces(gw, rt object, byID map[string]object) error {
+	g, gErr := setting(gw, byID, "WSGATE_CHANNEL_NAMESPACES")
+	r, rErr := setting(rt, byID, "WSGATE_CHANNEL_NAMESPACES")
+	if gErr != nil && rErr != nil {
+		return nil // unset for both: one default namespace
+	}
+	if gErr != nil || rErr != nil || g != r {
+		return fmt.Errorf("gateway %q, router %q", g, r)
+	}
+	var v map[string]interface{}
+	if err := json.Unmarshal([]byte(g), &v); err != nil {
+		return fmt.Errorf("WSGATE_CHANNEL_NAMESPACES is not a JSON object: %v", err)
+	}
+	return nil
+}
 
 func probe(d object, which, path string) error {
 	ctr := mainContainer(d)

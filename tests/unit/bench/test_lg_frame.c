@@ -116,6 +116,37 @@ START_TEST(test_not_ours)
 }
 END_TEST
 
+static void assert_prefixes_not_ours(const char *frame);
+
+/* A channel publication as wsgate, Node's JSON.stringify and Python's json.dumps all write
+ * it (type first): the fast path; the sender sits where a message has its target. */
+START_TEST(test_publication)
+{
+    char c[96], frame[256];
+    ck_assert_int_gt(lg_frame_content_message(c, sizeof(c), 7, 41, 1234, 1795660000000009), 0);
+    snprintf(frame, sizeof(frame),
+             "{\"type\":\"publication\",\"channel\":\"bench-3\",\"from\":\"lg1-1234\","
+             "\"content\":\"%s\",\"ts\":1795660000000,\"seq\":12}", c);
+    lg_frame f = parse(frame);
+    ck_assert_int_eq(f.kind, LG_FR_PUBLICATION);
+    ck_assert(f.fast && f.ours);
+    ck_assert_uint_eq(f.run, 7);
+    ck_assert_int_eq(f.idx, 41);
+    ck_assert_uint_eq(f.target, 1234);
+    ck_assert_int_eq(f.t_us, 1795660000000009);
+    assert_prefixes_not_ours(frame);
+    /* another order: jansson, the same numbers */
+    f = parse("{\"seq\":1,\"content\":\"7 41 1234 9\",\"type\":\"publication\"}");
+    ck_assert(f.kind == LG_FR_PUBLICATION && !f.fast && f.ours);
+    ck_assert(f.run == 7 && f.idx == 41 && f.target == 1234 && f.t_us == 9);
+    /* a publication of a broadcast's shape (three numbers) or a business object is not ours */
+    f = parse("{\"type\":\"publication\",\"channel\":\"c\",\"content\":\"7 41 9\"}");
+    ck_assert(f.kind == LG_FR_PUBLICATION && !f.ours);
+    f = parse("{\"type\":\"publication\",\"channel\":\"c\",\"content\":{\"x\":1},\"seq\":2}");
+    ck_assert(f.kind == LG_FR_PUBLICATION && !f.ours);
+}
+END_TEST
+
 START_TEST(test_kinds)
 {
     ck_assert_int_eq(parse("{\"type\":\"welcome\",\"user\":\"u\"}").kind, LG_FR_WELCOME);
@@ -123,6 +154,10 @@ START_TEST(test_kinds)
     ck_assert_int_eq(parse("{\"type\":\"pong\"}").kind, LG_FR_OTHER);
     ck_assert_int_eq(parse("{\"type\":\"resync\",\"stream\":\"user\"}").kind, LG_FR_OTHER);
     ck_assert_int_eq(parse("{\"type\":\"sent\",\"ref\":1}").kind, LG_FR_OTHER);
+    ck_assert_int_eq(
+        parse("{\"type\":\"subscribed\",\"channel\":\"c\",\"position\":0,\"epoch\":\"e\"}").kind,
+        LG_FR_SUBSCRIBED);
+    ck_assert_int_eq(parse("{\"type\":\"unsubscribed\",\"channel\":\"c\"}").kind, LG_FR_OTHER);
 }
 END_TEST
 
@@ -161,6 +196,7 @@ int main(void)
     tcase_add_test(tc, test_delivery_payload);
     tcase_add_test(tc, test_other_spellings_read_the_same);
     tcase_add_test(tc, test_not_ours);
+    tcase_add_test(tc, test_publication);
     tcase_add_test(tc, test_kinds);
     tcase_add_test(tc, test_bounded_by_len);
     suite_add_tcase(s, tc);

@@ -3,9 +3,7 @@
  * publication once per node with subscribers (Item.channel, no conn ids), the publisher's
  * receipts and errors, presence answers, join / leave notices (rt_route_channel_notice), the
  * batch's subscriber item form, and wsgate_router_publications_total{namespace}. Subscribers
- * are announced to the registry as the wire contract has it (OPEN, SUBSCRIBE) and, until the
- * registry knows channels (R1's part), answered by a test-local fake of its channel lookups
- * (rt_chan_fake, weak: a real implementation takes precedence at link time). */
+ * are announced to the registry as the wire contract has it (OPEN, SUBSCRIBE). */
 #include <check.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -14,7 +12,6 @@
 
 #include "proto/wsgate.pb-c.h"
 #include "rt_batch.h"
-#include "rt_chan_fake.h"
 #include "rt_ns_metrics.h"
 #include "rt_registry.h"
 #include "rt_route.h"
@@ -34,10 +31,7 @@ static rt_registry *reg;
 static rt_batch *b;
 static capture cap;
 
-/* A ConnEvent of the wire contract (OPEN, or SUBSCRIBE with its channel) to the registry. Its
- * outcome is not checked here: today's registry has no channel interest (the subscribers come
- * from rt_chan_fake); with R1's in, the fake's weak lookups give way and these events are what
- * the lookups answer from. */
+/* A ConnEvent of the wire contract (OPEN, or SUBSCRIBE with its channel) to the registry. */
 static void conn_event(Wsgate__ConnEvent__Kind kind, const char *node, uint64_t epoch,
                        uint64_t seq, uint64_t conn, const char *user, const char *channel)
 {
@@ -54,7 +48,8 @@ static void conn_event(Wsgate__ConnEvent__Kind kind, const char *node, uint64_t 
     ev.conns = &pc;
     ev.channel = (char *)(channel ? channel : "");
     rt_ev_result res;
-    rt_registry_conn_event(reg, &ev, 0, &res, NULL);
+    ck_assert_int_eq(rt_registry_conn_event(reg, &ev, 0, &res, NULL), 0);
+    ck_assert_int_eq(res.status, RT_EV_APPLIED);
 }
 
 /* conn of user on (node, epoch), opened with event seq, subscribes to channel with seq + 1 */
@@ -63,7 +58,6 @@ static void subscriber(const char *channel, const char *node, uint64_t epoch, ui
 {
     conn_event(WSGATE__CONN_EVENT__KIND__OPEN, node, epoch, seq, conn, user, NULL);
     conn_event(WSGATE__CONN_EVENT__KIND__SUBSCRIBE, node, epoch, seq + 1, conn, user, channel);
-    fake_chan_sub(channel, node, epoch, conn, user);
 }
 
 static void setup(void)
@@ -73,7 +67,6 @@ static void setup(void)
     reg = rt_registry_new();
     b = rt_batch_new(RT_BATCH_MAX_ITEMS, RT_BATCH_MAX_BYTES);
     memset(&cap, 0, sizeof(cap));
-    fake_chan_reset();
     /* chat:room: alice on gw1 (conn 1) and gw2 (conn 7), bob on gw1 (conn 2) */
     subscriber("chat:room", "gw1", 11, 1, 1, "alice");
     subscriber("chat:room", "gw1", 11, 3, 2, "bob");

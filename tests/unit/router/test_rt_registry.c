@@ -890,6 +890,12 @@ static int walk_applied(const char *n, uint64_t e, uint32_t s, uint64_t q, void 
     (*(int *)arg) += 1;
     return 0;
 }
+static int walk_chans(const char *n, uint64_t c, const char *u, const rt_chan_conn *chans,
+                      void *arg)
+{
+    (*(int *)arg) += 1000 * (int)rt_chan_conn_count(chans);
+    return 0;
+}
 
 START_TEST(walk_visits_everything)
 {
@@ -897,10 +903,19 @@ START_TEST(walk_visits_everything)
     apply1(r, OPEN, "gw1", 1, 1, 1, "a", 0, NULL);
     apply1(r, OPEN, "gw1", 1, 2, 2, "b", 0, NULL);
     apply1(r, OPEN, "gw2", 1, 1, 3, "b", 0, NULL);
+    evbuf b;
+    rt_ev_result res;
+    const char *users[1] = {"b"};
+    uint64_t conn = 3;
+    Wsgate__ConnEvent *ev = mk(&b, WSGATE__CONN_EVENT__KIND__SUBSCRIBE, "gw2", 1, 0, 2, 1, &conn,
+                               users);
+    ev->channel = "room";
+    ck_assert_int_eq(rt_registry_conn_event(r, ev, 0, &res, NULL), 0);
     int sum = 0;
-    rt_registry_visitor v = {walk_node, walk_conn, walk_applied};
+    rt_registry_visitor v = {walk_node, walk_conn, walk_applied, walk_chans};
     ck_assert_int_eq(rt_registry_walk(r, &v, &sum), 0);
-    ck_assert_int_eq(sum, 2 * 100 + 3 * 10 + 2 * 1);
+    /* the connection with a channel is visited with it; the others are not */
+    ck_assert_int_eq(sum, 1000 + 2 * 100 + 3 * 10 + 2 * 1);
     rt_registry_free(r);
 }
 END_TEST

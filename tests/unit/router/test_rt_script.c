@@ -92,11 +92,16 @@ START_TEST(parse_change_replies)
 {
     rt_presence_list l;
     rt_presence_list_init(&l);
+    rt_chan_list cl;
+    rt_chan_list_init(&cl);
     rt_script_status st;
     int gap;
-    redisReply *r = rarr(8, rnum(0), rnum(1), rnum(1), rstr("alice"), rstr("12"), rnum(0),
-                         rstr("bob"), rstr("18446744073709551615"));
-    ck_assert_int_eq(rt_script_parse_change(r, "gw1", &st, &gap, &l), 0);
+    redisReply *r = rarr(4, rnum(0), rnum(1),
+                         rarr(6, rnum(1), rstr("alice"), rstr("12"), rnum(0), rstr("bob"),
+                              rstr("18446744073709551615")),
+                         rarr(6, rnum(1), rstr("chat:a"), rstr("alice"), rnum(0), rstr("news"),
+                              rstr("bob")));
+    ck_assert_int_eq(rt_script_parse_change(r, "gw1", &st, &gap, &l, &cl), 0);
     ck_assert_int_eq(st, RT_SCRIPT_APPLIED);
     ck_assert_int_eq(gap, 1);
     ck_assert_uint_eq(l.n, 2);
@@ -106,63 +111,99 @@ START_TEST(parse_change_replies)
     ck_assert_uint_eq(l.v[0].conn_id, 12);
     ck_assert_int_eq(l.v[1].online, 0);
     ck_assert_uint_eq(l.v[1].conn_id, UINT64_MAX);
+    ck_assert_uint_eq(cl.n, 2);
+    ck_assert_str_eq(cl.v[0].channel, "chat:a");
+    ck_assert_str_eq(cl.v[0].user_id, "alice");
+    ck_assert_int_eq(cl.v[0].join, 1);
+    ck_assert_str_eq(cl.v[1].channel, "news");
+    ck_assert_int_eq(cl.v[1].join, 0);
+    /* the channel list is optional */
+    ck_assert_int_eq(rt_script_parse_change(r, "gw1", &st, &gap, &l, NULL), 0);
     freeReplyObject(r);
     rt_presence_list_clear(&l);
+    rt_chan_list_clear(&cl);
 
     r = rarr(2, rnum(2), rnum(0));
-    ck_assert_int_eq(rt_script_parse_change(r, "gw1", &st, &gap, &l), 0);
+    ck_assert_int_eq(rt_script_parse_change(r, "gw1", &st, &gap, &l, &cl), 0);
     ck_assert_int_eq(st, RT_SCRIPT_STALE);
+    ck_assert_uint_eq(l.n + cl.n, 0);
     freeReplyObject(r);
 
     /* malformed: wrong shapes, types, values */
     redisReply *bad[] = {
         rstr("OK"),
         rarr(1, rnum(0)),
-        rarr(3, rnum(0), rnum(0), rnum(1)),
+        rarr(3, rnum(0), rnum(0), rarr(0)),
         rarr(2, rnum(3), rnum(0)),
         rarr(2, rstr("0"), rnum(0)),
-        rarr(5, rnum(0), rnum(0), rnum(2), rstr("a"), rstr("1")),
-        rarr(5, rnum(0), rnum(0), rnum(1), rstr(""), rstr("1")),
-        rarr(5, rnum(0), rnum(0), rnum(1), rstr("a"), rstr("x1")),
-        rarr(5, rnum(0), rnum(0), rnum(1), rnum(5), rstr("1")),
+        rarr(4, rnum(0), rnum(0), rarr(3, rnum(2), rstr("a"), rstr("1")), rarr(0)),
+        rarr(4, rnum(0), rnum(0), rarr(3, rnum(1), rstr(""), rstr("1")), rarr(0)),
+        rarr(4, rnum(0), rnum(0), rarr(3, rnum(1), rstr("a"), rstr("x1")), rarr(0)),
+        rarr(4, rnum(0), rnum(0), rarr(3, rnum(1), rnum(5), rstr("1")), rarr(0)),
+        rarr(4, rnum(0), rnum(0), rarr(2, rnum(1), rstr("a")), rarr(0)),
+        rarr(4, rnum(0), rnum(0), rarr(0), rstr("x")),
+        rarr(4, rnum(0), rnum(0), rarr(0), rarr(3, rnum(2), rstr("c"), rstr("a"))),
+        rarr(4, rnum(0), rnum(0), rarr(0), rarr(3, rnum(1), rstr("bad channel"), rstr("a"))),
+        rarr(4, rnum(0), rnum(0), rarr(0), rarr(3, rnum(1), rstr("c"), rstr(""))),
+        rarr(4, rnum(0), rnum(0), rarr(0), rarr(2, rnum(1), rstr("c"))),
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        ck_assert_msg(rt_script_parse_change(bad[i], "gw1", &st, &gap, &l) == -1, "case %zu", i);
+        ck_assert_msg(rt_script_parse_change(bad[i], "gw1", &st, &gap, &l, &cl) == -1,
+                      "case %zu", i);
         freeReplyObject(bad[i]);
     }
-    ck_assert_int_eq(rt_script_parse_change(NULL, "gw1", &st, &gap, &l), -1);
+    ck_assert_int_eq(rt_script_parse_change(NULL, "gw1", &st, &gap, &l, &cl), -1);
     rt_presence_list_free(&l);
+    rt_chan_list_free(&cl);
 }
 END_TEST
+
+static void count_user(const char *user_id, void *arg)
+{
+    (void)user_id;
+    (void)arg;
+}
 
 START_TEST(load_snapshot_reply)
 {
     rt_registry *reg = rt_registry_new();
     size_t bad;
     redisReply *r = rarr(
-        5,
+        6,
         rarr(8, rstr("gw1"), rstr("5"), rstr("gw2"), rstr("notanumber"), rstr("bad.id"), rstr("1"),
              rstr("gw3"), rstr("9")),
         rarr(6, rstr("gw1:5:0"), rstr("7"), rstr("gw1:4:0"), rstr("3"), rstr("garbage"), rstr("1")),
         rarr(6, rstr("1"), rstr("alice"), rstr("2"), rstr("bob"), rstr("x"), rstr("carol")),
-        rarr(0), rarr(0));
-    /* gw3 has no conns array of its own in this reply shape: 4 nodes need 4 arrays */
+        rarr(0), rarr(0), rarr(0));
+    /* 4 nodes need 8 arrays: each node's connections and subscriptions */
     ck_assert_int_eq(rt_script_load_snapshot(r, reg, 0, &bad), -1);
     freeReplyObject(r);
 
-    r = rarr(6,
+    r = rarr(10,
              rarr(8, rstr("gw1"), rstr("5"), rstr("gw2"), rstr("notanumber"), rstr("bad.id"),
                   rstr("1"), rstr("gw3"), rstr("9")),
              rarr(6, rstr("gw1:5:0"), rstr("7"), rstr("gw1:4:0"), rstr("3"), rstr("garbage"),
                   rstr("1")),
              rarr(6, rstr("1"), rstr("alice"), rstr("2"), rstr("bob"), rstr("x"), rstr("carol")),
-             rarr(0), rarr(0), rarr(2, rstr("4"), rstr("alice")));
+             rarr(6, rstr("1"), rstr("chat:a news"), rstr("2"), rstr("chat:a"), rstr("9"),
+                  rstr("lost")),
+             rarr(0), rarr(0), rarr(0), rarr(0), rarr(2, rstr("4"), rstr("alice")),
+             rarr(2, rstr("4"), rstr("x y!")));
     ck_assert_int_eq(rt_script_load_snapshot(r, reg, 0, &bad), 0);
-    /* gw2 (epoch), bad.id, conn "x", applied "garbage" */
-    ck_assert_uint_eq(bad, 4);
+    /* gw2 (epoch), bad.id, conn "x", applied "garbage", the subscription of unknown conn 9,
+     * channel "y!" */
+    ck_assert_uint_eq(bad, 6);
     ck_assert_uint_eq(rt_registry_node_count(reg), 2);
     ck_assert_uint_eq(rt_registry_conn_count(reg), 3);
     ck_assert_uint_eq(rt_registry_user_count(reg), 2);
+    /* chat:a (alice, bob), news (alice), x (alice on gw3) */
+    ck_assert_uint_eq(rt_registry_channel_count(reg), 3);
+    ck_assert_uint_eq(rt_registry_subscription_count(reg), 4);
+    size_t conns = 0;
+    ck_assert_uint_eq(rt_registry_channel_users(reg, "chat:a", count_user, NULL, &conns), 2);
+    ck_assert_uint_eq(conns, 2);
+    /* a load reports no join */
+    ck_assert_uint_eq(rt_registry_chan_changes(reg)->n, 0);
     /* applied gw1:5:0 = 7 was loaded: seq 7 is a duplicate */
     Wsgate__Conn c = WSGATE__CONN__INIT;
     Wsgate__Conn *pc = &c;
@@ -189,6 +230,9 @@ START_TEST(args_and_rewrite_commands)
     Wsgate__Conn *pc[2] = {&c[0], &c[1]};
     c[0].conn_id = (UINT64_C(3) << 56) | 5;
     c[0].user_id = "alice";
+    char *chans[2] = {"chat:a", "news"};
+    c[0].n_channels = 2;
+    c[0].channels = chans;
     c[1].conn_id = (UINT64_C(3) << 56) | 6;
     c[1].user_id = "bob";
     Wsgate__ConnEvent ev = WSGATE__CONN_EVENT__INIT;
@@ -203,14 +247,29 @@ START_TEST(args_and_rewrite_commands)
     rt_cmd_init(&a);
     ck_assert_int_eq(rt_script_conn_args(&a, "wsgate", 60000, &ev), 0);
     /* prefix, node, epoch, seen TTL, stream, first seq, last seq, kind, stream's lowest and
-     * highest conn id, pairs */
+     * highest conn id, (conn, user, channels) triples */
     const char *want[] = {"wsgate", "gw1", "18446744073709551615", "60000", "3", "9", "9", "2",
                           "216172782113783808", "288230376151711743",
-                          "216172782113783813", "alice", "216172782113783814", "bob"};
-    ck_assert_uint_eq(a.argc, 14);
+                          "216172782113783813", "alice", "chat:a news",
+                          "216172782113783814", "bob", ""};
+    ck_assert_uint_eq(a.argc, 16);
     for (size_t i = 0; i < a.argc; i++)
         ck_assert_str_eq(a.argv[i], want[i]);
     rt_cmd_free(&a);
+    /* subscribe (3) and unsubscribe (4) name their one channel */
+    Wsgate__ConnEvent sub = ev;
+    sub.kind = WSGATE__CONN_EVENT__KIND__SUBSCRIBE;
+    sub.n_conns = 1;
+    sub.channel = "room";
+    for (int k = 0; k < 2; k++) {
+        ck_assert_int_eq(rt_script_conn_args(&a, "wsgate", 60000, &sub), 0);
+        ck_assert_uint_eq(a.argc, 13);
+        ck_assert_str_eq(a.argv[7], k ? "4" : "3");
+        ck_assert_str_eq(a.argv[11], "alice");
+        ck_assert_str_eq(a.argv[12], "room");
+        rt_cmd_free(&a);
+        sub.kind = WSGATE__CONN_EVENT__KIND__UNSUBSCRIBE;
+    }
     /* a multi-part set covers its parts' seqs */
     uint64_t set_ids[1] = {(UINT64_C(255) << 56) | 1};
     char *set_users[1] = {"carol"};
@@ -219,8 +278,8 @@ START_TEST(args_and_rewrite_commands)
     ck_assert_int_eq(rt_script_resync_args(&a, "wsgate", 60000, "gw1", 2, &set), 0);
     const char *want_set[] = {"wsgate", "gw1", "2", "60000", "255", "4", "7", "2",
                               "18374686479671623680", "18446744073709551615",
-                              "18374686479671623681", "carol"};
-    ck_assert_uint_eq(a.argc, 12);
+                              "18374686479671623681", "carol", ""};
+    ck_assert_uint_eq(a.argc, 13);
     for (size_t i = 0; i < a.argc; i++)
         ck_assert_str_eq(a.argv[i], want_set[i]);
     rt_cmd_free(&a);
@@ -233,18 +292,28 @@ START_TEST(args_and_rewrite_commands)
     ck_assert_int_eq(rt_registry_conn_event(reg, &ev, 0, &(rt_ev_result){0}, NULL), 0);
     rt_store_op *op = rt_store_op_new(RT_OP_REWRITE);
     ck_assert_int_eq(rt_script_rewrite_cmds(op, "p", reg), 0);
-    /* node HSET, 2 x (HSET conn + SADD user), applied HSET */
-    ck_assert_uint_eq(op->ncmds, 6);
+    /* node HSET, 2 x (HSET conn + SADD user), applied HSET, alice's channels: one HSET of
+     * p:subs:gw1 and one HINCRBY per channel */
+    ck_assert_uint_eq(op->ncmds, 9);
     ck_assert_str_eq(op->cmds[0].argv[1], "p:nodes");
-    int saw_sadd = 0, saw_applied = 0;
+    int saw_sadd = 0, saw_applied = 0, saw_subs = 0, saw_incr = 0;
     for (size_t i = 0; i < op->ncmds; i++) {
+        if (!strcmp(op->cmds[i].argv[1], "p:subs:gw1"))
+            saw_subs = !strcmp(op->cmds[i].argv[2], "216172782113783813") &&
+                       (!strcmp(op->cmds[i].argv[3], "chat:a news") ||
+                        !strcmp(op->cmds[i].argv[3], "news chat:a"));
+        if (!strcmp(op->cmds[i].argv[0], "HINCRBY"))
+            saw_incr += (!strcmp(op->cmds[i].argv[1], "p:chan:chat:a") ||
+                         !strcmp(op->cmds[i].argv[1], "p:chan:news")) &&
+                        !strcmp(op->cmds[i].argv[2], "alice") && !strcmp(op->cmds[i].argv[3], "1");
         if (!strcmp(op->cmds[i].argv[0], "SADD") && !strcmp(op->cmds[i].argv[1], "p:user:bob"))
             saw_sadd = !strcmp(op->cmds[i].argv[2], "gw1:216172782113783814");
         if (!strcmp(op->cmds[i].argv[1], "p:applied"))
             saw_applied = !strcmp(op->cmds[i].argv[2], "gw1:18446744073709551615:3") &&
                           !strcmp(op->cmds[i].argv[3], "9");
     }
-    ck_assert(saw_sadd && saw_applied);
+    ck_assert(saw_sadd && saw_applied && saw_subs);
+    ck_assert_int_eq(saw_incr, 2);
     rt_store_op_free(op);
     rt_registry_free(reg);
 }
@@ -349,7 +418,7 @@ static rt_script_status conn_call(redisContext *c, int kind, const char *node, u
     redisReply *r = eval(c, RT_SCRIPT_CONN, &a);
     rt_script_status st;
     int gap;
-    ck_assert_int_eq(rt_script_parse_change(r, node, &st, &gap, out), 0);
+    ck_assert_int_eq(rt_script_parse_change(r, node, &st, &gap, out, NULL), 0);
     freeReplyObject(r);
     rt_cmd_free(&a);
     return st;
@@ -403,7 +472,7 @@ START_TEST(lua_scripts_exactly_once)
     redisReply *r = eval(c, RT_SCRIPT_NODE, &a);
     rt_script_status st;
     int gap;
-    ck_assert_int_eq(rt_script_parse_change(r, "gw2", &st, &gap, &l), 0);
+    ck_assert_int_eq(rt_script_parse_change(r, "gw2", &st, &gap, &l, NULL), 0);
     ck_assert_int_eq(st, RT_SCRIPT_APPLIED);
     ck_assert_uint_eq(l.n, 1);
     ck_assert_str_eq(l.v[0].user_id, "alice");
@@ -415,13 +484,13 @@ START_TEST(lua_scripts_exactly_once)
 
     rt_script_purge_args(&a, "t", 60000, "gw1", 5); /* wrong life: not ours */
     r = eval(c, RT_SCRIPT_PURGE, &a);
-    ck_assert_int_eq(rt_script_parse_change(r, "gw1", &st, &gap, &l), 0);
+    ck_assert_int_eq(rt_script_parse_change(r, "gw1", &st, &gap, &l, NULL), 0);
     ck_assert_int_eq(st, RT_SCRIPT_SKIPPED);
     freeReplyObject(r);
     rt_cmd_free(&a);
     rt_script_purge_args(&a, "t", 60000, "gw1", UINT64_MAX);
     r = eval(c, RT_SCRIPT_PURGE, &a);
-    ck_assert_int_eq(rt_script_parse_change(r, "gw1", &st, &gap, &l), 0);
+    ck_assert_int_eq(rt_script_parse_change(r, "gw1", &st, &gap, &l, NULL), 0);
     ck_assert_int_eq(st, RT_SCRIPT_APPLIED);
     ck_assert_uint_eq(l.n, 1);
     ck_assert_str_eq(l.v[0].user_id, "bob");
@@ -436,13 +505,13 @@ START_TEST(lua_scripts_exactly_once)
     rt_presence_list_clear(&l);
     rt_script_purge_args(&a, "t", 60000, "gw4", 2); /* older than Redis' life: left alone */
     r = eval(c, RT_SCRIPT_PURGE, &a);
-    ck_assert_int_eq(rt_script_parse_change(r, "gw4", &st, &gap, &l), 0);
+    ck_assert_int_eq(rt_script_parse_change(r, "gw4", &st, &gap, &l, NULL), 0);
     ck_assert_int_eq(st, RT_SCRIPT_SKIPPED);
     freeReplyObject(r);
     rt_cmd_free(&a);
     rt_script_purge_args(&a, "t", 60000, "gw4", 4);
     r = eval(c, RT_SCRIPT_PURGE, &a);
-    ck_assert_int_eq(rt_script_parse_change(r, "gw4", &st, &gap, &l), 0);
+    ck_assert_int_eq(rt_script_parse_change(r, "gw4", &st, &gap, &l, NULL), 0);
     ck_assert_int_eq(st, RT_SCRIPT_APPLIED);
     ck_assert_uint_eq(l.n, 1);
     ck_assert_str_eq(l.v[0].user_id, "dave");
@@ -506,7 +575,7 @@ static rt_script_status resync_call(redisContext *c, const rt_conn_set *set, int
     ck_assert_int_eq(rt_script_resync_args(&a, "r", 60000, "gw", 1, set), 0);
     redisReply *r = eval(c, RT_SCRIPT_CONN, &a);
     rt_script_status st;
-    ck_assert_int_eq(rt_script_parse_change(r, "gw", &st, gap, out), 0);
+    ck_assert_int_eq(rt_script_parse_change(r, "gw", &st, gap, out, NULL), 0);
     freeReplyObject(r);
     rt_cmd_free(&a);
     return st;
@@ -617,6 +686,223 @@ START_TEST(lua_resync_per_stream)
     ck_assert_uint_eq(l.n, 0);
     ck_assert(!in_node(c, CID(1, 20)) && in_node(c, CID(1, 22)));
     rt_presence_list_free(&l);
+    redisFree(c);
+    redis_stop();
+}
+END_TEST
+
+/* One event of node on stream 0 in prefix "t"; status, gap and transitions. */
+static rt_script_status ev_call(redisContext *c, int kind, const char *node, uint64_t epoch,
+                                uint64_t seq, uint64_t conn, const char *user,
+                                const char *channel, int *gap, rt_chan_list *cl)
+{
+    Wsgate__Conn cn = WSGATE__CONN__INIT;
+    Wsgate__Conn *pc = &cn;
+    cn.conn_id = conn;
+    cn.user_id = (char *)user;
+    Wsgate__ConnEvent ev = WSGATE__CONN_EVENT__INIT;
+    ev.kind = kind;
+    ev.node_id = (char *)node;
+    ev.node_epoch = epoch;
+    ev.seq = seq;
+    ev.n_conns = 1;
+    ev.conns = &pc;
+    ev.channel = (char *)(channel ? channel : "");
+    rt_cmd a;
+    rt_cmd_init(&a);
+    ck_assert_int_eq(rt_script_conn_args(&a, "t", 60000, &ev), 0);
+    redisReply *r = eval(c, RT_SCRIPT_CONN, &a);
+    rt_script_status st;
+    rt_presence_list pl;
+    rt_presence_list_init(&pl);
+    rt_chan_list_clear(cl);
+    int g;
+    ck_assert_int_eq(rt_script_parse_change(r, node, &st, gap ? gap : &g, &pl, cl), 0);
+    rt_presence_list_free(&pl);
+    freeReplyObject(r);
+    rt_cmd_free(&a);
+    return st;
+}
+
+static int chan_tr(const rt_chan_list *l, const char *channel, const char *user, int join)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (!strcmp(l->v[i].channel, channel) && !strcmp(l->v[i].user_id, user))
+            return l->v[i].join == join;
+    return 0;
+}
+
+static long long rint_key(redisContext *c, const char *cmd, const char *key)
+{
+    redisReply *r = redisCommand(c, cmd, key);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(r->type, REDIS_REPLY_INTEGER);
+    long long v = r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+#define SUB WSGATE__CONN_EVENT__KIND__SUBSCRIBE
+#define UNSUB WSGATE__CONN_EVENT__KIND__UNSUBSCRIBE
+
+START_TEST(lua_channel_subscriptions)
+{
+    redis_start();
+    redisContext *c = redis_wait();
+    rt_chan_list cl;
+    rt_chan_list_init(&cl);
+    int gap;
+    /* alice on two devices (conns 1, 2), bob on conn 3 */
+    ck_assert_int_eq(ev_call(c, 0, "gw1", 1, 1, 1, "alice", NULL, NULL, &cl), RT_SCRIPT_APPLIED);
+    ck_assert_int_eq(ev_call(c, 0, "gw1", 1, 2, 2, "alice", NULL, NULL, &cl), RT_SCRIPT_APPLIED);
+    ck_assert_int_eq(ev_call(c, 0, "gw1", 1, 3, 3, "bob", NULL, NULL, &cl), RT_SCRIPT_APPLIED);
+    ck_assert_uint_eq(cl.n, 0);
+
+    /* the first connection of alice subscribing: one join */
+    ck_assert_int_eq(ev_call(c, SUB, "gw1", 1, 4, 1, "alice", "chat:a", &gap, &cl),
+                     RT_SCRIPT_APPLIED);
+    ck_assert_int_eq(gap, 0);
+    ck_assert_uint_eq(cl.n, 1);
+    ck_assert(chan_tr(&cl, "chat:a", "alice", 1));
+    ck_assert_str_eq(get(c, "HGET %s %s", "t:subs:gw1", "1"), "chat:a");
+    ck_assert_str_eq(get(c, "HGET %s %s", "t:chan:chat:a", "alice"), "1");
+    /* a second replica applying the same event learns nothing */
+    ck_assert_int_eq(ev_call(c, SUB, "gw1", 1, 4, 1, "alice", "chat:a", NULL, &cl),
+                     RT_SCRIPT_SKIPPED);
+    ck_assert_uint_eq(cl.n, 0);
+    ck_assert_str_eq(get(c, "HGET %s %s", "t:chan:chat:a", "alice"), "1");
+    /* the second device: no second join; a repeated subscribe changes nothing */
+    ck_assert_int_eq(ev_call(c, SUB, "gw1", 1, 5, 2, "alice", "chat:a", NULL, &cl),
+                     RT_SCRIPT_APPLIED);
+    ck_assert_uint_eq(cl.n, 0);
+    ck_assert_int_eq(ev_call(c, SUB, "gw1", 1, 6, 2, "alice", "chat:a", NULL, &cl),
+                     RT_SCRIPT_APPLIED);
+    ck_assert_uint_eq(cl.n, 0);
+    ck_assert_str_eq(get(c, "HGET %s %s", "t:chan:chat:a", "alice"), "2");
+    ck_assert_int_eq(ev_call(c, SUB, "gw1", 1, 7, 3, "bob", "chat:a", NULL, &cl),
+                     RT_SCRIPT_APPLIED);
+    ck_assert(chan_tr(&cl, "chat:a", "bob", 1));
+    /* one device unsubscribes: alice is still in; closing the other one: leave */
+    ck_assert_int_eq(ev_call(c, UNSUB, "gw1", 1, 8, 1, "alice", "chat:a", NULL, &cl),
+                     RT_SCRIPT_APPLIED);
+    ck_assert_uint_eq(cl.n, 0);
+    ck_assert_str_eq(get(c, "HGET %s %s", "t:subs:gw1", "1"), "(nil)");
+    ck_assert_int_eq(ev_call(c, 1, "gw1", 1, 9, 2, "alice", NULL, NULL, &cl),
+                     RT_SCRIPT_APPLIED);
+    ck_assert_uint_eq(cl.n, 1);
+    ck_assert(chan_tr(&cl, "chat:a", "alice", 0));
+    ck_assert_str_eq(get(c, "HGET %s %s", "t:subs:gw1", "2"), "(nil)");
+    ck_assert_str_eq(get(c, "HGET %s %s", "t:chan:chat:a", "alice"), "(nil)");
+    /* a connection not recorded subscribes to nothing (the seq is consumed) */
+    ck_assert_int_eq(ev_call(c, SUB, "gw1", 1, 10, 99, "zed", "chat:a", NULL, &cl),
+                     RT_SCRIPT_APPLIED);
+    ck_assert_uint_eq(cl.n, 0);
+    ck_assert_str_eq(get(c, "HGET %s %s", "t:subs:gw1", "99"), "(nil)");
+    /* subscribe events count in the stream's seqs: skipping 11 is a gap */
+    ck_assert_int_eq(ev_call(c, UNSUB, "gw1", 1, 12, 3, "bob", "other", &gap, &cl),
+                     RT_SCRIPT_APPLIED);
+    ck_assert_int_eq(gap, 1);
+    ck_assert_str_eq(get(c, "HGET %s %s", "t:applied", "gw1:1:0"), "12");
+
+    /* RESYNC: alice (conn 1) on news and chat:a, bob (conn 3) on nothing */
+    uint64_t ids[2] = {1, 3};
+    char *us[2] = {"alice", "bob"};
+    char *chs[2] = {"news chat:a", NULL};
+    rt_conn_set set = {.stream = 0, .first_seq = 13, .last_seq = 13, .n = 2, .cap = 2,
+                       .ids = ids, .users = us, .chans = chs};
+    rt_cmd a;
+    rt_cmd_init(&a);
+    rt_script_status st;
+    rt_presence_list pl;
+    rt_presence_list_init(&pl);
+    ck_assert_int_eq(rt_script_resync_args(&a, "t", 60000, "gw1", 1, &set), 0);
+    redisReply *r = eval(c, RT_SCRIPT_CONN, &a);
+    ck_assert_int_eq(rt_script_parse_change(r, "gw1", &st, &gap, &pl, &cl), 0);
+    freeReplyObject(r);
+    rt_cmd_free(&a);
+    ck_assert_uint_eq(cl.n, 3);
+    ck_assert(chan_tr(&cl, "news", "alice", 1));
+    ck_assert(chan_tr(&cl, "chat:a", "alice", 1));
+    ck_assert(chan_tr(&cl, "chat:a", "bob", 0));
+    /* chat:a moves from alice's conn 1 to her new conn 4 within one set: net, no transition */
+    rt_chan_list_clear(&cl);
+    ids[1] = 4;
+    us[1] = "alice";
+    chs[0] = "news";
+    chs[1] = "chat:a";
+    set.first_seq = set.last_seq = 14;
+    ck_assert_int_eq(rt_script_resync_args(&a, "t", 60000, "gw1", 1, &set), 0);
+    r = eval(c, RT_SCRIPT_CONN, &a);
+    ck_assert_int_eq(rt_script_parse_change(r, "gw1", &st, &gap, &pl, &cl), 0);
+    freeReplyObject(r);
+    rt_cmd_free(&a);
+    ck_assert_uint_eq(cl.n, 0);
+    ck_assert_str_eq(get(c, "HGET %s %s", "t:subs:gw1", "4"), "chat:a");
+    ck_assert_str_eq(get(c, "HGET %s %s", "t:subs:gw1", "3"), "(nil)");
+
+    /* a restarted router loads the subscriptions */
+    rt_script_snapshot_args(&a, "t");
+    r = eval(c, RT_SCRIPT_SNAPSHOT, &a);
+    rt_cmd_free(&a);
+    rt_registry *reg = rt_registry_new();
+    size_t bad;
+    ck_assert_int_eq(rt_script_load_snapshot(r, reg, 0, &bad), 0);
+    freeReplyObject(r);
+    ck_assert_uint_eq(bad, 0);
+    ck_assert_uint_eq(rt_registry_channel_count(reg), 2);
+    ck_assert_uint_eq(rt_registry_subscription_count(reg), 2);
+    size_t conns;
+    ck_assert_uint_eq(rt_registry_channel_users(reg, "chat:a", count_user, NULL, &conns), 1);
+    ck_assert_uint_eq(conns, 1);
+
+    /* ... and a rewrite from memory recreates the same keys */
+    rt_store_op *op = rt_store_op_new(RT_OP_REWRITE);
+    ck_assert_int_eq(rt_script_rewrite_cmds(op, "t", reg), 0);
+    redisReply *d = redisCommand(c, "DEL t:subs:gw1 t:chan:chat:a t:chan:news");
+    ck_assert_int_eq(d->integer, 3);
+    freeReplyObject(d);
+    for (size_t i = 0; i < op->ncmds; i++) {
+        d = redisCommandArgv(c, (int)op->cmds[i].argc, (const char **)op->cmds[i].argv,
+                             op->cmds[i].argvlen);
+        ck_assert(d && d->type != REDIS_REPLY_ERROR);
+        freeReplyObject(d);
+    }
+    rt_store_op_free(op);
+    rt_registry_free(reg);
+    ck_assert_str_eq(get(c, "HGET %s %s", "t:subs:gw1", "4"), "chat:a");
+    ck_assert_str_eq(get(c, "HGET %s %s", "t:subs:gw1", "1"), "news");
+    ck_assert_str_eq(get(c, "HGET %s %s", "t:chan:chat:a", "alice"), "1");
+
+    /* the node dies: every subscription ends, each user leaves once, no key is left */
+    rt_script_purge_args(&a, "t", 60000, "gw1", 1);
+    r = eval(c, RT_SCRIPT_PURGE, &a);
+    ck_assert_int_eq(rt_script_parse_change(r, "gw1", &st, &gap, &pl, &cl), 0);
+    freeReplyObject(r);
+    rt_cmd_free(&a);
+    ck_assert_int_eq(st, RT_SCRIPT_APPLIED);
+    ck_assert_uint_eq(cl.n, 2);
+    ck_assert(chan_tr(&cl, "news", "alice", 0));
+    ck_assert(chan_tr(&cl, "chat:a", "alice", 0));
+    ck_assert_int_eq(rint_key(c, "EXISTS %s", "t:subs:gw1"), 0);
+    ck_assert_int_eq(rint_key(c, "EXISTS %s", "t:chan:chat:a"), 0);
+    ck_assert_int_eq(rint_key(c, "EXISTS %s", "t:chan:news"), 0);
+
+    /* a new life of a node (heartbeat) ends the old life's subscriptions */
+    ck_assert_int_eq(ev_call(c, 0, "gw2", 1, 1, 5, "carol", NULL, NULL, &cl), RT_SCRIPT_APPLIED);
+    ck_assert_int_eq(ev_call(c, SUB, "gw2", 1, 2, 5, "carol", "room", NULL, &cl),
+                     RT_SCRIPT_APPLIED);
+    rt_chan_list_clear(&cl);
+    rt_script_node_args(&a, "t", 60000, "gw2", 2);
+    r = eval(c, RT_SCRIPT_NODE, &a);
+    ck_assert_int_eq(rt_script_parse_change(r, "gw2", &st, &gap, &pl, &cl), 0);
+    freeReplyObject(r);
+    rt_cmd_free(&a);
+    ck_assert_uint_eq(cl.n, 1);
+    ck_assert(chan_tr(&cl, "room", "carol", 0));
+    ck_assert_int_eq(rint_key(c, "EXISTS %s", "t:subs:gw2"), 0);
+
+    rt_presence_list_free(&pl);
+    rt_chan_list_free(&cl);
     redisFree(c);
     redis_stop();
 }
@@ -786,6 +1072,15 @@ START_TEST(store_fallback_and_rewrite)
     op = next_op(s, &pending);
     ck_assert_int_eq(op->ran, 0);
     rt_store_op_free(op);
+    /* what the rewrite must remove: every registry key, subscriptions included */
+    redisContext *c = redis_wait();
+    redisReply *sr = redisCommand(c, "HSET s:subs:gwOld 1 chat:a");
+    freeReplyObject(sr);
+    sr = redisCommand(c, "HSET s:chan:chat:a bob 1");
+    freeReplyObject(sr);
+    sr = redisCommand(c, "HSET s:node:gwOld 1 bob");
+    freeReplyObject(sr);
+    redisFree(c);
     rw = rt_store_op_new(RT_OP_REWRITE);
     rw->generation = gen;
     rt_cmd *cmd = rt_store_op_cmd(rw);
@@ -798,8 +1093,11 @@ START_TEST(store_fallback_and_rewrite)
     ck_assert_int_eq(op->kind, RT_OP_REWRITE);
     ck_assert_int_eq(op->ran, 1);
     rt_store_op_free(op);
-    redisContext *c = redis_wait();
+    c = redis_wait();
     ck_assert_str_eq(get(c, "HGET %s %s", "s:nodes", "gwR"), "42");
+    ck_assert_int_eq(rint_key(c, "EXISTS %s", "s:subs:gwOld"), 0);
+    ck_assert_int_eq(rint_key(c, "EXISTS %s", "s:chan:chat:a"), 0);
+    ck_assert_int_eq(rint_key(c, "EXISTS %s", "s:node:gwOld"), 0);
     /* Redis forgets the scripts: EVALSHA gets NOSCRIPT and the store falls back to EVAL */
     redisReply *fr = redisCommand(c, "SCRIPT FLUSH");
     ck_assert_ptr_nonnull(fr);
@@ -1548,6 +1846,7 @@ int main(void)
     tcase_set_timeout(tr, 60);
     tcase_add_test(tr, lua_scripts_exactly_once);
     tcase_add_test(tr, lua_resync_per_stream);
+    tcase_add_test(tr, lua_channel_subscriptions);
     tcase_add_test(tr, store_fallback_and_rewrite);
     tcase_add_test(tr, lua_history);
     tcase_add_test(tr, lua_history_keys);
