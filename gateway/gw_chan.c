@@ -20,10 +20,12 @@ static int publish_event(gw_worker *w, gw_conn *c, Wsgate__ConnEvent__Kind kind,
     if (!gw_bus_publish_conn(n->bus, kind, gw_worker_index(w), gw_worker_next_event_seq(w),
                              c->id, c->user, c->connected_us, channel))
         return 0;
-    /* As for OPEN: the next RESYNC (after NATS is back) tells the routers. */
-    wsg_warn("conn_event_not_published", "conn=%llu user=\"%s\" kind=%s channel=\"%s\"",
-             (unsigned long long)c->id, c->user,
-             kind == WSGATE__CONN_EVENT__KIND__SUBSCRIBE ? "subscribe" : "unsubscribe", channel);
+    /* As for OPEN: the next RESYNC (after NATS is back) tells the routers. A client can
+     * subscribe at will while NATS is away: at most a line a second. */
+    wsg_log_every(1000, WSG_LOG_WARN, "conn_event_not_published",
+                  "conn=%llu user=\"%s\" kind=%s channel=\"%s\"", (unsigned long long)c->id,
+                  c->user, kind == WSGATE__CONN_EVENT__KIND__SUBSCRIBE ? "subscribe" : "unsubscribe",
+                  channel);
     return -1;
 }
 
