@@ -10,6 +10,7 @@ import { startCluster, repoRoot } from './lib/cluster.mjs';
 import { connect, closeAll } from './lib/client.mjs';
 import { connectBus, pb, encode, decode } from './lib/bus.mjs';
 import { sleep, metric } from './lib/http.mjs';
+import { forge } from './lib/jwt.mjs';
 import protobuf from 'protobufjs';
 import path from 'node:path';
 
@@ -52,10 +53,13 @@ describe('channels in the gateway', () => {
       for await (const m of sub) {
         const rq = HistoryRequest.toObject(HistoryRequest.decode(m.data), { longs: Number, defaults: true });
         let items = [];
-        if (rq.stream === CHANNEL && rq.hasAfter) {
+        const gone = rq.stream === CHANNEL && rq.hasAfter && rq.afterSeq < 10; // retention passed
+        if (gone) {
+          for (let s = 10; s <= HEAD; s++) items.push({ seq: s, payload: Buffer.from(pub(s, rq.streamName)) });
+        } else if (rq.stream === CHANNEL && rq.hasAfter) {
           for (let s = rq.afterSeq + 1; s <= HEAD; s++) items.push({ seq: s, payload: Buffer.from(pub(s, rq.streamName)) });
         }
-        const rep = { status: 0, epoch: EPOCH, head: rq.stream === CHANNEL ? HEAD : 0, items };
+        const rep = { status: 0, epoch: EPOCH, head: rq.stream === CHANNEL ? HEAD : 0, items, resync: gone };
         m.respond(HistoryReply.encode(HistoryReply.create(rep)).finish());
       }
     })();
@@ -119,6 +123,16 @@ describe('channels in the gateway', () => {
     assert.equal(s.position, 17);
     assert.equal(s.ref, undefined);
     for (const want of [18, 19, 20]) assert.equal((await c.nextType('publication')).seq, want);
+  });
+
+  it('since history no longer holds: subscribed, then a resync naming the channel, then what is left', async () => {
+    const c = await join('cleo');
+    c.send({ type: 'subscribe', channel: 'chat:old', since: 5, epoch: EPOCH });
+    const s = await c.nextType('subscribed');
+    assert.equal(s.position, 9);
+    const r = await c.nextType('resync');
+    assert.deepEqual([r.stream, r.channel, r.position, r.epoch], ['channel', 'chat:old', 9, EPOCH]);
+    assert.equal((await c.nextType('publication')).seq, 10);
   });
 
   it('unsubscribe: UNSUBSCRIBE, unsubscribed, nothing of the channel after it', async () => {
@@ -190,5 +204,63 @@ describe('channels in the gateway', () => {
     await sleep(300);
     const after = metric(await cluster.gatewayMetrics('gw-a'), 'wsgate_channel_subscriptions');
     assert.equal(after, before - 2, 'the closed connection\'s two subscriptions are gone');
+  });
+});
+
+describe('channel permissions in the gateway (JWT)', () => {
+  const SECRET = 'itest-secret-0123456789abcdef0123456789abcdef';
+  let cluster;
+  let bus;
+  const clients = [];
+  const seen = [];
+  const join = async (user, claims) => {
+    const c = await connect(cluster.wsUrl('gw-a', { token: forge.valid(SECRET, user, claims) }), { name: user });
+    clients.push(c);
+    return c;
+  };
+  before(async () => {
+    cluster = await startCluster({ auth: { jwtSecret: SECRET }, nodeIds: ['gw-a'],
+      env: { gateway: { WSGATE_CLIENT_SEND: 'claim',
+        WSGATE_CHANNEL_NAMESPACES: '{"":{},"chat":{},"news":{"sub_public":true}}' } } });
+    bus = await connectBus(cluster);
+    const all = bus.nc.subscribe(`${cluster.prefix}.>`);
+    (async () => { for await (const m of all) seen.push({ subject: m.subject, data: m.data }); })();
+    await bus.nc.flush();
+  });
+  after(async () => {
+    await closeAll(clients);
+    await bus?.close();
+    await cluster?.stop();
+  });
+
+  it('denied frames get forbidden with ref and channel, and nothing of them reaches NATS', async () => {
+    const a = await join('pat', { wsgate: { sub: ['chat:own'], pub: ['chat:own'], send: ['ops-*'] } });
+    const from = seen.length;
+    const refused = [
+      { type: 'subscribe', channel: 'chat:other', id: 1 },
+      { type: 'presence', channel: 'chat:other', id: 2 },
+      { type: 'publish', channel: 'chat:other', content: 'x', id: 3 },
+      { type: 'broadcast', content: 'x', id: 4 },
+      { type: 'send_message', target_user: 'bob', content: 'x', id: 5 },
+    ];
+    for (const f of refused) {
+      a.send(f);
+      const e = await a.nextType('error');
+      assert.equal(e.code, 'forbidden', JSON.stringify(f));
+      assert.equal(e.ref, f.id);
+      if (f.channel) assert.equal(e.channel, f.channel);
+    }
+    await sleep(300);
+    const leaked = seen.slice(from).filter((m) => !m.subject.endsWith('.hb'));
+    assert.deepEqual(leaked.map((m) => m.subject), [], 'nothing published for denied frames');
+
+    // what the claim allows goes out, marked permitted; a public namespace needs no pattern
+    a.send({ type: 'publish', channel: 'chat:own', content: 'ok' });
+    a.send({ type: 'send_message', target_user: 'ops-1', content: 'ok' });
+    await sleep(300);
+    const out = seen.slice(from).filter((m) => m.subject.includes('.in.')).map((m) => decode(pb.InboundFrame, m.data));
+    assert.deepEqual(out.map((f) => [f.type, f.permitted]), [['publish', true], ['send_message', true]]);
+    a.send({ type: 'subscribe', channel: 'news:today', id: 'n' });
+    assert.equal((await a.nextType('subscribed')).ref, 'n');
   });
 });
