@@ -22,10 +22,10 @@ static int publish_event(gw_worker *w, gw_conn *c, Wsgate__ConnEvent__Kind kind,
         return 0;
     /* As for OPEN: the next RESYNC (after NATS is back) tells the routers. A client can
      * subscribe at will while NATS is away: at most a line a second. */
+    const char *what = kind == WSGATE__CONN_EVENT__KIND__SUBSCRIBE ? "subscribe" : "unsubscribe";
     wsg_log_every(1000, WSG_LOG_WARN, "conn_event_not_published",
                   "conn=%llu user=\"%s\" kind=%s channel=\"%s\"", (unsigned long long)c->id,
-                  c->user, kind == WSGATE__CONN_EVENT__KIND__SUBSCRIBE ? "subscribe" : "unsubscribe",
-                  channel);
+                  c->user, what, channel);
     return -1;
 }
 
