@@ -145,15 +145,21 @@ gw_auth_mode gw_auth_get_mode(const gw_auth *a)
     return a->mode;
 }
 
+void gw_auth_perm_free(const wsg_perm *perm)
+{
+    if (perm && perm != wsg_perm_none())
+        wsg_perm_free((wsg_perm *)perm);
+}
+
 gw_auth_result gw_auth_check_user_id(const char *user_id, char user[GW_USER_ID_MAX + 1],
-                                     uint8_t *perms)
+                                     const wsg_perm **perm)
 {
     if (!user_id || !*user_id)
         return GW_AUTH_MISSING;
     if (!wsg_user_id_str_valid(user_id))
         return GW_AUTH_BAD_SUB;
     memcpy(user, user_id, strlen(user_id) + 1);
-    *perms = GW_AUTH_PERM_ALL;
+    *perm = NULL;
     return GW_AUTH_OK;
 }
 
@@ -232,7 +238,7 @@ static int numeric_claim(json_t *claims, const char *name, int *present, int64_t
 }
 
 gw_auth_result gw_auth_check_token(const gw_auth *a, const char *token, int64_t now_s,
-                                   char user[GW_USER_ID_MAX + 1], uint8_t *perms)
+                                   char user[GW_USER_ID_MAX + 1], const wsg_perm **perm)
 {
     if (!token || !*token)
         return GW_AUTH_MISSING;
@@ -296,10 +302,15 @@ gw_auth_result gw_auth_check_token(const gw_auth *a, const char *token, int64_t 
         r = GW_AUTH_BAD_SUB;
         goto out;
     }
-    memcpy(user, s, json_string_length(sub) + 1);
-    /* only the JSON value true grants: "yes", 1 or an absent claim do not */
+    /* Without the claim: no rights, and nothing allocated (most tokens). */
     json_t *grants = json_object_get(claims, "wsgate");
-    *perms = json_is_true(json_object_get(grants, "broadcast")) ? GW_AUTH_PERM_BROADCAST : 0;
+    wsg_perm *p = NULL;
+    if (grants && wsg_perm_parse(grants, &p) != 0) {
+        r = GW_AUTH_MALFORMED;
+        goto out;
+    }
+    memcpy(user, s, json_string_length(sub) + 1);
+    *perm = p ? p : wsg_perm_none();
     r = GW_AUTH_OK;
 out:
     json_decref(claims);

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "wsg_perm.h"
 #include "wsg_user.h"
 
 #define GW_USER_ID_MAX WSG_USER_ID_MAX
@@ -37,13 +38,6 @@ typedef enum { GW_AUTH_OK = 0, GW_AUTH_FAILURE_MAP(GW_AUTH_ENUM_) GW_AUTH__COUNT
 
 typedef enum { GW_AUTH_MODE_JWT, GW_AUTH_MODE_NONE } gw_auth_mode;
 
-/* What a client may do beyond messaging, as bits (a connection keeps them in one byte). With
- * JWT they come from the token's private claim "wsgate", e.g. {"wsgate":{"broadcast":true}};
- * only the JSON value true grants. */
-typedef enum {
-    GW_AUTH_PERM_BROADCAST = 1u << 0, /* may send a client `broadcast` frame */
-} gw_auth_perm;
-#define GW_AUTH_PERM_ALL GW_AUTH_PERM_BROADCAST
 
 typedef struct gw_auth gw_auth;
 
@@ -65,15 +59,19 @@ void gw_auth_free(gw_auth *a);
 gw_auth_mode gw_auth_get_mode(const gw_auth *a);
 
 /* Checks a bearer token at time now_s (Unix seconds). On success copies the user id (NUL
- * terminated, at most GW_USER_ID_MAX bytes) into user and the token's gw_auth_perm bits into
- * *perms. */
+ * terminated, at most GW_USER_ID_MAX bytes) into user and sets *perm to what the token's
+ * private claim "wsgate" allows (wsg_perm): wsg_perm_none() without the claim (shared, no
+ * allocation), else a set the caller frees with gw_auth_perm_free. A malformed claim refuses
+ * the token (GW_AUTH_MALFORMED), like any other malformed claim. */
 gw_auth_result gw_auth_check_token(const gw_auth *a, const char *token, int64_t now_s,
-                                   char user[GW_USER_ID_MAX + 1], uint8_t *perms);
+                                   char user[GW_USER_ID_MAX + 1], const wsg_perm **perm);
+/* Frees what gw_auth_check_token gave (NULL and wsg_perm_none() are fine). */
+void gw_auth_perm_free(const wsg_perm *perm);
 
 /* With auth off: validates a client-chosen user id with the same rule as `sub`; on success
- * *perms is GW_AUTH_PERM_ALL (development). */
+ * *perm is NULL: rights not limited (development). */
 gw_auth_result gw_auth_check_user_id(const char *user_id, char user[GW_USER_ID_MAX + 1],
-                                     uint8_t *perms);
+                                     const wsg_perm **perm);
 
 /* Close reason text ("token expired") and metric label ("expired"). */
 const char *gw_auth_result_reason(gw_auth_result r);

@@ -285,11 +285,13 @@ int gw_bus_publish_inbound(gw_bus *b, uint64_t conn_id, const char *user_id, con
     f.payload.data = (uint8_t *)payload;
     f.payload.len = len;
     f.received_at_us = received_us;
+    f.permitted = 1; /* only frames the gateway's checks allowed are published */
     return publish(b, subject, NULL, &f.base);
 }
 
 int gw_bus_publish_conn(gw_bus *b, Wsgate__ConnEvent__Kind kind, uint32_t stream, uint64_t seq,
-                        uint64_t conn_id, const char *user_id, int64_t connected_us)
+                        uint64_t conn_id, const char *user_id, int64_t connected_us,
+                        const char *channel)
 {
     Wsgate__Conn c = WSGATE__CONN__INIT;
     c.conn_id = conn_id;
@@ -305,6 +307,8 @@ int gw_bus_publish_conn(gw_bus *b, Wsgate__ConnEvent__Kind kind, uint32_t stream
     ev.n_conns = 1;
     ev.conns = conns;
     ev.at_us = wsg_now_us();
+    if (channel)
+        ev.channel = (char *)channel;
     return publish(b, b->subj_conn, NULL, &ev.base);
 }
 

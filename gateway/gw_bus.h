@@ -51,11 +51,14 @@ void gw_bus_close(gw_bus *b, int64_t timeout_ms);
 int gw_bus_connected(const gw_bus *b);
 
 /* Each returns 0, or -1 if NATS refused the message (reconnect buffer full, closed): the
- * caller decides what the client sees. */
+ * caller decides what the client sees. An inbound frame is published only after the
+ * gateway's checks allowed it: it goes out with InboundFrame.permitted set. */
 int gw_bus_publish_inbound(gw_bus *b, uint64_t conn_id, const char *user_id, const char *type,
                            const void *payload, size_t len, int64_t received_us);
+/* channel: SUBSCRIBE / UNSUBSCRIBE's channel (NULL for the others). */
 int gw_bus_publish_conn(gw_bus *b, Wsgate__ConnEvent__Kind kind, uint32_t stream, uint64_t seq,
-                        uint64_t conn_id, const char *user_id, int64_t connected_us);
+                        uint64_t conn_id, const char *user_id, int64_t connected_us,
+                        const char *channel);
 /* Asks the routers for a page of history on behalf of a connection; the reply comes back
  * through on_history with the same conn_id, stream (the caller's index of the stream) and
  * reqno. */

@@ -6,25 +6,27 @@
 #include <strings.h>
 #include <time.h>
 
+#include "gw_chan.h"
 #include "gw_frame.h"
+#include "gw_perm_check.h"
 #include "gw_query.h"
 #include "wsg_client.h"
 #include "wsg_log.h"
 #include "wsg_time.h"
 
 static gw_auth_result authenticate(gw_node *n, struct lws *wsi, const gw_query *q,
-                                   char user[GW_USER_ID_MAX + 1], uint8_t *perms)
+                                   char user[GW_USER_ID_MAX + 1], const wsg_perm **perm)
 {
     if (gw_auth_get_mode(n->auth) == GW_AUTH_MODE_NONE) {
         const char *id = gw_query_get(q, GW_QUERY_USER_ID);
         if (!id)
             return GW_AUTH_MISSING;
-        return gw_auth_check_user_id(id, user, perms);
+        return gw_auth_check_user_id(id, user, perm);
     }
 
     const char *v = gw_query_get(q, GW_QUERY_TOKEN);
     if (v && *v)
-        return gw_auth_check_token(n->auth, v, (int64_t)time(NULL), user, perms);
+        return gw_auth_check_token(n->auth, v, (int64_t)time(NULL), user, perm);
 
     int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
     if (total <= 0)
@@ -42,7 +44,7 @@ static gw_auth_result authenticate(gw_node *n, struct lws *wsi, const gw_query *
         v = buf + 7;
         while (*v == ' ')
             v++;
-        r = *v ? gw_auth_check_token(n->auth, v, (int64_t)time(NULL), user, perms)
+        r = *v ? gw_auth_check_token(n->auth, v, (int64_t)time(NULL), user, perm)
                : GW_AUTH_MISSING;
     }
     free(buf);
@@ -125,8 +127,8 @@ void gw_conn_send_text(gw_worker *w, gw_conn *c, const char *text, size_t len)
     gw_msg_unref(m);
 }
 
-/* An answer to the client's own frame (pong, error). */
-static void reply_text(gw_worker *w, gw_conn *c, const char *text, size_t len)
+/* An answer to the client's own frame (pong, error, unsubscribed). */
+void gw_conn_reply_text(gw_worker *w, gw_conn *c, const char *text, size_t len)
 {
     gw_msg *m = gw_msg_new(text, len, 0);
     if (!m) {
@@ -137,18 +139,19 @@ static void reply_text(gw_worker *w, gw_conn *c, const char *text, size_t len)
     gw_msg_unref(m);
 }
 
+/* ref, channel: of the frame the error is about ("" or NULL: none). */
 static void send_error(gw_worker *w, gw_conn *c, wsg_client_error e, const char *message,
-                       const char *ref)
+                       const char *ref, const char *channel)
 {
     gw_node *n = gw_worker_node(w);
     wsg_metrics_add(&n->metrics, gw_metric_rejected(e), 1);
     size_t len;
-    char *json = gw_frame_error_json(e, message, ref, &len);
+    char *json = gw_frame_error_json(e, message, ref, channel, &len);
     if (!json) {
         wsg_metrics_add(&n->metrics, GW_M_DROPPED_NOMEM, 1);
         return;
     }
-    reply_text(w, c, json, len);
+    gw_conn_reply_text(w, c, json, len);
     free(json);
 }
 
@@ -198,7 +201,7 @@ static int on_established(gw_worker *w, struct lws *wsi, gw_conn *c)
         return 0;
     }
 
-    gw_auth_result r = authenticate(n, wsi, &q, c->user, &c->perms);
+    gw_auth_result r = authenticate(n, wsi, &q, c->user, &c->perm);
     if (r != GW_AUTH_OK) {
         /* The upgrade is complete, so the client gets a real close code and reason instead of a
          * bare HTTP error that browsers hide from scripts. */
@@ -219,7 +222,7 @@ static int on_established(gw_worker *w, struct lws *wsi, gw_conn *c)
     wsg_metrics_add(&n->metrics, GW_M_CONNECTIONS, 1);
     wsg_metrics_add(&n->metrics, GW_M_CONNECTIONS_OPENED, 1);
     if (gw_bus_publish_conn(n->bus, WSGATE__CONN_EVENT__KIND__OPEN, gw_worker_index(w),
-                            gw_worker_next_event_seq(w), c->id, c->user, c->connected_us))
+                            gw_worker_next_event_seq(w), c->id, c->user, c->connected_us, NULL))
         wsg_warn("conn_event_not_published", "conn=%llu user=\"%s\" kind=open",
                  (unsigned long long)c->id, c->user);
     wsg_debug("conn_open", "conn=%llu user=\"%s\"", (unsigned long long)c->id, c->user);
@@ -261,7 +264,7 @@ static int inbound_allowed(gw_worker *w, gw_conn *c)
         gw_conn_close(c, 1008, "rate limit exceeded", GW_M_CLOSED_POLICY);
     } else {
         send_error(w, c, WSG_CLIENT_ERR_RATE_LIMITED, "too many messages; the message was dropped",
-                   NULL);
+                   NULL, NULL);
     }
     return 0;
 }
@@ -274,26 +277,39 @@ static void on_text(gw_worker *w, gw_conn *c, const char *data, size_t len)
     gw_frame f;
     gw_frame_parse(data, len, &f);
     gw_metrics_inbound(&n->metrics, f.kind, len);
+    if (f.kind == GW_FRAME_ERROR) {
+        send_error(w, c, f.error, f.message, f.ref, f.channel);
+        return;
+    }
+    /* A denied frame is answered here and never reaches NATS. */
+    const char *why = NULL;
+    wsg_client_error denied =
+        gw_perm_check(c->perm, n->cfg->namespaces, n->cfg->client_send_claim, &f, &why);
+    if (denied) {
+        send_error(w, c, denied, why, f.ref, f.channel);
+        return;
+    }
     switch (f.kind) {
     case GW_FRAME_PING:
-        reply_text(w, c, WSG_CLIENT_PONG, sizeof(WSG_CLIENT_PONG) - 1);
+        gw_conn_reply_text(w, c, WSG_CLIENT_PONG, sizeof(WSG_CLIENT_PONG) - 1);
         return;
     case GW_FRAME_ERROR:
-        send_error(w, c, f.error, f.message, f.ref);
+        return;
+    case GW_FRAME_SUBSCRIBE:
+        if ((denied = gw_chan_subscribe(w, c, &f, &why)))
+            send_error(w, c, denied, why, f.ref, f.channel);
+        return;
+    case GW_FRAME_UNSUBSCRIBE:
+        gw_chan_unsubscribe(w, c, &f);
         return;
     case GW_FRAME_BROADCAST:
-        /* reaching every socket of the cluster is a privilege the token has to grant */
-        if (!(c->perms & GW_AUTH_PERM_BROADCAST)) {
-            send_error(w, c, WSG_CLIENT_ERR_FORBIDDEN,
-                       "broadcast needs the token claim \"wsgate\":{\"broadcast\":true}", f.ref);
-            return;
-        }
-        /* fall through */
     case GW_FRAME_SEND_MESSAGE:
+    case GW_FRAME_PUBLISH:
+    case GW_FRAME_PRESENCE:
     case GW_FRAME_FORWARD:
         if (gw_bus_publish_inbound(n->bus, c->id, c->user, f.type, data, len, wsg_now_us())) {
             send_error(w, c, WSG_CLIENT_ERR_UNAVAILABLE,
-                       "the message could not be forwarded; retry", f.ref);
+                       "the message could not be forwarded; retry", f.ref, f.channel);
             return;
         }
         wsg_metrics_add(&n->metrics, GW_M_INBOUND_PUBLISHED, 1);
@@ -336,7 +352,7 @@ static int on_receive(gw_worker *w, struct lws *wsi, gw_conn *c, const void *in,
             c->rx_len = 0;
             if (inbound_allowed(w, c))
                 send_error(w, c, WSG_CLIENT_ERR_BINARY_UNSUPPORTED,
-                           "binary frames are not supported; send JSON text", NULL);
+                           "binary frames are not supported; send JSON text", NULL, NULL);
         }
         return 0;
     }
@@ -493,7 +509,8 @@ static void on_closed(gw_worker *w, gw_conn *c)
         gw_worker_remove_conn(w, c);
         wsg_metrics_add(&n->metrics, GW_M_CONNECTIONS, -1);
         if (gw_bus_publish_conn(n->bus, WSGATE__CONN_EVENT__KIND__CLOSE, gw_worker_index(w),
-                                gw_worker_next_event_seq(w), c->id, c->user, c->connected_us))
+                                gw_worker_next_event_seq(w), c->id, c->user, c->connected_us,
+                                NULL))
             wsg_warn("conn_event_not_published", "conn=%llu user=\"%s\" kind=close",
                      (unsigned long long)c->id, c->user);
         wsg_debug("conn_closed", "conn=%llu user=\"%s\" code=%u", (unsigned long long)c->id,
@@ -501,7 +518,10 @@ static void on_closed(gw_worker *w, gw_conn *c)
         c->id = 0;
     }
     drop_queue(n, c);
+    gw_chan_close(w, c);
     gw_resume_free(w, c);
+    gw_auth_perm_free(c->perm);
+    c->perm = NULL;
     free(c->rx);
     c->rx = NULL;
     c->rx_cap = c->rx_len = 0;

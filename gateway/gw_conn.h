@@ -41,10 +41,12 @@ typedef struct gw_conn {
     uint8_t close_started;      /* lws has been told to close: a second request would kill it */
     uint8_t violations;         /* consecutive messages over the inbound rate */
     uint8_t ping;               /* gw_conn_idle: 0 none, 1 due, 2 sent and unanswered */
-    uint8_t perms;              /* gw_auth_perm bits granted at connect */
     int64_t last_rx_us;         /* monotonic: the last frame or pong from the client */
     gw_rate in_rate;
     gw_streams st;              /* stream positions, replay, gap repair (gw_resume) */
+    /* What the token allows (gw_auth): NULL with WSGATE_AUTH=none (everything), the shared
+     * wsg_perm_none() for a token without the claim, else the connection's own. */
+    const wsg_perm *perm;
     uint16_t close_code;
     uint16_t close_metric;      /* gw_metric_id counted when the close completes */
     const char *close_reason;   /* static text */
@@ -69,6 +71,8 @@ void gw_conn_close(gw_conn *c, uint16_t code, const char *reason, gw_metric_id m
 void gw_conn_enqueue(gw_worker *w, gw_conn *c, gw_msg *m);
 /* Queues a frame the gateway wrote itself (welcome, resync, pong, errors). */
 void gw_conn_send_text(gw_worker *w, gw_conn *c, const char *text, size_t len);
+/* Queues an answer to the client's own frame: after the welcome (held until then). */
+void gw_conn_reply_text(gw_worker *w, gw_conn *c, const char *text, size_t len);
 
 static inline size_t gw_conn_queued_bytes(const gw_conn *c) { return c->q.bytes; }
 /* Failure detection, called by the worker's idle sweep for every open connection: pings one

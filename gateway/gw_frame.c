@@ -4,8 +4,6 @@
 #include <jansson.h>
 #include <string.h>
 
-#define GW_TARGET_USER_MAX 128
-
 static void set_error(gw_frame *f, wsg_client_error e, const char *message)
 {
     f->kind = GW_FRAME_ERROR;
@@ -32,6 +30,46 @@ static int string_field(json_t *root, const char *name, size_t max)
         return 0;
     size_t n = json_string_length(v);
     return n >= 1 && n <= max;
+}
+
+/* An optional non-negative integer field: 0 absent, 1 present (*v), -1 anything else. */
+static int u64_field(json_t *root, const char *name, uint64_t *v)
+{
+    json_t *j = json_object_get(root, name);
+    if (!j)
+        return 0;
+    if (!json_is_integer(j) || json_integer_value(j) < 0)
+        return -1;
+    *v = (uint64_t)json_integer_value(j);
+    return 1;
+}
+
+/* The channel frames: a valid "channel" first, then each frame's own fields. */
+static void parse_channel_frame(json_t *root, gw_frame_kind kind, gw_frame *f)
+{
+    json_t *ch = json_object_get(root, "channel");
+    const char *name = json_string_value(ch);
+    size_t n = name ? json_string_length(ch) : 0;
+    if (name && n <= WSG_CHANNEL_MAX && strlen(name) == n)
+        memcpy(f->channel, name, n + 1); /* echoed in the error, escaped by jansson */
+    if (!name || !wsg_channel_valid(name, n)) {
+        set_error(f, WSG_CLIENT_ERR_BAD_CHANNEL,
+                  "\"channel\" must be 1-128 of [A-Za-z0-9_.:@-]");
+        return;
+    }
+    if (kind == GW_FRAME_SUBSCRIBE) {
+        int s = u64_field(root, "since", &f->since);
+        if (s < 0 || u64_field(root, "epoch", &f->epoch) < 0) {
+            set_error(f, WSG_CLIENT_ERR_INVALID_FIELD,
+                      "\"since\" and \"epoch\" must be non-negative integers");
+            return;
+        }
+        f->has_since = s > 0;
+    } else if (kind == GW_FRAME_PUBLISH && !json_object_get(root, "content")) {
+        set_error(f, WSG_CLIENT_ERR_INVALID_FIELD, "publish needs \"content\"");
+        return;
+    }
+    f->kind = kind;
 }
 
 void gw_frame_parse(const char *data, size_t len, gw_frame *f)
@@ -65,18 +103,32 @@ void gw_frame_parse(const char *data, size_t len, gw_frame *f)
     if (!strcmp(t, wsg_client_type_name(WSG_CLIENT_TYPE_PING))) {
         f->kind = GW_FRAME_PING;
     } else if (!strcmp(t, wsg_client_type_name(WSG_CLIENT_TYPE_SEND_MESSAGE))) {
-        if (!string_field(root, "target_user", GW_TARGET_USER_MAX))
+        if (!string_field(root, "target_user", GW_TARGET_USER_MAX)) {
             set_error(f, WSG_CLIENT_ERR_INVALID_FIELD,
                       "send_message needs \"target_user\": a string of 1-128 bytes");
-        else if (!json_is_string(json_object_get(root, "content")))
+        } else if (!json_is_string(json_object_get(root, "content"))) {
             set_error(f, WSG_CLIENT_ERR_INVALID_FIELD, "send_message needs \"content\": a string");
-        else
+        } else {
+            json_t *target = json_object_get(root, "target_user");
+            /* an embedded NUL cannot match a pattern: the router refuses such a target anyway */
+            size_t tn = json_string_length(target);
+            if (strlen(json_string_value(target)) == tn)
+                memcpy(f->target, json_string_value(target), tn + 1);
             f->kind = GW_FRAME_SEND_MESSAGE;
+        }
     } else if (!strcmp(t, wsg_client_type_name(WSG_CLIENT_TYPE_BROADCAST))) {
         if (!json_is_string(json_object_get(root, "content")))
             set_error(f, WSG_CLIENT_ERR_INVALID_FIELD, "broadcast needs \"content\": a string");
         else
             f->kind = GW_FRAME_BROADCAST;
+    } else if (!strcmp(t, wsg_client_type_name(WSG_CLIENT_TYPE_SUBSCRIBE))) {
+        parse_channel_frame(root, GW_FRAME_SUBSCRIBE, f);
+    } else if (!strcmp(t, wsg_client_type_name(WSG_CLIENT_TYPE_UNSUBSCRIBE))) {
+        parse_channel_frame(root, GW_FRAME_UNSUBSCRIBE, f);
+    } else if (!strcmp(t, wsg_client_type_name(WSG_CLIENT_TYPE_PUBLISH))) {
+        parse_channel_frame(root, GW_FRAME_PUBLISH, f);
+    } else if (!strcmp(t, wsg_client_type_name(WSG_CLIENT_TYPE_PRESENCE))) {
+        parse_channel_frame(root, GW_FRAME_PRESENCE, f);
     } else {
         f->kind = GW_FRAME_FORWARD;
     }
@@ -84,13 +136,18 @@ out:
     json_decref(root);
 }
 
-char *gw_frame_error_json(wsg_client_error e, const char *message, const char *ref, size_t *len)
+json_t *gw_frame_ref_json(const char *ref)
 {
-    json_t *r = NULL;
     /* ref was made by json_dumps in copy_ref: it parses; if it somehow does not, omit it. */
-    if (ref && *ref)
-        r = json_loads(ref, JSON_DECODE_ANY, NULL);
-    char *s = wsg_client_error_frame(e, message, &(wsg_client_about){.ref = r}, len);
+    return ref && *ref ? json_loads(ref, JSON_DECODE_ANY, NULL) : NULL;
+}
+
+char *gw_frame_error_json(wsg_client_error e, const char *message, const char *ref,
+                          const char *channel, size_t *len)
+{
+    json_t *r = gw_frame_ref_json(ref);
+    wsg_client_about about = {.ref = r, .channel = channel && *channel ? channel : NULL};
+    char *s = wsg_client_error_frame(e, message, &about, len);
     json_decref(r);
     return s;
 }

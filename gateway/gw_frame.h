@@ -7,6 +7,7 @@
 #define GW_FRAME_H
 #include <stddef.h>
 #include <stdint.h>
+#include "wsg_channel.h"
 #include "wsg_client.h"
 #include "wsg_subject.h"
 
@@ -15,6 +16,10 @@
     XX(PING, "ping") \
     XX(SEND_MESSAGE, "send_message") \
     XX(BROADCAST, "broadcast") \
+    XX(SUBSCRIBE, "subscribe") \
+    XX(UNSUBSCRIBE, "unsubscribe") \
+    XX(PUBLISH, "publish") \
+    XX(PRESENCE, "presence") \
     XX(FORWARD, "forward") /* any other valid type: published untouched */ \
     XX(ERROR, "invalid")   /* answered with an error; must stay last */
 
@@ -23,6 +28,7 @@ typedef enum { GW_FRAME_KIND_MAP(GW_FRAME_KIND_ENUM_) } gw_frame_kind;
 #undef GW_FRAME_KIND_ENUM_
 
 #define GW_REF_MAX 128
+#define GW_TARGET_USER_MAX 128
 
 typedef struct gw_frame {
     gw_frame_kind kind;
@@ -30,13 +36,24 @@ typedef struct gw_frame {
     const char *message;          /* static text for an error */
     char type[WSG_TYPE_MAX + 1];  /* the frame's type when kind != ERROR (or it was readable) */
     char ref[GW_REF_MAX + 1];     /* the frame's "id" as JSON text, "" when absent/unusable */
+    /* Channel frames: the channel as given (kept for the error too when it is a string of at
+     * most WSG_CHANNEL_MAX bytes; a valid name unless the error is bad_channel), and the
+     * subscribe's since / epoch (0: none). */
+    char channel[WSG_CHANNEL_MAX + 1];
+    char target[GW_TARGET_USER_MAX + 1]; /* send_message: target_user */
+    uint8_t has_since;
+    uint64_t since, epoch;
 } gw_frame;
 
 /* data need not be NUL-terminated; it is the whole message (UTF-8 already checked). */
 void gw_frame_parse(const char *data, size_t len, gw_frame *out);
 
 /* The error frame for a parse result or a refusal (wsg_client_error) with ref, the "id" as
- * gw_frame keeps it (JSON text, "" or NULL: none). Malloc'd, NULL on ENOMEM; *len its length. */
-char *gw_frame_error_json(wsg_client_error e, const char *message, const char *ref, size_t *len);
+ * gw_frame keeps it (JSON text, "" or NULL: none), and channel ("" or NULL: none).
+ * Malloc'd, NULL on ENOMEM; *len its length. */
+char *gw_frame_error_json(wsg_client_error e, const char *message, const char *ref,
+                          const char *channel, size_t *len);
+/* A JSON value from the ref gw_frame keeps (NULL: none); the caller json_decref's it. */
+json_t *gw_frame_ref_json(const char *ref);
 
 #endif

@@ -112,6 +112,9 @@ const wsg_metric_desc gw_metric_descs[GW_M__COUNT] = {
                            "resync frames sent: a stream position history could not serve"},
     [GW_M_DRAINING] = {"wsgate_draining", NULL, WSG_METRIC_GAUGE,
                        "1 once the node is draining (SIGTERM): it takes no new connections"},
+    [GW_M_CHANNEL_SUBSCRIPTIONS] = {"wsgate_channel_subscriptions", NULL, WSG_METRIC_GAUGE,
+                                    "Channel subscriptions open on the node (connection, "
+                                    "channel pairs)"},
 };
 
 const wsg_metric_buckets *const gw_metric_buckets[GW_M__COUNT] = {
@@ -121,7 +124,7 @@ const wsg_metric_buckets *const gw_metric_buckets[GW_M__COUNT] = {
 _Static_assert(GW_AUTH__COUNT == 8, "one auth failure series per gw_auth_result");
 _Static_assert(GW_ADMIT__COUNT == 5, "one limit series per gw_admit_result");
 _Static_assert(WSG_CLIENT_ERR__GATEWAY_END == 12, "one rejection series per gateway error code");
-_Static_assert(GW_FRAME_ERROR == 4, "one inbound series per gw_frame_kind");
+_Static_assert(GW_FRAME_ERROR == 8, "one inbound series per gw_frame_kind");
 
 void gw_metrics_sent(wsg_metrics *m, const gw_msg *msg, int64_t now_us)
 {

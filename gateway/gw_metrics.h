@@ -59,6 +59,7 @@ typedef enum {
     GW_M_REPLAYED,
     GW_M_RESYNCS_SENT,
     GW_M_DRAINING,              /* gauge */
+    GW_M_CHANNEL_SUBSCRIPTIONS, /* gauge: (connection, channel) pairs open on the node */
     GW_M__COUNT
 } gw_metric_id;
 

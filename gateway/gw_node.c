@@ -6,6 +6,7 @@
 
 #include "gw_metrics.h"
 #include "gw_worker.h"
+#include "wsg_channel.h"
 #include "wsg_id.h"
 #include "wsg_log.h"
 #include "wsg_stream.h"
@@ -61,6 +62,29 @@ static void post_copy(gw_node *n, unsigned k, const Wsgate__NodeDelivery__Item *
         wsg_metrics_add(&n->metrics, GW_M_DROPPED_NOMEM, all ? 1 : (int64_t)c);
 }
 
+/* A channel item goes to every worker once; each looks up its own subscribers. A publication
+ * must be the named channel's stream, a join / leave outside any stream: anything else is a
+ * router's bug, dropped rather than delivered in the wrong order. */
+static void post_channel(gw_node *n, const Wsgate__NodeDelivery__Item *it)
+{
+    size_t len = strlen(it->channel);
+    int ok = wsg_channel_valid(it->channel, len) &&
+             (it->seq ? (unsigned)it->stream == WSG_STREAM_CHANNEL && it->stream_name &&
+                            !strcmp(it->stream_name, it->channel)
+                      : (unsigned)it->stream == WSG_STREAM_NONE);
+    if (!ok) {
+        wsg_metrics_add(&n->metrics, GW_M_DROPPED_BAD_MESSAGE, 1);
+        wsg_log_every(1000, WSG_LOG_WARN, "channel_item_refused", "stream=%u seq=%llu",
+                      (unsigned)it->stream, (unsigned long long)it->seq);
+        return;
+    }
+    for (unsigned k = 0; k < n->nworkers; k++) {
+        gw_msg *m = item_msg(it);
+        if (!m || gw_worker_post_channel(n->workers[k], m, it->channel))
+            wsg_metrics_add(&n->metrics, GW_M_DROPPED_NOMEM, 1);
+    }
+}
+
 static void on_delivery(void *arg, const Wsgate__NodeDelivery *nd)
 {
     gw_node *n = arg;
@@ -71,6 +95,10 @@ static void on_delivery(void *arg, const Wsgate__NodeDelivery *nd)
 
     for (size_t i = 0; i < nd->n_items; i++) {
         const Wsgate__NodeDelivery__Item *it = nd->items[i];
+        if (it->channel && *it->channel) {
+            post_channel(n, it);
+            continue;
+        }
         if (it->all) {
             for (unsigned k = 0; k < nw; k++)
                 post_copy(n, k, it, 1, NULL, 0);

@@ -38,6 +38,24 @@ static int resync(const gw_order_env *e, size_t i, const char *why)
 
 static int has_held(const gw_order_held *h) { return h && h->n; }
 
+/* The client knows where stream s stands: the welcome went out, and for a stream added later
+ * its SUBSCRIBED too. Before that, everything of the stream is held. */
+static int ready(const gw_order *o, const gw_order_stream *s)
+{
+    return o->welcomed && (s->flags & GW_ORDER_F_FIRST) && !(s->flags & GW_ORDER_F_ANNOUNCE);
+}
+
+int gw_order_announced(const gw_order *o, const gw_order_stream *s)
+{
+    return s->kind && ready(o, s);
+}
+
+/* A stream of the connect (not a free slot, not added later): the welcome waits for it. */
+static int of_connect(const gw_order_stream *s)
+{
+    return s->kind && !(s->flags & GW_ORDER_F_LATE);
+}
+
 /* Removes and returns the k-th held item, keeping the byte count. */
 static gw_order_item take(gw_order *o, gw_order_held *h, uint32_t k)
 {
@@ -114,11 +132,11 @@ static int request(gw_order *o, const gw_order_env *e, size_t i, int has_after, 
                    uint64_t until)
 {
     gw_order_stream *s = &e->s[i];
-    s->reqno++;
+    s->reqno = ++o->reqno;
     if (has_after)
         s->flags |= GW_ORDER_F_HAS_AFTER;
     else
-        s->flags &= (uint8_t)~GW_ORDER_F_HAS_AFTER;
+        s->flags &= (uint16_t)~GW_ORDER_F_HAS_AFTER;
     s->after = after;
     s->until = until;
     s->deadline = e->now_us + GW_ORDER_TIMEOUT_US;
@@ -166,7 +184,7 @@ int gw_order_start(gw_order *o, const gw_order_env *e, const int *has_since,
 static int advance(gw_order *o, const gw_order_env *e, size_t i)
 {
     gw_order_stream *s = &e->s[i];
-    if (!o->welcomed)
+    if (!ready(o, s))
         return 0;
     while (has_held(s->held)) {
         gw_order_item it = s->held->it[0];
@@ -198,11 +216,11 @@ static int give_up(gw_order *o, const gw_order_env *e, size_t i)
 {
     gw_order_stream *s = &e->s[i];
     note(e, GW_ORDER_GAVE_UP, i, s->tries);
-    if (!o->welcomed) /* the client cannot be told where it stands: it should come back */
+    if (!ready(o, s)) /* the client cannot be told where it stands: it should come back */
         return act(e, (gw_order_action){.kind = GW_ORDER_CLOSE, .stream = (int)i, .code = 1012,
                                         .text = "history unavailable, reconnect"});
     uint64_t to = has_held(s->held) ? s->held->it[0].seq - 1 : s->pos;
-    s->flags &= (uint8_t)~GW_ORDER_F_MORE;
+    s->flags &= (uint16_t)~GW_ORDER_F_MORE;
     s->tries = 0;
     if (to > s->pos) {
         s->pos = to;
@@ -226,17 +244,37 @@ static int retry_or_give_up(gw_order *o, const gw_order_env *e, size_t i, int pa
     return 0;
 }
 
+/* A stream added after the connect: its SUBSCRIBED (and a resync, when history no longer
+ * reaches back to the client's position) once its first reply and the welcome are out. */
+static int announce(const gw_order_env *e, size_t i)
+{
+    gw_order_stream *s = &e->s[i];
+    s->flags &= (uint16_t)~GW_ORDER_F_ANNOUNCE;
+    if (act(e, (gw_order_action){.kind = GW_ORDER_SUBSCRIBED, .stream = (int)i,
+                                 .epoch = s->epoch, .pos = s->pos}))
+        return -1;
+    if (s->flags & GW_ORDER_F_RESYNC) {
+        s->flags &= (uint16_t)~GW_ORDER_F_RESYNC;
+        return resync(e, i, "history no longer reaches back to the given position");
+    }
+    return 0;
+}
+
 static int welcome(gw_order *o, const gw_order_env *e)
 {
     uint64_t epoch = 0;
     for (size_t i = 0; i < e->n && !epoch; i++)
-        epoch = e->s[i].epoch;
+        if (of_connect(&e->s[i]))
+            epoch = e->s[i].epoch;
     if (act(e, (gw_order_action){.kind = GW_ORDER_WELCOME, .stream = -1, .epoch = epoch}))
         return -1;
     o->welcomed = 1;
     for (size_t i = 0; i < e->n; i++)
-        if (e->s[i].flags & GW_ORDER_F_RESYNC) {
-            e->s[i].flags &= (uint8_t)~GW_ORDER_F_RESYNC;
+        if (e->s[i].flags & GW_ORDER_F_ANNOUNCE) {
+            if ((e->s[i].flags & GW_ORDER_F_FIRST) && announce(e, i))
+                return -1;
+        } else if (e->s[i].flags & GW_ORDER_F_RESYNC) {
+            e->s[i].flags &= (uint16_t)~GW_ORDER_F_RESYNC;
             if (resync(e, i, "history no longer reaches back to the given position"))
                 return -1;
         }
@@ -262,7 +300,7 @@ static int heads(gw_order *o, const gw_order_env *e, const gw_order_page *p)
         gw_order_stream *t = &e->s[j];
         if (!(t->flags & GW_ORDER_F_WANT_HEAD))
             continue;
-        t->flags &= (uint8_t)~GW_ORDER_F_WANT_HEAD;
+        t->flags &= (uint16_t)~GW_ORDER_F_WANT_HEAD;
         const gw_order_head *h = NULL;
         for (size_t k = 0; k < p->nheads && !h; k++)
             if (p->heads[k].stream == j)
@@ -288,7 +326,7 @@ size_t gw_order_reply(gw_order *o, const gw_order_env *e, size_t i, uint32_t req
         drop_items(e, i, p, 0, GW_ORDER_WHY_OLD); /* answers a request given up or superseded */
         return 0;
     }
-    s->flags &= (uint8_t)~GW_ORDER_F_WAITING;
+    s->flags &= (uint16_t)~GW_ORDER_F_WAITING;
     if (!p || !p->ok) {
         drop_items(e, i, p, 0, GW_ORDER_WHY_OLD);
         (void)retry_or_give_up(o, e, i, 1);
@@ -308,6 +346,8 @@ size_t gw_order_reply(gw_order *o, const gw_order_env *e, size_t i, uint32_t req
             s->pos = first_seq ? first_seq - 1 : p->head;
         if (has_after && p->resync)
             s->flags |= GW_ORDER_F_RESYNC;
+        if (s->flags & GW_ORDER_F_LATE)
+            s->flags |= GW_ORDER_F_ANNOUNCE;
     } else if (p->epoch != s->epoch || p->resync) {
         /* History was lost (new epoch) or no longer reaches back: continue from what it has. */
         uint64_t to = first_seq              ? first_seq - 1
@@ -346,7 +386,7 @@ size_t gw_order_reply(gw_order *o, const gw_order_env *e, size_t i, uint32_t req
     if (p->more)
         s->flags |= GW_ORDER_F_MORE;
     else
-        s->flags &= (uint8_t)~GW_ORDER_F_MORE;
+        s->flags &= (uint16_t)~GW_ORDER_F_MORE;
     /* A gap the complete answer does not fill (the seq is not in history, not even voided)
      * cannot be repaired: asking again would loop. The client is told, and goes on. */
     if (o->welcomed && s->until && !stale && !covers && !p->more && !p->resync &&
@@ -357,10 +397,12 @@ size_t gw_order_reply(gw_order *o, const gw_order_env *e, size_t i, uint32_t req
     }
     if (!o->welcomed) {
         size_t j = 0;
-        while (j < e->n && (e->s[j].flags & GW_ORDER_F_FIRST))
+        while (j < e->n && (!of_connect(&e->s[j]) || (e->s[j].flags & GW_ORDER_F_FIRST)))
             j++;
         if (j == e->n && welcome(o, e))
             return kept;
+    } else if ((s->flags & GW_ORDER_F_ANNOUNCE) && announce(e, i)) {
+        return kept;
     }
     for (size_t j = 0; j < e->n; j++)
         if (advance(o, e, j))
@@ -374,19 +416,19 @@ stopped:
 void gw_order_deliver(gw_order *o, const gw_order_env *e, size_t i, gw_order_item it)
 {
     gw_order_stream *s = &e->s[i];
-    if (o->welcomed && s->epoch && it.epoch != s->epoch) {
+    if (ready(o, s) && s->epoch && it.epoch != s->epoch) {
         /* The cluster's history was lost: positions of the old epoch mean nothing now. */
         while (has_held(s->held))
             drop(e, (int)i, take(o, s->held, 0), GW_ORDER_WHY_EPOCH);
         s->epoch = it.epoch;
         s->pos = it.seq - 1;
-        s->flags &= (uint8_t)~GW_ORDER_F_MORE;
+        s->flags &= (uint16_t)~GW_ORDER_F_MORE;
         if (resync(e, i, "history epoch changed")) {
             drop(e, (int)i, it, GW_ORDER_WHY_CLOSED);
             return;
         }
     }
-    if (o->welcomed) {
+    if (ready(o, s)) {
         if (it.seq <= s->pos) {
             drop(e, (int)i, it, GW_ORDER_WHY_DUPLICATE);
             return;
@@ -416,9 +458,9 @@ void gw_order_check(gw_order *o, const gw_order_env *e)
         gw_order_stream *s = &e->s[i];
         if (!(s->flags & GW_ORDER_F_WAITING) || e->now_us < s->deadline)
             continue;
-        s->flags &= (uint8_t)~GW_ORDER_F_WAITING;
+        s->flags &= (uint16_t)~GW_ORDER_F_WAITING;
         if (s->flags & GW_ORDER_F_BACKOFF) {
-            s->flags &= (uint8_t)~GW_ORDER_F_BACKOFF;
+            s->flags &= (uint16_t)~GW_ORDER_F_BACKOFF;
             if (request(o, e, i, s->flags & GW_ORDER_F_HAS_AFTER, s->after, s->until))
                 return;
             continue;
@@ -445,6 +487,27 @@ int gw_order_waiting(const gw_order *o, const gw_order_env *e)
         if (e->s[i].flags & GW_ORDER_F_WAITING)
             return 1;
     return 0;
+}
+
+int gw_order_add(gw_order *o, const gw_order_env *e, size_t i, int has_since, uint64_t since,
+                 uint64_t epoch)
+{
+    gw_order_stream *s = &e->s[i];
+    uint8_t kind = s->kind;
+    const char *name = s->name;
+    memset(s, 0, sizeof(*s));
+    s->kind = kind;
+    s->name = name;
+    s->epoch = epoch;
+    s->flags = GW_ORDER_F_LATE;
+    return request(o, e, i, has_since, has_since ? since : 0, 0);
+}
+
+void gw_order_remove(gw_order *o, const gw_order_env *e, size_t i)
+{
+    gw_order_stream *s = &e->s[i];
+    drop_all(o, e, &s->held, (int)i, GW_ORDER_WHY_CLOSED);
+    memset(s, 0, sizeof(*s)); /* kind 0: free; no flag WAITING: its replies are ignored */
 }
 
 void gw_order_free(gw_order *o, const gw_order_env *e)

@@ -43,9 +43,9 @@ typedef struct gw_order_stream {
     gw_order_held *held; /* live or replayed messages waiting for their turn, by seq */
     const char *name;
     uint32_t reqno;     /* of the latest request: older replies are ignored */
-    uint8_t kind;
+    uint8_t kind;       /* 0 (WSG_STREAM_NONE): a free slot (gw_order_remove) */
     uint8_t tries;
-    uint8_t flags;      /* GW_ORDER_F_* */
+    uint16_t flags;     /* GW_ORDER_F_* */
 } gw_order_stream;
 
 enum {
@@ -57,12 +57,17 @@ enum {
     GW_ORDER_F_RESYNC = 32,   /* a resync frame goes out with the welcome */
     GW_ORDER_F_WANT_HEAD = 64, /* starts at the head stream 0's first reply tells (the caller
                                 * asks for the heads of these streams in stream 0's request) */
+    GW_ORDER_F_LATE = 128,     /* added after the connect (gw_order_add): not in the welcome */
+    GW_ORDER_F_ANNOUNCE = 256, /* ... its first reply is in, its SUBSCRIBED is still owed */
 };
 
 /* Per connection, next to its streams. */
 typedef struct gw_order {
     gw_order_held *early; /* deliveries outside any stream before the welcome, in arrival order */
     uint64_t held_bytes;  /* of everything held, early or in a stream */
+    uint32_t reqno;       /* the connection's last request number: unique across its streams,
+                           * so a late reply for a removed stream never fits the stream that
+                           * reuses its slot */
     uint8_t welcomed;
     uint8_t want_head;    /* the stream asked with want_head starts at the head its reply tells */
 } gw_order;
@@ -77,6 +82,8 @@ typedef enum {
     GW_ORDER_CLOSE,   /* close with code (1012: come back; 1011: no memory; 4008: slow) */
     GW_ORDER_TIMEOUT, /* for the record: stream's request went unanswered (tries so far) */
     GW_ORDER_GAVE_UP, /* for the record: history for stream could not be had */
+    GW_ORDER_SUBSCRIBED, /* a stream added after the connect starts after pos, in epoch: tell
+                          * the client (after the welcome; its replay follows) */
 } gw_order_kind;
 
 typedef enum {
@@ -97,6 +104,7 @@ typedef struct gw_order_action {
     /* REQUEST: has_after/after, until (0: no bound), epoch, reqno, and with_head (the
      * reply should also tell the head of the stream that waits for it, see gw_order_start).
      * WELCOME: epoch. RESYNC: epoch, pos (after), text (why). CLOSE: code, text.
+     * SUBSCRIBED: epoch, pos.
      * TIMEOUT, GAVE_UP: tries. */
     int has_after, with_head;
     uint64_t after, until, epoch, pos;
@@ -165,6 +173,19 @@ void gw_order_check(gw_order *o, const gw_order_env *e);
 void gw_order_writeable(gw_order *o, const gw_order_env *e);
 /* 1 while some stream waits for a reply or a retry (the caller watches its deadlines). */
 int gw_order_waiting(const gw_order *o, const gw_order_env *e);
+/* A stream added after the connect (a channel subscription) in slot i, which the caller has
+ * grown its array to hold (i < e->n) or reused (a slot gw_order_remove freed), with kind and
+ * name filled. It starts after since (has_since) in the client's epoch (0: none), or at the
+ * head. Emits its request at once; its SUBSCRIBED action follows the first reply and the
+ * welcome, then its replay. Slots keep their index while the connection lives: replies name
+ * streams by index. */
+int gw_order_add(gw_order *o, const gw_order_env *e, size_t i, int has_since, uint64_t since,
+                 uint64_t epoch);
+/* Stops following stream i: what it holds is dropped (why CLOSED), a reply still on its way
+ * is ignored, and the slot is free (kind 0) for gw_order_add. The caller frees the name. */
+void gw_order_remove(gw_order *o, const gw_order_env *e, size_t i);
+/* 1 once stream i's SUBSCRIBED went out (its pos and epoch are the client's). */
+int gw_order_announced(const gw_order *o, const gw_order_stream *s);
 /* Releases everything held (DROP actions, why CLOSED) and forgets outstanding requests. */
 void gw_order_free(gw_order *o, const gw_order_env *e);
 

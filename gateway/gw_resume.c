@@ -98,12 +98,38 @@ static void send_request(shell *sh, const gw_order_action *a)
                   (unsigned long long)c->id, wsg_stream_label(os->kind));
 }
 
+/* A channel stream's name buffer: "<channel>\0<ref>\0", the ref (JSON text, maybe "") of the
+ * subscribe still owed its answer. */
+static const char *ref_of(const gw_order_stream *os)
+{
+    return os->name + strlen(os->name) + 1;
+}
+
+static void send_subscribed(shell *sh, const gw_order_action *a)
+{
+    gw_conn *c = sh->c;
+    gw_order_stream *os = &c->st.s[a->stream];
+    json_t *ref = gw_frame_ref_json(ref_of(os));
+    size_t len;
+    char *f = wsg_client_subscribed(os->name, ref, a->pos, a->epoch, &len);
+    json_decref(ref);
+    ((char *)ref_of(os))[0] = '\0'; /* answered: the connection's own buffer */
+    if (!f) {
+        wsg_metrics_add(&gw_worker_node(sh->w)->metrics, GW_M_DROPPED_NOMEM, 1);
+        return;
+    }
+    gw_conn_send_text(sh->w, c, f, len);
+    free(f);
+}
+
 static void send_resync(shell *sh, const gw_order_action *a)
 {
     gw_conn *c = sh->c;
     size_t len;
-    const char *label = wsg_stream_label(c->st.s[a->stream].kind);
-    char *f = wsg_client_resync(label, NULL, a->epoch, a->pos, a->text, &len);
+    const gw_order_stream *os = &c->st.s[a->stream];
+    const char *label = wsg_stream_label(os->kind);
+    char *f = wsg_client_resync(label, os->kind == WSG_STREAM_CHANNEL ? os->name : NULL,
+                                a->epoch, a->pos, a->text, &len);
     wsg_metrics_add(&gw_worker_node(sh->w)->metrics, GW_M_RESYNCS_SENT, 1);
     /* A resync tells a client it missed messages for good: worth a line, but a client can
      * also ask for one (a foreign epoch), so at most a line a second. */
@@ -125,7 +151,8 @@ static void send_welcome(shell *sh, const gw_order_action *a)
     wsg_client_position pos[NRULES];
     size_t np = 0;
     for (uint32_t i = 0; i < c->st.n && np < NRULES; i++)
-        pos[np++] = (wsg_client_position){wsg_stream_label(c->st.s[i].kind), c->st.s[i].pos};
+        if (c->st.s[i].kind && !(c->st.s[i].flags & GW_ORDER_F_LATE))
+            pos[np++] = (wsg_client_position){wsg_stream_label(c->st.s[i].kind), c->st.s[i].pos};
     char *f = wsg_client_welcome(c->user, gw_worker_node(sh->w)->cfg->node_id, c->id, a->epoch,
                                  pos, np, &len);
     if (!f) {
@@ -162,6 +189,9 @@ static int perform(const gw_order_action *a, void *arg)
         break;
     case GW_ORDER_RESYNC:
         send_resync(sh, a);
+        break;
+    case GW_ORDER_SUBSCRIBED:
+        send_subscribed(sh, a);
         break;
     case GW_ORDER_CLOSE:
         if (a->code == 4008) {
@@ -326,8 +356,8 @@ void gw_resume_reply(gw_worker *w, gw_conn *c, unsigned s, uint32_t reqno,
     gw_node *n = gw_worker_node(w);
     gw_order_item *items = NULL;
     gw_order_head heads[HEADS_MAX];
-    if (s >= c->st.n || c->state != GW_CONN_OPEN)
-        goto out;
+    if (s >= c->st.n || !c->st.s[s].kind || c->state != GW_CONN_OPEN)
+        goto out; /* a slot freed by an unsubscribe: the reply is for nobody */
     gw_order_page page = {0};
     if (hr && hr->status == WSGATE__HISTORY_REPLY__STATUS__OK) {
         items = hr->n_items ? calloc(hr->n_items, sizeof(*items)) : NULL;
@@ -370,7 +400,7 @@ void gw_resume_writeable(gw_worker *w, gw_conn *c)
     /* Every writeable callback comes here: most have no replay page to fetch. */
     if (!c->st.ord.welcomed)
         return;
-    uint8_t flags = 0;
+    uint16_t flags = 0;
     for (uint32_t i = 0; i < c->st.n; i++)
         flags |= c->st.s[i].flags;
     if (!(flags & GW_ORDER_F_MORE))
@@ -381,12 +411,111 @@ void gw_resume_writeable(gw_worker *w, gw_conn *c)
     sync_watch(&sh, &e);
 }
 
+int gw_resume_channel_slot(const gw_conn *c, const char *channel)
+{
+    return find_stream(&c->st, WSG_STREAM_CHANNEL, channel);
+}
+
+size_t gw_resume_channel_count(const gw_conn *c)
+{
+    size_t k = 0;
+    for (uint32_t i = 0; i < c->st.n; i++)
+        k += c->st.s[i].kind == WSG_STREAM_CHANNEL;
+    return k;
+}
+
+const char *gw_resume_channel_at(const gw_conn *c, uint32_t i)
+{
+    return i < c->st.n && c->st.s[i].kind == WSG_STREAM_CHANNEL ? c->st.s[i].name : NULL;
+}
+
+/* "<channel>\0<ref>\0" (see ref_of). */
+static char *name_buf(const char *channel, const char *ref)
+{
+    size_t n = strlen(channel), r = ref ? strlen(ref) : 0;
+    char *b = malloc(n + r + 2);
+    if (!b)
+        return NULL;
+    memcpy(b, channel, n + 1);
+    memcpy(b + n + 1, ref ? ref : "", r + 1);
+    return b;
+}
+
+gw_resume_status gw_resume_subscribe(gw_worker *w, gw_conn *c, const char *channel,
+                                     const char *ref, int has_since, uint64_t since,
+                                     uint64_t epoch)
+{
+    gw_streams *st = &c->st;
+    /* A free slot is reused; otherwise the array grows by one (the array is most of what a
+     * subscription costs: no spare room). Slots never move to another index. */
+    uint32_t i = 0;
+    while (i < st->n && st->s[i].kind)
+        i++;
+    char *name = name_buf(channel, ref);
+    if (!name)
+        return GW_RESUME_NOMEM;
+    if (i == st->n) {
+        gw_order_stream *s = realloc(st->s, (st->n + 1) * sizeof(*s));
+        if (!s) {
+            free(name);
+            return GW_RESUME_NOMEM;
+        }
+        memset(&s[st->n], 0, sizeof(*s));
+        st->s = s;
+        st->n++;
+    }
+    st->s[i].kind = WSG_STREAM_CHANNEL;
+    st->s[i].name = name;
+    shell sh = {w, c};
+    gw_order_env e = env_of(&sh);
+    (void)gw_order_add(&st->ord, &e, i, has_since, since, epoch);
+    sync_watch(&sh, &e);
+    return GW_RESUME_OK;
+}
+
+void gw_resume_resubscribe(gw_worker *w, gw_conn *c, int slot, const char *ref)
+{
+    gw_order_stream *os = &c->st.s[slot];
+    if (gw_order_announced(&c->st.ord, os)) {
+        char *name = name_buf(os->name, ref);
+        if (!name) {
+            wsg_metrics_add(&gw_worker_node(w)->metrics, GW_M_DROPPED_NOMEM, 1);
+            return;
+        }
+        free((char *)os->name);
+        os->name = name;
+        shell sh = {w, c};
+        send_subscribed(&sh, &(gw_order_action){.kind = GW_ORDER_SUBSCRIBED, .stream = slot,
+                                                .pos = os->pos, .epoch = os->epoch});
+        return;
+    }
+    /* The first answer is still owed: it answers this subscribe (an earlier ref is lost). */
+    char *name = name_buf(os->name, ref);
+    if (!name)
+        return; /* it keeps the earlier ref */
+    free((char *)os->name);
+    os->name = name;
+}
+
+void gw_resume_unsubscribe(gw_worker *w, gw_conn *c, int slot)
+{
+    shell sh = {w, c};
+    gw_order_env e = env_of(&sh);
+    char *name = (char *)c->st.s[slot].name;
+    gw_order_remove(&c->st.ord, &e, (size_t)slot);
+    free(name);
+    sync_watch(&sh, &e);
+}
+
 void gw_resume_free(gw_worker *w, gw_conn *c)
 {
     shell sh = {w, c};
     gw_order_env e = env_of(&sh);
     gw_order_free(&c->st.ord, &e);
     gw_worker_unwatch(w, c);
+    for (uint32_t i = 0; i < c->st.n; i++)
+        if (c->st.s[i].kind == WSG_STREAM_CHANNEL)
+            free((char *)c->st.s[i].name); /* channel names are the connection's */
     free(c->st.s);
     c->st.s = NULL;
     c->st.n = 0;

@@ -54,6 +54,27 @@ void gw_resume_reply(gw_worker *w, gw_conn *c, unsigned stream, uint32_t reqno,
 /* A delivery outside any stream that arrived before the welcome: kept until it is sent. */
 void gw_resume_hold_early(gw_worker *w, gw_conn *c, gw_msg *m);
 static inline int gw_resume_welcomed(const gw_streams *st) { return st->ord.welcomed; }
+/* Channel streams, followed from a subscribe frame until an unsubscribe or the close. Each
+ * has a slot of the connection's array (kept while the connection lives: replies name it;
+ * freed slots are reused) and its name, allocated once per subscription. */
+/* The slot of the connection's stream of channel, or -1. */
+int gw_resume_channel_slot(const gw_conn *c, const char *channel);
+/* How many channels the connection follows. */
+size_t gw_resume_channel_count(const gw_conn *c);
+/* The channel of slot i, or NULL when slot i is not a channel's (iterate i < c->st.n). */
+const char *gw_resume_channel_at(const gw_conn *c, uint32_t i);
+/* Starts following channel (valid, not followed yet): after since (has_since) of epoch (0:
+ * none) or at its head. ref: the subscribe's "id" as gw_frame keeps it, for the
+ * `subscribed` answer, which goes out (after the welcome) once history said where the
+ * stream starts; the replay follows it. GW_RESUME_NOMEM: nothing changed. */
+gw_resume_status gw_resume_subscribe(gw_worker *w, gw_conn *c, const char *channel,
+                                     const char *ref, int has_since, uint64_t since,
+                                     uint64_t epoch);
+/* A subscribe of a channel already followed (slot): answers `subscribed` with the current
+ * position now, or, while the first answer is still owed, makes it carry this ref. */
+void gw_resume_resubscribe(gw_worker *w, gw_conn *c, int slot, const char *ref);
+/* Stops following the channel of slot: nothing of it is delivered any more. */
+void gw_resume_unsubscribe(gw_worker *w, gw_conn *c, int slot);
 /* Retries or gives up requests past their deadline. */
 void gw_resume_check(gw_worker *w, gw_conn *c, int64_t now_us);
 /* The queue drained: fetch further pages of a long replay. */

@@ -7,6 +7,8 @@
 #include <ev.h>
 
 #include "gw_accept.h"
+#include "gw_chan.h"
+#include "gw_chidx.h"
 #include "gw_conn.h"
 #include "gw_http.h"
 #include "gw_shed.h"
@@ -18,7 +20,6 @@
 
 #define BUDGET_TICK_US 100000  /* how often the memory budget is checked when idle */
 
-#define RESYNC_PART 4096        /* connections per RESYNC part: far below NATS' 1 MB */
 #define RESYNC_MIN_INTERVAL_US 1000000 /* a worker announces its set at most once a second */
 
 #define WATCH_TICK_US 250000  /* how often history request deadlines are checked */
@@ -33,7 +34,7 @@ static int64_t idle_period_us(const gw_config *cfg)
 
 #define GW_RX_CHUNK 512        /* bytes of a client frame lws hands over at a time */
 
-typedef enum { JOB_DELIVER, JOB_DRAIN, JOB_RESYNC, JOB_HISTORY } gw_job_kind;
+typedef enum { JOB_DELIVER, JOB_DRAIN, JOB_RESYNC, JOB_HISTORY, JOB_CHANNEL } gw_job_kind;
 
 typedef struct gw_job {
     wsg_qnode node;
@@ -46,6 +47,7 @@ typedef struct gw_job {
     uint32_t reqno;
     int64_t deadline_us;
     size_t n;
+    const char *channel; /* JOB_CHANNEL: in the job's own memory, after ids */
     uint64_t ids[];
 } gw_job;
 
@@ -75,6 +77,7 @@ struct gw_worker {
     wsg_queue inbox;
 
     gw_conn *conns; /* uthash by id */
+    gw_chidx *chidx; /* channel -> its subscribers among conns */
     uint64_t next_conn;
     uint64_t event_seq;
     int stop;
@@ -95,6 +98,7 @@ struct gw_worker {
 };
 
 gw_node *gw_worker_node(gw_worker *w) { return w->node; }
+gw_chidx *gw_worker_chidx(gw_worker *w) { return w->chidx; }
 unsigned gw_worker_index(const gw_worker *w) { return w->idx; }
 unsigned char *gw_worker_write_buf(gw_worker *w) { return w->wbuf; }
 int gw_worker_draining(const gw_worker *w) { return w->draining; }
@@ -180,6 +184,26 @@ int gw_worker_post_delivery(gw_worker *w, gw_msg *msg, int all, const uint64_t *
     return 0;
 }
 
+int gw_worker_post_channel(gw_worker *w, gw_msg *msg, const char *channel)
+{
+    size_t len = strlen(channel);
+    gw_job *job = malloc(sizeof(*job) + len + 1);
+    if (!job) {
+        gw_msg_unref(msg);
+        return -1;
+    }
+    memset(job, 0, sizeof(*job));
+    job->kind = JOB_CHANNEL;
+    job->msg = msg;
+    memcpy((char *)job->ids, channel, len + 1);
+    job->channel = (const char *)job->ids;
+    if (post(w, job)) {
+        wsg_metrics_add(&w->node->metrics, GW_M_DROPPED_CLOSING, 1);
+        job_free(job);
+    }
+    return 0;
+}
+
 int gw_worker_post_drain(gw_worker *w, int64_t deadline_mono_us)
 {
     gw_job *job = calloc(1, sizeof(*job));
@@ -260,49 +284,10 @@ int gw_worker_post_resync(gw_worker *w)
 
 /* ---- work on the loop ---- */
 
-/* Announces every open connection of this worker. Running on the worker's thread, between
- * its own OPEN/CLOSE events, the parts describe exactly the set at this point of the stream. */
 static void resync(gw_worker *w)
 {
     w->resync_last_us = wsg_mono_us();
-    size_t total = HASH_COUNT(w->conns);
-    Wsgate__Conn *items = calloc(total ? (total < RESYNC_PART ? total : RESYNC_PART) : 1,
-                                 sizeof(*items));
-    Wsgate__Conn **ptrs = calloc(total ? (total < RESYNC_PART ? total : RESYNC_PART) : 1,
-                                 sizeof(*ptrs));
-    if (!items || !ptrs) {
-        wsg_error("resync_failed", "worker=%u reason=nomem connections=%zu", w->idx, total);
-        goto out;
-    }
-    size_t n = 0, sent = 0, parts = 0;
-    gw_conn *c, *tmp;
-    /* An empty set is announced too: it tells the router this stream has nothing. */
-    HASH_ITER(hh, w->conns, c, tmp) {
-        wsgate__conn__init(&items[n]);
-        items[n].conn_id = c->id;
-        items[n].user_id = c->user;
-        items[n].connected_at_us = c->connected_us;
-        ptrs[n] = &items[n];
-        n++;
-        sent++;
-        if (n == RESYNC_PART && sent < total) {
-            if (gw_bus_publish_resync(w->node->bus, w->idx, gw_worker_next_event_seq(w), ptrs, n,
-                                      1))
-                goto failed;
-            parts++;
-            n = 0;
-        }
-    }
-    if (gw_bus_publish_resync(w->node->bus, w->idx, gw_worker_next_event_seq(w), ptrs, n, 0))
-        goto failed;
-    parts++;
-    wsg_info("resync_sent", "worker=%u connections=%zu parts=%zu", w->idx, total, parts);
-    goto out;
-failed:
-    wsg_warn("resync_not_published", "worker=%u connections=%zu", w->idx, total);
-out:
-    free(items);
-    free(ptrs);
+    gw_chan_announce(w, w->conns);
 }
 
 static void resync_due(lws_sorted_usec_list_t *sul)
@@ -414,6 +399,9 @@ static void run_jobs(gw_worker *w)
             break;
         case JOB_HISTORY:
             history_reply(w, job);
+            break;
+        case JOB_CHANNEL:
+            gw_chan_deliver(w, job->channel, job->msg);
             break;
         }
         job_free(job);
@@ -529,7 +517,13 @@ gw_worker *gw_worker_new(gw_node *node, unsigned idx, char *err, size_t errlen)
     w->node = node;
     w->idx = idx;
     gw_accept_init(&w->accept, idx);
+    if (!(w->chidx = gw_chidx_new())) {
+        free(w);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
     if (pthread_mutex_init(&w->post_lock, NULL) || wsg_queue_init(&w->inbox)) {
+        gw_chidx_free(w->chidx);
         free(w);
         snprintf(err, errlen, "cannot create worker %u queue", idx);
         return NULL;
@@ -619,6 +613,7 @@ fail:
     destroy_context(w);
     wsg_queue_destroy(&w->inbox);
     pthread_mutex_destroy(&w->post_lock);
+    gw_chidx_free(w->chidx);
     free(w);
     return NULL;
 }
@@ -679,5 +674,6 @@ void gw_worker_free(gw_worker *w)
     }
     wsg_queue_destroy(&w->inbox);
     pthread_mutex_destroy(&w->post_lock);
+    gw_chidx_free(w->chidx);
     free(w);
 }

@@ -35,6 +35,10 @@ void gw_worker_free(gw_worker *w);
  * every connection of the worker (all != 0) or to the listed connection ids. Returns 0, or
  * -1 on allocation failure (msg is then released). */
 int gw_worker_post_delivery(gw_worker *w, gw_msg *msg, int all, const uint64_t *ids, size_t n);
+/* Any thread. Queues one channel item (the worker takes over the caller's reference) for the
+ * worker's local subscribers of channel (a valid channel name). 0, or -1 on allocation
+ * failure (msg is then released). */
+int gw_worker_post_channel(gw_worker *w, gw_msg *msg, const char *channel);
 /* Any thread. Starts this worker's drain; it stops its loop once every connection is gone
  * or the deadline (monotonic us) has passed. */
 int gw_worker_post_drain(gw_worker *w, int64_t deadline_mono_us);
@@ -51,6 +55,8 @@ int gw_worker_post_resync(gw_worker *w);
 /* For the connections of this worker (gw_conn), on the worker's thread only. */
 typedef struct gw_conn gw_conn;
 gw_node *gw_worker_node(gw_worker *w);
+/* The worker's local subscriber index (gw_chidx: channel -> its gw_conns here). */
+struct gw_chidx *gw_worker_chidx(gw_worker *w);
 unsigned gw_worker_index(const gw_worker *w);
 /* Largest batch of frames written to one socket in one send. */
 #define GW_WRITE_BATCH 16384

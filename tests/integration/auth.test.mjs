@@ -127,7 +127,10 @@ describe('auth: JWT', () => {
 
   it('a broadcast needs the claim "wsgate":{"broadcast":true}: forbidden otherwise, nothing sent', async () => {
     const plain = await connect(url('gw-a', { token: forge.valid(SECRET, 'plain-1') }));
-    const almost = await connect(url('gw-a', { token: forge.valid(SECRET, 'almost-1', { wsgate: { broadcast: 'true' } }) }));
+    // A claim that is not what it should be (a string, not a boolean) refuses the token.
+    await expectRefused(url('gw-a', { token: forge.valid(SECRET, 'bad-1', { wsgate: { broadcast: 'true' } }) }),
+      'malformed token');
+    const almost = await connect(url('gw-a', { token: forge.valid(SECRET, 'almost-1', { wsgate: { broadcast: false } }) }));
     const ops = await connect(url('gw-a', { token: forge.valid(SECRET, 'ops-1', { wsgate: { broadcast: true } }) }));
     const watcher = await connect(url('gw-b', { token: forge.valid(SECRET, 'watcher-1') }));
     clients.push(plain, almost, ops, watcher);

@@ -44,16 +44,22 @@ static gw_auth *hs_auth(void)
 
 static gw_auth_result check(gw_auth *a, const char *token, char *user)
 {
-    uint8_t perms;
-    return gw_auth_check_token(a, token, NOW, user, &perms);
+    const wsg_perm *perm = NULL;
+    gw_auth_result r = gw_auth_check_token(a, token, NOW, user, &perm);
+    gw_auth_perm_free(perm);
+    return r;
 }
 
-static uint8_t perms_of(gw_auth *a, const char *token)
+/* 1 if the token is accepted with the broadcast right. */
+static int may_broadcast(gw_auth *a, const char *token)
 {
     char user[GW_USER_ID_MAX + 1];
-    uint8_t perms = 0xff;
-    ck_assert_int_eq(gw_auth_check_token(a, token, NOW, user, &perms), GW_AUTH_OK);
-    return perms;
+    const wsg_perm *perm = NULL;
+    ck_assert_int_eq(gw_auth_check_token(a, token, NOW, user, &perm), GW_AUTH_OK);
+    ck_assert_ptr_nonnull(perm); /* JWT mode: rights are always limited */
+    int r = wsg_perm_allows(perm, WSG_PERM_BROADCAST, "", 0);
+    gw_auth_perm_free(perm);
+    return r;
 }
 
 /* header.payload.signature from raw JSON texts, signed with HMAC-SHA256 by OpenSSL: libjwt
@@ -288,10 +294,10 @@ END_TEST
 START_TEST(dev_user_ids)
 {
     char user[GW_USER_ID_MAX + 1];
-    uint8_t perms = 0;
+    const wsg_perm *perms = wsg_perm_none();
     ck_assert_int_eq(gw_auth_check_user_id("alice", user, &perms), GW_AUTH_OK);
     ck_assert_str_eq(user, "alice");
-    ck_assert_int_eq(perms, GW_AUTH_PERM_ALL); /* development: everything allowed */
+    ck_assert_ptr_null(perms); /* development: everything allowed */
     ck_assert_int_eq(gw_auth_check_user_id("", user, &perms), GW_AUTH_MISSING);
     ck_assert_int_eq(gw_auth_check_user_id(NULL, user, &perms), GW_AUTH_MISSING);
     ck_assert_int_eq(gw_auth_check_user_id("a\nb", user, &perms), GW_AUTH_BAD_SUB);
@@ -308,7 +314,7 @@ END_TEST
 START_TEST(dev_user_id_not_utf8)
 {
     char user[GW_USER_ID_MAX + 1];
-    uint8_t perms;
+    const wsg_perm *perms;
     ck_assert_int_eq(gw_auth_check_user_id("\xff", user, &perms), GW_AUTH_BAD_SUB);
     ck_assert_int_eq(gw_auth_check_user_id("al\xc3", user, &perms), GW_AUTH_BAD_SUB);
     ck_assert_int_eq(gw_auth_check_user_id("\xc0\xaf", user, &perms), GW_AUTH_BAD_SUB);
@@ -417,21 +423,66 @@ START_TEST(broadcast_claim)
 {
     gw_auth *a = hs_auth();
     char *t = hs256("{\"sub\":\"alice\",\"wsgate\":{\"broadcast\":true}}");
-    ck_assert_int_eq(perms_of(a, t), GW_AUTH_PERM_BROADCAST);
+    ck_assert_int_eq(may_broadcast(a, t), 1);
     free(t);
     const char *without[] = {
         "{\"sub\":\"alice\"}",
         "{\"sub\":\"alice\",\"wsgate\":{\"broadcast\":false}}",
-        "{\"sub\":\"alice\",\"wsgate\":{\"broadcast\":\"true\"}}",
-        "{\"sub\":\"alice\",\"wsgate\":{\"broadcast\":1}}",
-        "{\"sub\":\"alice\",\"wsgate\":true}",
+        "{\"sub\":\"alice\",\"wsgate\":{}}",
         "{\"sub\":\"alice\",\"broadcast\":true}",
     };
     for (size_t i = 0; i < sizeof(without) / sizeof(without[0]); i++) {
         t = hs256(without[i]);
-        ck_assert_msg(perms_of(a, t) == 0, "%s", without[i]);
+        ck_assert_msg(may_broadcast(a, t) == 0, "%s", without[i]);
         free(t);
     }
+    gw_auth_free(a);
+}
+END_TEST
+
+/* A malformed "wsgate" claim refuses the token, like any other malformed claim. */
+START_TEST(malformed_claim_refused)
+{
+    gw_auth *a = hs_auth();
+    char user[GW_USER_ID_MAX + 1];
+    const char *bad[] = {
+        "{\"sub\":\"alice\",\"wsgate\":{\"broadcast\":\"true\"}}",
+        "{\"sub\":\"alice\",\"wsgate\":{\"broadcast\":1}}",
+        "{\"sub\":\"alice\",\"wsgate\":true}",
+        "{\"sub\":\"alice\",\"wsgate\":{\"sub\":\"chat:*\"}}",
+        "{\"sub\":\"alice\",\"wsgate\":{\"pub\":[\"a*b\"]}}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char *t = hs256(bad[i]);
+        ck_assert_msg(check(a, t, user) == GW_AUTH_MALFORMED, "%s", bad[i]);
+        free(t);
+    }
+    gw_auth_free(a);
+}
+END_TEST
+
+/* The claim's patterns reach the connection; a token without the claim shares the empty set
+ * (nothing allocated); auth off limits nothing. */
+START_TEST(claim_patterns)
+{
+    gw_auth *a = hs_auth();
+    char user[GW_USER_ID_MAX + 1];
+    const wsg_perm *p = NULL;
+    char *t = hs256("{\"sub\":\"alice\",\"wsgate\":{\"sub\":[\"chat:*\"],\"pub\":[\"chat:a\"]}}");
+    ck_assert_int_eq(gw_auth_check_token(a, t, NOW, user, &p), GW_AUTH_OK);
+    ck_assert_int_eq(wsg_perm_allows(p, WSG_PERM_SUB, "chat:x", 6), 1);
+    ck_assert_int_eq(wsg_perm_allows(p, WSG_PERM_SUB, "news:x", 6), 0);
+    ck_assert_int_eq(wsg_perm_allows(p, WSG_PERM_PUB, "chat:a", 6), 1);
+    ck_assert_int_eq(wsg_perm_allows(p, WSG_PERM_PUB, "chat:b", 6), 0);
+    gw_auth_perm_free(p);
+    free(t);
+    t = hs256("{\"sub\":\"alice\"}");
+    ck_assert_int_eq(gw_auth_check_token(a, t, NOW, user, &p), GW_AUTH_OK);
+    ck_assert_ptr_eq(p, wsg_perm_none());
+    free(t);
+    p = wsg_perm_none();
+    ck_assert_int_eq(gw_auth_check_user_id("bob", user, &p), GW_AUTH_OK);
+    ck_assert_ptr_null(p);
     gw_auth_free(a);
 }
 END_TEST
@@ -471,6 +522,8 @@ int main(void)
     tcase_add_test(tc, claims_must_be_an_object);
     tcase_add_test(tc, short_secret_refused);
     tcase_add_test(tc, broadcast_claim);
+    tcase_add_test(tc, malformed_claim_refused);
+    tcase_add_test(tc, claim_patterns);
     tcase_add_test(tc, reason_strings);
     suite_add_tcase(s, tc);
     return wsg_check_run(s);

@@ -129,7 +129,7 @@ START_TEST(ref_echoes_id)
     ck_assert_str_eq(f.ref, "");
 
     size_t len;
-    char *json = gw_frame_error_json(WSG_CLIENT_ERR_INVALID_TYPE, "bad", "\"abc\"", &len);
+    char *json = gw_frame_error_json(WSG_CLIENT_ERR_INVALID_TYPE, "bad", "\"abc\"", NULL, &len);
     ck_assert_ptr_nonnull(json);
     ck_assert_uint_eq(len, strlen(json));
     json_t *o = json_loads(json, 0, NULL);
@@ -139,6 +139,113 @@ START_TEST(ref_echoes_id)
     ck_assert_str_eq(json_string_value(json_object_get(o, "ref")), "abc");
     json_decref(o);
     free(json);
+}
+END_TEST
+
+START_TEST(subscribe_valid)
+{
+    gw_frame f = parse("{\"type\":\"subscribe\",\"channel\":\"chat:room-1\",\"id\":3}");
+    ck_assert_int_eq(f.kind, GW_FRAME_SUBSCRIBE);
+    ck_assert_str_eq(f.channel, "chat:room-1");
+    ck_assert_int_eq(f.has_since, 0);
+    ck_assert_uint_eq(f.epoch, 0);
+    ck_assert_str_eq(f.ref, "3");
+    f = parse("{\"type\":\"subscribe\",\"channel\":\"a\",\"since\":0,\"epoch\":77}");
+    ck_assert_int_eq(f.kind, GW_FRAME_SUBSCRIBE);
+    ck_assert_int_eq(f.has_since, 1);
+    ck_assert_uint_eq(f.since, 0);
+    ck_assert_uint_eq(f.epoch, 77);
+    f = parse("{\"type\":\"subscribe\",\"channel\":\"a\",\"since\":4503599627370497}");
+    ck_assert_uint_eq(f.since, 4503599627370497ULL);
+}
+END_TEST
+
+START_TEST(channel_frames_valid)
+{
+    gw_frame f = parse("{\"type\":\"unsubscribe\",\"channel\":\"x.y@z_-\"}");
+    ck_assert_int_eq(f.kind, GW_FRAME_UNSUBSCRIBE);
+    ck_assert_str_eq(f.channel, "x.y@z_-");
+    f = parse("{\"type\":\"publish\",\"channel\":\"c\",\"content\":{\"any\":[1]}}");
+    ck_assert_int_eq(f.kind, GW_FRAME_PUBLISH);
+    f = parse("{\"type\":\"publish\",\"channel\":\"c\",\"content\":null}");
+    ck_assert_int_eq(f.kind, GW_FRAME_PUBLISH); /* ANY: null is content too */
+    f = parse("{\"type\":\"presence\",\"channel\":\"c\",\"id\":\"p\"}");
+    ck_assert_int_eq(f.kind, GW_FRAME_PRESENCE);
+    ck_assert_str_eq(f.type, "presence");
+}
+END_TEST
+
+/* A missing or bad channel is bad_channel for every channel frame; a channel that is a short
+ * string is kept for the error's "channel", anything else is not. */
+START_TEST(bad_channel)
+{
+    const char *types[] = {"subscribe", "unsubscribe", "publish", "presence"};
+    const char *chans[] = {"", "\"channel\":null,", "\"channel\":5,", "\"channel\":\"\",",
+                           "\"channel\":\"a b\",", "\"channel\":\"a*\",",
+                           "\"channel\":\"caf\u00e9\","};
+    char buf[512];
+    for (size_t t = 0; t < 4; t++)
+        for (size_t i = 0; i < sizeof(chans) / sizeof(chans[0]); i++) {
+            snprintf(buf, sizeof(buf), "{%s\"type\":\"%s\",\"content\":1}", chans[i], types[t]);
+            gw_frame f = parse(buf);
+            ck_assert_msg(f.kind == GW_FRAME_ERROR && f.error == WSG_CLIENT_ERR_BAD_CHANNEL, "%s",
+                          buf);
+        }
+    char big[300];
+    snprintf(big, sizeof(big), "{\"type\":\"subscribe\",\"channel\":\"%0129d\"}", 0);
+    gw_frame f = parse(big);
+    ck_assert_int_eq(f.error, WSG_CLIENT_ERR_BAD_CHANNEL);
+    ck_assert_str_eq(f.channel, ""); /* too long to echo */
+    f = parse("{\"type\":\"subscribe\",\"channel\":\"a b\",\"id\":1}");
+    ck_assert_str_eq(f.channel, "a b");
+    ck_assert_str_eq(f.ref, "1");
+}
+END_TEST
+
+START_TEST(channel_frame_fields)
+{
+    const char *bad[] = {
+        "{\"type\":\"subscribe\",\"channel\":\"c\",\"since\":-1}",
+        "{\"type\":\"subscribe\",\"channel\":\"c\",\"since\":\"5\"}",
+        "{\"type\":\"subscribe\",\"channel\":\"c\",\"since\":1.5}",
+        "{\"type\":\"subscribe\",\"channel\":\"c\",\"epoch\":null}",
+        "{\"type\":\"subscribe\",\"channel\":\"c\",\"epoch\":-3}",
+        "{\"type\":\"publish\",\"channel\":\"c\"}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        gw_frame f = parse(bad[i]);
+        ck_assert_msg(f.kind == GW_FRAME_ERROR && f.error == WSG_CLIENT_ERR_INVALID_FIELD, "%s",
+                      bad[i]);
+        ck_assert_str_eq(f.channel, "c"); /* the error names the channel */
+    }
+}
+END_TEST
+
+/* An error about a channel frame carries its ref and channel. */
+START_TEST(error_names_channel)
+{
+    size_t len;
+    char *json = gw_frame_error_json(WSG_CLIENT_ERR_FORBIDDEN, "no", "\"x\"", "chat:a", &len);
+    json_t *o = json_loads(json, 0, NULL);
+    ck_assert_ptr_nonnull(o);
+    ck_assert_str_eq(json_string_value(json_object_get(o, "code")), "forbidden");
+    ck_assert_str_eq(json_string_value(json_object_get(o, "ref")), "x");
+    ck_assert_str_eq(json_string_value(json_object_get(o, "channel")), "chat:a");
+    json_decref(o);
+    free(json);
+    json = gw_frame_error_json(WSG_CLIENT_ERR_INVALID_JSON, "no", "", "", &len);
+    o = json_loads(json, 0, NULL);
+    ck_assert_ptr_null(json_object_get(o, "channel"));
+    ck_assert_ptr_null(json_object_get(o, "ref"));
+    json_decref(o);
+    free(json);
+}
+END_TEST
+
+START_TEST(send_message_target_kept)
+{
+    gw_frame f = parse("{\"type\":\"send_message\",\"target_user\":\"bob\",\"content\":\"x\"}");
+    ck_assert_str_eq(f.target, "bob");
 }
 END_TEST
 
@@ -187,6 +294,12 @@ int main(void)
     tcase_add_test(tc, not_json_or_not_object);
     tcase_add_test(tc, ref_echoes_id);
     tcase_add_test(tc, welcome_frame);
+    tcase_add_test(tc, subscribe_valid);
+    tcase_add_test(tc, channel_frames_valid);
+    tcase_add_test(tc, bad_channel);
+    tcase_add_test(tc, channel_frame_fields);
+    tcase_add_test(tc, error_names_channel);
+    tcase_add_test(tc, send_message_target_kept);
     suite_add_tcase(s, tc);
     return wsg_check_run(s);
 }
