@@ -1,7 +1,8 @@
 // The JavaScript client (clients/js/wsgate-client.mjs): its backoff, resume bookkeeping,
 // duplicate dropping and liveness checks against scripted fake sockets, then its behaviour
 // against a real cluster: messaging across gateways, reconnection to the surviving gateway
-// after a SIGKILL and after a drain (1012), and no reconnection after 4001.
+// after a SIGKILL and after a drain (1012), channels resubscribed and resumed across a SIGKILL,
+// and no reconnection after 4001.
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
@@ -13,7 +14,8 @@ import { WsgateClient, parseRetryAfter } from '../../clients/js/wsgate-client.mj
 // Records every event of a client in arrival order, for bounded waits.
 function watch(client, name) {
   const inbox = new Collector(`wsgate client ${name}`);
-  for (const ev of ['message', 'broadcast', 'frame', 'error', 'state', 'welcome', 'resync']) {
+  for (const ev of ['message', 'broadcast', 'frame', 'error', 'state', 'welcome', 'resync',
+    'subscribed', 'publication', 'presence', 'join', 'leave', 'unsubscribed']) {
     client.on(ev, (detail) => inbox.push({ ev, detail }));
   }
   return inbox;
@@ -224,6 +226,42 @@ describe('js client against fake sockets', () => {
     c.close();
   });
 
+  it('keeps a position per channel and resubscribes with since and epoch after a reconnect', async () => {
+    const { FakeSocket, sockets } = fakeServer((s, n) => {
+      s.open();
+      s.recv(welcome(7, 0, 0));
+      if (n === 0) {
+        s.recv({ type: 'subscribed', channel: 'room', position: 10, epoch: 7 });
+        for (const seq of [11, 12, 12]) s.recv({ type: 'publication', channel: 'room', content: seq, seq });
+        s.recv({ type: 'publication', channel: 'other', content: 'not mine', seq: 1 });
+        s.serverClose(1006, '');
+      } else {
+        // the resubscribe: our position stays (same epoch), a replayed 12 is dropped
+        s.recv({ type: 'subscribed', channel: 'room', position: 12, epoch: 7 });
+        for (const seq of [12, 13]) s.recv({ type: 'publication', channel: 'room', content: seq, seq });
+        s.recv({ type: 'resync', stream: 'channel', channel: 'room', epoch: 7, position: 20 });
+        s.recv({ type: 'publication', channel: 'room', content: 21, seq: 21 });
+      }
+    });
+    const c = fake({ urls: 'ws://a.invalid/ws', userId: 'me', WebSocket: FakeSocket,
+      backoffBaseMs: 1, backoffCapMs: 5 });
+    const got = [];
+    c.subscribe('room', (p) => got.push(p.content));
+    const inbox = watch(c, 'channels');
+    c.connect();
+    await nextEv(inbox, 'resync', (d) => d.stream === 'channel');
+    await nextEv(inbox, 'publication', (p) => p.seq === 21);
+    assert.deepEqual(sockets[0].sent, [{ type: 'subscribe', channel: 'room' }]);
+    assert.deepEqual(sockets[1].sent, [{ type: 'subscribe', channel: 'room', since: 12, epoch: 7 }]);
+    assert.deepEqual(got, [11, 12, 13, 21]);
+    assert.deepEqual(c.channelPositions, { room: { position: 21, epoch: 7 } });
+    assert.equal(c.stats.duplicatesDropped, 2);
+    assert.equal(c.unsubscribe('room'), true);
+    assert.deepEqual(sockets[1].sent.at(-1), { type: 'unsubscribe', channel: 'room' });
+    assert.deepEqual(c.channelPositions, {});
+    c.close();
+  });
+
   it('on a new epoch or a resync, continues from the server\'s positions', async () => {
     const { FakeSocket, sockets } = fakeServer((s, n) => {
       s.open();
@@ -412,6 +450,49 @@ describe('js client against a real cluster', () => {
     tx.c.close();
 
     // Bring the victim back so that the cluster can stop it cleanly at the end.
+    await proc.exited;
+    cluster.restart(victim);
+    await waitFor(async () => (await httpGet(`${cluster.gateways[victim].http}/ready`, 1000)).status === 200,
+      30000, `${victim} /ready after restart`);
+    await settle(2, 0);
+  });
+
+  it('resubscribes its channels after a gateway SIGKILL and resumes them without a gap', async () => {
+    const rx = mk('crx', { urls: urls(), userId: 'crx' });
+    const got = [];
+    rx.c.subscribe('room-js', (p) => got.push(p.content));
+    const victim = (await nextEv(rx.inbox, 'welcome')).node;
+    const survivor = otherNode(victim);
+    await nextEv(rx.inbox, 'subscribed', (f) => f.channel === 'room-js');
+    const tx = mk('ctx', { urls: cluster.gateways[survivor].ws, userId: 'ctx' });
+    await nextEv(tx.inbox, 'welcome');
+    await settle(2, 2);
+    // the router learns the subscription through the bus: ask presence until it shows
+    await waitFor(async () => {
+      tx.c.presence('room-js');
+      const p = await nextEv(tx.inbox, 'presence', (f) => f.channel === 'room-js');
+      return p.connections === 1;
+    }, 5000, 'presence of room-js');
+    for (let i = 1; i <= 3; i++) tx.c.publish('room-js', i, `p${i}`);
+    await waitFor(() => got.length === 3, 5000, 'three publications');
+
+    const proc = cluster.proc(victim);
+    proc.stopping = true;
+    process.kill(proc.pid, 'SIGKILL');
+    await nextEv(rx.inbox, 'state', (d) => d.state === 'reconnecting', 5000);
+    for (let i = 4; i <= 6; i++) tx.c.publish('room-js', i, `p${i}`);
+    await nextEv(tx.inbox, 'frame', (f) => f.type === 'sent' && f.ref === 'p6');
+    const w = await nextEv(rx.inbox, 'welcome', () => true, 10000);
+    assert.equal(w.node, survivor);
+    await nextEv(rx.inbox, 'subscribed', (f) => f.channel === 'room-js', 5000);
+    await waitFor(() => got.length === 6, 5000, 'the three publications missed, replayed');
+    tx.c.publish('room-js', 7, 'p7');
+    await waitFor(() => got.length === 7, 5000, 'a live publication after the resume');
+    assert.deepEqual(got, [1, 2, 3, 4, 5, 6, 7]);
+    assert.equal(rx.c.stats.gaps, 0);
+    rx.c.close();
+    tx.c.close();
+
     await proc.exited;
     cluster.restart(victim);
     await waitFor(async () => (await httpGet(`${cluster.gateways[victim].http}/ready`, 1000)).status === 200,
