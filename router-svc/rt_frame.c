@@ -56,6 +56,16 @@ rt_frame_status rt_frame_from_payload(rt_frame *f, const void *payload, size_t l
     return adopt(f, text, len, (int)members);
 }
 
+/* The frame of a JSON object the router built (taken: decref'd here). 0 / -1. */
+static int adopt_object(rt_frame *f, json_t *o)
+{
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!text)
+        return -1;
+    return adopt(f, text, strlen(text), 1) == RT_FRAME_OK ? 0 : -1;
+}
+
 int rt_frame_client(rt_frame *f, const char *type, const char *from, json_t *content,
                     int64_t ts_ms)
 {
@@ -68,11 +78,7 @@ int rt_frame_client(rt_frame *f, const char *type, const char *from, json_t *con
         json_decref(o);
         return -1;
     }
-    char *text = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    if (!text)
-        return -1;
-    return adopt(f, text, strlen(text), 1) == RT_FRAME_OK ? 0 : -1;
+    return adopt_object(f, o);
 }
 
 int rt_frame_publication(rt_frame *f, const char *channel, const char *from, json_t *content,
@@ -89,11 +95,7 @@ int rt_frame_publication(rt_frame *f, const char *channel, const char *from, jso
         json_decref(o);
         return -1;
     }
-    char *text = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    if (!text)
-        return -1;
-    return adopt(f, text, strlen(text), 1) == RT_FRAME_OK ? 0 : -1;
+    return adopt_object(f, o);
 }
 
 void rt_frame_free(rt_frame *f)
