@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { startCluster, sleep } from './lib/cluster.mjs';
 import { connect, closeAll } from './lib/client.mjs';
 import { connectBus, pb, encode, decode } from './lib/bus.mjs';
+import { metric } from './lib/http.mjs';
 
 const NAMESPACES = JSON.stringify({
   '': {},
@@ -246,6 +247,28 @@ describe('channels', () => {
     assert.equal(e.channel, 't4');
     // a repeated subscribe is answered, not counted twice
     await subscribe(c, 't1');
+  });
+
+  it('counts subscriptions, channels and publications by namespace', async () => {
+    const ann = await join('gw-a', 'ann');
+    const bob = await join('gw-b', 'bob');
+    await settle();
+    const pubsBefore = metric(await cluster.routerMetrics(), 'wsgate_router_publications_total',
+      'namespace="chat"');
+    await subscribe(ann, 'chat:m1');
+    await subscribe(ann, 'chat:m2');
+    await subscribe(bob, 'chat:m1');
+    await waitSubscribers(ann, 'chat:m1', 2);
+    await waitSubscribers(ann, 'chat:m2', 1);
+    assert.equal(metric(await cluster.gatewayMetrics('gw-a'), 'wsgate_channel_subscriptions'), 2);
+    assert.equal(metric(await cluster.gatewayMetrics('gw-b'), 'wsgate_channel_subscriptions'), 1);
+    const rm = await cluster.routerMetrics();
+    assert.equal(metric(rm, 'wsgate_router_channels'), 2);
+    assert.equal(metric(rm, 'wsgate_router_channel_subscriptions'), 3);
+    for (let i = 0; i < 3; i++) ann.send({ type: 'publish', channel: 'chat:m1', content: i, id: `c${i}` });
+    await ann.next((j) => j.type === 'sent' && j.ref === 'c2', 5000, 'last receipt');
+    assert.equal(metric(await cluster.routerMetrics(), 'wsgate_router_publications_total',
+      'namespace="chat"') - pubsBefore, 3);
   });
 
   // Last: it kills gw-b for good.
