@@ -1,7 +1,7 @@
 // Channels under faults: 100 subscribers (clients/js, which resubscribes with since after every
-// reconnect) of 10 channels, half on each gateway, while a publisher on the other gateway
-// publishes to every channel with an id. Faults: kill -9 of the gateway holding half the
-// subscribers, and a nats-server restart. Every publication the cluster accepted (a `sent`
+// reconnect) of 10 channels while a publisher on gw-b publishes to every channel with an id.
+// Faults: kill -9 of gw-a holding all 100 subscribers (they resubscribe through gw-b), and a
+// nats-server restart with the subscribers spread over both gateways. Every publication the cluster accepted (a `sent`
 // receipt with its seq) must reach every subscriber of its channel exactly once, in seq order;
 // one whose outcome the publisher never learned may arrive at most once; no resync.
 import { describe, it, before, after } from 'node:test';
@@ -41,11 +41,12 @@ describe('channels under faults', { timeout: 240000 }, () => {
     backoffCapMs: 500, random: firstThenRandom(), ...cluster.clientAuth(user) });
 
   // Runs the stream with fault() at FAULT_AT_MS and returns what every subscriber got.
-  async function scenario(label, fault) {
+  // spread: subscribers alternate between the gateways; else all start on gw-a.
+  async function scenario(label, fault, { spread }) {
     const ws = (n) => cluster.gateways[n].ws;
     const subs = [];
     for (let i = 0; i < SUBSCRIBERS; i++) {
-      const node = i % 2 === 0 ? 'gw-a' : 'gw-b';
+      const node = spread && i % 2 === 1 ? 'gw-b' : 'gw-a';
       const channel = `${label}-${i % CHANNELS}`;
       // the subscriber's own gateway first, the other one to fail over to
       const c = client(`${label}-s${i}`, [ws(node), ws(node === 'gw-a' ? 'gw-b' : 'gw-a')]);
@@ -122,9 +123,11 @@ describe('channels under faults', { timeout: 240000 }, () => {
       for (let i = 1; i < s.got.length; i++) if (s.got[i] <= s.got[i - 1]) outOfOrder++;
       resyncs += s.resyncs;
     }
+    const reconnected = subs.filter((s) => s.c.stats.connects > 1).length;
     for (const s of subs) s.c.close();
     pubr.close();
-    const rep = { label, sent: sentIds.size, accepted: accepted.size, lost, dup, outOfOrder, resyncs, settleMs };
+    const rep = { label, sent: sentIds.size, accepted: accepted.size, lost, dup, outOfOrder, resyncs,
+      reconnected, settleMs };
     console.log(`# [${label}] ${JSON.stringify(rep)}`);
     await cluster.waitRouterConnections(0, 15000);
     return rep;
@@ -138,13 +141,14 @@ describe('channels under faults', { timeout: 240000 }, () => {
     assert.equal(rep.resyncs, 0, `resync frames: ${JSON.stringify(rep)}`);
   };
 
-  it('kill -9 of a gateway with 50 subscribers: they resubscribe through the other one', async () => {
+  it('kill -9 of a gateway with 100 subscribers: they resubscribe through the other one', async () => {
     const rep = await scenario('ch-kill-gw', async () => {
       await cluster.kill('gw-a');
       await sleep(2500);
       cluster.restart('gw-a');
       await gatewayReady('gw-a');
-    });
+    }, { spread: false });
+    assert.equal(rep.reconnected, SUBSCRIBERS, 'every subscriber lost its gateway and came back');
     assertExactlyOnce(rep);
   });
 
@@ -155,7 +159,7 @@ describe('channels under faults', { timeout: 240000 }, () => {
       cluster.restart('nats');
       await routerReady();
       for (const node of cluster.nodeIds) await gatewayReady(node);
-    });
+    }, { spread: true });
     assertExactlyOnce(rep);
   });
 });
