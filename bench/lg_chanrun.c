@@ -137,15 +137,7 @@ void lg_chanrun_queue(lg_app *a, int64_t k, int64_t due_wall)
         r->send_failed++;
         return;
     }
-    lg_conn *c = &a->conns[from];
-    if (c->q_len == TXQ) {
-        r->tx_overflow++;
-        return;
-    }
-    c->q[(c->q_head + c->q_len) % TXQ] = (tx_item){
-        .id = (uint32_t)k, .target = (uint32_t)lg_chan_target(a->chan, k), .due_us = due_wall};
-    c->q_len++;
-    lws_callback_on_writable(c->wsi);
+    lg_eng_enqueue(a, from, k, (uint32_t)lg_chan_target(a->chan, k), due_wall);
 }
 
 /* The subscribe phase of the channel scenario: every welcomed connection subscribes to its

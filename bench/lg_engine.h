@@ -124,5 +124,8 @@ int64_t lg_eng_total_rss(lg_app *a, const lg_proc_sample *s);
 void lg_eng_on_arrival(run_stats *r, int64_t t_us);
 /* A random open, welcomed connection other than avoid; -1 if none was found quickly. */
 int lg_eng_pick_open(lg_app *a, int avoid);
+/* Queues message k (due at due_wall, for target: a connection or a channel index) on
+ * connection from's send queue and asks for a writeable callback; counts a full queue. */
+void lg_eng_enqueue(lg_app *a, int from, int64_t k, uint32_t target, int64_t due_wall);
 
 #endif

@@ -606,6 +606,19 @@ int lg_eng_pick_open(lg_app *a, int avoid)
     return -1;
 }
 
+void lg_eng_enqueue(lg_app *a, int from, int64_t k, uint32_t target, int64_t due_wall)
+{
+    lg_conn *c = &a->conns[from];
+    if (c->q_len == TXQ) {
+        a->rs.tx_overflow++;
+        return;
+    }
+    c->q[(c->q_head + c->q_len) % TXQ] =
+        (tx_item){.id = (uint32_t)k, .target = target, .due_us = due_wall};
+    c->q_len++;
+    lws_callback_on_writable(c->wsi);
+}
+
 static void publish_broadcast(lg_app *a, int64_t k, int64_t due_wall)
 {
     run_stats *r = &a->rs;
@@ -644,15 +657,7 @@ static void queue_send(lg_app *a, int64_t k, int64_t due_wall)
         r->send_failed++;
         return;
     }
-    lg_conn *c = &a->conns[from];
-    if (c->q_len == TXQ) {
-        r->tx_overflow++;
-        return;
-    }
-    c->q[(c->q_head + c->q_len) % TXQ] =
-        (tx_item){.id = (uint32_t)k, .target = (uint32_t)to, .due_us = due_wall};
-    c->q_len++;
-    lws_callback_on_writable(c->wsi);
+    lg_eng_enqueue(a, from, k, (uint32_t)to, due_wall);
 }
 
 /* Written once, atomically (rename), so an orchestrating script never reads half of it. */
