@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { startCluster, sleep } from './lib/cluster.mjs';
 import { connect, closeAll } from './lib/client.mjs';
 import { connectBus, pb, encode, decode } from './lib/bus.mjs';
-import { metric } from './lib/http.mjs';
+import { metric, httpGet, waitFor } from './lib/http.mjs';
 
 const NAMESPACES = JSON.stringify({
   '': {},
@@ -269,6 +269,23 @@ describe('channels', () => {
     await ann.next((j) => j.type === 'sent' && j.ref === 'c2', 5000, 'last receipt');
     assert.equal(metric(await cluster.routerMetrics(), 'wsgate_router_publications_total',
       'namespace="chat"') - pubsBefore, 3);
+  });
+
+  it('subscriptions survive a router restart: publications reach them without a resubscribe', async () => {
+    const ann = await join('gw-a', 'ann');
+    const bob = await join('gw-b', 'bob');
+    await settle();
+    await subscribe(ann, 'chat:keep');
+    await waitSubscribers(bob, 'chat:keep', 1);
+    await cluster.kill('router');
+    cluster.restart('router');
+    await waitFor(async () => (await httpGet(`${cluster.routerHttp}/ready`, 1000)).status === 200,
+      30000, 'router /ready after restart');
+    await waitSubscribers(bob, 'chat:keep', 1);
+    bob.send({ type: 'publish', channel: 'chat:keep', content: 'after restart', id: 'k1' });
+    await ann.next(isPub('chat:keep', 'after restart'), 5000, 'publication after the restart');
+    await ann.expectNone((j) => j.type === 'subscribed' || j.type === 'resync', 0,
+      'no resubscribe was needed');
   });
 
   // Last: it kills gw-b for good.
