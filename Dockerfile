@@ -1,8 +1,9 @@
 # wsgate container images, all built from Debian bookworm packages only.
 #
 #   docker build -t wsgate .          the wsgate image (last stage): wsgate-gateway (default
-#                                     command) and wsgate-router, runtime libraries only,
-#                                     non-root, HEALTHCHECK on /health
+#                                     command), wsgate-router and the wsgate-pub command-line
+#                                     publisher, runtime libraries only, non-root, HEALTHCHECK
+#                                     on /health
 #   --target nats | redis | nginx     the development copies docker-compose.yml runs next to it
 #
 # The legacy builder (no BuildKit) builds every stage up to the target, so the small nats,
@@ -51,16 +52,17 @@ HEALTHCHECK --interval=5s --timeout=3s --start-period=5s --retries=3 \
     CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080 && printf 'GET /nginx-health HTTP/1.0\\r\\n\\r\\n' >&3 && read -r -t 3 _ code _ <&3 && [ \"$code\" = 200 ]"]
 CMD ["nginx-run"]
 
-# ---- build: compile both services (Release) with the -dev packages --------------------------
+# ---- build: compile both services and wsgate-pub (Release) with the -dev packages --------------------------
 FROM ${DEBIAN_IMAGE} AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config \
       libwebsockets-dev libnats-dev libprotobuf-c-dev protobuf-c-compiler \
       libhiredis-dev libjansson-dev libjwt-dev libssl-dev uthash-dev libev-dev libuv1-dev \
+      libcurl4-openssl-dev \
  && apt-get clean && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-# Only what the two services are built from, so a change elsewhere keeps this layer cached.
+# Only what the binaries are built from, so a change elsewhere keeps this layer cached.
 # bench/ is listed because the top-level CMakeLists.txt always adds it.
 COPY CMakeLists.txt ./
 COPY proto proto
@@ -68,12 +70,13 @@ COPY common common
 COPY gateway gateway
 COPY router-svc router-svc
 COPY bench/CMakeLists.txt bench/*.c bench/*.h bench/
+COPY tools/wsgate-pub tools/wsgate-pub
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DWSGATE_TESTS=OFF \
- && cmake --build build -j"$(nproc)" --target wsgate-gateway wsgate-router \
- && strip build/wsgate-gateway build/wsgate-router
+ && cmake --build build -j"$(nproc)" --target wsgate-gateway wsgate-router wsgate-pub \
+ && strip build/wsgate-gateway build/wsgate-router build/wsgate-pub
 # The runtime packages are the ones owning the shared libraries the binaries load, so the
 # runtime stage installs exactly those and no hand-kept list can drift from the link line.
-RUN ldd build/wsgate-gateway build/wsgate-router >/tmp/ldd \
+RUN ldd build/wsgate-gateway build/wsgate-router build/wsgate-pub >/tmp/ldd \
  && ! grep "not found" /tmp/ldd \
  && for lib in $(awk '$2 == "=>" && $3 ~ /^\// { print $3 }' /tmp/ldd | sort -u); do \
       dpkg -S "*/${lib##*/}" >/tmp/owner || exit 1; \
@@ -124,7 +127,11 @@ RUN printf '%s\n' \
   '[ "$code" = 200 ] || { echo "$path answered $code" >&2; exit 1; }' \
   > /usr/local/bin/wsgate-healthcheck \
  && chmod 0755 /usr/local/bin/wsgate-healthcheck
-COPY --from=build /src/build/wsgate-gateway /src/build/wsgate-router /usr/local/bin/
+# wsgate-pub links libcurl (its HTTP mode), the one library the services do not need: about
+# 5 MB of shared libraries in a ~100 MB image, for `docker exec ... wsgate-pub` in any
+# container of the cluster.
+COPY --from=build /src/build/wsgate-gateway /src/build/wsgate-router /src/build/wsgate-pub \
+     /usr/local/bin/
 USER 10001:10001
 # 8080: gateway /ws /health /ready /metrics; 8090: router /health /ready /metrics.
 EXPOSE 8080 8090

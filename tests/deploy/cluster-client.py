@@ -7,6 +7,13 @@
       resume through another gateway and get exactly what they missed, in order
   cluster-client.py --url ws://127.0.0.1:PORT/ws --gateways 3
       nginx reaches all three gateways, and messages cross between each pair
+  cluster-client.py --url ws://127.0.0.1:PORT/ws --api http://127.0.0.1:PORT \
+                    --pub-cmd '["docker-compose", ..., "exec", "-T", "router", "wsgate-pub"]'
+      the server API (issue 13): a client through nginx receives a publish made with
+      wsgate-pub in the router's container over NATS (the command as given) and over HTTP
+      (--http http://127.0.0.1:8090), and one made with curl on the published API port with
+      the key of WSGATE_API_KEY (the environment, not the command line); the seq each one
+      printed is the seq the client got; no key or a wrong one is 401
 
 nginx balances with ip_hash on the client address, which it takes from X-Forwarded-For for
 clients on private networks (deploy/nginx/nginx.conf). Every client here comes from the same
@@ -275,15 +282,88 @@ async def scenario_scaled(url, gateways):
           f"delivered", flush=True)
 
 
+def run_json(cmd, what):
+    """Runs a publisher; returns its one JSON line (stdout) after checking its exit status."""
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60,
+                       text=True)
+    lines = [line for line in p.stdout.splitlines() if line.strip()]
+    check(p.returncode == 0 and len(lines) == 1,
+          f"{what}: exit {p.returncode}, stdout {p.stdout!r}, stderr {p.stderr!r}")
+    try:
+        return json.loads(lines[0])
+    except ValueError:
+        raise Failure(f"{what}: not a JSON line: {lines[0]!r}")
+
+
+def curl_publish(api, key, body):
+    """POST /api/publish with curl; returns (HTTP status, body text)."""
+    cmd = ["curl", "-sS", "--max-time", "15", "-o", "-", "-w", "\n%{http_code}",
+           "-H", "Content-Type: application/json", "--data-binary", json.dumps(body)]
+    if key is not None:
+        cmd += ["-H", f"Authorization: apikey {key}"]
+    p = subprocess.run(cmd + [api.rstrip("/") + "/api/publish"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=60)
+    check(p.returncode == 0, f"curl: exit {p.returncode}: {p.stderr}")
+    text, _, status = p.stdout.rpartition("\n")
+    return int(status), text
+
+
+async def scenario_api(url, api, pub_cmd):
+    key = os.environ.get("WSGATE_API_KEY")
+    check(key, "WSGATE_API_KEY is not set")
+    user = f"api-{RUN}"
+    c = await connect(url, user, client_address(1))
+
+    async def received(reply, via):
+        check(reply.get("accepted") is True and reply.get("stream") == "user"
+              and reply.get("user") == user and reply.get("connections") == 1,
+              f"{via}: reply {reply}")
+        f = await c.wait_for(lambda f: f.get("type") == "api.test" and f.get("via") == via,
+                             f"the publish made with {via}")
+        check(f.get("seq") == reply.get("seq"),
+              f"{via}: the client got seq {f.get('seq')}, the reply said {reply.get('seq')}")
+
+    r = run_json(pub_cmd + ["--user", user, "--id", "pub-nats",
+                            json.dumps({"type": "api.test", "via": "wsgate-pub-nats"})],
+                 "wsgate-pub over NATS")
+    await received(r, "wsgate-pub-nats")
+    r = run_json(pub_cmd + ["--http", "http://127.0.0.1:8090", "--user", user,
+                            json.dumps({"type": "api.test", "via": "wsgate-pub-http"})],
+                 "wsgate-pub over HTTP")
+    await received(r, "wsgate-pub-http")
+    status, text = curl_publish(api, key, {"user": user, "id": "curl-1",
+                                           "data": {"type": "api.test", "via": "curl"}})
+    check(status == 200, f"curl: HTTP {status}: {text}")
+    await received(json.loads(text), "curl")
+    for bad in (None, key + "x"):
+        status, text = curl_publish(api, bad, {"user": user, "data": {"type": "api.test",
+                                                                      "via": "unauthorized"}})
+        check(status == 401, f"curl with {'no' if bad is None else 'a wrong'} key: HTTP {status}")
+    await asyncio.sleep(QUIET)
+    check(not any(f.get("via") == "unauthorized" for f in c.frames),
+          "an unauthorized publish reached the client")
+    print("cluster-client: wsgate-pub (NATS and HTTP) and curl reached a client through the "
+          "API; no key and a wrong key answered 401", flush=True)
+    await c.close()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--url", required=True, help="ws://HOST:PORT/ws through nginx")
     ap.add_argument("--gateways", type=int, required=True, help="gateways behind nginx")
     ap.add_argument("--kill-with", metavar="DOCKER",
                     help="run the kill-and-resume scenario, killing with this docker client")
+    ap.add_argument("--api", metavar="URL",
+                    help="run the server-API scenario against the router's HTTP port at URL")
+    ap.add_argument("--pub-cmd", metavar="JSON",
+                    help="with --api: the command running wsgate-pub, as a JSON array")
     ap.add_argument("--timeout", type=float, default=240, help="bound on the whole run (s)")
     args = ap.parse_args()
-    if args.kill_with:
+    if args.api:
+        if not args.pub_cmd:
+            ap.error("--api needs --pub-cmd")
+        run = scenario_api(args.url, args.api, json.loads(args.pub_cmd))
+    elif args.kill_with:
         run = scenario_kill(args.url, args.gateways, args.kill_with)
     else:
         run = scenario_scaled(args.url, args.gateways)
