@@ -70,6 +70,14 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 {{- end -}}
 
+{{- define "wsgate.apiSecretName" -}}
+{{- if .Values.api.existingSecret -}}
+{{- .Values.api.existingSecret -}}
+{{- else -}}
+{{- printf "%s-api" (include "wsgate.fullname" .) -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "wsgate.jwtSecretName" -}}
 {{- if .Values.auth.jwt.existingSecret -}}
 {{- .Values.auth.jwt.existingSecret -}}

@@ -46,6 +46,12 @@ type expectation struct {
 	} `yaml:"natsSecret"`
 	// Whether the release runs its own development NATS with the shipped authorization.
 	DevNATS bool `yaml:"devNats"`
+	// The Secret and key of the routers' WSGATE_API_KEY; no name: the HTTP API is off (no key).
+	APIKey struct {
+		Name     string `yaml:"name"`
+		Key      string `yaml:"key"`
+		Rendered bool   `yaml:"rendered"`
+	} `yaml:"apiKey"`
 }
 
 // shippedNATSConf is deploy/nats/nats.conf (-nats-conf), which a development NATS must run.
@@ -198,6 +204,7 @@ func checkAll(c *checker, objs []object, exp *expectation) {
 	}
 	c.check("gateway: terminationGracePeriodSeconds > drain + preStop sleep", graceCoversDrain(gw, byID))
 	c.check("gateway: WSGATE_JWT_SECRET from the expected Secret via secretKeyRef", jwtSecret(gw, byID, exp))
+	c.check("router: WSGATE_API_KEY from the expected Secret via secretKeyRef, or none with the API off", apiKey(rt, byID, exp))
 	c.check("router: WSGATE_REDIS_URL from the ConfigMap without a password, or from the expected Secret", redisURL(rt, byID, exp))
 	c.check("gateway: NATS user from the ConfigMap, its password from the expected Secret", natsCreds(gw, byID, exp, "gateway"))
 	c.check("router: NATS user from the ConfigMap, its password from the expected Secret", natsCreds(rt, byID, exp, "router"))
@@ -325,7 +332,7 @@ func noLiteralSecrets(d object) error {
 	for _, e := range list(mainContainer(d), "env") {
 		m := asMap(e)
 		n := str(m, "name")
-		if (strings.Contains(n, "SECRET") || strings.Contains(n, "PASSWORD") || n == "WSGATE_REDIS_URL") && m["value"] != nil {
+		if (strings.Contains(n, "SECRET") || strings.Contains(n, "PASSWORD") || strings.Contains(n, "API_KEY") || n == "WSGATE_REDIS_URL") && m["value"] != nil {
 			return fmt.Errorf("%s has a literal value", n)
 		}
 	}
@@ -380,6 +387,25 @@ func jwtSecret(gw object, byID map[string]object, exp *expectation) error {
 		return errors.New("WSGATE_AUTH=jwt but WSGATE_JWT_SECRET is not set")
 	}
 	return secretRef(e, byID, exp.JWTSecret.Name, exp.JWTSecret.Key, exp.JWTSecret.Rendered)
+}
+
+// The routers serve the HTTP API on their non-loopback listener only with a key, which must
+// reach them from a Secret (never the ConfigMap, where configMapsClean looks).
+func apiKey(rt object, byID map[string]object, exp *expectation) error {
+	e := envVar(mainContainer(rt), "WSGATE_API_KEY")
+	if _, err := setting(rt, byID, "WSGATE_API_KEY"); err == nil && e == nil {
+		return errors.New("WSGATE_API_KEY comes from the ConfigMap")
+	}
+	if exp.APIKey.Name == "" {
+		if e != nil {
+			return errors.New("the API is expected off, but WSGATE_API_KEY is set")
+		}
+		return nil
+	}
+	if e == nil {
+		return errors.New("WSGATE_API_KEY is not set: the routers would not serve the API")
+	}
+	return secretRef(e, byID, exp.APIKey.Name, exp.APIKey.Key, exp.APIKey.Rendered)
 }
 
 func natsCreds(d object, byID map[string]object, exp *expectation, role string) error {
@@ -539,7 +565,7 @@ func configMapsClean(objs []object) error {
 			continue
 		}
 		for k, v := range mapAt(o.m, "data") {
-			if strings.Contains(k, "SECRET") || strings.Contains(k, "PASSWORD") {
+			if strings.Contains(k, "SECRET") || strings.Contains(k, "PASSWORD") || strings.Contains(k, "API_KEY") {
 				return fmt.Errorf("%s holds %s", o.id(), k)
 			}
 			if k == "WSGATE_REDIS_URL" && strings.Contains(fmt.Sprint(v), "@") {
