@@ -237,7 +237,7 @@ describe('wsgate-pub', () => {
     // "seq" is wsgate's own field in a stream frame: the router refuses the payload.
     let r = await pub(['--user', 'bob', '--id', 'rej-1', '{"seq":5}']);
     assert.equal(r.code, 1);
-    assert.deepEqual(r.lines, [{ accepted: false, id: 'rej-1', reason: 'bad_payload' }]);
+    assert.deepEqual(r.lines, [{ accepted: false, reason: 'bad_payload' }], 'the HTTP API\'s refusal: the reason alone');
     r = await pub(['--connection', 'gw-a:18446744073709551615', '{"x":1}']);
     assert.equal(r.lines.length, 1, r.stdout);
     assert.equal(r.lines[0].accepted, r.code === 0, 'exit status follows "accepted"');
@@ -262,5 +262,94 @@ describe('wsgate-pub', () => {
 
     r = await pub(['--user', 'bob', '--nats-user', 'service', '--nats-password', 'wrong', '{"a":1}']);
     assert.equal(r.code, 1, 'wrong NATS password');
+  });
+
+  it('--http posts to the router\'s API with the key and prints its answer, the same line as over NATS', async () => {
+    const http = ['--http', cluster.routerHttp];
+    const t = tag('http');
+    let r = await pub([...http, '--api-key', API_KEY, '--user', 'bob', '--id', `id-${t}`, JSON.stringify({ t })]);
+    assert.equal(r.code, 0, r.stderr);
+    const f = await frameOf(bob, t, 'the HTTP publish');
+    assert.deepEqual(r.lines, [{
+      accepted: true, id: `id-${t}`, stream: 'user', user: 'bob', seq: f.seq,
+      stored: [{ stream: 'user', user: 'bob', seq: f.seq }], connections: 1, nodes: 1,
+    }]);
+
+    // the key from the environment, from a file (--api-key-file / WSGATE_API_KEY_FILE), and a
+    // base URL with a trailing slash or the full path
+    const keyFile = path.join(cluster.dir, 'api-key');
+    fs.writeFileSync(keyFile, `${API_KEY}\n`, { mode: 0o600 });
+    const ways = [
+      [['--http', `${cluster.routerHttp}/`], { WSGATE_API_KEY: API_KEY }],
+      [['--http', `${cluster.routerHttp}/api/publish`, '--api-key-file', keyFile], {}],
+      [http, { WSGATE_API_KEY_FILE: keyFile }],
+    ];
+    for (const [i, [args, env]] of ways.entries()) {
+      const ti = tag(`http-way-${i}`);
+      r = await pub([...args, '--user', 'bob', JSON.stringify({ t: ti })], { env });
+      assert.equal(r.code, 0, `way ${i}: ${r.stderr}`);
+      assert.equal(r.lines[0].seq, (await frameOf(bob, ti, `way ${i}`)).seq);
+    }
+
+    // the same refusal, word for word, over both transports
+    const viaNats = await pub(['--user', 'bob', '{"seq":5}']);
+    const viaHttp = await pub([...http, '--api-key', API_KEY, '--user', 'bob', '{"seq":5}']);
+    assert.equal(viaHttp.code, 1);
+    assert.equal(viaHttp.stdout, viaNats.stdout, 'one line for one outcome, whatever the transport');
+
+    // several lines over one connection
+    const ts = tag('http-stdin');
+    r = await pub([...http, '--api-key', API_KEY, '--channel', 'nobody-here', '-'],
+      { input: `${JSON.stringify({ ts, n: 1 })}\n${JSON.stringify({ ts, n: 2 })}\n` });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.lines.length, 2);
+    assert.equal(r.lines[1].seq, r.lines[0].seq + 1, 'kept in the channel\'s stream, in order');
+  });
+
+  it('--http without the key, or with a wrong one: the 401 answer printed, exit 1, nothing delivered', async () => {
+    const t = tag('unauthorized');
+    for (const extra of [[], ['--api-key', `${API_KEY}x`]]) {
+      const r = await pub(['--http', cluster.routerHttp, ...extra, '--user', 'bob', JSON.stringify({ t })]);
+      assert.equal(r.code, 1);
+      assert.deepEqual(r.lines, [{ error: 'unauthorized' }]);
+      assert.match(r.stderr, /HTTP 401/);
+    }
+    await bob.expectNone((j) => j.t === t, 300, 'an unauthorized publish');
+    const down = await pub(['--http', 'http://127.0.0.1:1', '--user', 'bob', '{"a":1}']);
+    assert.equal(down.code, 1);
+    assert.deepEqual(down.lines, [{ accepted: false, reason: 'unreachable' }]);
+  });
+
+  it('examples/shell: curl.sh and wsgate-pub.sh reach the client they name', async () => {
+    const dir = path.join(repoRoot, 'examples/shell');
+    const shellEnv = { WSGATE_API_URL: cluster.routerHttp, WSGATE_API_KEY: API_KEY, WSGATE_PUB: PUB };
+    const cases = [
+      ['curl.sh', shellEnv],
+      ['wsgate-pub.sh', { ...natsEnv, WSGATE_PUB: PUB }],          // NATS
+      ['wsgate-pub.sh', shellEnv],                                  // HTTP
+    ];
+    for (const [i, [script, env]] of cases.entries()) {
+      const t = tag(`shell-${i}`);
+      const r = await run(path.join(dir, script), ['alice', JSON.stringify({ type: 'chat.notice', t })], { env });
+      assert.equal(r.code, 0, `${script}: ${r.stderr}`);
+      assert.equal(r.lines.length, 1, r.stdout);
+      const f = await frameOf(alice, t, script);
+      assert.equal(f.type, 'chat.notice');
+      assert.equal(r.lines[0].accepted, true);
+      assert.equal(r.lines[0].seq, f.seq, `${script}: the printed seq is the frame's`);
+    }
+    // the scripts' defaults: a notice of their own
+    const d = await run(path.join(dir, 'curl.sh'), ['alice'], { env: shellEnv });
+    assert.equal(d.code, 0, d.stderr);
+    assert.equal((await alice.next((j) => j.text === 'hello from curl', 5000, 'default')).type, 'chat.notice');
+    // refusals are non-zero exits
+    const bad = await run(path.join(dir, 'curl.sh'), ['alice'], { env: { ...shellEnv, WSGATE_API_KEY: 'wrong-key-0123456789' } });
+    assert.notEqual(bad.code, 0);
+    assert.deepEqual(bad.lines, [{ error: 'unauthorized' }]);
+    const rej = await run(path.join(dir, 'wsgate-pub.sh'), ['alice', '{"seq":1}'], { env: { ...natsEnv, WSGATE_PUB: PUB } });
+    assert.equal(rej.code, 1);
+    assert.deepEqual(rej.lines, [{ accepted: false, reason: 'bad_payload' }]);
+    const usage = await run(path.join(dir, 'curl.sh'), [], { env: shellEnv });
+    assert.equal(usage.code, 2);
   });
 });

@@ -153,14 +153,16 @@ char *pub_msg_reply_json(const uint8_t *reply, size_t len, int *accepted)
     int ok = r->status == WSGATE__DELIVERY_REPLY__STATUS__ACCEPTED;
     if (json_object_set_new(o, "accepted", json_boolean(ok)))
         goto out;
-    if (r->id && *r->id && set_str(o, "id", r->id))
-        goto out;
+    /* As the HTTP API answers: a refusal is its reason alone (400 {"accepted":false,
+     * "reason":R}); an acceptance always carries the id, "" when none was given. */
     if (!ok) {
         if (set_str(o, "reason", r->reason && *r->reason ? r->reason : "rejected"))
             goto out;
         text = json_dumps(o, JSON_COMPACT);
         goto out;
     }
+    if (set_str(o, "id", r->id ? r->id : ""))
+        goto out;
     if (!(stored = json_array()))
         goto out;
     for (size_t i = 0; i < r->n_stored; i++) {
@@ -171,8 +173,11 @@ char *pub_msg_reply_json(const uint8_t *reply, size_t len, int *accepted)
     if (r->n_stored == 1) {
         if (stored_fields(o, r->stored[0]))
             goto out;
-    } else if (json_object_set_new(o, "stream", json_string(r->n_stored ? "user" : "none"))) {
-        goto out;
+    } else {
+        /* several: a Delivery to users, one stream per user (their seqs are in "stored") */
+        const char *label = r->n_stored ? wsg_stream_label((unsigned)r->stored[0]->stream) : "none";
+        if (!label || json_object_set_new(o, "stream", json_string(label)))
+            goto out;
     }
     if (json_object_set(o, "stored", stored) ||
         json_object_set_new(o, "connections", json_integer(r->connections)) ||

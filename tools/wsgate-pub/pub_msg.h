@@ -23,7 +23,7 @@ char *pub_msg_http_body(const pub_target *t, const char *id, const char *data, s
 
 /* The HTTP API's publish answer for a packed DeliveryReply, as one line without a newline:
  * {"accepted":true,"id":..,"stream":..,"user"|"channel":..,"seq":N,"stored":[..],
- *  "connections":K,"nodes":M,"history_unavailable":true} or {"accepted":false,"reason":R,..}.
+ *  "connections":K,"nodes":M,"history_unavailable":true} or {"accepted":false,"reason":R}.
  * *accepted says which. Returns a malloc'd string, or NULL when the reply does not decode or
  * holds strings that are not UTF-8 (or out of memory). */
 char *pub_msg_reply_json(const uint8_t *reply, size_t len, int *accepted);
