@@ -18,7 +18,7 @@ const PUB = path.join(buildDir, 'wsgate-pub');
 const API_KEY = 'itest-api-key-0123456789abcdef';
 
 // Runs a program with only the WSGATE_* variables given (none inherited); resolves with
-// { code, stdout, stderr, lines (stdout's JSON lines, parsed) }.
+// { code, stdout, stderr, lines (stdout's JSON lines, parsed) }, rejects on a sanitizer report.
 function run(cmd, args, { env = {}, input, timeoutMs = 20000 } = {}) {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WSGATE_')));
   return new Promise((resolve, reject) => {
@@ -31,6 +31,11 @@ function run(cmd, args, { env = {}, input, timeoutMs = 20000 } = {}) {
     p.on('error', (err) => { clearTimeout(timer); reject(err); });
     p.on('close', (code, signal) => {
       clearTimeout(timer);
+      // a build-asan run: a sanitizer report fails the call whatever the exit status
+      if (/AddressSanitizer|LeakSanitizer|runtime error:/.test(stderr)) {
+        reject(new Error(`${cmd} ${args.join(' ')}: sanitizer report:\n${stderr}`));
+        return;
+      }
       const lines = stdout.split('\n').filter((l) => l !== '').map((l) => {
         try { return JSON.parse(l); } catch { return { unparsable: l }; }
       });

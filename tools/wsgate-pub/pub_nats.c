@@ -174,4 +174,7 @@ void pub_nats_close(pub_nats *n)
         natsConnection_Destroy(n->conn);
     }
     free(n);
+    /* The process's only connection: nats.c's threads and globals go too, so that the tool
+     * exits with nothing left running or allocated. */
+    nats_Close();
 }

@@ -18,6 +18,7 @@ pub_nats *pub_nats_open(const pub_opts *o);
  * is a failure line (timeout, no_responders, unreachable, bad_reply) with the detail on
  * stderr. */
 char *pub_nats_publish(pub_nats *n, const uint8_t *delivery, size_t len, int *accepted);
+/* Closes the connection and releases nats.c's globals (call once, at the end). */
 void pub_nats_close(pub_nats *n);
 
 #endif

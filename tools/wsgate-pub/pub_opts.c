@@ -127,7 +127,7 @@ static char *read_secret(const char *path)
     size_t len = buf ? fread(buf, 1, KEY_FILE_MAX, f) : 0;
     int bad = !buf || ferror(f) || !feof(f);
     fclose(f);
-    if (bad) {
+    if (bad || memchr(buf, '\0', len)) {
         free(buf);
         return NULL;
     }
@@ -138,7 +138,7 @@ static char *read_secret(const char *path)
     char *e = s + strlen(s);
     while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
         *--e = '\0';
-    if (!*s || memchr(buf, '\0', len)) {
+    if (!*s) {
         free(buf);
         return NULL;
     }
@@ -236,7 +236,7 @@ int pub_opts_parse(pub_opts *o, int argc, char **argv)
 
     memset(o, 0, sizeof(*o));
     opterr = 0;
-    optind = 1;
+    optind = 0; /* glibc: 0 restarts the scan from scratch */
     while ((c = getopt_long(argc, argv, "+h", longs, NULL)) != -1) {
         switch (c) {
         case 'h': pub_opts_help(prog); return PUB_OPTS_HELP;
