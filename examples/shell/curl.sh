@@ -26,12 +26,13 @@ user_json=$(printf '%s' "$user" | sed 's/[\\"]/\\&/g')
 body=$(printf '{"user":"%s","data":%s}' "$user_json" "$data")
 
 # The key goes to curl on stdin (-H @-), not on its command line, where any local user could
-# read it (ps).
+# read it (ps). An empty Expect: makes curl send a larger body at once rather than first ask
+# for a 100 Continue and wait a second for it.
 status=0
 printf 'Authorization: apikey %s\n' "${WSGATE_API_KEY:-}" | {
     if [ -n "${WSGATE_API_KEY:-}" ]; then set -- -H @-; else set --; fi
     curl --silent --show-error --fail-with-body --max-time 10 \
-        -H 'Content-Type: application/json' "$@" \
+        -H 'Content-Type: application/json' -H 'Expect:' "$@" \
         --data-binary "$body" "$url/api/publish"
 } || status=$?
 echo # the answer has no newline of its own

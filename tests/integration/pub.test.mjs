@@ -302,6 +302,14 @@ describe('wsgate-pub', () => {
     assert.equal(viaHttp.code, 1);
     assert.equal(viaHttp.stdout, viaNats.stdout, 'one line for one outcome, whatever the transport');
 
+    // a larger body goes at once (curl asks for no 100 Continue)
+    const big = tag('http-big');
+    const t0 = Date.now();
+    r = await pub([...http, '--api-key', API_KEY, '--user', 'bob', JSON.stringify({ t: big, pad: 'x'.repeat(8000) })]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(Date.now() - t0 < 900, `an 8 KB publish took ${Date.now() - t0} ms`);
+    assert.equal((await frameOf(bob, big, 'the 8 KB publish')).pad.length, 8000);
+
     // several lines over one connection
     const ts = tag('http-stdin');
     r = await pub([...http, '--api-key', API_KEY, '--channel', 'nobody-here', '-'],

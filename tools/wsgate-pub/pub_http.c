@@ -75,7 +75,10 @@ pub_http *pub_http_open(const pub_opts *o)
     struct curl_slist *l = curl_slist_append(NULL, "Content-Type: application/json");
     if (l)
         h->headers = l;
-    if (!l || (auth && !(l = curl_slist_append(h->headers, auth))))
+    /* "Expect:" unset: curl would otherwise ask for a 100 Continue before a larger body and,
+     * with no such answer, wait a second before sending it anyway. */
+    if (!l || !(l = curl_slist_append(h->headers, "Expect:")) ||
+        (auth && !(l = curl_slist_append(h->headers, auth))))
         goto nomem;
     if (auth) {
         memset(auth, 0, strlen(auth)); /* curl copied it */

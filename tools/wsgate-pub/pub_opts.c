@@ -55,6 +55,7 @@ void pub_opts_help(const char *prog)
         "\n"
         "Other:\n"
         "  --id X                 your id for the publish, echoed in the reply and the logs\n"
+        "                         (with -, every line's publish carries it)\n"
         "  --prefix P             NATS subject prefix (WSGATE_PREFIX of the cluster). Env\n"
         "                         WSGATE_PREFIX; default " DEFAULT_PREFIX "\n"
         "  --timeout D            how long to wait for each reply: 250ms, 5s, 1m (a bare number\n"
