@@ -7,6 +7,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startCluster, buildDir, repoRoot } from './lib/cluster.mjs';
@@ -267,6 +268,73 @@ describe('wsgate-pub', () => {
 
     r = await pub(['--user', 'bob', '--nats-user', 'service', '--nats-password', 'wrong', '{"a":1}']);
     assert.equal(r.code, 1, 'wrong NATS password');
+  });
+
+  // The HTTP side as wsgate-pub speaks it, against a recording server that answers like the
+  // API: the path, method, headers and body of each request, and what is printed for each
+  // kind of answer.
+  it('--http: POST /api/publish with the key header and a JSON body; the answer printed as one line', async () => {
+    const seen = [];
+    const answers = [];
+    const srv = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => { body += d; });
+      req.on('end', () => {
+        seen.push({ method: req.method, url: req.url, headers: req.headers, body, port: req.socket.remotePort });
+        const [status, text] = answers.shift() ?? [500, 'no answer queued'];
+        res.writeHead(status, { 'Content-Type': 'application/json' });
+        res.end(text);
+      });
+    });
+    await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${srv.address().port}`;
+    try {
+      const ok = '{"accepted":true,"id":"w1","stream":"user","user":"bob","seq":9,"stored":[{"stream":"user","user":"bob","seq":9}],"connections":1,"nodes":1}';
+      answers.push([200, ok]);
+      let r = await pub(['--http', base, '--id', 'w1', '--connection', 'gw-b:18446744073709551615', '{"a": [1, 2]}'],
+        { env: { WSGATE_API_KEY: 'k-env' } });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, `${ok}\n`, 'the body as it came');
+      assert.equal(seen[0].method, 'POST');
+      assert.equal(seen[0].url, '/api/publish');
+      assert.equal(seen[0].headers.authorization, 'apikey k-env');
+      assert.equal(seen[0].headers['content-type'], 'application/json');
+      assert.equal(seen[0].headers.expect, undefined, 'no 100-continue round trip');
+      assert.deepEqual(JSON.parse(seen[0].body),
+        { connection: { node: 'gw-b', conn_id: '18446744073709551615' }, data: { a: [1, 2] }, id: 'w1' });
+
+      // a body over several lines is printed on one; a 400 refusal and a 401 are failures
+      answers.push([200, '{\n  "accepted": true,\n  "seq": 1\n}\n'], [400, '{"accepted":false,"reason":"bad_user"}'],
+        [401, '{"error":"unauthorized"}'], [502, '<html>bad gateway</html>'], [200, '{"accepted":false}']);
+      r = await pub(['--http', `${base}/`, '--users', 'a,b', '-'],
+        { input: '{"n":1}\n{"n":2}\n{"n":3}\n{"n":4}\n{"n":5}\n' });
+      assert.equal(r.code, 1);
+      assert.deepEqual(r.stdout.split('\n'), ['{"accepted":true,"seq":1}', '{"accepted":false,"reason":"bad_user"}',
+        '{"error":"unauthorized"}', '{"accepted":false,"reason":"bad_reply"}', '{"accepted":false}', '']);
+      assert.match(r.stderr, /HTTP 502 with a body that is not JSON/);
+      assert.equal(seen.length, 6);
+      assert.deepEqual(JSON.parse(seen[1].body), { users: ['a', 'b'], data: { n: 1 } });
+      assert.equal(seen[1].headers.authorization, undefined, 'no key: no header');
+      assert.equal(new Set(seen.slice(1).map((x) => x.port)).size, 1, 'one connection for every line');
+
+      answers.push([200, ok]);
+      r = await pub(['--http', base, '--broadcast', '--timeout', '300ms', '{}']);
+      assert.equal(r.code, 0);
+      assert.deepEqual(JSON.parse(seen[6].body), { broadcast: true, data: {} });
+    } finally {
+      await new Promise((r) => srv.close(r));
+    }
+    // no answer in time
+    const mute = http.createServer(() => {});
+    await new Promise((r) => mute.listen(0, '127.0.0.1', r));
+    try {
+      const r = await pub(['--http', `http://127.0.0.1:${mute.address().port}`, '--timeout', '300ms', '--user', 'u', '{}']);
+      assert.equal(r.code, 1);
+      assert.deepEqual(r.lines, [{ accepted: false, reason: 'timeout' }]);
+    } finally {
+      mute.closeAllConnections?.();
+      await new Promise((r) => mute.close(r));
+    }
   });
 
   it('--http posts to the router\'s API with the key and prints its answer, the same line as over NATS', async () => {
