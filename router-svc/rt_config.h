@@ -37,6 +37,9 @@ typedef struct rt_config {
     wsg_ns_table *namespaces; /* ... loaded (wsg_channel); owned */
     char *log_level;
     wsg_log_level log_level_v;
+    char *api_key;      /* WSGATE_API_KEY as given */
+    char *api_key_file; /* WSGATE_API_KEY_FILE as given */
+    char *api_key_v;    /* the key in force (from either, the file's content trimmed); NULL: none */
 } rt_config;
 
 /* Returns WSG_CONFIG_OK, WSG_CONFIG_HELP (help printed) or WSG_CONFIG_ERROR (err filled). */

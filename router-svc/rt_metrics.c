@@ -7,6 +7,7 @@
 #define OFF_HELP "send_message frames to offline users not kept, by reason"
 #define SHED_HELP "Messages dropped because a bounded internal queue was full, by queue"
 #define QUEUED_HELP "Bytes of NATS messages waiting for the main loop, by queue (with overhead)"
+#define API_HELP "Server API requests (HTTP /api/..., NATS <prefix>.api.<op>), by operation, side and outcome"
 #define RSQ_HELP "ResyncRequests published, by reason"
 
 const wsg_metric_desc rt_metric_descs[RT_M__COUNT] = {
@@ -128,6 +129,21 @@ const wsg_metric_desc rt_metric_descs[RT_M__COUNT] = {
     [RT_M_OFFLINE_QUOTA_SENDERS] = {"wsgate_router_offline_quota_senders", NULL, WSG_METRIC_GAUGE,
                                     "Sending connections whose offline budget is in use "
                                     "(WSGATE_OFFLINE_BYTES_PER_MINUTE)"},
+#define API_ONE_(op, opl, via, vial, out, outl) \
+    [RT_M_API_FIRST + ((op) * RT_API_VIA__COUNT + (via)) * RT_API_OUT__COUNT + (out)] = { \
+        "wsgate_router_api_requests_total", \
+        "op=\"" opl "\",via=\"" vial "\",outcome=\"" outl "\"", WSG_METRIC_COUNTER, API_HELP},
+#define API_VIA_(op, opl, via, vial) \
+    API_ONE_(op, opl, via, vial, RT_API_OUT_OK, "ok") \
+    API_ONE_(op, opl, via, vial, RT_API_OUT_REJECTED, "rejected") \
+    API_ONE_(op, opl, via, vial, RT_API_OUT_UNAUTHORIZED, "unauthorized") \
+    API_ONE_(op, opl, via, vial, RT_API_OUT_ERROR, "error")
+#define API_OP_(op, opl) \
+    API_VIA_(op, opl, RT_API_VIA_HTTP, "http") API_VIA_(op, opl, RT_API_VIA_NATS, "nats")
+    API_OP_(0, "publish") API_OP_(1, "disconnect") API_OP_(2, "presence") API_OP_(3, "info")
+#undef API_OP_
+#undef API_VIA_
+#undef API_ONE_
 };
 
 #define LABEL_(name, label) [RT_REJ_##name] = label,

@@ -68,6 +68,20 @@ typedef enum { RT_QUEUE_MAP(RT_QUEUE_ENUM_) RT_QUEUE__COUNT } rt_queue;
 /* "registry", ...; "unknown" out of range. */
 const char *rt_queue_name(rt_queue q);
 
+/* The server API's requests (wsgate_router_api_requests_total{op,via,outcome}): by operation
+ * (rt_api_op's order: publish, disconnect, presence, info), by the side it came from, and by
+ * how it ended — ok: done; rejected: bad input, refused by the API (HTTP 4xx other than 401);
+ * unauthorized: no or a wrong API key; error: the router could not (overloaded, internal). */
+#define RT_API_OPS 4
+typedef enum { RT_API_VIA_HTTP, RT_API_VIA_NATS, RT_API_VIA__COUNT } rt_api_via;
+typedef enum {
+    RT_API_OUT_OK,
+    RT_API_OUT_REJECTED,
+    RT_API_OUT_UNAUTHORIZED,
+    RT_API_OUT_ERROR,
+    RT_API_OUT__COUNT
+} rt_api_outcome;
+
 typedef enum {
     RT_M_NODES, /* gauges */
     RT_M_CONNECTIONS,
@@ -125,6 +139,9 @@ typedef enum {
     RT_REFUSAL_MAP(RT_M_REFUSED_)
 #undef RT_M_REFUSED_
     RT_M_OFFLINE_QUOTA_SENDERS, /* gauge */
+    /* wsgate_router_api_requests_total{op,via,outcome}: see rt_metric_api */
+    RT_M_API_FIRST,
+    RT_M_API_LAST = RT_M_API_FIRST + RT_API_OPS * RT_API_VIA__COUNT * RT_API_OUT__COUNT - 1,
     RT_M__COUNT
 } rt_metric_id;
 
@@ -133,6 +150,13 @@ extern const wsg_metric_desc rt_metric_descs[RT_M__COUNT];
 static inline rt_metric_id rt_metric_rejected(rt_reject r)
 {
     return (rt_metric_id)(RT_M_REJECTED_FIRST + (int)r);
+}
+
+/* op: an rt_api_op (< RT_API_OPS). */
+static inline rt_metric_id rt_metric_api(int op, rt_api_via via, rt_api_outcome o)
+{
+    return (rt_metric_id)(RT_M_API_FIRST + (op * RT_API_VIA__COUNT + (int)via) * RT_API_OUT__COUNT +
+                          (int)o);
 }
 
 static inline rt_metric_id rt_metric_shed(rt_queue q)

@@ -16,3 +16,8 @@ set_tests_properties(test_rt_bus PROPERTIES
 # Channel routing (publish path), subscribers announced to the real registry.
 wsgate_unit_test(test_rt_channel
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/router/test_rt_channel.c LIBS wsgate_router_core)
+# The HTTP API: JSON <-> protobuf translation (pure), and the key / method / body checks with
+# fakes of rt_api_call and rt_loop_answer defined in the test itself.
+foreach(t test_rt_api_json test_rt_api_http)
+  wsgate_unit_test(${t} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/router/${t}.c LIBS wsgate_router_core)
+endforeach()
