@@ -13,6 +13,7 @@
 #include "wsg_client.h"
 #include "wsg_log.h"
 #include "wsg_time.h"
+#include "wsg_utf8.h"
 
 static gw_auth_result authenticate(gw_node *n, struct lws *wsi, const gw_query *q,
                                    char user[GW_USER_ID_MAX + 1], const wsg_perm **perm)
@@ -164,6 +165,30 @@ void gw_conn_close(gw_conn *c, uint16_t code, const char *reason, gw_metric_id m
     c->close_reason = reason;
     c->close_metric = (uint16_t)metric;
     lws_callback_on_writable(c->wsi);
+}
+
+void gw_conn_close_order(gw_worker *w, gw_conn *c, uint16_t code, const char *reason)
+{
+    gw_node *n = gw_worker_node(w);
+    int label = gw_metric_close_label(code);
+    if (c->state != GW_CONN_OPEN || label < 0)
+        return;
+    /* The close frame carries at most 123 bytes of reason; the router checked it, but a
+     * reason that is not what it should be is left out rather than sent. */
+    size_t rlen = reason ? strlen(reason) : 0;
+    if (rlen > 123 || !wsg_utf8_valid((const unsigned char *)reason, rlen))
+        rlen = 0;
+    free(c->close_text);
+    c->close_text = malloc(rlen + 1);
+    if (c->close_text) {
+        memcpy(c->close_text, reason ? reason : "", rlen);
+        c->close_text[rlen] = '\0';
+    }
+    wsg_metrics_add(&n->metrics, GW_M_CLOSED_BY_SERVER_FIRST + (size_t)label, 1);
+    wsg_debug("close_order", "conn=%llu user=\"%s\" code=%u queued_bytes=%zu",
+              (unsigned long long)c->id, c->user, (unsigned)code, c->q.bytes);
+    gw_conn_close(c, code, c->close_text ? c->close_text : "", GW_M_CLOSED_SERVER);
+    c->close_by_us = wsg_mono_us() + GW_CONN_CLOSE_FLUSH_US;
 }
 
 void gw_conn_deliver(gw_worker *w, gw_conn *c, gw_msg *m)
@@ -442,6 +467,18 @@ static int write_batch(gw_worker *w, struct lws *wsi, gw_conn *c)
 void gw_conn_idle_check(gw_worker *w, gw_conn *c, int64_t now_mono_us)
 {
     const gw_config *cfg = gw_worker_node(w)->cfg;
+    if (c->state == GW_CONN_CLOSING && c->close_by_us && !c->close_started &&
+        now_mono_us >= c->close_by_us) {
+        /* A client that does not read must not keep a connection it was told to leave: what
+         * it has not taken is dropped, and the close frame goes next (lws sends it even to a
+         * full socket, buffered), with lws' own close timeout behind it. */
+        wsg_debug("close_order_flush_timeout", "conn=%llu queued_bytes=%zu",
+                  (unsigned long long)c->id, c->q.bytes);
+        c->close_by_us = 0;
+        drop_queue(gw_worker_node(w), c);
+        lws_callback_on_writable(c->wsi);
+        return;
+    }
     if (c->state != GW_CONN_OPEN)
         return;
     int64_t silent = now_mono_us - c->last_rx_us;
@@ -525,6 +562,9 @@ static void on_closed(gw_worker *w, gw_conn *c)
     free(c->rx);
     c->rx = NULL;
     c->rx_cap = c->rx_len = 0;
+    c->close_reason = NULL;
+    free(c->close_text);
+    c->close_text = NULL;
 }
 
 int gw_conn_callback(gw_worker *w, struct lws *wsi, enum lws_callback_reasons reason,

@@ -85,6 +85,19 @@ static void post_channel(gw_node *n, const Wsgate__NodeDelivery__Item *it)
     }
 }
 
+/* A close order: payload empty, stream none, conn_ids the targets. A code no order may carry
+ * is a router's bug: dropped and counted, not turned into some other close. */
+static int close_order_ok(gw_node *n, const Wsgate__NodeDelivery__Item *it)
+{
+    if (gw_metric_close_label(it->close_code) < 0 || it->all || it->payload.len) {
+        wsg_metrics_add(&n->metrics, GW_M_DROPPED_BAD_MESSAGE, 1);
+        wsg_log_every(1000, WSG_LOG_WARN, "close_order_refused", "code=%u all=%d bytes=%zu",
+                      (unsigned)it->close_code, (int)it->all, it->payload.len);
+        return 0;
+    }
+    return 1;
+}
+
 static void on_delivery(void *arg, const Wsgate__NodeDelivery *nd)
 {
     gw_node *n = arg;
@@ -95,11 +108,14 @@ static void on_delivery(void *arg, const Wsgate__NodeDelivery *nd)
 
     for (size_t i = 0; i < nd->n_items; i++) {
         const Wsgate__NodeDelivery__Item *it = nd->items[i];
-        if (it->channel && *it->channel) {
+        int closing = it->close_code != 0;
+        if (closing && !close_order_ok(n, it))
+            continue;
+        if (!closing && it->channel && *it->channel) {
             post_channel(n, it);
             continue;
         }
-        if (it->all) {
+        if (!closing && it->all) {
             for (unsigned k = 0; k < nw; k++)
                 post_copy(n, k, it, 1, NULL, 0);
             continue;
@@ -111,7 +127,7 @@ static void on_delivery(void *arg, const Wsgate__NodeDelivery *nd)
             unsigned k = gw_conn_id_worker(it->conn_ids[j]);
             if (k < nw)
                 start[k + 1]++;
-            else
+            else if (!closing)
                 wsg_metrics_add(&n->metrics, GW_M_DROPPED_UNKNOWN_CONN, 1);
         }
         for (unsigned k = 0; k < nw; k++)
@@ -132,9 +148,15 @@ static void on_delivery(void *arg, const Wsgate__NodeDelivery *nd)
             if (k < nw)
                 ids[fill[k]++] = it->conn_ids[j];
         }
-        for (unsigned k = 0; k < nw; k++)
-            if (start[k + 1] > start[k])
+        for (unsigned k = 0; k < nw; k++) {
+            if (start[k + 1] == start[k])
+                continue;
+            if (!closing)
                 post_copy(n, k, it, 0, ids + start[k], start[k + 1] - start[k]);
+            else if (gw_worker_post_close(n->workers[k], ids + start[k], start[k + 1] - start[k],
+                                          (uint16_t)it->close_code, it->close_reason))
+                wsg_metrics_add(&n->metrics, GW_M_DROPPED_NOMEM, 1);
+        }
     }
     free(ids);
 }

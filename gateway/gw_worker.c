@@ -34,7 +34,7 @@ static int64_t idle_period_us(const gw_config *cfg)
 
 #define GW_RX_CHUNK 512        /* bytes of a client frame lws hands over at a time */
 
-typedef enum { JOB_DELIVER, JOB_DRAIN, JOB_RESYNC, JOB_HISTORY, JOB_CHANNEL } gw_job_kind;
+typedef enum { JOB_DELIVER, JOB_DRAIN, JOB_RESYNC, JOB_HISTORY, JOB_CHANNEL, JOB_CLOSE } gw_job_kind;
 
 typedef struct gw_job {
     wsg_qnode node;
@@ -48,6 +48,7 @@ typedef struct gw_job {
     int64_t deadline_us;
     size_t n;
     const char *channel; /* JOB_CHANNEL: in the job's own memory, after ids */
+    uint16_t close_code; /* JOB_CLOSE, with its reason in `channel`'s place */
     uint64_t ids[];
 } gw_job;
 
@@ -204,6 +205,27 @@ int gw_worker_post_channel(gw_worker *w, gw_msg *msg, const char *channel)
     return 0;
 }
 
+int gw_worker_post_close(gw_worker *w, const uint64_t *ids, size_t n, uint16_t code,
+                         const char *reason)
+{
+    size_t rlen = reason ? strlen(reason) : 0;
+    gw_job *job = malloc(sizeof(*job) + n * sizeof(uint64_t) + rlen + 1);
+    if (!job)
+        return -1;
+    memset(job, 0, sizeof(*job));
+    job->kind = JOB_CLOSE;
+    job->n = n;
+    memcpy(job->ids, ids, n * sizeof(uint64_t));
+    char *text = (char *)(job->ids + n);
+    memcpy(text, reason ? reason : "", rlen);
+    text[rlen] = '\0';
+    job->channel = text;
+    job->close_code = code;
+    if (post(w, job))
+        job_free(job); /* the worker has stopped: its connections are gone */
+    return 0;
+}
+
 int gw_worker_post_drain(gw_worker *w, int64_t deadline_mono_us)
 {
     gw_job *job = calloc(1, sizeof(*job));
@@ -330,6 +352,16 @@ static void deliver(gw_worker *w, gw_job *job)
     }
 }
 
+static void close_order(gw_worker *w, gw_job *job)
+{
+    for (size_t i = 0; i < job->n; i++) {
+        gw_conn *c;
+        HASH_FIND(hh, w->conns, &job->ids[i], sizeof(uint64_t), c);
+        if (c)
+            gw_conn_close_order(w, c, job->close_code, job->channel);
+    }
+}
+
 /* Closes a share of the remaining connections each tick so that they are spread over the
  * drain period: clients reconnecting elsewhere arrive as a stream, not as a storm. The last
  * fifth of the period is left for queues to flush. */
@@ -402,6 +434,9 @@ static void run_jobs(gw_worker *w)
             break;
         case JOB_CHANNEL:
             gw_chan_deliver(w, job->channel, job->msg);
+            break;
+        case JOB_CLOSE:
+            close_order(w, job);
             break;
         }
         job_free(job);

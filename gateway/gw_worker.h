@@ -39,6 +39,11 @@ int gw_worker_post_delivery(gw_worker *w, gw_msg *msg, int all, const uint64_t *
  * worker's local subscribers of channel (a valid channel name). 0, or -1 on allocation
  * failure (msg is then released). */
 int gw_worker_post_channel(gw_worker *w, gw_msg *msg, const char *channel);
+/* Any thread. Queues a close order (code, reason: copied) for the listed connection ids of
+ * this worker, behind the deliveries posted before it. Ids not found are ignored. 0, or -1 on
+ * allocation failure. */
+int gw_worker_post_close(gw_worker *w, const uint64_t *ids, size_t n, uint16_t code,
+                         const char *reason);
 /* Any thread. Starts this worker's drain; it stops its loop once every connection is gone
  * or the deadline (monotonic us) has passed. */
 int gw_worker_post_drain(gw_worker *w, int64_t deadline_mono_us);
