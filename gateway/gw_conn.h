@@ -18,6 +18,7 @@
 #include "gw_outq.h"
 #include "gw_rate.h"
 #include "gw_resume.h"
+#include "gw_rpc.h"
 #include "gw_worker.h"
 
 typedef enum {
@@ -52,6 +53,8 @@ typedef struct gw_conn {
     const char *close_reason;   /* static text, or close_text */
     char *close_text;           /* a close order's reason (owned) */
     int64_t close_by_us;        /* monotonic: a close order's flush deadline (0: none) */
+    gw_rpc_table rpc;           /* frames waiting for a service's answer (gw_rpc) */
+    struct lws_dll2 rpc_watch;  /* in the worker's list while rpc has calls */
     char user[GW_USER_ID_MAX + 1];
 } gw_conn;
 
@@ -74,6 +77,14 @@ void gw_conn_close(gw_conn *c, uint16_t code, const char *reason, gw_metric_id m
  * its own close. Counted in wsgate_closed_by_server_total. */
 #define GW_CONN_CLOSE_FLUSH_US 1000000
 void gw_conn_close_order(gw_worker *w, gw_conn *c, uint16_t code, const char *reason);
+
+/* An answer to the tracked frame reqno (gw_bus_rpc_status; data: the service's object, not
+ * taken): the client gets its reply or error; nothing if the call is gone (answered, timed
+ * out: a late answer is dropped). */
+void gw_conn_rpc_answer(gw_worker *w, gw_conn *c, uint32_t reqno, int status, json_t *data);
+/* Answers the calls whose deadline has passed (RPC: error timeout; other frames: forgotten)
+ * and leaves the worker's list once none is left. */
+void gw_conn_rpc_expire(gw_worker *w, gw_conn *c, int64_t now_mono_us);
 
 /* Queues a message now, bypassing stream ordering and the welcome-first rule (gw_resume has
  * taken care of both). */

@@ -29,6 +29,9 @@
 #define BYSERVER(label) \
     {"wsgate_closed_by_server_total", "code=\"" label "\"", WSG_METRIC_COUNTER, \
      "Connections closed by a router's close order (disconnect, user limit), by close code"}
+#define RPC(label) \
+    {"wsgate_rpc_requests_total", "outcome=\"" label "\"", WSG_METRIC_COUNTER, \
+     "Client RPCs, by outcome (rejected: refused before reaching NATS)"}
 #define DROP(label) \
     {"wsgate_deliveries_dropped_total", "reason=\"" label "\"", WSG_METRIC_COUNTER, \
      "Deliveries from NATS not queued to a connection, by reason"}
@@ -128,6 +131,13 @@ const wsg_metric_desc gw_metric_descs[GW_M__COUNT] = {
     [GW_M_CLOSED_BY_SERVER_FIRST + 6] = BYSERVER("4003"),
     [GW_M_CLOSED_BY_SERVER_FIRST + 7] = BYSERVER("4009"),
     [GW_M_CLOSED_BY_SERVER_FIRST + 8] = BYSERVER("4xxx"),
+    [GW_M_RPC_REPLY] = RPC("reply"),
+    [GW_M_RPC_NO_HANDLER] = RPC("no_handler"),
+    [GW_M_RPC_TIMEOUT] = RPC("timeout"),
+    [GW_M_RPC_BAD_REPLY] = RPC("bad_reply"),
+    [GW_M_RPC_REJECTED] = RPC("rejected"),
+    [GW_M_RPC_INFLIGHT] = {"wsgate_rpc_inflight", NULL, WSG_METRIC_GAUGE,
+                           "Client RPCs waiting for their service's answer"},
 };
 
 const wsg_metric_buckets *const gw_metric_buckets[GW_M__COUNT] = {

@@ -63,6 +63,12 @@ typedef enum {
     GW_M_CHANNEL_SUBSCRIPTIONS, /* gauge: (connection, channel) pairs open on the node */
     GW_M_CLOSED_BY_SERVER_FIRST, /* wsgate_closed_by_server_total{code}, one per gw_close_label */
     GW_M_CLOSED_BY_SERVER_LAST = GW_M_CLOSED_BY_SERVER_FIRST + 8,
+    GW_M_RPC_REPLY,             /* wsgate_rpc_requests_total{outcome}, in gw_rpc_outcome order */
+    GW_M_RPC_NO_HANDLER,
+    GW_M_RPC_TIMEOUT,
+    GW_M_RPC_BAD_REPLY,
+    GW_M_RPC_REJECTED,
+    GW_M_RPC_INFLIGHT,          /* gauge: RPCs waiting for their service */
     GW_M__COUNT
 } gw_metric_id;
 

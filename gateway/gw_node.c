@@ -188,6 +188,23 @@ static void on_history(void *arg, uint64_t conn_id, unsigned stream, uint32_t re
     }
 }
 
+static void on_rpc(void *arg, uint64_t conn_id, uint32_t reqno, gw_bus_rpc_status status,
+                   json_t *data)
+{
+    gw_node *n = arg;
+    unsigned k = gw_conn_id_worker(conn_id);
+    if (k >= n->nworkers || gw_worker_post_rpc(n->workers[k], conn_id, reqno, status, data)) {
+        wsg_metrics_add(&n->metrics, GW_M_DROPPED_UNKNOWN_CONN, 1);
+        json_decref(data);
+    }
+}
+
+static void on_unhandled(void *arg, const char *type)
+{
+    gw_node *n = arg;
+    gw_unhandled_count(&n->unhandled, type);
+}
+
 static void on_resync_request(void *arg, const char *reason)
 {
     post_resync(arg);
@@ -212,6 +229,8 @@ static void node_free(gw_node *n)
     gw_auth_free(n->auth);
     gw_admit_free(n->admit);
     wsg_metrics_free(&n->metrics);
+    if (n->unhandled_ok)
+        gw_unhandled_destroy(&n->unhandled);
     free(n);
 }
 
@@ -225,6 +244,11 @@ gw_node *gw_node_start(const gw_config *cfg, char *err, size_t errlen)
     n->cfg = cfg;
     n->epoch = wsg_id_new_epoch();
     n->nworkers = (unsigned)cfg->workers;
+    if (gw_unhandled_init(&n->unhandled)) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    n->unhandled_ok = 1;
     if (wsg_metrics_init_hist(&n->metrics, gw_metric_descs, gw_metric_buckets, GW_M__COUNT)) {
         snprintf(err, errlen, "out of memory");
         goto fail;
@@ -258,6 +282,8 @@ gw_node *gw_node_start(const gw_config *cfg, char *err, size_t errlen)
         .on_state = on_bus_state,
         .on_resync = on_resync_request,
         .on_history = on_history,
+        .on_rpc = on_rpc,
+        .on_unhandled = on_unhandled,
         .arg = n,
     };
     /* Workers must exist before the first delivery can arrive, so they are created first,

@@ -24,6 +24,8 @@
 
 #define WATCH_TICK_US 250000  /* how often history request deadlines are checked */
 
+#define RPC_TICK_US 20000     /* how often RPC deadlines are checked (while any are waiting) */
+
 /* The sweep runs often enough that a ping or a drop is at most this late: a quarter of the
  * ping interval, at most one second. */
 static int64_t idle_period_us(const gw_config *cfg)
@@ -34,7 +36,7 @@ static int64_t idle_period_us(const gw_config *cfg)
 
 #define GW_RX_CHUNK 512        /* bytes of a client frame lws hands over at a time */
 
-typedef enum { JOB_DELIVER, JOB_DRAIN, JOB_RESYNC, JOB_HISTORY, JOB_CHANNEL, JOB_CLOSE } gw_job_kind;
+typedef enum { JOB_DELIVER, JOB_DRAIN, JOB_RESYNC, JOB_HISTORY, JOB_CHANNEL, JOB_CLOSE, JOB_RPC } gw_job_kind;
 
 typedef struct gw_job {
     wsg_qnode node;
@@ -42,6 +44,7 @@ typedef struct gw_job {
     int all;
     gw_msg *msg;
     Wsgate__HistoryReply *reply; /* JOB_HISTORY */
+    json_t *data;                /* JOB_RPC (stream: its gw_bus_rpc_status) */
     uint64_t conn_id;
     unsigned stream;
     uint32_t reqno;
@@ -92,6 +95,8 @@ struct gw_worker {
     lws_sorted_usec_list_t sul_shed;
     lws_dll2_owner_t watched;          /* connections waiting for a history reply */
     lws_sorted_usec_list_t sul_watch;
+    lws_dll2_owner_t rpc_watched;      /* connections with calls waiting (gw_rpc) */
+    lws_sorted_usec_list_t sul_rpc;
     lws_sorted_usec_list_t sul_idle;
     int64_t resync_last_us;            /* when the set was last announced; 0: never */
     lws_sorted_usec_list_t sul_resync; /* a held-back announcement */
@@ -161,6 +166,7 @@ static void job_free(gw_job *job)
         gw_msg_unref(job->msg);
     if (job->reply)
         wsgate__history_reply__free_unpacked(job->reply, NULL);
+    json_decref(job->data);
     free(job);
 }
 
@@ -281,6 +287,59 @@ void gw_worker_unwatch(gw_worker *w, gw_conn *c)
 {
     if (!lws_dll2_is_detached(&c->st.watch))
         lws_dll2_remove(&c->st.watch);
+}
+
+int gw_worker_post_rpc(gw_worker *w, uint64_t conn_id, uint32_t reqno, int status, json_t *data)
+{
+    gw_job *job = calloc(1, sizeof(*job));
+    if (!job)
+        return -1;
+    job->kind = JOB_RPC;
+    job->conn_id = conn_id;
+    job->reqno = reqno;
+    job->stream = (unsigned)status;
+    job->data = data;
+    if (post(w, job)) {
+        job->data = NULL; /* the caller keeps it */
+        job_free(job);
+        return -1;
+    }
+    return 0;
+}
+
+static void rpc_tick(lws_sorted_usec_list_t *sul)
+{
+    gw_worker *w = lws_container_of(sul, gw_worker, sul_rpc);
+    int64_t now = wsg_mono_us();
+    lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&w->rpc_watched)) {
+        gw_conn *c = lws_container_of(d, gw_conn, rpc_watch);
+        gw_conn_rpc_expire(w, c, now);
+    } lws_end_foreach_dll_safe(d, d1);
+    if (w->rpc_watched.count)
+        lws_sul_schedule(w->ctx, 0, &w->sul_rpc, rpc_tick, RPC_TICK_US);
+}
+
+void gw_worker_rpc_watch(gw_worker *w, gw_conn *c)
+{
+    if (lws_dll2_is_detached(&c->rpc_watch))
+        lws_dll2_add_tail(&c->rpc_watch, &w->rpc_watched);
+    if (lws_dll2_is_detached(&w->sul_rpc.list))
+        lws_sul_schedule(w->ctx, 0, &w->sul_rpc, rpc_tick, RPC_TICK_US);
+}
+
+void gw_worker_rpc_unwatch(gw_worker *w, gw_conn *c)
+{
+    if (!lws_dll2_is_detached(&c->rpc_watch))
+        lws_dll2_remove(&c->rpc_watch);
+}
+
+static void rpc_answer(gw_worker *w, gw_job *job)
+{
+    gw_conn *c;
+    HASH_FIND(hh, w->conns, &job->conn_id, sizeof(uint64_t), c);
+    if (!c)
+        return; /* the connection left meanwhile: its calls went with it */
+    gw_conn_rpc_answer(w, c, job->reqno, (int)job->stream, job->data);
 }
 
 static void history_reply(gw_worker *w, gw_job *job)
@@ -437,6 +496,9 @@ static void run_jobs(gw_worker *w)
             break;
         case JOB_CLOSE:
             close_order(w, job);
+            break;
+        case JOB_RPC:
+            rpc_answer(w, job);
             break;
         }
         job_free(job);

@@ -10,6 +10,7 @@
 #define GW_WORKER_H
 #include <stddef.h>
 #include <stdint.h>
+#include <jansson.h>
 
 #include "gw_node.h"
 #include "gw_outq.h"
@@ -53,6 +54,10 @@ int gw_worker_post_drain(gw_worker *w, int64_t deadline_mono_us);
 int gw_worker_post_history(gw_worker *w, uint64_t conn_id, unsigned stream, uint32_t reqno,
                            Wsgate__HistoryReply *hr);
 
+/* Any thread. Hands an answer to a connection's tracked frame (gw_bus_rpc_fn; data owned by
+ * the worker from now on, may be NULL). -1 if the worker is gone (the caller keeps data). */
+int gw_worker_post_rpc(gw_worker *w, uint64_t conn_id, uint32_t reqno, int status, json_t *data);
+
 /* Any thread. Asks the worker to announce its whole connection set (ConnEvent RESYNC on
  * its stream, in parts), after NATS reconnected or a router asked. */
 int gw_worker_post_resync(gw_worker *w);
@@ -78,6 +83,9 @@ void gw_worker_over_budget(gw_worker *w);
 /* The connection waits for a history reply: check its deadline from time to time. */
 void gw_worker_watch(gw_worker *w, gw_conn *c);
 void gw_worker_unwatch(gw_worker *w, gw_conn *c);
+/* The connection has calls waiting for answers (gw_rpc): expire them on time. */
+void gw_worker_rpc_watch(gw_worker *w, gw_conn *c);
+void gw_worker_rpc_unwatch(gw_worker *w, gw_conn *c);
 void gw_worker_remove_conn(gw_worker *w, gw_conn *c);
 
 #endif
