@@ -7,10 +7,13 @@
 #include <check.h>
 #include <jansson.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "proto/wsgate.pb-c.h"
 #include "rt_api_http.h"
+#include "rt_config.h"
 #include "rt_metrics.h"
 #include "wsg_check.h"
 #include "wsg_pb.h"
@@ -196,6 +199,64 @@ START_TEST(body_bound)
 }
 END_TEST
 
+/* rt_config: the key from WSGATE_API_KEY or from WSGATE_API_KEY_FILE (trimmed). */
+static wsg_config_status load_with(const char *arg1, const char *arg2, rt_config *c, char *err,
+                                   size_t errlen)
+{
+    char *argv[] = {"wsgate-router", (char *)arg1, (char *)arg2, NULL};
+    int argc = 1 + (arg1 != NULL) + (arg2 != NULL);
+    return rt_config_load(c, argc, argv, err, errlen);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+START_TEST(key_config)
+{
+    char path[] = "/tmp/test_rt_api_key_XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    char arg[128], err[256];
+    snprintf(arg, sizeof(arg), "--api-key-file=%s", path);
+    rt_config c;
+
+    ck_assert_int_eq(load_with(NULL, NULL, &c, err, sizeof(err)), WSG_CONFIG_OK);
+    ck_assert_ptr_null(c.api_key_v);
+    rt_config_free(&c);
+    ck_assert_int_eq(load_with("--api-key=abc123", NULL, &c, err, sizeof(err)), WSG_CONFIG_OK);
+    ck_assert_str_eq(c.api_key_v, "abc123");
+    rt_config_free(&c);
+    ck_assert_int_eq(load_with("--api-key=", NULL, &c, err, sizeof(err)), WSG_CONFIG_OK);
+    ck_assert_ptr_null(c.api_key_v); /* empty is none */
+    rt_config_free(&c);
+
+    write_file(path, "  s3cret-from-file\n");
+    ck_assert_int_eq(load_with(arg, NULL, &c, err, sizeof(err)), WSG_CONFIG_OK);
+    ck_assert_str_eq(c.api_key_v, "s3cret-from-file");
+    rt_config_free(&c);
+    write_file(path, "\n\n");
+    ck_assert_int_eq(load_with(arg, NULL, &c, err, sizeof(err)), WSG_CONFIG_OK);
+    ck_assert_ptr_null(c.api_key_v);
+    rt_config_free(&c);
+    write_file(path, "two words\n");
+    ck_assert_int_eq(load_with(arg, NULL, &c, err, sizeof(err)), WSG_CONFIG_ERROR);
+    ck_assert_ptr_null(strstr(err, "words")); /* the key is never echoed */
+    rt_config_free(&c);
+    ck_assert_int_eq(load_with(arg, "--api-key=x", &c, err, sizeof(err)), WSG_CONFIG_ERROR);
+    rt_config_free(&c);
+    unlink(path);
+    ck_assert_int_eq(load_with(arg, NULL, &c, err, sizeof(err)), WSG_CONFIG_ERROR);
+    ck_assert_ptr_nonnull(strstr(err, "WSGATE_API_KEY_FILE"));
+    rt_config_free(&c);
+}
+END_TEST
+
 /* ---- requests ---- */
 
 START_TEST(disabled_api)
@@ -364,6 +425,7 @@ int main(void)
     tcase_add_test(tc, modes);
     tcase_add_test(tc, key_check);
     tcase_add_test(tc, body_bound);
+    tcase_add_test(tc, key_config);
     tcase_add_test(tc, disabled_api);
     tcase_add_test(tc, key_required);
     tcase_add_test(tc, paths_and_methods);
