@@ -104,16 +104,16 @@ static const char *const op_names[RT_API__COUNT] = {
 
 static void count(rt_api_http *h, int op, rt_api_outcome o)
 {
-    if (op >= 0 && op < RT_API_OPS)
+    if (op >= 0 && op < RT_M_API_OPS)
         wsg_metrics_add(h->m, rt_metric_api(op, RT_API_VIA_HTTP, o), 1);
 }
 
 static rt_api_outcome outcome_of(int status)
 {
-    return status < 300   ? RT_API_OUT_OK
-           : status == 401 ? RT_API_OUT_UNAUTHORIZED
-           : status < 500  ? RT_API_OUT_REJECTED
-                           : RT_API_OUT_ERROR;
+    return status < 300   ? RT_API_OUTCOME_OK
+           : status == 401 ? RT_API_OUTCOME_UNAUTHORIZED
+           : status < 500  ? RT_API_OUTCOME_REJECTED
+                           : RT_API_OUTCOME_ERROR;
 }
 
 /* Answers request id; op < 0: not one of the API's operations (not counted). */

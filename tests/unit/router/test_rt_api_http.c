@@ -286,14 +286,14 @@ START_TEST(key_required)
     request(h, RT_HTTP_GET, "/api/nope", NULL, NULL);
     ck_assert_int_eq(loop.status, 401);
     ck_assert_int_eq(api.calls, 0);
-    ck_assert_int_eq(count(RT_API_PUBLISH, RT_API_OUT_UNAUTHORIZED), 2);
+    ck_assert_int_eq(count(RT_API_PUBLISH, RT_API_OUTCOME_UNAUTHORIZED), 2);
 
     request(h, RT_HTTP_POST, "/api/publish", "apikey k1", body);
     ck_assert_int_eq(loop.status, 200);
     ck_assert_int_eq(api.calls, 1);
     ck_assert_int_eq(api.op, RT_API_PUBLISH);
     ck_assert_uint_eq(api.token, loop.id);
-    ck_assert_int_eq(count(RT_API_PUBLISH, RT_API_OUT_OK), 1);
+    ck_assert_int_eq(count(RT_API_PUBLISH, RT_API_OUTCOME_OK), 1);
     ck_assert_uint_eq(rt_api_http_inflight(h), 0);
     rt_api_http_free(h);
 }
@@ -323,8 +323,8 @@ START_TEST(paths_and_methods)
     request(h, RT_HTTP_DELETE, "/api/disconnect", NULL, NULL);
     ck_assert_int_eq(loop.status, 405);
     ck_assert_int_eq(api.calls, 0);
-    ck_assert_int_eq(count(RT_API_PUBLISH, RT_API_OUT_REJECTED), 1);
-    ck_assert_int_eq(count(RT_API_INFO, RT_API_OUT_REJECTED), 1);
+    ck_assert_int_eq(count(RT_API_PUBLISH, RT_API_OUTCOME_REJECTED), 1);
+    ck_assert_int_eq(count(RT_API_INFO, RT_API_OUTCOME_REJECTED), 1);
     rt_api_http_free(h);
 }
 END_TEST
@@ -351,8 +351,8 @@ START_TEST(bad_bodies_never_reach_the_api)
     ck_assert_int_eq(loop.status, 400);
     ck_assert_str_eq(body_field("error"), "bad_user");
     ck_assert_int_eq(api.calls, 0);
-    ck_assert_int_eq(count(RT_API_PUBLISH, RT_API_OUT_REJECTED), 3);
-    ck_assert_int_eq(count(RT_API_DISCONNECT, RT_API_OUT_REJECTED), 1);
+    ck_assert_int_eq(count(RT_API_PUBLISH, RT_API_OUTCOME_REJECTED), 3);
+    ck_assert_int_eq(count(RT_API_DISCONNECT, RT_API_OUTCOME_REJECTED), 1);
     rt_api_http_free(h);
 }
 END_TEST
@@ -389,7 +389,7 @@ START_TEST(replies_later_and_refusals)
     api.fn(api.arg, api.token, NULL, 0);
     ck_assert_int_eq(loop.answers, 1);
     loop.gone = 0;
-    ck_assert_int_eq(count(RT_API_INFO, RT_API_OUT_ERROR), 1);
+    ck_assert_int_eq(count(RT_API_INFO, RT_API_OUTCOME_ERROR), 1);
 
     /* rt_api refuses (overloaded): 503, Retry-After, counted as error */
     api.defer = 0;
@@ -398,7 +398,7 @@ START_TEST(replies_later_and_refusals)
     ck_assert_int_eq(loop.status, 503);
     ck_assert_str_eq(body_field("reason"), "overloaded");
     ck_assert_str_eq(loop.hdr_name, "retry-after:");
-    ck_assert_int_eq(count(RT_API_PUBLISH, RT_API_OUT_ERROR), 1);
+    ck_assert_int_eq(count(RT_API_PUBLISH, RT_API_OUTCOME_ERROR), 1);
 
     /* a rejected Delivery is 400 with the router's reason, counted as rejected */
     api.refuse = 0;
@@ -410,7 +410,7 @@ START_TEST(replies_later_and_refusals)
     request(h, RT_HTTP_POST, "/api/publish", NULL, "{\"channel\":\"x:y\",\"data\":{}}");
     ck_assert_int_eq(loop.status, 400);
     ck_assert_str_eq(body_field("reason"), "unknown_namespace");
-    ck_assert_int_eq(count(RT_API_PUBLISH, RT_API_OUT_REJECTED), 1);
+    ck_assert_int_eq(count(RT_API_PUBLISH, RT_API_OUTCOME_REJECTED), 1);
     ck_assert_uint_eq(rt_api_http_inflight(h), 0);
     rt_api_http_free(h);
 }
