@@ -50,7 +50,8 @@ describe('router HTTP API', () => {
     'wsgate_router_api_requests_total', `op="${op}",via="http",outcome="${outcome}"`);
 
   before(async () => {
-    cluster = await startCluster({ auth: 'none', env: { router: { WSGATE_API_KEY: KEY } } });
+    cluster = await startCluster({ auth: 'none',
+      env: { router: { WSGATE_API_KEY: KEY, WSGATE_NODE_TIMEOUT: '2s' } } });
     alice = await join('gw-a', 'alice');
     bob = await join('gw-b', 'bob');
     carol = await join('gw-a', 'carol');
@@ -302,5 +303,49 @@ describe('router HTTP API', () => {
     assert.deepEqual([none.status, none.json], [200, { user: 'erin', connections: 0, nodes: 0 }]);
     // bob (another user) was not touched
     await bob.ping();
+  });
+  // Last: it kills gw-b.
+  it("presence and info after a gateway's death", async () => {
+    const frank = await join('gw-b', 'frank');
+    await join('gw-a', 'frank');
+    await cluster.waitRouterConnections(live().length);
+    let r = await api('POST', '/api/presence', { user: 'frank' });
+    assert.deepEqual(r.json.connections.map((c) => c.node).sort(), ['gw-a', 'gw-b']);
+    await cluster.kill('gw-b');
+    await waitFor(async () => {
+      const p = await api('POST', '/api/presence', { user: 'frank' });
+      return p.json.connections.length === 1 && p.json.connections[0].node === 'gw-a';
+    }, 10000, "frank's gw-b connection to leave the registry");
+    r = await api('POST', '/api/presence', { user: 'bob' });
+    assert.equal(r.json.online, false, 'bob was only on gw-b');
+    r = await api('GET', '/api/info');
+    assert.deepEqual(r.json.nodes.map((n) => n.id), ['gw-a']);
+    assert.equal(r.json.totals.nodes, 1);
+    assert.ok(frank.closeInfo || (await frank.waitClose(5000)));
+  });
+});
+
+// Without WSGATE_API_KEY the API is served only on a loopback listener: here the router
+// listens on 0.0.0.0, so /api/... answers 404 api_disabled (and /health is unchanged).
+describe('router HTTP API without a key on a non-loopback listener', () => {
+  let cluster;
+  before(async () => {
+    cluster = await startCluster({ auth: 'none', routerListenHost: '0.0.0.0' });
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  it('is disabled: 404 api_disabled for every call, with or without a key', async () => {
+    for (const [method, path, body] of [['GET', '/api/info'], ['POST', '/api/publish', '{"broadcast":true,"data":{}}'],
+      ['POST', '/api/nothing', '{}']]) {
+      for (const headers of [{}, { authorization: 'apikey anything' }]) {
+        const res = await fetch(`${cluster.routerHttp}${path}`, { method, headers, body, signal: AbortSignal.timeout(5000) });
+        assert.equal(res.status, 404, `${method} ${path}`);
+        assert.deepEqual(await res.json(), { error: 'api_disabled' });
+      }
+    }
+    assert.equal((await cluster.routerHealth()).status, 'ok');
+    assert.match(cluster.proc('router').log(), /api_http_disabled/);
   });
 });
