@@ -42,6 +42,14 @@ static size_t opts_for(void *cfg, wsg_opt *o)
          0, RT_QUOTA_MAX_BUDGET, &c->offline_bytes_per_minute,
          "send_message bytes one connection may have kept for offline users per minute (0: no "
          "limit; over it error offline_quota)"},
+        {"WSGATE_USER_CONN_LIMIT", "user-conn-limit", WSG_OPT_INT, "0", 0, 1000000,
+         &c->user_conn_limit,
+         "connections one user may have across the cluster (0: no limit); over it the surplus "
+         "is closed with 4009 \"connection limit\""},
+        {"WSGATE_USER_CONN_LIMIT_POLICY", "user-conn-limit-policy", WSG_OPT_STRING, "oldest", 0,
+         0, &c->user_conn_limit_policy,
+         "which connections go over WSGATE_USER_CONN_LIMIT: oldest (the earliest opened) or "
+         "newest (the latest opened)"},
         {"WSGATE_CHANNEL_NAMESPACES", "channel-namespaces", WSG_OPT_STRING, NULL, 0, 0,
          &c->channel_namespaces,
          "channel namespaces: a JSON object or a file path (docs/protocol.md; unset: one default "
@@ -194,6 +202,12 @@ wsg_config_status rt_config_load(rt_config *c, int argc, char **argv, char *err,
         return WSG_CONFIG_ERROR;
     if (wsg_ns_table_load(c->channel_namespaces, &c->namespaces, err, errlen))
         return WSG_CONFIG_ERROR;
+    if (!strcmp(c->user_conn_limit_policy, "newest")) {
+        c->user_conn_limit_newest = 1;
+    } else if (strcmp(c->user_conn_limit_policy, "oldest")) {
+        snprintf(err, errlen, "WSGATE_USER_CONN_LIMIT_POLICY: expected oldest or newest");
+        return WSG_CONFIG_ERROR;
+    }
     if (load_api_key(c, err, errlen))
         return WSG_CONFIG_ERROR;
     return WSG_CONFIG_OK;

@@ -33,6 +33,9 @@ typedef struct rt_config {
     int64_t history_page;   /* items per HistoryReply, at most */
     int offline_unknown_users;        /* keep send_message for users never seen within the TTL */
     int64_t offline_bytes_per_minute; /* per sending connection, for offline targets; 0: none */
+    int64_t user_conn_limit;      /* connections per user, at most; 0: no limit */
+    char *user_conn_limit_policy; /* "oldest" or "newest": which connections go over it */
+    int user_conn_limit_newest;   /* ... parsed: 1 for newest */
     char *channel_namespaces; /* WSGATE_CHANNEL_NAMESPACES as given */
     wsg_ns_table *namespaces; /* ... loaded (wsg_channel); owned */
     char *log_level;
