@@ -1,6 +1,7 @@
 /* gw_bus: the gateway's side of the NATS contract. Encodes what the gateway tells the
- * cluster (client frames as InboundFrame on <prefix>.in.<type>, ConnEvents on <prefix>.conn,
- * NodeHeartbeats on <prefix>.hb) and receives what the routers send to this node
+ * cluster (client frames as InboundFrame on <prefix>.in.<type>, with a reply subject under the
+ * node's inbox for RPC and forwarded frames, ConnEvents on <prefix>.conn, NodeHeartbeats on
+ * <prefix>.hb) and receives what the routers send to this node
  * (NodeDelivery on <prefix>.node.<node_id>), checked to be for this node and this life of it.
  *
  * Publishing is thread-safe (any worker may publish). Deliveries arrive on a nats.c thread:

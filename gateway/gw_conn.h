@@ -1,7 +1,8 @@
 /* gw_conn: one client WebSocket connection, from the upgrade to the close. Authenticates the
  * client, announces the connection to the cluster (ConnEvent OPEN/CLOSE), reassembles and
- * classifies client messages (ping answered here, everything else forwarded to NATS, bad input
- * answered with an error frame or a close code), and writes its outbound queue when
+ * classifies client messages (ping answered here, everything else forwarded to NATS — client RPC
+ * frames as requests whose answers come back to this connection, gw_rpc — bad input answered
+ * with an error frame or a close code), carries out routers' close orders, and writes its outbound queue when
  * libwebsockets says the socket is writeable. Lives entirely on its worker's thread.
  *
  * The struct is libwebsockets' per-session storage (lws allocates and frees it); its fields

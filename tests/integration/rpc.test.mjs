@@ -17,7 +17,8 @@ describe('close orders', () => {
   let cluster;
   let bus;
   before(async () => {
-    cluster = await startCluster();
+    // queues large enough that a client that stops reading is not closed as a slow consumer
+    cluster = await startCluster({ env: { gateway: { WSGATE_OUTBOUND_QUEUE_BYTES: '256MiB' } } });
     bus = await connectBus(cluster);
   });
   after(async () => {
@@ -46,6 +47,33 @@ describe('close orders', () => {
       assert.equal(metric(m, 'wsgate_closed_by_server_total', 'code="4003"'), 1);
     } finally {
       await closeAll([a, b]);
+    }
+  });
+
+  it('closes a client that does not read about a second later, dropping what it did not take', async () => {
+    const a = await connect(cluster.wsUrl('gw-a', { user_id: 'slowpoke' }));
+    try {
+      const id = a.welcome.conn_id;
+      a.ws._socket.pause(); // stop reading: the kernel buffers fill, then the gateway's queue
+      const big = `{"type":"note","pad":"${'x'.repeat(60000)}"}`;
+      for (let i = 0; i < 80; i++) {
+        await order('gw-a', Array.from({ length: 2 }, () => ({ payload: Buffer.from(big), conn_ids: [id] })));
+      }
+      await sleep(300);
+      const queued = metric(await cluster.gatewayMetrics('gw-a'), 'wsgate_outbound_queued_bytes');
+      assert.ok(queued > 1000000, `only ${queued} bytes queued: the test does not fill the queue`);
+      const t0 = Date.now();
+      await order('gw-a', [{ conn_ids: [id], close_code: 4003, close_reason: 'flush timeout' }]);
+      await waitFor(async () => metric(await cluster.gatewayMetrics('gw-a'),
+        'wsgate_outbound_queued_bytes') === 0, 4000, 'the queue dropped');
+      const ms = Date.now() - t0;
+      assert.ok(ms >= 900 && ms < 3500, `queue dropped after ${ms} ms`);
+      a.ws._socket.resume();
+      assert.deepEqual(await a.waitClose(5000), { code: 4003, reason: 'flush timeout' });
+      const notes = a.frames.items.filter((f) => f.json?.type === 'note').length;
+      assert.ok(notes < 160, `all ${notes} frames arrived: nothing was dropped`);
+    } finally {
+      await closeAll([a]);
     }
   });
 
