@@ -5,6 +5,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#include "rt_api.h"
+#include "rt_api_http.h"
 #include "rt_batch.h"
 #include "rt_bus.h"
 #include "rt_ctx.h"
@@ -12,6 +14,7 @@
 #include "rt_jobs.h"
 #include "rt_loop.h"
 #include "rt_members.h"
+#include "rt_peers.h"
 #include "rt_script.h"
 #include "rt_status.h"
 #include "rt_store.h"
@@ -32,6 +35,9 @@ struct rt_app {
     rt_voids *voids;
     rt_jobs *jobs;
     rt_status *status;
+    rt_peers *peers;
+    rt_api *api;
+    rt_api_http *api_http; /* the loop's api hook */
     const char **scripts; /* registry scripts, then history scripts */
 };
 
@@ -74,6 +80,15 @@ static void drain_bus(rt_app *a)
         case RT_MSG_HISTORY:
             rt_hist_serve_request(a->hs, m->msg);
             break;
+        case RT_MSG_API_PUBLISH:
+        case RT_MSG_API_DISCONNECT:
+        case RT_MSG_API_PRESENCE:
+        case RT_MSG_API_INFO:
+            rt_api_nats(a->api, (rt_api_op)(m->kind - RT_MSG_API_PUBLISH), m->msg);
+            break;
+        case RT_MSG_ROUTER_HB:
+            rt_peers_message(a->peers, m->msg);
+            break;
         default:
             rt_jobs_routed(a->jobs, m->kind, m->msg);
             break;
@@ -107,6 +122,7 @@ static void on_tick(void *arg)
         rt_voids_pump(a->voids);
     rt_members_resync_tick(a->members);
     rt_quota_prune(a->ctx.quota, wsg_mono_us());
+    rt_peers_announce(a->peers, 0);
     rt_status_gauges(a->status);
 }
 
@@ -145,6 +161,8 @@ rt_app *rt_app_new(const rt_config *cfg, wsg_metrics *metrics)
         !(a->members = rt_members_new(c)) ||
         !(a->hs = rt_hist_serve_new(c)) || !(a->voids = rt_voids_new(c, a->hs)) ||
         !(a->jobs = rt_jobs_new(c, a->voids, a->hs)) ||
+        !(a->peers = rt_peers_new(c, cfg->node_id, wsg_now_us())) ||
+        !(a->api = rt_api_new(c, a->jobs, a->peers)) ||
         !(a->status = rt_status_new(c, a->members, a->hs))) {
         rt_app_free(a);
         return NULL;
@@ -163,7 +181,17 @@ int rt_app_start(rt_app *a)
         .ready = rt_status_ready,
         .metrics = rt_status_metrics,
         .http_arg = a->status,
+        .api = rt_api_http_request,
+        .api_max_body = rt_api_http_max_body(c->cfg->max_delivery_bytes),
     };
+    rt_api_http_cfg hc = {
+        .api = a->api,
+        .m = c->m,
+        .key = c->cfg->api_key_v,
+        .listen_host = c->cfg->http_host,
+    };
+    if (!(hooks.api_arg = a->api_http = rt_api_http_new(&hc)))
+        return -1;
     a->loop = rt_loop_new(c->cfg->http_host, c->cfg->http_port, TICK_US, &hooks);
     if (!a->loop)
         return -1;
@@ -233,6 +261,8 @@ void rt_app_free(rt_app *a)
         if (a->members && rt_members_loaded(a->members))
             drain_bus(a);
     }
+    if (c->bus && a->peers)
+        rt_peers_announce(a->peers, 1); /* the others forget this router at once */
     if (c->store) {
         rt_store_stop(c->store);
         if (c->bus)
@@ -243,7 +273,10 @@ void rt_app_free(rt_app *a)
     rt_store_free(c->store);
     c->store = NULL;
     /* every append came back before the store stopped: jobs are left only in a broken run */
-    rt_jobs_free(a->jobs);
+    rt_api_free(a->api);
+    rt_jobs_free(a->jobs); /* answers the calls still waiting in it: before the HTTP side goes */
+    rt_api_http_free(a->api_http);
+    rt_peers_free(a->peers);
     rt_voids_free(a->voids);
     rt_status_free(a->status);
     rt_hist_serve_free(a->hs);

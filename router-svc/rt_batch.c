@@ -23,6 +23,8 @@ typedef struct blob {
     char *channel; /* inside data, after the name ("" when none) */
     const char *legacy_user; /* Item.user_id: name for a user stream, else "" */
     uint64_t seq, epoch;
+    uint32_t close_code;     /* not 0: a close order (Item.close_code) */
+    char *close_reason;      /* inside data, after the channel ("" when none) */
     uint8_t data[];
 } blob;
 
@@ -105,17 +107,19 @@ int rt_batch_begin(rt_batch *b, const void *payload, size_t len, int64_t created
     return rt_batch_begin_pos(b, payload, len, created_at_us, NULL);
 }
 
-int rt_batch_begin_pos(rt_batch *b, const void *payload, size_t len, int64_t created_at_us,
-                       const rt_batch_pos *pos)
+static int begin(rt_batch *b, const void *payload, size_t len, int64_t created_at_us,
+                 const rt_batch_pos *pos, uint32_t close_code, const char *close_reason)
 {
     b->msg++;
     b->cur = NULL;
     const char *name = pos && pos->name ? pos->name : "";
     const char *channel = pos && pos->channel ? pos->channel : "";
-    size_t nlen = strlen(name) + 1, clen = strlen(channel) + 1;
-    blob *bl = malloc(sizeof(*bl) + len + nlen + clen);
+    const char *reason = close_reason ? close_reason : "";
+    size_t nlen = strlen(name) + 1, clen = strlen(channel) + 1, rlen = strlen(reason) + 1;
+    blob *bl = malloc(sizeof(*bl) + len + nlen + clen + rlen);
     if (!bl)
         return -1;
+    bl->close_code = close_code;
     bl->len = len;
     bl->created_at_us = created_at_us;
     bl->kind = pos ? pos->kind : WSGATE__STREAM_KIND__STREAM_NONE;
@@ -127,12 +131,27 @@ int rt_batch_begin_pos(rt_batch *b, const void *payload, size_t len, int64_t cre
     memcpy(bl->name, name, nlen);
     bl->channel = bl->name + nlen;
     memcpy(bl->channel, channel, clen);
+    bl->close_reason = bl->channel + clen;
+    memcpy(bl->close_reason, reason, rlen);
     bl->legacy_user = rt_stream_legacy_user_id((unsigned)bl->kind, bl->name);
     bl->next = b->blobs;
     b->blobs = bl;
     b->cur = bl;
     b->pending += len;
     return 0;
+}
+
+int rt_batch_begin_pos(rt_batch *b, const void *payload, size_t len, int64_t created_at_us,
+                       const rt_batch_pos *pos)
+{
+    return begin(b, payload, len, created_at_us, pos, 0, NULL);
+}
+
+int rt_batch_begin_close(rt_batch *b, uint32_t code, const char *reason, int64_t now_us)
+{
+    if (code == 0)
+        return -1; /* 0 means "not a close order" on the wire */
+    return begin(b, NULL, 0, now_us, NULL, code, reason);
 }
 
 static nodeq *node_get(rt_batch *b, const char *node_id)
@@ -186,7 +205,8 @@ static int conn_push(rt_batch *b, envelope *e, item *it, uint64_t conn_id)
 static item *item_new(rt_batch *b, nodeq *q, uint64_t epoch, envelope **env)
 {
     size_t cost = b->cur->len + ITEM_OVERHEAD + strlen(b->cur->name) +
-                  strlen(b->cur->legacy_user) + strlen(b->cur->channel);
+                  strlen(b->cur->legacy_user) + strlen(b->cur->channel) +
+                  strlen(b->cur->close_reason);
     envelope *e = q->tail;
     if (!e || e->epoch != epoch || e->n >= b->max_items ||
         (e->n > 0 && e->bytes + cost > b->max_bytes)) {
@@ -247,7 +267,7 @@ int rt_batch_add_conn(rt_batch *b, const char *node_id, uint64_t epoch, uint64_t
 
 int rt_batch_add_all(rt_batch *b, const char *node_id, uint64_t epoch)
 {
-    if (!b->cur || *b->cur->channel)
+    if (!b->cur || *b->cur->channel || b->cur->close_code)
         return -1;
     nodeq *q = node_get(b, node_id);
     if (!q)
@@ -262,7 +282,7 @@ int rt_batch_add_all(rt_batch *b, const char *node_id, uint64_t epoch)
 
 int rt_batch_add_subscribers(rt_batch *b, const char *node_id, uint64_t epoch)
 {
-    if (!b->cur || !*b->cur->channel)
+    if (!b->cur || !*b->cur->channel || b->cur->close_code)
         return -1;
     nodeq *q = node_get(b, node_id);
     if (!q)
@@ -305,6 +325,8 @@ static int publish_envelope(const nodeq *q, const envelope *e, rt_batch_publish_
         items[i].seq = it->payload->seq;
         items[i].epoch = it->payload->epoch;
         items[i].channel = it->payload->channel;
+        items[i].close_code = it->payload->close_code;
+        items[i].close_reason = it->payload->close_reason;
         ptrs[i] = &items[i];
     }
     nd.node_id = (char *)q->id;

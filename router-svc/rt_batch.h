@@ -39,6 +39,12 @@ typedef struct rt_batch_pos {
 int rt_batch_begin(rt_batch *b, const void *payload, size_t len, int64_t created_at_us);
 int rt_batch_begin_pos(rt_batch *b, const void *payload, size_t len, int64_t created_at_us,
                        const rt_batch_pos *pos);
+/* Starts a close order (NodeDelivery.Item close_code / close_reason: no payload, stream
+ * NONE): each target added with rt_batch_add_conn is closed with code and reason (copied;
+ * NULL: "") after the frames queued for it before. code must not be 0. 0 / -1 (ENOMEM, or
+ * code 0; then add calls fail until the next begin). rt_batch_add_all / _subscribers refuse
+ * a close order. */
+int rt_batch_begin_close(rt_batch *b, uint32_t code, const char *reason, int64_t now_us);
 /* Targets of the current message. node_id must be a valid node id; epoch is the life the
  * items are for (a different epoch for the same node starts a new NodeDelivery). 0 / -1. */
 int rt_batch_add_conn(rt_batch *b, const char *node_id, uint64_t epoch, uint64_t conn_id);

@@ -198,7 +198,12 @@ rt_bus *rt_bus_open(const rt_bus_cfg *cfg)
         subscribe(b, RT_MSG_PUBLISH, "in.publish", 1) != NATS_OK ||
         subscribe(b, RT_MSG_PRESENCE, "in.presence", 1) != NATS_OK ||
         subscribe(b, RT_MSG_DELIVER, "deliver", 1) != NATS_OK ||
-        subscribe(b, RT_MSG_HISTORY, "history", 1) != NATS_OK)
+        subscribe(b, RT_MSG_HISTORY, "history", 1) != NATS_OK ||
+        subscribe(b, RT_MSG_API_PUBLISH, "api.publish", 1) != NATS_OK ||
+        subscribe(b, RT_MSG_API_DISCONNECT, "api.disconnect", 1) != NATS_OK ||
+        subscribe(b, RT_MSG_API_PRESENCE, "api.presence", 1) != NATS_OK ||
+        subscribe(b, RT_MSG_API_INFO, "api.info", 1) != NATS_OK ||
+        subscribe(b, RT_MSG_ROUTER_HB, "router.hb", 0) != NATS_OK)
         goto fail;
     return b;
 fail:

@@ -1,7 +1,9 @@
-/* rt_bus: the router's NATS side. Subscribes `<prefix>.conn` and `<prefix>.hb` plainly (every
- * replica keeps its registry current) and `<prefix>.in.send_message`, `<prefix>.in.broadcast`,
- * `<prefix>.in.publish`, `<prefix>.in.presence`, `<prefix>.deliver` and `<prefix>.history` in
- * the queue group `<prefix>.router` (one replica handles each). nats.c delivers all of them
+/* rt_bus: the router's NATS side. Subscribes `<prefix>.conn`, `<prefix>.hb` and
+ * `<prefix>.router.hb` plainly (every replica keeps its registry and router peers current) and
+ * `<prefix>.in.send_message`, `<prefix>.in.broadcast`, `<prefix>.in.publish`,
+ * `<prefix>.in.presence`, `<prefix>.deliver`, `<prefix>.history` and the server API's
+ * `<prefix>.api.publish|disconnect|presence|info` in the queue group `<prefix>.router` (one
+ * replica handles each). nats.c delivers all of them
  * on one thread in arrival order; the callback does no routing: it queues the message and
  * wakes the main loop, which takes everything with rt_bus_take. Publishing is thread-safe
  * (nats.c buffers it).
@@ -39,6 +41,12 @@ typedef enum {
     RT_MSG_PUBLISH,  /* a client's publish to a channel */
     RT_MSG_PRESENCE, /* a client's presence question */
     RT_MSG_HISTORY, /* NATS requests: the reply goes to the message's reply subject */
+    /* the server API (<prefix>.api.<op>, queue group; requests), in rt_api_op's order */
+    RT_MSG_API_PUBLISH,
+    RT_MSG_API_DISCONNECT,
+    RT_MSG_API_PRESENCE,
+    RT_MSG_API_INFO,
+    RT_MSG_ROUTER_HB, /* <prefix>.router.hb, plain: other routers' heartbeats */
     RT_MSG__COUNT
 } rt_msg_kind;
 

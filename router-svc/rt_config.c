@@ -42,10 +42,23 @@ static size_t opts_for(void *cfg, wsg_opt *o)
          0, RT_QUOTA_MAX_BUDGET, &c->offline_bytes_per_minute,
          "send_message bytes one connection may have kept for offline users per minute (0: no "
          "limit; over it error offline_quota)"},
+        {"WSGATE_USER_CONN_LIMIT", "user-conn-limit", WSG_OPT_INT, "0", 0, 1000000,
+         &c->user_conn_limit,
+         "connections one user may have across the cluster (0: no limit); over it the surplus "
+         "is closed with 4009 \"connection limit\""},
+        {"WSGATE_USER_CONN_LIMIT_POLICY", "user-conn-limit-policy", WSG_OPT_STRING, "oldest", 0,
+         0, &c->user_conn_limit_policy,
+         "which connections go over WSGATE_USER_CONN_LIMIT: oldest (the earliest opened) or "
+         "newest (the latest opened)"},
         {"WSGATE_CHANNEL_NAMESPACES", "channel-namespaces", WSG_OPT_STRING, NULL, 0, 0,
          &c->channel_namespaces,
          "channel namespaces: a JSON object or a file path (docs/protocol.md; unset: one default "
          "namespace)"},
+        {"WSGATE_API_KEY", "api-key", WSG_OPT_STRING, NULL, 0, 0, &c->api_key,
+         "key every HTTP API call (/api/...) must carry as Authorization: apikey <key> (unset: "
+         "the API is served only on a loopback WSGATE_HTTP_LISTEN, without a key)"},
+        {"WSGATE_API_KEY_FILE", "api-key-file", WSG_OPT_STRING, NULL, 0, 0, &c->api_key_file,
+         "file holding WSGATE_API_KEY (surrounding whitespace ignored), e.g. a mounted Secret"},
         {"WSGATE_LOG_LEVEL", "log-level", WSG_OPT_STRING, "info", 0, 0, &c->log_level,
          "debug, info, warn or error"},
     };
@@ -110,6 +123,63 @@ int rt_redis_url_parse(const char *url, rt_redis_addr *out)
     return 0;
 }
 
+#define API_KEY_MAX 1024
+
+/* The API key from WSGATE_API_KEY or WSGATE_API_KEY_FILE into c->api_key_v (NULL: none). The
+ * key goes into an HTTP header: visible ASCII only, and never echoed in an error. */
+static int load_api_key(rt_config *c, char *err, size_t errlen)
+{
+    const char *var = "WSGATE_API_KEY";
+    char buf[4 * API_KEY_MAX];
+    const char *key = c->api_key;
+    if (c->api_key && *c->api_key && c->api_key_file && *c->api_key_file) {
+        snprintf(err, errlen, "WSGATE_API_KEY and WSGATE_API_KEY_FILE are both set; set one");
+        return -1;
+    }
+    if (c->api_key_file && *c->api_key_file) {
+        var = "WSGATE_API_KEY_FILE";
+        FILE *f = fopen(c->api_key_file, "r");
+        if (!f) {
+            snprintf(err, errlen, "WSGATE_API_KEY_FILE: cannot read %s", c->api_key_file);
+            return -1;
+        }
+        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+        int bad = ferror(f) || (n == sizeof(buf) - 1 && fgetc(f) != EOF);
+        fclose(f);
+        if (bad) {
+            snprintf(err, errlen, "WSGATE_API_KEY_FILE: %s is unreadable or over %d bytes",
+                     c->api_key_file, API_KEY_MAX);
+            return -1;
+        }
+        buf[n] = '\0';
+        char *s = buf, *e = buf + n;
+        while (s < e && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n'))
+            s++;
+        while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
+            e--;
+        *e = '\0';
+        key = s;
+    }
+    if (!key || !*key)
+        return 0; /* an empty key (e.g. an unset compose variable) is no key */
+    size_t len = strlen(key);
+    for (size_t i = 0; i < len; i++)
+        if (key[i] < 0x21 || key[i] > 0x7e) {
+            snprintf(err, errlen, "%s: the key must be visible ASCII (no spaces or control "
+                     "characters)", var);
+            return -1;
+        }
+    if (len > API_KEY_MAX) {
+        snprintf(err, errlen, "%s: the key is over %d bytes", var, API_KEY_MAX);
+        return -1;
+    }
+    if (!(c->api_key_v = strdup(key))) {
+        snprintf(err, errlen, "%s: out of memory", var);
+        return -1;
+    }
+    return 0;
+}
+
 wsg_config_status rt_config_load(rt_config *c, int argc, char **argv, char *err, size_t errlen)
 {
     memset(c, 0, sizeof(*c));
@@ -132,6 +202,14 @@ wsg_config_status rt_config_load(rt_config *c, int argc, char **argv, char *err,
         return WSG_CONFIG_ERROR;
     if (wsg_ns_table_load(c->channel_namespaces, &c->namespaces, err, errlen))
         return WSG_CONFIG_ERROR;
+    if (!strcmp(c->user_conn_limit_policy, "newest")) {
+        c->user_conn_limit_newest = 1;
+    } else if (strcmp(c->user_conn_limit_policy, "oldest")) {
+        snprintf(err, errlen, "WSGATE_USER_CONN_LIMIT_POLICY: expected oldest or newest");
+        return WSG_CONFIG_ERROR;
+    }
+    if (load_api_key(c, err, errlen))
+        return WSG_CONFIG_ERROR;
     return WSG_CONFIG_OK;
 }
 
@@ -139,6 +217,11 @@ void rt_config_free(rt_config *c)
 {
     wsg_ns_table_free(c->namespaces);
     c->namespaces = NULL;
+    if (c->api_key_v) {
+        memset(c->api_key_v, 0, strlen(c->api_key_v));
+        free(c->api_key_v);
+        c->api_key_v = NULL;
+    }
     wsg_config_free_service(opts_for, c);
     memset(&c->redis, 0, sizeof(c->redis));
 }

@@ -33,10 +33,16 @@ typedef struct rt_config {
     int64_t history_page;   /* items per HistoryReply, at most */
     int offline_unknown_users;        /* keep send_message for users never seen within the TTL */
     int64_t offline_bytes_per_minute; /* per sending connection, for offline targets; 0: none */
+    int64_t user_conn_limit;      /* connections per user, at most; 0: no limit */
+    char *user_conn_limit_policy; /* "oldest" or "newest": which connections go over it */
+    int user_conn_limit_newest;   /* ... parsed: 1 for newest */
     char *channel_namespaces; /* WSGATE_CHANNEL_NAMESPACES as given */
     wsg_ns_table *namespaces; /* ... loaded (wsg_channel); owned */
     char *log_level;
     wsg_log_level log_level_v;
+    char *api_key;      /* WSGATE_API_KEY as given */
+    char *api_key_file; /* WSGATE_API_KEY_FILE as given */
+    char *api_key_v;    /* the key in force (from either, the file's content trimmed); NULL: none */
 } rt_config;
 
 /* Returns WSG_CONFIG_OK, WSG_CONFIG_HELP (help printed) or WSG_CONFIG_ERROR (err filled). */

@@ -15,6 +15,7 @@ void rt_conn_set_free(rt_conn_set *set)
     free(set->ids);
     free(set->users);
     free(set->chans);
+    free(set->ats);
     free(set);
 }
 
@@ -67,6 +68,10 @@ int rt_conn_set_append(rt_conn_set *set, const Wsgate__ConnEvent *ev)
         if (!chans)
             return -1;
         set->chans = chans;
+        int64_t *ats = realloc(set->ats, cap * sizeof(*ats));
+        if (!ats)
+            return -1;
+        set->ats = ats;
         set->cap = cap;
     }
     for (size_t i = 0; i < ev->n_conns; i++) {
@@ -77,6 +82,7 @@ int rt_conn_set_append(rt_conn_set *set, const Wsgate__ConnEvent *ev)
         }
         set->ids[set->n] = ev->conns[i]->conn_id;
         set->chans[set->n] = ch;
+        set->ats[set->n] = ev->conns[i]->connected_at_us;
         set->users[set->n++] = u;
     }
     set->last_seq = ev->seq;

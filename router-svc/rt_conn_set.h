@@ -16,6 +16,7 @@ typedef struct rt_conn_set {
     /* each connection's channels (Conn.channels) joined by single spaces (a channel name has
      * none), the form the registry script takes; NULL: none */
     char **chans;
+    int64_t *ats; /* each connection's Conn.connected_at_us */
 } rt_conn_set;
 
 /* An empty set of stream whose first part has first_seq; NULL on ENOMEM. */

@@ -41,8 +41,26 @@ typedef struct pjob {
     size_t pending;     /* append ops not yet back */
     size_t bytes;       /* counted in the context's jobs_bytes */
     char *reply;        /* a Delivery made as a request: where the DeliveryReply goes */
+    rt_jobs_reply_fn fn; /* ... or a local Delivery's sink (reply NULL) */
+    void *fn_arg;
+    uint64_t fn_token;
     char *delivery_id;
 } pjob;
+
+/* Where a DeliveryReply goes: a NATS subject, or a local callback. */
+typedef struct reply_sink {
+    const char *subject; /* NULL or "": none (unless fn) */
+    rt_jobs_reply_fn fn;
+    void *arg;
+    uint64_t token;
+} reply_sink;
+
+static const reply_sink answered = {0};
+
+static int sink_wanted(const reply_sink *s)
+{
+    return s->fn || (s->subject && *s->subject);
+}
 
 /* What an append call remembers while the store runs it: parts [first, first + n) of job,
  * appended as job_id. */
@@ -80,6 +98,8 @@ static void pjob_free(pjob *j)
 {
     if (!j)
         return;
+    if (j->fn) /* never answered (a broken run): the local caller still hears once */
+        j->fn(j->fn_arg, j->fn_token, NULL, 0);
     rt_job_free(j->job);
     free(j->reply);
     free(j->delivery_id);
@@ -99,7 +119,7 @@ static void hist_write_failed(rt_jobs *js, size_t n, const char *why)
     }
 }
 
-static void reply_delivery(rt_jobs *js, const char *subject, const char *id,
+static void reply_delivery(rt_jobs *js, const reply_sink *sink, const char *id,
                            Wsgate__DeliveryReply__Status st, const char *reason,
                            const rt_fanout *fo, const rt_job *j)
 {
@@ -137,7 +157,9 @@ static void reply_delivery(rt_jobs *js, const char *subject, const char *id,
     size_t len;
     if (wsg_pb_pack(&rp.base, &buf, &len))
         goto out;
-    if (rt_bus_publish(js->c->bus, subject, buf, len) == 0)
+    if (sink->fn)
+        sink->fn(sink->arg, sink->token, buf, len);
+    else if (rt_bus_publish(js->c->bus, sink->subject, buf, len) == 0)
         count(js, RT_M_DELIVERY_REPLIES);
     free(buf);
     free(stored);
@@ -147,6 +169,8 @@ out:
     free(stored);
     free(ptrs);
     count(js, RT_M_INTERNAL_ERRORS);
+    if (sink->fn)
+        sink->fn(sink->arg, sink->token, NULL, 0);
 }
 
 /* ---- finishing jobs in order ---- */
@@ -171,13 +195,16 @@ static void job_done(rt_jobs *js, pjob *pj)
         count(js, j->kind == RT_JOB_SEND_MESSAGE ? RT_M_USER_OFFLINE : RT_M_UNDELIVERABLE);
     else if (fo.status != RT_REJECTED) /* a refused job was counted when it was parsed */
         count(js, RT_M_INTERNAL_ERRORS);
-    if (pj->reply) {
+    if (pj->reply || pj->fn) {
+        reply_sink sink = {.subject = pj->reply, .fn = pj->fn, .arg = pj->fn_arg,
+                           .token = pj->fn_token};
+        pj->fn = NULL; /* answered here, whatever happens */
         if (j->to_conn && fo.connections == 0)
-            reply_delivery(js, pj->reply, pj->delivery_id,
+            reply_delivery(js, &sink, pj->delivery_id,
                            WSGATE__DELIVERY_REPLY__STATUS__REJECTED, "unknown_connection", &fo,
                            NULL);
         else
-            reply_delivery(js, pj->reply, pj->delivery_id,
+            reply_delivery(js, &sink, pj->delivery_id,
                            WSGATE__DELIVERY_REPLY__STATUS__ACCEPTED, NULL, &fo, j);
     }
 }
@@ -298,18 +325,17 @@ fail:
 
 /* ---- accepting routed messages ---- */
 
-static void log_rejected(rt_jobs *js, rt_msg_kind kind, const natsMsg *msg, rt_reject why,
+static void log_rejected(rt_jobs *js, rt_msg_kind kind, const char *subject, rt_reject why,
                          size_t len)
 {
     if (kind != RT_MSG_DELIVER) {
         /* the gateway validated these already: only a foreign publisher, a client naming a
          * target that is not a user id, or a frame the gateway did not mark permitted (each
          * answered with an error), gets here */
-        wsg_debug("frame_rejected", "subject=%s reason=%s", natsMsg_GetSubject(msg),
-                  rt_reject_name(why));
+        wsg_debug("frame_rejected", "subject=%s reason=%s", subject, rt_reject_name(why));
     } else if (wsg_mono_us() - js->reject_logged_us >= 1000000) {
         wsg_warn("delivery_rejected", "subject=%s reason=%s bytes=%zu suppressed=%" PRIu64,
-                 natsMsg_GetSubject(msg), rt_reject_name(why), len, js->reject_suppressed);
+                 subject, rt_reject_name(why), len, js->reject_suppressed);
         js->reject_logged_us = wsg_mono_us();
         js->reject_suppressed = 0;
     } else {
@@ -354,17 +380,17 @@ static void offline_gate(rt_jobs *js, rt_job *j)
         p->seen_only = 1;
 }
 
-void rt_jobs_routed(rt_jobs *js, rt_msg_kind kind, const natsMsg *msg)
+static void routed(rt_jobs *js, rt_msg_kind kind, const uint8_t *data, size_t len,
+                   const char *subject, const reply_sink *sink)
 {
     rt_ctx *c = js->c;
-    const uint8_t *data = (const uint8_t *)natsMsg_GetData(msg);
-    size_t len = (size_t)natsMsg_GetDataLength(msg);
     if (c->njobs >= JOBS_MAX || c->jobs_bytes + len > JOBS_MAX_BYTES) {
         /* never accepted: no receipt, no reply; the sender's retry will find room */
         rt_ctx_shed(c, RT_QUEUE_JOBS);
+        if (sink->fn)
+            sink->fn(sink->arg, sink->token, NULL, 0);
         return;
     }
-    const char *reply = kind == RT_MSG_DELIVER ? natsMsg_GetReply(msg) : NULL;
     int64_t now = wsg_now_us();
     rt_route_result res;
     rt_job *job = NULL;
@@ -385,13 +411,14 @@ void rt_jobs_routed(rt_jobs *js, rt_msg_kind kind, const natsMsg *msg)
     }
     if (res.status == RT_REJECTED) {
         count(js, rt_metric_rejected(res.reason));
-        log_rejected(js, kind, msg, res.reason, len);
+        log_rejected(js, kind, subject, res.reason, len);
         /* a rejected Delivery made as a request is told why */
-        if (reply && *reply)
-            reply_delivery(js, reply, res.delivery_id, WSGATE__DELIVERY_REPLY__STATUS__REJECTED,
+        if (sink_wanted(sink))
+            reply_delivery(js, sink, res.delivery_id, WSGATE__DELIVERY_REPLY__STATUS__REJECTED,
                            rt_reject_name(res.reason), NULL, NULL);
         if (!job)
             return;
+        sink = &answered;
         /* a refused frame (send_message, broadcast, publish, presence): its error to the
          * sender waits its turn behind the jobs already queued, like any answer */
     }
@@ -399,14 +426,27 @@ void rt_jobs_routed(rt_jobs *js, rt_msg_kind kind, const natsMsg *msg)
     if (!pj) {
         rt_job_free(job);
         count(js, RT_M_INTERNAL_ERRORS);
+        if (sink->fn)
+            sink->fn(sink->arg, sink->token, NULL, 0);
         return;
     }
     pj->job = job;
     pj->kind = kind;
     if (kind == RT_MSG_SEND_MESSAGE)
         offline_gate(js, job);
-    if (reply && *reply) {
-        pj->reply = strdup(reply);
+    if (sink->fn) {
+        pj->fn = sink->fn;
+        pj->fn_arg = sink->arg;
+        pj->fn_token = sink->token;
+        pj->delivery_id = strdup(res.delivery_id);
+        if (!pj->delivery_id) {
+            /* not queued: nothing was done, and the caller hears so */
+            pjob_free(pj);
+            count(js, RT_M_INTERNAL_ERRORS);
+            return;
+        }
+    } else if (sink_wanted(sink)) {
+        pj->reply = strdup(sink->subject);
         pj->delivery_id = strdup(res.delivery_id);
         if (!pj->reply || !pj->delivery_id) {
             count(js, RT_M_INTERNAL_ERRORS); /* routed all the same, without the reply */
@@ -429,6 +469,20 @@ void rt_jobs_routed(rt_jobs *js, rt_msg_kind kind, const natsMsg *msg)
             submit_append(js, pj, i,
                           job->nparts - i < APPEND_CHUNK ? job->nparts - i : APPEND_CHUNK);
     pump_jobs(js);
+}
+
+void rt_jobs_routed(rt_jobs *js, rt_msg_kind kind, const natsMsg *msg)
+{
+    reply_sink sink = {.subject = kind == RT_MSG_DELIVER ? natsMsg_GetReply(msg) : NULL};
+    routed(js, kind, (const uint8_t *)natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg),
+           natsMsg_GetSubject(msg), &sink);
+}
+
+void rt_jobs_deliver_local(rt_jobs *js, const uint8_t *data, size_t len, rt_jobs_reply_fn fn,
+                           void *arg, uint64_t token)
+{
+    reply_sink sink = {.fn = fn, .arg = arg, .token = token};
+    routed(js, RT_MSG_DELIVER, data, len, "api.publish", &sink);
 }
 
 rt_jobs *rt_jobs_new(rt_ctx *c, rt_voids *v, rt_hist_serve *hs)

@@ -26,4 +26,14 @@ void rt_jobs_free(rt_jobs *js);
 /* A routed message of kind (RT_MSG_SEND_MESSAGE, RT_MSG_BROADCAST or RT_MSG_DELIVER). */
 void rt_jobs_routed(rt_jobs *js, rt_msg_kind kind, const natsMsg *msg);
 
+/* Where a local Delivery's DeliveryReply goes (the server API): reply is the packed
+ * DeliveryReply, or NULL when the Delivery was not accepted (shed, out of memory, or the
+ * router stopped with it queued): nothing was done, the caller may retry. */
+typedef void (*rt_jobs_reply_fn)(void *arg, uint64_t token, const uint8_t *reply, size_t len);
+/* A Delivery (packed) routed exactly like one sent as a request on <prefix>.deliver (same
+ * validation, history, order and DeliveryReply), whose reply goes to fn instead of a subject.
+ * fn is called exactly once, possibly before this returns. */
+void rt_jobs_deliver_local(rt_jobs *js, const uint8_t *data, size_t len, rt_jobs_reply_fn fn,
+                           void *arg, uint64_t token);
+
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "proto/wsgate.pb-c.h"
+#include "rt_limit.h"
 #include "rt_metrics.h"
 #include "rt_presence.h"
 #include "rt_resync.h"
@@ -42,6 +43,8 @@ typedef struct change_op {
     /* the in-memory registry's transitions, published if Redis cannot say */
     rt_presence_list fallback;
     rt_chan_list fallback_chans;
+    /* an OPEN: its user, whose connection limit the replica that applied it enforces */
+    char *open_user;
 } change_op;
 
 static void count(rt_members *mb, size_t id)
@@ -185,6 +188,7 @@ static void change_op_free(void *p)
         return;
     rt_presence_list_free(&co->fallback);
     rt_chan_list_free(&co->fallback_chans);
+    free(co->open_user);
     free(co);
 }
 
@@ -195,6 +199,8 @@ static void on_changed(void *arg, rt_store_op *op)
     if (!op->ran) {
         /* Redis did not run it: this replica's own view decides (may duplicate) */
         publish_fallback(mb, &co->fallback, &co->fallback_chans);
+        if (co->open_user)
+            rt_limit_enforce(mb->c, co->open_user);
         return;
     }
     rt_presence_list got;
@@ -207,9 +213,14 @@ static void on_changed(void *arg, rt_store_op *op)
         wsg_warn("redis_bad_reply", "gateway=%s", co->node_id);
         count(mb, RT_M_REDIS_ERRORS);
         publish_fallback(mb, &co->fallback, &co->fallback_chans);
+        if (co->open_user)
+            rt_limit_enforce(mb->c, co->open_user);
     } else {
         publish_presence(mb, &got);
         send_chan_changes(mb, &got_chans);
+        /* exactly the replica whose call applied the OPEN enforces the limit */
+        if (co->open_user && st == RT_SCRIPT_APPLIED)
+            rt_limit_enforce(mb->c, co->open_user);
     }
     rt_presence_list_free(&got);
     rt_chan_list_free(&got_chans);
@@ -232,16 +243,23 @@ static rt_store_op *change_op_new(rt_members *mb, size_t script, const char *nod
  * transitions (taken from *fallback, and a copy of the registry's channel changes) to publish
  * if Redis cannot say; if the op could not be built (op NULL or rc != 0), publishes them at
  * once. */
-static void submit_change(rt_members *mb, rt_store_op *op, int rc, rt_presence_list *fallback)
+static void submit_change(rt_members *mb, rt_store_op *op, int rc, rt_presence_list *fallback,
+                          const char *open_user)
 {
     const rt_chan_list *cl = rt_registry_chan_changes(mb->c->reg);
     if (!op || rc) {
         rt_store_op_free(op);
         count(mb, RT_M_INTERNAL_ERRORS);
         publish_fallback(mb, fallback, cl);
+        if (open_user)
+            rt_limit_enforce(mb->c, open_user);
         return;
     }
     change_op *co = op->ctx;
+    if (open_user && mb->c->cfg->user_conn_limit > 0 && !(co->open_user = strdup(open_user))) {
+        count(mb, RT_M_INTERNAL_ERRORS);
+        rt_limit_enforce(mb->c, open_user); /* at once, from this replica's own view */
+    }
     rt_presence_list tmp = co->fallback;
     co->fallback = *fallback;
     *fallback = tmp;
@@ -320,7 +338,8 @@ static void store_conn_event(rt_members *mb, const Wsgate__ConnEvent *ev,
                  ? rt_script_resync_args(&op->args, c->cfg->prefix, c->hist.ttl_ms, ev->node_id,
                                          ev->node_epoch, res->set)
                  : rt_script_conn_args(&op->args, c->cfg->prefix, c->hist.ttl_ms, ev);
-    submit_change(mb, op, rc, pl);
+    submit_change(mb, op, rc, pl,
+                  ev->kind == WSGATE__CONN_EVENT__KIND__OPEN ? ev->conns[0]->user_id : NULL);
 }
 
 void rt_members_conn_event(rt_members *mb, const natsMsg *msg)
@@ -401,7 +420,7 @@ static void purge_node(rt_members *mb, const char *node_id, uint64_t epoch, rt_p
     rt_store_op *op = change_op_new(mb, RT_SCRIPT_PURGE, node_id);
     int rc = !op ? -1
                  : rt_script_purge_args(&op->args, c->cfg->prefix, c->hist.ttl_ms, node_id, epoch);
-    submit_change(mb, op, rc, pl);
+    submit_change(mb, op, rc, pl, NULL);
 }
 
 void rt_members_heartbeat(rt_members *mb, const natsMsg *msg)
@@ -448,7 +467,7 @@ void rt_members_heartbeat(rt_members *mb, const natsMsg *msg)
         int rc = !op ? -1
                      : rt_script_node_args(&op->args, c->cfg->prefix, c->hist.ttl_ms,
                                            hb->node_id, hb->node_epoch);
-        submit_change(mb, op, rc, &pl);
+        submit_change(mb, op, rc, &pl, NULL);
     }
     size_t known;
     int resyncing;

@@ -15,6 +15,10 @@
  * join_leave, by the replica whose script call applied the change, or, as for presence, by
  * every replica from its own registry when Redis could not say.
  *
+ * Connection limit: after an OPEN, the same replica (the one whose script applied it; every
+ * replica when Redis could not say) enforces WSGATE_USER_CONN_LIMIT on the OPEN's user from
+ * its in-memory registry (rt_limit: close orders 4009 for the surplus).
+ *
  * Resync: to every gateway once the snapshot is loaded, after a NATS reconnect and after the
  * bus shed registry events; to one node when a node it had purged speaks again in the same
  * life, when two heartbeats in a row disagree with the registry's count, when an OPEN / CLOSE

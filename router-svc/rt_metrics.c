@@ -8,6 +8,7 @@
 #define SHED_HELP "Messages dropped because a bounded internal queue was full, by queue"
 #define QUEUED_HELP "Bytes of NATS messages waiting for the main loop, by queue (with overhead)"
 #define RSQ_HELP "ResyncRequests published, by reason"
+#define API_HELP "Server API requests, by operation, transport and outcome"
 
 const wsg_metric_desc rt_metric_descs[RT_M__COUNT] = {
     [RT_M_NODES] = {"wsgate_router_nodes", NULL, WSG_METRIC_GAUGE, "Live gateway nodes"},
@@ -128,6 +129,30 @@ const wsg_metric_desc rt_metric_descs[RT_M__COUNT] = {
     [RT_M_OFFLINE_QUOTA_SENDERS] = {"wsgate_router_offline_quota_senders", NULL, WSG_METRIC_GAUGE,
                                     "Sending connections whose offline budget is in use "
                                     "(WSGATE_OFFLINE_BYTES_PER_MINUTE)"},
+#define API_ONE_(op, opl, via, vial, out, outl) \
+    [RT_M_API_FIRST + ((op * RT_API_VIA__COUNT) + RT_API_VIA_##via) * RT_API_OUTCOME__COUNT + \
+     RT_API_OUTCOME_##out] = {"wsgate_router_api_requests_total", \
+                              "op=\"" opl "\",via=\"" vial "\",outcome=\"" outl "\"", \
+                              WSG_METRIC_COUNTER, API_HELP},
+#define API_VIA_(op, opl, via, vial) \
+    API_ONE_(op, opl, via, vial, OK, "ok") API_ONE_(op, opl, via, vial, REJECTED, "rejected") \
+    API_ONE_(op, opl, via, vial, UNAUTHORIZED, "unauthorized") \
+    API_ONE_(op, opl, via, vial, ERROR, "error")
+#define API_OP_(op, opl) API_VIA_(op, opl, NATS, "nats") API_VIA_(op, opl, HTTP, "http")
+    API_OP_(0, "publish") API_OP_(1, "disconnect") API_OP_(2, "presence") API_OP_(3, "info")
+#undef API_OP_
+#undef API_VIA_
+#undef API_ONE_
+    [RT_M_USER_LIMIT_CLOSES] = {"wsgate_router_user_limit_closes_total", NULL,
+                                WSG_METRIC_COUNTER,
+                                "Connections sent a 4009 close order because their user had more "
+                                "than WSGATE_USER_CONN_LIMIT"},
+    [RT_M_CLOSE_ORDERS] = {"wsgate_router_disconnect_closes_total", NULL, WSG_METRIC_COUNTER,
+                           "Connections sent a close order by the server API's disconnect"},
+    [RT_M_ROUTER_HEARTBEATS] = {"wsgate_router_peer_heartbeats_total", NULL, WSG_METRIC_COUNTER,
+                                "RouterHeartbeats received from other routers"},
+    [RT_M_ROUTER_PEERS] = {"wsgate_router_peers", NULL, WSG_METRIC_GAUGE,
+                           "Other routers heard from within 3 heartbeat intervals"},
 };
 
 #define LABEL_(name, label) [RT_REJ_##name] = label,

@@ -68,6 +68,21 @@ typedef enum { RT_QUEUE_MAP(RT_QUEUE_ENUM_) RT_QUEUE__COUNT } rt_queue;
 /* "registry", ...; "unknown" out of range. */
 const char *rt_queue_name(rt_queue q);
 
+/* The server API's requests (wsgate_router_api_requests_total{op,via,outcome}): ops in
+ * rt_api_op's order, the transport that carried them, and how they ended:
+ * ok (done), rejected (bad request: an error / REJECTED reply, or a NATS request without a
+ * reply subject), unauthorized (HTTP, no or wrong API key), error (not accepted: overloaded,
+ * out of memory, stopping). */
+#define RT_M_API_OPS 4
+typedef enum { RT_API_VIA_NATS, RT_API_VIA_HTTP, RT_API_VIA__COUNT } rt_api_via;
+typedef enum {
+    RT_API_OUTCOME_OK,
+    RT_API_OUTCOME_REJECTED,
+    RT_API_OUTCOME_UNAUTHORIZED,
+    RT_API_OUTCOME_ERROR,
+    RT_API_OUTCOME__COUNT
+} rt_api_outcome;
+
 typedef enum {
     RT_M_NODES, /* gauges */
     RT_M_CONNECTIONS,
@@ -125,6 +140,12 @@ typedef enum {
     RT_REFUSAL_MAP(RT_M_REFUSED_)
 #undef RT_M_REFUSED_
     RT_M_OFFLINE_QUOTA_SENDERS, /* gauge */
+    RT_M_API_FIRST, /* wsgate_router_api_requests_total{op,via,outcome} (rt_metric_api) */
+    RT_M_API_LAST = RT_M_API_FIRST + RT_M_API_OPS * RT_API_VIA__COUNT * RT_API_OUTCOME__COUNT - 1,
+    RT_M_USER_LIMIT_CLOSES,   /* connections sent a 4009 close order (WSGATE_USER_CONN_LIMIT) */
+    RT_M_CLOSE_ORDERS,        /* connections sent a close order by the API's disconnect */
+    RT_M_ROUTER_HEARTBEATS,   /* RouterHeartbeats received from other routers */
+    RT_M_ROUTER_PEERS,        /* gauge: other routers heard from */
     RT_M__COUNT
 } rt_metric_id;
 
@@ -133,6 +154,13 @@ extern const wsg_metric_desc rt_metric_descs[RT_M__COUNT];
 static inline rt_metric_id rt_metric_rejected(rt_reject r)
 {
     return (rt_metric_id)(RT_M_REJECTED_FIRST + (int)r);
+}
+
+/* op: an rt_api_op. */
+static inline rt_metric_id rt_metric_api(int op, rt_api_via via, rt_api_outcome o)
+{
+    return (rt_metric_id)(RT_M_API_FIRST +
+                          ((op * RT_API_VIA__COUNT) + (int)via) * RT_API_OUTCOME__COUNT + (int)o);
 }
 
 static inline rt_metric_id rt_metric_shed(rt_queue q)

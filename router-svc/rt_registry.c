@@ -99,13 +99,16 @@ static void reap(rt_registry *r, rt_presence_list *out)
 }
 
 static int conn_attach(rt_registry *r, rt_node *n, uint64_t conn_id, const char *user_id,
-                       rt_presence_list *out)
+                       int64_t at_us, rt_presence_list *out)
 {
     rt_conn *c;
     HASH_FIND(hh, n->conns, &conn_id, sizeof(conn_id), c);
     if (c) {
-        if (!strcmp(c->user->id, user_id))
+        if (!strcmp(c->user->id, user_id)) {
+            if (at_us)
+                c->connected_at_us = at_us;
             return 0;
+        }
         conn_detach(r, c); /* a conn id reused for another user: the newest word wins */
     }
     size_t ulen = strlen(user_id);
@@ -131,6 +134,7 @@ static int conn_attach(rt_registry *r, rt_node *n, uint64_t conn_id, const char 
         return -1;
     }
     c->id = conn_id;
+    c->connected_at_us = at_us;
     c->node = n;
     c->user = u;
     HASH_ADD(hh, n->conns, id, sizeof(c->id), c);
@@ -325,7 +329,7 @@ static int apply_set(rt_registry *r, rt_node *n, const rt_conn_set *set, rt_pres
     /* Attach the new set first, then drop what it lacks: a user present in both never
      * touches zero connections, so transitions come out net. */
     for (size_t i = 0; i < set->n; i++)
-        if (conn_attach(r, n, set->ids[i], set->users[i], out) ||
+        if (conn_attach(r, n, set->ids[i], set->users[i], set->ats ? set->ats[i] : 0, out) ||
             conn_set_chans(r, n, set->ids[i], set->chans ? set->chans[i] : NULL))
             rc = -1;
     rt_conn *c, *tmp;
@@ -468,7 +472,7 @@ int rt_registry_conn_event(rt_registry *r, const Wsgate__ConnEvent *ev, int64_t 
     HASH_FIND(hh, n->conns, &id, sizeof(id), c);
     switch (ev->kind) {
     case WSGATE__CONN_EVENT__KIND__OPEN:
-        rc = conn_attach(r, n, id, ev->conns[0]->user_id, out);
+        rc = conn_attach(r, n, id, ev->conns[0]->user_id, ev->conns[0]->connected_at_us, out);
         break;
     case WSGATE__CONN_EVENT__KIND__CLOSE:
         if (c)
@@ -516,6 +520,7 @@ int rt_registry_heartbeat(rt_registry *r, const Wsgate__NodeHeartbeat *hb, int64
     rt_node *n = fence(r, hb->node_id, hb->node_epoch, now_us, res);
     if (n) {
         n->draining = hb->draining ? 1 : 0;
+        n->hb_connections = hb->connections;
         n->interval_ms = hb->interval_ms;
         res->status = RT_EV_APPLIED;
     }
@@ -574,10 +579,25 @@ int rt_registry_load_conn(rt_registry *r, const char *node_id, uint64_t conn_id,
     rt_node *n = rt_reg_node_find(r, node_id);
     if (!n)
         return 1;
-    int rc = conn_attach(r, n, conn_id, user_id, NULL);
+    int rc = conn_attach(r, n, conn_id, user_id, 0, NULL);
     reap(r, NULL);
     rt_chan_list_clear(&r->chan_changes);
     return rc;
+}
+
+int rt_registry_load_conn_at(rt_registry *r, const char *node_id, uint64_t conn_id,
+                             int64_t connected_at_us)
+{
+    if (!rt_reg_node_id_ok(node_id))
+        return 1;
+    rt_node *n = rt_reg_node_find(r, node_id);
+    rt_conn *c = NULL;
+    if (n)
+        HASH_FIND(hh, n->conns, &conn_id, sizeof(conn_id), c);
+    if (!c)
+        return 1;
+    c->connected_at_us = connected_at_us;
+    return 0;
 }
 
 int rt_registry_load_sub(rt_registry *r, const char *node_id, uint64_t conn_id,

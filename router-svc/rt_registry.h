@@ -110,6 +110,10 @@ int rt_registry_load_conn(rt_registry *r, const char *node_id, uint64_t conn_id,
                           const char *user_id);
 int rt_registry_load_applied(rt_registry *r, const char *node_id, uint64_t epoch,
                              uint32_t stream, uint64_t seq);
+/* The connection time (Conn.connected_at_us) of a loaded connection (ignored, 1, when the
+ * connection is unknown). */
+int rt_registry_load_conn_at(rt_registry *r, const char *node_id, uint64_t conn_id,
+                             int64_t connected_at_us);
 /* A subscription of a loaded connection (ignored, 1, when the connection is unknown). */
 int rt_registry_load_sub(rt_registry *r, const char *node_id, uint64_t conn_id,
                          const char *channel);
@@ -124,9 +128,32 @@ typedef void (*rt_conn_fn)(const char *node_id, uint64_t node_epoch, uint64_t co
 typedef void (*rt_node_fn)(const char *node_id, uint64_t node_epoch, void *arg);
 /* Visits every connection of the user. Returns how many. */
 size_t rt_registry_user_conns(const rt_registry *r, const char *user_id, rt_conn_fn fn, void *arg);
+/* One connection as the server API shows it (rt_registry_user_visit). */
+typedef struct rt_conn_info {
+    const char *node_id;
+    uint64_t node_epoch;
+    uint64_t conn_id;
+    int64_t connected_at_us; /* as the gateway announced it (wall clock); 0: not known */
+} rt_conn_info;
+typedef void (*rt_conn_info_fn)(const rt_conn_info *ci, void *arg);
+/* Visits every connection of the user with its node, epoch and connection time. Returns how
+ * many. */
+size_t rt_registry_user_visit(const rt_registry *r, const char *user_id, rt_conn_info_fn fn,
+                              void *arg);
 /* 1 if the user has a connection now, else 0. */
 int rt_registry_user_online(const rt_registry *r, const char *user_id);
 size_t rt_registry_nodes(const rt_registry *r, rt_node_fn fn, void *arg);
+/* A node as the server API's info shows it. */
+typedef struct rt_node_info {
+    const char *node_id;
+    uint64_t epoch;
+    uint32_t hb_connections; /* as its last heartbeat said */
+    size_t connections;      /* in the registry */
+    int draining;
+    int64_t last_seen_us;    /* monotonic, the caller's clock */
+} rt_node_info;
+typedef void (*rt_node_info_fn)(const rt_node_info *ni, void *arg);
+size_t rt_registry_node_visit(const rt_registry *r, rt_node_info_fn fn, void *arg);
 /* 0 and *epoch set if the node is live, -1 if unknown. */
 int rt_registry_node_epoch(const rt_registry *r, const char *node_id, uint64_t *epoch);
 /* 0 with the node's connection count and whether a multi-part RESYNC of it is unfinished (or
@@ -159,6 +186,8 @@ typedef struct rt_registry_visitor {
     /* each connection with at least one channel (rt_chan_conn_count / rt_chan_conn_at) */
     int (*chans)(const char *node_id, uint64_t conn_id, const char *user_id,
                  const rt_chan_conn *chans, void *arg);
+    /* each connection whose connection time is known (not 0) */
+    int (*conn_at)(const char *node_id, uint64_t conn_id, int64_t connected_at_us, void *arg);
 } rt_registry_visitor;
 int rt_registry_walk(const rt_registry *r, const rt_registry_visitor *v, void *arg);
 

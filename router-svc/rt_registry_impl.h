@@ -23,6 +23,7 @@ typedef struct rt_conn {
     rt_user *user;
     struct rt_conn *prev, *next; /* in user->conns */
     rt_chan_conn *chans;         /* NULL: no subscription */
+    int64_t connected_at_us;     /* Conn.connected_at_us (wall clock); 0: not known */
 } rt_conn;
 
 struct rt_user {
@@ -52,6 +53,7 @@ struct rt_node {
     int64_t last_seen_us;
     uint32_t interval_ms; /* the last heartbeat's; 0 until one came */
     int draining;
+    uint32_t hb_connections; /* the last heartbeat's count */
     rt_conn *conns;
     size_t nconns;
     size_t pending_conns; /* in the streams' unfinished sets */

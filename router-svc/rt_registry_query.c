@@ -34,6 +34,36 @@ size_t rt_registry_user_conns(const rt_registry *r, const char *user_id, rt_conn
     return k;
 }
 
+size_t rt_registry_user_visit(const rt_registry *r, const char *user_id, rt_conn_info_fn fn,
+                              void *arg)
+{
+    rt_user *u;
+    HASH_FIND(hh, r->users, user_id, strlen(user_id), u);
+    if (!u)
+        return 0;
+    size_t k = 0;
+    rt_conn *c;
+    DL_FOREACH(u->conns, c) {
+        rt_conn_info ci = {.node_id = c->node->id, .node_epoch = c->node->epoch,
+                           .conn_id = c->id, .connected_at_us = c->connected_at_us};
+        fn(&ci, arg);
+        k++;
+    }
+    return k;
+}
+
+size_t rt_registry_node_visit(const rt_registry *r, rt_node_info_fn fn, void *arg)
+{
+    size_t k = 0;
+    for (rt_node *n = r->nodes; n; n = n->hh.next, k++) {
+        rt_node_info ni = {.node_id = n->id, .epoch = n->epoch,
+                           .hb_connections = n->hb_connections, .connections = n->nconns,
+                           .draining = n->draining, .last_seen_us = n->last_seen_us};
+        fn(&ni, arg);
+    }
+    return k;
+}
+
 int rt_registry_user_online(const rt_registry *r, const char *user_id)
 {
     rt_user *u;
@@ -91,6 +121,9 @@ int rt_registry_walk(const rt_registry *r, const rt_registry_visitor *v, void *a
         for (rt_conn *c = n->conns; c && v->chans; c = c->hh.next)
             if (rt_chan_conn_count(c->chans) &&
                 (rc = v->chans(n->id, c->id, c->user->id, c->chans, arg)))
+                return rc;
+        for (rt_conn *c = n->conns; c && v->conn_at; c = c->hh.next)
+            if (c->connected_at_us && (rc = v->conn_at(n->id, c->id, c->connected_at_us, arg)))
                 return rc;
     }
     return 0;

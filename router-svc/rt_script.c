@@ -67,7 +67,7 @@ int rt_script_conn_args(rt_cmd *a, const char *prefix, int64_t seen_ttl_ms,
             return -1;
         const char *third = kind == 2 ? (chans ? chans : "") : kind >= 3 ? ev->channel : "";
         int rc = rt_cmd_addf(a, "%" PRIu64, c->conn_id) || rt_cmd_adds(a, c->user_id) ||
-                 rt_cmd_adds(a, third);
+                 rt_cmd_adds(a, third) || rt_cmd_addf(a, "%" PRId64, c->connected_at_us);
         free(chans);
         if (rc)
             return -1;
@@ -83,7 +83,8 @@ int rt_script_resync_args(rt_cmd *a, const char *prefix, int64_t seen_ttl_ms,
         return -1;
     for (size_t i = 0; i < set->n; i++)
         if (rt_cmd_addf(a, "%" PRIu64, set->ids[i]) || rt_cmd_adds(a, set->users[i]) ||
-            rt_cmd_adds(a, set->chans && set->chans[i] ? set->chans[i] : ""))
+            rt_cmd_adds(a, set->chans && set->chans[i] ? set->chans[i] : "") ||
+            rt_cmd_addf(a, "%" PRId64, set->ats ? set->ats[i] : 0))
             return -1;
     return 0;
 }
@@ -222,17 +223,38 @@ static int load_subs(const redisReply *subs, rt_registry *reg, const char *node_
     return 0;
 }
 
+/* P:conn_at:<node> pairs (conn id, connected_at_us) of a loaded node. */
+static void load_ats(const redisReply *ats, rt_registry *reg, const char *node_id, size_t *bad)
+{
+    if (!flat_pairs(ats)) {
+        (*bad)++;
+        return;
+    }
+    for (size_t k = 0; k < ats->elements; k += 2) {
+        const redisReply *cid = ats->element[k], *at = ats->element[k + 1];
+        uint64_t conn_id, v;
+        if (!is_str(cid) || wsg_parse_u64(cid->str, cid->len, &conn_id) || !is_str(at) ||
+            wsg_parse_u64(at->str, at->len, &v) || v > INT64_MAX ||
+            rt_registry_load_conn_at(reg, node_id, conn_id, (int64_t)v))
+            (*bad)++;
+    }
+}
+
 int rt_script_load_snapshot(const redisReply *r, rt_registry *reg, int64_t now_us, size_t *bad)
 {
     *bad = 0;
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 2)
         return -1;
     const redisReply *nodes = r->element[0], *applied = r->element[1];
-    if (!flat_pairs(nodes) || !flat_pairs(applied) || r->elements != 2 + nodes->elements)
+    /* per node: its connections, subscriptions and connection times */
+    if (!flat_pairs(nodes) || !flat_pairs(applied) ||
+        r->elements != 2 + nodes->elements / 2 * 3)
         return -1;
     for (size_t i = 0; i < nodes->elements; i += 2) {
         const redisReply *id = nodes->element[i], *ep = nodes->element[i + 1];
-        const redisReply *conns = r->element[2 + i], *subs = r->element[3 + i];
+        size_t base = 2 + i / 2 * 3;
+        const redisReply *conns = r->element[base], *subs = r->element[base + 1],
+                         *ats = r->element[base + 2];
         uint64_t epoch;
         if (!is_str(id) || strlen(id->str) != id->len || !is_str(ep) ||
             wsg_parse_u64(ep->str, ep->len, &epoch) || !flat_pairs(conns)) {
@@ -262,6 +284,7 @@ int rt_script_load_snapshot(const redisReply *r, rt_registry *reg, int64_t now_u
         }
         if (load_subs(subs, reg, id->str, bad))
             return -1;
+        load_ats(ats, reg, id->str, bad);
     }
     for (size_t i = 0; i < applied->elements; i += 2) {
         char node[WSG_NODE_ID_MAX + 1];
@@ -348,10 +371,18 @@ static int rw_chans(const char *node_id, uint64_t conn_id, const char *user_id,
     return rc ? -1 : 0;
 }
 
+static int rw_conn_at(const char *node_id, uint64_t conn_id, int64_t at_us, void *arg)
+{
+    rewrite_ctx *c = arg;
+    rt_cmd *h = rt_store_op_cmd(c->op);
+    return !h || rt_cmd_adds(h, "HSET") || rt_cmd_addf(h, "%s:conn_at:%s", c->prefix, node_id) ||
+           rt_cmd_addf(h, "%" PRIu64, conn_id) || rt_cmd_addf(h, "%" PRId64, at_us);
+}
+
 int rt_script_rewrite_cmds(rt_store_op *op, const char *prefix, const rt_registry *reg)
 {
     rewrite_ctx c = {.op = op, .prefix = prefix};
     rt_registry_visitor v = {.node = rw_node, .conn = rw_conn, .applied = rw_applied,
-                             .chans = rw_chans};
+                             .chans = rw_chans, .conn_at = rw_conn_at};
     return rt_registry_walk(reg, &v, &c) ? -1 : 0;
 }

@@ -3,7 +3,7 @@
  * Layout (P = prefix): P:nodes HASH node_id -> epoch; P:node:<node_id> HASH conn_id -> user_id;
  * P:user:<user_id> SET "node_id:conn_id"; P:applied HASH "node:epoch:stream" -> last seq;
  * P:subs:<node_id> HASH conn_id -> the connection's channels joined by single spaces (no
- * field: none); P:chan:<channel> HASH user_id -> how many of the user's connections are
+ * field: none); P:conn_at:<node_id> HASH conn_id -> connected_at_us (no field: not known); P:chan:<channel> HASH user_id -> how many of the user's connections are
  * subscribed (no field: none; no key: no subscriber), which decides join / leave;
  * P:seen:<user_id> "1", expiring seen TTL (the history TTL) after the user's last connection
  * opened or closed: the users a send_message may be stored for while they are offline (the

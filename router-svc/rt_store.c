@@ -361,7 +361,7 @@ static int run_rewrite(rt_store *s, rt_store_op *op)
         rt_cmd_addf(&fixed, "%s:applied", s->prefix))
         goto out;
     /* the registry's per-key parts (rt_script.h's layout) */
-    static const char *const parts[] = {"node", "user", "subs", "chan"};
+    static const char *const parts[] = {"node", "user", "subs", "chan", "conn_at"};
     for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
         snprintf(pat, sizeof(pat), "%s:%s:*", s->prefix, parts[i]);
         if (scan_keys(s, pat, &dels, &ndels))

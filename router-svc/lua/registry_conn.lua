@@ -5,8 +5,9 @@
 --   event first == last), kind (0 open, 1 close, 2 resync, 3 subscribe, 4 unsubscribe).
 -- ARGV[9..10]: the stream's smallest and largest conn id (decimal; conn ids are compared as
 --   strings, never as Lua doubles, which cannot hold 64 bits).
--- ARGV[11..]: conn id, user id, channels triples: for a resync the connection's channels
---   joined by single spaces ("" none), for subscribe / unsubscribe the one channel, else "".
+-- ARGV[11..]: conn id, user id, channels, connected_at_us quadruples: channels is for a resync
+--   the connection's channels joined by single spaces ("" none), for subscribe / unsubscribe
+--   the one channel, else ""; connected_at_us ("0": not known) is used by open and resync.
 -- Returns: {2, 0} when a newer life of the node is recorded (stale); {1, 0, {}, {}} for a seq
 --   already applied (duplicate); {0, gap, presence, channels} when applied, gap 1 when seqs of
 --   the stream were missed. presence and channels as in the prelude's result().
@@ -27,7 +28,7 @@ if last then
 elseif first ~= '1' then gap = 1 end
 redis.call('HSET', AK, af, seq)
 if kind == '0' then
-  link(ARGV[11], ARGV[12])
+  link(ARGV[11], ARGV[12], ARGV[14])
 elseif kind == '1' then
   drop(ARGV[11])
 elseif kind == '3' then
@@ -36,10 +37,10 @@ elseif kind == '4' then
   unsubscribe(ARGV[11], ARGV[13])
 else
   local keep = {}
-  for i = 11, #ARGV - 2, 3 do keep[ARGV[i]] = true end
+  for i = 11, #ARGV - 3, 4 do keep[ARGV[i]] = true end
   local old = redis.call('HKEYS', NK)
-  for i = 11, #ARGV - 2, 3 do
-    link(ARGV[i], ARGV[i + 1])
+  for i = 11, #ARGV - 3, 4 do
+    link(ARGV[i], ARGV[i + 1], ARGV[i + 3])
     set_chans(ARGV[i], ARGV[i + 1], words(ARGV[i + 2]))
   end
   for _, cid in ipairs(old) do

@@ -5,9 +5,12 @@
 --   P:node:<node> (conn id -> user), P:user:<user> (set of "node:conn"), P:applied
 --   ("node:epoch:stream" -> last applied seq), P:seen:<user> (seen marker), P:subs:<node>
 --   (conn id -> its channels, joined by single spaces: a channel name has none),
---   P:chan:<channel> (user -> how many of its connections are subscribed, cluster-wide).
+--   P:chan:<channel> (user -> how many of its connections are subscribed, cluster-wide),
+--   P:conn_at:<node> (conn id -> the connection's connected_at_us as the gateway announced it;
+--   no field: not known).
 -- ARGV[1..4]: prefix, node id, epoch, seen TTL (ms). The scripts' own ARGV follow.
--- Defines: newer(a, b), touch, seen, unlink, link, drop, purge, fence() (false when a newer
+-- Defines: newer(a, b), touch, seen, unlink, link(cid, u, at) (at: connected_at_us, "" or "0"
+--   when not known), drop, purge, fence() (false when a newer
 --   life of the node is recorded; purges an older one), words(s), subscribe(cid, ch),
 --   unsubscribe(cid, ch), set_chans(cid, u, list) (the connection's channels become list),
 --   result(code, gap), which answers {code, gap, presence, channels}: presence is on (1) /
@@ -19,10 +22,13 @@
 --   after. Every user a call links or unlinks gets its seen marker set for the seen TTL: it
 --   had a connection until now. That is one SET per connection opened or closed, in the call
 --   that changes the registry anyway, never one per message. Joins and leaves are net the same
---   way: each touched (channel, user) count before vs after.
+--   way: each touched (channel, user) count before vs after. connected_at_us is kept so that
+--   the server API's presence and the per-user connection limit (oldest / newest) survive a
+--   router restart.
 local P, node, epoch, seen_ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local NODES, NK, AK = P .. ':nodes', P .. ':node:' .. node, P .. ':applied'
 local SK = P .. ':subs:' .. node
+local TK = P .. ':conn_at:' .. node
 local function newer(a, b)
   if #a ~= #b then return #a > #b end
   return a > b
@@ -105,7 +111,8 @@ local function unlink(cid, u)
   redis.call('SREM', P .. ':user:' .. u, node .. ':' .. cid)
   lastc[u] = cid
 end
-local function link(cid, u)
+local function link(cid, u, at)
+  if at and at ~= '' and at ~= '0' then redis.call('HSET', TK, cid, at) end
   local old = redis.call('HGET', NK, cid)
   if old == u then return end
   if old then unlink(cid, old) end
@@ -121,12 +128,14 @@ local function drop(cid)
     unlink(cid, old)
     redis.call('HDEL', NK, cid)
   end
+  redis.call('HDEL', TK, cid)
 end
 local function purge()
   local all = redis.call('HGETALL', NK)
   for i = 1, #all, 2 do unlink(all[i], all[i + 1]) end
   redis.call('DEL', NK)
   redis.call('DEL', SK)
+  redis.call('DEL', TK)
   local pre = node .. ':'
   for _, f in ipairs(redis.call('HKEYS', AK)) do
     if string.sub(f, 1, #pre) == pre then redis.call('HDEL', AK, f) end

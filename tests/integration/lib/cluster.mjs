@@ -217,6 +217,8 @@ export class Cluster {
   // opts.redisPassword: redis-server requires it; cluster.redisUrl carries it.
   // opts.natsConfExtra: text appended to the NATS config (e.g. a tls { } block);
   //   opts.natsScheme: 'tls' for tls:// URLs; opts.natsTls: the bus' nats.js tls options.
+  // opts.routerListenHost: the host of the routers' WSGATE_HTTP_LISTEN (default 127.0.0.1;
+  //   '0.0.0.0' makes it a non-loopback listener, still reached on 127.0.0.1).
   // opts.natsCredsInUrl: gateways and routers get their NATS user and password inside
   //   WSGATE_NATS_URL (nats://user:password@host:port) instead of WSGATE_NATS_USER/_PASSWORD.
   constructor(opts = {}) {
@@ -356,7 +358,7 @@ export class Cluster {
         ...this.natsEnv('router'),
         WSGATE_REDIS_URL: this.redisUrl,
         WSGATE_PREFIX: this.prefix,
-        WSGATE_HTTP_LISTEN: `127.0.0.1:${port}`,
+        WSGATE_HTTP_LISTEN: `${this.opts.routerListenHost ?? '127.0.0.1'}:${port}`,
         WSGATE_LOG_LEVEL: 'info',
         ...(this.opts.env?.router ?? {}),
       }) });

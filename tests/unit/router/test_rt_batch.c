@@ -177,6 +177,55 @@ START_TEST(publish_failures_counted)
 }
 END_TEST
 
+START_TEST(close_orders)
+{
+    rt_batch *b = rt_batch_new(RT_BATCH_MAX_ITEMS, RT_BATCH_MAX_BYTES);
+    ck_assert_int_eq(rt_batch_begin_close(b, 0, "x", 1), -1); /* 0 is "not a close order" */
+    ck_assert_int_eq(rt_batch_add_conn(b, "gw1", 1, 10), -1);
+    begin(b, "{\"m\":1}");
+    ck_assert_int_eq(rt_batch_add_conn(b, "gw1", 1, 10), 0);
+    ck_assert_int_eq(rt_batch_begin_close(b, 4003, "bye", 9), 0);
+    ck_assert_int_eq(rt_batch_add_conn(b, "gw1", 1, 10), 0);
+    ck_assert_int_eq(rt_batch_add_conn(b, "gw1", 1, 11), 0);
+    ck_assert_int_eq(rt_batch_add_conn(b, "gw2", 3, 20), 0);
+    /* a close order names its targets: never all, never a channel's subscribers */
+    ck_assert_int_eq(rt_batch_add_all(b, "gw1", 1), -1);
+    ck_assert_int_eq(rt_batch_add_subscribers(b, "gw1", 1), -1);
+    ck_assert_int_eq(rt_batch_begin_close(b, 4009, NULL, 9), 0);
+    ck_assert_int_eq(rt_batch_add_conn(b, "gw1", 1, 12), 0);
+    capture c = {.n = 0};
+    ck_assert_uint_eq(rt_batch_flush(b, capture_fn, &c, NULL), 2);
+    const Wsgate__NodeDelivery *g1 = !strcmp(c.nd[0]->node_id, "gw1") ? c.nd[0] : c.nd[1];
+    const Wsgate__NodeDelivery *g2 = g1 == c.nd[0] ? c.nd[1] : c.nd[0];
+    /* in order behind the frame queued before it */
+    ck_assert_uint_eq(g1->n_items, 3);
+    ck_assert(payload_is(g1->items[0], "{\"m\":1}"));
+    ck_assert_uint_eq(g1->items[0]->close_code, 0);
+    ck_assert_str_eq(g1->items[0]->close_reason, "");
+    const Wsgate__NodeDelivery__Item *it = g1->items[1];
+    ck_assert_uint_eq(it->close_code, 4003);
+    ck_assert_str_eq(it->close_reason, "bye");
+    ck_assert_uint_eq(it->payload.len, 0);
+    ck_assert_int_eq(it->stream, WSGATE__STREAM_KIND__STREAM_NONE);
+    ck_assert_uint_eq(it->seq, 0);
+    ck_assert(!it->all);
+    ck_assert_str_eq(it->channel, "");
+    ck_assert_int_eq(it->created_at_us, 9);
+    ck_assert_uint_eq(it->n_conn_ids, 2);
+    ck_assert_uint_eq(it->conn_ids[0], 10);
+    ck_assert_uint_eq(it->conn_ids[1], 11);
+    ck_assert_uint_eq(g1->items[2]->close_code, 4009);
+    ck_assert_str_eq(g1->items[2]->close_reason, "");
+    ck_assert_uint_eq(g1->items[2]->n_conn_ids, 1);
+    ck_assert_uint_eq(g2->node_epoch, 3);
+    ck_assert_uint_eq(g2->n_items, 1);
+    ck_assert_uint_eq(g2->items[0]->close_code, 4003);
+    ck_assert_uint_eq(g2->items[0]->conn_ids[0], 20);
+    capture_free(&c);
+    rt_batch_free(b);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("router_batch");
@@ -187,6 +236,7 @@ int main(void)
     tcase_add_test(tc, many_conn_ids_split_into_items_of_same_payload);
     tcase_add_test(tc, epoch_change_starts_new_delivery);
     tcase_add_test(tc, publish_failures_counted);
+    tcase_add_test(tc, close_orders);
     suite_add_tcase(s, tc);
     return wsg_check_run(s);
 }

@@ -912,7 +912,7 @@ START_TEST(walk_visits_everything)
     ev->channel = "room";
     ck_assert_int_eq(rt_registry_conn_event(r, ev, 0, &res, NULL), 0);
     int sum = 0;
-    rt_registry_visitor v = {walk_node, walk_conn, walk_applied, walk_chans};
+    rt_registry_visitor v = {walk_node, walk_conn, walk_applied, walk_chans, NULL};
     ck_assert_int_eq(rt_registry_walk(r, &v, &sum), 0);
     /* the connection with a channel is visited with it; the others are not */
     ck_assert_int_eq(sum, 1000 + 2 * 100 + 3 * 10 + 2 * 1);

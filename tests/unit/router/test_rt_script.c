@@ -164,6 +164,17 @@ static void count_user(const char *user_id, void *arg)
     (void)arg;
 }
 
+typedef struct snap_at {
+    int64_t gw1; /* the connected_at of the user's connection on gw1 */
+} snap_at;
+
+static void snap_at_fn(const rt_conn_info *ci, void *arg)
+{
+    snap_at *s = arg;
+    if (!strcmp(ci->node_id, "gw1"))
+        s->gw1 = ci->connected_at_us;
+}
+
 START_TEST(load_snapshot_reply)
 {
     rt_registry *reg = rt_registry_new();
@@ -175,11 +186,11 @@ START_TEST(load_snapshot_reply)
         rarr(6, rstr("gw1:5:0"), rstr("7"), rstr("gw1:4:0"), rstr("3"), rstr("garbage"), rstr("1")),
         rarr(6, rstr("1"), rstr("alice"), rstr("2"), rstr("bob"), rstr("x"), rstr("carol")),
         rarr(0), rarr(0), rarr(0));
-    /* 4 nodes need 8 arrays: each node's connections and subscriptions */
+    /* 4 nodes need 12 arrays: each node's connections, subscriptions and connection times */
     ck_assert_int_eq(rt_script_load_snapshot(r, reg, 0, &bad), -1);
     freeReplyObject(r);
 
-    r = rarr(10,
+    r = rarr(14,
              rarr(8, rstr("gw1"), rstr("5"), rstr("gw2"), rstr("notanumber"), rstr("bad.id"),
                   rstr("1"), rstr("gw3"), rstr("9")),
              rarr(6, rstr("gw1:5:0"), rstr("7"), rstr("gw1:4:0"), rstr("3"), rstr("garbage"),
@@ -187,12 +198,20 @@ START_TEST(load_snapshot_reply)
              rarr(6, rstr("1"), rstr("alice"), rstr("2"), rstr("bob"), rstr("x"), rstr("carol")),
              rarr(6, rstr("1"), rstr("chat:a news"), rstr("2"), rstr("chat:a"), rstr("9"),
                   rstr("lost")),
-             rarr(0), rarr(0), rarr(0), rarr(0), rarr(2, rstr("4"), rstr("alice")),
-             rarr(2, rstr("4"), rstr("x y!")));
+             rarr(4, rstr("1"), rstr("1700000000000001"), rstr("9"), rstr("5")),
+             rarr(0), rarr(0), rarr(0), rarr(0), rarr(0), rarr(0),
+             rarr(2, rstr("4"), rstr("alice")), rarr(2, rstr("4"), rstr("x y!")), rarr(0));
     ck_assert_int_eq(rt_script_load_snapshot(r, reg, 0, &bad), 0);
     /* gw2 (epoch), bad.id, conn "x", applied "garbage", the subscription of unknown conn 9,
-     * channel "y!" */
-    ck_assert_uint_eq(bad, 6);
+     * channel "y!", the connection time of unknown conn 9 */
+    ck_assert_uint_eq(bad, 7);
+    /* the connection time came back with the connection; bob's was not recorded */
+    snap_at got = {0};
+    ck_assert_uint_eq(rt_registry_user_visit(reg, "alice", snap_at_fn, &got), 2);
+    ck_assert_int_eq(got.gw1, 1700000000000001);
+    got = (snap_at){0};
+    rt_registry_user_visit(reg, "bob", snap_at_fn, &got);
+    ck_assert_int_eq(got.gw1, 0);
     ck_assert_uint_eq(rt_registry_node_count(reg), 2);
     ck_assert_uint_eq(rt_registry_conn_count(reg), 3);
     ck_assert_uint_eq(rt_registry_user_count(reg), 2);
@@ -230,6 +249,7 @@ START_TEST(args_and_rewrite_commands)
     Wsgate__Conn *pc[2] = {&c[0], &c[1]};
     c[0].conn_id = (UINT64_C(3) << 56) | 5;
     c[0].user_id = "alice";
+    c[0].connected_at_us = 1700000000000000;
     char *chans[2] = {"chat:a", "news"};
     c[0].n_channels = 2;
     c[0].channels = chans;
@@ -247,12 +267,12 @@ START_TEST(args_and_rewrite_commands)
     rt_cmd_init(&a);
     ck_assert_int_eq(rt_script_conn_args(&a, "wsgate", 60000, &ev), 0);
     /* prefix, node, epoch, seen TTL, stream, first seq, last seq, kind, stream's lowest and
-     * highest conn id, (conn, user, channels) triples */
+     * highest conn id, (conn, user, channels, connected_at) quadruples */
     const char *want[] = {"wsgate", "gw1", "18446744073709551615", "60000", "3", "9", "9", "2",
                           "216172782113783808", "288230376151711743",
-                          "216172782113783813", "alice", "chat:a news",
-                          "216172782113783814", "bob", ""};
-    ck_assert_uint_eq(a.argc, 16);
+                          "216172782113783813", "alice", "chat:a news", "1700000000000000",
+                          "216172782113783814", "bob", "", "0"};
+    ck_assert_uint_eq(a.argc, 18);
     for (size_t i = 0; i < a.argc; i++)
         ck_assert_str_eq(a.argv[i], want[i]);
     rt_cmd_free(&a);
@@ -263,7 +283,7 @@ START_TEST(args_and_rewrite_commands)
     sub.channel = "room";
     for (int k = 0; k < 2; k++) {
         ck_assert_int_eq(rt_script_conn_args(&a, "wsgate", 60000, &sub), 0);
-        ck_assert_uint_eq(a.argc, 13);
+        ck_assert_uint_eq(a.argc, 14);
         ck_assert_str_eq(a.argv[7], k ? "4" : "3");
         ck_assert_str_eq(a.argv[11], "alice");
         ck_assert_str_eq(a.argv[12], "room");
@@ -278,8 +298,8 @@ START_TEST(args_and_rewrite_commands)
     ck_assert_int_eq(rt_script_resync_args(&a, "wsgate", 60000, "gw1", 2, &set), 0);
     const char *want_set[] = {"wsgate", "gw1", "2", "60000", "255", "4", "7", "2",
                               "18374686479671623680", "18446744073709551615",
-                              "18374686479671623681", "carol", ""};
-    ck_assert_uint_eq(a.argc, 13);
+                              "18374686479671623681", "carol", "", "0"};
+    ck_assert_uint_eq(a.argc, 14);
     for (size_t i = 0; i < a.argc; i++)
         ck_assert_str_eq(a.argv[i], want_set[i]);
     rt_cmd_free(&a);
@@ -293,11 +313,14 @@ START_TEST(args_and_rewrite_commands)
     rt_store_op *op = rt_store_op_new(RT_OP_REWRITE);
     ck_assert_int_eq(rt_script_rewrite_cmds(op, "p", reg), 0);
     /* node HSET, 2 x (HSET conn + SADD user), applied HSET, alice's channels: one HSET of
-     * p:subs:gw1 and one HINCRBY per channel */
-    ck_assert_uint_eq(op->ncmds, 9);
+     * p:subs:gw1 and one HINCRBY per channel, alice's connection time (bob's is not known) */
+    ck_assert_uint_eq(op->ncmds, 10);
     ck_assert_str_eq(op->cmds[0].argv[1], "p:nodes");
-    int saw_sadd = 0, saw_applied = 0, saw_subs = 0, saw_incr = 0;
+    int saw_sadd = 0, saw_applied = 0, saw_subs = 0, saw_incr = 0, saw_at = 0;
     for (size_t i = 0; i < op->ncmds; i++) {
+        if (!strcmp(op->cmds[i].argv[1], "p:conn_at:gw1"))
+            saw_at = !strcmp(op->cmds[i].argv[2], "216172782113783813") &&
+                     !strcmp(op->cmds[i].argv[3], "1700000000000000");
         if (!strcmp(op->cmds[i].argv[1], "p:subs:gw1"))
             saw_subs = !strcmp(op->cmds[i].argv[2], "216172782113783813") &&
                        (!strcmp(op->cmds[i].argv[3], "chat:a news") ||
@@ -312,7 +335,7 @@ START_TEST(args_and_rewrite_commands)
             saw_applied = !strcmp(op->cmds[i].argv[2], "gw1:18446744073709551615:3") &&
                           !strcmp(op->cmds[i].argv[3], "9");
     }
-    ck_assert(saw_sadd && saw_applied && saw_subs);
+    ck_assert(saw_sadd && saw_applied && saw_subs && saw_at);
     ck_assert_int_eq(saw_incr, 2);
     rt_store_op_free(op);
     rt_registry_free(reg);
@@ -405,6 +428,7 @@ static rt_script_status conn_call(redisContext *c, int kind, const char *node, u
     Wsgate__Conn *pc = &cn;
     cn.conn_id = conn;
     cn.user_id = (char *)user;
+    cn.connected_at_us = 1000000 + (int64_t)conn; /* kept in P:conn_at:<node> */
     Wsgate__ConnEvent ev = WSGATE__CONN_EVENT__INIT;
     ev.kind = kind;
     ev.node_id = (char *)node;
@@ -432,6 +456,11 @@ static char *get(redisContext *c, const char *fmt, const char *a, const char *b)
     snprintf(buf, sizeof(buf), "%s", r->type == REDIS_REPLY_STRING ? r->str : "(nil)");
     freeReplyObject(r);
     return buf;
+}
+
+static void carol_at_fn(const rt_conn_info *ci, void *arg)
+{
+    *(int64_t *)arg = ci->connected_at_us;
 }
 
 START_TEST(lua_scripts_exactly_once)
@@ -520,6 +549,16 @@ START_TEST(lua_scripts_exactly_once)
     rt_cmd_free(&a);
     rt_presence_list_clear(&l);
     ck_assert_str_eq(get(c, "HGET %s %s", "t:nodes", "gw4"), "(nil)");
+    ck_assert_str_eq(get(c, "HGET %s %s", "t:conn_at:gw4", "1"), "(nil)");
+    /* a close forgets the connection time */
+    ck_assert_int_eq(conn_call(c, 0, "gw5", 1, 1, 2, "erin", &l), RT_SCRIPT_APPLIED);
+    ck_assert_str_eq(get(c, "HGET %s %s", "t:conn_at:gw5", "2"), "1000002");
+    ck_assert_int_eq(conn_call(c, 1, "gw5", 1, 2, 2, "erin", &l), RT_SCRIPT_APPLIED);
+    ck_assert_str_eq(get(c, "HGET %s %s", "t:conn_at:gw5", "2"), "(nil)");
+    rt_script_purge_args(&a, "t", 60000, "gw5", 1);
+    freeReplyObject(eval(c, RT_SCRIPT_PURGE, &a));
+    rt_cmd_free(&a);
+    rt_presence_list_clear(&l);
 
     /* snapshot round trip */
     ck_assert_int_eq(conn_call(c, 0, "gw3", 1, 1, 1, "carol", &l), RT_SCRIPT_APPLIED);
@@ -531,6 +570,10 @@ START_TEST(lua_scripts_exactly_once)
     ck_assert_uint_eq(bad, 0);
     ck_assert_uint_eq(rt_registry_node_count(reg), 2); /* gw2 (empty) and gw3 */
     ck_assert_uint_eq(rt_registry_conn_count(reg), 1);
+    /* with its connection time: presence and the connection limit survive a restart */
+    int64_t carol_at = 0;
+    ck_assert_uint_eq(rt_registry_user_visit(reg, "carol", carol_at_fn, &carol_at), 1);
+    ck_assert_int_eq(carol_at, 1000001);
     rt_registry_free(reg);
     freeReplyObject(r);
     rt_cmd_free(&a);
