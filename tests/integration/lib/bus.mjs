@@ -20,6 +20,21 @@ export const pb = {
   PresenceEvent: root.lookupType('wsgate.PresenceEvent'),
   ResyncRequest: root.lookupType('wsgate.ResyncRequest'),
   DeliveryReply: root.lookupType('wsgate.DeliveryReply'),
+  DisconnectRequest: root.lookupType('wsgate.DisconnectRequest'),
+  DisconnectReply: root.lookupType('wsgate.DisconnectReply'),
+  PresenceRequest: root.lookupType('wsgate.PresenceRequest'),
+  PresenceReply: root.lookupType('wsgate.PresenceReply'),
+  InfoRequest: root.lookupType('wsgate.InfoRequest'),
+  InfoReply: root.lookupType('wsgate.InfoReply'),
+  RouterHeartbeat: root.lookupType('wsgate.RouterHeartbeat'),
+};
+
+// The server API over NATS (<prefix>.api.<op>): request type and reply type of each op.
+const API_TYPES = {
+  publish: ['Delivery', 'DeliveryReply'],
+  disconnect: ['DisconnectRequest', 'DisconnectReply'],
+  presence: ['PresenceRequest', 'PresenceReply'],
+  info: ['InfoRequest', 'InfoReply'],
 };
 
 const TO_OBJECT = { longs: String, enums: String, bytes: Buffer, defaults: true, oneofs: true };
@@ -83,6 +98,18 @@ export class Bus {
     const obj = { ...d };
     if (typeof obj.payload === 'string') obj.payload = Buffer.from(obj.payload, 'utf8');
     await this.publish('deliver', encode(pb.Delivery, obj));
+  }
+
+  // A server API request on <prefix>.api.<op> (publish | disconnect | presence | info); body
+  // uses .proto field names (publish: a Delivery, payload a string or Buffer). Resolves with
+  // the decoded reply; rejects on a NATS timeout or no responders.
+  async api(op, body = {}, timeoutMs = 5000) {
+    const [reqType, repType] = API_TYPES[op];
+    const obj = { ...body };
+    if (typeof obj.payload === 'string') obj.payload = Buffer.from(obj.payload, 'utf8');
+    const m = await this.nc.request(`${this.prefix}.api.${op}`, encode(pb[reqType], obj),
+      { timeout: timeoutMs });
+    return decode(pb[repType], m.data);
   }
 
   async close() {
