@@ -12,7 +12,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { startCluster, buildDir, repoRoot } from './lib/cluster.mjs';
 import { connect, closeAll } from './lib/client.mjs';
-import { connectBus } from './lib/bus.mjs';
 import { sleep } from './lib/http.mjs';
 
 const PUB = path.join(buildDir, 'wsgate-pub');
@@ -48,10 +47,8 @@ function run(cmd, args, { env = {}, input, timeoutMs = 20000 } = {}) {
 
 describe('wsgate-pub', () => {
   let cluster;
-  let bus;
   let alice; let bob; let carol; let all;
   let natsEnv;
-  let proxy = false;
   let n = 0;
   const tag = (what) => `${what}-${++n}`;
   const pub = (args, opts = {}) => run(PUB, args, { ...opts, env: { ...natsEnv, ...(opts.env ?? {}) } });
@@ -60,7 +57,8 @@ describe('wsgate-pub', () => {
   before(async () => {
     cluster = await startCluster({
       auth: 'none',
-      // The HTTP API needs the key on a non-loopback address only; the tests send it anyway.
+      // With a key set, every /api/* call needs it, on loopback too: the tests run as a
+      // deployment does.
       env: { router: { WSGATE_API_KEY: API_KEY } },
     });
     natsEnv = {
@@ -69,24 +67,6 @@ describe('wsgate-pub', () => {
       WSGATE_NATS_PASSWORD: cluster.natsUsers.service,
       WSGATE_PREFIX: cluster.prefix,
     };
-    bus = await connectBus(cluster);
-    // Until the routers answer <prefix>.api.publish themselves, the test relays it to
-    // <prefix>.deliver (same Delivery, same DeliveryReply).
-    try {
-      await bus.nc.request(`${cluster.prefix}.api.publish`, new Uint8Array(0), { timeout: 2000 });
-    } catch {
-      proxy = true;
-      const sub = bus.nc.subscribe(`${cluster.prefix}.api.publish`);
-      (async () => {
-        for await (const m of sub) {
-          try {
-            const r = await bus.nc.request(`${cluster.prefix}.deliver`, m.data, { timeout: 5000 });
-            m.respond(r.data);
-          } catch { /* no reply: wsgate-pub times out */ }
-        }
-      })();
-      await bus.nc.flush();
-    }
     const join = (node, user) => connect(cluster.wsUrl(node, { user_id: user }), { name: `${user}@${node}` });
     alice = await join('gw-a', 'alice');
     bob = await join('gw-b', 'bob');
@@ -96,7 +76,6 @@ describe('wsgate-pub', () => {
   });
   after(async () => {
     await closeAll(all ?? []);
-    await bus?.close();
     await cluster?.stop();
   });
 
