@@ -14,6 +14,8 @@
  *   rt_voids       appends whose outcome is unknown, voided once Redis is back
  *   rt_hist_serve  HistoryRequests, from the broadcast ring or through the store
  *   rt_status      /health, /ready, /metrics and the gauges
+ *   rt_api         the server API's operations (<prefix>.api.* requests, and the HTTP API)
+ *   rt_peers       the other routers (RouterHeartbeats on <prefix>.router.hb), for the API
  * When the store asks for the registry rewrite (Redis came back), rt_app has rt_members
  * submit it, rt_voids void right behind it, and rt_hist_serve forget the ring. */
 #ifndef RT_APP_H

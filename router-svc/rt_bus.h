@@ -14,11 +14,12 @@
  * nats.c never holds more than a callback's worth, and its drops would be silent. Over the
  * bound a message is dropped at the door, counted (wsgate_router_shed_total{queue}) and logged
  * at most once a second with a suppressed count, in the way that keeps the guarantees:
- *  - work (send_message, broadcast, publish, presence, Delivery, HistoryRequest;
- *    RT_BUS_WORK_BYTES): the message is
+ *  - work (send_message, broadcast, publish, presence, Delivery, HistoryRequest, the server
+ *    API's requests, router heartbeats; RT_BUS_WORK_BYTES): the message is
  *    never routed nor stored, so it was never accepted: the sender of a send_message with an id
- *    gets no `sent` receipt, a Delivery request and a HistoryRequest get no reply and time out
- *    (their senders retry; nothing is half done). Work is shed first: its bound is the smaller.
+ *    gets no `sent` receipt, a Delivery request, a HistoryRequest and an API request get no
+ *    reply and time out (their senders retry; nothing is half done); a lost router heartbeat
+ *    only ages that router in the API's info. Work is shed first: its bound is the smaller.
  *  - registry (ConnEvent, NodeHeartbeat; RT_BUS_REGISTRY_BYTES): dropping one would leave the
  *    registry wrong, so a drop is remembered and rt_bus_take_shed tells the main loop, which
  *    asks every gateway to resync (reason "shed"): the sets they announce replace whatever was

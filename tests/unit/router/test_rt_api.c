@@ -290,6 +290,50 @@ START_TEST(presence_from_registry)
 }
 END_TEST
 
+/* A RESYNC carries each connection's time too: presence shows it, replaced by a later set. */
+START_TEST(presence_after_resync)
+{
+    fixture f;
+    setup_fx(&f);
+    Wsgate__Conn cn[2] = {WSGATE__CONN__INIT, WSGATE__CONN__INIT};
+    Wsgate__Conn *pc[2] = {&cn[0], &cn[1]};
+    cn[0].conn_id = CID(2, 1);
+    cn[0].user_id = "zoe";
+    cn[0].connected_at_us = 111;
+    cn[1].conn_id = CID(2, 2);
+    cn[1].user_id = "zoe";
+    cn[1].connected_at_us = 222;
+    Wsgate__ConnEvent ev = WSGATE__CONN_EVENT__INIT;
+    ev.kind = WSGATE__CONN_EVENT__KIND__RESYNC;
+    ev.node_id = "gw1";
+    ev.node_epoch = 1;
+    ev.stream = 2;
+    ev.seq = 1;
+    ev.n_conns = 2;
+    ev.conns = pc;
+    rt_ev_result res;
+    ck_assert_int_eq(rt_registry_conn_event(f.c.reg, &ev, 0, &res, NULL), 0);
+    ck_assert_int_eq(res.status, RT_EV_APPLIED);
+    Wsgate__PresenceReply *rp = presence(&f, "zoe", NULL);
+    ck_assert_uint_eq(rp->n_connections, 2);
+    int64_t sum = 0;
+    for (size_t i = 0; i < rp->n_connections; i++)
+        sum += rp->connections[i]->connected_at_us;
+    ck_assert_int_eq(sum, 333);
+    wsgate__presence_reply__free_unpacked(rp, NULL);
+    /* the next set names one connection with a corrected time */
+    cn[0].connected_at_us = 100;
+    ev.seq = 2;
+    ev.n_conns = 1;
+    ck_assert_int_eq(rt_registry_conn_event(f.c.reg, &ev, 0, &res, NULL), 0);
+    rp = presence(&f, "zoe", NULL);
+    ck_assert_uint_eq(rp->n_connections, 1);
+    ck_assert_int_eq(rp->connections[0]->connected_at_us, 100);
+    wsgate__presence_reply__free_unpacked(rp, NULL);
+    teardown_fx(&f);
+}
+END_TEST
+
 START_TEST(info_lists_nodes_and_routers)
 {
     fixture f;
@@ -406,6 +450,7 @@ int main(void)
     tcase_add_test(tc, disconnect_sends_close_orders);
     tcase_add_test(tc, disconnect_validates);
     tcase_add_test(tc, presence_from_registry);
+    tcase_add_test(tc, presence_after_resync);
     tcase_add_test(tc, info_lists_nodes_and_routers);
     tcase_add_test(tc, limit_chooses_victims);
     tcase_add_test(tc, peers_expire_and_leave);
