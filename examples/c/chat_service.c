@@ -53,7 +53,8 @@ static const char *env_or(const char *name, const char *def)
 static int64_t now_us(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
+        return 0; /* Delivery.created_at_us is optional: 0 means unknown */
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
@@ -107,7 +108,8 @@ static void respond(natsConnection *nc, natsMsg *msg, json_t *obj)
  * (The gateway already checked "type" and "id".) */
 static json_t *frame_text(const ProtobufCBinaryData *payload)
 {
-    json_t *frame = json_loadb((const char *)payload->data, payload->len, 0, NULL);
+    /* JSON_ALLOW_NUL: "\u0000" is valid JSON; echo it like any other character. */
+    json_t *frame = json_loadb((const char *)payload->data, payload->len, JSON_ALLOW_NUL, NULL);
     json_t *text = json_is_object(frame) ? json_object_get(frame, "text") : NULL;
     if (!json_is_string(text))
         text = NULL;

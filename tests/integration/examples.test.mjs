@@ -188,14 +188,21 @@ describe('example services', () => {
         return JSON.parse(Buffer.from(m.data).toString('utf8'));
       };
 
-      before(async () => {
+      // The running service; the tests after this one fail at once when it did not start.
+      const started = () => {
+        if (!svc) throw new Error(`examples/${ex.by} was not built and started (see its first test)`);
+        return svc;
+      };
+
+      it('builds and starts: prints a "ready" line once subscribed', async () => {
         const out = path.join(buildRoot, ex.by);
         fs.mkdirSync(out, { recursive: true });
         const built = await ex.build(out);
-        svc = new Service(`chat-service-${ex.by}`, built, serviceEnv(cluster));
-        const ready = await svc.lines.next((l) => l.event === 'ready', READY_TIMEOUT_MS, '"ready" line');
-        assert.equal(ready.subject, `${cluster.prefix}.in.chat.echo`);
-        assert.equal(ready.queue, 'chat');
+        const s = new Service(`chat-service-${ex.by}`, built, serviceEnv(cluster));
+        svc = s;
+        const ready = await s.lines.next((l) => l.event === 'ready', READY_TIMEOUT_MS, '"ready" line');
+        assert.deepEqual(ready, { event: 'ready', subject: `${cluster.prefix}.in.chat.echo`,
+          queue: 'chat', by: ex.by });
       });
       after(async () => {
         await closeAll(clients);
@@ -203,7 +210,8 @@ describe('example services', () => {
       });
 
       it('answers a chat.echo request with {"echo","by"}', async () => {
-        const text = 'héllo "wörld" \\ 🎉';
+        started();
+        const text = 'héllo "wörld" \\ \u0000 🎉';
         assert.deepEqual(await request('', { type: 'chat.echo', id: 'a1', text }),
           { echo: text, by: ex.by });
         // No "text" string: an error object, and the service goes on.
@@ -218,6 +226,7 @@ describe('example services', () => {
       });
 
       it('delivers a chat.notice to the caller and prints the DeliveryReply with its seq', async () => {
+        started();
         const user = `bob-${ex.by}`;
         const bob = await join('gw-b', user);
         await cluster.waitRouterConnections(1);
@@ -243,6 +252,7 @@ describe('example services', () => {
       });
 
       it('end to end: a client chat.echo frame gets {"type":"reply","ref","data"} (client RPC)', async () => {
+        started();
         const user = `carol-${ex.by}`;
         const carol = await join('gw-a', user);
         await cluster.waitRouterConnections(1);
@@ -265,7 +275,7 @@ describe('example services', () => {
       });
 
       it('exits 0 on SIGTERM, printing only JSON lines (C: no sanitizer report)', async () => {
-        svc.stopped = true;
+        started().stopped = true;
         const r = await svc.stop();
         assert.ok(!r.timedOut, `${svc.name} did not exit within ${EXIT_TIMEOUT_MS} ms of SIGTERM`);
         assert.deepEqual(r, { code: 0, signal: null }, `${svc.name} exit; stderr:\n${svc.stderr}`);
