@@ -13,7 +13,8 @@ static const char *const type_names[WSG_CLIENT_TYPE__COUNT] = {WSG_CLIENT_TYPE_M
 #define LABEL_(name, label) [WSG_CLIENT_ERR_##name] = label,
 static const char *const error_codes[WSG_CLIENT_ERR__COUNT] = {
     [WSG_CLIENT_ERR_NONE] = "none",
-    WSG_CLIENT_GATEWAY_ERR_MAP(LABEL_) WSG_CLIENT_ROUTER_ERR_MAP(LABEL_)};
+    WSG_CLIENT_GATEWAY_ERR_MAP(LABEL_) WSG_CLIENT_ROUTER_ERR_MAP(LABEL_)
+    WSG_CLIENT_RPC_ERR_MAP(LABEL_)};
 #undef LABEL_
 
 const char *wsg_client_type_name(wsg_client_type t)
@@ -166,6 +167,18 @@ char *wsg_client_join_leave(int join, const char *channel, const char *user, siz
 {
     json_t *o = channel_frame(join ? WSG_CLIENT_TYPE_JOIN : WSG_CLIENT_TYPE_LEAVE, channel, NULL);
     if (!o || json_object_set_new(o, "user", json_string(user))) {
+        json_decref(o);
+        return NULL;
+    }
+    return dump(o, len);
+}
+
+char *wsg_client_reply(json_t *ref, json_t *data, size_t *len)
+{
+    json_t *o = json_object();
+    if (!o || json_object_set_new(o, "type", json_string(type_names[WSG_CLIENT_TYPE_REPLY])) ||
+        json_object_set(o, "ref", ref ? ref : json_null()) ||
+        json_object_set(o, "data", data)) {
         json_decref(o);
         return NULL;
     }

@@ -29,7 +29,8 @@
     XX(PUBLICATION, "publication")   /* a publish as the subscribers receive it */ \
     XX(PRESENCE, "presence")         /* client: who is in a channel; also the answer */ \
     XX(JOIN, "join")                 /* a user's first subscription to a channel opened */ \
-    XX(LEAVE, "leave")               /* a user's last subscription to a channel closed */
+    XX(LEAVE, "leave")               /* a user's last subscription to a channel closed */ \
+    XX(REPLY, "reply")               /* a service's answer to a client's RPC frame */
 
 #define WSG_CLIENT_TYPE_ENUM_(name, label) WSG_CLIENT_TYPE_##name,
 typedef enum { WSG_CLIENT_TYPE_MAP(WSG_CLIENT_TYPE_ENUM_) WSG_CLIENT_TYPE__COUNT } wsg_client_type;
@@ -57,6 +58,13 @@ typedef enum { WSG_CLIENT_TYPE_MAP(WSG_CLIENT_TYPE_ENUM_) WSG_CLIENT_TYPE__COUNT
     XX(USER_OFFLINE, "user_offline") \
     XX(HISTORY_UNAVAILABLE, "history_unavailable")
 
+/* Error codes a gateway answers an RPC (or a forwarded frame) with when the service did not
+ * answer usefully; outside wsgate_frames_rejected_total (the frame was not refused). */
+#define WSG_CLIENT_RPC_ERR_MAP(XX) \
+    XX(NO_HANDLER, "no_handler") /* no service subscribed to the frame's type */ \
+    XX(TIMEOUT, "timeout")       /* no answer within WSGATE_RPC_TIMEOUT */ \
+    XX(BAD_REPLY, "bad_reply")   /* the service's answer is not a JSON object */
+
 /* Gateway codes are 1..WSG_CLIENT_ERR__GATEWAY_END-1, router-only ones follow. */
 #define WSG_CLIENT_ERR_ENUM_(name, label) WSG_CLIENT_ERR_##name,
 typedef enum {
@@ -65,6 +73,7 @@ typedef enum {
     WSG_CLIENT_ERR__GATEWAY_END,
     WSG_CLIENT_ERR__ROUTER_BEFORE = WSG_CLIENT_ERR__GATEWAY_END - 1,
     WSG_CLIENT_ROUTER_ERR_MAP(WSG_CLIENT_ERR_ENUM_)
+    WSG_CLIENT_RPC_ERR_MAP(WSG_CLIENT_ERR_ENUM_)
     WSG_CLIENT_ERR__COUNT
 } wsg_client_error;
 #undef WSG_CLIENT_ERR_ENUM_
@@ -121,6 +130,8 @@ char *wsg_client_unsubscribed(const char *channel, json_t *ref, size_t *len);
 /* {"type":"presence","channel":C[,"ref":REF],"users":[U...],"connections":N} */
 char *wsg_client_presence(const char *channel, json_t *ref, const char *const *users,
                           size_t nusers, uint64_t connections, size_t *len);
+/* {"type":"reply","ref":REF,"data":DATA}: data is the service's JSON object (not taken). */
+char *wsg_client_reply(json_t *ref, json_t *data, size_t *len);
 /* {"type":"join"|"leave","channel":C,"user":U}; join 0 is a leave. */
 char *wsg_client_join_leave(int join, const char *channel, const char *user, size_t *len);
 

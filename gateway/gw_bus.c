@@ -102,6 +102,53 @@ static void on_resync_msg(natsConnection *nc, natsSubscription *sub, natsMsg *ms
     natsMsg_Destroy(msg);
 }
 
+/* <inbox>.r.<conn>.<reqno>: an RPC's answer; the service's payload must be a JSON object. */
+static void on_rpc_reply(gw_bus *b, const char *rest, natsMsg *msg)
+{
+    unsigned long long conn = 0;
+    unsigned reqno = 0;
+    char tail;
+    if (sscanf(rest, "%llu.%u%c", &conn, &reqno, &tail) != 2 || !reqno) {
+        wsg_metrics_add(b->cfg.metrics, GW_M_DROPPED_BAD_MESSAGE, 1);
+        return;
+    }
+    if (natsMsg_IsNoResponders(msg)) {
+        b->cfg.on_rpc(b->cfg.arg, conn, reqno, GW_BUS_RPC_NO_HANDLER, NULL);
+        return;
+    }
+    const char *data = natsMsg_GetData(msg);
+    int len = natsMsg_GetDataLength(msg);
+    json_error_t jerr;
+    /* jansson checks the UTF-8 too: what reaches the client is valid JSON text */
+    json_t *j = data && len > 0 ? json_loadb(data, (size_t)len, JSON_REJECT_DUPLICATES, &jerr)
+                                : NULL;
+    if (!json_is_object(j)) {
+        json_decref(j);
+        b->cfg.on_rpc(b->cfg.arg, conn, reqno, GW_BUS_RPC_BAD_REPLY, NULL);
+        return;
+    }
+    b->cfg.on_rpc(b->cfg.arg, conn, reqno, GW_BUS_RPC_REPLY, j);
+}
+
+/* <inbox>.u.<conn>.<reqno>.<type>: a forwarded frame's answer, wanted only when it says that
+ * nobody listens (reqno 0: the frame had no id, or too many were waiting). */
+static void on_forward_reply(gw_bus *b, const char *rest, natsMsg *msg)
+{
+    unsigned long long conn = 0;
+    unsigned reqno = 0;
+    int off = 0;
+    if (sscanf(rest, "%llu.%u.%n", &conn, &reqno, &off) != 2 || !off) {
+        wsg_metrics_add(b->cfg.metrics, GW_M_DROPPED_BAD_MESSAGE, 1);
+        return;
+    }
+    if (!natsMsg_IsNoResponders(msg))
+        return; /* a service answered a frame that asked for nothing: ignored */
+    if (b->cfg.on_unhandled)
+        b->cfg.on_unhandled(b->cfg.arg, rest + off);
+    if (reqno)
+        b->cfg.on_rpc(b->cfg.arg, conn, reqno, GW_BUS_RPC_NO_HANDLER, NULL);
+}
+
 static void on_inbox_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 {
     gw_bus *b = closure;
@@ -110,6 +157,15 @@ static void on_inbox_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg
     unsigned long long conn = 0;
     unsigned stream = 0, reqno = 0;
     char tail;
+    if (strncmp(subj, b->inbox, plen) == 0 && subj[plen] == '.' &&
+        (subj[plen + 1] == 'r' || subj[plen + 1] == 'u') && subj[plen + 2] == '.') {
+        if (subj[plen + 1] == 'r')
+            on_rpc_reply(b, subj + plen + 3, msg);
+        else
+            on_forward_reply(b, subj + plen + 3, msg);
+        natsMsg_Destroy(msg);
+        return;
+    }
     if (strncmp(subj, b->inbox, plen) != 0 || subj[plen] != '.' ||
         sscanf(subj + plen + 1, "%llu.%u.%u%c", &conn, &stream, &reqno, &tail) != 3) {
         wsg_metrics_add(b->cfg.metrics, GW_M_DROPPED_BAD_MESSAGE, 1);
@@ -271,10 +327,23 @@ static int publish(gw_bus *b, const char *subject, const char *reply, const Prot
 }
 
 int gw_bus_publish_inbound(gw_bus *b, uint64_t conn_id, const char *user_id, const char *type,
-                           const void *payload, size_t len, int64_t received_us)
+                           const void *payload, size_t len, int64_t received_us,
+                           gw_bus_reply_kind reply_kind, uint32_t reqno)
 {
     char subject[WSG_SUBJECT_MAX];
     if (wsg_subject_fmt(subject, sizeof(subject), b->prefix, "in.%s", type))
+        return -1;
+    /* Under this node's inbox (see `inbox`): a service answers there, and NATS tells there
+     * when nobody is subscribed to the type. */
+    char reply[sizeof(b->inbox) + WSG_TYPE_MAX + 64];
+    int rl = 0;
+    if (reply_kind == GW_BUS_RPC)
+        rl = snprintf(reply, sizeof(reply), "%s.r.%llu.%u", b->inbox,
+                      (unsigned long long)conn_id, reqno);
+    else if (reply_kind == GW_BUS_FORWARD)
+        rl = snprintf(reply, sizeof(reply), "%s.u.%llu.%u.%s", b->inbox,
+                      (unsigned long long)conn_id, reqno, type);
+    if (rl < 0 || (size_t)rl >= sizeof(reply))
         return -1;
     Wsgate__InboundFrame f = WSGATE__INBOUND_FRAME__INIT;
     f.node_id = b->node_id;
@@ -286,7 +355,7 @@ int gw_bus_publish_inbound(gw_bus *b, uint64_t conn_id, const char *user_id, con
     f.payload.len = len;
     f.received_at_us = received_us;
     f.permitted = 1; /* only frames the gateway's checks allowed are published */
-    return publish(b, subject, NULL, &f.base);
+    return publish(b, subject, reply_kind == GW_BUS_NO_REPLY ? NULL : reply, &f.base);
 }
 
 int gw_bus_publish_conn(gw_bus *b, Wsgate__ConnEvent__Kind kind, uint32_t stream, uint64_t seq,

@@ -10,6 +10,7 @@
 #define GW_BUS_H
 #include <stddef.h>
 #include <stdint.h>
+#include <jansson.h>
 #include "proto/wsgate.pb-c.h"
 #include "wsg_metrics.h"
 
@@ -25,6 +26,20 @@ typedef void (*gw_bus_state_fn)(void *arg, int connected);
  * decode. */
 typedef void (*gw_bus_history_fn)(void *arg, uint64_t conn_id, unsigned stream, uint32_t reqno,
                                    Wsgate__HistoryReply *hr);
+/* What came back to a client frame published with a reply subject. */
+typedef enum {
+    GW_BUS_RPC_REPLY,      /* data: the service's JSON object */
+    GW_BUS_RPC_NO_HANDLER, /* NATS no responders: nobody is subscribed to the type */
+    GW_BUS_RPC_BAD_REPLY,  /* the answer is not a JSON object */
+} gw_bus_rpc_status;
+/* Called on a nats.c thread with the answer to the tracked frame reqno of conn_id (see
+ * gw_bus_publish_inbound); the callee owns data (json_decref), NULL unless REPLY. For frames
+ * that are not RPC only no-responders is passed on (other answers are ignored). */
+typedef void (*gw_bus_rpc_fn)(void *arg, uint64_t conn_id, uint32_t reqno,
+                              gw_bus_rpc_status status, json_t *data);
+/* Called on a nats.c thread when nobody was subscribed to a forwarded frame that is not RPC
+ * (type: its type, a valid one). */
+typedef void (*gw_bus_unhandled_fn)(void *arg, const char *type);
 /* Called on a nats.c thread when a router asks this node to announce its connections. */
 typedef void (*gw_bus_resync_fn)(void *arg, const char *reason);
 
@@ -40,6 +55,8 @@ typedef struct gw_bus_cfg {
     gw_bus_state_fn on_state;
     gw_bus_resync_fn on_resync;
     gw_bus_history_fn on_history;
+    gw_bus_rpc_fn on_rpc;
+    gw_bus_unhandled_fn on_unhandled;
     void *arg;
 } gw_bus_cfg;
 
@@ -52,9 +69,14 @@ int gw_bus_connected(const gw_bus *b);
 
 /* Each returns 0, or -1 if NATS refused the message (reconnect buffer full, closed): the
  * caller decides what the client sees. An inbound frame is published only after the
- * gateway's checks allowed it: it goes out with InboundFrame.permitted set. */
+ * gateway's checks allowed it: it goes out with InboundFrame.permitted set.
+ * reply: GW_BUS_NO_REPLY (the router's own frames), GW_BUS_RPC (a request: every answer goes
+ * to on_rpc with reqno) or GW_BUS_FORWARD (an answer is only looked at for no-responders:
+ * on_unhandled, and on_rpc too when reqno is not 0). */
+typedef enum { GW_BUS_NO_REPLY, GW_BUS_RPC, GW_BUS_FORWARD } gw_bus_reply_kind;
 int gw_bus_publish_inbound(gw_bus *b, uint64_t conn_id, const char *user_id, const char *type,
-                           const void *payload, size_t len, int64_t received_us);
+                           const void *payload, size_t len, int64_t received_us,
+                           gw_bus_reply_kind reply, uint32_t reqno);
 /* channel: SUBSCRIBE / UNSUBSCRIBE's channel (NULL for the others). */
 int gw_bus_publish_conn(gw_bus *b, Wsgate__ConnEvent__Kind kind, uint32_t stream, uint64_t seq,
                         uint64_t conn_id, const char *user_id, int64_t connected_us,

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gw_rpc.h"
 #include "wsg_subject.h"
 
 
@@ -86,6 +87,14 @@ static size_t opts_for(void *cfg, wsg_opt *o)
          &c->max_channels_per_conn, "channels one connection may subscribe to at once"},
         {"WSGATE_CLIENT_SEND", "client-send", WSG_OPT_STRING, "on", 0, 0, &c->client_send,
          "send_message targets: on (any user) or claim (the token's \"send\" patterns)"},
+        {"WSGATE_RPC_TYPES", "rpc-types", WSG_OPT_STRING, NULL, 0, 0, &c->rpc_types,
+         "client frame types sent as NATS requests (client RPC): comma-separated globs, `*` "
+         "matching any run of characters (e.g. chat.*,orders.get); unset: none"},
+        {"WSGATE_RPC_TIMEOUT", "rpc-timeout", WSG_OPT_DURATION, "5s", 100, 60000,
+         &c->rpc_timeout_ms, "how long an RPC waits for its service (then error timeout)"},
+        {"WSGATE_RPC_MAX_INFLIGHT", "rpc-max-inflight", WSG_OPT_INT, "16", 1, 100000,
+         &c->rpc_max_inflight, "RPCs one connection may have waiting at once (over it: error "
+         "rate_limited)"},
         {"WSGATE_LOG_LEVEL", "log-level", WSG_OPT_STRING, "info", 0, 0, &c->log_level,
          "debug, info, warn or error"},
     };
@@ -146,6 +155,8 @@ wsg_config_status gw_config_load(gw_config *c, int argc, char **argv, char *err,
         snprintf(err, errlen, "WSGATE_CLIENT_SEND: \"%s\" is not on or claim", c->client_send);
         return WSG_CONFIG_ERROR;
     }
+    if (gw_globs_parse(c->rpc_types, &c->rpc_globs, err, errlen))
+        return WSG_CONFIG_ERROR;
     if (wsg_ns_table_load(c->channel_namespaces, &c->namespaces, err, errlen))
         return WSG_CONFIG_ERROR;
     if (!strcmp(c->auth, "jwt")) {
@@ -200,6 +211,8 @@ void gw_config_free(gw_config *c)
 {
     wsg_ns_table_free(c->namespaces);
     c->namespaces = NULL;
+    gw_globs_free(c->rpc_globs);
+    c->rpc_globs = NULL;
     wsg_config_free_service(opts_for, c);
     free(c->jwt_public_key_pem);
     c->jwt_public_key_pem = NULL;

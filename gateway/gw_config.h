@@ -50,6 +50,10 @@ typedef struct gw_config {
     int64_t max_channels_per_conn;
     char *client_send;           /* "on" | "claim" */
     int client_send_claim;       /* send_message targets must match the token's "send" */
+    char *rpc_types;             /* WSGATE_RPC_TYPES as given */
+    struct gw_globs *rpc_globs;  /* ... parsed (gw_rpc); owned; NULL: no RPC types */
+    int64_t rpc_timeout_ms;
+    int64_t rpc_max_inflight;    /* per connection */
     char *log_level;
     wsg_log_level log_level_v;
 } gw_config;

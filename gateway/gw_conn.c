@@ -13,6 +13,7 @@
 #include "wsg_client.h"
 #include "wsg_log.h"
 #include "wsg_time.h"
+#include "wsg_utf8.h"
 
 static gw_auth_result authenticate(gw_node *n, struct lws *wsi, const gw_query *q,
                                    char user[GW_USER_ID_MAX + 1], const wsg_perm **perm)
@@ -166,6 +167,30 @@ void gw_conn_close(gw_conn *c, uint16_t code, const char *reason, gw_metric_id m
     lws_callback_on_writable(c->wsi);
 }
 
+void gw_conn_close_order(gw_worker *w, gw_conn *c, uint16_t code, const char *reason)
+{
+    gw_node *n = gw_worker_node(w);
+    int label = gw_metric_close_label(code);
+    if (c->state != GW_CONN_OPEN || label < 0)
+        return;
+    /* The close frame carries at most 123 bytes of reason; the router checked it, but a
+     * reason that is not what it should be is left out rather than sent. */
+    size_t rlen = reason ? strlen(reason) : 0;
+    if (rlen > 123 || !wsg_utf8_valid((const unsigned char *)reason, rlen))
+        rlen = 0;
+    free(c->close_text);
+    c->close_text = malloc(rlen + 1);
+    if (c->close_text) {
+        memcpy(c->close_text, reason ? reason : "", rlen);
+        c->close_text[rlen] = '\0';
+    }
+    wsg_metrics_add(&n->metrics, GW_M_CLOSED_BY_SERVER_FIRST + (size_t)label, 1);
+    wsg_debug("close_order", "conn=%llu user=\"%s\" code=%u queued_bytes=%zu",
+              (unsigned long long)c->id, c->user, (unsigned)code, c->q.bytes);
+    gw_conn_close(c, code, c->close_text ? c->close_text : "", GW_M_CLOSED_SERVER);
+    c->close_by_us = wsg_mono_us() + GW_CONN_CLOSE_FLUSH_US;
+}
+
 void gw_conn_deliver(gw_worker *w, gw_conn *c, gw_msg *m)
 {
     gw_node *n = gw_worker_node(w);
@@ -243,6 +268,153 @@ static int on_established(gw_worker *w, struct lws *wsi, gw_conn *c)
     return 0;
 }
 
+/* ---- client RPC and forwarded frames (gw_rpc) ---- */
+
+static void rpc_outcome(gw_node *n, gw_metric_id m, int rpc)
+{
+    if (rpc) {
+        wsg_metrics_add(&n->metrics, m, 1);
+        wsg_metrics_add(&n->metrics, GW_M_RPC_INFLIGHT, -1);
+    }
+}
+
+/* An error about a frame the gateway did forward: not a refusal (frames_rejected). */
+static void send_call_error(gw_worker *w, gw_conn *c, wsg_client_error e, const char *message,
+                            const char *ref)
+{
+    gw_node *n = gw_worker_node(w);
+    size_t len;
+    char *json = gw_frame_error_json(e, message, ref, NULL, &len);
+    if (!json) {
+        wsg_metrics_add(&n->metrics, GW_M_DROPPED_NOMEM, 1);
+        return;
+    }
+    gw_conn_reply_text(w, c, json, len);
+    free(json);
+}
+
+void gw_conn_rpc_answer(gw_worker *w, gw_conn *c, uint32_t reqno, int status, json_t *data)
+{
+    gw_node *n = gw_worker_node(w);
+    gw_rpc_call call;
+    if (!gw_rpc_take(&c->rpc, reqno, &call)) {
+        wsg_debug("rpc_late_answer", "conn=%llu reqno=%u", (unsigned long long)c->id, reqno);
+        return;
+    }
+    if (!c->rpc.n)
+        gw_worker_rpc_unwatch(w, c);
+    int open = c->state == GW_CONN_OPEN;
+    switch ((gw_bus_rpc_status)status) {
+    case GW_BUS_RPC_NO_HANDLER:
+        rpc_outcome(n, GW_M_RPC_NO_HANDLER, call.rpc);
+        if (open)
+            send_call_error(w, c, WSG_CLIENT_ERR_NO_HANDLER,
+                            "no service handles this type", call.ref);
+        return;
+    case GW_BUS_RPC_BAD_REPLY:
+        rpc_outcome(n, GW_M_RPC_BAD_REPLY, call.rpc);
+        if (open)
+            send_call_error(w, c, WSG_CLIENT_ERR_BAD_REPLY,
+                            "the service's answer is not a JSON object", call.ref);
+        return;
+    case GW_BUS_RPC_REPLY:
+        break;
+    }
+    if (!call.rpc)
+        return; /* a service answered a frame that is not RPC: ignored */
+    rpc_outcome(n, GW_M_RPC_REPLY, 1);
+    if (!open)
+        return;
+    json_t *ref = gw_frame_ref_json(call.ref);
+    size_t len;
+    char *text = wsg_client_reply(ref, data, &len);
+    json_decref(ref);
+    if (!text) {
+        wsg_metrics_add(&n->metrics, GW_M_DROPPED_NOMEM, 1);
+        return;
+    }
+    gw_conn_reply_text(w, c, text, len);
+    free(text);
+}
+
+void gw_conn_rpc_expire(gw_worker *w, gw_conn *c, int64_t now_mono_us)
+{
+    gw_node *n = gw_worker_node(w);
+    gw_rpc_call call;
+    while (gw_rpc_take_expired(&c->rpc, now_mono_us, &call)) {
+        if (!call.rpc)
+            continue; /* a forwarded frame nobody said no to: someone listens */
+        rpc_outcome(n, GW_M_RPC_TIMEOUT, 1);
+        if (c->state == GW_CONN_OPEN)
+            send_call_error(w, c, WSG_CLIENT_ERR_TIMEOUT,
+                            "the service did not answer in time", call.ref);
+    }
+    if (!c->rpc.n)
+        gw_worker_rpc_unwatch(w, c);
+}
+
+/* The calls of a closing connection go with it. */
+static void rpc_drop_all(gw_worker *w, gw_conn *c)
+{
+    gw_node *n = gw_worker_node(w);
+    if (c->rpc.n_rpc)
+        wsg_metrics_add(&n->metrics, GW_M_RPC_INFLIGHT, -(int64_t)c->rpc.n_rpc);
+    gw_rpc_table_free(&c->rpc);
+    gw_worker_rpc_unwatch(w, c);
+}
+
+/* A frame of a type the router does not serve goes to the business services: as a request
+ * when its type is RPC (WSGATE_RPC_TYPES), else published with a reply subject anyway, so
+ * that NATS says when nobody listens. Frames with an id are tracked (up to a bound) so that
+ * the answer can name them. */
+static void forward(gw_worker *w, gw_conn *c, const gw_frame *f, const char *data, size_t len)
+{
+    gw_node *n = gw_worker_node(w);
+    const gw_config *cfg = n->cfg;
+    int rpc = gw_globs_match(cfg->rpc_globs, f->type);
+    if (rpc && !f->ref[0]) {
+        wsg_metrics_add(&n->metrics, GW_M_RPC_REJECTED, 1);
+        send_error(w, c, WSG_CLIENT_ERR_INVALID_FIELD, "rpc frames need an id", NULL, NULL);
+        return;
+    }
+    int64_t reqno = 0;
+    if (f->ref[0]) {
+        reqno = gw_rpc_add(&c->rpc, rpc, f->ref, wsg_mono_us() + cfg->rpc_timeout_ms * 1000,
+                           (uint32_t)cfg->rpc_max_inflight);
+        if (rpc && reqno <= 0) {
+            wsg_metrics_add(&n->metrics, GW_M_RPC_REJECTED, 1);
+            if (reqno == 0)
+                send_error(w, c, WSG_CLIENT_ERR_RATE_LIMITED,
+                           "too many requests waiting for an answer", f->ref, NULL);
+            else
+                send_error(w, c, WSG_CLIENT_ERR_UNAVAILABLE, "out of memory; retry", f->ref,
+                           NULL);
+            return;
+        }
+        if (reqno < 0)
+            reqno = 0; /* forwarded untracked */
+        if (reqno > 0) {
+            if (rpc)
+                wsg_metrics_add(&n->metrics, GW_M_RPC_INFLIGHT, 1);
+            gw_worker_rpc_watch(w, c);
+        }
+    }
+    if (gw_bus_publish_inbound(n->bus, c->id, c->user, f->type, data, len, wsg_now_us(),
+                               rpc ? GW_BUS_RPC : GW_BUS_FORWARD, (uint32_t)reqno)) {
+        gw_rpc_call call;
+        if (reqno > 0 && gw_rpc_take(&c->rpc, (uint32_t)reqno, &call) && call.rpc)
+            wsg_metrics_add(&n->metrics, GW_M_RPC_INFLIGHT, -1);
+        if (!c->rpc.n)
+            gw_worker_rpc_unwatch(w, c);
+        if (rpc)
+            wsg_metrics_add(&n->metrics, GW_M_RPC_REJECTED, 1);
+        send_error(w, c, WSG_CLIENT_ERR_UNAVAILABLE, "the message could not be forwarded; retry",
+                   f->ref, NULL);
+        return;
+    }
+    wsg_metrics_add(&n->metrics, GW_M_INBOUND_PUBLISHED, 1);
+}
+
 /* Per-connection token bucket on client messages. A client over it gets an error per
  * refused message; one that keeps going regardless is closed with 1008. */
 #define GW_INBOUND_VIOLATIONS_MAX 20
@@ -306,13 +478,16 @@ static void on_text(gw_worker *w, gw_conn *c, const char *data, size_t len)
     case GW_FRAME_SEND_MESSAGE:
     case GW_FRAME_PUBLISH:
     case GW_FRAME_PRESENCE:
-    case GW_FRAME_FORWARD:
-        if (gw_bus_publish_inbound(n->bus, c->id, c->user, f.type, data, len, wsg_now_us())) {
+        if (gw_bus_publish_inbound(n->bus, c->id, c->user, f.type, data, len, wsg_now_us(),
+                                   GW_BUS_NO_REPLY, 0)) {
             send_error(w, c, WSG_CLIENT_ERR_UNAVAILABLE,
                        "the message could not be forwarded; retry", f.ref, f.channel);
             return;
         }
         wsg_metrics_add(&n->metrics, GW_M_INBOUND_PUBLISHED, 1);
+        return;
+    case GW_FRAME_FORWARD:
+        forward(w, c, &f, data, len);
         return;
     }
 }
@@ -442,6 +617,18 @@ static int write_batch(gw_worker *w, struct lws *wsi, gw_conn *c)
 void gw_conn_idle_check(gw_worker *w, gw_conn *c, int64_t now_mono_us)
 {
     const gw_config *cfg = gw_worker_node(w)->cfg;
+    if (c->state == GW_CONN_CLOSING && c->close_by_us && !c->close_started &&
+        now_mono_us >= c->close_by_us) {
+        /* A client that does not read must not keep a connection it was told to leave: what
+         * it has not taken is dropped, and the close frame goes next (lws sends it even to a
+         * full socket, buffered), with lws' own close timeout behind it. */
+        wsg_debug("close_order_flush_timeout", "conn=%llu queued_bytes=%zu",
+                  (unsigned long long)c->id, c->q.bytes);
+        c->close_by_us = 0;
+        drop_queue(gw_worker_node(w), c);
+        lws_callback_on_writable(c->wsi);
+        return;
+    }
     if (c->state != GW_CONN_OPEN)
         return;
     int64_t silent = now_mono_us - c->last_rx_us;
@@ -518,6 +705,7 @@ static void on_closed(gw_worker *w, gw_conn *c)
         c->id = 0;
     }
     drop_queue(n, c);
+    rpc_drop_all(w, c);
     gw_chan_close(w, c);
     gw_resume_free(w, c);
     gw_auth_perm_free(c->perm);
@@ -525,6 +713,9 @@ static void on_closed(gw_worker *w, gw_conn *c)
     free(c->rx);
     c->rx = NULL;
     c->rx_cap = c->rx_len = 0;
+    c->close_reason = NULL;
+    free(c->close_text);
+    c->close_text = NULL;
 }
 
 int gw_conn_callback(gw_worker *w, struct lws *wsi, enum lws_callback_reasons reason,

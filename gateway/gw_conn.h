@@ -18,6 +18,7 @@
 #include "gw_outq.h"
 #include "gw_rate.h"
 #include "gw_resume.h"
+#include "gw_rpc.h"
 #include "gw_worker.h"
 
 typedef enum {
@@ -49,7 +50,11 @@ typedef struct gw_conn {
     const wsg_perm *perm;
     uint16_t close_code;
     uint16_t close_metric;      /* gw_metric_id counted when the close completes */
-    const char *close_reason;   /* static text */
+    const char *close_reason;   /* static text, or close_text */
+    char *close_text;           /* a close order's reason (owned) */
+    int64_t close_by_us;        /* monotonic: a close order's flush deadline (0: none) */
+    gw_rpc_table rpc;           /* frames waiting for a service's answer (gw_rpc) */
+    struct lws_dll2 rpc_watch;  /* in the worker's list while rpc has calls */
     char user[GW_USER_ID_MAX + 1];
 } gw_conn;
 
@@ -66,6 +71,21 @@ void gw_conn_deliver(gw_worker *w, gw_conn *c, gw_msg *m);
  * reason must be static text. */
 void gw_conn_close(gw_conn *c, uint16_t code, const char *reason, gw_metric_id metric);
 
+/* A router's close order (NodeDelivery item with close_code): closes with code and reason
+ * (copied; NULL is "") once the frames queued before it are written, or at the latest about
+ * GW_CONN_CLOSE_FLUSH_US later (the queue is dropped then). A connection already closing keeps
+ * its own close. Counted in wsgate_closed_by_server_total. */
+#define GW_CONN_CLOSE_FLUSH_US 1000000
+void gw_conn_close_order(gw_worker *w, gw_conn *c, uint16_t code, const char *reason);
+
+/* An answer to the tracked frame reqno (gw_bus_rpc_status; data: the service's object, not
+ * taken): the client gets its reply or error; nothing if the call is gone (answered, timed
+ * out: a late answer is dropped). */
+void gw_conn_rpc_answer(gw_worker *w, gw_conn *c, uint32_t reqno, int status, json_t *data);
+/* Answers the calls whose deadline has passed (RPC: error timeout; other frames: forgotten)
+ * and leaves the worker's list once none is left. */
+void gw_conn_rpc_expire(gw_worker *w, gw_conn *c, int64_t now_mono_us);
+
 /* Queues a message now, bypassing stream ordering and the welcome-first rule (gw_resume has
  * taken care of both). */
 void gw_conn_enqueue(gw_worker *w, gw_conn *c, gw_msg *m);
@@ -75,9 +95,10 @@ void gw_conn_send_text(gw_worker *w, gw_conn *c, const char *text, size_t len);
 void gw_conn_reply_text(gw_worker *w, gw_conn *c, const char *text, size_t len);
 
 static inline size_t gw_conn_queued_bytes(const gw_conn *c) { return c->q.bytes; }
-/* Failure detection, called by the worker's idle sweep for every open connection: pings one
+/* Failure detection, called by the worker's idle sweep for every connection: pings one
  * silent for the ping interval, drops one silent for the ping timeout (a dead peer gets no
- * close frame: nobody would read it). */
+ * close frame: nobody would read it); a close order past its flush deadline drops its queue
+ * and closes. */
 void gw_conn_idle_check(gw_worker *w, gw_conn *c, int64_t now_mono_us);
 
 /* Frees the connection's queue and closes it with 4008: the node is over its memory budget

@@ -98,6 +98,7 @@ static int on_request(gw_node *n, gw_http_port port, struct lws *wsi, void **sta
         rc = respond(wsi, state, status, "application/json", &body);
     } else if (admin && path_is(uri, "/metrics")) {
         wsg_metrics_render(&n->metrics, &body);
+        gw_unhandled_render(&n->unhandled, &body);
         wsg_metrics_render_process(&body);
         rc = respond(wsi, state, HTTP_STATUS_OK, "text/plain; version=0.0.4; charset=utf-8",
                      &body);

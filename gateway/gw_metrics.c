@@ -26,6 +26,12 @@
 #define SENT_BYTES(label) \
     {"wsgate_sent_bytes_total", "stream=\"" label "\"", WSG_METRIC_COUNTER, \
      "Payload bytes of messages written to clients, by stream"}
+#define BYSERVER(label) \
+    {"wsgate_closed_by_server_total", "code=\"" label "\"", WSG_METRIC_COUNTER, \
+     "Connections closed by a router's close order (disconnect, user limit), by close code"}
+#define RPC(label) \
+    {"wsgate_rpc_requests_total", "outcome=\"" label "\"", WSG_METRIC_COUNTER, \
+     "Client RPCs, by outcome (rejected: refused before reaching NATS)"}
 #define DROP(label) \
     {"wsgate_deliveries_dropped_total", "reason=\"" label "\"", WSG_METRIC_COUNTER, \
      "Deliveries from NATS not queued to a connection, by reason"}
@@ -51,6 +57,7 @@ const wsg_metric_desc gw_metric_descs[GW_M__COUNT] = {
     [GW_M_CLOSED_POLICY] = CLOSED("policy"),
     [GW_M_CLOSED_IDLE] = CLOSED("idle_timeout"),
     [GW_M_CLOSED_OTHER] = CLOSED("other"),
+    [GW_M_CLOSED_SERVER] = CLOSED("server"),
 #define AUTHF_(name, reason, label) [GW_M_AUTH_FAILURES_FIRST + GW_AUTH_##name - 1] = AUTHF(label),
     GW_AUTH_FAILURE_MAP(AUTHF_)
 #undef AUTHF_
@@ -115,6 +122,22 @@ const wsg_metric_desc gw_metric_descs[GW_M__COUNT] = {
     [GW_M_CHANNEL_SUBSCRIPTIONS] = {"wsgate_channel_subscriptions", NULL, WSG_METRIC_GAUGE,
                                     "Channel subscriptions open on the node (connection, "
                                     "channel pairs)"},
+    [GW_M_CLOSED_BY_SERVER_FIRST + 0] = BYSERVER("1000"),
+    [GW_M_CLOSED_BY_SERVER_FIRST + 1] = BYSERVER("1001"),
+    [GW_M_CLOSED_BY_SERVER_FIRST + 2] = BYSERVER("1008"),
+    [GW_M_CLOSED_BY_SERVER_FIRST + 3] = BYSERVER("1011"),
+    [GW_M_CLOSED_BY_SERVER_FIRST + 4] = BYSERVER("1012"),
+    [GW_M_CLOSED_BY_SERVER_FIRST + 5] = BYSERVER("1013"),
+    [GW_M_CLOSED_BY_SERVER_FIRST + 6] = BYSERVER("4003"),
+    [GW_M_CLOSED_BY_SERVER_FIRST + 7] = BYSERVER("4009"),
+    [GW_M_CLOSED_BY_SERVER_FIRST + 8] = BYSERVER("4xxx"),
+    [GW_M_RPC_REPLY] = RPC("reply"),
+    [GW_M_RPC_NO_HANDLER] = RPC("no_handler"),
+    [GW_M_RPC_TIMEOUT] = RPC("timeout"),
+    [GW_M_RPC_BAD_REPLY] = RPC("bad_reply"),
+    [GW_M_RPC_REJECTED] = RPC("rejected"),
+    [GW_M_RPC_INFLIGHT] = {"wsgate_rpc_inflight", NULL, WSG_METRIC_GAUGE,
+                           "Client RPCs waiting for their service's answer"},
 };
 
 const wsg_metric_buckets *const gw_metric_buckets[GW_M__COUNT] = {
@@ -134,4 +157,13 @@ void gw_metrics_sent(wsg_metrics *m, const gw_msg *msg, int64_t now_us)
     if (msg->created_us > 0)
         wsg_metrics_observe(m, GW_M_DELIVERY_LATENCY,
                             now_us > msg->created_us ? now_us - msg->created_us : 0);
+}
+
+int gw_metric_close_label(uint32_t code)
+{
+    static const uint32_t fixed[] = {1000, 1001, 1008, 1011, 1012, 1013, 4003, 4009};
+    for (int i = 0; i < (int)(sizeof(fixed) / sizeof(fixed[0])); i++)
+        if (code == fixed[i])
+            return i;
+    return code >= 4000 && code <= 4999 ? 8 : -1;
 }

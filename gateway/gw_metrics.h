@@ -21,6 +21,7 @@ typedef enum {
     GW_M_CLOSED_POLICY,
     GW_M_CLOSED_IDLE,
     GW_M_CLOSED_OTHER,
+    GW_M_CLOSED_SERVER,         /* a close order from a router (disconnect, user limit) */
     GW_M_AUTH_FAILURES_FIRST,   /* wsgate_auth_failures_total{reason}, one per gw_auth_result */
     GW_M_AUTH_FAILURES_LAST = GW_M_AUTH_FAILURES_FIRST + GW_AUTH__COUNT - 2,
     GW_M_FRAMES_RECEIVED,
@@ -60,12 +61,25 @@ typedef enum {
     GW_M_RESYNCS_SENT,
     GW_M_DRAINING,              /* gauge */
     GW_M_CHANNEL_SUBSCRIPTIONS, /* gauge: (connection, channel) pairs open on the node */
+    GW_M_CLOSED_BY_SERVER_FIRST, /* wsgate_closed_by_server_total{code}, one per gw_close_label */
+    GW_M_CLOSED_BY_SERVER_LAST = GW_M_CLOSED_BY_SERVER_FIRST + 8,
+    GW_M_RPC_REPLY,             /* wsgate_rpc_requests_total{outcome}, in gw_rpc_outcome order */
+    GW_M_RPC_NO_HANDLER,
+    GW_M_RPC_TIMEOUT,
+    GW_M_RPC_BAD_REPLY,
+    GW_M_RPC_REJECTED,
+    GW_M_RPC_INFLIGHT,          /* gauge: RPCs waiting for their service */
     GW_M__COUNT
 } gw_metric_id;
 
 extern const wsg_metric_desc gw_metric_descs[GW_M__COUNT];
 /* The histograms' buckets, for wsg_metrics_init_hist. */
 extern const wsg_metric_buckets *const gw_metric_buckets[GW_M__COUNT];
+
+/* The close codes a router may order (1000, 1001, 1008, 1011, 1012, 1013, 4000-4999), as
+ * the index of their wsgate_closed_by_server_total series: the label set stays bounded
+ * (4000-4999 fold into "4xxx" except 4003 and 4009). -1 for a code no order may carry. */
+int gw_metric_close_label(uint32_t code);
 
 static inline gw_metric_id gw_metric_auth_failure(gw_auth_result r)
 {

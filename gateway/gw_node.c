@@ -85,6 +85,19 @@ static void post_channel(gw_node *n, const Wsgate__NodeDelivery__Item *it)
     }
 }
 
+/* A close order: payload empty, stream none, conn_ids the targets. A code no order may carry
+ * is a router's bug: dropped and counted, not turned into some other close. */
+static int close_order_ok(gw_node *n, const Wsgate__NodeDelivery__Item *it)
+{
+    if (gw_metric_close_label(it->close_code) < 0 || it->all || it->payload.len) {
+        wsg_metrics_add(&n->metrics, GW_M_DROPPED_BAD_MESSAGE, 1);
+        wsg_log_every(1000, WSG_LOG_WARN, "close_order_refused", "code=%u all=%d bytes=%zu",
+                      (unsigned)it->close_code, (int)it->all, it->payload.len);
+        return 0;
+    }
+    return 1;
+}
+
 static void on_delivery(void *arg, const Wsgate__NodeDelivery *nd)
 {
     gw_node *n = arg;
@@ -95,11 +108,14 @@ static void on_delivery(void *arg, const Wsgate__NodeDelivery *nd)
 
     for (size_t i = 0; i < nd->n_items; i++) {
         const Wsgate__NodeDelivery__Item *it = nd->items[i];
-        if (it->channel && *it->channel) {
+        int closing = it->close_code != 0;
+        if (closing && !close_order_ok(n, it))
+            continue;
+        if (!closing && it->channel && *it->channel) {
             post_channel(n, it);
             continue;
         }
-        if (it->all) {
+        if (!closing && it->all) {
             for (unsigned k = 0; k < nw; k++)
                 post_copy(n, k, it, 1, NULL, 0);
             continue;
@@ -111,7 +127,7 @@ static void on_delivery(void *arg, const Wsgate__NodeDelivery *nd)
             unsigned k = gw_conn_id_worker(it->conn_ids[j]);
             if (k < nw)
                 start[k + 1]++;
-            else
+            else if (!closing)
                 wsg_metrics_add(&n->metrics, GW_M_DROPPED_UNKNOWN_CONN, 1);
         }
         for (unsigned k = 0; k < nw; k++)
@@ -132,9 +148,15 @@ static void on_delivery(void *arg, const Wsgate__NodeDelivery *nd)
             if (k < nw)
                 ids[fill[k]++] = it->conn_ids[j];
         }
-        for (unsigned k = 0; k < nw; k++)
-            if (start[k + 1] > start[k])
+        for (unsigned k = 0; k < nw; k++) {
+            if (start[k + 1] == start[k])
+                continue;
+            if (!closing)
                 post_copy(n, k, it, 0, ids + start[k], start[k + 1] - start[k]);
+            else if (gw_worker_post_close(n->workers[k], ids + start[k], start[k + 1] - start[k],
+                                          (uint16_t)it->close_code, it->close_reason))
+                wsg_metrics_add(&n->metrics, GW_M_DROPPED_NOMEM, 1);
+        }
     }
     free(ids);
 }
@@ -166,6 +188,23 @@ static void on_history(void *arg, uint64_t conn_id, unsigned stream, uint32_t re
     }
 }
 
+static void on_rpc(void *arg, uint64_t conn_id, uint32_t reqno, gw_bus_rpc_status status,
+                   json_t *data)
+{
+    gw_node *n = arg;
+    unsigned k = gw_conn_id_worker(conn_id);
+    if (k >= n->nworkers || gw_worker_post_rpc(n->workers[k], conn_id, reqno, status, data)) {
+        wsg_metrics_add(&n->metrics, GW_M_DROPPED_UNKNOWN_CONN, 1);
+        json_decref(data);
+    }
+}
+
+static void on_unhandled(void *arg, const char *type)
+{
+    gw_node *n = arg;
+    gw_unhandled_count(&n->unhandled, type);
+}
+
 static void on_resync_request(void *arg, const char *reason)
 {
     post_resync(arg);
@@ -190,6 +229,8 @@ static void node_free(gw_node *n)
     gw_auth_free(n->auth);
     gw_admit_free(n->admit);
     wsg_metrics_free(&n->metrics);
+    if (n->unhandled_ok)
+        gw_unhandled_destroy(&n->unhandled);
     free(n);
 }
 
@@ -203,6 +244,11 @@ gw_node *gw_node_start(const gw_config *cfg, char *err, size_t errlen)
     n->cfg = cfg;
     n->epoch = wsg_id_new_epoch();
     n->nworkers = (unsigned)cfg->workers;
+    if (gw_unhandled_init(&n->unhandled)) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    n->unhandled_ok = 1;
     if (wsg_metrics_init_hist(&n->metrics, gw_metric_descs, gw_metric_buckets, GW_M__COUNT)) {
         snprintf(err, errlen, "out of memory");
         goto fail;
@@ -236,6 +282,8 @@ gw_node *gw_node_start(const gw_config *cfg, char *err, size_t errlen)
         .on_state = on_bus_state,
         .on_resync = on_resync_request,
         .on_history = on_history,
+        .on_rpc = on_rpc,
+        .on_unhandled = on_unhandled,
         .arg = n,
     };
     /* Workers must exist before the first delivery can arrive, so they are created first,

@@ -16,6 +16,7 @@
 #include "gw_bus.h"
 #include "gw_config.h"
 #include "gw_metrics.h"
+#include "gw_rpc.h"
 #include "wsg_metrics.h"
 
 typedef struct gw_worker gw_worker;
@@ -26,6 +27,8 @@ typedef struct gw_node {
     gw_admit *admit;
     wsg_metrics metrics;
     gw_bus *bus;
+    gw_unhandled unhandled;      /* wsgate_frames_unhandled_total */
+    int unhandled_ok;
     uint64_t epoch;
     atomic_int draining;
     unsigned nworkers;

@@ -24,6 +24,8 @@
 
 #define WATCH_TICK_US 250000  /* how often history request deadlines are checked */
 
+#define RPC_TICK_US 20000     /* how often RPC deadlines are checked (while any are waiting) */
+
 /* The sweep runs often enough that a ping or a drop is at most this late: a quarter of the
  * ping interval, at most one second. */
 static int64_t idle_period_us(const gw_config *cfg)
@@ -34,7 +36,7 @@ static int64_t idle_period_us(const gw_config *cfg)
 
 #define GW_RX_CHUNK 512        /* bytes of a client frame lws hands over at a time */
 
-typedef enum { JOB_DELIVER, JOB_DRAIN, JOB_RESYNC, JOB_HISTORY, JOB_CHANNEL } gw_job_kind;
+typedef enum { JOB_DELIVER, JOB_DRAIN, JOB_RESYNC, JOB_HISTORY, JOB_CHANNEL, JOB_CLOSE, JOB_RPC } gw_job_kind;
 
 typedef struct gw_job {
     wsg_qnode node;
@@ -42,12 +44,14 @@ typedef struct gw_job {
     int all;
     gw_msg *msg;
     Wsgate__HistoryReply *reply; /* JOB_HISTORY */
+    json_t *data;                /* JOB_RPC (stream: its gw_bus_rpc_status) */
     uint64_t conn_id;
     unsigned stream;
     uint32_t reqno;
     int64_t deadline_us;
     size_t n;
     const char *channel; /* JOB_CHANNEL: in the job's own memory, after ids */
+    uint16_t close_code; /* JOB_CLOSE, with its reason in `channel`'s place */
     uint64_t ids[];
 } gw_job;
 
@@ -91,6 +95,8 @@ struct gw_worker {
     lws_sorted_usec_list_t sul_shed;
     lws_dll2_owner_t watched;          /* connections waiting for a history reply */
     lws_sorted_usec_list_t sul_watch;
+    lws_dll2_owner_t rpc_watched;      /* connections with calls waiting (gw_rpc) */
+    lws_sorted_usec_list_t sul_rpc;
     lws_sorted_usec_list_t sul_idle;
     int64_t resync_last_us;            /* when the set was last announced; 0: never */
     lws_sorted_usec_list_t sul_resync; /* a held-back announcement */
@@ -160,6 +166,7 @@ static void job_free(gw_job *job)
         gw_msg_unref(job->msg);
     if (job->reply)
         wsgate__history_reply__free_unpacked(job->reply, NULL);
+    json_decref(job->data);
     free(job);
 }
 
@@ -201,6 +208,27 @@ int gw_worker_post_channel(gw_worker *w, gw_msg *msg, const char *channel)
         wsg_metrics_add(&w->node->metrics, GW_M_DROPPED_CLOSING, 1);
         job_free(job);
     }
+    return 0;
+}
+
+int gw_worker_post_close(gw_worker *w, const uint64_t *ids, size_t n, uint16_t code,
+                         const char *reason)
+{
+    size_t rlen = reason ? strlen(reason) : 0;
+    gw_job *job = malloc(sizeof(*job) + n * sizeof(uint64_t) + rlen + 1);
+    if (!job)
+        return -1;
+    memset(job, 0, sizeof(*job));
+    job->kind = JOB_CLOSE;
+    job->n = n;
+    memcpy(job->ids, ids, n * sizeof(uint64_t));
+    char *text = (char *)(job->ids + n);
+    memcpy(text, reason ? reason : "", rlen);
+    text[rlen] = '\0';
+    job->channel = text;
+    job->close_code = code;
+    if (post(w, job))
+        job_free(job); /* the worker has stopped: its connections are gone */
     return 0;
 }
 
@@ -259,6 +287,59 @@ void gw_worker_unwatch(gw_worker *w, gw_conn *c)
 {
     if (!lws_dll2_is_detached(&c->st.watch))
         lws_dll2_remove(&c->st.watch);
+}
+
+int gw_worker_post_rpc(gw_worker *w, uint64_t conn_id, uint32_t reqno, int status, json_t *data)
+{
+    gw_job *job = calloc(1, sizeof(*job));
+    if (!job)
+        return -1;
+    job->kind = JOB_RPC;
+    job->conn_id = conn_id;
+    job->reqno = reqno;
+    job->stream = (unsigned)status;
+    job->data = data;
+    if (post(w, job)) {
+        job->data = NULL; /* the caller keeps it */
+        job_free(job);
+        return -1;
+    }
+    return 0;
+}
+
+static void rpc_tick(lws_sorted_usec_list_t *sul)
+{
+    gw_worker *w = lws_container_of(sul, gw_worker, sul_rpc);
+    int64_t now = wsg_mono_us();
+    lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&w->rpc_watched)) {
+        gw_conn *c = lws_container_of(d, gw_conn, rpc_watch);
+        gw_conn_rpc_expire(w, c, now);
+    } lws_end_foreach_dll_safe(d, d1);
+    if (w->rpc_watched.count)
+        lws_sul_schedule(w->ctx, 0, &w->sul_rpc, rpc_tick, RPC_TICK_US);
+}
+
+void gw_worker_rpc_watch(gw_worker *w, gw_conn *c)
+{
+    if (lws_dll2_is_detached(&c->rpc_watch))
+        lws_dll2_add_tail(&c->rpc_watch, &w->rpc_watched);
+    if (lws_dll2_is_detached(&w->sul_rpc.list))
+        lws_sul_schedule(w->ctx, 0, &w->sul_rpc, rpc_tick, RPC_TICK_US);
+}
+
+void gw_worker_rpc_unwatch(gw_worker *w, gw_conn *c)
+{
+    if (!lws_dll2_is_detached(&c->rpc_watch))
+        lws_dll2_remove(&c->rpc_watch);
+}
+
+static void rpc_answer(gw_worker *w, gw_job *job)
+{
+    gw_conn *c;
+    HASH_FIND(hh, w->conns, &job->conn_id, sizeof(uint64_t), c);
+    if (!c)
+        return; /* the connection left meanwhile: its calls went with it */
+    gw_conn_rpc_answer(w, c, job->reqno, (int)job->stream, job->data);
 }
 
 static void history_reply(gw_worker *w, gw_job *job)
@@ -327,6 +408,16 @@ static void deliver(gw_worker *w, gw_job *job)
             gw_conn_deliver(w, c, job->msg);
         else
             wsg_metrics_add(&w->node->metrics, GW_M_DROPPED_UNKNOWN_CONN, 1);
+    }
+}
+
+static void close_order(gw_worker *w, gw_job *job)
+{
+    for (size_t i = 0; i < job->n; i++) {
+        gw_conn *c;
+        HASH_FIND(hh, w->conns, &job->ids[i], sizeof(uint64_t), c);
+        if (c)
+            gw_conn_close_order(w, c, job->close_code, job->channel);
     }
 }
 
@@ -402,6 +493,12 @@ static void run_jobs(gw_worker *w)
             break;
         case JOB_CHANNEL:
             gw_chan_deliver(w, job->channel, job->msg);
+            break;
+        case JOB_CLOSE:
+            close_order(w, job);
+            break;
+        case JOB_RPC:
+            rpc_answer(w, job);
             break;
         }
         job_free(job);

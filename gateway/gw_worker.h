@@ -10,6 +10,7 @@
 #define GW_WORKER_H
 #include <stddef.h>
 #include <stdint.h>
+#include <jansson.h>
 
 #include "gw_node.h"
 #include "gw_outq.h"
@@ -39,6 +40,11 @@ int gw_worker_post_delivery(gw_worker *w, gw_msg *msg, int all, const uint64_t *
  * worker's local subscribers of channel (a valid channel name). 0, or -1 on allocation
  * failure (msg is then released). */
 int gw_worker_post_channel(gw_worker *w, gw_msg *msg, const char *channel);
+/* Any thread. Queues a close order (code, reason: copied) for the listed connection ids of
+ * this worker, behind the deliveries posted before it. Ids not found are ignored. 0, or -1 on
+ * allocation failure. */
+int gw_worker_post_close(gw_worker *w, const uint64_t *ids, size_t n, uint16_t code,
+                         const char *reason);
 /* Any thread. Starts this worker's drain; it stops its loop once every connection is gone
  * or the deadline (monotonic us) has passed. */
 int gw_worker_post_drain(gw_worker *w, int64_t deadline_mono_us);
@@ -47,6 +53,10 @@ int gw_worker_post_drain(gw_worker *w, int64_t deadline_mono_us);
  * connection that asked. -1 if the worker is gone (the caller still owns hr). */
 int gw_worker_post_history(gw_worker *w, uint64_t conn_id, unsigned stream, uint32_t reqno,
                            Wsgate__HistoryReply *hr);
+
+/* Any thread. Hands an answer to a connection's tracked frame (gw_bus_rpc_fn; data owned by
+ * the worker from now on, may be NULL). -1 if the worker is gone (the caller keeps data). */
+int gw_worker_post_rpc(gw_worker *w, uint64_t conn_id, uint32_t reqno, int status, json_t *data);
 
 /* Any thread. Asks the worker to announce its whole connection set (ConnEvent RESYNC on
  * its stream, in parts), after NATS reconnected or a router asked. */
@@ -73,6 +83,9 @@ void gw_worker_over_budget(gw_worker *w);
 /* The connection waits for a history reply: check its deadline from time to time. */
 void gw_worker_watch(gw_worker *w, gw_conn *c);
 void gw_worker_unwatch(gw_worker *w, gw_conn *c);
+/* The connection has calls waiting for answers (gw_rpc): expire them on time. */
+void gw_worker_rpc_watch(gw_worker *w, gw_conn *c);
+void gw_worker_rpc_unwatch(gw_worker *w, gw_conn *c);
 void gw_worker_remove_conn(gw_worker *w, gw_conn *c);
 
 #endif

@@ -4,9 +4,11 @@
 // fully jittered exponential backoff over a list of gateway URLs, resumes each delivery
 // stream from the last sequence number it saw (DESIGN.md, "Delivery guarantee and resume"),
 // drops the duplicates a resume may replay, and detects dead connections with application
-// pings. It promises: no reconnect after close() or after close code 4001 (the credentials
-// are wrong, retrying cannot help); every other loss reconnects; nothing is queued while
-// disconnected (send() says false instead, so the caller decides what a lost send means).
+// pings. It promises: no reconnect after close() or after a final close code (4001: the
+// credentials are wrong, retrying cannot help; 4003: the server disconnected this client and
+// asked it not to come back; 4009: the user is over its connection limit); every other loss
+// reconnects; nothing is queued while disconnected (send() and request() say so at once, so
+// the caller decides what a lost send means).
 //
 // Browser:  new WsgateClient({ urls: ['wss://gw.example/ws'], token })
 // Node:     import WebSocket from 'ws'; new WsgateClient({ urls, token, WebSocket })
@@ -36,6 +38,15 @@
 //   client had not seen in S up to P is gone, and S continues after P (the welcome's position
 //   when P is absent). The epoch becomes E. The application should reload that state. A
 //   channel's resync carries "channel" and moves only that channel.
+// - Requests: request(type, body, {timeoutMs}) sends {...body, type, id} with an id of its own
+//   and settles on the frame whose ref is that id: a 'reply' resolves with its data, an
+//   'error' rejects with an Error whose code is the server's (no_handler, timeout, bad_reply,
+//   rate_limited, ...). No answer within timeoutMs rejects with code 'timeout'; a socket lost
+//   (or close()) before the answer rejects with code 'closed' (the answer cannot come on
+//   another socket; whether the service acted is unknown); a request made while not open
+//   rejects with 'closed' at once. Only types the gateways list in WSGATE_RPC_TYPES get a
+//   reply; any other type with an id gets no_handler when no service listens, and nothing
+//   (so a client-side timeout) when one does.
 
 /**
  * @typedef {'connecting'|'open'|'reconnecting'|'closed'} WsgateState
@@ -82,12 +93,19 @@
  */
 
 const SOCKET_OPEN = 1; // WebSocket.OPEN, the same in browsers and `ws`
-const CLOSE_UNAUTHORIZED = 4001;
+// Close codes after which reconnecting cannot help, and the error code their 'error' event
+// carries.
+const FINAL_CLOSE_CODES = new Map([
+  [4001, 'unauthorized'],      // the credentials are refused
+  [4003, 'disconnected'],      // the server disconnected this client: do not reconnect
+  [4009, 'connection_limit'],  // the user has too many connections
+]);
+const DEFAULT_REQUEST_TIMEOUT_MS = 10000;
 const MAX_BACKOFF_EXPONENT = 30; // 2^30 * any sane base is far above any sane cap
 
 // Server frames that never belong to a stream, whatever fields they carry.
 const NOT_IN_A_STREAM = new Set(['welcome', 'pong', 'resync', 'error', 'sent', 'subscribed',
-  'unsubscribed', 'presence', 'join', 'leave']);
+  'unsubscribed', 'presence', 'join', 'leave', 'reply']);
 
 const noop = () => {};
 
@@ -119,6 +137,18 @@ function epochOf(f, raw) {
 export function parseRetryAfter(reason) {
   const m = /(?:^|[\s;,])retry_after=(\d+(?:\.\d+)?)/.exec(reason || '');
   return m ? Number(m[1]) : null;
+}
+
+/**
+ * @param {string} code
+ * @param {string} message
+ * @param {any} [frame]  the server's error frame
+ */
+function requestError(code, message, frame) {
+  const err = new Error(message ? `${code}: ${message}` : code);
+  err.code = code;
+  if (frame !== undefined) err.frame = frame;
+  return err;
 }
 
 export class WsgateClient {
@@ -165,6 +195,12 @@ export class WsgateClient {
     /** @type {WsgateStats} */
     this._stats = { connects: 0, retries: 0, framesReceived: 0, invalidFrames: 0,
       duplicatesDropped: 0, gaps: 0, pingTimeouts: 0, resyncs: 0 };
+    /** @type {Map<string, {resolve: Function, reject: Function, timer: any}>} */
+    this._requests = new Map();
+    // Request ids: a random prefix per client, so that two clients of one user (whose frames
+    // reach the same services) never share one, then a counter.
+    this._requestPrefix = `r${Math.floor(this._random() * 2 ** 32).toString(36)}.`;
+    this._requestSeq = 0;
   }
 
   /** @returns {WsgateState} */
@@ -189,8 +225,10 @@ export class WsgateClient {
   /**
    * Subscribes to an event; returns a function that unsubscribes. Events and their argument:
    * 'welcome', 'message', 'broadcast' (the frame); 'frame' (any other server frame but pong:
-   * business deliveries, 'sent' receipts); 'error' (a server error frame, or on close 4001
-   * {type:'error', code:'unauthorized', message:<reason>, closeCode:4001, local:true});
+   * business deliveries, 'sent' receipts, a 'reply' no request() waits for); 'error' (a server
+   * error frame that no request() settles, or on a final close code {type:'error',
+   * code:'unauthorized'|'disconnected'|'connection_limit', message:<reason>,
+   * closeCode:4001|4003|4009, local:true}, after which the state is 'closed');
    * 'resync' ({stream, position, frame}); 'state' ({state, attempt, delayMs, code, reason}),
    * emitted on every change and on every scheduled retry; for channels 'subscribed',
    * 'unsubscribed', 'publication', 'presence', 'join', 'leave' (the frame).
@@ -223,6 +261,7 @@ export class WsgateClient {
     const sock = this._sock;
     this._teardown();
     if (sock) this._discard(sock, 1000, 'client closed');
+    this._failRequests('client closed');
     this._setState('closed', { code: 1000, reason: 'client closed' });
   }
 
@@ -236,6 +275,38 @@ export class WsgateClient {
     if (this._state !== 'open' || !this._sock || this._sock.readyState !== SOCKET_OPEN) return false;
     this._sock.send(JSON.stringify(obj));
     return true;
+  }
+
+  /**
+   * Sends a request frame {...body, type, id} and resolves with the `data` of the server's
+   * {"type":"reply","ref":id,"data":...}; rejects with an Error whose `code` is the server's
+   * error code (no_handler: nobody serves the type; timeout: the service did not answer within
+   * the gateway's WSGATE_RPC_TIMEOUT; bad_reply; rate_limited: too many requests in flight;
+   * forbidden, ...), or 'timeout' (no answer within timeoutMs, default 10000), or 'closed'
+   * (not open, or the socket was lost or close()d before the answer).
+   * @param {string} type  a type the gateways list in WSGATE_RPC_TYPES
+   * @param {object} [body]  the frame's other fields (its own type and id are overridden)
+   * @param {{timeoutMs?: number}} [opts]
+   * @returns {Promise<any>}
+   */
+  request(type, body = {}, { timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS } = {}) {
+    if (typeof type !== 'string' || body === null || typeof body !== 'object' || Array.isArray(body)) {
+      return Promise.reject(new TypeError('WsgateClient.request(type, body = {}, {timeoutMs} = {})'));
+    }
+    const id = `${this._requestPrefix}${++this._requestSeq}`;
+    return new Promise((resolve, reject) => {
+      // Registered before the frame goes out: whatever answers it finds it.
+      const timer = setTimeout(() => {
+        this._requests.delete(id);
+        reject(requestError('timeout', `no answer to ${type} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this._requests.set(id, { resolve, reject, timer });
+      if (!this.send({ ...body, type, id })) {
+        this._requests.delete(id);
+        clearTimeout(timer);
+        reject(requestError('closed', 'not connected'));
+      }
+    });
   }
 
   /**
@@ -383,6 +454,29 @@ export class WsgateClient {
     } catch { /* already closing */ }
   }
 
+  // The answers to what is pending would come on the socket that is gone.
+  _failRequests(message) {
+    const pending = [...this._requests.values()];
+    this._requests.clear();
+    for (const r of pending) {
+      clearTimeout(r.timer);
+      r.reject(requestError('closed', message));
+    }
+  }
+
+  // A reply or an error about one of our requests settles it (true); anything else is the
+  // application's (false).
+  _settleRequest(f) {
+    if (typeof f.ref !== 'string') return false;
+    const r = this._requests.get(f.ref);
+    if (!r) return false;
+    this._requests.delete(f.ref);
+    clearTimeout(r.timer);
+    if (f.type === 'reply') r.resolve(f.data);
+    else r.reject(requestError(typeof f.code === 'string' ? f.code : 'error', f.message ?? '', f));
+    return true;
+  }
+
   _teardown() {
     for (const k of Object.keys(this._timers)) {
       clearTimeout(this._timers[k]);
@@ -395,8 +489,10 @@ export class WsgateClient {
   _lost(code, reason) {
     const wasStable = this._welcomeAt !== 0 && Date.now() - this._welcomeAt >= this._stableMs;
     this._teardown();
-    if (code === CLOSE_UNAUTHORIZED) {
-      this._emit('error', { type: 'error', code: 'unauthorized', message: reason, closeCode: code, local: true });
+    this._failRequests(`connection lost (${code}${reason ? ` ${reason}` : ''})`);
+    const finalCode = FINAL_CLOSE_CODES.get(code);
+    if (finalCode !== undefined) {
+      this._emit('error', { type: 'error', code: finalCode, message: reason, closeCode: code, local: true });
       this._setState('closed', { code, reason });
       return;
     }
@@ -432,7 +528,8 @@ export class WsgateClient {
       case 'welcome': this._onWelcome(f, epochOf(f, data)); return;
       case 'pong': return;
       case 'resync': this._onResync(f, epochOf(f, data)); return;
-      case 'error': this._emit('error', f); return;
+      case 'error': if (!this._settleRequest(f)) this._emit('error', f); return;
+      case 'reply': if (!this._settleRequest(f)) this._emit('frame', f); return;
       case 'subscribed': this._onSubscribed(f, epochOf(f, data)); return;
       case 'publication': this._onPublication(f); return;
       case 'unsubscribed': case 'presence': case 'join': case 'leave': this._emit(f.type, f); return;

@@ -2,7 +2,8 @@
 // duplicate dropping and liveness checks against scripted fake sockets, then its behaviour
 // against a real cluster: messaging across gateways, reconnection to the surviving gateway
 // after a SIGKILL and after a drain (1012), channels resubscribed and resumed across a SIGKILL,
-// and no reconnection after 4001.
+// and no reconnection after 4001; 4003 and 4009 final too, and request() (fake sockets; the
+// real-cluster request() and 4003 tests are in rpc.test.mjs).
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
@@ -370,7 +371,77 @@ describe('js client against fake sockets', () => {
     assert.equal(c.send({ type: 'hello' }), false, 'send after close');
     assert.equal(c.sendMessage('x', 'y'), false);
   });
+  it('treats 4003 and 4009 as final: an error event, state closed, no reconnect', async () => {
+    for (const [code, name] of [[4003, 'disconnected'], [4009, 'connection_limit']]) {
+      const srv = fakeServer((s, n) => {
+        s.open();
+        s.recv(welcome(0, 0, 0));
+        setTimeout(() => s.serverClose(code, `reason ${code}`), 5);
+      });
+      const c = fake({ urls: 'ws://a.invalid/ws', userId: 'u', WebSocket: srv.FakeSocket,
+        backoffBaseMs: 1, backoffCapMs: 2 });
+      const inbox = watch(c, String(code));
+      c.connect();
+      await nextEv(inbox, 'welcome');
+      const err = await nextEv(inbox, 'error');
+      assert.deepEqual([err.code, err.closeCode, err.message, err.local], [name, code, `reason ${code}`, true]);
+      const st = await nextEv(inbox, 'state', (d) => d.state === 'closed');
+      assert.deepEqual([st.code, st.reason], [code, `reason ${code}`]);
+      await sleep(50);
+      assert.equal(srv.sockets.length, 1, `reconnected after ${code}`);
+      assert.equal(c.state, 'closed');
+    }
+  });
+
+  it('request() settles on the reply or error with its id, times out, fails on loss', async () => {
+    const { FakeSocket, sockets } = fakeServer((s, n) => {
+      s.open();
+      s.recv(welcome(0, 0, 0));
+      const send = s.send.bind(s);
+      s.send = (text) => {
+        send(text);
+        const f = JSON.parse(text);
+        if (n > 0 || f.type === 'ping') return;
+        // the server of this test: echo, refuse, or stay silent, by type
+        if (f.type === 'chat.echo') {
+          s.recv({ type: 'reply', ref: 'someone-else', data: { wrong: true } });
+          setTimeout(() => s.recv({ type: 'reply', ref: f.id, data: { echo: f.text } }), 1);
+        } else if (f.type === 'chat.nobody') {
+          s.recv({ type: 'error', code: 'no_handler', message: 'nobody', ref: f.id });
+        }
+      };
+    });
+    const c = fake({ urls: 'ws://a.invalid/ws', userId: 'u', WebSocket: FakeSocket,
+      backoffBaseMs: 1, backoffCapMs: 2 });
+    const inbox = watch(c, 'request');
+    await assert.rejects(c.request('chat.echo', {}), (e) => e.code === 'closed', 'request before open');
+    c.connect();
+    await nextEv(inbox, 'welcome');
+    assert.deepEqual(await c.request('chat.echo', { text: 'hi', id: 'mine', type: 'x' }), { echo: 'hi' });
+    const sent = sockets[0].sent.find((f) => f.text === 'hi');
+    assert.equal(sent.type, 'chat.echo');
+    assert.notEqual(sent.id, 'mine');
+    // the reply for another id is the application's
+    assert.deepEqual((await nextEv(inbox, 'frame', (f) => f.type === 'reply')).data, { wrong: true });
+    const e = await c.request('chat.nobody').catch((err) => err);
+    assert.equal(e.code, 'no_handler');
+    assert.equal(e.frame.ref, sockets[0].sent.at(-1).id);
+    await inbox.expectNone((i) => i.ev === 'error', 20, 'error event for a settled request');
+    const t0 = Date.now();
+    await assert.rejects(c.request('chat.silent', {}, { timeoutMs: 50 }), (err) => err.code === 'timeout');
+    assert.ok(Date.now() - t0 >= 45);
+    const pending = c.request('chat.silent', {}, { timeoutMs: 5000 });
+    sockets[0].serverClose(1012, 'drain');
+    await assert.rejects(pending, (err) => err.code === 'closed');
+    await nextEv(inbox, 'welcome');
+    const pending2 = c.request('chat.silent');
+    c.close();
+    await assert.rejects(pending2, (err) => err.code === 'closed');
+    const ids = sockets.flatMap((s) => s.sent).filter((f) => f.id).map((f) => f.id);
+    assert.equal(new Set(ids).size, ids.length, 'request ids are unique');
+  });
 });
+
 
 describe('js client against a real cluster', () => {
   let cluster;

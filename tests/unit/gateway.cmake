@@ -19,3 +19,6 @@ endforeach()
 # Which queues a worker sheds over the memory budget (gateway/gw_shed.c): the count is pure.
 wsgate_unit_test(test_gw_shed SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/gateway/test_gw_shed.c
                  LIBS wsgate_gateway_core)
+# Client RPC's pure parts (gateway/gw_rpc.c): RPC type globs, pending calls, unhandled labels.
+wsgate_unit_test(test_gw_rpc SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/gateway/test_gw_rpc.c
+                 LIBS wsgate_gateway_core)

@@ -19,6 +19,29 @@ START_TEST(labels_follow_enums)
     ck_assert_str_eq(wsg_client_error_code(WSG_CLIENT_ERR_HISTORY_UNAVAILABLE),
                      "history_unavailable");
     ck_assert_str_eq(wsg_client_error_code(WSG_CLIENT_ERR__COUNT), "error");
+    ck_assert_str_eq(wsg_client_error_code(WSG_CLIENT_ERR_NO_HANDLER), "no_handler");
+    ck_assert_str_eq(wsg_client_error_code(WSG_CLIENT_ERR_TIMEOUT), "timeout");
+    ck_assert_str_eq(wsg_client_error_code(WSG_CLIENT_ERR_BAD_REPLY), "bad_reply");
+    ck_assert_str_eq(wsg_client_type_name(WSG_CLIENT_TYPE_REPLY), "reply");
+}
+END_TEST
+
+START_TEST(reply_frame)
+{
+    json_t *ref = json_string("r1");
+    json_t *data = json_pack("{s:s,s:i}", "echo", "hi", "n", 2);
+    size_t len = 0;
+    char *s = wsg_client_reply(ref, data, &len);
+    ck_assert_str_eq(s, "{\"type\":\"reply\",\"ref\":\"r1\",\"data\":{\"echo\":\"hi\",\"n\":2}}");
+    ck_assert_uint_eq(len, strlen(s));
+    free(s);
+    json_t *num = json_integer(7);
+    s = wsg_client_reply(num, data, &len);
+    ck_assert_str_eq(s, "{\"type\":\"reply\",\"ref\":7,\"data\":{\"echo\":\"hi\",\"n\":2}}");
+    free(s);
+    json_decref(num);
+    json_decref(ref);
+    json_decref(data);
 }
 END_TEST
 
@@ -108,6 +131,7 @@ int main(void)
     tcase_add_test(tc, labels_follow_enums);
     tcase_add_test(tc, router_codes_follow_gateway_codes);
     tcase_add_test(tc, error_frame_bytes);
+    tcase_add_test(tc, reply_frame);
     tcase_add_test(tc, sent_and_resync_bytes);
     tcase_add_test(tc, channel_frame_bytes);
     suite_add_tcase(s, tc);
