@@ -28,6 +28,10 @@ typedef struct gw_config {
     char *jwt_public_key_pem; /* file contents, loaded at start-up */
     int64_t jwt_leeway_ms;
     int64_t max_message_bytes;
+    int compression;                /* WSGATE_COMPRESSION */
+    int64_t compression_window_bits;
+    int64_t compression_min_bytes;
+    int64_t batch_delay_ms;
     int64_t outbound_queue_bytes;
     int64_t heartbeat_interval_ms;
     int64_t ping_interval_ms;

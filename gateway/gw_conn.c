@@ -6,8 +6,11 @@
 #include <strings.h>
 #include <time.h>
 
+#include "gw_batch.h"
 #include "gw_chan.h"
+#include "gw_deflate.h"
 #include "gw_frame.h"
+#include "gw_http.h"
 #include "gw_perm_check.h"
 #include "gw_query.h"
 #include "wsg_client.h"
@@ -208,8 +211,11 @@ void gw_conn_deliver(gw_worker *w, gw_conn *c, gw_msg *m)
 static int on_established(gw_worker *w, struct lws *wsi, gw_conn *c)
 {
     gw_node *n = gw_worker_node(w);
+    /* What the handshake negotiated (gw_conn_add_headers) is all that comes before this. */
+    uint8_t negotiated = c->flags & GW_CONN_F_Z;
     memset(c, 0, sizeof(*c));
     c->wsi = wsi;
+    c->flags = negotiated;
 
     /* The query is read once, here, while lws still holds the request's headers: credentials
      * and resume positions come from the same reading of it. */
@@ -238,6 +244,12 @@ static int on_established(gw_worker *w, struct lws *wsi, gw_conn *c)
         return 0;
     }
 
+    const struct lws_protocols *proto = lws_get_protocol(wsi);
+    const char *batch = gw_query_get(&q, GW_QUERY_BATCH);
+    if ((batch && !strcmp(batch, "1")) ||
+        (proto && proto->name && !strcmp(proto->name, GW_HTTP_SUBPROTOCOL_BATCH)))
+        c->flags |= GW_CONN_F_BATCH;
+
     c->id = gw_worker_next_conn_id(w);
     c->connected_us = wsg_now_us();
     c->last_rx_us = wsg_mono_us();
@@ -246,11 +258,15 @@ static int on_established(gw_worker *w, struct lws *wsi, gw_conn *c)
     gw_worker_add_conn(w, c);
     wsg_metrics_add(&n->metrics, GW_M_CONNECTIONS, 1);
     wsg_metrics_add(&n->metrics, GW_M_CONNECTIONS_OPENED, 1);
+    if (c->flags & GW_CONN_F_Z)
+        wsg_metrics_add(&n->metrics, GW_M_COMPRESSED_CONNECTIONS, 1);
     if (gw_bus_publish_conn(n->bus, WSGATE__CONN_EVENT__KIND__OPEN, gw_worker_index(w),
                             gw_worker_next_event_seq(w), c->id, c->user, c->connected_us, NULL))
         wsg_warn("conn_event_not_published", "conn=%llu user=\"%s\" kind=open",
                  (unsigned long long)c->id, c->user);
-    wsg_debug("conn_open", "conn=%llu user=\"%s\"", (unsigned long long)c->id, c->user);
+    wsg_debug("conn_open", "conn=%llu user=\"%s\" deflate=%d batch=%d",
+              (unsigned long long)c->id, c->user, !!(c->flags & GW_CONN_F_Z),
+              !!(c->flags & GW_CONN_F_BATCH));
 
     /* The welcome follows once the routers said where the client stands (gw_resume). */
     gw_resume_status rs = gw_resume_start(w, c, &q);
@@ -492,6 +508,68 @@ static void on_text(gw_worker *w, gw_conn *c, const char *data, size_t len)
     }
 }
 
+/* Closes at once (lws sends the close frame): the connection is past saving. metric: the
+ * close reason counted now (GW_M__COUNT: none). */
+static int fail_now(gw_node *n, struct lws *wsi, gw_conn *c, enum lws_close_status code,
+                    const char *reason, gw_metric_id metric)
+{
+    if (metric != GW_M__COUNT)
+        wsg_metrics_add(&n->metrics, metric, 1);
+    c->close_metric = GW_M__COUNT; /* counted here, not again in CLOSED */
+    c->state = GW_CONN_CLOSING;
+    c->close_started = 1;
+    lws_close_reason(wsi, code, (unsigned char *)reason, strlen(reason));
+    return -1;
+}
+
+static int too_big(gw_node *n, struct lws *wsi, gw_conn *c)
+{
+    wsg_metrics_add(&n->metrics, GW_M_REJECTED_TOO_BIG, 1);
+    return fail_now(n, wsi, c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too big",
+                    GW_M_CLOSED_TOO_BIG);
+}
+
+/* A whole text message as it came (compressed: inflated here, in one go, with the worker's
+ * inflater: a connection keeps no zlib state). lws does not check UTF-8 (see gw_worker): it is
+ * checked here, on what the message says once inflated. */
+static int on_message(gw_worker *w, struct lws *wsi, gw_conn *c, const unsigned char *data,
+                      size_t len)
+{
+    gw_node *n = gw_worker_node(w);
+    wsg_metrics_add(&n->metrics, GW_M_FRAMES_RECEIVED, 1);
+    wsg_metrics_add(&n->metrics, GW_M_BYTES_RECEIVED, (int64_t)len);
+    if (c->flags & GW_CONN_F_RX_Z) {
+        gw_deflate *d = gw_worker_deflate(w);
+        const unsigned char *out = NULL;
+        size_t olen = 0;
+        /* A deflate bomb stops at the cap: never more than one byte past it is inflated. */
+        gw_inflate_status st = d ? gw_deflate_inflate(d, data, len,
+                                                      (size_t)n->cfg->max_message_bytes, &out,
+                                                      &olen)
+                                 : GW_INFLATE_BAD;
+        switch (st) {
+        case GW_INFLATE_OK:
+            break;
+        case GW_INFLATE_TOO_BIG:
+            return too_big(n, wsi, c);
+        case GW_INFLATE_BAD:
+            wsg_debug("inflate_failed", "conn=%llu", (unsigned long long)c->id);
+            return fail_now(n, wsi, c, LWS_CLOSE_STATUS_INVALID_PAYLOAD, "bad compressed data",
+                            GW_M_CLOSED_OTHER);
+        case GW_INFLATE_NOMEM:
+            gw_conn_close(c, 1011, "out of memory", GW_M_CLOSED_OTHER);
+            return 0;
+        }
+        data = out;
+        len = olen;
+    }
+    if (!wsg_utf8_valid(data, len))
+        return fail_now(n, wsi, c, LWS_CLOSE_STATUS_INVALID_PAYLOAD, "bad utf8",
+                        GW_M_CLOSED_OTHER);
+    on_text(w, c, (const char *)data, len);
+    return 0;
+}
+
 /* lws hands a message over in pieces (fragments, and chunks of large frames); a message is
  * complete when lws says the final piece has arrived. */
 static int on_receive(gw_worker *w, struct lws *wsi, gw_conn *c, const void *in, size_t len)
@@ -505,21 +583,22 @@ static int on_receive(gw_worker *w, struct lws *wsi, gw_conn *c, const void *in,
     int final = lws_is_final_fragment(wsi);
     if (c->rx_len == 0)
         c->rx_binary = (uint8_t)lws_frame_is_binary(wsi);
-    size_t max = (size_t)n->cfg->max_message_bytes;
-    if ((size_t)c->rx_len + len > max) {
-        wsg_metrics_add(&n->metrics, GW_M_REJECTED_TOO_BIG, 1);
-        wsg_metrics_add(&n->metrics, GW_M_CLOSED_TOO_BIG, 1);
-        c->close_metric = GW_M__COUNT; /* counted here, not again in CLOSED */
-        c->state = GW_CONN_CLOSING;
-        c->close_started = 1;
-        static const char reason[] = "message too big";
-        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)reason,
-                         sizeof(reason) - 1);
-        return -1;
+    /* RSV1 is on a message's first frame only (RFC 7692 6.1), so it is read on the message's
+     * first piece: lws_get_reserved_bits tells the current frame's. */
+    if (lws_is_first_fragment(wsi)) {
+        if (lws_get_reserved_bits(wsi) & 0x40)
+            c->flags |= GW_CONN_F_RX_Z;
+        else
+            c->flags &= (uint8_t)~GW_CONN_F_RX_Z;
     }
+    /* Compressed or not, what arrives is held to the cap before anything is inflated. */
+    size_t max = (size_t)n->cfg->max_message_bytes;
+    if ((size_t)c->rx_len + len > max)
+        return too_big(n, wsi, c);
 
     if (c->rx_binary) {
-        /* Not our protocol: the content is not kept, only its size is checked. */
+        /* Not our protocol: the content is not kept (nor inflated), only its size is
+         * checked. */
         c->rx_len += (uint32_t)len;
         if (final) {
             wsg_metrics_add(&n->metrics, GW_M_FRAMES_RECEIVED, 1);
@@ -532,13 +611,9 @@ static int on_receive(gw_worker *w, struct lws *wsi, gw_conn *c, const void *in,
         return 0;
     }
 
-    if (final && c->rx_len == 0) {
-        /* The common case, a message in one piece, is parsed in place. */
-        wsg_metrics_add(&n->metrics, GW_M_FRAMES_RECEIVED, 1);
-        wsg_metrics_add(&n->metrics, GW_M_BYTES_RECEIVED, (int64_t)len);
-        on_text(w, c, in, len);
-        return 0;
-    }
+    if (final && c->rx_len == 0)
+        /* The common case, a message in one piece, is taken in place. */
+        return on_message(w, wsi, c, in, len);
     if ((size_t)c->rx_len + len > c->rx_cap) {
         size_t cap = c->rx_cap ? c->rx_cap : 4096;
         while (cap < (size_t)c->rx_len + len)
@@ -558,12 +633,11 @@ static int on_receive(gw_worker *w, struct lws *wsi, gw_conn *c, const void *in,
         memcpy(c->rx + c->rx_len, in, len);
         c->rx_len += (uint32_t)len;
     }
+    int r = 0;
     if (final) {
-        wsg_metrics_add(&n->metrics, GW_M_FRAMES_RECEIVED, 1);
-        wsg_metrics_add(&n->metrics, GW_M_BYTES_RECEIVED, (int64_t)c->rx_len);
         size_t mlen = c->rx_len;
         c->rx_len = 0;
-        on_text(w, c, (const char *)c->rx, mlen);
+        r = on_message(w, wsi, c, c->rx, mlen);
         /* Large buffers are not kept for the connection's whole life. */
         if (c->rx_cap > 4096) {
             free(c->rx);
@@ -571,29 +645,74 @@ static int on_receive(gw_worker *w, struct lws *wsi, gw_conn *c, const void *in,
             c->rx_cap = 0;
         }
     }
-    return 0;
+    return r;
 }
 
-/* Writes as many queued frames as one send takes: a lone frame straight from its shared
- * buffer, several gathered in the worker's scratch buffer (one syscall instead of one each,
- * which is what a busy connection mostly costs). Returns the frames written, -1 on error. */
-static int write_batch(gw_worker *w, struct lws *wsi, gw_conn *c)
+/* The frame m is on c: its compressed form (built once per worker, shared by every
+ * compressing connection) when c negotiated permessage-deflate and m is at least
+ * WSGATE_COMPRESSION_MIN_BYTES and compresses to something smaller; else the plain one. */
+static const unsigned char *frame_for(gw_worker *w, const gw_conn *c, gw_msg *m, size_t *len,
+                                      int *compressed)
+{
+    const gw_config *cfg = gw_worker_node(w)->cfg;
+    if ((c->flags & GW_CONN_F_Z) && m->len >= (uint64_t)cfg->compression_min_bytes &&
+        gw_deflate_msg(gw_worker_deflate(w), m)) {
+        *compressed = 1;
+        return gw_msg_zframe(m, len);
+    }
+    *compressed = 0;
+    return gw_msg_frame(m, len);
+}
+
+static void count_compressed(gw_node *n, int64_t before, int64_t after)
+{
+    if (!before)
+        return;
+    wsg_metrics_add(&n->metrics, GW_M_COMPRESSION_BYTES_IN, before);
+    wsg_metrics_add(&n->metrics, GW_M_COMPRESSION_BYTES_OUT, after);
+}
+
+/* Sent: the first count queued messages are gone. */
+static void written(gw_node *n, gw_conn *c, uint32_t count)
+{
+    size_t before = c->q.bytes;
+    int64_t now_us = wsg_now_us();
+    for (uint32_t i = 0; i < count; i++) {
+        gw_metrics_sent(&n->metrics, gw_outq_peek(&c->q), now_us);
+        gw_outq_pop(&c->q);
+    }
+    account(n, c, before);
+}
+
+/* Writes as many queued frames as one send takes (at most max): a lone frame straight from
+ * its shared buffer, several gathered in the worker's scratch buffer (one syscall instead of
+ * one each, which is what a busy connection mostly costs). Returns the frames written, -1 on
+ * error. */
+static int write_frames(gw_worker *w, struct lws *wsi, gw_conn *c, uint32_t max)
 {
     gw_node *n = gw_worker_node(w);
     size_t flen;
-    const unsigned char *f = gw_msg_frame(gw_outq_peek(&c->q), &flen);
+    int z;
+    gw_msg *m = gw_outq_peek(&c->q);
+    const unsigned char *f = frame_for(w, c, m, &flen, &z);
+    int64_t zin = z ? m->len : 0, zout = z ? m->zlen : 0;
     uint32_t count = 1;
     const unsigned char *out = f;
     size_t total = flen;
-    if (c->q.count > 1 && flen < GW_WRITE_BATCH) {
+    if (c->q.count > 1 && max > 1 && flen < GW_WRITE_BATCH) {
         unsigned char *buf = gw_worker_write_buf(w);
         memcpy(buf, f, flen);
-        for (; count < c->q.count; count++) {
-            f = gw_msg_frame(gw_outq_at(&c->q, count), &flen);
+        for (; count < c->q.count && count < max; count++) {
+            m = gw_outq_at(&c->q, count);
+            f = frame_for(w, c, m, &flen, &z);
             if (total + flen > GW_WRITE_BATCH)
                 break;
             memcpy(buf + total, f, flen);
             total += flen;
+            if (z) {
+                zin += m->len;
+                zout += m->zlen;
+            }
         }
         out = buf;
     }
@@ -604,14 +723,122 @@ static int write_batch(gw_worker *w, struct lws *wsi, gw_conn *c)
         wsg_debug("write_failed", "conn=%llu", (unsigned long long)c->id);
         return -1;
     }
-    size_t before = c->q.bytes;
-    int64_t now_us = wsg_now_us();
-    for (uint32_t i = 0; i < count; i++) {
-        gw_metrics_sent(&n->metrics, gw_outq_peek(&c->q), now_us);
-        gw_outq_pop(&c->q);
-    }
-    account(n, c, before);
+    count_compressed(n, zin, zout);
+    written(n, c, count);
     return (int)count;
+}
+
+/* For a batching client with several frames queued: one batch frame holding as many of them
+ * as fit in GW_BATCH_MAX, compressed for this connection alone when it is big enough (a batch
+ * is this connection's own, so it cannot be shared). Returns the frames written, 0 when fewer
+ * than two fit (the first then goes on its own), -1 on error. */
+static int write_batch(gw_worker *w, struct lws *wsi, gw_conn *c)
+{
+    gw_node *n = gw_worker_node(w);
+    unsigned char *buf = gw_worker_batch_buf(w);
+    if (!buf)
+        return 0;
+    unsigned char *payload = buf + (GW_WORKER_BATCH_BUF - GW_BATCH_MAX);
+    gw_batch b;
+    if (gw_batch_init(&b, payload, GW_BATCH_MAX))
+        return 0;
+    uint32_t count = 0;
+    while (count < c->q.count) {
+        gw_msg *m = gw_outq_at(&c->q, count);
+        if (gw_batch_add(&b, gw_msg_payload(m), m->len))
+            break;
+        count++;
+    }
+    if (count < 2)
+        return 0;
+    size_t plen = gw_batch_finish(&b), wlen = plen;
+    int z = 0;
+    if ((c->flags & GW_CONN_F_Z) && plen >= (uint64_t)n->cfg->compression_min_bytes) {
+        const unsigned char *zp;
+        size_t zl;
+        if (!gw_deflate_compress(gw_worker_deflate(w), payload, plen, &zp, &zl) && zl < plen) {
+            memcpy(payload, zp, zl);
+            wlen = zl;
+            z = 1;
+        }
+    }
+    uint8_t h = gw_frame_header(payload, wlen, z);
+    int wrote = lws_write(wsi, payload - h, h + wlen, LWS_WRITE_RAW);
+    if (wrote < (int)(h + wlen)) {
+        wsg_debug("write_failed", "conn=%llu", (unsigned long long)c->id);
+        return -1;
+    }
+    wsg_metrics_add(&n->metrics, GW_M_BATCH_FRAMES, 1);
+    if (z)
+        count_compressed(n, (int64_t)plen, (int64_t)wlen);
+    written(n, c, count);
+    return (int)count;
+}
+
+void gw_conn_hold_over(gw_worker *w, gw_conn *c)
+{
+    (void)w;
+    if (c->hold != GW_CONN_HOLD_WAITING)
+        return;
+    c->hold = GW_CONN_HOLD_OVER;
+    lws_callback_on_writable(c->wsi);
+}
+
+/* ---- permessage-deflate negotiation ---- */
+
+int gw_conn_deflate_offer(gw_worker *w, struct lws *wsi, gw_conn *c)
+{
+    gw_deflate *d = gw_worker_deflate(w);
+    /* One offer is taken at most (lws would ask again for a second permessage-deflate). */
+    if (!d || (c->flags & GW_CONN_F_Z_OFFER))
+        return 1;
+    int total = lws_hdr_total_length(wsi, WSI_TOKEN_EXTENSIONS);
+    if (total <= 0)
+        return 1;
+    char *h = malloc((size_t)total + 1);
+    if (!h)
+        return 1;
+    int ok = lws_hdr_copy(wsi, h, total + 1, WSI_TOKEN_EXTENSIONS) >= 0 &&
+             gw_deflate_offer_ok(h, gw_deflate_window_bits(d));
+    if (!ok)
+        wsg_debug("deflate_offer_declined", "offer=\"%s\"", h);
+    free(h);
+    if (!ok)
+        return 1;
+    c->flags |= GW_CONN_F_Z_OFFER;
+    return 0;
+}
+
+/* lws 4.1.6 (the version wsgate is built against, Debian 12's) writes
+ * "Sec-WebSocket-Extensions: permessage-deflate" plus only the arg-less options the client
+ * itself offered, then "\r\n", then asks for more headers here with args->p right after it.
+ * Browsers and Node's ws offer only client_max_window_bits, so lws could never say
+ * server_no_context_takeover, client_no_context_takeover or server_max_window_bits=N, which are
+ * what let the gateway share one compressed frame among all connections and keep no zlib state
+ * per connection. So the line lws just wrote is checked byte for byte and completed. If it is
+ * not what this lws writes, the connection does not compress (logged): outbound frames go
+ * uncompressed, and inbound compressed ones are still inflated one by one (a client using
+ * context takeover then fails with 1007 rather than being misread). */
+int gw_conn_add_headers(gw_worker *w, gw_conn *c, struct lws_process_html_args *args)
+{
+    if (!(c->flags & GW_CONN_F_Z_OFFER) || (c->flags & GW_CONN_F_Z) || !args || !args->p)
+        return 0;
+    gw_deflate *d = gw_worker_deflate(w);
+    /* lws wrote the status line and Sec-WebSocket-Accept before the suffix: more than the
+     * suffix's length is readable before args->p. */
+    char *end = d && args->max_len > 0
+                    ? gw_deflate_patch_response(args->p, (size_t)args->max_len,
+                                                gw_deflate_window_bits(d))
+                    : NULL;
+    if (!end) {
+        wsg_log_every(1000, WSG_LOG_ERROR, "deflate_response_unexpected",
+                      "reason=\"lws did not write the expected extension header\"");
+        return 0;
+    }
+    args->max_len -= (int)(end - args->p);
+    args->p = end;
+    c->flags |= GW_CONN_F_Z;
+    return 0;
 }
 
 void gw_conn_idle_check(gw_worker *w, gw_conn *c, int64_t now_mono_us)
@@ -667,9 +894,26 @@ static int on_writeable(gw_worker *w, struct lws *wsi, gw_conn *c)
             lws_callback_on_writable(wsi);
             return 0;
         }
-        if (write_batch(w, wsi, c) < 0)
+        int batching = c->flags & GW_CONN_F_BATCH;
+        int64_t delay_ms = n->cfg->batch_delay_ms;
+        if (batching && delay_ms > 0 && c->q.count == 1 && c->state == GW_CONN_OPEN) {
+            /* A lone frame may wait WSGATE_BATCH_DELAY for company (the worker's hold list
+             * says when it is over: no timer per connection). */
+            if (c->hold == GW_CONN_HOLD_WAITING)
+                break;
+            if (c->hold == GW_CONN_HOLD_NONE && gw_worker_hold(w, c, delay_ms * 1000) == 0) {
+                c->hold = GW_CONN_HOLD_WAITING;
+                break;
+            }
+        }
+        int r = batching && c->q.count > 1 ? write_batch(w, wsi, c) : 0;
+        if (r == 0)
+            r = write_frames(w, wsi, c, batching ? 1 : UINT32_MAX);
+        if (r < 0)
             return -1;
     }
+    if (c->hold == GW_CONN_HOLD_OVER && gw_outq_empty(&c->q))
+        c->hold = GW_CONN_HOLD_NONE;
     if (c->state == GW_CONN_OPEN)
         gw_resume_writeable(w, c);
     if (c->state == GW_CONN_CLOSING) {
@@ -695,6 +939,8 @@ static void on_closed(gw_worker *w, gw_conn *c)
     if (c->id) {
         gw_worker_remove_conn(w, c);
         wsg_metrics_add(&n->metrics, GW_M_CONNECTIONS, -1);
+        if (c->flags & GW_CONN_F_Z)
+            wsg_metrics_add(&n->metrics, GW_M_COMPRESSED_CONNECTIONS, -1);
         if (gw_bus_publish_conn(n->bus, WSGATE__CONN_EVENT__KIND__CLOSE, gw_worker_index(w),
                                 gw_worker_next_event_seq(w), c->id, c->user, c->connected_us,
                                 NULL))

@@ -28,6 +28,19 @@ typedef enum {
     GW_CONN_CLOSING,    /* a close code is set: flush the queue, then close */
 } gw_conn_state;
 
+enum {
+    GW_CONN_F_Z_OFFER = 1,  /* the client's permessage-deflate offer was taken (handshake) */
+    GW_CONN_F_Z = 2,        /* permessage-deflate negotiated: compressed frames may be sent */
+    GW_CONN_F_RX_Z = 4,     /* the message being received is compressed (RSV1) */
+    GW_CONN_F_BATCH = 8,    /* batch frames (?batch=1 or subprotocol wsgate.batch) */
+};
+
+typedef enum {
+    GW_CONN_HOLD_NONE = 0,
+    GW_CONN_HOLD_WAITING,   /* a lone frame waits (the worker's hold list will release it) */
+    GW_CONN_HOLD_OVER,      /* its wait is over: write what is queued */
+} gw_conn_hold;
+
 typedef struct gw_conn {
     UT_hash_handle hh;
     uint64_t id;
@@ -43,6 +56,8 @@ typedef struct gw_conn {
     uint8_t close_started;      /* lws has been told to close: a second request would kill it */
     uint8_t violations;         /* consecutive messages over the inbound rate */
     uint8_t ping;               /* gw_conn_idle: 0 none, 1 due, 2 sent and unanswered */
+    uint8_t flags;              /* GW_CONN_F_*: compression and batch frames */
+    uint8_t hold;               /* gw_conn_hold: a lone frame waiting for company */
     int64_t last_rx_us;         /* monotonic: the last frame or pong from the client */
     gw_rate in_rate;
     gw_streams st;              /* stream positions, replay, gap repair (gw_resume) */
@@ -101,6 +116,16 @@ static inline size_t gw_conn_queued_bytes(const gw_conn *c) { return c->q.bytes;
  * close frame: nobody would read it); a close order past its flush deadline drops its queue
  * and closes. */
 void gw_conn_idle_check(gw_worker *w, gw_conn *c, int64_t now_mono_us);
+
+/* permessage-deflate negotiation, from lws' handshake (gw_worker's extension): whether the
+ * client's offer is taken (0) or declined (1), when lws constructs the extension ... */
+int gw_conn_deflate_offer(gw_worker *w, struct lws *wsi, gw_conn *c);
+/* ... and LWS_CALLBACK_ADD_HEADERS, where the response gets our parameters. Returns what the
+ * callback must return. */
+int gw_conn_add_headers(gw_worker *w, gw_conn *c, struct lws_process_html_args *args);
+
+/* WSGATE_BATCH_DELAY is over for a connection that held a lone frame. */
+void gw_conn_hold_over(gw_worker *w, gw_conn *c);
 
 /* Frees the connection's queue and closes it with 4008: the node is over its memory budget
  * and this is one of the longest queues. */

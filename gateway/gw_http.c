@@ -156,17 +156,18 @@ static int key_valid(const char *k)
     return lws_b64_decode_string(k, raw, (int)sizeof(raw)) == 16;
 }
 
-/* The client may offer no subprotocol or a list holding ours; a list without it is refused
- * (lws would otherwise drop the connection without an answer). */
+/* The client may offer no subprotocol or a list holding one of ours; a list without one is
+ * refused (lws would otherwise drop the connection without an answer). */
 static int subprotocol_ok(const char *list)
 {
     if (!list)
         return 1;
-    size_t want = strlen(GW_HTTP_SUBPROTOCOL);
     for (const char *t = list; *t;) {
         t += strspn(t, ", \t");
         size_t n = strcspn(t, ", \t");
-        if (n == want && strncmp(t, GW_HTTP_SUBPROTOCOL, n) == 0)
+        if ((n == strlen(GW_HTTP_SUBPROTOCOL) && strncmp(t, GW_HTTP_SUBPROTOCOL, n) == 0) ||
+            (n == strlen(GW_HTTP_SUBPROTOCOL_BATCH) &&
+             strncmp(t, GW_HTTP_SUBPROTOCOL_BATCH, n) == 0))
             return 1;
         t += n;
     }

@@ -16,6 +16,8 @@ typedef enum { GW_HTTP_CLIENT = 0, GW_HTTP_ADMIN } gw_http_port;
 
 /* The WebSocket subprotocol the gateway speaks (offering none is fine too). */
 #define GW_HTTP_SUBPROTOCOL "wsgate.v1"
+/* The same protocol, with batch frames (gw_batch). */
+#define GW_HTTP_SUBPROTOCOL_BATCH "wsgate.batch"
 
 /* Handles the HTTP callbacks of a session (HTTP, HTTP_WRITEABLE, CLOSED_HTTP,
  * HTTP_CONFIRM_UPGRADE). *state is the session's gw_http storage slot. Returns what the

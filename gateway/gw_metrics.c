@@ -45,6 +45,17 @@ static const wsg_metric_buckets latency_buckets = {
     latency_le_us, sizeof(latency_le_us) / sizeof(latency_le_us[0]), 1000000};
 
 const wsg_metric_desc gw_metric_descs[GW_M__COUNT] = {
+    [GW_M_COMPRESSION_BYTES_IN] = {"wsgate_compression_bytes_in_total", NULL, WSG_METRIC_COUNTER,
+                                   "Payload bytes of frames written compressed, before "
+                                   "compression"},
+    [GW_M_COMPRESSION_BYTES_OUT] = {"wsgate_compression_bytes_out_total", NULL,
+                                    WSG_METRIC_COUNTER,
+                                    "Payload bytes of frames written compressed, after "
+                                    "compression (as on the wire)"},
+    [GW_M_COMPRESSED_CONNECTIONS] = {"wsgate_compressed_connections", NULL, WSG_METRIC_GAUGE,
+                                     "Connections that negotiated permessage-deflate"},
+    [GW_M_BATCH_FRAMES] = {"wsgate_batch_frames_total", NULL, WSG_METRIC_COUNTER,
+                           "Batch frames written (each holds several frames)"},
     [GW_M_CONNECTIONS] = {"wsgate_connections", NULL, WSG_METRIC_GAUGE,
                           "Authenticated WebSocket connections open now"},
     [GW_M_CONNECTIONS_OPENED] = {"wsgate_connections_opened_total", NULL, WSG_METRIC_COUNTER,

@@ -35,6 +35,10 @@ typedef enum {
     GW_M_BYTES_SENT_FIRST,      /* wsgate_sent_bytes_total{stream}, the same */
     GW_M_BYTES_SENT_LAST = GW_M_BYTES_SENT_FIRST + WSG_STREAM_KINDS - 1,
     GW_M_DELIVERY_LATENCY,      /* histogram, observed in microseconds */
+    GW_M_COMPRESSION_BYTES_IN,  /* payload bytes of frames sent compressed, before ... */
+    GW_M_COMPRESSION_BYTES_OUT, /* ... and after compression */
+    GW_M_COMPRESSED_CONNECTIONS, /* gauge: connections with permessage-deflate */
+    GW_M_BATCH_FRAMES,          /* batch frames sent */
     GW_M_REJECTED_FIRST,        /* wsgate_frames_rejected_total{reason}: gateway codes */
     GW_M_REJECTED_LAST = GW_M_REJECTED_FIRST + WSG_CLIENT_ERR__GATEWAY_END - 2,
     GW_M_REJECTED_TOO_BIG,

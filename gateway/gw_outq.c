@@ -9,11 +9,11 @@
 /* Server frames are never masked and never fragmented here: FIN + text opcode, then the
  * length in 7, 7+16 or 7+64 bits. lws_write() would build the same header on every write;
  * building it once lets one buffer serve every connection and lets frames be batched. */
-static uint8_t frame_header(unsigned char *end, uint64_t len)
+uint8_t gw_frame_header(unsigned char *end, uint64_t len, int compressed)
 {
     unsigned char h[10];
     uint8_t n;
-    h[0] = 0x81;
+    h[0] = compressed ? 0xc1 : 0x81;
     if (len < 126) {
         h[1] = (unsigned char)len;
         n = 2;
@@ -48,7 +48,11 @@ gw_msg *gw_msg_new_in(const void *payload, size_t len, int64_t created_us, unsig
     m->seq = seq;
     m->epoch = epoch;
     m->kind = (uint8_t)kind;
-    m->hdr = frame_header(m->buf + LWS_PRE, len);
+    m->hdr = gw_frame_header(m->buf + LWS_PRE, len, 0);
+    m->zstate = GW_MSG_Z_UNTRIED;
+    m->zhdr = 0;
+    m->zlen = 0;
+    m->zframe = NULL;
     if (len)
         memcpy(m->buf + LWS_PRE, payload, len);
     if (nlen)
@@ -64,8 +68,10 @@ gw_msg *gw_msg_new(const void *payload, size_t len, int64_t created_us)
 
 void gw_msg_unref(gw_msg *m)
 {
-    if (m && --m->refs == 0)
+    if (m && --m->refs == 0) {
+        free(m->zframe);
         free(m);
+    }
 }
 
 static int grow(gw_outq *q)

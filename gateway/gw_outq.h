@@ -21,6 +21,12 @@ typedef struct gw_msg {
     uint64_t epoch;      /* history epoch of seq */
     uint8_t kind;        /* the stream's kind (wsg_stream_kind); WSG_STREAM_NONE: none */
     uint8_t hdr;         /* frame header bytes, just before the payload */
+    /* The permessage-deflate form (gw_deflate_msg), built the first time a compressing
+     * connection writes the message and shared by all of them: */
+    uint8_t zstate;      /* gw_msg_zstate */
+    uint8_t zhdr;        /* its frame header bytes */
+    uint32_t zlen;       /* its compressed payload bytes */
+    unsigned char *zframe; /* header + compressed payload (owned), FIN + RSV1 + text */
     /* LWS_PRE bytes of headroom (ending with the header), the payload, then the stream's name
      * (NUL-terminated; empty for unnamed kinds and messages outside any stream). */
     unsigned char buf[];
@@ -43,6 +49,21 @@ static inline const unsigned char *gw_msg_frame(const gw_msg *m, size_t *len)
     *len = (size_t)m->hdr + m->len;
     return m->buf + LWS_PRE - m->hdr;
 }
+typedef enum {
+    GW_MSG_Z_UNTRIED = 0,
+    GW_MSG_Z_BUILT,     /* zframe holds the compressed frame */
+    GW_MSG_Z_PLAIN,     /* compressing would not make it smaller (or failed): send it as is */
+} gw_msg_zstate;
+/* The compressed frame and its length (zstate GW_MSG_Z_BUILT only). */
+static inline const unsigned char *gw_msg_zframe(const gw_msg *m, size_t *len)
+{
+    *len = (size_t)m->zhdr + m->zlen;
+    return m->zframe;
+}
+/* Writes the header of an unmasked, final text frame of len payload bytes so that it ends at
+ * end (at most 10 bytes before it), with RSV1 (a permessage-deflate compressed message) when
+ * compressed. Returns its length. */
+uint8_t gw_frame_header(unsigned char *end, uint64_t len, int compressed);
 static inline void gw_msg_ref(gw_msg *m) { m->refs++; }
 void gw_msg_unref(gw_msg *m);
 

@@ -10,6 +10,7 @@ static const char *const names[GW_QUERY__COUNT] = {
     [GW_QUERY_SINCE] = "since",
     [GW_QUERY_BROADCAST_SINCE] = "broadcast_since",
     [GW_QUERY_EPOCH] = "epoch",
+    [GW_QUERY_BATCH] = "batch",
 };
 
 void gw_query_init(gw_query *q) { memset(q, 0, sizeof(*q)); }

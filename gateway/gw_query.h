@@ -1,5 +1,6 @@
 /* gw_query: the arguments of a WebSocket upgrade's query string that the gateway reads —
- * token and user_id (who the client is), since, broadcast_since and epoch (where it resumes).
+ * token and user_id (who the client is), since, broadcast_since and epoch (where it resumes),
+ * batch (whether it wants batch frames).
  * Read once per connection, whatever their length and order; each may appear at most once,
  * so a client cannot slip a second value past one reader and not another. Other arguments
  * are ignored. libwebsockets has already percent-decoded the arguments and split them at
@@ -16,6 +17,7 @@ typedef enum {
     GW_QUERY_SINCE,
     GW_QUERY_BROADCAST_SINCE,
     GW_QUERY_EPOCH,
+    GW_QUERY_BATCH,     /* batch=1: batch frames (gw_batch) */
     GW_QUERY__COUNT
 } gw_query_arg;
 

@@ -9,7 +9,9 @@
 #include "gw_accept.h"
 #include "gw_chan.h"
 #include "gw_chidx.h"
+#include "gw_batch.h"
 #include "gw_conn.h"
+#include "gw_deflate.h"
 #include "gw_http.h"
 #include "gw_shed.h"
 #include "wsg_log.h"
@@ -66,7 +68,7 @@ struct gw_worker {
      * client vhost (the context's default: WebSocket and HTTP on WSGATE_LISTEN), the admin
      * vhost (worker 0, HTTP on WSGATE_ADMIN_LISTEN), and one holding the listening sockets
      * themselves (gw_accept: raw descriptors, never a peer). */
-    struct lws_protocols protocols[2];
+    struct lws_protocols protocols[3]; /* wsgate.v1, wsgate.batch */
     struct lws_protocols admin_protocols[2];
     struct lws_vhost *client_vh, *admin_vh;
     gw_accept accept;
@@ -101,6 +103,14 @@ struct gw_worker {
     int64_t resync_last_us;            /* when the set was last announced; 0: never */
     lws_sorted_usec_list_t sul_resync; /* a held-back announcement */
     unsigned char wbuf[GW_WRITE_BATCH];
+
+    gw_deflate *deflate;               /* permessage-deflate codec (NULL: compression off) */
+    unsigned char *batch_buf;          /* GW_WORKER_BATCH_BUF bytes, made when first needed */
+    /* Batching connections holding a lone frame (WSGATE_BATCH_DELAY): a FIFO, so in due order
+     * (one delay for all), of ids rather than pointers (a connection may go meanwhile). */
+    struct gw_hold { uint64_t conn_id; int64_t due_us; } *holds;
+    uint32_t hold_head, hold_n, hold_cap;
+    lws_sorted_usec_list_t sul_hold;
 };
 
 gw_node *gw_worker_node(gw_worker *w) { return w->node; }
@@ -108,6 +118,60 @@ gw_chidx *gw_worker_chidx(gw_worker *w) { return w->chidx; }
 unsigned gw_worker_index(const gw_worker *w) { return w->idx; }
 unsigned char *gw_worker_write_buf(gw_worker *w) { return w->wbuf; }
 int gw_worker_draining(const gw_worker *w) { return w->draining; }
+gw_deflate *gw_worker_deflate(gw_worker *w) { return w->deflate; }
+
+unsigned char *gw_worker_batch_buf(gw_worker *w)
+{
+    if (!w->batch_buf)
+        w->batch_buf = malloc(GW_WORKER_BATCH_BUF);
+    return w->batch_buf;
+}
+
+/* ---- batch delay ---- */
+
+static void hold_tick(lws_sorted_usec_list_t *sul)
+{
+    gw_worker *w = lws_container_of(sul, gw_worker, sul_hold);
+    int64_t now = wsg_mono_us();
+    while (w->hold_n) {
+        struct gw_hold *h = &w->holds[w->hold_head];
+        if (h->due_us > now) {
+            lws_sul_schedule(w->ctx, 0, &w->sul_hold, hold_tick, h->due_us - now);
+            return;
+        }
+        gw_conn *c;
+        HASH_FIND(hh, w->conns, &h->conn_id, sizeof(uint64_t), c);
+        w->hold_head = (w->hold_head + 1) % w->hold_cap;
+        w->hold_n--;
+        if (c)
+            gw_conn_hold_over(w, c);
+    }
+    /* Nobody waits: the list's memory goes back. */
+    free(w->holds);
+    w->holds = NULL;
+    w->hold_head = w->hold_cap = 0;
+}
+
+int gw_worker_hold(gw_worker *w, gw_conn *c, int64_t delay_us)
+{
+    if (w->hold_n == w->hold_cap) {
+        uint32_t cap = w->hold_cap ? w->hold_cap * 2 : 64;
+        struct gw_hold *h = malloc(sizeof(*h) * cap);
+        if (!h)
+            return -1;
+        for (uint32_t i = 0; i < w->hold_n; i++)
+            h[i] = w->holds[(w->hold_head + i) % w->hold_cap];
+        free(w->holds);
+        w->holds = h;
+        w->hold_head = 0;
+        w->hold_cap = cap;
+    }
+    w->holds[(w->hold_head + w->hold_n) % w->hold_cap] =
+        (struct gw_hold){c->id, wsg_mono_us() + delay_us};
+    if (w->hold_n++ == 0)
+        lws_sul_schedule(w->ctx, 0, &w->sul_hold, hold_tick, delay_us);
+    return 0;
+}
 
 uint64_t gw_worker_next_conn_id(gw_worker *w)
 {
@@ -556,10 +620,46 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return c ? gw_conn_callback(w, wsi, reason, c, in, len) : -1;
     case LWS_CALLBACK_CLOSED:
         return c ? gw_conn_callback(w, wsi, reason, c, in, len) : 0;
+    case LWS_CALLBACK_ADD_HEADERS:
+        return c ? gw_conn_add_headers(w, c, in) : 0;
     default:
         return 0;
     }
 }
+
+/* permessage-deflate, as far as lws is concerned. lws 4.1.6 refuses a frame with RSV1 unless
+ * an extension is active on the connection, so one named permessage-deflate is registered on
+ * the client vhost; but its work is done by wsgate (gw_deflate, gw_conn: per-worker zlib,
+ * frames compressed once per worker), so this one passes everything through. Returning 0
+ * (lws' private PMDR_UNKNOWN) from PAYLOAD_RX makes lws hand the bytes to the protocol
+ * callback as they came (PMDR_DID_NOTHING, 1, would skip the callback); PAYLOAD_TX and
+ * PACKET_TX_PRESEND leave what we write alone. Its option table is empty, so lws' handshake
+ * writes exactly "Sec-WebSocket-Extensions: permessage-deflate" and gw_conn_add_headers adds
+ * the parameters lws cannot (it only echoes arg-less options the client itself offered). */
+static const struct lws_ext_options deflate_no_options[] = {{NULL, EXTARG_NONE}};
+
+static int deflate_extension(struct lws_context *ctx, const struct lws_extension *ext,
+                             struct lws *wsi, enum lws_extension_callback_reasons reason,
+                             void *user, void *in, size_t len)
+{
+    (void)ext;
+    (void)user;
+    (void)len;
+    if (reason != LWS_EXT_CB_CONSTRUCT)
+        return 0;
+    gw_worker *w = lws_context_user(ctx);
+    gw_conn *c = lws_wsi_user(wsi);
+    if (!w || !c || gw_conn_deflate_offer(w, wsi, c))
+        return 1; /* declined: lws answers without the extension */
+    if (in)
+        *(const struct lws_ext_options **)in = deflate_no_options;
+    return 0;
+}
+
+static const struct lws_extension client_extensions[] = {
+    {"permessage-deflate", deflate_extension, NULL},
+    {NULL, NULL, NULL},
+};
 
 /* The admin vhost: plain HTTP on WSGATE_ADMIN_LISTEN (worker 0). */
 typedef struct gw_admin_session {
@@ -637,6 +737,18 @@ gw_worker *gw_worker_new(gw_node *node, unsigned idx, char *err, size_t errlen)
         /* Without this lws caps every send at rx_buffer_size and buffers the rest. */
         .tx_packet_size = GW_WRITE_BATCH,
     };
+    /* The same protocol with batch frames: a subprotocol of its own, so that a browser can
+     * ask for them without touching the URL. */
+    w->protocols[1] = w->protocols[0];
+    w->protocols[1].name = GW_HTTP_SUBPROTOCOL_BATCH;
+    if (cfg->compression && !(w->deflate = gw_deflate_new((int)cfg->compression_window_bits))) {
+        gw_chidx_free(w->chidx);
+        wsg_queue_destroy(&w->inbox);
+        pthread_mutex_destroy(&w->post_lock);
+        free(w);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
     w->admin_protocols[0] = (struct lws_protocols){
         .name = "wsgate-admin",
         .callback = admin_callback,
@@ -656,7 +768,12 @@ gw_worker *gw_worker_new(gw_node *node, unsigned idx, char *err, size_t errlen)
      * comes with every per-connection timer (idle pings) as well as every message. (Debian's
      * lws 4.1.6 libuv plugin was tried first: it drops a server close frame, 1006 instead of
      * 4001 on a refused token.) */
-    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_LIBEV;
+    info.options = LWS_SERVER_OPTION_LIBEV;
+    /* No LWS_SERVER_OPTION_VALIDATE_UTF8: lws would check compressed bytes as text (only its
+     * own deflate extension can tell it not to); gw_conn checks every text message itself,
+     * after inflating, and closes with 1007 as lws did. */
+    if (cfg->compression)
+        info.extensions = client_extensions;
     w->loop = ev_loop_new(EVBACKEND_EPOLL);
     if (!w->loop) {
         snprintf(err, errlen, "cannot create the event loop (worker %u)", idx);
@@ -682,6 +799,7 @@ gw_worker *gw_worker_new(gw_node *node, unsigned idx, char *err, size_t errlen)
      * the listen vhost in their NO_LISTEN group. */
     struct lws_context_creation_info vinfo = info;
     vinfo.foreign_loops = NULL;
+    vinfo.extensions = NULL; /* no WebSocket on the other vhosts */
     vinfo.port = CONTEXT_PORT_NO_LISTEN;
     if (cfg->admin_listen_port && idx == 0) {
         vinfo.vhost_name = "admin";
@@ -711,6 +829,7 @@ fail:
     wsg_queue_destroy(&w->inbox);
     pthread_mutex_destroy(&w->post_lock);
     gw_chidx_free(w->chidx);
+    gw_deflate_free(w->deflate);
     free(w);
     return NULL;
 }
@@ -772,5 +891,8 @@ void gw_worker_free(gw_worker *w)
     wsg_queue_destroy(&w->inbox);
     pthread_mutex_destroy(&w->post_lock);
     gw_chidx_free(w->chidx);
+    gw_deflate_free(w->deflate);
+    free(w->batch_buf);
+    free(w->holds);
     free(w);
 }

@@ -74,6 +74,16 @@ unsigned gw_worker_index(const gw_worker *w);
  * are gathered for one send; valid until the callback returns. */
 unsigned char *gw_worker_write_buf(gw_worker *w);
 int gw_worker_draining(const gw_worker *w);
+/* The worker's permessage-deflate codec (gw_deflate), NULL with WSGATE_COMPRESSION=off. */
+struct gw_deflate *gw_worker_deflate(gw_worker *w);
+/* A scratch buffer of GW_WORKER_BATCH_BUF bytes where a batch frame is built (gw_batch: its
+ * header's room, then up to GW_BATCH_MAX bytes of payload); NULL if it cannot be made. Valid
+ * until the callback returns. */
+#define GW_WORKER_BATCH_BUF (16 + 65536)
+unsigned char *gw_worker_batch_buf(gw_worker *w);
+/* Calls gw_conn_hold_over(c) about delay_us from now (WSGATE_BATCH_DELAY; one delay for the
+ * whole worker). -1 on allocation failure. */
+int gw_worker_hold(gw_worker *w, gw_conn *c, int64_t delay_us);
 uint64_t gw_worker_next_conn_id(gw_worker *w);
 /* The next sequence number of this worker's ConnEvent stream (1, 2, ...). */
 uint64_t gw_worker_next_event_seq(gw_worker *w);

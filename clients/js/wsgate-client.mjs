@@ -60,6 +60,10 @@
  * @property {any} [WebSocket]  WebSocket class; defaults to globalThis.WebSocket. In Node pass
  *   the `ws` package's class.
  * @property {string|string[]} [protocols]  subprotocols to offer (e.g. 'wsgate.v1').
+ * @property {boolean} [batch=false]  ask for batch frames (?batch=1): when several frames wait
+ *   for this client at once, the gateway sends them as one {"type":"batch","messages":[...]}
+ *   frame; the client unpacks it and handles each frame as if it had come alone (in order,
+ *   before the seq dedupe), so nothing else changes.
  * @property {number} [backoffBaseMs=500]  backoff base: retry n waits random(0, min(cap, base*2^n)).
  * @property {number} [backoffCapMs=30000]  backoff cap.
  * @property {number} [stableMs=10000]  a connection that had its welcome and then stayed up at
@@ -108,6 +112,42 @@ const NOT_IN_A_STREAM = new Set(['welcome', 'pong', 'resync', 'error', 'sent', '
   'unsubscribed', 'presence', 'join', 'leave', 'reply']);
 
 const noop = () => {};
+
+const BATCH_PREFIX = '{"type":"batch","messages":[';
+
+/**
+ * The texts of a batch frame's messages, exactly as the gateway wrote them (it writes the
+ * prefix above, then each frame, a JSON object, separated by commas, then "]}"); null when the
+ * text is not in that form.
+ * @param {string} text
+ * @returns {string[]|null}
+ */
+function splitBatch(text) {
+  if (!text.startsWith(BATCH_PREFIX) || !text.endsWith(']}')) return null;
+  const out = [];
+  const end = text.length - 2;
+  let depth = 0;
+  let inString = false;
+  let start = BATCH_PREFIX.length;
+  for (let i = start; i < end; i++) {
+    const ch = text[i];
+    if (inString) {
+      if (ch === '\\') i++;
+      else if (ch === '"') inString = false;
+    } else if (ch === '"') {
+      inString = true;
+    } else if (ch === '{' || ch === '[') {
+      depth++;
+    } else if (ch === '}' || ch === ']') {
+      depth--;
+    } else if (ch === ',' && depth === 0) {
+      out.push(text.slice(start, i));
+      start = i + 1;
+    }
+  }
+  if (start < end) out.push(text.slice(start, end));
+  return depth === 0 && !inString ? out : null;
+}
 
 /** @param {unknown} v */
 const isSeq = (v) => Number.isSafeInteger(v) && /** @type {number} */ (v) >= 0;
@@ -170,6 +210,7 @@ export class WsgateClient {
     this._token = opts.token;
     this._userId = opts.userId;
     this._protocols = opts.protocols;
+    this._batch = opts.batch === true;
     this._baseMs = opts.backoffBaseMs ?? 500;
     this._capMs = opts.backoffCapMs ?? 30000;
     this._stableMs = opts.stableMs ?? 10000;
@@ -404,6 +445,7 @@ export class WsgateClient {
     const token = typeof this._token === 'function' ? this._token() : this._token;
     if (token != null) u.searchParams.set('token', token);
     else if (this._userId != null) u.searchParams.set('user_id', this._userId);
+    if (this._batch) u.searchParams.set('batch', '1');
     if (this._epoch !== null) {
       u.searchParams.set('since', String(this._seen.user));
       u.searchParams.set('broadcast_since', String(this._seen.broadcast));
@@ -521,6 +563,12 @@ export class WsgateClient {
     try { f = JSON.parse(data); } catch { f = null; }
     if (f === null || typeof f !== 'object' || Array.isArray(f) || typeof f.type !== 'string') {
       this._stats.invalidFrames++;
+      return;
+    }
+    if (f.type === 'batch' && Array.isArray(f.messages)) {
+      // Each frame's own text, so that what needs the exact text (a big epoch) still has it.
+      const parts = splitBatch(data) ?? f.messages.map((m) => JSON.stringify(m));
+      for (const part of parts) this._onData(part);
       return;
     }
     this._stats.framesReceived++;

@@ -18,13 +18,13 @@ export class Frame {
 }
 
 export class Client {
-  constructor(url, { headers, protocols, name } = {}) {
+  constructor(url, { headers, protocols, name, perMessageDeflate = false } = {}) {
     this.url = url;
     this.name = name ?? url.replace(/^.*\/ws/, '/ws').replace(/token=[^&]*/, 'token=…').slice(0, 80);
     this.frames = new Collector(`client ${this.name}`);
     this.closeInfo = null;
     this.ws = new WebSocket(url, protocols ?? [], {
-      headers, perMessageDeflate: false, handshakeTimeout: 5000,
+      headers, perMessageDeflate, handshakeTimeout: 5000,
     });
     this.opened = new Promise((resolve, reject) => {
       this.ws.once('open', resolve);

@@ -81,7 +81,7 @@ export class RawConn {
         else if (len === 127) { if (this.buf.length < 10) break; len = Number(this.buf.readBigUInt64BE(2)); off = 10; }
         if (this.buf.length < off + len) break;
         const payload = this.buf.subarray(off, off + len);
-        this.frames.push({ fin: !!(b0 & 0x80), opcode: b0 & 0x0f, payload });
+        this.frames.push({ fin: !!(b0 & 0x80), rsv: (b0 >> 4) & 7, opcode: b0 & 0x0f, payload });
         this.buf = this.buf.subarray(off + len);
       }
     }
