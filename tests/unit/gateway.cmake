@@ -22,3 +22,9 @@ wsgate_unit_test(test_gw_shed SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/gateway/t
 # Client RPC's pure parts (gateway/gw_rpc.c): RPC type globs, pending calls, unhandled labels.
 wsgate_unit_test(test_gw_rpc SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/gateway/test_gw_rpc.c
                  LIBS wsgate_gateway_core)
+# permessage-deflate (gateway/gw_deflate.c: per-worker codec, inflate cap, offers, the 101
+# header rewrite) and batch frames (gateway/gw_batch.c).
+foreach(t test_gw_deflate test_gw_batch)
+  wsgate_unit_test(${t} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/gateway/${t}.c
+                   LIBS wsgate_gateway_core)
+endforeach()
