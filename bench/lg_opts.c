@@ -50,6 +50,8 @@ static void usage(FILE *f)
         "  --rx-buffer B           receive buffer per connection (256..65536, default 4096):\n"
         "                          also the most one read takes from a socket; smaller saves\n"
         "                          memory for idle connections, larger saves syscalls\n"
+        "  --deflate               offer permessage-deflate (as browsers do: \"permessage-deflate;\n"
+        "                          client_max_window_bits\"); lws inflates what comes compressed\n"
         "  --channels N            channel: connection i subscribes to channel i %% N\n"
         "                          (1..--conns, default 100), then publications go from\n"
         "                          random connections to random channels at --rate\n"
@@ -235,7 +237,7 @@ int lg_opts_parse(lg_opts *o, int argc, char **argv)
 {
     enum { O_URL = 1, O_CONNS, O_RATE_C, O_PREFIX_U, O_SRC, O_SC, O_HOLD, O_RATE, O_DUR,
            O_SETTLE, O_DRAIN, O_CTO, O_NATS, O_PREFIX, O_PID, O_VERBOSE, O_HELP, O_VIA,
-           O_ROLE, O_RUN_ID, O_RUN_TO, O_START_FILE, O_READY_FILE, O_RXBUF, O_CHANNELS,
+           O_ROLE, O_RUN_ID, O_RUN_TO, O_START_FILE, O_READY_FILE, O_RXBUF, O_DEFLATE, O_CHANNELS,
            O_CHAN_PREFIX };
     static const struct option longs[] = {
         {"url", required_argument, NULL, O_URL},
@@ -261,6 +263,7 @@ int lg_opts_parse(lg_opts *o, int argc, char **argv)
         {"start-file", required_argument, NULL, O_START_FILE},
         {"ready-file", required_argument, NULL, O_READY_FILE},
         {"rx-buffer", required_argument, NULL, O_RXBUF},
+        {"deflate", no_argument, NULL, O_DEFLATE},
         {"channels", required_argument, NULL, O_CHANNELS},
         {"channel-prefix", required_argument, NULL, O_CHAN_PREFIX},
         {"help", no_argument, NULL, O_HELP},
@@ -377,6 +380,7 @@ int lg_opts_parse(lg_opts *o, int argc, char **argv)
             break;
         }
         case O_RXBUF: rc = parse_int("rx-buffer", optarg, 256, 65536, &o->rx_buffer); break;
+        case O_DEFLATE: o->deflate = 1; break;
         case O_CHANNELS: rc = parse_int("channels", optarg, 1, LG_MAX_CONNS, &o->channels); break;
         case O_CHAN_PREFIX:
             /* a name is the prefix and up to 5 digits: within the 128 bytes a channel may have */

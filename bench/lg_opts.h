@@ -55,6 +55,7 @@ typedef struct lg_opts {
     char ready_file[512];           /* written when the first run is armed (or, without one,
                                      * when the connections have settled) */
     int rx_buffer;                  /* lws receive buffer per connection, bytes */
+    int deflate;                    /* offer permessage-deflate (RFC 7692) */
     int channels;                   /* channel: connection i follows channel i % channels */
     char channel_prefix[64];        /* channel: names are <prefix><number> */
     int verbose;

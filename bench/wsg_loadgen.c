@@ -1020,6 +1020,25 @@ static void stop_uv(lg_app *a)
     a->handles = 0;
 }
 
+/* lws 4.1.6's client parser (client-parser-ws.c) loops for ever on an uncompressed frame of
+ * a connection that negotiated permessage-deflate: its extension answers such a frame with
+ * PMDR_NOTHING_WE_SHOULD_DO, which the client parser (unlike the server's) does not count as
+ * input consumed. A server sends small frames uncompressed (RFC 7692 allows it; wsgate does
+ * below WSGATE_COMPRESSION_MIN_BYTES), so the answer is turned into PMDR_UNKNOWN ("passed
+ * through"), which the parser handles. Both values are lws-private (enum pmd_return in
+ * lib/core-net/private-lib-core-net.h): 5 and 0 in 4.1.6. */
+#define LG_PMDR_UNKNOWN 0
+#define LG_PMDR_NOTHING_WE_SHOULD_DO 5
+static int deflate_ext(struct lws_context *ctx, const struct lws_extension *ext, struct lws *wsi,
+                       enum lws_extension_callback_reasons reason, void *user, void *in,
+                       size_t len)
+{
+    int n = lws_extension_callback_pm_deflate(ctx, ext, wsi, reason, user, in, len);
+    if (reason == LWS_EXT_CB_PAYLOAD_RX && n == LG_PMDR_NOTHING_WE_SHOULD_DO)
+        return LG_PMDR_UNKNOWN;
+    return n;
+}
+
 int main(int argc, char **argv)
 {
     static lg_app app; /* large (tx buffer, samples): not on the stack */
@@ -1091,6 +1110,15 @@ int main(int argc, char **argv)
     info.timeout_secs = (unsigned)a->o.connect_timeout_s;
     info.connect_timeout_secs = (unsigned)a->o.connect_timeout_s;
     info.options = LWS_SERVER_OPTION_LIBUV;
+    /* lws' own permessage-deflate on the client side: what a browser offers, and it inflates
+     * what the gateway sends compressed (its zlib state is allocated on first use, so idle
+     * connections that only got small frames hold none). Wrapped: see deflate_ext. */
+    static const struct lws_extension deflate_exts[] = {
+        {"permessage-deflate", deflate_ext, "permessage-deflate; client_max_window_bits"},
+        {NULL, NULL, NULL},
+    };
+    if (a->o.deflate)
+        info.extensions = deflate_exts;
     info.foreign_loops = loops;
     info.pcontext = &a->ctx;
     a->ctx = lws_create_context(&info);

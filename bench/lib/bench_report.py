@@ -188,3 +188,25 @@ def connect_markdown(results, systems):
             f"{_fmt_num(c.get('system_kib_per_conn'), 'KiB')}/conn |"
         )
     return "\n".join(out)
+
+
+def compression_markdown(comp):
+    """permessage-deflate: idle memory with and without it, and one broadcast's wire bytes."""
+    out = ["| measure | without compression | with permessage-deflate | difference | target |",
+           "|---|---|---|---|---|"]
+    p, d = comp.get("plain", {}), comp.get("deflate", {})
+    pk, dk = p.get("gateway_kib_per_conn"), d.get("gateway_kib_per_conn")
+    delta = comp.get("kib_per_conn_delta")
+    out.append(f"| gateway memory per idle connection ({p.get('welcomed', 0):,} / "
+               f"{d.get('welcomed', 0):,} held; {d.get('compressed_connections_max', 0):,} "
+               f"negotiated) | {_fmt_num(pk, 'KiB')} | {_fmt_num(dk, 'KiB')} | "
+               f"{'' if delta is None else f'{delta:+.2f} KiB'} | within 0.5 KiB |")
+    w = comp.get("wire", {})
+    if "saved" in w:
+        out.append(f"| wire bytes of a ~2 KiB JSON broadcast ({w['plain_text_bytes']:,}-byte "
+                   f"frame) | {w['plain_wire_bytes']:,} | {w['deflate_wire_bytes']:,} | "
+                   f"{w['saved']:.0%} smaller | >= 50 % smaller |")
+        out += ["", f"Negotiated: `{w['negotiated']}`."]
+    elif w.get("error"):
+        out += ["", f"Wire bytes not measured: {w['error']}"]
+    return "\n".join(out)

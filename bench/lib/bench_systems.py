@@ -106,8 +106,10 @@ class WsgateSystem:
             if not shutil.which(tool):
                 raise BenchError(f"{tool} is not installed (scripts/install-deps)")
 
-    def deploy(self, sup, n_gateways, logdir, tag):
+    def deploy(self, sup, n_gateways, logdir, tag, admin=False):
+        """admin: give each gateway an admin listener (dep.admin_urls: its /metrics)."""
         dep = Deployment(sup, self.name)
+        dep.admin_urls = []
         try:
             nats_port, mon_port = sup.free_port(), sup.free_port()
             nats = sup.start(
@@ -137,6 +139,11 @@ class WsgateSystem:
                 sup.wait_http_ok(router, f"http://127.0.0.1:{http_port}/ready")
             for i in range(n_gateways):
                 port = sup.free_port()
+                extra = {}
+                if admin:
+                    aport = sup.free_port()
+                    extra["WSGATE_ADMIN_LISTEN"] = f"127.0.0.1:{aport}"
+                    dep.admin_urls.append(f"http://127.0.0.1:{aport}/metrics")
                 gw = sup.start(
                     f"{self.name}/gateway-{i + 1}",
                     [self.gateway],
@@ -150,6 +157,7 @@ class WsgateSystem:
                         "WSGATE_INBOUND_RATE": "0",
                         "WSGATE_IP_CONN_LIMIT": "0",
                         "WSGATE_DRAIN_SECONDS": "1s",
+                        **extra,
                     },
                 )
                 dep.gateways.append(gw)
