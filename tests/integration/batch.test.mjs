@@ -135,7 +135,8 @@ describe('batch frames', () => {
   });
 
   it('compresses a batch for a client that negotiated permessage-deflate', async () => {
-    const raw = await upgrade(cluster.gateways['gw-a'].port, request('/ws?user_id=zbatch&batch=1',
+    const u = new URL(cluster.wsUrl('gw-a', { user_id: 'zbatch', batch: '1' }));
+    const raw = await upgrade(cluster.gateways['gw-a'].port, request(u.pathname + u.search,
       { 'Sec-WebSocket-Extensions': 'permessage-deflate' }));
     try {
       assert.match(raw.response.headers['sec-websocket-extensions'], /^permessage-deflate; server_no_context_takeover/);

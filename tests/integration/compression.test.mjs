@@ -6,6 +6,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import zlib from 'node:zlib';
+import { spawn } from 'node:child_process';
 import { startCluster } from './lib/cluster.mjs';
 import { connect, closeAll } from './lib/client.mjs';
 import { connectBus } from './lib/bus.mjs';
@@ -31,7 +32,8 @@ describe('compression', () => {
   const raws = [];
   const port = (node) => cluster.gateways[node].port;
   const rawJoin = async (node, user, headers = { 'Sec-WebSocket-Extensions': OFFER }) => {
-    const c = await upgrade(port(node), request(`/ws?user_id=${user}`, headers));
+    const u = new URL(cluster.wsUrl(node, { user_id: user })); // a token in a JWT run
+    const c = await upgrade(port(node), request(u.pathname + u.search, headers));
     raws.push(c);
     assert.equal(c.response.status, 101);
     return c;
@@ -200,6 +202,36 @@ describe('compression', () => {
     // The gateway is fine.
     const ok = await rawJoin('gw-a', 'afterbomb');
     await nextText(ok, 'welcome');
+  });
+
+  it('works with Python websockets, which compresses everything it sends', async () => {
+    const url = cluster.wsUrl('gw-a', { user_id: 'py' });
+    const py = [
+      'import asyncio, json, sys, websockets',
+      'async def main():',
+      `    async with websockets.connect(${JSON.stringify(url)}) as ws:`,
+      '        print(ws.response_headers.get("Sec-WebSocket-Extensions"))',
+      '        assert json.loads(await ws.recv())["type"] == "welcome"',
+      '        await ws.send(json.dumps({"type": "ping", "pad": "x" * 2000}))',
+      '        assert json.loads(await ws.recv())["type"] == "pong"',
+      '        await ws.send(json.dumps({"type": "broadcast", "content": "y" * 3000}))',
+      '        while True:',
+      '            m = json.loads(await ws.recv())',
+      '            if m.get("type") == "broadcast" and m.get("from") == "py":',
+      '                print(len(m["content"]))',
+      '                return',
+      'asyncio.run(main())',
+    ].join('\n');
+    const p = spawn('/usr/bin/python3', ['-c', py], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => { out += d; });
+    p.stderr.on('data', (d) => { err += d; });
+    const timer = setTimeout(() => p.kill('SIGKILL'), 15000);
+    const code = await new Promise((resolve) => p.on('exit', resolve));
+    clearTimeout(timer);
+    assert.equal(code, 0, err);
+    assert.deepEqual(out.trim().split('\n'), [WANT, '3000']);
   });
 
   it('never negotiates with WSGATE_COMPRESSION=off', async () => {
