@@ -65,16 +65,16 @@ describe('batch frames', () => {
     clients.push(c);
     return c;
   };
-  const burst = async (n, tag) => {
+  const burst = async (n, tag, pad = '') => {
     for (let i = 0; i < n; i++) {
-      await bus.deliver({ broadcast: true, payload: JSON.stringify({ type: 'tick', tag, i }) });
+      await bus.deliver({ broadcast: true, payload: JSON.stringify({ type: 'tick', tag, i, pad }) });
     }
   };
 
   before(async () => {
-    // gw-a holds a lone frame up to 20 ms for company, so that a burst is sure to batch; gw-b
+    // gw-a holds a lone frame up to 50 ms for company, so that a burst is sure to batch; gw-b
     // batches only what is queued anyway (the default, 0).
-    cluster = await startCluster({ auth: 'none', env: { 'gw-a': { WSGATE_BATCH_DELAY: '20ms' } } });
+    cluster = await startCluster({ auth: 'none', env: { 'gw-a': { WSGATE_BATCH_DELAY: '50ms' } } });
     bus = await connectBus(cluster);
   });
   after(async () => {
@@ -98,6 +98,12 @@ describe('batch frames', () => {
     assertInOrder(b.texts, 200);
     assert.deepEqual(b.texts, p.texts, 'each batched message is exactly the frame the plain client got');
     await plain.expectNone((j) => j.type === 'tick', 200, 'a 201st frame');
+    // A lone frame waits at most WSGATE_BATCH_DELAY for company, then goes as it is.
+    const t0 = Date.now();
+    batcher.send({ type: 'ping' });
+    const pong = await batcher.nextFrame(() => true, 2000, 'the pong');
+    assert.equal(pong.json.type, 'pong', pong.describe());
+    assert.ok(Date.now() - t0 < 1000);
     const after = metric(await cluster.gatewayMetrics('gw-a'), 'wsgate_batch_frames_total');
     assert.equal(after - before, b.batches);
   });
@@ -143,7 +149,8 @@ describe('batch frames', () => {
       const ws = await join('gw-a', { user_id: 'zbatch-ws', batch: '1' }, { perMessageDeflate: { threshold: 0 } });
       await waitFor(async () => (await cluster.routerHealth()).connections === clients.filter((x) => !x.closeInfo).length + 1,
         10000, 'the router to count every connection');
-      await burst(100, 'z');
+      // Frames of ~200 bytes: any batch is over WSGATE_COMPRESSION_MIN_BYTES.
+      await burst(100, 'z', 'p'.repeat(150));
       const g = await gather(ws, 100);
       assertInOrder(g.texts, 100);
       // On the wire: a compressed batch (RSV1), which inflates to a batch frame.
