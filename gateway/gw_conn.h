@@ -3,7 +3,10 @@
  * classifies client messages (ping answered here, everything else forwarded to NATS — client RPC
  * frames as requests whose answers come back to this connection, gw_rpc — bad input answered
  * with an error frame or a close code), carries out routers' close orders, and writes its outbound queue when
- * libwebsockets says the socket is writeable. Lives entirely on its worker's thread.
+ * libwebsockets says the socket is writeable. With permessage-deflate negotiated (gw_deflate)
+ * it inflates compressed client messages and writes messages' shared compressed frames; a
+ * batching client gets its queued frames as batch frames (gw_batch). Lives entirely on its
+ * worker's thread.
  *
  * The struct is libwebsockets' per-session storage (lws allocates and frees it); its fields
  * are private to gw_conn.c except `hh` and `id`, which key the worker's connection table, and

@@ -2,7 +2,8 @@
  * message, framed once when it is made: the WebSocket frame header sits in the headroom right
  * in front of the payload, so the same bytes go to every connection (a broadcast is one
  * gw_msg per worker shared through a reference count) and several queued frames can be
- * written to a socket in one send. A gw_outq is a connection's FIFO of
+ * written to a socket in one send; its permessage-deflate form is made the same way, once, when
+ * a compressing connection first needs it (gw_deflate_msg). A gw_outq is a connection's FIFO of
  * such messages, bounded in bytes so that a client that reads too slowly is disconnected
  * instead of growing the gateway's memory. Both belong to one worker thread: nothing here is
  * thread-safe, and a gw_msg must be handed to its worker (through the worker's queue) before
