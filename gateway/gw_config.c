@@ -35,6 +35,13 @@ static size_t opts_for(void *cfg, wsg_opt *o)
          &c->jwt_public_key_file, "PEM public key (RSA: RS256, EC P-256: ES256)"},
         {"WSGATE_JWT_LEEWAY", "jwt-leeway", WSG_OPT_DURATION, "5s", 0, 3600000,
          &c->jwt_leeway_ms, "clock skew allowed on exp/nbf"},
+        {"WSGATE_JWT_ISSUER", "jwt-issuer", WSG_OPT_STRING, NULL, 0, 0, &c->jwt_issuer,
+         "tokens must carry this iss (unset: not checked)"},
+        {"WSGATE_JWT_AUDIENCE", "jwt-audience", WSG_OPT_STRING, NULL, 0, 0, &c->jwt_audience,
+         "tokens' aud (a string or an array) must name this (unset: not checked)"},
+        {"WSGATE_JWT_JWKS_URL", "jwt-jwks-url", WSG_OPT_STRING, NULL, 0, 0, &c->jwt_jwks_url,
+         "JSON Web Key Set URL (RS256/ES256 keys, chosen by the token's kid); fetched at start, "
+         "on an unknown kid at most every 30 s, and every 5 min"},
         {"WSGATE_MAX_MESSAGE_BYTES", "max-message-bytes", WSG_OPT_BYTES, "64KiB", 64,
          16 * 1024 * 1024, &c->max_message_bytes, "largest client message (over it: close 1009)"},
         {"WSGATE_OUTBOUND_QUEUE_BYTES", "outbound-queue-bytes", WSG_OPT_BYTES, "1MiB", 1024,
@@ -204,6 +211,9 @@ gw_auth_cfg gw_config_auth(const gw_config *c)
         .hs256_secret = c->jwt_secret,
         .public_key_pem = c->jwt_public_key_pem,
         .leeway_s = c->jwt_leeway_ms / 1000,
+        .issuer = c->jwt_issuer,
+        .audience = c->jwt_audience,
+        .jwks_url = c->jwt_jwks_url,
     };
 }
 

@@ -27,6 +27,9 @@ typedef struct gw_config {
     char *jwt_public_key_file;
     char *jwt_public_key_pem; /* file contents, loaded at start-up */
     int64_t jwt_leeway_ms;
+    char *jwt_issuer;
+    char *jwt_audience;
+    char *jwt_jwks_url;
     int64_t max_message_bytes;
     int64_t outbound_queue_bytes;
     int64_t heartbeat_interval_ms;

@@ -16,8 +16,10 @@
 #include "wsg_utf8.h"
 
 static gw_auth_result authenticate(gw_node *n, struct lws *wsi, const gw_query *q,
-                                   char user[GW_USER_ID_MAX + 1], const wsg_perm **perm)
+                                   char user[GW_USER_ID_MAX + 1], const wsg_perm **perm,
+                                   int64_t *exp)
 {
+    *exp = 0;
     if (gw_auth_get_mode(n->auth) == GW_AUTH_MODE_NONE) {
         const char *id = gw_query_get(q, GW_QUERY_USER_ID);
         if (!id)
@@ -27,7 +29,7 @@ static gw_auth_result authenticate(gw_node *n, struct lws *wsi, const gw_query *
 
     const char *v = gw_query_get(q, GW_QUERY_TOKEN);
     if (v && *v)
-        return gw_auth_check_token(n->auth, v, (int64_t)time(NULL), user, perm);
+        return gw_auth_check_token_exp(n->auth, v, (int64_t)time(NULL), user, perm, exp);
 
     int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
     if (total <= 0)
@@ -45,7 +47,7 @@ static gw_auth_result authenticate(gw_node *n, struct lws *wsi, const gw_query *
         v = buf + 7;
         while (*v == ' ')
             v++;
-        r = *v ? gw_auth_check_token(n->auth, v, (int64_t)time(NULL), user, perm)
+        r = *v ? gw_auth_check_token_exp(n->auth, v, (int64_t)time(NULL), user, perm, exp)
                : GW_AUTH_MISSING;
     }
     free(buf);
@@ -226,7 +228,8 @@ static int on_established(gw_worker *w, struct lws *wsi, gw_conn *c)
         return 0;
     }
 
-    gw_auth_result r = authenticate(n, wsi, &q, c->user, &c->perm);
+    int64_t exp = 0;
+    gw_auth_result r = authenticate(n, wsi, &q, c->user, &c->perm, &exp);
     if (r != GW_AUTH_OK) {
         /* The upgrade is complete, so the client gets a real close code and reason instead of a
          * bare HTTP error that browsers hide from scripts. */
@@ -238,6 +241,7 @@ static int on_established(gw_worker *w, struct lws *wsi, gw_conn *c)
         return 0;
     }
 
+    c->exp = exp > UINT32_MAX ? UINT32_MAX : (uint32_t)exp;
     c->id = gw_worker_next_conn_id(w);
     c->connected_us = wsg_now_us();
     c->last_rx_us = wsg_mono_us();
@@ -441,6 +445,71 @@ static int inbound_allowed(gw_worker *w, gw_conn *c)
     return 0;
 }
 
+/* {"type":"refresh","token":T}: T must verify now and name the same user. Then its exp
+ * replaces the connection's (no exp: the connection no longer expires) and its "wsgate" claim
+ * replaces the rights for the frames that follow; channel subscriptions already open stay
+ * (they were allowed when made; a client that must lose one is disconnected by a close
+ * order). Another user's token is refused with forbidden and changes nothing: the connection
+ * still ends at the old exp. */
+static void refresh(gw_worker *w, gw_conn *c, const gw_frame *f, const char *data, size_t len)
+{
+    gw_node *n = gw_worker_node(w);
+    if (gw_auth_get_mode(n->auth) == GW_AUTH_MODE_NONE) {
+        wsg_metrics_add(&n->metrics, GW_M_TOKEN_REFRESH_INVALID, 1);
+        send_error(w, c, WSG_CLIENT_ERR_INVALID_TYPE,
+                   "refresh needs token authentication (WSGATE_AUTH=none here)", f->ref, NULL);
+        return;
+    }
+    char *token = gw_frame_refresh_token(data, len);
+    if (!token) {
+        send_error(w, c, WSG_CLIENT_ERR_UNAVAILABLE, "out of memory; retry", f->ref, NULL);
+        return;
+    }
+    char user[GW_USER_ID_MAX + 1];
+    const wsg_perm *perm = NULL;
+    int64_t exp = 0;
+    gw_auth_result r = gw_auth_check_token_exp(n->auth, token, (int64_t)time(NULL), user, &perm,
+                                               &exp);
+    free(token);
+    if (r == GW_AUTH_UNKNOWN_KEY) {
+        /* the key set is being fetched again (at most every 30 s): worth a retry */
+        wsg_metrics_add(&n->metrics, GW_M_TOKEN_REFRESH_UNAVAILABLE, 1);
+        send_error(w, c, WSG_CLIENT_ERR_UNAVAILABLE, "token refused: unknown key; retry later",
+                   f->ref, NULL);
+        return;
+    }
+    if (r != GW_AUTH_OK) {
+        wsg_metrics_add(&n->metrics, GW_M_TOKEN_REFRESH_INVALID, 1);
+        char why[96];
+        snprintf(why, sizeof(why), "token refused: %s", gw_auth_result_reason(r));
+        send_error(w, c, WSG_CLIENT_ERR_FORBIDDEN, why, f->ref, NULL);
+        return;
+    }
+    if (strcmp(user, c->user) != 0) {
+        gw_auth_perm_free(perm);
+        wsg_metrics_add(&n->metrics, GW_M_TOKEN_REFRESH_WRONG_SUB, 1);
+        wsg_info("token_refresh_wrong_sub", "conn=%llu user=\"%s\"", (unsigned long long)c->id,
+                 c->user);
+        send_error(w, c, WSG_CLIENT_ERR_FORBIDDEN, "the token is for another user", f->ref,
+                   NULL);
+        return;
+    }
+    gw_auth_perm_free(c->perm);
+    c->perm = perm;
+    c->exp = exp > UINT32_MAX ? UINT32_MAX : (uint32_t)exp;
+    wsg_metrics_add(&n->metrics, GW_M_TOKEN_REFRESH_OK, 1);
+    json_t *ref = gw_frame_ref_json(f->ref);
+    size_t olen;
+    char *out = wsg_client_refreshed(exp, ref, &olen);
+    json_decref(ref);
+    if (!out) {
+        wsg_metrics_add(&n->metrics, GW_M_DROPPED_NOMEM, 1);
+        return;
+    }
+    gw_conn_reply_text(w, c, out, olen);
+    free(out);
+}
+
 static void on_text(gw_worker *w, gw_conn *c, const char *data, size_t len)
 {
     gw_node *n = gw_worker_node(w);
@@ -488,6 +557,9 @@ static void on_text(gw_worker *w, gw_conn *c, const char *data, size_t len)
         return;
     case GW_FRAME_FORWARD:
         forward(w, c, &f, data, len);
+        return;
+    case GW_FRAME_REFRESH:
+        refresh(w, c, &f, data, len);
         return;
     }
 }
@@ -631,6 +703,17 @@ void gw_conn_idle_check(gw_worker *w, gw_conn *c, int64_t now_mono_us)
     }
     if (c->state != GW_CONN_OPEN)
         return;
+    /* exp is wall-clock time, as the issuer wrote it; the sweep makes the close at most a
+     * sweep period late */
+    if (c->exp && wsg_now_us() >= ((int64_t)c->exp + gw_auth_leeway_s(gw_worker_node(w)->auth)) *
+                                      1000000) {
+        wsg_metrics_add(&gw_worker_node(w)->metrics, GW_M_TOKENS_EXPIRED, 1);
+        wsg_debug("token_expired", "conn=%llu user=\"%s\"", (unsigned long long)c->id, c->user);
+        gw_conn_close(c, 4001, gw_auth_result_reason(GW_AUTH_EXPIRED), GW_M_CLOSED_AUTH);
+        /* a client that does not read cannot keep an expired connection by not reading */
+        c->close_by_us = now_mono_us + GW_CONN_CLOSE_FLUSH_US;
+        return;
+    }
     int64_t silent = now_mono_us - c->last_rx_us;
     if (silent >= cfg->ping_timeout_ms * 1000) {
         wsg_debug("idle_timeout", "conn=%llu user=\"%s\"", (unsigned long long)c->id, c->user);

@@ -51,6 +51,10 @@ typedef struct gw_conn {
     const wsg_perm *perm;
     uint16_t close_code;
     uint16_t close_metric;      /* gw_metric_id counted when the close completes */
+    /* The token's exp (Unix seconds; 0: none, or auth off), moved by a refresh; the idle
+     * sweep closes the connection with 4001 at exp + leeway. 32 bits fill the padding before
+     * close_reason (valid until 2106). */
+    uint32_t exp;
     const char *close_reason;   /* static text, or close_text */
     char *close_text;           /* a close order's reason (owned) */
     int64_t close_by_us;        /* monotonic: a close order's flush deadline (0: none) */
@@ -99,7 +103,8 @@ static inline size_t gw_conn_queued_bytes(const gw_conn *c) { return c->q.bytes;
 /* Failure detection, called by the worker's idle sweep for every connection: pings one
  * silent for the ping interval, drops one silent for the ping timeout (a dead peer gets no
  * close frame: nobody would read it); a close order past its flush deadline drops its queue
- * and closes. */
+ * and closes; a connection whose token's exp + leeway has passed is closed with 4001 "token
+ * expired" (a refresh frame moves exp). */
 void gw_conn_idle_check(gw_worker *w, gw_conn *c, int64_t now_mono_us);
 
 /* Frees the connection's queue and closes it with 4008: the node is over its memory budget
