@@ -8,10 +8,12 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import WebSocket from 'ws';
 import { startCluster, freePort } from './lib/cluster.mjs';
 import { connect, open, closeAll } from './lib/client.mjs';
 import { hs256, now, signAsym, newSigningKey } from './lib/jwt.mjs';
-import { metric, sleep } from './lib/http.mjs';
+import { metric, sleep, waitFor } from './lib/http.mjs';
+import { WsgateClient } from '../../clients/js/wsgate-client.mjs';
 
 const SECRET = 'itest-tokens-secret-0123456789abcdef0123456789';
 const ISS = 'https://issuer.example';
@@ -128,6 +130,54 @@ describe('tokens: expiry, refresh, issuer and audience', () => {
     c.send({ type: 'broadcast', content: 'now allowed' });
     const b = await rx.next((j) => j.type === 'broadcast' && j.content === 'now allowed');
     assert.equal(b.from, 'caster');
+  });
+
+  it('JS client: getToken() for the connect and an in-band refresh before exp keep the session', async () => {
+    let calls = 0;
+    const js = new WsgateClient({ urls: [cluster.gateways['gw-a'].ws], WebSocket, refreshBeforeMs: 2000,
+      getToken: async () => { calls++; return tok('js-user', { exp: now() + 5 }); } });
+    const refreshed = [];
+    const states = [];
+    js.on('refreshed', (f) => refreshed.push(f));
+    js.on('state', (st) => states.push(st.state));
+    try {
+      js.connect();
+      await waitFor(() => js.state === 'open', 5000, 'open');
+      const t0 = Date.now();
+      // the first token (exp +5 s) would close at +7..8 s: two refreshes happen before
+      await waitFor(() => refreshed.length >= 2, 9000, 'two in-band refreshes');
+      await sleep(Math.max(0, 9000 - (Date.now() - t0)));
+      assert.equal(js.state, 'open');
+      assert.deepEqual(states, ['connecting', 'open'], 'never reconnected');
+      assert.ok(calls >= 3, `getToken called ${calls} times`);
+      assert.equal(js.stats.refreshes, refreshed.length);
+      assert.equal(typeof refreshed[0].exp, 'number');
+    } finally {
+      js.close();
+    }
+  });
+
+  it('JS client: a forbidden refresh is an error event; after the 4001 "token expired" it reconnects with getToken()', async () => {
+    let calls = 0;
+    // first the real user's short token, then (refresh, reconnect) another user's
+    const js = new WsgateClient({ urls: [cluster.gateways['gw-a'].ws], WebSocket, refreshBeforeMs: 2000,
+      backoffBaseMs: 100, backoffCapMs: 500,
+      getToken: async () => (++calls === 1 ? tok('js-first', { exp: now() + 3 }) : tok('js-second')) });
+    const errors = [];
+    const welcomes = [];
+    const closes = [];
+    js.on('error', (e) => errors.push(e));
+    js.on('welcome', (w) => welcomes.push(w.user));
+    js.on('state', (st) => { if (st.state === 'reconnecting') closes.push([st.code, st.reason]); });
+    try {
+      js.connect();
+      await waitFor(() => welcomes.length >= 2, 15000, 'a second welcome');
+      assert.deepEqual(welcomes, ['js-first', 'js-second']);
+      assert.equal(errors[0]?.code, 'forbidden', JSON.stringify(errors));
+      assert.deepEqual(closes[0], [4001, 'token expired']);
+    } finally {
+      js.close();
+    }
   });
 
   it('checks WSGATE_JWT_ISSUER and WSGATE_JWT_AUDIENCE (aud a string or an array)', async () => {
