@@ -187,6 +187,11 @@ void gw_auth_free(gw_auth *a)
     free(a);
 }
 
+int gw_auth_key_pending(const gw_auth *a)
+{
+    return a->jwks && gw_jwks_fetch_pending(a->jwks);
+}
+
 int64_t gw_auth_leeway_s(const gw_auth *a)
 {
     return a->leeway_s;

@@ -29,7 +29,8 @@
  * not a string, or not a user id (wsg_user); WRONG_ISSUER / WRONG_AUDIENCE: WSGATE_JWT_ISSUER /
  * WSGATE_JWT_AUDIENCE set and the token's iss / aud (a string or an array of strings) does not
  * name it; UNKNOWN_KEY: the header's kid is not (yet) in the JWKS (a fetch has been asked for:
- * a retry a little later may pass), or no key at all applies to the token. */
+ * while gw_auth_key_pending says it runs, checking again may pass), or no key at all applies
+ * to the token. */
 #define GW_AUTH_FAILURE_MAP(XX) \
     XX(MISSING, "missing credentials", "missing") \
     XX(MALFORMED, "malformed token", "malformed") \
@@ -84,6 +85,9 @@ gw_auth_result gw_auth_check_token(const gw_auth *a, const char *token, int64_t 
 gw_auth_result gw_auth_check_token_exp(const gw_auth *a, const char *token, int64_t now_s,
                                        char user[GW_USER_ID_MAX + 1], const wsg_perm **perm,
                                        int64_t *exp);
+/* 1 while the JWKS is being fetched for an unknown kid (gw_jwks_fetch_pending): a token
+ * refused with GW_AUTH_UNKNOWN_KEY is worth checking again once that ends. */
+int gw_auth_key_pending(const gw_auth *a);
 /* The configured leeway in seconds (what exp is allowed to be late by). */
 int64_t gw_auth_leeway_s(const gw_auth *a);
 /* Frees what gw_auth_check_token gave (NULL and wsg_perm_none() are fine). */

@@ -15,7 +15,7 @@
 #include "wsg_time.h"
 #include "wsg_utf8.h"
 
-static gw_auth_result authenticate(gw_node *n, struct lws *wsi, const gw_query *q,
+static gw_auth_result authenticate(gw_node *n, struct lws *wsi, gw_query *q,
                                    char user[GW_USER_ID_MAX + 1], const wsg_perm **perm,
                                    int64_t *exp)
 {
@@ -49,9 +49,82 @@ static gw_auth_result authenticate(gw_node *n, struct lws *wsi, const gw_query *
             v++;
         r = *v ? gw_auth_check_token_exp(n->auth, v, (int64_t)time(NULL), user, perm, exp)
                : GW_AUTH_MISSING;
+        /* kept for a second check once the key set has been fetched (wait_for_key) */
+        if (r == GW_AUTH_UNKNOWN_KEY) {
+            free(q->value[GW_QUERY_TOKEN]); /* "" when present: a non-empty one was used */
+            if (!(q->value[GW_QUERY_TOKEN] = strdup(v)))
+                r = GW_AUTH_MALFORMED;
+        }
     }
     free(buf);
     return r;
+}
+
+/* A token whose kid the gateway is fetching the key set for (gw_jwks): the connection waits
+ * for the fetch, unauthenticated, without a welcome (what it sends meanwhile is ignored), and
+ * is checked again every GW_KEY_POLL_US for at most GW_KEY_WAIT_US — on a timer of its own,
+ * for this rare case only. It keeps its query (resume positions, the token) meanwhile. */
+#define GW_KEY_POLL_US 50000
+#define GW_KEY_WAIT_US 6000000
+
+struct gw_conn_pending {
+    lws_sorted_usec_list_t sul;
+    gw_worker *w;
+    gw_conn *c;
+    gw_query q;
+    int64_t until_us;   /* monotonic */
+};
+
+static int open_authenticated(gw_worker *w, gw_conn *c, gw_query *q, gw_auth_result r,
+                              int64_t exp);
+
+static void key_poll(lws_sorted_usec_list_t *sul)
+{
+    struct gw_conn_pending *p = lws_container_of(sul, struct gw_conn_pending, sul);
+    gw_conn *c = p->c;
+    gw_worker *w = p->w;
+    gw_node *n = gw_worker_node(w);
+    int64_t exp = 0;
+    int pending = gw_auth_key_pending(n->auth);
+    gw_auth_result r = GW_AUTH_UNKNOWN_KEY;
+    if (!pending)
+        r = gw_auth_check_token_exp(n->auth, gw_query_get(&p->q, GW_QUERY_TOKEN),
+                                    (int64_t)time(NULL), c->user, &c->perm, &exp);
+    if (r == GW_AUTH_UNKNOWN_KEY && pending && wsg_mono_us() < p->until_us) {
+        lws_sul_schedule(lws_get_context(c->wsi), 0, &p->sul, key_poll, GW_KEY_POLL_US);
+        return;
+    }
+    gw_query q = p->q;
+    c->pending = NULL;
+    free(p);
+    open_authenticated(w, c, &q, r, exp);
+}
+
+/* 1 if the connection now waits for the key set (q taken), 0 if nothing is being fetched. */
+static int wait_for_key(gw_worker *w, gw_conn *c, gw_query *q)
+{
+    if (!gw_auth_key_pending(gw_worker_node(w)->auth) || !gw_query_get(q, GW_QUERY_TOKEN))
+        return 0;
+    struct gw_conn_pending *p = calloc(1, sizeof(*p));
+    if (!p)
+        return 0;
+    p->w = w;
+    p->c = c;
+    p->q = *q;
+    p->until_us = wsg_mono_us() + GW_KEY_WAIT_US;
+    c->pending = p;
+    lws_sul_schedule(lws_get_context(c->wsi), 0, &p->sul, key_poll, GW_KEY_POLL_US);
+    return 1;
+}
+
+static void pending_free(gw_conn *c)
+{
+    if (!c->pending)
+        return;
+    lws_sul_cancel(&c->pending->sul);
+    gw_query_free(&c->pending->q);
+    free(c->pending);
+    c->pending = NULL;
 }
 
 /* The node-wide total of queued bytes (the memory budget's measure) follows every change of
@@ -230,6 +303,18 @@ static int on_established(gw_worker *w, struct lws *wsi, gw_conn *c)
 
     int64_t exp = 0;
     gw_auth_result r = authenticate(n, wsi, &q, c->user, &c->perm, &exp);
+    if (r == GW_AUTH_UNKNOWN_KEY && wait_for_key(w, c, &q))
+        return 0;
+    return open_authenticated(w, c, &q, r, exp);
+}
+
+/* The rest of the connect once the credentials are judged (r): refused with 4001, or
+ * registered, announced and on its way to the welcome. Frees q. */
+static int open_authenticated(gw_worker *w, gw_conn *c, gw_query *q_, gw_auth_result r,
+                              int64_t exp)
+{
+    gw_node *n = gw_worker_node(w);
+    gw_query q = *q_;
     if (r != GW_AUTH_OK) {
         /* The upgrade is complete, so the client gets a real close code and reason instead of a
          * bare HTTP error that browsers hide from scripts. */
@@ -787,6 +872,7 @@ static void on_closed(gw_worker *w, gw_conn *c)
                   c->user, (unsigned)c->close_code);
         c->id = 0;
     }
+    pending_free(c);
     drop_queue(n, c);
     rpc_drop_all(w, c);
     gw_chan_close(w, c);

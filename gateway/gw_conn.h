@@ -55,6 +55,9 @@ typedef struct gw_conn {
      * sweep closes the connection with 4001 at exp + leeway. 32 bits fill the padding before
      * close_reason (valid until 2106). */
     uint32_t exp;
+    /* Waiting for the JWKS fetch its token's kid needs (gw_conn.c wait_for_key); NULL but
+     * for those few connections. */
+    struct gw_conn_pending *pending;
     const char *close_reason;   /* static text, or close_text */
     char *close_text;           /* a close order's reason (owned) */
     int64_t close_by_us;        /* monotonic: a close order's flush deadline (0: none) */

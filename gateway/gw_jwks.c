@@ -277,6 +277,7 @@ struct gw_jwks {
     size_t nkeys;
     int stop;
     int want;                /* a worker met an unknown kid */
+    int fetching;            /* a transfer is under way */
     int64_t last_attempt_s;  /* monotonic; INT64_MIN/2: never */
     int64_t next_due_s;      /* the next fetch without any request */
 };
@@ -329,6 +330,14 @@ gw_jwks_lookup gw_jwks_key(gw_jwks *j, const char *kid, jwt_alg_t *alg, char *pe
         j->want = 1;
         pthread_cond_signal(&j->cv);
     }
+    pthread_mutex_unlock(&j->mu);
+    return r;
+}
+
+int gw_jwks_fetch_pending(gw_jwks *j)
+{
+    pthread_mutex_lock(&j->mu);
+    int r = j->fetching || (j->want && mono_s() >= j->last_attempt_s + GW_JWKS_REFETCH_MIN_S);
     pthread_mutex_unlock(&j->mu);
     return r;
 }
@@ -419,11 +428,13 @@ static void *run(void *arg)
         }
         j->last_attempt_s = now;
         j->want = 0;
+        j->fetching = 1;
         pthread_mutex_unlock(&j->mu);
         gw_jwks_outcome o = fetch(j);
         if (j->obs)
             j->obs(j->obs_ud, o);
         pthread_mutex_lock(&j->mu);
+        j->fetching = 0;
         if (o == GW_JWKS_FETCH_OK) {
             failures = 0;
             j->next_due_s = mono_s() + GW_JWKS_MAX_AGE_S;

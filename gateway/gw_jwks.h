@@ -56,6 +56,10 @@ typedef enum { GW_JWKS_FOUND, GW_JWKS_UNKNOWN, GW_JWKS_TOO_BIG } gw_jwks_lookup;
  * thread for a fetch (rate-limited there) and returns at once. Any thread. */
 gw_jwks_lookup gw_jwks_key(gw_jwks *j, const char *kid, jwt_alg_t *alg, char *pem, size_t cap);
 
+/* 1 while a fetch is under way or about to start (an unknown kid asked for one and the rate
+ * limit allows it): a token with an unknown kid may pass once it ends. Any thread. */
+int gw_jwks_fetch_pending(gw_jwks *j);
+
 /* Replaces the cached keys with those of doc (what a fetch does): 0, or -1 (doc not a JWKS,
  * keys kept). For tests and the fetch thread. */
 int gw_jwks_load(gw_jwks *j, const char *doc, size_t len);
