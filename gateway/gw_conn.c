@@ -573,8 +573,9 @@ static void refresh(gw_worker *w, gw_conn *c, const gw_frame *f, const char *dat
     if (strcmp(user, c->user) != 0) {
         gw_auth_perm_free(perm);
         wsg_metrics_add(&n->metrics, GW_M_TOKEN_REFRESH_WRONG_SUB, 1);
-        wsg_info("token_refresh_wrong_sub", "conn=%llu user=\"%s\"", (unsigned long long)c->id,
-                 c->user);
+        /* a client can repeat this at will: debug, not info */
+        wsg_debug("token_refresh_wrong_sub", "conn=%llu user=\"%s\"",
+                  (unsigned long long)c->id, c->user);
         send_error(w, c, WSG_CLIENT_ERR_FORBIDDEN, "the token is for another user", f->ref,
                    NULL);
         return;
