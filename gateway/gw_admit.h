@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "gw_peer.h"
+
 typedef struct gw_admit gw_admit;
 
 typedef struct gw_admit_cfg {
@@ -20,6 +22,7 @@ typedef struct gw_admit_cfg {
     int64_t ip_limit;            /* attempts per window per client IP; 0 = no limit */
     int64_t ip_window_ms;
     const char *ip_allowlist;    /* CIDRs exempt from ip_limit: "127.0.0.0/8,::1/128" */
+    const char *trusted_proxies; /* CIDRs whose X-Forwarded-For / X-Real-IP are believed */
 } gw_admit_cfg;
 
 /* Why a connection is refused: XX(ENUM_SUFFIX, metric label and error text, HTTP status). */
@@ -44,10 +47,14 @@ void gw_admit_free(gw_admit *a);
  * whenever an allow-list is configured (fail closed). */
 extern const char GW_ADMIT_ORIGIN_UNREADABLE[];
 
-/* origin: the Origin header or NULL (none sent); peer: the client's address; connections: open now.
+/* origin: the Origin header or NULL (none sent); peer: the client's address (resolved through
+ * the trusted proxies, gw_peer_resolve); connections: open now.
  * On refusal *retry_after_s says when to come back. */
 gw_admit_result gw_admit_check(gw_admit *a, const char *origin, const struct sockaddr *peer,
                                int64_t connections, int64_t now_us, int *retry_after_s);
+
+/* WSGATE_TRUSTED_PROXIES, parsed (read-only: any thread may use it). */
+const gw_peer_cidrs *gw_admit_trusted(const gw_admit *a);
 
 int gw_admit_http_status(gw_admit_result r);
 const char *gw_admit_label(gw_admit_result r); /* metric label and error text */
