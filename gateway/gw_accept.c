@@ -57,9 +57,10 @@ static void proxy_refuse(proxy_wait *p, gw_metric_id why, const char *reason)
     proxy_end(p, 1);
 }
 
-/* The header is complete: the socket goes to its vhost with the bytes read past the header,
- * and the header's source address with it. */
-static void proxy_handover(proxy_wait *p, size_t hdr_len, const uint8_t addr[16], int has_addr)
+/* The header is complete and nothing past it was read: the socket goes to its vhost with the
+ * header's source address on its wsi from the start (lws serves a request that is already
+ * waiting before lws_adopt_* returns). */
+static void proxy_handover(proxy_wait *p, const uint8_t addr[16], int has_addr)
 {
     gw_peer_note *note = NULL;
     if (has_addr) {
@@ -73,30 +74,30 @@ static void proxy_handover(proxy_wait *p, size_t hdr_len, const uint8_t addr[16]
         note->has_proxy_addr = 1;
     }
     gw_accept *a = p->a;
+    lws_adopt_desc_t info;
+    memset(&info, 0, sizeof(info));
+    info.vh = p->s->target;
+    info.type = LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP | LWS_ADOPT_ALLOW_SSL;
+    info.fd.sockfd = p->fd;
+    info.opaque = note;
     /* Our watchers go before lws puts its own on the descriptor. */
-    ev_io_stop(a->loop, &p->io);
-    ev_timer_stop(a->loop, &p->timer);
-    size_t rest = p->len - hdr_len;
-    /* lws copies what it is given before this returns */
-    struct lws *wsi = lws_adopt_socket_vhost_readbuf(
-        p->s->target, p->fd, rest ? (const char *)p->buf + hdr_len : NULL, rest);
     proxy_end(p, 0);
-    if (!wsi) {
+    if (!lws_adopt_descriptor_vhost_via_info(&info)) {
         /* lws closed the socket */
         free(note);
         wsg_warn("adopt_failed", "worker=%u", a->worker);
-        return;
     }
-    if (note)
-        lws_set_opaque_user_data(wsi, note);
 }
 
+/* Reads the header and not one byte more, so that lws gets the client's own bytes from the
+ * socket: what is there is peeked at, and only what belongs to the header is taken (all of
+ * it while the header is incomplete, so that the descriptor does not stay readable). */
 static void proxy_readable(struct ev_loop *loop, ev_io *io, int revents)
 {
     (void)loop;
     (void)revents;
     proxy_wait *p = lws_container_of(io, proxy_wait, io);
-    ssize_t r = recv(p->fd, p->buf + p->len, sizeof(p->buf) - p->len, 0);
+    ssize_t r = recv(p->fd, p->buf + p->len, sizeof(p->buf) - p->len, MSG_PEEK);
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return;
     if (r <= 0) {
@@ -108,20 +109,27 @@ static void proxy_readable(struct ev_loop *loop, ev_io *io, int revents)
             proxy_end(p, 1);
         return;
     }
-    p->len += (size_t)r;
     size_t hdr_len = 0;
     uint8_t addr[16];
     int has_addr = 0;
-    switch (gw_peer_proxy_parse(p->buf, p->len, &hdr_len, addr, &has_addr)) {
-    case GW_PEER_PROXY_MORE:
-        return; /* the parser never asks for more than GW_PEER_PROXY_MAX bytes */
-    case GW_PEER_PROXY_BAD:
+    gw_peer_proxy_status st =
+        gw_peer_proxy_parse(p->buf, p->len + (size_t)r, &hdr_len, addr, &has_addr);
+    if (st == GW_PEER_PROXY_BAD) {
+        p->len += (size_t)r;
         proxy_refuse(p, GW_M_PROXY_ERR_MALFORMED, "malformed");
         return;
-    case GW_PEER_PROXY_OK:
-        proxy_handover(p, hdr_len, addr, has_addr);
+    }
+    /* MORE: everything seen so far is header; OK: up to hdr_len */
+    size_t take = st == GW_PEER_PROXY_OK ? hdr_len - p->len : (size_t)r;
+    ssize_t got = recv(p->fd, p->buf + p->len, take, 0);
+    if (got != (ssize_t)take) {
+        proxy_refuse(p, GW_M_PROXY_ERR_MALFORMED, "short_read");
         return;
     }
+    p->len += take;
+    if (st == GW_PEER_PROXY_OK)
+        proxy_handover(p, addr, has_addr);
+    /* the parser never asks for more than GW_PEER_PROXY_MAX bytes */
 }
 
 static void proxy_timeout(struct ev_loop *loop, ev_timer *t, int revents)

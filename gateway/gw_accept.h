@@ -9,9 +9,9 @@
  * (v1 or v2, gw_peer) has arrived: the socket is watched on the worker's libev loop, outside
  * lws, read without blocking into a bounded buffer, and refused (closed, counted in
  * wsgate_proxy_protocol_errors_total) when the header is malformed, missing or late
- * (GW_ACCEPT_PROXY_TIMEOUT_MS). Bytes read past the header go to lws with the socket; the
- * header's source address rides on the wsi as a gw_peer_note (lws_set_opaque_user_data),
- * which gw_http reads and frees.
+ * (GW_ACCEPT_PROXY_TIMEOUT_MS). Nothing past the header is read (MSG_PEEK first), so lws
+ * gets the socket as if freshly accepted; the header's source address rides on the wsi as a
+ * gw_peer_note (lws opaque user data, set at adoption), which gw_http reads and frees.
  *
  * Lives inside its worker and runs on the worker's thread only. */
 #ifndef GW_ACCEPT_H
