@@ -13,6 +13,7 @@ import { open, connect, closeAll } from './lib/client.mjs';
 import { connectBus, pb } from './lib/bus.mjs';
 import { RawConn, frame, request, upgrade } from './lib/rawws.mjs';
 import { metric, sleep, waitFor } from './lib/http.mjs';
+import { NGINX, startNginx } from './lib/nginx.mjs';
 
 const PROXY = '127.0.0.2';
 const UNTRUSTED = '127.0.0.3'; // a peer of its own: the other tests connect from 127.0.0.1
@@ -208,5 +209,54 @@ describe('real client IPs', () => {
     const ok = await upgrade(port, `PROXY TCP4 198.18.1.9 127.0.0.1 1 2\r\n${request('/ws?user_id=after')}`);
     assert.equal(ok.response.status, 101);
     ok.destroy();
+  });
+});
+
+// The shipped nginx config (deploy/nginx/nginx.conf) in front of a gateway that trusts it, as
+// docker-compose runs them: nginx takes the client's address from X-Forwarded-For (it trusts
+// loopback and private peers), passes it on, and the gateway limits and reports that client.
+describe('real client IPs behind the shipped nginx', { skip: !NGINX && 'nginx is not installed (scripts/install-deps)' }, () => {
+  let cluster;
+  let nginx;
+  let bus;
+  let probes;
+  const clients = [];
+  before(async () => {
+    cluster = await startCluster({
+      auth: 'none',
+      env: { 'gw-a': { WSGATE_TRUSTED_PROXIES: '127.0.0.1/32', WSGATE_IP_ALLOWLIST: 'none',
+        WSGATE_IP_CONN_LIMIT: '5' } },
+    });
+    nginx = await startNginx(cluster.gateways['gw-a'].port);
+    bus = await connectBus(cluster);
+    probes = await bus.subscribe('in.probe.>', pb.InboundFrame);
+  });
+  after(async () => {
+    await closeAll(clients);
+    await bus?.close();
+    await nginx?.stop();
+    await cluster?.stop();
+  });
+  const viaNginx = (user) => {
+    const u = new URL(cluster.wsUrl('gw-a', { user_id: user }));
+    u.port = String(nginx.port);
+    return u.toString();
+  };
+
+  it('limits each client nginx names and reports it as client_ip', async () => {
+    const xff = (ip) => ({ 'X-Forwarded-For': ip });
+    assert.equal(await attempts(5, viaNginx('n1'), { headers: xff('198.18.3.1') }), 5);
+    assert.match(await attempt(viaNginx('n1'), { headers: xff('198.18.3.1') }), /^4029 retry_after=\d+$/);
+    const c = await connect(viaNginx('n2'), { headers: xff('198.18.3.2') });
+    clients.push(c);
+    c.send({ type: 'probe.ip' });
+    const f = await probes.next((m) => m.user_id === 'n2', 5000, 'InboundFrame of n2');
+    assert.equal(f.client_ip, '198.18.3.2');
+    // without a header, the client is the address nginx saw
+    const d = await connect(viaNginx('n3'));
+    clients.push(d);
+    d.send({ type: 'probe.ip' });
+    assert.equal((await probes.next((m) => m.user_id === 'n3', 5000, 'InboundFrame of n3')).client_ip,
+      '127.0.0.1');
   });
 });
