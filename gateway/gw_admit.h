@@ -1,9 +1,11 @@
 /* gw_admit: who may open a WebSocket, decided before the upgrade so a refused client costs
- * one HTTP response and no connection state. Checks, in order: the Origin allow-list (403),
- * the node's connection cap (503), the per-client-IP sliding window of connection attempts
- * (429, trusted ranges exempt), and the node-wide admission rate (503) that turns a
- * reconnect storm into a stream spread over the surviving nodes. Refusals carry a
- * Retry-After. Shared by every worker; thread-safe. */
+ * one HTTP response (or, with WSGATE_ADMISSION_CLOSE, a 101 and a 4029 close) and no
+ * connection state. Checks, in order: the Origin allow-list (403), the node's connection cap
+ * (503), the per-client-IP sliding window of connection attempts (429, allow-listed ranges
+ * exempt; the IP is the one resolved behind trusted proxies), and the node-wide admission
+ * rate (503) that turns a reconnect storm into a stream spread over the surviving nodes.
+ * Refusals carry a Retry-After. Also holds the trusted proxies (WSGATE_TRUSTED_PROXIES).
+ * Shared by every worker; thread-safe. */
 #ifndef GW_ADMIT_H
 #define GW_ADMIT_H
 #include <stddef.h>
