@@ -231,6 +231,7 @@ static int on_established(gw_worker *w, struct lws *wsi, gw_conn *c)
         return refuse_admitted(c, retry_after_s);
     if (gw_http_client_ip(n, wsi, c->client_ip))
         return -1; /* gone already */
+    gw_http_wsi_destroy(wsi); /* the PROXY note, if any, is in c->client_ip now */
 
     /* The query is read once, here, while lws still holds the request's headers: credentials
      * and resume positions come from the same reading of it. */

@@ -36,7 +36,8 @@ int gw_http_client_ip(gw_node *n, struct lws *wsi, uint8_t out[16]);
  * so that the connection is closed with 4029 at once. */
 int gw_http_take_refusal(struct lws *wsi, int *retry_after_s);
 
-/* Frees what gw_accept and gw_http kept on a wsi (LWS_CALLBACK_WSI_DESTROY). */
+/* Frees what gw_accept and gw_http kept on a wsi (LWS_CALLBACK_WSI_DESTROY, or sooner once
+ * it has been read). */
 void gw_http_wsi_destroy(struct lws *wsi);
 
 /* Renders the bodies; exposed for tests. Append to out. */
