@@ -217,7 +217,8 @@ static size_t v2(uint8_t *out, uint8_t ver_cmd, uint8_t fam, const void *addr, s
     out[14] = (uint8_t)(alen >> 8);
     out[15] = (uint8_t)alen;
     memset(out + 16, 0, alen);
-    memcpy(out + 16, addr, addr_len < alen ? addr_len : alen);
+    if (addr && addr_len)
+        memcpy(out + 16, addr, addr_len < alen ? addr_len : alen);
     return 16 + alen;
 }
 
