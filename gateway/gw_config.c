@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gw_peer.h"
 #include "gw_rpc.h"
 #include "wsg_subject.h"
 
@@ -187,6 +188,12 @@ wsg_config_status gw_config_load(gw_config *c, int argc, char **argv, char *err,
         return WSG_CONFIG_ERROR;
     if (c->ping_timeout_ms <= c->ping_interval_ms) {
         snprintf(err, errlen, "WSGATE_PING_TIMEOUT must be longer than WSGATE_PING_INTERVAL");
+        return WSG_CONFIG_ERROR;
+    }
+    gw_peer_cidrs cidrs;
+    char why[128];
+    if (gw_peer_cidrs_parse(&cidrs, c->trusted_proxies, why, sizeof(why))) {
+        snprintf(err, errlen, "WSGATE_TRUSTED_PROXIES: %s", why);
         return WSG_CONFIG_ERROR;
     }
     if (c->ip_allowlist && strcmp(c->ip_allowlist, "none") == 0) {
