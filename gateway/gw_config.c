@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gw_peer.h"
 #include "gw_rpc.h"
 #include "wsg_subject.h"
 
@@ -75,6 +76,16 @@ static size_t opts_for(void *cfg, wsg_opt *o)
          &c->ip_conn_window_ms, "the sliding window of WSGATE_IP_CONN_LIMIT"},
         {"WSGATE_IP_ALLOWLIST", "ip-allowlist", WSG_OPT_STRING, "127.0.0.0/8,::1/128", 0, 0,
          &c->ip_allowlist, "CIDRs exempt from WSGATE_IP_CONN_LIMIT (none: no exemption)"},
+        {"WSGATE_TRUSTED_PROXIES", "trusted-proxies", WSG_OPT_STRING, NULL, 0, 0,
+         &c->trusted_proxies, "CIDRs of your own proxies: only from them X-Forwarded-For / "
+         "X-Real-IP name the client (the per-IP limit, logs, client_ip); unset: none"},
+        {"WSGATE_PROXY_PROTOCOL", "proxy-protocol", WSG_OPT_BOOL, "off", 0, 0,
+         &c->proxy_protocol, "every client connection starts with a PROXY v1/v2 header (an L4 "
+         "load balancer's); a connection without a valid one is refused"},
+        {"WSGATE_ADMISSION_CLOSE", "admission-close", WSG_OPT_BOOL, "on", 0, 0,
+         &c->admission_close, "refuse over WSGATE_MAX_CONNECTIONS, WSGATE_ACCEPT_RATE and "
+         "WSGATE_IP_CONN_LIMIT by upgrading and closing with 4029 retry_after=<s>, which "
+         "browsers can read (off: HTTP 503/429 before the upgrade)"},
         {"WSGATE_ALLOWED_ORIGINS", "allowed-origins", WSG_OPT_STRING, NULL, 0, 0,
          &c->allowed_origins, "browser Origins allowed to connect, comma-separated (unset: "
          "any); others: HTTP 403"},
@@ -184,6 +195,12 @@ wsg_config_status gw_config_load(gw_config *c, int argc, char **argv, char *err,
         return WSG_CONFIG_ERROR;
     if (c->ping_timeout_ms <= c->ping_interval_ms) {
         snprintf(err, errlen, "WSGATE_PING_TIMEOUT must be longer than WSGATE_PING_INTERVAL");
+        return WSG_CONFIG_ERROR;
+    }
+    gw_peer_cidrs cidrs;
+    char why[128];
+    if (gw_peer_cidrs_parse(&cidrs, c->trusted_proxies, why, sizeof(why))) {
+        snprintf(err, errlen, "WSGATE_TRUSTED_PROXIES: %s", why);
         return WSG_CONFIG_ERROR;
     }
     if (c->ip_allowlist && strcmp(c->ip_allowlist, "none") == 0) {

@@ -44,6 +44,9 @@ typedef struct gw_config {
     int64_t ip_conn_limit;
     int64_t ip_conn_window_ms;
     char *ip_allowlist;
+    char *trusted_proxies;       /* WSGATE_TRUSTED_PROXIES as given (gw_admit parses it) */
+    int proxy_protocol;          /* PROXY v1/v2 header required on the client listener */
+    int admission_close;         /* refusals as 4029 after the upgrade, not HTTP errors */
     char *allowed_origins;
     int64_t inbound_rate;
     int64_t inbound_burst;

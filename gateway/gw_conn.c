@@ -1,6 +1,7 @@
 /* gw_conn: client connection life cycle; see gw_conn.h. */
 #include "gw_conn.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -8,6 +9,8 @@
 
 #include "gw_chan.h"
 #include "gw_frame.h"
+#include "gw_http.h"
+#include "gw_peer.h"
 #include "gw_perm_check.h"
 #include "gw_query.h"
 #include "wsg_client.h"
@@ -280,11 +283,30 @@ void gw_conn_deliver(gw_worker *w, gw_conn *c, gw_msg *m)
         enqueue_after_welcome(w, c, m);
 }
 
+/* WSGATE_ADMISSION_CLOSE: the limits refused this client before the upgrade (counted there);
+ * it gets 4029 and when to come back, and costs nothing more: no credentials read, no
+ * registration, no ConnEvent. */
+static int refuse_admitted(gw_conn *c, int retry_after_s)
+{
+    static const char fallback[] = "retry_after=5";
+    c->close_text = malloc(32);
+    if (c->close_text)
+        snprintf(c->close_text, 32, "retry_after=%d", retry_after_s);
+    gw_conn_close(c, 4029, c->close_text ? c->close_text : fallback, GW_M__COUNT);
+    return 0;
+}
+
 static int on_established(gw_worker *w, struct lws *wsi, gw_conn *c)
 {
     gw_node *n = gw_worker_node(w);
     memset(c, 0, sizeof(*c));
     c->wsi = wsi;
+    int retry_after_s;
+    if (gw_http_take_refusal(wsi, &retry_after_s) != GW_ADMIT_OK)
+        return refuse_admitted(c, retry_after_s);
+    if (gw_http_client_ip(n, wsi, c->client_ip))
+        return -1; /* gone already */
+    gw_http_wsi_destroy(wsi); /* the PROXY note, if any, is in c->client_ip now */
 
     /* The query is read once, here, while lws still holds the request's headers: credentials
      * and resume positions come from the same reading of it. */
@@ -319,7 +341,9 @@ static int open_authenticated(gw_worker *w, gw_conn *c, gw_query *q_, gw_auth_re
         /* The upgrade is complete, so the client gets a real close code and reason instead of a
          * bare HTTP error that browsers hide from scripts. */
         wsg_metrics_add(&n->metrics, gw_metric_auth_failure(r), 1);
-        wsg_debug("auth_failed", "reason=\"%s\"", gw_auth_result_reason(r));
+        char ip[GW_PEER_TEXT_MAX];
+        gw_peer_text(c->client_ip, ip);
+        wsg_debug("auth_failed", "reason=\"%s\" client_ip=%s", gw_auth_result_reason(r), ip);
         c->user[0] = '\0';
         gw_conn_close(c, 4001, gw_auth_result_reason(r), GW_M_CLOSED_AUTH);
         gw_query_free(&q);
@@ -339,7 +363,12 @@ static int open_authenticated(gw_worker *w, gw_conn *c, gw_query *q_, gw_auth_re
                             gw_worker_next_event_seq(w), c->id, c->user, c->connected_us, NULL))
         wsg_warn("conn_event_not_published", "conn=%llu user=\"%s\" kind=open",
                  (unsigned long long)c->id, c->user);
-    wsg_debug("conn_open", "conn=%llu user=\"%s\"", (unsigned long long)c->id, c->user);
+    if (wsg_log_enabled(WSG_LOG_DEBUG)) {
+        char ip[GW_PEER_TEXT_MAX];
+        gw_peer_text(c->client_ip, ip);
+        wsg_debug("conn_open", "conn=%llu user=\"%s\" client_ip=%s", (unsigned long long)c->id,
+                  c->user, ip);
+    }
 
     /* The welcome follows once the routers said where the client stands (gw_resume). */
     gw_resume_status rs = gw_resume_start(w, c, &q);
@@ -488,7 +517,9 @@ static void forward(gw_worker *w, gw_conn *c, const gw_frame *f, const char *dat
             gw_worker_rpc_watch(w, c);
         }
     }
-    if (gw_bus_publish_inbound(n->bus, c->id, c->user, f->type, data, len, wsg_now_us(),
+    char ip[GW_PEER_TEXT_MAX];
+    gw_peer_text(c->client_ip, ip);
+    if (gw_bus_publish_inbound(n->bus, c->id, c->user, ip, f->type, data, len, wsg_now_us(),
                                rpc ? GW_BUS_RPC : GW_BUS_FORWARD, (uint32_t)reqno)) {
         gw_rpc_call call;
         if (reqno > 0 && gw_rpc_take(&c->rpc, (uint32_t)reqno, &call) && call.rpc)
@@ -632,8 +663,10 @@ static void on_text(gw_worker *w, gw_conn *c, const char *data, size_t len)
     case GW_FRAME_BROADCAST:
     case GW_FRAME_SEND_MESSAGE:
     case GW_FRAME_PUBLISH:
-    case GW_FRAME_PRESENCE:
-        if (gw_bus_publish_inbound(n->bus, c->id, c->user, f.type, data, len, wsg_now_us(),
+    case GW_FRAME_PRESENCE: {
+        char ip[GW_PEER_TEXT_MAX];
+        gw_peer_text(c->client_ip, ip);
+        if (gw_bus_publish_inbound(n->bus, c->id, c->user, ip, f.type, data, len, wsg_now_us(),
                                    GW_BUS_NO_REPLY, 0)) {
             send_error(w, c, WSG_CLIENT_ERR_UNAVAILABLE,
                        "the message could not be forwarded; retry", f.ref, f.channel);
@@ -641,6 +674,7 @@ static void on_text(gw_worker *w, gw_conn *c, const char *data, size_t len)
         }
         wsg_metrics_add(&n->metrics, GW_M_INBOUND_PUBLISHED, 1);
         return;
+    }
     case GW_FRAME_FORWARD:
         forward(w, c, &f, data, len);
         return;

@@ -64,6 +64,7 @@ typedef struct gw_conn {
     gw_rpc_table rpc;           /* frames waiting for a service's answer (gw_rpc) */
     struct lws_dll2 rpc_watch;  /* in the worker's list while rpc has calls */
     char user[GW_USER_ID_MAX + 1];
+    uint8_t client_ip[16];      /* gw_peer's form: behind trusted proxies, the one they name */
 } gw_conn;
 
 /* Handles the WebSocket callbacks of a session (ESTABLISHED, RECEIVE, SERVER_WRITEABLE,

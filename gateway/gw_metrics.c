@@ -17,6 +17,9 @@
 #define REJ(label) \
     {"wsgate_frames_rejected_total", "reason=\"" label "\"", WSG_METRIC_COUNTER, \
      "Client frames refused, by reason"}
+#define PROXYERR(label) \
+    {"wsgate_proxy_protocol_errors_total", "reason=\"" label "\"", WSG_METRIC_COUNTER, \
+     "Client connections refused for their PROXY header (WSGATE_PROXY_PROTOCOL), by reason"}
 #define LIMIT(label) \
     {"wsgate_limit_rejections_total", "limit=\"" label "\"", WSG_METRIC_COUNTER, \
      "Connections or frames refused by a limit, by limit"}
@@ -122,6 +125,9 @@ const wsg_metric_desc gw_metric_descs[GW_M__COUNT] = {
 #undef LIMIT_
     [GW_M_LIMIT_INBOUND_RATE] = LIMIT("inbound_rate"),
     [GW_M_LIMIT_MEMORY_BUDGET] = LIMIT("memory_budget"),
+    [GW_M_PROXY_ERR_MALFORMED] = PROXYERR("malformed"),
+    [GW_M_PROXY_ERR_TIMEOUT] = PROXYERR("timeout"),
+    [GW_M_PROXY_ERR_OVERLOAD] = PROXYERR("overload"),
     [GW_M_QUEUED_BYTES] = {"wsgate_outbound_queued_bytes", NULL, WSG_METRIC_GAUGE,
                            "Bytes waiting in the outbound queues of every connection"},
     [GW_M_HISTORY_REQUESTS] = {"wsgate_history_requests_total", NULL, WSG_METRIC_COUNTER,

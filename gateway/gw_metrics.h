@@ -61,6 +61,9 @@ typedef enum {
     GW_M_LIMIT_LAST = GW_M_LIMIT_FIRST + GW_ADMIT__COUNT - 2,
     GW_M_LIMIT_INBOUND_RATE,
     GW_M_LIMIT_MEMORY_BUDGET,
+    GW_M_PROXY_ERR_MALFORMED,   /* wsgate_proxy_protocol_errors_total{reason}: not a valid */
+    GW_M_PROXY_ERR_TIMEOUT,     /* PROXY header, none in time, too many connections waiting */
+    GW_M_PROXY_ERR_OVERLOAD,    /* for theirs */
     GW_M_QUEUED_BYTES,          /* gauge: bytes in every outbound queue of the node */
     GW_M_HISTORY_REQUESTS,
     GW_M_HISTORY_FAILURES,

@@ -273,6 +273,7 @@ gw_node *gw_node_start(const gw_config *cfg, char *err, size_t errlen)
         .ip_limit = cfg->ip_conn_limit,
         .ip_window_ms = cfg->ip_conn_window_ms,
         .ip_allowlist = cfg->ip_allowlist,
+        .trusted_proxies = cfg->trusted_proxies,
     };
     n->admit = gw_admit_new(&adc, err, errlen);
     if (!n->admit)

@@ -23,9 +23,11 @@
 // Semantics, in the terms of DESIGN.md:
 // - The session is 'open' from the welcome frame, not from the upgrade (a server refusing the
 //   credentials upgrades, then closes with 4001).
-// - Backoff: retry n (from 0) waits random(0, min(cap, base * 2^n)) ms, at least a close
-//   reason's retry_after; n returns to 0 when a connection that got its welcome drops after
-//   being up for stableMs or longer (so a node that accepts then fails at once is not hammered).
+// - Backoff: retry n (from 0) waits random(0, min(cap, base * 2^n)) ms; after a close whose
+//   reason carries retry_after=<s> (4029, the gateway's admission refusal) it waits s, plus
+//   random(0, min(cap, max(that ceiling, s))) so that the clients refused together spread out;
+//   n returns to 0 when a connection that got its welcome drops after being up for stableMs
+//   or longer (so a node that accepts then fails at once is not hammered).
 // - Streams: 'message' frames, and any other frame with a numeric seq and no 'channel', are the
 //   user stream; 'broadcast' frames the broadcast stream. Frames outside any stream are never
 //   counted, even with a seq ('sent' receipts carry the seq of the *target's* stream). A frame
@@ -561,9 +563,17 @@ export class WsgateClient {
     if (wasStable) this._attempt = 0;
     const ceiling = Math.min(this._capMs,
       this._baseMs * 2 ** Math.min(this._attempt, MAX_BACKOFF_EXPONENT));
-    let delayMs = Math.floor(this._random() * ceiling);
+    let delayMs;
     const retryAfter = parseRetryAfter(reason);
-    if (retryAfter !== null) delayMs = Math.max(delayMs, Math.ceil(retryAfter * 1000));
+    if (retryAfter !== null) {
+      // The server said when (4029 retry_after=<s>, an admission refusal): that long, plus
+      // jitter so that the clients it refused together do not all come back together.
+      const waitMs = Math.ceil(retryAfter * 1000);
+      const spread = Math.min(this._capMs, Math.max(ceiling, waitMs));
+      delayMs = waitMs + Math.floor(this._random() * spread);
+    } else {
+      delayMs = Math.floor(this._random() * ceiling);
+    }
     const attempt = this._attempt;
     this._attempt++;
     this._stats.retries++;
