@@ -89,10 +89,11 @@ RUN ldd build/wsgate-gateway build/wsgate-router build/wsgate-pub >/tmp/ldd \
 FROM ${DEBIAN_IMAGE} AS wsgate
 COPY --from=build /src/runtime-packages /tmp/runtime-packages
 # libwebsockets-evlib-ev: the gateway runs lws on libev, whose lws plugin is loaded with
-# dlopen, out of ldd's sight.
+# dlopen, out of ldd's sight. ca-certificates: the gateway fetches WSGATE_JWT_JWKS_URL over
+# https with libcurl.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      $(cat /tmp/runtime-packages) libwebsockets-evlib-ev \
+      $(cat /tmp/runtime-packages) libwebsockets-evlib-ev ca-certificates \
  && apt-get clean && rm -rf /var/lib/apt/lists/* /tmp/runtime-packages \
  && useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin wsgate
@@ -127,9 +128,8 @@ RUN printf '%s\n' \
   '[ "$code" = 200 ] || { echo "$path answered $code" >&2; exit 1; }' \
   > /usr/local/bin/wsgate-healthcheck \
  && chmod 0755 /usr/local/bin/wsgate-healthcheck
-# wsgate-pub links libcurl (its HTTP mode), the one library the services do not need: about
-# 5 MB of shared libraries in a ~100 MB image, for `docker exec ... wsgate-pub` in any
-# container of the cluster.
+# wsgate-pub links libcurl (its HTTP mode), as does the gateway (JWKS fetches), for
+# `docker exec ... wsgate-pub` in any container of the cluster.
 COPY --from=build /src/build/wsgate-gateway /src/build/wsgate-router /src/build/wsgate-pub \
      /usr/local/bin/
 USER 10001:10001

@@ -184,3 +184,16 @@ char *wsg_client_reply(json_t *ref, json_t *data, size_t *len)
     }
     return dump(o, len);
 }
+
+char *wsg_client_refreshed(int64_t exp, json_t *ref, size_t *len)
+{
+    json_t *o = json_object();
+    if (!o ||
+        json_object_set_new(o, "type", json_string(type_names[WSG_CLIENT_TYPE_REFRESHED])) ||
+        (ref && json_object_set(o, "ref", ref)) ||
+        (exp > 0 && json_object_set_new(o, "exp", json_integer((json_int_t)exp)))) {
+        json_decref(o);
+        return NULL;
+    }
+    return dump(o, len);
+}

@@ -30,7 +30,9 @@
     XX(PRESENCE, "presence")         /* client: who is in a channel; also the answer */ \
     XX(JOIN, "join")                 /* a user's first subscription to a channel opened */ \
     XX(LEAVE, "leave")               /* a user's last subscription to a channel closed */ \
-    XX(REPLY, "reply")               /* a service's answer to a client's RPC frame */
+    XX(REPLY, "reply")               /* a service's answer to a client's RPC frame */ \
+    XX(REFRESH, "refresh")           /* client: a new token for the connection */ \
+    XX(REFRESHED, "refreshed")       /* ... accepted: the connection now ends at its exp */
 
 #define WSG_CLIENT_TYPE_ENUM_(name, label) WSG_CLIENT_TYPE_##name,
 typedef enum { WSG_CLIENT_TYPE_MAP(WSG_CLIENT_TYPE_ENUM_) WSG_CLIENT_TYPE__COUNT } wsg_client_type;
@@ -132,6 +134,9 @@ char *wsg_client_presence(const char *channel, json_t *ref, const char *const *u
                           size_t nusers, uint64_t connections, size_t *len);
 /* {"type":"reply","ref":REF,"data":DATA}: data is the service's JSON object (not taken). */
 char *wsg_client_reply(json_t *ref, json_t *data, size_t *len);
+/* {"type":"refreshed"[,"ref":REF][,"exp":S]}: the refresh was accepted; S is the new token's
+ * exp (Unix seconds), omitted (0) when the token has none. */
+char *wsg_client_refreshed(int64_t exp, json_t *ref, size_t *len);
 /* {"type":"join"|"leave","channel":C,"user":U}; join 0 is a leave. */
 char *wsg_client_join_leave(int join, const char *channel, const char *user, size_t *len);
 

@@ -10,10 +10,10 @@
 #include <strings.h>
 #include <uthash.h>
 
+#include "gw_peer.h"
 #include "gw_rate.h"
 
 #define ORIGIN_MAX 64
-#define CIDR_MAX 64
 /* A flood of distinct addresses must not grow the table without bound: past this many,
  * unknown addresses are counted in one shared overflow entry (fail closed for them). */
 #define IP_TABLE_MAX 200000
@@ -25,17 +25,12 @@ typedef struct ip_entry {
     uint32_t cur, prev;      /* attempts in the current and the previous window */
 } ip_entry;
 
-typedef struct cidr {
-    uint8_t addr[16];
-    int bits;
-} cidr;
-
 struct gw_admit {
     gw_admit_cfg cfg;
     char *origins[ORIGIN_MAX];
     size_t n_origins;
-    cidr allow[CIDR_MAX];
-    size_t n_allow;
+    gw_peer_cidrs allow;   /* exempt from the per-IP limit */
+    gw_peer_cidrs trusted; /* proxies whose forwarded-for headers are believed */
 
     pthread_mutex_t lock; /* guards everything below */
     gw_rate bucket;
@@ -45,68 +40,9 @@ struct gw_admit {
     int64_t last_sweep_us;
 };
 
-static void to_v6(const struct sockaddr *sa, uint8_t out[16])
-{
-    memset(out, 0, 16);
-    if (sa && sa->sa_family == AF_INET) {
-        /* IPv4 as ::ffff:a.b.c.d, so one table and one CIDR form serve both families. */
-        out[10] = out[11] = 0xff;
-        memcpy(out + 12, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
-    } else if (sa && sa->sa_family == AF_INET6) {
-        memcpy(out, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
-    }
-}
-
 int gw_admit_parse_cidr(const char *s, uint8_t addr[16], int *prefix_bits)
 {
-    char buf[INET6_ADDRSTRLEN + 8];
-    size_t n = strlen(s);
-    if (n == 0 || n >= sizeof(buf))
-        return -1;
-    memcpy(buf, s, n + 1);
-    char *slash = strchr(buf, '/');
-    long bits = -1;
-    if (slash) {
-        *slash = '\0';
-        char *end;
-        bits = strtol(slash + 1, &end, 10);
-        if (*end || end == slash + 1)
-            return -1;
-    }
-    struct in_addr v4;
-    struct in6_addr v6;
-    if (inet_pton(AF_INET, buf, &v4) == 1) {
-        if (bits < 0)
-            bits = 32;
-        if (bits > 32)
-            return -1;
-        memset(addr, 0, 16);
-        addr[10] = addr[11] = 0xff;
-        memcpy(addr + 12, &v4, 4);
-        *prefix_bits = (int)bits + 96;
-        return 0;
-    }
-    if (inet_pton(AF_INET6, buf, &v6) == 1) {
-        if (bits < 0)
-            bits = 128;
-        if (bits > 128)
-            return -1;
-        memcpy(addr, &v6, 16);
-        *prefix_bits = (int)bits;
-        return 0;
-    }
-    return -1;
-}
-
-static int cidr_match(const cidr *c, const uint8_t a[16])
-{
-    int full = c->bits / 8, rest = c->bits % 8;
-    if (memcmp(c->addr, a, (size_t)full) != 0)
-        return 0;
-    if (!rest)
-        return 1;
-    uint8_t mask = (uint8_t)(0xff << (8 - rest));
-    return (c->addr[full] & mask) == (a[full] & mask);
+    return gw_peer_parse_cidr(s, addr, prefix_bits);
 }
 
 /* Splits a comma-separated list, calling fn on each trimmed, non-empty item. */
@@ -140,17 +76,6 @@ static int add_origin(gw_admit *a, const char *o)
     return a->origins[a->n_origins++] ? 0 : -1;
 }
 
-static int add_cidr(gw_admit *a, const char *s)
-{
-    if (a->n_allow == CIDR_MAX)
-        return -1;
-    cidr *c = &a->allow[a->n_allow];
-    if (gw_admit_parse_cidr(s, c->addr, &c->bits))
-        return -1;
-    a->n_allow++;
-    return 0;
-}
-
 gw_admit *gw_admit_new(const gw_admit_cfg *cfg, char *err, size_t errlen)
 {
     gw_admit *a = calloc(1, sizeof(*a));
@@ -161,6 +86,7 @@ gw_admit *gw_admit_new(const gw_admit_cfg *cfg, char *err, size_t errlen)
     a->cfg = *cfg;
     a->cfg.allowed_origins = NULL;
     a->cfg.ip_allowlist = NULL;
+    a->cfg.trusted_proxies = NULL;
     if (pthread_mutex_init(&a->lock, NULL)) {
         free(a);
         snprintf(err, errlen, "cannot create a mutex");
@@ -170,9 +96,13 @@ gw_admit *gw_admit_new(const gw_admit_cfg *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "WSGATE_ALLOWED_ORIGINS: at most %d origins", ORIGIN_MAX);
         goto fail;
     }
-    if (each_item(cfg->ip_allowlist, add_cidr, a)) {
-        snprintf(err, errlen, "WSGATE_IP_ALLOWLIST: \"%s\" is not a list of at most %d CIDRs",
-                 cfg->ip_allowlist, CIDR_MAX);
+    char why[128];
+    if (gw_peer_cidrs_parse(&a->allow, cfg->ip_allowlist, why, sizeof(why))) {
+        snprintf(err, errlen, "WSGATE_IP_ALLOWLIST: %s", why);
+        goto fail;
+    }
+    if (gw_peer_cidrs_parse(&a->trusted, cfg->trusted_proxies, why, sizeof(why))) {
+        snprintf(err, errlen, "WSGATE_TRUSTED_PROXIES: %s", why);
         goto fail;
     }
     gw_rate_init(&a->bucket, cfg->accept_burst, 0);
@@ -211,14 +141,6 @@ static int origin_ok(const gw_admit *a, const char *origin)
         return 1;
     for (size_t i = 0; i < a->n_origins; i++)
         if (strcasecmp(a->origins[i], origin) == 0)
-            return 1;
-    return 0;
-}
-
-static int allowlisted(const gw_admit *a, const uint8_t addr[16])
-{
-    for (size_t i = 0; i < a->n_allow; i++)
-        if (cidr_match(&a->allow[i], addr))
             return 1;
     return 0;
 }
@@ -299,8 +221,8 @@ gw_admit_result gw_admit_check(gw_admit *a, const char *origin, const struct soc
     pthread_mutex_lock(&a->lock);
     if (a->cfg.ip_limit > 0) {
         uint8_t addr[16];
-        to_v6(peer, addr);
-        if (!allowlisted(a, addr) && !ip_allow(a, addr, now_us, retry_after_s)) {
+        gw_peer_from_sockaddr(peer, addr);
+        if (!gw_peer_cidrs_match(&a->allow, addr) && !ip_allow(a, addr, now_us, retry_after_s)) {
             r = GW_ADMIT_IP_RATE;
             goto out;
         }
@@ -316,6 +238,11 @@ gw_admit_result gw_admit_check(gw_admit *a, const char *origin, const struct soc
 out:
     pthread_mutex_unlock(&a->lock);
     return r;
+}
+
+const gw_peer_cidrs *gw_admit_trusted(const gw_admit *a)
+{
+    return &a->trusted;
 }
 
 int gw_admit_http_status(gw_admit_result r)

@@ -14,10 +14,13 @@
 
 struct gw_auth {
     gw_auth_mode mode;
-    jwt_alg_t alg;
+    jwt_alg_t alg;          /* of key; JWT_ALG_NONE without one (JWKS only) */
     unsigned char *key;
     size_t key_len;
     int64_t leeway_s;
+    char *issuer;           /* NULL: unchecked */
+    char *audience;         /* NULL: unchecked */
+    gw_jwks *jwks;          /* NULL: none */
 };
 
 #define TEXT_(name, reason, label) [GW_AUTH_##name] = {reason, label},
@@ -88,8 +91,33 @@ static int cfg_key(const gw_auth_cfg *cfg, jwt_alg_t *alg, const char **key, cha
         *key = cfg->hs256_secret;
         return 0;
     }
-    snprintf(err, errlen, "WSGATE_AUTH=jwt needs WSGATE_JWT_SECRET or WSGATE_JWT_PUBLIC_KEY_FILE");
+    if (cfg->jwks_url && *cfg->jwks_url) {
+        *alg = JWT_ALG_NONE; /* keys come from the set, each with its own algorithm */
+        *key = NULL;
+        return 0;
+    }
+    snprintf(err, errlen, "WSGATE_AUTH=jwt needs WSGATE_JWT_SECRET, WSGATE_JWT_PUBLIC_KEY_FILE "
+                          "or WSGATE_JWT_JWKS_URL");
     return -1;
+}
+
+static int jwks_url_check(const char *url, char *err, size_t errlen)
+{
+    if (url && *url && strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
+        snprintf(err, errlen, "WSGATE_JWT_JWKS_URL: not an http:// or https:// URL");
+        return -1;
+    }
+    return 0;
+}
+
+static char *dup_opt(const char *s, int *oom)
+{
+    if (!s || !*s)
+        return NULL;
+    char *d = strdup(s);
+    if (!d)
+        *oom = 1;
+    return d;
 }
 
 int gw_auth_cfg_check(const gw_auth_cfg *cfg, char *err, size_t errlen)
@@ -98,6 +126,8 @@ int gw_auth_cfg_check(const gw_auth_cfg *cfg, char *err, size_t errlen)
     const char *key;
     if (cfg->mode == GW_AUTH_MODE_NONE)
         return 0;
+    if (jwks_url_check(cfg->jwks_url, err, errlen))
+        return -1;
     return cfg_key(cfg, &alg, &key, err, errlen);
 }
 
@@ -114,15 +144,29 @@ gw_auth *gw_auth_new(const gw_auth_cfg *cfg, char *err, size_t errlen)
         return a;
 
     const char *key = NULL;
-    if (cfg_key(cfg, &a->alg, &key, err, errlen) != 0)
+    if (jwks_url_check(cfg->jwks_url, err, errlen) ||
+        cfg_key(cfg, &a->alg, &key, err, errlen) != 0)
         goto fail;
-    a->key_len = strlen(key);
-    a->key = malloc(a->key_len + 1);
-    if (!a->key) {
+    if (key) {
+        a->key_len = strlen(key);
+        a->key = malloc(a->key_len + 1);
+        if (!a->key) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+        memcpy(a->key, key, a->key_len + 1);
+    }
+    int oom = 0;
+    a->issuer = dup_opt(cfg->issuer, &oom);
+    a->audience = dup_opt(cfg->audience, &oom);
+    if (oom) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    memcpy(a->key, key, a->key_len + 1);
+    if (cfg->jwks_url && *cfg->jwks_url &&
+        !(a->jwks = gw_jwks_new(cfg->jwks_url, cfg->jwks_observer, cfg->jwks_observer_ud, err,
+                                errlen)))
+        goto fail;
     return a;
 fail:
     gw_auth_free(a);
@@ -137,7 +181,20 @@ void gw_auth_free(gw_auth *a)
         OPENSSL_cleanse(a->key, a->key_len);
         free(a->key);
     }
+    gw_jwks_free(a->jwks);
+    free(a->issuer);
+    free(a->audience);
     free(a);
+}
+
+int gw_auth_key_pending(const gw_auth *a)
+{
+    return a->jwks && gw_jwks_fetch_pending(a->jwks);
+}
+
+int64_t gw_auth_leeway_s(const gw_auth *a)
+{
+    return a->leeway_s;
 }
 
 gw_auth_mode gw_auth_get_mode(const gw_auth *a)
@@ -205,20 +262,58 @@ out:
 }
 
 /* The header's "alg" as libjwt names it, so the algorithm can be checked before libjwt is
- * asked to verify anything. */
-static gw_auth_result header_alg(const char *token, size_t n, jwt_alg_t *alg)
+ * asked to verify anything, and its "kid" ("" when absent). */
+static gw_auth_result header_alg(const char *token, size_t n, jwt_alg_t *alg,
+                                 char kid[GW_JWK_KID_MAX + 1])
 {
     if (n > GW_HEADER_MAX)
         return GW_AUTH_MALFORMED;
     json_t *hdr = segment_json(token, n);
     const char *name = json_string_value(json_object_get(hdr, "alg"));
+    json_t *k = json_object_get(hdr, "kid");
     gw_auth_result r = GW_AUTH_OK;
-    if (!name)
+    kid[0] = '\0';
+    if (!name) {
         r = GW_AUTH_MALFORMED;
-    else
+    } else if (k && (!json_is_string(k) || json_string_length(k) > GW_JWK_KID_MAX ||
+                     strlen(json_string_value(k)) != json_string_length(k))) {
+        r = GW_AUTH_MALFORMED;
+    } else {
         *alg = jwt_str_alg(name);
+        if (k)
+            memcpy(kid, json_string_value(k), json_string_length(k) + 1);
+    }
     json_decref(hdr);
     return r;
+}
+
+/* iss equal to the configured issuer, when one is configured. */
+static int issuer_ok(const gw_auth *a, json_t *claims)
+{
+    if (!a->issuer)
+        return 1;
+    json_t *iss = json_object_get(claims, "iss");
+    return json_is_string(iss) && json_string_length(iss) == strlen(a->issuer) &&
+           !memcmp(json_string_value(iss), a->issuer, strlen(a->issuer));
+}
+
+/* aud (RFC 7519 §4.1.3: a string or an array of strings) names the configured audience. */
+static int audience_ok(const gw_auth *a, json_t *claims)
+{
+    if (!a->audience)
+        return 1;
+    json_t *aud = json_object_get(claims, "aud");
+    size_t want = strlen(a->audience);
+    if (json_is_string(aud))
+        return json_string_length(aud) == want && !memcmp(json_string_value(aud), a->audience, want);
+    size_t i;
+    json_t *v;
+    json_array_foreach(aud, i, v) {
+        if (json_is_string(v) && json_string_length(v) == want &&
+            !memcmp(json_string_value(v), a->audience, want))
+            return 1;
+    }
+    return 0;
 }
 
 /* exp/nbf must be numbers when present; returns their value through *v, or 0 if absent. */
@@ -240,6 +335,14 @@ static int numeric_claim(json_t *claims, const char *name, int *present, int64_t
 gw_auth_result gw_auth_check_token(const gw_auth *a, const char *token, int64_t now_s,
                                    char user[GW_USER_ID_MAX + 1], const wsg_perm **perm)
 {
+    int64_t exp;
+    return gw_auth_check_token_exp(a, token, now_s, user, perm, &exp);
+}
+
+gw_auth_result gw_auth_check_token_exp(const gw_auth *a, const char *token, int64_t now_s,
+                                       char user[GW_USER_ID_MAX + 1], const wsg_perm **perm,
+                                       int64_t *exp_out)
+{
     if (!token || !*token)
         return GW_AUTH_MISSING;
     size_t tlen = strnlen(token, GW_TOKEN_MAX + 1);
@@ -252,10 +355,26 @@ gw_auth_result gw_auth_check_token(const gw_auth *a, const char *token, int64_t 
         return GW_AUTH_MALFORMED;
 
     jwt_alg_t alg;
-    gw_auth_result r = header_alg(token, (size_t)(d1 - token), &alg);
+    char kid[GW_JWK_KID_MAX + 1];
+    gw_auth_result r = header_alg(token, (size_t)(d1 - token), &alg, kid);
     if (r != GW_AUTH_OK)
         return r;
-    if (alg != a->alg)
+    /* Which key: the set's key named by kid, else the configured one. Either way the key
+     * decides the algorithm, never the token. */
+    const unsigned char *key = a->key;
+    size_t key_len = a->key_len;
+    jwt_alg_t key_alg = a->alg;
+    char pem[GW_JWK_PEM_MAX];
+    if (a->jwks && kid[0] &&
+        gw_jwks_key(a->jwks, kid, &key_alg, pem, sizeof(pem)) == GW_JWKS_FOUND) {
+        key = (const unsigned char *)pem;
+        key_len = strlen(pem);
+    } else if (!a->key) {
+        return GW_AUTH_UNKNOWN_KEY;
+    } else {
+        key_alg = a->alg;
+    }
+    if (alg != key_alg)
         return GW_AUTH_WRONG_ALG;
     /* The claims as we read them, from the very bytes the signature covers: libjwt's own copy
      * keeps the last of a repeated key. */
@@ -268,7 +387,7 @@ gw_auth_result gw_auth_check_token(const gw_auth *a, const char *token, int64_t 
     }
 
     jwt_t *jwt = NULL;
-    if (jwt_decode(&jwt, token, a->key, (int)a->key_len) != 0 || !jwt) {
+    if (jwt_decode(&jwt, token, key, (int)key_len) != 0 || !jwt) {
         jwt_free(jwt);
         r = GW_AUTH_BAD_SIGNATURE;
         goto out;
@@ -277,7 +396,7 @@ gw_auth_result gw_auth_check_token(const gw_auth *a, const char *token, int64_t 
      * it is ours. */
     jwt_alg_t verified = jwt_get_alg(jwt);
     jwt_free(jwt);
-    if (verified != a->alg) {
+    if (verified != key_alg) {
         r = GW_AUTH_WRONG_ALG;
         goto out;
     }
@@ -296,6 +415,14 @@ gw_auth_result gw_auth_check_token(const gw_auth *a, const char *token, int64_t 
         r = GW_AUTH_NOT_YET_VALID;
         goto out;
     }
+    if (!issuer_ok(a, claims)) {
+        r = GW_AUTH_WRONG_ISSUER;
+        goto out;
+    }
+    if (!audience_ok(a, claims)) {
+        r = GW_AUTH_WRONG_AUDIENCE;
+        goto out;
+    }
     json_t *sub = json_object_get(claims, "sub");
     const char *s = json_string_value(sub);
     if (!s || !wsg_user_id_valid(s, json_string_length(sub))) {
@@ -311,6 +438,7 @@ gw_auth_result gw_auth_check_token(const gw_auth *a, const char *token, int64_t 
     }
     memcpy(user, s, json_string_length(sub) + 1);
     *perm = p ? p : wsg_perm_none();
+    *exp_out = has_exp ? (exp > 0 ? exp : 1) : 0;
     r = GW_AUTH_OK;
 out:
     json_decref(claims);

@@ -326,9 +326,10 @@ static int publish(gw_bus *b, const char *subject, const char *reply, const Prot
     return 0;
 }
 
-int gw_bus_publish_inbound(gw_bus *b, uint64_t conn_id, const char *user_id, const char *type,
-                           const void *payload, size_t len, int64_t received_us,
-                           gw_bus_reply_kind reply_kind, uint32_t reqno)
+int gw_bus_publish_inbound(gw_bus *b, uint64_t conn_id, const char *user_id,
+                           const char *client_ip, const char *type, const void *payload,
+                           size_t len, int64_t received_us, gw_bus_reply_kind reply_kind,
+                           uint32_t reqno)
 {
     char subject[WSG_SUBJECT_MAX];
     if (wsg_subject_fmt(subject, sizeof(subject), b->prefix, "in.%s", type))
@@ -355,6 +356,8 @@ int gw_bus_publish_inbound(gw_bus *b, uint64_t conn_id, const char *user_id, con
     f.payload.len = len;
     f.received_at_us = received_us;
     f.permitted = 1; /* only frames the gateway's checks allowed are published */
+    if (client_ip)
+        f.client_ip = (char *)client_ip;
     return publish(b, subject, reply_kind == GW_BUS_NO_REPLY ? NULL : reply, &f.base);
 }
 

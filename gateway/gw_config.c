@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gw_peer.h"
 #include "gw_rpc.h"
 #include "wsg_subject.h"
 
@@ -35,6 +36,13 @@ static size_t opts_for(void *cfg, wsg_opt *o)
          &c->jwt_public_key_file, "PEM public key (RSA: RS256, EC P-256: ES256)"},
         {"WSGATE_JWT_LEEWAY", "jwt-leeway", WSG_OPT_DURATION, "5s", 0, 3600000,
          &c->jwt_leeway_ms, "clock skew allowed on exp/nbf"},
+        {"WSGATE_JWT_ISSUER", "jwt-issuer", WSG_OPT_STRING, NULL, 0, 0, &c->jwt_issuer,
+         "tokens must carry this iss (unset: not checked)"},
+        {"WSGATE_JWT_AUDIENCE", "jwt-audience", WSG_OPT_STRING, NULL, 0, 0, &c->jwt_audience,
+         "tokens' aud (a string or an array) must name this (unset: not checked)"},
+        {"WSGATE_JWT_JWKS_URL", "jwt-jwks-url", WSG_OPT_STRING, NULL, 0, 0, &c->jwt_jwks_url,
+         "JSON Web Key Set URL (RS256/ES256 keys, chosen by the token's kid); fetched at start, "
+         "on an unknown kid at most every 30 s, and every 5 min"},
         {"WSGATE_MAX_MESSAGE_BYTES", "max-message-bytes", WSG_OPT_BYTES, "64KiB", 64,
          16 * 1024 * 1024, &c->max_message_bytes, "largest client message (over it: close 1009)"},
         {"WSGATE_COMPRESSION", "compression", WSG_OPT_BOOL, "on", 0, 0, &c->compression,
@@ -78,6 +86,16 @@ static size_t opts_for(void *cfg, wsg_opt *o)
          &c->ip_conn_window_ms, "the sliding window of WSGATE_IP_CONN_LIMIT"},
         {"WSGATE_IP_ALLOWLIST", "ip-allowlist", WSG_OPT_STRING, "127.0.0.0/8,::1/128", 0, 0,
          &c->ip_allowlist, "CIDRs exempt from WSGATE_IP_CONN_LIMIT (none: no exemption)"},
+        {"WSGATE_TRUSTED_PROXIES", "trusted-proxies", WSG_OPT_STRING, NULL, 0, 0,
+         &c->trusted_proxies, "CIDRs of your own proxies: only from them X-Forwarded-For / "
+         "X-Real-IP name the client (the per-IP limit, logs, client_ip); unset: none"},
+        {"WSGATE_PROXY_PROTOCOL", "proxy-protocol", WSG_OPT_BOOL, "off", 0, 0,
+         &c->proxy_protocol, "every client connection starts with a PROXY v1/v2 header (an L4 "
+         "load balancer's); a connection without a valid one is refused"},
+        {"WSGATE_ADMISSION_CLOSE", "admission-close", WSG_OPT_BOOL, "on", 0, 0,
+         &c->admission_close, "refuse over WSGATE_MAX_CONNECTIONS, WSGATE_ACCEPT_RATE and "
+         "WSGATE_IP_CONN_LIMIT by upgrading and closing with 4029 retry_after=<s>, which "
+         "browsers can read (off: HTTP 503/429 before the upgrade)"},
         {"WSGATE_ALLOWED_ORIGINS", "allowed-origins", WSG_OPT_STRING, NULL, 0, 0,
          &c->allowed_origins, "browser Origins allowed to connect, comma-separated (unset: "
          "any); others: HTTP 403"},
@@ -189,6 +207,12 @@ wsg_config_status gw_config_load(gw_config *c, int argc, char **argv, char *err,
         snprintf(err, errlen, "WSGATE_PING_TIMEOUT must be longer than WSGATE_PING_INTERVAL");
         return WSG_CONFIG_ERROR;
     }
+    gw_peer_cidrs cidrs;
+    char why[128];
+    if (gw_peer_cidrs_parse(&cidrs, c->trusted_proxies, why, sizeof(why))) {
+        snprintf(err, errlen, "WSGATE_TRUSTED_PROXIES: %s", why);
+        return WSG_CONFIG_ERROR;
+    }
     if (c->ip_allowlist && strcmp(c->ip_allowlist, "none") == 0) {
         free(c->ip_allowlist);
         c->ip_allowlist = NULL;
@@ -214,6 +238,9 @@ gw_auth_cfg gw_config_auth(const gw_config *c)
         .hs256_secret = c->jwt_secret,
         .public_key_pem = c->jwt_public_key_pem,
         .leeway_s = c->jwt_leeway_ms / 1000,
+        .issuer = c->jwt_issuer,
+        .audience = c->jwt_audience,
+        .jwks_url = c->jwt_jwks_url,
     };
 }
 

@@ -27,6 +27,9 @@ typedef struct gw_config {
     char *jwt_public_key_file;
     char *jwt_public_key_pem; /* file contents, loaded at start-up */
     int64_t jwt_leeway_ms;
+    char *jwt_issuer;
+    char *jwt_audience;
+    char *jwt_jwks_url;
     int64_t max_message_bytes;
     int compression;                /* WSGATE_COMPRESSION */
     int64_t compression_window_bits;
@@ -45,6 +48,9 @@ typedef struct gw_config {
     int64_t ip_conn_limit;
     int64_t ip_conn_window_ms;
     char *ip_allowlist;
+    char *trusted_proxies;       /* WSGATE_TRUSTED_PROXIES as given (gw_admit parses it) */
+    int proxy_protocol;          /* PROXY v1/v2 header required on the client listener */
+    int admission_close;         /* refusals as 4029 after the upgrade, not HTTP errors */
     char *allowed_origins;
     int64_t inbound_rate;
     int64_t inbound_burst;

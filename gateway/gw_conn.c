@@ -1,6 +1,7 @@
 /* gw_conn: client connection life cycle; see gw_conn.h. */
 #include "gw_conn.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -11,6 +12,7 @@
 #include "gw_deflate.h"
 #include "gw_frame.h"
 #include "gw_http.h"
+#include "gw_peer.h"
 #include "gw_perm_check.h"
 #include "gw_query.h"
 #include "wsg_client.h"
@@ -18,9 +20,11 @@
 #include "wsg_time.h"
 #include "wsg_utf8.h"
 
-static gw_auth_result authenticate(gw_node *n, struct lws *wsi, const gw_query *q,
-                                   char user[GW_USER_ID_MAX + 1], const wsg_perm **perm)
+static gw_auth_result authenticate(gw_node *n, struct lws *wsi, gw_query *q,
+                                   char user[GW_USER_ID_MAX + 1], const wsg_perm **perm,
+                                   int64_t *exp)
 {
+    *exp = 0;
     if (gw_auth_get_mode(n->auth) == GW_AUTH_MODE_NONE) {
         const char *id = gw_query_get(q, GW_QUERY_USER_ID);
         if (!id)
@@ -30,7 +34,7 @@ static gw_auth_result authenticate(gw_node *n, struct lws *wsi, const gw_query *
 
     const char *v = gw_query_get(q, GW_QUERY_TOKEN);
     if (v && *v)
-        return gw_auth_check_token(n->auth, v, (int64_t)time(NULL), user, perm);
+        return gw_auth_check_token_exp(n->auth, v, (int64_t)time(NULL), user, perm, exp);
 
     int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
     if (total <= 0)
@@ -48,11 +52,84 @@ static gw_auth_result authenticate(gw_node *n, struct lws *wsi, const gw_query *
         v = buf + 7;
         while (*v == ' ')
             v++;
-        r = *v ? gw_auth_check_token(n->auth, v, (int64_t)time(NULL), user, perm)
+        r = *v ? gw_auth_check_token_exp(n->auth, v, (int64_t)time(NULL), user, perm, exp)
                : GW_AUTH_MISSING;
+        /* kept for a second check once the key set has been fetched (wait_for_key) */
+        if (r == GW_AUTH_UNKNOWN_KEY) {
+            free(q->value[GW_QUERY_TOKEN]); /* "" when present: a non-empty one was used */
+            if (!(q->value[GW_QUERY_TOKEN] = strdup(v)))
+                r = GW_AUTH_MALFORMED;
+        }
     }
     free(buf);
     return r;
+}
+
+/* A token whose kid the gateway is fetching the key set for (gw_jwks): the connection waits
+ * for the fetch, unauthenticated, without a welcome (what it sends meanwhile is ignored), and
+ * is checked again every GW_KEY_POLL_US for at most GW_KEY_WAIT_US — on a timer of its own,
+ * for this rare case only. It keeps its query (resume positions, the token) meanwhile. */
+#define GW_KEY_POLL_US 50000
+#define GW_KEY_WAIT_US 6000000
+
+struct gw_conn_pending {
+    lws_sorted_usec_list_t sul;
+    gw_worker *w;
+    gw_conn *c;
+    gw_query q;
+    int64_t until_us;   /* monotonic */
+};
+
+static int open_authenticated(gw_worker *w, gw_conn *c, gw_query *q, gw_auth_result r,
+                              int64_t exp);
+
+static void key_poll(lws_sorted_usec_list_t *sul)
+{
+    struct gw_conn_pending *p = lws_container_of(sul, struct gw_conn_pending, sul);
+    gw_conn *c = p->c;
+    gw_worker *w = p->w;
+    gw_node *n = gw_worker_node(w);
+    int64_t exp = 0;
+    int pending = gw_auth_key_pending(n->auth);
+    gw_auth_result r = GW_AUTH_UNKNOWN_KEY;
+    if (!pending)
+        r = gw_auth_check_token_exp(n->auth, gw_query_get(&p->q, GW_QUERY_TOKEN),
+                                    (int64_t)time(NULL), c->user, &c->perm, &exp);
+    if (r == GW_AUTH_UNKNOWN_KEY && pending && wsg_mono_us() < p->until_us) {
+        lws_sul_schedule(lws_get_context(c->wsi), 0, &p->sul, key_poll, GW_KEY_POLL_US);
+        return;
+    }
+    gw_query q = p->q;
+    c->pending = NULL;
+    free(p);
+    open_authenticated(w, c, &q, r, exp);
+}
+
+/* 1 if the connection now waits for the key set (q taken), 0 if nothing is being fetched. */
+static int wait_for_key(gw_worker *w, gw_conn *c, gw_query *q)
+{
+    if (!gw_auth_key_pending(gw_worker_node(w)->auth) || !gw_query_get(q, GW_QUERY_TOKEN))
+        return 0;
+    struct gw_conn_pending *p = calloc(1, sizeof(*p));
+    if (!p)
+        return 0;
+    p->w = w;
+    p->c = c;
+    p->q = *q;
+    p->until_us = wsg_mono_us() + GW_KEY_WAIT_US;
+    c->pending = p;
+    lws_sul_schedule(lws_get_context(c->wsi), 0, &p->sul, key_poll, GW_KEY_POLL_US);
+    return 1;
+}
+
+static void pending_free(gw_conn *c)
+{
+    if (!c->pending)
+        return;
+    lws_sul_cancel(&c->pending->sul);
+    gw_query_free(&c->pending->q);
+    free(c->pending);
+    c->pending = NULL;
 }
 
 /* The node-wide total of queued bytes (the memory budget's measure) follows every change of
@@ -208,6 +285,19 @@ void gw_conn_deliver(gw_worker *w, gw_conn *c, gw_msg *m)
         enqueue_after_welcome(w, c, m);
 }
 
+/* WSGATE_ADMISSION_CLOSE: the limits refused this client before the upgrade (counted there);
+ * it gets 4029 and when to come back, and costs nothing more: no credentials read, no
+ * registration, no ConnEvent. */
+static int refuse_admitted(gw_conn *c, int retry_after_s)
+{
+    static const char fallback[] = "retry_after=5";
+    c->close_text = malloc(32);
+    if (c->close_text)
+        snprintf(c->close_text, 32, "retry_after=%d", retry_after_s);
+    gw_conn_close(c, 4029, c->close_text ? c->close_text : fallback, GW_M__COUNT);
+    return 0;
+}
+
 static int on_established(gw_worker *w, struct lws *wsi, gw_conn *c)
 {
     gw_node *n = gw_worker_node(w);
@@ -216,6 +306,12 @@ static int on_established(gw_worker *w, struct lws *wsi, gw_conn *c)
     memset(c, 0, sizeof(*c));
     c->wsi = wsi;
     c->flags = negotiated;
+    int retry_after_s;
+    if (gw_http_take_refusal(wsi, &retry_after_s) != GW_ADMIT_OK)
+        return refuse_admitted(c, retry_after_s);
+    if (gw_http_client_ip(n, wsi, c->client_ip))
+        return -1; /* gone already */
+    gw_http_wsi_destroy(wsi); /* the PROXY note, if any, is in c->client_ip now */
 
     /* The query is read once, here, while lws still holds the request's headers: credentials
      * and resume positions come from the same reading of it. */
@@ -232,24 +328,40 @@ static int on_established(gw_worker *w, struct lws *wsi, gw_conn *c)
         return 0;
     }
 
-    gw_auth_result r = authenticate(n, wsi, &q, c->user, &c->perm);
+    int64_t exp = 0;
+    gw_auth_result r = authenticate(n, wsi, &q, c->user, &c->perm, &exp);
+    if (r == GW_AUTH_UNKNOWN_KEY && wait_for_key(w, c, &q))
+        return 0;
+    return open_authenticated(w, c, &q, r, exp);
+}
+
+/* The rest of the connect once the credentials are judged (r): refused with 4001, or
+ * registered, announced and on its way to the welcome. Frees q. */
+static int open_authenticated(gw_worker *w, gw_conn *c, gw_query *q_, gw_auth_result r,
+                              int64_t exp)
+{
+    gw_node *n = gw_worker_node(w);
+    gw_query q = *q_;
     if (r != GW_AUTH_OK) {
         /* The upgrade is complete, so the client gets a real close code and reason instead of a
          * bare HTTP error that browsers hide from scripts. */
         wsg_metrics_add(&n->metrics, gw_metric_auth_failure(r), 1);
-        wsg_debug("auth_failed", "reason=\"%s\"", gw_auth_result_reason(r));
+        char ip[GW_PEER_TEXT_MAX];
+        gw_peer_text(c->client_ip, ip);
+        wsg_debug("auth_failed", "reason=\"%s\" client_ip=%s", gw_auth_result_reason(r), ip);
         c->user[0] = '\0';
         gw_conn_close(c, 4001, gw_auth_result_reason(r), GW_M_CLOSED_AUTH);
         gw_query_free(&q);
         return 0;
     }
 
-    const struct lws_protocols *proto = lws_get_protocol(wsi);
+    const struct lws_protocols *proto = lws_get_protocol(c->wsi);
     const char *batch = gw_query_get(&q, GW_QUERY_BATCH);
     if ((batch && !strcmp(batch, "1")) ||
         (proto && proto->name && !strcmp(proto->name, GW_HTTP_SUBPROTOCOL_BATCH)))
         c->flags |= GW_CONN_F_BATCH;
 
+    c->exp = exp > UINT32_MAX ? UINT32_MAX : (uint32_t)exp;
     c->id = gw_worker_next_conn_id(w);
     c->connected_us = wsg_now_us();
     c->last_rx_us = wsg_mono_us();
@@ -264,9 +376,13 @@ static int on_established(gw_worker *w, struct lws *wsi, gw_conn *c)
                             gw_worker_next_event_seq(w), c->id, c->user, c->connected_us, NULL))
         wsg_warn("conn_event_not_published", "conn=%llu user=\"%s\" kind=open",
                  (unsigned long long)c->id, c->user);
-    wsg_debug("conn_open", "conn=%llu user=\"%s\" deflate=%d batch=%d",
-              (unsigned long long)c->id, c->user, !!(c->flags & GW_CONN_F_Z),
-              !!(c->flags & GW_CONN_F_BATCH));
+    if (wsg_log_enabled(WSG_LOG_DEBUG)) {
+        char ip[GW_PEER_TEXT_MAX];
+        gw_peer_text(c->client_ip, ip);
+        wsg_debug("conn_open", "conn=%llu user=\"%s\" client_ip=%s deflate=%d batch=%d",
+                  (unsigned long long)c->id, c->user, ip, !!(c->flags & GW_CONN_F_Z),
+                  !!(c->flags & GW_CONN_F_BATCH));
+    }
 
     /* The welcome follows once the routers said where the client stands (gw_resume). */
     gw_resume_status rs = gw_resume_start(w, c, &q);
@@ -415,7 +531,9 @@ static void forward(gw_worker *w, gw_conn *c, const gw_frame *f, const char *dat
             gw_worker_rpc_watch(w, c);
         }
     }
-    if (gw_bus_publish_inbound(n->bus, c->id, c->user, f->type, data, len, wsg_now_us(),
+    char ip[GW_PEER_TEXT_MAX];
+    gw_peer_text(c->client_ip, ip);
+    if (gw_bus_publish_inbound(n->bus, c->id, c->user, ip, f->type, data, len, wsg_now_us(),
                                rpc ? GW_BUS_RPC : GW_BUS_FORWARD, (uint32_t)reqno)) {
         gw_rpc_call call;
         if (reqno > 0 && gw_rpc_take(&c->rpc, (uint32_t)reqno, &call) && call.rpc)
@@ -457,6 +575,72 @@ static int inbound_allowed(gw_worker *w, gw_conn *c)
     return 0;
 }
 
+/* {"type":"refresh","token":T}: T must verify now and name the same user. Then its exp
+ * replaces the connection's (no exp: the connection no longer expires) and its "wsgate" claim
+ * replaces the rights for the frames that follow; channel subscriptions already open stay
+ * (they were allowed when made; a client that must lose one is disconnected by a close
+ * order). Another user's token is refused with forbidden and changes nothing: the connection
+ * still ends at the old exp. */
+static void refresh(gw_worker *w, gw_conn *c, const gw_frame *f, const char *data, size_t len)
+{
+    gw_node *n = gw_worker_node(w);
+    if (gw_auth_get_mode(n->auth) == GW_AUTH_MODE_NONE) {
+        wsg_metrics_add(&n->metrics, GW_M_TOKEN_REFRESH_INVALID, 1);
+        send_error(w, c, WSG_CLIENT_ERR_INVALID_TYPE,
+                   "refresh needs token authentication (WSGATE_AUTH=none here)", f->ref, NULL);
+        return;
+    }
+    char *token = gw_frame_refresh_token(data, len);
+    if (!token) {
+        send_error(w, c, WSG_CLIENT_ERR_UNAVAILABLE, "out of memory; retry", f->ref, NULL);
+        return;
+    }
+    char user[GW_USER_ID_MAX + 1];
+    const wsg_perm *perm = NULL;
+    int64_t exp = 0;
+    gw_auth_result r = gw_auth_check_token_exp(n->auth, token, (int64_t)time(NULL), user, &perm,
+                                               &exp);
+    free(token);
+    if (r == GW_AUTH_UNKNOWN_KEY) {
+        /* the key set is being fetched again (at most every 30 s): worth a retry */
+        wsg_metrics_add(&n->metrics, GW_M_TOKEN_REFRESH_UNAVAILABLE, 1);
+        send_error(w, c, WSG_CLIENT_ERR_UNAVAILABLE, "token refused: unknown key; retry later",
+                   f->ref, NULL);
+        return;
+    }
+    if (r != GW_AUTH_OK) {
+        wsg_metrics_add(&n->metrics, GW_M_TOKEN_REFRESH_INVALID, 1);
+        char why[96];
+        snprintf(why, sizeof(why), "token refused: %s", gw_auth_result_reason(r));
+        send_error(w, c, WSG_CLIENT_ERR_FORBIDDEN, why, f->ref, NULL);
+        return;
+    }
+    if (strcmp(user, c->user) != 0) {
+        gw_auth_perm_free(perm);
+        wsg_metrics_add(&n->metrics, GW_M_TOKEN_REFRESH_WRONG_SUB, 1);
+        /* a client can repeat this at will: debug, not info */
+        wsg_debug("token_refresh_wrong_sub", "conn=%llu user=\"%s\"",
+                  (unsigned long long)c->id, c->user);
+        send_error(w, c, WSG_CLIENT_ERR_FORBIDDEN, "the token is for another user", f->ref,
+                   NULL);
+        return;
+    }
+    gw_auth_perm_free(c->perm);
+    c->perm = perm;
+    c->exp = exp > UINT32_MAX ? UINT32_MAX : (uint32_t)exp;
+    wsg_metrics_add(&n->metrics, GW_M_TOKEN_REFRESH_OK, 1);
+    json_t *ref = gw_frame_ref_json(f->ref);
+    size_t olen;
+    char *out = wsg_client_refreshed(exp, ref, &olen);
+    json_decref(ref);
+    if (!out) {
+        wsg_metrics_add(&n->metrics, GW_M_DROPPED_NOMEM, 1);
+        return;
+    }
+    gw_conn_reply_text(w, c, out, olen);
+    free(out);
+}
+
 static void on_text(gw_worker *w, gw_conn *c, const char *data, size_t len)
 {
     gw_node *n = gw_worker_node(w);
@@ -493,8 +677,10 @@ static void on_text(gw_worker *w, gw_conn *c, const char *data, size_t len)
     case GW_FRAME_BROADCAST:
     case GW_FRAME_SEND_MESSAGE:
     case GW_FRAME_PUBLISH:
-    case GW_FRAME_PRESENCE:
-        if (gw_bus_publish_inbound(n->bus, c->id, c->user, f.type, data, len, wsg_now_us(),
+    case GW_FRAME_PRESENCE: {
+        char ip[GW_PEER_TEXT_MAX];
+        gw_peer_text(c->client_ip, ip);
+        if (gw_bus_publish_inbound(n->bus, c->id, c->user, ip, f.type, data, len, wsg_now_us(),
                                    GW_BUS_NO_REPLY, 0)) {
             send_error(w, c, WSG_CLIENT_ERR_UNAVAILABLE,
                        "the message could not be forwarded; retry", f.ref, f.channel);
@@ -502,8 +688,12 @@ static void on_text(gw_worker *w, gw_conn *c, const char *data, size_t len)
         }
         wsg_metrics_add(&n->metrics, GW_M_INBOUND_PUBLISHED, 1);
         return;
+    }
     case GW_FRAME_FORWARD:
         forward(w, c, &f, data, len);
+        return;
+    case GW_FRAME_REFRESH:
+        refresh(w, c, &f, data, len);
         return;
     }
 }
@@ -858,6 +1048,17 @@ void gw_conn_idle_check(gw_worker *w, gw_conn *c, int64_t now_mono_us)
     }
     if (c->state != GW_CONN_OPEN)
         return;
+    /* exp is wall-clock time, as the issuer wrote it; the sweep makes the close at most a
+     * sweep period late */
+    if (c->exp && wsg_now_us() >= ((int64_t)c->exp + gw_auth_leeway_s(gw_worker_node(w)->auth)) *
+                                      1000000) {
+        wsg_metrics_add(&gw_worker_node(w)->metrics, GW_M_TOKENS_EXPIRED, 1);
+        wsg_debug("token_expired", "conn=%llu user=\"%s\"", (unsigned long long)c->id, c->user);
+        gw_conn_close(c, 4001, gw_auth_result_reason(GW_AUTH_EXPIRED), GW_M_CLOSED_AUTH);
+        /* a client that does not read cannot keep an expired connection by not reading */
+        c->close_by_us = now_mono_us + GW_CONN_CLOSE_FLUSH_US;
+        return;
+    }
     int64_t silent = now_mono_us - c->last_rx_us;
     if (silent >= cfg->ping_timeout_ms * 1000) {
         wsg_debug("idle_timeout", "conn=%llu user=\"%s\"", (unsigned long long)c->id, c->user);
@@ -950,6 +1151,7 @@ static void on_closed(gw_worker *w, gw_conn *c)
                   c->user, (unsigned)c->close_code);
         c->id = 0;
     }
+    pending_free(c);
     drop_queue(n, c);
     rpc_drop_all(w, c);
     gw_chan_close(w, c);

@@ -69,12 +69,20 @@ typedef struct gw_conn {
     const wsg_perm *perm;
     uint16_t close_code;
     uint16_t close_metric;      /* gw_metric_id counted when the close completes */
+    /* The token's exp (Unix seconds; 0: none, or auth off), moved by a refresh; the idle
+     * sweep closes the connection with 4001 at exp + leeway. 32 bits fill the padding before
+     * close_reason (valid until 2106). */
+    uint32_t exp;
+    /* Waiting for the JWKS fetch its token's kid needs (gw_conn.c wait_for_key); NULL but
+     * for those few connections. */
+    struct gw_conn_pending *pending;
     const char *close_reason;   /* static text, or close_text */
     char *close_text;           /* a close order's reason (owned) */
     int64_t close_by_us;        /* monotonic: a close order's flush deadline (0: none) */
     gw_rpc_table rpc;           /* frames waiting for a service's answer (gw_rpc) */
     struct lws_dll2 rpc_watch;  /* in the worker's list while rpc has calls */
     char user[GW_USER_ID_MAX + 1];
+    uint8_t client_ip[16];      /* gw_peer's form: behind trusted proxies, the one they name */
 } gw_conn;
 
 /* Handles the WebSocket callbacks of a session (ESTABLISHED, RECEIVE, SERVER_WRITEABLE,
@@ -117,7 +125,8 @@ static inline size_t gw_conn_queued_bytes(const gw_conn *c) { return c->q.bytes;
 /* Failure detection, called by the worker's idle sweep for every connection: pings one
  * silent for the ping interval, drops one silent for the ping timeout (a dead peer gets no
  * close frame: nobody would read it); a close order past its flush deadline drops its queue
- * and closes. */
+ * and closes; a connection whose token's exp + leeway has passed is closed with 4001 "token
+ * expired" (a refresh frame moves exp). */
 void gw_conn_idle_check(gw_worker *w, gw_conn *c, int64_t now_mono_us);
 
 /* permessage-deflate negotiation, from lws' handshake (gw_worker's extension): whether the

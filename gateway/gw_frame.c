@@ -129,11 +129,28 @@ void gw_frame_parse(const char *data, size_t len, gw_frame *f)
         parse_channel_frame(root, GW_FRAME_PUBLISH, f);
     } else if (!strcmp(t, wsg_client_type_name(WSG_CLIENT_TYPE_PRESENCE))) {
         parse_channel_frame(root, GW_FRAME_PRESENCE, f);
+    } else if (!strcmp(t, wsg_client_type_name(WSG_CLIENT_TYPE_REFRESH))) {
+        json_t *tok = json_object_get(root, "token");
+        if (!string_field(root, "token", GW_REFRESH_TOKEN_MAX) ||
+            strlen(json_string_value(tok)) != json_string_length(tok))
+            set_error(f, WSG_CLIENT_ERR_INVALID_FIELD,
+                      "refresh needs \"token\": a string of 1-8192 bytes");
+        else
+            f->kind = GW_FRAME_REFRESH;
     } else {
         f->kind = GW_FRAME_FORWARD;
     }
 out:
     json_decref(root);
+}
+
+char *gw_frame_refresh_token(const char *data, size_t len)
+{
+    json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, NULL);
+    const char *t = json_string_value(json_object_get(root, "token"));
+    char *copy = t ? strdup(t) : NULL;
+    json_decref(root);
+    return copy;
 }
 
 json_t *gw_frame_ref_json(const char *ref)

@@ -20,6 +20,7 @@
     XX(UNSUBSCRIBE, "unsubscribe") \
     XX(PUBLISH, "publish") \
     XX(PRESENCE, "presence") \
+    XX(REFRESH, "refresh") /* a new token for the connection (gw_auth) */ \
     XX(FORWARD, "forward") /* any other valid type: published untouched */ \
     XX(ERROR, "invalid")   /* answered with an error; must stay last */
 
@@ -45,6 +46,9 @@ typedef struct gw_frame {
     uint64_t since, epoch;
 } gw_frame;
 
+/* A refresh frame's "token" (1..GW_REFRESH_TOKEN_MAX bytes) */
+#define GW_REFRESH_TOKEN_MAX 8192
+
 /* data need not be NUL-terminated; it is the whole message (UTF-8 already checked). */
 void gw_frame_parse(const char *data, size_t len, gw_frame *out);
 
@@ -53,6 +57,8 @@ void gw_frame_parse(const char *data, size_t len, gw_frame *out);
  * Malloc'd, NULL on ENOMEM; *len its length. */
 char *gw_frame_error_json(wsg_client_error e, const char *message, const char *ref,
                           const char *channel, size_t *len);
+/* The "token" of a message gw_frame_parse classified as REFRESH: malloc'd, NULL on ENOMEM. */
+char *gw_frame_refresh_token(const char *data, size_t len);
 /* A JSON value from the ref gw_frame keeps (NULL: none); the caller json_decref's it. */
 json_t *gw_frame_ref_json(const char *ref);
 

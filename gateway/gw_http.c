@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include "gw_metrics.h"
+#include "gw_peer.h"
 #include "wsg_http.h"
 #include "wsg_log.h"
 #include "wsg_time.h"
@@ -197,6 +198,68 @@ static int check_handshake(struct lws *wsi)
     return 0;
 }
 
+void gw_http_wsi_destroy(struct lws *wsi)
+{
+    free(lws_get_opaque_user_data(wsi));
+    lws_set_opaque_user_data(wsi, NULL);
+}
+
+int gw_http_client_ip(gw_node *n, struct lws *wsi, uint8_t out[16])
+{
+    uint8_t peer[16];
+    const gw_peer_note *note = lws_get_opaque_user_data(wsi);
+    if (note && note->has_proxy_addr) {
+        memcpy(peer, note->proxy_addr, 16);
+    } else {
+        struct sockaddr_storage sa;
+        socklen_t slen = sizeof(sa);
+        memset(&sa, 0, sizeof(sa));
+        if (getpeername(lws_get_socket_fd(wsi), (struct sockaddr *)&sa, &slen) != 0)
+            return -1; /* the client is already gone */
+        gw_peer_from_sockaddr((struct sockaddr *)&sa, peer);
+    }
+    const gw_peer_cidrs *trusted = gw_admit_trusted(n->admit);
+    if (!gw_peer_cidrs_match(trusted, peer)) {
+        memcpy(out, peer, 16); /* its headers say whatever it likes: not read at all */
+        return 0;
+    }
+    /* A header that cannot be read whole counts as absent: the peer is one of ours. */
+    int unreadable;
+    char *xff = header_copy(wsi, WSI_TOKEN_X_FORWARDED_FOR, &unreadable);
+    char *xri = header_copy(wsi, WSI_TOKEN_HTTP_X_REAL_IP, &unreadable);
+    gw_peer_resolve(trusted, peer, xff, xri, out);
+    free(xff);
+    free(xri);
+    return 0;
+}
+
+int gw_http_take_refusal(struct lws *wsi, int *retry_after_s)
+{
+    gw_peer_note *note = lws_get_opaque_user_data(wsi);
+    if (!note || !note->refused)
+        return GW_ADMIT_OK;
+    int r = note->refused;
+    *retry_after_s = note->retry_after_s;
+    note->refused = 0;
+    return r;
+}
+
+/* Keeps a refusal on the wsi for gw_conn to deliver after the upgrade. -1: no memory. */
+static int note_refusal(struct lws *wsi, gw_admit_result r, int retry_after_s)
+{
+    gw_peer_note *note = lws_get_opaque_user_data(wsi);
+    if (!note) {
+        note = calloc(1, sizeof(*note));
+        if (!note)
+            return -1;
+        lws_set_opaque_user_data(wsi, note);
+    }
+    note->refused = (uint8_t)r;
+    note->retry_after_s = (uint16_t)(retry_after_s < 1 ? 1 : retry_after_s > 65535 ? 65535
+                                                                                    : retry_after_s);
+    return 0;
+}
+
 /* Only well-formed /ws upgrades; none while draining (the node is leaving, so the client is
  * told to go elsewhere before it is counted anywhere); and only clients the limits admit. */
 static int confirm_upgrade(gw_node *n, gw_http_port port, struct lws *wsi)
@@ -211,11 +274,11 @@ static int confirm_upgrade(gw_node *n, gw_http_port port, struct lws *wsi)
     if (atomic_load(&n->draining))
         return wsg_http_refuse(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, 1, "draining");
 
-    struct sockaddr_storage peer;
-    socklen_t plen = sizeof(peer);
-    memset(&peer, 0, sizeof(peer));
-    if (getpeername(lws_get_socket_fd(wsi), (struct sockaddr *)&peer, &plen) != 0)
+    uint8_t ip[16];
+    if (gw_http_client_ip(n, wsi, ip))
         return -1; /* the client is already gone */
+    struct sockaddr_storage peer;
+    gw_peer_to_sockaddr(ip, &peer);
     /* An Origin that cannot be read whole is not "no Origin": with an allow-list it is
      * refused (gw_admit). */
     int unreadable;
@@ -228,7 +291,15 @@ static int confirm_upgrade(gw_node *n, gw_http_port port, struct lws *wsi)
     if (r == GW_ADMIT_OK)
         return 0;
     wsg_metrics_add(&n->metrics, gw_metric_limit(r), 1);
-    wsg_debug("upgrade_refused", "limit=%s", gw_admit_label(r));
+    char text[GW_PEER_TEXT_MAX];
+    gw_peer_text(ip, text);
+    wsg_debug("upgrade_refused", "limit=%s client_ip=%s", gw_admit_label(r), text);
+    /* A browser script sees nothing of an HTTP refusal, only a close code: the upgrade goes
+     * through and gw_conn closes at once with 4029 (costing a 101 and a close frame, nothing
+     * more). The Origin refusal stays an HTTP 403: the page is not ours to talk to, and
+     * completing a handshake for it would hand a foreign script an open socket. */
+    if (n->cfg->admission_close && r != GW_ADMIT_ORIGIN && note_refusal(wsi, r, retry_after) == 0)
+        return 0;
     return wsg_http_refuse(wsi, gw_admit_http_status(r), retry_after, gw_admit_label(r));
 }
 

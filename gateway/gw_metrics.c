@@ -8,9 +8,18 @@
 #define AUTHF(label) \
     {"wsgate_auth_failures_total", "reason=\"" label "\"", WSG_METRIC_COUNTER, \
      "Connections refused for bad or missing credentials, by reason"}
+#define REFRESH(label) \
+    {"wsgate_token_refreshes_total", "outcome=\"" label "\"", WSG_METRIC_COUNTER, \
+     "In-band token refreshes, by outcome (wrong_sub: another user's token, answered forbidden)"}
+#define JWKS(label) \
+    {"wsgate_jwks_fetches_total", "outcome=\"" label "\"", WSG_METRIC_COUNTER, \
+     "Fetches of WSGATE_JWT_JWKS_URL, by outcome (invalid: not a usable JWKS)"}
 #define REJ(label) \
     {"wsgate_frames_rejected_total", "reason=\"" label "\"", WSG_METRIC_COUNTER, \
      "Client frames refused, by reason"}
+#define PROXYERR(label) \
+    {"wsgate_proxy_protocol_errors_total", "reason=\"" label "\"", WSG_METRIC_COUNTER, \
+     "Client connections refused for their PROXY header (WSGATE_PROXY_PROTOCOL), by reason"}
 #define LIMIT(label) \
     {"wsgate_limit_rejections_total", "limit=\"" label "\"", WSG_METRIC_COUNTER, \
      "Connections or frames refused by a limit, by limit"}
@@ -72,6 +81,15 @@ const wsg_metric_desc gw_metric_descs[GW_M__COUNT] = {
 #define AUTHF_(name, reason, label) [GW_M_AUTH_FAILURES_FIRST + GW_AUTH_##name - 1] = AUTHF(label),
     GW_AUTH_FAILURE_MAP(AUTHF_)
 #undef AUTHF_
+    [GW_M_TOKENS_EXPIRED] = {"wsgate_tokens_expired_total", NULL, WSG_METRIC_COUNTER,
+                             "Connections closed with 4001 because their token expired"},
+    [GW_M_TOKEN_REFRESH_OK] = REFRESH("ok"),
+    [GW_M_TOKEN_REFRESH_WRONG_SUB] = REFRESH("wrong_sub"),
+    [GW_M_TOKEN_REFRESH_INVALID] = REFRESH("invalid"),
+    [GW_M_TOKEN_REFRESH_UNAVAILABLE] = REFRESH("unavailable"),
+    [GW_M_JWKS_FETCH_FIRST + GW_JWKS_FETCH_OK] = JWKS("ok"),
+    [GW_M_JWKS_FETCH_FIRST + GW_JWKS_FETCH_ERROR] = JWKS("error"),
+    [GW_M_JWKS_FETCH_FIRST + GW_JWKS_FETCH_INVALID] = JWKS("invalid"),
     [GW_M_FRAMES_RECEIVED] = {"wsgate_frames_received_total", NULL, WSG_METRIC_COUNTER,
                               "Complete client messages received"},
     [GW_M_BYTES_RECEIVED] = {"wsgate_received_bytes_total", NULL, WSG_METRIC_COUNTER,
@@ -118,6 +136,9 @@ const wsg_metric_desc gw_metric_descs[GW_M__COUNT] = {
 #undef LIMIT_
     [GW_M_LIMIT_INBOUND_RATE] = LIMIT("inbound_rate"),
     [GW_M_LIMIT_MEMORY_BUDGET] = LIMIT("memory_budget"),
+    [GW_M_PROXY_ERR_MALFORMED] = PROXYERR("malformed"),
+    [GW_M_PROXY_ERR_TIMEOUT] = PROXYERR("timeout"),
+    [GW_M_PROXY_ERR_OVERLOAD] = PROXYERR("overload"),
     [GW_M_QUEUED_BYTES] = {"wsgate_outbound_queued_bytes", NULL, WSG_METRIC_GAUGE,
                            "Bytes waiting in the outbound queues of every connection"},
     [GW_M_HISTORY_REQUESTS] = {"wsgate_history_requests_total", NULL, WSG_METRIC_COUNTER,
@@ -155,10 +176,10 @@ const wsg_metric_buckets *const gw_metric_buckets[GW_M__COUNT] = {
     [GW_M_DELIVERY_LATENCY] = &latency_buckets,
 };
 
-_Static_assert(GW_AUTH__COUNT == 8, "one auth failure series per gw_auth_result");
+_Static_assert(GW_AUTH__COUNT == 11, "one auth failure series per gw_auth_result");
 _Static_assert(GW_ADMIT__COUNT == 5, "one limit series per gw_admit_result");
 _Static_assert(WSG_CLIENT_ERR__GATEWAY_END == 12, "one rejection series per gateway error code");
-_Static_assert(GW_FRAME_ERROR == 8, "one inbound series per gw_frame_kind");
+_Static_assert(GW_FRAME_ERROR == 9, "one inbound series per gw_frame_kind");
 
 void gw_metrics_sent(wsg_metrics *m, const gw_msg *msg, int64_t now_us)
 {

@@ -24,6 +24,13 @@ typedef enum {
     GW_M_CLOSED_SERVER,         /* a close order from a router (disconnect, user limit) */
     GW_M_AUTH_FAILURES_FIRST,   /* wsgate_auth_failures_total{reason}, one per gw_auth_result */
     GW_M_AUTH_FAILURES_LAST = GW_M_AUTH_FAILURES_FIRST + GW_AUTH__COUNT - 2,
+    GW_M_TOKENS_EXPIRED,        /* connections closed with 4001 at their token's exp + leeway */
+    GW_M_TOKEN_REFRESH_OK,      /* wsgate_token_refreshes_total{outcome} ... */
+    GW_M_TOKEN_REFRESH_WRONG_SUB,
+    GW_M_TOKEN_REFRESH_INVALID,
+    GW_M_TOKEN_REFRESH_UNAVAILABLE,
+    GW_M_JWKS_FETCH_FIRST,      /* wsgate_jwks_fetches_total{outcome}, one per gw_jwks_outcome */
+    GW_M_JWKS_FETCH_LAST = GW_M_JWKS_FETCH_FIRST + GW_JWKS_FETCH_INVALID,
     GW_M_FRAMES_RECEIVED,
     GW_M_BYTES_RECEIVED,
     GW_M_INBOUND_FIRST,         /* wsgate_inbound_frames_total{type}, one per gw_frame_kind */
@@ -58,6 +65,9 @@ typedef enum {
     GW_M_LIMIT_LAST = GW_M_LIMIT_FIRST + GW_ADMIT__COUNT - 2,
     GW_M_LIMIT_INBOUND_RATE,
     GW_M_LIMIT_MEMORY_BUDGET,
+    GW_M_PROXY_ERR_MALFORMED,   /* wsgate_proxy_protocol_errors_total{reason}: not a valid */
+    GW_M_PROXY_ERR_TIMEOUT,     /* PROXY header, none in time, too many connections waiting */
+    GW_M_PROXY_ERR_OVERLOAD,    /* for theirs */
     GW_M_QUEUED_BYTES,          /* gauge: bytes in every outbound queue of the node */
     GW_M_HISTORY_REQUESTS,
     GW_M_HISTORY_FAILURES,

@@ -210,6 +210,12 @@ static void on_resync_request(void *arg, const char *reason)
     post_resync(arg);
 }
 
+/* On gw_jwks' fetch thread: counters are atomic. */
+static void count_jwks_fetch(void *ud, gw_jwks_outcome o)
+{
+    wsg_metrics_add(ud, GW_M_JWKS_FETCH_FIRST + (size_t)o, 1);
+}
+
 static void node_free(gw_node *n)
 {
     if (!n)
@@ -254,6 +260,8 @@ gw_node *gw_node_start(const gw_config *cfg, char *err, size_t errlen)
         goto fail;
     }
     gw_auth_cfg ac = gw_config_auth(cfg);
+    ac.jwks_observer = count_jwks_fetch;
+    ac.jwks_observer_ud = &n->metrics;
     n->auth = gw_auth_new(&ac, err, errlen);
     if (!n->auth)
         goto fail;
@@ -265,6 +273,7 @@ gw_node *gw_node_start(const gw_config *cfg, char *err, size_t errlen)
         .ip_limit = cfg->ip_conn_limit,
         .ip_window_ms = cfg->ip_conn_window_ms,
         .ip_allowlist = cfg->ip_allowlist,
+        .trusted_proxies = cfg->trusted_proxies,
     };
     n->admit = gw_admit_new(&adc, err, errlen);
     if (!n->admit)

@@ -622,6 +622,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return c ? gw_conn_callback(w, wsi, reason, c, in, len) : 0;
     case LWS_CALLBACK_ADD_HEADERS:
         return c ? gw_conn_add_headers(w, c, in) : 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+        gw_http_wsi_destroy(wsi); /* what gw_accept / gw_http kept on it */
+        return 0;
     default:
         return 0;
     }
@@ -693,6 +696,7 @@ static int admin_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
  * whichever thread runs the loop now. */
 static void destroy_context(gw_worker *w)
 {
+    gw_accept_close_waiting(&w->accept);
     if (w->ctx) {
         lws_context_destroy(w->ctx);
         w->ctx = NULL;
@@ -811,6 +815,8 @@ gw_worker *gw_worker_new(gw_node *node, unsigned idx, char *err, size_t errlen)
     vinfo.user = &w->accept; /* its callback finds its sockets by lws_vhost_user */
     struct lws_vhost *listen_vh = lws_create_vhost(w->ctx, &vinfo);
     gw_accept_set_vhost(&w->accept, w->ctx, listen_vh);
+    if (cfg->proxy_protocol)
+        gw_accept_set_proxy(&w->accept, w->loop, &node->metrics);
     if (!w->client_vh || !listen_vh || (cfg->admin_listen_port && idx == 0 && !w->admin_vh)) {
         snprintf(err, errlen, "cannot create the libwebsockets vhosts (worker %u)", idx);
         goto fail;

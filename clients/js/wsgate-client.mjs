@@ -9,16 +9,25 @@
 // asked it not to come back; 4009: the user is over its connection limit); every other loss
 // reconnects; nothing is queued while disconnected (send() and request() say so at once, so
 // the caller decides what a lost send means).
+// With getToken (an async function returning a JWT), the client asks it for a token before
+// every attempt and refreshes in-band: about 30 s before the current token's exp (read from
+// the token itself) it sends {"type":"refresh","token":<getToken()>} and the gateway answers
+// {"type":"refreshed","exp":S}; a refused refresh (error forbidden: another user's token, or
+// one that does not verify) is an 'error' event, and the connection then ends at the old exp
+// with 4001 "token expired" — which, with getToken, is not final: the client reconnects with a
+// fresh token (as after 4001 "unknown key": a signing key the gateway is still fetching).
 //
-// Browser:  new WsgateClient({ urls: ['wss://gw.example/ws'], token })
+// Browser:  new WsgateClient({ urls: ['wss://gw.example/ws'], getToken: async () => fetchJwt() })
 // Node:     import WebSocket from 'ws'; new WsgateClient({ urls, token, WebSocket })
 //
 // Semantics, in the terms of DESIGN.md:
 // - The session is 'open' from the welcome frame, not from the upgrade (a server refusing the
 //   credentials upgrades, then closes with 4001).
-// - Backoff: retry n (from 0) waits random(0, min(cap, base * 2^n)) ms, at least a close
-//   reason's retry_after; n returns to 0 when a connection that got its welcome drops after
-//   being up for stableMs or longer (so a node that accepts then fails at once is not hammered).
+// - Backoff: retry n (from 0) waits random(0, min(cap, base * 2^n)) ms; after a close whose
+//   reason carries retry_after=<s> (4029, the gateway's admission refusal) it waits s, plus
+//   random(0, min(cap, max(that ceiling, s))) so that the clients refused together spread out;
+//   n returns to 0 when a connection that got its welcome drops after being up for stableMs
+//   or longer (so a node that accepts then fails at once is not hammered).
 // - Streams: 'message' frames, and any other frame with a numeric seq and no 'channel', are the
 //   user stream; 'broadcast' frames the broadcast stream. Frames outside any stream are never
 //   counted, even with a seq ('sent' receipts carry the seq of the *target's* stream). A frame
@@ -55,7 +64,12 @@
  * @property {string|string[]} urls  gateway URL(s), ws:// or wss://, usually ending in /ws.
  *   Attempts rotate through the list from a random starting point.
  * @property {string|(() => string)} [token]  JWT sent as ?token=; a function is called before
- *   every attempt (so a refreshed token is picked up).
+ *   every attempt (so a refreshed token is picked up). No in-band refresh: see getToken.
+ * @property {() => (string|Promise<string>)} [getToken]  called (and awaited) before every
+ *   attempt and for every in-band refresh; takes precedence over token. A rejection counts as
+ *   a failed attempt (retried with backoff).
+ * @property {number} [refreshBeforeMs=30000]  with getToken, refresh this long before the
+ *   token's exp (a token living less than twice that is refreshed halfway to its exp).
  * @property {string} [userId]  sent as ?user_id= (only for gateways run with WSGATE_AUTH=none).
  * @property {any} [WebSocket]  WebSocket class; defaults to globalThis.WebSocket. In Node pass
  *   the `ws` package's class.
@@ -89,6 +103,7 @@
  * @property {number} gaps  frames whose seq skipped ahead (the server promises none).
  * @property {number} pingTimeouts  connections dropped for want of an answer to a ping.
  * @property {number} resyncs  resync frames received.
+ * @property {number} refreshes  tokens the gateway accepted in-band ('refreshed').
  *
  * @typedef {Object} WsgateSubscribeOptions
  * @property {number} [since]  resume after this seq of the channel (publications after it are
@@ -99,6 +114,8 @@
 const SOCKET_OPEN = 1; // WebSocket.OPEN, the same in browsers and `ws`
 // Close codes after which reconnecting cannot help, and the error code their 'error' event
 // carries.
+// With getToken, 4001 with one of these reasons is retried with a fresh token instead.
+const RETRYABLE_4001 = new Set(['token expired', 'unknown key']);
 const FINAL_CLOSE_CODES = new Map([
   [4001, 'unauthorized'],      // the credentials are refused
   [4003, 'disconnected'],      // the server disconnected this client: do not reconnect
@@ -109,7 +126,9 @@ const MAX_BACKOFF_EXPONENT = 30; // 2^30 * any sane base is far above any sane c
 
 // Server frames that never belong to a stream, whatever fields they carry.
 const NOT_IN_A_STREAM = new Set(['welcome', 'pong', 'resync', 'error', 'sent', 'subscribed',
-  'unsubscribed', 'presence', 'join', 'leave', 'reply']);
+  'unsubscribed', 'presence', 'join', 'leave', 'reply', 'refreshed']);
+const REFRESH_RETRY_MS = 5000; // after a refresh that could not be sent or was 'unavailable'
+const REFRESH_MIN_DELAY_MS = 1000;
 
 const noop = () => {};
 
@@ -171,6 +190,27 @@ function epochOf(f, raw) {
 }
 
 /**
+ * A JWT's exp claim (Unix seconds), read without verifying anything (the server does), or
+ * null when the token has none or is not a JWT.
+ * @param {unknown} token
+ * @returns {number|null}
+ */
+export function tokenExp(token) {
+  if (typeof token !== 'string') return null;
+  const part = token.split('.')[1];
+  if (!part) return null;
+  try {
+    const b64 = part.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(part.length / 4) * 4, '=');
+    const bin = atob(b64);
+    const bytes = Uint8Array.from(bin, (ch) => ch.charCodeAt(0));
+    const claims = JSON.parse(new TextDecoder().decode(bytes));
+    return typeof claims?.exp === 'number' && Number.isFinite(claims.exp) ? claims.exp : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
  * Seconds in a close reason's `retry_after=<seconds>`, or null.
  * @param {string} reason
  */
@@ -208,6 +248,11 @@ export class WsgateClient {
     }
     this._urls = urls.slice();
     this._token = opts.token;
+    this._getToken = typeof opts.getToken === 'function' ? opts.getToken : null;
+    this._refreshBeforeMs = opts.refreshBeforeMs ?? 30000;
+    this._tokenExp = null;   // exp of the token the current socket runs on (seconds)
+    this._refreshId = null;  // id of the refresh frame waiting for its answer
+    this._openGen = 0;       // bumps on every attempt and close(): a late getToken is ignored
     this._userId = opts.userId;
     this._protocols = opts.protocols;
     this._batch = opts.batch === true;
@@ -227,7 +272,7 @@ export class WsgateClient {
     this._sock = null;
     this._attempt = 0;      // exponent of the next backoff
     this._welcomeAt = 0;    // when the current socket got its welcome (0: not yet)
-    this._timers = { retry: null, connect: null, ping: null, pong: null };
+    this._timers = { retry: null, connect: null, ping: null, pong: null, refresh: null };
     this._epoch = null;
     this._seen = { user: 0, broadcast: 0 };
     this._serverPositions = { user: 0, broadcast: 0 }; // from the last welcome
@@ -235,7 +280,7 @@ export class WsgateClient {
     this._channels = new Map();
     /** @type {WsgateStats} */
     this._stats = { connects: 0, retries: 0, framesReceived: 0, invalidFrames: 0,
-      duplicatesDropped: 0, gaps: 0, pingTimeouts: 0, resyncs: 0 };
+      duplicatesDropped: 0, gaps: 0, pingTimeouts: 0, resyncs: 0, refreshes: 0 };
     /** @type {Map<string, {resolve: Function, reject: Function, timer: any}>} */
     this._requests = new Map();
     // Request ids: a random prefix per client, so that two clients of one user (whose frames
@@ -270,7 +315,8 @@ export class WsgateClient {
    * error frame that no request() settles, or on a final close code {type:'error',
    * code:'unauthorized'|'disconnected'|'connection_limit', message:<reason>,
    * closeCode:4001|4003|4009, local:true}, after which the state is 'closed');
-   * 'resync' ({stream, position, frame}); 'state' ({state, attempt, delayMs, code, reason}),
+   * 'resync' ({stream, position, frame}); 'refreshed' (the frame: the gateway took the token
+   * getToken gave; frame.exp is its exp); 'state' ({state, attempt, delayMs, code, reason}),
    * emitted on every change and on every scheduled retry; for channels 'subscribed',
    * 'unsubscribed', 'publication', 'presence', 'join', 'leave' (the frame).
    * @param {string} event
@@ -300,6 +346,7 @@ export class WsgateClient {
   close() {
     if (this._state === 'closed') return;
     const sock = this._sock;
+    this._openGen++;
     this._teardown();
     if (sock) this._discard(sock, 1000, 'client closed');
     this._failRequests('client closed');
@@ -440,9 +487,8 @@ export class WsgateClient {
     this._emit('state', { state, ...info });
   }
 
-  _buildUrl(base) {
+  _buildUrl(base, token) {
     const u = new URL(base);
-    const token = typeof this._token === 'function' ? this._token() : this._token;
     if (token != null) u.searchParams.set('token', token);
     else if (this._userId != null) u.searchParams.set('user_id', this._userId);
     if (this._batch) u.searchParams.set('batch', '1');
@@ -455,7 +501,24 @@ export class WsgateClient {
   }
 
   _open() {
-    const url = this._buildUrl(this._urls[this._urlIndex]);
+    const gen = ++this._openGen;
+    if (!this._getToken) {
+      const token = typeof this._token === 'function' ? this._token() : this._token;
+      this._openWith(token);
+      return;
+    }
+    // The token may take a round trip to an identity provider: the socket opens after it.
+    Promise.resolve().then(() => this._getToken()).then((token) => {
+      if (gen === this._openGen && this._state !== 'closed') this._openWith(token);
+    }, (err) => {
+      if (gen === this._openGen && this._state !== 'closed') this._lost(0, `getToken failed: ${err?.message ?? err}`);
+    });
+  }
+
+  _openWith(token) {
+    this._tokenExp = tokenExp(token);
+    this._refreshId = null;
+    const url = this._buildUrl(this._urls[this._urlIndex], token);
     this._urlIndex = (this._urlIndex + 1) % this._urls.length;
     this._welcomeAt = 0;
     let sock;
@@ -532,7 +595,8 @@ export class WsgateClient {
     const wasStable = this._welcomeAt !== 0 && Date.now() - this._welcomeAt >= this._stableMs;
     this._teardown();
     this._failRequests(`connection lost (${code}${reason ? ` ${reason}` : ''})`);
-    const finalCode = FINAL_CLOSE_CODES.get(code);
+    let finalCode = FINAL_CLOSE_CODES.get(code);
+    if (code === 4001 && this._getToken && RETRYABLE_4001.has(reason)) finalCode = undefined;
     if (finalCode !== undefined) {
       this._emit('error', { type: 'error', code: finalCode, message: reason, closeCode: code, local: true });
       this._setState('closed', { code, reason });
@@ -541,9 +605,17 @@ export class WsgateClient {
     if (wasStable) this._attempt = 0;
     const ceiling = Math.min(this._capMs,
       this._baseMs * 2 ** Math.min(this._attempt, MAX_BACKOFF_EXPONENT));
-    let delayMs = Math.floor(this._random() * ceiling);
+    let delayMs;
     const retryAfter = parseRetryAfter(reason);
-    if (retryAfter !== null) delayMs = Math.max(delayMs, Math.ceil(retryAfter * 1000));
+    if (retryAfter !== null) {
+      // The server said when (4029 retry_after=<s>, an admission refusal): that long, plus
+      // jitter so that the clients it refused together do not all come back together.
+      const waitMs = Math.ceil(retryAfter * 1000);
+      const spread = Math.min(this._capMs, Math.max(ceiling, waitMs));
+      delayMs = waitMs + Math.floor(this._random() * spread);
+    } else {
+      delayMs = Math.floor(this._random() * ceiling);
+    }
     const attempt = this._attempt;
     this._attempt++;
     this._stats.retries++;
@@ -576,7 +648,11 @@ export class WsgateClient {
       case 'welcome': this._onWelcome(f, epochOf(f, data)); return;
       case 'pong': return;
       case 'resync': this._onResync(f, epochOf(f, data)); return;
-      case 'error': if (!this._settleRequest(f)) this._emit('error', f); return;
+      case 'error':
+        if (this._refreshId !== null && f.ref === this._refreshId) this._onRefreshRefused(f);
+        else if (!this._settleRequest(f)) this._emit('error', f);
+        return;
+      case 'refreshed': this._onRefreshed(f); return;
       case 'reply': if (!this._settleRequest(f)) this._emit('frame', f); return;
       case 'subscribed': this._onSubscribed(f, epochOf(f, data)); return;
       case 'publication': this._onPublication(f); return;
@@ -648,6 +724,7 @@ export class WsgateClient {
     this._stats.connects++;
     clearInterval(this._timers.ping); // a second welcome on one socket must not double the pings
     this._timers.ping = setInterval(() => this._ping(), this._pingIntervalMs);
+    this._scheduleRefresh();
     this._setState('open', {});
     this._emit('welcome', f);
     for (const channel of this._channels.keys()) this._sendSubscribe(channel);
@@ -671,6 +748,57 @@ export class WsgateClient {
       if (epoch !== null) c.epoch = epoch;
     }
     this._emit('resync', { stream, position, frame: f });
+  }
+
+  // In-band token refresh (getToken only): refreshBeforeMs before the token's exp, or halfway
+  // there for a short-lived token, at least REFRESH_MIN_DELAY_MS from now.
+  _scheduleRefresh(delayMs) {
+    clearTimeout(this._timers.refresh);
+    this._timers.refresh = null;
+    if (!this._getToken || this._tokenExp === null) return;
+    if (delayMs === undefined) {
+      const left = this._tokenExp * 1000 - Date.now();
+      delayMs = left > 2 * this._refreshBeforeMs ? left - this._refreshBeforeMs : left / 2;
+    }
+    this._timers.refresh = setTimeout(() => {
+      this._timers.refresh = null;
+      this._refresh();
+    }, Math.max(REFRESH_MIN_DELAY_MS, delayMs));
+  }
+
+  _refresh() {
+    const sock = this._sock;
+    Promise.resolve().then(() => this._getToken()).then((token) => {
+      if (sock !== this._sock || this._state !== 'open') return; // a new socket has its own token
+      const id = `${this._requestPrefix}refresh.${++this._requestSeq}`;
+      if (typeof token !== 'string' || !this.send({ type: 'refresh', id, token })) {
+        this._scheduleRefresh(REFRESH_RETRY_MS);
+        return;
+      }
+      this._refreshId = id;
+    }, (err) => {
+      if (sock !== this._sock) return;
+      this._emit('error', { type: 'error', code: 'token_unavailable', message: `getToken failed: ${err?.message ?? err}`, local: true });
+      this._scheduleRefresh(REFRESH_RETRY_MS);
+    });
+  }
+
+  _onRefreshed(f) {
+    if (this._refreshId !== null && f.ref !== this._refreshId) return; // an older refresh's answer
+    this._refreshId = null;
+    this._tokenExp = typeof f.exp === 'number' ? f.exp : null;
+    this._stats.refreshes++;
+    this._scheduleRefresh();
+    this._emit('refreshed', f);
+  }
+
+  // forbidden: getToken gave another user's token or one that does not verify; the socket
+  // ends at the old exp and the reconnect asks getToken again. unavailable: the gateway does
+  // not know the token's key yet; try again shortly.
+  _onRefreshRefused(f) {
+    this._refreshId = null;
+    if (f.code === 'unavailable' || f.code === 'rate_limited') this._scheduleRefresh(REFRESH_RETRY_MS);
+    this._emit('error', f);
   }
 
   _ping() {

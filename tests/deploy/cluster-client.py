@@ -15,6 +15,13 @@
       the key of WSGATE_API_KEY (the environment, not the command line); the seq each one
       printed is the seq the client got; no key or a wrong one is 401
 
+  cluster-client.py --url ws://127.0.0.1:PORT/ws --gateways 2 --ip-limit
+      the gateways' per-IP limit works behind nginx: 100 connections from one client address
+      are admitted, the 101st within the minute is closed with 4029 retry_after=<s>, and
+      another address is admitted
+  cluster-client.py --url ws://127.0.0.1:PORT/ws --gateways 2 --compression
+      a client offering permessage-deflate gets it through nginx (Sec-WebSocket-Extensions)
+
 nginx balances with ip_hash on the client address, which it takes from X-Forwarded-For for
 clients on private networks (deploy/nginx/nginx.conf). Every client here comes from the same
 host, so each one sends an address of its own choosing; the test probes addresses until it
@@ -347,6 +354,78 @@ async def scenario_api(url, api, pub_cmd):
     await c.close()
 
 
+async def edge_attempt(url, user, xff):
+    """One connection through nginx: "admitted" (a welcome came), or (close code, reason)."""
+    ws = await websockets.connect(
+        url + "?" + urllib.parse.urlencode({"user_id": user}),
+        extra_headers={"X-Forwarded-For": xff},
+        open_timeout=STEP_TIMEOUT,
+        ping_interval=None,
+        compression=None,
+    )
+    try:
+        f = json.loads(await asyncio.wait_for(ws.recv(), STEP_TIMEOUT))
+        check(f.get("type") == "welcome", f"{user}: first frame {f}")
+        return "admitted"
+    except websockets.exceptions.ConnectionClosed:
+        return (ws.close_code, ws.close_reason)
+    finally:
+        await ws.close()
+
+
+async def scenario_ip_limit(url):
+    """The gateways' per-IP limit (100 attempts per 60 s) counts the client nginx names, not
+    nginx: the 101st attempt from one client address is refused with 4029 and retry_after
+    (what a browser can read), while another address is still admitted. nginx's ip_hash
+    sends one address to one gateway, whose limit is the one that counts."""
+    limited, other = "198.18.250.1", "198.18.251.1"
+    results = []
+    for i in range(0, 100, 10):
+        results += await asyncio.gather(
+            *(edge_attempt(url, f"lim{i + j}-{RUN}", limited) for j in range(10)))
+    admitted = sum(1 for r in results if r == "admitted")
+    check(admitted == 100, f"{admitted} of the first 100 attempts from {limited} admitted: "
+          f"{[r for r in results if r != 'admitted'][:3]}")
+    r = await edge_attempt(url, f"lim100-{RUN}", limited)
+    check(isinstance(r, tuple) and r[0] == 4029 and r[1].startswith("retry_after="),
+          f"the 101st attempt from {limited} within 60 s: {r}, expected close 4029 retry_after")
+    r = await edge_attempt(url, f"other-{RUN}", other)
+    check(r == "admitted", f"{other} refused ({r}) after {limited} reached its limit")
+    print(f"cluster-client: through nginx the 101st connection from {limited} got "
+          f"4029 retry_after; {other} was admitted", flush=True)
+
+
+async def scenario_compression(url):
+    """permessage-deflate is negotiated through nginx (the gateway's, offered by the client;
+    nginx passes the extension headers through) and compressed frames decode."""
+    ws = await websockets.connect(
+        url + "?" + urllib.parse.urlencode({"user_id": f"z-{RUN}"}),
+        extra_headers={"X-Forwarded-For": "198.18.252.1"},
+        open_timeout=STEP_TIMEOUT,
+        ping_interval=None,
+        compression="deflate",
+    )
+    try:
+        ext = ws.response_headers.get("Sec-WebSocket-Extensions", "")
+        check("permessage-deflate" in ext,
+              f"Sec-WebSocket-Extensions through nginx: {ext!r}, expected permessage-deflate")
+        f = json.loads(await asyncio.wait_for(ws.recv(), STEP_TIMEOUT))
+        check(f.get("type") == "welcome", f"first frame {f}")
+        # a message to itself, large enough to be compressed (WSGATE_COMPRESSION_MIN_BYTES)
+        content = "compressible " * 300
+        await ws.send(json.dumps({"type": "send_message", "target_user": f"z-{RUN}",
+                                  "content": content, "id": "z1"}))
+        deadline = time.monotonic() + STEP_TIMEOUT
+        while True:
+            f = json.loads(await asyncio.wait_for(ws.recv(), deadline - time.monotonic()))
+            if f.get("type") == "message":
+                break
+        check(f.get("content") == content, f"the compressed message decoded as {str(f)[:200]}")
+    finally:
+        await ws.close()
+    print(f"cluster-client: permessage-deflate negotiated through nginx ({ext})", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--url", required=True, help="ws://HOST:PORT/ws through nginx")
@@ -357,9 +436,17 @@ def main():
                     help="run the server-API scenario against the router's HTTP port at URL")
     ap.add_argument("--pub-cmd", metavar="JSON",
                     help="with --api: the command running wsgate-pub, as a JSON array")
+    ap.add_argument("--ip-limit", action="store_true",
+                    help="run the per-IP limit scenario (100 attempts per 60 s per client)")
+    ap.add_argument("--compression", action="store_true",
+                    help="check that permessage-deflate is negotiated through nginx")
     ap.add_argument("--timeout", type=float, default=240, help="bound on the whole run (s)")
     args = ap.parse_args()
-    if args.api:
+    if args.ip_limit:
+        run = scenario_ip_limit(args.url)
+    elif args.compression:
+        run = scenario_compression(args.url)
+    elif args.api:
         if not args.pub_cmd:
             ap.error("--api needs --pub-cmd")
         run = scenario_api(args.url, args.api, json.loads(args.pub_cmd))

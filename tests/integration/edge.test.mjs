@@ -48,8 +48,9 @@ describe('edge: handshake, frames, admin listener', () => {
       auth: 'none',
       env: {
         gateway: { WSGATE_ALLOWED_ORIGINS: ORIGIN },
-        // gw-b: one connection at most (for a 503), and no admin listener
-        'gw-b': { WSGATE_MAX_CONNECTIONS: '1', WSGATE_ADMIN_LISTEN: '' },
+        // gw-b: one connection at most (for a 503: refusals as HTTP, not 4029), and no admin
+        // listener
+        'gw-b': { WSGATE_MAX_CONNECTIONS: '1', WSGATE_ADMIN_LISTEN: '', WSGATE_ADMISSION_CLOSE: 'off' },
       },
     });
   });

@@ -114,16 +114,25 @@ describe('js client against fake sockets', () => {
     c2.close();
     assert.deepEqual(got, [9, 19, 39, 79, 79, 79]);
 
-    // retry_after in the close reason is a floor under the jittered delay.
-    const ra = fakeServer((s) => { s.open(); s.serverClose(1008, 'rate limited; retry_after=0.25'); });
+    // retry_after in the close reason: that long plus jitter (up to another retry_after,
+    // within the cap), so that clients refused together do not return together.
+    const ra = fakeServer((s) => { s.open(); s.serverClose(4029, 'retry_after=0.25'); });
     const c3 = fake({ urls: 'ws://a.invalid/ws', userId: 'u', WebSocket: ra.FakeSocket,
-      backoffBaseMs: BASE, backoffCapMs: CAP });
+      backoffBaseMs: BASE, backoffCapMs: 1000, random: () => 0.5 });
     const in3 = watch(c3, 'retry_after');
     c3.connect();
     const r3 = await nextEv(in3, 'state', (d) => d.state === 'reconnecting');
     c3.close();
-    assert.equal(r3.code, 1008);
-    assert.ok(r3.delayMs >= 250, `retry_after ignored: ${r3.delayMs} ms`);
+    assert.equal(r3.code, 4029);
+    assert.equal(r3.delayMs, 250 + 125, `retry_after 250 ms + half of a 250 ms spread: ${r3.delayMs} ms`);
+    const ra4 = fakeServer((s) => { s.open(); s.serverClose(4029, 'retry_after=0.25'); });
+    const c4 = fake({ urls: 'ws://a.invalid/ws', userId: 'u', WebSocket: ra4.FakeSocket,
+      backoffBaseMs: BASE, backoffCapMs: 1000, random: () => 0 });
+    const in4 = watch(c4, 'retry_after0');
+    c4.connect();
+    const r4 = await nextEv(in4, 'state', (d) => d.state === 'reconnecting');
+    c4.close();
+    assert.equal(r4.delayMs, 250, 'never sooner than retry_after');
     assert.equal(parseRetryAfter('retry_after=3'), 3);
     assert.equal(parseRetryAfter('going away'), null);
   });

@@ -36,6 +36,8 @@ describe('limits before the upgrade', () => {
     cluster = await startCluster({
       auth: 'none',
       env: {
+        // the HTTP refusals (admission.test.mjs: the 4029 closes of the default)
+        gateway: { WSGATE_ADMISSION_CLOSE: 'off' },
         // gw-a: per-IP window (loopback not exempt here) and a connection cap
         'gw-a': { WSGATE_IP_CONN_LIMIT: '6', WSGATE_IP_CONN_WINDOW: '60s',
           WSGATE_IP_ALLOWLIST: '10.0.0.0/8', WSGATE_MAX_CONNECTIONS: '4' },

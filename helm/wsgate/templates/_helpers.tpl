@@ -78,6 +78,14 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 {{- end -}}
 
+{{/* "true" when the gateways verify with the HS256 secret: neither a public key nor a JWKS
+URL is configured. */}}
+{{- define "wsgate.jwtHs256" -}}
+{{- if and (eq .Values.auth.mode "jwt") (not .Values.auth.jwt.publicKey.existingSecret) (not .Values.auth.jwt.jwksUrl) -}}
+true
+{{- end -}}
+{{- end -}}
+
 {{- define "wsgate.jwtSecretName" -}}
 {{- if .Values.auth.jwt.existingSecret -}}
 {{- .Values.auth.jwt.existingSecret -}}

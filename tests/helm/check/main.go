@@ -34,6 +34,13 @@ type expectation struct {
 		Key      string `yaml:"key"`
 		Rendered bool   `yaml:"rendered"`
 	} `yaml:"jwtSecret"`
+	// With a public key: the Secret and key mounted as WSGATE_JWT_PUBLIC_KEY_FILE (and no
+	// HS256 secret); jwksUrl: WSGATE_JWT_JWKS_URL from the ConfigMap (and no HS256 secret).
+	JWTPublicKey struct {
+		Name string `yaml:"name"`
+		Key  string `yaml:"key"`
+	} `yaml:"jwtPublicKey"`
+	JWKSURL string `yaml:"jwksUrl"`
 	RedisURLSecret struct {
 		Name string `yaml:"name"`
 		Key  string `yaml:"key"`
@@ -203,7 +210,7 @@ func checkAll(c *checker, objs []object, exp *expectation) {
 		c.check(comp+": no secret-like variable has a literal value", noLiteralSecrets(d))
 	}
 	c.check("gateway: terminationGracePeriodSeconds > drain + preStop sleep", graceCoversDrain(gw, byID))
-	c.check("gateway: WSGATE_JWT_SECRET from the expected Secret via secretKeyRef", jwtSecret(gw, byID, exp))
+	c.check("gateway: WSGATE_JWT_SECRET from the expected Secret via secretKeyRef, or the expected public key / JWKS URL", jwtSecret(gw, byID, exp))
 	c.check("router: WSGATE_API_KEY from the expected Secret via secretKeyRef, or none with the API off", apiKey(rt, byID, exp))
 	c.check("router: WSGATE_REDIS_URL from the ConfigMap without a password, or from the expected Secret", redisURL(rt, byID, exp))
 	c.check("gateway: NATS user from the ConfigMap, its password from the expected Secret", natsCreds(gw, byID, exp, "gateway"))
@@ -383,10 +390,65 @@ func jwtSecret(gw object, byID map[string]object, exp *expectation) error {
 	if auth != "jwt" {
 		return fmt.Errorf("WSGATE_AUTH is %q", auth)
 	}
+	if exp.JWTPublicKey.Name != "" || exp.JWKSURL != "" {
+		if e != nil {
+			return errors.New("WSGATE_JWT_SECRET is set although a public key or a JWKS URL verifies tokens")
+		}
+		return jwtPublicKeys(gw, byID, exp)
+	}
 	if e == nil {
 		return errors.New("WSGATE_AUTH=jwt but WSGATE_JWT_SECRET is not set")
 	}
 	return secretRef(e, byID, exp.JWTSecret.Name, exp.JWTSecret.Key, exp.JWTSecret.Rendered)
+}
+
+// The public key file is the expected Secret's key, mounted read-only where
+// WSGATE_JWT_PUBLIC_KEY_FILE points; the JWKS URL is the expected one.
+func jwtPublicKeys(gw object, byID map[string]object, exp *expectation) error {
+	if exp.JWKSURL != "" {
+		url, err := setting(gw, byID, "WSGATE_JWT_JWKS_URL")
+		if err != nil {
+			return err
+		}
+		if url != exp.JWKSURL {
+			return fmt.Errorf("WSGATE_JWT_JWKS_URL is %q, expected %q", url, exp.JWKSURL)
+		}
+	}
+	if exp.JWTPublicKey.Name == "" {
+		return nil
+	}
+	file, err := setting(gw, byID, "WSGATE_JWT_PUBLIC_KEY_FILE")
+	if err != nil {
+		return err
+	}
+	dir, base := file[:strings.LastIndex(file, "/")+1], file[strings.LastIndex(file, "/")+1:]
+	for _, m := range list(mainContainer(gw), "volumeMounts") {
+		mm := asMap(m)
+		if strings.TrimSuffix(str(mm, "mountPath"), "/")+"/" != dir {
+			continue
+		}
+		if ro, _ := mm["readOnly"].(bool); !ro {
+			return fmt.Errorf("the public key's mount %s is not read-only", dir)
+		}
+		for _, v := range list(gw.m, "spec", "template", "spec", "volumes") {
+			vm := asMap(v)
+			if str(vm, "name") != str(mm, "name") {
+				continue
+			}
+			if got := str(vm, "secret", "secretName"); got != exp.JWTPublicKey.Name {
+				return fmt.Errorf("the public key comes from Secret %q, expected %q", got, exp.JWTPublicKey.Name)
+			}
+			for _, it := range list(vm, "secret", "items") {
+				if str(asMap(it), "key") == exp.JWTPublicKey.Key && str(asMap(it), "path") == base {
+					fmt.Printf("     (public key %s from Secret %s key %s)\n", file, exp.JWTPublicKey.Name, exp.JWTPublicKey.Key)
+					return nil
+				}
+			}
+			return fmt.Errorf("Secret %s's key %s is not mounted as %s", exp.JWTPublicKey.Name, exp.JWTPublicKey.Key, file)
+		}
+		return fmt.Errorf("volume %q of the mount %s is not declared", str(mm, "name"), dir)
+	}
+	return fmt.Errorf("nothing is mounted at %s (WSGATE_JWT_PUBLIC_KEY_FILE=%s)", dir, file)
 }
 
 // The routers serve the HTTP API on their non-loopback listener only with a key, which must

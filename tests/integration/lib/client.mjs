@@ -18,13 +18,16 @@ export class Frame {
 }
 
 export class Client {
-  constructor(url, { headers, protocols, name, perMessageDeflate = false } = {}) {
+  // localAddress: the local address to connect from (e.g. 127.0.0.2, a "proxy" the gateway
+  // trusts).
+  constructor(url, { headers, protocols, name, localAddress, perMessageDeflate = false } = {}) {
     this.url = url;
     this.name = name ?? url.replace(/^.*\/ws/, '/ws').replace(/token=[^&]*/, 'token=…').slice(0, 80);
     this.frames = new Collector(`client ${this.name}`);
     this.closeInfo = null;
     this.ws = new WebSocket(url, protocols ?? [], {
       headers, perMessageDeflate, handshakeTimeout: 5000,
+      ...(localAddress ? { localAddress } : {}),
     });
     this.opened = new Promise((resolve, reject) => {
       this.ws.once('open', resolve);

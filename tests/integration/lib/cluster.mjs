@@ -333,7 +333,11 @@ export class Cluster {
     await this.waitUp(async () => (await httpGet(`${this.routerHttp}/ready`, 1000)).status === 200,
       READY_TIMEOUT_MS, 'router /ready == 200');
     for (const node of this.nodeIds) {
-      await this.waitUp(async () => (await httpGet(`${this.gateways[node].http}/ready`, 1000)).status === 200,
+      // With WSGATE_PROXY_PROTOCOL the client port wants a PROXY header first: ask the admin one.
+      const g = this.gateways[node];
+      const proxied = /^(on|true|1|yes)$/i.test(envFor(node).WSGATE_PROXY_PROTOCOL ??
+        envFor('gateway').WSGATE_PROXY_PROTOCOL ?? '');
+      await this.waitUp(async () => (await httpGet(`${proxied ? g.admin : g.http}/ready`, 1000)).status === 200,
         READY_TIMEOUT_MS, `${node} /ready == 200`);
     }
     await this.waitUp(async () => (await this.routerHealth()).nodes === this.nodeIds.length,

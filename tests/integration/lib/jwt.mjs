@@ -53,3 +53,20 @@ export const forge = {
   noSub: (secret) => hs256({ name: 'nobody', exp: now() + 3600 }, secret),
   malformed: ['not-a-token', 'a.b', `${b64url('{"alg":')}.${b64url('{}')}.${b64url('x')}`],
 };
+
+// An RS256 or ES256 token signed with a node:crypto private KeyObject; `kid` goes in the
+// header when given. ES256 signatures are r||s (JWS), not DER.
+export function signAsym(claims, privateKey, alg, kid) {
+  const header = { alg, typ: 'JWT', ...(kid ? { kid } : {}) };
+  const input = `${seg(header)}.${seg(claims)}`;
+  const opts = alg === 'ES256' ? { key: privateKey, dsaEncoding: 'ieee-p1363' } : privateKey;
+  return `${input}.${b64url(crypto.sign('sha256', Buffer.from(input), opts))}`;
+}
+
+// A fresh signing key as { alg, kid, privateKey, jwk } (jwk: the public key as a JWKS entry).
+export function newSigningKey(alg, kid) {
+  const { privateKey, publicKey } = alg === 'ES256'
+    ? crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    : crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  return { alg, kid, privateKey, publicKey, jwk: { ...publicKey.export({ format: 'jwk' }), kid, alg, use: 'sig' } };
+}

@@ -26,6 +26,23 @@ START_TEST(labels_follow_enums)
 }
 END_TEST
 
+START_TEST(refreshed_frame)
+{
+    size_t len = 0;
+    json_t *ref = json_string("r1");
+    char *s = wsg_client_refreshed(1800000000, ref, &len);
+    ck_assert_str_eq(s, "{\"type\":\"refreshed\",\"ref\":\"r1\",\"exp\":1800000000}");
+    ck_assert_uint_eq(len, strlen(s));
+    free(s);
+    json_decref(ref);
+    /* no id, no exp (a token without one): the members are left out */
+    s = wsg_client_refreshed(0, NULL, &len);
+    ck_assert_str_eq(s, "{\"type\":\"refreshed\"}");
+    free(s);
+    ck_assert_str_eq(wsg_client_type_name(WSG_CLIENT_TYPE_REFRESH), "refresh");
+}
+END_TEST
+
 START_TEST(reply_frame)
 {
     json_t *ref = json_string("r1");
@@ -132,6 +149,7 @@ int main(void)
     tcase_add_test(tc, router_codes_follow_gateway_codes);
     tcase_add_test(tc, error_frame_bytes);
     tcase_add_test(tc, reply_frame);
+    tcase_add_test(tc, refreshed_frame);
     tcase_add_test(tc, sent_and_resync_bytes);
     tcase_add_test(tc, channel_frame_bytes);
     suite_add_tcase(s, tc);

@@ -487,6 +487,115 @@ START_TEST(claim_patterns)
 }
 END_TEST
 
+static gw_auth *iss_aud_auth(void)
+{
+    char err[256];
+    gw_auth_cfg cfg = {.mode = GW_AUTH_MODE_JWT, .hs256_secret = SECRET, .leeway_s = 5,
+                       .issuer = "https://issuer.example", .audience = "wsgate"};
+    gw_auth *a = gw_auth_new(&cfg, err, sizeof(err));
+    ck_assert_msg(a != NULL, "%s", err);
+    return a;
+}
+
+/* iss must equal WSGATE_JWT_ISSUER; aud (a string or an array of strings) must name
+ * WSGATE_JWT_AUDIENCE; both checked only when configured. */
+START_TEST(issuer_and_audience)
+{
+    static const struct {
+        const char *claims;
+        gw_auth_result want;
+    } cases[] = {
+        {"{\"sub\":\"a\",\"iss\":\"https://issuer.example\",\"aud\":\"wsgate\"}", GW_AUTH_OK},
+        {"{\"sub\":\"a\",\"iss\":\"https://issuer.example\",\"aud\":[\"x\",\"wsgate\"]}",
+         GW_AUTH_OK},
+        {"{\"sub\":\"a\",\"aud\":\"wsgate\"}", GW_AUTH_WRONG_ISSUER},
+        {"{\"sub\":\"a\",\"iss\":\"https://issuer.example/\",\"aud\":\"wsgate\"}",
+         GW_AUTH_WRONG_ISSUER},
+        {"{\"sub\":\"a\",\"iss\":7,\"aud\":\"wsgate\"}", GW_AUTH_WRONG_ISSUER},
+        {"{\"sub\":\"a\",\"iss\":\"https://issuer.example\"}", GW_AUTH_WRONG_AUDIENCE},
+        {"{\"sub\":\"a\",\"iss\":\"https://issuer.example\",\"aud\":\"wsgate2\"}",
+         GW_AUTH_WRONG_AUDIENCE},
+        {"{\"sub\":\"a\",\"iss\":\"https://issuer.example\",\"aud\":[\"x\",7]}",
+         GW_AUTH_WRONG_AUDIENCE},
+        {"{\"sub\":\"a\",\"iss\":\"https://issuer.example\",\"aud\":[]}", GW_AUTH_WRONG_AUDIENCE},
+        {"{\"sub\":\"a\",\"iss\":\"https://issuer.example\",\"aud\":{\"wsgate\":1}}",
+         GW_AUTH_WRONG_AUDIENCE},
+    };
+    gw_auth *a = iss_aud_auth();
+    gw_auth *plain = hs_auth();
+    char user[GW_USER_ID_MAX + 1];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        /* the claims exactly as written */
+        char *t = raw_hs256("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", cases[i].claims);
+        ck_assert_msg(check(a, t, user) == cases[i].want, "case %zu: %s", i, cases[i].claims);
+        /* unconfigured: not checked */
+        ck_assert_int_eq(check(plain, t, user), GW_AUTH_OK);
+        free(t);
+    }
+    gw_auth_free(a);
+    gw_auth_free(plain);
+}
+END_TEST
+
+/* The token's exp comes back for the expiry close; 0 without one. */
+START_TEST(exp_reported)
+{
+    gw_auth *a = hs_auth();
+    char user[GW_USER_ID_MAX + 1];
+    const wsg_perm *perm = NULL;
+    int64_t exp = -1;
+    char *t = hs256("{\"sub\":\"alice\",\"exp\":1800000100}");
+    ck_assert_int_eq(gw_auth_check_token_exp(a, t, NOW, user, &perm, &exp), GW_AUTH_OK);
+    ck_assert_int_eq(exp, 1800000100);
+    gw_auth_perm_free(perm);
+    free(t);
+    t = hs256("{\"sub\":\"alice\"}");
+    ck_assert_int_eq(gw_auth_check_token_exp(a, t, NOW, user, &perm, &exp), GW_AUTH_OK);
+    ck_assert_int_eq(exp, 0);
+    gw_auth_perm_free(perm);
+    free(t);
+    ck_assert_int_eq(gw_auth_leeway_s(a), 5);
+    gw_auth_free(a);
+}
+END_TEST
+
+/* A JWKS URL alone is a key source; one that is not http(s) is a configuration error. With
+ * an unreachable set (nothing fetched), a kid'd token is "unknown key", as is a token
+ * without a kid when no other key is configured. */
+START_TEST(jwks_config)
+{
+    char err[256] = "";
+    gw_auth_cfg cfg = {.mode = GW_AUTH_MODE_JWT, .jwks_url = "file:///etc/passwd"};
+    ck_assert_int_eq(gw_auth_cfg_check(&cfg, err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "WSGATE_JWT_JWKS_URL"));
+    ck_assert_ptr_null(gw_auth_new(&cfg, err, sizeof(err)));
+    cfg.jwks_url = "http://127.0.0.1:1/jwks.json";
+    ck_assert_int_eq(gw_auth_cfg_check(&cfg, err, sizeof(err)), 0);
+    gw_auth *a = gw_auth_new(&cfg, err, sizeof(err));
+    ck_assert_msg(a != NULL, "%s", err);
+    char user[GW_USER_ID_MAX + 1];
+    char *t = raw_hs256("{\"alg\":\"RS256\",\"kid\":\"k1\"}", "{\"sub\":\"a\"}");
+    ck_assert_int_eq(check(a, t, user), GW_AUTH_UNKNOWN_KEY);
+    free(t);
+    t = hs256("{\"sub\":\"a\"}");
+    ck_assert_int_eq(check(a, t, user), GW_AUTH_UNKNOWN_KEY);
+    free(t);
+    /* a kid that is not a string is malformed */
+    t = raw_hs256("{\"alg\":\"HS256\",\"kid\":5}", "{\"sub\":\"a\"}");
+    ck_assert_int_eq(check(a, t, user), GW_AUTH_MALFORMED);
+    free(t);
+    gw_auth_free(a);
+    /* with a secret too, a token without a kid (or with one the set lacks) uses the secret */
+    cfg.hs256_secret = SECRET;
+    a = gw_auth_new(&cfg, err, sizeof(err));
+    ck_assert_msg(a != NULL, "%s", err);
+    t = raw_hs256("{\"alg\":\"HS256\",\"kid\":\"k1\"}", "{\"sub\":\"a\"}");
+    ck_assert_int_eq(check(a, t, user), GW_AUTH_OK);
+    free(t);
+    gw_auth_free(a);
+}
+END_TEST
+
 START_TEST(reason_strings)
 {
     ck_assert_str_eq(gw_auth_result_reason(GW_AUTH_MISSING), "missing credentials");
@@ -496,6 +605,10 @@ START_TEST(reason_strings)
     ck_assert_str_eq(gw_auth_result_reason(GW_AUTH_WRONG_ALG), "wrong algorithm");
     ck_assert_str_eq(gw_auth_result_reason(GW_AUTH_MALFORMED), "malformed token");
     ck_assert_str_eq(gw_auth_result_reason(GW_AUTH_BAD_SUB), "missing sub");
+    ck_assert_str_eq(gw_auth_result_reason(GW_AUTH_WRONG_ISSUER), "wrong issuer");
+    ck_assert_str_eq(gw_auth_result_reason(GW_AUTH_WRONG_AUDIENCE), "wrong audience");
+    ck_assert_str_eq(gw_auth_result_reason(GW_AUTH_UNKNOWN_KEY), "unknown key");
+    ck_assert_str_eq(gw_auth_result_label(GW_AUTH_UNKNOWN_KEY), "unknown_key");
 }
 END_TEST
 
@@ -525,6 +638,9 @@ int main(void)
     tcase_add_test(tc, malformed_claim_refused);
     tcase_add_test(tc, claim_patterns);
     tcase_add_test(tc, reason_strings);
+    tcase_add_test(tc, issuer_and_audience);
+    tcase_add_test(tc, exp_reported);
+    tcase_add_test(tc, jwks_config);
     suite_add_tcase(s, tc);
     return wsg_check_run(s);
 }

@@ -21,6 +21,42 @@ START_TEST(ping_is_local)
 }
 END_TEST
 
+START_TEST(refresh_frame)
+{
+    const char *ok = "{\"type\":\"refresh\",\"id\":\"r\",\"token\":\"a.b.c\"}";
+    gw_frame f = parse(ok);
+    ck_assert_int_eq(f.kind, GW_FRAME_REFRESH);
+    ck_assert_str_eq(f.ref, "\"r\"");
+    char *t = gw_frame_refresh_token(ok, strlen(ok));
+    ck_assert_str_eq(t, "a.b.c");
+    free(t);
+    const char *bad[] = {
+        "{\"type\":\"refresh\"}",
+        "{\"type\":\"refresh\",\"token\":\"\"}",
+        "{\"type\":\"refresh\",\"token\":5}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        f = parse(bad[i]);
+        ck_assert_msg(f.kind == GW_FRAME_ERROR && f.error == WSG_CLIENT_ERR_INVALID_FIELD, "%s",
+                      bad[i]);
+    }
+    /* a NUL inside is not JSON jansson takes */
+    f = parse("{\"type\":\"refresh\",\"token\":\"a\\u0000b\"}");
+    ck_assert_int_eq(f.kind, GW_FRAME_ERROR);
+    /* 8192 bytes is the most */
+    char *big = malloc(8300);
+    int n = sprintf(big, "{\"type\":\"refresh\",\"token\":\"");
+    memset(big + n, 'a', 8193);
+    strcpy(big + n + 8193, "\"}");
+    f = parse(big);
+    ck_assert_int_eq(f.kind, GW_FRAME_ERROR);
+    strcpy(big + n + 8192, "\"}");
+    f = parse(big);
+    ck_assert_int_eq(f.kind, GW_FRAME_REFRESH);
+    free(big);
+}
+END_TEST
+
 START_TEST(send_message_valid)
 {
     gw_frame f = parse("{\"type\":\"send_message\",\"target_user\":\"bob\",\"content\":\"hi\"}");
@@ -300,6 +336,7 @@ int main(void)
     tcase_add_test(tc, channel_frame_fields);
     tcase_add_test(tc, error_names_channel);
     tcase_add_test(tc, send_message_target_kept);
+    tcase_add_test(tc, refresh_frame);
     suite_add_tcase(s, tc);
     return wsg_check_run(s);
 }
