@@ -12,6 +12,7 @@ import { Client, connect, closeAll } from './lib/client.mjs';
 import { connectBus } from './lib/bus.mjs';
 import { metric, waitFor } from './lib/http.mjs';
 import { upgrade, request, frame } from './lib/rawws.mjs';
+import { NGINX, startNginx } from './lib/nginx.mjs';
 
 const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 const inflate = (payload) => zlib.inflateRawSync(Buffer.concat([payload, TAIL]),
@@ -236,6 +237,28 @@ describe('compression', () => {
     clearTimeout(timer);
     assert.equal(code, 0, err);
     assert.deepEqual(out.trim().split('\n'), [WANT, '3000']);
+  });
+
+  it('is negotiated through the shipped nginx, frames compressed end to end', { skip: !NGINX && 'no nginx' }, async () => {
+    const nginx = await startNginx(port('gw-a'));
+    try {
+      const u = new URL(cluster.wsUrl('gw-a', { user_id: 'via-nginx' }));
+      const c = await upgrade(nginx.port, request(u.pathname + u.search, { 'Sec-WebSocket-Extensions': OFFER }));
+      raws.push(c);
+      assert.equal(c.response.status, 101);
+      assert.equal(c.response.headers['sec-websocket-extensions'], WANT);
+      await nextText(c, 'welcome');
+      await settle();
+      await bus.deliver({ user: 'via-nginx', payload: JSON.stringify({ type: 'big', pad: 'n'.repeat(3000) }) });
+      const f = await nextText(c, 'the big frame through nginx');
+      assert.equal(f.rsv, 4);
+      assert.equal(JSON.parse(f.text).pad, 'n'.repeat(3000));
+      c.send(frame(1, deflate(Buffer.from('{"type":"ping"}')), { rsv: 4 }));
+      assert.equal(JSON.parse((await nextText(c, 'pong through nginx')).text).type, 'pong');
+      c.destroy();
+    } finally {
+      await nginx.stop();
+    }
   });
 
   it('never negotiates with WSGATE_COMPRESSION=off', async () => {
