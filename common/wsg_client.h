@@ -97,10 +97,12 @@ typedef struct wsg_client_position {
 /* {"type":"welcome","user":U,"node":N,"conn_id":"ID","epoch":E,
  *  "positions":{"user":P,"broadcast":P}}: positions are the seq of each stream the connection
  * follows from its connect (in the order given) after which the frames that follow start;
- * epoch is the cluster's history epoch. */
+ * epoch is the cluster's history epoch. history_unavailable: ,"history":"unavailable" follows
+ * (history did not answer in time: epoch and positions are the client's own, where it gave
+ * them). */
 char *wsg_client_welcome(const char *user, const char *node_id, uint64_t conn_id,
                          uint64_t epoch, const wsg_client_position *pos, size_t npos,
-                         size_t *len);
+                         int history_unavailable, size_t *len);
 /* What a receipt or an error is about; NULL members are omitted from the frame. */
 typedef struct wsg_client_about {
     json_t *ref;             /* the "id" of the client's frame, echoed as "ref" */
