@@ -197,6 +197,7 @@ static int advance(gw_order *o, const gw_order_env *e, size_t i)
             continue;
         }
         s->pos = it.seq;
+        s->flags &= (uint16_t)~GW_ORDER_F_FLOATING;
         if (!it.len) {
             drop(e, (int)i, it, GW_ORDER_WHY_VOIDED); /* passed over */
             continue;
@@ -351,7 +352,9 @@ static int retry_or_give_up(gw_order *o, const gw_order_env *e, size_t i, int pa
     int keep = (s->flags & GW_ORDER_F_DEGRADED) && !degraded_holds(o, e, i);
     if (s->tries >= GW_ORDER_TRIES && !keep)
         return give_up(o, e, i);
-    if (!pause)
+    /* A lost request is asked again at once, unless the stream is degraded: then the outage
+     * may be no router at all, and every connection asking every timeout would flood NATS. */
+    if (!pause && !(s->flags & GW_ORDER_F_DEGRADED))
         return request(o, e, i, s->flags & GW_ORDER_F_HAS_AFTER, s->after, s->until);
     int64_t wait = (int64_t)GW_ORDER_BACKOFF_US << (s->tries < 5 ? s->tries : 5);
     s->flags |= GW_ORDER_F_BACKOFF | GW_ORDER_F_WAITING;
@@ -417,8 +420,11 @@ static int late_start(gw_order_stream *s)
     if (!(s->flags & GW_ORDER_F_DEGRADED))
         return 0;
     s->flags &= (uint16_t)~GW_ORDER_F_DEGRADED;
-    if (!(s->flags & GW_ORDER_F_HAS_AFTER) && has_held(s->held) &&
-        s->held->it[0].seq - 1 < s->pos)
+    if (s->flags & GW_ORDER_F_HAS_AFTER)
+        return 1;
+    if (!has_held(s->held))
+        s->flags |= GW_ORDER_F_FLOATING; /* the reply's items, if any, end it */
+    else if (s->held->it[0].seq - 1 < s->pos)
         s->pos = s->held->it[0].seq - 1;
     return 1;
 }
@@ -567,12 +573,16 @@ void gw_order_deliver(gw_order *o, const gw_order_env *e, size_t i, gw_order_ite
         }
     }
     if (ready(o, s)) {
+        if ((s->flags & GW_ORDER_F_FLOATING) && it.seq <= s->pos && it.epoch == s->epoch &&
+            !has_held(s->held))
+            s->pos = it.seq - 1; /* came live after the welcome: owed (see the flag) */
         if (it.seq <= s->pos) {
             drop(e, (int)i, it, GW_ORDER_WHY_DUPLICATE);
             return;
         }
         if (it.seq == s->pos + 1 && !has_held(s->held)) {
             s->pos = it.seq; /* in order: the common case costs nothing more */
+            s->flags &= (uint16_t)~GW_ORDER_F_FLOATING;
             (void)act(e, (gw_order_action){.kind = GW_ORDER_DELIVER, .stream = (int)i,
                                            .item = it});
             return;

@@ -64,6 +64,11 @@ enum {
     GW_ORDER_F_DEGRADED = 512, /* of the connect, welcomed before history answered: its pos is
                                 * the client's (with HAS_AFTER) or unknown, its first reply
                                 * comes in the background (see gw_order_check) */
+    GW_ORDER_F_FLOATING = 1024, /* a degraded stream without the client's position whose first
+                                 * reply gave it none to deliver: pos is the head the reply
+                                 * told, nothing the client holds; a live delivery at or below
+                                 * it (published before the reply, arriving after it) is still
+                                 * owed, until something of the stream was delivered */
 };
 
 /* Per connection, next to its streams. */
