@@ -78,7 +78,7 @@ static void drop_all(gw_order *o, const gw_order_env *e, gw_order_held **hp, int
 static void release(gw_order *o, const gw_order_env *e)
 {
     for (size_t i = 0; i < e->n; i++) {
-        e->s[i].flags &= (uint8_t) ~(GW_ORDER_F_WAITING | GW_ORDER_F_BACKOFF);
+        e->s[i].flags &= (uint16_t) ~(GW_ORDER_F_WAITING | GW_ORDER_F_BACKOFF);
         drop_all(o, e, &e->s[i].held, (int)i, GW_ORDER_WHY_CLOSED);
     }
     drop_all(o, e, &o->early, -1, GW_ORDER_WHY_CLOSED);
@@ -275,19 +275,17 @@ static int settle(gw_order *o, const gw_order_env *e, size_t i)
 }
 
 /* Live deliveries wait behind stream i, degraded (or behind stream 0, which asks its head):
- * history is probably back (appends work again), so a request pausing in its backoff goes
- * out now, and from now on a few more failures settle it. */
+ * history is probably back (appends work again), so the request goes out now, whether it was
+ * pausing in its backoff or in flight (maybe to a router that is gone: the new one supersedes
+ * it), and from now on a few more failures settle the stream. */
 static int kick(gw_order *o, const gw_order_env *e, size_t i)
 {
     gw_order_stream *s = &e->s[i];
     if (!(s->flags & GW_ORDER_F_WAITING) && (s->flags & GW_ORDER_F_WANT_HEAD))
         s = &e->s[i = 0];
-    if (!(s->flags & GW_ORDER_F_DEGRADED))
+    if (!(s->flags & GW_ORDER_F_DEGRADED) || !(s->flags & GW_ORDER_F_WAITING))
         return 0;
     s->tries = 0;
-    if ((s->flags & (GW_ORDER_F_WAITING | GW_ORDER_F_BACKOFF)) !=
-        (GW_ORDER_F_WAITING | GW_ORDER_F_BACKOFF))
-        return 0;
     s->flags &= (uint16_t) ~(GW_ORDER_F_WAITING | GW_ORDER_F_BACKOFF);
     return request(o, e, i, s->flags & GW_ORDER_F_HAS_AFTER, s->after, s->until);
 }

@@ -563,6 +563,38 @@ START_TEST(a_degraded_stream_holding_deliveries_settles_with_a_resync)
 }
 END_TEST
 
+START_TEST(no_router_at_all_welcomes_in_time_and_asks_on)
+{
+    fx f;
+    memset(&f, 0, sizeof(f));
+    f.open = 1;
+    f.s[0].kind = 1;
+    f.s[1].kind = 2;
+    gw_order_init(&f.o, f.s, 2, 0);
+    f.e = (gw_order_env){.s = f.s, .n = 2, .act = on_act, .queued = on_queued, .arg = &f,
+                         .queue_bytes_max = 1 << 20, .now_us = 1000000,
+                         .welcome_timeout_us = 1000000};
+    int has[2] = {0, 0};
+    uint64_t at[2] = {0, 0};
+    ck_assert_int_eq(gw_order_start(&f.o, &f.e, has, at), 0);
+    clear(&f);
+    f.e.now_us += 1000000;
+    gw_order_check(&f.o, &f.e);
+    ck_assert_int_eq(nth(&f, GW_ORDER_WELCOME, 0)->degraded, 1);
+    ck_assert_int_eq(gw_order_waiting(&f.o, &f.e), 1);
+    clear(&f);
+    f.e.now_us += 1000000; /* the first request's timeout */
+    gw_order_check(&f.o, &f.e);
+    ck_assert_int_eq(count(&f, GW_ORDER_TIMEOUT), 1);
+    ck_assert_int_eq(count(&f, GW_ORDER_REQUEST), 0); /* after a pause */
+    ck_assert_int_eq(gw_order_waiting(&f.o, &f.e), 1);
+    next_try(&f, 0);
+    ck_assert_int_eq(count(&f, GW_ORDER_REQUEST), 1);
+    ck_assert_int_eq(nth(&f, GW_ORDER_REQUEST, 0)->with_head, 1);
+    fx_done(&f);
+}
+END_TEST
+
 START_TEST(history_in_time_means_no_degraded_welcome)
 {
     fx f;
@@ -1025,6 +1057,7 @@ int main(void)
     tcase_add_test(tc, a_degraded_position_history_no_longer_reaches_is_a_resync);
     tcase_add_test(tc, a_degraded_stream_holding_deliveries_settles_with_a_resync);
     tcase_add_test(tc, history_in_time_means_no_degraded_welcome);
+    tcase_add_test(tc, no_router_at_all_welcomes_in_time_and_asks_on);
     tcase_add_test(tc, a_refused_request_is_retried_after_a_pause);
     tcase_add_test(tc, deliveries_outside_streams_wait_for_the_welcome);
     tcase_add_test(tc, live_deliveries_before_the_welcome_merge_with_the_replay);
