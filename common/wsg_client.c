@@ -133,12 +133,14 @@ static json_t *channel_frame(wsg_client_type t, const char *channel, json_t *ref
     return o;
 }
 
-char *wsg_client_subscribed(const char *channel, json_t *ref, uint64_t position, uint64_t epoch,
-                            size_t *len)
+char *wsg_client_subscribed(const char *channel, json_t *ref, const uint64_t *position,
+                            uint64_t epoch, int history_unavailable, size_t *len)
 {
     json_t *o = channel_frame(WSG_CLIENT_TYPE_SUBSCRIBED, channel, ref);
-    if (!o || json_object_set_new(o, "position", json_integer((json_int_t)position)) ||
-        json_object_set_new(o, "epoch", json_integer((json_int_t)epoch))) {
+    if (!o ||
+        (position && json_object_set_new(o, "position", json_integer((json_int_t)*position))) ||
+        json_object_set_new(o, "epoch", json_integer((json_int_t)epoch)) ||
+        (history_unavailable && json_object_set_new(o, "history", json_string("unavailable")))) {
         json_decref(o);
         return NULL;
     }

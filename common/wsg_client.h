@@ -124,9 +124,11 @@ char *wsg_client_sent(const char *stream, uint64_t seq, const wsg_client_about *
 char *wsg_client_error_frame(wsg_client_error e, const char *message,
                              const wsg_client_about *about, size_t *len);
 /* {"type":"subscribed","channel":C[,"ref":REF],"position":P,"epoch":E}: the publications of C
- * that follow start after seq P of history epoch E. */
-char *wsg_client_subscribed(const char *channel, json_t *ref, uint64_t position, uint64_t epoch,
-                            size_t *len);
+ * that follow start after seq P of history epoch E. position NULL: no "position" member;
+ * history_unavailable: ,"history":"unavailable" follows (history did not answer: position and
+ * epoch are the client's own, where it gave them). */
+char *wsg_client_subscribed(const char *channel, json_t *ref, const uint64_t *position,
+                            uint64_t epoch, int history_unavailable, size_t *len);
 /* {"type":"unsubscribed","channel":C[,"ref":REF]} */
 char *wsg_client_unsubscribed(const char *channel, json_t *ref, size_t *len);
 /* {"type":"presence","channel":C[,"ref":REF],"users":[U...],"connections":N} */

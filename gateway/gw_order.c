@@ -47,7 +47,8 @@ static int ready(const gw_order *o, const gw_order_stream *s)
 
 int gw_order_announced(const gw_order *o, const gw_order_stream *s)
 {
-    return s->kind && ready(o, s);
+    return s->kind && o->welcomed && (s->flags & (GW_ORDER_F_FIRST | GW_ORDER_F_DEGRADED)) &&
+           !(s->flags & GW_ORDER_F_ANNOUNCE);
 }
 
 /* A stream of the connect (not a free slot, not added later): the welcome waits for it. */
@@ -215,6 +216,7 @@ static int advance(gw_order *o, const gw_order_env *e, size_t i)
 }
 
 static int welcome(gw_order *o, const gw_order_env *e, int degraded);
+static int announce(const gw_order_env *e, size_t i);
 
 /* The welcome goes out without history: every stream of the connect still without its first
  * reply becomes degraded. Its position is the client's, if it gave one (what a resuming
@@ -314,6 +316,17 @@ static int give_up(gw_order *o, const gw_order_env *e, size_t i)
             return -1;
         return request(o, e, i, s->flags & GW_ORDER_F_HAS_AFTER, s->after, s->until);
     }
+    if ((s->flags & GW_ORDER_F_LATE) && !(s->flags & (GW_ORDER_F_FIRST | GW_ORDER_F_DEGRADED))) {
+        /* A subscription whose history does not answer is answered without it (position: the
+         * client's since, or none), like a welcome, and asked on in the background. */
+        s->flags |= GW_ORDER_F_DEGRADED;
+        s->tries = 0;
+        if (s->flags & GW_ORDER_F_HAS_AFTER)
+            s->pos = s->after;
+        if (o->welcomed ? announce(e, i) : (s->flags |= GW_ORDER_F_ANNOUNCE, 0))
+            return -1;
+        return request(o, e, i, s->flags & GW_ORDER_F_HAS_AFTER, s->after, s->until);
+    }
     if (s->flags & GW_ORDER_F_DEGRADED) {
         if (settle(o, e, i))
             return -1;
@@ -367,7 +380,8 @@ static int announce(const gw_order_env *e, size_t i)
     gw_order_stream *s = &e->s[i];
     s->flags &= (uint16_t)~GW_ORDER_F_ANNOUNCE;
     if (act(e, (gw_order_action){.kind = GW_ORDER_SUBSCRIBED, .stream = (int)i,
-                                 .epoch = s->epoch, .pos = s->pos}))
+                                 .epoch = s->epoch, .pos = s->pos,
+                                 .degraded = (s->flags & GW_ORDER_F_DEGRADED) != 0}))
         return -1;
     if (s->flags & GW_ORDER_F_RESYNC) {
         s->flags &= (uint16_t)~GW_ORDER_F_RESYNC;
@@ -388,7 +402,7 @@ static int welcome(gw_order *o, const gw_order_env *e, int degraded)
     o->welcomed = 1;
     for (size_t i = 0; i < e->n; i++)
         if (e->s[i].flags & GW_ORDER_F_ANNOUNCE) {
-            if ((e->s[i].flags & GW_ORDER_F_FIRST) && announce(e, i))
+            if ((e->s[i].flags & (GW_ORDER_F_FIRST | GW_ORDER_F_DEGRADED)) && announce(e, i))
                 return -1;
         } else if (e->s[i].flags & GW_ORDER_F_RESYNC) {
             e->s[i].flags &= (uint16_t)~GW_ORDER_F_RESYNC;
@@ -483,8 +497,9 @@ size_t gw_order_reply(gw_order *o, const gw_order_env *e, size_t i, uint32_t req
             s->pos = first_seq ? first_seq - 1 : p->head;
         if (has_after && p->resync)
             s->flags |= GW_ORDER_F_RESYNC;
-        if (s->flags & GW_ORDER_F_LATE)
-            s->flags |= GW_ORDER_F_ANNOUNCE;
+        if ((s->flags & GW_ORDER_F_LATE) &&
+            (!(s->flags & GW_ORDER_F_DEGRADED) || (s->flags & GW_ORDER_F_ANNOUNCE)))
+            s->flags = (uint16_t)((s->flags & ~GW_ORDER_F_DEGRADED) | GW_ORDER_F_ANNOUNCE);
         if (late_start(s) && (s->flags & GW_ORDER_F_RESYNC)) {
             s->flags &= (uint16_t)~GW_ORDER_F_RESYNC;
             if (resync(e, i, "history no longer reaches back to the given position"))

@@ -97,7 +97,9 @@ typedef enum {
     GW_ORDER_TIMEOUT, /* for the record: stream's request went unanswered (tries so far) */
     GW_ORDER_GAVE_UP, /* for the record: history for stream could not be had */
     GW_ORDER_SUBSCRIBED, /* a stream added after the connect starts after pos, in epoch: tell
-                          * the client (after the welcome; its replay follows) */
+                          * the client (after the welcome; its replay follows). degraded: its
+                          * history gave up (pos: the client's since with HAS_AFTER, else
+                          * none); it is asked on in the background, as for a welcome */
 } gw_order_kind;
 
 typedef enum {
@@ -125,7 +127,7 @@ typedef struct gw_order_action {
     uint32_t reqno;
     uint16_t code;
     uint8_t tries;
-    uint8_t degraded;    /* WELCOME */
+    uint8_t degraded;    /* WELCOME, SUBSCRIBED: without history (GW_ORDER_F_DEGRADED) */
     const char *text;
 } gw_order_action;
 
@@ -210,7 +212,8 @@ int gw_order_add(gw_order *o, const gw_order_env *e, size_t i, int has_since, ui
 /* Stops following stream i: what it holds is dropped (why CLOSED), a reply still on its way
  * is ignored, and the slot is free (kind 0) for gw_order_add. The caller frees the name. */
 void gw_order_remove(gw_order *o, const gw_order_env *e, size_t i);
-/* 1 once stream i's SUBSCRIBED went out (its pos and epoch are the client's). */
+/* 1 once stream i's SUBSCRIBED went out (its pos and epoch are the client's; degraded: as
+ * the client gave them). */
 int gw_order_announced(const gw_order *o, const gw_order_stream *s);
 /* Releases everything held (DROP actions, why CLOSED) and forgets outstanding requests. */
 void gw_order_free(gw_order *o, const gw_order_env *e);

@@ -111,7 +111,10 @@ static void send_subscribed(shell *sh, const gw_order_action *a)
     gw_order_stream *os = &c->st.s[a->stream];
     json_t *ref = gw_frame_ref_json(ref_of(os));
     size_t len;
-    char *f = wsg_client_subscribed(os->name, ref, a->pos, a->epoch, &len);
+    /* degraded: the client's since, or no position at all */
+    int known = !(os->flags & GW_ORDER_F_DEGRADED) || (os->flags & GW_ORDER_F_HAS_AFTER);
+    char *f = wsg_client_subscribed(os->name, ref, known ? &a->pos : NULL, a->epoch, a->degraded,
+                                    &len);
     json_decref(ref);
     ((char *)ref_of(os))[0] = '\0'; /* answered: the connection's own buffer */
     if (!f) {
@@ -502,8 +505,10 @@ void gw_resume_resubscribe(gw_worker *w, gw_conn *c, int slot, const char *ref)
         free((char *)os->name);
         os->name = name;
         shell sh = {w, c};
-        send_subscribed(&sh, &(gw_order_action){.kind = GW_ORDER_SUBSCRIBED, .stream = slot,
-                                                .pos = os->pos, .epoch = os->epoch});
+        send_subscribed(&sh, &(gw_order_action){
+                                 .kind = GW_ORDER_SUBSCRIBED, .stream = slot, .pos = os->pos,
+                                 .epoch = os->epoch,
+                                 .degraded = (os->flags & GW_ORDER_F_DEGRADED) != 0});
         return;
     }
     /* The first answer is still owed: it answers this subscribe (an earlier ref is lost). */

@@ -40,7 +40,8 @@
 //   order (so dedupe and gap counting work unchanged), and delivers what could not be stored
 //   (no seq) at once. On a first session the positions stay unknown until a frame of the stream
 //   names one (that seq is taken as is, not counted as a gap); a reconnect meanwhile carries
-//   since / broadcast_since for the streams known, without epoch.
+//   since / broadcast_since for the streams known, without epoch. A 'subscribed' answer with
+//   "history":"unavailable" likewise leaves the channel's position and epoch as they were.
 // - {"type":"resync","stream":S,"epoch":E,"position":P}: history cannot fill the gap; what the
 //   client had not seen in S up to P is gone, and S continues after P (the welcome's position
 //   when P is absent). The epoch becomes E. The application should reload that state. A
@@ -571,7 +572,8 @@ export class WsgateClient {
 
   _onSubscribed(f, epoch) {
     const c = this._channels.get(f.channel);
-    if (c) {
+    // Without history the answer only echoes our own since and epoch (or nothing): keep ours.
+    if (c && f.history !== 'unavailable') {
       const position = isSeq(f.position) ? f.position : 0;
       // As for the welcome: a first subscribe, or a new epoch, starts at the server's position.
       if (c.seen === null || c.epoch === null || epoch === null || String(epoch) !== String(c.epoch)) {
