@@ -20,6 +20,12 @@
 --   positions belong to the old numbering), and the count jumps 2^32 past the caller's so the
 --   other routers, whose highest counts were at most a replication lag above it, do not
 --   change the epoch a second time.
+-- Why a live append moves the delivered mark only from right below its seq (or in a stream
+--   that held nothing else): the mark means every seq up to it reached a connection. Offline
+--   messages kept between the mark and this seq have not: the user's new connection reads them
+--   after the mark once history answers (late, when it connected while Redis was down), so
+--   the mark stays until that read moves it past them. Moving it here would hand them to
+--   nobody.
 -- The job id is stored as field j so that an append whose reply was lost can be found again
 --   (history_void.lua).
 -- Why the counter: it is kept ahead of the stream's last id, so a lost counter can never make
@@ -60,7 +66,12 @@ for i = 8, #ARGV - 5, 6 do
   redis.call('PEXPIRE', HK, ttl)
   redis.call('PEXPIRE', SK, tonumber(ttl) * 30)
   if DK then
-    if live == '1' then redis.call('SET', DK, string.format('%d', seq), 'PX', ttl)
+    local moves = false
+    if live == '1' then
+      local m = tonumber(redis.call('GET', DK) or '-1')
+      moves = m >= seq - 1 or redis.call('XLEN', HK) <= 1
+    end
+    if moves then redis.call('SET', DK, string.format('%d', seq), 'PX', ttl)
     else redis.call('PEXPIRE', DK, ttl) end
   end
   out[#out + 1] = seq

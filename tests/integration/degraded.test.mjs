@@ -67,6 +67,15 @@ describe('connecting while history is unavailable', { timeout: 180000 }, () => {
     sam.send({ type: 'send_message', target_user: 'dora', content: 'while dora was away', id: 'away' });
     const away = await sam.next((j) => j.type === 'sent' && j.ref === 'away', 5000, 'receipt for dora');
     assert.equal(away.seq, doraAt.since + 1);
+    // olga too, but she will come back without a position: her offline messages are owed.
+    const olga1 = await connect(cluster.wsUrl('gw-a', { user_id: 'olga' }));
+    await olga1.close();
+    await cluster.waitRouterConnections(1);
+    const olgaOffline = [];
+    for (const id of ['o1', 'o2']) {
+      sam.send({ type: 'send_message', target_user: 'olga', content: `offline ${id}`, id });
+      olgaOffline.push((await sam.next((j) => j.type === 'sent' && j.ref === id, 5000, 'receipt for olga')).seq);
+    }
 
     // The outage.
     assert.deepEqual(await cluster.stopOne('redis'), []);
@@ -90,6 +99,11 @@ describe('connecting while history is unavailable', { timeout: 180000 }, () => {
     const dora = await connect(cluster.wsUrl('gw-b', { user_id: 'dora', ...doraAt }), { timeoutMs: 10000 });
     clients.push(dora);
     const doraGot = track(dora);
+    const olga = await connect(cluster.wsUrl('gw-a', { user_id: 'olga' }), { timeoutMs: 10000 });
+    clients.push(olga);
+    const olgaGot = track(olga);
+    assert.equal(olga.welcome.history, 'unavailable');
+    assert.deepEqual(olga.welcome.positions, {});
     const slowest = Math.max(...newcomers.map((c) => c.welcomedAfterMs));
     const ms = newcomers.map((c) => c.welcomedAfterMs).sort((x, y) => x - y);
     const up = newcomers.map((c) => c.upgradedAfterMs).sort((x, y) => x - y);
@@ -105,11 +119,11 @@ describe('connecting while history is unavailable', { timeout: 180000 }, () => {
     assert.deepEqual(dora.welcome.positions, { user: doraAt.since, broadcast: doraAt.broadcast_since },
       'the resuming client keeps the positions it gave');
     assert.equal(dora.welcome.epoch, doraAt.epoch);
-    assert.equal(await degradedWelcomes(cluster) - before, USERS + 1, `${DEGRADED} counts each`);
+    assert.equal(await degradedWelcomes(cluster) - before, USERS + 2, `${DEGRADED} counts each`);
 
     // Live during the outage: a send_message between two newcomers arrives at once, without
     // a seq, and its sender is told it could not be stored.
-    await cluster.waitRouterConnections(USERS + 2, 15000);
+    await cluster.waitRouterConnections(USERS + 3, 15000);
     const [a, b] = [newcomers[0], newcomers[1]];
     const tLive = Date.now();
     a.send({ type: 'send_message', target_user: 'n1', content: 'live in the outage', id: 'live' });
@@ -135,13 +149,11 @@ describe('connecting while history is unavailable', { timeout: 180000 }, () => {
     const subd = await sub.next((j) => j.type === 'subscribed' && j.ref === 's1', 8000, 'subscribed');
     assert.equal(subd.history, 'unavailable');
     assert.equal(subd.position, undefined);
-    await cluster.waitRouterConnections(USERS + 2); // the subscription is known (same path)
+    await cluster.waitRouterConnections(USERS + 3); // the subscription is known (same path)
     pub.send({ type: 'publish', channel: 'lobby', content: 'p-live', id: 'p-live' });
     await waitFor(() => pubs.some((p) => p.content === 'p-live'), 3000, 'the live publication');
     assert.equal(pubs[0].seq, undefined);
 
-    // Redis back; traffic from the moment it is, while connections still wait for history.
-    cluster.restart('redis');
     const accepted = new Map(); // user -> [{seq, content}]
     const acceptedB = [];        // broadcast seqs accepted
     const acceptedP = [];        // lobby seqs accepted
@@ -152,6 +164,19 @@ describe('connecting while history is unavailable', { timeout: 180000 }, () => {
       if (j.type === 'sent') receipts.push(j);
     });
     listen(sam);
+    listen(olga);
+    // Redis back; traffic from the moment it is, while connections still wait for history
+    // (olga's first: a message that reaches her live before her history does must not make
+    // her offline messages look delivered).
+    cluster.restart('redis');
+    for (let i = 0; ; i++) {
+      sam.send({ type: 'send_message', target_user: 'olga', content: `olga ${i}`, id: `olga ${i}` });
+      const r = await sam.next((j) => (j.type === 'sent' || j.type === 'error') && j.ref === `olga ${i}`, 5000, 'an answer');
+      if (r.type === 'sent') break;
+      assert.equal(r.code, 'history_unavailable');
+      assert.ok(i < 300, 'Redis back within 30 s');
+      await sleep(100);
+    }
     for (const c of newcomers) listen(c);
     // At least 6 s, and 3 s past the first message stored (the router reconnects to Redis with
     // a backoff of up to 5 s), 30 s at most.
@@ -167,7 +192,7 @@ describe('connecting while history is unavailable', { timeout: 180000 }, () => {
     while (more()) {
       for (let i = 0; i < 5; i++, k++) {
         const from = newcomers[(k * 7) % USERS];
-        const to = k % 10 === 0 ? 'dora' : `n${(k * 13 + 1) % USERS}`;
+        const to = k % 10 === 0 ? 'dora' : k % 10 === 5 ? 'olga' : `n${(k * 13 + 1) % USERS}`;
         const content = `m${k}`;
         sentAll.push({ to, content, from: from.name });
         from.send({ type: 'send_message', target_user: to, content, id: content });
@@ -194,7 +219,7 @@ describe('connecting while history is unavailable', { timeout: 180000 }, () => {
 
     // Every accepted message reaches its target: wait for the background fills.
     const everyone = [...newcomers.map((c) => ({ user: c.name, got: c.got })), { user: 'dora', got: doraGot },
-      { user: 'sam', got: samGot }];
+      { user: 'olga', got: olgaGot }, { user: 'sam', got: samGot }];
     const missing = () => {
       const out = [];
       for (const { user, got } of everyone) {
@@ -224,6 +249,8 @@ describe('connecting while history is unavailable', { timeout: 180000 }, () => {
       if (user === 'dora') {
         // first what was stored for her before the outage, then what came after
         assert.deepEqual(got.user, [away.seq, ...want], `dora: ${got.user.join(',')}`);
+      } else if (user === 'olga') {
+        assert.deepEqual(got.user, [...olgaOffline, ...want], `olga: ${got.user.join(',')}`);
       } else if (user !== 'sam') {
         assert.deepEqual(got.user, want, `${user}: user seqs ${got.user.join(',')} vs accepted ${want.join(',')}`);
       }
@@ -242,8 +269,8 @@ describe('connecting while history is unavailable', { timeout: 180000 }, () => {
       assert.equal(byUser.get(s.to).contents.get(s.content), 1, `${s.content} to ${s.to}`);
     }
     // Nobody was sent away.
-    for (const c of [...newcomers, dora, sam]) assert.equal(c.closeInfo, null, `${c.name} closed`);
-    assert.equal(await degradedWelcomes(cluster) - before, USERS + 1);
+    for (const c of [...newcomers, dora, olga, sam]) assert.equal(c.closeInfo, null, `${c.name} closed`);
+    assert.equal(await degradedWelcomes(cluster) - before, USERS + 2);
 
     // With history back, a newcomer is welcomed normally.
     const late = await connect(cluster.wsUrl('gw-a', { user_id: 'late' }));
@@ -251,7 +278,7 @@ describe('connecting while history is unavailable', { timeout: 180000 }, () => {
     assert.equal(late.welcome.history, undefined);
     assert.ok(late.welcome.epoch > 0);
     assert.equal(late.welcome.epoch, doraAt.epoch, 'the epoch survived (Redis kept nothing, but nothing was lost)');
-    assert.equal(await degradedWelcomes(cluster) - before, USERS + 1);
+    assert.equal(await degradedWelcomes(cluster) - before, USERS + 2);
     assert.equal((await httpGet(`${cluster.routerHttp}/ready`, 1000)).status, 200);
   });
 });
