@@ -41,7 +41,7 @@ static char *dump(json_t *o, size_t *len)
  * (the router makes epochs of 53 bits), and jansson's json_int_t is 64-bit. */
 char *wsg_client_welcome(const char *user, const char *node_id, uint64_t conn_id,
                          uint64_t epoch, const wsg_client_position *pos, size_t npos,
-                         size_t *len)
+                         int history_unavailable, size_t *len)
 {
     char id[24];
     snprintf(id, sizeof(id), "%" PRIu64, conn_id);
@@ -53,10 +53,15 @@ char *wsg_client_welcome(const char *user, const char *node_id, uint64_t conn_id
         }
     if (!positions)
         return NULL;
-    return dump(json_pack("{s:s, s:s, s:s, s:s, s:I, s:o}", "type",
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o}", "type",
                           type_names[WSG_CLIENT_TYPE_WELCOME], "user", user, "node", node_id,
-                          "conn_id", id, "epoch", (json_int_t)epoch, "positions", positions),
-                len);
+                          "conn_id", id, "epoch", (json_int_t)epoch, "positions", positions);
+    if (o && history_unavailable &&
+        json_object_set_new(o, "history", json_string("unavailable"))) {
+        json_decref(o);
+        return NULL;
+    }
+    return dump(o, len);
 }
 
 char *wsg_client_resync(const char *stream, const char *channel, uint64_t epoch,
@@ -128,12 +133,14 @@ static json_t *channel_frame(wsg_client_type t, const char *channel, json_t *ref
     return o;
 }
 
-char *wsg_client_subscribed(const char *channel, json_t *ref, uint64_t position, uint64_t epoch,
-                            size_t *len)
+char *wsg_client_subscribed(const char *channel, json_t *ref, const uint64_t *position,
+                            uint64_t epoch, int history_unavailable, size_t *len)
 {
     json_t *o = channel_frame(WSG_CLIENT_TYPE_SUBSCRIBED, channel, ref);
-    if (!o || json_object_set_new(o, "position", json_integer((json_int_t)position)) ||
-        json_object_set_new(o, "epoch", json_integer((json_int_t)epoch))) {
+    if (!o ||
+        (position && json_object_set_new(o, "position", json_integer((json_int_t)*position))) ||
+        json_object_set_new(o, "epoch", json_integer((json_int_t)epoch)) ||
+        (history_unavailable && json_object_set_new(o, "history", json_string("unavailable")))) {
         json_decref(o);
         return NULL;
     }

@@ -99,10 +99,12 @@ typedef struct wsg_client_position {
 /* {"type":"welcome","user":U,"node":N,"conn_id":"ID","epoch":E,
  *  "positions":{"user":P,"broadcast":P}}: positions are the seq of each stream the connection
  * follows from its connect (in the order given) after which the frames that follow start;
- * epoch is the cluster's history epoch. */
+ * epoch is the cluster's history epoch. history_unavailable: ,"history":"unavailable" follows
+ * (history did not answer in time: epoch and positions are the client's own, where it gave
+ * them). */
 char *wsg_client_welcome(const char *user, const char *node_id, uint64_t conn_id,
                          uint64_t epoch, const wsg_client_position *pos, size_t npos,
-                         size_t *len);
+                         int history_unavailable, size_t *len);
 /* What a receipt or an error is about; NULL members are omitted from the frame. */
 typedef struct wsg_client_about {
     json_t *ref;             /* the "id" of the client's frame, echoed as "ref" */
@@ -124,9 +126,11 @@ char *wsg_client_sent(const char *stream, uint64_t seq, const wsg_client_about *
 char *wsg_client_error_frame(wsg_client_error e, const char *message,
                              const wsg_client_about *about, size_t *len);
 /* {"type":"subscribed","channel":C[,"ref":REF],"position":P,"epoch":E}: the publications of C
- * that follow start after seq P of history epoch E. */
-char *wsg_client_subscribed(const char *channel, json_t *ref, uint64_t position, uint64_t epoch,
-                            size_t *len);
+ * that follow start after seq P of history epoch E. position NULL: no "position" member;
+ * history_unavailable: ,"history":"unavailable" follows (history did not answer: position and
+ * epoch are the client's own, where it gave them). */
+char *wsg_client_subscribed(const char *channel, json_t *ref, const uint64_t *position,
+                            uint64_t epoch, int history_unavailable, size_t *len);
 /* {"type":"unsubscribed","channel":C[,"ref":REF]} */
 char *wsg_client_unsubscribed(const char *channel, json_t *ref, size_t *len);
 /* {"type":"presence","channel":C[,"ref":REF],"users":[U...],"connections":N} */

@@ -66,6 +66,9 @@ static size_t opts_for(void *cfg, wsg_opt *o)
          &c->ping_timeout_ms, "close a connection silent for this long"},
         {"WSGATE_DRAIN_SECONDS", "drain-seconds", WSG_OPT_DURATION, "10s", 0, 3600000,
          &c->drain_ms, "on SIGTERM, how long clients get to leave before the process exits"},
+        {"WSGATE_WELCOME_TIMEOUT", "welcome-timeout", WSG_OPT_DURATION, "1s", 50, 60000,
+         &c->welcome_timeout_ms, "a connecting client whose history has not answered by then is "
+         "welcomed with \"history\":\"unavailable\" (history follows in the background)"},
         {"WSGATE_NATS_BUFFER_BYTES", "nats-buffer-bytes", WSG_OPT_BYTES, "8MiB", 0,
          INT64_C(1) << 32, &c->nats_buffer_bytes,
          "client frames buffered while NATS is unreachable (beyond: error 'unavailable')"},

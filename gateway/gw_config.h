@@ -40,6 +40,7 @@ typedef struct gw_config {
     int64_t ping_interval_ms;
     int64_t ping_timeout_ms;
     int64_t drain_ms;
+    int64_t welcome_timeout_ms;  /* WSGATE_WELCOME_TIMEOUT */
     int64_t nats_buffer_bytes;
     int reuseport;
     int64_t max_connections;

@@ -149,6 +149,9 @@ const wsg_metric_desc gw_metric_descs[GW_M__COUNT] = {
                        "Messages taken from history (resume, offline messages, gap repair)"},
     [GW_M_RESYNCS_SENT] = {"wsgate_resyncs_total", NULL, WSG_METRIC_COUNTER,
                            "resync frames sent: a stream position history could not serve"},
+    [GW_M_WELCOMES_DEGRADED] = {"wsgate_welcomes_degraded_total", NULL, WSG_METRIC_COUNTER,
+                                "Welcomes sent with \"history\":\"unavailable\": history did "
+                                "not answer within WSGATE_WELCOME_TIMEOUT"},
     [GW_M_DRAINING] = {"wsgate_draining", NULL, WSG_METRIC_GAUGE,
                        "1 once the node is draining (SIGTERM): it takes no new connections"},
     [GW_M_CHANNEL_SUBSCRIPTIONS] = {"wsgate_channel_subscriptions", NULL, WSG_METRIC_GAUGE,

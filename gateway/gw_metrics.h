@@ -73,6 +73,7 @@ typedef enum {
     GW_M_HISTORY_FAILURES,
     GW_M_REPLAYED,
     GW_M_RESYNCS_SENT,
+    GW_M_WELCOMES_DEGRADED,
     GW_M_DRAINING,              /* gauge */
     GW_M_CHANNEL_SUBSCRIPTIONS, /* gauge: (connection, channel) pairs open on the node */
     GW_M_CLOSED_BY_SERVER_FIRST, /* wsgate_closed_by_server_total{code}, one per gw_close_label */

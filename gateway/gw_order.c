@@ -47,7 +47,8 @@ static int ready(const gw_order *o, const gw_order_stream *s)
 
 int gw_order_announced(const gw_order *o, const gw_order_stream *s)
 {
-    return s->kind && ready(o, s);
+    return s->kind && o->welcomed && (s->flags & (GW_ORDER_F_FIRST | GW_ORDER_F_DEGRADED)) &&
+           !(s->flags & GW_ORDER_F_ANNOUNCE);
 }
 
 /* A stream of the connect (not a free slot, not added later): the welcome waits for it. */
@@ -78,7 +79,7 @@ static void drop_all(gw_order *o, const gw_order_env *e, gw_order_held **hp, int
 static void release(gw_order *o, const gw_order_env *e)
 {
     for (size_t i = 0; i < e->n; i++) {
-        e->s[i].flags &= (uint8_t) ~(GW_ORDER_F_WAITING | GW_ORDER_F_BACKOFF);
+        e->s[i].flags &= (uint16_t) ~(GW_ORDER_F_WAITING | GW_ORDER_F_BACKOFF);
         drop_all(o, e, &e->s[i].held, (int)i, GW_ORDER_WHY_CLOSED);
     }
     drop_all(o, e, &o->early, -1, GW_ORDER_WHY_CLOSED);
@@ -165,6 +166,7 @@ int gw_order_start(gw_order *o, const gw_order_env *e, const int *has_since,
 {
     if (!e->n)
         return -1;
+    o->welcome_by = e->welcome_timeout_us > 0 ? e->now_us + e->welcome_timeout_us : 0;
     for (size_t i = 1; i < e->n; i++)
         if (!has_since[i]) {
             e->s[i].flags |= GW_ORDER_F_WANT_HEAD;
@@ -196,6 +198,7 @@ static int advance(gw_order *o, const gw_order_env *e, size_t i)
             continue;
         }
         s->pos = it.seq;
+        s->flags &= (uint16_t)~GW_ORDER_F_FLOATING;
         if (!it.len) {
             drop(e, (int)i, it, GW_ORDER_WHY_VOIDED); /* passed over */
             continue;
@@ -212,10 +215,129 @@ static int advance(gw_order *o, const gw_order_env *e, size_t i)
     return 0;
 }
 
+static int welcome(gw_order *o, const gw_order_env *e, int degraded);
+static int announce(const gw_order_env *e, size_t i);
+
+/* The welcome goes out without history: every stream of the connect still without its first
+ * reply becomes degraded. Its position is the client's, if it gave one (what a resuming
+ * client holds stays valid); the background requests go on as they were. */
+static int degrade(gw_order *o, const gw_order_env *e)
+{
+    for (size_t i = 0; i < e->n; i++) {
+        gw_order_stream *s = &e->s[i];
+        if (!of_connect(s) || (s->flags & GW_ORDER_F_FIRST))
+            continue;
+        s->flags |= GW_ORDER_F_DEGRADED;
+        s->tries = 0;
+        if (s->flags & GW_ORDER_F_HAS_AFTER)
+            s->pos = s->after;
+    }
+    return welcome(o, e, 1);
+}
+
+/* Degraded stream i stops waiting for history with deliveries held (history kept failing
+ * while they came with seqs): it goes on from the first held one, and the client is told
+ * that what came before may be gone (unless it holds all of that already). */
+static int settle_one(const gw_order_env *e, size_t i)
+{
+    gw_order_stream *s = &e->s[i];
+    int known = (s->flags & GW_ORDER_F_HAS_AFTER) && !(s->flags & GW_ORDER_F_WANT_HEAD);
+    const gw_order_item *first = &s->held->it[0];
+    s->flags &= (uint16_t) ~(GW_ORDER_F_DEGRADED | GW_ORDER_F_WAITING | GW_ORDER_F_BACKOFF |
+                             GW_ORDER_F_WANT_HEAD | GW_ORDER_F_MORE);
+    s->flags |= GW_ORDER_F_FIRST;
+    s->tries = 0;
+    if (known && first->seq - 1 <= s->pos && first->epoch == s->epoch)
+        return 0;
+    s->epoch = first->epoch;
+    s->pos = first->seq - 1;
+    return resync(e, i, "history unavailable");
+}
+
+/* Settles what waits for degraded stream i: i itself if it holds deliveries, and for stream 0
+ * the streams waiting for the heads it asks that hold some (the others keep waiting). A
+ * stream that holds nothing stays degraded and keeps asking. */
+static int settle(gw_order *o, const gw_order_env *e, size_t i)
+{
+    if (i == 0 && o->want_head) {
+        int left = 0;
+        for (size_t j = 1; j < e->n; j++) {
+            if (!(e->s[j].flags & GW_ORDER_F_WANT_HEAD))
+                continue;
+            if (!has_held(e->s[j].held))
+                left = 1;
+            else if (settle_one(e, j))
+                return -1;
+        }
+        o->want_head = (uint8_t)left;
+    }
+    if (has_held(e->s[i].held))
+        return settle_one(e, i);
+    return 0;
+}
+
+/* Live deliveries wait behind stream i, degraded (or behind stream 0, which asks its head):
+ * history is probably back (appends work again), so the request goes out now, whether it was
+ * pausing in its backoff or in flight (maybe to a router that is gone: the new one supersedes
+ * it), and from now on a few more failures settle the stream. */
+static int kick(gw_order *o, const gw_order_env *e, size_t i)
+{
+    gw_order_stream *s = &e->s[i];
+    if (!(s->flags & GW_ORDER_F_WAITING) && (s->flags & GW_ORDER_F_WANT_HEAD))
+        s = &e->s[i = 0];
+    if (!(s->flags & GW_ORDER_F_DEGRADED) || !(s->flags & GW_ORDER_F_WAITING))
+        return 0;
+    s->tries = 0;
+    s->flags &= (uint16_t) ~(GW_ORDER_F_WAITING | GW_ORDER_F_BACKOFF);
+    return request(o, e, i, s->flags & GW_ORDER_F_HAS_AFTER, s->after, s->until);
+}
+
+/* 1 when deliveries wait for degraded stream i's first reply (its own, or for stream 0 those
+ * of the streams waiting for the heads it asks). */
+static int degraded_holds(const gw_order *o, const gw_order_env *e, size_t i)
+{
+    if (has_held(e->s[i].held))
+        return 1;
+    for (size_t j = 1; i == 0 && o->want_head && j < e->n; j++)
+        if ((e->s[j].flags & GW_ORDER_F_WANT_HEAD) && has_held(e->s[j].held))
+            return 1;
+    return 0;
+}
+
 static int give_up(gw_order *o, const gw_order_env *e, size_t i)
 {
     gw_order_stream *s = &e->s[i];
     note(e, GW_ORDER_GAVE_UP, i, s->tries);
+    if (!ready(o, s) && of_connect(s) && !o->welcomed) {
+        /* The client is welcomed without history rather than sent away: it would only come
+         * back to the same outage. The request goes on in the background. */
+        s->tries = 0;
+        if (degrade(o, e))
+            return -1;
+        return request(o, e, i, s->flags & GW_ORDER_F_HAS_AFTER, s->after, s->until);
+    }
+    if ((s->flags & GW_ORDER_F_LATE) && !(s->flags & (GW_ORDER_F_FIRST | GW_ORDER_F_DEGRADED))) {
+        /* A subscription whose history does not answer is answered without it (position: the
+         * client's since, or none), like a welcome, and asked on in the background. */
+        s->flags |= GW_ORDER_F_DEGRADED;
+        s->tries = 0;
+        if (s->flags & GW_ORDER_F_HAS_AFTER)
+            s->pos = s->after;
+        if (o->welcomed ? announce(e, i) : (s->flags |= GW_ORDER_F_ANNOUNCE, 0))
+            return -1;
+        return request(o, e, i, s->flags & GW_ORDER_F_HAS_AFTER, s->after, s->until);
+    }
+    if (s->flags & GW_ORDER_F_DEGRADED) {
+        if (settle(o, e, i))
+            return -1;
+        if ((s->flags & GW_ORDER_F_DEGRADED) &&
+            request(o, e, i, s->flags & GW_ORDER_F_HAS_AFTER, s->after, s->until))
+            return -1;
+        for (size_t j = 0; j < e->n; j++)
+            if (advance(o, e, j))
+                return -1;
+        return 0;
+    }
     if (!ready(o, s)) /* the client cannot be told where it stands: it should come back */
         return act(e, (gw_order_action){.kind = GW_ORDER_CLOSE, .stream = (int)i, .code = 1012,
                                         .text = "history unavailable, reconnect"});
@@ -235,12 +357,19 @@ static int give_up(gw_order *o, const gw_order_env *e, size_t i)
 static int retry_or_give_up(gw_order *o, const gw_order_env *e, size_t i, int pause)
 {
     gw_order_stream *s = &e->s[i];
-    if (++s->tries >= GW_ORDER_TRIES)
+    if (s->tries < UINT8_MAX)
+        s->tries++;
+    /* A degraded stream is not given up on while nothing waits for it (see gw_order_check). */
+    int keep = (s->flags & GW_ORDER_F_DEGRADED) && !degraded_holds(o, e, i);
+    if (s->tries >= GW_ORDER_TRIES && !keep)
         return give_up(o, e, i);
-    if (!pause)
+    /* A lost request is asked again at once, unless the stream is degraded: then the outage
+     * may be no router at all, and every connection asking every timeout would flood NATS. */
+    if (!pause && !(s->flags & GW_ORDER_F_DEGRADED))
         return request(o, e, i, s->flags & GW_ORDER_F_HAS_AFTER, s->after, s->until);
+    int64_t wait = (int64_t)GW_ORDER_BACKOFF_US << (s->tries < 5 ? s->tries : 5);
     s->flags |= GW_ORDER_F_BACKOFF | GW_ORDER_F_WAITING;
-    s->deadline = e->now_us + ((int64_t)GW_ORDER_BACKOFF_US << s->tries);
+    s->deadline = e->now_us + (wait < GW_ORDER_BACKOFF_MAX_US ? wait : GW_ORDER_BACKOFF_MAX_US);
     return 0;
 }
 
@@ -251,7 +380,8 @@ static int announce(const gw_order_env *e, size_t i)
     gw_order_stream *s = &e->s[i];
     s->flags &= (uint16_t)~GW_ORDER_F_ANNOUNCE;
     if (act(e, (gw_order_action){.kind = GW_ORDER_SUBSCRIBED, .stream = (int)i,
-                                 .epoch = s->epoch, .pos = s->pos}))
+                                 .epoch = s->epoch, .pos = s->pos,
+                                 .degraded = (s->flags & GW_ORDER_F_DEGRADED) != 0}))
         return -1;
     if (s->flags & GW_ORDER_F_RESYNC) {
         s->flags &= (uint16_t)~GW_ORDER_F_RESYNC;
@@ -260,18 +390,19 @@ static int announce(const gw_order_env *e, size_t i)
     return 0;
 }
 
-static int welcome(gw_order *o, const gw_order_env *e)
+static int welcome(gw_order *o, const gw_order_env *e, int degraded)
 {
     uint64_t epoch = 0;
     for (size_t i = 0; i < e->n && !epoch; i++)
         if (of_connect(&e->s[i]))
             epoch = e->s[i].epoch;
-    if (act(e, (gw_order_action){.kind = GW_ORDER_WELCOME, .stream = -1, .epoch = epoch}))
+    if (act(e, (gw_order_action){.kind = GW_ORDER_WELCOME, .stream = -1, .epoch = epoch,
+                                 .degraded = (uint8_t)(degraded != 0)}))
         return -1;
     o->welcomed = 1;
     for (size_t i = 0; i < e->n; i++)
         if (e->s[i].flags & GW_ORDER_F_ANNOUNCE) {
-            if ((e->s[i].flags & GW_ORDER_F_FIRST) && announce(e, i))
+            if ((e->s[i].flags & (GW_ORDER_F_FIRST | GW_ORDER_F_DEGRADED)) && announce(e, i))
                 return -1;
         } else if (e->s[i].flags & GW_ORDER_F_RESYNC) {
             e->s[i].flags &= (uint16_t)~GW_ORDER_F_RESYNC;
@@ -292,6 +423,24 @@ static void drop_items(const gw_order_env *e, size_t i, const gw_order_page *p, 
         drop(e, (int)i, p->items[k], why);
 }
 
+/* The first reply of a degraded stream came in the background. A stream the client gave no
+ * position starts where the reply says (after the delivered mark, or at the head), but never
+ * after a delivery it held: that one came live after the welcome, and is owed. A position
+ * history no longer reaches is a resync now (the welcome is out). */
+static int late_start(gw_order_stream *s)
+{
+    if (!(s->flags & GW_ORDER_F_DEGRADED))
+        return 0;
+    s->flags &= (uint16_t)~GW_ORDER_F_DEGRADED;
+    if (s->flags & GW_ORDER_F_HAS_AFTER)
+        return 1;
+    if (!has_held(s->held))
+        s->flags |= GW_ORDER_F_FLOATING; /* the reply's items, if any, end it */
+    else if (s->held->it[0].seq - 1 < s->pos)
+        s->pos = s->held->it[0].seq - 1;
+    return 1;
+}
+
 /* The first reply of stream 0 told the head of the streams that wait for it. */
 static int heads(gw_order *o, const gw_order_env *e, const gw_order_page *p)
 {
@@ -309,6 +458,7 @@ static int heads(gw_order *o, const gw_order_env *e, const gw_order_page *p)
             t->flags |= GW_ORDER_F_FIRST;
             t->epoch = p->epoch;
             t->pos = h->head;
+            (void)late_start(t);
         } else if (request(o, e, j, 0, 0, 0)) { /* a router that does not know the field */
             return -1;
         }
@@ -346,8 +496,14 @@ size_t gw_order_reply(gw_order *o, const gw_order_env *e, size_t i, uint32_t req
             s->pos = first_seq ? first_seq - 1 : p->head;
         if (has_after && p->resync)
             s->flags |= GW_ORDER_F_RESYNC;
-        if (s->flags & GW_ORDER_F_LATE)
-            s->flags |= GW_ORDER_F_ANNOUNCE;
+        if ((s->flags & GW_ORDER_F_LATE) &&
+            (!(s->flags & GW_ORDER_F_DEGRADED) || (s->flags & GW_ORDER_F_ANNOUNCE)))
+            s->flags = (uint16_t)((s->flags & ~GW_ORDER_F_DEGRADED) | GW_ORDER_F_ANNOUNCE);
+        if (late_start(s) && (s->flags & GW_ORDER_F_RESYNC)) {
+            s->flags &= (uint16_t)~GW_ORDER_F_RESYNC;
+            if (resync(e, i, "history no longer reaches back to the given position"))
+                goto stopped;
+        }
     } else if (p->epoch != s->epoch || p->resync) {
         /* History was lost (new epoch) or no longer reaches back: continue from what it has. */
         uint64_t to = first_seq              ? first_seq - 1
@@ -399,7 +555,7 @@ size_t gw_order_reply(gw_order *o, const gw_order_env *e, size_t i, uint32_t req
         size_t j = 0;
         while (j < e->n && (!of_connect(&e->s[j]) || (e->s[j].flags & GW_ORDER_F_FIRST)))
             j++;
-        if (j == e->n && welcome(o, e))
+        if (j == e->n && welcome(o, e, 0))
             return kept;
     } else if ((s->flags & GW_ORDER_F_ANNOUNCE) && announce(e, i)) {
         return kept;
@@ -429,19 +585,27 @@ void gw_order_deliver(gw_order *o, const gw_order_env *e, size_t i, gw_order_ite
         }
     }
     if (ready(o, s)) {
+        if ((s->flags & GW_ORDER_F_FLOATING) && it.seq <= s->pos && it.epoch == s->epoch &&
+            !has_held(s->held))
+            s->pos = it.seq - 1; /* came live after the welcome: owed (see the flag) */
         if (it.seq <= s->pos) {
             drop(e, (int)i, it, GW_ORDER_WHY_DUPLICATE);
             return;
         }
         if (it.seq == s->pos + 1 && !has_held(s->held)) {
             s->pos = it.seq; /* in order: the common case costs nothing more */
+            s->flags &= (uint16_t)~GW_ORDER_F_FLOATING;
             (void)act(e, (gw_order_action){.kind = GW_ORDER_DELIVER, .stream = (int)i,
                                            .item = it});
             return;
         }
     }
-    if (hold(o, e, (int)i, it) >= 0)
-        (void)advance(o, e, i);
+    int first = !has_held(s->held);
+    if (hold(o, e, (int)i, it) < 0)
+        return;
+    if (first && o->welcomed && !ready(o, s) && kick(o, e, i))
+        return;
+    (void)advance(o, e, i);
 }
 
 void gw_order_plain(gw_order *o, const gw_order_env *e, gw_order_item it)
@@ -454,6 +618,8 @@ void gw_order_plain(gw_order *o, const gw_order_env *e, gw_order_item it)
 
 void gw_order_check(gw_order *o, const gw_order_env *e)
 {
+    if (!o->welcomed && o->welcome_by && e->now_us >= o->welcome_by && degrade(o, e))
+        return;
     for (size_t i = 0; i < e->n; i++) {
         gw_order_stream *s = &e->s[i];
         if (!(s->flags & GW_ORDER_F_WAITING) || e->now_us < s->deadline)

@@ -17,6 +17,8 @@
 #define GW_ORDER_TRIES 4            /* ... this many times in all */
 #define GW_ORDER_BACKOFF_US 250000  /* a refused request is retried after this, doubling */
 #define GW_ORDER_PAGE 50            /* items per page asked for */
+#define GW_ORDER_BACKOFF_MAX_US 5000000 /* a degraded stream's background retries: at most
+                                          * this far apart */
 
 /* One message as gw_order sees it. len 0 in a stream: a seq the router voided (its message
  * went out live without a seq), passed over without being delivered. */
@@ -59,6 +61,14 @@ enum {
                                 * asks for the heads of these streams in stream 0's request) */
     GW_ORDER_F_LATE = 128,     /* added after the connect (gw_order_add): not in the welcome */
     GW_ORDER_F_ANNOUNCE = 256, /* ... its first reply is in, its SUBSCRIBED is still owed */
+    GW_ORDER_F_DEGRADED = 512, /* of the connect, welcomed before history answered: its pos is
+                                * the client's (with HAS_AFTER) or unknown, its first reply
+                                * comes in the background (see gw_order_check) */
+    GW_ORDER_F_FLOATING = 1024, /* a degraded stream without the client's position whose first
+                                 * reply gave it none to deliver: pos is the head the reply
+                                 * told, nothing the client holds; a live delivery at or below
+                                 * it (published before the reply, arriving after it) is still
+                                 * owed, until something of the stream was delivered */
 };
 
 /* Per connection, next to its streams. */
@@ -70,6 +80,8 @@ typedef struct gw_order {
                            * reuses its slot */
     uint8_t welcomed;
     uint8_t want_head;    /* the stream asked with want_head starts at the head its reply tells */
+    int64_t welcome_by;   /* monotonic: the welcome goes out by then, history or not (0: only
+                           * once history gave up) */
 } gw_order;
 
 typedef enum {
@@ -77,13 +89,17 @@ typedef enum {
     GW_ORDER_DROP,    /* release item.msg; why says whether it counts as a duplicate */
     GW_ORDER_REQUEST, /* ask history of stream for (after, until], as reqno; with_head: also
                        * the heads of every stream flagged GW_ORDER_F_WANT_HEAD */
-    GW_ORDER_WELCOME, /* send the welcome: positions are the streams' pos, epoch below */
+    GW_ORDER_WELCOME, /* send the welcome: positions are the streams' pos, epoch below;
+                       * degraded: history did not answer in time, and the streams flagged
+                       * GW_ORDER_F_DEGRADED have the client's position (HAS_AFTER) or none */
     GW_ORDER_RESYNC,  /* tell the client it missed stream's messages up to pos, for good */
     GW_ORDER_CLOSE,   /* close with code (1012: come back; 1011: no memory; 4008: slow) */
     GW_ORDER_TIMEOUT, /* for the record: stream's request went unanswered (tries so far) */
     GW_ORDER_GAVE_UP, /* for the record: history for stream could not be had */
     GW_ORDER_SUBSCRIBED, /* a stream added after the connect starts after pos, in epoch: tell
-                          * the client (after the welcome; its replay follows) */
+                          * the client (after the welcome; its replay follows). degraded: its
+                          * history gave up (pos: the client's since with HAS_AFTER, else
+                          * none); it is asked on in the background, as for a welcome */
 } gw_order_kind;
 
 typedef enum {
@@ -111,6 +127,7 @@ typedef struct gw_order_action {
     uint32_t reqno;
     uint16_t code;
     uint8_t tries;
+    uint8_t degraded;    /* WELCOME, SUBSCRIBED: without history (GW_ORDER_F_DEGRADED) */
     const char *text;
 } gw_order_action;
 
@@ -128,6 +145,9 @@ typedef struct gw_order_env {
     uint64_t queue_bytes_max;    /* the out queue's bound. Held messages count against it
                                   * too (4008 beyond it); replay pages wait for half of it. */
     int64_t now_us;              /* monotonic */
+    /* How long gw_order_start gives history before the welcome goes out without it (0: until
+     * history gives up, GW_ORDER_TRIES requests). */
+    int64_t welcome_timeout_us;
 } gw_order_env;
 
 /* The head of another stream, told in a reply: the newest seq of stream (an index), in the
@@ -167,7 +187,15 @@ void gw_order_plain(gw_order *o, const gw_order_env *e, gw_order_item it);
  * Returns how many items were replayed (kept for the client). */
 size_t gw_order_reply(gw_order *o, const gw_order_env *e, size_t i, uint32_t reqno,
                     const gw_order_page *p);
-/* Retries or gives up requests past their deadline (e->now_us). */
+/* Retries or gives up requests past their deadline (e->now_us), and sends the welcome once
+ * the welcome timeout passed without history: "degraded". A degraded stream is not given up
+ * on: its request is repeated in the background (backoff doubling up to
+ * GW_ORDER_BACKOFF_MAX_US) until history answers; live deliveries of it that carry a seq are
+ * held until then (deliveries outside any stream, which is what a Redis outage produces, go
+ * out at once), and its first reply fills the gap in order before them (for a stream the
+ * client gave no position, live ones are never passed over). When a delivery waits behind a
+ * degraded stream the request is repeated at once, and after GW_ORDER_TRIES more failures the
+ * stream goes on with a resync instead: never a silent gap, never a duplicate. */
 void gw_order_check(gw_order *o, const gw_order_env *e);
 /* The out queue drained: fetch further pages of a long replay. */
 void gw_order_writeable(gw_order *o, const gw_order_env *e);
@@ -184,7 +212,8 @@ int gw_order_add(gw_order *o, const gw_order_env *e, size_t i, int has_since, ui
 /* Stops following stream i: what it holds is dropped (why CLOSED), a reply still on its way
  * is ignored, and the slot is free (kind 0) for gw_order_add. The caller frees the name. */
 void gw_order_remove(gw_order *o, const gw_order_env *e, size_t i);
-/* 1 once stream i's SUBSCRIBED went out (its pos and epoch are the client's). */
+/* 1 once stream i's SUBSCRIBED went out (its pos and epoch are the client's; degraded: as
+ * the client gave them). */
 int gw_order_announced(const gw_order *o, const gw_order_stream *s);
 /* Releases everything held (DROP actions, why CLOSED) and forgets outstanding requests. */
 void gw_order_free(gw_order *o, const gw_order_env *e);

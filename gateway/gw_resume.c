@@ -111,7 +111,10 @@ static void send_subscribed(shell *sh, const gw_order_action *a)
     gw_order_stream *os = &c->st.s[a->stream];
     json_t *ref = gw_frame_ref_json(ref_of(os));
     size_t len;
-    char *f = wsg_client_subscribed(os->name, ref, a->pos, a->epoch, &len);
+    /* degraded: the client's since, or no position at all */
+    int known = !(os->flags & GW_ORDER_F_DEGRADED) || (os->flags & GW_ORDER_F_HAS_AFTER);
+    char *f = wsg_client_subscribed(os->name, ref, known ? &a->pos : NULL, a->epoch, a->degraded,
+                                    &len);
     json_decref(ref);
     ((char *)ref_of(os))[0] = '\0'; /* answered: the connection's own buffer */
     if (!f) {
@@ -150,14 +153,29 @@ static void send_welcome(shell *sh, const gw_order_action *a)
      * connect, at most one per kind. */
     wsg_client_position pos[NRULES];
     size_t np = 0;
-    for (uint32_t i = 0; i < c->st.n && np < NRULES; i++)
-        if (c->st.s[i].kind && !(c->st.s[i].flags & GW_ORDER_F_LATE))
-            pos[np++] = (wsg_client_position){wsg_stream_label(c->st.s[i].kind), c->st.s[i].pos};
+    /* Degraded (history did not answer in time): a stream whose history has not answered has
+     * the position the client gave, or none. */
+    for (uint32_t i = 0; i < c->st.n && np < NRULES; i++) {
+        const gw_order_stream *os = &c->st.s[i];
+        if (!os->kind || (os->flags & GW_ORDER_F_LATE))
+            continue;
+        if ((os->flags & GW_ORDER_F_DEGRADED) &&
+            (!(os->flags & GW_ORDER_F_HAS_AFTER) || (os->flags & GW_ORDER_F_WANT_HEAD)))
+            continue;
+        pos[np++] = (wsg_client_position){wsg_stream_label(os->kind), os->pos};
+    }
     char *f = wsg_client_welcome(c->user, gw_worker_node(sh->w)->cfg->node_id, c->id, a->epoch,
-                                 pos, np, &len);
+                                 pos, np, a->degraded, &len);
     if (!f) {
         gw_conn_close(c, 1011, "out of memory", GW_M_CLOSED_OTHER);
         return;
+    }
+    if (a->degraded) {
+        wsg_metrics_add(&gw_worker_node(sh->w)->metrics, GW_M_WELCOMES_DEGRADED, 1);
+        /* one line a second at most: an outage welcomes every newcomer this way */
+        wsg_log_every(1000, WSG_LOG_INFO, "welcome_degraded",
+                      "conn=%llu user=\"%s\" reason=\"history unavailable\"",
+                      (unsigned long long)c->id, c->user);
     }
     gw_conn_send_text(sh->w, c, f, len);
     free(f);
@@ -229,7 +247,9 @@ static gw_order_env env_of(shell *sh)
                           .arg = sh,
                           .queue_bytes_max =
                               (uint64_t)gw_worker_node(sh->w)->cfg->outbound_queue_bytes,
-                          .now_us = wsg_mono_us()};
+                          .now_us = wsg_mono_us(),
+                          .welcome_timeout_us =
+                              gw_worker_node(sh->w)->cfg->welcome_timeout_ms * 1000};
 }
 
 /* The worker checks the deadlines of connections with a request outstanding or due. */
@@ -485,8 +505,10 @@ void gw_resume_resubscribe(gw_worker *w, gw_conn *c, int slot, const char *ref)
         free((char *)os->name);
         os->name = name;
         shell sh = {w, c};
-        send_subscribed(&sh, &(gw_order_action){.kind = GW_ORDER_SUBSCRIBED, .stream = slot,
-                                                .pos = os->pos, .epoch = os->epoch});
+        send_subscribed(&sh, &(gw_order_action){
+                                 .kind = GW_ORDER_SUBSCRIBED, .stream = slot, .pos = os->pos,
+                                 .epoch = os->epoch,
+                                 .degraded = (os->flags & GW_ORDER_F_DEGRADED) != 0});
         return;
     }
     /* The first answer is still owed: it answers this subscribe (an earlier ref is lost). */

@@ -7,7 +7,10 @@
  * then the replay, then live deliveries — in seq order, without duplicates. Live deliveries
  * that arrive meanwhile are held and merged. Later, a live delivery that skips a seq (lost on
  * the bus, or overtaken by another router replica's) is held while the gap is fetched from
- * history; a gap history cannot fill becomes a `resync` frame, never a silent hole.
+ * history; a gap history cannot fill becomes a `resync` frame, never a silent hole. When
+ * history does not answer within WSGATE_WELCOME_TIMEOUT, the welcome goes out without it
+ * ("history":"unavailable", the client's own positions; wsgate_welcomes_degraded_total) and
+ * history is asked on in the background (gw_order_check).
  * The decisions are gw_order's; this is the shell that feeds it lws and NATS inputs and
  * performs its actions. On the connection's worker thread only. */
 #ifndef GW_RESUME_H

@@ -24,7 +24,8 @@
 
 #define RESYNC_MIN_INTERVAL_US 1000000 /* a worker announces its set at most once a second */
 
-#define WATCH_TICK_US 250000  /* how often history request deadlines are checked */
+#define WATCH_TICK_US 100000  /* how often history request deadlines (and welcome timeouts)
+                               * are checked */
 
 #define RPC_TICK_US 20000     /* how often RPC deadlines are checked (while any are waiting) */
 

@@ -5,7 +5,8 @@
  * Layout (P = prefix, S = the stream's history tag, and ":<name>" after it for a named kind:
  * "u:<user>" for a user's stream, "b" for the broadcast stream): P:h:S STREAM with ids
  * "<seq>-0" and fields f (the frame exactly as delivered, seq included), t (created_at_us),
- * a (Redis time of the append, ms), j (the append's job id, unique per router process life);
+ * a (Redis time of the append, ms), j (the append's job id, unique per router process life),
+ * l ("1": appended live to an offline_store kind's stream whose user had a connection);
  * P:hv:S HASH of voided seqs (field seq, value "1"): entries Redis stored although the router
  * never got the reply, so it delivered them live without a seq; P:seq:S the stream's counter;
  * P:hd:S the delivered mark of an offline_store kind (last seq handed to at least one live
@@ -21,7 +22,9 @@
  *
  * The append script assigns consecutive seqs per stream (never reusing one while the stream is
  * kept), stores pre .. seq .. post (rt_frame_halves), moves the mark when the stream's user has
- * a live connection, and answers {epoch, appends, seq...}. The read script answers a page,
+ * a live connection and every entry between the mark and the new one was appended live (an
+ * offline backlog stays owed until a read with the mark hands it; that read moves the mark
+ * over the live entries after it), and answers {epoch, appends, seq...}. The read script answers a page,
  * deciding resync exactly as rt_hist_plan does (a ring uses rt_hist_plan directly), and the
  * heads the request wants besides: {epoch, head, first_kept, resync, more, n, head x n, seq,
  * payload, created_us, ...}; a voided seq comes with an empty payload (seq and created_us

@@ -43,6 +43,14 @@
 //   The welcome's positions are where the frames that follow start: on a first session, or in
 //   a new epoch (history lost, old positions void), both positions become the welcome's; in the
 //   same epoch the client keeps its own (a seq names one delivery, so it never moves back).
+// - A welcome with "history":"unavailable" (history did not answer in time, e.g. Redis is
+//   down): its epoch and positions are only the client's own echoed back, so the client keeps
+//   its own. The server sends nothing of a stream with a seq before it has filled the gap in
+//   order (so dedupe and gap counting work unchanged), and delivers what could not be stored
+//   (no seq) at once. On a first session the positions stay unknown until a frame of the stream
+//   names one (that seq is taken as is, not counted as a gap); a reconnect meanwhile carries
+//   since / broadcast_since for the streams known, without epoch. A 'subscribed' answer with
+//   "history":"unavailable" likewise leaves the channel's position and epoch as they were.
 // - {"type":"resync","stream":S,"epoch":E,"position":P}: history cannot fill the gap; what the
 //   client had not seen in S up to P is gone, and S continues after P (the welcome's position
 //   when P is absent). The epoch becomes E. The application should reload that state. A
@@ -104,6 +112,7 @@
  * @property {number} pingTimeouts  connections dropped for want of an answer to a ping.
  * @property {number} resyncs  resync frames received.
  * @property {number} refreshes  tokens the gateway accepted in-band ('refreshed').
+ * @property {number} welcomesWithoutHistory  welcomes with "history":"unavailable".
  *
  * @typedef {Object} WsgateSubscribeOptions
  * @property {number} [since]  resume after this seq of the channel (publications after it are
@@ -275,12 +284,16 @@ export class WsgateClient {
     this._timers = { retry: null, connect: null, ping: null, pong: null, refresh: null };
     this._epoch = null;
     this._seen = { user: 0, broadcast: 0 };
+    // whether _seen holds a position of that stream (not before the first welcome with
+    // history, unless a frame of the stream told one)
+    this._known = { user: false, broadcast: false };
     this._serverPositions = { user: 0, broadcast: 0 }; // from the last welcome
     /** @type {Map<string, {handler: Function, seen: number|null, epoch: number|string|null}>} */
     this._channels = new Map();
     /** @type {WsgateStats} */
     this._stats = { connects: 0, retries: 0, framesReceived: 0, invalidFrames: 0,
-      duplicatesDropped: 0, gaps: 0, pingTimeouts: 0, resyncs: 0, refreshes: 0 };
+      duplicatesDropped: 0, gaps: 0, pingTimeouts: 0, resyncs: 0, refreshes: 0,
+      welcomesWithoutHistory: 0 };
     /** @type {Map<string, {resolve: Function, reject: Function, timer: any}>} */
     this._requests = new Map();
     // Request ids: a random prefix per client, so that two clients of one user (whose frames
@@ -496,6 +509,10 @@ export class WsgateClient {
       u.searchParams.set('since', String(this._seen.user));
       u.searchParams.set('broadcast_since', String(this._seen.broadcast));
       u.searchParams.set('epoch', String(this._epoch));
+    } else {
+      // Only welcomed without history so far: resume the streams a frame told a position of.
+      if (this._known.user) u.searchParams.set('since', String(this._seen.user));
+      if (this._known.broadcast) u.searchParams.set('broadcast_since', String(this._seen.broadcast));
     }
     return u.toString();
   }
@@ -663,11 +680,14 @@ export class WsgateClient {
       : (f.channel === undefined && !NOT_IN_A_STREAM.has(f.type) && isSeq(f.seq) ? 'user' : null);
     if (stream !== null && isSeq(f.seq)) {
       const last = this._seen[stream];
-      if (f.seq <= last) {
-        this._stats.duplicatesDropped++;
-        return;
+      if (this._known[stream]) {
+        if (f.seq <= last) {
+          this._stats.duplicatesDropped++;
+          return;
+        }
+        if (f.seq > last + 1) this._stats.gaps++;
       }
-      if (f.seq > last + 1) this._stats.gaps++;
+      this._known[stream] = true;
       this._seen[stream] = f.seq;
     }
     if (f.type === 'message') this._emit('message', f);
@@ -677,7 +697,8 @@ export class WsgateClient {
 
   _onSubscribed(f, epoch) {
     const c = this._channels.get(f.channel);
-    if (c) {
+    // Without history the answer only echoes our own since and epoch (or nothing): keep ours.
+    if (c && f.history !== 'unavailable') {
       const position = isSeq(f.position) ? f.position : 0;
       // As for the welcome: a first subscribe, or a new epoch, starts at the server's position.
       if (c.seen === null || c.epoch === null || epoch === null || String(epoch) !== String(c.epoch)) {
@@ -710,16 +731,22 @@ export class WsgateClient {
   _onWelcome(f, epoch) {
     clearTimeout(this._timers.connect);
     this._timers.connect = null;
-    const server = {
-      user: isSeq(f.positions?.user) ? f.positions.user : 0,
-      broadcast: isSeq(f.positions?.broadcast) ? f.positions.broadcast : 0,
-    };
-    if (this._epoch === null || epoch === null || String(epoch) !== String(this._epoch)) {
-      // First session, or history was lost: the frames that follow start after these.
-      this._seen = { ...server };
+    if (f.history === 'unavailable') {
+      // Epoch and positions are our own echoed (or none): keep ours, known or not.
+      this._stats.welcomesWithoutHistory++;
+    } else {
+      const server = {
+        user: isSeq(f.positions?.user) ? f.positions.user : 0,
+        broadcast: isSeq(f.positions?.broadcast) ? f.positions.broadcast : 0,
+      };
+      if (this._epoch === null || epoch === null || String(epoch) !== String(this._epoch)) {
+        // First session, or history was lost: the frames that follow start after these.
+        this._seen = { ...server };
+      }
+      this._known = { user: true, broadcast: true };
+      this._epoch = epoch;
+      this._serverPositions = server;
     }
-    this._epoch = epoch;
-    this._serverPositions = server;
     this._welcomeAt = Date.now();
     this._stats.connects++;
     clearInterval(this._timers.ping); // a second welcome on one socket must not double the pings
@@ -740,6 +767,7 @@ export class WsgateClient {
     if (stream === 'user' || stream === 'broadcast') {
       position = isSeq(f.position) ? f.position : this._serverPositions[stream];
       this._seen[stream] = position;
+      this._known[stream] = true;
       if (epoch !== null) this._epoch = epoch;
     } else if (stream === 'channel' && this._channels.has(f.channel)) {
       const c = this._channels.get(f.channel);

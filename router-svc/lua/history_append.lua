@@ -20,6 +20,12 @@
 --   positions belong to the old numbering), and the count jumps 2^32 past the caller's so the
 --   other routers, whose highest counts were at most a replication lag above it, do not
 --   change the epoch a second time.
+-- Why a live append moves the delivered mark only over live entries (field l: it reached a
+--   connection as it was stored): the mark means every seq up to it reached a connection.
+--   Offline messages kept between the mark and this seq have not: the user's new connection
+--   reads them after the mark once history answers (late, when it connected while Redis was
+--   down), so the mark stays until that read moves it past them (history_read then moves it
+--   over the live entries that follow too). Moving it here would hand them to nobody.
 -- The job id is stored as field j so that an append whose reply was lost can be found again
 --   (history_void.lua).
 -- Why the counter: it is kept ahead of the stream's last id, so a lost counter can never make
@@ -56,11 +62,20 @@ for i = 8, #ARGV - 5, 6 do
     seq = top + 1
     redis.call('SET', SK, string.format('%d', seq))
   end
-  redis.call('XADD', HK, 'MAXLEN', maxlen, sid(seq), 'f', pre .. string.format('%d', seq) .. post, 't', created, 'a', string.format('%d', at), 'j', job)
+  if DK and live == '1' then
+    redis.call('XADD', HK, 'MAXLEN', maxlen, sid(seq), 'f', pre .. string.format('%d', seq) .. post, 't', created, 'a', string.format('%d', at), 'j', job, 'l', '1')
+  else
+    redis.call('XADD', HK, 'MAXLEN', maxlen, sid(seq), 'f', pre .. string.format('%d', seq) .. post, 't', created, 'a', string.format('%d', at), 'j', job)
+  end
   redis.call('PEXPIRE', HK, ttl)
   redis.call('PEXPIRE', SK, tonumber(ttl) * 30)
   if DK then
-    if live == '1' then redis.call('SET', DK, string.format('%d', seq), 'PX', ttl)
+    local moves = false
+    if live == '1' then
+      local m = tonumber(redis.call('GET', DK) or '0')
+      moves = live_run(HK, m + 1, seq - 1) >= seq - 1
+    end
+    if moves then redis.call('SET', DK, string.format('%d', seq), 'PX', ttl)
     else redis.call('PEXPIRE', DK, ttl) end
   end
   out[#out + 1] = seq

@@ -12,7 +12,10 @@
 -- Defines: seqof(id), sid(seq), field(fields, name), now_ms(), EK, get_epoch(candidate) (sets
 --   P:epoch to the candidate when it is missing), keys(tag, name, marked) -> stream, counter,
 --   delivered-mark keys (no mark unless marked is '1'), void_key(tag, name), top_of(HK) (the
---   stream's last seq, 0 when empty), head_of(HK, SK) (the larger of the counter and the top).
+--   stream's last seq, 0 when empty), head_of(HK, SK) (the larger of the counter and the top),
+--   live_run(HK, from, to) (the last seq of the run of entries from `from` on, at most `to`,
+--   that were appended live (field l = '1': handed to a connection as they were stored);
+--   `to` when no entry is kept in the range, from - 1 when the first kept one is not live).
 -- Why: the caller says whether a stream keeps a delivered mark (its kind's offline_store), so
 --   the scripts know no kind by name. Seqs are Lua numbers (exact below 2^53) printed with %d,
 --   never with the default number format, which switches to exponents.
@@ -50,6 +53,19 @@ local function top_of(HK)
   local top = redis.call('XREVRANGE', HK, '+', '-', 'COUNT', 1)
   if #top > 0 then return seqof(top[1][1]) end
   return 0
+end
+local function live_run(HK, from, to)
+  local last = from - 1
+  while from <= to do
+    local r = redis.call('XRANGE', HK, sid(from), sid(to), 'COUNT', 100)
+    if #r == 0 then return to end
+    for _, e in ipairs(r) do
+      if field(e[2], 'l') ~= '1' then return seqof(e[1]) - 1 end
+      last = seqof(e[1])
+    end
+    from = last + 1
+  end
+  return last
 end
 local function head_of(HK, SK)
   local head = tonumber(redis.call('GET', SK) or '0')

@@ -70,6 +70,10 @@ end
 if last and last < to and (cut or #entries >= max_items) then out[5] = 1 end
 if last and mark and DK then
   local m = tonumber(redis.call('GET', DK) or '0')
-  if last > m then redis.call('SET', DK, string.format('%d', last), 'PX', ttl) end
+  -- past what was handed, and the live entries after it (their live append could not move the
+  -- mark over the backlog this read just handed: see history_append.lua)
+  if last > m then m = live_run(HK, last + 1, head) end
+  if m > last then last = m end
+  redis.call('SET', DK, string.format('%d', last), 'PX', ttl)
 end
 return out

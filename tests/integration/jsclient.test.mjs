@@ -236,6 +236,88 @@ describe('js client against fake sockets', () => {
     c.close();
   });
 
+  it('keeps its positions through a welcome without history', async () => {
+    const degraded = (epoch, positions) => ({ ...welcome(epoch, 0, 0), positions, history: 'unavailable' });
+    const { FakeSocket, sockets } = fakeServer((s, n) => {
+      s.open();
+      if (n === 0) {
+        s.recv(welcome(7, 3, 1));
+        s.recv({ type: 'message', from: 'x', content: 'm4', seq: 4 });
+        s.serverClose(1012, '');
+      } else if (n === 1) {
+        // History is unavailable: the welcome echoes what the client gave; what could not be
+        // stored comes without seq; once history answers, the gap is filled in order.
+        s.recv(degraded(7, { user: 4, broadcast: 1 }));
+        s.recv({ type: 'message', from: 'x', content: 'live' });
+        s.recv({ type: 'message', from: 'x', content: 'm5', seq: 5 });
+        s.recv({ type: 'message', from: 'x', content: 'm6', seq: 6 });
+        s.recv({ type: 'broadcast', from: 'x', content: 'b2', seq: 2 });
+        s.serverClose(1006, '');
+      } else {
+        s.recv(welcome(7, 6, 2));
+      }
+    });
+    const c = fake({ urls: 'ws://a.invalid/ws', userId: 'me', WebSocket: FakeSocket,
+      backoffBaseMs: 1, backoffCapMs: 5 });
+    const inbox = watch(c, 'degraded');
+    const at = [];
+    c.on('welcome', () => at.push(c.positions));
+    c.connect();
+    await nextEv(inbox, 'message', (m) => m.content === 'm4');
+    const w = await nextEv(inbox, 'welcome', (f) => f.history === 'unavailable');
+    assert.equal(w.epoch, 7);
+    assert.deepEqual(at[1], { epoch: 7, user: 4, broadcast: 1 }, 'kept through the welcome');
+    const got = [];
+    for (let i = 0; i < 3; i++) got.push((await nextEv(inbox, 'message')).content);
+    assert.deepEqual(got, ['live', 'm5', 'm6']);
+    await waitFor(() => at.length === 3, 2000, 'the third welcome');
+    const q = new URL(sockets[2].url).searchParams;
+    assert.equal(q.get('since'), '6');
+    assert.equal(q.get('broadcast_since'), '2');
+    assert.equal(q.get('epoch'), '7');
+    assert.equal(c.stats.gaps, 0);
+    assert.equal(c.stats.duplicatesDropped, 0);
+    assert.equal(c.stats.welcomesWithoutHistory, 1);
+  });
+
+  it('a first session welcomed without history learns its positions from the frames', async () => {
+    const { FakeSocket, sockets } = fakeServer((s, n) => {
+      s.open();
+      if (n === 0) {
+        s.recv({ ...welcome(0, 0, 0), positions: {}, history: 'unavailable' });
+        s.recv({ type: 'message', from: 'x', content: 'live' });
+        // the fill: an offline message, then live ones
+        s.recv({ type: 'message', from: 'x', content: 'm9', seq: 9 });
+        s.recv({ type: 'message', from: 'x', content: 'm10', seq: 10 });
+        s.recv({ type: 'message', from: 'x', content: 'm10 again', seq: 10 });
+        s.serverClose(1006, '');
+      } else {
+        s.recv(welcome(7, 10, 3));
+        s.recv({ type: 'broadcast', from: 'x', content: 'b4', seq: 4 });
+      }
+    });
+    const c = fake({ urls: 'ws://a.invalid/ws', userId: 'me', WebSocket: FakeSocket,
+      backoffBaseMs: 1, backoffCapMs: 5 });
+    const inbox = watch(c, 'first-degraded');
+    const at = [];
+    c.on('welcome', () => at.push(c.positions));
+    c.connect();
+    await nextEv(inbox, 'welcome');
+    assert.deepEqual(at[0], { epoch: null, user: 0, broadcast: 0 });
+    const got = [];
+    for (let i = 0; i < 3; i++) got.push((await nextEv(inbox, 'message')).content);
+    assert.deepEqual(got, ['live', 'm9', 'm10']);
+    await nextEv(inbox, 'broadcast', (b) => b.content === 'b4');
+    // Resumed the user stream it knew, not the broadcast stream, and no epoch it never had.
+    const q = new URL(sockets[1].url).searchParams;
+    assert.equal(q.get('since'), '10');
+    assert.equal(q.get('broadcast_since'), null);
+    assert.equal(q.get('epoch'), null);
+    assert.deepEqual(c.positions, { epoch: 7, user: 10, broadcast: 4 });
+    assert.equal(c.stats.gaps, 0, 'the first seq of an unknown position is no gap');
+    assert.equal(c.stats.duplicatesDropped, 1);
+  });
+
   it('keeps a position per channel and resubscribes with since and epoch after a reconnect', async () => {
     const { FakeSocket, sockets } = fakeServer((s, n) => {
       s.open();

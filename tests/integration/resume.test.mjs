@@ -155,13 +155,21 @@ describe('resume', () => {
     assert.equal(info.code, 1008);
   });
 
-  it('closes with 1012 (reconnect) when no router can say where the client stands', async () => {
+  it('welcomes without history, keeping the given positions, when no router can say where the client stands', async () => {
     await cluster.stopOne('router');
-    const c = await open(cluster.wsUrl('gw-a', { user_id: 'gina' }));
+    const t0 = Date.now();
+    const c = await open(cluster.wsUrl('gw-a', { user_id: 'gina', since: '3', broadcast_since: '2', epoch: '12345' }));
     clients.push(c);
-    const info = await c.waitClose(15000);
-    assert.equal(info.code, 1012);
-    assert.match(info.reason, /history unavailable/);
-    await c.expectNone(() => true, 0, 'frames before the close'); // not even a welcome
+    const w = await c.next(() => true, 5000, 'the welcome');
+    const after = Date.now() - t0;
+    assert.equal(w.type, 'welcome');
+    assert.equal(w.history, 'unavailable');
+    assert.deepEqual(w.positions, { user: 3, broadcast: 2 });
+    assert.equal(w.epoch, 12345);
+    assert.ok(after >= 900 && after < 3000, `welcomed after ${after} ms (WSGATE_WELCOME_TIMEOUT 1 s)`);
+    // Not sent away (it used to be closed 1012 after ~3.5 s): still open well after that.
+    await c.expectNone(() => true, 4000, 'frames after the welcome');
+    assert.equal(c.closeInfo, null);
+    await c.ping();
   });
 });

@@ -109,9 +109,14 @@ START_TEST(channel_frame_bytes)
 {
     size_t len;
     json_t *ref = json_string("s-1");
-    char *s = wsg_client_subscribed("chat:1", ref, 4, 9, &len);
+    uint64_t four = 4;
+    char *s = wsg_client_subscribed("chat:1", ref, &four, 9, 0, &len);
     ck_assert_str_eq(s, "{\"type\":\"subscribed\",\"channel\":\"chat:1\",\"ref\":\"s-1\","
                         "\"position\":4,\"epoch\":9}");
+    free(s);
+    s = wsg_client_subscribed("chat:1", NULL, NULL, 0, 1, &len);
+    ck_assert_str_eq(s, "{\"type\":\"subscribed\",\"channel\":\"chat:1\",\"epoch\":0,"
+                        "\"history\":\"unavailable\"}");
     free(s);
     s = wsg_client_unsubscribed("chat:1", NULL, &len);
     ck_assert_str_eq(s, "{\"type\":\"unsubscribed\",\"channel\":\"chat:1\"}");

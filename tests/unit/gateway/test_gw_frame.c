@@ -290,7 +290,7 @@ START_TEST(welcome_frame)
     size_t len;
     const wsg_client_position pos2[] = {{"user", 7}, {"broadcast", 9}};
     char *json = wsg_client_welcome("al\"ice", "gw-1", UINT64_C(18446744073709551615),
-                                  UINT64_C(4503599627370497), pos2, 2, &len);
+                                  UINT64_C(4503599627370497), pos2, 2, 0, &len);
     ck_assert_ptr_nonnull(json);
     json_t *o = json_loads(json, 0, NULL);
     ck_assert_ptr_nonnull(o);
@@ -302,7 +302,16 @@ START_TEST(welcome_frame)
     json_t *pos = json_object_get(o, "positions");
     ck_assert_int_eq(json_integer_value(json_object_get(pos, "user")), 7);
     ck_assert_int_eq(json_integer_value(json_object_get(pos, "broadcast")), 9);
+    ck_assert_ptr_null(json_object_get(o, "history"));
     json_decref(o);
+    free(json);
+
+    /* without history: the client's positions only, and the mark */
+    json = wsg_client_welcome("bob", "gw-1", 3, 0, pos2, 1, 1, &len);
+    ck_assert_ptr_nonnull(json);
+    ck_assert_str_eq(json, "{\"type\":\"welcome\",\"user\":\"bob\",\"node\":\"gw-1\","
+                           "\"conn_id\":\"3\",\"epoch\":0,\"positions\":{\"user\":7},"
+                           "\"history\":\"unavailable\"}");
     free(json);
 
     json = wsg_client_resync("user", NULL, 5, 41, "history no longer reaches back", &len);

@@ -317,8 +317,10 @@ START_TEST(position_from_another_epoch_is_answered_with_resync)
 }
 END_TEST
 
-START_TEST(closes_1012_when_no_router_answers)
+START_TEST(welcomes_degraded_when_no_router_answers)
 {
+    /* Without a welcome timeout, history giving up welcomes the client without it (it used to
+     * close 1012: a reconnect storm against the same outage), and history is asked on. */
     fx f;
     fx_start(&f, 0, -1, 0);
     clear(&f);
@@ -337,11 +339,283 @@ START_TEST(closes_1012_when_no_router_answers)
     }
     f.e.now_us += GW_ORDER_TIMEOUT_US;
     gw_order_check(&f.o, &f.e);
-    const gw_order_action *c = nth(&f, GW_ORDER_CLOSE, 0);
-    ck_assert_ptr_nonnull(c);
-    ck_assert_int_eq(c->code, 1012);
+    ck_assert_int_eq(count(&f, GW_ORDER_CLOSE), 0);
+    const gw_order_action *w = nth(&f, GW_ORDER_WELCOME, 0);
+    ck_assert_ptr_nonnull(w);
+    ck_assert_int_eq(w->degraded, 1);
     ck_assert_int_eq(count(&f, GW_ORDER_GAVE_UP), 1);
+    ck_assert_int_eq(count(&f, GW_ORDER_REQUEST), 1);
+    ck_assert_int_eq(gw_order_waiting(&f.o, &f.e), 1);
+    ck_assert(f.s[0].flags & GW_ORDER_F_DEGRADED);
+    fx_done(&f);
+}
+END_TEST
+
+/* Connects with a welcome timeout of 1 s and lets it pass with history refusing. */
+static void degraded_start(fx *f, int64_t since, int64_t bsince, uint64_t epoch)
+{
+    memset(f, 0, sizeof(*f));
+    f->open = 1;
+    f->s[0].kind = 1;
+    f->s[1].kind = 2;
+    gw_order_init(&f->o, f->s, 2, epoch);
+    f->e = (gw_order_env){.s = f->s, .n = 2, .act = on_act, .queued = on_queued, .arg = f,
+                          .queue_bytes_max = 1 << 20, .now_us = 1000000,
+                          .welcome_timeout_us = 1000000};
+    int has[2] = {since >= 0, bsince >= 0};
+    uint64_t at[2] = {since >= 0 ? (uint64_t)since : 0, bsince >= 0 ? (uint64_t)bsince : 0};
+    ck_assert_int_eq(gw_order_start(&f->o, &f->e, has, at), 0);
+    reply(f, 0, &(pg){.ok = 0}, NULL, 0); /* Redis is down */
+    if (bsince >= 0)
+        reply(f, 1, &(pg){.ok = 0}, NULL, 0);
+    f->e.now_us += 999999;
+    gw_order_check(&f->o, &f->e);
+    ck_assert_int_eq(count(f, GW_ORDER_WELCOME), 0);
+    gw_order_plain(&f->o, &f->e, item(f, 0, 0, 10)); /* held until the welcome */
+    clear(f);
+    f->e.now_us += 1;
+    gw_order_check(&f->o, &f->e);
+    const gw_order_action *w = nth(f, GW_ORDER_WELCOME, 0);
+    ck_assert_ptr_nonnull(w);
+    ck_assert_int_eq(w->degraded, 1);
+    ck_assert_uint_eq(w->epoch, epoch);
+    ck_assert_int_eq(index_of(f, GW_ORDER_WELCOME), 0);
+    ck_assert_str_eq(delivered(f), "-");
+    ck_assert(f->s[0].flags & GW_ORDER_F_DEGRADED);
+    ck_assert(f->s[1].flags & GW_ORDER_F_DEGRADED);
+    clear(f);
+}
+
+/* Lets time pass until the background request of stream i goes out again (a request in
+ * flight times out, then waits its backoff). */
+static void next_try(fx *f, size_t i)
+{
+    for (int k = 0; k < 3; k++) {
+        int before = count(f, GW_ORDER_REQUEST);
+        f->e.now_us = f->s[i].deadline;
+        gw_order_check(&f->o, &f->e);
+        for (int j = before; j < f->n; j++)
+            if (f->a[j].kind == GW_ORDER_REQUEST && f->a[j].stream == (int)i)
+                return;
+    }
+    ck_abort_msg("no request");
+}
+
+START_TEST(welcome_timeout_keeps_the_clients_positions_and_fills_in_order)
+{
+    fx f;
+    degraded_start(&f, 5, 9, E1);
+    ck_assert_uint_eq(f.s[0].pos, 5);
+    ck_assert_uint_eq(f.s[1].pos, 9);
+    /* outside any stream: at once (what a Redis outage delivers) */
+    gw_order_plain(&f.o, &f.e, item(&f, 0, 0, 10));
+    ck_assert_str_eq(delivered(&f), "-");
+    clear(&f);
+    /* keeps asking, further and further apart, never giving up while nothing waits */
+    int64_t prev = 0;
+    for (int t = 0; t < 12; t++) {
+        int64_t gap = f.s[0].deadline - f.e.now_us;
+        if (t > 1) /* the first: the request in flight at the welcome, waiting its timeout */
+            ck_assert_int_ge(gap, prev);
+        ck_assert_int_le(gap, GW_ORDER_BACKOFF_MAX_US);
+        prev = gap;
+        next_try(&f, 0);
+        ck_assert_int_ge(count(&f, GW_ORDER_REQUEST), 1);
+        for (int k = 0; k < f.n; k++)
+            if (f.a[k].kind == GW_ORDER_REQUEST)
+                reply(&f, (size_t)f.a[k].stream, &(pg){.ok = 0}, NULL, 0);
+        clear(&f);
+    }
+    ck_assert_int_eq(prev, GW_ORDER_BACKOFF_MAX_US);
+    ck_assert_int_eq(count(&f, GW_ORDER_GAVE_UP), 0);
+    /* Redis is back: seq'd deliveries are held (and the request goes out now) */
+    live(&f, 0, 8, E1);
+    ck_assert_str_eq(delivered(&f), "");
+    const gw_order_action *r = nth(&f, GW_ORDER_REQUEST, 0);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(r->stream, 0);
+    ck_assert_uint_eq(r->after, 5);
+    live(&f, 0, 9, E1);
+    ck_assert_int_eq(count(&f, GW_ORDER_REQUEST), 1);
+    clear(&f);
+    int seqs[] = {6, 7, 8, 9};
+    reply(&f, 0, &(pg){.ok = 1, .epoch = E1, .head = 9}, seqs, 4);
+    ck_assert_str_eq(delivered(&f), "6,7,8,9");
+    ck_assert_int_eq(count(&f, GW_ORDER_RESYNC), 0);
     ck_assert_int_eq(count(&f, GW_ORDER_WELCOME), 0);
+    ck_assert_int_eq(dropped(&f, GW_ORDER_WHY_DUPLICATE), 2);
+    ck_assert(!(f.s[0].flags & GW_ORDER_F_DEGRADED));
+    clear(&f);
+    live(&f, 0, 10, E1);
+    ck_assert_str_eq(delivered(&f), "10");
+    fx_done(&f);
+}
+END_TEST
+
+START_TEST(a_degraded_stream_without_position_never_passes_over_a_live_delivery)
+{
+    /* No since: the user stream's first reply (after its delivered mark, which the live
+     * append moved) and the broadcast head both come after a live delivery was held. */
+    fx f;
+    degraded_start(&f, -1, -1, 0);
+    ck_assert_uint_eq(f.s[0].pos, 0);
+    live(&f, 1, 42, E1);
+    live(&f, 0, 3, E1);
+    ck_assert_str_eq(delivered(&f), "");
+    next_try(&f, 0);
+    clear(&f);
+    reply(&f, 0, &(pg){.ok = 1, .epoch = E1, .head = 3, .has_head_of = 1, .head_of = 42},
+          NULL, 0);
+    ck_assert_str_eq(delivered(&f), "3,42");
+    ck_assert_int_eq(count(&f, GW_ORDER_RESYNC), 0);
+    ck_assert_uint_eq(f.s[0].epoch, E1);
+    ck_assert_uint_eq(f.s[1].epoch, E1);
+    ck_assert_int_eq(gw_order_waiting(&f.o, &f.e), 0);
+    fx_done(&f);
+}
+END_TEST
+
+START_TEST(a_live_delivery_overtaken_by_the_fill_is_still_delivered)
+{
+    /* The router appended seq 3 (moving the delivered mark) and answered the fill before the
+     * gateway saw 3 live: the reply says head 3, nothing to deliver; 3 is still owed. */
+    fx f;
+    degraded_start(&f, -1, -1, 0);
+    next_try(&f, 0);
+    clear(&f);
+    reply(&f, 0, &(pg){.ok = 1, .epoch = E1, .head = 3, .has_head_of = 1, .head_of = 7}, NULL,
+          0);
+    ck_assert_str_eq(delivered(&f), "");
+    live(&f, 0, 3, E1);
+    live(&f, 0, 3, E1); /* now a duplicate */
+    live(&f, 1, 7, E1);
+    live(&f, 1, 8, E1);
+    live(&f, 1, 6, E1); /* something was delivered since: older ones are old */
+    ck_assert_str_eq(delivered(&f), "3,7,8");
+    ck_assert_int_eq(dropped(&f, GW_ORDER_WHY_DUPLICATE), 2);
+    fx_done(&f);
+}
+END_TEST
+
+START_TEST(a_degraded_stream_with_offline_messages_delivers_them_first)
+{
+    fx f;
+    degraded_start(&f, -1, -1, 0);
+    live(&f, 0, 6, E1);
+    clear(&f);
+    int seqs[] = {4, 5, 6};
+    reply(&f, 0, &(pg){.ok = 1, .epoch = E1, .head = 6, .has_head_of = 1, .head_of = 0},
+          seqs, 3);
+    ck_assert_str_eq(delivered(&f), "4,5,6");
+    fx_done(&f);
+}
+END_TEST
+
+START_TEST(a_degraded_position_history_no_longer_reaches_is_a_resync)
+{
+    fx f;
+    degraded_start(&f, 5, -1, E1);
+    next_try(&f, 0);
+    clear(&f);
+    int seqs[] = {20, 21};
+    reply(&f, 0, &(pg){.ok = 1, .resync = 1, .epoch = E2, .head = 21, .has_head_of = 1,
+                       .head_of = 3},
+          seqs, 2);
+    const gw_order_action *r = nth(&f, GW_ORDER_RESYNC, 0);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_uint_eq(r->pos, 19);
+    ck_assert_uint_eq(r->epoch, E2);
+    ck_assert_int_lt(index_of(&f, GW_ORDER_RESYNC), index_of(&f, GW_ORDER_DELIVER));
+    ck_assert_str_eq(delivered(&f), "20,21");
+    ck_assert_int_eq(count(&f, GW_ORDER_WELCOME), 0);
+    fx_done(&f);
+}
+END_TEST
+
+START_TEST(a_degraded_stream_holding_deliveries_settles_with_a_resync)
+{
+    /* Appends work but history keeps refusing: after GW_ORDER_TRIES more failures the held
+     * deliveries go out, after a resync (never a silent gap). */
+    fx f;
+    degraded_start(&f, 5, -1, E1);
+    live(&f, 1, 12, E1); /* waits for stream 0's heads */
+    live(&f, 0, 8, E1);
+    for (int t = 0; t < GW_ORDER_TRIES; t++) {
+        ck_assert_int_eq(count(&f, GW_ORDER_RESYNC), 0);
+        if (f.s[0].flags & GW_ORDER_F_BACKOFF)
+            next_try(&f, 0);
+        reply(&f, 0, &(pg){.ok = 0}, NULL, 0);
+    }
+    ck_assert_int_eq(count(&f, GW_ORDER_GAVE_UP), 1);
+    ck_assert_int_eq(count(&f, GW_ORDER_RESYNC), 2);
+    const gw_order_action *r = nth(&f, GW_ORDER_RESYNC, 0);
+    ck_assert_int_eq(r->stream, 1);
+    ck_assert_uint_eq(r->pos, 11);
+    r = nth(&f, GW_ORDER_RESYNC, 1);
+    ck_assert_int_eq(r->stream, 0);
+    ck_assert_uint_eq(r->pos, 7);
+    ck_assert_str_eq(delivered(&f), "8,12");
+    ck_assert_int_eq(gw_order_waiting(&f.o, &f.e), 0);
+    clear(&f);
+    live(&f, 0, 9, E1);
+    ck_assert_str_eq(delivered(&f), "9");
+    fx_done(&f);
+}
+END_TEST
+
+START_TEST(no_router_at_all_welcomes_in_time_and_asks_on)
+{
+    fx f;
+    memset(&f, 0, sizeof(f));
+    f.open = 1;
+    f.s[0].kind = 1;
+    f.s[1].kind = 2;
+    gw_order_init(&f.o, f.s, 2, 0);
+    f.e = (gw_order_env){.s = f.s, .n = 2, .act = on_act, .queued = on_queued, .arg = &f,
+                         .queue_bytes_max = 1 << 20, .now_us = 1000000,
+                         .welcome_timeout_us = 1000000};
+    int has[2] = {0, 0};
+    uint64_t at[2] = {0, 0};
+    ck_assert_int_eq(gw_order_start(&f.o, &f.e, has, at), 0);
+    clear(&f);
+    f.e.now_us += 1000000;
+    gw_order_check(&f.o, &f.e);
+    ck_assert_int_eq(nth(&f, GW_ORDER_WELCOME, 0)->degraded, 1);
+    ck_assert_int_eq(gw_order_waiting(&f.o, &f.e), 1);
+    clear(&f);
+    f.e.now_us += 1000000; /* the first request's timeout */
+    gw_order_check(&f.o, &f.e);
+    ck_assert_int_eq(count(&f, GW_ORDER_TIMEOUT), 1);
+    ck_assert_int_eq(count(&f, GW_ORDER_REQUEST), 0); /* after a pause */
+    ck_assert_int_eq(gw_order_waiting(&f.o, &f.e), 1);
+    next_try(&f, 0);
+    ck_assert_int_eq(count(&f, GW_ORDER_REQUEST), 1);
+    ck_assert_int_eq(nth(&f, GW_ORDER_REQUEST, 0)->with_head, 1);
+    fx_done(&f);
+}
+END_TEST
+
+START_TEST(history_in_time_means_no_degraded_welcome)
+{
+    fx f;
+    memset(&f, 0, sizeof(f));
+    f.open = 1;
+    f.s[0].kind = 1;
+    f.s[1].kind = 2;
+    gw_order_init(&f.o, f.s, 2, 0);
+    f.e = (gw_order_env){.s = f.s, .n = 2, .act = on_act, .queued = on_queued, .arg = &f,
+                         .queue_bytes_max = 1 << 20, .now_us = 1000000,
+                         .welcome_timeout_us = 1000000};
+    int has[2] = {1, 0};
+    uint64_t at[2] = {2, 0};
+    ck_assert_int_eq(gw_order_start(&f.o, &f.e, has, at), 0);
+    f.e.now_us += 500000;
+    reply(&f, 0, &(pg){.ok = 1, .epoch = E1, .head = 2, .has_head_of = 1, .head_of = 1}, NULL,
+          0);
+    ck_assert_int_eq(nth(&f, GW_ORDER_WELCOME, 0)->degraded, 0);
+    f.e.now_us += 5000000;
+    gw_order_check(&f.o, &f.e);
+    ck_assert_int_eq(count(&f, GW_ORDER_WELCOME), 1);
     fx_done(&f);
 }
 END_TEST
@@ -775,7 +1049,15 @@ int main(void)
     tcase_add_test(tc, without_since_starts_with_what_was_stored);
     tcase_add_test(tc, router_without_the_head_field_is_asked_for_broadcast);
     tcase_add_test(tc, position_from_another_epoch_is_answered_with_resync);
-    tcase_add_test(tc, closes_1012_when_no_router_answers);
+    tcase_add_test(tc, welcomes_degraded_when_no_router_answers);
+    tcase_add_test(tc, welcome_timeout_keeps_the_clients_positions_and_fills_in_order);
+    tcase_add_test(tc, a_degraded_stream_without_position_never_passes_over_a_live_delivery);
+    tcase_add_test(tc, a_degraded_stream_with_offline_messages_delivers_them_first);
+    tcase_add_test(tc, a_live_delivery_overtaken_by_the_fill_is_still_delivered);
+    tcase_add_test(tc, a_degraded_position_history_no_longer_reaches_is_a_resync);
+    tcase_add_test(tc, a_degraded_stream_holding_deliveries_settles_with_a_resync);
+    tcase_add_test(tc, history_in_time_means_no_degraded_welcome);
+    tcase_add_test(tc, no_router_at_all_welcomes_in_time_and_asks_on);
     tcase_add_test(tc, a_refused_request_is_retried_after_a_pause);
     tcase_add_test(tc, deliveries_outside_streams_wait_for_the_welcome);
     tcase_add_test(tc, live_deliveries_before_the_welcome_merge_with_the_replay);

@@ -330,6 +330,55 @@ START_TEST(announced_only_after_subscribed)
 }
 END_TEST
 
+/* Fails stream i's request until history gives up on it (refused, then retried after each
+ * pause). */
+static void refuse_until_given_up(fx *f, size_t i)
+{
+    for (int t = 0; t < GW_ORDER_TRIES; t++) {
+        if (f->s[i].flags & GW_ORDER_F_BACKOFF) {
+            f->e.now_us = f->s[i].deadline;
+            gw_order_check(&f->o, &f->e);
+        }
+        gw_order_page page = {.ok = 0};
+        gw_order_reply(&f->o, &f->e, i, f->s[i].reqno, &page);
+    }
+}
+
+START_TEST(a_subscription_without_history_is_answered_and_filled_later)
+{
+    /* Redis is down: the subscribe is answered without history (the client's since, no
+     * closing 1012), publications without seq go out at once, seq'd ones wait for the fill. */
+    fx f;
+    welcomed(&f);
+    add(&f, 2, 1, 3, E1);
+    add(&f, 3, 0, 0, 0);
+    f.n = 0;
+    refuse_until_given_up(&f, 2);
+    refuse_until_given_up(&f, 3);
+    ck_assert_int_eq(count(&f, GW_ORDER_CLOSE), 0);
+    ck_assert_int_eq(count(&f, GW_ORDER_SUBSCRIBED), 2);
+    const gw_order_action *a = &f.a[index_of(&f, GW_ORDER_SUBSCRIBED)];
+    ck_assert_int_eq(a->stream, 2);
+    ck_assert_int_eq(a->degraded, 1);
+    ck_assert_uint_eq(a->pos, 3);
+    ck_assert_uint_eq(a->epoch, E1);
+    ck_assert_int_eq(gw_order_announced(&f.o, &f.s[2]), 1);
+    ck_assert(f.s[2].flags & GW_ORDER_F_WAITING); /* asked on */
+    f.n = 0;
+    live(&f, 2, 5);
+    live(&f, 3, 9);
+    ck_assert_str_eq(delivered(&f), "");
+    ck_assert_int_eq(count(&f, GW_ORDER_REQUEST), 2); /* the held ones ask again at once */
+    f.n = 0;
+    reply(&f, 2, (pg){.head = 5}, (uint64_t[]){4, 5}, 2);
+    reply(&f, 3, (pg){.head = 9}, NULL, 0);
+    ck_assert_int_eq(count(&f, GW_ORDER_SUBSCRIBED), 0); /* answered once only */
+    ck_assert_int_eq(count(&f, GW_ORDER_RESYNC), 0);
+    ck_assert_str_eq(delivered(&f), "4,5,9");
+    fx_done(&f);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("gw_order_chan");
@@ -344,6 +393,7 @@ int main(void)
     tcase_add_test(tc, subscribe_before_the_welcome_is_answered_after_it);
     tcase_add_test(tc, the_welcome_does_not_wait_for_a_channel);
     tcase_add_test(tc, announced_only_after_subscribed);
+    tcase_add_test(tc, a_subscription_without_history_is_answered_and_filled_later);
     suite_add_tcase(s, tc);
     return wsg_check_run(s);
 }

@@ -1478,6 +1478,34 @@ START_TEST(lua_history_keys)
     ck_assert_str_eq(get(c, "GET %s%s", "t:seq:b", ""), "1");
     ck_assert_int_eq(rint_cmd(c, "EXISTS t:hd:b"), 0); /* the broadcast stream has no mark */
     ck_assert_int_eq(rint_cmd(c, "EXISTS t:h:u:al t:h:u t:h:b:"), 0);
+    /* the mark moves on a live append only from right below it: an offline backlog (dan's 1
+     * and 2, kept before his connection read them) stays after the mark until a read */
+    ck_assert_uint_eq(happend_job(c, &l, "dan", 0, "{}", "d:1", &epoch), 1);
+    ck_assert_int_eq(rint_cmd(c, "EXISTS t:hd:u:dan"), 0);
+    ck_assert_uint_eq(happend_job(c, &l, "dan", 0, "{}", "d:2", &epoch), 2);
+    ck_assert_uint_eq(happend_job(c, &l, "dan", 1, "{}", "d:3", &epoch), 3);
+    ck_assert_int_eq(rint_cmd(c, "EXISTS t:hd:u:dan"), 0);
+    hread hd = hget(c, &l, "dan", 0, 0, 0, 0, 100, 1, 1 << 20); /* reads after the mark */
+    seqs_are(&hd.p, 3, 1);
+    hread_free(&hd);
+    ck_assert_str_eq(get(c, "GET %s%s", "t:hd:u:dan", ""), "3");
+    ck_assert_uint_eq(happend_job(c, &l, "dan", 1, "{}", "d:4", &epoch), 4);
+    ck_assert_str_eq(get(c, "GET %s%s", "t:hd:u:dan", ""), "4");
+    /* an entry kept offline while dan was online (the registry lagged), then live ones: a read
+     * that hands it (gap repair, until 5) moves the mark over the live ones after it too */
+    ck_assert_uint_eq(happend_job(c, &l, "dan", 0, "{}", "d:5", &epoch), 5);
+    ck_assert_uint_eq(happend_job(c, &l, "dan", 1, "{}", "d:6", &epoch), 6);
+    ck_assert_uint_eq(happend_job(c, &l, "dan", 1, "{}", "d:7", &epoch), 7);
+    ck_assert_str_eq(get(c, "GET %s%s", "t:hd:u:dan", ""), "4");
+    hd = hget(c, &l, "dan", 1, 4, epoch, 5, 100, 1, 1 << 20);
+    seqs_are(&hd.p, 1, 5);
+    hread_free(&hd);
+    ck_assert_str_eq(get(c, "GET %s%s", "t:hd:u:dan", ""), "7");
+    ck_assert_uint_eq(happend_job(c, &l, "dan", 1, "{}", "d:8", &epoch), 8);
+    ck_assert_str_eq(get(c, "GET %s%s", "t:hd:u:dan", ""), "8");
+    /* a stream with nothing kept below a live append (new, or idle past its TTL) moves it */
+    ck_assert_uint_eq(happend_job(c, &l, "eve", 1, "{}", "e:1", &epoch), 1);
+    ck_assert_str_eq(get(c, "GET %s%s", "t:hd:u:eve", ""), "1");
     rt_cmd a;
     rt_cmd_init(&a);
     ck_assert_int_eq(rt_hist_void_args(&a, "t"), 0);
