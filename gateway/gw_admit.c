@@ -40,11 +40,6 @@ struct gw_admit {
     int64_t last_sweep_us;
 };
 
-int gw_admit_parse_cidr(const char *s, uint8_t addr[16], int *prefix_bits)
-{
-    return gw_peer_parse_cidr(s, addr, prefix_bits);
-}
-
 /* Splits a comma-separated list, calling fn on each trimmed, non-empty item. */
 static int each_item(const char *list, int (*fn)(gw_admit *, const char *), gw_admit *a)
 {

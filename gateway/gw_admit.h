@@ -61,7 +61,4 @@ const gw_peer_cidrs *gw_admit_trusted(const gw_admit *a);
 int gw_admit_http_status(gw_admit_result r);
 const char *gw_admit_label(gw_admit_result r); /* metric label and error text */
 
-/* Parses "10.0.0.0/8" or "::1/128" or a bare address; exposed for tests. 0 / -1. */
-int gw_admit_parse_cidr(const char *s, uint8_t addr[16], int *prefix_bits);
-
 #endif

@@ -1,5 +1,5 @@
-/* gw_auth: JWT verification with libjwt; the header and claims are read with OpenSSL's base64
- * decoder and jansson. See gw_auth.h for the promises. */
+/* gw_auth: JWT verification with libjwt; the header and claims are read with the strict
+ * base64url decoder JWKs use too (gw_jwks) and jansson. See gw_auth.h for the promises. */
 #include "gw_auth.h"
 
 #include <jansson.h>
@@ -222,42 +222,19 @@ gw_auth_result gw_auth_check_user_id(const char *user_id, char user[GW_USER_ID_M
 
 /* One base64url segment of the token, decoded and parsed as a JSON object whose keys are all
  * distinct (jansson would otherwise keep the last of a repeated key). NULL if it is anything
- * else. Strict about the alphabet: no padding, no standard-base64 characters, no whitespace
- * (which EVP_DecodeBlock would skip). */
+ * else. */
 static json_t *segment_json(const char *seg, size_t n)
 {
-    if (n == 0 || n % 4 == 1)
+    unsigned char *raw;
+    size_t len;
+    if (gw_jwks_b64url_decode(seg, n, &raw, &len))
         return NULL;
-    size_t padded = (n + 3) / 4 * 4;
-    char *b64 = malloc(padded + padded / 4 * 3);
-    if (!b64)
-        return NULL;
-    unsigned char *raw = (unsigned char *)b64 + padded;
-    json_t *obj = NULL;
-    size_t i;
-    for (i = 0; i < n; i++) {
-        char c = seg[i];
-        if (c == '-')
-            c = '+';
-        else if (c == '_')
-            c = '/';
-        else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')))
-            goto out;
-        b64[i] = c;
-    }
-    while (i < padded)
-        b64[i++] = '=';
-    int len = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)padded);
-    /* EVP_DecodeBlock counts the padding as zero bytes: take them off again */
-    if (len < 0 || (size_t)len < padded - n)
-        goto out;
-    obj = json_loadb((const char *)raw, (size_t)len - (padded - n), JSON_REJECT_DUPLICATES, NULL);
+    json_t *obj = json_loadb((const char *)raw, len, JSON_REJECT_DUPLICATES, NULL);
+    free(raw);
     if (obj && !json_is_object(obj)) {
         json_decref(obj);
         obj = NULL;
     }
-out:
-    free(b64);
     return obj;
 }
 
@@ -333,15 +310,8 @@ static int numeric_claim(json_t *claims, const char *name, int *present, int64_t
 }
 
 gw_auth_result gw_auth_check_token(const gw_auth *a, const char *token, int64_t now_s,
-                                   char user[GW_USER_ID_MAX + 1], const wsg_perm **perm)
-{
-    int64_t exp;
-    return gw_auth_check_token_exp(a, token, now_s, user, perm, &exp);
-}
-
-gw_auth_result gw_auth_check_token_exp(const gw_auth *a, const char *token, int64_t now_s,
-                                       char user[GW_USER_ID_MAX + 1], const wsg_perm **perm,
-                                       int64_t *exp_out)
+                                   char user[GW_USER_ID_MAX + 1], const wsg_perm **perm,
+                                   int64_t *exp_out)
 {
     if (!token || !*token)
         return GW_AUTH_MISSING;
@@ -438,7 +408,8 @@ gw_auth_result gw_auth_check_token_exp(const gw_auth *a, const char *token, int6
     }
     memcpy(user, s, json_string_length(sub) + 1);
     *perm = p ? p : wsg_perm_none();
-    *exp_out = has_exp ? (exp > 0 ? exp : 1) : 0;
+    if (exp_out)
+        *exp_out = has_exp ? (exp > 0 ? exp : 1) : 0;
     r = GW_AUTH_OK;
 out:
     json_decref(claims);

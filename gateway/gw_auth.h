@@ -78,13 +78,11 @@ gw_auth_mode gw_auth_get_mode(const gw_auth *a);
  * terminated, at most GW_USER_ID_MAX bytes) into user and sets *perm to what the token's
  * private claim "wsgate" allows (wsg_perm): wsg_perm_none() without the claim (shared, no
  * allocation), else a set the caller frees with gw_auth_perm_free. A malformed claim refuses
- * the token (GW_AUTH_MALFORMED), like any other malformed claim. */
+ * the token (GW_AUTH_MALFORMED), like any other malformed claim. exp (may be NULL): on
+ * success the token's exp (Unix seconds), 0 when it has none. */
 gw_auth_result gw_auth_check_token(const gw_auth *a, const char *token, int64_t now_s,
-                                   char user[GW_USER_ID_MAX + 1], const wsg_perm **perm);
-/* The same, and on success *exp is the token's exp (Unix seconds), 0 when it has none. */
-gw_auth_result gw_auth_check_token_exp(const gw_auth *a, const char *token, int64_t now_s,
-                                       char user[GW_USER_ID_MAX + 1], const wsg_perm **perm,
-                                       int64_t *exp);
+                                   char user[GW_USER_ID_MAX + 1], const wsg_perm **perm,
+                                   int64_t *exp);
 /* 1 while the JWKS is being fetched for an unknown kid (gw_jwks_fetch_pending): a token
  * refused with GW_AUTH_UNKNOWN_KEY is worth checking again once that ends. */
 int gw_auth_key_pending(const gw_auth *a);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "gw_metrics.h"
+#include "gw_peer.h"
 #include "wsg_log.h"
 #include "wsg_nats.h"
 #include "wsg_pb.h"
@@ -327,7 +328,7 @@ static int publish(gw_bus *b, const char *subject, const char *reply, const Prot
 }
 
 int gw_bus_publish_inbound(gw_bus *b, uint64_t conn_id, const char *user_id,
-                           const char *client_ip, const char *type, const void *payload,
+                           const uint8_t client_ip[16], const char *type, const void *payload,
                            size_t len, int64_t received_us, gw_bus_reply_kind reply_kind,
                            uint32_t reqno)
 {
@@ -356,8 +357,11 @@ int gw_bus_publish_inbound(gw_bus *b, uint64_t conn_id, const char *user_id,
     f.payload.len = len;
     f.received_at_us = received_us;
     f.permitted = 1; /* only frames the gateway's checks allowed are published */
-    if (client_ip)
-        f.client_ip = (char *)client_ip;
+    char ip[GW_PEER_TEXT_MAX];
+    if (client_ip) {
+        gw_peer_text(client_ip, ip);
+        f.client_ip = ip;
+    }
     return publish(b, subject, reply_kind == GW_BUS_NO_REPLY ? NULL : reply, &f.base);
 }
 

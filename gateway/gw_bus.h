@@ -75,9 +75,10 @@ int gw_bus_connected(const gw_bus *b);
  * to on_rpc with reqno) or GW_BUS_FORWARD (an answer is only looked at for no-responders:
  * on_unhandled, and on_rpc too when reqno is not 0). */
 typedef enum { GW_BUS_NO_REPLY, GW_BUS_RPC, GW_BUS_FORWARD } gw_bus_reply_kind;
-/* client_ip: the client's address as text (InboundFrame.client_ip; NULL: none). */
+/* client_ip: the client's address in gw_peer's 16-byte form, sent as text in
+ * InboundFrame.client_ip (NULL: none). */
 int gw_bus_publish_inbound(gw_bus *b, uint64_t conn_id, const char *user_id,
-                           const char *client_ip, const char *type, const void *payload,
+                           const uint8_t client_ip[16], const char *type, const void *payload,
                            size_t len, int64_t received_us, gw_bus_reply_kind reply,
                            uint32_t reqno);
 /* channel: SUBSCRIBE / UNSUBSCRIBE's channel (NULL for the others). */

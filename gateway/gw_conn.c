@@ -34,7 +34,7 @@ static gw_auth_result authenticate(gw_node *n, struct lws *wsi, gw_query *q,
 
     const char *v = gw_query_get(q, GW_QUERY_TOKEN);
     if (v && *v)
-        return gw_auth_check_token_exp(n->auth, v, (int64_t)time(NULL), user, perm, exp);
+        return gw_auth_check_token(n->auth, v, (int64_t)time(NULL), user, perm, exp);
 
     int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
     if (total <= 0)
@@ -52,7 +52,7 @@ static gw_auth_result authenticate(gw_node *n, struct lws *wsi, gw_query *q,
         v = buf + 7;
         while (*v == ' ')
             v++;
-        r = *v ? gw_auth_check_token_exp(n->auth, v, (int64_t)time(NULL), user, perm, exp)
+        r = *v ? gw_auth_check_token(n->auth, v, (int64_t)time(NULL), user, perm, exp)
                : GW_AUTH_MISSING;
         /* kept for a second check once the key set has been fetched (wait_for_key) */
         if (r == GW_AUTH_UNKNOWN_KEY) {
@@ -93,7 +93,7 @@ static void key_poll(lws_sorted_usec_list_t *sul)
     int pending = gw_auth_key_pending(n->auth);
     gw_auth_result r = GW_AUTH_UNKNOWN_KEY;
     if (!pending)
-        r = gw_auth_check_token_exp(n->auth, gw_query_get(&p->q, GW_QUERY_TOKEN),
+        r = gw_auth_check_token(n->auth, gw_query_get(&p->q, GW_QUERY_TOKEN),
                                     (int64_t)time(NULL), c->user, &c->perm, &exp);
     if (r == GW_AUTH_UNKNOWN_KEY && pending && wsg_mono_us() < p->until_us) {
         lws_sul_schedule(lws_get_context(c->wsi), 0, &p->sul, key_poll, GW_KEY_POLL_US);
@@ -130,6 +130,13 @@ static void pending_free(gw_conn *c)
     gw_query_free(&c->pending->q);
     free(c->pending);
     c->pending = NULL;
+}
+
+/* A token's exp (Unix seconds, 0: none) in the connection's 32 bits: a later one is as good
+ * as never for a connection. */
+static void set_exp(gw_conn *c, int64_t exp)
+{
+    c->exp = exp > UINT32_MAX ? UINT32_MAX : (uint32_t)exp;
 }
 
 /* The node-wide total of queued bytes (the memory budget's measure) follows every change of
@@ -361,7 +368,7 @@ static int open_authenticated(gw_worker *w, gw_conn *c, gw_query *q_, gw_auth_re
         (proto && proto->name && !strcmp(proto->name, GW_HTTP_SUBPROTOCOL_BATCH)))
         c->flags |= GW_CONN_F_BATCH;
 
-    c->exp = exp > UINT32_MAX ? UINT32_MAX : (uint32_t)exp;
+    set_exp(c, exp);
     c->id = gw_worker_next_conn_id(w);
     c->connected_us = wsg_now_us();
     c->last_rx_us = wsg_mono_us();
@@ -531,9 +538,7 @@ static void forward(gw_worker *w, gw_conn *c, const gw_frame *f, const char *dat
             gw_worker_rpc_watch(w, c);
         }
     }
-    char ip[GW_PEER_TEXT_MAX];
-    gw_peer_text(c->client_ip, ip);
-    if (gw_bus_publish_inbound(n->bus, c->id, c->user, ip, f->type, data, len, wsg_now_us(),
+    if (gw_bus_publish_inbound(n->bus, c->id, c->user, c->client_ip, f->type, data, len, wsg_now_us(),
                                rpc ? GW_BUS_RPC : GW_BUS_FORWARD, (uint32_t)reqno)) {
         gw_rpc_call call;
         if (reqno > 0 && gw_rpc_take(&c->rpc, (uint32_t)reqno, &call) && call.rpc)
@@ -598,7 +603,7 @@ static void refresh(gw_worker *w, gw_conn *c, const gw_frame *f, const char *dat
     char user[GW_USER_ID_MAX + 1];
     const wsg_perm *perm = NULL;
     int64_t exp = 0;
-    gw_auth_result r = gw_auth_check_token_exp(n->auth, token, (int64_t)time(NULL), user, &perm,
+    gw_auth_result r = gw_auth_check_token(n->auth, token, (int64_t)time(NULL), user, &perm,
                                                &exp);
     free(token);
     if (r == GW_AUTH_UNKNOWN_KEY) {
@@ -627,7 +632,7 @@ static void refresh(gw_worker *w, gw_conn *c, const gw_frame *f, const char *dat
     }
     gw_auth_perm_free(c->perm);
     c->perm = perm;
-    c->exp = exp > UINT32_MAX ? UINT32_MAX : (uint32_t)exp;
+    set_exp(c, exp);
     wsg_metrics_add(&n->metrics, GW_M_TOKEN_REFRESH_OK, 1);
     json_t *ref = gw_frame_ref_json(f->ref);
     size_t olen;
@@ -677,10 +682,8 @@ static void on_text(gw_worker *w, gw_conn *c, const char *data, size_t len)
     case GW_FRAME_BROADCAST:
     case GW_FRAME_SEND_MESSAGE:
     case GW_FRAME_PUBLISH:
-    case GW_FRAME_PRESENCE: {
-        char ip[GW_PEER_TEXT_MAX];
-        gw_peer_text(c->client_ip, ip);
-        if (gw_bus_publish_inbound(n->bus, c->id, c->user, ip, f.type, data, len, wsg_now_us(),
+    case GW_FRAME_PRESENCE:
+        if (gw_bus_publish_inbound(n->bus, c->id, c->user, c->client_ip, f.type, data, len, wsg_now_us(),
                                    GW_BUS_NO_REPLY, 0)) {
             send_error(w, c, WSG_CLIENT_ERR_UNAVAILABLE,
                        "the message could not be forwarded; retry", f.ref, f.channel);
@@ -688,7 +691,6 @@ static void on_text(gw_worker *w, gw_conn *c, const char *data, size_t len)
         }
         wsg_metrics_add(&n->metrics, GW_M_INBOUND_PUBLISHED, 1);
         return;
-    }
     case GW_FRAME_FORWARD:
         forward(w, c, &f, data, len);
         return;

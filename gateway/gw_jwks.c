@@ -19,8 +19,7 @@
 #define FETCH_TIMEOUT_MS 5000
 #define RETRY_MAX_S 30
 
-/* base64url without padding (RFC 7515 §2), strictly: 0 and *out (malloc'd, *n bytes) or -1. */
-static int b64url_decode(const char *s, size_t len, unsigned char **out, size_t *n)
+int gw_jwks_b64url_decode(const char *s, size_t len, unsigned char **out, size_t *n)
 {
     if (len == 0 || len % 4 == 1 || len > 65536)
         return -1;
@@ -60,7 +59,7 @@ static int member_bytes(json_t *jwk, const char *name, unsigned char **out, size
     json_t *v = json_object_get(jwk, name);
     if (!json_is_string(v))
         return -1;
-    return b64url_decode(json_string_value(v), json_string_length(v), out, n);
+    return gw_jwks_b64url_decode(json_string_value(v), json_string_length(v), out, n);
 }
 
 static char *pkey_pem(EVP_PKEY *pkey)

@@ -26,6 +26,12 @@ typedef struct gw_jwk {
     char *pem;          /* SubjectPublicKeyInfo PEM (owned) */
 } gw_jwk;
 
+/* base64url without padding (RFC 7515 §2), the encoding of JWK members and of a token's
+ * segments, strictly: no padding, no standard-base64 characters, no whitespace (which
+ * EVP_DecodeBlock alone would skip), at most 64 KiB of text. 0 and *out (malloc'd, *n bytes),
+ * or -1. */
+int gw_jwks_b64url_decode(const char *s, size_t len, unsigned char **out, size_t *n);
+
 /* One JWK (a JSON object) as a PEM public key: 0 with *alg and *pem (malloc'd) set, or -1 with
  * err filled when the key is not an RSA (>= 2048 bits, "alg" absent or RS256) or EC P-256
  * ("alg" absent or ES256) signing key ("use" absent or "sig"). */

@@ -148,6 +148,13 @@ static int request(gw_order *o, const gw_order_env *e, size_t i, int has_after, 
                                     .with_head = i == 0 && o->want_head});
 }
 
+/* Stream i's last request, asked again (a new reqno: an answer to the old one is stale). */
+static int request_again(gw_order *o, const gw_order_env *e, size_t i)
+{
+    const gw_order_stream *s = &e->s[i];
+    return request(o, e, i, s->flags & GW_ORDER_F_HAS_AFTER, s->after, s->until);
+}
+
 void gw_order_init(gw_order *o, gw_order_stream *s, size_t n, uint64_t client_epoch)
 {
     memset(o, 0, sizeof(*o));
@@ -289,7 +296,7 @@ static int kick(gw_order *o, const gw_order_env *e, size_t i)
         return 0;
     s->tries = 0;
     s->flags &= (uint16_t) ~(GW_ORDER_F_WAITING | GW_ORDER_F_BACKOFF);
-    return request(o, e, i, s->flags & GW_ORDER_F_HAS_AFTER, s->after, s->until);
+    return request_again(o, e, i);
 }
 
 /* 1 when deliveries wait for degraded stream i's first reply (its own, or for stream 0 those
@@ -314,7 +321,7 @@ static int give_up(gw_order *o, const gw_order_env *e, size_t i)
         s->tries = 0;
         if (degrade(o, e))
             return -1;
-        return request(o, e, i, s->flags & GW_ORDER_F_HAS_AFTER, s->after, s->until);
+        return request_again(o, e, i);
     }
     if ((s->flags & GW_ORDER_F_LATE) && !(s->flags & (GW_ORDER_F_FIRST | GW_ORDER_F_DEGRADED))) {
         /* A subscription whose history does not answer is answered without it (position: the
@@ -325,13 +332,13 @@ static int give_up(gw_order *o, const gw_order_env *e, size_t i)
             s->pos = s->after;
         if (o->welcomed ? announce(e, i) : (s->flags |= GW_ORDER_F_ANNOUNCE, 0))
             return -1;
-        return request(o, e, i, s->flags & GW_ORDER_F_HAS_AFTER, s->after, s->until);
+        return request_again(o, e, i);
     }
     if (s->flags & GW_ORDER_F_DEGRADED) {
         if (settle(o, e, i))
             return -1;
         if ((s->flags & GW_ORDER_F_DEGRADED) &&
-            request(o, e, i, s->flags & GW_ORDER_F_HAS_AFTER, s->after, s->until))
+            request_again(o, e, i))
             return -1;
         for (size_t j = 0; j < e->n; j++)
             if (advance(o, e, j))
@@ -366,7 +373,7 @@ static int retry_or_give_up(gw_order *o, const gw_order_env *e, size_t i, int pa
     /* A lost request is asked again at once, unless the stream is degraded: then the outage
      * may be no router at all, and every connection asking every timeout would flood NATS. */
     if (!pause && !(s->flags & GW_ORDER_F_DEGRADED))
-        return request(o, e, i, s->flags & GW_ORDER_F_HAS_AFTER, s->after, s->until);
+        return request_again(o, e, i);
     int64_t wait = (int64_t)GW_ORDER_BACKOFF_US << (s->tries < 5 ? s->tries : 5);
     s->flags |= GW_ORDER_F_BACKOFF | GW_ORDER_F_WAITING;
     s->deadline = e->now_us + (wait < GW_ORDER_BACKOFF_MAX_US ? wait : GW_ORDER_BACKOFF_MAX_US);
@@ -627,7 +634,7 @@ void gw_order_check(gw_order *o, const gw_order_env *e)
         s->flags &= (uint16_t)~GW_ORDER_F_WAITING;
         if (s->flags & GW_ORDER_F_BACKOFF) {
             s->flags &= (uint16_t)~GW_ORDER_F_BACKOFF;
-            if (request(o, e, i, s->flags & GW_ORDER_F_HAS_AFTER, s->after, s->until))
+            if (request_again(o, e, i))
                 return;
             continue;
         }

@@ -747,12 +747,8 @@ gw_worker *gw_worker_new(gw_node *node, unsigned idx, char *err, size_t errlen)
     w->protocols[1] = w->protocols[0];
     w->protocols[1].name = GW_HTTP_SUBPROTOCOL_BATCH;
     if (cfg->compression && !(w->deflate = gw_deflate_new((int)cfg->compression_window_bits))) {
-        gw_chidx_free(w->chidx);
-        wsg_queue_destroy(&w->inbox);
-        pthread_mutex_destroy(&w->post_lock);
-        free(w);
         snprintf(err, errlen, "out of memory");
-        return NULL;
+        goto fail;
     }
     w->admin_protocols[0] = (struct lws_protocols){
         .name = "wsgate-admin",

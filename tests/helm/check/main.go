@@ -41,6 +41,8 @@ type expectation struct {
 		Key  string `yaml:"key"`
 	} `yaml:"jwtPublicKey"`
 	JWKSURL string `yaml:"jwksUrl"`
+	// WSGATE_TRUSTED_PROXIES in the gateway's ConfigMap ("": not set, nobody's headers believed).
+	TrustedProxies string `yaml:"trustedProxies"`
 	RedisURLSecret struct {
 		Name string `yaml:"name"`
 		Key  string `yaml:"key"`
@@ -211,6 +213,7 @@ func checkAll(c *checker, objs []object, exp *expectation) {
 	}
 	c.check("gateway: terminationGracePeriodSeconds > drain + preStop sleep", graceCoversDrain(gw, byID))
 	c.check("gateway: WSGATE_JWT_SECRET from the expected Secret via secretKeyRef, or the expected public key / JWKS URL", jwtSecret(gw, byID, exp))
+	c.check("gateway: WSGATE_TRUSTED_PROXIES as expected, and no range exempt from the per-IP limit", trustedProxies(gw, byID, exp))
 	c.check("router: WSGATE_API_KEY from the expected Secret via secretKeyRef, or none with the API off", apiKey(rt, byID, exp))
 	c.check("router: WSGATE_REDIS_URL from the ConfigMap without a password, or from the expected Secret", redisURL(rt, byID, exp))
 	c.check("gateway: NATS user from the ConfigMap, its password from the expected Secret", natsCreds(gw, byID, exp, "gateway"))
@@ -400,6 +403,28 @@ func jwtSecret(gw object, byID map[string]object, exp *expectation) error {
 		return errors.New("WSGATE_AUTH=jwt but WSGATE_JWT_SECRET is not set")
 	}
 	return secretRef(e, byID, exp.JWTSecret.Name, exp.JWTSecret.Key, exp.JWTSecret.Rendered)
+}
+
+// The per-IP limit must count real clients: the proxies in front are trusted (so their
+// X-Forwarded-For names the client) and no address range is exempt from the limit.
+func trustedProxies(gw object, byID map[string]object, exp *expectation) error {
+	if v, err := setting(gw, byID, "WSGATE_IP_ALLOWLIST"); err == nil {
+		return fmt.Errorf("WSGATE_IP_ALLOWLIST is %q: those clients escape the per-IP limit", v)
+	}
+	v, err := setting(gw, byID, "WSGATE_TRUSTED_PROXIES")
+	if exp.TrustedProxies == "" {
+		if err == nil {
+			return fmt.Errorf("WSGATE_TRUSTED_PROXIES is %q, expected it unset", v)
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if v != exp.TrustedProxies {
+		return fmt.Errorf("WSGATE_TRUSTED_PROXIES is %q, expected %q", v, exp.TrustedProxies)
+	}
+	return nil
 }
 
 // The public key file is the expected Secret's key, mounted read-only where

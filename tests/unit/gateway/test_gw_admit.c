@@ -55,16 +55,16 @@ START_TEST(cidr_parse)
 {
     uint8_t a[16];
     int bits;
-    ck_assert_int_eq(gw_admit_parse_cidr("10.0.0.0/8", a, &bits), 0);
+    ck_assert_int_eq(gw_peer_parse_cidr("10.0.0.0/8", a, &bits), 0);
     ck_assert_int_eq(bits, 104);
-    ck_assert_int_eq(gw_admit_parse_cidr("::1/128", a, &bits), 0);
+    ck_assert_int_eq(gw_peer_parse_cidr("::1/128", a, &bits), 0);
     ck_assert_int_eq(bits, 128);
-    ck_assert_int_eq(gw_admit_parse_cidr("192.168.1.7", a, &bits), 0);
+    ck_assert_int_eq(gw_peer_parse_cidr("192.168.1.7", a, &bits), 0);
     ck_assert_int_eq(bits, 128);
-    ck_assert_int_ne(gw_admit_parse_cidr("10.0.0.0/33", a, &bits), 0);
-    ck_assert_int_ne(gw_admit_parse_cidr("10.0.0/8", a, &bits), 0);
-    ck_assert_int_ne(gw_admit_parse_cidr("x", a, &bits), 0);
-    ck_assert_int_ne(gw_admit_parse_cidr("10.0.0.0/", a, &bits), 0);
+    ck_assert_int_ne(gw_peer_parse_cidr("10.0.0.0/33", a, &bits), 0);
+    ck_assert_int_ne(gw_peer_parse_cidr("10.0.0/8", a, &bits), 0);
+    ck_assert_int_ne(gw_peer_parse_cidr("x", a, &bits), 0);
+    ck_assert_int_ne(gw_peer_parse_cidr("10.0.0.0/", a, &bits), 0);
     char err[128];
     gw_admit_cfg cfg = {.ip_allowlist = "10.0.0.0/8,bogus"};
     ck_assert_ptr_null(gw_admit_new(&cfg, err, sizeof(err)));
