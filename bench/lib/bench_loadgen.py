@@ -5,7 +5,8 @@ limit) is split over several processes started together, each with its own user 
 its own range of source addresses in 127.0.0.0/8; their connect rates add up to the step's.
 Every process's JSON reports (stdout) and summary (stderr) are kept in the output directory.
 While they run, the servers' RSS is sampled from /proc (and, for a system with NATS, the
-message counters of nats-server's monitoring endpoint), and the servers are watched: a
+message counters of nats-server's monitoring endpoint, and the CPU time of every server and
+load generator: CPU per message per process), and the servers are watched: a
 server that dies makes the step a BenchError, a load generator that overruns its time bound
 is stopped and the step marked as timed out.
 """
@@ -45,6 +46,8 @@ class Step:
         self.baseline = {}  # {pid: KiB} just before the load generators started
         self.samples = []  # (monotonic s, {pid: KiB})
         self.nats = []  # (wall s, in_msgs, out_msgs) from nats-server's /varz
+        self.cpu = []  # (wall s, {pid: CPU ticks}) of the servers and the load generators
+        self.roles = {}  # pid -> what it is ("gateway", "router", "nats-server", "loadgen", ...)
         self.first_exit = None
         self.commands = []
 
@@ -182,10 +185,59 @@ def nats_per_message(step, start_wall_s, end_wall_s, messages):
     return (i1 - i0) * scale / messages, (o1 - o0) * scale / messages
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ticks(pid):
+    """utime + stime of pid in clock ticks (/proc/PID/stat), or None."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # fields 14 and 15 of stat(5)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def role_of(system, proc_name):
+    """What a process of a deployment is, from its name ("wsgate/router-2" -> "router")."""
+    part = proc_name.split("/", 1)[-1]
+    head, _, tail = part.rpartition("-")
+    role = head if tail.isdigit() else part
+    if role == "redis":
+        role = "redis-server"
+    if role in ("gateway", "server"):
+        role = {"ref": "aiohttp", "node": "node", "limit": "climit"}.get(system, role)
+    return role
+
+
+def cpu_us_per_message(step, start_wall_s, end_wall_s, messages):
+    """CPU µs per message of every role (processes of one role summed) during [start, end]
+    (wall clock), from the samples inside the window scaled to the whole window, like the
+    NATS counts; {} with fewer than two samples inside. A process that could not be read at
+    both ends of the span is left out."""
+    inside = [x for x in step.cpu if start_wall_s <= x[0] <= end_wall_s]
+    if not messages or len(inside) < 2 or inside[-1][0] <= inside[0][0]:
+        return {}
+    (t0, a), (t1, b) = inside[0], inside[-1]
+    scale = (end_wall_s - start_wall_s) / (t1 - t0)
+    out = {}
+    for pid, role in step.roles.items():
+        if a.get(pid) is None or b.get(pid) is None:
+            continue
+        us = (b[pid] - a[pid]) / CLK_TCK * 1e6 * scale / messages
+        out[role] = out.get(role, 0.0) + us
+    return out
+
+
 def _wait(sup, dep, step, started, pids, deadline):
+    for p in dep.all_procs:
+        step.roles[p.pid] = role_of(dep.name, p.name)
+    for p in started:
+        step.roles[p.pid] = "loadgen"
     while any(not p.exited() for p in started):
         now = time.monotonic()
         step.samples.append((now, {pid: rss_kib(pid) for pid in pids}))
+        step.cpu.append((time.time(), {pid: cpu_ticks(pid) for pid in step.roles}))
         if dep.nats_monitor:
             c = nats_counts(dep.nats_monitor)
             if c:

@@ -2,8 +2,9 @@
 
 Promises: facts are read from the machine (/proc, uname, the tools' own --version, git
 read-only), never assumed; a fact that cannot be read is shown as "?". The table has one
-column per system that ran, and ratios wsgate / reference and wsgate / node where both
-figures exist.
+column per system that ran, and ratios wsgate / reference, wsgate / node and wsgate / limit
+(the C limit server: the box's own limit) where both figures exist. Each step's row gives
+the CPU µs per delivered message of every process and the NATS messages per message.
 """
 import datetime
 import json
@@ -45,14 +46,18 @@ def _cmake_cache(build_dir, key):
     return "?"
 
 
+def git_commit(root):
+    commit = _cmd(["git", "rev-parse", "HEAD"], cwd=root)
+    dirty = _cmd(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root)
+    return commit + (" (with uncommitted changes)" if dirty not in ("?", "") else "")
+
+
 def machine_facts(root, build_dir, python, node, node_dir):
     mem = _proc_field("/proc/meminfo", "MemTotal")
     try:
         mem = f"{int(mem.split()[0]) / 1048576:.1f} GiB"
     except (ValueError, IndexError):
         pass
-    commit = _cmd(["git", "rev-parse", "HEAD"], cwd=root)
-    dirty = _cmd(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root)
     ws_version = "?"
     try:
         with open(os.path.join(node_dir, "node_modules", "ws", "package.json"), encoding="utf-8") as f:
@@ -67,7 +72,7 @@ def machine_facts(root, build_dir, python, node, node_dir):
         "cpu": _proc_field("/proc/cpuinfo", "model name"),
         "ram": mem,
         "kernel": f"{platform.system()} {platform.release()}",
-        "git_commit": commit + (" (with uncommitted changes)" if dirty not in ("?", "") else ""),
+        "git_commit": git_commit(root),
         "build": f"{build_dir} (CMAKE_BUILD_TYPE={_cmake_cache(build_dir, 'CMAKE_BUILD_TYPE')}, "
                  f"WSGATE_SANITIZE={_cmake_cache(build_dir, 'WSGATE_SANITIZE')})",
         "libwebsockets": _cmd(["pkg-config", "--modversion", "libwebsockets"]),
@@ -88,6 +93,8 @@ def _fmt_num(v, unit):
         return f"{v:,.0f} bytes"
     if unit == "ms":
         return f"{v:.1f} ms" if v >= 10 else f"{v:.2f} ms"
+    if unit == "µs":
+        return f"{v:.1f} µs" if v >= 10 else f"{v:.2f} µs"
     return f"{v:,.0f}{' ' + unit if unit else ''}"
 
 
@@ -111,16 +118,21 @@ ROWS = [
      "{channels:,} channels × {channel_subs:,} subscribers, p99 < {p99_limit_ms} ms, nothing "
      "missing (publications/s)", "", "—"),
     ("channel_bytes_per_sub", "gateway memory per channel subscription", "B", "≤ 256 bytes"),
+    ("send_cpu_us_per_msg", "CPU per send_message, every server process (not the load "
+     "generators), at the best passing send step", "µs", "≤ 40 µs"),
+    ("fanout_cpu_us_per_delivery", "CPU per broadcast delivery, every server process, at the "
+     "best passing fan-out step", "µs", "—"),
 ]
+
+# The systems' columns, left to right; the ratio columns that follow them.
+ORDER = ("ref", "node", "limit", "wsgate", "wsgate2r")
+RATIOS = (("ref", "wsgate / reference"), ("node", "wsgate / node"), ("limit", "wsgate / limit"))
 
 
 def table_markdown(results, systems, params):
-    order = [s for s in ("ref", "node", "wsgate", "wsgate2r") if s in systems]
-    head = ["measure"] + [SYSTEM_LABELS[s] for s in order]
-    if "wsgate" in order and "ref" in order:
-        head.append("wsgate / reference")
-    if "wsgate" in order and "node" in order:
-        head.append("wsgate / node")
+    order = [s for s in ORDER if s in systems]
+    ratios = [(o, title) for o, title in RATIOS if "wsgate" in order and o in order]
+    head = ["measure"] + [SYSTEM_LABELS[s] for s in order] + [t for _, t in ratios]
     head.append("wsgate target")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for key, label, unit, target in ROWS:
@@ -130,16 +142,31 @@ def table_markdown(results, systems, params):
             cell = _fmt_num(vals[s], unit)
             note = results.get(s, {}).get(key + "_note")
             row.append(cell + (f" ({note})" if note else ""))
-        if "wsgate" in order and "ref" in order:
-            row.append(_ratio(vals["wsgate"], vals["ref"]))
-        if "wsgate" in order and "node" in order:
-            row.append(_ratio(vals["wsgate"], vals["node"]))
+        for o, _ in ratios:
+            row.append(_ratio(vals["wsgate"], vals[o]))
         row.append(target)
         lines.append("| " + " | ".join(row) + " |")
     lines.append("")
-    lines.append("Ratios are wsgate's figure divided by the other's: below 1 is better for memory "
-                 "and latency, above 1 for throughput.")
+    lines.append("Ratios are wsgate's figure divided by the other's: below 1 is better for memory, "
+                 "latency and CPU, above 1 for throughput. wsgate / limit is the fraction of the "
+                 "box's own limit (a one-thread C epoll server with no cluster and no history, "
+                 "bench/ref/climit) that wsgate reaches.")
     return "\n".join(lines)
+
+
+CPU_ROLES = ("gateway", "router", "nats-server", "redis-server", "aiohttp", "node", "climit")
+
+
+def cpu_cell(st):
+    """'gateway 12.0, router 5.1, nats-server 3.2, redis-server 2.0 (Σ 22.3); loadgen 8.1'."""
+    cpu = st.get("cpu_us_per_delivery")
+    if not cpu:
+        return "—"
+    roles = [r for r in CPU_ROLES if r in cpu] + sorted(
+        r for r in cpu if r not in CPU_ROLES and r != "loadgen")
+    parts = ", ".join(f"{r} {cpu[r]:.2f}" for r in roles)
+    return (f"{parts} (Σ {st.get('cpu_us_per_delivery_system', 0):.2f})"
+            + (f"; loadgen {cpu['loadgen']:.2f}" if "loadgen" in cpu else ""))
 
 
 def steps_markdown(results, systems):
@@ -154,8 +181,10 @@ def steps_markdown(results, systems):
                 continue
             out.append(f"**{SYSTEM_LABELS[s]}, {title} steps**\n")
             out.append("| rate (msg/s) | offered/s | received/s | p50 | p99 | max | "
-                       "missing | dup | gateway CPU | NATS msgs in / out per message | result |")
-            out.append("|---|---|---|---|---|---|---|---|---|---|---|")
+                       "missing | dup | gateway CPU | NATS msgs in / out per message | "
+                       "CPU µs per delivery: each process (servers' sum); load generators | "
+                       "result |")
+            out.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
             for st in steps:
                 nats = (f"{st['nats_in_per_msg']:.2f} / {st['nats_out_per_msg']:.2f}"
                         if "nats_in_per_msg" in st else "—")
@@ -164,7 +193,7 @@ def steps_markdown(results, systems):
                     f"{st.get('received_per_s', 0):,.0f} | {_fmt_num(st.get('p50_ms'), 'ms')} | "
                     f"{_fmt_num(st.get('p99_ms'), 'ms')} | {_fmt_num(st.get('max_ms'), 'ms')} | "
                     f"{st.get('missing', '—')} | {st.get('duplicates', '—')} | "
-                    f"{st.get('gateway_cpu_pct', 0):.0f} % | {nats} | "
+                    f"{st.get('gateway_cpu_pct', 0):.0f} % | {nats} | {cpu_cell(st)} | "
                     f"{'pass' if st['ok'] else 'FAIL: ' + '; '.join(st['reasons'])}"
                     f"{' (repeat)' if 'retry_of' in st else ''} |"
                 )

@@ -13,6 +13,9 @@ Systems:
   ref     redis-server, N x bench/ref/aiohttp_gateway.py (the reference design)
   node    N x bench/ref/node-ws/server.mjs (independent processes: only for connect runs
           above one process's open-files limit)
+  limit   N x build/wsgate-climit (bench/ref/climit/: one epoll thread, in-process fan-out,
+          no cluster, no history): the box's own limit, that wsgate's figures are a fraction
+          of (independent processes only where node has them too)
 
 Channels (the channel row) need nothing more: wsgate's default namespace (no
 WSGATE_CHANNEL_NAMESPACES) accepts the load generator's bench-N names, WSGATE_AUTH=none
@@ -30,6 +33,7 @@ SYSTEM_LABELS = {
     "node": "Node.js ws, one process",
     "wsgate": "wsgate",
     "wsgate2r": "wsgate, 2 routers",
+    "limit": "C limit server (epoll, one thread)",
 }
 
 
@@ -238,4 +242,31 @@ class NodeSystem:
             )
         else:
             dep.notes.append("1 Node process")
+        return dep
+
+
+class LimitSystem:
+    """The box's own limit (issue 15): bench/ref/climit, one thread, no cluster, no history."""
+    name = "limit"
+
+    def __init__(self, build_dir):
+        self.exe = os.path.join(build_dir, "wsgate-climit")
+
+    def check(self):
+        if not os.access(self.exe, os.X_OK):
+            raise BenchError(f"{self.exe} is missing: build first (scripts/build, or --build DIR)")
+
+    def deploy(self, sup, n_gateways, logdir, tag):
+        dep = Deployment(sup, self.name)
+        try:
+            _servers(sup, dep, n_gateways, "server",
+                     lambda i, port: [self.exe, "--port", str(port), "--node-id",
+                                      f"climit-{i + 1}"],
+                     logdir, tag)
+        except BaseException:
+            dep.stop()
+            raise
+        dep.notes.append(f"{n_gateways} wsgate-climit process(es), one epoll thread each"
+                         + (" (independent: one process must hold fewer sockets than the "
+                            "open-files limit allows)" if n_gateways > 1 else ""))
         return dep
