@@ -161,6 +161,9 @@ static void drop_queue(gw_node *n, gw_conn *c)
 
 /* Drops what is queued but a frame the kernel has taken part of: the rest of it must go
  * before anything else (a close frame) can. */
+/* How long a slow consumer cut in the middle of a frame may take to make room for its rest. */
+#define GW_CONN_SLOW_STUCK_US 10000000
+
 static int started(const gw_conn *c)
 {
     gw_msg *head = gw_outq_peek(&c->q);
@@ -186,9 +189,11 @@ static void slow_consumer(gw_node *n, gw_conn *c, const char *why)
              (unsigned long long)c->id, c->user, c->q.bytes, why);
     drop_unstarted(n, c);
     gw_conn_close(c, 4008, "slow consumer", GW_M_CLOSED_SLOW_CONSUMER);
-    /* the rest of a started frame waits for the client at most this long (gw_conn_idle_check) */
+    /* The rest of a started frame goes to lws at the next writeable callback, the close frame
+     * behind it (on_writeable); a client that never reads again is dropped after
+     * GW_CONN_SLOW_STUCK_US (gw_conn_idle_check). */
     if (started(c) && !c->close_by_us)
-        c->close_by_us = wsg_mono_us() + GW_CONN_CLOSE_FLUSH_US;
+        c->close_by_us = wsg_mono_us() + GW_CONN_SLOW_STUCK_US;
 }
 
 /* ---- the sweep: writing at the end of the worker's turn ----
@@ -1069,13 +1074,26 @@ static const unsigned char *wctx_frame(void *ctx, gw_msg *m, size_t *len)
     return frame_for(x->w, x->c, m, len, &z);
 }
 
+static void count_unpolled(gw_conn *c, ssize_t took)
+{
+    if (took > 0)
+        c->unpolled = (uint16_t)(c->unpolled + (size_t)took > GW_WRITE_BATCH
+                                     ? GW_WRITE_BATCH
+                                     : c->unpolled + (size_t)took);
+}
+
 static ssize_t wctx_writev(void *ctx, const struct iovec *iov, int iovcnt)
 {
     wctx *x = ctx;
-    if (iovcnt == 1)
-        return send(x->fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL | MSG_DONTWAIT);
-    struct msghdr mh = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
-    return sendmsg(x->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t took;
+    if (iovcnt == 1) {
+        took = send(x->fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    } else {
+        struct msghdr mh = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
+        took = sendmsg(x->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+    count_unpolled(x->c, took);
+    return took;
 }
 
 /* For a batching client with several frames queued (none started): one batch frame holding
@@ -1117,6 +1135,7 @@ static int write_batch(gw_worker *w, gw_conn *c, wctx *x, int *full)
     uint8_t h = gw_frame_header(payload, wlen, z);
     size_t total = h + wlen;
     ssize_t took = send(x->fd, payload - h, total, MSG_NOSIGNAL | MSG_DONTWAIT);
+    count_unpolled(c, took);
     if (took < 0) {
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
             wsg_debug("write_failed", "conn=%llu errno=%d", (unsigned long long)c->id, errno);
@@ -1189,6 +1208,19 @@ static int flush(gw_worker *w, gw_conn *c, int in_callback)
                 break;
             }
         }
+        /* Every GW_WRITE_BATCH bytes, poll(2) is asked whether the socket is still writeable,
+         * as lws_send_pipe_choked did before every write when lws_write wrote: a client that
+         * stops reading is then cut off while its socket still has room for the close frame
+         * (4008, which it reads when it reads again), instead of after the kernel took every
+         * byte it could. Between two polls the writes cost nothing more. */
+        if (c->unpolled >= GW_WRITE_BATCH) {
+            if (lws_send_pipe_choked(c->wsi)) {
+                full = 1;
+                break;
+            }
+            c->unpolled = 0;
+        }
+        size_t budget = GW_WRITE_BATCH - c->unpolled;
         if (batching && fresh && c->q.count > 1) {
             int r = write_batch(w, c, &x, &full);
             if (r < 0)
@@ -1198,7 +1230,7 @@ static int flush(gw_worker *w, gw_conn *c, int in_callback)
         }
         uint32_t done;
         gw_outq_wstatus st = gw_outq_write(&c->q, &c->wr_off, batching ? 1 : UINT32_MAX,
-                                           wctx_frame, wctx_writev, &x, &done);
+                                           budget, wctx_frame, wctx_writev, &x, &done);
         written(w, c, done, 1);
         if (st == GW_OUTQ_W_ERROR) {
             wsg_debug("write_failed", "conn=%llu errno=%d", (unsigned long long)c->id, errno);
@@ -1355,10 +1387,24 @@ static int on_writeable(gw_worker *w, struct lws *wsi, gw_conn *c)
      * make it drop the connection at once, losing the close frame (a 1006 for the client). */
     if (c->close_started)
         return 0;
+    c->unpolled = 0; /* POLLOUT: writeable */
     if (send_ping(wsi, c) < 0 || flush(w, c, 1) < 0 || send_ping(wsi, c) < 0)
         return -1;
     if (c->ping == 1)
         lws_callback_on_writable(wsi); /* after the rest of a started frame */
+    if (c->state == GW_CONN_CLOSING && c->q.count == 1 && started(c)) {
+        /* Closing with nothing left but the rest of a started frame (a slow consumer, whose
+         * queue was dropped): lws takes it, keeps what the kernel does not, and sends the
+         * close frame after it, so the client finds its last frame whole and then the close. */
+        size_t len;
+        int z;
+        const unsigned char *f = frame_for(w, c, gw_outq_peek(&c->q), &len, &z);
+        size_t rest = len - c->wr_off;
+        if (lws_write(wsi, (unsigned char *)f + c->wr_off, rest, LWS_WRITE_RAW) < (int)rest)
+            return -1;
+        c->wr_off = 0;
+        written(w, c, 1, 1);
+    }
     if (c->state == GW_CONN_CLOSING && gw_outq_empty(&c->q)) {
         const char *reason = c->close_reason ? c->close_reason : "";
         lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)reason,

@@ -91,6 +91,9 @@ typedef struct gw_conn {
     struct lws_dll2 rpc_watch;  /* in the worker's list while rpc has calls */
     char user[GW_USER_ID_MAX + 1];
     uint8_t client_ip[16];      /* gw_peer's form: behind trusted proxies, the one they name */
+    /* Bytes written since poll(2) or POLLOUT last said the socket is writeable (in the tail
+     * padding: costs nothing). gw_conn.c's flush asks again every GW_WRITE_BATCH bytes. */
+    uint16_t unpolled;
 } gw_conn;
 
 /* Handles the WebSocket callbacks of a session (ESTABLISHED, RECEIVE, SERVER_WRITEABLE,

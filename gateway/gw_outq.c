@@ -176,43 +176,53 @@ int gw_outq_replace_head(gw_outq *q, uint32_t count, gw_msg *raw, int64_t queued
 }
 
 gw_outq_wstatus gw_outq_write(const gw_outq *q, uint32_t *off, uint32_t max_frames,
-                              gw_outq_frame_fn frame, gw_outq_writev_fn write, void *ctx,
-                              uint32_t *done)
+                              size_t max_bytes, gw_outq_frame_fn frame, gw_outq_writev_fn write,
+                              void *ctx, uint32_t *done)
 {
     uint32_t want = q->count < max_frames ? q->count : max_frames;
+    struct iovec iov[GW_OUTQ_IOV];
+    int n = 0;
+    size_t offered = 0;
     *done = 0;
-    while (*done < want) {
-        struct iovec iov[GW_OUTQ_IOV];
-        int n = 0;
-        size_t offered = 0;
-        for (uint32_t i = *done; i < want && n < GW_OUTQ_IOV; i++, n++) {
-            size_t len;
-            const unsigned char *f = frame(ctx, gw_outq_at(q, i), &len);
-            size_t skip = i == *done ? *off : 0;
-            iov[n].iov_base = (void *)(f + skip);
-            iov[n].iov_len = len - skip;
-            offered += len - skip;
-        }
-        ssize_t took = write(ctx, iov, n);
-        if (took < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-                return GW_OUTQ_W_FULL;
-            return GW_OUTQ_W_ERROR;
-        }
-        /* Walk the frames the kernel took, the last one perhaps only in part. */
-        size_t left = (size_t)took;
-        for (int k = 0; k < n && left; k++) {
-            if (left >= iov[k].iov_len) {
-                left -= iov[k].iov_len;
-                (*done)++;
-                *off = 0;
-            } else {
-                *off += (uint32_t)left;
-                left = 0;
-            }
-        }
-        if ((size_t)took < offered)
-            return GW_OUTQ_W_FULL;
+    for (uint32_t i = 0; i < want && n < GW_OUTQ_IOV && offered < max_bytes; i++, n++) {
+        size_t len;
+        const unsigned char *f = frame(ctx, gw_outq_at(q, i), &len);
+        size_t skip = i == 0 ? *off : 0;
+        size_t take = len - skip;
+        /* the first frame always goes (in part if it is larger than max_bytes); a later one
+         * only if it fits */
+        if (n && offered + take > max_bytes)
+            break;
+        if (take > max_bytes)
+            take = max_bytes;
+        iov[n].iov_base = (void *)(f + skip);
+        iov[n].iov_len = take;
+        offered += take;
     }
-    return GW_OUTQ_W_DONE;
+    if (!n)
+        return GW_OUTQ_W_DONE;
+    ssize_t took = write(ctx, iov, n);
+    if (took < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            return GW_OUTQ_W_FULL;
+        return GW_OUTQ_W_ERROR;
+    }
+    /* Walk the frames the kernel took, the last one perhaps only in part (or only in part
+     * offered). */
+    size_t left = (size_t)took;
+    for (int k = 0; k < n && left; k++) {
+        size_t took_k = left < iov[k].iov_len ? left : iov[k].iov_len;
+        left -= took_k;
+        size_t flen;
+        frame(ctx, gw_outq_at(q, (uint32_t)k), &flen);
+        size_t sent = (k == 0 ? *off : 0) + took_k;
+        if (sent == flen) {
+            (*done)++;
+            *off = 0;
+        } else {
+            *off = (uint32_t)sent;
+            break;
+        }
+    }
+    return (size_t)took < offered ? GW_OUTQ_W_FULL : GW_OUTQ_W_DONE;
 }

@@ -143,17 +143,17 @@ typedef ssize_t (*gw_outq_writev_fn)(void *ctx, const struct iovec *iov, int iov
 #define GW_OUTQ_IOV 64
 
 typedef enum {
-    GW_OUTQ_W_DONE = 0,   /* the max_frames oldest frames (or all) were taken */
+    GW_OUTQ_W_DONE = 0,   /* everything offered was taken */
     GW_OUTQ_W_FULL = 1,   /* the kernel took less: write again when writable */
     GW_OUTQ_W_ERROR = -1, /* the socket failed (errno) */
 } gw_outq_wstatus;
 
-/* Writes the oldest max_frames frames (all if fewer are queued) from *off on, as many write
- * calls as it takes while the kernel takes everything offered. Pops nothing: *done is the
- * number of oldest frames now completely written (the caller pops and counts them), *off how
- * much of the next one is. */
+/* One write call: the oldest frames, from *off on, at most max_frames of them and about
+ * max_bytes (the first frame goes in part if it is larger; a later one only if it fits).
+ * Pops nothing: *done is the number of oldest frames now completely written (the caller pops
+ * and counts them), *off how much of the next one is. */
 gw_outq_wstatus gw_outq_write(const gw_outq *q, uint32_t *off, uint32_t max_frames,
-                              gw_outq_frame_fn frame, gw_outq_writev_fn write, void *ctx,
-                              uint32_t *done);
+                              size_t max_bytes, gw_outq_frame_fn frame, gw_outq_writev_fn write,
+                              void *ctx, uint32_t *done);
 
 #endif

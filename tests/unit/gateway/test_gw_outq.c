@@ -191,62 +191,68 @@ static size_t fill(gw_outq *q, int n, unsigned char *expected)
     return len;
 }
 
-/* The kernel takes a few bytes at a time, the buffer fills now and then: every write
- * continues exactly where the last stopped, frames come out whole and in order, and *done
- * counts exactly the frames that are complete. */
+/* Frames' lengths from the expected stream (2- or 4-byte headers here). */
+static size_t complete_bytes(const unsigned char *expected, uint32_t frames)
+{
+    size_t at = 0;
+    for (uint32_t i = 0; i < frames; i++) {
+        size_t plen = expected[at + 1] & 0x7f, hdr = 2;
+        if (plen == 126) {
+            plen = (size_t)expected[at + 2] << 8 | expected[at + 3];
+            hdr = 4;
+        }
+        at += hdr + plen;
+    }
+    return at;
+}
+
+/* The kernel takes a few bytes at a time, the buffer fills now and then, and each call
+ * offers at most max_bytes: every write continues exactly where the last stopped, frames
+ * come out whole and in order, *done counts exactly the frames that are complete and the
+ * queue times come out with them. */
 START_TEST(write_continues_from_offset)
 {
-    static const size_t chunks[] = {1, 3, 7, 64, 1000};
+    static const size_t chunks[] = {1, 3, 7, 64, 1000, 1 << 20};
+    static const size_t budgets[] = {1, 5, 100, 16384};
     for (size_t ci = 0; ci < sizeof(chunks) / sizeof(chunks[0]); ci++) {
-        gw_outq q;
-        memset(&q, 0, sizeof(q));
-        static unsigned char expected[1 << 16];
-        size_t total = fill(&q, 150, expected);
-        static fake_sock f;
-        memset(&f, 0, sizeof(f));
-        f.chunk = chunks[ci];
-        uint32_t off = 0, popped = 0;
-        int rounds = 0;
-        while (!gw_outq_empty(&q)) {
-            f.room = 97; /* the "socket" drains this much between writeable callbacks */
-            uint32_t done;
-            gw_outq_wstatus st = gw_outq_write(&q, &off, UINT32_MAX, plain_frame, fake_writev,
-                                               &f, &done);
-            ck_assert_int_ne(st, GW_OUTQ_W_ERROR);
-            /* what is on the wire is exactly the done frames and off bytes of the next */
-            for (uint32_t i = 0; i < done; i++) {
-                ck_assert_int_eq(gw_outq_queued_us(&q, 0), 1000 + (int64_t)popped);
-                gw_outq_pop(&q);
-                popped++;
-            }
-            size_t complete = 0;
-            for (uint32_t i = 0; i < popped; i++) {
-                /* recompute the frames' lengths from the expected stream */
-                size_t plen = expected[complete + 1] & 0x7f;
-                size_t hdr = 2;
-                if (plen == 126) {
-                    plen = (size_t)expected[complete + 2] << 8 | expected[complete + 3];
-                    hdr = 4;
+        for (size_t bi = 0; bi < sizeof(budgets) / sizeof(budgets[0]); bi++) {
+            gw_outq q;
+            memset(&q, 0, sizeof(q));
+            static unsigned char expected[1 << 16];
+            size_t total = fill(&q, 150, expected);
+            static fake_sock f;
+            memset(&f, 0, sizeof(f));
+            f.chunk = chunks[ci];
+            uint32_t off = 0, popped = 0;
+            int calls = 0;
+            while (!gw_outq_empty(&q)) {
+                if (!f.room)
+                    f.room = 97; /* the "socket" drains this much when writeable again */
+                uint32_t done;
+                gw_outq_wstatus st = gw_outq_write(&q, &off, UINT32_MAX, budgets[bi],
+                                                   plain_frame, fake_writev, &f, &done);
+                ck_assert_int_ne(st, GW_OUTQ_W_ERROR);
+                for (uint32_t i = 0; i < done; i++, popped++) {
+                    ck_assert_int_eq(gw_outq_queued_us(&q, 0), 1000 + (int64_t)popped);
+                    gw_outq_pop(&q);
                 }
-                complete += hdr + plen;
+                /* on the wire: exactly the done frames and off bytes of the next */
+                ck_assert_uint_eq(f.len, complete_bytes(expected, popped) + off);
+                ck_assert_int_lt(++calls, 1000000);
             }
-            ck_assert_uint_eq(f.len, complete + off);
-            if (st == GW_OUTQ_W_DONE)
-                ck_assert(gw_outq_empty(&q));
-            ck_assert_int_lt(++rounds, 100000);
+            ck_assert_uint_eq(popped, 150);
+            ck_assert_uint_eq(off, 0);
+            ck_assert_uint_eq(f.len, total);
+            ck_assert_mem_eq(f.wire, expected, total);
+            gw_outq_clear(&q);
         }
-        ck_assert_uint_eq(popped, 150);
-        ck_assert_uint_eq(off, 0);
-        ck_assert_uint_eq(f.len, total);
-        ck_assert_mem_eq(f.wire, expected, total);
-        gw_outq_clear(&q);
     }
 }
 END_TEST
 
-/* max_frames limits a write to the oldest frames (a batching client's lone frame); more than
- * GW_OUTQ_IOV frames go in several calls while the kernel takes everything. */
-START_TEST(write_max_frames_and_iov_limit)
+/* One call: at most max_frames frames (a batching client's lone frame), at most GW_OUTQ_IOV,
+ * and about max_bytes (the first frame in part if it is larger, a later one only whole). */
+START_TEST(write_limits)
 {
     gw_outq q;
     memset(&q, 0, sizeof(q));
@@ -256,15 +262,35 @@ START_TEST(write_max_frames_and_iov_limit)
     memset(&f, 0, sizeof(f));
     f.chunk = f.room = 1 << 20;
     uint32_t off = 0, done;
-    ck_assert_int_eq(gw_outq_write(&q, &off, 1, plain_frame, fake_writev, &f, &done),
+    ck_assert_int_eq(gw_outq_write(&q, &off, 1, 1 << 20, plain_frame, fake_writev, &f, &done),
                      GW_OUTQ_W_DONE);
     ck_assert_uint_eq(done, 1);
-    ck_assert_int_eq(f.calls, 1);
     gw_outq_pop(&q);
-    ck_assert_int_eq(gw_outq_write(&q, &off, UINT32_MAX, plain_frame, fake_writev, &f, &done),
+    ck_assert_int_eq(gw_outq_write(&q, &off, UINT32_MAX, 1 << 20, plain_frame, fake_writev, &f,
+                                   &done), GW_OUTQ_W_DONE);
+    ck_assert_uint_eq(done, GW_OUTQ_IOV);
+    for (uint32_t i = 0; i < done; i++)
+        gw_outq_pop(&q);
+    /* a budget smaller than the next frame: part of it, offset kept, not complete */
+    size_t next;
+    gw_msg_frame(gw_outq_peek(&q), &next);
+    ck_assert_uint_gt(next, 3);
+    ck_assert_int_eq(gw_outq_write(&q, &off, UINT32_MAX, 3, plain_frame, fake_writev, &f, &done),
                      GW_OUTQ_W_DONE);
-    ck_assert_uint_eq(done, 149);
-    ck_assert_int_eq(f.calls, 1 + (149 + GW_OUTQ_IOV - 1) / GW_OUTQ_IOV);
+    ck_assert_uint_eq(done, 0);
+    ck_assert_uint_eq(off, 3);
+    /* a budget that ends inside the second frame: the first (its rest) only */
+    ck_assert_int_eq(gw_outq_write(&q, &off, UINT32_MAX, next - 3 + 1, plain_frame, fake_writev,
+                                   &f, &done), GW_OUTQ_W_DONE);
+    ck_assert_uint_eq(done, 1);
+    ck_assert_uint_eq(off, 0);
+    gw_outq_pop(&q);
+    while (!gw_outq_empty(&q)) {
+        ck_assert_int_eq(gw_outq_write(&q, &off, UINT32_MAX, 1 << 20, plain_frame, fake_writev,
+                                       &f, &done), GW_OUTQ_W_DONE);
+        for (uint32_t i = 0; i < done; i++)
+            gw_outq_pop(&q);
+    }
     ck_assert_uint_eq(f.len, total);
     ck_assert_mem_eq(f.wire, expected, total);
     gw_outq_clear(&q);
@@ -283,16 +309,16 @@ START_TEST(write_full_and_error)
     f.chunk = 5;
     f.room = 5;
     uint32_t off = 0, done;
-    ck_assert_int_eq(gw_outq_write(&q, &off, UINT32_MAX, plain_frame, fake_writev, &f, &done),
+    ck_assert_int_eq(gw_outq_write(&q, &off, UINT32_MAX, 1 << 20, plain_frame, fake_writev, &f, &done),
                      GW_OUTQ_W_FULL);
     ck_assert_uint_eq(done, 0);
     ck_assert_uint_eq(off, 5);
-    ck_assert_int_eq(gw_outq_write(&q, &off, UINT32_MAX, plain_frame, fake_writev, &f, &done),
+    ck_assert_int_eq(gw_outq_write(&q, &off, UINT32_MAX, 1 << 20, plain_frame, fake_writev, &f, &done),
                      GW_OUTQ_W_FULL);
     ck_assert_uint_eq(done, 0);
     ck_assert_uint_eq(off, 5);
     f.fail_errno = ECONNRESET;
-    ck_assert_int_eq(gw_outq_write(&q, &off, UINT32_MAX, plain_frame, fake_writev, &f, &done),
+    ck_assert_int_eq(gw_outq_write(&q, &off, UINT32_MAX, 1 << 20, plain_frame, fake_writev, &f, &done),
                      GW_OUTQ_W_ERROR);
     ck_assert_uint_eq(off, 5);
     gw_outq_clear(&q);
@@ -350,7 +376,7 @@ int main(void)
     tcase_add_test(tc, wraps_around);
     tcase_add_test(tc, frame_header_built_once);
     tcase_add_test(tc, write_continues_from_offset);
-    tcase_add_test(tc, write_max_frames_and_iov_limit);
+    tcase_add_test(tc, write_limits);
     tcase_add_test(tc, write_full_and_error);
     tcase_add_test(tc, replace_head_with_raw_rest);
     suite_add_tcase(s, tc);
