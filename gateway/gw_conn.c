@@ -159,17 +159,18 @@ static void drop_queue(gw_node *n, gw_conn *c)
     account(n, c, before);
 }
 
-/* Drops what is queued but a frame the kernel has taken part of: the rest of it must go
- * before anything else (a close frame) can. */
 /* How long a slow consumer cut in the middle of a frame may take to make room for its rest. */
 #define GW_CONN_SLOW_STUCK_US 10000000
 
+/* The kernel has part of the oldest queued frame (or it is a batch's raw rest): the rest must
+ * go before anything else can, our frames, a ping or a close frame. */
 static int started(const gw_conn *c)
 {
     gw_msg *head = gw_outq_peek(&c->q);
     return c->wr_off || (head && gw_msg_is_raw(head));
 }
 
+/* Drops what is queued but a started frame. */
 static void drop_unstarted(gw_node *n, gw_conn *c)
 {
     if (!started(c)) {
@@ -208,7 +209,7 @@ static void slow_consumer(gw_node *n, gw_conn *c, const char *why)
  *
  * One list per worker thread (a connection belongs to its worker's thread): thread-local, so
  * that the worker needs nothing for it; freed when the thread ends. The sweep runs as an lws
- * timer due at once: lws runs those when the loop has no other event pending. */
+ * timer due at once, which lws runs before its loop sleeps again. */
 #define GW_SWEEP_SLICE 512
 
 typedef struct gw_sweep {
