@@ -1,10 +1,13 @@
 /* gw_conn: client connection life cycle; see gw_conn.h. */
 #include "gw_conn.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "gw_batch.h"
@@ -152,6 +155,30 @@ static void drop_queue(gw_node *n, gw_conn *c)
 {
     size_t before = c->q.bytes;
     gw_outq_clear(&c->q);
+    c->wr_off = 0;
+    account(n, c, before);
+}
+
+/* How long a slow consumer cut in the middle of a frame may take to make room for its rest. */
+#define GW_CONN_SLOW_STUCK_US 10000000
+
+/* The kernel has part of the oldest queued frame (or it is a batch's raw rest): the rest must
+ * go before anything else can, our frames, a ping or a close frame. */
+static int started(const gw_conn *c)
+{
+    gw_msg *head = gw_outq_peek(&c->q);
+    return c->wr_off || (head && gw_msg_is_raw(head));
+}
+
+/* Drops what is queued but a started frame. */
+static void drop_unstarted(gw_node *n, gw_conn *c)
+{
+    if (!started(c)) {
+        drop_queue(n, c);
+        return;
+    }
+    size_t before = c->q.bytes;
+    gw_outq_truncate(&c->q, 1);
     account(n, c, before);
 }
 
@@ -161,8 +188,137 @@ static void slow_consumer(gw_node *n, gw_conn *c, const char *why)
     wsg_metrics_add(&n->metrics, GW_M_SLOW_CONSUMERS, 1);
     wsg_info("slow_consumer", "conn=%llu user=\"%s\" queued_bytes=%zu reason=%s",
              (unsigned long long)c->id, c->user, c->q.bytes, why);
-    drop_queue(n, c);
+    drop_unstarted(n, c);
     gw_conn_close(c, 4008, "slow consumer", GW_M_CLOSED_SLOW_CONSUMER);
+    /* The rest of a started frame goes to lws at the next writeable callback, the close frame
+     * behind it (on_writeable); a client that never reads again is dropped after
+     * GW_CONN_SLOW_STUCK_US (gw_conn_idle_check). */
+    if (started(c) && !c->close_by_us)
+        c->close_by_us = wsg_mono_us() + GW_CONN_SLOW_STUCK_US;
+}
+
+/* ---- the sweep: writing at the end of the worker's turn ----
+ * Frames queued to a connection whose queue was empty are written by the worker itself, right
+ * after the job that queued them (a broadcast has queued to all its targets by then, so
+ * frames queued together leave together), instead of arming POLLOUT and waiting for an
+ * epoll turn and a writeable callback per connection. Only when the kernel does not take
+ * everything is POLLOUT armed, and the writeable callback continues where the write
+ * stopped. The connections are written in slices of GW_SWEEP_SLICE with the loop's other
+ * events in between, so a frame queued meanwhile waits at most one sweep: a connection still
+ * in the list takes it along, any other one joins the list's end.
+ *
+ * One list per worker thread (a connection belongs to its worker's thread): thread-local, so
+ * that the worker needs nothing for it; freed when the thread ends. The sweep runs as an lws
+ * timer due at once, which lws runs before its loop sleeps again. */
+#define GW_SWEEP_SLICE 512
+
+typedef struct gw_sweep {
+    lws_sorted_usec_list_t sul;
+    gw_worker *w;
+    struct lws_context *ctx;
+    gw_conn **v;            /* v[head..len): to write, in order; NULL: closed meanwhile */
+    uint32_t head, len, cap;
+    uint8_t scheduled;
+} gw_sweep;
+
+static _Thread_local gw_sweep *sweep_tl;
+static pthread_key_t sweep_key;
+static pthread_once_t sweep_once = PTHREAD_ONCE_INIT;
+static int sweep_key_ok;
+
+static void sweep_free(void *p)
+{
+    gw_sweep *s = p;
+    if (s) {
+        free(s->v);
+        free(s);
+    }
+}
+
+static void sweep_key_init(void) { sweep_key_ok = pthread_key_create(&sweep_key, sweep_free) == 0; }
+
+static int flush(gw_worker *w, gw_conn *c, int in_callback);
+
+static void sweep_run(lws_sorted_usec_list_t *sul)
+{
+    gw_sweep *s = lws_container_of(sul, gw_sweep, sul);
+    s->scheduled = 0;
+    uint32_t end = s->len - s->head > GW_SWEEP_SLICE ? s->head + GW_SWEEP_SLICE : s->len;
+    while (s->head < end) {
+        gw_conn *c = s->v[s->head++];
+        if (!c)
+            continue;
+        c->sweep_pos = 0;
+        if (flush(s->w, c, 0) < 0) {
+            /* The socket failed outside any callback: lws closes it from its loop. */
+            c->close_started = 1;
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        }
+    }
+    if (s->head == s->len) {
+        s->head = s->len = 0;
+        return;
+    }
+    /* Those left move to the front (each is in the list once: amortised O(1)). */
+    uint32_t k = 0;
+    for (uint32_t i = s->head; i < s->len; i++)
+        if (s->v[i]) {
+            s->v[k] = s->v[i];
+            s->v[k]->sweep_pos = k + 1;
+            k++;
+        }
+    s->head = 0;
+    s->len = k;
+    if (k) {
+        /* 1 us, not 0: lws would run a timer due at once again in the same pass */
+        lws_sul_schedule(s->ctx, 0, &s->sul, sweep_run, 1);
+        s->scheduled = 1;
+    }
+}
+
+/* c has frames to write: it joins the sweep (once). */
+static void touch(gw_worker *w, gw_conn *c)
+{
+    if (c->sweep_pos)
+        return;
+    gw_sweep *s = sweep_tl;
+    if (!s) {
+        pthread_once(&sweep_once, sweep_key_init);
+        if (!sweep_key_ok || !(s = calloc(1, sizeof(*s))))
+            goto fallback;
+        if (pthread_setspecific(sweep_key, s)) {
+            free(s);
+            goto fallback;
+        }
+        s->w = w;
+        s->ctx = lws_get_context(c->wsi);
+        sweep_tl = s;
+    }
+    if (s->len == s->cap) {
+        uint32_t cap = s->cap ? s->cap * 2 : 1024;
+        gw_conn **v = realloc(s->v, sizeof(*v) * cap);
+        if (!v)
+            goto fallback;
+        s->v = v;
+        s->cap = cap;
+    }
+    s->v[s->len++] = c;
+    c->sweep_pos = s->len;
+    if (!s->scheduled) {
+        lws_sul_schedule(s->ctx, 0, &s->sul, sweep_run, 0);
+        s->scheduled = 1;
+    }
+    return;
+fallback:
+    /* out of memory: the writeable callback writes it, a turn later */
+    lws_callback_on_writable(c->wsi);
+}
+
+static void untouch(gw_conn *c)
+{
+    if (c->sweep_pos && sweep_tl)
+        sweep_tl->v[c->sweep_pos - 1] = NULL;
+    c->sweep_pos = 0;
 }
 
 void gw_conn_shed(gw_worker *w, gw_conn *c)
@@ -179,10 +335,15 @@ void gw_conn_enqueue(gw_worker *w, gw_conn *c, gw_msg *m)
 {
     gw_node *n = gw_worker_node(w);
     size_t before = c->q.bytes;
-    switch (gw_outq_push(&c->q, m, 2 * (size_t)n->cfg->outbound_queue_bytes)) {
+    /* A connection with frames queued already is in the sweep, or waits for POLLOUT (the kernel
+     * took less than offered) or for its lone frame's company (hold): one more frame changes
+     * nothing there, except for the last, where it is the company. */
+    int was_idle = gw_outq_empty(&c->q);
+    switch (gw_outq_push(&c->q, m, 2 * (size_t)n->cfg->outbound_queue_bytes, wsg_mono_us())) {
     case GW_OUTQ_OK:
         account(n, c, before);
-        lws_callback_on_writable(c->wsi);
+        if (was_idle || c->hold == GW_CONN_HOLD_WAITING)
+            touch(w, c);
         if (wsg_metrics_get(&n->metrics, GW_M_QUEUED_BYTES) > n->cfg->memory_budget)
             gw_worker_over_budget(w);
         break;
@@ -313,6 +474,13 @@ static int on_established(gw_worker *w, struct lws *wsi, gw_conn *c)
     memset(c, 0, sizeof(*c));
     c->wsi = wsi;
     c->flags = negotiated;
+    if (lws_is_ssl(wsi)) {
+        /* gw_conn writes to the socket itself (flush): only plain TCP can be written so */
+        wsg_log_every(1000, WSG_LOG_ERROR, "tls_not_supported",
+                      "reason=\"the client vhost must not use TLS\"");
+        gw_conn_close(c, 1011, "internal error", GW_M_CLOSED_OTHER);
+        return 0;
+    }
     int retry_after_s;
     if (gw_http_take_refusal(wsi, &retry_after_s) != GW_ADMIT_OK)
         return refuse_admitted(c, retry_after_s);
@@ -856,75 +1024,86 @@ static const unsigned char *frame_for(gw_worker *w, const gw_conn *c, gw_msg *m,
     return gw_msg_frame(m, len);
 }
 
-static void count_compressed(gw_node *n, int64_t before, int64_t after)
+/* replaced at merge: helper M's stage histogram (gw_metrics_stage, gw_worker_metrics). */
+#define GW_STAGE_SOCKET 0
+static inline void *gw_worker_metrics(gw_worker *w) { (void)w; return NULL; }
+static inline void gw_metrics_stage(void *s, int st, int64_t us) { (void)s; (void)st; (void)us; }
+
+/* Written: the first count queued messages are gone, their last byte with the kernel.
+ * each_frame: each went as its own frame (not in a batch, which counts its compression). */
+static void written(gw_worker *w, gw_conn *c, uint32_t count, int each_frame)
 {
-    if (!before)
+    if (!count)
         return;
-    wsg_metrics_add(&n->metrics, GW_M_COMPRESSION_BYTES_IN, before);
-    wsg_metrics_add(&n->metrics, GW_M_COMPRESSION_BYTES_OUT, after);
-}
-
-/* Sent: the first count queued messages are gone. */
-static void written(gw_node *n, gw_conn *c, uint32_t count)
-{
-    size_t before = c->q.bytes;
-    int64_t now_us = wsg_now_us();
-    for (uint32_t i = 0; i < count; i++) {
-        gw_metrics_sent(&n->metrics, gw_outq_peek(&c->q), now_us);
-        gw_outq_pop(&c->q);
-    }
-    account(n, c, before);
-}
-
-/* Writes as many queued frames as one send takes (at most max): a lone frame straight from
- * its shared buffer, several gathered in the worker's scratch buffer (one syscall instead of
- * one each, which is what a busy connection mostly costs). Returns the frames written, -1 on
- * error. */
-static int write_frames(gw_worker *w, struct lws *wsi, gw_conn *c, uint32_t max)
-{
     gw_node *n = gw_worker_node(w);
-    size_t flen;
-    int z;
-    gw_msg *m = gw_outq_peek(&c->q);
-    const unsigned char *f = frame_for(w, c, m, &flen, &z);
-    int64_t zin = z ? m->len : 0, zout = z ? m->zlen : 0;
-    uint32_t count = 1;
-    const unsigned char *out = f;
-    size_t total = flen;
-    if (c->q.count > 1 && max > 1 && flen < GW_WRITE_BATCH) {
-        unsigned char *buf = gw_worker_write_buf(w);
-        memcpy(buf, f, flen);
-        for (; count < c->q.count && count < max; count++) {
-            m = gw_outq_at(&c->q, count);
-            f = frame_for(w, c, m, &flen, &z);
-            if (total + flen > GW_WRITE_BATCH)
-                break;
-            memcpy(buf + total, f, flen);
-            total += flen;
-            if (z) {
+    size_t before = c->q.bytes;
+    int64_t now_us = wsg_now_us(), mono_us = wsg_mono_us();
+    int64_t zin = 0, zout = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        gw_msg *m = gw_outq_peek(&c->q);
+        int64_t at = gw_outq_queued_us(&c->q, 0);
+        gw_metrics_stage(gw_worker_metrics(w), GW_STAGE_SOCKET, mono_us > at ? mono_us - at : 0);
+        /* a batch's rest was counted with the messages it holds (write_batch) */
+        if (!gw_msg_is_raw(m)) {
+            gw_metrics_sent(&n->metrics, m, now_us);
+            if (each_frame && (c->flags & GW_CONN_F_Z) && m->zstate == GW_MSG_Z_BUILT &&
+                m->len >= (uint64_t)n->cfg->compression_min_bytes) {
                 zin += m->len;
                 zout += m->zlen;
             }
         }
-        out = buf;
+        gw_outq_pop(&c->q);
     }
-    /* LWS_WRITE_RAW: the bytes are complete frames already; lws keeps what the socket does
-     * not take and sends it before anything else. */
-    int wrote = lws_write(wsi, (unsigned char *)out, total, LWS_WRITE_RAW);
-    if (wrote < (int)total) {
-        wsg_debug("write_failed", "conn=%llu", (unsigned long long)c->id);
-        return -1;
+    account(n, c, before);
+    if (zin) {
+        wsg_metrics_add(&n->metrics, GW_M_COMPRESSION_BYTES_IN, zin);
+        wsg_metrics_add(&n->metrics, GW_M_COMPRESSION_BYTES_OUT, zout);
     }
-    count_compressed(n, zin, zout);
-    written(n, c, count);
-    return (int)count;
 }
 
-/* For a batching client with several frames queued: one batch frame holding as many of them
- * as fit in GW_BATCH_MAX, compressed for this connection alone when it is big enough (a batch
- * is this connection's own, so it cannot be shared). Returns the frames written, 0 when fewer
- * than two fit (the first then goes on its own), -1 on error. */
-static int write_batch(gw_worker *w, struct lws *wsi, gw_conn *c)
+/* The socket side of gw_outq_write: the connection's own fd, without lws (see flush). */
+typedef struct wctx {
+    gw_worker *w;
+    gw_conn *c;
+    int fd;
+} wctx;
+
+static const unsigned char *wctx_frame(void *ctx, gw_msg *m, size_t *len)
+{
+    wctx *x = ctx;
+    int z;
+    return frame_for(x->w, x->c, m, len, &z);
+}
+
+static void count_unpolled(gw_conn *c, ssize_t took)
+{
+    if (took > 0)
+        c->unpolled = (uint16_t)(c->unpolled + (size_t)took > GW_WRITE_BATCH
+                                     ? GW_WRITE_BATCH
+                                     : c->unpolled + (size_t)took);
+}
+
+static ssize_t wctx_writev(void *ctx, const struct iovec *iov, int iovcnt)
+{
+    wctx *x = ctx;
+    ssize_t took;
+    if (iovcnt == 1) {
+        took = send(x->fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    } else {
+        struct msghdr mh = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
+        took = sendmsg(x->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+    count_unpolled(x->c, took);
+    return took;
+}
+
+/* For a batching client with several frames queued (none started): one batch frame holding
+ * as many of them as fit in GW_BATCH_MAX, compressed for this connection alone when it is big
+ * enough (a batch is this connection's own, so it cannot be shared). What the kernel does not
+ * take of it stays queued in their place as a raw rest (gw_msg_new_raw), written before
+ * anything else. Returns the frames it held (the queue moved on), 0 when fewer than two fit
+ * (the first then goes on its own) or the kernel took nothing (*full set), -1 on error. */
+static int write_batch(gw_worker *w, gw_conn *c, wctx *x, int *full)
 {
     gw_node *n = gw_worker_node(w);
     unsigned char *buf = gw_worker_batch_buf(w);
@@ -937,7 +1116,7 @@ static int write_batch(gw_worker *w, struct lws *wsi, gw_conn *c)
     uint32_t count = 0;
     while (count < c->q.count) {
         gw_msg *m = gw_outq_at(&c->q, count);
-        if (gw_batch_add(&b, gw_msg_payload(m), m->len))
+        if (gw_msg_is_raw(m) || gw_batch_add(&b, gw_msg_payload(m), m->len))
             break;
         count++;
     }
@@ -955,25 +1134,134 @@ static int write_batch(gw_worker *w, struct lws *wsi, gw_conn *c)
         }
     }
     uint8_t h = gw_frame_header(payload, wlen, z);
-    int wrote = lws_write(wsi, payload - h, h + wlen, LWS_WRITE_RAW);
-    if (wrote < (int)(h + wlen)) {
-        wsg_debug("write_failed", "conn=%llu", (unsigned long long)c->id);
-        return -1;
+    size_t total = h + wlen;
+    ssize_t took = send(x->fd, payload - h, total, MSG_NOSIGNAL | MSG_DONTWAIT);
+    count_unpolled(c, took);
+    if (took < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            wsg_debug("write_failed", "conn=%llu errno=%d", (unsigned long long)c->id, errno);
+            return -1;
+        }
+        *full = 1;
+        return 0; /* nothing taken: built again next time, perhaps with more */
+    }
+    if ((size_t)took < total) {
+        gw_msg *rest = gw_msg_new_raw(payload - h + took, total - (size_t)took);
+        if (!rest) {
+            wsg_metrics_add(&n->metrics, GW_M_DROPPED_NOMEM, 1);
+            return -1; /* half a frame on the wire and no way to finish it */
+        }
+        /* The messages it holds are counted now: their rest is not a message of its own. */
+        int64_t now_us = wsg_now_us();
+        for (uint32_t i = 0; i < count; i++)
+            gw_metrics_sent(&n->metrics, gw_outq_at(&c->q, i), now_us);
+        size_t before = c->q.bytes;
+        int bad = gw_outq_replace_head(&c->q, count, rest, gw_outq_queued_us(&c->q, 0));
+        gw_msg_unref(rest);
+        if (bad) {
+            wsg_metrics_add(&n->metrics, GW_M_DROPPED_NOMEM, 1);
+            return -1;
+        }
+        account(n, c, before);
+        *full = 1;
     }
     wsg_metrics_add(&n->metrics, GW_M_BATCH_FRAMES, 1);
-    if (z)
-        count_compressed(n, (int64_t)plen, (int64_t)wlen);
-    written(n, c, count);
+    if (z) {
+        wsg_metrics_add(&n->metrics, GW_M_COMPRESSION_BYTES_IN, (int64_t)plen);
+        wsg_metrics_add(&n->metrics, GW_M_COMPRESSION_BYTES_OUT, (int64_t)wlen);
+    }
+    if ((size_t)took == total)
+        written(w, c, count, 0);
     return (int)count;
+}
+
+/* Writes what the socket takes now, from where the last write stopped, straight to the
+ * socket: send(2)/sendmsg(2) on lws' fd, not lws_write (which may be called only from the
+ * writeable callback). This is safe because the client vhost has no TLS (gw_worker: no
+ * certificate, so lws adopts plain sockets; on_established refuses anything else), and
+ * because lws' own buffer (a ping or close frame lws_write could not send at once) is empty
+ * before anything is written here: lws sends that first and then calls back. Arms POLLOUT
+ * when the kernel took less than offered. in_callback: called from the writeable callback,
+ * where a queue still over its bound is judged too slow. Returns 0, or -1 when the socket
+ * failed. */
+static int flush(gw_worker *w, gw_conn *c, int in_callback)
+{
+    gw_node *n = gw_worker_node(w);
+    if (c->close_started || gw_outq_empty(&c->q))
+        goto done;
+    if (lws_partial_buffered(c->wsi)) {
+        lws_callback_on_writable(c->wsi);
+        goto done;
+    }
+    wctx x = {w, c, lws_get_socket_fd(c->wsi)};
+    int full = 0;
+    while (!gw_outq_empty(&c->q) && !full) {
+        int batching = c->flags & GW_CONN_F_BATCH;
+        int64_t delay_ms = n->cfg->batch_delay_ms;
+        int fresh = !started(c);
+        if (batching && fresh && delay_ms > 0 && c->q.count == 1 && c->state == GW_CONN_OPEN) {
+            /* A lone frame may wait WSGATE_BATCH_DELAY for company (the worker's hold list
+             * says when it is over: no timer per connection). */
+            if (c->hold == GW_CONN_HOLD_WAITING)
+                break;
+            if (c->hold == GW_CONN_HOLD_NONE && gw_worker_hold(w, c, delay_ms * 1000) == 0) {
+                c->hold = GW_CONN_HOLD_WAITING;
+                break;
+            }
+        }
+        /* Every GW_WRITE_BATCH bytes, poll(2) is asked whether the socket is still writeable,
+         * as lws_send_pipe_choked did before every write when lws_write wrote: a client that
+         * stops reading is then cut off while its socket still has room for the close frame
+         * (4008, which it reads when it reads again), instead of after the kernel took every
+         * byte it could. Between two polls the writes cost nothing more. */
+        if (c->unpolled >= GW_WRITE_BATCH) {
+            if (lws_send_pipe_choked(c->wsi)) {
+                full = 1;
+                break;
+            }
+            c->unpolled = 0;
+        }
+        size_t budget = GW_WRITE_BATCH - c->unpolled;
+        if (batching && fresh && c->q.count > 1) {
+            int r = write_batch(w, c, &x, &full);
+            if (r < 0)
+                return -1;
+            if (r > 0 || full)
+                continue;
+        }
+        uint32_t done;
+        gw_outq_wstatus st = gw_outq_write(&c->q, &c->wr_off, batching ? 1 : UINT32_MAX,
+                                           budget, wctx_frame, wctx_writev, &x, &done);
+        written(w, c, done, 1);
+        if (st == GW_OUTQ_W_ERROR) {
+            wsg_debug("write_failed", "conn=%llu errno=%d", (unsigned long long)c->id, errno);
+            return -1;
+        }
+        full = st == GW_OUTQ_W_FULL;
+    }
+    if (full) {
+        /* The queue bound is judged where the client had its chance to read: once the
+         * socket was writeable again and took what it could. */
+        if (in_callback && c->q.bytes > (size_t)n->cfg->outbound_queue_bytes)
+            slow_consumer(n, c, "queue_full"); /* the socket is full and so is the queue */
+        lws_callback_on_writable(c->wsi);
+    }
+done:
+    if (c->hold == GW_CONN_HOLD_OVER && gw_outq_empty(&c->q))
+        c->hold = GW_CONN_HOLD_NONE;
+    if (c->state == GW_CONN_OPEN)
+        gw_resume_writeable(w, c);
+    else if (c->state == GW_CONN_CLOSING && !in_callback && gw_outq_empty(&c->q))
+        lws_callback_on_writable(c->wsi); /* the close frame goes from the callback */
+    return 0;
 }
 
 void gw_conn_hold_over(gw_worker *w, gw_conn *c)
 {
-    (void)w;
     if (c->hold != GW_CONN_HOLD_WAITING)
         return;
     c->hold = GW_CONN_HOLD_OVER;
-    lws_callback_on_writable(c->wsi);
+    touch(w, c);
 }
 
 /* ---- permessage-deflate negotiation ---- */
@@ -1044,6 +1332,12 @@ void gw_conn_idle_check(gw_worker *w, gw_conn *c, int64_t now_mono_us)
         wsg_debug("close_order_flush_timeout", "conn=%llu queued_bytes=%zu",
                   (unsigned long long)c->id, c->q.bytes);
         c->close_by_us = 0;
+        if (started(c)) {
+            /* half a frame is out: no close frame can follow it, the connection is dropped */
+            c->close_started = 1;
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+            return;
+        }
         drop_queue(gw_worker_node(w), c);
         lws_callback_on_writable(c->wsi);
         return;
@@ -1074,52 +1368,45 @@ void gw_conn_idle_check(gw_worker *w, gw_conn *c, int64_t now_mono_us)
     }
 }
 
+/* A ping (lws_write) goes only between two of our frames, and only when lws holds nothing
+ * of its own: it must not land inside a frame the kernel has taken part of. */
+static int send_ping(struct lws *wsi, gw_conn *c)
+{
+    if (c->ping != 1 || started(c) || lws_partial_buffered(wsi))
+        return 0;
+    /* lws 4.1 hands a pong to the protocol only if it carries a payload. */
+    unsigned char ping[LWS_PRE + 4] = {[LWS_PRE] = 'w', 's', 'g', 'p'};
+    if (lws_write(wsi, ping + LWS_PRE, 4, LWS_WRITE_PING) < 0)
+        return -1;
+    c->ping = 2;
+    return 0;
+}
+
 static int on_writeable(gw_worker *w, struct lws *wsi, gw_conn *c)
 {
-    gw_node *n = gw_worker_node(w);
     /* lws is sending our close frame and waiting for the client's answer; asking again would
      * make it drop the connection at once, losing the close frame (a 1006 for the client). */
     if (c->close_started)
         return 0;
-    if (c->ping == 1 && !lws_send_pipe_choked(wsi)) {
-        /* lws 4.1 hands a pong to the protocol only if it carries a payload. */
-        unsigned char ping[LWS_PRE + 4] = {[LWS_PRE] = 'w', 's', 'g', 'p'};
-        if (lws_write(wsi, ping + LWS_PRE, 4, LWS_WRITE_PING) < 0)
+    c->unpolled = 0; /* POLLOUT: writeable */
+    if (send_ping(wsi, c) < 0 || flush(w, c, 1) < 0 || send_ping(wsi, c) < 0)
+        return -1;
+    if (c->ping == 1)
+        lws_callback_on_writable(wsi); /* after the rest of a started frame */
+    if (c->state == GW_CONN_CLOSING && c->q.count == 1 && started(c)) {
+        /* Closing with nothing left but the rest of a started frame (a slow consumer, whose
+         * queue was dropped): lws takes it, keeps what the kernel does not, and sends the
+         * close frame after it, so the client finds its last frame whole and then the close. */
+        size_t len;
+        int z;
+        const unsigned char *f = frame_for(w, c, gw_outq_peek(&c->q), &len, &z);
+        size_t rest = len - c->wr_off;
+        if (lws_write(wsi, (unsigned char *)f + c->wr_off, rest, LWS_WRITE_RAW) < (int)rest)
             return -1;
-        c->ping = 2;
+        c->wr_off = 0;
+        written(w, c, 1, 1);
     }
-    while (!gw_outq_empty(&c->q)) {
-        if (lws_send_pipe_choked(wsi)) {
-            if (c->q.bytes > (size_t)n->cfg->outbound_queue_bytes) {
-                slow_consumer(n, c, "queue_full"); /* the socket is full and so is the queue */
-                break;
-            }
-            lws_callback_on_writable(wsi);
-            return 0;
-        }
-        int batching = c->flags & GW_CONN_F_BATCH;
-        int64_t delay_ms = n->cfg->batch_delay_ms;
-        if (batching && delay_ms > 0 && c->q.count == 1 && c->state == GW_CONN_OPEN) {
-            /* A lone frame may wait WSGATE_BATCH_DELAY for company (the worker's hold list
-             * says when it is over: no timer per connection). */
-            if (c->hold == GW_CONN_HOLD_WAITING)
-                break;
-            if (c->hold == GW_CONN_HOLD_NONE && gw_worker_hold(w, c, delay_ms * 1000) == 0) {
-                c->hold = GW_CONN_HOLD_WAITING;
-                break;
-            }
-        }
-        int r = batching && c->q.count > 1 ? write_batch(w, wsi, c) : 0;
-        if (r == 0)
-            r = write_frames(w, wsi, c, batching ? 1 : UINT32_MAX);
-        if (r < 0)
-            return -1;
-    }
-    if (c->hold == GW_CONN_HOLD_OVER && gw_outq_empty(&c->q))
-        c->hold = GW_CONN_HOLD_NONE;
-    if (c->state == GW_CONN_OPEN)
-        gw_resume_writeable(w, c);
-    if (c->state == GW_CONN_CLOSING) {
+    if (c->state == GW_CONN_CLOSING && gw_outq_empty(&c->q)) {
         const char *reason = c->close_reason ? c->close_reason : "";
         lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)reason,
                          strlen(reason));
@@ -1154,6 +1441,7 @@ static void on_closed(gw_worker *w, gw_conn *c)
         c->id = 0;
     }
     pending_free(c);
+    untouch(c);
     drop_queue(n, c);
     rpc_drop_all(w, c);
     gw_chan_close(w, c);

@@ -2,11 +2,13 @@
  * client, announces the connection to the cluster (ConnEvent OPEN/CLOSE), reassembles and
  * classifies client messages (ping answered here, everything else forwarded to NATS — client RPC
  * frames as requests whose answers come back to this connection, gw_rpc — bad input answered
- * with an error frame or a close code), carries out routers' close orders, and writes its outbound queue when
- * libwebsockets says the socket is writeable. With permessage-deflate negotiated (gw_deflate)
- * it inflates compressed client messages and writes messages' shared compressed frames; a
- * batching client gets its queued frames as batch frames (gw_batch). Lives entirely on its
- * worker's thread.
+ * with an error frame or a close code), carries out routers' close orders, and writes its
+ * outbound queue itself, straight to the socket: at the end of the worker's turn that queued
+ * frames to it (a sweep over the connections touched, in bounded slices), and again when
+ * libwebsockets says the socket is writeable after the kernel took less than was offered.
+ * With permessage-deflate negotiated (gw_deflate) it inflates compressed client messages and
+ * writes messages' shared compressed frames; a batching client gets its queued frames as
+ * batch frames (gw_batch). Lives entirely on its worker's thread.
  *
  * The struct is libwebsockets' per-session storage (lws allocates and frees it); its fields
  * are private to gw_conn.c except `hh` and `id`, which key the worker's connection table, and
@@ -73,6 +75,12 @@ typedef struct gw_conn {
      * sweep closes the connection with 4001 at exp + leeway. 32 bits fill the padding before
      * close_reason (valid until 2106). */
     uint32_t exp;
+    /* How much of the oldest queued frame the kernel has taken (gw_outq_write): until it is
+     * all gone nothing else may be written, not even a ping or the close frame. */
+    uint32_t wr_off;
+    /* 1 + its place in the worker's list of connections to write at the end of this turn
+     * (gw_conn.c's sweep); 0: not in it. */
+    uint32_t sweep_pos;
     /* Waiting for the JWKS fetch its token's kid needs (gw_conn.c wait_for_key); NULL but
      * for those few connections. */
     struct gw_conn_pending *pending;
@@ -83,6 +91,9 @@ typedef struct gw_conn {
     struct lws_dll2 rpc_watch;  /* in the worker's list while rpc has calls */
     char user[GW_USER_ID_MAX + 1];
     uint8_t client_ip[16];      /* gw_peer's form: behind trusted proxies, the one they name */
+    /* Bytes written since poll(2) or POLLOUT last said the socket is writeable (in the tail
+     * padding: costs nothing). gw_conn.c's flush asks again every GW_WRITE_BATCH bytes. */
+    uint16_t unpolled;
 } gw_conn;
 
 /* Handles the WebSocket callbacks of a session (ESTABLISHED, RECEIVE, SERVER_WRITEABLE,
@@ -90,8 +101,8 @@ typedef struct gw_conn {
 int gw_conn_callback(gw_worker *w, struct lws *wsi, enum lws_callback_reasons reason,
                      gw_conn *c, void *in, size_t len);
 
-/* Queues m (taking a reference) and asks for a writeable callback. A consumer over its
- * queue bound is closed with 4008. */
+/* Queues m (taking a reference); it is written at the end of the worker's turn. A consumer
+ * over its queue bound is closed with 4008. */
 void gw_conn_deliver(gw_worker *w, gw_conn *c, gw_msg *m);
 
 /* Asks the connection to close with code/reason once what is queued has been written.

@@ -1,6 +1,7 @@
 /* gw_outq: a growable ring of message pointers; see gw_outq.h. */
 #include "gw_outq.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,6 +67,16 @@ gw_msg *gw_msg_new(const void *payload, size_t len, int64_t created_us)
     return gw_msg_new_in(payload, len, created_us, WSG_STREAM_NONE, NULL, 0, 0);
 }
 
+gw_msg *gw_msg_new_raw(const void *bytes, size_t len)
+{
+    gw_msg *m = gw_msg_new(bytes, len, 0);
+    if (m) {
+        m->hdr = 0;
+        m->zstate = GW_MSG_Z_PLAIN;
+    }
+    return m;
+}
+
 void gw_msg_unref(gw_msg *m)
 {
     if (m && --m->refs == 0) {
@@ -77,7 +88,7 @@ void gw_msg_unref(gw_msg *m)
 static int grow(gw_outq *q)
 {
     uint32_t cap = q->cap ? q->cap * 2 : 4;
-    gw_msg **ring = malloc(sizeof(*ring) * cap);
+    gw_outq_ent *ring = malloc(sizeof(*ring) * cap);
     if (!ring)
         return -1;
     for (uint32_t i = 0; i < q->count; i++)
@@ -89,13 +100,13 @@ static int grow(gw_outq *q)
     return 0;
 }
 
-gw_outq_status gw_outq_push(gw_outq *q, gw_msg *m, size_t max_bytes)
+gw_outq_status gw_outq_push(gw_outq *q, gw_msg *m, size_t max_bytes, int64_t queued_us)
 {
     if (q->count && q->bytes + m->len > max_bytes)
         return GW_OUTQ_FULL;
     if (q->count == q->cap && grow(q))
         return GW_OUTQ_NOMEM;
-    q->ring[(q->head + q->count) % q->cap] = m;
+    q->ring[(q->head + q->count) % q->cap] = (gw_outq_ent){m, queued_us};
     q->count++;
     q->bytes += m->len;
     gw_msg_ref(m);
@@ -104,14 +115,14 @@ gw_outq_status gw_outq_push(gw_outq *q, gw_msg *m, size_t max_bytes)
 
 gw_msg *gw_outq_peek(const gw_outq *q)
 {
-    return q->count ? q->ring[q->head] : NULL;
+    return q->count ? q->ring[q->head].m : NULL;
 }
 
 void gw_outq_pop(gw_outq *q)
 {
     if (!q->count)
         return;
-    gw_msg *m = q->ring[q->head];
+    gw_msg *m = q->ring[q->head].m;
     q->head = (q->head + 1) % q->cap;
     q->count--;
     q->bytes -= m->len;
@@ -125,10 +136,93 @@ void gw_outq_pop(gw_outq *q)
     }
 }
 
+void gw_outq_truncate(gw_outq *q, uint32_t keep)
+{
+    while (q->count > keep) {
+        gw_msg *m = q->ring[(q->head + q->count - 1) % q->cap].m;
+        q->count--;
+        q->bytes -= m->len;
+        gw_msg_unref(m);
+    }
+}
+
 void gw_outq_clear(gw_outq *q)
 {
     while (q->count)
         gw_outq_pop(q);
     free(q->ring);
     memset(q, 0, sizeof(*q));
+}
+
+int gw_outq_replace_head(gw_outq *q, uint32_t count, gw_msg *raw, int64_t queued_us)
+{
+    /* Room first, so that a failure changes nothing: the popped entries free one slot at
+     * least when count > 0, but the ring itself may go away with the last of them. */
+    if (count == 0 && q->count == q->cap && grow(q))
+        return -1;
+    gw_msg_ref(raw);
+    for (uint32_t i = 0; i < count; i++)
+        gw_outq_pop(q);
+    if (q->count == q->cap && grow(q)) {
+        /* only when the pops emptied and freed the ring: a new one of four is all it takes */
+        gw_msg_unref(raw);
+        return -1;
+    }
+    q->head = (q->head + q->cap - 1) % q->cap;
+    q->ring[q->head] = (gw_outq_ent){raw, queued_us};
+    q->count++;
+    q->bytes += raw->len;
+    return 0;
+}
+
+gw_outq_wstatus gw_outq_write(const gw_outq *q, uint32_t *off, uint32_t max_frames,
+                              size_t max_bytes, gw_outq_frame_fn frame, gw_outq_writev_fn write,
+                              void *ctx, uint32_t *done)
+{
+    uint32_t want = q->count < max_frames ? q->count : max_frames;
+    struct iovec iov[GW_OUTQ_IOV];
+    int n = 0;
+    size_t offered = 0;
+    *done = 0;
+    for (uint32_t i = 0; i < want && n < GW_OUTQ_IOV && offered < max_bytes; i++, n++) {
+        size_t len;
+        const unsigned char *f = frame(ctx, gw_outq_at(q, i), &len);
+        size_t skip = i == 0 ? *off : 0;
+        size_t take = len - skip;
+        /* the first frame always goes (in part if it is larger than max_bytes); a later one
+         * only if it fits */
+        if (n && offered + take > max_bytes)
+            break;
+        if (take > max_bytes)
+            take = max_bytes;
+        iov[n].iov_base = (void *)(f + skip);
+        iov[n].iov_len = take;
+        offered += take;
+    }
+    if (!n)
+        return GW_OUTQ_W_DONE;
+    ssize_t took = write(ctx, iov, n);
+    if (took < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            return GW_OUTQ_W_FULL;
+        return GW_OUTQ_W_ERROR;
+    }
+    /* Walk the frames the kernel took, the last one perhaps only in part (or only in part
+     * offered). */
+    size_t left = (size_t)took;
+    for (int k = 0; k < n && left; k++) {
+        size_t took_k = left < iov[k].iov_len ? left : iov[k].iov_len;
+        left -= took_k;
+        size_t flen;
+        frame(ctx, gw_outq_at(q, (uint32_t)k), &flen);
+        size_t sent = (k == 0 ? *off : 0) + took_k;
+        if (sent == flen) {
+            (*done)++;
+            *off = 0;
+        } else {
+            *off = (uint32_t)sent;
+            break;
+        }
+    }
+    return (size_t)took < offered ? GW_OUTQ_W_FULL : GW_OUTQ_W_DONE;
 }

@@ -12,6 +12,8 @@
 #define GW_OUTQ_H
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 #include <libwebsockets.h>
 
 typedef struct gw_msg {
@@ -65,14 +67,26 @@ static inline const unsigned char *gw_msg_zframe(const gw_msg *m, size_t *len)
  * end (at most 10 bytes before it), with RSV1 (a permessage-deflate compressed message) when
  * compressed. Returns its length. */
 uint8_t gw_frame_header(unsigned char *end, uint64_t len, int compressed);
+/* A message whose bytes are the unsent rest of a frame a connection built for itself (a batch
+ * frame the kernel took only part of): written as they are, never compressed, batched or
+ * counted as a message again. hdr is 0 for these alone (a real frame has at least 2). */
+gw_msg *gw_msg_new_raw(const void *bytes, size_t len);
+static inline int gw_msg_is_raw(const gw_msg *m) { return m->hdr == 0; }
 static inline void gw_msg_ref(gw_msg *m) { m->refs++; }
 void gw_msg_unref(gw_msg *m);
 
+/* One queued message and when it was queued (monotonic us, for the time it waits in the
+ * queue: wsgate_stage_latency_seconds{stage="socket"}). */
+typedef struct gw_outq_ent {
+    gw_msg *m;
+    int64_t queued_us;
+} gw_outq_ent;
+
 /* Members are private to gw_outq.c; the struct is public only so it can live inside the
  * per-connection state without another allocation. A queue that was never used owns no
- * memory; once used it keeps a ring of four pointers until it is cleared. */
+ * memory; once used it keeps a ring of four entries until it is cleared. */
 typedef struct gw_outq {
-    gw_msg **ring;
+    gw_outq_ent *ring;
     uint32_t head, count, cap;
     size_t bytes;
 } gw_outq;
@@ -83,20 +97,63 @@ typedef enum {
     GW_OUTQ_NOMEM = -1,
 } gw_outq_status;
 
-/* Appends m, taking a reference of its own. One message is always accepted into an empty
- * queue, whatever its size, so a large delivery is never refused to an idle connection. */
-gw_outq_status gw_outq_push(gw_outq *q, gw_msg *m, size_t max_bytes);
+/* Appends m, queued at queued_us (monotonic), taking a reference of its own. One message is
+ * always accepted into an empty queue, whatever its size, so a large delivery is never refused
+ * to an idle connection. */
+gw_outq_status gw_outq_push(gw_outq *q, gw_msg *m, size_t max_bytes, int64_t queued_us);
 /* Oldest message, still queued (NULL if empty). */
 gw_msg *gw_outq_peek(const gw_outq *q);
 /* The i-th oldest message (i < count). */
 static inline gw_msg *gw_outq_at(const gw_outq *q, uint32_t i)
 {
-    return q->ring[(q->head + i) % q->cap];
+    return q->ring[(q->head + i) % q->cap].m;
+}
+/* When the i-th oldest message was queued. */
+static inline int64_t gw_outq_queued_us(const gw_outq *q, uint32_t i)
+{
+    return q->ring[(q->head + i) % q->cap].queued_us;
 }
 /* Drops the oldest message. */
 void gw_outq_pop(gw_outq *q);
+/* Drops the newest messages until at most keep are left. */
+void gw_outq_truncate(gw_outq *q, uint32_t keep);
 /* Drops everything and frees the ring. */
 void gw_outq_clear(gw_outq *q);
 static inline int gw_outq_empty(const gw_outq *q) { return q->count == 0; }
+/* Replaces the count oldest messages (count <= q->count) by raw (gw_msg_new_raw, taking a
+ * reference of its own), queued at queued_us: what is left of a frame built from them. 0, or
+ * -1 on allocation failure (nothing changed then). */
+int gw_outq_replace_head(gw_outq *q, uint32_t count, gw_msg *raw, int64_t queued_us);
+
+/* ---- writing a queue to a socket ----
+ * A connection writes its queue's frames straight from their shared buffers with one
+ * writev(2) for several of them. The kernel may take part of a frame: *off (the caller
+ * keeps it, 0 for a fresh head) says how much of the oldest message's frame is gone, so the
+ * next write continues exactly there and nothing else (a ping, a close frame, a batch) may
+ * be written in between. */
+
+/* The bytes of message m on this connection (its plain or its compressed frame): the same
+ * bytes every time for one message and connection, which is what makes *off meaningful. */
+typedef const unsigned char *(*gw_outq_frame_fn)(void *ctx, gw_msg *m, size_t *len);
+/* Like writev(2) on a non-blocking socket: bytes taken (> 0), or -1 with errno (EAGAIN,
+ * EWOULDBLOCK, EINTR: nothing taken, try when writable; anything else: the socket failed). */
+typedef ssize_t (*gw_outq_writev_fn)(void *ctx, const struct iovec *iov, int iovcnt);
+
+/* Frames gathered in one write call at most. */
+#define GW_OUTQ_IOV 64
+
+typedef enum {
+    GW_OUTQ_W_DONE = 0,   /* everything offered was taken */
+    GW_OUTQ_W_FULL = 1,   /* the kernel took less: write again when writable */
+    GW_OUTQ_W_ERROR = -1, /* the socket failed (errno) */
+} gw_outq_wstatus;
+
+/* One write call: the oldest frames, from *off on, at most max_frames of them and about
+ * max_bytes (the first frame goes in part if it is larger; a later one only if it fits).
+ * Pops nothing: *done is the number of oldest frames now completely written (the caller pops
+ * and counts them), *off how much of the next one is. */
+gw_outq_wstatus gw_outq_write(const gw_outq *q, uint32_t *off, uint32_t max_frames,
+                              size_t max_bytes, gw_outq_frame_fn frame, gw_outq_writev_fn write,
+                              void *ctx, uint32_t *done);
 
 #endif

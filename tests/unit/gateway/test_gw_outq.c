@@ -1,5 +1,7 @@
 /* Unit tests: per-connection outbound queue bounds and shared messages (gw_outq). */
 #include <check.h>
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,7 +57,7 @@ START_TEST(fifo_and_refcount)
         snprintf(t, sizeof(t), "m%d", i);
         m[i] = gw_msg_new(t, strlen(t), i);
         ck_assert_ptr_nonnull(m[i]);
-        ck_assert_int_eq(gw_outq_push(&q, m[i], 1 << 20), GW_OUTQ_OK);
+        ck_assert_int_eq(gw_outq_push(&q, m[i], 1 << 20, 0), GW_OUTQ_OK);
         ck_assert_uint_eq(m[i]->refs, 2);
     }
     for (int i = 0; i < 10; i++) {
@@ -78,9 +80,9 @@ START_TEST(byte_bound)
     char payload[400];
     memset(payload, 'x', sizeof(payload));
     gw_msg *m = gw_msg_new(payload, sizeof(payload), 0);
-    ck_assert_int_eq(gw_outq_push(&q, m, 1000), GW_OUTQ_OK);
-    ck_assert_int_eq(gw_outq_push(&q, m, 1000), GW_OUTQ_OK);
-    ck_assert_int_eq(gw_outq_push(&q, m, 1000), GW_OUTQ_FULL);
+    ck_assert_int_eq(gw_outq_push(&q, m, 1000, 0), GW_OUTQ_OK);
+    ck_assert_int_eq(gw_outq_push(&q, m, 1000, 0), GW_OUTQ_OK);
+    ck_assert_int_eq(gw_outq_push(&q, m, 1000, 0), GW_OUTQ_FULL);
     ck_assert_uint_eq(m->refs, 3);
     gw_outq_clear(&q);
     ck_assert_uint_eq(m->refs, 1);
@@ -96,8 +98,8 @@ START_TEST(first_message_always_fits)
     char *big = calloc(1, 5000);
     gw_msg *m = gw_msg_new(big, 5000, 0);
     free(big);
-    ck_assert_int_eq(gw_outq_push(&q, m, 1000), GW_OUTQ_OK);
-    ck_assert_int_eq(gw_outq_push(&q, m, 1000), GW_OUTQ_FULL);
+    ck_assert_int_eq(gw_outq_push(&q, m, 1000, 0), GW_OUTQ_OK);
+    ck_assert_int_eq(gw_outq_push(&q, m, 1000, 0), GW_OUTQ_FULL);
     gw_outq_clear(&q);
     gw_msg_unref(m);
 }
@@ -112,7 +114,7 @@ START_TEST(wraps_around)
     int pushed = 0, popped = 0;
     for (int round = 0; round < 100; round++) {
         for (int i = 0; i < 3; i++, pushed++)
-            ck_assert_int_eq(gw_outq_push(&q, m, 1 << 20), GW_OUTQ_OK);
+            ck_assert_int_eq(gw_outq_push(&q, m, 1 << 20, 0), GW_OUTQ_OK);
         for (int i = 0; i < 2; i++, popped++)
             gw_outq_pop(&q);
     }
@@ -120,6 +122,247 @@ START_TEST(wraps_around)
     gw_outq_clear(&q);
     ck_assert_uint_eq(m->refs, 1);
     gw_msg_unref(m);
+}
+END_TEST
+
+
+/* ---- gw_outq_write: partial writes ----
+ * A fake socket that takes at most `chunk` bytes per call and at most `room` bytes in all
+ * before it reports EAGAIN (a full send buffer), recording what it took, so the byte stream
+ * the client would read can be compared with the frames queued. */
+typedef struct fake_sock {
+    unsigned char wire[1 << 16];
+    size_t len;
+    size_t chunk;
+    size_t room;
+    int calls;
+    int fail_errno; /* nonzero: every call fails with it */
+} fake_sock;
+
+static const unsigned char *plain_frame(void *ctx, gw_msg *m, size_t *len)
+{
+    (void)ctx;
+    return gw_msg_frame(m, len);
+}
+
+static ssize_t fake_writev(void *ctx, const struct iovec *iov, int iovcnt)
+{
+    fake_sock *f = ctx;
+    f->calls++;
+    ck_assert_int_le(iovcnt, GW_OUTQ_IOV);
+    if (f->fail_errno) {
+        errno = f->fail_errno;
+        return -1;
+    }
+    size_t can = f->chunk < f->room ? f->chunk : f->room;
+    if (!can) {
+        errno = EAGAIN;
+        return -1;
+    }
+    size_t took = 0;
+    for (int i = 0; i < iovcnt && took < can; i++) {
+        size_t n = iov[i].iov_len < can - took ? iov[i].iov_len : can - took;
+        memcpy(f->wire + f->len, iov[i].iov_base, n);
+        f->len += n;
+        took += n;
+    }
+    f->room -= took;
+    return (ssize_t)took;
+}
+
+/* Queues n frames "frame-<i>-<padding>" of growing sizes; expected: their bytes end to end. */
+static size_t fill(gw_outq *q, int n, unsigned char *expected)
+{
+    size_t len = 0;
+    char payload[300];
+    for (int i = 0; i < n; i++) {
+        int plen = snprintf(payload, sizeof(payload), "frame-%d-", i);
+        memset(payload + plen, 'a' + i % 26, (size_t)(i * 7 % 200));
+        plen += i * 7 % 200;
+        gw_msg *m = gw_msg_new(payload, (size_t)plen, 0);
+        ck_assert_ptr_nonnull(m);
+        ck_assert_int_eq(gw_outq_push(q, m, 1 << 20, 1000 + i), GW_OUTQ_OK);
+        size_t flen;
+        const unsigned char *f = gw_msg_frame(m, &flen);
+        memcpy(expected + len, f, flen);
+        len += flen;
+        gw_msg_unref(m);
+    }
+    return len;
+}
+
+/* Frames' lengths from the expected stream (2- or 4-byte headers here). */
+static size_t complete_bytes(const unsigned char *expected, uint32_t frames)
+{
+    size_t at = 0;
+    for (uint32_t i = 0; i < frames; i++) {
+        size_t plen = expected[at + 1] & 0x7f, hdr = 2;
+        if (plen == 126) {
+            plen = (size_t)expected[at + 2] << 8 | expected[at + 3];
+            hdr = 4;
+        }
+        at += hdr + plen;
+    }
+    return at;
+}
+
+/* The kernel takes a few bytes at a time, the buffer fills now and then, and each call
+ * offers at most max_bytes: every write continues exactly where the last stopped, frames
+ * come out whole and in order, *done counts exactly the frames that are complete and the
+ * queue times come out with them. */
+START_TEST(write_continues_from_offset)
+{
+    static const size_t chunks[] = {1, 3, 7, 64, 1000, 1 << 20};
+    static const size_t budgets[] = {1, 5, 100, 16384};
+    for (size_t ci = 0; ci < sizeof(chunks) / sizeof(chunks[0]); ci++) {
+        for (size_t bi = 0; bi < sizeof(budgets) / sizeof(budgets[0]); bi++) {
+            gw_outq q;
+            memset(&q, 0, sizeof(q));
+            static unsigned char expected[1 << 16];
+            size_t total = fill(&q, 150, expected);
+            static fake_sock f;
+            memset(&f, 0, sizeof(f));
+            f.chunk = chunks[ci];
+            uint32_t off = 0, popped = 0;
+            int calls = 0;
+            while (!gw_outq_empty(&q)) {
+                if (!f.room)
+                    f.room = 97; /* the "socket" drains this much when writeable again */
+                uint32_t done;
+                gw_outq_wstatus st = gw_outq_write(&q, &off, UINT32_MAX, budgets[bi],
+                                                   plain_frame, fake_writev, &f, &done);
+                ck_assert_int_ne(st, GW_OUTQ_W_ERROR);
+                for (uint32_t i = 0; i < done; i++, popped++) {
+                    ck_assert_int_eq(gw_outq_queued_us(&q, 0), 1000 + (int64_t)popped);
+                    gw_outq_pop(&q);
+                }
+                /* on the wire: exactly the done frames and off bytes of the next */
+                ck_assert_uint_eq(f.len, complete_bytes(expected, popped) + off);
+                ck_assert_int_lt(++calls, 1000000);
+            }
+            ck_assert_uint_eq(popped, 150);
+            ck_assert_uint_eq(off, 0);
+            ck_assert_uint_eq(f.len, total);
+            ck_assert_mem_eq(f.wire, expected, total);
+            gw_outq_clear(&q);
+        }
+    }
+}
+END_TEST
+
+/* One call: at most max_frames frames (a batching client's lone frame), at most GW_OUTQ_IOV,
+ * and about max_bytes (the first frame in part if it is larger, a later one only whole). */
+START_TEST(write_limits)
+{
+    gw_outq q;
+    memset(&q, 0, sizeof(q));
+    static unsigned char expected[1 << 16];
+    size_t total = fill(&q, 150, expected);
+    static fake_sock f;
+    memset(&f, 0, sizeof(f));
+    f.chunk = f.room = 1 << 20;
+    uint32_t off = 0, done;
+    ck_assert_int_eq(gw_outq_write(&q, &off, 1, 1 << 20, plain_frame, fake_writev, &f, &done),
+                     GW_OUTQ_W_DONE);
+    ck_assert_uint_eq(done, 1);
+    gw_outq_pop(&q);
+    ck_assert_int_eq(gw_outq_write(&q, &off, UINT32_MAX, 1 << 20, plain_frame, fake_writev, &f,
+                                   &done), GW_OUTQ_W_DONE);
+    ck_assert_uint_eq(done, GW_OUTQ_IOV);
+    for (uint32_t i = 0; i < done; i++)
+        gw_outq_pop(&q);
+    /* a budget smaller than the next frame: part of it, offset kept, not complete */
+    size_t next;
+    gw_msg_frame(gw_outq_peek(&q), &next);
+    ck_assert_uint_gt(next, 3);
+    ck_assert_int_eq(gw_outq_write(&q, &off, UINT32_MAX, 3, plain_frame, fake_writev, &f, &done),
+                     GW_OUTQ_W_DONE);
+    ck_assert_uint_eq(done, 0);
+    ck_assert_uint_eq(off, 3);
+    /* a budget that ends inside the second frame: the first (its rest) only */
+    ck_assert_int_eq(gw_outq_write(&q, &off, UINT32_MAX, next - 3 + 1, plain_frame, fake_writev,
+                                   &f, &done), GW_OUTQ_W_DONE);
+    ck_assert_uint_eq(done, 1);
+    ck_assert_uint_eq(off, 0);
+    gw_outq_pop(&q);
+    while (!gw_outq_empty(&q)) {
+        ck_assert_int_eq(gw_outq_write(&q, &off, UINT32_MAX, 1 << 20, plain_frame, fake_writev,
+                                       &f, &done), GW_OUTQ_W_DONE);
+        for (uint32_t i = 0; i < done; i++)
+            gw_outq_pop(&q);
+    }
+    ck_assert_uint_eq(f.len, total);
+    ck_assert_mem_eq(f.wire, expected, total);
+    gw_outq_clear(&q);
+}
+END_TEST
+
+/* EAGAIN: nothing taken, offset kept; another error: reported as such. */
+START_TEST(write_full_and_error)
+{
+    gw_outq q;
+    memset(&q, 0, sizeof(q));
+    static unsigned char expected[1 << 16];
+    fill(&q, 3, expected);
+    static fake_sock f;
+    memset(&f, 0, sizeof(f));
+    f.chunk = 5;
+    f.room = 5;
+    uint32_t off = 0, done;
+    ck_assert_int_eq(gw_outq_write(&q, &off, UINT32_MAX, 1 << 20, plain_frame, fake_writev, &f, &done),
+                     GW_OUTQ_W_FULL);
+    ck_assert_uint_eq(done, 0);
+    ck_assert_uint_eq(off, 5);
+    ck_assert_int_eq(gw_outq_write(&q, &off, UINT32_MAX, 1 << 20, plain_frame, fake_writev, &f, &done),
+                     GW_OUTQ_W_FULL);
+    ck_assert_uint_eq(done, 0);
+    ck_assert_uint_eq(off, 5);
+    f.fail_errno = ECONNRESET;
+    ck_assert_int_eq(gw_outq_write(&q, &off, UINT32_MAX, 1 << 20, plain_frame, fake_writev, &f, &done),
+                     GW_OUTQ_W_ERROR);
+    ck_assert_uint_eq(off, 5);
+    gw_outq_clear(&q);
+}
+END_TEST
+
+/* A batch the kernel took part of: its rest replaces the frames it held at the head, keeps
+ * the oldest one's queue time, is written as raw bytes, and the bytes are accounted. */
+START_TEST(replace_head_with_raw_rest)
+{
+    gw_outq q;
+    memset(&q, 0, sizeof(q));
+    static unsigned char expected[1 << 16];
+    fill(&q, 5, expected);
+    size_t bytes_before = q.bytes;
+    size_t b0 = gw_outq_at(&q, 0)->len, b1 = gw_outq_at(&q, 1)->len,
+           b2 = gw_outq_at(&q, 2)->len;
+    gw_msg *rest = gw_msg_new_raw("RESTBYTES", 9);
+    ck_assert_ptr_nonnull(rest);
+    ck_assert(gw_msg_is_raw(rest));
+    ck_assert_int_eq(gw_outq_replace_head(&q, 3, rest, 1000), 0);
+    gw_msg_unref(rest);
+    ck_assert_uint_eq(q.count, 3);
+    ck_assert_uint_eq(q.bytes, bytes_before - b0 - b1 - b2 + 9);
+    ck_assert_int_eq(gw_outq_queued_us(&q, 0), 1000);
+    ck_assert_int_eq(gw_outq_queued_us(&q, 1), 1003);
+    size_t flen;
+    const unsigned char *f = gw_msg_frame(gw_outq_peek(&q), &flen);
+    ck_assert_uint_eq(flen, 9);
+    ck_assert_mem_eq(f, "RESTBYTES", 9);
+    /* every message: all but the rest dropped from the tail */
+    gw_outq_truncate(&q, 1);
+    ck_assert_uint_eq(q.count, 1);
+    ck_assert_uint_eq(q.bytes, 9);
+    ck_assert(gw_msg_is_raw(gw_outq_peek(&q)));
+    /* a queue emptied by the replacement (and its grown ring freed) still takes the rest */
+    gw_outq_clear(&q);
+    fill(&q, 9, expected);
+    rest = gw_msg_new_raw("x", 1);
+    ck_assert_int_eq(gw_outq_replace_head(&q, 9, rest, 7), 0);
+    gw_msg_unref(rest);
+    ck_assert_uint_eq(q.count, 1);
+    ck_assert_uint_eq(q.bytes, 1);
+    gw_outq_clear(&q);
 }
 END_TEST
 
@@ -132,6 +375,10 @@ int main(void)
     tcase_add_test(tc, first_message_always_fits);
     tcase_add_test(tc, wraps_around);
     tcase_add_test(tc, frame_header_built_once);
+    tcase_add_test(tc, write_continues_from_offset);
+    tcase_add_test(tc, write_limits);
+    tcase_add_test(tc, write_full_and_error);
+    tcase_add_test(tc, replace_head_with_raw_rest);
     suite_add_tcase(s, tc);
     return wsg_check_run(s);
 }
