@@ -155,32 +155,12 @@ static void drop_queue(gw_node *n, gw_conn *c)
 {
     size_t before = c->q.bytes;
     gw_outq_clear(&c->q);
-    c->wr_off = 0;
     account(n, c, before);
 }
 
-/* How long a slow consumer cut in the middle of a frame may take to make room for its rest. */
-#define GW_CONN_SLOW_STUCK_US 10000000
-
-/* The kernel has part of the oldest queued frame (or it is a batch's raw rest): the rest must
- * go before anything else can, our frames, a ping or a close frame. */
-static int started(const gw_conn *c)
-{
-    gw_msg *head = gw_outq_peek(&c->q);
-    return c->wr_off || (head && gw_msg_is_raw(head));
-}
-
-/* Drops what is queued but a started frame. */
-static void drop_unstarted(gw_node *n, gw_conn *c)
-{
-    if (!started(c)) {
-        drop_queue(n, c);
-        return;
-    }
-    size_t before = c->q.bytes;
-    gw_outq_truncate(&c->q, 1);
-    account(n, c, before);
-}
+/* How long a slow consumer may take to read the rest of a frame lws holds before its close
+ * frame can go; then it is dropped without one. */
+#define GW_CONN_SLOW_CLOSE_US 10000000
 
 /* Drops what the client has not read and closes with 4008: it resumes from its position. */
 static void slow_consumer(gw_node *n, gw_conn *c, const char *why)
@@ -188,13 +168,13 @@ static void slow_consumer(gw_node *n, gw_conn *c, const char *why)
     wsg_metrics_add(&n->metrics, GW_M_SLOW_CONSUMERS, 1);
     wsg_info("slow_consumer", "conn=%llu user=\"%s\" queued_bytes=%zu reason=%s",
              (unsigned long long)c->id, c->user, c->q.bytes, why);
-    drop_unstarted(n, c);
+    drop_queue(n, c);
     gw_conn_close(c, 4008, "slow consumer", GW_M_CLOSED_SLOW_CONSUMER);
-    /* The rest of a started frame goes to lws at the next writeable callback, the close frame
-     * behind it (on_writeable); a client that never reads again is dropped after
-     * GW_CONN_SLOW_STUCK_US (gw_conn_idle_check). */
-    if (started(c) && !c->close_by_us)
-        c->close_by_us = wsg_mono_us() + GW_CONN_SLOW_STUCK_US;
+    /* The close frame follows the rest of a frame lws may hold for it (rest_to_lws), which
+     * needs the client to read; one that does not is dropped at this deadline
+     * (gw_conn_idle_check). */
+    if (!c->close_by_us)
+        c->close_by_us = wsg_mono_us() + GW_CONN_SLOW_CLOSE_US;
 }
 
 /* ---- the sweep: writing at the end of the worker's turn ----
@@ -1043,14 +1023,11 @@ static void written(gw_worker *w, gw_conn *c, uint32_t count, int each_frame)
         gw_msg *m = gw_outq_peek(&c->q);
         int64_t at = gw_outq_queued_us(&c->q, 0);
         gw_metrics_stage(gw_worker_metrics(w), GW_STAGE_SOCKET, mono_us > at ? mono_us - at : 0);
-        /* a batch's rest was counted with the messages it holds (write_batch) */
-        if (!gw_msg_is_raw(m)) {
-            gw_metrics_sent(&n->metrics, m, now_us);
-            if (each_frame && (c->flags & GW_CONN_F_Z) && m->zstate == GW_MSG_Z_BUILT &&
-                m->len >= (uint64_t)n->cfg->compression_min_bytes) {
-                zin += m->len;
-                zout += m->zlen;
-            }
+        gw_metrics_sent(&n->metrics, m, now_us);
+        if (each_frame && (c->flags & GW_CONN_F_Z) && m->zstate == GW_MSG_Z_BUILT &&
+            m->len >= (uint64_t)n->cfg->compression_min_bytes) {
+            zin += m->len;
+            zout += m->zlen;
         }
         gw_outq_pop(&c->q);
     }
@@ -1097,12 +1074,27 @@ static ssize_t wctx_writev(void *ctx, const struct iovec *iov, int iovcnt)
     return took;
 }
 
-/* For a batching client with several frames queued (none started): one batch frame holding
- * as many of them as fit in GW_BATCH_MAX, compressed for this connection alone when it is big
- * enough (a batch is this connection's own, so it cannot be shared). What the kernel does not
- * take of it stays queued in their place as a raw rest (gw_msg_new_raw), written before
- * anything else. Returns the frames it held (the queue moved on), 0 when fewer than two fit
- * (the first then goes on its own) or the kernel took nothing (*full set), -1 on error. */
+/* The kernel took part of a frame: lws gets the rest (LWS_WRITE_RAW, no header of its own),
+ * keeps what the socket does not take and sends it on POLLOUT before anything else, its own
+ * pong or close frame included, and only then calls the writeable callback again. That is
+ * the one lws_write outside the writeable callback, and the reason for it: a control frame
+ * lws writes by itself (the pong to a client's ping) must never land inside one of ours,
+ * and only lws knows when it writes one. Rare: the direct writes ask poll(2) every
+ * GW_WRITE_BATCH bytes. 0, or -1 when lws failed (the connection is lost). */
+static int rest_to_lws(gw_conn *c, const unsigned char *rest, size_t len)
+{
+    if (lws_write(c->wsi, (unsigned char *)rest, len, LWS_WRITE_RAW) < (int)len) {
+        wsg_debug("write_failed", "conn=%llu", (unsigned long long)c->id);
+        return -1;
+    }
+    return 0;
+}
+
+/* For a batching client with several frames queued: one batch frame holding as many of them
+ * as fit in GW_BATCH_MAX, compressed for this connection alone when it is big enough (a batch
+ * is this connection's own, so it cannot be shared). What the kernel does not take of it goes
+ * to lws (rest_to_lws). Returns the frames it held (the queue moved on), 0 when fewer than two
+ * fit (the first then goes on its own) or the kernel took nothing (*full set), -1 on error. */
 static int write_batch(gw_worker *w, gw_conn *c, wctx *x, int *full)
 {
     gw_node *n = gw_worker_node(w);
@@ -1116,7 +1108,7 @@ static int write_batch(gw_worker *w, gw_conn *c, wctx *x, int *full)
     uint32_t count = 0;
     while (count < c->q.count) {
         gw_msg *m = gw_outq_at(&c->q, count);
-        if (gw_msg_is_raw(m) || gw_batch_add(&b, gw_msg_payload(m), m->len))
+        if (gw_batch_add(&b, gw_msg_payload(m), m->len))
             break;
         count++;
     }
@@ -1146,23 +1138,8 @@ static int write_batch(gw_worker *w, gw_conn *c, wctx *x, int *full)
         return 0; /* nothing taken: built again next time, perhaps with more */
     }
     if ((size_t)took < total) {
-        gw_msg *rest = gw_msg_new_raw(payload - h + took, total - (size_t)took);
-        if (!rest) {
-            wsg_metrics_add(&n->metrics, GW_M_DROPPED_NOMEM, 1);
-            return -1; /* half a frame on the wire and no way to finish it */
-        }
-        /* The messages it holds are counted now: their rest is not a message of its own. */
-        int64_t now_us = wsg_now_us();
-        for (uint32_t i = 0; i < count; i++)
-            gw_metrics_sent(&n->metrics, gw_outq_at(&c->q, i), now_us);
-        size_t before = c->q.bytes;
-        int bad = gw_outq_replace_head(&c->q, count, rest, gw_outq_queued_us(&c->q, 0));
-        gw_msg_unref(rest);
-        if (bad) {
-            wsg_metrics_add(&n->metrics, GW_M_DROPPED_NOMEM, 1);
+        if (rest_to_lws(c, payload - h + took, total - (size_t)took))
             return -1;
-        }
-        account(n, c, before);
         *full = 1;
     }
     wsg_metrics_add(&n->metrics, GW_M_BATCH_FRAMES, 1);
@@ -1170,8 +1147,7 @@ static int write_batch(gw_worker *w, gw_conn *c, wctx *x, int *full)
         wsg_metrics_add(&n->metrics, GW_M_COMPRESSION_BYTES_IN, (int64_t)plen);
         wsg_metrics_add(&n->metrics, GW_M_COMPRESSION_BYTES_OUT, (int64_t)wlen);
     }
-    if ((size_t)took == total)
-        written(w, c, count, 0);
+    written(w, c, count, 0);
     return (int)count;
 }
 
@@ -1198,8 +1174,7 @@ static int flush(gw_worker *w, gw_conn *c, int in_callback)
     while (!gw_outq_empty(&c->q) && !full) {
         int batching = c->flags & GW_CONN_F_BATCH;
         int64_t delay_ms = n->cfg->batch_delay_ms;
-        int fresh = !started(c);
-        if (batching && fresh && delay_ms > 0 && c->q.count == 1 && c->state == GW_CONN_OPEN) {
+        if (batching && delay_ms > 0 && c->q.count == 1 && c->state == GW_CONN_OPEN) {
             /* A lone frame may wait WSGATE_BATCH_DELAY for company (the worker's hold list
              * says when it is over: no timer per connection). */
             if (c->hold == GW_CONN_HOLD_WAITING)
@@ -1222,7 +1197,7 @@ static int flush(gw_worker *w, gw_conn *c, int in_callback)
             c->unpolled = 0;
         }
         size_t budget = GW_WRITE_BATCH - c->unpolled;
-        if (batching && fresh && c->q.count > 1) {
+        if (batching && c->q.count > 1) {
             int r = write_batch(w, c, &x, &full);
             if (r < 0)
                 return -1;
@@ -1230,14 +1205,23 @@ static int flush(gw_worker *w, gw_conn *c, int in_callback)
                 continue;
         }
         uint32_t done;
-        gw_outq_wstatus st = gw_outq_write(&c->q, &c->wr_off, batching ? 1 : UINT32_MAX,
-                                           budget, wctx_frame, wctx_writev, &x, &done);
+        uint32_t off = 0;
+        gw_outq_wstatus st = gw_outq_write(&c->q, &off, batching ? 1 : UINT32_MAX, budget,
+                                           wctx_frame, wctx_writev, &x, &done);
         written(w, c, done, 1);
         if (st == GW_OUTQ_W_ERROR) {
             wsg_debug("write_failed", "conn=%llu errno=%d", (unsigned long long)c->id, errno);
             return -1;
         }
         full = st == GW_OUTQ_W_FULL;
+        if (off) {
+            size_t len;
+            const unsigned char *f = wctx_frame(&x, gw_outq_peek(&c->q), &len);
+            if (rest_to_lws(c, f + off, len - off))
+                return -1;
+            written(w, c, 1, 1);
+            full = 1;
+        }
     }
     if (full) {
         /* The queue bound is judged where the client had its chance to read: once the
@@ -1332,8 +1316,8 @@ void gw_conn_idle_check(gw_worker *w, gw_conn *c, int64_t now_mono_us)
         wsg_debug("close_order_flush_timeout", "conn=%llu queued_bytes=%zu",
                   (unsigned long long)c->id, c->q.bytes);
         c->close_by_us = 0;
-        if (started(c)) {
-            /* half a frame is out: no close frame can follow it, the connection is dropped */
+        if (lws_partial_buffered(c->wsi)) {
+            /* lws still holds the rest of one of our frames: no close frame can follow it */
             c->close_started = 1;
             lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
             return;
@@ -1368,11 +1352,11 @@ void gw_conn_idle_check(gw_worker *w, gw_conn *c, int64_t now_mono_us)
     }
 }
 
-/* A ping (lws_write) goes only between two of our frames, and only when lws holds nothing
- * of its own: it must not land inside a frame the kernel has taken part of. */
+/* A ping (lws_write) goes only between two of our frames: lws holds nothing of its own (the
+ * rest of a frame the kernel took part of goes to lws: rest_to_lws). */
 static int send_ping(struct lws *wsi, gw_conn *c)
 {
-    if (c->ping != 1 || started(c) || lws_partial_buffered(wsi))
+    if (c->ping != 1 || lws_partial_buffered(wsi))
         return 0;
     /* lws 4.1 hands a pong to the protocol only if it carries a payload. */
     unsigned char ping[LWS_PRE + 4] = {[LWS_PRE] = 'w', 's', 'g', 'p'};
@@ -1392,21 +1376,14 @@ static int on_writeable(gw_worker *w, struct lws *wsi, gw_conn *c)
     if (send_ping(wsi, c) < 0 || flush(w, c, 1) < 0 || send_ping(wsi, c) < 0)
         return -1;
     if (c->ping == 1)
-        lws_callback_on_writable(wsi); /* after the rest of a started frame */
-    if (c->state == GW_CONN_CLOSING && c->q.count == 1 && started(c)) {
-        /* Closing with nothing left but the rest of a started frame (a slow consumer, whose
-         * queue was dropped): lws takes it, keeps what the kernel does not, and sends the
-         * close frame after it, so the client finds its last frame whole and then the close. */
-        size_t len;
-        int z;
-        const unsigned char *f = frame_for(w, c, gw_outq_peek(&c->q), &len, &z);
-        size_t rest = len - c->wr_off;
-        if (lws_write(wsi, (unsigned char *)f + c->wr_off, rest, LWS_WRITE_RAW) < (int)rest)
-            return -1;
-        c->wr_off = 0;
-        written(w, c, 1, 1);
-    }
+        lws_callback_on_writable(wsi); /* after what lws still holds */
     if (c->state == GW_CONN_CLOSING && gw_outq_empty(&c->q)) {
+        if (lws_partial_buffered(wsi)) {
+            /* flush just gave lws the rest of a frame: the close frame goes after it, at the
+             * writeable callback lws makes once it is sent */
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
         const char *reason = c->close_reason ? c->close_reason : "";
         lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)reason,
                          strlen(reason));

@@ -75,9 +75,6 @@ typedef struct gw_conn {
      * sweep closes the connection with 4001 at exp + leeway. 32 bits fill the padding before
      * close_reason (valid until 2106). */
     uint32_t exp;
-    /* How much of the oldest queued frame the kernel has taken (gw_outq_write): until it is
-     * all gone nothing else may be written, not even a ping or the close frame. */
-    uint32_t wr_off;
     /* 1 + its place in the worker's list of connections to write at the end of this turn
      * (gw_conn.c's sweep); 0: not in it. */
     uint32_t sweep_pos;

@@ -67,16 +67,6 @@ gw_msg *gw_msg_new(const void *payload, size_t len, int64_t created_us)
     return gw_msg_new_in(payload, len, created_us, WSG_STREAM_NONE, NULL, 0, 0);
 }
 
-gw_msg *gw_msg_new_raw(const void *bytes, size_t len)
-{
-    gw_msg *m = gw_msg_new(bytes, len, 0);
-    if (m) {
-        m->hdr = 0;
-        m->zstate = GW_MSG_Z_PLAIN;
-    }
-    return m;
-}
-
 void gw_msg_unref(gw_msg *m)
 {
     if (m && --m->refs == 0) {
@@ -136,43 +126,12 @@ void gw_outq_pop(gw_outq *q)
     }
 }
 
-void gw_outq_truncate(gw_outq *q, uint32_t keep)
-{
-    while (q->count > keep) {
-        gw_msg *m = q->ring[(q->head + q->count - 1) % q->cap].m;
-        q->count--;
-        q->bytes -= m->len;
-        gw_msg_unref(m);
-    }
-}
-
 void gw_outq_clear(gw_outq *q)
 {
     while (q->count)
         gw_outq_pop(q);
     free(q->ring);
     memset(q, 0, sizeof(*q));
-}
-
-int gw_outq_replace_head(gw_outq *q, uint32_t count, gw_msg *raw, int64_t queued_us)
-{
-    /* Room first, so that a failure changes nothing: the popped entries free one slot at
-     * least when count > 0, but the ring itself may go away with the last of them. */
-    if (count == 0 && q->count == q->cap && grow(q))
-        return -1;
-    gw_msg_ref(raw);
-    for (uint32_t i = 0; i < count; i++)
-        gw_outq_pop(q);
-    if (q->count == q->cap && grow(q)) {
-        /* only when the pops emptied and freed the ring: a new one of four is all it takes */
-        gw_msg_unref(raw);
-        return -1;
-    }
-    q->head = (q->head + q->cap - 1) % q->cap;
-    q->ring[q->head] = (gw_outq_ent){raw, queued_us};
-    q->count++;
-    q->bytes += raw->len;
-    return 0;
 }
 
 gw_outq_wstatus gw_outq_write(const gw_outq *q, uint32_t *off, uint32_t max_frames,

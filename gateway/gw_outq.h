@@ -67,11 +67,6 @@ static inline const unsigned char *gw_msg_zframe(const gw_msg *m, size_t *len)
  * end (at most 10 bytes before it), with RSV1 (a permessage-deflate compressed message) when
  * compressed. Returns its length. */
 uint8_t gw_frame_header(unsigned char *end, uint64_t len, int compressed);
-/* A message whose bytes are the unsent rest of a frame a connection built for itself (a batch
- * frame the kernel took only part of): written as they are, never compressed, batched or
- * counted as a message again. hdr is 0 for these alone (a real frame has at least 2). */
-gw_msg *gw_msg_new_raw(const void *bytes, size_t len);
-static inline int gw_msg_is_raw(const gw_msg *m) { return m->hdr == 0; }
 static inline void gw_msg_ref(gw_msg *m) { m->refs++; }
 void gw_msg_unref(gw_msg *m);
 
@@ -115,22 +110,14 @@ static inline int64_t gw_outq_queued_us(const gw_outq *q, uint32_t i)
 }
 /* Drops the oldest message. */
 void gw_outq_pop(gw_outq *q);
-/* Drops the newest messages until at most keep are left. */
-void gw_outq_truncate(gw_outq *q, uint32_t keep);
 /* Drops everything and frees the ring. */
 void gw_outq_clear(gw_outq *q);
 static inline int gw_outq_empty(const gw_outq *q) { return q->count == 0; }
-/* Replaces the count oldest messages (count <= q->count) by raw (gw_msg_new_raw, taking a
- * reference of its own), queued at queued_us: what is left of a frame built from them. 0, or
- * -1 on allocation failure (nothing changed then). */
-int gw_outq_replace_head(gw_outq *q, uint32_t count, gw_msg *raw, int64_t queued_us);
-
 /* ---- writing a queue to a socket ----
  * A connection writes its queue's frames straight from their shared buffers with one
- * writev(2) for several of them. The kernel may take part of a frame: *off (the caller
- * keeps it, 0 for a fresh head) says how much of the oldest message's frame is gone, so the
- * next write continues exactly there and nothing else (a ping, a close frame, a batch) may
- * be written in between. */
+ * writev(2) for several of them. The kernel may take part of a frame: *off says how much of
+ * the oldest message's frame is gone (0 for a fresh head), so that the rest can be written
+ * exactly from there, before anything else (gw_conn hands it to lws). */
 
 /* The bytes of message m on this connection (its plain or its compressed frame): the same
  * bytes every time for one message and connection, which is what makes *off meaningful. */

@@ -325,47 +325,6 @@ START_TEST(write_full_and_error)
 }
 END_TEST
 
-/* A batch the kernel took part of: its rest replaces the frames it held at the head, keeps
- * the oldest one's queue time, is written as raw bytes, and the bytes are accounted. */
-START_TEST(replace_head_with_raw_rest)
-{
-    gw_outq q;
-    memset(&q, 0, sizeof(q));
-    static unsigned char expected[1 << 16];
-    fill(&q, 5, expected);
-    size_t bytes_before = q.bytes;
-    size_t b0 = gw_outq_at(&q, 0)->len, b1 = gw_outq_at(&q, 1)->len,
-           b2 = gw_outq_at(&q, 2)->len;
-    gw_msg *rest = gw_msg_new_raw("RESTBYTES", 9);
-    ck_assert_ptr_nonnull(rest);
-    ck_assert(gw_msg_is_raw(rest));
-    ck_assert_int_eq(gw_outq_replace_head(&q, 3, rest, 1000), 0);
-    gw_msg_unref(rest);
-    ck_assert_uint_eq(q.count, 3);
-    ck_assert_uint_eq(q.bytes, bytes_before - b0 - b1 - b2 + 9);
-    ck_assert_int_eq(gw_outq_queued_us(&q, 0), 1000);
-    ck_assert_int_eq(gw_outq_queued_us(&q, 1), 1003);
-    size_t flen;
-    const unsigned char *f = gw_msg_frame(gw_outq_peek(&q), &flen);
-    ck_assert_uint_eq(flen, 9);
-    ck_assert_mem_eq(f, "RESTBYTES", 9);
-    /* every message: all but the rest dropped from the tail */
-    gw_outq_truncate(&q, 1);
-    ck_assert_uint_eq(q.count, 1);
-    ck_assert_uint_eq(q.bytes, 9);
-    ck_assert(gw_msg_is_raw(gw_outq_peek(&q)));
-    /* a queue emptied by the replacement (and its grown ring freed) still takes the rest */
-    gw_outq_clear(&q);
-    fill(&q, 9, expected);
-    rest = gw_msg_new_raw("x", 1);
-    ck_assert_int_eq(gw_outq_replace_head(&q, 9, rest, 7), 0);
-    gw_msg_unref(rest);
-    ck_assert_uint_eq(q.count, 1);
-    ck_assert_uint_eq(q.bytes, 1);
-    gw_outq_clear(&q);
-}
-END_TEST
-
 int main(void)
 {
     Suite *s = suite_create("gw_outq");
@@ -378,7 +337,6 @@ int main(void)
     tcase_add_test(tc, write_continues_from_offset);
     tcase_add_test(tc, write_limits);
     tcase_add_test(tc, write_full_and_error);
-    tcase_add_test(tc, replace_head_with_raw_rest);
     suite_add_tcase(s, tc);
     return wsg_check_run(s);
 }
