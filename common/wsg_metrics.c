@@ -66,6 +66,8 @@ int wsg_metrics_init_hist(wsg_metrics *m, const wsg_metric_desc *desc,
     m->desc = desc;
     m->bounds = bounds;
     m->n = n;
+    m->nbuckets = nbuckets;
+    atomic_init(&m->shards, NULL);
     return 0;
 fail:
     wsg_metrics_free(m);
@@ -74,21 +76,90 @@ fail:
 
 void wsg_metrics_free(wsg_metrics *m)
 {
+    wsg_metrics_shard *s = m->vals ? atomic_load(&m->shards) : NULL;
+    while (s) {
+        wsg_metrics_shard *next = s->next;
+        free((void *)s->vals);
+        free(s);
+        s = next;
+    }
     free((void *)m->vals);
     free((void *)m->buckets);
     free(m->first_bucket);
     memset(m, 0, sizeof(*m));
 }
 
-void wsg_metrics_observe(wsg_metrics *m, size_t id, int64_t v)
+static size_t bucket_index(const wsg_metric_buckets *b, int64_t v)
 {
-    const wsg_metric_buckets *b = m->bounds[id];
     size_t i = 0;
     /* A dozen or so bounds: a linear scan touches one cache line and beats a search. */
     while (i < b->n && v > b->le[i])
         i++;
+    return i;
+}
+
+void wsg_metrics_observe(wsg_metrics *m, size_t id, int64_t v)
+{
+    size_t i = bucket_index(m->bounds[id], v);
     atomic_fetch_add_explicit(&m->buckets[m->first_bucket[id] + i], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&m->vals[id], v, memory_order_relaxed);
+}
+
+#define SHARD_LINE 64
+
+wsg_metrics_shard *wsg_metrics_shard_new(wsg_metrics *m)
+{
+    wsg_metrics_shard *s = calloc(1, sizeof(*s));
+    /* One block for values and buckets, whole cache lines, so that no line holds another
+     * shard's counts (or the shard header the scrape walks). */
+    size_t bytes = (m->n + m->nbuckets) * sizeof(int64_t);
+    bytes = (bytes + SHARD_LINE - 1) / SHARD_LINE * SHARD_LINE;
+    _Atomic int64_t *block = s ? aligned_alloc(SHARD_LINE, bytes ? bytes : SHARD_LINE) : NULL;
+    if (!block) {
+        free(s);
+        return NULL;
+    }
+    for (size_t i = 0; i < m->n + m->nbuckets; i++)
+        atomic_init(&block[i], 0);
+    s->vals = block;
+    s->buckets = block + m->n;
+    s->m = m;
+    s->next = atomic_load_explicit(&m->shards, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(&m->shards, &s->next, s, memory_order_release,
+                                                  memory_order_relaxed))
+        ;
+    return s;
+}
+
+void wsg_metrics_shard_observe(wsg_metrics_shard *s, size_t id, int64_t v)
+{
+    const wsg_metrics *m = s->m;
+    _Atomic int64_t *slot = &s->buckets[m->first_bucket[id] + bucket_index(m->bounds[id], v)];
+    atomic_store_explicit(slot, atomic_load_explicit(slot, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    wsg_metrics_shard_add(s, id, v);
+}
+
+static const wsg_metrics_shard *first_shard(const wsg_metrics *m)
+{
+    return atomic_load_explicit(&((wsg_metrics *)m)->shards, memory_order_acquire);
+}
+
+int64_t wsg_metrics_value(const wsg_metrics *m, size_t id)
+{
+    int64_t v = wsg_metrics_get(m, id);
+    for (const wsg_metrics_shard *s = first_shard(m); s; s = s->next)
+        v += atomic_load_explicit(&s->vals[id], memory_order_relaxed);
+    return v;
+}
+
+/* Bucket `slot` (an index into buckets) summed over the shared part and every shard. */
+static int64_t bucket_value(const wsg_metrics *m, size_t slot)
+{
+    int64_t v = atomic_load_explicit(&m->buckets[slot], memory_order_relaxed);
+    for (const wsg_metrics_shard *s = first_shard(m); s; s = s->next)
+        v += atomic_load_explicit(&s->buckets[slot], memory_order_relaxed);
+    return v;
 }
 
 int64_t wsg_metrics_count(const wsg_metrics *m, size_t id)
@@ -96,7 +167,7 @@ int64_t wsg_metrics_count(const wsg_metrics *m, size_t id)
     const wsg_metric_buckets *b = m->bounds[id];
     int64_t total = 0;
     for (size_t i = 0; i <= b->n; i++)
-        total += atomic_load_explicit(&m->buckets[m->first_bucket[id] + i], memory_order_relaxed);
+        total += bucket_value(m, m->first_bucket[id] + i);
     return total;
 }
 
@@ -159,7 +230,7 @@ static void render_histogram(const wsg_metrics *m, size_t id, wsg_buf *out)
     const char *l = d->labels && *d->labels ? d->labels : NULL;
     int64_t cum = 0;
     for (size_t i = 0; i <= b->n; i++) {
-        cum += atomic_load_explicit(&m->buckets[m->first_bucket[id] + i], memory_order_relaxed);
+        cum += bucket_value(m, m->first_bucket[id] + i);
         put_bucket_name(out, d);
         if (i < b->n)
             put_decimal(out, b->le[i], b->per_unit);
@@ -168,7 +239,7 @@ static void render_histogram(const wsg_metrics *m, size_t id, wsg_buf *out)
         wsg_buf_printf(out, "\"} %" PRId64 "\n", cum);
     }
     wsg_buf_printf(out, "%s_sum%s%s%s ", d->name, l ? "{" : "", l ? l : "", l ? "}" : "");
-    put_decimal(out, wsg_metrics_get(m, id), b->per_unit);
+    put_decimal(out, wsg_metrics_value(m, id), b->per_unit);
     wsg_buf_printf(out, "\n%s_count%s%s%s %" PRId64 "\n", d->name, l ? "{" : "", l ? l : "",
                    l ? "}" : "", cum);
 }
@@ -186,7 +257,7 @@ void wsg_metrics_render(const wsg_metrics *m, wsg_buf *out)
             render_histogram(m, i, out);
             continue;
         }
-        int64_t v = wsg_metrics_get(m, i);
+        int64_t v = wsg_metrics_value(m, i);
         if (d->labels && *d->labels)
             wsg_buf_printf(out, "%s{%s} %" PRId64 "\n", d->name, d->labels, v);
         else

@@ -53,6 +53,18 @@ static const int64_t latency_le_us[] = {500,    1000,    2500,    5000,    10000
 static const wsg_metric_buckets latency_buckets = {
     latency_le_us, sizeof(latency_le_us) / sizeof(latency_le_us[0]), 1000000};
 
+/* 50 us to 2.5 s: a stage is a queue inside one process; most waits are well under a ms,
+ * and one that takes seconds is an outage, which +Inf takes. */
+static const int64_t stage_le_us[] = {50,    100,    250,    500,    1000,    2500,   5000,  10000,
+                                      25000, 50000, 100000, 250000, 500000, 1000000, 2500000};
+static const wsg_metric_buckets stage_buckets = {
+    stage_le_us, sizeof(stage_le_us) / sizeof(stage_le_us[0]), 1000000};
+
+#define STAGE(label) \
+    {"wsgate_stage_latency_seconds", "stage=\"" label "\"", WSG_METRIC_HISTOGRAM, \
+     "Time an item spent in one stage of the process's pipeline, by stage (nats_to_worker: " \
+     "NATS callback to its worker's job; socket: frame queued to its last byte written)"}
+
 const wsg_metric_desc gw_metric_descs[GW_M__COUNT] = {
     [GW_M_COMPRESSION_BYTES_IN] = {"wsgate_compression_bytes_in_total", NULL, WSG_METRIC_COUNTER,
                                    "Payload bytes of frames written compressed, before "
@@ -173,11 +185,23 @@ const wsg_metric_desc gw_metric_descs[GW_M__COUNT] = {
     [GW_M_RPC_REJECTED] = RPC("rejected"),
     [GW_M_RPC_INFLIGHT] = {"wsgate_rpc_inflight", NULL, WSG_METRIC_GAUGE,
                            "Client RPCs waiting for their service's answer"},
+    [GW_M_STAGE_FIRST + GW_STAGE_NATS_TO_WORKER] = STAGE("nats_to_worker"),
+    [GW_M_STAGE_FIRST + GW_STAGE_SOCKET] = STAGE("socket"),
 };
 
 const wsg_metric_buckets *const gw_metric_buckets[GW_M__COUNT] = {
     [GW_M_DELIVERY_LATENCY] = &latency_buckets,
+    [GW_M_STAGE_FIRST + GW_STAGE_NATS_TO_WORKER] = &stage_buckets,
+    [GW_M_STAGE_FIRST + GW_STAGE_SOCKET] = &stage_buckets,
 };
+_Static_assert(GW_M_STAGE_LAST - GW_M_STAGE_FIRST + 1 == GW_STAGE__COUNT,
+               "one stage series per gw_stage");
+
+/* Set by each worker thread; a plain pointer read, cheaper than a lookup per frame. */
+static _Thread_local gw_metrics_shard *thread_shard;
+
+gw_metrics_shard *gw_metrics_thread_shard(void) { return thread_shard; }
+void gw_metrics_bind_thread(gw_metrics_shard *s) { thread_shard = s; }
 
 _Static_assert(GW_AUTH__COUNT == 11, "one auth failure series per gw_auth_result");
 _Static_assert(GW_ADMIT__COUNT == 5, "one limit series per gw_admit_result");
@@ -187,11 +211,19 @@ _Static_assert(GW_FRAME_ERROR == 9, "one inbound series per gw_frame_kind");
 void gw_metrics_sent(wsg_metrics *m, const gw_msg *msg, int64_t now_us)
 {
     size_t k = msg->kind < WSG_STREAM_KINDS ? msg->kind : WSG_STREAM_NONE;
+    int64_t lat = now_us > msg->created_us ? now_us - msg->created_us : 0;
+    gw_metrics_shard *s = thread_shard;
+    if (s && s->m == m) {
+        wsg_metrics_shard_add(s, GW_M_FRAMES_SENT_FIRST + k, 1);
+        wsg_metrics_shard_add(s, GW_M_BYTES_SENT_FIRST + k, (int64_t)msg->len);
+        if (msg->created_us > 0)
+            wsg_metrics_shard_observe(s, GW_M_DELIVERY_LATENCY, lat);
+        return;
+    }
     wsg_metrics_add(m, GW_M_FRAMES_SENT_FIRST + k, 1);
     wsg_metrics_add(m, GW_M_BYTES_SENT_FIRST + k, msg->len);
     if (msg->created_us > 0)
-        wsg_metrics_observe(m, GW_M_DELIVERY_LATENCY,
-                            now_us > msg->created_us ? now_us - msg->created_us : 0);
+        wsg_metrics_observe(m, GW_M_DELIVERY_LATENCY, lat);
 }
 
 int gw_metric_close_label(uint32_t code)

@@ -1,6 +1,10 @@
 /* gw_metrics: the gateway's time series. Ids index the descriptor table in gw_metrics.c; any
  * thread may bump them through wsg_metrics_add. What the hot paths count per frame goes
- * through the helpers at the end, which know which series a frame belongs to. */
+ * through the helpers at the end, which know which series a frame belongs to.
+ *
+ * Per-worker shards: each worker has a gw_metrics_shard (gw_worker_metrics(w), its own
+ * thread only) where what it counts per delivery and per frame goes without an atomic add on
+ * a line the other workers also bump; /metrics sums the shards, so the text is the same. */
 #ifndef GW_METRICS_H
 #define GW_METRICS_H
 #include "gw_admit.h"
@@ -84,8 +88,23 @@ typedef enum {
     GW_M_RPC_BAD_REPLY,
     GW_M_RPC_REJECTED,
     GW_M_RPC_INFLIGHT,          /* gauge: RPCs waiting for their service */
+    GW_M_STAGE_FIRST,           /* wsgate_stage_latency_seconds{stage}, one per gw_stage (us) */
+    GW_M_STAGE_LAST = GW_M_STAGE_FIRST + 1,
     GW_M__COUNT
 } gw_metric_id;
+
+/* The stages of wsgate_stage_latency_seconds{stage} this process observes. */
+typedef enum {
+    GW_STAGE_NATS_TO_WORKER, /* the NATS callback posted a delivery or channel item -> its
+                              * worker began the job (queue wait + wake-up) */
+    GW_STAGE_SOCKET,         /* a frame was queued on a connection -> its last byte was handed
+                              * to the kernel (once per frame per connection) */
+    GW_STAGE__COUNT
+} gw_stage;
+
+/* A worker's own counters (wsg_metrics_shard): gw_worker_metrics(w) gives it, and only that
+ * worker's thread may bump it. */
+typedef wsg_metrics_shard gw_metrics_shard;
 
 extern const wsg_metric_desc gw_metric_descs[GW_M__COUNT];
 /* The histograms' buckets, for wsg_metrics_init_hist. */
@@ -109,9 +128,34 @@ static inline gw_metric_id gw_metric_rejected(wsg_client_error e)
     return (gw_metric_id)(GW_M_REJECTED_FIRST + (int)e - 1);
 }
 
+/* One observation of stage st, in microseconds (below zero counts as zero), in the calling
+ * worker's shard s (gw_worker_metrics(w), on w's thread). */
+static inline void gw_metrics_stage(gw_metrics_shard *s, gw_stage st, int64_t us)
+{
+    wsg_metrics_shard_observe(s, GW_M_STAGE_FIRST + (size_t)st, us > 0 ? us : 0);
+}
+
+/* The shard of the worker whose thread this is (gw_metrics_bind_thread), NULL on any other
+ * thread: lets helpers that get only the node's wsg_metrics count in the worker's shard. */
+gw_metrics_shard *gw_metrics_thread_shard(void);
+/* Called once by a worker's thread when it starts. */
+void gw_metrics_bind_thread(gw_metrics_shard *s);
+
+/* One counter bump: into the calling worker's shard when m is its node's table (no atomic
+ * add), else into m's shared values. For the series bumped per delivery (GW_M_DELIVERIES). */
+static inline void gw_metrics_count(wsg_metrics *m, gw_metric_id id, int64_t v)
+{
+    gw_metrics_shard *s = gw_metrics_thread_shard();
+    if (s && s->m == m)
+        wsg_metrics_shard_add(s, id, v);
+    else
+        wsg_metrics_add(m, id, v);
+}
+
 /* One message written to a client's socket at now_us (wall clock): frames and payload bytes
  * by stream, and, when the message says when it entered the cluster, its delivery latency.
- * A latency below zero (clocks of two hosts disagree) counts as zero. */
+ * A latency below zero (clocks of two hosts disagree) counts as zero. Counted in the calling
+ * worker's shard (any other thread: in m's shared values). */
 void gw_metrics_sent(wsg_metrics *m, const gw_msg *msg, int64_t now_us);
 
 /* One client message of `len` bytes, classified (after the inbound rate limit). */

@@ -103,8 +103,8 @@ static void on_delivery(void *arg, const Wsgate__NodeDelivery *nd)
     gw_node *n = arg;
     unsigned nw = n->nworkers;
     size_t start[GW_WORKER_MAX + 1];
-    uint64_t *ids = NULL;
-    size_t ids_cap = 0;
+    uint64_t *ids = n->deliver_ids;
+    size_t ids_cap = n->deliver_ids_cap;
 
     for (size_t i = 0; i < nd->n_items; i++) {
         const Wsgate__NodeDelivery__Item *it = nd->items[i];
@@ -138,8 +138,8 @@ static void on_delivery(void *arg, const Wsgate__NodeDelivery *nd)
                 wsg_metrics_add(&n->metrics, GW_M_DROPPED_NOMEM, (int64_t)start[nw]);
                 continue;
             }
-            ids = tmp;
-            ids_cap = start[nw];
+            ids = n->deliver_ids = tmp;
+            ids_cap = n->deliver_ids_cap = start[nw];
         }
         size_t fill[GW_WORKER_MAX];
         memcpy(fill, start, nw * sizeof(size_t));
@@ -158,7 +158,6 @@ static void on_delivery(void *arg, const Wsgate__NodeDelivery *nd)
                 wsg_metrics_add(&n->metrics, GW_M_DROPPED_NOMEM, 1);
         }
     }
-    free(ids);
 }
 
 static void post_resync(gw_node *n)
@@ -235,6 +234,7 @@ static void node_free(gw_node *n)
     gw_auth_free(n->auth);
     gw_admit_free(n->admit);
     wsg_metrics_free(&n->metrics);
+    free(n->deliver_ids);
     if (n->unhandled_ok)
         gw_unhandled_destroy(&n->unhandled);
     free(n);

@@ -33,6 +33,11 @@ typedef struct gw_node {
     atomic_int draining;
     unsigned nworkers;
     gw_worker **workers;
+    /* on_delivery's scratch for ids bucketed by worker, kept between NATS messages so a
+     * delivery costs no allocation: only the node subscription's callback uses it, and
+     * nats.c never runs one subscription's callback on two threads at once. */
+    uint64_t *deliver_ids;
+    size_t deliver_ids_cap;
 } gw_node;
 
 /* Builds the node, opens the bus and starts the workers (listening). Returns NULL and fills

@@ -52,6 +52,8 @@ typedef struct gw_job {
     unsigned stream;
     uint32_t reqno;
     int64_t deadline_us;
+    int64_t posted_us;   /* JOB_DELIVER, JOB_CHANNEL: when posted (monotonic), for the
+                          * nats_to_worker stage */
     size_t n;
     const char *channel; /* JOB_CHANNEL: in the job's own memory, after ids */
     uint16_t close_code; /* JOB_CLOSE, with its reason in `channel`'s place */
@@ -82,6 +84,7 @@ struct gw_worker {
     pthread_mutex_t post_lock;
     int ctx_gone;
     wsg_queue inbox;
+    gw_metrics_shard *metrics; /* this worker's counters, summed into the node's /metrics */
 
     gw_conn *conns; /* uthash by id */
     gw_chidx *chidx; /* channel -> its subscribers among conns */
@@ -115,6 +118,7 @@ struct gw_worker {
 };
 
 gw_node *gw_worker_node(gw_worker *w) { return w->node; }
+gw_metrics_shard *gw_worker_metrics(gw_worker *w) { return w->metrics; }
 gw_chidx *gw_worker_chidx(gw_worker *w) { return w->chidx; }
 unsigned gw_worker_index(const gw_worker *w) { return w->idx; }
 unsigned char *gw_worker_write_buf(gw_worker *w) { return w->wbuf; }
@@ -244,6 +248,7 @@ int gw_worker_post_delivery(gw_worker *w, gw_msg *msg, int all, const uint64_t *
     }
     memset(job, 0, sizeof(*job));
     job->kind = JOB_DELIVER;
+    job->posted_us = wsg_mono_us();
     job->all = all;
     job->msg = msg;
     job->n = all ? 0 : n;
@@ -266,6 +271,7 @@ int gw_worker_post_channel(gw_worker *w, gw_msg *msg, const char *channel)
     }
     memset(job, 0, sizeof(*job));
     job->kind = JOB_CHANNEL;
+    job->posted_us = wsg_mono_us();
     job->msg = msg;
     memcpy((char *)job->ids, channel, len + 1);
     job->channel = (const char *)job->ids;
@@ -545,6 +551,7 @@ static void run_jobs(gw_worker *w)
         q = q->next;
         switch (job->kind) {
         case JOB_DELIVER:
+            gw_metrics_stage(w->metrics, GW_STAGE_NATS_TO_WORKER, wsg_mono_us() - job->posted_us);
             deliver(w, job);
             break;
         case JOB_DRAIN:
@@ -557,6 +564,7 @@ static void run_jobs(gw_worker *w)
             history_reply(w, job);
             break;
         case JOB_CHANNEL:
+            gw_metrics_stage(w->metrics, GW_STAGE_NATS_TO_WORKER, wsg_mono_us() - job->posted_us);
             gw_chan_deliver(w, job->channel, job->msg);
             break;
         case JOB_CLOSE:
@@ -746,6 +754,11 @@ gw_worker *gw_worker_new(gw_node *node, unsigned idx, char *err, size_t errlen)
      * ask for them without touching the URL. */
     w->protocols[1] = w->protocols[0];
     w->protocols[1].name = GW_HTTP_SUBPROTOCOL_BATCH;
+    /* The shard lives with the node's table (freed with it), so counts outlive the worker. */
+    if (!(w->metrics = wsg_metrics_shard_new(&node->metrics))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     if (cfg->compression && !(w->deflate = gw_deflate_new((int)cfg->compression_window_bits))) {
         snprintf(err, errlen, "out of memory");
         goto fail;
@@ -840,6 +853,7 @@ fail:
 static void *worker_main(void *arg)
 {
     gw_worker *w = arg;
+    gw_metrics_bind_thread(w->metrics);
     if (w->idx == 0)
         heartbeat_tick(&w->sul_heartbeat);
     budget_tick(&w->sul_budget);

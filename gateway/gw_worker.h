@@ -65,6 +65,9 @@ int gw_worker_post_resync(gw_worker *w);
 /* For the connections of this worker (gw_conn), on the worker's thread only. */
 typedef struct gw_conn gw_conn;
 gw_node *gw_worker_node(gw_worker *w);
+/* The worker's metric shard (gw_metrics.h: gw_metrics_stage, gw_metrics_count), for its own
+ * thread: e.g. gw_metrics_stage(gw_worker_metrics(w), GW_STAGE_SOCKET, us). */
+gw_metrics_shard *gw_worker_metrics(gw_worker *w);
 /* The worker's local subscriber index (gw_chidx: channel -> its gw_conns here). */
 struct gw_chidx *gw_worker_chidx(gw_worker *w);
 unsigned gw_worker_index(const gw_worker *w);

@@ -296,6 +296,150 @@ START_TEST(test_gateway_sent)
 }
 END_TEST
 
+/* Shards: counters, gauges and histograms bumped in several shards and in the shared part
+ * render as if all had been bumped in one place. */
+START_TEST(test_shard_sum)
+{
+    static const wsg_metric_desc descs[] = {
+        {"t_total", NULL, WSG_METRIC_COUNTER, "Count"},
+        {"t_level", NULL, WSG_METRIC_GAUGE, "Level"},
+        {"t_latency_seconds", NULL, WSG_METRIC_HISTOGRAM, "Latency"},
+    };
+    static const wsg_metric_buckets *const bounds[] = {NULL, NULL, &ms_buckets};
+    wsg_metrics one, sharded;
+    ck_assert_int_eq(wsg_metrics_init_hist(&one, descs, bounds, 3), 0);
+    ck_assert_int_eq(wsg_metrics_init_hist(&sharded, descs, bounds, 3), 0);
+    wsg_metrics_shard *sh[3];
+    for (int i = 0; i < 3; i++) {
+        sh[i] = wsg_metrics_shard_new(&sharded);
+        ck_assert_ptr_nonnull(sh[i]);
+        ck_assert(sh[i]->m == &sharded);
+        /* no cache line of one shard's counts is another's */
+        ck_assert_uint_eq((uintptr_t)sh[i]->vals % 64, 0);
+    }
+    static const int64_t obs[] = {0, 500, 501, 2500, 10000001, 7, 999};
+    for (size_t k = 0; k < sizeof(obs) / sizeof(obs[0]); k++) {
+        wsg_metrics_observe(&one, 2, obs[k]);
+        wsg_metrics_add(&one, 0, (int64_t)k + 1);
+        wsg_metrics_add(&one, 1, k % 2 ? -1 : 2);
+        /* spread over the shards, and the shared part for every fourth */
+        if (k % 4 == 3) {
+            wsg_metrics_observe(&sharded, 2, obs[k]);
+            wsg_metrics_add(&sharded, 0, (int64_t)k + 1);
+            wsg_metrics_add(&sharded, 1, k % 2 ? -1 : 2);
+        } else {
+            wsg_metrics_shard *s = sh[k % 3];
+            wsg_metrics_shard_observe(s, 2, obs[k]);
+            wsg_metrics_shard_add(s, 0, (int64_t)k + 1);
+            wsg_metrics_shard_add(s, 1, k % 2 ? -1 : 2);
+        }
+    }
+    ck_assert_int_eq(wsg_metrics_count(&sharded, 2), 7);
+    ck_assert_int_eq(wsg_metrics_value(&sharded, 0), 28);
+    ck_assert_int_eq(wsg_metrics_value(&sharded, 1), wsg_metrics_get(&one, 1));
+    ck_assert_int_eq(wsg_metrics_value(&sharded, 2), wsg_metrics_get(&one, 2));
+    ck_assert_int_lt(wsg_metrics_get(&sharded, 0), 28); /* the shared part alone */
+    char *a = render(&one), *b = render(&sharded);
+    ck_assert_str_eq(a, b);
+    ck_assert_double_eq(series_value(b, "t_latency_seconds_bucket{le=\"+Inf\"}"),
+                        series_value(b, "t_latency_seconds_count"));
+    free(a);
+    free(b);
+    wsg_metrics_free(&one);
+    wsg_metrics_free(&sharded); /* frees the shards too (ASan: no leak) */
+}
+END_TEST
+
+struct shard_thread {
+    wsg_metrics_shard *s;
+    int n;
+};
+
+static void *shard_bump(void *arg)
+{
+    struct shard_thread *t = arg;
+    for (int i = 0; i < t->n; i++) {
+        wsg_metrics_shard_add(t->s, 0, 1);
+        wsg_metrics_shard_observe(t->s, 1, i % 3000);
+    }
+    return NULL;
+}
+
+/* Each thread its own shard, a scrape while they run: the totals are exact at the end, and
+ * every rendering seen meanwhile keeps +Inf == count. */
+START_TEST(test_shard_threads)
+{
+    static const wsg_metric_desc descs[] = {
+        {"t_total", NULL, WSG_METRIC_COUNTER, "Count"},
+        {"t_latency_seconds", NULL, WSG_METRIC_HISTOGRAM, "Latency"},
+    };
+    static const wsg_metric_buckets *const bounds[] = {NULL, &ms_buckets};
+    wsg_metrics m;
+    ck_assert_int_eq(wsg_metrics_init_hist(&m, descs, bounds, 2), 0);
+    enum { T = 4, N = 200000 };
+    pthread_t th[T];
+    struct shard_thread arg[T];
+    for (int i = 0; i < T; i++) {
+        arg[i] = (struct shard_thread){wsg_metrics_shard_new(&m), N};
+        ck_assert_ptr_nonnull(arg[i].s);
+        ck_assert_int_eq(pthread_create(&th[i], NULL, shard_bump, &arg[i]), 0);
+    }
+    for (int k = 0; k < 20; k++) {
+        char *text = render(&m);
+        ck_assert_double_eq(series_value(text, "t_latency_seconds_bucket{le=\"+Inf\"}"),
+                            series_value(text, "t_latency_seconds_count"));
+        free(text);
+    }
+    for (int i = 0; i < T; i++)
+        pthread_join(th[i], NULL);
+    ck_assert_int_eq(wsg_metrics_value(&m, 0), (int64_t)T * N);
+    ck_assert_int_eq(wsg_metrics_count(&m, 1), (int64_t)T * N);
+    wsg_metrics_free(&m);
+}
+END_TEST
+
+/* The gateway's helpers count in the thread's bound shard, and the stage family renders. */
+START_TEST(test_gateway_shard)
+{
+    wsg_metrics m;
+    ck_assert_int_eq(wsg_metrics_init_hist(&m, gw_metric_descs, gw_metric_buckets, GW_M__COUNT),
+                     0);
+    gw_metrics_shard *s = wsg_metrics_shard_new(&m);
+    ck_assert_ptr_nonnull(s);
+    gw_msg *u = gw_msg_new("{\"type\":\"message\"}", 18, 1000000);
+    ck_assert_ptr_nonnull(u);
+    u->kind = WSG_STREAM_USER;
+    gw_metrics_bind_thread(s);
+    ck_assert(gw_metrics_thread_shard() == s);
+    gw_metrics_sent(&m, u, 1000000 + 1200);
+    gw_metrics_count(&m, GW_M_DELIVERIES, 2);
+    gw_metrics_stage(s, GW_STAGE_NATS_TO_WORKER, 40);
+    gw_metrics_stage(s, GW_STAGE_NATS_TO_WORKER, 3000);
+    gw_metrics_stage(s, GW_STAGE_SOCKET, -5); /* counted as 0 */
+    gw_metrics_bind_thread(NULL);
+    gw_metrics_sent(&m, u, 1000000 + 1200); /* not a worker thread: the shared part */
+    ck_assert_int_eq(wsg_metrics_get(&m, GW_M_FRAMES_SENT_FIRST + WSG_STREAM_USER), 1);
+    ck_assert_int_eq(wsg_metrics_value(&m, GW_M_FRAMES_SENT_FIRST + WSG_STREAM_USER), 2);
+    ck_assert_int_eq(wsg_metrics_get(&m, GW_M_DELIVERIES), 0);
+    ck_assert_int_eq(wsg_metrics_value(&m, GW_M_DELIVERIES), 2);
+    ck_assert_int_eq(wsg_metrics_count(&m, GW_M_DELIVERY_LATENCY), 2);
+    char *text = render(&m);
+    ck_assert_ptr_nonnull(strstr(text, "\nwsgate_deliveries_total 2\n"));
+    ck_assert_ptr_nonnull(strstr(text, "# TYPE wsgate_stage_latency_seconds histogram\n"));
+    ck_assert_double_eq(
+        series_value(text, "wsgate_stage_latency_seconds_bucket{stage=\"nats_to_worker\",le=\"0.00005\"}"), 1);
+    ck_assert_double_eq(
+        series_value(text, "wsgate_stage_latency_seconds_bucket{stage=\"nats_to_worker\",le=\"0.0025\"}"), 1);
+    ck_assert_double_eq(
+        series_value(text, "wsgate_stage_latency_seconds_bucket{stage=\"nats_to_worker\",le=\"+Inf\"}"), 2);
+    ck_assert_double_eq(series_value(text, "wsgate_stage_latency_seconds_count{stage=\"socket\"}"), 1);
+    ck_assert_ptr_nonnull(strstr(text, "\nwsgate_stage_latency_seconds_sum{stage=\"nats_to_worker\"} 0.00304\n"));
+    free(text);
+    gw_msg_unref(u);
+    wsg_metrics_free(&m);
+}
+END_TEST
+
 static Suite *metrics_suite(void)
 {
     Suite *s = suite_create("wsg_metrics");
@@ -304,11 +448,14 @@ static Suite *metrics_suite(void)
     tcase_add_test(t, test_histogram_units);
     tcase_add_test(t, test_histogram_rejected_tables);
     tcase_add_test(t, test_histogram_concurrent);
+    tcase_add_test(t, test_shard_sum);
+    tcase_add_test(t, test_shard_threads);
     suite_add_tcase(s, t);
     TCase *tt = tcase_create("tables");
     tcase_add_test(tt, test_gateway_table);
     tcase_add_test(tt, test_router_table);
     tcase_add_test(tt, test_gateway_sent);
+    tcase_add_test(tt, test_gateway_shard);
     suite_add_tcase(s, tt);
     return s;
 }
