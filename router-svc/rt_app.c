@@ -112,6 +112,7 @@ static void on_wake(void *arg)
     rt_members_resync_check(a->members);
     if (rt_members_loaded(a->members))
         drain_bus(a);
+    rt_jobs_appends_due(a->jobs); /* the window of the append call being collected */
     rt_status_gauges(a->status);
 }
 
@@ -135,11 +136,16 @@ static void appends_due(void *arg)
     rt_jobs_appends_due(a->jobs);
 }
 
+/* The append window: with no window, the loop's next turn (a message routed outside a bus
+ * drain); else the store thread's deadline, which wakes the loop (on_wake) on time without
+ * the spin of an lws timer below a millisecond. */
 static void arm_appends(void *arg, int64_t us)
 {
     rt_app *a = arg;
-    if (a->loop)
-        rt_loop_timer(a->loop, us, appends_due, a);
+    if (us <= 0 && a->loop)
+        rt_loop_timer(a->loop, 1, appends_due, a);
+    else if (us > 0 && a->ctx.store)
+        rt_store_wake_at(a->ctx.store, wsg_mono_us() + us);
 }
 
 static void wake_loop(void *arg)
