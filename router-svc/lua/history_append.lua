@@ -16,8 +16,8 @@
 --   (history_size, history_ttl), every other stream as the router's settings say; one call
 --   may append to streams of both.
 -- Returns: {epoch, the cluster-wide append count, each stream's seq (all messages' streams, in
---   argument order)}, the seq 0 for a 'k' stream whose name has no seen marker (P:seen:<user>, set by the registry scripts): nothing
---   is kept for it and no seq is used. Checking the marker here makes the check and the append
+--   argument order)}, the seq 0 for a 'k' stream whose name has no seen marker
+--   (P:seen:<user>, set by the registry scripts): nothing is kept for it and no seq is used. Checking the marker here makes the check and the append
 --   one step, whichever router runs it.
 -- Why the append count: P:appends counts every append call ever made; the caller passes the
 --   highest count it has been answered. A count at or below that one means Redis lost appends
