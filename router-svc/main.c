@@ -38,7 +38,7 @@ int main(int argc, char **argv)
     int rc = 1, signals = 0;
     wsg_metrics metrics;
     rt_app *app = NULL;
-    if (wsg_metrics_init(&metrics, rt_metric_descs, RT_M__COUNT)) {
+    if (wsg_metrics_init_hist(&metrics, rt_metric_descs, rt_metric_buckets, RT_M__COUNT)) {
         wsg_error("metrics_init_failed", NULL);
         rt_config_free(&cfg);
         return 1;

@@ -14,6 +14,7 @@
 #include "rt_jobs.h"
 #include "rt_loop.h"
 #include "rt_members.h"
+#include "rt_metrics.h"
 #include "rt_peers.h"
 #include "rt_script.h"
 #include "rt_status.h"
@@ -70,6 +71,7 @@ static void drain_bus(rt_app *a)
     rt_msg *m = rt_bus_take(a->ctx.bus);
     while (m) {
         rt_msg *next = m->q.next ? wsg_container_of(m->q.next, rt_msg, q) : NULL;
+        wsg_metrics_observe(a->ctx.m, RT_M_STAGE_ROUTER_INBOX, wsg_mono_us() - m->at_us);
         switch (m->kind) {
         case RT_MSG_CONN:
             rt_members_conn_event(a->members, m->msg);
@@ -98,6 +100,7 @@ static void drain_bus(rt_app *a)
             rt_ctx_flush_batches(&a->ctx);
         m = next;
     }
+    rt_jobs_appends_drained(a->jobs);
     rt_ctx_flush_batches(&a->ctx);
 }
 
@@ -109,6 +112,7 @@ static void on_wake(void *arg)
     rt_members_resync_check(a->members);
     if (rt_members_loaded(a->members))
         drain_bus(a);
+    rt_jobs_appends_due(a->jobs); /* the window of the append call being collected */
     rt_status_gauges(a->status);
 }
 
@@ -124,6 +128,24 @@ static void on_tick(void *arg)
     rt_quota_prune(a->ctx.quota, wsg_mono_us());
     rt_peers_announce(a->peers, 0);
     rt_status_gauges(a->status);
+}
+
+static void appends_due(void *arg)
+{
+    rt_app *a = arg;
+    rt_jobs_appends_due(a->jobs);
+}
+
+/* The append window: with no window, the loop's next turn (a message routed outside a bus
+ * drain); else the store thread's deadline, which wakes the loop (on_wake) on time without
+ * the spin of an lws timer below a millisecond. */
+static void arm_appends(void *arg, int64_t us)
+{
+    rt_app *a = arg;
+    if (us <= 0 && a->loop)
+        rt_loop_timer(a->loop, 1, appends_due, a);
+    else if (us > 0 && a->ctx.store)
+        rt_store_wake_at(a->ctx.store, wsg_mono_us() + us);
 }
 
 static void wake_loop(void *arg)
@@ -195,6 +217,7 @@ int rt_app_start(rt_app *a)
     a->loop = rt_loop_new(c->cfg->http_host, c->cfg->http_port, TICK_US, &hooks);
     if (!a->loop)
         return -1;
+    rt_jobs_set_timer(a->jobs, arm_appends, a);
     rt_store_cfg sc = {
         .addr = c->cfg->redis,
         .prefix = c->cfg->prefix,
@@ -264,6 +287,7 @@ void rt_app_free(rt_app *a)
     if (c->bus && a->peers)
         rt_peers_announce(a->peers, 1); /* the others forget this router at once */
     if (c->store) {
+        rt_jobs_flush_appends(a->jobs); /* the last appends reach Redis before it stops */
         rt_store_stop(c->store);
         if (c->bus)
             drain_store(a);

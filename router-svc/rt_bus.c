@@ -111,6 +111,7 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
     m->msg = msg;
     m->bytes = bytes;
     m->bus = b;
+    m->at_us = wsg_mono_us();
     atomic_fetch_add(&b->queued[cls], bytes);
     set_queued_gauge(b, cls);
     wsg_queue_push(&b->q, &m->q);

@@ -65,6 +65,7 @@ typedef struct rt_msg {
     natsMsg *msg;
     size_t bytes;  /* counted against its class's bound until freed */
     rt_bus *bus;
+    int64_t at_us; /* wsg_mono_us when NATS handed it over (the router_inbox stage) */
 } rt_msg;
 
 typedef struct rt_bus_cfg {

@@ -34,6 +34,10 @@ static size_t opts_for(void *cfg, wsg_opt *o)
          "how long a delivery is kept for resume"},
         {"WSGATE_HISTORY_PAGE", "history-page", WSG_OPT_INT, "100", 1, 10000, &c->history_page,
          "items per history reply, at most (a reply also stays under 900 KB)"},
+        {"WSGATE_HISTORY_BATCH_US", "history-batch-us", WSG_OPT_INT, "1000", 0, 2000,
+         &c->history_batch_us,
+         "microseconds a history append waits for others to share its Redis call, at most "
+         "(0: no waiting; appends already queued still share one)"},
         {"WSGATE_OFFLINE_UNKNOWN_USERS", "offline-unknown-users", WSG_OPT_BOOL, "false", 0, 0,
          &c->offline_unknown_users,
          "keep send_message for users with no connection within WSGATE_HISTORY_TTL (else error "

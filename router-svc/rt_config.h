@@ -31,6 +31,7 @@ typedef struct rt_config {
     int64_t history_max;    /* entries kept per stream */
     int64_t history_ttl_ms; /* a stream without appends for this long is gone */
     int64_t history_page;   /* items per HistoryReply, at most */
+    int64_t history_batch_us; /* an append waits this long for others to share its call */
     int offline_unknown_users;        /* keep send_message for users never seen within the TTL */
     int64_t offline_bytes_per_minute; /* per sending connection, for offline targets; 0: none */
     int64_t user_conn_limit;      /* connections per user, at most; 0: no limit */

@@ -33,6 +33,13 @@ void rt_ctx_flush_batches(rt_ctx *c)
         wsg_metrics_add(c->m, RT_M_INTERNAL_ERRORS, (int64_t)failed);
 }
 
+void rt_ctx_submit(rt_ctx *c, rt_store_op *op)
+{
+    if (c->flush_appends)
+        c->flush_appends(c->flush_appends_arg);
+    rt_store_submit(c->store, op);
+}
+
 void rt_ctx_shed(rt_ctx *c, rt_queue q)
 {
     rt_ctx_count(c, rt_metric_shed(q));

@@ -38,7 +38,15 @@ typedef struct rt_ctx {
     size_t njobs, jobs_bytes, reads_inflight;
     int64_t shed_logged_us;
     uint64_t shed_suppressed;
+    /* rt_jobs' append batch: handed to the store before any other op (rt_ctx_submit), so the
+     * store sees every op in the order the router made it, as without batching */
+    void (*flush_appends)(void *arg);
+    void *flush_appends_arg;
 } rt_ctx;
+
+/* Every op other than rt_jobs' appends goes to the store through here: the append batch being
+ * collected goes first. */
+void rt_ctx_submit(rt_ctx *c, rt_store_op *op);
 
 void rt_ctx_count(rt_ctx *c, size_t metric);
 /* Publishes the per-node batches (counting what could not be). */

@@ -167,7 +167,7 @@ void rt_hist_serve_request(rt_hist_serve *hs, const natsMsg *msg)
         return;
     }
     c->reads_inflight++;
-    rt_store_submit(c->store, op);
+    rt_ctx_submit(c, op);
 }
 
 /* ---- the rings ---- */
@@ -249,7 +249,7 @@ static void slot_load(ring_slot *slot)
         return; /* the next tick tries again */
     }
     slot->inflight = 1;
-    rt_store_submit(c->store, op);
+    rt_ctx_submit(c, op);
 }
 
 void rt_hist_serve_load_rings(rt_hist_serve *hs)

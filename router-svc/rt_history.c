@@ -78,6 +78,21 @@ int rt_hist_append_args(rt_cmd *a, const char *prefix, const rt_frame *f, int64_
     return rc ? -1 : 0;
 }
 
+int rt_hist_append_next(rt_cmd *a, const rt_frame *f, int64_t created_us, const char *job_id)
+{
+    char *pre;
+    size_t pre_len, post_len;
+    const char *post;
+    if (rt_frame_halves(f, &pre, &pre_len, &post, &post_len))
+        return -1;
+    /* the marker block: an empty tag (no stream has one), then the message's own fields */
+    int rc = rt_cmd_adds(a, "") || rt_cmd_add(a, pre, pre_len) || rt_cmd_add(a, post, post_len) ||
+             rt_cmd_addf(a, "%" PRId64, created_us) || rt_cmd_adds(a, job_id) ||
+             rt_cmd_adds(a, "");
+    free(pre);
+    return rc ? -1 : 0;
+}
+
 int rt_hist_append_add(rt_cmd *a, const rt_hist_limits *l, unsigned kind, const char *name,
                        rt_append_mode mode)
 {

@@ -75,12 +75,16 @@ void rt_hist_limits_of(const rt_hist_limits *l, unsigned kind, const char *name,
  * not exist. */
 uint64_t rt_hist_epoch_candidate(void);
 
-/* Append: the frame's halves, creation time and job id (see rt_hist_void_*), the highest
+/* Append: the (first) frame's halves, creation time and job id (see rt_hist_void_*), the highest
  * cluster-wide append count this caller has been answered (0: none yet; a lower count from
  * Redis means it lost appends, and the script starts a new epoch), then one stream per
  * rt_hist_append_add (each with its own length and TTL from l). 0 / -1. */
 int rt_hist_append_args(rt_cmd *a, const char *prefix, const rt_frame *f, int64_t created_us,
                         const char *job_id, uint64_t appends_seen);
+/* Starts the next message of the same call (rt_jobs packs several into one): its frame,
+ * creation time and job id; its streams follow with rt_hist_append_add. The reply's seqs are
+ * every message's streams in order. 0 / -1. */
+int rt_hist_append_next(rt_cmd *a, const rt_frame *f, int64_t created_us, const char *job_id);
 typedef enum {
     RT_APPEND_OFFLINE,   /* kept; the delivered mark (offline_store kinds) stays */
     RT_APPEND_LIVE,      /* kept; the stream's user has a live connection: the mark moves */

@@ -22,6 +22,11 @@
 #define NODE_DELIVERY_OVERHEAD 512
 /* streams per append script call: bounds how long one call holds Redis */
 #define APPEND_CHUNK 256
+/* messages and frame bytes per append call, at most: 8 messages a call already halve Redis'
+ * CPU per append (each message's own commands are most of what is left), and a call of 64
+ * holds Redis for ~1 ms */
+#define APPEND_BATCH_MSGS 64
+#define APPEND_BATCH_BYTES (256u * 1024)
 /* Routed messages waiting for their history appends, at most, and the bytes they may hold
  * (frames plus ~64 bytes per stream): with Redis slow (but up) every message waits there and in
  * the store's queue, so beyond these new work is shed like work over the bus queue's bound
@@ -62,13 +67,22 @@ static int sink_wanted(const reply_sink *s)
     return s->fn || (s->subject && *s->subject);
 }
 
-/* What an append call remembers while the store runs it: parts [first, first + n) of job,
- * appended as job_id. */
-typedef struct append_op {
-    rt_jobs *js;
+/* One message's share of an append call: parts [first, first + n) of job, appended as job_id
+ * (its own per message, so rt_voids can find each one). */
+typedef struct append_msg {
     pjob *job;
     size_t first, n;
+    int64_t queued_us;  /* entered the batch (append_batch_wait) */
     char job_id[JOB_ID_MAX];
+} append_msg;
+
+/* What an append call remembers while the store runs it: its messages, in argument order (the
+ * reply's seqs follow it). */
+typedef struct append_op {
+    rt_jobs *js;
+    append_msg *msgs;
+    size_t nmsgs, cap, nstreams, bytes;
+    int64_t submitted_us; /* handed to the store (history_append) */
 } append_op;
 
 struct rt_jobs {
@@ -80,6 +94,12 @@ struct rt_jobs {
     uint64_t job_counter;  /* ... and a counter */
     uint64_t appends_seen; /* highest cluster-wide append count Redis answered (rt_history) */
     uint64_t hist_epoch;   /* the history epoch of the last append, 0 before the first */
+    /* the append call being collected (NULL: none), handed to the store when its window ends
+     * (batch_deadline_us), when full, or before any other store op (rt_ctx_submit) */
+    rt_store_op *batch;
+    int64_t batch_deadline_us;
+    void (*arm)(void *arg, int64_t us); /* asks for rt_jobs_appends_due in us */
+    void *arm_arg;
     /* a misbehaving publisher must not flood the log: one line per second */
     int64_t reject_logged_us;
     uint64_t reject_suppressed;
@@ -230,31 +250,51 @@ static void pump_jobs(rt_jobs *js)
 /* ---- appends ---- */
 
 /* Only a seen-only append may come back without a seq. */
-static int zero_seqs_ok(const rt_job *j, const append_op *ao, const uint64_t *seqs)
+static int zero_seqs_ok(const rt_job *j, const append_msg *am, const uint64_t *seqs)
 {
-    for (size_t i = 0; i < ao->n; i++)
-        if (seqs[i] == 0 && !j->parts[ao->first + i].seen_only)
+    for (size_t i = 0; i < am->n; i++)
+        if (seqs[i] == 0 && !j->parts[am->first + i].seen_only)
             return 0;
     return 1;
+}
+
+static void append_op_free(void *p)
+{
+    append_op *ao = p;
+    if (!ao)
+        return;
+    free(ao->msgs);
+    free(ao);
+}
+
+/* One message of an append call whose reply failed (Redis away, or a reply that makes no
+ * sense): exactly what a failed call of its own did. */
+static void append_failed(rt_jobs *js, const append_msg *am, const char *why)
+{
+    hist_write_failed(js, am->n, why);
+    rt_voids_remember(js->voids, am->job->job, am->first, am->n, am->job_id);
 }
 
 static void on_appended(void *arg, rt_store_op *op)
 {
     append_op *ao = arg;
     rt_jobs *js = ao->js;
-    pjob *pj = ao->job;
-    rt_job *j = pj->job;
     uint64_t epoch, appends, seqs[APPEND_CHUNK];
+    int64_t now = wsg_mono_us();
+    const char *failed = NULL;
     if (!op->ran) {
-        hist_write_failed(js, ao->n, "redis unavailable");
-        rt_voids_remember(js->voids, j, ao->first, ao->n, ao->job_id);
-    } else if (ao->n > APPEND_CHUNK ||
-               rt_hist_parse_append(op->reply, ao->n, &epoch, &appends, seqs) ||
-               !zero_seqs_ok(j, ao, seqs)) {
-        count(js, RT_M_REDIS_ERRORS);
-        hist_write_failed(js, ao->n, "malformed reply");
-        rt_voids_remember(js->voids, j, ao->first, ao->n, ao->job_id);
+        failed = "redis unavailable";
+    } else if (ao->nstreams > APPEND_CHUNK ||
+               rt_hist_parse_append(op->reply, ao->nstreams, &epoch, &appends, seqs)) {
+        failed = "malformed reply";
     } else {
+        for (size_t m = 0, at = 0; m < ao->nmsgs && !failed; at += ao->msgs[m].n, m++)
+            if (!zero_seqs_ok(ao->msgs[m].job->job, &ao->msgs[m], &seqs[at]))
+                failed = "malformed reply";
+    }
+    if (failed && op->ran)
+        count(js, RT_M_REDIS_ERRORS);
+    if (!failed) {
         /* a new epoch: Redis lost its history (flushed, or appends lost and detected by the
          * append count going back); every client resyncs */
         if (js->hist_epoch && epoch != js->hist_epoch)
@@ -263,41 +303,53 @@ static void on_appended(void *arg, rt_store_op *op)
         js->hist_epoch = epoch;
         if (appends > js->appends_seen)
             js->appends_seen = appends;
-        for (size_t i = 0; i < ao->n; i++) {
-            rt_part *p = &j->parts[ao->first + i];
-            if (seqs[i] == 0) { /* a seen-only append whose user Redis has no marker for */
+    }
+    for (size_t m = 0, at = 0; m < ao->nmsgs; at += ao->msgs[m].n, m++) {
+        const append_msg *am = &ao->msgs[m];
+        rt_job *j = am->job->job;
+        wsg_metrics_observe(js->c->m, RT_M_STAGE_HISTORY_APPEND, now - ao->submitted_us);
+        if (failed) {
+            append_failed(js, am, failed);
+            am->job->pending--;
+            continue;
+        }
+        for (size_t i = 0; i < am->n; i++) {
+            rt_part *p = &j->parts[am->first + i];
+            if (seqs[at + i] == 0) { /* a seen-only append whose user Redis has no marker for */
                 p->refused = RT_REFUSE_UNKNOWN_USER;
                 count(js, rt_metric_offline_refused(p->refused));
                 wsg_debug("offline_refused", "reason=%s target=\"%s\"",
                           rt_refusal_name(p->refused), p->name);
                 continue;
             }
-            p->seq = seqs[i];
+            p->seq = seqs[at + i];
             p->epoch = epoch;
         }
-        wsg_metrics_add(js->c->m, RT_M_HISTORY_APPENDS, (int64_t)ao->n);
+        wsg_metrics_add(js->c->m, RT_M_HISTORY_APPENDS, (int64_t)am->n);
+        am->job->pending--;
     }
-    pj->pending--;
     pump_jobs(js); /* results come in order: finished jobs publish at once */
 }
 
-/* Hands parts [first, first + n) of the job to the store in one script call. */
-static int submit_append(rt_jobs *js, pjob *pj, size_t first, size_t n)
+/* Hands the append call being collected to the store. */
+static void batch_submit(rt_jobs *js)
+{
+    rt_store_op *op = js->batch;
+    if (!op)
+        return;
+    js->batch = NULL;
+    append_op *ao = op->ctx;
+    int64_t now = wsg_mono_us();
+    for (size_t m = 0; m < ao->nmsgs; m++)
+        wsg_metrics_observe(js->c->m, RT_M_STAGE_APPEND_BATCH_WAIT, now - ao->msgs[m].queued_us);
+    ao->submitted_us = now;
+    rt_store_submit(js->c->store, op);
+}
+
+/* A message's streams in an append call: its argument blocks, mode per stream. */
+static int add_streams(rt_jobs *js, rt_cmd *a, const rt_job *j, size_t first, size_t n)
 {
     rt_ctx *c = js->c;
-    const rt_job *j = pj->job;
-    append_op *ao = calloc(1, sizeof(*ao));
-    /* the op owns ao from here (freed with it, or by rt_store_op_script if that fails) */
-    rt_store_op *op =
-        ao ? rt_store_op_script(RT_SCRIPT__COUNT + RT_HSCRIPT_APPEND, on_appended, ao, free)
-           : NULL;
-    if (!op)
-        goto fail;
-    snprintf(ao->job_id, sizeof(ao->job_id), "%s:%" PRId64 ":%" PRIu64, c->cfg->node_id,
-             js->life_us, ++js->job_counter);
-    if (rt_hist_append_args(&op->args, c->cfg->prefix, &j->frame, j->created_at_us, ao->job_id,
-                            js->appends_seen))
-        goto fail;
     for (size_t i = first; i < first + n; i++) {
         const rt_part *p = &j->parts[i];
         /* a stream kept for its user offline whose user has a live connection now gets it
@@ -306,21 +358,123 @@ static int submit_append(rt_jobs *js, pjob *pj, size_t first, size_t n)
         rt_append_mode mode = live ? RT_APPEND_LIVE
                               : p->seen_only ? RT_APPEND_SEEN_ONLY
                                              : RT_APPEND_OFFLINE;
-        if (rt_hist_append_add(&op->args, &c->hist, p->kind, p->name, mode))
-            goto fail;
+        if (rt_hist_append_add(a, &c->hist, p->kind, p->name, mode))
+            return -1;
     }
-    ao->js = js;
-    ao->job = pj;
-    ao->first = first;
-    ao->n = n;
+    return 0;
+}
+
+/* A new append call holding nothing yet; NULL on ENOMEM. */
+static rt_store_op *batch_new(rt_jobs *js)
+{
+    append_op *ao = calloc(1, sizeof(*ao));
+    /* the op owns ao from here (freed with it, or by rt_store_op_script if that fails) */
+    rt_store_op *op = ao ? rt_store_op_script(RT_SCRIPT__COUNT + RT_HSCRIPT_APPEND, on_appended,
+                                              ao, append_op_free)
+                         : NULL;
+    if (op)
+        ao->js = js;
+    return op;
+}
+
+/* Adds parts [first, first + n) of the job to the append call being collected (starting one
+ * when there is none, or when this one would not fit), as one message with its own job id.
+ * The mode of each stream is settled now, on arrival, as when each message had its own call.
+ * On failure the call is left as it was (and the message is not in it). */
+static int submit_append(rt_jobs *js, pjob *pj, size_t first, size_t n)
+{
+    rt_ctx *c = js->c;
+    const rt_job *j = pj->job;
+    append_op *ao = js->batch ? js->batch->ctx : NULL;
+    if (ao && (ao->nmsgs >= APPEND_BATCH_MSGS || ao->nstreams + n > APPEND_CHUNK ||
+               ao->bytes + j->frame.len > APPEND_BATCH_BYTES))
+        batch_submit(js);
+    int fresh = !js->batch;
+    if (fresh && !(js->batch = batch_new(js)))
+        goto fail;
+    rt_store_op *op = js->batch;
+    ao = op->ctx;
+    if (ao->nmsgs == ao->cap) {
+        size_t cap = ao->cap ? ao->cap * 2 : 4;
+        append_msg *v = realloc(ao->msgs, cap * sizeof(*v));
+        if (!v)
+            goto fail;
+        ao->msgs = v;
+        ao->cap = cap;
+    }
+    append_msg *am = &ao->msgs[ao->nmsgs];
+    memset(am, 0, sizeof(*am));
+    snprintf(am->job_id, sizeof(am->job_id), "%s:%" PRId64 ":%" PRIu64, c->cfg->node_id,
+             js->life_us, ++js->job_counter);
+    size_t argc = op->args.argc;
+    int rc = fresh ? rt_hist_append_args(&op->args, c->cfg->prefix, &j->frame, j->created_at_us,
+                                         am->job_id, js->appends_seen)
+                   : rt_hist_append_next(&op->args, &j->frame, j->created_at_us, am->job_id);
+    if (rc || add_streams(js, &op->args, j, first, n)) {
+        rt_cmd_truncate(&op->args, argc); /* the call's other messages stay as they were */
+        goto fail;
+    }
+    am->job = pj;
+    am->first = first;
+    am->n = n;
+    am->queued_us = wsg_mono_us();
+    ao->nmsgs++;
+    ao->nstreams += n;
+    ao->bytes += j->frame.len;
     pj->pending++;
-    rt_store_submit(c->store, op);
+    if (fresh) {
+        js->batch_deadline_us = am->queued_us + c->cfg->history_batch_us;
+        /* with no window too: a message routed outside a bus drain (the HTTP API) is not
+         * left waiting for the next one */
+        if (js->arm)
+            js->arm(js->arm_arg, c->cfg->history_batch_us);
+    }
+    if (ao->nmsgs >= APPEND_BATCH_MSGS || ao->nstreams >= APPEND_CHUNK ||
+        ao->bytes >= APPEND_BATCH_BYTES)
+        batch_submit(js);
     return 0;
 fail:
-    rt_store_op_free(op);
+    if (js->batch && ((append_op *)js->batch->ctx)->nmsgs == 0) {
+        rt_store_op_free(js->batch);
+        js->batch = NULL;
+    }
     count(js, RT_M_INTERNAL_ERRORS);
     hist_write_failed(js, n, "out of memory");
     return -1;
+}
+
+void rt_jobs_flush_appends(rt_jobs *js)
+{
+    if (js)
+        batch_submit(js);
+}
+
+void rt_jobs_appends_drained(rt_jobs *js)
+{
+    if (js->batch && js->c->cfg->history_batch_us == 0)
+        batch_submit(js);
+}
+
+void rt_jobs_appends_due(rt_jobs *js)
+{
+    if (!js->batch)
+        return;
+    int64_t left = js->batch_deadline_us - wsg_mono_us();
+    if (left <= 0)
+        batch_submit(js);
+    else if (js->arm)
+        js->arm(js->arm_arg, left); /* a later batch than the one the timer was set for */
+}
+
+void rt_jobs_set_timer(rt_jobs *js, void (*arm)(void *arg, int64_t us), void *arg)
+{
+    js->arm = arm;
+    js->arm_arg = arg;
+}
+
+static void flush_hook(void *arg)
+{
+    batch_submit(arg);
 }
 
 /* ---- accepting routed messages ---- */
@@ -494,6 +648,8 @@ rt_jobs *rt_jobs_new(rt_ctx *c, rt_voids *v, rt_hist_serve *hs)
     js->voids = v;
     js->hs = hs;
     js->life_us = wsg_now_us();
+    c->flush_appends = flush_hook;
+    c->flush_appends_arg = js;
     return js;
 }
 
@@ -501,6 +657,9 @@ void rt_jobs_free(rt_jobs *js)
 {
     if (!js)
         return;
+    if (js->c->flush_appends_arg == js)
+        js->c->flush_appends = NULL;
+    rt_store_op_free(js->batch); /* never submitted: a broken run (rt_app flushes first) */
     while (js->jobs) {
         pjob *next = js->jobs->next;
         pjob_free(js->jobs);

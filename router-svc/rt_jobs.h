@@ -1,6 +1,6 @@
 /* rt_jobs: routed messages (send_message, broadcast, Delivery). Each becomes a job (rt_route)
- * whose streams are appended to the history through the store (one script call per up to
- * APPEND_CHUNK streams, pipelined, in order); a job is fanned out into the per-node batches
+ * whose streams are appended to the history through the store (batched script calls, below,
+ * pipelined, in order); a job is fanned out into the per-node batches
  * when its appends are back, jobs strictly in arrival order, so this replica publishes each
  * stream's seqs in order and never waits on Redis. An append that fails is delivered live
  * without a seq (counted; the sender of a send_message with an id is told) and handed to
@@ -25,6 +25,22 @@ rt_jobs *rt_jobs_new(rt_ctx *c, rt_voids *v, rt_hist_serve *hs);
 void rt_jobs_free(rt_jobs *js);
 /* A routed message of kind (RT_MSG_SEND_MESSAGE, RT_MSG_BROADCAST or RT_MSG_DELIVER). */
 void rt_jobs_routed(rt_jobs *js, rt_msg_kind kind, const natsMsg *msg);
+
+/* History appends are collected into one script call per WSGATE_HISTORY_BATCH_US window
+ * (rt_history: several messages per call), at most APPEND_BATCH_MSGS messages, APPEND_CHUNK
+ * streams and APPEND_BATCH_BYTES frame bytes each; a call goes to the store when its window
+ * ends, when full, before any other store op (rt_ctx_submit: the store sees the ops in the
+ * order the router made them), or, with a window of 0, when the bus drain that filled it ends.
+ * A message is fanned out only once its call came back, jobs in arrival order as before; a
+ * failed call fails each of its messages as a failed call of its own would. */
+/* arm(arg, us): call rt_jobs_appends_due in about us microseconds (the loop's timer). */
+void rt_jobs_set_timer(rt_jobs *js, void (*arm)(void *arg, int64_t us), void *arg);
+/* The timer: hands the call to the store if its window is over (else sets the timer again). */
+void rt_jobs_appends_due(rt_jobs *js);
+/* A bus drain ended: with no window, the call collected during it goes now. */
+void rt_jobs_appends_drained(rt_jobs *js);
+/* Hands the call being collected to the store now (stopping). */
+void rt_jobs_flush_appends(rt_jobs *js);
 
 /* Where a local Delivery's DeliveryReply goes (the server API): reply is the packed
  * DeliveryReply, or NULL when the Delivery was not accepted (shed, out of memory, or the

@@ -46,6 +46,9 @@ struct rt_loop {
     rt_loop_hooks hooks;
     int64_t tick_us;
     lws_sorted_usec_list_t sul;
+    lws_sorted_usec_list_t timer; /* rt_loop_timer's */
+    void (*timer_fn)(void *arg);
+    void *timer_arg;
     session *pending;
     uint64_t next_id;
 };
@@ -380,6 +383,20 @@ static void on_tick(lws_sorted_usec_list_t *sul)
     lws_sul_schedule(h->ctx, 0, &h->sul, on_tick, h->tick_us);
 }
 
+static void on_timer(lws_sorted_usec_list_t *sul)
+{
+    rt_loop *h = lws_container_of(sul, rt_loop, timer);
+    if (h->timer_fn)
+        h->timer_fn(h->timer_arg);
+}
+
+void rt_loop_timer(rt_loop *h, int64_t us, void (*fn)(void *arg), void *arg)
+{
+    h->timer_fn = fn;
+    h->timer_arg = arg;
+    lws_sul_schedule(h->ctx, 0, &h->timer, on_timer, us > 0 ? us : 1);
+}
+
 int rt_loop_answer(rt_loop *h, uint64_t id, int status, const char *body, size_t len,
                    const char *const *headers)
 {
@@ -460,6 +477,7 @@ void rt_loop_free(rt_loop *h)
     if (!h)
         return;
     lws_sul_cancel(&h->sul);
+    lws_sul_cancel(&h->timer);
     /* closing every connection takes each session out of the pending table */
     lws_context_destroy(h->ctx);
     free(h);

@@ -59,6 +59,9 @@ typedef struct rt_loop_hooks {
 rt_loop *rt_loop_new(const char *host, int port, int64_t tick_us, const rt_loop_hooks *hooks);
 /* Runs the loop once (waits for the next event). Returns 0, or -1 if the loop is broken. */
 int rt_loop_service(rt_loop *h);
+/* Loop thread: call fn(arg) once, in about us microseconds (lws timers: a millisecond's
+ * grain), replacing the one set before if it has not run. */
+void rt_loop_timer(rt_loop *h, int64_t us, void (*fn)(void *arg), void *arg);
 /* Any thread: make the loop call on_wake soon. */
 void rt_loop_wake(rt_loop *h);
 /* Loop thread: answers request id with status and a JSON body (copied). headers: NULL, or

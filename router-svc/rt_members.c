@@ -267,7 +267,7 @@ static void submit_change(rt_members *mb, rt_store_op *op, int rc, rt_presence_l
         if (rt_chan_list_add(&co->fallback_chans, cl->v[i].channel, strlen(cl->v[i].channel),
                              cl->v[i].user_id, strlen(cl->v[i].user_id), cl->v[i].join))
             count(mb, RT_M_INTERNAL_ERRORS);
-    rt_store_submit(mb->c->store, op);
+    rt_ctx_submit(mb->c, op);
 }
 
 static void on_loaded(void *arg, rt_store_op *op)
@@ -308,7 +308,7 @@ void rt_members_load(rt_members *mb)
     }
     op->wait = 1;
     mb->load_inflight = 1;
-    rt_store_submit(mb->c->store, op);
+    rt_ctx_submit(mb->c, op);
 }
 
 void rt_members_rewrite(rt_members *mb, uint64_t generation)
@@ -322,7 +322,7 @@ void rt_members_rewrite(rt_members *mb, uint64_t generation)
     }
     op->generation = generation;
     wsg_info("redis_rewrite", "generation=%" PRIu64 " commands=%zu", generation, op->ncmds);
-    rt_store_submit(mb->c->store, op);
+    rt_ctx_submit(mb->c, op);
 }
 
 /* ---- NATS messages ---- */

@@ -153,6 +153,27 @@ const wsg_metric_desc rt_metric_descs[RT_M__COUNT] = {
                                 "RouterHeartbeats received from other routers"},
     [RT_M_ROUTER_PEERS] = {"wsgate_router_peers", NULL, WSG_METRIC_GAUGE,
                            "Other routers heard from within 3 heartbeat intervals"},
+#define STAGE_HELP "Time an item spends in each stage of its way through this process"
+    [RT_M_STAGE_ROUTER_INBOX] = {"wsgate_stage_latency_seconds", "stage=\"router_inbox\"",
+                                 WSG_METRIC_HISTOGRAM, STAGE_HELP},
+    [RT_M_STAGE_HISTORY_APPEND] = {"wsgate_stage_latency_seconds", "stage=\"history_append\"",
+                                   WSG_METRIC_HISTOGRAM, STAGE_HELP},
+    [RT_M_STAGE_APPEND_BATCH_WAIT] = {"wsgate_stage_latency_seconds",
+                                      "stage=\"append_batch_wait\"", WSG_METRIC_HISTOGRAM,
+                                      STAGE_HELP},
+#undef STAGE_HELP
+};
+
+/* the stage buckets every wsgate process shares (µs) */
+static const int64_t stage_le[] = {50,    100,    250,    500,    1000,    2500,    5000, 10000,
+                                   25000, 50000, 100000, 250000, 500000, 1000000, 2500000};
+static const wsg_metric_buckets stage_buckets = {
+    .le = stage_le, .n = sizeof(stage_le) / sizeof(stage_le[0]), .per_unit = 1000000};
+
+const wsg_metric_buckets *const rt_metric_buckets[RT_M__COUNT] = {
+    [RT_M_STAGE_ROUTER_INBOX] = &stage_buckets,
+    [RT_M_STAGE_HISTORY_APPEND] = &stage_buckets,
+    [RT_M_STAGE_APPEND_BATCH_WAIT] = &stage_buckets,
 };
 
 #define LABEL_(name, label) [RT_REJ_##name] = label,

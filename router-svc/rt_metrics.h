@@ -146,10 +146,16 @@ typedef enum {
     RT_M_CLOSE_ORDERS,        /* connections sent a close order by the API's disconnect */
     RT_M_ROUTER_HEARTBEATS,   /* RouterHeartbeats received from other routers */
     RT_M_ROUTER_PEERS,        /* gauge: other routers heard from */
+    /* wsgate_stage_latency_seconds{stage}: histograms observed in microseconds */
+    RT_M_STAGE_ROUTER_INBOX,       /* NATS callback -> the main loop took the message */
+    RT_M_STAGE_HISTORY_APPEND,     /* append handed to the store -> its reply back, per message */
+    RT_M_STAGE_APPEND_BATCH_WAIT,  /* a message's wait in the append batch window */
     RT_M__COUNT
 } rt_metric_id;
 
 extern const wsg_metric_desc rt_metric_descs[RT_M__COUNT];
+/* The histograms' buckets (NULL for the other kinds), for wsg_metrics_init_hist. */
+extern const wsg_metric_buckets *const rt_metric_buckets[RT_M__COUNT];
 
 static inline rt_metric_id rt_metric_rejected(rt_reject r)
 {

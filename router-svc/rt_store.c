@@ -31,6 +31,7 @@ struct rt_store {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     int stop;               /* under lock */
+    int64_t wake_at_us;     /* under lock: rt_store_wake_at's deadline (wsg_mono_us), 0: none */
     wsg_queue in, out;
     atomic_int connected;
 
@@ -543,6 +544,12 @@ static void *store_main(void *arg)
             int64_t until = s->next_try_us - wsg_mono_us();
             wait_us = until < 0 ? 0 : until;
         }
+        int64_t armed = s->wake_at_us;
+        if (armed) {
+            int64_t until = armed - wsg_mono_us();
+            if (until < wait_us)
+                wait_us = until < 0 ? 0 : until;
+        }
         if (!s->stop && wsg_queue_len(&s->in) == 0 && wait_us > 0) {
             struct timespec ts;
             clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -550,11 +557,17 @@ static void *store_main(void *arg)
             ts.tv_sec += wait_us / 1000000 + ns / 1000000000;
             ts.tv_nsec = ns % 1000000000;
             int rc = 0;
-            while (!s->stop && wsg_queue_len(&s->in) == 0 && rc != ETIMEDOUT)
+            while (!s->stop && wsg_queue_len(&s->in) == 0 && rc != ETIMEDOUT &&
+                   s->wake_at_us == armed)
                 rc = pthread_cond_timedwait(&s->cond, &s->lock, &ts);
         }
         int stop = s->stop;
+        int fire = s->wake_at_us && wsg_mono_us() >= s->wake_at_us;
+        if (fire)
+            s->wake_at_us = 0;
         pthread_mutex_unlock(&s->lock);
+        if (fire && s->cfg.wake)
+            s->cfg.wake(s->cfg.wake_arg);
         if (stop) {
             /* last pass: what the main thread handed over before stopping still reaches Redis */
             held_append(s, wsg_queue_take_all(&s->in));
@@ -676,6 +689,16 @@ void rt_store_submit(rt_store *s, rt_store_op *op)
     wsg_queue_push(&s->in, &op->q);
     pthread_mutex_lock(&s->lock);
     pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+}
+
+void rt_store_wake_at(rt_store *s, int64_t at_us)
+{
+    pthread_mutex_lock(&s->lock);
+    if (!s->wake_at_us || at_us < s->wake_at_us) {
+        s->wake_at_us = at_us ? at_us : 1;
+        pthread_cond_signal(&s->cond);
+    }
     pthread_mutex_unlock(&s->lock);
 }
 

@@ -47,6 +47,11 @@ void rt_store_stop(rt_store *s);
 /* Stops if needed and frees the store with every op still inside, answered or not. */
 void rt_store_free(rt_store *s);
 void rt_store_submit(rt_store *s, rt_store_op *op);
+/* Any thread: the store thread calls the wake function at at_us (wsg_mono_us), or at the
+ * earlier deadline already asked for. Why here: the thread already sleeps on a condition
+ * variable with a microsecond deadline, while the loop's lws timers have a millisecond grain
+ * (lws 4.1 polls with 0 ms, spinning, through the last part of a millisecond). */
+void rt_store_wake_at(rt_store *s, int64_t at_us);
 /* Every op handed back so far, oldest first, linked through q.next. */
 rt_store_op *rt_store_take(rt_store *s);
 int rt_store_connected(const rt_store *s);

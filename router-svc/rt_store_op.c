@@ -75,6 +75,12 @@ int rt_cmd_addf(rt_cmd *c, const char *fmt, ...)
     return rc;
 }
 
+void rt_cmd_truncate(rt_cmd *c, size_t argc)
+{
+    while (c->argc > argc)
+        free(c->argv[--c->argc]);
+}
+
 /* ---- ops ---- */
 
 rt_store_op *rt_store_op_new(rt_op_kind kind)

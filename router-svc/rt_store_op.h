@@ -20,6 +20,8 @@ void rt_cmd_free(rt_cmd *c);
 int rt_cmd_add(rt_cmd *c, const void *data, size_t len); /* 0 / -1 */
 int rt_cmd_adds(rt_cmd *c, const char *s);
 int rt_cmd_addf(rt_cmd *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Drops the arguments from argc on (an addition that failed half-way). */
+void rt_cmd_truncate(rt_cmd *c, size_t argc);
 
 typedef enum {
     RT_OP_SCRIPT,       /* EVALSHA scripts[script] 0 args... */

@@ -153,7 +153,7 @@ void rt_voids_pump(rt_voids *v)
                 return;
             }
         v->inflight++;
-        rt_store_submit(c->store, op);
+        rt_ctx_submit(c, op);
     }
     gauge(v);
 }

@@ -1,18 +1,25 @@
--- history_append.lua: appends one message to each of its streams. Runs after
--- history_prelude.lua.
--- KEYS: none. ARGV[1]: prefix. ARGV[2..7]: epoch candidate, pre, post, created_us, job id,
---   appends seen; then per stream: its history tag, its name ('' for an unnamed kind), marked
---   ('1': the kind keeps a delivered mark), mode ('1' live: the mark moves to the new seq, '0'
---   offline, 'k' offline and kept only if the name has a seen marker; 'k' only for marked
---   streams, whose names are user ids), max_len (entries kept), ttl_ms.
+-- history_append.lua: appends one or more messages, each to each of its streams, in order.
+-- Runs after history_prelude.lua.
+-- KEYS: none. ARGV[1]: prefix. ARGV[2..7]: epoch candidate, pre, post, created_us, job id (of
+--   the first message), appends seen; then blocks of six: per stream: its history tag, its
+--   name ('' for an unnamed kind), marked ('1': the kind keeps a delivered mark), mode ('1'
+--   live: the mark moves to the new seq, '0' offline, 'k' offline and kept only if the name
+--   has a seen marker; 'k' only for marked streams, whose names are user ids), max_len
+--   (entries kept), ttl_ms; or, to start the next message of the call: '', pre, post,
+--   created_us, job id, ''.
+-- Why several messages per call: the call's fixed cost (EVALSHA, the count, the epoch, the
+--   time) is paid once per batch the router collected (rt_jobs); each message is appended
+--   exactly as if it had its own call, in argument order, so a stream's seqs follow the
+--   order of its messages. A stream tag is never empty, so the marker block cannot be a
+--   stream, and a call of one message is what it always was.
 -- Why the length and TTL per stream: a channel's stream is kept as its namespace says
 --   (history_size, history_ttl), every other stream as the router's settings say; one call
 --   may append to streams of both.
--- Returns: {epoch, the cluster-wide append count, each stream's seq}, the seq 0 for a 'k'
---   stream whose name has no seen marker (P:seen:<user>, set by the registry scripts): nothing
---   is kept for it and no seq is used. Checking the marker here makes the check and the append
+-- Returns: {epoch, the cluster-wide append count, each stream's seq (all messages' streams, in
+--   argument order)}, the seq 0 for a 'k' stream whose name has no seen marker
+--   (P:seen:<user>, set by the registry scripts): nothing is kept for it and no seq is used. Checking the marker here makes the check and the append
 --   one step, whichever router runs it.
--- Why the append count: P:appends counts every append ever made; the caller passes the
+-- Why the append count: P:appends counts every append call ever made; the caller passes the
 --   highest count it has been answered. A count at or below that one means Redis lost appends
 --   it had acknowledged (a failover to a replica that lagged, the last second of an AOF): seqs
 --   that clients already hold would be handed out again for other messages, and clients would
@@ -51,7 +58,9 @@ local at = now_ms()
 for i = 8, #ARGV - 5, 6 do
   local tag, name, marked, live = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local maxlen, ttl = ARGV[i + 4], ARGV[i + 5]
-  if live == 'k' and redis.call('EXISTS', P .. ':seen:' .. name) == 0 then
+  if tag == '' then
+    pre, post, created, job = name, marked, live, maxlen
+  elseif live == 'k' and redis.call('EXISTS', P .. ':seen:' .. name) == 0 then
     out[#out + 1] = 0
   else
   local HK, SK, DK = keys(tag, name, marked)

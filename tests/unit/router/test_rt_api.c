@@ -30,7 +30,7 @@ static void setup_fx(fixture *f)
     memset(f, 0, sizeof(*f));
     f->cfg.prefix = "t";
     f->cfg.node_id = "r1";
-    ck_assert_int_eq(wsg_metrics_init(&f->m, rt_metric_descs, RT_M__COUNT), 0);
+    ck_assert_int_eq(wsg_metrics_init_hist(&f->m, rt_metric_descs, rt_metric_buckets, RT_M__COUNT), 0);
     f->c.cfg = &f->cfg;
     f->c.m = &f->m;
     f->c.reg = rt_registry_new();

@@ -87,7 +87,7 @@ static void setup(void)
 {
     memset(&api, 0, sizeof(api));
     memset(&loop, 0, sizeof(loop));
-    ck_assert_int_eq(wsg_metrics_init(&metrics, rt_metric_descs, RT_M__COUNT), 0);
+    ck_assert_int_eq(wsg_metrics_init_hist(&metrics, rt_metric_descs, rt_metric_buckets, RT_M__COUNT), 0);
     Wsgate__DeliveryReply rp = WSGATE__DELIVERY_REPLY__INIT;
     rp.connections = 1;
     rp.nodes = 1;

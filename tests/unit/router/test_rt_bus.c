@@ -77,7 +77,7 @@ START_TEST(bounded_per_class_and_recovers)
     char url[64];
     snprintf(url, sizeof(url), "nats://127.0.0.1:%d", port);
     wsg_metrics m;
-    ck_assert_int_eq(wsg_metrics_init(&m, rt_metric_descs, RT_M__COUNT), 0);
+    ck_assert_int_eq(wsg_metrics_init_hist(&m, rt_metric_descs, rt_metric_buckets, RT_M__COUNT), 0);
     rt_bus_cfg cfg = {.urls = url, .name = "t", .prefix = "tb", .wake = on_wake,
                       .metrics = &m, .work_bytes = BOUND, .registry_bytes = BOUND};
     rt_bus *b = rt_bus_open(&cfg);

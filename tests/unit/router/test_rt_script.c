@@ -1679,6 +1679,91 @@ END_TEST
 /* Redis losing appends it acknowledged (a failover to a lagging replica, AOF's last second)
  * must not hand out seqs again under the same epoch: clients holding them would drop the new
  * messages as repeats. The append count going back starts a new epoch, once. */
+/* Several messages in one append call (rt_jobs' batches): each stream numbered in argument
+ * order, within the call and across calls; each message stored with its own frame, time and
+ * job id (so the void script finds each); one count and one epoch per call; a seen-only
+ * stream of a user never seen keeps nothing, the rest of the call unaffected. */
+START_TEST(lua_history_batch)
+{
+    redis_start();
+    redisContext *c = redis_wait();
+    rt_hist_limits l = {.max_len = 1000, .ttl_ms = 60000, .page = 100};
+    const unsigned U = WSGATE__STREAM_KIND__STREAM_USER, B = WSGATE__STREAM_KIND__STREAM_BROADCAST;
+    uint64_t epoch, e2, count, seen = 0;
+    ck_assert_uint_eq(happend_seen(c, &l, "alice", 0, "{\"n\":0}", "b:0", &epoch, &seen), 1);
+
+    rt_frame f[4];
+    const char *pay[4] = {"{\"n\":1}", "{\"n\":2}", "{\"n\":3}", "{\"n\":4}"};
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(rt_frame_from_payload(&f[i], pay[i], strlen(pay[i])), RT_FRAME_OK);
+    rt_cmd a;
+    rt_cmd_init(&a);
+    /* alice, then bob and the broadcast stream, then alice again, then ghost (never seen) and
+     * alice */
+    ck_assert_int_eq(rt_hist_append_args(&a, "t", &f[0], 11, "b:1", seen), 0);
+    ck_assert_int_eq(rt_hist_append_add(&a, &l, U, "alice", RT_APPEND_OFFLINE), 0);
+    ck_assert_int_eq(rt_hist_append_next(&a, &f[1], 22, "b:2"), 0);
+    ck_assert_int_eq(rt_hist_append_add(&a, &l, U, "bob", RT_APPEND_OFFLINE), 0);
+    ck_assert_int_eq(rt_hist_append_add(&a, &l, B, NULL, RT_APPEND_OFFLINE), 0);
+    ck_assert_int_eq(rt_hist_append_next(&a, &f[2], 33, "b:3"), 0);
+    ck_assert_int_eq(rt_hist_append_add(&a, &l, U, "alice", RT_APPEND_OFFLINE), 0);
+    ck_assert_int_eq(rt_hist_append_next(&a, &f[3], 44, "b:4"), 0);
+    ck_assert_int_eq(rt_hist_append_add(&a, &l, U, "ghost", RT_APPEND_SEEN_ONLY), 0);
+    ck_assert_int_eq(rt_hist_append_add(&a, &l, U, "alice", RT_APPEND_OFFLINE), 0);
+    redisReply *r = heval(c, RT_HSCRIPT_APPEND, &a);
+    uint64_t seqs[6];
+    ck_assert_int_eq(rt_hist_parse_append(r, 6, &e2, &count, seqs), 0);
+    ck_assert_uint_eq(e2, epoch);
+    ck_assert_uint_eq(count, seen + 1); /* one count per call */
+    const uint64_t want[6] = {2, 1, 1, 3, 0, 4};
+    for (int i = 0; i < 6; i++)
+        ck_assert_uint_eq(seqs[i], want[i]);
+    freeReplyObject(r);
+    rt_cmd_free(&a);
+
+    /* each entry is its own message's: frame with its seq, created time, job id */
+    redisReply *x = redisCommand(c, "XRANGE t:h:u:alice - +");
+    ck_assert_uint_eq(x->elements, 4);
+    const char *frames[4] = {NULL, "{\"n\":1,\"seq\":2}", "{\"n\":3,\"seq\":3}",
+                             "{\"n\":4,\"seq\":4}"};
+    const char *created[4] = {NULL, "11", "33", "44"};
+    const char *jobs[4] = {NULL, "b:1", "b:3", "b:4"};
+    for (int i = 1; i < 4; i++) {
+        const redisReply *fv = x->element[i]->element[1];
+        ck_assert_str_eq(fv->element[1]->str, frames[i]);
+        ck_assert_str_eq(fv->element[3]->str, created[i]);
+        ck_assert_str_eq(fv->element[7]->str, jobs[i]);
+    }
+    freeReplyObject(x);
+    x = redisCommand(c, "XRANGE t:h:b - +");
+    ck_assert_uint_eq(x->elements, 1);
+    ck_assert_str_eq(x->element[0]->element[1]->element[1]->str, "{\"n\":2,\"seq\":1}");
+    ck_assert_str_eq(x->element[0]->element[1]->element[3]->str, "22");
+    freeReplyObject(x);
+    ck_assert_int_eq(rint_key(c, "EXISTS %s", "t:h:u:ghost"), 0);
+
+    /* order continues across calls */
+    ck_assert_uint_eq(happend_seen(c, &l, "alice", 0, "{}", "b:5", &e2, &seen), 5);
+    ck_assert_uint_eq(happend_seen(c, &l, "bob", 0, "{}", "b:6", &e2, &seen), 2);
+
+    /* the void script finds each message of a call by its own job id */
+    rt_cmd_init(&a);
+    ck_assert_int_eq(rt_hist_void_args(&a, "t"), 0);
+    ck_assert_int_eq(rt_hist_void_add(&a, &l, U, "alice", "b:3"), 0);
+    ck_assert_int_eq(rt_hist_void_add(&a, &l, B, NULL, "b:2"), 0);
+    r = heval(c, RT_HSCRIPT_VOID, &a);
+    uint64_t voided[2];
+    ck_assert_int_eq(rt_hist_parse_void(r, 2, voided), 0);
+    ck_assert(voided[0] == 3 && voided[1] == 1);
+    freeReplyObject(r);
+    rt_cmd_free(&a);
+    for (int i = 0; i < 4; i++)
+        rt_frame_free(&f[i]);
+    redisFree(c);
+    redis_stop();
+}
+END_TEST
+
 START_TEST(lua_history_lost_appends)
 {
     redis_start();
@@ -1923,6 +2008,7 @@ int main(void)
     tcase_add_test(tr, lua_history_keys);
     tcase_add_test(tr, lua_history_void);
     tcase_add_test(tr, lua_history_lost_appends);
+    tcase_add_test(tr, lua_history_batch);
     tcase_add_test(tr, lua_seen_marker);
     tcase_add_test(tr, lua_history_per_namespace);
     suite_add_tcase(s, tr);
