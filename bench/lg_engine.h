@@ -42,6 +42,8 @@ typedef struct lg_conn {
     char *frag;          /* a frame that arrived in fragments, until its last one */
     size_t frag_len;
     uint8_t *seen;       /* broadcast run: one bit per index */
+    uint8_t *out;        /* direct writes: the rest of a frame the kernel took part of; */
+    uint16_t out_len, out_off; /* nothing else is written before it (see flush_direct) */
     tx_item q[TXQ];
 } lg_conn;
 
@@ -113,6 +115,8 @@ typedef struct lg_app {
     int64_t sub_start_mono, sub_end_mono;
     lg_proc_sample s_sub_before, s_sub_after;
     char txbuf[LWS_PRE + MAX_FRAME];
+    uint8_t wire[MAX_FRAME + 8]; /* a masked frame written straight to a socket */
+    int direct;              /* send scenario: frames go straight to the socket (flush_direct) */
     int exit_code;
 } lg_app;
 
