@@ -32,6 +32,7 @@ typedef struct tx_item {
 
 typedef struct lg_conn {
     struct lws *wsi;
+    int fd;              /* its socket once established: a direct write touches no lws memory */
     uint32_t idx;
     uint8_t state;
     uint8_t welcomed;

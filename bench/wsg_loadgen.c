@@ -497,7 +497,7 @@ static int build_send(lg_app *a, const tx_item *it)
 static int flush_direct(lg_app *a, lg_conn *c)
 {
     run_stats *r = &a->rs;
-    int fd = lws_get_socket_fd(c->wsi);
+    int fd = c->fd;
     if (fd < 0)
         return -1;
     if (c->out) {
@@ -634,6 +634,7 @@ static int lg_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         return 0;
     case LWS_CALLBACK_CLIENT_ESTABLISHED:
         c->state = C_OPEN;
+        c->fd = lws_get_socket_fd(wsi);
         return 0;
     case LWS_CALLBACK_CLIENT_RECEIVE:
         on_receive(a, c, wsi, in, len);
