@@ -32,6 +32,7 @@ typedef struct tx_item {
 
 typedef struct lg_conn {
     struct lws *wsi;
+    int fd;              /* its socket once established: a direct write touches no lws memory */
     uint32_t idx;
     uint8_t state;
     uint8_t welcomed;
@@ -42,6 +43,8 @@ typedef struct lg_conn {
     char *frag;          /* a frame that arrived in fragments, until its last one */
     size_t frag_len;
     uint8_t *seen;       /* broadcast run: one bit per index */
+    uint8_t *out;        /* direct writes: the rest of a frame the kernel took part of; */
+    uint16_t out_len, out_off; /* nothing else is written before it (see flush_direct) */
     tx_item q[TXQ];
 } lg_conn;
 
@@ -113,6 +116,8 @@ typedef struct lg_app {
     int64_t sub_start_mono, sub_end_mono;
     lg_proc_sample s_sub_before, s_sub_after;
     char txbuf[LWS_PRE + MAX_FRAME];
+    uint8_t wire[MAX_FRAME + 8]; /* a masked frame written straight to a socket */
+    int direct;              /* send scenario: frames go straight to the socket (flush_direct) */
     int exit_code;
 } lg_app;
 

@@ -179,3 +179,25 @@ int lg_frame_content_message(char *out, size_t cap, uint32_t run, int64_t idx, u
                      t_us);
     return n < 0 || (size_t)n >= cap ? -1 : n;
 }
+
+int lg_frame_ws_text(uint8_t *out, size_t cap, const char *payload, size_t len, uint32_t mask)
+{
+    size_t h = len < 126 ? 2 : 4;
+    if (len > 0xffff || cap < h + 4 || len > cap - h - 4)
+        return -1;
+    out[0] = 0x81; /* FIN, text */
+    if (len < 126) {
+        out[1] = (uint8_t)(0x80 | len);
+    } else {
+        out[1] = 0x80 | 126;
+        out[2] = (uint8_t)(len >> 8);
+        out[3] = (uint8_t)len;
+    }
+    uint8_t m[4] = {(uint8_t)(mask >> 24), (uint8_t)(mask >> 16), (uint8_t)(mask >> 8),
+                    (uint8_t)mask};
+    memcpy(out + h, m, 4);
+    uint8_t *p = out + h + 4;
+    for (size_t i = 0; i < len; i++)
+        p[i] = (uint8_t)payload[i] ^ m[i & 3];
+    return (int)(h + 4 + len);
+}

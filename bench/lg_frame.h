@@ -44,4 +44,10 @@ int lg_frame_content_broadcast(char *out, size_t cap, uint32_t run, int64_t idx,
 int lg_frame_content_message(char *out, size_t cap, uint32_t run, int64_t idx, uint32_t target,
                              int64_t t_us);
 
+/* A client's whole text frame (RFC 6455 5.2: FIN, opcode 1, the mask bit, 7- or 16-bit
+ * length), its payload masked with mask (5.3: a client masks every frame), for the load
+ * generator to write to the socket itself instead of through lws_write. Returns its length
+ * (<= cap), or -1 if cap is too small or len >= 65536. */
+int lg_frame_ws_text(uint8_t *out, size_t cap, const char *payload, size_t len, uint32_t mask);
+
 #endif
