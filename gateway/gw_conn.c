@@ -426,7 +426,7 @@ void gw_conn_deliver(gw_worker *w, gw_conn *c, gw_msg *m)
         wsg_metrics_add(&n->metrics, GW_M_DROPPED_CLOSING, 1);
         return;
     }
-    wsg_metrics_add(&n->metrics, GW_M_DELIVERIES, 1);
+    gw_metrics_count(&n->metrics, GW_M_DELIVERIES, 1);
     if (m->seq)
         gw_resume_deliver(w, c, m); /* in seq order, without duplicates */
     else
@@ -1003,11 +1003,6 @@ static const unsigned char *frame_for(gw_worker *w, const gw_conn *c, gw_msg *m,
     *compressed = 0;
     return gw_msg_frame(m, len);
 }
-
-/* replaced at merge: helper M's stage histogram (gw_metrics_stage, gw_worker_metrics). */
-#define GW_STAGE_SOCKET 0
-static inline void *gw_worker_metrics(gw_worker *w) { (void)w; return NULL; }
-static inline void gw_metrics_stage(void *s, int st, int64_t us) { (void)s; (void)st; (void)us; }
 
 /* Written: the first count queued messages are gone, their last byte with the kernel.
  * each_frame: each went as its own frame (not in a batch, which counts its compression). */
