@@ -247,7 +247,7 @@ END_TEST
 
 START_TEST(test_router_table)
 {
-    check_table(rt_metric_descs, NULL, RT_M__COUNT);
+    check_table(rt_metric_descs, rt_metric_buckets, RT_M__COUNT);
 }
 END_TEST
 
