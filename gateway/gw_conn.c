@@ -158,8 +158,9 @@ static void drop_queue(gw_node *n, gw_conn *c)
     account(n, c, before);
 }
 
-/* How long a slow consumer may take to read the rest of a frame lws holds before its close
- * frame can go; then it is dropped without one. */
+/* How long a closing connection's client (a slow consumer, or one past its close order's
+ * flush deadline) may take to read the rest of a frame lws holds, which its close frame can
+ * only follow; then it is dropped without one. */
 #define GW_CONN_SLOW_CLOSE_US 10000000
 
 /* Drops what the client has not read and closes with 4008: it resumes from its position. */
@@ -173,8 +174,10 @@ static void slow_consumer(gw_node *n, gw_conn *c, const char *why)
     /* The close frame follows the rest of a frame lws may hold for it (rest_to_lws), which
      * needs the client to read; one that does not is dropped at this deadline
      * (gw_conn_idle_check). */
-    if (!c->close_by_us)
+    if (!c->close_by_us) {
         c->close_by_us = wsg_mono_us() + GW_CONN_SLOW_CLOSE_US;
+        c->flags |= GW_CONN_F_LAST_WAIT;
+    }
 }
 
 /* ---- the sweep: writing at the end of the worker's turn ----
@@ -1312,10 +1315,15 @@ void gw_conn_idle_check(gw_worker *w, gw_conn *c, int64_t now_mono_us)
                   (unsigned long long)c->id, c->q.bytes);
         c->close_by_us = 0;
         if (lws_partial_buffered(c->wsi)) {
-            /* lws still holds the rest of one of our frames: no close frame can follow it */
-            c->close_started = 1;
-            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-            return;
+            /* lws still holds the rest of one of our frames and the close frame can only
+             * follow it: one last wait for the client to read it, then it is dropped */
+            if (c->flags & GW_CONN_F_LAST_WAIT) {
+                c->close_started = 1;
+                lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+                return;
+            }
+            c->flags |= GW_CONN_F_LAST_WAIT;
+            c->close_by_us = now_mono_us + GW_CONN_SLOW_CLOSE_US;
         }
         drop_queue(gw_worker_node(w), c);
         lws_callback_on_writable(c->wsi);

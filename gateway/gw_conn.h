@@ -38,6 +38,8 @@ enum {
     GW_CONN_F_Z = 2,        /* permessage-deflate negotiated: compressed frames may be sent */
     GW_CONN_F_RX_Z = 4,     /* the message being received is compressed (RSV1) */
     GW_CONN_F_BATCH = 8,    /* batch frames (?batch=1 or subprotocol wsgate.batch) */
+    GW_CONN_F_LAST_WAIT = 16, /* closing: its queue was dropped at close_by_us; what lws still
+                               * holds of a frame has until the new close_by_us to go out */
 };
 
 typedef enum {
