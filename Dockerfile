@@ -70,6 +70,7 @@ COPY common common
 COPY gateway gateway
 COPY router-svc router-svc
 COPY bench/CMakeLists.txt bench/*.c bench/*.h bench/
+COPY bench/ref/climit/*.c bench/ref/climit/*.h bench/ref/climit/
 COPY tools/wsgate-pub tools/wsgate-pub
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DWSGATE_TESTS=OFF \
  && cmake --build build -j"$(nproc)" --target wsgate-gateway wsgate-router wsgate-pub \
