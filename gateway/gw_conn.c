@@ -2,7 +2,6 @@
 #include "gw_conn.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,128 +179,23 @@ static void slow_consumer(gw_node *n, gw_conn *c, const char *why)
     }
 }
 
-/* ---- the sweep: writing at the end of the worker's turn ----
- * Frames queued to a connection whose queue was empty are written by the worker itself, right
- * after the job that queued them (a broadcast has queued to all its targets by then, so
- * frames queued together leave together), instead of arming POLLOUT and waiting for an
- * epoll turn and a writeable callback per connection. Only when the kernel does not take
- * everything is POLLOUT armed, and the writeable callback continues where the write
- * stopped. The connections are written in slices of GW_SWEEP_SLICE with the loop's other
- * events in between, so a frame queued meanwhile waits at most one sweep: a connection still
- * in the list takes it along, any other one joins the list's end.
- *
- * One list per worker thread (a connection belongs to its worker's thread): thread-local, so
- * that the worker needs nothing for it; freed when the thread ends. The sweep runs as an lws
- * timer due at once, which lws runs before its loop sleeps again. */
-#define GW_SWEEP_SLICE 512
-
-typedef struct gw_sweep {
-    lws_sorted_usec_list_t sul;
-    gw_worker *w;
-    struct lws_context *ctx;
-    gw_conn **v;            /* v[head..len): to write, in order; NULL: closed meanwhile */
-    uint32_t head, len, cap;
-    uint8_t scheduled;
-} gw_sweep;
-
-static _Thread_local gw_sweep *sweep_tl;
-static pthread_key_t sweep_key;
-static pthread_once_t sweep_once = PTHREAD_ONCE_INIT;
-static int sweep_key_ok;
-
-static void sweep_free(void *p)
-{
-    gw_sweep *s = p;
-    if (s) {
-        free(s->v);
-        free(s);
-    }
-}
-
-static void sweep_key_init(void) { sweep_key_ok = pthread_key_create(&sweep_key, sweep_free) == 0; }
-
 static int flush(gw_worker *w, gw_conn *c, int in_callback);
 
-static void sweep_run(lws_sorted_usec_list_t *sul)
-{
-    gw_sweep *s = lws_container_of(sul, gw_sweep, sul);
-    s->scheduled = 0;
-    uint32_t end = s->len - s->head > GW_SWEEP_SLICE ? s->head + GW_SWEEP_SLICE : s->len;
-    while (s->head < end) {
-        gw_conn *c = s->v[s->head++];
-        if (!c)
-            continue;
-        c->sweep_pos = 0;
-        if (flush(s->w, c, 0) < 0) {
-            /* The socket failed outside any callback: lws closes it from its loop. */
-            c->close_started = 1;
-            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-        }
-    }
-    if (s->head == s->len) {
-        s->head = s->len = 0;
-        return;
-    }
-    /* Those left move to the front (each is in the list once: amortised O(1)). */
-    uint32_t k = 0;
-    for (uint32_t i = s->head; i < s->len; i++)
-        if (s->v[i]) {
-            s->v[k] = s->v[i];
-            s->v[k]->sweep_pos = k + 1;
-            k++;
-        }
-    s->head = 0;
-    s->len = k;
-    if (k) {
-        /* 1 us, not 0: lws would run a timer due at once again in the same pass */
-        lws_sul_schedule(s->ctx, 0, &s->sul, sweep_run, 1);
-        s->scheduled = 1;
-    }
-}
-
-/* c has frames to write: it joins the sweep (once). */
+/* c has frames to write: they go at the end of the worker's turn (gw_worker_sweep_add), or,
+ * should the sweep list not grow, from the writeable callback a turn later. */
 static void touch(gw_worker *w, gw_conn *c)
 {
-    if (c->sweep_pos)
-        return;
-    gw_sweep *s = sweep_tl;
-    if (!s) {
-        pthread_once(&sweep_once, sweep_key_init);
-        if (!sweep_key_ok || !(s = calloc(1, sizeof(*s))))
-            goto fallback;
-        if (pthread_setspecific(sweep_key, s)) {
-            free(s);
-            goto fallback;
-        }
-        s->w = w;
-        s->ctx = lws_get_context(c->wsi);
-        sweep_tl = s;
-    }
-    if (s->len == s->cap) {
-        uint32_t cap = s->cap ? s->cap * 2 : 1024;
-        gw_conn **v = realloc(s->v, sizeof(*v) * cap);
-        if (!v)
-            goto fallback;
-        s->v = v;
-        s->cap = cap;
-    }
-    s->v[s->len++] = c;
-    c->sweep_pos = s->len;
-    if (!s->scheduled) {
-        lws_sul_schedule(s->ctx, 0, &s->sul, sweep_run, 0);
-        s->scheduled = 1;
-    }
-    return;
-fallback:
-    /* out of memory: the writeable callback writes it, a turn later */
-    lws_callback_on_writable(c->wsi);
+    if (gw_worker_sweep_add(w, c))
+        lws_callback_on_writable(c->wsi);
 }
 
-static void untouch(gw_conn *c)
+void gw_conn_sweep_write(gw_worker *w, gw_conn *c)
 {
-    if (c->sweep_pos && sweep_tl)
-        sweep_tl->v[c->sweep_pos - 1] = NULL;
-    c->sweep_pos = 0;
+    if (flush(w, c, 0) < 0) {
+        /* The socket failed outside any callback: lws closes it from its loop. */
+        c->close_started = 1;
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    }
 }
 
 void gw_conn_shed(gw_worker *w, gw_conn *c)
@@ -1019,8 +913,7 @@ static void written(gw_worker *w, gw_conn *c, uint32_t count, int each_frame)
     int64_t zin = 0, zout = 0;
     for (uint32_t i = 0; i < count; i++) {
         gw_msg *m = gw_outq_peek(&c->q);
-        int64_t at = gw_outq_queued_us(&c->q, 0);
-        gw_metrics_stage(gw_worker_metrics(w), GW_STAGE_SOCKET, mono_us > at ? mono_us - at : 0);
+        gw_metrics_stage(&n->metrics, GW_STAGE_SOCKET, mono_us - gw_outq_queued_us(&c->q, 0));
         gw_metrics_sent(&n->metrics, m, now_us);
         if (each_frame && (c->flags & GW_CONN_F_Z) && m->zstate == GW_MSG_Z_BUILT &&
             m->len >= (uint64_t)n->cfg->compression_min_bytes) {
@@ -1203,19 +1096,19 @@ static int flush(gw_worker *w, gw_conn *c, int in_callback)
                 continue;
         }
         uint32_t done;
-        uint32_t off = 0;
-        gw_outq_wstatus st = gw_outq_write(&c->q, &off, batching ? 1 : UINT32_MAX, budget,
-                                           wctx_frame, wctx_writev, &x, &done);
+        size_t partial;
+        gw_outq_wstatus st = gw_outq_write(&c->q, batching ? 1 : UINT32_MAX, budget, wctx_frame,
+                                           wctx_writev, &x, &done, &partial);
         written(w, c, done, 1);
         if (st == GW_OUTQ_W_ERROR) {
             wsg_debug("write_failed", "conn=%llu errno=%d", (unsigned long long)c->id, errno);
             return -1;
         }
         full = st == GW_OUTQ_W_FULL;
-        if (off) {
+        if (partial) {
             size_t len;
             const unsigned char *f = wctx_frame(&x, gw_outq_peek(&c->q), &len);
-            if (rest_to_lws(c, f + off, len - off))
+            if (rest_to_lws(c, f + partial, len - partial))
                 return -1;
             written(w, c, 1, 1);
             full = 1;
@@ -1421,7 +1314,7 @@ static void on_closed(gw_worker *w, gw_conn *c)
         c->id = 0;
     }
     pending_free(c);
-    untouch(c);
+    gw_worker_sweep_remove(w, c);
     drop_queue(n, c);
     rpc_drop_all(w, c);
     gw_chan_close(w, c);

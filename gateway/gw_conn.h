@@ -11,8 +11,9 @@
  * batch frames (gw_batch). Lives entirely on its worker's thread.
  *
  * The struct is libwebsockets' per-session storage (lws allocates and frees it); its fields
- * are private to gw_conn.c except `hh` and `id`, which key the worker's connection table, and
- * `http`, which gw_http uses when the session is a plain HTTP request instead. */
+ * are private to gw_conn.c except `hh` and `id`, which key the worker's connection table,
+ * `sweep_pos`, the worker's sweep list's, and `http`, which gw_http uses when the session is a
+ * plain HTTP request instead. */
 #ifndef GW_CONN_H
 #define GW_CONN_H
 #include <stdint.h>
@@ -78,7 +79,7 @@ typedef struct gw_conn {
      * close_reason (valid until 2106). */
     uint32_t exp;
     /* 1 + its place in the worker's list of connections to write at the end of this turn
-     * (gw_conn.c's sweep); 0: not in it. */
+     * (gw_worker_sweep_add); 0: not in it. */
     uint32_t sweep_pos;
     /* Waiting for the JWKS fetch its token's kid needs (gw_conn.c wait_for_key); NULL but
      * for those few connections. */
@@ -148,6 +149,9 @@ int gw_conn_add_headers(gw_worker *w, gw_conn *c, struct lws_process_html_args *
 
 /* WSGATE_BATCH_DELAY is over for a connection that held a lone frame. */
 void gw_conn_hold_over(gw_worker *w, gw_conn *c);
+/* The worker's sweep reached c (gw_worker_sweep_add): writes what the socket takes now, straight
+ * to it, and arms POLLOUT for the rest. */
+void gw_conn_sweep_write(gw_worker *w, gw_conn *c);
 
 /* Frees the connection's queue and closes it with 4008: the node is over its memory budget
  * and this is one of the longest queues. */

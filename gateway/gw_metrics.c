@@ -211,19 +211,11 @@ _Static_assert(GW_FRAME_ERROR == 9, "one inbound series per gw_frame_kind");
 void gw_metrics_sent(wsg_metrics *m, const gw_msg *msg, int64_t now_us)
 {
     size_t k = msg->kind < WSG_STREAM_KINDS ? msg->kind : WSG_STREAM_NONE;
-    int64_t lat = now_us > msg->created_us ? now_us - msg->created_us : 0;
-    gw_metrics_shard *s = thread_shard;
-    if (s && s->m == m) {
-        wsg_metrics_shard_add(s, GW_M_FRAMES_SENT_FIRST + k, 1);
-        wsg_metrics_shard_add(s, GW_M_BYTES_SENT_FIRST + k, (int64_t)msg->len);
-        if (msg->created_us > 0)
-            wsg_metrics_shard_observe(s, GW_M_DELIVERY_LATENCY, lat);
-        return;
-    }
-    wsg_metrics_add(m, GW_M_FRAMES_SENT_FIRST + k, 1);
-    wsg_metrics_add(m, GW_M_BYTES_SENT_FIRST + k, msg->len);
+    gw_metrics_count(m, (gw_metric_id)(GW_M_FRAMES_SENT_FIRST + k), 1);
+    gw_metrics_count(m, (gw_metric_id)(GW_M_BYTES_SENT_FIRST + k), (int64_t)msg->len);
     if (msg->created_us > 0)
-        wsg_metrics_observe(m, GW_M_DELIVERY_LATENCY, lat);
+        gw_metrics_observe(m, GW_M_DELIVERY_LATENCY,
+                           now_us > msg->created_us ? now_us - msg->created_us : 0);
 }
 
 int gw_metric_close_label(uint32_t code)

@@ -2,9 +2,10 @@
  * thread may bump them through wsg_metrics_add. What the hot paths count per frame goes
  * through the helpers at the end, which know which series a frame belongs to.
  *
- * Per-worker shards: each worker has a gw_metrics_shard (gw_worker_metrics(w), its own
- * thread only) where what it counts per delivery and per frame goes without an atomic add on
- * a line the other workers also bump; /metrics sums the shards, so the text is the same. */
+ * Per-worker shards: each worker thread binds a gw_metrics_shard of its own
+ * (gw_metrics_bind_thread) where gw_metrics_count / _observe / _stage / _sent count what it
+ * counts per delivery and per frame, without an atomic add on a line the other workers also
+ * bump; /metrics sums the shards, so the text is the same. */
 #ifndef GW_METRICS_H
 #define GW_METRICS_H
 #include "gw_admit.h"
@@ -102,8 +103,7 @@ typedef enum {
     GW_STAGE__COUNT
 } gw_stage;
 
-/* A worker's own counters (wsg_metrics_shard): gw_worker_metrics(w) gives it, and only that
- * worker's thread may bump it. */
+/* A worker's own counters (wsg_metrics_shard): only that worker's thread may bump it. */
 typedef wsg_metrics_shard gw_metrics_shard;
 
 extern const wsg_metric_desc gw_metric_descs[GW_M__COUNT];
@@ -128,13 +128,6 @@ static inline gw_metric_id gw_metric_rejected(wsg_client_error e)
     return (gw_metric_id)(GW_M_REJECTED_FIRST + (int)e - 1);
 }
 
-/* One observation of stage st, in microseconds (below zero counts as zero), in the calling
- * worker's shard s (gw_worker_metrics(w), on w's thread). */
-static inline void gw_metrics_stage(gw_metrics_shard *s, gw_stage st, int64_t us)
-{
-    wsg_metrics_shard_observe(s, GW_M_STAGE_FIRST + (size_t)st, us > 0 ? us : 0);
-}
-
 /* The shard of the worker whose thread this is (gw_metrics_bind_thread), NULL on any other
  * thread: lets helpers that get only the node's wsg_metrics count in the worker's shard. */
 gw_metrics_shard *gw_metrics_thread_shard(void);
@@ -150,6 +143,22 @@ static inline void gw_metrics_count(wsg_metrics *m, gw_metric_id id, int64_t v)
         wsg_metrics_shard_add(s, id, v);
     else
         wsg_metrics_add(m, id, v);
+}
+
+/* One histogram observation, the same way. */
+static inline void gw_metrics_observe(wsg_metrics *m, gw_metric_id id, int64_t v)
+{
+    gw_metrics_shard *s = gw_metrics_thread_shard();
+    if (s && s->m == m)
+        wsg_metrics_shard_observe(s, id, v);
+    else
+        wsg_metrics_observe(m, id, v);
+}
+
+/* One observation of stage st, in microseconds (below zero counts as zero). */
+static inline void gw_metrics_stage(wsg_metrics *m, gw_stage st, int64_t us)
+{
+    gw_metrics_observe(m, (gw_metric_id)(GW_M_STAGE_FIRST + (int)st), us > 0 ? us : 0);
 }
 
 /* One message written to a client's socket at now_us (wall clock): frames and payload bytes

@@ -134,29 +134,24 @@ void gw_outq_clear(gw_outq *q)
     memset(q, 0, sizeof(*q));
 }
 
-gw_outq_wstatus gw_outq_write(const gw_outq *q, uint32_t *off, uint32_t max_frames,
-                              size_t max_bytes, gw_outq_frame_fn frame, gw_outq_writev_fn write,
-                              void *ctx, uint32_t *done)
+gw_outq_wstatus gw_outq_write(const gw_outq *q, uint32_t max_frames, size_t max_bytes,
+                              gw_outq_frame_fn frame, gw_outq_writev_fn write, void *ctx,
+                              uint32_t *done, size_t *partial)
 {
     uint32_t want = q->count < max_frames ? q->count : max_frames;
     struct iovec iov[GW_OUTQ_IOV];
     int n = 0;
     size_t offered = 0;
     *done = 0;
+    *partial = 0;
     for (uint32_t i = 0; i < want && n < GW_OUTQ_IOV && offered < max_bytes; i++, n++) {
         size_t len;
         const unsigned char *f = frame(ctx, gw_outq_at(q, i), &len);
-        size_t skip = i == 0 ? *off : 0;
-        size_t take = len - skip;
-        /* the first frame always goes (in part if it is larger than max_bytes); a later one
-         * only if it fits */
-        if (n && offered + take > max_bytes)
-            break;
-        if (take > max_bytes)
-            take = max_bytes;
-        iov[n].iov_base = (void *)(f + skip);
-        iov[n].iov_len = take;
-        offered += take;
+        if (n && offered + len > max_bytes)
+            break; /* the first frame always goes, a later one only if it fits */
+        iov[n].iov_base = (void *)f;
+        iov[n].iov_len = len;
+        offered += len;
     }
     if (!n)
         return GW_OUTQ_W_DONE;
@@ -166,22 +161,15 @@ gw_outq_wstatus gw_outq_write(const gw_outq *q, uint32_t *off, uint32_t max_fram
             return GW_OUTQ_W_FULL;
         return GW_OUTQ_W_ERROR;
     }
-    /* Walk the frames the kernel took, the last one perhaps only in part (or only in part
-     * offered). */
+    /* The frames the kernel took, the last one perhaps only in part. */
     size_t left = (size_t)took;
     for (int k = 0; k < n && left; k++) {
-        size_t took_k = left < iov[k].iov_len ? left : iov[k].iov_len;
-        left -= took_k;
-        size_t flen;
-        frame(ctx, gw_outq_at(q, (uint32_t)k), &flen);
-        size_t sent = (k == 0 ? *off : 0) + took_k;
-        if (sent == flen) {
-            (*done)++;
-            *off = 0;
-        } else {
-            *off = (uint32_t)sent;
+        if (left < iov[k].iov_len) {
+            *partial = left;
             break;
         }
+        left -= iov[k].iov_len;
+        (*done)++;
     }
     return (size_t)took < offered ? GW_OUTQ_W_FULL : GW_OUTQ_W_DONE;
 }

@@ -115,12 +115,12 @@ void gw_outq_clear(gw_outq *q);
 static inline int gw_outq_empty(const gw_outq *q) { return q->count == 0; }
 /* ---- writing a queue to a socket ----
  * A connection writes its queue's frames straight from their shared buffers with one
- * writev(2) for several of them. The kernel may take part of a frame: *off says how much of
- * the oldest message's frame is gone (0 for a fresh head), so that the rest can be written
- * exactly from there, before anything else (gw_conn hands it to lws). */
+ * writev(2) for several of them. The kernel may take part of a frame: *partial says how much,
+ * so that its rest can be written exactly from there, before anything else (gw_conn hands it
+ * to lws). */
 
 /* The bytes of message m on this connection (its plain or its compressed frame): the same
- * bytes every time for one message and connection, which is what makes *off meaningful. */
+ * bytes every time for one message and connection, which is what makes *partial meaningful. */
 typedef const unsigned char *(*gw_outq_frame_fn)(void *ctx, gw_msg *m, size_t *len);
 /* Like writev(2) on a non-blocking socket: bytes taken (> 0), or -1 with errno (EAGAIN,
  * EWOULDBLOCK, EINTR: nothing taken, try when writable; anything else: the socket failed). */
@@ -135,12 +135,12 @@ typedef enum {
     GW_OUTQ_W_ERROR = -1, /* the socket failed (errno) */
 } gw_outq_wstatus;
 
-/* One write call: the oldest frames, from *off on, at most max_frames of them and about
- * max_bytes (the first frame goes in part if it is larger; a later one only if it fits).
- * Pops nothing: *done is the number of oldest frames now completely written (the caller pops
- * and counts them), *off how much of the next one is. */
-gw_outq_wstatus gw_outq_write(const gw_outq *q, uint32_t *off, uint32_t max_frames,
-                              size_t max_bytes, gw_outq_frame_fn frame, gw_outq_writev_fn write,
-                              void *ctx, uint32_t *done);
+/* One write call: the oldest frames, whole, at most max_frames of them and about max_bytes
+ * (the first always, a later one only if it fits). Pops nothing: *done is the number of
+ * oldest frames the kernel took completely (the caller pops and counts them), *partial how
+ * many bytes of the next one it took. */
+gw_outq_wstatus gw_outq_write(const gw_outq *q, uint32_t max_frames, size_t max_bytes,
+                              gw_outq_frame_fn frame, gw_outq_writev_fn write, void *ctx,
+                              uint32_t *done, size_t *partial);
 
 #endif

@@ -115,10 +115,14 @@ struct gw_worker {
     struct gw_hold { uint64_t conn_id; int64_t due_us; } *holds;
     uint32_t hold_head, hold_n, hold_cap;
     lws_sorted_usec_list_t sul_hold;
+    /* Connections to write at the end of this turn (gw_worker_sweep_add): sweep[head..len),
+     * in order; NULL where one closed meanwhile. */
+    gw_conn **sweep;
+    uint32_t sweep_head, sweep_len, sweep_cap;
+    lws_sorted_usec_list_t sul_sweep;
 };
 
 gw_node *gw_worker_node(gw_worker *w) { return w->node; }
-gw_metrics_shard *gw_worker_metrics(gw_worker *w) { return w->metrics; }
 gw_chidx *gw_worker_chidx(gw_worker *w) { return w->chidx; }
 unsigned gw_worker_index(const gw_worker *w) { return w->idx; }
 unsigned char *gw_worker_write_buf(gw_worker *w) { return w->wbuf; }
@@ -176,6 +180,60 @@ int gw_worker_hold(gw_worker *w, gw_conn *c, int64_t delay_us)
     if (w->hold_n++ == 0)
         lws_sul_schedule(w->ctx, 0, &w->sul_hold, hold_tick, delay_us);
     return 0;
+}
+
+static void sweep_tick(lws_sorted_usec_list_t *sul)
+{
+    gw_worker *w = lws_container_of(sul, gw_worker, sul_sweep);
+    uint32_t end = w->sweep_len - w->sweep_head > GW_WORKER_SWEEP_SLICE
+                       ? w->sweep_head + GW_WORKER_SWEEP_SLICE
+                       : w->sweep_len;
+    while (w->sweep_head < end) {
+        gw_conn *c = w->sweep[w->sweep_head++];
+        if (c) {
+            c->sweep_pos = 0;
+            gw_conn_sweep_write(w, c);
+        }
+    }
+    /* Those left move to the front (each is listed once: amortised O(1)). */
+    uint32_t k = 0;
+    for (uint32_t i = w->sweep_head; i < w->sweep_len; i++)
+        if (w->sweep[i]) {
+            w->sweep[k] = w->sweep[i];
+            w->sweep[k]->sweep_pos = k + 1;
+            k++;
+        }
+    w->sweep_head = 0;
+    w->sweep_len = k;
+    if (k) /* 1 us, not 0: lws would run a timer due at once again in the same pass */
+        lws_sul_schedule(w->ctx, 0, &w->sul_sweep, sweep_tick, 1);
+}
+
+int gw_worker_sweep_add(gw_worker *w, gw_conn *c)
+{
+    if (c->sweep_pos)
+        return 0;
+    if (w->sweep_len == w->sweep_cap) {
+        uint32_t cap = w->sweep_cap ? w->sweep_cap * 2 : 1024;
+        gw_conn **v = realloc(w->sweep, sizeof(*v) * cap);
+        if (!v)
+            return -1;
+        w->sweep = v;
+        w->sweep_cap = cap;
+    }
+    w->sweep[w->sweep_len++] = c;
+    c->sweep_pos = w->sweep_len;
+    /* due at once: lws runs it before its loop sleeps again */
+    if (lws_dll2_is_detached(&w->sul_sweep.list))
+        lws_sul_schedule(w->ctx, 0, &w->sul_sweep, sweep_tick, 0);
+    return 0;
+}
+
+void gw_worker_sweep_remove(gw_worker *w, gw_conn *c)
+{
+    if (c->sweep_pos)
+        w->sweep[c->sweep_pos - 1] = NULL;
+    c->sweep_pos = 0;
 }
 
 uint64_t gw_worker_next_conn_id(gw_worker *w)
@@ -551,7 +609,7 @@ static void run_jobs(gw_worker *w)
         q = q->next;
         switch (job->kind) {
         case JOB_DELIVER:
-            gw_metrics_stage(w->metrics, GW_STAGE_NATS_TO_WORKER, wsg_mono_us() - job->posted_us);
+            gw_metrics_stage(&w->node->metrics, GW_STAGE_NATS_TO_WORKER, wsg_mono_us() - job->posted_us);
             deliver(w, job);
             break;
         case JOB_DRAIN:
@@ -564,7 +622,7 @@ static void run_jobs(gw_worker *w)
             history_reply(w, job);
             break;
         case JOB_CHANNEL:
-            gw_metrics_stage(w->metrics, GW_STAGE_NATS_TO_WORKER, wsg_mono_us() - job->posted_us);
+            gw_metrics_stage(&w->node->metrics, GW_STAGE_NATS_TO_WORKER, wsg_mono_us() - job->posted_us);
             gw_chan_deliver(w, job->channel, job->msg);
             break;
         case JOB_CLOSE:
@@ -911,5 +969,6 @@ void gw_worker_free(gw_worker *w)
     gw_deflate_free(w->deflate);
     free(w->batch_buf);
     free(w->holds);
+    free(w->sweep);
     free(w);
 }

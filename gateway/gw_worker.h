@@ -65,9 +65,6 @@ int gw_worker_post_resync(gw_worker *w);
 /* For the connections of this worker (gw_conn), on the worker's thread only. */
 typedef struct gw_conn gw_conn;
 gw_node *gw_worker_node(gw_worker *w);
-/* The worker's metric shard (gw_metrics.h: gw_metrics_stage, gw_metrics_count), for its own
- * thread: e.g. gw_metrics_stage(gw_worker_metrics(w), GW_STAGE_SOCKET, us). */
-gw_metrics_shard *gw_worker_metrics(gw_worker *w);
 /* The worker's local subscriber index (gw_chidx: channel -> its gw_conns here). */
 struct gw_chidx *gw_worker_chidx(gw_worker *w);
 unsigned gw_worker_index(const gw_worker *w);
@@ -87,6 +84,18 @@ unsigned char *gw_worker_batch_buf(gw_worker *w);
 /* Calls gw_conn_hold_over(c) about delay_us from now (WSGATE_BATCH_DELAY; one delay for the
  * whole worker). -1 on allocation failure. */
 int gw_worker_hold(gw_worker *w, gw_conn *c, int64_t delay_us);
+/* The sweep: frames queued to a connection whose queue was empty are written by the worker
+ * itself right after the job that queued them (a broadcast has queued to all its targets by
+ * then, so frames queued together leave together), instead of arming POLLOUT and waiting for
+ * an epoll turn and a writeable callback per connection. c joins the list once (c->sweep_pos);
+ * gw_conn_sweep_write(c) is called at the end of this loop turn, GW_WORKER_SWEEP_SLICE
+ * connections at a time with the loop's other events in between, so a frame queued meanwhile
+ * waits at most one sweep (a connection still listed takes it along, any other joins the
+ * end). -1 on allocation failure (c is not listed). */
+#define GW_WORKER_SWEEP_SLICE 512
+int gw_worker_sweep_add(gw_worker *w, gw_conn *c);
+/* c leaves the list (closed); a connection not listed is left alone. */
+void gw_worker_sweep_remove(gw_worker *w, gw_conn *c);
 uint64_t gw_worker_next_conn_id(gw_worker *w);
 /* The next sequence number of this worker's ConnEvent stream (1, 2, ...). */
 uint64_t gw_worker_next_event_seq(gw_worker *w);

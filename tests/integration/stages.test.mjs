@@ -1,8 +1,9 @@
-// Stage latency (issue 15): wsgate_stage_latency_seconds{stage="nats_to_worker"} on a real
+// Stage latency (issue 15): wsgate_stage_latency_seconds{stage="nats_to_worker"|"socket"} on a real
 // cluster (nats-server, redis, router, two gateways with two workers each). Clients on gw-b
 // send N messages to users on gw-a, each of whom has one connection there: every message is
 // one NodeDelivery item for one worker of gw-a, so gw-a's nats_to_worker count moves by
-// exactly N (one job per message). The histogram must stay a histogram: cumulative buckets,
+// exactly N (one job per message), and its socket stage by N too (one frame written per
+// message). The histogram must stay a histogram: cumulative buckets,
 // +Inf equal to _count. The per-delivery series counted in the workers' shards
 // (wsgate_frames_sent_total{stream="user"}, the delivery latency) move by N as well, so the
 // shards are summed into /metrics.
@@ -63,6 +64,7 @@ describe('stage latency: nats_to_worker', () => {
     assert.equal(b.buckets.length, 16, '15 bounds and +Inf');
     const sentBefore = metric(before, 'wsgate_frames_sent_total', 'stream="user"');
     const latBefore = metric(before, 'wsgate_delivery_latency_seconds_count');
+    const socketBefore = stageOf(before, 'stage="socket"').count;
 
     for (let i = 0; i < N; i++) {
       sender.send({ type: 'send_message', target_user: `st-r${i % RECEIVERS}`, content: `m${i}` });
@@ -92,7 +94,10 @@ describe('stage latency: nats_to_worker', () => {
     // the per-worker shards are in the rendered totals
     assert.equal(metric(final, 'wsgate_frames_sent_total', 'stream="user"') - sentBefore, N);
     assert.equal(metric(final, 'wsgate_delivery_latency_seconds_count') - latBefore, N);
-    // the socket stage's family is there (helper S observes it)
-    assert.equal(stageOf(final, 'stage="socket"').buckets.length, 16);
+    // the socket stage: queued -> written, once per frame
+    const sock = stageOf(final, 'stage="socket"');
+    assert.equal(sock.buckets.length, 16);
+    assert.equal(sock.count - socketBefore, N, 'one socket observation per frame written');
+    assert.equal(sock.buckets.at(-1).v, sock.count, '+Inf equals _count');
   });
 });

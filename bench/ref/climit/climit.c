@@ -418,22 +418,31 @@ static int valid_channel(const char *p, size_t n)
 
 /* ---------- the protocol ---------- */
 
-static void on_broadcast(srv *s, conn *c, const cl_msg *m)
+/* Ends a message frame begun in the output buffer: the sender, the content token as the client
+ * wrote it, the time and the seq, then the frame (NULL if it does not fit). */
+static const uint8_t *msg_tail(srv *s, const conn *from, const cl_msg *m, int64_t seq,
+                               size_t *len)
 {
-    if (!cl_json_is_str(m->content))
-        return send_error(s, c, "invalid_field", m, 0);
-    ob_reset(s);
-    OB_LIT(s, "{\"type\":\"broadcast\",\"from\":");
-    ob_put(s, c->user->json, c->user->jsonlen);
+    OB_LIT(s, ",\"from\":");
+    ob_put(s, from->user->json, from->user->jsonlen);
     OB_LIT(s, ",\"content\":");
     ob_tok(s, m->content);
     OB_LIT(s, ",\"ts\":");
     ob_i64(s, s->now_ms);
     OB_LIT(s, ",\"seq\":");
-    ob_i64(s, ++s->bseq);
+    ob_i64(s, seq);
     OB_LIT(s, "}");
+    return ob_frame(s, len);
+}
+
+static void on_broadcast(srv *s, conn *c, const cl_msg *m)
+{
+    if (!cl_json_is_str(m->content))
+        return send_error(s, c, "invalid_field", m, 0);
+    ob_reset(s);
+    OB_LIT(s, "{\"type\":\"broadcast\"");
     size_t n;
-    const uint8_t *f = ob_frame(s, &n);
+    const uint8_t *f = msg_tail(s, c, m, ++s->bseq, &n);
     if (!f)
         return;
     for (uint32_t i = 0; i < s->nall; i++)
@@ -454,17 +463,9 @@ static void on_send_message(srv *s, conn *c, const cl_msg *m)
     if (!u->conns.n)
         return; /* no history here: a message to an absent user is dropped */
     ob_reset(s);
-    OB_LIT(s, "{\"type\":\"message\",\"from\":");
-    ob_put(s, c->user->json, c->user->jsonlen);
-    OB_LIT(s, ",\"content\":");
-    ob_tok(s, m->content);
-    OB_LIT(s, ",\"ts\":");
-    ob_i64(s, s->now_ms);
-    OB_LIT(s, ",\"seq\":");
-    ob_i64(s, u->seq);
-    OB_LIT(s, "}");
+    OB_LIT(s, "{\"type\":\"message\"");
     size_t n;
-    const uint8_t *f = ob_frame(s, &n);
+    const uint8_t *f = msg_tail(s, c, m, u->seq, &n);
     for (uint32_t i = 0; f && i < u->conns.n; i++)
         conn_send(s, u->conns.v[i], f, n);
 }
@@ -544,17 +545,8 @@ static void on_channel(srv *s, conn *c, const cl_msg *m, char kind)
             ob_reset(s);
             OB_LIT(s, "{\"type\":\"publication\",\"channel\":");
             ob_tok(s, m->channel);
-            OB_LIT(s, ",\"from\":");
-            ob_put(s, c->user->json, c->user->jsonlen);
-            OB_LIT(s, ",\"content\":");
-            ob_tok(s, m->content);
-            OB_LIT(s, ",\"ts\":");
-            ob_i64(s, s->now_ms);
-            OB_LIT(s, ",\"seq\":");
-            ob_i64(s, seq);
-            OB_LIT(s, "}");
             size_t n;
-            const uint8_t *f = ob_frame(s, &n);
+            const uint8_t *f = msg_tail(s, c, m, seq, &n);
             for (uint32_t i = 0; f && i < ch->subs.n; i++)
                 conn_send(s, ch->subs.v[i], f, n);
         }

@@ -413,9 +413,9 @@ START_TEST(test_gateway_shard)
     ck_assert(gw_metrics_thread_shard() == s);
     gw_metrics_sent(&m, u, 1000000 + 1200);
     gw_metrics_count(&m, GW_M_DELIVERIES, 2);
-    gw_metrics_stage(s, GW_STAGE_NATS_TO_WORKER, 40);
-    gw_metrics_stage(s, GW_STAGE_NATS_TO_WORKER, 3000);
-    gw_metrics_stage(s, GW_STAGE_SOCKET, -5); /* counted as 0 */
+    gw_metrics_stage(&m, GW_STAGE_NATS_TO_WORKER, 40);
+    gw_metrics_stage(&m, GW_STAGE_NATS_TO_WORKER, 3000);
+    gw_metrics_stage(&m, GW_STAGE_SOCKET, -5); /* counted as 0 */
     gw_metrics_bind_thread(NULL);
     gw_metrics_sent(&m, u, 1000000 + 1200); /* not a worker thread: the shared part */
     ck_assert_int_eq(wsg_metrics_get(&m, GW_M_FRAMES_SENT_FIRST + WSG_STREAM_USER), 1);
