@@ -426,17 +426,20 @@ export function sampleRss(pid, everyMs = 100) {
 
 // Bytes the kernel holds for a local TCP socket that its owner has not read yet (rx_queue of
 // /proc/net/tcp), or null if the socket is not found. Proves that a paused socket really
-// stopped reading: the number grows while data keeps arriving.
+// stopped reading: the number grows while data keeps arriving. The socket is the established
+// one with both its ports: an earlier connection that used the same local port may still be
+// listed (TIME_WAIT, nothing queued).
 export function tcpRecvQueue(socket) {
-  const port = socket.localPort;
-  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  const hex = (port) => port.toString(16).toUpperCase().padStart(4, '0');
+  const local = `:${hex(socket.localPort)}`;
+  const remote = `:${hex(socket.remotePort)}`;
   for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
     let text;
     try { text = fs.readFileSync(file, 'utf8'); } catch { continue; }
     for (const line of text.split('\n').slice(1)) {
       const cols = line.trim().split(/\s+/);
       if (cols.length < 5) continue;
-      if (!cols[1].endsWith(`:${hexPort}`)) continue;
+      if (!cols[1].endsWith(local) || !cols[2].endsWith(remote) || cols[3] !== '01') continue;
       const [, rx] = cols[4].split(':');
       return parseInt(rx, 16);
     }
