@@ -119,11 +119,17 @@ void gw_outq_pop(gw_outq *q)
     gw_msg_unref(m);
     /* A connection that has caught up keeps its first small ring (it is likely to get the
      * next message soon: a malloc/free per delivery otherwise); a grown one is returned. */
-    if (q->count == 0 && q->cap > 4) {
-        free(q->ring);
-        q->ring = NULL;
-        q->cap = q->head = 0;
-    }
+    if (q->count == 0 && q->cap > 4)
+        gw_outq_trim(q);
+}
+
+void gw_outq_trim(gw_outq *q)
+{
+    if (q->count)
+        return;
+    free(q->ring);
+    q->ring = NULL;
+    q->cap = q->head = 0;
 }
 
 void gw_outq_clear(gw_outq *q)

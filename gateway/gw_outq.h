@@ -79,7 +79,7 @@ typedef struct gw_outq_ent {
 
 /* Members are private to gw_outq.c; the struct is public only so it can live inside the
  * per-connection state without another allocation. A queue that was never used owns no
- * memory; once used it keeps a ring of four entries until it is cleared. */
+ * memory; once used it keeps a ring of four entries until it is trimmed or cleared. */
 typedef struct gw_outq {
     gw_outq_ent *ring;
     uint32_t head, count, cap;
@@ -112,6 +112,9 @@ static inline int64_t gw_outq_queued_us(const gw_outq *q, uint32_t i)
 void gw_outq_pop(gw_outq *q);
 /* Drops everything and frees the ring. */
 void gw_outq_clear(gw_outq *q);
+/* Frees the ring of an empty queue (a non-empty one is left as it is): the idle sweep's, so
+ * that a connection that gets nothing for a while holds no queue memory. */
+void gw_outq_trim(gw_outq *q);
 static inline int gw_outq_empty(const gw_outq *q) { return q->count == 0; }
 /* ---- writing a queue to a socket ----
  * A connection writes its queue's frames straight from their shared buffers with one

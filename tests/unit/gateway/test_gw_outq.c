@@ -73,6 +73,29 @@ START_TEST(fifo_and_refcount)
 }
 END_TEST
 
+START_TEST(trim_frees_only_an_empty_ring)
+{
+    gw_outq q;
+    memset(&q, 0, sizeof(q));
+    gw_msg *m = gw_msg_new("t", 1, 0);
+    ck_assert_int_eq(gw_outq_push(&q, m, 1 << 20, 0), GW_OUTQ_OK);
+    gw_outq_trim(&q); /* not empty: nothing happens */
+    ck_assert_ptr_nonnull(q.ring);
+    ck_assert_ptr_eq(gw_outq_peek(&q), m);
+    gw_outq_pop(&q);
+    ck_assert_ptr_nonnull(q.ring); /* a caught-up queue keeps its first ring ... */
+    gw_outq_trim(&q);
+    ck_assert_ptr_null(q.ring); /* ... until the idle sweep trims it */
+    ck_assert(gw_outq_empty(&q));
+    ck_assert_int_eq(gw_outq_push(&q, m, 1 << 20, 0), GW_OUTQ_OK);
+    ck_assert_ptr_eq(gw_outq_peek(&q), m);
+    ck_assert_uint_eq(m->refs, 2);
+    gw_outq_clear(&q);
+    ck_assert_uint_eq(m->refs, 1);
+    gw_msg_unref(m);
+}
+END_TEST
+
 START_TEST(byte_bound)
 {
     gw_outq q;
@@ -353,6 +376,7 @@ int main(void)
     TCase *tc = tcase_create("outq");
     tcase_add_test(tc, fifo_and_refcount);
     tcase_add_test(tc, byte_bound);
+    tcase_add_test(tc, trim_frees_only_an_empty_ring);
     tcase_add_test(tc, first_message_always_fits);
     tcase_add_test(tc, wraps_around);
     tcase_add_test(tc, frame_header_built_once);
