@@ -133,6 +133,9 @@ RUN printf '%s\n' \
 # `docker exec ... wsgate-pub` in any container of the cluster.
 COPY --from=build /src/build/wsgate-gateway /src/build/wsgate-router /src/build/wsgate-pub \
      /usr/local/bin/
+# The demo app the gateway serves at /demo/ with WSGATE_DEMO=on (WSGATE_DEMO_DIR's default).
+COPY examples/chat /usr/share/wsgate/demo
+COPY clients/js/wsgate-client.mjs /usr/share/wsgate/demo/client/
 USER 10001:10001
 # 8080: gateway /ws /health /ready /metrics; 8090: router /health /ready /metrics.
 EXPOSE 8080 8090

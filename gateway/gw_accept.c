@@ -13,6 +13,7 @@
 #include "gw_metrics.h"
 #include "gw_peer.h"
 #include "wsg_log.h"
+#include "wsg_time.h"
 
 #define GW_ACCEPT_BATCH 64       /* accepts per wake-up, so one loop turn stays short */
 #define ACCEPT_PAUSE_US 100000   /* out of descriptors: stop accepting for this long */
@@ -33,6 +34,7 @@ typedef struct proxy_wait {
     struct lws_dll2 list; /* in gw_accept.waiting */
     gw_accept *a;
     gw_accept_sock *s;
+    int64_t accepted_us; /* monotonic */
     int fd;
     size_t len;
     uint8_t buf[GW_PEER_PROXY_MAX];
@@ -57,36 +59,44 @@ static void proxy_refuse(proxy_wait *p, gw_metric_id why, const char *reason)
     proxy_end(p, 1);
 }
 
-/* The header is complete and nothing past it was read: the socket goes to its vhost with the
- * header's source address on its wsi from the start (lws serves a request that is already
- * waiting before lws_adopt_* returns). */
-static void proxy_handover(proxy_wait *p, const uint8_t addr[16], int has_addr)
+/* Hands an accepted client socket to its vhost with note (may be NULL) on its wsi from the
+ * start (lws serves a request that is already waiting before lws_adopt_* returns). */
+static void adopt_client(gw_accept *a, struct lws_vhost *vh, int fd, gw_peer_note *note)
 {
-    gw_peer_note *note = NULL;
-    if (has_addr) {
-        note = calloc(1, sizeof(*note));
-        if (!note) {
-            /* without it the client would pass for the balancer: refuse instead */
-            proxy_end(p, 1);
-            return;
-        }
-        memcpy(note->proxy_addr, addr, 16);
-        note->has_proxy_addr = 1;
-    }
-    gw_accept *a = p->a;
     lws_adopt_desc_t info;
     memset(&info, 0, sizeof(info));
-    info.vh = p->s->target;
+    info.vh = vh;
     info.type = LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP | LWS_ADOPT_ALLOW_SSL;
-    info.fd.sockfd = p->fd;
+    info.fd.sockfd = fd;
     info.opaque = note;
-    /* Our watchers go before lws puts its own on the descriptor. */
-    proxy_end(p, 0);
     if (!lws_adopt_descriptor_vhost_via_info(&info)) {
         /* lws closed the socket */
         free(note);
         wsg_warn("adopt_failed", "worker=%u", a->worker);
     }
+}
+
+/* The header is complete and nothing past it was read: the socket goes to its vhost with the
+ * header's source address on its wsi. */
+static void proxy_handover(proxy_wait *p, const uint8_t addr[16], int has_addr)
+{
+    gw_peer_note *note = calloc(1, sizeof(*note));
+    if (!note && has_addr) {
+        /* without it the client would pass for the balancer: refuse instead */
+        proxy_end(p, 1);
+        return;
+    }
+    if (note) {
+        note->accepted_us = p->accepted_us;
+        memcpy(note->proxy_addr, addr, 16);
+        note->has_proxy_addr = (uint8_t)has_addr;
+    }
+    gw_accept *a = p->a;
+    struct lws_vhost *vh = p->s->target;
+    int fd = p->fd;
+    /* Our watchers go before lws puts its own on the descriptor. */
+    proxy_end(p, 0);
+    adopt_client(a, vh, fd, note);
 }
 
 /* Reads the header and not one byte more, so that lws gets the client's own bytes from the
@@ -140,7 +150,7 @@ static void proxy_timeout(struct ev_loop *loop, ev_timer *t, int revents)
     proxy_refuse(p, GW_M_PROXY_ERR_TIMEOUT, "timeout");
 }
 
-static void proxy_wait_for(gw_accept *a, gw_accept_sock *s, int fd)
+static void proxy_wait_for(gw_accept *a, gw_accept_sock *s, int fd, int64_t accepted_us)
 {
     proxy_wait *p = NULL;
     if (a->waiting.count < GW_ACCEPT_PROXY_WAITING_MAX)
@@ -156,6 +166,7 @@ static void proxy_wait_for(gw_accept *a, gw_accept_sock *s, int fd)
     p->a = a;
     p->s = s;
     p->fd = fd;
+    p->accepted_us = accepted_us;
     p->len = 0;
     ev_io_init(&p->io, proxy_readable, fd, EV_READ);
     ev_timer_init(&p->timer, proxy_timeout, GW_ACCEPT_PROXY_TIMEOUT_MS / 1000.0, 0.0);
@@ -196,13 +207,22 @@ static void accept_pending(gw_accept *a, gw_accept_sock *s)
             lws_sul_schedule(a->ctx, 0, &a->sul_resume, accept_resume, ACCEPT_PAUSE_US);
             return;
         }
-        if (a->loop && s == &a->socks[GW_ACCEPT_CLIENT]) {
-            proxy_wait_for(a, s, fd);
+        if (s != &a->socks[GW_ACCEPT_CLIENT]) {
+            /* lws closes the socket itself if it cannot take it. */
+            if (!lws_adopt_socket_vhost(s->target, fd))
+                wsg_warn("adopt_failed", "worker=%u", a->worker);
             continue;
         }
-        /* lws closes the socket itself if it cannot take it. */
-        if (!lws_adopt_socket_vhost(s->target, fd))
-            wsg_warn("adopt_failed", "worker=%u", a->worker);
+        /* A client's handshake is timed from here (wsgate_handshake_seconds). */
+        int64_t now = wsg_mono_us();
+        if (a->loop) {
+            proxy_wait_for(a, s, fd, now);
+            continue;
+        }
+        gw_peer_note *note = calloc(1, sizeof(*note)); /* without one: not timed, no harm */
+        if (note)
+            note->accepted_us = now;
+        adopt_client(a, s->target, fd, note);
     }
 }
 

@@ -128,6 +128,14 @@ static size_t opts_for(void *cfg, wsg_opt *o)
          "rate_limited)"},
         {"WSGATE_LOG_LEVEL", "log-level", WSG_OPT_STRING, "info", 0, 0, &c->log_level,
          "debug, info, warn or error"},
+        {"WSGATE_DEMO", "demo", WSG_OPT_BOOL, "off", 0, 0, &c->demo,
+         "serve the demo chat app at /demo/ on the client port (from WSGATE_DEMO_DIR)"},
+        {"WSGATE_DEMO_DIR", "demo-dir", WSG_OPT_STRING, "/usr/share/wsgate/demo", 0, 0,
+         &c->demo_dir, "the demo app's files (examples/chat with the JS client in client/; "
+         "the build puts them in <build>/demo)"},
+        {"WSGATE_LOG_CONNECTIONS", "log-connections", WSG_OPT_BOOL, "off", 0, 0,
+         &c->log_connections, "log every connection's open and close at info (client ip, "
+         "user, connection id, close code, seconds open); off: at debug"},
     };
     WSG_OPTS_RETURN(o, table);
 }

@@ -67,6 +67,9 @@ typedef struct gw_config {
     int64_t rpc_max_inflight;    /* per connection */
     char *log_level;
     wsg_log_level log_level_v;
+    int log_connections;         /* WSGATE_LOG_CONNECTIONS: open/close at info */
+    int demo;                    /* WSGATE_DEMO: the demo app at /demo/ */
+    char *demo_dir;
 } gw_config;
 
 /* Returns WSG_CONFIG_OK, WSG_CONFIG_HELP (help printed) or WSG_CONFIG_ERROR (err filled). */

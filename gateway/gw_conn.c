@@ -281,6 +281,14 @@ static void send_error(gw_worker *w, gw_conn *c, wsg_client_error e, const char 
     free(json);
 }
 
+void gw_conn_welcome_queued(gw_worker *w, gw_conn *c)
+{
+    gw_metrics_stage(&gw_worker_node(w)->metrics, GW_STAGE_CONNECT_HISTORY,
+                     wsg_now_us() - c->connected_us);
+    if (c->flags & GW_CONN_F_TIMED)
+        c->flags |= GW_CONN_F_WELCOME_DUE;
+}
+
 void gw_conn_close(gw_conn *c, uint16_t code, const char *reason, gw_metric_id metric)
 {
     if (c->state == GW_CONN_CLOSING)
@@ -358,12 +366,18 @@ static int on_established(gw_worker *w, struct lws *wsi, gw_conn *c)
         gw_conn_close(c, 1011, "internal error", GW_M_CLOSED_OTHER);
         return 0;
     }
+    const gw_peer_note *note = lws_get_opaque_user_data(wsi);
+    if (note && note->accepted_us) {
+        c->accepted_us32 = (uint32_t)note->accepted_us;
+        c->flags |= GW_CONN_F_TIMED;
+        gw_metrics_stage(&n->metrics, GW_STAGE_CONNECT_UPGRADE, wsg_mono_us() - note->accepted_us);
+    }
     int retry_after_s;
     if (gw_http_take_refusal(wsi, &retry_after_s) != GW_ADMIT_OK)
         return refuse_admitted(c, retry_after_s);
     if (gw_http_client_ip(n, wsi, c->client_ip))
         return -1; /* gone already */
-    gw_http_wsi_destroy(wsi); /* the PROXY note, if any, is in c->client_ip now */
+    gw_http_wsi_destroy(wsi); /* the note's address and accept time are in c now */
 
     /* The query is read once, here, while lws still holds the request's headers: credentials
      * and resume positions come from the same reading of it. */
@@ -428,12 +442,13 @@ static int open_authenticated(gw_worker *w, gw_conn *c, gw_query *q_, gw_auth_re
                             gw_worker_next_event_seq(w), c->id, c->user, c->connected_us, NULL))
         wsg_warn("conn_event_not_published", "conn=%llu user=\"%s\" kind=open",
                  (unsigned long long)c->id, c->user);
-    if (wsg_log_enabled(WSG_LOG_DEBUG)) {
+    wsg_log_level lv = n->cfg->log_connections ? WSG_LOG_INFO : WSG_LOG_DEBUG;
+    if (wsg_log_enabled(lv)) {
         char ip[GW_PEER_TEXT_MAX];
         gw_peer_text(c->client_ip, ip);
-        wsg_debug("conn_open", "conn=%llu user=\"%s\" client_ip=%s deflate=%d batch=%d",
-                  (unsigned long long)c->id, c->user, ip, !!(c->flags & GW_CONN_F_Z),
-                  !!(c->flags & GW_CONN_F_BATCH));
+        wsg_log(lv, "conn_open", "conn=%llu user=\"%s\" client_ip=%s deflate=%d batch=%d",
+                (unsigned long long)c->id, c->user, ip, !!(c->flags & GW_CONN_F_Z),
+                !!(c->flags & GW_CONN_F_BATCH));
     }
 
     /* The welcome follows once the routers said where the client stands (gw_resume). */
@@ -753,6 +768,7 @@ static int fail_now(gw_node *n, struct lws *wsi, gw_conn *c, enum lws_close_stat
     if (metric != GW_M__COUNT)
         wsg_metrics_add(&n->metrics, metric, 1);
     c->close_metric = GW_M__COUNT; /* counted here, not again in CLOSED */
+    c->close_code = (uint16_t)code;
     c->state = GW_CONN_CLOSING;
     c->close_started = 1;
     lws_close_reason(wsi, code, (unsigned char *)reason, strlen(reason));
@@ -921,6 +937,13 @@ static void written(gw_worker *w, gw_conn *c, uint32_t count, int each_frame)
             zout += m->zlen;
         }
         gw_outq_pop(&c->q);
+    }
+    if (c->flags & GW_CONN_F_WELCOME_DUE) {
+        /* a connection's first frame is its welcome (gw_resume holds back what comes
+         * sooner), so it is among these */
+        c->flags &= (uint8_t)~GW_CONN_F_WELCOME_DUE;
+        gw_metrics_observe(&n->metrics, GW_M_HANDSHAKE,
+                           (int64_t)(uint32_t)((uint32_t)mono_us - c->accepted_us32));
     }
     account(n, c, before);
     if (zin) {
@@ -1312,8 +1335,20 @@ static void on_closed(gw_worker *w, gw_conn *c)
                                 NULL))
             wsg_warn("conn_event_not_published", "conn=%llu user=\"%s\" kind=close",
                      (unsigned long long)c->id, c->user);
-        wsg_debug("conn_closed", "conn=%llu user=\"%s\" code=%u", (unsigned long long)c->id,
-                  c->user, (unsigned)c->close_code);
+        wsg_log_level lv = n->cfg->log_connections ? WSG_LOG_INFO : WSG_LOG_DEBUG;
+        if (wsg_log_enabled(lv)) {
+            char ip[GW_PEER_TEXT_MAX];
+            gw_peer_text(c->client_ip, ip);
+            /* code: the gateway's close code, or the client's (0: none, the link died); a
+             * close counted when it was decided (fail_now: a protocol violation) has no
+             * reason left here */
+            const char *label = why < GW_M__COUNT && gw_metric_descs[why].labels
+                                    ? gw_metric_descs[why].labels : "reason=\"protocol\"";
+            wsg_log(lv, "conn_closed", "conn=%llu user=\"%s\" client_ip=%s code=%u %s "
+                    "seconds=%.3f", (unsigned long long)c->id, c->user, ip,
+                    (unsigned)c->close_code, label,
+                    (double)(wsg_now_us() - c->connected_us) / 1e6);
+        }
         c->id = 0;
     }
     pending_free(c);
@@ -1348,6 +1383,10 @@ int gw_conn_callback(gw_worker *w, struct lws *wsi, enum lws_callback_reasons re
         return 0;
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
         c->peer_closed = 1;
+        /* the client's close code, for the log (the gateway's own, if it chose one, stands) */
+        if (c->state != GW_CONN_CLOSING && in && len >= 2)
+            c->close_code = (uint16_t)(((const unsigned char *)in)[0] << 8 |
+                                       ((const unsigned char *)in)[1]);
         return 0;
     case LWS_CALLBACK_CLOSED:
         on_closed(w, c);

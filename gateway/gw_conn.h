@@ -41,6 +41,9 @@ enum {
     GW_CONN_F_BATCH = 8,    /* batch frames (?batch=1 or subprotocol wsgate.batch) */
     GW_CONN_F_LAST_WAIT = 16, /* closing: its queue was dropped at close_by_us; what lws still
                                * holds of a frame has until the new close_by_us to go out */
+    GW_CONN_F_TIMED = 32,     /* accepted_us32 holds when its TCP connection was accepted */
+    GW_CONN_F_WELCOME_DUE = 64, /* its welcome is queued: wsgate_handshake_seconds is observed
+                                 * when it is written */
 };
 
 typedef enum {
@@ -81,6 +84,10 @@ typedef struct gw_conn {
     /* 1 + its place in the worker's list of connections to write at the end of this turn
      * (gw_worker_sweep_add); 0: not in it. */
     uint32_t sweep_pos;
+    /* The low 32 bits of the monotonic us at its TCP accept (GW_CONN_F_TIMED): handshake
+     * times are wrapping differences, right for any handshake under 71 minutes, and the
+     * field fills padding. */
+    uint32_t accepted_us32;
     /* Waiting for the JWKS fetch its token's kid needs (gw_conn.c wait_for_key); NULL but
      * for those few connections. */
     struct gw_conn_pending *pending;
@@ -104,6 +111,10 @@ int gw_conn_callback(gw_worker *w, struct lws *wsi, enum lws_callback_reasons re
 /* Queues m (taking a reference); it is written at the end of the worker's turn. A consumer
  * over its queue bound is closed with 4008. */
 void gw_conn_deliver(gw_worker *w, gw_conn *c, gw_msg *m);
+
+/* Its welcome was just queued (gw_resume): observes the connect_history stage and arms the
+ * handshake's observation for when the welcome is written. */
+void gw_conn_welcome_queued(gw_worker *w, gw_conn *c);
 
 /* Asks the connection to close with code/reason once what is queued has been written.
  * reason must be static text. */

@@ -60,10 +60,18 @@ static const int64_t stage_le_us[] = {50,    100,    250,    500,    1000,    25
 static const wsg_metric_buckets stage_buckets = {
     stage_le_us, sizeof(stage_le_us) / sizeof(stage_le_us[0]), 1000000};
 
+/* 5 ms to 5 s: what a client waits for its welcome (the "connect < 50 ms"). */
+static const int64_t handshake_le_us[] = {5000,   10000,  25000,   50000,
+                                          100000, 250000, 1000000, 5000000};
+static const wsg_metric_buckets handshake_buckets = {
+    handshake_le_us, sizeof(handshake_le_us) / sizeof(handshake_le_us[0]), 1000000};
+
 #define STAGE(label) \
     {"wsgate_stage_latency_seconds", "stage=\"" label "\"", WSG_METRIC_HISTOGRAM, \
      "Time an item spent in one stage of the process's pipeline, by stage (nats_to_worker: " \
-     "NATS callback to its worker's job; socket: frame queued to its last byte written)"}
+     "NATS callback to its worker's job; socket: frame queued to its last byte written; " \
+     "connect_upgrade: TCP accept to WebSocket upgrade; connect_history: connection " \
+     "registered to its welcome queued)"}
 
 const wsg_metric_desc gw_metric_descs[GW_M__COUNT] = {
     [GW_M_COMPRESSION_BYTES_IN] = {"wsgate_compression_bytes_in_total", NULL, WSG_METRIC_COUNTER,
@@ -185,14 +193,22 @@ const wsg_metric_desc gw_metric_descs[GW_M__COUNT] = {
     [GW_M_RPC_REJECTED] = RPC("rejected"),
     [GW_M_RPC_INFLIGHT] = {"wsgate_rpc_inflight", NULL, WSG_METRIC_GAUGE,
                            "Client RPCs waiting for their service's answer"},
+    [GW_M_HANDSHAKE] = {"wsgate_handshake_seconds", NULL, WSG_METRIC_HISTOGRAM,
+                        "Client handshakes: TCP accept to the welcome frame written to the "
+                        "socket (upgrade, authentication, registration, resume positions)"},
     [GW_M_STAGE_FIRST + GW_STAGE_NATS_TO_WORKER] = STAGE("nats_to_worker"),
     [GW_M_STAGE_FIRST + GW_STAGE_SOCKET] = STAGE("socket"),
+    [GW_M_STAGE_FIRST + GW_STAGE_CONNECT_UPGRADE] = STAGE("connect_upgrade"),
+    [GW_M_STAGE_FIRST + GW_STAGE_CONNECT_HISTORY] = STAGE("connect_history"),
 };
 
 const wsg_metric_buckets *const gw_metric_buckets[GW_M__COUNT] = {
     [GW_M_DELIVERY_LATENCY] = &latency_buckets,
+    [GW_M_HANDSHAKE] = &handshake_buckets,
     [GW_M_STAGE_FIRST + GW_STAGE_NATS_TO_WORKER] = &stage_buckets,
     [GW_M_STAGE_FIRST + GW_STAGE_SOCKET] = &stage_buckets,
+    [GW_M_STAGE_FIRST + GW_STAGE_CONNECT_UPGRADE] = &stage_buckets,
+    [GW_M_STAGE_FIRST + GW_STAGE_CONNECT_HISTORY] = &stage_buckets,
 };
 _Static_assert(GW_M_STAGE_LAST - GW_M_STAGE_FIRST + 1 == GW_STAGE__COUNT,
                "one stage series per gw_stage");

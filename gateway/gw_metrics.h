@@ -89,8 +89,9 @@ typedef enum {
     GW_M_RPC_BAD_REPLY,
     GW_M_RPC_REJECTED,
     GW_M_RPC_INFLIGHT,          /* gauge: RPCs waiting for their service */
+    GW_M_HANDSHAKE,             /* histogram (us): TCP accept -> the welcome written */
     GW_M_STAGE_FIRST,           /* wsgate_stage_latency_seconds{stage}, one per gw_stage (us) */
-    GW_M_STAGE_LAST = GW_M_STAGE_FIRST + 1,
+    GW_M_STAGE_LAST = GW_M_STAGE_FIRST + 3,
     GW_M__COUNT
 } gw_metric_id;
 
@@ -100,6 +101,10 @@ typedef enum {
                               * worker began the job (queue wait + wake-up) */
     GW_STAGE_SOCKET,         /* a frame was queued on a connection -> its last byte was handed
                               * to the kernel (once per frame per connection) */
+    GW_STAGE_CONNECT_UPGRADE, /* a client's TCP connection accepted -> its WebSocket upgrade
+                               * done (HTTP request read, admission, upgrade response) */
+    GW_STAGE_CONNECT_HISTORY, /* the connection registered -> its welcome queued: the routers'
+                               * answer on where the client's streams stand */
     GW_STAGE__COUNT
 } gw_stage;
 

@@ -53,10 +53,13 @@ int gw_peer_resolve(const gw_peer_cidrs *trusted, const uint8_t peer[16], const 
                     const char *xri, uint8_t out[16]);
 
 /* What the gateway knows of a client connection apart from its HTTP request, kept on the
- * connection's wsi as lws opaque user data, and only when there is something to keep: the
- * PROXY header's source address (gw_accept) and an admission refusal to deliver once the
- * upgrade is done (gw_http, WSGATE_ADMISSION_CLOSE). Freed when lws destroys the wsi. */
+ * connection's wsi as lws opaque user data from the accept to the WebSocket upgrade: when the
+ * TCP connection was accepted (gw_accept: the handshake's clock starts there), the PROXY
+ * header's source address (gw_accept) and an admission refusal to deliver once the upgrade is
+ * done (gw_http, WSGATE_ADMISSION_CLOSE). Freed at the upgrade (gw_conn) or when lws destroys
+ * the wsi. */
 typedef struct gw_peer_note {
+    int64_t accepted_us;    /* monotonic; 0: not known */
     uint8_t proxy_addr[16];
     uint8_t has_proxy_addr;
     uint8_t refused;        /* a gw_admit_result, 0: admitted */

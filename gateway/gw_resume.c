@@ -179,6 +179,7 @@ static void send_welcome(shell *sh, const gw_order_action *a)
     }
     gw_conn_send_text(sh->w, c, f, len);
     free(f);
+    gw_conn_welcome_queued(sh->w, c);
 }
 
 /* gw_order_fn: performs one action; nonzero once the connection is no longer open. */

@@ -1,4 +1,4 @@
-// wsgate-client: a dependency-free WebSocket client for wsgate (browsers and Node 20+).
+// wsgate-client: a dependency-free WebSocket client for wsgate (browsers and Node >= 18).
 //
 // It keeps one logical session alive across many sockets: it reconnects with capped,
 // fully jittered exponential backoff over a list of gateway URLs, resumes each delivery
@@ -251,54 +251,83 @@ export class WsgateClient {
       const p = new URL(u).protocol;
       if (p !== 'ws:' && p !== 'wss:') throw new TypeError(`WsgateClient: not a ws(s) URL: ${u}`);
     }
+    /** @private */
     this._WS = opts.WebSocket ?? globalThis.WebSocket;
     if (typeof this._WS !== 'function') {
       throw new TypeError('WsgateClient: no WebSocket class (pass the `ws` package\'s as opts.WebSocket)');
     }
+    /** @private */
     this._urls = urls.slice();
+    /** @private */
     this._token = opts.token;
+    /** @private */
     this._getToken = typeof opts.getToken === 'function' ? opts.getToken : null;
+    /** @private */
     this._refreshBeforeMs = opts.refreshBeforeMs ?? 30000;
+    /** @private */
     this._tokenExp = null;   // exp of the token the current socket runs on (seconds)
+    /** @private */
     this._refreshId = null;  // id of the refresh frame waiting for its answer
+    /** @private */
     this._openGen = 0;       // bumps on every attempt and close(): a late getToken is ignored
+    /** @private */
     this._userId = opts.userId;
+    /** @private */
     this._protocols = opts.protocols;
+    /** @private */
     this._batch = opts.batch === true;
+    /** @private */
     this._baseMs = opts.backoffBaseMs ?? 500;
+    /** @private */
     this._capMs = opts.backoffCapMs ?? 30000;
+    /** @private */
     this._stableMs = opts.stableMs ?? 10000;
+    /** @private */
     this._connectTimeoutMs = opts.connectTimeoutMs ?? 10000;
+    /** @private */
     this._pingIntervalMs = opts.pingIntervalMs ?? 25000;
+    /** @private */
     this._pongTimeoutMs = opts.pongTimeoutMs ?? 10000;
+    /** @private */
     this._random = opts.random ?? Math.random;
 
+    /** @private */
     this._urlIndex = Math.floor(this._random() * this._urls.length) % this._urls.length;
-    /** @type {Map<string, Set<Function>>} */
+    /** @private @type {Map<string, Set<Function>>} */
     this._listeners = new Map();
-    /** @type {WsgateState} */
+    /** @private @type {WsgateState} */
     this._state = 'closed';
+    /** @private */
     this._sock = null;
+    /** @private */
     this._attempt = 0;      // exponent of the next backoff
+    /** @private */
     this._welcomeAt = 0;    // when the current socket got its welcome (0: not yet)
+    /** @private */
     this._timers = { retry: null, connect: null, ping: null, pong: null, refresh: null };
+    /** @private */
     this._epoch = null;
+    /** @private */
     this._seen = { user: 0, broadcast: 0 };
     // whether _seen holds a position of that stream (not before the first welcome with
     // history, unless a frame of the stream told one)
+    /** @private */
     this._known = { user: false, broadcast: false };
+    /** @private */
     this._serverPositions = { user: 0, broadcast: 0 }; // from the last welcome
-    /** @type {Map<string, {handler: Function, seen: number|null, epoch: number|string|null}>} */
+    /** @private @type {Map<string, {handler: Function, seen: number|null, epoch: number|string|null}>} */
     this._channels = new Map();
-    /** @type {WsgateStats} */
+    /** @private @type {WsgateStats} */
     this._stats = { connects: 0, retries: 0, framesReceived: 0, invalidFrames: 0,
       duplicatesDropped: 0, gaps: 0, pingTimeouts: 0, resyncs: 0, refreshes: 0,
       welcomesWithoutHistory: 0 };
-    /** @type {Map<string, {resolve: Function, reject: Function, timer: any}>} */
+    /** @private @type {Map<string, {resolve: Function, reject: Function, timer: any}>} */
     this._requests = new Map();
     // Request ids: a random prefix per client, so that two clients of one user (whose frames
     // reach the same services) never share one, then a counter.
+    /** @private */
     this._requestPrefix = `r${Math.floor(this._random() * 2 ** 32).toString(36)}.`;
+    /** @private */
     this._requestSeq = 0;
   }
 
@@ -471,6 +500,7 @@ export class WsgateClient {
 
   // --- internals -------------------------------------------------------------------------
 
+  /** @private */
   _sendSubscribe(channel) {
     const c = this._channels.get(channel);
     if (!c) return false;
@@ -482,6 +512,7 @@ export class WsgateClient {
     return this.send(f);
   }
 
+  /** @private */
   _emit(event, detail) {
     const set = this._listeners.get(event);
     if (!set) return;
@@ -495,11 +526,13 @@ export class WsgateClient {
     }
   }
 
+  /** @private */
   _setState(state, info) {
     this._state = state;
     this._emit('state', { state, ...info });
   }
 
+  /** @private */
   _buildUrl(base, token) {
     const u = new URL(base);
     if (token != null) u.searchParams.set('token', token);
@@ -517,6 +550,7 @@ export class WsgateClient {
     return u.toString();
   }
 
+  /** @private */
   _open() {
     const gen = ++this._openGen;
     if (!this._getToken) {
@@ -532,6 +566,7 @@ export class WsgateClient {
     });
   }
 
+  /** @private */
   _openWith(token) {
     this._tokenExp = tokenExp(token);
     this._refreshId = null;
@@ -556,6 +591,7 @@ export class WsgateClient {
 
   // The socket is unusable (no welcome, no pong): forget it now rather than wait for a close
   // handshake that a dead peer will never answer.
+  /** @private */
   _kill(why) {
     const sock = this._sock;
     if (!sock) return;
@@ -564,6 +600,7 @@ export class WsgateClient {
     this._lost(4000, why);
   }
 
+  /** @private */
   _discard(sock, code, reason) {
     sock.onopen = noop;
     sock.onmessage = noop;
@@ -577,6 +614,7 @@ export class WsgateClient {
   }
 
   // The answers to what is pending would come on the socket that is gone.
+  /** @private */
   _failRequests(message) {
     const pending = [...this._requests.values()];
     this._requests.clear();
@@ -588,6 +626,7 @@ export class WsgateClient {
 
   // A reply or an error about one of our requests settles it (true); anything else is the
   // application's (false).
+  /** @private */
   _settleRequest(f) {
     if (typeof f.ref !== 'string') return false;
     const r = this._requests.get(f.ref);
@@ -599,6 +638,7 @@ export class WsgateClient {
     return true;
   }
 
+  /** @private */
   _teardown() {
     for (const k of Object.keys(this._timers)) {
       clearTimeout(this._timers[k]);
@@ -608,6 +648,7 @@ export class WsgateClient {
     this._sock = null;
   }
 
+  /** @private */
   _lost(code, reason) {
     const wasStable = this._welcomeAt !== 0 && Date.now() - this._welcomeAt >= this._stableMs;
     this._teardown();
@@ -643,6 +684,7 @@ export class WsgateClient {
     this._setState('reconnecting', { attempt, delayMs, code, reason });
   }
 
+  /** @private */
   _onData(data) {
     // Any frame proves the connection alive.
     clearTimeout(this._timers.pong);
@@ -695,6 +737,7 @@ export class WsgateClient {
     else this._emit('frame', f);
   }
 
+  /** @private */
   _onSubscribed(f, epoch) {
     const c = this._channels.get(f.channel);
     // Without history the answer only echoes our own since and epoch (or nothing): keep ours.
@@ -709,6 +752,7 @@ export class WsgateClient {
     this._emit('subscribed', f);
   }
 
+  /** @private */
   _onPublication(f) {
     const c = this._channels.get(f.channel);
     if (!c) return; // unsubscribed meanwhile
@@ -728,6 +772,7 @@ export class WsgateClient {
     this._emit('publication', f);
   }
 
+  /** @private */
   _onWelcome(f, epoch) {
     clearTimeout(this._timers.connect);
     this._timers.connect = null;
@@ -760,6 +805,7 @@ export class WsgateClient {
   // History no longer reaches back to our position, or its epoch changed: what was missed is
   // gone. Moving to the server's position (even backwards, in a new epoch) is what lets the
   // frames that follow through.
+  /** @private */
   _onResync(f, epoch) {
     this._stats.resyncs++;
     const stream = f.stream;
@@ -780,6 +826,7 @@ export class WsgateClient {
 
   // In-band token refresh (getToken only): refreshBeforeMs before the token's exp, or halfway
   // there for a short-lived token, at least REFRESH_MIN_DELAY_MS from now.
+  /** @private */
   _scheduleRefresh(delayMs) {
     clearTimeout(this._timers.refresh);
     this._timers.refresh = null;
@@ -794,6 +841,7 @@ export class WsgateClient {
     }, Math.max(REFRESH_MIN_DELAY_MS, delayMs));
   }
 
+  /** @private */
   _refresh() {
     const sock = this._sock;
     Promise.resolve().then(() => this._getToken()).then((token) => {
@@ -811,6 +859,7 @@ export class WsgateClient {
     });
   }
 
+  /** @private */
   _onRefreshed(f) {
     if (this._refreshId !== null && f.ref !== this._refreshId) return; // an older refresh's answer
     this._refreshId = null;
@@ -823,12 +872,14 @@ export class WsgateClient {
   // forbidden: getToken gave another user's token or one that does not verify; the socket
   // ends at the old exp and the reconnect asks getToken again. unavailable: the gateway does
   // not know the token's key yet; try again shortly.
+  /** @private */
   _onRefreshRefused(f) {
     this._refreshId = null;
     if (f.code === 'unavailable' || f.code === 'rate_limited') this._scheduleRefresh(REFRESH_RETRY_MS);
     this._emit('error', f);
   }
 
+  /** @private */
   _ping() {
     if (!this._sock || this._sock.readyState !== SOCKET_OPEN) return;
     this._sock.send(JSON.stringify({ type: 'ping' }));

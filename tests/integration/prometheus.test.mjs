@@ -9,6 +9,11 @@ import assert from 'node:assert/strict';
 import { startCluster } from './lib/cluster.mjs';
 import { connect, closeAll } from './lib/client.mjs';
 import { Prometheus } from './lib/prometheus.mjs';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 const PER_NODE = 3;
 const isMsg = (content) => (j) => j.type === 'message' && j.content === content;
@@ -46,6 +51,16 @@ describe('metrics scraped by a real Prometheus', () => {
     const total = PER_NODE * cluster.nodeIds.length;
     await cluster.waitRouterConnections(total);
     await prom.waitValue('sum(wsgate_connections{job="wsgate-gateway"})', total);
+    // One handshake observed per connection opened (TCP accept -> welcome written), and each
+    // of its timed stages once.
+    await prom.waitValue('sum(wsgate_handshake_seconds_count)', total);
+    assert.equal(await prom.value('sum(wsgate_handshake_seconds_bucket{le="+Inf"})'), total);
+    for (const stage of ['connect_upgrade', 'connect_history']) {
+      assert.equal(await prom.value(`sum(wsgate_stage_latency_seconds_count{stage="${stage}"})`),
+        total, stage);
+    }
+    const hsSum = await prom.value('sum(wsgate_handshake_seconds_sum)');
+    assert.ok(hsSum > 0 && hsSum < 5 * total, `handshake seconds sum ${hsSum}`);
     for (const node of cluster.nodeIds) {
       assert.equal(await prom.value(`wsgate_connections{node="${node}"}`), PER_NODE);
     }
@@ -128,5 +143,37 @@ describe('metrics scraped by a real Prometheus', () => {
     }
     const fds = await v('min(process_max_fds - process_open_fds)');
     assert.ok(fds > 0, `fd headroom ${fds}`);
+  });
+
+  // deploy/grafana/wsgate.json and helm/wsgate/files/wsgate-alerts.yml, read by
+  // tools/promql-exprs: every expression must parse and evaluate in Prometheus, and every
+  // series it names must exist in what the cluster exports (a renamed metric breaks this).
+  it('every PromQL expression of the dashboard and the alert rules evaluates and names existing series', async () => {
+    const out = execFileSync('/usr/bin/python3', [path.join(ROOT, 'tools/promql-exprs')],
+      { encoding: 'utf8' });
+    const exprs = out.trim().split('\n').map((l) => JSON.parse(l));
+    const sources = new Set(exprs.map((e) => e.source));
+    assert.ok(sources.has('deploy/grafana/wsgate.json') && sources.has('helm/wsgate/files/wsgate-alerts.yml'),
+      `sources: ${[...sources]}`);
+    assert.ok(exprs.length >= 40, `${exprs.length} expressions`);
+    const problems = [];
+    const series = new Set();
+    for (const e of exprs) {
+      try {
+        await prom.query(e.expr);
+      } catch (err) {
+        problems.push(`${e.source} ${e.name}: ${err.message}`);
+      }
+      assert.ok(e.series.length > 0, `${e.name}: names no series: ${e.expr}`);
+      for (const s of e.series) series.add(s);
+    }
+    for (const s of series) {
+      const n = await prom.value(`count({__name__="${s}"}) or vector(0)`);
+      if (n === 0) problems.push(`no series ${s} in Prometheus`);
+    }
+    // and the check itself can fail: a misspelt series and a broken expression are caught
+    assert.equal(await prom.value('count({__name__="wsgate_connectionz"}) or vector(0)'), 0);
+    await assert.rejects(prom.query('sum(rate(wsgate_connections_opened_total[5m])'));
+    assert.deepEqual(problems, []);
   });
 });

@@ -73,7 +73,10 @@ var served = []groupVersion{
 	{"policy", "v1", []resource{res("poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget", "pdb")}},
 	{"autoscaling", "v2", []resource{res("horizontalpodautoscalers", "horizontalpodautoscaler", "HorizontalPodAutoscaler", "hpa")}},
 	{"networking.k8s.io", "v1", []resource{res("ingresses", "ingress", "Ingress", "ing")}},
-	{"monitoring.coreos.com", "v1", []resource{res("servicemonitors", "servicemonitor", "ServiceMonitor", "smon")}},
+	{"monitoring.coreos.com", "v1", []resource{
+		res("servicemonitors", "servicemonitor", "ServiceMonitor", "smon"),
+		res("prometheusrules", "prometheusrule", "PrometheusRule", "promrule"),
+	}},
 }
 
 func main() {

@@ -201,6 +201,14 @@ func funcMap(root *template.Template) template.FuncMap {
 	f["lookup"] = func(apiVersion, kind, namespace, name string) map[string]interface{} {
 		return map[string]interface{}{}
 	}
+	// Helm's fromYaml: a YAML document as a map; on a parse error, a map whose "Error" is it.
+	f["fromYaml"] = func(text string) map[string]interface{} {
+		m := map[string]interface{}{}
+		if err := yaml.Unmarshal([]byte(text), &m); err != nil {
+			m = map[string]interface{}{"Error": err.Error()}
+		}
+		return m
+	}
 	f["required"] = func(msg string, v interface{}) (interface{}, error) {
 		if v == nil {
 			return nil, errors.New(msg)
