@@ -1342,11 +1342,17 @@ static void on_closed(gw_worker *w, gw_conn *c)
             /* code: the gateway's close code, or the client's (0: none, the link died); a
              * close counted when it was decided (fail_now: a protocol violation) has no
              * reason left here */
-            const char *label = why < GW_M__COUNT && gw_metric_descs[why].labels
-                                    ? gw_metric_descs[why].labels : "reason=\"protocol\"";
-            wsg_log(lv, "conn_closed", "conn=%llu user=\"%s\" client_ip=%s code=%u %s "
+            char reason[32] = "protocol";
+            const char *label = why < GW_M__COUNT ? gw_metric_descs[why].labels : NULL;
+            const char *q = label ? strchr(label, '"') : NULL; /* reason="<it>" */
+            size_t rn = q ? strcspn(q + 1, "\"") : 0;
+            if (q && rn < sizeof(reason)) {
+                memcpy(reason, q + 1, rn);
+                reason[rn] = '\0';
+            }
+            wsg_log(lv, "conn_closed", "conn=%llu user=\"%s\" client_ip=%s code=%u reason=%s "
                     "seconds=%.3f", (unsigned long long)c->id, c->user, ip,
-                    (unsigned)c->close_code, label,
+                    (unsigned)c->close_code, reason,
                     (double)(wsg_now_us() - c->connected_us) / 1e6);
         }
         c->id = 0;

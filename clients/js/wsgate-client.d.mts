@@ -289,6 +289,12 @@ export type WsgateOptions = {
      */
     pongTimeoutMs?: number;
     /**
+     * the first attempt goes to a random URL of the list
+     * (so that clients spread over the gateways); false: to urls[0] (a page served by a gateway
+     * that should connect to that gateway first). Later attempts rotate either way.
+     */
+    randomStart?: boolean;
+    /**
      * source of jitter in [0, 1) (tests inject one).
      */
     random?: () => number;

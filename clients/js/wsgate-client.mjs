@@ -23,6 +23,8 @@
 // Semantics, in the terms of DESIGN.md:
 // - The session is 'open' from the welcome frame, not from the upgrade (a server refusing the
 //   credentials upgrades, then closes with 4001).
+// - URLs: the first attempt goes to a random one of the list (randomStart: false: the first),
+//   and every later attempt to the next one.
 // - Backoff: retry n (from 0) waits random(0, min(cap, base * 2^n)) ms; after a close whose
 //   reason carries retry_after=<s> (4029, the gateway's admission refusal) it waits s, plus
 //   random(0, min(cap, max(that ceiling, s))) so that the clients refused together spread out;
@@ -94,6 +96,9 @@
  * @property {number} [pingIntervalMs=25000]  application ping period while open.
  * @property {number} [pongTimeoutMs=10000]  after a ping, silence this long means the connection
  *   is dead: it is dropped and replaced.
+ * @property {boolean} [randomStart=true]  the first attempt goes to a random URL of the list
+ *   (so that clients spread over the gateways); false: to urls[0] (a page served by a gateway
+ *   that should connect to that gateway first). Later attempts rotate either way.
  * @property {() => number} [random=Math.random]  source of jitter in [0, 1) (tests inject one).
  *
  * @typedef {Object} WsgatePositions
@@ -292,7 +297,8 @@ export class WsgateClient {
     this._random = opts.random ?? Math.random;
 
     /** @private */
-    this._urlIndex = Math.floor(this._random() * this._urls.length) % this._urls.length;
+    this._urlIndex = opts.randomStart === false ? 0
+      : Math.floor(this._random() * this._urls.length) % this._urls.length;
     /** @private @type {Map<string, Set<Function>>} */
     this._listeners = new Map();
     /** @private @type {WsgateState} */

@@ -195,7 +195,9 @@ function leaveChannel(name) {
 // url: one gateway URL, or several separated by commas (the client rotates over them when
 // one is lost)
 function start({ name, token, url }) {
-  const opts = { urls: url.split(',').map((u) => u.trim()).filter(Boolean), batch: true };
+  // the gateway that served the page (listed first) first, then the others
+  const opts = { urls: url.split(',').map((u) => u.trim()).filter(Boolean), batch: true,
+    randomStart: false };
   if (token) opts.token = token;
   else opts.userId = name;
   client = new WsgateClient(opts);
@@ -223,20 +225,17 @@ function start({ name, token, url }) {
     r.members = new Set(f.users || []);
     if (f.channel === current) renderPresence();
   });
-  client.on('join', (f) => {
+  // join / leave frames: a user's first subscription to a channel opened, its last closed
+  const membership = (joined) => (f) => {
     const r = rooms.get(f.channel);
     if (!r) return;
-    r.members.add(f.user);
-    add(f.channel, { kind: 'join', text: `${f.user} joined` });
+    if (joined) r.members.add(f.user);
+    else r.members.delete(f.user);
+    add(f.channel, { kind: joined ? 'join' : 'leave', text: `${f.user} ${joined ? 'joined' : 'left'}` });
     if (f.channel === current) renderPresence();
-  });
-  client.on('leave', (f) => {
-    const r = rooms.get(f.channel);
-    if (!r) return;
-    r.members.delete(f.user);
-    add(f.channel, { kind: 'leave', text: `${f.user} left` });
-    if (f.channel === current) renderPresence();
-  });
+  };
+  client.on('join', membership(true));
+  client.on('leave', membership(false));
   client.on('message', (f) => {
     add(DM, { kind: 'message', from: f.from, text: textOf(f.content), ts: f.ts, seq: f.seq });
   });
