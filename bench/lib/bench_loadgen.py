@@ -101,6 +101,37 @@ def run_step(sup, loadgen, dep, outdir, tag, *, conns, per_process, connect_rate
     return step
 
 
+def broadcast_split(loadgen, dep, *, conns, receivers, connect_rate, rate, duration, drain,
+                    prefix, ready_prefix, connect_timeout, run_timeout_s, server_pids):
+    """The command lines of a client-sent broadcast run split over processes (see
+    run_broadcast_split): [(receiver argv, its connections, its ready file)] and the
+    publisher's argv, to start once every ready file exists. One run id ties them together."""
+    run_id = (os.getpid() << 8 ^ int(time.time() * 1000)) % 4294967295 + 1
+    common = ["--broadcast-via", "client", "--run-id", str(run_id), "--rate", f"{rate:g}",
+              "--duration", f"{duration:g}", "--drain", f"{drain:g}"]
+    receivers_argv = []
+    for k, n in enumerate(split(conns, -(-conns // receivers))):
+        argv = [loadgen]
+        for url in dep.urls:
+            argv += ["--url", url]
+        ready_path = f"{ready_prefix}{k}.ready"
+        argv += ["--conns", str(n), "--connect-rate", f"{connect_rate * n / conns:g}",
+                 "--user-prefix", f"{prefix}-{k}-",
+                 "--source-ips", f"127.0.{k + 1}.1-127.0.{k + 1}.250",
+                 "--scenario", "connect,broadcast", "--hold", "0", "--settle", "0",
+                 "--broadcast-role", "receive", "--connect-timeout", f"{connect_timeout:g}",
+                 "--run-timeout", f"{run_timeout_s:g}", "--ready-file", ready_path] + common
+        for pid in server_pids:
+            argv += ["--server-pid", str(pid)]
+        receivers_argv.append((argv, n, ready_path))
+    publisher = [loadgen, "--url", dep.urls[0], "--conns", "0", "--user-prefix", f"{prefix}-pub-",
+                 "--scenario", "broadcast", "--broadcast-role", "publish", "--settle", "0"]
+    publisher += common
+    if dep.nats_url:
+        publisher += ["--nats", dep.nats_url]
+    return receivers_argv, publisher
+
+
 def run_broadcast_split(sup, loadgen, dep, outdir, tag, *, conns, receivers, connect_rate,
                         rate, duration, settle, drain, connect_timeout=30.0, time_bound_s):
     """A client-sent broadcast run split over processes: `receivers` load generators hold the
@@ -110,27 +141,15 @@ def run_broadcast_split(sup, loadgen, dep, outdir, tag, *, conns, receivers, con
     reading time would be counted as the servers' latency."""
     step = Step(tag)
     pids = [p.pid for p in dep.all_procs]
-    run_id = (os.getpid() << 8 ^ int(time.time() * 1000)) % 4294967295 + 1
     deadline = time.monotonic() + time_bound_s
-    counts = split(conns, -(-conns // receivers))
     started, ready = [], []
     step.baseline = {pid: rss_kib(pid) for pid in pids}
-    common = ["--broadcast-via", "client", "--run-id", str(run_id), "--rate", f"{rate:g}",
-              "--duration", f"{duration:g}", "--drain", f"{drain:g}"]
+    receivers_argv, publisher = broadcast_split(
+        loadgen, dep, conns=conns, receivers=receivers, connect_rate=connect_rate, rate=rate,
+        duration=duration, drain=drain, prefix=tag, ready_prefix=os.path.join(outdir, f"{tag}-lg"),
+        connect_timeout=connect_timeout, run_timeout_s=time_bound_s, server_pids=pids)
     try:
-        for k, n in enumerate(counts):
-            argv = [loadgen]
-            for url in dep.urls:
-                argv += ["--url", url]
-            ready_path = os.path.join(outdir, f"{tag}-lg{k}.ready")
-            argv += ["--conns", str(n), "--connect-rate", f"{connect_rate * n / conns:g}",
-                     "--user-prefix", f"{tag}-{k}-",
-                     "--source-ips", f"127.0.{k + 1}.1-127.0.{k + 1}.250",
-                     "--scenario", "connect,broadcast", "--hold", "0", "--settle", "0",
-                     "--broadcast-role", "receive", "--connect-timeout", f"{connect_timeout:g}",
-                     "--run-timeout", f"{time_bound_s:g}", "--ready-file", ready_path] + common
-            for pid in pids:
-                argv += ["--server-pid", str(pid)]
+        for k, (argv, n, ready_path) in enumerate(receivers_argv):
             started.append(_start(sup, step, argv, outdir, tag, k, n))
             ready.append(ready_path)
         while not all(os.path.exists(r) for r in ready):
@@ -140,12 +159,7 @@ def run_broadcast_split(sup, loadgen, dep, outdir, tag, *, conns, receivers, con
             time.sleep(0.1)
         else:
             time.sleep(settle)
-            argv = [loadgen, "--url", dep.urls[0], "--conns", "0", "--user-prefix", f"{tag}-pub-",
-                    "--scenario", "broadcast", "--broadcast-role", "publish", "--settle", "0"]
-            argv += common
-            if dep.nats_url:
-                argv += ["--nats", dep.nats_url]
-            started.append(_start(sup, step, argv, outdir, tag, len(counts), 0))
+            started.append(_start(sup, step, publisher, outdir, tag, len(receivers_argv), 0))
         _wait(sup, dep, step, started, pids, deadline)
     finally:
         sup.stop_many(started, grace_s=10.0)
@@ -172,16 +186,25 @@ def nats_counts(monitor):
         return None
 
 
+def window(samples, start_wall_s, end_wall_s):
+    """The first and last of samples (tuples starting with a wall-clock time) inside
+    [start, end], and the factor that scales what changed between them to the whole window;
+    None with fewer than two samples inside."""
+    inside = [x for x in samples if start_wall_s <= x[0] <= end_wall_s]
+    if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
+        return None
+    return inside[0], inside[-1], (end_wall_s - start_wall_s) / (inside[-1][0] - inside[0][0])
+
+
 def nats_per_message(step, start_wall_s, end_wall_s, messages):
     """NATS messages in and out per message sent during [start, end] (wall clock). Only
     samples inside the window are used (connects before it and closes after it would count
     otherwise), scaled from the span they cover to the whole window; None with fewer than
     two samples inside."""
-    inside = [x for x in step.nats if start_wall_s <= x[0] <= end_wall_s]
-    if not messages or len(inside) < 2 or inside[-1][0] <= inside[0][0]:
+    w = window(step.nats, start_wall_s, end_wall_s)
+    if not messages or not w:
         return None
-    (t0, i0, o0), (t1, i1, o1) = inside[0], inside[-1]
-    scale = (end_wall_s - start_wall_s) / (t1 - t0)
+    (_, i0, o0), (_, i1, o1), scale = w
     return (i1 - i0) * scale / messages, (o1 - o0) * scale / messages
 
 
@@ -215,11 +238,10 @@ def cpu_us_per_message(step, start_wall_s, end_wall_s, messages):
     (wall clock), from the samples inside the window scaled to the whole window, like the
     NATS counts; {} with fewer than two samples inside. A process that could not be read at
     both ends of the span is left out."""
-    inside = [x for x in step.cpu if start_wall_s <= x[0] <= end_wall_s]
-    if not messages or len(inside) < 2 or inside[-1][0] <= inside[0][0]:
+    w = window(step.cpu, start_wall_s, end_wall_s)
+    if not messages or not w:
         return {}
-    (t0, a), (t1, b) = inside[0], inside[-1]
-    scale = (end_wall_s - start_wall_s) / (t1 - t0)
+    (_, a), (_, b), scale = w
     out = {}
     for pid, role in step.roles.items():
         if a.get(pid) is None or b.get(pid) is None:
@@ -258,10 +280,11 @@ def _wait(sup, dep, step, started, pids, deadline):
 def _collect(step, started):
     for p, info in zip(started, step.procs):
         info["rc"] = p.popen.returncode
-        info["reports"] = _read_reports(info["json"])
+        info["reports"] = read_reports(info["json"])
 
 
-def _read_reports(path):
+def read_reports(path):
+    """A load generator's JSON reports (its stdout), by scenario."""
     reports = {}
     try:
         with open(path, encoding="utf-8") as f:

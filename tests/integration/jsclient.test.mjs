@@ -137,6 +137,20 @@ describe('js client against fake sockets', () => {
     assert.equal(parseRetryAfter('going away'), null);
   });
 
+  it('starts at a random URL of the list, or at the first with randomStart: false', async () => {
+    const urls = ['ws://first.invalid/ws', 'ws://second.invalid/ws'];
+    const firstHost = async (opts) => {
+      const srv = fakeServer((s) => s.serverClose(1006, ''));
+      const c = fake({ urls, userId: 'u', WebSocket: srv.FakeSocket, random: () => 0.99, ...opts });
+      c.connect();
+      await sleep(5);
+      c.close();
+      return new URL(srv.sockets[0].url).host;
+    };
+    assert.equal(await firstHost({}), 'second.invalid'); // random 0.99 of 2 URLs: the second
+    assert.equal(await firstHost({ randomStart: false }), 'first.invalid');
+  });
+
   it('resets the backoff after a stable connection, never retries 4001', async () => {
     const { FakeSocket, sockets } = fakeServer((s, n) => {
       s.open();
