@@ -52,6 +52,22 @@ HEALTHCHECK --interval=5s --timeout=3s --start-period=5s --retries=3 \
     CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080 && printf 'GET /nginx-health HTTP/1.0\\r\\n\\r\\n' >&3 && read -r -t 3 _ code _ <&3 && [ \"$code\" = 200 ]"]
 CMD ["nginx-run"]
 
+# ---- prometheus: Debian's Prometheus with wsgate's scrape config and alert rules, for -------
+# ---- docker-compose's `monitoring` profile ----------------------------------------------------
+FROM ${DEBIAN_IMAGE} AS prometheus
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus \
+ && apt-get clean && rm -rf /var/lib/apt/lists/* \
+ && mkdir -p /prometheus && chown prometheus:prometheus /prometheus
+COPY deploy/prometheus/prometheus.yml /etc/prometheus/prometheus.yml
+COPY helm/wsgate/files/wsgate-alerts.yml /etc/prometheus/wsgate-alerts.yml
+# the image is not built with a config Prometheus would refuse (rules included)
+RUN promtool check config /etc/prometheus/prometheus.yml
+USER prometheus
+EXPOSE 9090
+CMD ["prometheus", "--config.file=/etc/prometheus/prometheus.yml", \
+     "--storage.tsdb.path=/prometheus", "--web.listen-address=0.0.0.0:9090"]
+
 # ---- build: compile both services and wsgate-pub (Release) with the -dev packages --------------------------
 FROM ${DEBIAN_IMAGE} AS build
 RUN apt-get update \
@@ -136,8 +152,12 @@ COPY --from=build /src/build/wsgate-gateway /src/build/wsgate-router /src/build/
 # The demo app the gateway serves at /demo/ with WSGATE_DEMO=on (WSGATE_DEMO_DIR's default).
 COPY examples/chat /usr/share/wsgate/demo
 COPY clients/js/wsgate-client.mjs /usr/share/wsgate/demo/client/
+# The cluster console the router serves at /console/ (WSGATE_CONSOLE_DIR's default).
+COPY router-svc/console /usr/share/wsgate/console
+# Channel namespaces for docker-compose: the default one and the demo's chat:* (join/leave).
+COPY deploy/wsgate/channel-namespaces.json /etc/wsgate/channel-namespaces.json
 USER 10001:10001
-# 8080: gateway /ws /health /ready /metrics; 8090: router /health /ready /metrics.
+# 8080: gateway /ws /health /ready /metrics; 8090: router /health /ready /metrics /api /console.
 EXPOSE 8080 8090
 # SIGTERM (docker stop) drains the gateway over WSGATE_DRAIN_SECONDS (10 s): give it longer,
 # e.g. `docker stop -t 15` or compose's stop_grace_period.

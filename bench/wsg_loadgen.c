@@ -179,9 +179,24 @@ static void report_run(lg_app *a, lg_scenario sc)
         /* A receiver expects every scheduled index; with the publisher in this process only
          * what was handed on counts (an unsent one is reported as send_failed). */
         int64_t per_conn = a->o.role == LG_ROLE_RECEIVE ? r->msgs : r->sent;
-        for (int i = 0; i < a->o.conns; i++)
-            if (a->conns[i].seen)
-                missing += bits_missing(a->conns[i].seen, per_conn);
+        int named = 0;
+        for (int i = 0; i < a->o.conns; i++) {
+            const lg_conn *c = &a->conns[i];
+            int64_t n = c->seen ? bits_missing(c->seen, per_conn) : 0;
+            missing += n;
+            /* named, with the first gap and the connection's state: a connection that closed
+             * mid-run misses a tail, a lost delivery leaves a hole */
+            if (n && ++named <= 10) {
+                int64_t k = 0;
+                while (k < per_conn && (c->seen[k >> 3] & (1u << (k & 7))))
+                    k++;
+                fprintf(stderr,
+                        "missing: %" PRId64 " of %" PRId64 " broadcasts of run %u at %s%u, "
+                        "the first index %" PRId64 "; its connection is %s\n",
+                        n, per_conn, r->run_id, a->o.user_prefix, c->idx, k,
+                        c->state == C_CLOSED ? "closed" : "open");
+            }
+        }
         r->expected = r->receivers * per_conn;
     } else if (sc == LG_SC_CHANNEL) {
         missing = lg_chan_missing(a->chan);

@@ -1,6 +1,7 @@
 /* wsg_metrics: atomic counters, gauges and histograms rendered as Prometheus text (see
  * wsg_metrics.h). */
 #include "wsg_metrics.h"
+#include "wsg_heap.h"
 
 #include <dirent.h>
 #include <inttypes.h>
@@ -368,6 +369,17 @@ void wsg_metrics_render_process(wsg_buf *out)
         snprintf(v, sizeof(v), "%.6f", cpu);
         put_process_series(out, "process_cpu_seconds_total", "counter",
                            "User and system CPU time spent in seconds", v);
+    }
+    wsg_heap_stats hs;
+    if (wsg_heap_stats_get(&hs) == 0) {
+        /* RSS minus in_use is what the allocator and the libraries hold: a leak grows
+         * in_use, a burst's high-water mark grows only free (see wsg_heap.h) */
+        wsg_buf_printf(out,
+                       "# HELP wsgate_heap_bytes C heap: bytes allocated (in_use) and held "
+                       "free by the allocator (free)\n# TYPE wsgate_heap_bytes gauge\n"
+                       "wsgate_heap_bytes{state=\"in_use\"} %" PRIu64 "\n"
+                       "wsgate_heap_bytes{state=\"free\"} %" PRIu64 "\n",
+                       hs.in_use, hs.free);
     }
     if (start_time_seconds(&d) == 0) {
         snprintf(v, sizeof(v), "%.2f", d);

@@ -110,7 +110,8 @@ void wsg_metrics_render(const wsg_metrics *m, wsg_buf *out);
 
 /* Appends the calling process's standard series, named as Prometheus client libraries name
  * them: process_resident_memory_bytes, process_open_fds, process_max_fds,
- * process_cpu_seconds_total, process_start_time_seconds. Read from /proc and getrlimit at
+ * process_cpu_seconds_total, process_start_time_seconds, and wsgate_heap_bytes{state} (glibc
+ * only: wsg_heap). Read from /proc, getrlimit and the allocator at
  * each call (a scrape); a series whose source cannot be read is left out. */
 void wsg_metrics_render_process(wsg_buf *out);
 

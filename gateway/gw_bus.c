@@ -413,14 +413,16 @@ int gw_bus_publish_resync(gw_bus *b, uint32_t stream, uint64_t seq, Wsgate__Conn
     return publish(b, b->subj_conn, NULL, &ev.base);
 }
 
-int gw_bus_publish_heartbeat(gw_bus *b, uint32_t connections, int draining, uint32_t interval_ms)
+int gw_bus_publish_heartbeat(gw_bus *b, const gw_bus_hb *h)
 {
     Wsgate__NodeHeartbeat hb = WSGATE__NODE_HEARTBEAT__INIT;
     hb.node_id = b->node_id;
     hb.node_epoch = b->cfg.node_epoch;
-    hb.connections = connections;
-    hb.draining = draining != 0;
+    hb.connections = h->connections;
+    hb.draining = h->draining != 0;
     hb.at_us = wsg_now_us();
-    hb.interval_ms = interval_ms;
+    hb.interval_ms = h->interval_ms;
+    hb.frames_sent = h->frames_sent;
+    hb.frames_received = h->frames_received;
     return publish(b, b->subj_hb, NULL, &hb.base);
 }

@@ -94,7 +94,13 @@ int gw_bus_request_history(gw_bus *b, const Wsgate__HistoryRequest *rq, uint64_t
 /* One part of a worker's RESYNC (see ConnEvent in wsgate.proto). */
 int gw_bus_publish_resync(gw_bus *b, uint32_t stream, uint64_t seq, Wsgate__Conn **conns,
                           size_t n, int more);
-/* interval_ms 0 marks the last heartbeat of a stopping node. */
-int gw_bus_publish_heartbeat(gw_bus *b, uint32_t connections, int draining, uint32_t interval_ms);
+/* What a heartbeat says (NodeHeartbeat). interval_ms 0 marks the last one of a stopping node. */
+typedef struct gw_bus_hb {
+    uint32_t connections;
+    int draining;
+    uint32_t interval_ms;
+    uint64_t frames_sent, frames_received; /* since the node started */
+} gw_bus_hb;
+int gw_bus_publish_heartbeat(gw_bus *b, const gw_bus_hb *h);
 
 #endif

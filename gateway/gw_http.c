@@ -8,10 +8,13 @@
 
 #include "gw_metrics.h"
 #include "gw_peer.h"
-#include "gw_static.h"
 #include "wsg_http.h"
 #include "wsg_log.h"
+#include "wsg_static.h"
 #include "wsg_time.h"
+
+/* The demo app's URL prefix on the client port (WSGATE_DEMO=on). */
+#define GW_DEMO_PREFIX "/demo"
 
 typedef struct gw_http_resp {
     size_t len;
@@ -104,8 +107,8 @@ static int on_request(gw_node *n, gw_http_port port, struct lws *wsi, void **sta
         wsg_metrics_render_process(&body);
         rc = respond(wsi, state, HTTP_STATUS_OK, "text/plain; version=0.0.4; charset=utf-8",
                      &body);
-    } else if (port == GW_HTTP_CLIENT && n->cfg->demo && gw_static_match(uri) &&
-               (rc = gw_static_serve(wsi, n->cfg->demo_dir, uri)) <= 0) {
+    } else if (port == GW_HTTP_CLIENT && n->cfg->demo && wsg_static_match(GW_DEMO_PREFIX, uri) &&
+               (rc = wsg_static_serve(wsi, GW_DEMO_PREFIX, n->cfg->demo_dir, uri)) <= 0) {
         /* the demo app (WSGATE_DEMO): lws sends the file, or it redirected; 1: 404 below */
     } else if (port == GW_HTTP_CLIENT && path_is(uri, "/ws")) {
         wsg_buf_puts(&body, "{\"error\":\"websocket upgrade required\"}\n");
@@ -316,7 +319,7 @@ int gw_http_callback(gw_node *n, gw_http_port port, struct lws *wsi,
         return on_request(n, port, wsi, state, in ? (const char *)in : "/");
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return on_writeable(wsi, state);
-    case LWS_CALLBACK_HTTP_FILE_COMPLETION: /* a demo file (gw_static) was sent whole */
+    case LWS_CALLBACK_HTTP_FILE_COMPLETION: /* a demo file (wsg_static) was sent whole */
         return lws_http_transaction_completed(wsi) ? -1 : 0;
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         return confirm_upgrade(n, port, wsi);

@@ -27,13 +27,32 @@ int gw_node_ready(const gw_node *n, const char **reason)
     return 1;
 }
 
+static uint64_t counter(const gw_node *n, gw_metric_id id)
+{
+    int64_t v = wsg_metrics_value(&n->metrics, id);
+    return v > 0 ? (uint64_t)v : 0;
+}
+
+/* What the heartbeat says; stopping: the last one (no connections, interval 0). */
+static gw_bus_hb heartbeat_of(const gw_node *n, int stopping)
+{
+    int64_t conns = stopping ? 0 : gw_node_connections(n);
+    gw_bus_hb h = {
+        .connections = conns > 0 ? (uint32_t)conns : 0,
+        .draining = stopping || atomic_load(&n->draining),
+        .interval_ms = stopping ? 0 : (uint32_t)n->cfg->heartbeat_interval_ms,
+        .frames_received = counter(n, GW_M_FRAMES_RECEIVED),
+    };
+    for (int k = GW_M_FRAMES_SENT_FIRST; k <= GW_M_FRAMES_SENT_LAST; k++)
+        h.frames_sent += counter(n, (gw_metric_id)k);
+    return h;
+}
+
 void gw_node_heartbeat(gw_node *n)
 {
-    int64_t conns = gw_node_connections(n);
-    if (gw_bus_publish_heartbeat(n->bus, conns > 0 ? (uint32_t)conns : 0,
-                                 atomic_load(&n->draining),
-                                 (uint32_t)n->cfg->heartbeat_interval_ms))
-        wsg_debug("heartbeat_not_published", "connections=%lld", (long long)conns);
+    gw_bus_hb h = heartbeat_of(n, 0);
+    if (gw_bus_publish_heartbeat(n->bus, &h))
+        wsg_debug("heartbeat_not_published", "connections=%u", h.connections);
 }
 
 /* On a nats.c thread. Connection ids say which worker owns them, so each item is split by
@@ -223,7 +242,8 @@ static void node_free(gw_node *n)
         gw_worker_join(n->workers[i]);
     /* The last heartbeat (interval 0) lets routers forget this node now rather than after
      * their timeout; every CLOSE event went out before it, from the joined workers. */
-    if (n->bus && atomic_load(&n->draining) && gw_bus_publish_heartbeat(n->bus, 0, 1, 0))
+    gw_bus_hb last = heartbeat_of(n, 1);
+    if (n->bus && atomic_load(&n->draining) && gw_bus_publish_heartbeat(n->bus, &last))
         wsg_warn("last_heartbeat_not_published", NULL);
     /* The bus goes before the workers are freed: its callbacks may still post to them (and
      * are dropped, the workers being stopped). */

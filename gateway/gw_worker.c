@@ -674,7 +674,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     }
     case LWS_CALLBACK_HTTP:
     case LWS_CALLBACK_HTTP_WRITEABLE:
-    case LWS_CALLBACK_HTTP_FILE_COMPLETION: /* a demo file (gw_static) */
+    case LWS_CALLBACK_HTTP_FILE_COMPLETION: /* a demo file (wsg_static) */
     case LWS_CALLBACK_CLOSED_HTTP:
         return c ? gw_http_callback(w->node, GW_HTTP_CLIENT, wsi, reason, &c->http, in, len)
                  : -1;

@@ -206,6 +206,15 @@ static void add_conn_info(const rt_conn_info *ci, void *arg)
     e->node_id = (char *)ci->node_id;
     e->conn_id = ci->conn_id;
     e->connected_at_us = ci->connected_at_us;
+    /* the names stay the registry's; only the array is the reply's (freed with the list) */
+    size_t nch = rt_chan_conn_count(ci->chans);
+    if (nch && !(e->channels = malloc(nch * sizeof(*e->channels)))) {
+        l->oom = 1;
+        return;
+    }
+    for (size_t i = 0; i < nch; i++)
+        e->channels[i] = (char *)rt_chan_conn_at(ci->chans, i);
+    e->n_channels = nch;
 }
 
 typedef struct user_list {
@@ -274,6 +283,8 @@ oom:
     rt_ctx_count(api->c, RT_M_INTERNAL_ERRORS);
     fn(arg, token, NULL, 0);
 out:
+    for (size_t i = 0; i < cl.n; i++)
+        free(cl.v[i].channels);
     free(cl.v);
     free(cl.ptrs);
     free(ul.v);
@@ -320,10 +331,11 @@ static void add_node(const rt_node_info *ni, void *arg)
     e->connections = ni->hb_connections;
     e->draining = ni->draining ? 1 : 0;
     e->heartbeat_age_ms = age_ms(w->now - ni->last_seen_us);
+    e->frames_sent = ni->hb_frames_sent;
+    e->frames_received = ni->hb_frames_received;
 }
 
-static void add_router(const char *id, int64_t started_at_us, int64_t age_us, int self,
-                       void *arg)
+static void add_router(const rt_peer_info *pi, void *arg)
 {
     info_walk *w = arg;
     if (w->nrouters == w->caprouters) {
@@ -338,10 +350,11 @@ static void add_router(const char *id, int64_t started_at_us, int64_t age_us, in
     }
     Wsgate__InfoReply__Router *e = &w->routers[w->nrouters++];
     wsgate__info_reply__router__init(e);
-    e->router_id = (char *)id;
-    e->started_at_us = started_at_us;
-    e->heartbeat_age_ms = self ? 0 : age_ms(age_us);
-    e->self = self ? 1 : 0;
+    e->router_id = (char *)pi->router_id;
+    e->started_at_us = pi->started_at_us;
+    e->heartbeat_age_ms = pi->self ? 0 : age_ms(pi->age_us);
+    e->self = pi->self ? 1 : 0;
+    e->routed = pi->routed;
 }
 
 static void op_info(rt_api *api, const uint8_t *req, size_t len, rt_api_reply_fn fn, void *arg,

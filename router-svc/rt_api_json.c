@@ -461,12 +461,15 @@ int rt_api_json_presence_reply(const char *user, const char *channel, const uint
         bad |= json_object_set_new(o, "connections", cs);
         for (size_t i = 0; !bad && i < r->n_connections; i++) {
             const Wsgate__ConnInfo *c = r->connections[i];
-            json_t *e = json_object();
+            json_t *e = json_object(), *chs = json_array();
             bad |= json_array_append_new(cs, e);
             bad |= !e || json_object_set_new(e, "node", jstr(c->node_id)) ||
                    json_object_set_new(e, "conn_id", jdec(c->conn_id)) ||
                    json_object_set_new(e, "connected_at",
-                                       json_integer(c->connected_at_us / 1000));
+                                       json_integer(c->connected_at_us / 1000)) ||
+                   json_object_set_new(e, "channels", chs);
+            for (size_t k = 0; !bad && k < c->n_channels; k++)
+                bad |= json_array_append_new(chs, jstr(c->channels[k]));
         }
     } else if (!bad) {
         bad |= json_object_set_new(o, "channel", jstr(channel));
@@ -518,7 +521,9 @@ int rt_api_json_info_reply(const uint8_t *reply, size_t len, wsg_buf *out)
                    json_object_set_new(e, "epoch", jdec(n->epoch)) ||
                    json_object_set_new(e, "connections", jint(n->connections)) ||
                    json_object_set_new(e, "draining", json_boolean(n->draining)) ||
-                   json_object_set_new(e, "heartbeat_age_ms", jint(n->heartbeat_age_ms));
+                   json_object_set_new(e, "heartbeat_age_ms", jint(n->heartbeat_age_ms)) ||
+                   json_object_set_new(e, "frames_sent", jint(n->frames_sent)) ||
+                   json_object_set_new(e, "frames_received", jint(n->frames_received));
         }
         for (size_t i = 0; !bad && i < r->n_routers; i++) {
             const Wsgate__InfoReply__Router *rt = r->routers[i];
@@ -528,7 +533,8 @@ int rt_api_json_info_reply(const uint8_t *reply, size_t len, wsg_buf *out)
                    json_object_set_new(e, "self", json_boolean(rt->self)) ||
                    json_object_set_new(e, "heartbeat_age_ms", jint(rt->heartbeat_age_ms)) ||
                    json_object_set_new(e, "started_at",
-                                       json_integer(rt->started_at_us / 1000));
+                                       json_integer(rt->started_at_us / 1000)) ||
+                   json_object_set_new(e, "routed", jint(rt->routed));
         }
         bad |= !tot || json_object_set_new(tot, "nodes", jint(r->n_nodes)) ||
                json_object_set_new(tot, "connections", jint(r->connections)) ||

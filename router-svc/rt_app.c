@@ -3,7 +3,9 @@
 #include "rt_app.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "rt_api.h"
 #include "rt_api_http.h"
@@ -154,6 +156,19 @@ static void wake_loop(void *arg)
     rt_loop_wake(a->loop);
 }
 
+/* Where the console is, once at start; a missing directory is a warning, not a failure: the
+ * router's job is routing, and /console/ then answers 404. */
+static void log_console(const rt_config *cfg)
+{
+    char index[1024];
+    int n = snprintf(index, sizeof(index), "%s/index.html", cfg->console_dir);
+    if (n < 0 || (size_t)n >= sizeof(index) || access(index, R_OK))
+        wsg_warn("console_files_missing", "dir=\"%s\" hint=\"set WSGATE_CONSOLE_DIR, or "
+                 "WSGATE_CONSOLE=off\"", cfg->console_dir);
+    else
+        wsg_info("console_served", "path=/console/ dir=\"%s\"", cfg->console_dir);
+}
+
 /* ---- lifecycle ---- */
 
 rt_app *rt_app_new(const rt_config *cfg, wsg_metrics *metrics)
@@ -205,6 +220,8 @@ int rt_app_start(rt_app *a)
         .http_arg = a->status,
         .api = rt_api_http_request,
         .api_max_body = rt_api_http_max_body(c->cfg->max_delivery_bytes),
+        .static_prefix = "/console",
+        .static_dir = c->cfg->console ? c->cfg->console_dir : NULL,
     };
     rt_api_http_cfg hc = {
         .api = a->api,
@@ -217,6 +234,8 @@ int rt_app_start(rt_app *a)
     a->loop = rt_loop_new(c->cfg->http_host, c->cfg->http_port, TICK_US, &hooks);
     if (!a->loop)
         return -1;
+    if (c->cfg->console)
+        log_console(c->cfg);
     rt_jobs_set_timer(a->jobs, arm_appends, a);
     rt_store_cfg sc = {
         .addr = c->cfg->redis,

@@ -63,6 +63,12 @@ static size_t opts_for(void *cfg, wsg_opt *o)
          "the API is served only on a loopback WSGATE_HTTP_LISTEN, without a key)"},
         {"WSGATE_API_KEY_FILE", "api-key-file", WSG_OPT_STRING, NULL, 0, 0, &c->api_key_file,
          "file holding WSGATE_API_KEY (surrounding whitespace ignored), e.g. a mounted Secret"},
+        {"WSGATE_CONSOLE", "console", WSG_OPT_BOOL, "on", 0, 0, &c->console,
+         "serve the cluster console at /console/ on WSGATE_HTTP_LISTEN (its data comes from "
+         "the /api calls, behind the API key)"},
+        {"WSGATE_CONSOLE_DIR", "console-dir", WSG_OPT_STRING, "/usr/share/wsgate/console", 0,
+         0, &c->console_dir,
+         "the console's files (router-svc/console; the build puts them in <build>/console)"},
         {"WSGATE_LOG_LEVEL", "log-level", WSG_OPT_STRING, "info", 0, 0, &c->log_level,
          "debug, info, warn or error"},
     };

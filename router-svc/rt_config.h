@@ -39,6 +39,8 @@ typedef struct rt_config {
     int user_conn_limit_newest;   /* ... parsed: 1 for newest */
     char *channel_namespaces; /* WSGATE_CHANNEL_NAMESPACES as given */
     wsg_ns_table *namespaces; /* ... loaded (wsg_channel); owned */
+    int console;        /* WSGATE_CONSOLE: the console at /console/ */
+    char *console_dir;  /* its files */
     char *log_level;
     wsg_log_level log_level_v;
     char *api_key;      /* WSGATE_API_KEY as given */

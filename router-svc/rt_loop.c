@@ -12,6 +12,7 @@
 
 #include "wsg_http.h"
 #include "wsg_log.h"
+#include "wsg_static.h"
 #include "wsg_time.h"
 
 typedef enum {
@@ -253,6 +254,13 @@ static int on_http(struct lws *wsi, session *ss, const char *uri)
     ss->wsi = wsi;
     if (h->hooks.api && is_api_path(uri))
         return api_request(h, ss, wsi, uri);
+    if (h->hooks.static_dir && wsg_static_match(h->hooks.static_prefix, uri) &&
+        (method_of(wsi) == RT_HTTP_GET || method_of(wsi) == RT_HTTP_HEAD)) {
+        /* lws sends the file itself and ends at LWS_CALLBACK_HTTP_FILE_COMPLETION */
+        int rc = wsg_static_serve(wsi, h->hooks.static_prefix, h->hooks.static_dir, uri);
+        if (rc <= 0)
+            return rc;
+    }
     return status_response(h, ss, uri);
 }
 
@@ -340,6 +348,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (ss->state == SS_OUT_BODY)
             return write_body(loop_of(wsi), wsi, ss);
         return 0; /* nothing to send yet (an /api request still waiting) */
+    case LWS_CALLBACK_HTTP_FILE_COMPLETION: /* a static file (wsg_static) was sent whole */
+        return lws_http_transaction_completed(wsi) ? -1 : 0;
     case LWS_CALLBACK_CLOSED_HTTP:
         if (ss)
             reset_request(loop_of(wsi), ss);

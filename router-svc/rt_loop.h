@@ -1,7 +1,8 @@
 /* rt_loop: the router's main-thread loop, a libwebsockets context. It serves /health, /ready and
  * /metrics on one address, hands every request under /api (method, path, Authorization header
  * and the body, bounded) to an api hook that answers it then or later through
- * rt_loop_answer, answers anything else with 404, answers every upgrade request (WebSocket,
+ * rt_loop_answer, serves a static web app's files under one prefix (the console), answers
+ * anything else with 404, answers every upgrade request (WebSocket,
  * h2c) with 400 and Connection: close, turns lws_cancel_service wake-ups from other threads
  * into an on_wake call, and runs an on_tick call every tick interval — all on the thread
  * calling rt_loop_service, so the hooks need no locks. */
@@ -51,6 +52,10 @@ typedef struct rt_loop_hooks {
     void (*api)(void *api_arg, rt_loop *loop, const rt_loop_req *req);
     void *api_arg;
     size_t api_max_body; /* bytes kept of a request body, at most; beyond: body_too_big */
+    /* GET static_prefix/<file> is served from static_dir (wsg_static: the console). NULL:
+     * no static files. */
+    const char *static_prefix;
+    const char *static_dir;
 } rt_loop_hooks;
 
 #define RT_LOOP_API_TIMEOUT_S 30

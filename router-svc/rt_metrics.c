@@ -180,6 +180,21 @@ const wsg_metric_buckets *const rt_metric_buckets[RT_M__COUNT] = {
 static const char *const reject_names[RT_REJ__COUNT] = {RT_REJECT_MAP(LABEL_)};
 #undef LABEL_
 
+uint64_t rt_metrics_routed(const wsg_metrics *m)
+{
+    static const rt_metric_id kinds[] = {
+#define KIND_(name, label) RT_M_ROUTED_##name,
+        RT_ROUTED_MAP(KIND_)
+#undef KIND_
+    };
+    uint64_t n = 0;
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        int64_t v = wsg_metrics_value(m, kinds[i]);
+        n += v > 0 ? (uint64_t)v : 0;
+    }
+    return n;
+}
+
 const char *rt_reject_name(rt_reject r)
 {
     return (unsigned)r < RT_REJ__COUNT ? reject_names[r] : "unknown";

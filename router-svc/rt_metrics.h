@@ -185,4 +185,7 @@ static inline rt_metric_id rt_metric_resync_request(rt_resync_reason r)
     return (rt_metric_id)(RT_M_RESYNC_REQUESTS_FIRST + (int)r);
 }
 
+/* wsgate_router_routed_total over every kind: the messages this router routed. */
+uint64_t rt_metrics_routed(const wsg_metrics *m);
+
 #endif

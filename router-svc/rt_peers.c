@@ -18,6 +18,7 @@ typedef struct peer {
     char id[WSG_NODE_ID_MAX + 1];
     int64_t started_at_us;
     uint32_t interval_ms;
+    uint64_t routed;
     int64_t last_us; /* monotonic */
 } peer;
 
@@ -58,7 +59,7 @@ void rt_peers_free(rt_peers *p)
 }
 
 int rt_peers_heard(rt_peers *p, const char *router_id, int64_t started_at_us,
-                   uint32_t interval_ms, int64_t mono_us)
+                   uint32_t interval_ms, uint64_t routed, int64_t mono_us)
 {
     if (!router_id || !wsg_subject_node_id_valid(router_id, strnlen(router_id, WSG_NODE_ID_MAX + 1)) ||
         !strcmp(router_id, p->self))
@@ -83,6 +84,7 @@ int rt_peers_heard(rt_peers *p, const char *router_id, int64_t started_at_us,
     }
     e->started_at_us = started_at_us;
     e->interval_ms = interval_ms;
+    e->routed = routed;
     e->last_us = mono_us;
     return 0;
 }
@@ -109,10 +111,16 @@ size_t rt_peers_count(const rt_peers *p)
 
 size_t rt_peers_visit(const rt_peers *p, int64_t mono_us, rt_peer_fn fn, void *arg)
 {
-    fn(p->self, p->started_at_us, 0, 1, arg);
+    rt_peer_info pi = {.router_id = p->self, .started_at_us = p->started_at_us, .self = 1,
+                       .routed = p->c ? rt_metrics_routed(p->c->m) : 0};
+    fn(&pi, arg);
     size_t n = 1;
-    for (const peer *e = p->peers; e; e = e->hh.next, n++)
-        fn(e->id, e->started_at_us, mono_us > e->last_us ? mono_us - e->last_us : 0, 0, arg);
+    for (const peer *e = p->peers; e; e = e->hh.next, n++) {
+        pi = (rt_peer_info){.router_id = e->id, .started_at_us = e->started_at_us,
+                            .age_us = mono_us > e->last_us ? mono_us - e->last_us : 0,
+                            .routed = e->routed};
+        fn(&pi, arg);
+    }
     return n;
 }
 
@@ -124,7 +132,8 @@ void rt_peers_message(rt_peers *p, const natsMsg *msg)
         rt_ctx_count(p->c, rt_metric_rejected(RT_REJ_DECODE));
         return;
     }
-    int rc = rt_peers_heard(p, hb->router_id, hb->started_at_us, hb->interval_ms, wsg_mono_us());
+    int rc = rt_peers_heard(p, hb->router_id, hb->started_at_us, hb->interval_ms, hb->routed,
+                            wsg_mono_us());
     if (rc < 0)
         rt_ctx_count(p->c, RT_M_INTERNAL_ERRORS);
     else if (rc == 0)
@@ -149,6 +158,7 @@ void rt_peers_announce(rt_peers *p, int stopping)
     hb.started_at_us = p->started_at_us;
     hb.at_us = wsg_now_us();
     hb.interval_ms = stopping ? 0 : RT_PEERS_INTERVAL_MS;
+    hb.routed = rt_metrics_routed(p->c->m);
     uint8_t *buf;
     size_t len;
     if (wsg_pb_pack(&hb.base, &buf, &len)) {

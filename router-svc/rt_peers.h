@@ -22,18 +22,25 @@ typedef struct rt_peers rt_peers;
 rt_peers *rt_peers_new(struct rt_ctx *c, const char *self_id, int64_t started_at_us);
 void rt_peers_free(rt_peers *p);
 
-/* A heartbeat of router_id (mono: the caller's monotonic clock). Its own are ignored. Returns
- * 0, 1 if ignored (bad id, itself, table full), -1 on ENOMEM. */
+/* A heartbeat of router_id (mono: the caller's monotonic clock; routed: the messages it says
+ * it routed). Its own are ignored. Returns 0, 1 if ignored (bad id, itself, table full), -1 on
+ * ENOMEM. */
 int rt_peers_heard(rt_peers *p, const char *router_id, int64_t started_at_us,
-                   uint32_t interval_ms, int64_t mono_us);
+                   uint32_t interval_ms, uint64_t routed, int64_t mono_us);
 /* Forgets the peers silent for 3 × their interval. Returns how many. */
 size_t rt_peers_expire(rt_peers *p, int64_t mono_us);
 /* Peers besides itself. */
 size_t rt_peers_count(const rt_peers *p);
 
-typedef void (*rt_peer_fn)(const char *router_id, int64_t started_at_us, int64_t age_us,
-                           int self, void *arg);
-/* Itself first (age 0), then each peer. Returns how many were visited. */
+typedef struct rt_peer_info {
+    const char *router_id;
+    int64_t started_at_us;
+    int64_t age_us; /* since its last heartbeat; 0 for itself */
+    int self;
+    uint64_t routed; /* messages routed: its last heartbeat's, or now for itself */
+} rt_peer_info;
+typedef void (*rt_peer_fn)(const rt_peer_info *pi, void *arg);
+/* Itself first, then each peer. Returns how many were visited. */
 size_t rt_peers_visit(const rt_peers *p, int64_t mono_us, rt_peer_fn fn, void *arg);
 
 /* NATS side: a RouterHeartbeat message (bad ones are counted and dropped). */

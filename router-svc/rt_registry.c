@@ -521,6 +521,8 @@ int rt_registry_heartbeat(rt_registry *r, const Wsgate__NodeHeartbeat *hb, int64
     if (n) {
         n->draining = hb->draining ? 1 : 0;
         n->hb_connections = hb->connections;
+        n->hb_frames_sent = hb->frames_sent;
+        n->hb_frames_received = hb->frames_received;
         n->interval_ms = hb->interval_ms;
         res->status = RT_EV_APPLIED;
     }

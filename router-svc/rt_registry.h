@@ -134,6 +134,7 @@ typedef struct rt_conn_info {
     uint64_t node_epoch;
     uint64_t conn_id;
     int64_t connected_at_us; /* as the gateway announced it (wall clock); 0: not known */
+    const rt_chan_conn *chans; /* its channels (rt_chan_conn_count / _at); NULL: none */
 } rt_conn_info;
 typedef void (*rt_conn_info_fn)(const rt_conn_info *ci, void *arg);
 /* Visits every connection of the user with its node, epoch and connection time. Returns how
@@ -148,6 +149,7 @@ typedef struct rt_node_info {
     const char *node_id;
     uint64_t epoch;
     uint32_t hb_connections; /* as its last heartbeat said */
+    uint64_t hb_frames_sent, hb_frames_received; /* ... also */
     size_t connections;      /* in the registry */
     int draining;
     int64_t last_seen_us;    /* monotonic, the caller's clock */

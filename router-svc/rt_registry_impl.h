@@ -54,6 +54,7 @@ struct rt_node {
     uint32_t interval_ms; /* the last heartbeat's; 0 until one came */
     int draining;
     uint32_t hb_connections; /* the last heartbeat's count */
+    uint64_t hb_frames_sent, hb_frames_received; /* ... and its counters */
     rt_conn *conns;
     size_t nconns;
     size_t pending_conns; /* in the streams' unfinished sets */

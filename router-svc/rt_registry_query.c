@@ -45,7 +45,8 @@ size_t rt_registry_user_visit(const rt_registry *r, const char *user_id, rt_conn
     rt_conn *c;
     DL_FOREACH(u->conns, c) {
         rt_conn_info ci = {.node_id = c->node->id, .node_epoch = c->node->epoch,
-                           .conn_id = c->id, .connected_at_us = c->connected_at_us};
+                           .conn_id = c->id, .connected_at_us = c->connected_at_us,
+                           .chans = c->chans};
         fn(&ci, arg);
         k++;
     }
@@ -57,7 +58,9 @@ size_t rt_registry_node_visit(const rt_registry *r, rt_node_info_fn fn, void *ar
     size_t k = 0;
     for (rt_node *n = r->nodes; n; n = n->hh.next, k++) {
         rt_node_info ni = {.node_id = n->id, .epoch = n->epoch,
-                           .hb_connections = n->hb_connections, .connections = n->nconns,
+                           .hb_connections = n->hb_connections,
+                           .hb_frames_sent = n->hb_frames_sent,
+                           .hb_frames_received = n->hb_frames_received, .connections = n->nconns,
                            .draining = n->draining, .last_seen_us = n->last_seen_us};
         fn(&ni, arg);
     }

@@ -46,6 +46,7 @@ class Deployment:
         self.infra = []  # Proc: router, NATS, Redis
         self.nats_url = None
         self.nats_monitor = None  # http://host:port of nats-server's monitoring endpoint
+        self.metrics_urls = {}  # pid -> /metrics URL of a wsgate process (routers; gateways if admin)
         self.notes = []
 
     @property
@@ -140,6 +141,7 @@ class WsgateSystem:
                     },
                 )
                 dep.infra.append(router)
+                dep.metrics_urls[router.pid] = f"http://127.0.0.1:{http_port}/metrics"
                 sup.wait_http_ok(router, f"http://127.0.0.1:{http_port}/ready")
             for i in range(n_gateways):
                 port = sup.free_port()
@@ -165,6 +167,8 @@ class WsgateSystem:
                     },
                 )
                 dep.gateways.append(gw)
+                if admin:
+                    dep.metrics_urls[gw.pid] = dep.admin_urls[-1]
                 dep.urls.append(f"ws://127.0.0.1:{port}/ws")
                 sup.wait_http_ok(gw, f"http://127.0.0.1:{port}/ready")
         except BaseException:

@@ -4,8 +4,11 @@
 // (a phone-sized one). Both join chat:general, see each other in its presence, and a message
 // from alice appears on bob's page. Then gw-a is SIGKILLed: alice's badge goes reconnecting ->
 // resumed (her client fails over to gw-b and resumes the channel from its last seq), what bob
-// said meanwhile reaches her once, and her next message reaches bob exactly once. Each page's
-// screenshot is written to WSGATE_SCREENSHOT_DIR (default <tmp>/wsgate-screenshots).
+// said meanwhile reaches her once, and her next message reaches bob exactly once. Then the
+// router's console (/console/, behind the API key) is opened: it asks for the key, lists the
+// gateways, finds alice with her connection and channel, shows the channel's users, and
+// disconnects her (4003): her page's badge goes closed. Each page's screenshot is written to
+// WSGATE_SCREENSHOT_DIR (default <tmp>/wsgate-screenshots).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -19,6 +22,7 @@ const CHROMIUM = process.env.WSGATE_CHROMIUM || '/usr/bin/chromium';
 const SHOTS = process.env.WSGATE_SCREENSHOT_DIR || path.join(os.tmpdir(), 'wsgate-screenshots');
 const NAMESPACES = JSON.stringify({ '': {}, chat: { join_leave: true, history_size: 200 } });
 const CHANNEL = 'chat:general';
+const API_KEY = 'console-test-key';
 
 // The log entries of the page's current channel whose text is exactly `text`.
 const entries = (page, text) => page.locator('#log li .text', { hasText: text })
@@ -47,7 +51,7 @@ describe('the demo chat app in a real browser', () => {
       auth: 'none',
       authFixed: true, // the demo signs in by name (auth none), also in a JWT run of the suite
       env: {
-        router: { WSGATE_CHANNEL_NAMESPACES: NAMESPACES },
+        router: { WSGATE_CHANNEL_NAMESPACES: NAMESPACES, WSGATE_API_KEY: API_KEY },
         gateway: { WSGATE_CHANNEL_NAMESPACES: NAMESPACES, WSGATE_DEMO: 'on',
           WSGATE_DEMO_DIR: path.join(buildDir, 'demo') },
       },
@@ -138,5 +142,71 @@ describe('the demo chat app in a real browser', () => {
       await page.screenshot({ path: path.join(SHOTS, `demo-${name}.png`), fullPage: true });
       assert.deepEqual(page.errors ?? [], [], `${name}'s page threw`);
     }
+  });
+
+  it('the console asks for the key, shows the cluster, finds alice and disconnects her', async () => {
+    const router = cluster.routers.router.http;
+    const index = await httpGet(`${router}/console/`);
+    assert.equal(index.status, 200);
+    assert.match(index.body, /<title>wsgate console<\/title>/);
+    const redirect = await fetch(`${router}/console`, { redirect: 'manual' });
+    assert.equal(redirect.status, 301);
+    assert.match(redirect.headers.get('location'), /\/console\/$/);
+    assert.equal((await httpGet(`${router}/api/info`)).status, 401, 'the data needs the key');
+    for (const bad of ['/console/nothing.html', '/console/.hidden.js', '/consoles/']) {
+      assert.equal((await httpGet(`${router}${bad}`)).status, 404, bad);
+    }
+
+    const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+    const page = await context.newPage();
+    page.on('pageerror', (err) => { page.errors = [...(page.errors ?? []), err.message]; });
+    await page.goto(`${router}/console/`);
+    await page.locator('#key-form').waitFor({ state: 'visible', timeout: 10000 });
+    await page.fill('#key', 'not-the-key');
+    await page.click('#key-form button[type="submit"]');
+    await page.locator('#key-why', { hasText: 'refused' }).waitFor({ timeout: 10000 });
+    await page.fill('#key', API_KEY);
+    await page.click('#key-form button[type="submit"]');
+
+    // the gateway alice and bob are on now, serving, with its connection count
+    const gwB = page.locator('#nodes tr[data-node="gw-b"]');
+    await gwB.waitFor({ timeout: 10000 });
+    assert.match(await gwB.locator('.state').innerText(), /serving/);
+    await page.waitForFunction(() => Number(document.querySelector('#nodes tr[data-node="gw-b"] .connections')?.textContent) >= 2,
+      null, { timeout: 10000 });
+    await page.locator('#routers tr[data-router]').first().waitFor();
+    // rates need two heartbeats with counters
+    await page.waitForFunction(() => document.getElementById('t-sent').textContent !== '–',
+      null, { timeout: 15000 });
+
+    await page.fill('#channel', CHANNEL);
+    await page.click('#channel-form button[type="submit"]');
+    for (const u of ['alice', 'bob']) {
+      await page.locator(`#channel-result li[data-user="${u}"]`).waitFor({ timeout: 10000 });
+    }
+
+    await page.fill('#user', 'alice');
+    await page.click('#user-form button[type="submit"]');
+    const found = page.locator('#user-result .result[data-user="alice"][data-online="true"]');
+    await found.waitFor({ timeout: 10000 });
+    const row = found.locator('tr[data-node="gw-b"]');
+    assert.equal(await row.count(), 1, 'alice has one connection, on gw-b');
+    assert.match(await row.innerText(), new RegExp(CHANNEL));
+    await page.screenshot({ path: path.join(SHOTS, 'console.png'), fullPage: true });
+
+    await found.locator('button.disconnect').click();
+    // (gw-a's connection of hers may still be in the registry: gw-a died without a word, and
+    // the router forgets it after WSGATE_NODE_TIMEOUT; the close goes to both)
+    const note = page.locator('#user-result .note[data-closed]');
+    await note.waitFor({ timeout: 10000 });
+    assert.ok(Number(await note.getAttribute('data-closed')) >= 1, await note.innerText());
+    await page.locator('#user-result .result[data-user="alice"][data-online="false"]')
+      .waitFor({ timeout: 10000 });
+    // 4003: final for the client, which does not come back
+    await waitBadge(pages.alice, 'closed', 10000);
+    await new Promise((res) => setTimeout(res, 2500)); // a reconnect would show in a refresh
+    assert.equal(await page.locator('#user-result .result[data-online="false"]').count(), 1);
+    assert.equal(await badge(pages.bob), 'open');
+    assert.deepEqual(page.errors ?? [], [], 'the console threw');
   });
 });

@@ -21,3 +21,7 @@ wsgate_unit_test(test_wsg_stream SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/common
 # Channel names, namespaces and permissions (tests/unit/common/test_wsg_channel.c).
 wsgate_unit_test(test_wsg_channel SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/common/test_wsg_channel.c
                  LIBS wsgate_common)
+# Which static files the gateway (/demo/) and the router (/console/) serve
+# (tests/unit/common/test_wsg_static.c): the path rules that keep the directory unreadable around.
+wsgate_unit_test(test_wsg_static SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/common/test_wsg_static.c
+                 LIBS wsgate_common)

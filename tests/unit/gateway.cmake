@@ -1,8 +1,7 @@
 # Gateway unit tests: client frames, JWT verification, JWKS keys, outbound queues, admission, the
 # upgrade's query arguments, memory-budget shedding, client addresses behind proxies
-# (gw_peer), the demo app's files (gw_static).
-foreach(t test_gw_frame test_gw_auth test_gw_jwks test_gw_outq test_gw_admit test_gw_query test_gw_peer
-          test_gw_static)
+# (gw_peer).
+foreach(t test_gw_frame test_gw_auth test_gw_jwks test_gw_outq test_gw_admit test_gw_query test_gw_peer)
   wsgate_unit_test(${t} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/gateway/${t}.c
                    LIBS wsgate_gateway_core)
 endforeach()

@@ -227,6 +227,7 @@ func checkAll(c *checker, objs []object, exp *expectation) {
 	c.check("every Service selects a rendered Deployment's pods and targets a declared port", services(objs))
 	c.check("gateway: WSGATE_ADMIN_LISTEN is its declared admin port, and only the scrape Service reaches it", adminPort(gw, objs, byID))
 	c.check("every Ingress routes to a rendered Service port, with WebSocket-length timeouts", ingresses(objs, byID))
+	c.check("router: its HTTP port (/api, /console/) only on ClusterIP Services, never behind an Ingress", routerPrivate(rt, objs, byID))
 	c.check("every ServiceMonitor selects the gateway and router Services on a declared port", serviceMonitors(objs))
 }
 
@@ -778,6 +779,34 @@ func ingresses(objs []object, byID map[string]object) error {
 				}
 				if !servicePort(s, str(svc, "port", "name")) {
 					return fmt.Errorf("%s routes to port %q, which %s lacks", ing.id(), str(svc, "port", "name"), s.id())
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// routerPrivate: the routers' port carries the server API and the console (behind the API
+// key, but still an admin surface): only ClusterIP Services reach it, and no Ingress routes to
+// a Service that selects router pods. Reach the console with kubectl port-forward.
+func routerPrivate(rt object, objs []object, byID map[string]object) error {
+	for _, s := range objs {
+		if s.kind() != "Service" || selects(mapAt(s.m, "spec", "selector"), podLabels(rt)) != nil {
+			continue
+		}
+		if t := str(s.m, "spec", "type"); t != "" && t != "ClusterIP" {
+			return fmt.Errorf("%s selects the routers and is of type %s", s.id(), t)
+		}
+	}
+	for _, ing := range objs {
+		if ing.kind() != "Ingress" {
+			continue
+		}
+		for _, r := range list(ing.m, "spec", "rules") {
+			for _, p := range list(asMap(r), "http", "paths") {
+				s, ok := byID["Service/"+str(mapAt(asMap(p), "backend", "service"), "name")]
+				if ok && selects(mapAt(s.m, "spec", "selector"), podLabels(rt)) == nil {
+					return fmt.Errorf("%s routes to %s, which reaches the routers", ing.id(), s.id())
 				}
 			}
 		}

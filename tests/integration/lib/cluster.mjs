@@ -364,6 +364,7 @@ export class Cluster {
         WSGATE_PREFIX: this.prefix,
         WSGATE_HTTP_LISTEN: `${this.opts.routerListenHost ?? '127.0.0.1'}:${port}`,
         WSGATE_LOG_LEVEL: 'info',
+        WSGATE_CONSOLE_DIR: path.join(buildDir, 'console'),
         ...(this.opts.env?.router ?? {}),
       }) });
     this.routers[name] = { proc, port, http: `http://127.0.0.1:${port}` };

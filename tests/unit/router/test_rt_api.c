@@ -35,7 +35,7 @@ static void setup_fx(fixture *f)
     f->c.m = &f->m;
     f->c.reg = rt_registry_new();
     f->c.batch = rt_batch_new(RT_BATCH_MAX_ITEMS, RT_BATCH_MAX_BYTES);
-    f->peers = rt_peers_new(NULL, "r1", 111);
+    f->peers = rt_peers_new(&f->c, "r1", 111);
     f->api = rt_api_new(&f->c, NULL, f->peers);
     ck_assert(f->c.reg && f->c.batch && f->peers && f->api);
 }
@@ -65,6 +65,27 @@ static void open_conn(rt_registry *r, const char *node, uint64_t seq, uint64_t c
     ev.seq = seq;
     ev.n_conns = 1;
     ev.conns = &pc;
+    rt_ev_result res;
+    ck_assert_int_eq(rt_registry_conn_event(r, &ev, 0, &res, NULL), 0);
+    ck_assert_int_eq(res.status, RT_EV_APPLIED);
+}
+
+/* conn (open on node, epoch 1) subscribes to channel, at the node's stream position seq. */
+static void sub_conn(rt_registry *r, const char *node, uint64_t seq, uint64_t conn,
+                     const char *user, const char *channel)
+{
+    Wsgate__Conn cn = WSGATE__CONN__INIT;
+    Wsgate__Conn *pc = &cn;
+    cn.conn_id = conn;
+    cn.user_id = (char *)user;
+    Wsgate__ConnEvent ev = WSGATE__CONN_EVENT__INIT;
+    ev.kind = WSGATE__CONN_EVENT__KIND__SUBSCRIBE;
+    ev.node_id = (char *)node;
+    ev.node_epoch = 1;
+    ev.seq = seq;
+    ev.n_conns = 1;
+    ev.conns = &pc;
+    ev.channel = (char *)channel;
     rt_ev_result res;
     ck_assert_int_eq(rt_registry_conn_event(r, &ev, 0, &res, NULL), 0);
     ck_assert_int_eq(res.status, RT_EV_APPLIED);
@@ -252,6 +273,8 @@ START_TEST(presence_from_registry)
     setup_fx(&f);
     open_conn(f.c.reg, "gw1", 1, CID(0, 1), "alice", 1700000000000001);
     open_conn(f.c.reg, "gw2", 1, CID(0, 9), "alice", 1700000000000002);
+    sub_conn(f.c.reg, "gw1", 2, CID(0, 1), "alice", "room");
+    sub_conn(f.c.reg, "gw1", 3, CID(0, 1), "alice", "news");
     Wsgate__PresenceReply *rp = presence(&f, "alice", NULL);
     ck_assert_str_eq(rp->error, "");
     ck_assert(rp->online);
@@ -259,11 +282,14 @@ START_TEST(presence_from_registry)
     int seen = 0;
     for (size_t i = 0; i < rp->n_connections; i++) {
         const Wsgate__ConnInfo *ci = rp->connections[i];
+        /* each connection with its own channels, in any order */
         if (!strcmp(ci->node_id, "gw1") && ci->conn_id == CID(0, 1) &&
-            ci->connected_at_us == 1700000000000001)
+            ci->connected_at_us == 1700000000000001 && ci->n_channels == 2 &&
+            (!strcmp(ci->channels[0], "room") || !strcmp(ci->channels[1], "room")) &&
+            (!strcmp(ci->channels[0], "news") || !strcmp(ci->channels[1], "news")))
             seen |= 1;
         if (!strcmp(ci->node_id, "gw2") && ci->conn_id == CID(0, 9) &&
-            ci->connected_at_us == 1700000000000002)
+            ci->connected_at_us == 1700000000000002 && ci->n_channels == 0)
             seen |= 2;
     }
     ck_assert_int_eq(seen, 3);
@@ -280,6 +306,12 @@ START_TEST(presence_from_registry)
     ck_assert_str_eq(rp->error, "bad_channel");
     wsgate__presence_reply__free_unpacked(rp, NULL);
     rp = presence(&f, NULL, "room");
+    ck_assert_str_eq(rp->error, "");
+    ck_assert_uint_eq(rp->n_users, 1);
+    ck_assert_str_eq(rp->users[0], "alice");
+    ck_assert_uint_eq(rp->connection_count, 1);
+    wsgate__presence_reply__free_unpacked(rp, NULL);
+    rp = presence(&f, NULL, "empty");
     ck_assert_str_eq(rp->error, "");
     ck_assert_uint_eq(rp->n_users, 0);
     wsgate__presence_reply__free_unpacked(rp, NULL);
@@ -344,9 +376,14 @@ START_TEST(info_lists_nodes_and_routers)
     hb.connections = 5;
     hb.draining = 1;
     hb.interval_ms = 1000;
+    hb.frames_sent = 1234;
+    hb.frames_received = 56;
     rt_ev_result res;
     ck_assert_int_eq(rt_registry_heartbeat(f.c.reg, &hb, 0, &res, NULL), 0);
-    ck_assert_int_eq(rt_peers_heard(f.peers, "r2", 222, 2000, 0), 0);
+    ck_assert_int_eq(rt_peers_heard(f.peers, "r2", 222, 2000, 7, 0), 0);
+    /* its own count: every kind of wsgate_router_routed_total */
+    wsg_metrics_add(&f.m, RT_M_ROUTED_SEND_MESSAGE, 3);
+    wsg_metrics_add(&f.m, RT_M_ROUTED_DELIVER, 2);
     got g = {0};
     rt_api_call(f.api, RT_API_INFO, NULL, 0, on_reply, &g, 3);
     ck_assert_int_eq(g.calls, 1);
@@ -358,14 +395,18 @@ START_TEST(info_lists_nodes_and_routers)
     ck_assert_uint_eq(rp->nodes[0]->epoch, 77);
     ck_assert_uint_eq(rp->nodes[0]->connections, 5);
     ck_assert(rp->nodes[0]->draining);
+    ck_assert_uint_eq(rp->nodes[0]->frames_sent, 1234);
+    ck_assert_uint_eq(rp->nodes[0]->frames_received, 56);
     ck_assert_uint_eq(rp->n_routers, 2);
     ck_assert_str_eq(rp->routers[0]->router_id, "r1");
     ck_assert(rp->routers[0]->self);
     ck_assert_uint_eq(rp->routers[0]->heartbeat_age_ms, 0);
     ck_assert_int_eq(rp->routers[0]->started_at_us, 111);
+    ck_assert_uint_eq(rp->routers[0]->routed, 5);
     ck_assert_str_eq(rp->routers[1]->router_id, "r2");
     ck_assert(!rp->routers[1]->self);
     ck_assert_int_eq(rp->routers[1]->started_at_us, 222);
+    ck_assert_uint_eq(rp->routers[1]->routed, 7);
     wsgate__info_reply__free_unpacked(rp, NULL);
     free(g.buf);
     teardown_fx(&f);
@@ -425,19 +466,19 @@ END_TEST
 START_TEST(peers_expire_and_leave)
 {
     rt_peers *p = rt_peers_new(NULL, "r1", 1);
-    ck_assert_int_eq(rt_peers_heard(p, "r1", 1, 2000, 0), 1); /* itself */
-    ck_assert_int_eq(rt_peers_heard(p, "bad id!", 1, 2000, 0), 1);
-    ck_assert_int_eq(rt_peers_heard(p, "r2", 5, 2000, 0), 0);
-    ck_assert_int_eq(rt_peers_heard(p, "r3", 6, 1000, 0), 0);
+    ck_assert_int_eq(rt_peers_heard(p, "r1", 1, 2000, 0, 0), 1); /* itself */
+    ck_assert_int_eq(rt_peers_heard(p, "bad id!", 1, 2000, 0, 0), 1);
+    ck_assert_int_eq(rt_peers_heard(p, "r2", 5, 2000, 0, 0), 0);
+    ck_assert_int_eq(rt_peers_heard(p, "r3", 6, 1000, 0, 0), 0);
     ck_assert_uint_eq(rt_peers_count(p), 2);
     /* 3 x interval: r3 at 3 s, r2 at 6 s */
     ck_assert_uint_eq(rt_peers_expire(p, 3000000), 0);
     ck_assert_uint_eq(rt_peers_expire(p, 3000001), 1);
     ck_assert_uint_eq(rt_peers_count(p), 1);
-    ck_assert_int_eq(rt_peers_heard(p, "r2", 5, 2000, 5000000), 0); /* heard again */
+    ck_assert_int_eq(rt_peers_heard(p, "r2", 5, 2000, 0, 5000000), 0); /* heard again */
     ck_assert_uint_eq(rt_peers_expire(p, 10000000), 0);
     /* interval 0: it is stopping */
-    ck_assert_int_eq(rt_peers_heard(p, "r2", 5, 0, 10000000), 0);
+    ck_assert_int_eq(rt_peers_heard(p, "r2", 5, 0, 0, 10000000), 0);
     ck_assert_uint_eq(rt_peers_count(p), 0);
     rt_peers_free(p);
 }

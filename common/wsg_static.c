@@ -1,5 +1,5 @@
-/* gw_static: the demo app's files; see gw_static.h. */
-#include "gw_static.h"
+/* wsg_static: a static web app's files under a URL prefix; see wsg_static.h. */
+#include "wsg_static.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -21,14 +21,14 @@ static const struct {
     {".ts", "text/plain; charset=utf-8"}, /* the client's .d.mts, for reading */
 };
 
-int gw_static_match(const char *uri)
+int wsg_static_match(const char *prefix, const char *uri)
 {
-    size_t n = strlen(GW_STATIC_PREFIX);
-    return strncmp(uri, GW_STATIC_PREFIX, n) == 0 &&
+    size_t n = strlen(prefix);
+    return strncmp(uri, prefix, n) == 0 &&
            (uri[n] == '\0' || uri[n] == '/' || uri[n] == '?');
 }
 
-const char *gw_static_mime(const char *path)
+const char *wsg_static_mime(const char *path)
 {
     size_t len = strlen(path);
     for (size_t i = 0; i < sizeof(mimes) / sizeof(mimes[0]); i++) {
@@ -61,11 +61,12 @@ static int rel_ok(const char *rel, size_t n)
     return seg > 0;
 }
 
-int gw_static_path(const char *dir, const char *uri, char *out, size_t outlen)
+int wsg_static_path(const char *prefix, const char *dir, const char *uri, char *out,
+                    size_t outlen)
 {
-    if (!gw_static_match(uri))
+    if (!wsg_static_match(prefix, uri))
         return -1;
-    const char *rel = uri + strlen(GW_STATIC_PREFIX);
+    const char *rel = uri + strlen(prefix);
     if (*rel == '/')
         rel++;
     size_t n = strcspn(rel, "?");
@@ -76,29 +77,31 @@ int gw_static_path(const char *dir, const char *uri, char *out, size_t outlen)
     if (!rel_ok(rel, n))
         return -1;
     int w = snprintf(out, outlen, "%s/%.*s", dir, (int)n, rel);
-    if (w < 0 || (size_t)w >= outlen || !gw_static_mime(out))
+    if (w < 0 || (size_t)w >= outlen || !wsg_static_mime(out))
         return -1;
     return 0;
 }
 
-int gw_static_serve(struct lws *wsi, const char *dir, const char *uri)
+int wsg_static_serve(struct lws *wsi, const char *prefix, const char *dir, const char *uri)
 {
-    size_t n = strlen(GW_STATIC_PREFIX);
+    size_t n = strlen(prefix);
     if (uri[n] == '\0' || uri[n] == '?') {
-        /* relative URLs in the page resolve against /demo/, not / */
+        /* relative URLs in the page resolve against <prefix>/, not / */
+        char to[128];
+        int w = snprintf(to, sizeof(to), "%s/", prefix);
         unsigned char buf[LWS_PRE + 256], *p = buf + LWS_PRE, *end = buf + sizeof(buf);
-        if (lws_http_redirect(wsi, HTTP_STATUS_MOVED_PERMANENTLY,
-                              (const unsigned char *)GW_STATIC_PREFIX "/",
-                              (int)strlen(GW_STATIC_PREFIX "/"), &p, end) < 0)
+        if (w < 0 || (size_t)w >= sizeof(to) ||
+            lws_http_redirect(wsi, HTTP_STATUS_MOVED_PERMANENTLY, (const unsigned char *)to, w,
+                              &p, end) < 0)
             return -1;
         return lws_http_transaction_completed(wsi) ? -1 : 0;
     }
     char path[1024];
-    if (gw_static_path(dir, uri, path, sizeof(path)) || access(path, R_OK))
+    if (wsg_static_path(prefix, dir, uri, path, sizeof(path)) || access(path, R_OK))
         return 1;
     /* > 0: lws answered at once (it could not open the file after all); it ends the
      * transaction at LWS_CALLBACK_HTTP_FILE_COMPLETION otherwise */
-    int r = lws_serve_http_file(wsi, path, gw_static_mime(path), NULL, 0);
+    int r = lws_serve_http_file(wsi, path, wsg_static_mime(path), NULL, 0);
     if (r < 0)
         return -1;
     if (r > 0)

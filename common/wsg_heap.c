@@ -1,0 +1,35 @@
+/* wsg_heap: glibc's mallinfo2 and M_ARENA_MAX behind a portable face. */
+#include "wsg_heap.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+int wsg_heap_stats_get(wsg_heap_stats *out)
+{
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+    /* mallinfo2 sums every arena; size_t fields, so no 2 GiB wrap as with mallinfo */
+    struct mallinfo2 mi = mallinfo2();
+    out->in_use = (uint64_t)mi.uordblks + (uint64_t)mi.hblkhd;
+    out->free = (uint64_t)mi.fordblks;
+    return 0;
+#else
+    (void)out;
+    return -1;
+#endif
+}
+
+int wsg_heap_limit_arenas(int n)
+{
+#if defined(__GLIBC__)
+    const char *env = getenv("MALLOC_ARENA_MAX");
+    if (env && *env)
+        return 0; /* the operator's choice, which glibc has already read */
+    return mallopt(M_ARENA_MAX, n) == 1 ? 0 : -1;
+#else
+    (void)n;
+    return -1;
+#endif
+}
