@@ -1,4 +1,4 @@
-/* wsg_heap: glibc's mallinfo2 and M_ARENA_MAX behind a portable face. */
+/* wsg_heap: glibc's mallinfo2, M_ARENA_MAX and malloc_trim behind a portable face. */
 #include "wsg_heap.h"
 
 #include <stddef.h>
@@ -31,5 +31,12 @@ int wsg_heap_limit_arenas(int n)
 #else
     (void)n;
     return -1;
+#endif
+}
+
+void wsg_heap_trim(void)
+{
+#if defined(__GLIBC__)
+    (void)malloc_trim(0);
 #endif
 }

@@ -22,6 +22,7 @@
 #include "rt_status.h"
 #include "rt_store.h"
 #include "rt_voids.h"
+#include "wsg_heap.h"
 #include "wsg_log.h"
 #include "wsg_time.h"
 
@@ -29,6 +30,10 @@
 /* Flush batches early inside a big drain so their memory stays bounded. */
 #define EARLY_FLUSH_BYTES (4u * 1024 * 1024)
 #define NATS_FLUSH_MS 2000
+/* Every 10 s the allocator's free pages go back to the kernel: bursts of per-message
+ * allocations otherwise leave RSS at their high-water mark (bench/soak: +1.5 % in a
+ * minute with the live heap flat). */
+#define HEAP_TRIM_TICKS 10
 
 struct rt_app {
     rt_ctx ctx;
@@ -42,6 +47,7 @@ struct rt_app {
     rt_api *api;
     rt_api_http *api_http; /* the loop's api hook */
     const char **scripts; /* registry scripts, then history scripts */
+    unsigned ticks;
 };
 
 /* ---- the loop's hooks ---- */
@@ -130,6 +136,8 @@ static void on_tick(void *arg)
     rt_quota_prune(a->ctx.quota, wsg_mono_us());
     rt_peers_announce(a->peers, 0);
     rt_status_gauges(a->status);
+    if (++a->ticks % HEAP_TRIM_TICKS == 0)
+        wsg_heap_trim();
 }
 
 static void appends_due(void *arg)
