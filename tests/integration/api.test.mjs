@@ -11,7 +11,7 @@ import WebSocket from 'ws';
 import { startCluster } from './lib/cluster.mjs';
 import { connect, closeAll } from './lib/client.mjs';
 import { Collector } from './lib/collector.mjs';
-import { metric, waitFor, sleep } from './lib/http.mjs';
+import { metric, metricSum, waitFor, sleep } from './lib/http.mjs';
 import { WsgateClient } from '../../clients/js/wsgate-client.mjs';
 
 const KEY = 'itest-api-key-0123456789';
@@ -162,6 +162,7 @@ describe('router HTTP API', () => {
     assert.equal(c.node, 'gw-b');
     assert.equal(c.conn_id, String(dave.welcome.conn_id));
     assert.ok(c.connected_at >= t0 - 1000 && c.connected_at <= Date.now() + 1000, `connected_at ${c.connected_at}`);
+    assert.deepEqual(c.channels, []);
     await dave.close();
     await cluster.waitRouterConnections(live().length);
     r = await api('POST', '/api/presence', { user: 'dave' });
@@ -187,6 +188,22 @@ describe('router HTTP API', () => {
     assert.equal(r.json.totals.nodes, 2);
     assert.equal(r.json.totals.connections, live().length);
     assert.equal(r.json.nodes.reduce((s, n) => s + n.connections, 0) >= 0, true);
+
+    // The counters the console's rates come from: each gateway's frames as its last
+    // heartbeat said equal its own /metrics once the cluster is quiet, and this router's
+    // routed count is its wsgate_router_routed_total (a publish makes it move).
+    assert.equal((await publish({ user: 'bob', data: { type: 'api.counted' } })).status, 200);
+    await waitFor(async () => {
+      const info = (await api('GET', '/api/info')).json;
+      for (const n of info.nodes) {
+        const m = await cluster.gatewayMetrics(n.id);
+        if (n.frames_sent !== metricSum(m, 'wsgate_frames_sent_total') ||
+            n.frames_received !== metricSum(m, 'wsgate_frames_received_total')) return false;
+      }
+      const routed = metricSum(await cluster.routerMetrics(), 'wsgate_router_routed_total');
+      const me = info.routers.find((x) => x.self);
+      return info.nodes.some((n) => n.frames_sent > 0) && me.routed === routed && routed > 0;
+    }, 10000, 'info counters equal to the processes\' own metrics');
   });
 
   it('bad input: 400 with a reason, nothing delivered, and the router keeps serving', async () => {
