@@ -1,8 +1,7 @@
-/* wsg_heap: glibc's mallinfo2, M_ARENA_MAX and malloc_trim behind a portable face. */
+/* wsg_heap: glibc's mallinfo2 and malloc_trim behind a portable face. */
 #include "wsg_heap.h"
 
 #include <stddef.h>
-#include <stdlib.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -17,19 +16,6 @@ int wsg_heap_stats_get(wsg_heap_stats *out)
     return 0;
 #else
     (void)out;
-    return -1;
-#endif
-}
-
-int wsg_heap_limit_arenas(int n)
-{
-#if defined(__GLIBC__)
-    const char *env = getenv("MALLOC_ARENA_MAX");
-    if (env && *env)
-        return 0; /* the operator's choice, which glibc has already read */
-    return mallopt(M_ARENA_MAX, n) == 1 ? 0 : -1;
-#else
-    (void)n;
     return -1;
 #endif
 }

@@ -7,7 +7,6 @@
 #include "rt_app.h"
 #include "rt_config.h"
 #include "rt_metrics.h"
-#include "wsg_heap.h"
 #include "wsg_log.h"
 #include "wsg_signal.h"
 
@@ -16,8 +15,6 @@ static void on_signal(int signo, void *arg)
     wsg_info("shutdown", "signal=%d", signo);
     rt_app_stop(arg);
 }
-
-#define RT_HEAP_ARENAS 2
 
 int main(int argc, char **argv)
 {
@@ -37,11 +34,6 @@ int main(int argc, char **argv)
     }
     wsg_log_init("router", cfg.node_id, cfg.log_level_v);
     wsg_log_route_lws();
-    /* The router's work is one loop thread plus the store and nats.c's threads handing
-     * messages to it: two arenas hold it, where glibc's default (8 per core) let RSS step up
-     * at random moments of a steady load as contention opened new ones (bench/soak). */
-    if (wsg_heap_limit_arenas(RT_HEAP_ARENAS))
-        wsg_warn("heap_arenas_not_limited", "arenas=%d", RT_HEAP_ARENAS);
 
     int rc = 1, signals = 0;
     wsg_metrics metrics;

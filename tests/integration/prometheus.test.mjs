@@ -141,6 +141,11 @@ describe('metrics scraped by a real Prometheus', () => {
         assert.ok(r.length > 0 && r.every((s) => s.value > 0), `${name}{job="${job}"}: ${JSON.stringify(r)}`);
       }
     }
+    // the C heap (wsg_heap): what is allocated, on both services
+    for (const job of ['wsgate-gateway', 'wsgate-router']) {
+      const r = await prom.query(`wsgate_heap_bytes{job="${job}",state="in_use"}`);
+      assert.ok(r.length > 0 && r.every((s) => s.value > 0), `wsgate_heap_bytes{job="${job}"}: ${JSON.stringify(r)}`);
+    }
     const fds = await v('min(process_max_fds - process_open_fds)');
     assert.ok(fds > 0, `fd headroom ${fds}`);
   });

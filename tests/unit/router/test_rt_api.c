@@ -49,9 +49,11 @@ static void teardown_fx(fixture *f)
     wsg_metrics_free(&f->m);
 }
 
-/* An OPEN of conn on node (epoch 1) for user, connected at at_us. */
-static void open_conn(rt_registry *r, const char *node, uint64_t seq, uint64_t conn,
-                      const char *user, int64_t at_us)
+/* One event of kind for conn (on node, epoch 1, at the node's stream position seq) of user:
+ * OPEN with its connection time at_us, SUBSCRIBE to channel. */
+static void conn_event(rt_registry *r, Wsgate__ConnEvent__Kind kind, const char *node,
+                       uint64_t seq, uint64_t conn, const char *user, int64_t at_us,
+                       const char *channel)
 {
     Wsgate__Conn cn = WSGATE__CONN__INIT;
     Wsgate__Conn *pc = &cn;
@@ -59,27 +61,7 @@ static void open_conn(rt_registry *r, const char *node, uint64_t seq, uint64_t c
     cn.user_id = (char *)user;
     cn.connected_at_us = at_us;
     Wsgate__ConnEvent ev = WSGATE__CONN_EVENT__INIT;
-    ev.kind = WSGATE__CONN_EVENT__KIND__OPEN;
-    ev.node_id = (char *)node;
-    ev.node_epoch = 1;
-    ev.seq = seq;
-    ev.n_conns = 1;
-    ev.conns = &pc;
-    rt_ev_result res;
-    ck_assert_int_eq(rt_registry_conn_event(r, &ev, 0, &res, NULL), 0);
-    ck_assert_int_eq(res.status, RT_EV_APPLIED);
-}
-
-/* conn (open on node, epoch 1) subscribes to channel, at the node's stream position seq. */
-static void sub_conn(rt_registry *r, const char *node, uint64_t seq, uint64_t conn,
-                     const char *user, const char *channel)
-{
-    Wsgate__Conn cn = WSGATE__CONN__INIT;
-    Wsgate__Conn *pc = &cn;
-    cn.conn_id = conn;
-    cn.user_id = (char *)user;
-    Wsgate__ConnEvent ev = WSGATE__CONN_EVENT__INIT;
-    ev.kind = WSGATE__CONN_EVENT__KIND__SUBSCRIBE;
+    ev.kind = kind;
     ev.node_id = (char *)node;
     ev.node_epoch = 1;
     ev.seq = seq;
@@ -89,6 +71,18 @@ static void sub_conn(rt_registry *r, const char *node, uint64_t seq, uint64_t co
     rt_ev_result res;
     ck_assert_int_eq(rt_registry_conn_event(r, &ev, 0, &res, NULL), 0);
     ck_assert_int_eq(res.status, RT_EV_APPLIED);
+}
+
+static void open_conn(rt_registry *r, const char *node, uint64_t seq, uint64_t conn,
+                      const char *user, int64_t at_us)
+{
+    conn_event(r, WSGATE__CONN_EVENT__KIND__OPEN, node, seq, conn, user, at_us, NULL);
+}
+
+static void sub_conn(rt_registry *r, const char *node, uint64_t seq, uint64_t conn,
+                     const char *user, const char *channel)
+{
+    conn_event(r, WSGATE__CONN_EVENT__KIND__SUBSCRIBE, node, seq, conn, user, 0, channel);
 }
 
 /* The reply an rt_api_call produced. */
