@@ -88,22 +88,25 @@ const fmtTime = (ms) => (ms ? new Date(ms).toLocaleString() : '–');
 
 // ---- the cluster ----
 
+const byId = (list) => list.slice().sort((a, b) => a.id.localeCompare(b.id));
+
 function renderInfo(info) {
   const now = Date.now();
   $('router').textContent = `router ${info.router}`;
   const seen = new Set();
+  // a counter's rate, its series kept while it is still reported
+  const track = (key, t, v) => {
+    seen.add(key);
+    return rate(key, t, v);
+  };
   let sent = 0;
   let received = 0;
   let sentKnown = false;
-  const nodeRows = info.nodes
-    .slice()
-    .sort((a, b) => a.id.localeCompare(b.id))
+  const nodeRows = byId(info.nodes)
     .map((n) => {
       const at = now - n.heartbeat_age_ms;
-      const rs = rate(`node/${n.id}/${n.epoch}/sent`, at, n.frames_sent);
-      const rr = rate(`node/${n.id}/${n.epoch}/received`, at, n.frames_received);
-      seen.add(`node/${n.id}/${n.epoch}/sent`);
-      seen.add(`node/${n.id}/${n.epoch}/received`);
+      const rs = track(`node/${n.id}/${n.epoch}/sent`, at, n.frames_sent);
+      const rr = track(`node/${n.id}/${n.epoch}/received`, at, n.frames_received);
       if (rs !== null) { sent += rs; sentKnown = true; }
       if (rr !== null) received += rr;
       const late = n.heartbeat_age_ms > 5000;
@@ -121,13 +124,9 @@ function renderInfo(info) {
 
   let routed = 0;
   let routedKnown = false;
-  const routerRows = info.routers
-    .slice()
-    .sort((a, b) => a.id.localeCompare(b.id))
+  const routerRows = byId(info.routers)
     .map((r) => {
-      const key = `router/${r.id}/${r.started_at}`;
-      seen.add(key);
-      const rr = rate(key, now - r.heartbeat_age_ms, r.routed);
+      const rr = track(`router/${r.id}/${r.started_at}`, now - r.heartbeat_age_ms, r.routed);
       if (rr !== null) { routed += rr; routedKnown = true; }
       return el('tr', { dataset: { router: r.id } },
         el('td', {}, r.id, r.self ? el('span', { class: 'muted' }, ' (this one)') : ''),
