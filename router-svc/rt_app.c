@@ -247,6 +247,10 @@ int rt_app_start(rt_app *a)
     rt_jobs_set_timer(a->jobs, arm_appends, a);
     rt_store_cfg sc = {
         .addr = c->cfg->redis,
+        .sentinels = c->cfg->sentinels,
+        .nsentinels = c->cfg->nsentinels,
+        .master_name = c->cfg->redis_master_name,
+        .sentinel_password = c->cfg->redis_sentinel_password,
         .prefix = c->cfg->prefix,
         .scripts = a->scripts,
         .nscripts = RT_SCRIPT__COUNT + RT_HSCRIPT__COUNT,

@@ -19,6 +19,14 @@ static size_t opts_for(void *cfg, wsg_opt *o)
         WSG_NATS_OPT_ROWS(&c->nats),
         {"WSGATE_REDIS_URL", "redis-url", WSG_OPT_STRING, "redis://127.0.0.1:6379", 0, 0,
          &c->redis_url, "registry store, redis://[:password@]host:port[/db]"},
+        {"WSGATE_REDIS_SENTINELS", "redis-sentinels", WSG_OPT_STRING, NULL, 0, 0,
+         &c->redis_sentinels,
+         "Redis Sentinel addresses, host:port,...: the master is the one they name "
+         "(WSGATE_REDIS_URL then gives only the password and database)"},
+        {"WSGATE_REDIS_MASTER_NAME", "redis-master-name", WSG_OPT_STRING, "wsgate", 0, 0,
+         &c->redis_master_name, "the master's name in the sentinels' configuration"},
+        {"WSGATE_REDIS_SENTINEL_PASSWORD", "redis-sentinel-password", WSG_OPT_STRING, NULL, 0,
+         0, &c->redis_sentinel_password, "the sentinels' own password (requirepass), if any"},
         {"WSGATE_PREFIX", "prefix", WSG_OPT_STRING, "wsgate", 0, 0, &c->prefix,
          "subject and Redis key prefix shared by the cluster"},
         {"WSGATE_HTTP_LISTEN", "http-listen", WSG_OPT_STRING, "0.0.0.0:8090", 0, 0,
@@ -133,6 +141,32 @@ int rt_redis_url_parse(const char *url, rt_redis_addr *out)
     return 0;
 }
 
+int rt_hostports_parse(const char *list, rt_hostport *out, size_t max, size_t *n)
+{
+    *n = 0;
+    if (!list)
+        return -1;
+    const char *p = list;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        const char *colon = len ? memrchr(p, ':', len) : NULL;
+        if (!colon || colon == p || *n >= max)
+            return -1;
+        size_t hlen = (size_t)(colon - p);
+        long port;
+        if (hlen >= sizeof(out[*n].host) ||
+            parse_uint(colon + 1, len - hlen - 1, 65535, &port) || port == 0)
+            return -1;
+        memcpy(out[*n].host, p, hlen);
+        out[*n].host[hlen] = '\0';
+        out[*n].port = (int)port;
+        (*n)++;
+        if (p[len] == '\0')
+            return 0;
+        p += len + 1;
+    }
+}
+
 #define API_KEY_MAX 1024
 
 /* The API key from WSGATE_API_KEY or WSGATE_API_KEY_FILE into c->api_key_v (NULL: none). The
@@ -204,6 +238,16 @@ wsg_config_status rt_config_load(rt_config *c, int argc, char **argv, char *err,
     if (rt_redis_url_parse(c->redis_url, &c->redis)) {
         /* never echo the URL: it may hold a password */
         snprintf(err, errlen, "WSGATE_REDIS_URL: expected redis://[:password@]host:port[/db]");
+        return WSG_CONFIG_ERROR;
+    }
+    if (c->redis_sentinels && *c->redis_sentinels &&
+        rt_hostports_parse(c->redis_sentinels, c->sentinels, RT_SENTINELS_MAX, &c->nsentinels)) {
+        snprintf(err, errlen, "WSGATE_REDIS_SENTINELS: expected host:port[,host:port...] (at "
+                 "most %d)", RT_SENTINELS_MAX);
+        return WSG_CONFIG_ERROR;
+    }
+    if (c->nsentinels && !*c->redis_master_name) {
+        snprintf(err, errlen, "WSGATE_REDIS_MASTER_NAME: empty");
         return WSG_CONFIG_ERROR;
     }
     if (wsg_nats_opts_settle(&c->nats, err, errlen))

@@ -17,11 +17,26 @@ typedef struct rt_redis_addr {
     int db;
 } rt_redis_addr;
 
+/* A host and port, e.g. one sentinel of WSGATE_REDIS_SENTINELS. */
+typedef struct rt_hostport {
+    char host[256];
+    int port;
+} rt_hostport;
+
+#define RT_SENTINELS_MAX 16
+
 typedef struct rt_config {
     char *node_id;
     wsg_nats_opts nats; /* WSGATE_NATS_*: servers, credentials, TLS */
     char *redis_url;
     rt_redis_addr redis;
+    /* WSGATE_REDIS_SENTINELS: when set, the master's address comes from these sentinels and
+     * WSGATE_REDIS_URL gives only the credentials and database */
+    char *redis_sentinels;
+    rt_hostport sentinels[RT_SENTINELS_MAX];
+    size_t nsentinels;
+    char *redis_master_name;     /* the name Sentinel monitors the master under */
+    char *redis_sentinel_password;
     char *prefix;
     char *http_listen;
     char http_host[256]; /* "" = every interface */
@@ -54,5 +69,9 @@ void rt_config_free(rt_config *c);
 
 /* redis://[[user]:password@]host[:port][/db] -> addr. Returns 0, or -1 if malformed. */
 int rt_redis_url_parse(const char *url, rt_redis_addr *out);
+
+/* "host:port,host:port,..." (at most max, port required) -> out[0..*n). 0, or -1 if malformed
+ * or empty. */
+int rt_hostports_parse(const char *list, rt_hostport *out, size_t max, size_t *n);
 
 #endif

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "rt_metrics.h"
+#include "rt_sentinel.h"
 #include "wsg_log.h"
 #include "wsg_time.h"
 
@@ -36,7 +37,10 @@ struct rt_store {
     atomic_int connected;
 
     /* store thread only */
+    rt_sentinel *sentinel;  /* NULL: cfg.addr is the master */
     redisContext *c;
+    char host[256];         /* the address of c, or of the last attempt */
+    int port;
     char (*sha)[SHA_LEN + 1];
     rt_store_op *held, *held_tail; /* taken from `in`, not yet handed back */
     int loaded;             /* a wait op succeeded: Redis holds what memory was built from */
@@ -93,6 +97,12 @@ static void disconnect(rt_store *s, const char *why)
     s->next_try_us = wsg_mono_us() + s->backoff_ms * 1000;
 }
 
+/* A failover demoted the node we write to: what it still accepts would be lost. */
+static int is_readonly(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_ERROR && r->str && !strncmp(r->str, "READONLY", 8);
+}
+
 /* Runs one command synchronously. Returns the reply (never an error reply: those are logged,
  * counted and freed) or NULL; on I/O failure the connection is dropped. */
 static redisReply *command(rt_store *s, int argc, const char **argv, const size_t *lens,
@@ -106,20 +116,46 @@ static redisReply *command(rt_store *s, int argc, const char **argv, const size_
     if (r->type == REDIS_REPLY_ERROR) {
         wsg_warn("redis_error", "cmd=%s err=\"%.200s\"", what, r->str);
         metric_add(s, RT_M_REDIS_ERRORS);
+        int demoted = is_readonly(r);
         freeReplyObject(r);
+        if (demoted)
+            disconnect(s, "the master became a replica");
         return NULL;
     }
     return r;
 }
 
+/* ROLE's first element: "master" on a master. 0 when it is one, -1 otherwise. */
+static int check_master(rt_store *s)
+{
+    const char *argv[1] = {"ROLE"};
+    size_t lens[1] = {4};
+    redisReply *r = command(s, 1, argv, lens, "ROLE");
+    if (!r)
+        return -1;
+    int ok = r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+             r->element[0]->type == REDIS_REPLY_STRING && !strcmp(r->element[0]->str, "master");
+    freeReplyObject(r);
+    if (!ok)
+        wsg_warn("redis_not_master", "host=%s port=%d", s->host, s->port);
+    return ok ? 0 : -1;
+}
+
 static int connect_once(rt_store *s)
 {
     const rt_redis_addr *a = &s->cfg.addr;
+    if (s->sentinel) {
+        if (rt_sentinel_master(s->sentinel, s->host, sizeof(s->host), &s->port))
+            return -1;
+    } else {
+        snprintf(s->host, sizeof(s->host), "%s", a->host);
+        s->port = a->port;
+    }
     struct timeval tv = {.tv_sec = 2};
-    redisContext *c = redisConnectWithTimeout(a->host, a->port, tv);
+    redisContext *c = redisConnectWithTimeout(s->host, s->port, tv);
     if (!c || c->err) {
         if (!s->warned_down)
-            wsg_warn("redis_connect_failed", "host=%s port=%d err=\"%s\"", a->host, a->port,
+            wsg_warn("redis_connect_failed", "host=%s port=%d err=\"%s\"", s->host, s->port,
                      c ? c->errstr : "out of memory");
         s->warned_down = 1;
         metric_add(s, RT_M_REDIS_ERRORS);
@@ -151,6 +187,8 @@ static int connect_once(rt_store *s)
             goto fail;
         freeReplyObject(r);
     }
+    if (s->sentinel && check_master(s))
+        goto fail;
     for (size_t i = 0; i < s->cfg.nscripts; i++) {
         const char *argv[3] = {"SCRIPT", "LOAD", s->cfg.scripts[i]};
         size_t lens[3] = {6, 4, strlen(s->cfg.scripts[i])};
@@ -181,8 +219,7 @@ static void try_connect(rt_store *s)
         s->next_try_us = wsg_mono_us() + s->backoff_ms * 1000;
         return;
     }
-    wsg_info("redis_connected", "host=%s port=%d db=%d", s->cfg.addr.host, s->cfg.addr.port,
-             s->cfg.addr.db);
+    wsg_info("redis_connected", "host=%s port=%d db=%d", s->host, s->port, s->cfg.addr.db);
     s->warned_down = 0;
     s->backoff_ms = BACKOFF_MIN_MS;
     if (s->last_io_us) /* set by every earlier connection, never cleared */
@@ -245,7 +282,10 @@ static int settle(rt_store *s, rt_store_op *op, redisReply *r)
     if (r->type == REDIS_REPLY_ERROR) {
         wsg_warn("redis_script_error", "script=%zu err=\"%.200s\"", op->script, r->str);
         metric_add(s, RT_M_REDIS_ERRORS);
+        int demoted = is_readonly(r);
         freeReplyObject(r);
+        if (demoted)
+            disconnect(s, "the master became a replica");
         return 0;
     }
     op->reply = r;
@@ -579,6 +619,10 @@ static void *store_main(void *arg)
         }
 
         held_append(s, wsg_queue_take_all(&s->in));
+        if (s->sentinel && rt_sentinel_switched(s->sentinel) && s->c) {
+            disconnect(s, "sentinel switched the master");
+            s->next_try_us = wsg_mono_us(); /* the new master is known: no back-off */
+        }
         if (!s->c && wsg_mono_us() >= s->next_try_us)
             try_connect(s);
         if (s->c && s->held)
@@ -602,6 +646,10 @@ rt_store *rt_store_start(const rt_store_cfg *cfg)
     s->sha = calloc(cfg->nscripts ? cfg->nscripts : 1, sizeof(*s->sha));
     int have_lock = 0, have_cond = 0, have_in = 0, have_out = 0;
     if (!s->prefix || !s->sha)
+        goto fail;
+    if (cfg->nsentinels &&
+        !(s->sentinel = rt_sentinel_new(cfg->sentinels, cfg->nsentinels, cfg->master_name,
+                                        cfg->sentinel_password)))
         goto fail;
     if (pthread_mutex_init(&s->lock, NULL))
         goto fail;
@@ -634,6 +682,7 @@ fail:
         pthread_cond_destroy(&s->cond);
     if (have_lock)
         pthread_mutex_destroy(&s->lock);
+    rt_sentinel_free(s->sentinel);
     free(s->sha);
     free(s->prefix);
     free(s);
@@ -678,6 +727,7 @@ void rt_store_free(rt_store *s)
     wsg_queue_destroy(&s->out);
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->lock);
+    rt_sentinel_free(s->sentinel);
     free(s->sha);
     free(s->prefix);
     free(s);

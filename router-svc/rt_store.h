@@ -12,7 +12,11 @@
  * ran = 0 until it has run an RT_OP_REWRITE of that generation. Scripts are loaded with
  * SCRIPT LOAD on connect and called with EVALSHA, falling back to EVAL on NOSCRIPT. The thread
  * reconnects with back-off (100 ms doubling to 5 s) and pings an idle connection every second
- * so a dead Redis is noticed promptly. */
+ * so a dead Redis is noticed promptly. Behind Sentinel (rt_sentinel) the address is asked
+ * again before every connection; a connection to a node that is not a master, a READONLY
+ * reply, or a +switch-master of our master drops the connection, so writes only ever reach
+ * the master Sentinel chose; the rewrite and the history epoch then settle what a promotion
+ * lost, as after a Redis restart. */
 #ifndef RT_STORE_H
 #define RT_STORE_H
 #include <stddef.h>
@@ -25,6 +29,12 @@
 
 typedef struct rt_store_cfg {
     rt_redis_addr addr;
+    /* with sentinels (n > 0), addr's host and port are ignored: every connection goes to the
+     * master they name, checked with ROLE, and is dropped when they announce another one */
+    const rt_hostport *sentinels;
+    size_t nsentinels;
+    const char *master_name;
+    const char *sentinel_password; /* NULL or "": none */
     const char *prefix; /* keys deleted by a rewrite: <prefix>:nodes, :applied, :node:*, :user:*,
                          * :subs:*, :chan:* */
     const char *const *scripts;  /* Lua sources */

@@ -88,6 +88,27 @@ START_TEST(redis_url_parse)
 }
 END_TEST
 
+START_TEST(sentinel_list_parse)
+{
+    rt_hostport hp[3];
+    size_t n;
+    ck_assert_int_eq(rt_hostports_parse("10.0.0.1:26379,s-2.local:26380", hp, 3, &n), 0);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_str_eq(hp[0].host, "10.0.0.1");
+    ck_assert_int_eq(hp[0].port, 26379);
+    ck_assert_str_eq(hp[1].host, "s-2.local");
+    ck_assert_int_eq(hp[1].port, 26380);
+    ck_assert_int_eq(rt_hostports_parse("a:1", hp, 3, &n), 0);
+    ck_assert_uint_eq(n, 1);
+    /* the port is required; no empty entries; at most max */
+    const char *bad[] = {"", "a", "a:", ":1", "a:1,", ",a:1", "a:1,,b:2", "a:0", "a:70000",
+                         "a:1x", "a:1,b:2,c:3,d:4", NULL};
+    for (int i = 0; bad[i]; i++)
+        ck_assert_msg(rt_hostports_parse(bad[i], hp, 3, &n) == -1, "%s", bad[i]);
+    ck_assert_int_eq(rt_hostports_parse(NULL, hp, 3, &n), -1);
+}
+END_TEST
+
 START_TEST(parse_change_replies)
 {
     rt_presence_list l;
@@ -1992,6 +2013,7 @@ int main(void)
     Suite *s = suite_create("router_script");
     TCase *tc = tcase_create("script");
     tcase_add_test(tc, redis_url_parse);
+    tcase_add_test(tc, sentinel_list_parse);
     tcase_add_test(tc, parse_change_replies);
     tcase_add_test(tc, load_snapshot_reply);
     tcase_add_test(tc, args_and_rewrite_commands);

@@ -1,0 +1,197 @@
+/* rt_sentinel: SENTINEL get-master-addr-by-name, and a polled +switch-master subscription. */
+#include "rt_sentinel.h"
+
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <hiredis.h>
+
+#include "wsg_log.h"
+#include "wsg_time.h"
+
+#define IO_TIMEOUT_MS 1000
+#define RESUBSCRIBE_US (1000 * 1000)
+
+struct rt_sentinel {
+    rt_hostport *addrs;
+    size_t n;
+    size_t last_good;    /* asked first next time */
+    char *name;
+    char *password;
+    int warned;          /* "no sentinel answered" logged since the last answer */
+    redisContext *sub;   /* subscribed to +switch-master; NULL: not yet, or dropped */
+    size_t sub_at;       /* which sentinel sub is on */
+    int64_t next_sub_us; /* the earliest time to subscribe again */
+    int switched;
+};
+
+rt_sentinel *rt_sentinel_new(const rt_hostport *sentinels, size_t n, const char *master_name,
+                             const char *password)
+{
+    rt_sentinel *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->addrs = calloc(n ? n : 1, sizeof(*s->addrs));
+    s->name = strdup(master_name);
+    s->password = strdup(password ? password : "");
+    if (!s->addrs || !s->name || !s->password) {
+        rt_sentinel_free(s);
+        return NULL;
+    }
+    memcpy(s->addrs, sentinels, n * sizeof(*sentinels));
+    s->n = n;
+    return s;
+}
+
+void rt_sentinel_free(rt_sentinel *s)
+{
+    if (!s)
+        return;
+    if (s->sub)
+        redisFree(s->sub);
+    free(s->addrs);
+    free(s->name);
+    free(s->password);
+    free(s);
+}
+
+/* A connection to sentinel i, authenticated; NULL when it cannot be had quickly. */
+static redisContext *open_one(rt_sentinel *s, size_t i)
+{
+    struct timeval tv = {.tv_sec = IO_TIMEOUT_MS / 1000, .tv_usec = (IO_TIMEOUT_MS % 1000) * 1000};
+    redisContext *c = redisConnectWithTimeout(s->addrs[i].host, s->addrs[i].port, tv);
+    if (!c || c->err || redisSetTimeout(c, tv) != REDIS_OK) {
+        if (c)
+            redisFree(c);
+        return NULL;
+    }
+    if (s->password[0]) {
+        redisReply *r = redisCommand(c, "AUTH %s", s->password);
+        int ok = r && r->type != REDIS_REPLY_ERROR;
+        if (r)
+            freeReplyObject(r);
+        if (!ok) {
+            redisFree(c);
+            return NULL;
+        }
+    }
+    return c;
+}
+
+/* Asks sentinel i. 0 with host/port, or -1. */
+static int ask(rt_sentinel *s, size_t i, char *host, size_t hostlen, int *port)
+{
+    redisContext *c = open_one(s, i);
+    if (!c)
+        return -1;
+    redisReply *r = redisCommand(c, "SENTINEL get-master-addr-by-name %s", s->name);
+    int rc = -1;
+    /* an unknown name answers nil; a known one [ip, port] */
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        r->element[0]->type == REDIS_REPLY_STRING && r->element[1]->type == REDIS_REPLY_STRING &&
+        r->element[0]->len > 0 && r->element[0]->len < hostlen) {
+        char *end;
+        long p = strtol(r->element[1]->str, &end, 10);
+        if (*end == '\0' && p > 0 && p < 65536) {
+            memcpy(host, r->element[0]->str, r->element[0]->len + 1);
+            *port = (int)p;
+            rc = 0;
+        }
+    }
+    if (r)
+        freeReplyObject(r);
+    redisFree(c);
+    return rc;
+}
+
+int rt_sentinel_master(rt_sentinel *s, char *host, size_t hostlen, int *port)
+{
+    for (size_t k = 0; k < s->n; k++) {
+        size_t i = (s->last_good + k) % s->n;
+        if (ask(s, i, host, hostlen, port) == 0) {
+            if (s->warned || k)
+                wsg_info("redis_sentinel_answered", "sentinel=%s:%d master=%s addr=%s:%d",
+                         s->addrs[i].host, s->addrs[i].port, s->name, host, *port);
+            s->last_good = i;
+            s->warned = 0;
+            return 0;
+        }
+    }
+    if (!s->warned)
+        wsg_warn("redis_sentinel_unanswered", "sentinels=%zu master=%s", s->n, s->name);
+    s->warned = 1;
+    return -1;
+}
+
+static void drop_sub(rt_sentinel *s)
+{
+    redisFree(s->sub);
+    s->sub = NULL;
+    s->next_sub_us = wsg_mono_us() + RESUBSCRIBE_US;
+}
+
+static void subscribe(rt_sentinel *s)
+{
+    for (size_t k = 0; k < s->n && !s->sub; k++) {
+        size_t i = (s->last_good + k) % s->n;
+        redisContext *c = open_one(s, i);
+        if (!c)
+            continue;
+        redisReply *r = redisCommand(c, "SUBSCRIBE +switch-master");
+        int ok = r && r->type == REDIS_REPLY_ARRAY;
+        if (r)
+            freeReplyObject(r);
+        if (!ok) {
+            redisFree(c);
+            continue;
+        }
+        s->sub = c;
+        s->sub_at = i;
+    }
+    if (!s->sub)
+        s->next_sub_us = wsg_mono_us() + RESUBSCRIBE_US;
+}
+
+/* One published message: ["message", "+switch-master", "<name> <old ip> <old port> <new ip>
+ * <new port>"]. */
+static void on_message(rt_sentinel *s, const redisReply *r)
+{
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+        r->element[2]->type != REDIS_REPLY_STRING)
+        return;
+    const char *text = r->element[2]->str;
+    size_t nlen = strlen(s->name);
+    if (strncmp(text, s->name, nlen) != 0 || text[nlen] != ' ')
+        return;
+    wsg_info("redis_sentinel_switch", "sentinel=%s:%d switch=\"%.200s\"",
+             s->addrs[s->sub_at].host, s->addrs[s->sub_at].port, text);
+    s->switched = 1;
+}
+
+int rt_sentinel_switched(rt_sentinel *s)
+{
+    if (!s->sub && wsg_mono_us() >= s->next_sub_us)
+        subscribe(s);
+    while (s->sub) {
+        struct pollfd pfd = {.fd = s->sub->fd, .events = POLLIN};
+        if (poll(&pfd, 1, 0) <= 0)
+            break;
+        /* readable: data, or the sentinel went away (read gives 0) */
+        if (redisBufferRead(s->sub) != REDIS_OK) {
+            drop_sub(s);
+            break;
+        }
+        void *reply = NULL;
+        while (s->sub && redisGetReplyFromReader(s->sub, &reply) == REDIS_OK && reply) {
+            on_message(s, reply);
+            freeReplyObject(reply);
+            reply = NULL;
+        }
+        if (s->sub && s->sub->err)
+            drop_sub(s);
+    }
+    int sw = s->switched;
+    s->switched = 0;
+    return sw;
+}

@@ -1,0 +1,30 @@
+/* rt_sentinel: finds the current Redis master through Redis Sentinel and notices when Sentinel
+ * moves it, so that rt_store writes only to the master Sentinel chose.
+ *
+ * Promises: rt_sentinel_master asks the sentinels one at a time, starting with the last one
+ * that answered, and returns the first address one gives; a sentinel that is down, slow (1 s)
+ * or answers an error is skipped. rt_sentinel_switched never blocks: it keeps a subscription
+ * to "+switch-master" on one sentinel (re-made, at most once a second, after it drops) and
+ * reports a switch of our master name once. Blocking I/O, bounded by short timeouts: for the
+ * store thread only, never for an event loop. */
+#ifndef RT_SENTINEL_H
+#define RT_SENTINEL_H
+#include <stddef.h>
+#include "rt_config.h"
+
+typedef struct rt_sentinel rt_sentinel;
+
+/* The sentinels (copied) and the master name Sentinel monitors; password: the sentinels' own
+ * (requirepass in sentinel.conf), "" for none. NULL on ENOMEM. */
+rt_sentinel *rt_sentinel_new(const rt_hostport *sentinels, size_t n, const char *master_name,
+                             const char *password);
+void rt_sentinel_free(rt_sentinel *s);
+
+/* The master's address into host (hostlen bytes) and port: 0, or -1 when no sentinel knew it
+ * (each failure is logged once until one answers again). */
+int rt_sentinel_master(rt_sentinel *s, char *host, size_t hostlen, int *port);
+
+/* 1 when a sentinel has announced a new master for our name since the last call, else 0. */
+int rt_sentinel_switched(rt_sentinel *s);
+
+#endif
