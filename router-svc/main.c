@@ -53,8 +53,14 @@ int main(int argc, char **argv)
         goto out;
     }
     signals = 1;
-    wsg_info("starting", "prefix=%s redis=%s:%d http=%s node_timeout_ms=%lld", cfg.prefix,
-             cfg.redis.host, cfg.redis.port, cfg.http_listen, (long long)cfg.node_timeout_ms);
+    if (cfg.nsentinels)
+        wsg_info("starting", "prefix=%s redis_sentinels=%s redis_master=%s http=%s "
+                 "node_timeout_ms=%lld", cfg.prefix, cfg.redis_sentinels, cfg.redis_master_name,
+                 cfg.http_listen, (long long)cfg.node_timeout_ms);
+    else
+        wsg_info("starting", "prefix=%s redis=%s:%d http=%s node_timeout_ms=%lld", cfg.prefix,
+                 cfg.redis.host, cfg.redis.port, cfg.http_listen,
+                 (long long)cfg.node_timeout_ms);
     if (rt_app_start(app) == 0 && rt_app_run(app) == 0)
         rc = 0;
 out:

@@ -11,7 +11,12 @@
 #include "wsg_time.h"
 
 #define IO_TIMEOUT_MS 1000
-#define RESUBSCRIBE_US (1000 * 1000)
+/* A subscription is a watch, not the path of any request: it may not stall the store thread
+ * for long, so its connection gets a short timeout and a sentinel that does not answer is
+ * tried again less and less often. */
+#define SUB_TIMEOUT_MS 200
+#define RESUBSCRIBE_MIN_US (1000 * 1000)
+#define RESUBSCRIBE_MAX_US (30 * 1000 * 1000)
 
 struct rt_sentinel {
     rt_hostport *addrs;
@@ -20,9 +25,12 @@ struct rt_sentinel {
     char *name;
     char *password;
     int warned;          /* "no sentinel answered" logged since the last answer */
-    redisContext *sub;   /* subscribed to +switch-master; NULL: not yet, or dropped */
-    size_t sub_at;       /* which sentinel sub is on */
-    int64_t next_sub_us; /* the earliest time to subscribe again */
+    /* per sentinel: subscribed to +switch-master (NULL: not yet, or dropped), and the
+     * earliest time to subscribe again. Every sentinel, not one: the one we would pick may be
+     * on the side of a partition that did not vote the switch. */
+    redisContext **sub;
+    int64_t *next_sub_us;
+    int64_t *sub_backoff_us;
     int switched;
 };
 
@@ -33,9 +41,12 @@ rt_sentinel *rt_sentinel_new(const rt_hostport *sentinels, size_t n, const char 
     if (!s)
         return NULL;
     s->addrs = calloc(n ? n : 1, sizeof(*s->addrs));
+    s->sub = calloc(n ? n : 1, sizeof(*s->sub));
+    s->next_sub_us = calloc(n ? n : 1, sizeof(*s->next_sub_us));
+    s->sub_backoff_us = calloc(n ? n : 1, sizeof(*s->sub_backoff_us));
     s->name = strdup(master_name);
     s->password = strdup(password ? password : "");
-    if (!s->addrs || !s->name || !s->password) {
+    if (!s->addrs || !s->sub || !s->next_sub_us || !s->sub_backoff_us || !s->name || !s->password) {
         rt_sentinel_free(s);
         return NULL;
     }
@@ -48,18 +59,22 @@ void rt_sentinel_free(rt_sentinel *s)
 {
     if (!s)
         return;
-    if (s->sub)
-        redisFree(s->sub);
+    for (size_t i = 0; s->sub && i < s->n; i++)
+        if (s->sub[i])
+            redisFree(s->sub[i]);
+    free(s->sub);
+    free(s->next_sub_us);
+    free(s->sub_backoff_us);
     free(s->addrs);
     free(s->name);
     free(s->password);
     free(s);
 }
 
-/* A connection to sentinel i, authenticated; NULL when it cannot be had quickly. */
-static redisContext *open_one(rt_sentinel *s, size_t i)
+/* A connection to sentinel i, authenticated; NULL when it cannot be had within timeout_ms. */
+static redisContext *open_one(rt_sentinel *s, size_t i, int timeout_ms)
 {
-    struct timeval tv = {.tv_sec = IO_TIMEOUT_MS / 1000, .tv_usec = (IO_TIMEOUT_MS % 1000) * 1000};
+    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
     redisContext *c = redisConnectWithTimeout(s->addrs[i].host, s->addrs[i].port, tv);
     if (!c || c->err || redisSetTimeout(c, tv) != REDIS_OK) {
         if (c)
@@ -82,7 +97,7 @@ static redisContext *open_one(rt_sentinel *s, size_t i)
 /* Asks sentinel i. 0 with host/port, or -1. */
 static int ask(rt_sentinel *s, size_t i, char *host, size_t hostlen, int *port)
 {
-    redisContext *c = open_one(s, i);
+    redisContext *c = open_one(s, i, IO_TIMEOUT_MS);
     if (!c)
         return -1;
     redisReply *r = redisCommand(c, "SENTINEL get-master-addr-by-name %s", s->name);
@@ -124,38 +139,42 @@ int rt_sentinel_master(rt_sentinel *s, char *host, size_t hostlen, int *port)
     return -1;
 }
 
-static void drop_sub(rt_sentinel *s)
+/* The next subscription attempt on sentinel i, after a failure or a drop. */
+static void sub_later(rt_sentinel *s, size_t i)
 {
-    redisFree(s->sub);
-    s->sub = NULL;
-    s->next_sub_us = wsg_mono_us() + RESUBSCRIBE_US;
+    int64_t b = s->sub_backoff_us[i];
+    b = b ? (b * 2 > RESUBSCRIBE_MAX_US ? RESUBSCRIBE_MAX_US : b * 2) : RESUBSCRIBE_MIN_US;
+    s->sub_backoff_us[i] = b;
+    s->next_sub_us[i] = wsg_mono_us() + b;
 }
 
-static void subscribe(rt_sentinel *s)
+static void drop_sub(rt_sentinel *s, size_t i)
 {
-    for (size_t k = 0; k < s->n && !s->sub; k++) {
-        size_t i = (s->last_good + k) % s->n;
-        redisContext *c = open_one(s, i);
-        if (!c)
-            continue;
-        redisReply *r = redisCommand(c, "SUBSCRIBE +switch-master");
-        int ok = r && r->type == REDIS_REPLY_ARRAY;
-        if (r)
-            freeReplyObject(r);
-        if (!ok) {
-            redisFree(c);
-            continue;
-        }
-        s->sub = c;
-        s->sub_at = i;
+    redisFree(s->sub[i]);
+    s->sub[i] = NULL;
+    sub_later(s, i);
+}
+
+static void subscribe(rt_sentinel *s, size_t i)
+{
+    redisContext *c = open_one(s, i, SUB_TIMEOUT_MS);
+    redisReply *r = c ? redisCommand(c, "SUBSCRIBE +switch-master") : NULL;
+    int ok = r && r->type == REDIS_REPLY_ARRAY;
+    if (r)
+        freeReplyObject(r);
+    if (ok) {
+        s->sub[i] = c;
+        s->sub_backoff_us[i] = 0;
+        return;
     }
-    if (!s->sub)
-        s->next_sub_us = wsg_mono_us() + RESUBSCRIBE_US;
+    if (c)
+        redisFree(c);
+    sub_later(s, i);
 }
 
 /* One published message: ["message", "+switch-master", "<name> <old ip> <old port> <new ip>
  * <new port>"]. */
-static void on_message(rt_sentinel *s, const redisReply *r)
+static void on_message(rt_sentinel *s, size_t i, const redisReply *r)
 {
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
         r->element[2]->type != REDIS_REPLY_STRING)
@@ -164,32 +183,41 @@ static void on_message(rt_sentinel *s, const redisReply *r)
     size_t nlen = strlen(s->name);
     if (strncmp(text, s->name, nlen) != 0 || text[nlen] != ' ')
         return;
-    wsg_info("redis_sentinel_switch", "sentinel=%s:%d switch=\"%.200s\"",
-             s->addrs[s->sub_at].host, s->addrs[s->sub_at].port, text);
+    wsg_info("redis_sentinel_switch", "sentinel=%s:%d switch=\"%.200s\"", s->addrs[i].host,
+             s->addrs[i].port, text);
     s->switched = 1;
+}
+
+/* Reads what sentinel i published, without blocking. */
+static void poll_sub(rt_sentinel *s, size_t i)
+{
+    while (s->sub[i]) {
+        struct pollfd pfd = {.fd = s->sub[i]->fd, .events = POLLIN};
+        if (poll(&pfd, 1, 0) <= 0)
+            return;
+        /* readable: data, or the sentinel went away (read gives 0) */
+        if (redisBufferRead(s->sub[i]) != REDIS_OK) {
+            drop_sub(s, i);
+            return;
+        }
+        void *reply = NULL;
+        while (redisGetReplyFromReader(s->sub[i], &reply) == REDIS_OK && reply) {
+            on_message(s, i, reply);
+            freeReplyObject(reply);
+            reply = NULL;
+        }
+        if (s->sub[i]->err)
+            drop_sub(s, i);
+    }
 }
 
 int rt_sentinel_switched(rt_sentinel *s)
 {
-    if (!s->sub && wsg_mono_us() >= s->next_sub_us)
-        subscribe(s);
-    while (s->sub) {
-        struct pollfd pfd = {.fd = s->sub->fd, .events = POLLIN};
-        if (poll(&pfd, 1, 0) <= 0)
-            break;
-        /* readable: data, or the sentinel went away (read gives 0) */
-        if (redisBufferRead(s->sub) != REDIS_OK) {
-            drop_sub(s);
-            break;
-        }
-        void *reply = NULL;
-        while (s->sub && redisGetReplyFromReader(s->sub, &reply) == REDIS_OK && reply) {
-            on_message(s, reply);
-            freeReplyObject(reply);
-            reply = NULL;
-        }
-        if (s->sub && s->sub->err)
-            drop_sub(s);
+    int64_t now = wsg_mono_us();
+    for (size_t i = 0; i < s->n; i++) {
+        if (!s->sub[i] && now >= s->next_sub_us[i])
+            subscribe(s, i);
+        poll_sub(s, i);
     }
     int sw = s->switched;
     s->switched = 0;

@@ -23,7 +23,7 @@ import { startCluster } from './lib/cluster.mjs';
 import { connect, closeAll } from './lib/client.mjs';
 import { httpGet, metric, sleep, waitFor } from './lib/http.mjs';
 import { connectBus, pb, encode } from './lib/bus.mjs';
-import { Fleet, ResumeFleet, sampleRss, rssBytes, tcpRecvQueue, mib } from './lib/fleet.mjs';
+import { Fleet, ResumeFleet, assertResumed, sampleRss, rssBytes, tcpRecvQueue, mib } from './lib/fleet.mjs';
 
 const USERS = 200;
 // Sized so the suite passes under ASan on 2 cores as well as in release builds.
@@ -212,36 +212,6 @@ describe('faults under load', { timeout: 120000 }, () => {
 // flush, and at most 10 s to settle.
 const RLOAD = { targetedPerSec: 200, broadcastsPerSec: 5, contentBytes: 32, durationMs: 7000,
   faultAtMs: 3000, settleMs: 10000, quietMs: 500 };
-
-// What scenarios 1-5 all promise.
-function assertResumed(rep) {
-  const a = rep.accepted;
-  const why = `lost e.g. ${JSON.stringify(rep.lostSamples)}; dup e.g. ${JSON.stringify(rep.dupSamples)}; ` +
-    `gaps e.g. ${JSON.stringify(rep.gapSamples)}; resync e.g. ${JSON.stringify(rep.resyncSamples)}`;
-  assert.ok(rep.kinds.message.accepted > 0 && rep.kinds.broadcast.accepted > 0,
-    `the cluster accepted targeted messages and broadcasts: ${JSON.stringify(rep.kinds)}`);
-  assert.equal(rep.openAtFlush, rep.users, 'every client was back before the flush');
-  assert.equal(a.lost, 0, `accepted deliveries lost: ${why}`);
-  assert.equal(a.dup, 0, `accepted deliveries duplicated: ${why}`);
-  assert.equal(rep.dup, 0, `a message reached a user more than once: ${why}`);
-  assert.equal(a.received, a.expected);
-  assert.equal(a.seqMismatch, 0, 'an accepted message arrived with another seq than its receipt');
-  assert.equal(rep.misrouted, 0, 'a targeted message reached another user');
-  assert.equal(rep.badReceipts, 0, 'a sent receipt named the wrong stream or target');
-  assert.equal(rep.dupSameConn, 0, `the server repeated a seq on one connection: ${why}`);
-  assert.equal(rep.dupReplay, 0, `the server replayed a seq at or before since: ${why}`);
-  // A seq is skipped only where the router voided it: a live-only message (its sender was told
-  // history_unavailable) that Redis had stored after all. Each can show as one skipped seq in
-  // its target's stream (every user's, for a broadcast); any other gap is a failure.
-  const voidable = rep.kinds.message.live + rep.kinds.broadcast.live * rep.users;
-  assert.ok(rep.gaps <= voidable, `seq gaps beyond voided live-only messages (${voidable}): ${why}`);
-  assert.equal(rep.resync, 0, `resync frames: ${why}`);
-  assert.equal(rep.live.lost, 0, 'a live-only message missed a connection that stayed open');
-  assert.equal(rep.live.dup, 0);
-  assert.equal(rep.refused.received, 0, 'a refused message was delivered');
-  assert.equal(rep.welcomeMismatch, 0, 'a resumed welcome did not start at the given since');
-  assert.equal(rep.epochChanges, 0, 'the history epoch changed');
-}
 
 describe('faults under load, resuming clients', { timeout: 240000 }, () => {
   let cluster;

@@ -89,7 +89,7 @@ function tcpProbe(port, send, expect) {
   });
 }
 
-class Proc {
+export class Proc {
   constructor({ name, cmd, args = [], env = {}, dir, wsgate }) {
     this.name = name;
     this.cmd = cmd;
@@ -199,7 +199,7 @@ export function natsConfFor(prefix, testPassword, extra = '') {
     (extra ? `\n${extra}\n` : '');
 }
 
-function cleanEnv(extra) {
+export function cleanEnv(extra) {
   const env = {};
   for (const [k, v] of Object.entries(process.env)) {
     if (!k.startsWith('WSGATE_')) env[k] = v;

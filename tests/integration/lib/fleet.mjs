@@ -21,6 +21,7 @@
 // stragglers (and quietMs more for late duplicates). Each run prints one summary line to stdout.
 // ResumeFleet (below) is the same load with resuming clients, counted against what the
 // cluster accepted (sent receipts) across reconnections: for faults that close connections.
+import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -537,7 +538,7 @@ export class ResumeFleet {
       while (next < this.members.length) {
         const m = this.members[next++];
         const ok = await this.connect(m, m.node, timeoutMs);
-        if (!ok) throw new Error(`${this.name} ${m.user}@${m.node}: no welcome`);
+        if (!ok) throw new Error(`${this.name} ${m.user}@${m.node}: no welcome (${m.lastFailure})`);
       }
     };
     await Promise.all(Array.from({ length: concurrency }, worker));
@@ -560,8 +561,9 @@ export class ResumeFleet {
     const conn = { gen, node, welcomed: false, seen: [new Set(), new Set()], resumedFrom: m.pos ? { ...m.pos } : null };
     return new Promise((resolve) => {
       const timer = setTimeout(() => ws.terminate(), timeoutMs);
-      ws.on('error', () => { /* followed by close */ });
-      ws.on('close', (code) => {
+      ws.on('error', (err) => { m.lastFailure = err.message; /* followed by close */ });
+      ws.on('close', (code, reason) => {
+        if (!conn.welcomed) m.lastFailure = `${m.lastFailure ?? ''} close ${code} ${reason}`.trim();
         clearTimeout(timer);
         const wasOpen = conn.welcomed;
         if (m.ws === ws) m.open = false;
@@ -665,7 +667,7 @@ export class ResumeFleet {
     if (msg.kind === 'message' && msg.to !== m.user) { r.misrouted++; return; }
     let got = msg.got.get(m.idx);
     if (!got) {
-      got = { n: 0, seq: [], gen: [] };
+      got = { n: 0, seq: [], gen: [], at: t };
       msg.got.set(m.idx, got);
       r.latencies.push(t - msg.sentAt);
     }
@@ -746,6 +748,7 @@ export class ResumeFleet {
       const elapsed = now() - start;
       if (elapsed >= durationMs) break;
       if (fault && faultP === null && elapsed >= faultAtMs) {
+        r.faultAt = now();
         faultP = Promise.resolve().then(() => fault()).catch((err) => { faultErr = err; });
       }
       const dueT = Math.floor((elapsed / 1000) * targetedPerSec) - r.sentT;
@@ -856,7 +859,19 @@ export class ResumeFleet {
       }
     }
     const lat = r.latencies.sort((a, b) => a - b);
+    // Recovery: the longest any accepted message sent from the fault on waited for a target
+    // (the flush excluded: it waits for every client to be back, not for the cluster).
+    let worstAfterFault = 0;
+    let sentAfterFault = 0;
+    if (r.faultAt !== undefined) {
+      for (const msg of r.msgs.values()) {
+        if (msg.status !== 'accepted' || msg.flush || msg.sentAt < r.faultAt) continue;
+        sentAfterFault++;
+        for (const got of msg.got.values()) worstAfterFault = Math.max(worstAfterFault, got.at - msg.sentAt);
+      }
+    }
     return {
+      recovery: r.faultAt === undefined ? null : { worstDelayMs: Math.round(worstAfterFault), sentAfterFault },
       name: this.name, label: r.label, users: this.size, kinds,
       streamMs: Math.round(r.streamMs), backMs: Math.round(r.backMs), openAtFlush: r.openAtFlush,
       settledMs: Math.round(r.settledMs), maxTimerLagMs: r.maxTimerLagMs,
@@ -888,6 +903,7 @@ export class ResumeFleet {
       `connects=${rep.connects} failedAttempts=${rep.failedAttempts} closes=${JSON.stringify(rep.closes)} ` +
       `errors=${JSON.stringify(rep.errors)} | latency p50=${f(rep.latency.p50)} p99=${f(rep.latency.p99)} ` +
       `max=${f(rep.latency.max)} ms` +
+      (rep.recovery ? ` | after the fault: ${rep.recovery.sentAfterFault} accepted, the slowest reached its target in ${rep.recovery.worstDelayMs} ms` : '') +
       (rep.maxTimerLagMs > 50 ? ` | sender timer lag up to ${rep.maxTimerLagMs.toFixed(0)} ms` : '');
   }
 
@@ -910,3 +926,35 @@ export class ResumeFleet {
 }
 
 const sleepMs = (ms) => new Promise((res) => setTimeout(res, ms));
+
+// What every resuming fault scenario promises (faults.test.mjs, scaleout.test.mjs): every
+// message the cluster accepted reached its target exactly once, in seq order, with no resync
+// and no change of epoch.
+export function assertResumed(rep) {
+  const a = rep.accepted;
+  const why = `lost e.g. ${JSON.stringify(rep.lostSamples)}; dup e.g. ${JSON.stringify(rep.dupSamples)}; ` +
+    `gaps e.g. ${JSON.stringify(rep.gapSamples)}; resync e.g. ${JSON.stringify(rep.resyncSamples)}`;
+  assert.ok(rep.kinds.message.accepted > 0 && rep.kinds.broadcast.accepted > 0,
+    `the cluster accepted targeted messages and broadcasts: ${JSON.stringify(rep.kinds)}`);
+  assert.equal(rep.openAtFlush, rep.users, 'every client was back before the flush');
+  assert.equal(a.lost, 0, `accepted deliveries lost: ${why}`);
+  assert.equal(a.dup, 0, `accepted deliveries duplicated: ${why}`);
+  assert.equal(rep.dup, 0, `a message reached a user more than once: ${why}`);
+  assert.equal(a.received, a.expected);
+  assert.equal(a.seqMismatch, 0, 'an accepted message arrived with another seq than its receipt');
+  assert.equal(rep.misrouted, 0, 'a targeted message reached another user');
+  assert.equal(rep.badReceipts, 0, 'a sent receipt named the wrong stream or target');
+  assert.equal(rep.dupSameConn, 0, `the server repeated a seq on one connection: ${why}`);
+  assert.equal(rep.dupReplay, 0, `the server replayed a seq at or before since: ${why}`);
+  // A seq is skipped only where the router voided it: a live-only message (its sender was told
+  // history_unavailable) that Redis had stored after all. Each can show as one skipped seq in
+  // its target's stream (every user's, for a broadcast); any other gap is a failure.
+  const voidable = rep.kinds.message.live + rep.kinds.broadcast.live * rep.users;
+  assert.ok(rep.gaps <= voidable, `seq gaps beyond voided live-only messages (${voidable}): ${why}`);
+  assert.equal(rep.resync, 0, `resync frames: ${why}`);
+  assert.equal(rep.live.lost, 0, 'a live-only message missed a connection that stayed open');
+  assert.equal(rep.live.dup, 0);
+  assert.equal(rep.refused.received, 0, 'a refused message was delivered');
+  assert.equal(rep.welcomeMismatch, 0, 'a resumed welcome did not start at the given since');
+  assert.equal(rep.epochChanges, 0, 'the history epoch changed');
+}

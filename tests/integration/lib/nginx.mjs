@@ -10,10 +10,12 @@ import { httpGet, waitFor } from './http.mjs';
 
 export const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => fs.existsSync(p));
 
-// The shipped config with loopback addresses and a private directory: listen port, upstream,
-// pid file, temp paths and log destinations. Everything else (formats, levels) is as shipped,
-// and each substitution must match, so the test breaks rather than drifts if the file changes.
-function adaptConfig(dir, port, upstreamPort) {
+// The shipped config with our own addresses and a private directory: listen address,
+// upstreams, pid file, temp paths and log destinations. Everything else (formats, levels) is as
+// shipped, and each substitution must match, so the test breaks rather than drifts if the file
+// changes. roundRobin drops ip_hash: a test's clients all come from one address, which ip_hash
+// would send to one gateway.
+export function nginxConfig(dir, listen, upstreams, { roundRobin = false } = {}) {
   let conf = fs.readFileSync(path.join(repoRoot, 'deploy/nginx/nginx.conf'), 'utf8');
   const sub = (from, to) => {
     assert.ok(conf.includes(from), `deploy/nginx/nginx.conf no longer contains ${JSON.stringify(from)}`);
@@ -24,8 +26,9 @@ function adaptConfig(dir, port, upstreamPort) {
   sub('error_log stderr', `error_log ${dir}/error.log`);
   sub('/tmp/nginx-', `${dir}/tmp-`);
   sub('access_log /dev/stdout', `access_log ${dir}/access.log`);
-  sub('server gateway:8080', `server 127.0.0.1:${upstreamPort}`);
-  sub('listen 8080;', `listen 127.0.0.1:${port};`);
+  if (roundRobin) sub('        ip_hash;\n', '');
+  sub('server gateway:8080', `server ${upstreams.join(' max_fails=1 fail_timeout=10s;\n        server ')}`);
+  sub('listen 8080;', `listen ${listen};`);
   const file = path.join(dir, 'nginx.conf');
   fs.writeFileSync(file, conf);
   return file;
@@ -34,7 +37,7 @@ function adaptConfig(dir, port, upstreamPort) {
 export async function startNginx(upstreamPort) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsgate-nginx-'));
   const port = await freePort();
-  const conf = adaptConfig(dir, port, upstreamPort);
+  const conf = nginxConfig(dir, `127.0.0.1:${port}`, [`127.0.0.1:${upstreamPort}`]);
   execFileSync(NGINX, ['-t', '-q', '-p', dir, '-c', conf, '-e', `${dir}/error.log`], { stdio: 'pipe' });
   const proc = spawn(NGINX, ['-p', dir, '-c', conf, '-e', `${dir}/error.log`, '-g', 'daemon off;'],
     { stdio: ['ignore', 'ignore', 'pipe'] });
