@@ -186,6 +186,9 @@ static void on_message(rt_sentinel *s, size_t i, const redisReply *r)
     wsg_info("redis_sentinel_switch", "sentinel=%s:%d switch=\"%.200s\"", s->addrs[i].host,
              s->addrs[i].port, text);
     s->switched = 1;
+    /* ask this one first: it knows the new master, while a sentinel cut off with the old one
+     * would still name it */
+    s->last_good = i;
 }
 
 /* Reads what sentinel i published, without blocking. */

@@ -7,7 +7,11 @@
 // reports its time to recovery:
 // 1. kill -9 of the NATS node the first router uses;
 // 2. one gateway host cut off from the NATS node it uses, for 5 s (nftables on that host);
-// 3. kill -9 of the Redis master: Sentinel promotes a replica and the routers follow.
+// 3. kill -9 of the Redis master: Sentinel promotes a replica and the routers follow;
+// 4. the Redis master cut off from the sentinels and replicas while the routers still reach
+//    it: Sentinel promotes a replica, the routers leave the old master on +switch-master, and
+//    what the old master took meanwhile is lost: the epoch changes and every client gets a
+//    resync for each of its streams, and then every new message.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { MultiHostCluster } from './lib/multihost.mjs';
@@ -167,5 +171,71 @@ describe('scale-out: faults across hosts', { timeout: 300000 }, () => {
         return cluster.redisCliRaw(before, 6379, 'ROLE').split('\n')[0] === 'slave';
       } catch { return false; }
     }, 30000, `${before} back as a replica`);
+  });
+
+  it('4. the Redis master cut off from Sentinel: the routers switch, lost writes mean a resync for every stream', async () => {
+    const old = cluster.masterHost();
+    const others = cluster.redisNames.filter((h) => h !== old);
+    const epochKey = `${cluster.prefix}:epoch`;
+    const info = { epochBefore: cluster.redisCliRaw(old, 6379, 'GET', epochKey) };
+    const logLen = {};
+    for (const r of cluster.routerNames) logLen[r] = cluster.proc(r).log().length;
+    const rep = await scenario('cut-redis-master', async () => {
+      const t0 = Date.now();
+      cluster.partition(old, others);
+      try {
+        info.promotedMs = await timeUntil(t0, () => {
+          for (const h of others) {
+            try {
+              const ip = cluster.redisCliRaw(h, 26379, 'SENTINEL', 'get-master-addr-by-name', 'wsgate').split('\n')[0];
+              if (ip !== cluster.ip(old)) return true;
+            } catch { /* keep asking */ }
+          }
+          return false;
+        }, 30000, 'a new master');
+        info.routersMs = await timeUntil(t0, () => cluster.routerNames.every((r) =>
+          /msg=redis_connected host=(\S+)/.test(cluster.proc(r).log().slice(logLen[r])) &&
+          cluster.proc(r).log().slice(logLen[r]).match(/msg=redis_connected host=(\S+)/)[1] !== cluster.ip(old)),
+        30000, 'both routers on the new master');
+      } finally {
+        cluster.heal(old);
+      }
+    });
+    const now = cluster.masterHost();
+    info.epochAfter = cluster.redisCliRaw(now, 6379, 'GET', epochKey);
+    const switched = cluster.routerNames.map((r) => /msg=redis_sentinel_switch/.test(cluster.proc(r).log().slice(logLen[r])));
+    const byStream = { user: new Set(), broadcast: new Set() };
+    const epochs = new Set();
+    for (const x of rep.resyncs) { byStream[x.stream]?.add(x.user); epochs.add(x.epoch); }
+    console.log(`[cut-redis-master] cut ${old} off from ${others.join(', ')}; Sentinel promoted ${now} ` +
+      `${info.promotedMs} ms later; both routers connected to it ${info.routersMs} ms after the cut ` +
+      `(+switch-master seen: ${switched}); epoch ${info.epochBefore} -> ${info.epochAfter}; resyncs: ` +
+      `${rep.resync} (user ${byStream.user.size} clients, broadcast ${byStream.broadcast.size}), epochs ` +
+      `${JSON.stringify([...epochs])}; the slowest accepted message sent after the cut took ` +
+      `${rep.recovery.worstDelayMs} ms`);
+    assert.notEqual(now, old);
+    assert.deepEqual(switched, [true, true], 'each router followed +switch-master');
+    assert.deepEqual(rep.closes, {}, 'no client connection closed');
+    const a = rep.accepted;
+    const why = `lost e.g. ${JSON.stringify(rep.lostSamples)}; dup e.g. ${JSON.stringify(rep.dupSamples)}`;
+    // What the old master took after the cut was not replicated: the new master's append count
+    // is behind the routers', so the first append there starts a new epoch...
+    assert.notEqual(info.epochAfter, info.epochBefore, 'the epoch changed: writes were lost');
+    // ... and every client is told, once per stream, into that epoch.
+    assert.equal(byStream.user.size, USERS, 'every client got a resync of its user stream');
+    assert.equal(byStream.broadcast.size, USERS, 'every client got a resync of the broadcast stream');
+    assert.equal(rep.resync, 2 * USERS, 'one resync per client and stream');
+    assert.deepEqual([...epochs], [Number(info.epochAfter)], 'each into the new epoch');
+    // Live delivery went on: every accepted message still reached its target once.
+    assert.equal(a.lost, 0, `accepted deliveries lost: ${why}`);
+    assert.equal(a.dup, 0, `accepted deliveries duplicated: ${why}`);
+    assert.equal(rep.dup, 0, `a message reached a user more than once: ${why}`);
+    assert.equal(rep.misrouted, 0);
+    assert.equal(rep.live.lost, 0, 'a live-only message missed a connection that stayed open');
+    await waitFor(() => {
+      try {
+        return cluster.redisCliRaw(old, 6379, 'ROLE').split('\n')[0] === 'slave';
+      } catch { return false; }
+    }, 30000, `${old} back as a replica`);
   });
 });

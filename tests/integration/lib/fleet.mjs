@@ -605,6 +605,7 @@ export class ResumeFleet {
 
   onWelcome(m, conn, j) {
     const wp = { user: j.positions?.user ?? 0, broadcast: j.positions?.broadcast ?? 0 };
+    m.resyncEpochStreams = null;
     if (m.pos === null || j.epoch !== m.epoch) {
       if (m.pos !== null) this.t.epochChanges++;
       m.epoch = j.epoch;
@@ -636,7 +637,15 @@ export class ResumeFleet {
     if (j.type === 'resync') {
       this.t.resync.push({ user: m.user, gen: conn.gen, node: conn.node, stream: j.stream,
         position: j.position, epoch: j.epoch, had: m.pos[j.stream], reason: j.reason });
-      if (j.position > m.pos[j.stream]) m.pos[j.stream] = j.position;
+      if (j.epoch !== undefined && j.epoch !== m.epoch) {
+        // a new epoch: positions start again from the resync's; a reconnect gives the new one
+        m.epoch = j.epoch;
+        m.pos[j.stream] = j.position;
+        m.resyncEpochStreams = new Set([j.stream]);
+      } else if (m.resyncEpochStreams && !m.resyncEpochStreams.has(j.stream)) {
+        m.pos[j.stream] = j.position; // the other stream's resync into the same new epoch
+        m.resyncEpochStreams.add(j.stream);
+      } else if (j.position > m.pos[j.stream]) m.pos[j.stream] = j.position;
       return;
     }
     if (j.type !== 'message' && j.type !== 'broadcast') return;
@@ -876,7 +885,7 @@ export class ResumeFleet {
       streamMs: Math.round(r.streamMs), backMs: Math.round(r.backMs), openAtFlush: r.openAtFlush,
       settledMs: Math.round(r.settledMs), maxTimerLagMs: r.maxTimerLagMs,
       accepted: acc, live, unknown, refused, dup: anyDup, misrouted: r.misrouted, badReceipts: r.badReceipts,
-      resync: this.t.resync.length, resyncSamples: this.t.resync.slice(0, 10),
+      resync: this.t.resync.length, resyncSamples: this.t.resync.slice(0, 10), resyncs: this.t.resync,
       gaps: this.t.gaps, gapSamples: this.t.gapSamples,
       dupSameConn: this.t.dupSameConn, dupReplay: this.t.dupReplay,
       welcomeMismatch: this.t.welcomeMismatch, epochChanges: this.t.epochChanges,

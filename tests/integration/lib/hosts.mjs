@@ -82,13 +82,14 @@ export class Hosts {
     return { cmd: IP, args: ['netns', 'exec', this.host(name).ns, cmd, ...args] };
   }
 
-  // Drops every packet between host `name` and host `peer` (both directions), until heal().
-  partition(name, peer) {
+  // Drops every packet between host `name` and each of `peers` (a host or a list; both
+  // directions), until heal().
+  partition(name, peers) {
     const h = this.host(name);
-    const peerIp = this.ip(peer);
+    const set = [peers].flat().map((p) => this.ip(p)).join(', ');
     const rules = `table inet wsgtest {
-  chain input { type filter hook input priority 0; ip saddr ${peerIp} drop; }
-  chain output { type filter hook output priority 0; ip daddr ${peerIp} drop; }
+  chain input { type filter hook input priority 0; ip saddr { ${set} } drop; }
+  chain output { type filter hook output priority 0; ip daddr { ${set} } drop; }
 }
 `;
     run(IP, ['netns', 'exec', h.ns, NFT, '-f', '-'], { input: rules, stdio: ['pipe', 'pipe', 'pipe'] });

@@ -296,7 +296,7 @@ export class MultiHostCluster {
     return p;
   }
 
-  partition(host, peer) { this.hosts.partition(host, peer); }
+  partition(host, peers) { this.hosts.partition(host, peers); }
   heal(host) { this.hosts.heal(host); }
 
   async stopProcs() {
