@@ -26,10 +26,11 @@ EXPOSE 4222 8222
 # -m: the monitoring port, whose /healthz the compose healthcheck asks.
 CMD ["nats-server", "-c", "/etc/nats/wsgate.conf", "-a", "0.0.0.0", "-p", "4222", "-m", "8222"]
 
-# ---- redis: Debian's redis-server, for docker-compose ---------------------------------------
+# ---- redis: Debian's redis-server (and redis-sentinel, for the cluster profile) -------------
 FROM ${DEBIAN_IMAGE} AS redis
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server \
+      redis-sentinel \
  && apt-get clean && rm -rf /var/lib/apt/lists/* \
  && mkdir -p /data && chown redis:redis /data
 USER redis
