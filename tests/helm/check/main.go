@@ -47,6 +47,14 @@ type expectation struct {
 		Name string `yaml:"name"`
 		Key  string `yaml:"key"`
 	} `yaml:"redisUrlSecret"`
+	// Redis behind Sentinel: the router's WSGATE_REDIS_SENTINELS and WSGATE_REDIS_MASTER_NAME
+	// from its ConfigMap ("": neither set), and the Secret of the sentinels' password.
+	RedisSentinels   string `yaml:"redisSentinels"`
+	RedisMasterName  string `yaml:"redisMasterName"`
+	SentinelPassword struct {
+		Name string `yaml:"name"`
+		Key  string `yaml:"key"`
+	} `yaml:"sentinelPassword"`
 	SecretValues []string `yaml:"secretValues"`
 	// The Secret holding the NATS passwords (gateway-password, router-password).
 	NATSSecret struct {
@@ -216,6 +224,7 @@ func checkAll(c *checker, objs []object, exp *expectation) {
 	c.check("gateway: WSGATE_TRUSTED_PROXIES as expected, and no range exempt from the per-IP limit", trustedProxies(gw, byID, exp))
 	c.check("router: WSGATE_API_KEY from the expected Secret via secretKeyRef, or none with the API off", apiKey(rt, byID, exp))
 	c.check("router: WSGATE_REDIS_URL from the ConfigMap without a password, or from the expected Secret", redisURL(rt, byID, exp))
+	c.check("router: the Redis sentinels and master name from the ConfigMap, their password from the expected Secret", redisSentinel(rt, byID, exp))
 	c.check("gateway: NATS user from the ConfigMap, its password from the expected Secret", natsCreds(gw, byID, exp, "gateway"))
 	c.check("router: NATS user from the ConfigMap, its password from the expected Secret", natsCreds(rt, byID, exp, "router"))
 	c.check("the development NATS, if any, runs deploy/nats/nats.conf with the release's prefix and the Secret's passwords", devNATS(objs, byID, gw, exp))
@@ -585,6 +594,35 @@ func redisURL(rt object, byID map[string]object, exp *expectation) error {
 		return fmt.Errorf("ConfigMap's WSGATE_REDIS_URL %q is not a password-less redis:// URL", url)
 	}
 	return nil
+}
+
+func redisSentinel(rt object, byID map[string]object, exp *expectation) error {
+	for _, kv := range [][2]string{{"WSGATE_REDIS_SENTINELS", exp.RedisSentinels}, {"WSGATE_REDIS_MASTER_NAME", exp.RedisMasterName}} {
+		v, err := setting(rt, byID, kv[0])
+		if kv[1] == "" {
+			if err == nil {
+				return fmt.Errorf("%s is %q, expected it unset", kv[0], v)
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if v != kv[1] {
+			return fmt.Errorf("%s is %q, expected %q", kv[0], v, kv[1])
+		}
+	}
+	e := envVar(mainContainer(rt), "WSGATE_REDIS_SENTINEL_PASSWORD")
+	if exp.SentinelPassword.Name == "" {
+		if e != nil {
+			return errors.New("WSGATE_REDIS_SENTINEL_PASSWORD is set, expected none")
+		}
+		return nil
+	}
+	if e == nil {
+		return errors.New("expected WSGATE_REDIS_SENTINEL_PASSWORD from a Secret, found no env entry")
+	}
+	return secretRef(e, byID, exp.SentinelPassword.Name, exp.SentinelPassword.Key, false)
 }
 
 func secretRef(e map[string]interface{}, byID map[string]object, name, key string, rendered bool) error {
