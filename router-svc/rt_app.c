@@ -2,6 +2,7 @@
  * loop's hooks in order and the lifecycle. Each flow lives in its module (see rt_app.h). */
 #include "rt_app.h"
 
+#include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include "rt_metrics.h"
 #include "rt_peers.h"
 #include "rt_script.h"
+#include "rt_shard.h"
 #include "rt_status.h"
 #include "rt_store.h"
 #include "rt_voids.h"
@@ -47,10 +49,14 @@ struct rt_app {
     rt_api *api;
     rt_api_http *api_http; /* the loop's api hook */
     const char **scripts; /* registry scripts, then history scripts */
+    char (*shard_names)[32]; /* "shard-<k>", for the shard stores' logs */
+    int epoch_inflight;   /* with shards: the cluster epoch's read is out */
     unsigned ticks;
 };
 
 /* ---- the loop's hooks ---- */
+
+static void load_epoch(rt_app *a);
 
 /* The store wants the durable copy rewritten (Redis came back, maybe empty). */
 static void on_need_rewrite(void *arg, rt_store_op *op)
@@ -65,13 +71,61 @@ static void on_need_rewrite(void *arg, rt_store_op *op)
     /* Redis was away and may have lost everything: the rings may speak for a history that no
      * longer exists */
     rt_hist_serve_forget_rings(a->hs);
+    load_epoch(a); /* with shards: the cluster's epoch goes back if it was lost */
 }
 
 /* Each op handed back completes through its own done callback. */
 static void drain_store(rt_app *a)
 {
-    if (rt_store_op_complete(rt_store_take(a->ctx.store)))
+    size_t done = rt_store_op_complete(rt_store_take(a->ctx.store));
+    for (size_t i = 0; i < a->ctx.nshards; i++)
+        if (a->ctx.shards[i])
+            done += rt_store_op_complete(rt_store_take(a->ctx.shards[i]));
+    if (done)
         rt_ctx_flush_batches(&a->ctx);
+}
+
+/* ---- with shards: the cluster's epoch ---- */
+
+static void on_epoch(void *arg, rt_store_op *op)
+{
+    rt_app *a = arg;
+    rt_ctx *c = &a->ctx;
+    a->epoch_inflight = 0;
+    rt_hist_page page;
+    if (!op->ran)
+        return; /* the next tick asks again */
+    if (rt_hist_parse_read(op->reply, 0, &page)) {
+        wsg_warn("redis_bad_reply", "op=history_epoch");
+        rt_ctx_count(c, RT_M_REDIS_ERRORS);
+        return;
+    }
+    if (c->cluster_epoch && page.epoch != c->cluster_epoch)
+        wsg_warn("history_epoch_changed", "old=%" PRIu64 " new=%" PRIu64 " reason=\"the "
+                 "registry's Redis holds another cluster epoch\"", c->cluster_epoch, page.epoch);
+    else if (!c->cluster_epoch)
+        wsg_info("history_epoch", "epoch=%" PRIu64 " shards=%zu", page.epoch, c->nshards);
+    c->cluster_epoch = page.epoch;
+    rt_hist_page_free(&page);
+}
+
+/* Reads the cluster's epoch from the registry's Redis, making it there if it is missing: with
+ * the one this router holds, if any, so that a Redis that lost it gets it back rather than a
+ * new one every client would resync for. */
+static void load_epoch(rt_app *a)
+{
+    rt_ctx *c = &a->ctx;
+    if (!c->nshards || a->epoch_inflight || atomic_load(&c->stop))
+        return;
+    rt_store_op *op = rt_store_op_script(RT_SCRIPT__COUNT + RT_HSCRIPT_READ, on_epoch, a, NULL);
+    if (!op || rt_hist_epoch_args(&op->args, c->cfg->prefix, &c->hist, c->cluster_epoch)) {
+        rt_store_op_free(op);
+        rt_ctx_count(c, RT_M_INTERNAL_ERRORS);
+        return;
+    }
+    op->wait = 1;
+    a->epoch_inflight = 1;
+    rt_ctx_submit(c, op);
 }
 
 static void drain_bus(rt_app *a)
@@ -109,6 +163,7 @@ static void drain_bus(rt_app *a)
         m = next;
     }
     rt_jobs_appends_drained(a->jobs);
+    rt_members_seen_flush(a->members);
     rt_ctx_flush_batches(&a->ctx);
 }
 
@@ -118,7 +173,7 @@ static void on_wake(void *arg)
     rt_members_shed_check(a->members);
     drain_store(a);
     rt_members_resync_check(a->members);
-    if (rt_members_loaded(a->members))
+    if (rt_members_loaded(a->members) && rt_ctx_history_ready(&a->ctx))
         drain_bus(a);
     rt_jobs_appends_due(a->jobs); /* the window of the append call being collected */
     rt_status_gauges(a->status);
@@ -128,10 +183,12 @@ static void on_tick(void *arg)
 {
     rt_app *a = arg;
     rt_members_tick(a->members);
+    if (!rt_ctx_history_ready(&a->ctx))
+        load_epoch(a);
     if (rt_store_connected(a->ctx.store))
         rt_hist_serve_load_rings(a->hs);
-    if (rt_members_loaded(a->members) && rt_store_connected(a->ctx.store))
-        rt_voids_pump(a->voids);
+    if (rt_members_loaded(a->members) && rt_ctx_history_ready(&a->ctx))
+        rt_voids_pump(a->voids); /* each store's, when it is connected */
     rt_members_resync_tick(a->members);
     rt_quota_prune(a->ctx.quota, wsg_mono_us());
     rt_peers_announce(a->peers, 0);
@@ -195,6 +252,16 @@ rt_app *rt_app_new(const rt_config *cfg, wsg_metrics *metrics)
     c->hist.ttl_ms = cfg->history_ttl_ms;
     c->hist.page = (uint32_t)cfg->history_page;
     c->hist.namespaces = cfg->namespaces;
+    c->nshards = cfg->nshards;
+    if (c->nshards) {
+        c->gen_seen = calloc(c->nshards, sizeof(*c->gen_seen));
+        c->shards = calloc(c->nshards, sizeof(*c->shards));
+        a->shard_names = calloc(c->nshards, sizeof(*a->shard_names));
+        if (!c->gen_seen || !c->shards || !a->shard_names) {
+            rt_app_free(a);
+            return NULL;
+        }
+    }
     a->scripts = calloc(RT_SCRIPT__COUNT + RT_HSCRIPT__COUNT, sizeof(*a->scripts));
     if (a->scripts) {
         for (size_t i = 0; i < RT_SCRIPT__COUNT; i++)
@@ -265,6 +332,23 @@ int rt_app_start(rt_app *a)
         wsg_error("store_start_failed", NULL);
         return -1;
     }
+    /* the history shards: the same scripts (their indices are the ops'), no registry */
+    for (size_t i = 0; i < c->nshards; i++) {
+        const rt_shard_spec *sp = &c->cfg->shards[i];
+        snprintf(a->shard_names[i], sizeof(a->shard_names[i]), "shard-%zu", i);
+        rt_store_cfg hc_ = sc;
+        hc_.addr = sp->addr;
+        hc_.sentinels = sp->sentinels;
+        hc_.nsentinels = sp->nsentinels;
+        hc_.master_name = sp->master_name;
+        hc_.need_rewrite = NULL;
+        hc_.need_rewrite_ctx = NULL;
+        hc_.shard = a->shard_names[i];
+        if (!(c->shards[i] = rt_store_start(&hc_))) {
+            wsg_error("store_start_failed", "store=%s", a->shard_names[i]);
+            return -1;
+        }
+    }
     /* subscribe first: messages queue up while the snapshot loads, so nothing is missed */
     rt_bus_cfg bc = {
         .urls = c->cfg->nats.url,
@@ -279,6 +363,7 @@ int rt_app_start(rt_app *a)
     if (!c->bus)
         return -1;
     rt_members_load(a->members);
+    load_epoch(a);
     rt_hist_serve_load_rings(a->hs);
     return 0;
 }
@@ -319,7 +404,10 @@ void rt_app_free(rt_app *a)
         rt_peers_announce(a->peers, 1); /* the others forget this router at once */
     if (c->store) {
         rt_jobs_flush_appends(a->jobs); /* the last appends reach Redis before it stops */
+        rt_members_seen_flush(a->members);
         rt_store_stop(c->store);
+        for (size_t i = 0; i < c->nshards; i++)
+            rt_store_stop(c->shards[i]);
         if (c->bus)
             drain_store(a);
     }
@@ -327,6 +415,10 @@ void rt_app_free(rt_app *a)
     c->bus = NULL;
     rt_store_free(c->store);
     c->store = NULL;
+    for (size_t i = 0; i < c->nshards && c->shards; i++) {
+        rt_store_free(c->shards[i]);
+        c->shards[i] = NULL;
+    }
     /* every append came back before the store stopped: jobs are left only in a broken run */
     rt_api_free(a->api);
     rt_jobs_free(a->jobs); /* answers the calls still waiting in it: before the HTTP side goes */
@@ -339,6 +431,9 @@ void rt_app_free(rt_app *a)
     rt_quota_free(c->quota);
     rt_ns_metrics_free(c->pubs);
     free(a->scripts);
+    free(c->shards);
+    free(c->gen_seen);
+    free(a->shard_names);
     rt_loop_free(a->loop);
     rt_batch_free(c->batch);
     rt_registry_free(c->reg);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "rt_quota.h"
+#include "rt_shard.h"
 #include "wsg_subject.h"
 
 
@@ -27,6 +28,9 @@ static size_t opts_for(void *cfg, wsg_opt *o)
          &c->redis_master_name, "the master's name in the sentinels' configuration"},
         {"WSGATE_REDIS_SENTINEL_PASSWORD", "redis-sentinel-password", WSG_OPT_STRING, NULL, 0,
          0, &c->redis_sentinel_password, "the sentinels' own password (requirepass), if any"},
+        {"WSGATE_REDIS_SHARDS", "redis-shards", WSG_OPT_STRING, NULL, 0, 0, &c->redis_shards,
+         "Redis servers that hold the history between them, space-separated redis://... or "
+         "redis-sentinel://host:port,...[/db]#master (unset: the history is with the registry)"},
         {"WSGATE_PREFIX", "prefix", WSG_OPT_STRING, "wsgate", 0, 0, &c->prefix,
          "subject and Redis key prefix shared by the cluster"},
         {"WSGATE_HTTP_LISTEN", "http-listen", WSG_OPT_STRING, "0.0.0.0:8090", 0, 0,
@@ -246,6 +250,17 @@ wsg_config_status rt_config_load(rt_config *c, int argc, char **argv, char *err,
                  "most %d)", RT_SENTINELS_MAX);
         return WSG_CONFIG_ERROR;
     }
+    if (c->redis_shards && *c->redis_shards) {
+        c->shards = calloc(RT_SHARDS_MAX, sizeof(*c->shards));
+        if (!c->shards ||
+            rt_shards_parse(c->redis_shards, c->shards, RT_SHARDS_MAX, &c->nshards)) {
+            /* never echo the list: its URLs may hold passwords */
+            snprintf(err, errlen, "WSGATE_REDIS_SHARDS: expected redis://[:password@]host:port"
+                     "[/db] or redis-sentinel://[:password@]host:port[,host:port...][/db]#master"
+                     ", separated by spaces (at most %d)", RT_SHARDS_MAX);
+            return WSG_CONFIG_ERROR;
+        }
+    }
     if (c->nsentinels && !*c->redis_master_name) {
         snprintf(err, errlen, "WSGATE_REDIS_MASTER_NAME: empty");
         return WSG_CONFIG_ERROR;
@@ -269,6 +284,11 @@ wsg_config_status rt_config_load(rt_config *c, int argc, char **argv, char *err,
 
 void rt_config_free(rt_config *c)
 {
+    if (c->shards) {
+        memset(c->shards, 0, RT_SHARDS_MAX * sizeof(*c->shards)); /* passwords */
+        free(c->shards);
+        c->shards = NULL;
+    }
     wsg_ns_table_free(c->namespaces);
     c->namespaces = NULL;
     if (c->api_key_v) {

@@ -25,6 +25,8 @@ typedef struct rt_hostport {
 
 #define RT_SENTINELS_MAX 16
 
+typedef struct rt_shard_spec rt_shard_spec; /* rt_shard.h */
+
 typedef struct rt_config {
     char *node_id;
     wsg_nats_opts nats; /* WSGATE_NATS_*: servers, credentials, TLS */
@@ -37,6 +39,11 @@ typedef struct rt_config {
     size_t nsentinels;
     char *redis_master_name;     /* the name Sentinel monitors the master under */
     char *redis_sentinel_password;
+    /* WSGATE_REDIS_SHARDS: when set, the history lives on these Redis servers (rt_shard), the
+     * registry stays on WSGATE_REDIS_URL / WSGATE_REDIS_SENTINELS */
+    char *redis_shards;
+    rt_shard_spec *shards; /* owned; NULL: no shards */
+    size_t nshards;
     char *prefix;
     char *http_listen;
     char http_host[256]; /* "" = every interface */

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 
 #include "rt_metrics.h"
+#include "rt_shard.h"
 #include "wsg_log.h"
 #include "wsg_subject.h"
 #include "wsg_time.h"
@@ -38,6 +39,48 @@ void rt_ctx_submit(rt_ctx *c, rt_store_op *op)
     if (c->flush_appends)
         c->flush_appends(c->flush_appends_arg);
     rt_store_submit(c->store, op);
+}
+
+size_t rt_ctx_shard_of(const rt_ctx *c, unsigned kind, const char *name)
+{
+    return rt_shard_of(kind, name, c->nshards);
+}
+
+rt_store *rt_ctx_hist_store(const rt_ctx *c, size_t shard)
+{
+    return c->nshards ? c->shards[shard < c->nshards ? shard : 0] : c->store;
+}
+
+const rt_hist_shard *rt_ctx_hist_shard(const rt_ctx *c, size_t shard, rt_hist_shard *sh)
+{
+    if (!c->nshards)
+        return NULL;
+    sh->epoch = c->cluster_epoch;
+    sh->gen_seen = shard < c->nshards ? c->gen_seen[shard] : 0;
+    return sh;
+}
+
+void rt_ctx_saw_seq(rt_ctx *c, size_t shard, uint64_t seq)
+{
+    if (c->nshards && shard < c->nshards && RT_HIST_GEN(seq) > c->gen_seen[shard]) {
+        if (c->gen_seen[shard])
+            wsg_warn("history_shard_generation", "shard=%zu old=%" PRIu64 " new=%" PRIu64
+                     " reason=\"the shard lost appends: its streams' positions from before "
+                     "resync\"", shard, c->gen_seen[shard], (uint64_t)RT_HIST_GEN(seq));
+        c->gen_seen[shard] = RT_HIST_GEN(seq);
+    }
+}
+
+int rt_ctx_history_ready(const rt_ctx *c)
+{
+    return !c->nshards || c->cluster_epoch != 0;
+}
+
+void rt_ctx_submit_hist(rt_ctx *c, size_t shard, rt_store_op *op)
+{
+    if (c->flush_appends)
+        c->flush_appends(c->flush_appends_arg);
+    rt_store_submit(rt_ctx_hist_store(c, shard), op);
 }
 
 void rt_ctx_shed(rt_ctx *c, rt_queue q)

@@ -29,7 +29,16 @@ typedef struct rt_ctx {
     rt_registry *reg;
     rt_batch *batch;
     rt_quota *quota;     /* offline bytes per sending connection */
-    rt_store *store;
+    rt_store *store;     /* the registry, and the history unless there are shards */
+    /* WSGATE_REDIS_SHARDS: the history's own stores, one per shard (rt_shard places each
+     * stream); NULL and 0 without shards */
+    rt_store **shards;
+    size_t nshards;
+    /* with shards: the epoch every shard reports, kept in the registry's Redis (0: not known
+     * yet: no history call is made before it is), and per shard the highest generation seen
+     * (rt_hist_shard) */
+    uint64_t cluster_epoch;
+    uint64_t *gen_seen;
     rt_bus *bus;
     rt_hist_limits hist;
     atomic_int stop;     /* any thread: the router is stopping */
@@ -47,6 +56,19 @@ typedef struct rt_ctx {
 /* Every op other than rt_jobs' appends goes to the store through here: the append batch being
  * collected goes first. */
 void rt_ctx_submit(rt_ctx *c, rt_store_op *op);
+
+/* The shard of the stream (kind, name): 0 without shards. */
+size_t rt_ctx_shard_of(const rt_ctx *c, unsigned kind, const char *name);
+/* The store that holds shard's history (the registry's store without shards). */
+rt_store *rt_ctx_hist_store(const rt_ctx *c, size_t shard);
+/* Fills sh for a history call on shard and returns it; NULL without shards (rt_hist_shard). */
+const rt_hist_shard *rt_ctx_hist_shard(const rt_ctx *c, size_t shard, rt_hist_shard *sh);
+/* A seq a shard answered: its generation raises gen_seen. */
+void rt_ctx_saw_seq(rt_ctx *c, size_t shard, uint64_t seq);
+/* 1 when history calls can be made: no shards, or the cluster's epoch is known. */
+int rt_ctx_history_ready(const rt_ctx *c);
+/* Submits a history op to shard's store, behind the append batch like rt_ctx_submit. */
+void rt_ctx_submit_hist(rt_ctx *c, size_t shard, rt_store_op *op);
 
 void rt_ctx_count(rt_ctx *c, size_t metric);
 /* Publishes the per-node batches (counting what could not be). */

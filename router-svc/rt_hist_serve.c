@@ -36,12 +36,28 @@ struct rt_hist_serve {
 };
 
 /* What a history read remembers while the store runs it: the request (its heads name the
- * reply's) and where the answer goes. */
+ * reply's) and where the answer goes. With shards, a request whose heads sit on other shards
+ * than its stream is one read per shard: the first (the stream's own, with the heads on its
+ * shard) and one head read per other shard, joined here; the reply goes out when the last
+ * one is back. */
 typedef struct read_op {
     rt_hist_serve *hs;
     char *reply;
     rt_hist_req q;
+    size_t pending;      /* reads not back yet */
+    int failed;
+    redisReply *page_reply; /* the stream's own read, kept for its items ... */
+    rt_hist_page page;      /* ... which point into it */
+    uint64_t heads[RT_HIST_HEADS_MAX]; /* by q's order */
 } read_op;
+
+/* One read of a joined request: which of q's heads it answers, in its own order. */
+typedef struct read_part {
+    read_op *ro;
+    int main;            /* the stream's own read */
+    size_t idx[RT_HIST_HEADS_MAX];
+    size_t n;
+} read_part;
 
 static void count(rt_hist_serve *hs, size_t id)
 {
@@ -81,8 +97,23 @@ static void read_op_free(void *p)
     read_op *ro = p;
     if (!ro)
         return;
+    if (ro->page_reply) {
+        rt_hist_page_free(&ro->page);
+        freeReplyObject(ro->page_reply);
+    }
     free(ro->reply);
     free(ro);
+}
+
+static void read_part_free(void *p)
+{
+    read_part *rp = p;
+    if (!rp)
+        return;
+    read_op *ro = rp->ro;
+    if (ro && --ro->pending == 0)
+        read_op_free(ro);
+    free(rp);
 }
 
 static void on_read(void *arg, rt_store_op *op)
@@ -106,12 +137,123 @@ static void on_read(void *arg, rt_store_op *op)
     rt_hist_page_free(&page);
 }
 
+/* One read of a request joined across shards is back; the last one answers. */
+static void on_read_part(void *arg, rt_store_op *op)
+{
+    read_part *rp = arg;
+    read_op *ro = rp->ro;
+    rt_hist_serve *hs = ro->hs;
+    rt_hist_page page;
+    if (!op->ran) {
+        ro->failed = 1;
+    } else if (rt_hist_parse_read(op->reply, rp->n, &page)) {
+        wsg_warn("redis_bad_reply", "op=history_read");
+        count(hs, RT_M_REDIS_ERRORS);
+        ro->failed = 1;
+    } else {
+        for (size_t k = 0; k < rp->n; k++)
+            ro->heads[rp->idx[k]] = page.heads[k];
+        if (rp->main) { /* its items point into this reply: both kept until the answer */
+            ro->page = page;
+            ro->page_reply = op->reply;
+            op->reply = NULL;
+        } else {
+            rt_hist_page_free(&page);
+        }
+    }
+    if (ro->pending > 1)
+        return; /* read_part_free counts this one down */
+    hs->c->reads_inflight--;
+    if (ro->failed || !ro->page_reply) {
+        reply_history(hs, ro->reply, WSGATE__HISTORY_REPLY__STATUS__UNAVAILABLE, NULL, NULL);
+        return;
+    }
+    page = ro->page; /* the stream's page, with every shard's heads in q's order */
+    page.nheads = ro->q.nheads;
+    memcpy(page.heads, ro->heads, sizeof(page.heads));
+    count(hs, RT_M_HISTORY_READS_REDIS);
+    reply_history(hs, ro->reply, WSGATE__HISTORY_REPLY__STATUS__OK, &ro->q, &page);
+}
+
 static ring_slot *slot_of(const rt_hist_serve *hs, unsigned kind, const char *name)
 {
     for (size_t i = 0; i < hs->nslots; i++)
         if (rt_ring_is(hs->slots[i].ring, kind, name))
             return &hs->slots[i];
     return NULL;
+}
+
+/* A request whose heads sit on other shards than its stream (a connect's user stream and
+ * the broadcast stream, say): the stream's read with the heads on its shard, and a head read
+ * on each other shard (the broadcast stream without a position: no items, nothing moved, with
+ * those heads), answered together by on_read_part. */
+static void read_joined(rt_hist_serve *hs, const char *reply, const rt_hist_req *q,
+                        size_t shard)
+{
+    rt_ctx *c = hs->c;
+    size_t shard_of[RT_HIST_HEADS_MAX], shards[RT_HIST_HEADS_MAX + 1], nsh = 0;
+    shards[nsh++] = shard;
+    for (size_t i = 0; i < q->nheads; i++) {
+        shard_of[i] = rt_ctx_shard_of(c, q->heads[i].kind, q->heads[i].name);
+        size_t k = 0;
+        while (k < nsh && shards[k] != shard_of[i])
+            k++;
+        if (k == nsh)
+            shards[nsh++] = shard_of[i];
+    }
+    read_op *ro = calloc(1, sizeof(*ro));
+    if (!ro || !(ro->reply = strdup(reply))) {
+        free(ro);
+        count(hs, RT_M_INTERNAL_ERRORS);
+        reply_history(hs, reply, WSGATE__HISTORY_REPLY__STATUS__UNAVAILABLE, NULL, NULL);
+        return;
+    }
+    ro->hs = hs;
+    ro->q = *q;
+    /* every part is made before any is submitted, so that a failure answers once */
+    rt_store_op *ops[RT_HIST_HEADS_MAX + 1] = {0};
+    int bad = 0;
+    for (size_t k = 0; k < nsh && !bad; k++) {
+        read_part *rp = calloc(1, sizeof(*rp));
+        if (!rp) {
+            bad = 1;
+            break;
+        }
+        rp->ro = ro;
+        rp->main = k == 0;
+        rt_hist_req part = k == 0 ? *q
+                                  : (rt_hist_req){.kind = WSGATE__STREAM_KIND__STREAM_BROADCAST,
+                                                  .max_items = 1};
+        part.nheads = 0;
+        part.legacy_head = 0;
+        for (size_t i = 0; i < q->nheads; i++)
+            if (shard_of[i] == shards[k]) {
+                part.heads[part.nheads++] = q->heads[i];
+                rp->idx[rp->n++] = i;
+            }
+        ro->pending++;
+        /* the op owns rp from here (freed with it, or by rt_store_op_script if that fails) */
+        ops[k] = rt_store_op_script(RT_SCRIPT__COUNT + RT_HSCRIPT_READ, on_read_part, rp,
+                                    read_part_free);
+        rt_hist_shard sh;
+        if (!ops[k] || rt_hist_read_args(&ops[k]->args, c->cfg->prefix, &c->hist, &part,
+                                         k == 0 ? hist_page_bytes(hs) : 1,
+                                         rt_ctx_hist_shard(c, shards[k], &sh)))
+            bad = 1;
+    }
+    if (bad) {
+        ro->pending++; /* held while the parts made so far go */
+        for (size_t k = 0; k < nsh; k++)
+            rt_store_op_free(ops[k]);
+        count(hs, RT_M_INTERNAL_ERRORS);
+        reply_history(hs, reply, WSGATE__HISTORY_REPLY__STATUS__UNAVAILABLE, NULL, NULL);
+        if (--ro->pending == 0)
+            read_op_free(ro);
+        return;
+    }
+    c->reads_inflight++;
+    for (size_t k = 0; k < nsh; k++)
+        rt_ctx_submit_hist(c, shards[k], ops[k]);
 }
 
 void rt_hist_serve_request(rt_hist_serve *hs, const natsMsg *msg)
@@ -146,6 +288,16 @@ void rt_hist_serve_request(rt_hist_serve *hs, const natsMsg *msg)
         reply_history(hs, reply, WSGATE__HISTORY_REPLY__STATUS__UNAVAILABLE, NULL, NULL);
         return;
     }
+    if (!rt_ctx_history_ready(c)) {
+        reply_history(hs, reply, WSGATE__HISTORY_REPLY__STATUS__UNAVAILABLE, NULL, NULL);
+        return;
+    }
+    size_t shard = rt_ctx_shard_of(c, q.kind, q.name);
+    for (size_t i = 0; i < q.nheads; i++)
+        if (rt_ctx_shard_of(c, q.heads[i].kind, q.heads[i].name) != shard) {
+            read_joined(hs, reply, &q, shard);
+            return;
+        }
     read_op *ro = calloc(1, sizeof(*ro));
     if (ro && !(ro->reply = strdup(reply))) {
         free(ro);
@@ -159,15 +311,16 @@ void rt_hist_serve_request(rt_hist_serve *hs, const natsMsg *msg)
     rt_store_op *op =
         ro ? rt_store_op_script(RT_SCRIPT__COUNT + RT_HSCRIPT_READ, on_read, ro, read_op_free)
            : NULL;
-    if (!op ||
-        rt_hist_read_args(&op->args, c->cfg->prefix, &c->hist, &q, hist_page_bytes(hs))) {
+    rt_hist_shard sh;
+    if (!op || rt_hist_read_args(&op->args, c->cfg->prefix, &c->hist, &q, hist_page_bytes(hs),
+                                 rt_ctx_hist_shard(c, shard, &sh))) {
         rt_store_op_free(op);
         count(hs, RT_M_INTERNAL_ERRORS);
         reply_history(hs, reply, WSGATE__HISTORY_REPLY__STATUS__UNAVAILABLE, NULL, NULL);
         return;
     }
     c->reads_inflight++;
-    rt_ctx_submit(c, op);
+    rt_ctx_submit_hist(c, shard, op);
 }
 
 /* ---- the rings ---- */
@@ -243,7 +396,7 @@ static void slot_load(ring_slot *slot)
     snprintf(q.name, sizeof(q.name), "%s", rt_ring_name(slot->ring));
     rt_store_op *op =
         rt_store_op_script(RT_SCRIPT__COUNT + RT_HSCRIPT_READ, on_ring_loaded, slot, NULL);
-    if (!op || rt_hist_read_args(&op->args, c->cfg->prefix, &c->hist, &q, RING_MAX_BYTES)) {
+    if (!op || rt_hist_read_args(&op->args, c->cfg->prefix, &c->hist, &q, RING_MAX_BYTES, NULL)) {
         rt_store_op_free(op);
         count(slot->hs, RT_M_INTERNAL_ERRORS);
         return; /* the next tick tries again */
@@ -276,7 +429,9 @@ rt_hist_serve *rt_hist_serve_new(rt_ctx *c)
         rt_hist_serve_free(hs);
         return NULL;
     }
-    for (unsigned k = 1; k < WSG_STREAM_KINDS; k++) {
+    /* with shards, no ring: a shard's loss shows in its seqs' generation (rt_hist_shard), which
+     * only the shard's reads judge */
+    for (unsigned k = 1; k < WSG_STREAM_KINDS && !c->nshards; k++) {
         if (!rt_kind_ring(k))
             continue;
         ring_slot *slot = &hs->slots[hs->nslots];

@@ -19,6 +19,7 @@ const char *const rt_hist_scripts[RT_HSCRIPT__COUNT] = {
     [RT_HSCRIPT_APPEND] = RT_LUA_HISTORY_PRELUDE RT_LUA_HISTORY_APPEND,
     [RT_HSCRIPT_READ] = RT_LUA_HISTORY_PRELUDE RT_LUA_HISTORY_READ,
     [RT_HSCRIPT_VOID] = RT_LUA_HISTORY_PRELUDE RT_LUA_HISTORY_VOID,
+    [RT_HSCRIPT_SEEN] = RT_LUA_HISTORY_PRELUDE RT_LUA_HISTORY_SEEN,
 };
 
 uint64_t rt_hist_epoch_candidate(void)
@@ -62,7 +63,7 @@ void rt_hist_limits_of(const rt_hist_limits *l, unsigned kind, const char *name,
 }
 
 int rt_hist_append_args(rt_cmd *a, const char *prefix, const rt_frame *f, int64_t created_us,
-                        const char *job_id, uint64_t appends_seen)
+                        const char *job_id, uint64_t appends_seen, const rt_hist_shard *sh)
 {
     char *pre;
     size_t pre_len, post_len;
@@ -70,10 +71,11 @@ int rt_hist_append_args(rt_cmd *a, const char *prefix, const rt_frame *f, int64_
     if (rt_frame_halves(f, &pre, &pre_len, &post, &post_len))
         return -1;
     int rc = rt_cmd_adds(a, prefix) ||
-             rt_cmd_addf(a, "%" PRIu64, rt_hist_epoch_candidate()) ||
+             rt_cmd_addf(a, "%" PRIu64, sh ? sh->epoch : rt_hist_epoch_candidate()) ||
              rt_cmd_add(a, pre, pre_len) || rt_cmd_add(a, post, post_len) ||
              rt_cmd_addf(a, "%" PRId64, created_us) || rt_cmd_adds(a, job_id) ||
-             rt_cmd_addf(a, "%" PRIu64, appends_seen);
+             rt_cmd_addf(a, "%" PRIu64, appends_seen) ||
+             (sh ? rt_cmd_addf(a, "%" PRIu64, sh->gen_seen) : rt_cmd_adds(a, ""));
     free(pre);
     return rc ? -1 : 0;
 }
@@ -109,6 +111,12 @@ int rt_hist_append_add(rt_cmd *a, const rt_hist_limits *l, unsigned kind, const 
                    rt_cmd_addf(a, "%" PRIu64, max_len) || rt_cmd_addf(a, "%" PRId64, ttl_ms)
                ? -1
                : 0;
+}
+
+int rt_hist_seen_args(rt_cmd *a, const char *prefix, int64_t ttl_ms)
+{
+    return rt_cmd_adds(a, prefix) || rt_cmd_addf(a, "%" PRId64, ttl_ms > 0 ? ttl_ms : 1) ? -1
+                                                                                        : 0;
 }
 
 int rt_hist_void_args(rt_cmd *a, const char *prefix)
@@ -252,8 +260,26 @@ void rt_hist_plan_for(const rt_hist_req *q, const rt_hist_view *v, rt_hist_plan 
     p->to = q->until > 0 && q->until < v->head ? q->until : v->head;
 }
 
+int rt_hist_epoch_args(rt_cmd *a, const char *prefix, const rt_hist_limits *l,
+                       uint64_t candidate)
+{
+    /* the broadcast stream without a position: epoch and head only, nothing moved (with its
+     * own TTL: the registry's Redis may be a shard too, whose broadcast history this is) */
+    rt_hist_req q = {.kind = WSGATE__STREAM_KIND__STREAM_BROADCAST, .max_items = 1};
+    size_t at = a->argc;
+    if (rt_hist_read_args(a, prefix, l, &q, 1, NULL))
+        return -1;
+    if (!candidate)
+        return 0;
+    /* ARGV[13], the epoch candidate: ours */
+    rt_cmd_truncate(a, at + 12);
+    return rt_cmd_addf(a, "%" PRIu64, candidate) || rt_cmd_adds(a, "0") || rt_cmd_adds(a, "")
+               ? -1
+               : 0;
+}
+
 int rt_hist_read_args(rt_cmd *a, const char *prefix, const rt_hist_limits *l,
-                      const rt_hist_req *q, size_t max_bytes)
+                      const rt_hist_req *q, size_t max_bytes, const rt_hist_shard *sh)
 {
     uint64_t max_len;
     int64_t ttl_ms;
@@ -265,8 +291,8 @@ int rt_hist_read_args(rt_cmd *a, const char *prefix, const rt_hist_limits *l,
         rt_cmd_addf(a, "%" PRIu64, q->epoch) || rt_cmd_addf(a, "%" PRIu64, q->until) ||
         rt_cmd_addf(a, "%" PRIu32, q->max_items) || rt_cmd_addf(a, "%zu", max_bytes) ||
         rt_cmd_adds(a, flag(q->mark)) || rt_cmd_addf(a, "%" PRId64, ttl_ms) ||
-        rt_cmd_addf(a, "%" PRIu64, rt_hist_epoch_candidate()) ||
-        rt_cmd_addf(a, "%zu", q->nheads))
+        rt_cmd_addf(a, "%" PRIu64, sh ? sh->epoch : rt_hist_epoch_candidate()) ||
+        rt_cmd_addf(a, "%zu", q->nheads) || rt_cmd_adds(a, sh ? "1" : ""))
         return -1;
     for (size_t i = 0; i < q->nheads; i++)
         if (stream_args(a, q->heads[i].kind, q->heads[i].name))

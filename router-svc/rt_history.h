@@ -49,6 +49,7 @@ typedef enum {
     RT_HSCRIPT_APPEND,
     RT_HSCRIPT_READ,
     RT_HSCRIPT_VOID,
+    RT_HSCRIPT_SEEN,
     RT_HSCRIPT__COUNT
 } rt_hscript_id;
 
@@ -75,12 +76,26 @@ void rt_hist_limits_of(const rt_hist_limits *l, unsigned kind, const char *name,
  * not exist. */
 uint64_t rt_hist_epoch_candidate(void);
 
+/* Where a history call runs. NULL: on the Redis that holds all the history (the scripts keep
+ * P:epoch, offered a random candidate, and a lost append changes it). Otherwise on one of
+ * several history shards (WSGATE_REDIS_SHARDS): every shard reports the cluster's epoch, and a
+ * shard that lost appends starts a new generation instead (history_append.lua), whose seqs
+ * start at gen * 2^32 + 1; positions of an older generation resync. */
+typedef struct rt_hist_shard {
+    uint64_t epoch;    /* the cluster's epoch */
+    uint64_t gen_seen; /* the highest generation this router has seen on the shard */
+} rt_hist_shard;
+
+/* The generation a seq belongs to (0 without shards). */
+#define RT_HIST_GEN(seq) ((seq) >> 32)
+
 /* Append: the (first) frame's halves, creation time and job id (see rt_hist_void_*), the highest
- * cluster-wide append count this caller has been answered (0: none yet; a lower count from
- * Redis means it lost appends, and the script starts a new epoch), then one stream per
- * rt_hist_append_add (each with its own length and TTL from l). 0 / -1. */
+ * append count this caller has been answered by this Redis (0: none yet; a lower count from
+ * Redis means it lost appends, and the script starts a new epoch, or on a shard a new
+ * generation), then one stream per rt_hist_append_add (each with its own length and TTL from
+ * l). sh: see rt_hist_shard. 0 / -1. */
 int rt_hist_append_args(rt_cmd *a, const char *prefix, const rt_frame *f, int64_t created_us,
-                        const char *job_id, uint64_t appends_seen);
+                        const char *job_id, uint64_t appends_seen, const rt_hist_shard *sh);
 /* Starts the next message of the same call (rt_jobs packs several into one): its frame,
  * creation time and job id; its streams follow with rt_hist_append_add. The reply's seqs are
  * every message's streams in order. 0 / -1. */
@@ -112,6 +127,10 @@ int rt_hist_parse_append(const redisReply *r, size_t n, uint64_t *epoch, uint64_
 int rt_hist_void_args(rt_cmd *a, const char *prefix);
 int rt_hist_void_add(rt_cmd *a, const rt_hist_limits *l, unsigned kind, const char *name,
                      const char *job_id);
+/* Seen markers on a history shard (history_seen.lua): the markers' TTL, then a user id per
+ * rt_cmd_adds. 0 / -1. */
+int rt_hist_seen_args(rt_cmd *a, const char *prefix, int64_t ttl_ms);
+
 /* Reads a void reply for n entries: the voided seq of each, 0 when not found. 0 / -1. */
 int rt_hist_parse_void(const redisReply *r, size_t n, uint64_t *seqs);
 
@@ -172,9 +191,16 @@ typedef struct rt_hist_plan {
 
 void rt_hist_plan_for(const rt_hist_req *q, const rt_hist_view *v, rt_hist_plan *p);
 
-/* The read of q's stream, with that stream's TTL (rt_hist_limits_of). 0 / -1. */
+/* The read of q's stream, with that stream's TTL (rt_hist_limits_of); sh: see rt_hist_shard
+ * (q's heads must be on the same shard). 0 / -1. */
 int rt_hist_read_args(rt_cmd *a, const char *prefix, const rt_hist_limits *l,
-                      const rt_hist_req *q, size_t max_bytes);
+                      const rt_hist_req *q, size_t max_bytes, const rt_hist_shard *sh);
+
+/* With shards: the read that answers the cluster's epoch (HistoryReply's, in the page), run on
+ * the registry's Redis, which keeps it as P:epoch; candidate (0: a random one) becomes it when
+ * it is missing. 0 / -1. */
+int rt_hist_epoch_args(rt_cmd *a, const char *prefix, const rt_hist_limits *l,
+                       uint64_t candidate);
 
 typedef struct rt_hist_item {
     uint64_t seq;

@@ -80,6 +80,7 @@ typedef struct append_msg {
  * reply's seqs follow it). */
 typedef struct append_op {
     rt_jobs *js;
+    size_t shard;         /* whose store runs it (0 without shards) */
     append_msg *msgs;
     size_t nmsgs, cap, nstreams, bytes;
     int64_t submitted_us; /* handed to the store (history_append) */
@@ -92,12 +93,14 @@ struct rt_jobs {
     pjob *jobs, *jobs_tail;
     int64_t life_us;       /* job ids are unique per process life: its start time ... */
     uint64_t job_counter;  /* ... and a counter */
-    uint64_t appends_seen; /* highest cluster-wide append count Redis answered (rt_history) */
     uint64_t hist_epoch;   /* the history epoch of the last append, 0 before the first */
+    /* per history store (one without shards, else one per shard): */
+    size_t nstores;
+    uint64_t *appends_seen; /* highest append count its Redis answered (rt_history) */
     /* the append call being collected (NULL: none), handed to the store when its window ends
      * (batch_deadline_us), when full, or before any other store op (rt_ctx_submit) */
-    rt_store_op *batch;
-    int64_t batch_deadline_us;
+    rt_store_op **batch;
+    int64_t *batch_deadline_us;
     void (*arm)(void *arg, int64_t us); /* asks for rt_jobs_appends_due in us */
     void *arm_arg;
     /* a misbehaving publisher must not flood the log: one line per second */
@@ -296,13 +299,17 @@ static void on_appended(void *arg, rt_store_op *op)
         count(js, RT_M_REDIS_ERRORS);
     if (!failed) {
         /* a new epoch: Redis lost its history (flushed, or appends lost and detected by the
-         * append count going back); every client resyncs */
+         * append count going back); every client resyncs. With shards the epoch is the
+         * cluster's and a shard's loss shows as a new generation in its seqs instead. */
         if (js->hist_epoch && epoch != js->hist_epoch)
             wsg_warn("history_epoch_changed", "old=%" PRIu64 " new=%" PRIu64 " appends=%" PRIu64
-                     " seen=%" PRIu64, js->hist_epoch, epoch, appends, js->appends_seen);
+                     " seen=%" PRIu64, js->hist_epoch, epoch, appends,
+                     js->appends_seen[ao->shard]);
         js->hist_epoch = epoch;
-        if (appends > js->appends_seen)
-            js->appends_seen = appends;
+        if (appends > js->appends_seen[ao->shard])
+            js->appends_seen[ao->shard] = appends;
+        for (size_t i = 0; i < ao->nstreams; i++)
+            rt_ctx_saw_seq(js->c, ao->shard, seqs[i]);
     }
     for (size_t m = 0, at = 0; m < ao->nmsgs; at += ao->msgs[m].n, m++) {
         const append_msg *am = &ao->msgs[m];
@@ -331,19 +338,25 @@ static void on_appended(void *arg, rt_store_op *op)
     pump_jobs(js); /* results come in order: finished jobs publish at once */
 }
 
-/* Hands the append call being collected to the store. */
-static void batch_submit(rt_jobs *js)
+/* Hands the append call being collected for store st to it. */
+static void batch_submit(rt_jobs *js, size_t st)
 {
-    rt_store_op *op = js->batch;
+    rt_store_op *op = js->batch[st];
     if (!op)
         return;
-    js->batch = NULL;
+    js->batch[st] = NULL;
     append_op *ao = op->ctx;
     int64_t now = wsg_mono_us();
     for (size_t m = 0; m < ao->nmsgs; m++)
         wsg_metrics_observe(js->c->m, RT_M_STAGE_APPEND_BATCH_WAIT, now - ao->msgs[m].queued_us);
     ao->submitted_us = now;
-    rt_store_submit(js->c->store, op);
+    rt_store_submit(rt_ctx_hist_store(js->c, st), op);
+}
+
+static void batch_submit_all(rt_jobs *js)
+{
+    for (size_t st = 0; st < js->nstores; st++)
+        batch_submit(js, st);
 }
 
 /* A message's streams in an append call: its argument blocks, mode per stream. */
@@ -364,35 +377,43 @@ static int add_streams(rt_jobs *js, rt_cmd *a, const rt_job *j, size_t first, si
     return 0;
 }
 
-/* A new append call holding nothing yet; NULL on ENOMEM. */
-static rt_store_op *batch_new(rt_jobs *js)
+/* A new append call for shard st holding nothing yet; NULL on ENOMEM. */
+static rt_store_op *batch_new(rt_jobs *js, size_t st)
 {
     append_op *ao = calloc(1, sizeof(*ao));
     /* the op owns ao from here (freed with it, or by rt_store_op_script if that fails) */
     rt_store_op *op = ao ? rt_store_op_script(RT_SCRIPT__COUNT + RT_HSCRIPT_APPEND, on_appended,
                                               ao, append_op_free)
                          : NULL;
-    if (op)
+    if (op) {
         ao->js = js;
+        ao->shard = st;
+    }
     return op;
 }
 
-/* Adds parts [first, first + n) of the job to the append call being collected (starting one
- * when there is none, or when this one would not fit), as one message with its own job id.
- * The mode of each stream is settled now, on arrival, as when each message had its own call.
- * On failure the call is left as it was (and the message is not in it). */
-static int submit_append(rt_jobs *js, pjob *pj, size_t first, size_t n)
+/* Adds parts [first, first + n) of the job, all on shard st, to that shard's append call being
+ * collected (starting one when there is none, or when this one would not fit), as one message
+ * with its own job id. The mode of each stream is settled now, on arrival, as when each
+ * message had its own call. On failure the call is left as it was (and the message is not in
+ * it). */
+static int submit_append(rt_jobs *js, pjob *pj, size_t first, size_t n, size_t st)
 {
     rt_ctx *c = js->c;
     const rt_job *j = pj->job;
-    append_op *ao = js->batch ? js->batch->ctx : NULL;
+    if (!rt_ctx_history_ready(c)) {
+        /* with shards, before the cluster's epoch is known: live only */
+        hist_write_failed(js, n, "history epoch not known yet");
+        return -1;
+    }
+    append_op *ao = js->batch[st] ? js->batch[st]->ctx : NULL;
     if (ao && (ao->nmsgs >= APPEND_BATCH_MSGS || ao->nstreams + n > APPEND_CHUNK ||
                ao->bytes + j->frame.len > APPEND_BATCH_BYTES))
-        batch_submit(js);
-    int fresh = !js->batch;
-    if (fresh && !(js->batch = batch_new(js)))
+        batch_submit(js, st);
+    int fresh = !js->batch[st];
+    if (fresh && !(js->batch[st] = batch_new(js, st)))
         goto fail;
-    rt_store_op *op = js->batch;
+    rt_store_op *op = js->batch[st];
     ao = op->ctx;
     if (ao->nmsgs == ao->cap) {
         size_t cap = ao->cap ? ao->cap * 2 : 4;
@@ -407,8 +428,10 @@ static int submit_append(rt_jobs *js, pjob *pj, size_t first, size_t n)
     snprintf(am->job_id, sizeof(am->job_id), "%s:%" PRId64 ":%" PRIu64, c->cfg->node_id,
              js->life_us, ++js->job_counter);
     size_t argc = op->args.argc;
+    rt_hist_shard sh;
     int rc = fresh ? rt_hist_append_args(&op->args, c->cfg->prefix, &j->frame, j->created_at_us,
-                                         am->job_id, js->appends_seen)
+                                         am->job_id, js->appends_seen[st],
+                                         rt_ctx_hist_shard(c, st, &sh))
                    : rt_hist_append_next(&op->args, &j->frame, j->created_at_us, am->job_id);
     if (rc || add_streams(js, &op->args, j, first, n)) {
         rt_cmd_truncate(&op->args, argc); /* the call's other messages stay as they were */
@@ -423,7 +446,7 @@ static int submit_append(rt_jobs *js, pjob *pj, size_t first, size_t n)
     ao->bytes += j->frame.len;
     pj->pending++;
     if (fresh) {
-        js->batch_deadline_us = am->queued_us + c->cfg->history_batch_us;
+        js->batch_deadline_us[st] = am->queued_us + c->cfg->history_batch_us;
         /* with no window too: a message routed outside a bus drain (the HTTP API) is not
          * left waiting for the next one */
         if (js->arm)
@@ -431,12 +454,12 @@ static int submit_append(rt_jobs *js, pjob *pj, size_t first, size_t n)
     }
     if (ao->nmsgs >= APPEND_BATCH_MSGS || ao->nstreams >= APPEND_CHUNK ||
         ao->bytes >= APPEND_BATCH_BYTES)
-        batch_submit(js);
+        batch_submit(js, st);
     return 0;
 fail:
-    if (js->batch && ((append_op *)js->batch->ctx)->nmsgs == 0) {
-        rt_store_op_free(js->batch);
-        js->batch = NULL;
+    if (js->batch[st] && ((append_op *)js->batch[st]->ctx)->nmsgs == 0) {
+        rt_store_op_free(js->batch[st]);
+        js->batch[st] = NULL;
     }
     count(js, RT_M_INTERNAL_ERRORS);
     hist_write_failed(js, n, "out of memory");
@@ -446,24 +469,29 @@ fail:
 void rt_jobs_flush_appends(rt_jobs *js)
 {
     if (js)
-        batch_submit(js);
+        batch_submit_all(js);
 }
 
 void rt_jobs_appends_drained(rt_jobs *js)
 {
-    if (js->batch && js->c->cfg->history_batch_us == 0)
-        batch_submit(js);
+    if (js->c->cfg->history_batch_us == 0)
+        batch_submit_all(js);
 }
 
 void rt_jobs_appends_due(rt_jobs *js)
 {
-    if (!js->batch)
-        return;
-    int64_t left = js->batch_deadline_us - wsg_mono_us();
-    if (left <= 0)
-        batch_submit(js);
-    else if (js->arm)
-        js->arm(js->arm_arg, left); /* a later batch than the one the timer was set for */
+    int64_t now = wsg_mono_us(), next = INT64_MAX;
+    for (size_t st = 0; st < js->nstores; st++) {
+        if (!js->batch[st])
+            continue;
+        int64_t left = js->batch_deadline_us[st] - now;
+        if (left <= 0)
+            batch_submit(js, st);
+        else if (left < next)
+            next = left;
+    }
+    if (next != INT64_MAX && js->arm)
+        js->arm(js->arm_arg, next); /* a later batch than the one the timer was set for */
 }
 
 void rt_jobs_set_timer(rt_jobs *js, void (*arm)(void *arg, int64_t us), void *arg)
@@ -474,7 +502,7 @@ void rt_jobs_set_timer(rt_jobs *js, void (*arm)(void *arg, int64_t us), void *ar
 
 static void flush_hook(void *arg)
 {
-    batch_submit(arg);
+    batch_submit_all(arg);
 }
 
 /* ---- accepting routed messages ---- */
@@ -532,6 +560,22 @@ static void offline_gate(rt_jobs *js, rt_job *j)
     }
     if (!c->cfg->offline_unknown_users)
         p->seen_only = 1;
+}
+
+/* Hands a job's streams to the append calls: runs of consecutive parts on the same shard (all
+ * of them without shards), APPEND_CHUNK at most each. */
+static void append_job(rt_jobs *js, pjob *pj)
+{
+    const rt_job *job = pj->job;
+    size_t i = 0;
+    while (i < job->nparts) {
+        size_t st = rt_ctx_shard_of(js->c, job->parts[i].kind, job->parts[i].name), n = 1;
+        while (i + n < job->nparts && n < APPEND_CHUNK &&
+               rt_ctx_shard_of(js->c, job->parts[i + n].kind, job->parts[i + n].name) == st)
+            n++;
+        submit_append(js, pj, i, n, st);
+        i += n;
+    }
 }
 
 static void routed(rt_jobs *js, rt_msg_kind kind, const uint8_t *data, size_t len,
@@ -619,9 +663,7 @@ static void routed(rt_jobs *js, rt_msg_kind kind, const uint8_t *data, size_t le
     js->jobs_tail = pj;
     /* a refused send_message is kept nowhere; it still waits its turn to answer its sender */
     if (!(job->nparts == 1 && job->parts[0].refused))
-        for (size_t i = 0; i < job->nparts; i += APPEND_CHUNK)
-            submit_append(js, pj, i,
-                          job->nparts - i < APPEND_CHUNK ? job->nparts - i : APPEND_CHUNK);
+        append_job(js, pj);
     pump_jobs(js);
 }
 
@@ -648,6 +690,17 @@ rt_jobs *rt_jobs_new(rt_ctx *c, rt_voids *v, rt_hist_serve *hs)
     js->voids = v;
     js->hs = hs;
     js->life_us = wsg_now_us();
+    js->nstores = c->nshards ? c->nshards : 1;
+    js->appends_seen = calloc(js->nstores, sizeof(*js->appends_seen));
+    js->batch = calloc(js->nstores, sizeof(*js->batch));
+    js->batch_deadline_us = calloc(js->nstores, sizeof(*js->batch_deadline_us));
+    if (!js->appends_seen || !js->batch || !js->batch_deadline_us) {
+        free(js->appends_seen);
+        free(js->batch);
+        free(js->batch_deadline_us);
+        free(js);
+        return NULL;
+    }
     c->flush_appends = flush_hook;
     c->flush_appends_arg = js;
     return js;
@@ -659,7 +712,11 @@ void rt_jobs_free(rt_jobs *js)
         return;
     if (js->c->flush_appends_arg == js)
         js->c->flush_appends = NULL;
-    rt_store_op_free(js->batch); /* never submitted: a broken run (rt_app flushes first) */
+    for (size_t st = 0; st < js->nstores; st++)
+        rt_store_op_free(js->batch[st]); /* never submitted: a broken run (rt_app flushes first) */
+    free(js->batch);
+    free(js->batch_deadline_us);
+    free(js->appends_seen);
     while (js->jobs) {
         pjob *next = js->jobs->next;
         pjob_free(js->jobs);

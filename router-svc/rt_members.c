@@ -34,7 +34,12 @@ struct rt_members {
     int nats_up, nats_was_up;
     char presence_subject[WSG_SUBJECT_MAX];
     char resync_subject[WSG_SUBJECT_MAX];
+    /* with shards: per shard, the seen markers being collected (rt_members_seen_flush) */
+    rt_store_op **seen;
 };
+
+/* seen markers per script call, at most */
+#define SEEN_BATCH 1000
 
 /* What a registry change op remembers while the store runs it. */
 typedef struct change_op {
@@ -342,6 +347,51 @@ static void store_conn_event(rt_members *mb, const Wsgate__ConnEvent *ev,
                   ev->kind == WSGATE__CONN_EVENT__KIND__OPEN ? ev->conns[0]->user_id : NULL);
 }
 
+static void seen_submit(rt_members *mb, size_t shard)
+{
+    rt_store_op *op = mb->seen[shard];
+    mb->seen[shard] = NULL;
+    if (op)
+        rt_ctx_submit_hist(mb->c, shard, op);
+}
+
+void rt_members_seen_flush(rt_members *mb)
+{
+    for (size_t i = 0; mb->seen && i < mb->c->nshards; i++)
+        seen_submit(mb, i);
+}
+
+/* With shards: the users of an event get their seen markers on their own shards too, where
+ * the append script looks for them (history_seen.lua). Best effort: a marker lost with a
+ * shard's Redis only makes a send_message to that user, while offline, be refused as to an
+ * unknown user until the user connects again. */
+static void mark_seen(rt_members *mb, const Wsgate__ConnEvent *ev)
+{
+    rt_ctx *c = mb->c;
+    if (!mb->seen)
+        return;
+    for (size_t i = 0; i < ev->n_conns; i++) {
+        const char *user = ev->conns[i]->user_id;
+        if (!user || !*user)
+            continue;
+        size_t shard = rt_ctx_shard_of(c, WSGATE__STREAM_KIND__STREAM_USER, user);
+        rt_store_op *op = mb->seen[shard];
+        if (!op) {
+            op = rt_store_op_script(RT_SCRIPT__COUNT + RT_HSCRIPT_SEEN, NULL, NULL, NULL);
+            if (!op || rt_hist_seen_args(&op->args, c->cfg->prefix, c->hist.ttl_ms)) {
+                rt_store_op_free(op);
+                count(mb, RT_M_INTERNAL_ERRORS);
+                return;
+            }
+            mb->seen[shard] = op;
+        }
+        if (rt_cmd_adds(&op->args, user))
+            count(mb, RT_M_INTERNAL_ERRORS);
+        if (op->args.argc >= 2 + SEEN_BATCH)
+            seen_submit(mb, shard);
+    }
+}
+
 void rt_members_conn_event(rt_members *mb, const natsMsg *msg)
 {
     Wsgate__ConnEvent *ev = wsgate__conn_event__unpack(
@@ -399,6 +449,8 @@ void rt_members_conn_event(rt_members *mb, const natsMsg *msg)
         request_resync(mb, ev->node_id, RT_RSQ_SEQ_GAP);
     if (res.status == RT_EV_APPLIED)
         store_conn_event(mb, ev, &res, &pl);
+    if (res.status == RT_EV_APPLIED || res.status == RT_EV_PART)
+        mark_seen(mb, ev);
     if (res.status == RT_EV_APPLIED && ev->kind == WSGATE__CONN_EVENT__KIND__CLOSE)
         for (size_t i = 0; i < ev->n_conns; i++)
             rt_quota_forget(mb->c->quota, ev->node_id, ev->conns[i]->conn_id);
@@ -529,6 +581,10 @@ rt_members *rt_members_new(rt_ctx *c)
         return NULL;
     mb->c = c;
     mb->rs = rt_resync_new(RT_RESYNC_MIN_INTERVAL_US);
+    if (c->nshards && !(mb->seen = calloc(c->nshards, sizeof(*mb->seen)))) {
+        rt_members_free(mb);
+        return NULL;
+    }
     if (!mb->rs ||
         wsg_subject_fmt(mb->presence_subject, sizeof(mb->presence_subject), c->cfg->prefix,
                         "events.presence") ||
@@ -545,6 +601,9 @@ void rt_members_free(rt_members *mb)
     if (!mb)
         return;
     rt_resync_free(mb->rs);
+    for (size_t i = 0; mb->seen && i < mb->c->nshards; i++)
+        rt_store_op_free(mb->seen[i]);
+    free(mb->seen);
     free(mb);
 }
 

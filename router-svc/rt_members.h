@@ -49,6 +49,9 @@ void rt_members_shed_check(rt_members *mb);
 void rt_members_resync_check(rt_members *mb);
 /* The tick: loads the snapshot if it is not (and not in flight), expires silent nodes. */
 void rt_members_tick(rt_members *mb);
+/* With shards: hands the seen markers collected from ConnEvents to their shards' stores (one
+ * call per shard; after each drain of the bus). */
+void rt_members_seen_flush(rt_members *mb);
 /* The tick's resync part: resync_check, the rate-limited requests now due, pruning. */
 void rt_members_resync_tick(rt_members *mb);
 

@@ -116,6 +116,7 @@ typedef enum {
     RT_M_REDIS_RECONNECTS,
     RT_M_REDIS_ERRORS,
     RT_M_REDIS_REWRITES,
+    RT_M_REDIS_SHARDS_CONNECTED, /* gauge */
     RT_M_INTERNAL_ERRORS,
     RT_M_HISTORY_APPENDS,
     RT_M_HISTORY_READS_MEMORY, /* wsgate_router_history_reads_total{source} */

@@ -60,11 +60,20 @@ static void metric_add(rt_store *s, size_t id)
         wsg_metrics_add(s->cfg.metrics, id, 1);
 }
 
+static int is_shard(const rt_store *s)
+{
+    return s->cfg.shard && *s->cfg.shard;
+}
+
 static void set_connected(rt_store *s, int up)
 {
-    atomic_store(&s->connected, up);
-    if (s->cfg.metrics)
+    int was = atomic_exchange(&s->connected, up);
+    if (!s->cfg.metrics)
+        return;
+    if (!is_shard(s))
         wsg_metrics_set(s->cfg.metrics, RT_M_REDIS_CONNECTED, up);
+    else if (was != up)
+        wsg_metrics_add(s->cfg.metrics, RT_M_REDIS_SHARDS_CONNECTED, up ? 1 : -1);
 }
 
 static void hand_back(rt_store *s, rt_store_op *op)
@@ -85,12 +94,13 @@ static void disconnect(rt_store *s, const char *why)
 {
     if (!s->c)
         return;
-    wsg_warn("redis_disconnected", "reason=\"%s\"", why);
+    wsg_warn("redis_disconnected", "reason=\"%s\" store=%s", why,
+             is_shard(s) ? s->cfg.shard : "registry");
     redisFree(s->c);
     s->c = NULL;
     set_connected(s, 0);
     metric_add(s, RT_M_REDIS_ERRORS);
-    if (s->loaded)
+    if (s->loaded && !is_shard(s))
         s->dirty = 1;
     s->need_rewrite = 0;
     s->backoff_ms = BACKOFF_MIN_MS;
@@ -155,8 +165,9 @@ static int connect_once(rt_store *s)
     redisContext *c = redisConnectWithTimeout(s->host, s->port, tv);
     if (!c || c->err) {
         if (!s->warned_down)
-            wsg_warn("redis_connect_failed", "host=%s port=%d err=\"%s\"", s->host, s->port,
-                     c ? c->errstr : "out of memory");
+            wsg_warn("redis_connect_failed", "host=%s port=%d err=\"%s\" store=%s", s->host,
+                     s->port, c ? c->errstr : "out of memory",
+                     is_shard(s) ? s->cfg.shard : "registry");
         s->warned_down = 1;
         metric_add(s, RT_M_REDIS_ERRORS);
         if (c)
@@ -219,7 +230,8 @@ static void try_connect(rt_store *s)
         s->next_try_us = wsg_mono_us() + s->backoff_ms * 1000;
         return;
     }
-    wsg_info("redis_connected", "host=%s port=%d db=%d", s->host, s->port, s->cfg.addr.db);
+    wsg_info("redis_connected", "host=%s port=%d db=%d store=%s", s->host, s->port,
+             s->cfg.addr.db, is_shard(s) ? s->cfg.shard : "registry");
     s->warned_down = 0;
     s->backoff_ms = BACKOFF_MIN_MS;
     if (s->last_io_us) /* set by every earlier connection, never cleared */
@@ -642,7 +654,10 @@ rt_store *rt_store_start(const rt_store_cfg *cfg)
     if (!s)
         return NULL;
     s->cfg = *cfg;
+    s->cfg.shard = NULL;
     s->prefix = strdup(cfg->prefix);
+    if (cfg->shard && *cfg->shard && !(s->cfg.shard = strdup(cfg->shard)))
+        goto fail;
     s->sha = calloc(cfg->nscripts ? cfg->nscripts : 1, sizeof(*s->sha));
     int have_lock = 0, have_cond = 0, have_in = 0, have_out = 0;
     if (!s->prefix || !s->sha)
@@ -685,6 +700,7 @@ fail:
     rt_sentinel_free(s->sentinel);
     free(s->sha);
     free(s->prefix);
+    free((char *)s->cfg.shard);
     free(s);
     return NULL;
 }
@@ -730,6 +746,7 @@ void rt_store_free(rt_store *s)
     rt_sentinel_free(s->sentinel);
     free(s->sha);
     free(s->prefix);
+    free((char *)s->cfg.shard);
     free(s);
 }
 

@@ -35,6 +35,10 @@ typedef struct rt_store_cfg {
     size_t nsentinels;
     const char *master_name;
     const char *sentinel_password; /* NULL or "": none */
+    /* "" or NULL: the registry's store (the rewrite protocol below, RT_M_REDIS_CONNECTED);
+     * otherwise a history shard's name for the logs ("shard-0", ...): no registry keys, so no
+     * rewrite is ever asked for, and RT_M_REDIS_SHARDS_CONNECTED counts it while connected */
+    const char *shard;
     const char *prefix; /* keys deleted by a rewrite: <prefix>:nodes, :applied, :node:*, :user:*,
                          * :subs:*, :chan:* */
     const char *const *scripts;  /* Lua sources */

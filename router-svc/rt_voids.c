@@ -19,18 +19,25 @@
 #define VOID_BATCH 64
 #define VOID_INFLIGHT 4
 
+/* One history store's (one without shards, else one per shard): appends handed back undone,
+ * to be voided in history if its Redis stored them after all. */
+typedef struct void_store {
+    rt_uncertain *unc;
+    size_t inflight;
+} void_store;
+
 struct rt_voids {
     rt_ctx *c;
     rt_hist_serve *hs;
-    /* appends handed back undone, to be voided in history if Redis stored them after all */
-    rt_uncertain *unc;
-    size_t inflight;
+    void_store *st;
+    size_t nst;
     int full_logged;
 };
 
 /* What a void call remembers while the store runs it: the uncertain appends it looks for. */
 typedef struct void_op {
     rt_voids *v;
+    size_t shard;
     rt_unc_entry *unc;
     size_t nunc;
 } void_op;
@@ -42,7 +49,8 @@ static void count(rt_voids *v, size_t id)
 
 static void keep(rt_voids *v, Wsgate__StreamKind kind, const char *name, const char *job_id)
 {
-    rt_unc_status st = rt_unc_add(v->unc, kind, name, job_id);
+    size_t shard = rt_ctx_shard_of(v->c, kind, name);
+    rt_unc_status st = rt_unc_add(v->st[shard < v->nst ? shard : 0].unc, kind, name, job_id);
     if (st == RT_UNC_KEPT)
         return;
     if (st == RT_UNC_NOMEM) {
@@ -56,9 +64,17 @@ static void keep(rt_voids *v, Wsgate__StreamKind kind, const char *name, const c
     v->full_logged = 1;
 }
 
+static size_t uncertain(const rt_voids *v)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < v->nst; i++)
+        n += rt_unc_len(v->st[i].unc);
+    return n;
+}
+
 static void gauge(rt_voids *v)
 {
-    wsg_metrics_set(v->c->m, RT_M_HISTORY_UNCERTAIN, (int64_t)rt_unc_len(v->unc));
+    wsg_metrics_set(v->c->m, RT_M_HISTORY_UNCERTAIN, (int64_t)uncertain(v));
 }
 
 /* Redis may have stored them all the same (the reply was lost), so they are voided once Redis
@@ -85,7 +101,7 @@ static void on_voided(void *arg, rt_store_op *op)
 {
     void_op *vo = arg;
     rt_voids *v = vo->v;
-    v->inflight--;
+    v->st[vo->shard].inflight--;
     if (!op->ran) {
         for (size_t i = 0; i < vo->nunc; i++)
             keep(v, vo->unc[i].kind, vo->unc[i].name, vo->unc[i].job_id);
@@ -112,26 +128,39 @@ static void on_voided(void *arg, rt_store_op *op)
         }
         wsg_metrics_add(v->c->m, RT_M_HISTORY_VOIDED, (int64_t)voided);
     }
-    if (rt_unc_len(v->unc) == 0)
+    if (uncertain(v) == 0)
         v->full_logged = 0;
     rt_voids_pump(v);
 }
+
+static void pump_store(rt_voids *v, size_t shard);
 
 /* Those the store hands back undone are kept for the next try (the tick, once Redis is
  * connected). */
 void rt_voids_pump(rt_voids *v)
 {
+    for (size_t i = 0; i < v->nst; i++)
+        if (rt_store_connected(rt_ctx_hist_store(v->c, i)))
+            pump_store(v, i);
+    gauge(v);
+}
+
+static void pump_store(rt_voids *v, size_t shard)
+{
     rt_ctx *c = v->c;
+    void_store *vs = &v->st[shard];
     if (atomic_load(&c->stop))
         return; /* kept until the end: a later life's job ids differ, its voids cannot help */
-    while (v->inflight < VOID_INFLIGHT && rt_unc_len(v->unc) > 0) {
+    while (vs->inflight < VOID_INFLIGHT && rt_unc_len(vs->unc) > 0) {
         void_op *vo = calloc(1, sizeof(*vo));
         if (vo && !(vo->unc = calloc(VOID_BATCH, sizeof(*vo->unc)))) {
             free(vo);
             vo = NULL;
         }
-        if (vo)
+        if (vo) {
             vo->v = v;
+            vo->shard = shard;
+        }
         /* the op owns vo from here (freed with it, or by rt_store_op_script if that fails) */
         rt_store_op *op = vo ? rt_store_op_script(RT_SCRIPT__COUNT + RT_HSCRIPT_VOID, on_voided,
                                                   vo, void_op_free)
@@ -141,7 +170,7 @@ void rt_voids_pump(rt_voids *v)
             count(v, RT_M_INTERNAL_ERRORS);
             return;
         }
-        vo->nunc = rt_unc_take(v->unc, vo->unc, VOID_BATCH);
+        vo->nunc = rt_unc_take(vs->unc, vo->unc, VOID_BATCH);
         for (size_t i = 0; i < vo->nunc; i++)
             if (rt_hist_void_add(&op->args, &c->hist, vo->unc[i].kind, vo->unc[i].name,
                                  vo->unc[i].job_id)) {
@@ -152,10 +181,9 @@ void rt_voids_pump(rt_voids *v)
                 count(v, RT_M_INTERNAL_ERRORS);
                 return;
             }
-        v->inflight++;
-        rt_ctx_submit(c, op);
+        vs->inflight++;
+        rt_ctx_submit_hist(c, shard, op);
     }
-    gauge(v);
 }
 
 rt_voids *rt_voids_new(rt_ctx *c, rt_hist_serve *hs)
@@ -165,8 +193,14 @@ rt_voids *rt_voids_new(rt_ctx *c, rt_hist_serve *hs)
         return NULL;
     v->c = c;
     v->hs = hs;
-    v->unc = rt_unc_new(UNCERTAIN_MAX);
-    if (!v->unc) {
+    v->nst = c->nshards ? c->nshards : 1;
+    v->st = calloc(v->nst, sizeof(*v->st));
+    for (size_t i = 0; v->st && i < v->nst; i++)
+        if (!(v->st[i].unc = rt_unc_new(UNCERTAIN_MAX))) {
+            rt_voids_free(v);
+            return NULL;
+        }
+    if (!v->st) {
         free(v);
         return NULL;
     }
@@ -177,9 +211,11 @@ void rt_voids_free(rt_voids *v)
 {
     if (!v)
         return;
-    if (rt_unc_len(v->unc))
+    if (v->st && uncertain(v))
         wsg_warn("history_uncertain_abandoned", "entries=%zu reason=\"stopping before Redis "
-                 "could void them\"", rt_unc_len(v->unc));
-    rt_unc_free(v->unc);
+                 "could void them\"", uncertain(v));
+    for (size_t i = 0; v->st && i < v->nst; i++)
+        rt_unc_free(v->st[i].unc);
+    free(v->st);
     free(v);
 }

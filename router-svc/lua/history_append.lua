@@ -1,7 +1,9 @@
 -- history_append.lua: appends one or more messages, each to each of its streams, in order.
 -- Runs after history_prelude.lua.
--- KEYS: none. ARGV[1]: prefix. ARGV[2..7]: epoch candidate, pre, post, created_us, job id (of
---   the first message), appends seen; then blocks of six: per stream: its history tag, its
+-- KEYS: none. ARGV[1]: prefix. ARGV[2..8]: epoch candidate (sharded: the cluster's epoch),
+--   pre, post, created_us, job id (of the first message), appends seen, and '' on a Redis that
+--   holds all the history, or the highest shard generation the caller has seen on one of
+--   several history shards (sharded); then blocks of six: per stream: its history tag, its
 --   name ('' for an unnamed kind), marked ('1': the kind keeps a delivered mark), mode ('1'
 --   live: the mark moves to the new seq, '0' offline, 'k' offline and kept only if the name
 --   has a seen marker; 'k' only for marked streams, whose names are user ids), max_len
@@ -33,6 +35,13 @@
 --   reads them after the mark once history answers (late, when it connected while Redis was
 --   down), so the mark stays until that read moves it past them (history_read then moves it
 --   over the live entries that follow too). Moving it here would hand them to nobody.
+-- Sharded (WSGATE_REDIS_SHARDS): the epoch is the cluster's, one value for every shard (the
+--   welcome carries one epoch for streams that may sit on different shards), so a shard that
+--   lost appends cannot change it. It starts a new generation instead: P:gen + 1 (never below
+--   the highest the caller has seen, should P:gen itself be lost), and every stream's next
+--   seq jumps to gen * 2^32 + 1, above any seq handed out before. history_read answers a
+--   resync to a position of an older generation, so the clients of this shard's streams
+--   resync and nobody else. Seqs stay below 2^53 for 2^21 generations.
 -- The job id is stored as field j so that an append whose reply was lost can be found again
 --   (history_void.lua).
 -- Why the counter: it is kept ahead of the stream's last id, so a lost counter can never make
@@ -44,18 +53,31 @@
 --   an old position gets a resync rather than new seqs that reuse numbers it has seen.
 local cand, pre, post, created, job = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local seen = tonumber(ARGV[7])
+local sharded = ARGV[8] ~= ''
 local GK = P .. ':appends'
 local g = redis.call('INCR', GK)
-local e = get_epoch(cand)
+local e, base = cand, 0
+if sharded then
+  local gen_seen = tonumber(ARGV[8])
+  local gen = tonumber(redis.call('GET', P .. ':gen') or '0')
+  if gen < gen_seen then gen = gen_seen end
+  if g <= seen then gen = gen + 1 end
+  redis.call('SET', P .. ':gen', string.format('%d', gen))
+  base = gen * 4294967296
+else
+  e = get_epoch(cand)
+  if g <= seen then
+    redis.call('SET', EK, cand)
+    e = cand
+  end
+end
 if g <= seen then
-  redis.call('SET', EK, cand)
-  e = cand
   g = seen + 4294967296
   redis.call('SET', GK, string.format('%d', g))
 end
 local out = {e, g}
 local at = now_ms()
-for i = 8, #ARGV - 5, 6 do
+for i = 9, #ARGV - 5, 6 do
   local tag, name, marked, live = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local maxlen, ttl = ARGV[i + 4], ARGV[i + 5]
   if tag == '' then
@@ -67,8 +89,11 @@ for i = 8, #ARGV - 5, 6 do
   local seq = redis.call('INCR', SK)
   local top = 0
   if seq == 1 then top = top_of(HK) end
-  if seq <= top then
-    seq = top + 1
+  local fixed = seq
+  if fixed <= top then fixed = top + 1 end
+  if fixed <= base then fixed = base + 1 end
+  if fixed ~= seq then
+    seq = fixed
     redis.call('SET', SK, string.format('%d', seq))
   end
   if DK and live == '1' then

@@ -4,7 +4,8 @@
 -- KEYS: none. ARGV[1]: prefix. ARGV[2..14]: history tag, name ('' for an unnamed kind),
 --   marked ('1': the kind keeps a delivered mark), has_after, after, epoch, until, max_items,
 --   max_bytes, mark (mark_delivered), ttl_ms (the stream's own: a channel's namespace may set
---   it), epoch candidate, n (heads wanted); then a history tag and a name per wanted head.
+--   it), epoch candidate (sharded: the cluster's epoch), n (heads wanted), sharded ('1' on one
+--   of several history shards, else ''); then a history tag and a name per wanted head.
 -- Returns: {epoch, head, first, resync, more, n, the n wanted heads in order, then seq,
 --   payload, created per item}. A voided entry's payload is ''. Without a position (has_after
 --   '0') a marked stream answers the items after its delivered mark, an unmarked one no items.
@@ -16,8 +17,13 @@ local tag, name, has_after = ARGV[2], ARGV[3], ARGV[5] == '1'
 local after, req_epoch, upto = tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8])
 local max_items, max_bytes, mark = tonumber(ARGV[9]), tonumber(ARGV[10]), ARGV[11] == '1'
 local ttl = tonumber(ARGV[12])
-local epoch = get_epoch(ARGV[13])
+local sharded = ARGV[15] == '1'
+local epoch = ARGV[13]
+if not sharded then epoch = get_epoch(epoch) end
 local nheads = tonumber(ARGV[14])
+-- sharded: positions of a generation before the shard's current one resync (history_append)
+local gen = 0
+if sharded then gen = tonumber(redis.call('GET', P .. ':gen') or '0') end
 local HK, SK, DK = keys(tag, name, ARGV[4])
 local head = head_of(HK, SK)
 local first = head + 1
@@ -38,13 +44,14 @@ while true do
   redis.call('XTRIM', HK, 'MINID', sid(seqof(r[#r][1]) + 1))
 end
 local out = {epoch, head, first, 0, 0, nheads}
-for i = 15, 14 + 2 * nheads, 2 do
+for i = 16, 15 + 2 * nheads, 2 do
   out[#out + 1] = head_of(keys(ARGV[i], ARGV[i + 1], '0'))
 end
 if not has_after and not DK then return out end
 local pos = after
 if not has_after then pos = tonumber(redis.call('GET', DK) or '0') end
-local resync = (has_after and req_epoch ~= '0' and req_epoch ~= epoch) or pos > head or first > pos + 1
+local resync = (has_after and req_epoch ~= '0' and req_epoch ~= epoch) or pos > head or first > pos + 1 or
+  math.floor(pos / 4294967296) < gen
 local from = pos + 1
 if resync then from = first out[4] = 1 end
 local to = head

@@ -132,7 +132,7 @@ describe('scale-out: faults across hosts', { timeout: 300000 }, () => {
     const before = cluster.masterHost();
     const info = {};
     const epochKey = `${cluster.prefix}:epoch`;
-    info.epochBefore = cluster.redisCliRaw(before, 6379, 'GET', epochKey);
+    info.epochBefore = cluster.redisCli(before, 6379, 'GET', epochKey);
     const m0 = {};
     for (const r of cluster.routerNames) m0[r] = await getMetrics(`${cluster.routers[r].http}/metrics`);
     const rep = await scenario('kill-redis-master', async () => {
@@ -155,7 +155,7 @@ describe('scale-out: faults across hosts', { timeout: 300000 }, () => {
       cluster.restart(before);
     });
     const after = cluster.masterHost();
-    info.epochAfter = cluster.redisCliRaw(after, 6379, 'GET', epochKey);
+    info.epochAfter = cluster.redisCli(after, 6379, 'GET', epochKey);
     console.log(`[kill-redis-master] killed the master on ${before}; Sentinel promoted ${after} ` +
       `${info.promotedMs} ms later; both routers wrote to it (registry rewritten) ${info.routersMs} ms ` +
       `after the kill; epoch ${info.epochBefore} -> ${info.epochAfter}; the slowest accepted message ` +
@@ -168,7 +168,7 @@ describe('scale-out: faults across hosts', { timeout: 300000 }, () => {
     assertResumed(rep);
     await waitFor(() => {
       try {
-        return cluster.redisCliRaw(before, 6379, 'ROLE').split('\n')[0] === 'slave';
+        return cluster.redisCli(before, 6379, 'ROLE').split('\n')[0] === 'slave';
       } catch { return false; }
     }, 30000, `${before} back as a replica`);
   });
@@ -177,7 +177,7 @@ describe('scale-out: faults across hosts', { timeout: 300000 }, () => {
     const old = cluster.masterHost();
     const others = cluster.redisNames.filter((h) => h !== old);
     const epochKey = `${cluster.prefix}:epoch`;
-    const info = { epochBefore: cluster.redisCliRaw(old, 6379, 'GET', epochKey) };
+    const info = { epochBefore: cluster.redisCli(old, 6379, 'GET', epochKey) };
     const logLen = {};
     for (const r of cluster.routerNames) logLen[r] = cluster.proc(r).log().length;
     const rep = await scenario('cut-redis-master', async () => {
@@ -187,7 +187,7 @@ describe('scale-out: faults across hosts', { timeout: 300000 }, () => {
         info.promotedMs = await timeUntil(t0, () => {
           for (const h of others) {
             try {
-              const ip = cluster.redisCliRaw(h, 26379, 'SENTINEL', 'get-master-addr-by-name', 'wsgate').split('\n')[0];
+              const ip = cluster.redisCli(h, 26379, 'SENTINEL', 'get-master-addr-by-name', 'wsgate').split('\n')[0];
               if (ip !== cluster.ip(old)) return true;
             } catch { /* keep asking */ }
           }
@@ -202,7 +202,7 @@ describe('scale-out: faults across hosts', { timeout: 300000 }, () => {
       }
     });
     const now = cluster.masterHost();
-    info.epochAfter = cluster.redisCliRaw(now, 6379, 'GET', epochKey);
+    info.epochAfter = cluster.redisCli(now, 6379, 'GET', epochKey);
     const switched = cluster.routerNames.map((r) => /msg=redis_sentinel_switch/.test(cluster.proc(r).log().slice(logLen[r])));
     const byStream = { user: new Set(), broadcast: new Set() };
     const epochs = new Set();
@@ -234,7 +234,7 @@ describe('scale-out: faults across hosts', { timeout: 300000 }, () => {
     assert.equal(rep.live.lost, 0, 'a live-only message missed a connection that stayed open');
     await waitFor(() => {
       try {
-        return cluster.redisCliRaw(old, 6379, 'ROLE').split('\n')[0] === 'slave';
+        return cluster.redisCli(old, 6379, 'ROLE').split('\n')[0] === 'slave';
       } catch { return false; }
     }, 30000, `${old} back as a replica`);
   });

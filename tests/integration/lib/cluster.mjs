@@ -207,39 +207,13 @@ export function cleanEnv(extra) {
   return { ...env, ...extra };
 }
 
-export class Cluster {
-  // opts.auth: 'none' (default) or { jwtSecret: '...' }; with WSGATE_ITEST_AUTH=jwt, 'none'
-  //   becomes JWT auth with ITEST_JWT_SECRET unless opts.authFixed is set.
-  // opts.env: { router: {...} (every router), gateway: {...} (both gateways), 'gw-a': {...},
-  //   'gw-b': {...} }
-  // opts.redisArgs: extra redis-server arguments, after the defaults (the last setting wins),
-  //   e.g. ['--appendonly', 'yes', '--appendfsync', 'always'] for data that survives a restart.
-  // opts.redisPassword: redis-server requires it; cluster.redisUrl carries it.
-  // opts.natsConfExtra: text appended to the NATS config (e.g. a tls { } block);
-  //   opts.natsScheme: 'tls' for tls:// URLs; opts.natsTls: the bus' nats.js tls options.
-  // opts.routerListenHost: the host of the routers' WSGATE_HTTP_LISTEN (default 127.0.0.1;
-  //   '0.0.0.0' makes it a non-loopback listener, still reached on 127.0.0.1).
-  // opts.natsCredsInUrl: gateways and routers get their NATS user and password inside
-  //   WSGATE_NATS_URL (nats://user:password@host:port) instead of WSGATE_NATS_USER/_PASSWORD.
-  constructor(opts = {}) {
-    this.opts = opts;
-    this.auth = opts.auth ?? 'none';
-    // user_id -> token in wsUrl() and clientAuth()
-    this.tokensForUsers = this.auth === 'none' && itestAuth === 'jwt' && !opts.authFixed;
-    if (this.tokensForUsers) this.auth = { jwtSecret: ITEST_JWT_SECRET };
-    this.id = ++clusterCounter;
-    this.prefix = `itest${process.pid}n${this.id}`;
-    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsgate-itest-'));
+// ProcSet: the processes of one test cluster (lib/cluster.mjs, lib/multihost.mjs), found by
+// name, with their log tails for failure messages, and the faults every cluster offers: kill
+// -9 on purpose and a restart with the same command line.
+export class ProcSet {
+  constructor(prefix) {
+    this.prefix = prefix;
     this.procs = [];
-    this.gateways = {};
-    this.nodeIds = opts.nodeIds ?? ['gw-a', 'gw-b'];
-  }
-
-  add(spec) {
-    const p = new Proc({ ...spec, dir: this.dir });
-    this.procs.push(p);
-    p.start();
-    return p;
   }
 
   logsTail(lines = 25) {
@@ -258,6 +232,73 @@ export class Cluster {
     } catch (err) {
       throw new Error(`cluster ${this.prefix}: ${err.message}\n${this.logsTail()}`);
     }
+  }
+
+  proc(name) {
+    const p = this.procs.find((x) => x.name === name);
+    if (!p) throw new Error(`cluster ${this.prefix}: no process ${name}`);
+    return p;
+  }
+
+  // SIGKILLs one process by PID on purpose and waits for it to be gone: stop() does not count
+  // that exit as a failure (a sanitizer report in its log still is one).
+  async kill(name) {
+    const p = this.proc(name);
+    p.stopping = true;
+    p.killedOnPurpose = true;
+    if (!p.exitInfo) {
+      try { process.kill(p.pid, 'SIGKILL'); } catch { /* raced with exit */ }
+      await p.exited;
+    }
+    return p.exitInfo;
+  }
+
+  // Starts a stopped process again with the same command, environment and ports (its log
+  // file is appended to).
+  restart(name) {
+    const p = this.proc(name);
+    if (!p.exitInfo) throw new Error(`cluster ${this.prefix}: ${name} is still running`);
+    p.exitInfo = null;
+    p.stopping = false;
+    p.killedOnPurpose = false;
+    p.start();
+    return p;
+  }
+}
+
+export class Cluster extends ProcSet {
+  // opts.auth: 'none' (default) or { jwtSecret: '...' }; with WSGATE_ITEST_AUTH=jwt, 'none'
+  //   becomes JWT auth with ITEST_JWT_SECRET unless opts.authFixed is set.
+  // opts.env: { router: {...} (every router), gateway: {...} (both gateways), 'gw-a': {...},
+  //   'gw-b': {...} }
+  // opts.redisArgs: extra redis-server arguments, after the defaults (the last setting wins),
+  //   e.g. ['--appendonly', 'yes', '--appendfsync', 'always'] for data that survives a restart.
+  // opts.redisPassword: redis-server requires it; cluster.redisUrl carries it.
+  // opts.natsConfExtra: text appended to the NATS config (e.g. a tls { } block);
+  //   opts.natsScheme: 'tls' for tls:// URLs; opts.natsTls: the bus' nats.js tls options.
+  // opts.routerListenHost: the host of the routers' WSGATE_HTTP_LISTEN (default 127.0.0.1;
+  //   '0.0.0.0' makes it a non-loopback listener, still reached on 127.0.0.1).
+  // opts.natsCredsInUrl: gateways and routers get their NATS user and password inside
+  //   WSGATE_NATS_URL (nats://user:password@host:port) instead of WSGATE_NATS_USER/_PASSWORD.
+  constructor(opts = {}) {
+    const id = ++clusterCounter;
+    super(`itest${process.pid}n${id}`);
+    this.id = id;
+    this.opts = opts;
+    this.auth = opts.auth ?? 'none';
+    // user_id -> token in wsUrl() and clientAuth()
+    this.tokensForUsers = this.auth === 'none' && itestAuth === 'jwt' && !opts.authFixed;
+    if (this.tokensForUsers) this.auth = { jwtSecret: ITEST_JWT_SECRET };
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsgate-itest-'));
+    this.gateways = {};
+    this.nodeIds = opts.nodeIds ?? ['gw-a', 'gw-b'];
+  }
+
+  add(spec) {
+    const p = new Proc({ ...spec, dir: this.dir });
+    this.procs.push(p);
+    p.start();
+    return p;
   }
 
   async start() {
@@ -434,12 +475,6 @@ export class Cluster {
     return last;
   }
 
-  proc(name) {
-    const p = this.procs.find((x) => x.name === name);
-    if (!p) throw new Error(`cluster ${this.prefix}: no process ${name}`);
-    return p;
-  }
-
   // Sends a signal to one process by PID. SIGTERM/SIGINT mark it as stopping on purpose, so
   // that its exit does not count as a crash.
   signal(name, sig) {
@@ -453,31 +488,6 @@ export class Cluster {
     const p = this.proc(name);
     await p.terminate();
     return p.wsgate ? p.problems() : [];
-  }
-
-  // SIGKILLs one process by PID on purpose and waits for it to be gone: stop() does not count
-  // that exit as a failure (a sanitizer report in its log still is one).
-  async kill(name) {
-    const p = this.proc(name);
-    p.stopping = true;
-    p.killedOnPurpose = true;
-    if (!p.exitInfo) {
-      try { process.kill(p.pid, 'SIGKILL'); } catch { /* raced with exit */ }
-      await p.exited;
-    }
-    return p.exitInfo;
-  }
-
-  // Starts a stopped process again with the same command, environment and ports (its log
-  // file is appended to).
-  restart(name) {
-    const p = this.proc(name);
-    if (!p.exitInfo) throw new Error(`cluster ${this.prefix}: ${name} is still running`);
-    p.exitInfo = null;
-    p.stopping = false;
-    p.killedOnPurpose = false;
-    p.start();
-    return p;
   }
 
   async stop() {

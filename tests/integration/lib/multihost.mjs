@@ -18,9 +18,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { Proc, cleanEnv, natsConfFor, buildDir } from './cluster.mjs';
+import { Proc, ProcSet, cleanEnv, natsConfFor, buildDir } from './cluster.mjs';
 import { Hosts } from './hosts.mjs';
-import { getJSON, httpGet, waitFor } from './http.mjs';
+import { getJSON, httpGet } from './http.mjs';
 import { NGINX, nginxConfig } from './nginx.mjs';
 
 const READY_TIMEOUT_MS = 30000;
@@ -32,14 +32,13 @@ const GATEWAYS = ['gw-a', 'gw-b', 'gw-c'];
 
 let counter = 0;
 
-export class MultiHostCluster {
+export class MultiHostCluster extends ProcSet {
   // opts.env: { router: {...}, gateway: {...} } added to every router's / gateway's environment.
   constructor(opts = {}) {
+    super(`mhost${process.pid}n${++counter}`);
     this.opts = opts;
-    this.prefix = `mhost${process.pid}n${++counter}`;
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsgate-mhost-'));
     this.hosts = new Hosts([...NATS, ...REDIS, ...ROUTERS, ...GATEWAYS, 'lb']);
-    this.procs = [];
     this.nodeIds = GATEWAYS;
     this.routerNames = ROUTERS;
     this.natsNames = NATS;
@@ -56,38 +55,10 @@ export class MultiHostCluster {
     return p;
   }
 
-  proc(name) {
-    const p = this.procs.find((x) => x.name === name);
-    if (!p) throw new Error(`${this.prefix}: no process ${name}`);
-    return p;
-  }
-
-  logsTail(lines = 25) {
-    return this.procs.map((p) => `----- ${p.name} (pid ${p.pid}, ${p.describeExit()}) ` +
-      `${p.logPath}\n${p.tail(lines)}`).join('\n');
-  }
-
-  async waitUp(fn, timeoutMs, what) {
-    try {
-      await waitFor(async () => {
-        const dead = this.procs.find((p) => p.exitInfo && !p.stopping);
-        if (dead) throw new Error(`${dead.name} ${dead.describeExit()}`);
-        return fn();
-      }, timeoutMs, what);
-    } catch (err) {
-      throw new Error(`${this.prefix}: ${err.message}\n${this.logsTail()}`);
-    }
-  }
-
   ip(host) { return this.hosts.ip(host); }
 
   // redis-cli against a host's Redis (port 6379) or sentinel (26379), from the test process.
   redisCli(host, port, ...args) {
-    return execFileSync('redis-cli', ['-h', this.ip(host), '-p', String(port), '--no-raw', ...args],
-      { stdio: ['ignore', 'pipe', 'pipe'], timeout: 5000 }).toString().trim();
-  }
-
-  redisCliRaw(host, port, ...args) {
     return execFileSync('redis-cli', ['-h', this.ip(host), '-p', String(port), ...args],
       { stdio: ['ignore', 'pipe', 'pipe'], timeout: 5000 }).toString().trim();
   }
@@ -96,7 +67,7 @@ export class MultiHostCluster {
   masterHost() {
     for (const h of REDIS) {
       try {
-        const ip = this.redisCliRaw(h, 26379, 'SENTINEL', 'get-master-addr-by-name', MASTER_NAME).split('\n')[0];
+        const ip = this.redisCli(h, 26379, 'SENTINEL', 'get-master-addr-by-name', MASTER_NAME).split('\n')[0];
         const host = REDIS.find((r) => this.ip(r) === ip);
         if (host) return host;
       } catch { /* that sentinel is down */ }
@@ -159,10 +130,10 @@ export class MultiHostCluster {
     }, READY_TIMEOUT_MS, 'NATS cluster routes');
     await this.waitUp(async () => {
       try {
-        const info = this.redisCliRaw(REDIS[0], 6379, 'INFO', 'replication');
+        const info = this.redisCli(REDIS[0], 6379, 'INFO', 'replication');
         if (!info.includes(`connected_slaves:${REDIS.length - 1}`)) return false;
         for (const h of REDIS) {
-          const s = this.redisCliRaw(h, 26379, 'SENTINEL', 'master', MASTER_NAME);
+          const s = this.redisCli(h, 26379, 'SENTINEL', 'master', MASTER_NAME);
           const f = s.split('\n');
           const val = (k) => Number(f[f.indexOf(k) + 1]);
           if (val('num-slaves') !== REDIS.length - 1 || val('num-other-sentinels') !== REDIS.length - 1) return false;
@@ -273,27 +244,6 @@ export class MultiHostCluster {
       }
     }
     return homes;
-  }
-
-  async kill(name) {
-    const p = this.proc(name);
-    p.stopping = true;
-    p.killedOnPurpose = true;
-    if (!p.exitInfo) {
-      try { process.kill(p.pid, 'SIGKILL'); } catch { /* raced with exit */ }
-      await p.exited;
-    }
-    return p.exitInfo;
-  }
-
-  restart(name) {
-    const p = this.proc(name);
-    if (!p.exitInfo) throw new Error(`${this.prefix}: ${name} is still running`);
-    p.exitInfo = null;
-    p.stopping = false;
-    p.killedOnPurpose = false;
-    p.start();
-    return p;
   }
 
   partition(host, peers) { this.hosts.partition(host, peers); }

@@ -408,7 +408,7 @@ START_TEST(formats)
     rt_hist_limits l = {.max_len = 50, .ttl_ms = 60000, .page = 10};
     rt_cmd a;
     rt_cmd_init(&a);
-    ck_assert_int_eq(rt_hist_append_args(&a, "p", &f, 123, "r1:77:5", 42), 0);
+    ck_assert_int_eq(rt_hist_append_args(&a, "p", &f, 123, "r1:77:5", 42, NULL), 0);
     ck_assert_int_eq(rt_hist_append_add(&a, &l, U, "alice", RT_APPEND_LIVE), 0);
     ck_assert_int_eq(rt_hist_append_add(&a, &l, B, NULL, RT_APPEND_OFFLINE), 0);
     ck_assert_int_eq(rt_hist_append_add(&a, &l, WSGATE__STREAM_KIND__STREAM_NONE, NULL, 0), -1);
@@ -416,7 +416,7 @@ START_TEST(formats)
     ck_assert_int_eq(rt_hist_append_add(&a, &l, U, "a\nb", 0), -1); /* ... by a user id */
     ck_assert_int_eq(rt_hist_append_add(&a, &l, B, "x", 0), -1);   /* an unnamed kind is not */
     ck_assert_int_eq(rt_hist_append_add(&a, &l, B, NULL, RT_APPEND_SEEN_ONLY), -1); /* no user */
-    ck_assert_uint_eq(a.argc, 19);
+    ck_assert_uint_eq(a.argc, 20);
     ck_assert_str_eq(a.argv[0], "p");
     uint64_t cand = strtoull(a.argv[1], NULL, 10);
     ck_assert(cand > 0 && cand <= RT_HIST_EPOCH_MAX);
@@ -425,10 +425,11 @@ START_TEST(formats)
     ck_assert_str_eq(a.argv[4], "123");
     ck_assert_str_eq(a.argv[5], "r1:77:5");
     ck_assert_str_eq(a.argv[6], "42");
+    ck_assert_str_eq(a.argv[7], ""); /* not sharded */
     /* tag, name, marked (the kind keeps a delivered mark), mode, max_len, ttl_ms */
     const char *rest[] = {"u", "alice", "1", "1", "50", "60000", "b", "", "0", "0", "50", "60000"};
     for (int i = 0; i < 12; i++)
-        ck_assert_str_eq(a.argv[7 + i], rest[i]);
+        ck_assert_str_eq(a.argv[8 + i], rest[i]);
     rt_cmd_free(&a);
     rt_frame_free(&f);
 
@@ -510,15 +511,15 @@ START_TEST(limits_per_namespace)
     ck_assert_int_eq(rt_frame_from_payload(&f, "{}", 2), RT_FRAME_OK);
     rt_cmd a;
     rt_cmd_init(&a);
-    ck_assert_int_eq(rt_hist_append_args(&a, "p", &f, 1, "j", 0), 0);
+    ck_assert_int_eq(rt_hist_append_args(&a, "p", &f, 1, "j", 0, NULL), 0);
     ck_assert_int_eq(rt_hist_append_add(&a, &l, WSG_STREAM_CHANNEL, "chat:room", RT_APPEND_OFFLINE),
                      0);
     ck_assert_int_eq(rt_hist_append_add(&a, &l, WSG_STREAM_USER, "alice", RT_APPEND_OFFLINE), 0);
-    ck_assert_uint_eq(a.argc, 19);
+    ck_assert_uint_eq(a.argc, 20);
     const char *rest[] = {"c", "chat:room", "0", "0", "3", "90000",
                           "u", "alice", "1", "0", "50", "60000"};
     for (int i = 0; i < 12; i++)
-        ck_assert_str_eq(a.argv[7 + i], rest[i]);
+        ck_assert_str_eq(a.argv[8 + i], rest[i]);
     rt_cmd_free(&a);
     rt_frame_free(&f);
     rt_cmd_init(&a);
@@ -529,7 +530,7 @@ START_TEST(limits_per_namespace)
     rt_hist_req q = {.kind = WSGATE__STREAM_KIND__STREAM_CHANNEL, .name = "chat:room",
                      .has_after = 1, .max_items = 10};
     rt_cmd_init(&a);
-    ck_assert_int_eq(rt_hist_read_args(&a, "p", &l, &q, 1000), 0);
+    ck_assert_int_eq(rt_hist_read_args(&a, "p", &l, &q, 1000, NULL), 0);
     ck_assert_str_eq(a.argv[11], "90000"); /* ARGV[12]: the stream's ttl */
     rt_cmd_free(&a);
     wsg_ns_table_free(t);

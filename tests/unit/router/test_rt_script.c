@@ -1214,7 +1214,7 @@ static uint64_t happend_seen(redisContext *c, const rt_hist_limits *l, const cha
     ck_assert_int_eq(rt_frame_from_payload(&f, payload, strlen(payload)), RT_FRAME_OK);
     rt_cmd a;
     rt_cmd_init(&a);
-    ck_assert_int_eq(rt_hist_append_args(&a, "t", &f, 1234, job, *appends), 0);
+    ck_assert_int_eq(rt_hist_append_args(&a, "t", &f, 1234, job, *appends, NULL), 0);
     ck_assert_int_eq(rt_hist_append_add(&a, l, user ? WSGATE__STREAM_KIND__STREAM_USER
                                                  : WSGATE__STREAM_KIND__STREAM_BROADCAST,
                                         user, live),
@@ -1266,7 +1266,7 @@ static hread hget(redisContext *c, const rt_hist_limits *l, const char *user, in
         snprintf(q.name, sizeof(q.name), "%s", user);
     rt_cmd a;
     rt_cmd_init(&a);
-    ck_assert_int_eq(rt_hist_read_args(&a, "t", l, &q, max_bytes), 0);
+    ck_assert_int_eq(rt_hist_read_args(&a, "t", l, &q, max_bytes, NULL), 0);
     hread h;
     h.r = heval(c, RT_HSCRIPT_READ, &a);
     ck_assert_int_eq(rt_hist_parse_read(h.r, 0, &h.p), 0);
@@ -1312,7 +1312,7 @@ START_TEST(lua_history)
     ck_assert_int_eq(rt_frame_from_payload(&f, "{\"m\":1}", 7), RT_FRAME_OK);
     rt_cmd a;
     rt_cmd_init(&a);
-    rt_hist_append_args(&a, "t", &f, 1, "job-m", 0);
+    rt_hist_append_args(&a, "t", &f, 1, "job-m", 0, NULL);
     rt_hist_append_add(&a, &l, WSGATE__STREAM_KIND__STREAM_USER, "bob", RT_APPEND_OFFLINE);
     rt_hist_append_add(&a, &l, WSGATE__STREAM_KIND__STREAM_USER, "carol", RT_APPEND_LIVE);
     rt_hist_append_add(&a, &l, WSGATE__STREAM_KIND__STREAM_BROADCAST, NULL, RT_APPEND_OFFLINE);
@@ -1338,7 +1338,7 @@ START_TEST(lua_history)
         q.heads[2].kind = WSGATE__STREAM_KIND__STREAM_USER;
         snprintf(q.heads[2].name, sizeof(q.heads[2].name), "%s", "nobody");
         rt_cmd_init(&a);
-        ck_assert_int_eq(rt_hist_read_args(&a, "t", &l, &q, 1 << 20), 0);
+        ck_assert_int_eq(rt_hist_read_args(&a, "t", &l, &q, 1 << 20, NULL), 0);
         hread hb;
         hb.r = heval(c, RT_HSCRIPT_READ, &a);
         ck_assert_int_eq(rt_hist_parse_read(hb.r, 2, &hb.p), -1); /* not what was asked */
@@ -1721,7 +1721,7 @@ START_TEST(lua_history_batch)
     rt_cmd_init(&a);
     /* alice, then bob and the broadcast stream, then alice again, then ghost (never seen) and
      * alice */
-    ck_assert_int_eq(rt_hist_append_args(&a, "t", &f[0], 11, "b:1", seen), 0);
+    ck_assert_int_eq(rt_hist_append_args(&a, "t", &f[0], 11, "b:1", seen, NULL), 0);
     ck_assert_int_eq(rt_hist_append_add(&a, &l, U, "alice", RT_APPEND_OFFLINE), 0);
     ck_assert_int_eq(rt_hist_append_next(&a, &f[1], 22, "b:2"), 0);
     ck_assert_int_eq(rt_hist_append_add(&a, &l, U, "bob", RT_APPEND_OFFLINE), 0);
@@ -1874,7 +1874,7 @@ START_TEST(lua_history_per_namespace)
         rt_cmd_init(&a);
         char job[16];
         snprintf(job, sizeof(job), "job-n%d", i);
-        ck_assert_int_eq(rt_hist_append_args(&a, "t", &f, 1, job, appends), 0);
+        ck_assert_int_eq(rt_hist_append_args(&a, "t", &f, 1, job, appends, NULL), 0);
         ck_assert_int_eq(rt_hist_append_add(&a, &l, WSGATE__STREAM_KIND__STREAM_CHANNEL,
                                             "chat:room", RT_APPEND_OFFLINE),
                          0);
@@ -1900,7 +1900,7 @@ START_TEST(lua_history_per_namespace)
                      .has_after = 1, .after = 0, .max_items = 100};
     rt_cmd a;
     rt_cmd_init(&a);
-    ck_assert_int_eq(rt_hist_read_args(&a, "t", &l, &q, 1 << 20), 0);
+    ck_assert_int_eq(rt_hist_read_args(&a, "t", &l, &q, 1 << 20, NULL), 0);
     hread h;
     h.r = heval(c, RT_HSCRIPT_READ, &a);
     ck_assert_int_eq(rt_hist_parse_read(h.r, 0, &h.p), 0);
@@ -1964,7 +1964,7 @@ START_TEST(lua_seen_marker)
     rt_frame f;
     ck_assert_int_eq(rt_frame_from_payload(&f, "{\"m\":1}", 7), RT_FRAME_OK);
     rt_cmd_init(&a);
-    ck_assert_int_eq(rt_hist_append_args(&a, "t", &f, 1, "job-s", 0), 0);
+    ck_assert_int_eq(rt_hist_append_args(&a, "t", &f, 1, "job-s", 0, NULL), 0);
     ck_assert_int_eq(rt_hist_append_add(&a, &l, WSGATE__STREAM_KIND__STREAM_USER, "alice",
                                         RT_APPEND_SEEN_ONLY), 0);
     ck_assert_int_eq(rt_hist_append_add(&a, &l, WSGATE__STREAM_KIND__STREAM_USER, "mallory",
@@ -1995,7 +1995,7 @@ START_TEST(lua_seen_marker)
     uint64_t none = 0;
     ck_assert_int_eq(rt_frame_from_payload(&f, "{}", 2), RT_FRAME_OK);
     rt_cmd_init(&a);
-    rt_hist_append_args(&a, "t", &f, 1, "job-t", none);
+    rt_hist_append_args(&a, "t", &f, 1, "job-t", none, NULL);
     rt_hist_append_add(&a, &l, WSGATE__STREAM_KIND__STREAM_USER, "alice", RT_APPEND_SEEN_ONLY);
     r = heval(c, RT_HSCRIPT_APPEND, &a);
     ck_assert_int_eq(rt_hist_parse_append(r, 1, &epoch, &count, seqs), 0);
