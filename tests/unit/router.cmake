@@ -4,7 +4,7 @@
 # redis-server on a free loopback port; redis-server is a test dependency, see
 # scripts/install-deps).
 foreach(t test_rt_registry test_rt_channels test_rt_resync test_rt_route test_rt_batch
-          test_rt_script test_rt_history test_rt_quota test_rt_bus test_rt_api)
+          test_rt_script test_rt_history test_rt_quota test_rt_bus test_rt_api test_rt_shard)
   wsgate_unit_test(${t} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/router/${t}.c LIBS wsgate_router_core)
 endforeach()
 find_program(WSGATE_REDIS_SERVER redis-server PATHS /usr/bin /usr/local/bin REQUIRED)

@@ -1843,6 +1843,115 @@ START_TEST(lua_history_lost_appends)
 }
 END_TEST
 
+/* One append to user's stream on a history shard (sh), as a router that has seen *appends. */
+static uint64_t happend_shard(redisContext *c, const rt_hist_limits *l, const char *user,
+                              const char *job, const rt_hist_shard *sh, uint64_t *epoch,
+                              uint64_t *appends)
+{
+    rt_frame f;
+    ck_assert_int_eq(rt_frame_from_payload(&f, "{}", 2), RT_FRAME_OK);
+    rt_cmd a;
+    rt_cmd_init(&a);
+    ck_assert_int_eq(rt_hist_append_args(&a, "t", &f, 1, job, *appends, sh), 0);
+    ck_assert_int_eq(rt_hist_append_add(&a, l, WSGATE__STREAM_KIND__STREAM_USER, user,
+                                        RT_APPEND_OFFLINE), 0);
+    redisReply *r = heval(c, RT_HSCRIPT_APPEND, &a);
+    uint64_t seq, count;
+    ck_assert_int_eq(rt_hist_parse_append(r, 1, epoch, &count, &seq), 0);
+    if (count > *appends)
+        *appends = count;
+    freeReplyObject(r);
+    rt_cmd_free(&a);
+    rt_frame_free(&f);
+    return seq;
+}
+
+static hread hget_shard(redisContext *c, const rt_hist_limits *l, const char *user,
+                        uint64_t after, uint64_t epoch, const rt_hist_shard *sh)
+{
+    rt_hist_req q = {.kind = WSGATE__STREAM_KIND__STREAM_USER, .has_after = 1, .after = after,
+                     .epoch = epoch, .max_items = 100};
+    snprintf(q.name, sizeof(q.name), "%s", user);
+    rt_cmd a;
+    rt_cmd_init(&a);
+    ck_assert_int_eq(rt_hist_read_args(&a, "t", l, &q, 1 << 20, sh), 0);
+    hread h;
+    h.r = heval(c, RT_HSCRIPT_READ, &a);
+    ck_assert_int_eq(rt_hist_parse_read(h.r, 0, &h.p), 0);
+    rt_cmd_free(&a);
+    return h;
+}
+
+/* On a history shard (WSGATE_REDIS_SHARDS) the epoch is the cluster's, passed in, and a shard
+ * that lost appends starts a new generation: its streams' next seqs jump to gen * 2^32 + 1
+ * and positions of the old generation resync, on every stream of that shard. */
+START_TEST(lua_history_shard_generations)
+{
+    redis_start();
+    redisContext *c = redis_wait();
+    rt_hist_limits l = {.max_len = 1000, .ttl_ms = 60000, .page = 100};
+    rt_hist_shard sh = {.epoch = 777, .gen_seen = 0};
+    uint64_t epoch, seen = 0;
+    const uint64_t G1 = UINT64_C(1) << 32;
+
+    ck_assert_uint_eq(happend_shard(c, &l, "zed", "a:1", &sh, &epoch, &seen), 1);
+    ck_assert_uint_eq(epoch, 777); /* the cluster's, not one of its own */
+    ck_assert_uint_eq(happend_shard(c, &l, "zed", "a:2", &sh, &epoch, &seen), 2);
+    ck_assert_uint_eq(happend_shard(c, &l, "amy", "a:3", &sh, &epoch, &seen), 1);
+    redisReply *x = redisCommand(c, "EXISTS t:epoch");
+    ck_assert_int_eq(x->integer, 0); /* a shard keeps no epoch */
+    freeReplyObject(x);
+    hread h = hget_shard(c, &l, "zed", 1, 777, &sh);
+    ck_assert(!h.p.resync && h.p.epoch == 777 && h.p.n == 1 && h.p.items[0].seq == 2);
+    hread_free(&h);
+    h = hget_shard(c, &l, "zed", 1, 778, &sh); /* another epoch: resync, as without shards */
+    ck_assert(h.p.resync);
+    hread_free(&h);
+
+    /* the shard comes back without zed's second append (a replica that lagged) */
+    x = redisCommand(c, "SET t:appends 2");
+    freeReplyObject(x);
+    x = redisCommand(c, "SET t:seq:u:zed 1");
+    freeReplyObject(x);
+    x = redisCommand(c, "XDEL t:h:u:zed 2-0");
+    freeReplyObject(x);
+
+    /* the next append sees the count go back: generation 1, whose seqs start above 2^32 */
+    ck_assert_uint_eq(happend_shard(c, &l, "zed", "a:4", &sh, &epoch, &seen), G1 + 1);
+    ck_assert_uint_eq(epoch, 777); /* the epoch stays: other shards lost nothing */
+    ck_assert_str_eq(get(c, "GET %s%s", "t:gen", ""), "1");
+    sh.gen_seen = 1; /* what the router learns from the seq (rt_ctx_saw_seq) */
+
+    /* zed's client at 2 (lost) resyncs; so does amy's at 1, on the same shard, whose stream
+     * lost nothing but cannot tell */
+    h = hget_shard(c, &l, "zed", 2, 777, &sh);
+    ck_assert(h.p.resync);
+    hread_free(&h);
+    h = hget_shard(c, &l, "amy", 1, 777, &sh);
+    ck_assert(h.p.resync);
+    hread_free(&h);
+    /* positions of the new generation do not */
+    h = hget_shard(c, &l, "zed", G1 + 1, 777, &sh);
+    ck_assert(!h.p.resync && h.p.head == G1 + 1 && h.p.n == 0);
+    hread_free(&h);
+    ck_assert_uint_eq(happend_shard(c, &l, "amy", "a:5", &sh, &epoch, &seen), G1 + 1);
+
+    /* the shard loses its generation key as well (wiped): the router's own count and
+     * generation keep the numbering above what clients hold */
+    x = redisCommand(c, "FLUSHALL");
+    freeReplyObject(x);
+    const uint64_t G2 = UINT64_C(2) << 32;
+    ck_assert_uint_eq(happend_shard(c, &l, "zed", "a:6", &sh, &epoch, &seen), G2 + 1);
+    ck_assert_str_eq(get(c, "GET %s%s", "t:gen", ""), "2");
+    /* without a loss a router that saw generation 2 keeps it */
+    sh.gen_seen = 2;
+    ck_assert_uint_eq(happend_shard(c, &l, "zed", "a:7", &sh, &epoch, &seen), G2 + 2);
+
+    redisFree(c);
+    redis_stop();
+}
+END_TEST
+
 static long long pttl(redisContext *c, const char *key)
 {
     redisReply *r = redisCommand(c, "PTTL %s", key);
@@ -2030,6 +2139,7 @@ int main(void)
     tcase_add_test(tr, lua_history_keys);
     tcase_add_test(tr, lua_history_void);
     tcase_add_test(tr, lua_history_lost_appends);
+    tcase_add_test(tr, lua_history_shard_generations);
     tcase_add_test(tr, lua_history_batch);
     tcase_add_test(tr, lua_seen_marker);
     tcase_add_test(tr, lua_history_per_namespace);
