@@ -274,6 +274,9 @@ export class Cluster extends ProcSet {
   // opts.redisArgs: extra redis-server arguments, after the defaults (the last setting wins),
   //   e.g. ['--appendonly', 'yes', '--appendfsync', 'always'] for data that survives a restart.
   // opts.redisPassword: redis-server requires it; cluster.redisUrl carries it.
+  // opts.redisShards: N more redis-servers ('redis-shard-0', ...; same arguments) holding the
+  //   history between them (the routers' WSGATE_REDIS_SHARDS); 'redis' keeps the registry.
+  //   cluster.shardPorts lists their ports.
   // opts.natsConfExtra: text appended to the NATS config (e.g. a tls { } block);
   //   opts.natsScheme: 'tls' for tls:// URLs; opts.natsTls: the bus' nats.js tls options.
   // opts.routerListenHost: the host of the routers' WSGATE_HTTP_LISTEN (default 127.0.0.1;
@@ -315,6 +318,7 @@ export class Cluster extends ProcSet {
     const natsPort = await freePort();
     const redisPort = await freePort();
     this.natsPort = natsPort;
+    this.redisPort = redisPort;
     this.natsUrl = `${this.opts.natsScheme ?? 'nats'}://127.0.0.1:${natsPort}`;
     const redisPw = this.opts.redisPassword;
     this.redisUrl = `redis://${redisPw ? `:${redisPw}@` : ''}127.0.0.1:${redisPort}`;
@@ -338,7 +342,21 @@ export class Cluster extends ProcSet {
       args: ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly',
         'no', '--dir', this.dir, ...(redisPw ? ['--requirepass', redisPw] : []),
         ...(this.opts.redisArgs ?? [])], env: cleanEnv({}) });
+    this.shardPorts = [];
+    for (let i = 0; i < (this.opts.redisShards ?? 0); i++) {
+      const port = await freePort();
+      this.shardPorts.push(port);
+      this.add({ name: `redis-shard-${i}`, cmd: 'redis-server',
+        args: ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+          '--dir', this.dir, '--dbfilename', `shard-${i}.rdb`, '--appenddirname', `aof-shard-${i}`,
+          ...(redisPw ? ['--requirepass', redisPw] : []), ...(this.opts.redisArgs ?? [])],
+        env: cleanEnv({}) });
+    }
     await this.waitUp(() => tcpProbe(natsPort, null), 10000, 'nats-server to listen');
+    for (const port of this.shardPorts) {
+      await this.waitUp(() => tcpProbe(port, `${redisPw ? `AUTH ${redisPw}\r\n` : ''}PING\r\n`,
+        '+PONG'), 10000, `redis-server ${port} to answer PING`);
+    }
     await this.waitUp(() => tcpProbe(redisPort, `${redisPw ? `AUTH ${redisPw}\r\n` : ''}PING\r\n`,
       '+PONG'), 10000, 'redis-server to answer PING');
 
@@ -402,6 +420,8 @@ export class Cluster extends ProcSet {
         WSGATE_NODE_ID: nodeId,
         ...this.natsEnv('router'),
         WSGATE_REDIS_URL: this.redisUrl,
+        ...(this.shardPorts.length ? { WSGATE_REDIS_SHARDS: this.shardPorts.map((p) =>
+          `redis://${this.opts.redisPassword ? `:${this.opts.redisPassword}@` : ''}127.0.0.1:${p}`).join(' ') } : {}),
         WSGATE_PREFIX: this.prefix,
         WSGATE_HTTP_LISTEN: `${this.opts.routerListenHost ?? '127.0.0.1'}:${port}`,
         WSGATE_LOG_LEVEL: 'info',
@@ -494,7 +514,7 @@ export class Cluster extends ProcSet {
     const rank = (p) => {
       if (this.nodeIds.includes(p.name)) return 0;
       if (p.name === 'nats') return 2;
-      if (p.name === 'redis') return 3;
+      if (p.name === 'redis' || p.name.startsWith('redis-shard-')) return 3;
       return 1; // routers
     };
     const order = [...this.procs].sort((a, b) => rank(a) - rank(b));
