@@ -11,16 +11,26 @@
 // 4. the Redis master cut off from the sentinels and replicas while the routers still reach
 //    it: Sentinel promotes a replica, the routers leave the old master on +switch-master, and
 //    what the old master took meanwhile is lost: the epoch changes and every client gets a
-//    resync for each of its streams, and then every new message.
+//    resync for each of its streams, and then every new message;
+// 5. (a cluster of its own, with the history on two Redis shards on two more hosts) kill -9
+//    of the shard that does not hold the broadcast stream, restarted empty: exactly the
+//    clients whose user stream lives there resync it, nobody else resyncs anything.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { MultiHostCluster } from './lib/multihost.mjs';
 import { ResumeFleet, assertResumed } from './lib/fleet.mjs';
 import { getJSON, getMetrics, metric, sleep, waitFor } from './lib/http.mjs';
+import { shardOf } from './lib/shard.mjs';
 
 const USERS = 150;
 const RLOAD = { targetedPerSec: 150, broadcastsPerSec: 4, contentBytes: 32, durationMs: 9000,
   faultAtMs: 3000, settleMs: 15000, quietMs: 500, allOpenMs: 15000 };
+
+// ms from t0 until fn() holds (polled every 100 ms), at most timeoutMs.
+async function timeUntil(t0, fn, timeoutMs, what) {
+  await waitFor(fn, timeoutMs, what);
+  return Date.now() - t0;
+}
 
 describe('scale-out: faults across hosts', { timeout: 300000 }, () => {
   let cluster;
@@ -43,12 +53,6 @@ describe('scale-out: faults across hosts', { timeout: 300000 }, () => {
     }
     await cluster.waitRouterConnections(0, 15000);
     return rep;
-  }
-
-  // ms from t0 until fn() holds (polled every 100 ms), at most timeoutMs.
-  async function timeUntil(t0, fn, timeoutMs, what) {
-    await waitFor(fn, timeoutMs, what);
-    return Date.now() - t0;
   }
 
   const natsConnected = async () => {
@@ -237,5 +241,68 @@ describe('scale-out: faults across hosts', { timeout: 300000 }, () => {
         return cluster.redisCli(old, 6379, 'ROLE').split('\n')[0] === 'slave';
       } catch { return false; }
     }, 30000, `${old} back as a replica`);
+  });
+});
+
+describe('scale-out: a history shard lost across hosts', { timeout: 240000 }, () => {
+  let cluster;
+  before(async () => {
+    cluster = await new MultiHostCluster({ shards: 2 }).start();
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  it('5. kill -9 of one of two history shards, restarted empty: its users resync, nobody else', async () => {
+    const victim = 1 - shardOf('b', '', 2);
+    const host = `shard-${victim}`;
+    const shardsConnected = async () => {
+      for (const r of cluster.routerNames) {
+        const m = await getMetrics(`${cluster.routers[r].http}/metrics`);
+        if (metric(m, 'wsgate_router_redis_shards_connected') !== 2) return false;
+      }
+      return true;
+    };
+    await waitFor(shardsConnected, 15000, 'both routers on both shards');
+    const info = {};
+    const fleet = new ResumeFleet(cluster, { users: USERS, userPrefix: 'shard-', name: 'kill-shard', nodes: ['lb'] });
+    let rep;
+    try {
+      await fleet.open();
+      await cluster.waitRouterConnections(USERS, 15000);
+      rep = await fleet.run({ ...RLOAD, label: 'kill-shard', fault: async () => {
+        const t0 = Date.now();
+        await cluster.kill(host);
+        await sleep(1000);
+        cluster.restart(host);
+        info.backMs = await timeUntil(t0, shardsConnected, 20000, 'both routers on both shards again');
+      } });
+    } finally {
+      await fleet.close();
+    }
+    await cluster.waitRouterConnections(0, 15000);
+    const onVictim = new Set(fleet.members.map((m) => m.user).filter((u) => shardOf('u', u, 2) === victim));
+    const userResync = new Set(rep.resyncs.filter((x) => x.stream === 'user').map((x) => x.user));
+    const other = rep.resyncs.filter((x) => x.stream !== 'user');
+    console.log(`[kill-shard] killed the Redis of ${host} (${onVictim.size} of ${USERS} users' streams); ` +
+      `both routers on it again ${info.backMs} ms after the kill; user-stream resyncs ${userResync.size} ` +
+      `(${rep.resyncs.filter((x) => x.stream === 'user').length} frames), other resyncs ${other.length}; ` +
+      `the slowest accepted message sent after the kill took ${rep.recovery.worstDelayMs} ms`);
+    const a = rep.accepted;
+    const why = `lost e.g. ${JSON.stringify(rep.lostSamples)}; gaps e.g. ${JSON.stringify(rep.gapSamples)}`;
+    assert.ok(onVictim.size > 0 && onVictim.size < USERS);
+    assert.deepEqual([...userResync].sort(), [...onVictim].sort(),
+      'exactly the users whose stream lives on the killed shard resynced it');
+    assert.deepEqual(other, [], 'no broadcast resync: its shard lost nothing');
+    assert.equal(rep.epochChanges, 0);
+    assert.deepEqual(rep.closes, {}, 'no client connection closed');
+    assert.equal(a.lost, 0, `accepted deliveries lost: ${why}`);
+    assert.equal(a.dup, 0);
+    assert.equal(rep.dup, 0);
+    assert.equal(rep.misrouted, 0);
+    assert.equal(rep.live.lost, 0);
+    assert.equal(rep.openAtFlush, USERS);
+    const voidable = rep.kinds.message.live + rep.kinds.broadcast.live * rep.users;
+    assert.ok(rep.gaps <= voidable, `seq gaps beyond voided live-only messages: ${why}`);
   });
 });

@@ -8,7 +8,9 @@
 // * 2 routers (router-1, router-2) and 3 gateways (gw-a, gw-b, gw-c), each on its own host and
 //   given every NATS node;
 // * nginx (host lb) in front of the gateways, with the shipped config (round robin: the test's
-//   clients all come from one address).
+//   clients all come from one address);
+// * with opts.shards N: N more hosts (shard-0, ...), each a Redis master holding its part of
+//   the history (the routers' WSGATE_REDIS_SHARDS); the registry stays behind Sentinel.
 // Every server listens on its host's address; the test process reaches them all over the
 // bridge. It offers what lib/fleet.mjs and lib/bus.mjs use of a Cluster (nodeIds, wsUrl,
 // waitRouterConnections, natsUrl, natsUsers, prefix, opts), plus the faults: kill, restart,
@@ -34,11 +36,13 @@ let counter = 0;
 
 export class MultiHostCluster extends ProcSet {
   // opts.env: { router: {...}, gateway: {...} } added to every router's / gateway's environment.
+  // opts.shards: history shards (see the top), 0 by default.
   constructor(opts = {}) {
     super(`mhost${process.pid}n${++counter}`);
     this.opts = opts;
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsgate-mhost-'));
-    this.hosts = new Hosts([...NATS, ...REDIS, ...ROUTERS, ...GATEWAYS, 'lb']);
+    this.shardNames = Array.from({ length: opts.shards ?? 0 }, (_, i) => `shard-${i}`);
+    this.hosts = new Hosts([...NATS, ...REDIS, ...ROUTERS, ...GATEWAYS, 'lb', ...this.shardNames]);
     this.nodeIds = GATEWAYS;
     this.routerNames = ROUTERS;
     this.natsNames = NATS;
@@ -110,6 +114,10 @@ export class MultiHostCluster extends ProcSet {
         '--save', '', '--appendonly', 'no', '--dir', this.dir,
         ...(h === REDIS[0] ? [] : ['--replicaof', master, '6379'])]);
     }
+    for (const h of this.shardNames) {
+      this.add(h, h, 'redis-server', ['--bind', this.ip(h), '--port', '6379', '--protected-mode', 'no',
+        '--save', '', '--appendonly', 'no', '--dir', this.dir, '--dbfilename', `${h}.rdb`]);
+    }
     for (const h of REDIS) {
       const conf = path.join(this.dir, `sentinel-${h}.conf`);
       fs.writeFileSync(conf, [`bind ${this.ip(h)}`, 'port 26379', 'protected-mode no',
@@ -151,6 +159,8 @@ export class MultiHostCluster extends ProcSet {
         WSGATE_NATS_PASSWORD: this.natsUsers.router,
         WSGATE_REDIS_SENTINELS: sentinels,
         WSGATE_REDIS_MASTER_NAME: MASTER_NAME,
+        ...(this.shardNames.length
+          ? { WSGATE_REDIS_SHARDS: this.shardNames.map((h) => `redis://${this.ip(h)}:6379`).join(' ') } : {}),
         WSGATE_PREFIX: this.prefix,
         WSGATE_HTTP_LISTEN: `${this.ip(name)}:8090`,
         WSGATE_LOG_LEVEL: 'info',
@@ -253,7 +263,7 @@ export class MultiHostCluster extends ProcSet {
     const rank = (p) => {
       if (GATEWAYS.includes(p.name) || p.name === 'lb') return 0;
       if (ROUTERS.includes(p.name)) return 1;
-      if (p.name.startsWith('sentinel-')) return 2;
+      if (p.name.startsWith('sentinel-') || p.name.startsWith('shard-')) return 2;
       return 3;
     };
     const failures = [];
