@@ -125,7 +125,7 @@ ROWS = [
 ]
 
 # The systems' columns, left to right; the ratio columns that follow them.
-ORDER = ("ref", "node", "limit", "wsgate", "wsgate2r")
+ORDER = ("ref", "node", "limit", "wsgate", "wsgate2r", "wsgate2s")
 RATIOS = (("ref", "wsgate / reference"), ("node", "wsgate / node"), ("limit", "wsgate / limit"))
 
 

@@ -10,6 +10,8 @@ Systems:
   wsgate  nats-server (with its monitoring port), redis-server, wsgate-router,
           N x wsgate-gateway (auth off, admission limits off for load)
   wsgate2r  the same with two wsgate-router replicas sharing the load (issue #4: 1 vs 2)
+  wsgate2s  wsgate with the history on two more redis-servers (WSGATE_REDIS_SHARDS; the
+          registry stays on the first): issue #17's 1 vs 2 shards
   ref     redis-server, N x bench/ref/aiohttp_gateway.py (the reference design)
   node    N x bench/ref/node-ws/server.mjs (independent processes: only for connect runs
           above one process's open-files limit)
@@ -33,6 +35,7 @@ SYSTEM_LABELS = {
     "node": "Node.js ws, one process",
     "wsgate": "wsgate",
     "wsgate2r": "wsgate, 2 routers",
+    "wsgate2s": "wsgate, 2 Redis shards",
     "limit": "C limit server (epoll, one thread)",
 }
 
@@ -66,15 +69,15 @@ class Deployment:
         self.sup.stop_many(self.infra)
 
 
-def _redis(sup, dep, logdir, tag):
+def _redis(sup, dep, logdir, tag, label="redis"):
     port = sup.free_port()
-    workdir = os.path.join(logdir, f"{tag}-redis-data")
+    workdir = os.path.join(logdir, f"{tag}-{label}-data")
     os.makedirs(workdir, exist_ok=True)
     p = sup.start(
-        f"{dep.name}/redis",
+        f"{dep.name}/{label}",
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
          "--appendonly", "no", "--dir", workdir, "--daemonize", "no"],
-        os.path.join(logdir, f"{tag}-redis.log"),
+        os.path.join(logdir, f"{tag}-{label}.log"),
     )
     dep.infra.append(p)
     sup.wait_redis(p, port)
@@ -97,9 +100,11 @@ def _servers(sup, dep, n, label, argv_for, logdir, tag, cwd=None):
 
 
 class WsgateSystem:
-    def __init__(self, build_dir, routers=1):
-        self.name = "wsgate" if routers == 1 else f"wsgate{routers}r"
+    def __init__(self, build_dir, routers=1, shards=0):
+        self.name = ("wsgate" if routers == 1 else f"wsgate{routers}r") + \
+            (f"{shards}s" if shards else "")
         self.routers = routers
+        self.shards = shards
         self.gateway = os.path.join(build_dir, "wsgate-gateway")
         self.router = os.path.join(build_dir, "wsgate-router")
 
@@ -127,6 +132,10 @@ class WsgateSystem:
             dep.nats_url = f"nats://127.0.0.1:{nats_port}"
             dep.nats_monitor = f"http://127.0.0.1:{mon_port}"
             redis_port = _redis(sup, dep, logdir, tag)
+            shard_ports = [_redis(sup, dep, logdir, tag, f"redis-shard-{k}")
+                           for k in range(self.shards)]
+            shards_env = {"WSGATE_REDIS_SHARDS": " ".join(
+                f"redis://127.0.0.1:{p}" for p in shard_ports)} if shard_ports else {}
             for r in range(self.routers):
                 http_port = sup.free_port()
                 router = sup.start(
@@ -138,6 +147,7 @@ class WsgateSystem:
                         "WSGATE_NATS_URL": dep.nats_url,
                         "WSGATE_REDIS_URL": f"redis://127.0.0.1:{redis_port}",
                         "WSGATE_HTTP_LISTEN": f"127.0.0.1:{http_port}",
+                        **shards_env,
                     },
                 )
                 dep.infra.append(router)
@@ -176,7 +186,8 @@ class WsgateSystem:
             raise
         dep.notes.append(
             f"{n_gateways} gateway process(es) (workers = cores each), {self.routers} "
-            f"router(s), NATS, Redis"
+            f"router(s), NATS, Redis" + (f" (registry) + {self.shards} Redis history shards"
+                                        if self.shards else "")
         )
         return dep
 
