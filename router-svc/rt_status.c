@@ -67,15 +67,26 @@ int rt_status_health(void *arg, wsg_buf *out)
                           "nodes", (json_int_t)rt_registry_node_count(c->reg),
                           "connections", (json_int_t)rt_registry_conn_count(c->reg),
                           "users", (json_int_t)rt_registry_user_count(c->reg));
+    if (o && c->nshards) {
+        size_t up = 0;
+        for (size_t i = 0; i < c->nshards; i++)
+            up += c->shards[i] && rt_store_connected(c->shards[i]);
+        if (json_object_set_new(o, "redis_shards", json_integer((json_int_t)c->nshards)) ||
+            json_object_set_new(o, "redis_shards_connected", json_integer((json_int_t)up))) {
+            json_decref(o);
+            o = NULL;
+        }
+    }
     return json_reply(o, out) ? 500 : 200;
 }
 
 int rt_status_ready(void *arg, wsg_buf *out)
 {
     rt_status *st = arg;
-    const char *reason = !rt_bus_connected(st->c->bus)  ? "nats"
-                         : !rt_members_loaded(st->mb) ? "loading"
-                                                      : NULL;
+    /* with shards, nothing is routed before the cluster's epoch is known (rt_ctx) */
+    const char *reason = !rt_bus_connected(st->c->bus)                               ? "nats"
+                         : !rt_members_loaded(st->mb) || !rt_ctx_history_ready(st->c) ? "loading"
+                                                                                    : NULL;
     if (!reason) {
         wsg_buf_puts(out, "{\"ready\":true}");
         return 200;

@@ -50,6 +50,8 @@ type expectation struct {
 	// Redis behind Sentinel: the router's WSGATE_REDIS_SENTINELS and WSGATE_REDIS_MASTER_NAME
 	// from its ConfigMap ("": neither set), and the Secret of the sentinels' password.
 	RedisSentinels   string `yaml:"redisSentinels"`
+	// WSGATE_REDIS_SHARDS from the router's ConfigMap ("": unset)
+	RedisShards string `yaml:"redisShards"`
 	RedisMasterName  string `yaml:"redisMasterName"`
 	SentinelPassword struct {
 		Name string `yaml:"name"`
@@ -224,7 +226,7 @@ func checkAll(c *checker, objs []object, exp *expectation) {
 	c.check("gateway: WSGATE_TRUSTED_PROXIES as expected, and no range exempt from the per-IP limit", trustedProxies(gw, byID, exp))
 	c.check("router: WSGATE_API_KEY from the expected Secret via secretKeyRef, or none with the API off", apiKey(rt, byID, exp))
 	c.check("router: WSGATE_REDIS_URL from the ConfigMap without a password, or from the expected Secret", redisURL(rt, byID, exp))
-	c.check("router: the Redis sentinels and master name from the ConfigMap, their password from the expected Secret", redisSentinel(rt, byID, exp))
+	c.check("router: the Redis sentinels, master name and history shards from the ConfigMap, the sentinels' password from the expected Secret", redisSentinel(rt, byID, exp))
 	c.check("gateway: NATS user from the ConfigMap, its password from the expected Secret", natsCreds(gw, byID, exp, "gateway"))
 	c.check("router: NATS user from the ConfigMap, its password from the expected Secret", natsCreds(rt, byID, exp, "router"))
 	c.check("the development NATS, if any, runs deploy/nats/nats.conf with the release's prefix and the Secret's passwords", devNATS(objs, byID, gw, exp))
@@ -597,7 +599,7 @@ func redisURL(rt object, byID map[string]object, exp *expectation) error {
 }
 
 func redisSentinel(rt object, byID map[string]object, exp *expectation) error {
-	for _, kv := range [][2]string{{"WSGATE_REDIS_SENTINELS", exp.RedisSentinels}, {"WSGATE_REDIS_MASTER_NAME", exp.RedisMasterName}} {
+	for _, kv := range [][2]string{{"WSGATE_REDIS_SENTINELS", exp.RedisSentinels}, {"WSGATE_REDIS_MASTER_NAME", exp.RedisMasterName}, {"WSGATE_REDIS_SHARDS", exp.RedisShards}} {
 		v, err := setting(rt, byID, kv[0])
 		if kv[1] == "" {
 			if err == nil {
