@@ -210,6 +210,7 @@ static void read_joined(rt_hist_serve *hs, const char *reply, const rt_hist_req 
     }
     ro->hs = hs;
     ro->q = *q;
+    ro->pending = 1; /* this function's own hold: a part freed here must not free ro */
     /* every part is made before any is submitted, so that a failure answers once */
     rt_store_op *ops[RT_HIST_HEADS_MAX + 1] = {0};
     int bad = 0;
@@ -242,18 +243,18 @@ static void read_joined(rt_hist_serve *hs, const char *reply, const rt_hist_req 
             bad = 1;
     }
     if (bad) {
-        ro->pending++; /* held while the parts made so far go */
         for (size_t k = 0; k < nsh; k++)
             rt_store_op_free(ops[k]);
         count(hs, RT_M_INTERNAL_ERRORS);
         reply_history(hs, reply, WSGATE__HISTORY_REPLY__STATUS__UNAVAILABLE, NULL, NULL);
-        if (--ro->pending == 0)
-            read_op_free(ro);
-        return;
+    } else {
+        c->reads_inflight++;
+        /* answered on the loop's later turns (drain_store), never inside this call */
+        for (size_t k = 0; k < nsh; k++)
+            rt_ctx_submit_hist(c, shards[k], ops[k]);
     }
-    c->reads_inflight++;
-    for (size_t k = 0; k < nsh; k++)
-        rt_ctx_submit_hist(c, shards[k], ops[k]);
+    if (--ro->pending == 0)
+        read_op_free(ro);
 }
 
 void rt_hist_serve_request(rt_hist_serve *hs, const natsMsg *msg)

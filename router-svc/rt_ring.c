@@ -160,9 +160,11 @@ int rt_ring_serve(rt_ring *r, const rt_hist_req *q, size_t max_bytes, int64_t no
     v.first_kept = r->n ? at(r, 0)->seq : r->head + 1;
     rt_hist_plan plan;
     rt_hist_plan_for(q, &v, &plan);
-    /* A position past our head may be another replica's newer item; one before our first
-     * item is only answered by a ring that holds everything Redis keeps. */
-    if (plan.want && (q->after > r->head || (plan.resync && !r->complete)))
+    /* A position past our head may be another replica's newer item, and so may seqs up to an
+     * `until` past it (a gap repair: the gateway holds a newer seq, which another replica
+     * may have appended); one before our first item is only answered by a ring that holds
+     * everything Redis keeps. */
+    if (plan.want && (q->after > r->head || q->until > r->head || (plan.resync && !r->complete)))
         return 0;
     page->epoch = r->epoch;
     page->head = r->head;

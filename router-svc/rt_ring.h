@@ -10,8 +10,8 @@
  * replica appended in between) or of another epoch starts the run again, incomplete; so does
  * dropping items for the byte cap.
  * rt_ring_serve answers a request only when the ring alone answers it correctly (its stream, no
- * delivered mark to read or move, no head of another stream wanted), else the caller asks
- * Redis. Single-threaded; times are caller-supplied microseconds. */
+ * delivered mark to read or move, no head of another stream wanted, no position or `until`
+ * past its head: seqs another replica appended), else the caller asks Redis. Single-threaded; times are caller-supplied microseconds. */
 #ifndef RT_RING_H
 #define RT_RING_H
 #include <stddef.h>

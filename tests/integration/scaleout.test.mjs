@@ -26,6 +26,34 @@ const USERS = 150;
 const RLOAD = { targetedPerSec: 150, broadcastsPerSec: 4, contentBytes: 32, durationMs: 9000,
   faultAtMs: 3000, settleMs: 15000, quietMs: 500, allOpenMs: 15000 };
 
+// After a failover that lost writes on the one Redis holding all the history: a new epoch,
+// every client told once per stream, and live delivery went on (every accepted message
+// reached its target once).
+function assertEveryStreamResynced(rep, epoch) {
+  const byStream = { user: new Set(), broadcast: new Set() };
+  const epochs = new Set();
+  for (const x of rep.resyncs) { byStream[x.stream]?.add(x.user); epochs.add(x.epoch); }
+  const a = rep.accepted;
+  const why = `lost e.g. ${JSON.stringify(rep.lostSamples)}; dup e.g. ${JSON.stringify(rep.dupSamples)}`;
+  assert.equal(byStream.user.size, USERS, 'every client got a resync of its user stream');
+  assert.equal(byStream.broadcast.size, USERS, 'every client got a resync of the broadcast stream');
+  assert.equal(rep.resync, 2 * USERS, 'one resync per client and stream');
+  assert.deepEqual([...epochs], [Number(epoch)], 'each into the new epoch');
+  assert.equal(a.lost, 0, `accepted deliveries lost: ${why}`);
+  assert.equal(a.dup, 0, `accepted deliveries duplicated: ${why}`);
+  assert.equal(rep.dup, 0, `a message reached a user more than once: ${why}`);
+  assert.equal(rep.misrouted, 0);
+  assert.equal(rep.live.lost, 0, 'a live-only message missed a connection that stayed open');
+}
+
+// The address of each router's latest connection to the registry's Redis (its log).
+function registryHosts(cluster, from) {
+  return cluster.routerNames.map((r) => {
+    const all = [...cluster.proc(r).log().slice(from[r]).matchAll(/msg=redis_connected host=(\S+) .*store=registry/g)];
+    return all.length ? all[all.length - 1][1] : null;
+  });
+}
+
 // ms from t0 until fn() holds (polled every 100 ms), at most timeoutMs.
 async function timeUntil(t0, fn, timeoutMs, what) {
   await waitFor(fn, timeoutMs, what);
@@ -166,10 +194,12 @@ describe('scale-out: faults across hosts', { timeout: 300000 }, () => {
       `sent after the kill took ${rep.recovery.worstDelayMs} ms`);
     assert.notEqual(after, before);
     assert.deepEqual(rep.closes, {}, 'no client connection closed');
-    // The promoted replica had every append (replication on a quiet LAN keeps up), so no write
-    // was lost, and the epoch stays.
-    assert.equal(info.epochAfter, info.epochBefore, 'the history epoch stayed: no write was lost');
-    assertResumed(rep);
+    // Replication is asynchronous: the promoted replica usually had every append (the epoch
+    // stays, nobody resyncs), but a kill -9 between a reply to a router and the same write
+    // to the replicas loses it (seen here about one run in four). Then the epoch changes and
+    // every client is told, once per stream: never a silent gap.
+    if (info.epochAfter === info.epochBefore) assertResumed(rep);
+    else assertEveryStreamResynced(rep, info.epochAfter);
     await waitFor(() => {
       try {
         return cluster.redisCli(before, 6379, 'ROLE').split('\n')[0] === 'slave';
@@ -197,10 +227,8 @@ describe('scale-out: faults across hosts', { timeout: 300000 }, () => {
           }
           return false;
         }, 30000, 'a new master');
-        info.routersMs = await timeUntil(t0, () => cluster.routerNames.every((r) =>
-          /msg=redis_connected host=(\S+)/.test(cluster.proc(r).log().slice(logLen[r])) &&
-          cluster.proc(r).log().slice(logLen[r]).match(/msg=redis_connected host=(\S+)/)[1] !== cluster.ip(old)),
-        30000, 'both routers on the new master');
+        info.routersMs = await timeUntil(t0, () => registryHosts(cluster, logLen)
+          .every((h) => h !== null && h !== cluster.ip(old)), 30000, 'both routers on the new master');
       } finally {
         cluster.heal(old);
       }
@@ -220,22 +248,11 @@ describe('scale-out: faults across hosts', { timeout: 300000 }, () => {
     assert.notEqual(now, old);
     assert.deepEqual(switched, [true, true], 'each router followed +switch-master');
     assert.deepEqual(rep.closes, {}, 'no client connection closed');
-    const a = rep.accepted;
-    const why = `lost e.g. ${JSON.stringify(rep.lostSamples)}; dup e.g. ${JSON.stringify(rep.dupSamples)}`;
     // What the old master took after the cut was not replicated: the new master's append count
-    // is behind the routers', so the first append there starts a new epoch...
+    // is behind the routers', so the first append there starts a new epoch, and every client
+    // is told, once per stream, into that epoch; live delivery went on.
     assert.notEqual(info.epochAfter, info.epochBefore, 'the epoch changed: writes were lost');
-    // ... and every client is told, once per stream, into that epoch.
-    assert.equal(byStream.user.size, USERS, 'every client got a resync of its user stream');
-    assert.equal(byStream.broadcast.size, USERS, 'every client got a resync of the broadcast stream');
-    assert.equal(rep.resync, 2 * USERS, 'one resync per client and stream');
-    assert.deepEqual([...epochs], [Number(info.epochAfter)], 'each into the new epoch');
-    // Live delivery went on: every accepted message still reached its target once.
-    assert.equal(a.lost, 0, `accepted deliveries lost: ${why}`);
-    assert.equal(a.dup, 0, `accepted deliveries duplicated: ${why}`);
-    assert.equal(rep.dup, 0, `a message reached a user more than once: ${why}`);
-    assert.equal(rep.misrouted, 0);
-    assert.equal(rep.live.lost, 0, 'a live-only message missed a connection that stayed open');
+    assertEveryStreamResynced(rep, info.epochAfter);
     await waitFor(() => {
       try {
         return cluster.redisCli(old, 6379, 'ROLE').split('\n')[0] === 'slave';

@@ -588,6 +588,14 @@ START_TEST(ring_coverage_and_wraparound)
     /* up to date */
     ck_assert_int_eq(serve(r, 1, 6, 9, 10, 20, &p), 1);
     ck_assert(p.n == 0 && !p.resync && p.head == 6);
+    /* a gap repair up to a seq past the ring's head (the gateway holds 8: another replica
+     * appended 7 and 8, its deliveries of 7 lost): only Redis knows 7 */
+    rt_hist_req gap = {.kind = B, .has_after = 1, .after = 6, .epoch = 9, .until = 7,
+                       .max_items = 10};
+    ck_assert_int_eq(rt_ring_serve(r, &gap, 1 << 20, 20, &p), 0);
+    gap.until = 6; /* within the ring: it answers */
+    ck_assert_int_eq(rt_ring_serve(r, &gap, 1 << 20, 20, &p), 1);
+    ck_assert(p.n == 0 && !p.resync);
 
     /* another replica appended 7: this one's 8 starts the run again, incomplete */
     push(r, 9, 8, 30);
