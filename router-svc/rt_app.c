@@ -336,15 +336,15 @@ int rt_app_start(rt_app *a)
     for (size_t i = 0; i < c->nshards; i++) {
         const rt_shard_spec *sp = &c->cfg->shards[i];
         snprintf(a->shard_names[i], sizeof(a->shard_names[i]), "shard-%zu", i);
-        rt_store_cfg hc_ = sc;
-        hc_.addr = sp->addr;
-        hc_.sentinels = sp->sentinels;
-        hc_.nsentinels = sp->nsentinels;
-        hc_.master_name = sp->master_name;
-        hc_.need_rewrite = NULL;
-        hc_.need_rewrite_ctx = NULL;
-        hc_.shard = a->shard_names[i];
-        if (!(c->shards[i] = rt_store_start(&hc_))) {
+        rt_store_cfg shc = sc;
+        shc.addr = sp->addr;
+        shc.sentinels = sp->sentinels;
+        shc.nsentinels = sp->nsentinels;
+        shc.master_name = sp->master_name;
+        shc.need_rewrite = NULL;
+        shc.need_rewrite_ctx = NULL;
+        shc.shard = a->shard_names[i];
+        if (!(c->shards[i] = rt_store_start(&shc))) {
             wsg_error("store_start_failed", "store=%s", a->shard_names[i]);
             return -1;
         }
