@@ -25,9 +25,17 @@ export class Hosts {
   constructor(names) {
     if (process.getuid?.() !== 0) throw new Error('hosts: network namespaces need root');
     for (const f of [IP, NFT]) if (!fs.existsSync(f)) throw new Error(`hosts: ${f} is missing (scripts/install-deps test)`);
-    // one /24 per test process, so parallel runs never share addresses
+    // one /24 per test process, so parallel runs never share addresses, and none the machine
+    // already routes (a route other than the default one covers it)
     this.tag = `w${process.pid % 100000}`;
-    this.net = `10.${200 + (process.pid % 50)}.${Math.floor(process.pid / 50) % 250}`;
+    for (let i = 0; ; i++) {
+      const n = process.pid + i * 7919;
+      this.net = `10.${200 + (n % 50)}.${Math.floor(n / 50) % 250}`;
+      const routes = run(IP, ['-4', 'route', 'show', 'match', `${this.net}.1`]).split('\n')
+        .filter((l) => l.trim() && !l.startsWith('default'));
+      if (!routes.length) break;
+      if (i === 20) throw new Error(`hosts: no free 10.x.y.0/24 (last tried ${this.net}.0/24: ${routes[0]})`);
+    }
     this.bridge = `${this.tag}br`;
     this.gatewayIp = `${this.net}.1`;
     this.hosts = new Map();
