@@ -208,8 +208,9 @@ export function cleanEnv(extra) {
 }
 
 // ProcSet: the processes of one test cluster (lib/cluster.mjs, lib/multihost.mjs), found by
-// name, with their log tails for failure messages, and the faults every cluster offers: kill
-// -9 on purpose and a restart with the same command line.
+// name, with their log tails for failure messages, the wait for the router's registry, and
+// the faults every cluster offers: kill -9 on purpose and a restart with the same command
+// line. A subclass provides routerHealth().
 export class ProcSet {
   constructor(prefix) {
     this.prefix = prefix;
@@ -238,6 +239,18 @@ export class ProcSet {
     const p = this.procs.find((x) => x.name === name);
     if (!p) throw new Error(`cluster ${this.prefix}: no process ${name}`);
     return p;
+  }
+
+  // Waits until the (first) router's registry holds exactly n connections (its /health, from
+  // the cluster's routerHealth()): the point from which routing to the users just connected
+  // (or away from those just gone) is guaranteed.
+  async waitRouterConnections(n, timeoutMs = 10000) {
+    let last;
+    await this.waitUp(async () => {
+      last = await this.routerHealth();
+      return last.connections === n;
+    }, timeoutMs, `router /health connections == ${n}`);
+    return last;
   }
 
   // SIGKILLs one process by PID on purpose and waits for it to be gone: stop() does not count
@@ -483,17 +496,6 @@ export class Cluster extends ProcSet {
 
   gatewayMetrics(node) { return getMetrics(`${this.gateways[node].admin}/metrics`); }
   routerMetrics() { return getMetrics(`${this.routerHttp}/metrics`); }
-
-  // Waits until the router's registry holds exactly n connections: the point from which
-  // routing to the users just connected (or away from those just gone) is guaranteed.
-  async waitRouterConnections(n, timeoutMs = 10000) {
-    let last;
-    await this.waitUp(async () => {
-      last = await this.routerHealth();
-      return last.connections === n;
-    }, timeoutMs, `router /health connections == ${n}`);
-    return last;
-  }
 
   // Sends a signal to one process by PID. SIGTERM/SIGINT mark it as stopping on purpose, so
   // that its exit does not count as a crash.

@@ -232,15 +232,6 @@ export class MultiHostCluster extends ProcSet {
     return r.json;
   }
 
-  async waitRouterConnections(n, timeoutMs = 10000) {
-    let last;
-    await this.waitUp(async () => {
-      last = await this.routerHealth();
-      return last.connections === n;
-    }, timeoutMs, `router /health connections == ${n}`);
-    return last;
-  }
-
   // The NATS node each named process (a gateway or router id, its NATS connection name) is
   // connected to now, from the nodes' /connz: { 'gw-a': 'nats-2', ... }.
   async natsHomes() {
