@@ -181,7 +181,7 @@ describe('scale-out: faults across hosts', { timeout: 300000 }, () => {
             metric(m, 'wsgate_router_redis_rewrites_total') <= metric(m0[r], 'wsgate_router_redis_rewrites_total')) return false;
         }
         return true;
-      }, 30000, 'both routers writing to the new master');
+      }, 60000, 'both routers writing to the new master');
       // the old master comes back empty; Sentinel makes it a replica of the new one, and no
       // router may write to it meanwhile
       cluster.restart(before);
@@ -227,8 +227,15 @@ describe('scale-out: faults across hosts', { timeout: 300000 }, () => {
           }
           return false;
         }, 30000, 'a new master');
+        // (60 s: should Sentinel's first promotion stall, it tries again after 2 x its
+        // failover-timeout of 10 s)
         info.routersMs = await timeUntil(t0, () => registryHosts(cluster, logLen)
-          .every((h) => h !== null && h !== cluster.ip(old)), 30000, 'both routers on the new master');
+          .every((h) => h !== null && h !== cluster.ip(old)), 60000, 'both routers on the new master')
+          .catch((err) => {
+            const lines = cluster.routerNames.map((r) => `${r}:\n` + cluster.proc(r).log().slice(logLen[r])
+              .split('\n').filter((l) => /redis|sentinel/.test(l)).slice(-15).join('\n')).join('\n');
+            throw new Error(`${err.message}; sentinels name ${cluster.masterHost()}; the routers' Redis lines:\n${lines}`);
+          });
       } finally {
         cluster.heal(old);
       }
