@@ -260,26 +260,9 @@ void rt_hist_plan_for(const rt_hist_req *q, const rt_hist_view *v, rt_hist_plan 
     p->to = q->until > 0 && q->until < v->head ? q->until : v->head;
 }
 
-int rt_hist_epoch_args(rt_cmd *a, const char *prefix, const rt_hist_limits *l,
-                       uint64_t candidate)
-{
-    /* the broadcast stream without a position: epoch and head only, nothing moved (with its
-     * own TTL: the registry's Redis may be a shard too, whose broadcast history this is) */
-    rt_hist_req q = {.kind = WSGATE__STREAM_KIND__STREAM_BROADCAST, .max_items = 1};
-    size_t at = a->argc;
-    if (rt_hist_read_args(a, prefix, l, &q, 1, NULL))
-        return -1;
-    if (!candidate)
-        return 0;
-    /* ARGV[13], the epoch candidate: ours */
-    rt_cmd_truncate(a, at + 12);
-    return rt_cmd_addf(a, "%" PRIu64, candidate) || rt_cmd_adds(a, "0") || rt_cmd_adds(a, "")
-               ? -1
-               : 0;
-}
-
-int rt_hist_read_args(rt_cmd *a, const char *prefix, const rt_hist_limits *l,
-                      const rt_hist_req *q, size_t max_bytes, const rt_hist_shard *sh)
+/* A read's arguments. candidate: the epoch offered (the one stated, when sharded). */
+static int read_args(rt_cmd *a, const char *prefix, const rt_hist_limits *l,
+                     const rt_hist_req *q, size_t max_bytes, uint64_t candidate, int sharded)
 {
     uint64_t max_len;
     int64_t ttl_ms;
@@ -291,13 +274,29 @@ int rt_hist_read_args(rt_cmd *a, const char *prefix, const rt_hist_limits *l,
         rt_cmd_addf(a, "%" PRIu64, q->epoch) || rt_cmd_addf(a, "%" PRIu64, q->until) ||
         rt_cmd_addf(a, "%" PRIu32, q->max_items) || rt_cmd_addf(a, "%zu", max_bytes) ||
         rt_cmd_adds(a, flag(q->mark)) || rt_cmd_addf(a, "%" PRId64, ttl_ms) ||
-        rt_cmd_addf(a, "%" PRIu64, sh ? sh->epoch : rt_hist_epoch_candidate()) ||
-        rt_cmd_addf(a, "%zu", q->nheads) || rt_cmd_adds(a, sh ? "1" : ""))
+        rt_cmd_addf(a, "%" PRIu64, candidate) || rt_cmd_addf(a, "%zu", q->nheads) ||
+        rt_cmd_adds(a, sharded ? "1" : ""))
         return -1;
     for (size_t i = 0; i < q->nheads; i++)
         if (stream_args(a, q->heads[i].kind, q->heads[i].name))
             return -1;
     return 0;
+}
+
+int rt_hist_epoch_args(rt_cmd *a, const char *prefix, const rt_hist_limits *l,
+                       uint64_t candidate)
+{
+    /* the broadcast stream without a position: epoch and head only, nothing moved (with its
+     * own TTL: the registry's Redis may be a shard too, whose broadcast history this is) */
+    rt_hist_req q = {.kind = WSGATE__STREAM_KIND__STREAM_BROADCAST, .max_items = 1};
+    return read_args(a, prefix, l, &q, 1, candidate ? candidate : rt_hist_epoch_candidate(), 0);
+}
+
+int rt_hist_read_args(rt_cmd *a, const char *prefix, const rt_hist_limits *l,
+                      const rt_hist_req *q, size_t max_bytes, const rt_hist_shard *sh)
+{
+    return read_args(a, prefix, l, q, max_bytes, sh ? sh->epoch : rt_hist_epoch_candidate(),
+                     sh != NULL);
 }
 
 int rt_hist_parse_read(const redisReply *r, size_t nheads, rt_hist_page *p)

@@ -17,6 +17,9 @@
 #define SUB_TIMEOUT_MS 200
 #define RESUBSCRIBE_MIN_US (1000 * 1000)
 #define RESUBSCRIBE_MAX_US (30 * 1000 * 1000)
+/* The store thread calls rt_sentinel_switched on every turn, and under load it turns once per
+ * pipeline: the subscriptions are read at most this often (a poll per sentinel each time). */
+#define SWITCH_POLL_US (50 * 1000)
 
 struct rt_sentinel {
     rt_hostport *addrs;
@@ -31,6 +34,7 @@ struct rt_sentinel {
     redisContext **sub;
     int64_t *next_sub_us;
     int64_t *sub_backoff_us;
+    int64_t next_poll_us;
     int switched;
 };
 
@@ -217,6 +221,9 @@ static void poll_sub(rt_sentinel *s, size_t i)
 int rt_sentinel_switched(rt_sentinel *s)
 {
     int64_t now = wsg_mono_us();
+    if (now < s->next_poll_us)
+        return 0; /* a switch is only ever seen by a poll: none since the last one */
+    s->next_poll_us = now + SWITCH_POLL_US;
     for (size_t i = 0; i < s->n; i++) {
         if (!s->sub[i] && now >= s->next_sub_us[i])
             subscribe(s, i);

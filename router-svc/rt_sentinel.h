@@ -4,11 +4,11 @@
  * Promises: rt_sentinel_master asks the sentinels one at a time, starting with the last one
  * that answered (or that announced the last switch), and returns the first address one gives;
  * a sentinel that is down, slow (1 s) or answers an error is skipped. rt_sentinel_switched
- * reads without waiting: it keeps a subscription to "+switch-master" on every sentinel (each
- * re-made after it drops, 1 s later and backing off to 30 s while it fails; making one waits
- * at most 200 ms) and reports a switch of our master name once, whichever sentinel announced
- * it. Blocking I/O, bounded by short timeouts: for the store thread only, never for an event
- * loop. */
+ * reads without waiting, at most every 50 ms: it keeps a subscription to "+switch-master" on
+ * every sentinel (each re-made after it drops, 1 s later and backing off to 30 s while it
+ * fails; making one waits at most 200 ms) and reports a switch of our master name once,
+ * whichever sentinel announced it. Blocking I/O, bounded by short timeouts: for the store
+ * thread only, never for an event loop. */
 #ifndef RT_SENTINEL_H
 #define RT_SENTINEL_H
 #include <stddef.h>

@@ -967,3 +967,30 @@ export function assertResumed(rep) {
   assert.equal(rep.welcomeMismatch, 0, 'a resumed welcome did not start at the given since');
   assert.equal(rep.epochChanges, 0, 'the history epoch changed');
 }
+
+// After a history shard lost writes (shards.test.mjs, scaleout.test.mjs): exactly the users
+// in onShard (those whose user stream lives on it) got a resync of that stream, once each;
+// nobody got any other resync, the epoch stayed (the cluster's, not the shard's), and every
+// accepted message still reached its target once, in order.
+export function assertShardResynced(rep, onShard) {
+  const a = rep.accepted;
+  const why = `lost e.g. ${JSON.stringify(rep.lostSamples)}; gaps e.g. ${JSON.stringify(rep.gapSamples)}`;
+  const userResyncs = rep.resyncs.filter((x) => x.stream === 'user');
+  assert.ok(onShard.size > 0 && onShard.size < rep.users, `${onShard.size} of ${rep.users} users on the shard`);
+  assert.deepEqual([...new Set(userResyncs.map((x) => x.user))].sort(), [...onShard].sort(),
+    'exactly the users whose stream lives on the shard resynced it');
+  assert.equal(userResyncs.length, onShard.size, 'once each');
+  assert.deepEqual(rep.resyncs.filter((x) => x.stream !== 'user'), [],
+    'no other resync: the other streams\' shards lost nothing');
+  assert.equal(rep.epochChanges, 0, 'the epoch stays: the cluster\'s, not the shard\'s');
+  assert.equal(a.lost, 0, `accepted deliveries lost: ${why}`);
+  assert.equal(a.dup, 0);
+  assert.equal(rep.dup, 0);
+  assert.equal(rep.misrouted, 0);
+  assert.equal(rep.dupSameConn, 0);
+  assert.equal(rep.dupReplay, 0);
+  assert.equal(rep.live.lost, 0, 'a live-only message missed a connection that stayed open');
+  assert.equal(rep.openAtFlush, rep.users, 'every client was back before the flush');
+  const voidable = rep.kinds.message.live + rep.kinds.broadcast.live * rep.users;
+  assert.ok(rep.gaps <= voidable, `seq gaps beyond voided live-only messages: ${why}`);
+}
